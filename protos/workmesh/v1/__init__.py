@@ -1,0 +1,1 @@
+"""Generated gRPC stubs of the workmesh.v1 protos (see protos/generate.py)."""

@@ -1,0 +1,163 @@
+from workmesh.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TimeUnit(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TIME_UNIT_UNSPECIFIED: _ClassVar[TimeUnit]
+    TIME_UNIT_SECONDS: _ClassVar[TimeUnit]
+    TIME_UNIT_MILLISECONDS: _ClassVar[TimeUnit]
+    TIME_UNIT_MICROSECONDS: _ClassVar[TimeUnit]
+    TIME_UNIT_NANOSECONDS: _ClassVar[TimeUnit]
+
+class Aggregate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AGGREGATE_UNSPECIFIED: _ClassVar[Aggregate]
+    AGGREGATE_MEAN: _ClassVar[Aggregate]
+    AGGREGATE_MIN: _ClassVar[Aggregate]
+    AGGREGATE_MAX: _ClassVar[Aggregate]
+    AGGREGATE_LAST: _ClassVar[Aggregate]
+TIME_UNIT_UNSPECIFIED: TimeUnit
+TIME_UNIT_SECONDS: TimeUnit
+TIME_UNIT_MILLISECONDS: TimeUnit
+TIME_UNIT_MICROSECONDS: TimeUnit
+TIME_UNIT_NANOSECONDS: TimeUnit
+AGGREGATE_UNSPECIFIED: Aggregate
+AGGREGATE_MEAN: Aggregate
+AGGREGATE_MIN: Aggregate
+AGGREGATE_MAX: Aggregate
+AGGREGATE_LAST: Aggregate
+
+class SeriesKey(_message.Message):
+    __slots__ = ("job_id", "measurement", "tags")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    measurement: str
+    tags: _containers.ScalarMap[str, str]
+    def __init__(self, job_id: _Optional[str] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class FieldColumn(_message.Message):
+    __slots__ = ("name", "values", "unit")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    UNIT_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    values: bytes
+    unit: str
+    def __init__(self, name: _Optional[str] = ..., values: _Optional[bytes] = ..., unit: _Optional[str] = ...) -> None: ...
+
+class SeriesChunk(_message.Message):
+    __slots__ = ("key", "time_unit", "timestamps", "fields")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIT_FIELD_NUMBER: _ClassVar[int]
+    TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    key: SeriesKey
+    time_unit: TimeUnit
+    timestamps: bytes
+    fields: _containers.RepeatedCompositeFieldContainer[FieldColumn]
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., timestamps: _Optional[bytes] = ..., fields: _Optional[_Iterable[_Union[FieldColumn, _Mapping]]] = ...) -> None: ...
+
+class WriteSeriesRequest(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: SeriesChunk
+    def __init__(self, chunk: _Optional[_Union[SeriesChunk, _Mapping]] = ...) -> None: ...
+
+class WriteSeriesResponse(_message.Message):
+    __slots__ = ("chunks", "values", "series")
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    VALUES_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    chunks: int
+    values: int
+    series: _containers.RepeatedCompositeFieldContainer[_common_pb2.SeriesRef]
+    def __init__(self, chunks: _Optional[int] = ..., values: _Optional[int] = ..., series: _Optional[_Iterable[_Union[_common_pb2.SeriesRef, _Mapping]]] = ...) -> None: ...
+
+class ReadSeriesRequest(_message.Message):
+    __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate")
+    class TagsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    JOB_IDS_FIELD_NUMBER: _ClassVar[int]
+    MEASUREMENT_FIELD_NUMBER: _ClassVar[int]
+    TAGS_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    TIME_UNIT_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    job_ids: _containers.RepeatedScalarFieldContainer[str]
+    measurement: str
+    tags: _containers.ScalarMap[str, str]
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    start: int
+    end: int
+    time_unit: TimeUnit
+    window: int
+    aggregate: Aggregate
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ...) -> None: ...
+
+class ReadSeriesResponse(_message.Message):
+    __slots__ = ("chunk",)
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    chunk: SeriesChunk
+    def __init__(self, chunk: _Optional[_Union[SeriesChunk, _Mapping]] = ...) -> None: ...
+
+class ListSeriesRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class SeriesInfo(_message.Message):
+    __slots__ = ("key", "fields", "count", "start", "end")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    key: SeriesKey
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    count: int
+    start: int
+    end: int
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., fields: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+
+class ListSeriesResponse(_message.Message):
+    __slots__ = ("series",)
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    series: _containers.RepeatedCompositeFieldContainer[SeriesInfo]
+    def __init__(self, series: _Optional[_Iterable[_Union[SeriesInfo, _Mapping]]] = ...) -> None: ...
+
+class DeleteSeriesRequest(_message.Message):
+    __slots__ = ("job_id",)
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+
+class DeleteSeriesResponse(_message.Message):
+    __slots__ = ("series",)
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    series: int
+    def __init__(self, series: _Optional[int] = ...) -> None: ...

@@ -1,0 +1,3 @@
+def main():
+    from workmesh.registry import x
+    print("ok", x)

@@ -1,0 +1,100 @@
+"""The one exception hierarchy of workmesh, and its mapping to gRPC status codes.
+
+Every error a service raises on purpose is a :class:`WorkmeshError`; the gRPC layer turns it
+into a status with :func:`status_of` — the only place where that mapping lives. Handler code
+raises :class:`ApplicationError` (not retried) or :class:`RetryableError` (retried on another
+attempt, within the type's attempt budget).
+"""
+
+from __future__ import annotations
+
+import grpc
+
+
+class WorkmeshError(Exception):
+    """Root of all workmesh errors.
+
+    Attributes:
+        code: the gRPC status code this error maps to.
+        retryable: whether the same request may succeed when tried again.
+    """
+
+    code: grpc.StatusCode = grpc.StatusCode.INTERNAL
+    retryable: bool = False
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidArgument(WorkmeshError):
+    """A request field breaks a rule; the message names the field and the rule."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+
+    def __init__(self, field: str, rule: str) -> None:
+        super().__init__(f"{field}: {rule}")
+        self.field = field
+        self.rule = rule
+
+
+class NotFound(WorkmeshError):
+    """An unknown workflow type, job or series."""
+
+    code = grpc.StatusCode.NOT_FOUND
+
+
+class FailedPrecondition(WorkmeshError):
+    """The request does not fit the current state (e.g. cancelling a finished job)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class ResourceExhausted(WorkmeshError):
+    """A limit was reached (sizes, capacity, quotas)."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+
+
+class Unavailable(WorkmeshError):
+    """A dependency cannot be reached right now; retrying later may succeed."""
+
+    code = grpc.StatusCode.UNAVAILABLE
+    retryable = True
+
+
+class ApplicationError(WorkmeshError):
+    """An error raised by workflow handler code. Not retried unless ``retryable=True``.
+
+    Args:
+        message: what went wrong, shown to the user.
+        code: a short machine-readable code, e.g. ``"BAD_INPUT_DATA"``.
+        retryable: run the job again (on any instance) within the type's attempt budget.
+    """
+
+    code = grpc.StatusCode.ABORTED
+
+    def __init__(self, message: str, *, code: str = "HANDLER_ERROR", retryable: bool = False) -> None:
+        super().__init__(message)
+        self.error_code = code
+        self.retryable = retryable
+
+
+class RetryableError(ApplicationError):
+    """A handler error worth another attempt (a transient failure of something it depends on)."""
+
+    def __init__(self, message: str, *, code: str = "RETRYABLE_ERROR") -> None:
+        super().__init__(message, code=code, retryable=True)
+
+
+def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
+    """The gRPC status code and details for an exception raised while serving a call."""
+    if isinstance(exc, WorkmeshError):
+        return exc.code, exc.message
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+
+
+async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
+    """Abort an async gRPC call with the status that `exc` maps to (never returns)."""
+    code, details = status_of(exc)
+    await context.abort(code, details)
