@@ -1,0 +1,287 @@
+"""The client side of the ``workmesh`` CLI: talk to a gateway, render tables and progress."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+import grpc
+from google.protobuf import duration_pb2
+from google.protobuf.json_format import MessageToDict
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+STATUS_NAMES = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
+PARAM_TYPE_NAMES = {v: k.removeprefix("PARAM_TYPE_").lower() for k, v in common_pb2.ParamType.items()}
+TERMINAL = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED,
+            common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT}
+
+out = Console()
+err = Console(stderr=True)
+
+
+class UsageError(Exception):
+    """A malformed command-line argument (exit code 2)."""
+
+
+def gateway_stub(address: str) -> gateway_pb2_grpc.GatewayStub:
+    channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
+    return gateway_pb2_grpc.GatewayStub(channel)
+
+
+def to_dict(message) -> dict:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def print_json(data: object) -> None:
+    print(json.dumps(data, indent=2, sort_keys=False))
+
+
+def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; a pair without '=' is a usage error."""
+    result = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UsageError(f"{what} {pair!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def parse_duration(text: str) -> duration_pb2.Duration:
+    """``"90"``/``"90s"``/``"15m"``/``"2h"`` -> Duration."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise UsageError(f"duration {text!r}: expected a number with an optional s, m or h") from None
+    if seconds <= 0:
+        raise UsageError(f"duration {text!r}: must be positive")
+    duration = duration_pb2.Duration()
+    duration.FromNanoseconds(int(seconds * 1e9))
+    return duration
+
+
+# --- types -------------------------------------------------------------------------------------
+
+def describe_param(spec: common_pb2.ParamSpec) -> str:
+    parts = [f"{spec.name}: {PARAM_TYPE_NAMES.get(spec.type, '?')}"]
+    if spec.HasField("default"):
+        parts.append(f"= {param_text(spec.default)}")
+    elif spec.required:
+        parts.append("(required)")
+    if spec.HasField("min") or spec.HasField("max"):
+        lo = f"{spec.min:g}" if spec.HasField("min") else ""
+        hi = f"{spec.max:g}" if spec.HasField("max") else ""
+        parts.append(f"[{lo}..{hi}]")
+    if spec.allowed:
+        parts.append("{" + ", ".join(spec.allowed) + "}")
+    if spec.unit:
+        parts.append(spec.unit)
+    return " ".join(parts)
+
+
+def param_text(value: common_pb2.ParamValue) -> str:
+    kind = value.WhichOneof("kind")
+    if kind is None:
+        return ""
+    if kind == "datetime_value":
+        return value.datetime_value.ToJsonString()
+    if kind == "duration_value":
+        return value.duration_value.ToJsonString()
+    if kind == "bytes_value":
+        return f"<{len(value.bytes_value)} bytes>"
+    return str(getattr(value, kind)).lower() if kind == "bool_value" else str(getattr(value, kind))
+
+
+def show_types(stub, as_json: bool) -> int:
+    types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=10).types
+    if as_json:
+        print_json([to_dict(t) for t in types])
+        return 0
+    if not types:
+        out.print("no workflow types: no healthy worker is registered")
+        return 0
+    table = Table("type", "version", "instances", "free/capacity", "description", "parameters")
+    for info in sorted(types, key=lambda t: t.type.name):
+        params = "\n".join(describe_param(p) for p in info.type.params) or "-"
+        table.add_row(info.type.name, info.type.version, str(info.healthy_instances),
+                      f"{info.free_capacity}/{info.capacity}", info.type.description, params)
+    out.print(table)
+    return 0
+
+
+# --- jobs --------------------------------------------------------------------------------------
+
+def submit(stub, workflow_type: str, params: dict[str, str], *, timeout: str | None, key: str,
+           labels: dict[str, str]) -> gateway_pb2.SubmitJobResponse:
+    request = gateway_pb2.SubmitJobRequest(
+        workflow_type=workflow_type, idempotency_key=key, labels=labels,
+        params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()})
+    if timeout:
+        request.timeout.CopyFrom(parse_duration(timeout))
+    return stub.SubmitJob(request, timeout=30)
+
+
+def job_row(job: gateway_pb2.Job) -> list[str]:
+    created = job.created_at.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if job.HasField("created_at") else ""
+    progress = f"{job.progress.fraction:.0%}" if job.HasField("progress") else ""
+    return [job.job_id, job.workflow_type, STATUS_NAMES.get(job.status, "?"), progress, created]
+
+
+def show_jobs(stub, workflow_type: str, statuses: list[str], limit: int, as_json: bool) -> int:
+    try:
+        codes = [common_pb2.JobStatus.Value("JOB_STATUS_" + s.upper()) for s in statuses]
+    except ValueError:
+        known = ", ".join(n.lower() for n in STATUS_NAMES.values() if n != "UNSPECIFIED")
+        raise UsageError(f"--status: unknown status; known: {known}") from None
+    reply = stub.ListJobs(gateway_pb2.ListJobsRequest(workflow_type=workflow_type, statuses=codes,
+                                                      page_size=limit), timeout=10)
+    if as_json:
+        print_json([to_dict(j) for j in reply.jobs])
+        return 0
+    table = Table("job", "type", "status", "progress", "created (UTC)")
+    for job in reply.jobs:
+        table.add_row(*job_row(job))
+    out.print(table)
+    return 0
+
+
+def show_job(stub, job_id: str, as_json: bool) -> int:
+    job = stub.GetJob(gateway_pb2.GetJobRequest(job_id=job_id), timeout=10)
+    if as_json:
+        print_json(to_dict(job))
+        return 0
+    data = to_dict(job)
+    for key in ("job_id", "workflow_type", "status", "attempts", "instance_id", "trace_id",
+                "created_at", "started_at", "finished_at"):
+        if key in data:
+            out.print(f"[bold]{key:<14}[/bold] {data[key]}")
+    for key in ("params", "progress", "result", "error", "labels"):
+        if key in data:
+            out.print(f"[bold]{key:<14}[/bold] {json.dumps(data[key])}")
+    return 0
+
+
+def events(stub, job_id: str, after_seq: int = 0) -> Iterator[common_pb2.JobEvent]:
+    yield from stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after_seq))
+
+
+def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> int:
+    """Stream a job's events to the terminal; exit code 0 when it succeeded."""
+    final = common_pb2.JOB_STATUS_UNSPECIFIED
+    if as_json or not out.is_terminal:
+        for event in events(stub, job_id, after_seq):
+            print(json.dumps(to_dict(event)), flush=True)
+            if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
+                final = event.status.status
+        return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
+    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
+               TextColumn("{task.fields[message]}"))
+    with Progress(*columns, console=out, transient=False) as bar:
+        task = bar.add_task(job_id[:12], total=1.0, message="")
+        for event in events(stub, job_id, after_seq):
+            kind = event.WhichOneof("payload")
+            if kind == "progress":
+                bar.update(task, completed=event.progress.fraction, message=event.progress.message)
+            elif kind == "log":
+                level = common_pb2.LogLevel.Name(event.log.level).removeprefix("LOG_LEVEL_").lower()
+                bar.console.print(f"[dim]{level}[/dim] {event.log.message}")
+            elif kind == "status":
+                name = STATUS_NAMES.get(event.status.status, "?")
+                reason = f" ({event.status.reason})" if event.status.reason else ""
+                bar.update(task, message=name.lower() + reason)
+                if event.status.status in TERMINAL:
+                    final = event.status.status
+                    if final == common_pb2.JOB_STATUS_SUCCEEDED:
+                        bar.update(task, completed=1.0)
+            elif kind == "result":
+                bar.console.print_json(json.dumps(to_dict(event.result)))
+            elif kind == "error":
+                bar.console.print(f"[red]error[/red] {event.error.code}: {event.error.message}")
+    out.print(f"{job_id}: {STATUS_NAMES.get(final, '?')}")
+    return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
+
+
+def cancel(stub, job_id: str, reason: str, as_json: bool) -> int:
+    job = stub.CancelJob(gateway_pb2.CancelJobRequest(job_id=job_id, reason=reason), timeout=30)
+    if as_json:
+        print_json(to_dict(job))
+    else:
+        out.print(f"{job.job_id}: {STATUS_NAMES.get(job.status, '?')}")
+    return 0
+
+
+def delete(stub, job_id: str) -> int:
+    stub.DeleteJob(gateway_pb2.DeleteJobRequest(job_id=job_id), timeout=60)
+    out.print(f"{job_id}: deleted")
+    return 0
+
+
+def health(address: str, service: str, timeout: float) -> int:
+    """grpc.health.v1 Check against `address`; exit code 0 when SERVING."""
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    with grpc.insecure_channel(address) as channel:
+        reply = health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+    name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
+    print(name)
+    return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
+
+
+def report_rpc_error(exc: grpc.RpcError) -> int:
+    """Print a gRPC error as ``error: CODE: details`` and return the exit code."""
+    code = exc.code() if hasattr(exc, "code") else None
+    details = exc.details() if hasattr(exc, "details") else str(exc)
+    err.print(f"[red]error[/red]: {code.name if code else 'UNKNOWN'}: {details}")
+    return 3 if code == grpc.StatusCode.UNAVAILABLE else 1
+
+
+# --- command entry points (see workmesh.services.cli.COMMANDS) ------------------------------------
+
+def types_command(args) -> int:
+    return show_types(gateway_stub(args.gateway), args.json)
+
+
+def submit_command(args) -> int:
+    stub = gateway_stub(args.gateway)
+    reply = submit(stub, args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
+                   key=args.idempotency_key, labels=parse_pairs(args.label, "--label"))
+    if not args.follow:
+        if args.json:
+            print_json(to_dict(reply))
+        else:
+            print(reply.job.job_id)
+        return 0
+    if not args.json:
+        err.print(f"job {reply.job.job_id}" + (" (existing)" if reply.existing else ""))
+    return follow(stub, reply.job.job_id, as_json=args.json)
+
+
+def watch_command(args) -> int:
+    return follow(gateway_stub(args.gateway), args.job_id, after_seq=args.after, as_json=args.json)
+
+
+def jobs_command(args) -> int:
+    return show_jobs(gateway_stub(args.gateway), args.workflow_type, args.status, args.limit, args.json)
+
+
+def job_command(args) -> int:
+    return show_job(gateway_stub(args.gateway), args.job_id, args.json)
+
+
+def cancel_command(args) -> int:
+    return cancel(gateway_stub(args.gateway), args.job_id, args.reason, args.json)
+
+
+def delete_command(args) -> int:
+    return delete(gateway_stub(args.gateway), args.job_id)
+
+
+def health_command(args) -> int:
+    return health(args.address, args.service, args.timeout)

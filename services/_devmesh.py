@@ -1,0 +1,212 @@
+"""Start a whole mesh of real processes on one machine: registry, results, gateway, workers.
+
+Used by ``workmesh dev``, ``workmesh demo``, the benchmarks when no mesh address is given, and
+the end-to-end tests. Every process is a ``workmesh`` CLI subprocess of this Python; each is
+stopped by its pid (SIGTERM, then SIGKILL after a grace period), never by name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+EXAMPLE_WORKERS = (
+    "workmesh.workers.examples.heat_demand:worker",
+    "workmesh.workers.examples.basic:worker",
+)
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
+    """Block until host:port accepts connections; fail early if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
+            return
+        if proc.poll() is not None:
+            raise RuntimeError(f"{' '.join(proc.args[2:])} exited with {proc.returncode} before listening")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
+        time.sleep(0.02)
+
+
+@dataclass
+class MeshProcess:
+    """One process of the mesh."""
+
+    name: str
+    popen: subprocess.Popen
+    address: str = ""
+    log_path: Path | None = None
+
+
+@dataclass
+class DevMesh:
+    """A mesh of real processes on 127.0.0.1.
+
+    Args:
+        workers: worker targets (``module:attr``) to start, one process each.
+        results: also start the results service (Parquet store under ``data_dir``).
+        registry_port / gateway_port / results_port: fixed ports, or 0 for free ones.
+        database_url: job store of the gateway (empty: the gateway's default).
+        data_dir: where the job store and series live when no URL says otherwise.
+        log_dir: write each process's output to a file there; None: inherit this terminal.
+        env: extra environment for every process.
+    """
+
+    workers: Sequence[str] = EXAMPLE_WORKERS
+    results: bool = True
+    registry_port: int = 0
+    gateway_port: int = 0
+    results_port: int = 0
+    database_url: str = ""
+    data_dir: Path | None = None
+    log_dir: Path | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    processes: list[MeshProcess] = field(default_factory=list, init=False)
+
+    @property
+    def registry_address(self) -> str:
+        return f"127.0.0.1:{self.registry_port}"
+
+    @property
+    def gateway_address(self) -> str:
+        return f"127.0.0.1:{self.gateway_port}"
+
+    @property
+    def results_address(self) -> str:
+        return f"127.0.0.1:{self.results_port}" if self.results else ""
+
+    def base_env(self) -> dict[str, str]:
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "CONSUL_HTTP_ADDR": self.registry_address, **self.env}
+        if self.database_url:
+            env["DATABASE_URL"] = self.database_url
+        if self.data_dir is not None:
+            env["WORKMESH_DATA_DIR"] = str(self.data_dir)
+        return env
+
+    def spawn(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> MeshProcess:
+        """Start ``workmesh ARGS`` as a child process and remember it for :meth:`stop`."""
+        out: IO[bytes] | None = None
+        log_path = None
+        if self.log_dir is not None:
+            log_path = self.log_dir / f"{name}-{len(self.processes)}.log"
+            out = open(log_path, "wb")  # noqa: SIM115 - the child owns it from here
+        popen = subprocess.Popen(
+            [sys.executable, "-m", "workmesh.services.cli", *args],
+            env={**self.base_env(), **(env or {})},
+            stdout=out, stderr=subprocess.STDOUT if out else None,
+            start_new_session=self.log_dir is not None,  # dev: Ctrl-C reaches children too
+        )
+        if out is not None:
+            out.close()
+        proc = MeshProcess(name, popen, log_path=log_path)
+        self.processes.append(proc)
+        return proc
+
+    def start(self) -> DevMesh:
+        """Start every process and wait until the gateway lists every worker's types."""
+        try:
+            self.registry_port = self.registry_port or free_port()
+            reg = self.spawn("registry", "registry", "--host", "127.0.0.1", "--port", str(self.registry_port))
+            wait_for_port(self.registry_port, reg.popen)
+            reg.address = self.registry_address
+            if self.results:
+                self.results_port = self.results_port or free_port()
+                res = self.spawn("results", "results", "--listen", self.results_address)
+                wait_for_port(self.results_port, res.popen)
+                res.address = self.results_address
+            self.gateway_port = self.gateway_port or free_port()
+            gw = self.spawn("gateway", "gateway", "--listen", self.gateway_address)
+            wait_for_port(self.gateway_port, gw.popen)
+            gw.address = self.gateway_address
+            for target in self.workers:
+                self.add_worker(target)
+            self.wait_for_types(len(self.workers))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def add_worker(self, target: str, *extra: str, port: int = 0,
+                   env: Mapping[str, str] | None = None) -> MeshProcess:
+        """Start one more worker process (``workmesh worker TARGET``); port 0 picks a free one."""
+        proc = self.spawn("worker", "worker", target, "--listen", f"127.0.0.1:{port}", *extra, env=env)
+        if port:
+            proc.address = f"127.0.0.1:{port}"
+        return proc
+
+    def wait_for_types(self, workers: int, timeout: float = 30.0) -> None:
+        """Wait until the gateway sees at least one healthy instance per started worker."""
+        import grpc
+
+        from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
+
+        if workers == 0:
+            return
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.gateway_address) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            while True:
+                for proc in self.processes:
+                    if proc.popen.poll() is not None:
+                        raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
+                with contextlib.suppress(grpc.RpcError):
+                    types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=2).types
+                    if types and sum(t.healthy_instances for t in types) >= workers:
+                        return
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"the gateway did not list the workers' types within {timeout}s")
+                time.sleep(0.05)
+
+    def stop(self, grace: float = 20.0) -> None:
+        """Stop every process, newest first: SIGTERM, then SIGKILL after `grace` seconds."""
+        for proc in reversed(self.processes):
+            terminate(proc.popen, grace)
+        self.processes.clear()
+
+    def stop_one(self, proc: MeshProcess, grace: float = 20.0) -> int | None:
+        """Stop one process of the mesh (SIGTERM, then SIGKILL) and forget it."""
+        code = terminate(proc.popen, grace)
+        self.processes.remove(proc)
+        return code
+
+    def __enter__(self) -> DevMesh:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def describe(self) -> Iterable[str]:
+        """One line per running process: name, address, pid."""
+        for proc in self.processes:
+            yield f"{proc.name:<9} {proc.address or '-':<22} pid {proc.popen.pid}"
+
+
+def terminate(popen: subprocess.Popen, grace: float = 20.0) -> int | None:
+    """SIGTERM the process by pid and wait; SIGKILL it if it outlives `grace` seconds."""
+    if popen.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            popen.send_signal(signal.SIGTERM)
+        try:
+            popen.wait(grace)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                popen.kill()
+            popen.wait(5)
+    return popen.returncode
