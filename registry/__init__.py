@@ -1,2 +1,33 @@
-"""workmesh."""
-x=1
+"""Everything registry: Consul client side and the embedded Consul-API registry.
+
+Client side (works against a real Consul or the embedded registry alike):
+:class:`Registrar` keeps an instance's registrations alive, :class:`ServiceWatch` keeps a
+last-good view of the passing instances of tagged services, :func:`find_service` is a one-shot
+lookup. :class:`EmbeddedRegistry` / :func:`run_embedded_registry` serve the subset of Consul's
+HTTP API workmesh uses.
+
+The client side talks HTTP through py-consul's asyncio client (``consul.aio``) on aiohttp;
+configuration comes from ``CONSUL_HTTP_ADDR`` / ``CONSUL_HTTP_TOKEN`` via
+:meth:`RegistryConfig.from_env`.
+"""
+
+from workmesh.registry._config import RegistryConfig
+from workmesh.registry._durations import parse_duration
+from workmesh.registry._embedded import EmbeddedRegistry, run_embedded_registry
+from workmesh.registry._model import WORKFLOW_TAG, Instance, ServiceRegistration, service_name
+from workmesh.registry._registrar import Registrar
+from workmesh.registry._watch import ServiceWatch, find_service
+
+__all__ = [
+    "WORKFLOW_TAG",
+    "EmbeddedRegistry",
+    "Instance",
+    "Registrar",
+    "RegistryConfig",
+    "ServiceRegistration",
+    "ServiceWatch",
+    "find_service",
+    "parse_duration",
+    "run_embedded_registry",
+    "service_name",
+]
