@@ -2,10 +2,15 @@
 
 Adapters: :class:`MemoryJobStore` (in ``_memory.py``; tests and benchmarks) and the SQL store
 (SQLite file by default, PostgreSQL via ``DATABASE_URL``). Every adapter passes the same test
-suite (tests/test_store_contract.py).
+suite (tests/store/test_store_contract.py).
 
 Events are ``workmesh.v1.JobEvent`` messages; the store assigns their ``seq`` (1, 2, 3, ... per
 job, no gaps) and applies the job fields that change with them in the same transaction.
+
+Beyond jobs and events the store keeps the attempts of each job (which instance ran it, when,
+how it ended), row leases that let several gateway replicas share one database (each
+non-terminal job is driven by exactly one replica at a time; a dead replica's leases expire
+and another claims them) and a retention sweep for the optional TTL of finished jobs.
 """
 
 from __future__ import annotations
@@ -53,6 +58,23 @@ class JobRecord:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt to run a job on a worker instance.
+
+    ``outcome`` is empty while the attempt runs; afterwards a short upper-case word chosen by
+    the gateway, e.g. ``"SUCCEEDED"``, ``"FAILED"``, ``"LOST"``, ``"CANCELLED"``, ``"TIMED_OUT"``.
+    """
+
+    job_id: str
+    attempt: int
+    instance_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    outcome: str = ""
+    reason: str = ""
 
 
 @dataclass
@@ -110,6 +132,70 @@ class JobStore(Protocol):
 
     async def delete(self, job_id: str) -> bool:
         """Remove the job and its events; False when unknown."""
+        ...
+
+    # --- attempts -------------------------------------------------------------------------
+
+    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
+                            started_at: dt.datetime | None = None) -> None:
+        """Record that attempt number `attempt` (1, 2, ...) of the job started on `instance_id`.
+
+        Recording the same attempt again overwrites it (safe to retry).
+        `started_at` defaults to now. The job's own ``attempts``/``instance_id`` fields are
+        changed through :meth:`append` with a :class:`JobUpdate`, not here.
+
+        Raises:
+            workmesh.workers.errors.NotFound: unknown job.
+        """
+        ...
+
+    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
+                          ended_at: dt.datetime | None = None) -> None:
+        """Record how an attempt ended (`outcome`, see :class:`AttemptRecord`); `ended_at` defaults to now.
+
+        Raises:
+            workmesh.workers.errors.NotFound: unknown job or attempt.
+        """
+        ...
+
+    async def attempts(self, job_id: str) -> list[AttemptRecord]:
+        """The job's attempts by attempt number; empty for an unknown job."""
+        ...
+
+    # --- row leases (several gateway replicas on one database) ----------------------------
+
+    async def claim(self, owner: str, limit: int, lease_seconds: float,
+                    types: Sequence[str] | None = None) -> list[JobRecord]:
+        """Lease up to `limit` jobs to `owner` for `lease_seconds` and return them, oldest first.
+
+        Claimable: non-terminal (QUEUED, DISPATCHED or RUNNING — the latter two are jobs whose
+        gateway died and need re-attaching), lease free or expired (a lease `owner` itself holds
+        and has not let expire is not returned again), ``not_before`` unset or passed, and
+        ``workflow_type`` in `types` when given. Two owners claiming at the same time get
+        disjoint sets. A job that turns terminal through :meth:`append` loses its lease.
+        """
+        ...
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend `owner`'s leases to now + `lease_seconds`; return the ids `owner` still holds.
+
+        A lease that expired but was not claimed by anyone else is renewed too; ids missing from
+        the result were claimed by another owner, released, finished or deleted.
+        """
+        ...
+
+    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        """Give up `owner`'s leases on `job_ids` (e.g. when draining); others are untouched."""
+        ...
+
+    # --- retention ------------------------------------------------------------------------
+
+    async def delete_finished_before(self, cutoff: dt.datetime) -> int:
+        """Delete terminal jobs (with events and attempts) that finished before `cutoff`.
+
+        A terminal job without ``finished_at`` counts by its ``updated_at``. Returns how many
+        jobs were deleted.
+        """
         ...
 
     async def close(self) -> None:

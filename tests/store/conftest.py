@@ -1,0 +1,77 @@
+"""Store fixtures: the same tests run on every JobStore adapter.
+
+``backend`` is a factory of stores on one database: calling it twice gives two stores on
+the same data (two gateway replicas). Each test body is a coroutine run by :func:`run`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
+
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+class Backend:
+    """Makes stores of one kind on one database."""
+
+    def __init__(self, name: str, factory: Callable[[], Any]) -> None:
+        self.name = name
+        self._factory = factory
+
+    def __call__(self) -> Any:
+        return self._factory()
+
+    @contextlib.asynccontextmanager
+    async def open(self) -> AsyncIterator[Any]:
+        """A started store, closed at the end."""
+        store = self()
+        if hasattr(store, "start"):
+            await store.start()
+        try:
+            yield store
+        finally:
+            await store.close()
+
+    def needs(self, store: Any, *methods: str) -> None:
+        """Skip when the adapter lacks an (optional, newer) part of the protocol."""
+        missing = [m for m in methods if not hasattr(store, m)]
+        if missing:
+            pytest.skip(f"{type(store).__name__} does not implement {', '.join(missing)} yet")
+
+
+def run(body: Awaitable[Any], timeout: float = 90.0) -> Any:
+    """Run a test coroutine on a fresh event loop, bounded in time."""
+    return asyncio.run(asyncio.wait_for(body, timeout))
+
+
+def _backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:
+    if name == "memory":
+        try:
+            from workmesh.services.gateway._memory import MemoryJobStore
+        except ImportError:
+            pytest.skip("MemoryJobStore (services/gateway/_memory.py) is not written yet")
+        shared = MemoryJobStore()
+        return Backend("memory", lambda: shared)  # one process: "two replicas" share the store
+    from workmesh.services.gateway._sql import SqlJobStore
+
+    url = f"sqlite:///{tmp_path}/jobs.db" if name == "sqlite" else request.getfixturevalue("postgres_url")
+    return Backend(name, lambda: SqlJobStore(url, retry_for=30.0))
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request, tmp_path) -> Backend:
+    """A store factory per adapter: memory, SQLite file, PostgreSQL (fresh database)."""
+    return _backend(request.param, request, tmp_path)
+
+
+@pytest.fixture(params=("sqlite", "postgres"))
+def sql_backend(request, tmp_path) -> Backend:
+    """The SQL adapters only (durability across store instances, migrations, group commit)."""
+    return _backend(request.param, request, tmp_path)
