@@ -6,6 +6,7 @@ import asyncio
 import signal
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from workmesh.services._devmesh import EXAMPLE_WORKERS, DevMesh
@@ -23,7 +24,7 @@ def gateway(args) -> int:
 
     config = GatewayConfig.from_env()
     if args.listen:
-        config = config.with_listen(args.listen)
+        config = replace(config, address=args.listen)
     asyncio.run(serve(config))
     return 0
 
@@ -45,9 +46,9 @@ def results(args) -> int:
 
     config = ResultsConfig.from_env()
     if args.listen:
-        config = config.with_listen(args.listen)
+        config = replace(config, listen=args.listen)
     if args.store:
-        config = config.with_store(args.store)
+        config = replace(config, store=args.store)
     asyncio.run(serve(config))
     return 0
 

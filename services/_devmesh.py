@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,6 +54,7 @@ class MeshProcess:
     popen: subprocess.Popen
     address: str = ""
     log_path: Path | None = None
+    types: tuple[str, ...] = ()  # workflow types, for workers
 
 
 @dataclass
@@ -79,6 +81,8 @@ class DevMesh:
     log_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     processes: list[MeshProcess] = field(default_factory=list, init=False)
+    # Workflow types each started worker serves: what wait_for_types waits for.
+    expected: Counter[str] = field(default_factory=Counter, init=False)
 
     @property
     def registry_address(self) -> str:
@@ -137,7 +141,7 @@ class DevMesh:
             gw.address = self.gateway_address
             for target in self.workers:
                 self.add_worker(target)
-            self.wait_for_types(len(self.workers))
+            self.wait_for_types()
         except BaseException:
             self.stop()
             raise
@@ -146,18 +150,22 @@ class DevMesh:
     def add_worker(self, target: str, *extra: str, port: int = 0,
                    env: Mapping[str, str] | None = None) -> MeshProcess:
         """Start one more worker process (``workmesh worker TARGET``); port 0 picks a free one."""
+        from workmesh.workers import load_worker
+
         proc = self.spawn("worker", "worker", target, "--listen", f"127.0.0.1:{port}", *extra, env=env)
+        proc.types = tuple(load_worker(target).definitions)
+        self.expected.update(proc.types)
         if port:
             proc.address = f"127.0.0.1:{port}"
         return proc
 
-    def wait_for_types(self, workers: int, timeout: float = 30.0) -> None:
-        """Wait until the gateway sees at least one healthy instance per started worker."""
+    def wait_for_types(self, timeout: float = 30.0) -> None:
+        """Wait until the gateway lists, for every type, as many healthy instances as were started."""
         import grpc
 
         from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
-        if workers == 0:
+        if not self.expected:
             return
         deadline = time.monotonic() + timeout
         with grpc.insecure_channel(self.gateway_address) as channel:
@@ -168,7 +176,8 @@ class DevMesh:
                         raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
                 with contextlib.suppress(grpc.RpcError):
                     types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=2).types
-                    if types and sum(t.healthy_instances for t in types) >= workers:
+                    healthy = {t.type.name: t.healthy_instances for t in types}
+                    if all(healthy.get(name, 0) >= n for name, n in self.expected.items()):
                         return
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the gateway did not list the workers' types within {timeout}s")
@@ -179,11 +188,14 @@ class DevMesh:
         for proc in reversed(self.processes):
             terminate(proc.popen, grace)
         self.processes.clear()
+        self.expected.clear()
 
     def stop_one(self, proc: MeshProcess, grace: float = 20.0) -> int | None:
         """Stop one process of the mesh (SIGTERM, then SIGKILL) and forget it."""
         code = terminate(proc.popen, grace)
         self.processes.remove(proc)
+        self.expected.subtract(proc.types)
+        self.expected = +self.expected  # drop types no started worker serves any more
         return code
 
     def __enter__(self) -> DevMesh:

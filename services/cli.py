@@ -135,6 +135,7 @@ COMMANDS: dict[str, str] = {
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workmesh`` console script."""
     from workmesh.services import _cli_client as cc
+    from workmesh.workers.errors import WorkmeshError
 
     args = build_parser().parse_args(argv)
     module_name, function_name = COMMANDS[args.command].split(":")
@@ -146,6 +147,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except grpc.RpcError as exc:
         return cc.report_rpc_error(exc)
+    except WorkmeshError as exc:
+        cc.err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}")
+        return 1
     except KeyboardInterrupt:
         return 130
 

@@ -152,7 +152,7 @@ def test_new_worker_type_appears_in_watch_stream_without_restart(mesh, gateway):
 
 def test_sigterm_drains_a_worker_with_a_running_job(fresh_mesh):
     worker = fresh_mesh.add_worker(BASIC)
-    fresh_mesh.wait_for_types(1)
+    fresh_mesh.wait_for_types()
     with grpc.insecure_channel(fresh_mesh.gateway_address) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         job_id = submit(stub, "sleep", seconds=2, steps=4)
@@ -168,7 +168,7 @@ def test_sigkilled_worker_stops_receiving_jobs(fresh_mesh):
     doomed_port, survivor_port = free_port(), free_port()
     doomed = fresh_mesh.add_worker(BASIC, port=doomed_port)
     fresh_mesh.add_worker(BASIC, port=survivor_port)
-    fresh_mesh.wait_for_types(2)
+    fresh_mesh.wait_for_types()
     with grpc.insecure_channel(f"127.0.0.1:{doomed_port}") as channel:
         doomed_id = worker_pb2_grpc.WorkerStub(channel).Describe(worker_pb2.DescribeRequest(), timeout=5).instance_id
     with grpc.insecure_channel(fresh_mesh.gateway_address) as channel:

@@ -1,0 +1,120 @@
+"""WorkerConfig: how a worker process listens, advertises itself, registers and drains."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+
+def default_instance_id() -> str:
+    """``<hostname>-<pid>-<random>``, safe inside a Consul service id."""
+    host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname().lower())[:40] or "host"
+    return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
+
+
+def _number(env: Mapping[str, str], key: str, default: float | None, kind: type = float) -> Any:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    try:
+        return kind(raw)
+    except ValueError:
+        raise ValueError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    """Settings of one worker process, read once at the edge (:meth:`from_env`).
+
+    Attributes:
+        host: the interface to listen on.
+        port: the port to listen on; 0 picks a free one.
+        advertise: the address others reach this worker at (registered in Consul); defaults
+            to `host`, or 127.0.0.1 when listening on all interfaces.
+        capacity: overrides the Worker's capacity when set.
+        registry: a ``workmesh.registry.RegistryConfig``; ``None`` reads it from the environment
+            when registering.
+        register: register the workflow types in the registry once serving.
+        drain_grace: seconds running jobs get to finish when the worker is asked to stop.
+        instance_id: this instance's id (``<hostname>-<pid>-<random>`` by default).
+        orphan_timeout: overrides the Worker's: seconds a job whose client went away waits for
+            a re-attach before it is cancelled.
+        cancel_grace: overrides the Worker's: seconds a cancelled handler gets before it is forced.
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 0
+    advertise: str | None = None
+    capacity: int | None = None
+    registry: Any = None
+    register: bool = True
+    drain_grace: float = 30.0
+    instance_id: str = field(default_factory=default_instance_id)
+    orphan_timeout: float | None = None
+    cancel_grace: float | None = None
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"worker port must be 0-65535, got {self.port}")
+        if self.capacity is not None and self.capacity < 1:
+            raise ValueError(f"worker capacity must be ≥ 1, got {self.capacity}")
+        if self.drain_grace < 0:
+            raise ValueError(f"drain grace must be ≥ 0 seconds, got {self.drain_grace}")
+        if self.cancel_grace is not None and self.cancel_grace < 0:
+            raise ValueError(f"cancel grace must be ≥ 0 seconds, got {self.cancel_grace}")
+
+    @property
+    def advertise_host(self) -> str:
+        if self.advertise:
+            return self.advertise
+        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::", "[::]") else self.host
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:
+        """Read ``WORKMESH_WORKER_*`` variables (and the registry's ``CONSUL_HTTP_*``).
+
+        Variables: ``WORKMESH_WORKER_HOST``, ``_PORT``, ``_ADVERTISE``, ``_CAPACITY``,
+        ``_REGISTER`` (0/false to skip), ``_DRAIN_GRACE`` (seconds), ``_INSTANCE_ID``,
+        ``_ORPHAN_TIMEOUT`` and ``_CANCEL_GRACE`` (seconds).
+        Keyword overrides (e.g. from CLI flags) win when not ``None``.
+        """
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {
+            "host": env.get("WORKMESH_WORKER_HOST") or "127.0.0.1",
+            "port": _number(env, "WORKMESH_WORKER_PORT", 0, int),
+            "advertise": env.get("WORKMESH_WORKER_ADVERTISE") or None,
+            "capacity": _number(env, "WORKMESH_WORKER_CAPACITY", None, int),
+            "register": env.get("WORKMESH_WORKER_REGISTER", "1").strip().lower() not in ("0", "false", "no"),
+            "drain_grace": _number(env, "WORKMESH_WORKER_DRAIN_GRACE", 30.0),
+            "orphan_timeout": _number(env, "WORKMESH_WORKER_ORPHAN_TIMEOUT", None),
+            "cancel_grace": _number(env, "WORKMESH_WORKER_CANCEL_GRACE", None),
+        }
+        if env.get("WORKMESH_WORKER_INSTANCE_ID"):
+            values["instance_id"] = env["WORKMESH_WORKER_INSTANCE_ID"]
+        try:
+            from workmesh.registry import RegistryConfig
+        except ImportError:  # registry package not available: registering will say so
+            pass
+        else:
+            values["registry"] = RegistryConfig.from_env()
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_(self, **changes: Any) -> WorkerConfig:
+        """A copy with some fields changed."""
+        return replace(self, **changes)
+
+    def with_listen(self, listen: str) -> WorkerConfig:
+        """A copy listening on ``host:port`` (``[v6]:port`` for IPv6; port 0 picks a free one)."""
+        host, sep, port = listen.rpartition(":")
+        if not sep or not port.isdigit():
+            raise ValueError(f"listen address {listen!r} must be host:port")
+        return replace(self, host=host.strip("[]") or "0.0.0.0", port=int(port))
+
+    def with_capacity(self, capacity: int) -> WorkerConfig:
+        """A copy with the capacity override set."""
+        return replace(self, capacity=capacity)

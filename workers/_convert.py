@@ -1,0 +1,150 @@
+"""Parsing and conversion of parameter values: strings, Python objects and ParamValue messages.
+
+Kept apart from the validation rules (``params.py``) so the declaration side (``_params.py``) can
+convert defaults with the same code the gateway uses to check requests.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+
+from google.protobuf import duration_pb2, timestamp_pb2
+from workmesh.v1 import common_pb2
+
+T = common_pb2.ParamType
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+TYPE_NAMES = {
+    T.PARAM_TYPE_STRING: "string",
+    T.PARAM_TYPE_ENUM: "enum",
+    T.PARAM_TYPE_BOOL: "bool",
+    T.PARAM_TYPE_INT: "int",
+    T.PARAM_TYPE_FLOAT: "float",
+    T.PARAM_TYPE_DATETIME: "datetime",
+    T.PARAM_TYPE_DURATION: "duration",
+    T.PARAM_TYPE_BYTES: "bytes",
+}
+
+_TRUE = frozenset({"true", "1", "yes"})
+_FALSE = frozenset({"false", "0", "no"})
+
+# Go-style durations ("90s", "1h30m", "1.5h", "250ms"); the whole string must be unit terms.
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
+_GO_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|d|h|m|s)")
+_GO_FULL = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|d|h|m|s))+")
+# ISO 8601 durations without years/months (their length in seconds is not defined).
+_ISO = re.compile(
+    r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
+    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
+)
+
+
+class ParseError(ValueError):
+    """A value that cannot be read as the wanted type; the message is the rule it breaks."""
+
+
+def parse_bool(text: str) -> bool:
+    low = text.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ParseError(f"expected a bool (true/false/1/0/yes/no), got {text!r}")
+
+
+def parse_int(text: str) -> int:
+    try:
+        number = int(text.strip().replace("_", ""), 10)
+    except ValueError:
+        raise ParseError(f"expected an int, got {text!r}") from None
+    if not INT64_MIN <= number <= INT64_MAX:
+        raise ParseError("must fit in a signed 64-bit integer")
+    return number
+
+
+def parse_float(text: str) -> float:
+    try:
+        number = float(text.strip())
+    except ValueError:
+        raise ParseError(f"expected a float, got {text!r}") from None
+    if not math.isfinite(number):
+        raise ParseError("must be a finite number")
+    return number
+
+
+def parse_duration(text: str) -> float:
+    """Seconds from "90", "1.5", "90s", "1h30m", "-5m", "PT1H30M" or "P1DT2H"."""
+    raw = text.strip()
+    body, sign = raw, 1.0
+    if body[:1] in "+-":
+        sign = -1.0 if body[0] == "-" else 1.0
+        body = body[1:]
+    try:
+        seconds = float(body)
+    except ValueError:
+        pass
+    else:
+        if not math.isfinite(seconds):
+            raise ParseError("must be a finite duration")
+        return sign * seconds
+    if _GO_FULL.fullmatch(body):
+        return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_TERM.findall(body))
+    iso = _ISO.fullmatch(body.upper())
+    if iso and body.upper() not in ("P", "PT") and not body.upper().endswith("T"):
+        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
+        return sign * (parts.get("w", 0) * 604800 + parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
+                       + parts.get("m", 0) * 60 + parts.get("s", 0))
+    raise ParseError(f'expected a duration such as "90s", "1h30m", "PT1H30M" or seconds, got {text!r}')
+
+
+def parse_datetime(text: str) -> _dt.datetime:
+    """An ISO 8601 date or date-time; a value without a UTC offset is taken as UTC."""
+    try:
+        value = _dt.datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise ParseError(f'expected an ISO 8601 datetime such as "2026-01-31T12:00:00Z", got {text!r}') from None
+    return as_utc(value)
+
+
+def as_utc(value: _dt.datetime) -> _dt.datetime:
+    if value.tzinfo is None:
+        return value.replace(tzinfo=_dt.UTC)
+    return value.astimezone(_dt.UTC)
+
+
+def seconds_of(value: common_pb2.ParamValue) -> float:
+    """Seconds of a duration_value."""
+    d = value.duration_value
+    return d.seconds + d.nanos / 1e9
+
+
+def duration_value(seconds: float) -> common_pb2.ParamValue:
+    dur = duration_pb2.Duration()
+    # Built by hand: FromTimedelta/FromNanoseconds round-trip through ints anyway, and this keeps
+    # sub-microsecond precision within what a double carries.
+    whole = math.trunc(seconds)
+    dur.seconds = int(whole)
+    dur.nanos = int(round((seconds - whole) * 1e9))
+    return common_pb2.ParamValue(duration_value=dur)
+
+
+def datetime_value(value: _dt.datetime) -> common_pb2.ParamValue:
+    ts = timestamp_pb2.Timestamp()
+    ts.FromDatetime(as_utc(value))
+    return common_pb2.ParamValue(datetime_value=ts)
+
+
+def to_datetime(value: common_pb2.ParamValue) -> _dt.datetime:
+    return value.datetime_value.ToDatetime(tzinfo=_dt.UTC)
+
+
+def describe(value: common_pb2.ParamValue) -> str:
+    """A short description of what a client sent, for error messages."""
+    kind = value.WhichOneof("kind")
+    if kind is None:
+        return "no value"
+    if kind == "string_value":
+        return f"string {value.string_value!r}"
+    return kind.removesuffix("_value")

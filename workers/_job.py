@@ -1,0 +1,358 @@
+"""One job attempt on this worker: runs the handler and buffers its numbered events.
+
+The events live here, not in the Execute call, so that a client that goes away (a gateway
+restart) can re-attach with Attach and continue from the last event it stored, while the
+handler keeps running. A handler is one asyncio task (``async def``) or one daemon thread
+(``def``); there is no extra task or thread per job beyond that.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import contextvars
+import datetime as _dt
+import functools
+import logging
+import math
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.workers._context import Cancelled, Context, Result
+from workmesh.workers._service import MAX_MESSAGE_BYTES
+from workmesh.workers.errors import ApplicationError
+
+if TYPE_CHECKING:
+    from workmesh.workers._decorator import WorkflowDefinition
+
+log = logging.getLogger("workmesh.workers")
+PROGRESS_INTERVAL = 0.05  # seconds between two progress events of one job
+MAX_RESULT_DATA = MAX_MESSAGE_BYTES - 1024 * 1024  # room for the outputs and the envelope
+
+WorkerEvent = worker_pb2.WorkerEvent
+_LOG_LEVEL = common_pb2.LogLevel
+
+
+class Host(Protocol):
+    """What a job needs from its worker."""
+
+    instance_id: str
+    started: worker_pb2.Started
+    stream_log_level: int
+    cancel_grace: float
+    orphan_timeout: float
+    series_factory: Callable[..., Any] | None
+
+    def job_released(self, job: Job) -> None: ...
+    def job_finished(self, job: Job) -> None: ...
+
+
+def _proto_level(level: int) -> int:
+    if level < logging.INFO:
+        return _LOG_LEVEL.LOG_LEVEL_DEBUG
+    if level < logging.WARNING:
+        return _LOG_LEVEL.LOG_LEVEL_INFO
+    if level < logging.ERROR:
+        return _LOG_LEVEL.LOG_LEVEL_WARNING
+    return _LOG_LEVEL.LOG_LEVEL_ERROR
+
+
+def _plain(obj: Any) -> Any:
+    """A JSON-like copy of handler outputs (numpy values, datetimes, tuples, ...)."""
+    if obj is None or isinstance(obj, (str, bool)):
+        return obj
+    if isinstance(obj, (int, float)):
+        return float(obj) if math.isfinite(obj) else str(obj)
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, set, frozenset)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, _dt.datetime):
+        return obj.isoformat()
+    if isinstance(obj, _dt.timedelta):
+        return obj.total_seconds()
+    if isinstance(obj, bytes):
+        return obj.decode("utf-8", "replace")
+    if hasattr(obj, "tolist"):  # numpy arrays and scalars
+        return _plain(obj.tolist())
+    if hasattr(obj, "__float__"):
+        return float(obj)
+    raise TypeError(f"output value {obj!r} of type {type(obj).__name__} is not JSON-like")
+
+
+def job_result(value: Any) -> common_pb2.JobResult:
+    """The JobResult for a handler's return value (a dict, a Result or None)."""
+    if isinstance(value, Result):
+        outputs, data, series = value.outputs, value.data, value.series
+    elif value is None or isinstance(value, Mapping):
+        outputs, data, series = value or {}, b"", ()
+    else:
+        raise TypeError(f"the handler returned a {type(value).__name__}; return a dict or workmesh.workers.Result")
+    result = common_pb2.JobResult()
+    if data:
+        if len(data) > MAX_RESULT_DATA:
+            raise ApplicationError(f"the result's data is {len(data)} bytes; at most {MAX_RESULT_DATA} fit in a "
+                                   "message: write large results as series or files", code="RESULT_TOO_LARGE")
+        result.data = bytes(data)
+    if series:
+        result.series.extend(series)
+    if outputs:
+        try:  # the common case (plain Python values) converts directly
+            result.outputs.update(outputs)
+        except (TypeError, ValueError):
+            result.outputs.Clear()
+            result.outputs.update(_plain(outputs))
+    return result
+
+
+def _start_thread(call: Callable[[], Any], name: str) -> concurrent.futures.Future[Any]:
+    """Run `call` in a new daemon thread.
+
+    Not a pool: a handler that ignores cancellation can never be stopped, and a pool's threads
+    are joined at interpreter exit, so one stuck handler would keep a drained worker from
+    exiting. A thread start costs far less than any job worth running in a thread.
+    """
+    future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting job
+            future.set_exception(exc)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
+class Job:
+    """One attempt of one job: its handler run, its events, who follows them."""
+
+    def __init__(self, host: Host, definition: WorkflowDefinition, request: worker_pb2.ExecuteRequest,
+                 kwargs: dict[str, Any]) -> None:
+        self.host = host
+        self.definition = definition
+        self.job_id = request.job_id
+        self.attempt = request.attempt or 1
+        self.loop = asyncio.get_running_loop()
+        self.loop_thread = threading.get_ident()
+        self.series_factory = host.series_factory
+        self.events: list[WorkerEvent] = []
+        self.done = False                # the terminal event is in `events`
+        self.running = True              # the handler (or its thread) has not returned yet
+        self.cancel_requested = False
+        self.cancel_reason = ""
+        self.cancel_code = "CANCELLED"
+        self.finished_at = 0.0
+        self._waiters: list[asyncio.Future[None]] = []
+        self._followers = 0
+        self._timers: list[asyncio.TimerHandle] = []
+        self._orphan: asyncio.TimerHandle | None = None
+        self._last_progress = -1.0
+        self._pending: tuple[float, str] | None = None
+        self._progress_timer: asyncio.TimerHandle | None = None
+        self._thread_lock = threading.Lock()
+        self._thread_pending: tuple[float, str] | None = None
+        self._thread_flush = False
+        self._thread_sent = -1.0
+        self._future: concurrent.futures.Future[Any] | None = None
+        deadline = None
+        if request.HasField("deadline"):
+            deadline = request.deadline.ToDatetime(tzinfo=_dt.UTC)
+            delay = request.deadline.ToNanoseconds() / 1e9 - time.time()
+            self._timers.append(self.loop.call_later(max(delay, 0.0), self.cancel, "deadline exceeded", "TIMED_OUT"))
+        self.ctx = Context(self, job_id=self.job_id, attempt=self.attempt, workflow_type=definition.name,
+                           params=kwargs, instance_id=host.instance_id, deadline=deadline)
+        self._append(WorkerEvent(started=host.started))
+        self.task = self.loop.create_task(self._run(kwargs), name=f"workmesh-job-{self.job_id}")
+
+    # -- events ---------------------------------------------------------------------------------
+
+    def _append(self, event: WorkerEvent) -> None:
+        event.seq = len(self.events) + 1
+        ns = time.time_ns()
+        event.time.seconds, event.time.nanos = divmod(ns, 1_000_000_000)
+        self.events.append(event)
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    async def follow(self, after_seq: int = 0) -> AsyncIterator[WorkerEvent]:
+        """The events after `after_seq`, then live ones until the terminal event."""
+        self._followers += 1
+        if self._orphan is not None:
+            self._orphan.cancel()
+            self._orphan = None
+        try:
+            index = after_seq
+            events = self.events
+            while True:
+                while index < len(events):
+                    yield events[index]
+                    index += 1
+                if self.done:
+                    return
+                # One future per follower: a follower that goes away cancels only its own.
+                waiter = self.loop.create_future()
+                self._waiters.append(waiter)
+                await waiter
+        finally:
+            self._followers -= 1
+            if self._followers == 0 and not self.done and self.host.orphan_timeout >= 0:
+                # Nobody follows any more (the gateway went away): keep running for a re-attach,
+                # but not forever.
+                self._orphan = self.loop.call_later(self.host.orphan_timeout, self.cancel,
+                                                    f"no client attached for {self.host.orphan_timeout:g}s")
+
+    # -- handler side (may be called from the handler's thread) ----------------------------------
+
+    def progress(self, fraction: float, message: str) -> None:
+        if threading.get_ident() != self.loop_thread:
+            self._thread_progress(fraction, message)
+            return
+        if self.done:
+            return
+        now = time.monotonic()
+        if self._progress_timer is None and now - self._last_progress >= PROGRESS_INTERVAL:
+            self._last_progress = now
+            self._append(WorkerEvent(progress=common_pb2.Progress(fraction=fraction, message=message)))
+        else:
+            self._pending = (fraction, message)
+            if self._progress_timer is None:
+                delay = self._last_progress + PROGRESS_INTERVAL - now
+                self._progress_timer = self.loop.call_later(max(delay, 0.0), self._flush_progress)
+
+    def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+        # RuntimeError: the loop is closed (a thread outlived its worker); nobody listens any more.
+        with contextlib.suppress(RuntimeError):
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    def _thread_progress(self, fraction: float, message: str) -> None:
+        # From the handler's thread: the rate limit is applied here, so a tight loop costs one
+        # lock and a clock read per call, and the loop is woken at most once per interval.
+        with self._thread_lock:
+            now = time.monotonic()
+            if not self._thread_flush and now - self._thread_sent >= PROGRESS_INTERVAL:
+                self._thread_sent = now
+                send, schedule = True, False
+            else:
+                self._thread_pending = (fraction, message)
+                send, schedule = False, not self._thread_flush
+                self._thread_flush = True
+                delay = self._thread_sent + PROGRESS_INTERVAL - now
+        if send:
+            self._from_thread(self._emit_progress, fraction, message)
+        elif schedule:
+            self._from_thread(self.loop.call_later, max(delay, 0.0), self._take_thread_progress)
+
+    def _take_thread_progress(self) -> None:
+        with self._thread_lock:
+            pending, self._thread_pending, self._thread_flush = self._thread_pending, None, False
+            self._thread_sent = time.monotonic()
+        if pending is not None:
+            self._emit_progress(*pending)
+
+    def _emit_progress(self, fraction: float, message: str) -> None:
+        if not self.done:
+            self._append(WorkerEvent(progress=common_pb2.Progress(fraction=fraction, message=message)))
+
+    def _flush_progress(self) -> None:
+        self._progress_timer = None
+        if self._pending is not None and not self.done:
+            fraction, message = self._pending
+            self._pending = None
+            self._last_progress = time.monotonic()
+            self._append(WorkerEvent(progress=common_pb2.Progress(fraction=fraction, message=message)))
+
+    def log_event(self, level: int, message: str, fields: dict[str, str]) -> None:
+        if threading.get_ident() != self.loop_thread:
+            self._from_thread(self.log_event, level, message, fields)
+            return
+        if not self.done:
+            self._append(WorkerEvent(log=common_pb2.LogLine(level=_proto_level(level), message=message,
+                                                            fields=fields)))
+
+    # -- lifecycle --------------------------------------------------------------------------------
+
+    def cancel(self, reason: str = "cancelled", code: str = "CANCELLED") -> bool:
+        """Ask the handler to stop; force it after the host's grace period. False if already done."""
+        if self.done:
+            return False
+        if not self.cancel_requested:
+            self.cancel_requested = True
+            self.cancel_reason = reason
+            self.cancel_code = code
+            self.ctx._on_cancel()
+            self._timers.append(self.loop.call_later(self.host.cancel_grace, self._force))
+        return True
+
+    def _force(self) -> None:
+        if not self.done:
+            log.warning("job %s ignored its cancellation for %gs; stopping it", self.job_id, self.host.cancel_grace)
+            self.task.cancel()
+
+    async def _run(self, kwargs: dict[str, Any]) -> None:
+        definition = self.definition
+        try:
+            if definition.is_async:
+                value = await definition.handler(self.ctx, **kwargs)
+            else:
+                call = functools.partial(contextvars.copy_context().run, definition.handler, self.ctx, **kwargs)
+                self._future = _start_thread(call, f"workmesh-job-{self.job_id}")
+                value = await asyncio.wrap_future(self._future)
+            payload = {"result": job_result(value)}
+        except Cancelled as exc:
+            payload = {"error": common_pb2.JobError(code=self.cancel_code, message=self._cancel_message(exc))}
+        except asyncio.CancelledError:
+            # Forced after the grace period, or the worker is shutting down.
+            if not self.cancel_requested:
+                self.cancel_requested, self.cancel_reason = True, "worker stopped"
+            payload = {"error": common_pb2.JobError(
+                code=self.cancel_code, message=f"{self.cancel_reason} (handler stopped after the grace period)")}
+        except ApplicationError as exc:
+            payload = {"error": common_pb2.JobError(code=exc.error_code, message=exc.message,
+                                                    retryable=exc.retryable)}
+        except Exception as exc:  # noqa: BLE001 - any handler failure becomes the job's error
+            log.warning("job %s (%s) failed", self.job_id, definition.name, exc_info=True)
+            payload = {"error": common_pb2.JobError(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}")}
+        self._finish(payload)
+
+    def _cancel_message(self, exc: Cancelled) -> str:
+        return self.cancel_reason or exc.message or "cancelled"
+
+    def _finish(self, payload: dict[str, Any]) -> None:
+        if self._future is not None:
+            self._take_thread_progress()
+        if self._progress_timer is not None:
+            self._progress_timer.cancel()
+            self._flush_progress()
+        if self._timers:
+            for timer in self._timers:
+                timer.cancel()
+        if self._orphan is not None:
+            self._orphan.cancel()
+        self._append(WorkerEvent(**payload))
+        self.done = True
+        self.finished_at = time.monotonic()
+        future = self._future
+        if future is not None and not future.done():
+            # A thread cannot be killed: the stream is told CANCELLED now, the thread finishes in
+            # the background and keeps its capacity slot (its CPU is still busy) until it returns.
+            log.warning("job %s: handler thread still running after cancellation; it keeps a capacity "
+                        "slot until it returns", self.job_id)
+            future.add_done_callback(lambda _: self._from_thread(self._release))
+        else:
+            self._release()
+        self.host.job_finished(self)
+
+    def _release(self) -> None:
+        if self.running:
+            self.running = False
+            self.host.job_released(self)
