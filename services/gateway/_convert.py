@@ -1,0 +1,76 @@
+"""Conversions between stored jobs and the public messages, job ids and page tokens."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import os
+import time
+
+from workmesh.services.gateway.store import JobRecord
+from workmesh.v1 import gateway_pb2
+from workmesh.workers.errors import InvalidArgument
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_TOKEN_PREFIX = b"after:"
+
+
+def new_job_id() -> str:
+    """A new job id: 13 hex digits of microseconds since the epoch + 8 random hex digits.
+
+    Ids sort by creation time (useful for SQL indexes and paging) and do not collide between
+    gateway replicas.
+    """
+    return f"{time.time_ns() // 1000:013x}{os.urandom(4).hex()}"
+
+
+def _set_time(ts, value: dt.datetime | None) -> None:
+    if value is not None:
+        # Cheaper than Timestamp.FromDatetime, which goes through timetuple().
+        delta = value - _EPOCH if value.tzinfo is not None else value - _EPOCH.replace(tzinfo=None)
+        ts.seconds = delta.days * 86400 + delta.seconds
+        ts.nanos = delta.microseconds * 1000
+
+
+def job_to_proto(record: JobRecord) -> gateway_pb2.Job:
+    """The public Job message of a stored job."""
+    job = gateway_pb2.Job(job_id=record.job_id, workflow_type=record.workflow_type, params=record.params,
+                          status=record.status, attempts=record.attempts, last_seq=record.last_seq,
+                          trace_id=record.trace_id, labels=record.labels, instance_id=record.instance_id)
+    _set_time(job.created_at, record.created_at)
+    _set_time(job.updated_at, record.updated_at)
+    _set_time(job.started_at, record.started_at)
+    _set_time(job.finished_at, record.finished_at)
+    if record.progress is not None:
+        job.progress.CopyFrom(record.progress)
+    if record.result is not None:
+        job.result.CopyFrom(record.result)
+    if record.error is not None:
+        job.error.CopyFrom(record.error)
+    return job
+
+
+def page_token(job_id: str) -> str:
+    """The opaque token of the page that follows the job `job_id`."""
+    return base64.urlsafe_b64encode(_TOKEN_PREFIX + job_id.encode()).decode().rstrip("=")
+
+
+def parse_page_token(token: str) -> str | None:
+    """The job id a page token continues after; None for an empty token.
+
+    Raises:
+        InvalidArgument: the token was not made by :func:`page_token`.
+    """
+    if not token:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except (binascii.Error, ValueError):
+        raw = b""
+    if not raw.startswith(_TOKEN_PREFIX) or len(raw) == len(_TOKEN_PREFIX):
+        raise InvalidArgument("page_token", "must be a next_page_token returned by ListJobs")
+    try:
+        return raw[len(_TOKEN_PREFIX):].decode()
+    except UnicodeDecodeError:
+        raise InvalidArgument("page_token", "must be a next_page_token returned by ListJobs") from None

@@ -1,0 +1,167 @@
+"""The Gateway gRPC servicer: request checks and the mapping onto catalog, store and dispatcher."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from workmesh.services.gateway._catalog import Catalog
+from workmesh.services.gateway._convert import (
+    job_to_proto,
+    new_job_id,
+    page_token,
+    parse_page_token,
+)
+from workmesh.services.gateway._dispatch import Dispatcher
+from workmesh.services.gateway._policy import effective_max_attempts
+from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.workers.errors import InvalidArgument, NotFound, WorkmeshError, abort
+
+log = logging.getLogger("workmesh.gateway")
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_KEY_LENGTH = 256
+_VALID_STATUSES = frozenset(v for v in common_pb2.JobStatus.values() if v != common_pb2.JOB_STATUS_UNSPECIFIED)
+
+
+def _validate_params(specs, values):
+    # Imported late: the SDK module is only needed once a job is submitted.
+    from workmesh.workers.params import validate_params
+    return validate_params(specs, values)
+
+
+def _unary(method):
+    """Turn WorkmeshErrors raised by a unary handler into their gRPC status."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except WorkmeshError as exc:
+            await abort(context, exc)
+    return wrapper
+
+
+def _job_id(request) -> str:
+    if not request.job_id:
+        raise InvalidArgument("job_id", "must not be empty")
+    return request.job_id
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
+    """Implements workmesh.v1.Gateway.
+
+    Args:
+        store: the job store.
+        catalog: the live workflow types.
+        dispatcher: queues and runs the jobs.
+        watch_idle: seconds a WatchJob stream waits for an event before checking the job again.
+    """
+
+    def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
+                 watch_idle: float = 30.0) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._dispatcher = dispatcher
+        self._watch_idle = watch_idle
+
+    async def ListWorkflowTypes(self, request, context):
+        return gateway_pb2.ListWorkflowTypesResponse(types=self._catalog.infos())
+
+    async def WatchWorkflowTypes(self, request, context):
+        queue = self._catalog.subscribe()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._catalog.unsubscribe(queue)
+
+    @_unary
+    async def SubmitJob(self, request, context):
+        name = request.workflow_type
+        if not name:
+            raise InvalidArgument("workflow_type", "must not be empty")
+        timeout_s = None
+        if request.HasField("timeout"):
+            if request.timeout.seconds < 0 or request.timeout.nanos < 0:
+                raise InvalidArgument("timeout", "must not be negative")
+            timeout_s = request.timeout.seconds + request.timeout.nanos / 1e9 or None
+        if len(request.idempotency_key) > MAX_KEY_LENGTH:
+            raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
+        wf = self._catalog.known_type(name)
+        if wf is None:
+            available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
+            raise NotFound(f"workflow_type: unknown type {name!r}; available types: {available}")
+        params = _validate_params(wf.params, request.params)
+        if timeout_s is None and wf.HasField("default_timeout"):
+            timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None
+        record = JobRecord(job_id=new_job_id(), workflow_type=name, params=params, timeout_s=timeout_s,
+                           max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
+                           idempotency_key=request.idempotency_key or None)
+        stored, created = await self._store.create(record)
+        if created:
+            self._dispatcher.enqueue(stored)
+        return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored), existing=not created)
+
+    async def WatchJob(self, request, context):
+        try:
+            job_id = _job_id(request)
+            after = request.after_seq
+            store = self._store
+            events = await store.events(job_id, after)
+            if not events:
+                record = await store.get(job_id)
+                if record is None:
+                    raise NotFound(f"job_id: no job {job_id!r}")
+                if record.terminal and after >= record.last_seq:
+                    return
+            while True:
+                for event in events:
+                    yield event
+                    if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
+                        return
+                if events:
+                    after = events[-1].seq
+                await store.wait(job_id, after, self._watch_idle)
+                events = await store.events(job_id, after)
+                if not events and await store.get(job_id) is None:
+                    raise NotFound(f"job_id: job {job_id!r} was deleted")
+        except WorkmeshError as exc:
+            await abort(context, exc)
+
+    @_unary
+    async def GetJob(self, request, context):
+        job_id = _job_id(request)
+        record = await self._store.get(job_id)
+        if record is None:
+            raise NotFound(f"job_id: no job {job_id!r}")
+        return job_to_proto(record)
+
+    @_unary
+    async def ListJobs(self, request, context):
+        size = request.page_size
+        if size < 0 or size > MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be between 0 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        size = size or DEFAULT_PAGE_SIZE
+        for status in request.statuses:
+            if status not in _VALID_STATUSES:
+                raise InvalidArgument("statuses", f"{status} is not a known job status")
+        after = parse_page_token(request.page_token)
+        records = await self._store.list(workflow_type=request.workflow_type or None,
+                                         statuses=tuple(request.statuses), limit=size + 1, after=after)
+        page = records[:size]
+        token = page_token(page[-1].job_id) if len(records) > size else ""
+        return gateway_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=token)
+
+    @_unary
+    async def CancelJob(self, request, context):
+        record = await self._dispatcher.cancel(_job_id(request), request.reason)
+        return job_to_proto(record)
+
+    @_unary
+    async def DeleteJob(self, request, context):
+        job_id = _job_id(request)
+        if not await self._dispatcher.delete(job_id):
+            raise NotFound(f"job_id: no job {job_id!r}")
+        return gateway_pb2.DeleteJobResponse()
