@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from workmesh.v1 import common_pb2 as workmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/results.proto\x12\x0bworkmesh.v1\x1a\x18workmesh/v1/common.proto\"\x8d\x01\n\tSeriesKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12.\n\x04tags\x18\x03 \x03(\x0b\x32 .workmesh.v1.SeriesKey.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0b\x46ieldColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x01(\x0c\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\x9a\x01\n\x0bSeriesChunk\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12(\n\ttime_unit\x18\x02 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x12\n\ntimestamps\x18\x03 \x01(\x0c\x12(\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x18.workmesh.v1.FieldColumn\"=\n\x12WriteSeriesRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.workmesh.v1.SeriesChunk\"]\n\x13WriteSeriesResponse\x12\x0e\n\x06\x63hunks\x18\x01 \x01(\x03\x12\x0e\n\x06values\x18\x02 \x01(\x03\x12&\n\x06series\x18\x03 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"\xaf\x02\n\x11ReadSeriesRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12\x36\n\x04tags\x18\x03 \x03(\x0b\x32(.workmesh.v1.ReadSeriesRequest.TagsEntry\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\r\n\x05start\x18\x05 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x06 \x01(\x03\x12(\n\ttime_unit\x18\x07 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x0e\n\x06window\x18\x08 \x01(\x03\x12)\n\taggregate\x18\t \x01(\x0e\x32\x16.workmesh.v1.Aggregate\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x12ReadSeriesResponse\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.workmesh.v1.SeriesChunk\"#\n\x11ListSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"l\n\nSeriesInfo\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\r\n\x05start\x18\x04 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x03\"=\n\x12ListSeriesResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.workmesh.v1.SeriesInfo\"%\n\x13\x44\x65leteSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"&\n\x14\x44\x65leteSeriesResponse\x12\x0e\n\x06series\x18\x01 \x01(\x03*\x8f\x01\n\x08TimeUnit\x12\x19\n\x15TIME_UNIT_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_UNIT_SECONDS\x10\x01\x12\x1a\n\x16TIME_UNIT_MILLISECONDS\x10\x02\x12\x1a\n\x16TIME_UNIT_MICROSECONDS\x10\x03\x12\x19\n\x15TIME_UNIT_NANOSECONDS\x10\x04*t\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41GGREGATE_MEAN\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x04\x32\xd2\x02\n\x07Results\x12R\n\x0bWriteSeries\x12\x1f.workmesh.v1.WriteSeriesRequest\x1a .workmesh.v1.WriteSeriesResponse(\x01\x12O\n\nReadSeries\x12\x1e.workmesh.v1.ReadSeriesRequest\x1a\x1f.workmesh.v1.ReadSeriesResponse0\x01\x12M\n\nListSeries\x12\x1e.workmesh.v1.ListSeriesRequest\x1a\x1f.workmesh.v1.ListSeriesResponse\x12S\n\x0c\x44\x65leteSeries\x12 .workmesh.v1.DeleteSeriesRequest\x1a!.workmesh.v1.DeleteSeriesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/results.proto\x12\x0bworkmesh.v1\x1a\x18workmesh/v1/common.proto\"\x8d\x01\n\tSeriesKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12.\n\x04tags\x18\x03 \x03(\x0b\x32 .workmesh.v1.SeriesKey.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0b\x46ieldColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x01(\x0c\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\xc1\x01\n\x0bSeriesChunk\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12(\n\ttime_unit\x18\x02 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x12\n\ntimestamps\x18\x03 \x01(\x0c\x12(\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x18.workmesh.v1.FieldColumn\x12\x12\n\ntime_start\x18\x05 \x01(\x03\x12\x11\n\ttime_step\x18\x06 \x01(\x03\"L\n\x12WriteSeriesRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.workmesh.v1.SeriesChunk\x12\r\n\x05\x66lush\x18\x02 \x01(\x08\"q\n\x13WriteSeriesResponse\x12\x14\n\x0c\x61\x63ked_chunks\x18\x01 \x01(\x03\x12\x0e\n\x06values\x18\x02 \x01(\x03\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12&\n\x06series\x18\x04 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"\xcb\x02\n\x11ReadSeriesRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12\x36\n\x04tags\x18\x03 \x03(\x0b\x32(.workmesh.v1.ReadSeriesRequest.TagsEntry\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x12\n\x05start\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03\x65nd\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12(\n\ttime_unit\x18\x07 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x0e\n\x06window\x18\x08 \x01(\x03\x12)\n\taggregate\x18\t \x01(\x0e\x32\x16.workmesh.v1.Aggregate\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_startB\x06\n\x04_end\">\n\x12ReadSeriesResponse\x12(\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x18.workmesh.v1.SeriesChunk\"#\n\x11ListSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcd\x01\n\nSeriesInfo\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\r\n\x05start\x18\x04 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x03\x12\x31\n\x05units\x18\x06 \x03(\x0b\x32\".workmesh.v1.SeriesInfo.UnitsEntry\x1a,\n\nUnitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x12ListSeriesResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.workmesh.v1.SeriesInfo\"%\n\x13\x44\x65leteSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"&\n\x14\x44\x65leteSeriesResponse\x12\x0e\n\x06series\x18\x01 \x01(\x03*\x8f\x01\n\x08TimeUnit\x12\x19\n\x15TIME_UNIT_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_UNIT_SECONDS\x10\x01\x12\x1a\n\x16TIME_UNIT_MILLISECONDS\x10\x02\x12\x1a\n\x16TIME_UNIT_MICROSECONDS\x10\x03\x12\x19\n\x15TIME_UNIT_NANOSECONDS\x10\x04*t\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41GGREGATE_MEAN\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x04\x32\xd4\x02\n\x07Results\x12T\n\x0bWriteSeries\x12\x1f.workmesh.v1.WriteSeriesRequest\x1a .workmesh.v1.WriteSeriesResponse(\x01\x30\x01\x12O\n\nReadSeries\x12\x1e.workmesh.v1.ReadSeriesRequest\x1a\x1f.workmesh.v1.ReadSeriesResponse0\x01\x12M\n\nListSeries\x12\x1e.workmesh.v1.ListSeriesRequest\x1a\x1f.workmesh.v1.ListSeriesResponse\x12S\n\x0c\x44\x65leteSeries\x12 .workmesh.v1.DeleteSeriesRequest\x1a!.workmesh.v1.DeleteSeriesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -36,10 +36,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SERIESKEY_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_READSERIESREQUEST_TAGSENTRY']._loaded_options = None
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_TIMEUNIT']._serialized_start=1245
-  _globals['_TIMEUNIT']._serialized_end=1388
-  _globals['_AGGREGATE']._serialized_start=1390
-  _globals['_AGGREGATE']._serialized_end=1506
+  _globals['_SERIESINFO_UNITSENTRY']._loaded_options = None
+  _globals['_SERIESINFO_UNITSENTRY']._serialized_options = b'8\001'
+  _globals['_TIMEUNIT']._serialized_start=1446
+  _globals['_TIMEUNIT']._serialized_end=1589
+  _globals['_AGGREGATE']._serialized_start=1591
+  _globals['_AGGREGATE']._serialized_end=1707
   _globals['_SERIESKEY']._serialized_start=69
   _globals['_SERIESKEY']._serialized_end=210
   _globals['_SERIESKEY_TAGSENTRY']._serialized_start=167
@@ -47,27 +49,29 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIELDCOLUMN']._serialized_start=212
   _globals['_FIELDCOLUMN']._serialized_end=269
   _globals['_SERIESCHUNK']._serialized_start=272
-  _globals['_SERIESCHUNK']._serialized_end=426
-  _globals['_WRITESERIESREQUEST']._serialized_start=428
-  _globals['_WRITESERIESREQUEST']._serialized_end=489
-  _globals['_WRITESERIESRESPONSE']._serialized_start=491
-  _globals['_WRITESERIESRESPONSE']._serialized_end=584
-  _globals['_READSERIESREQUEST']._serialized_start=587
-  _globals['_READSERIESREQUEST']._serialized_end=890
+  _globals['_SERIESCHUNK']._serialized_end=465
+  _globals['_WRITESERIESREQUEST']._serialized_start=467
+  _globals['_WRITESERIESREQUEST']._serialized_end=543
+  _globals['_WRITESERIESRESPONSE']._serialized_start=545
+  _globals['_WRITESERIESRESPONSE']._serialized_end=658
+  _globals['_READSERIESREQUEST']._serialized_start=661
+  _globals['_READSERIESREQUEST']._serialized_end=992
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_start=167
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_end=210
-  _globals['_READSERIESRESPONSE']._serialized_start=892
-  _globals['_READSERIESRESPONSE']._serialized_end=953
-  _globals['_LISTSERIESREQUEST']._serialized_start=955
-  _globals['_LISTSERIESREQUEST']._serialized_end=990
-  _globals['_SERIESINFO']._serialized_start=992
-  _globals['_SERIESINFO']._serialized_end=1100
-  _globals['_LISTSERIESRESPONSE']._serialized_start=1102
-  _globals['_LISTSERIESRESPONSE']._serialized_end=1163
-  _globals['_DELETESERIESREQUEST']._serialized_start=1165
-  _globals['_DELETESERIESREQUEST']._serialized_end=1202
-  _globals['_DELETESERIESRESPONSE']._serialized_start=1204
-  _globals['_DELETESERIESRESPONSE']._serialized_end=1242
-  _globals['_RESULTS']._serialized_start=1509
-  _globals['_RESULTS']._serialized_end=1847
+  _globals['_READSERIESRESPONSE']._serialized_start=994
+  _globals['_READSERIESRESPONSE']._serialized_end=1056
+  _globals['_LISTSERIESREQUEST']._serialized_start=1058
+  _globals['_LISTSERIESREQUEST']._serialized_end=1093
+  _globals['_SERIESINFO']._serialized_start=1096
+  _globals['_SERIESINFO']._serialized_end=1301
+  _globals['_SERIESINFO_UNITSENTRY']._serialized_start=1257
+  _globals['_SERIESINFO_UNITSENTRY']._serialized_end=1301
+  _globals['_LISTSERIESRESPONSE']._serialized_start=1303
+  _globals['_LISTSERIESRESPONSE']._serialized_end=1364
+  _globals['_DELETESERIESREQUEST']._serialized_start=1366
+  _globals['_DELETESERIESREQUEST']._serialized_end=1403
+  _globals['_DELETESERIESRESPONSE']._serialized_start=1405
+  _globals['_DELETESERIESRESPONSE']._serialized_end=1443
+  _globals['_RESULTS']._serialized_start=1710
+  _globals['_RESULTS']._serialized_end=2050
 # @@protoc_insertion_point(module_scope)

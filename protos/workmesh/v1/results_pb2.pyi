@@ -62,32 +62,40 @@ class FieldColumn(_message.Message):
     def __init__(self, name: _Optional[str] = ..., values: _Optional[bytes] = ..., unit: _Optional[str] = ...) -> None: ...
 
 class SeriesChunk(_message.Message):
-    __slots__ = ("key", "time_unit", "timestamps", "fields")
+    __slots__ = ("key", "time_unit", "timestamps", "fields", "time_start", "time_step")
     KEY_FIELD_NUMBER: _ClassVar[int]
     TIME_UNIT_FIELD_NUMBER: _ClassVar[int]
     TIMESTAMPS_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
+    TIME_START_FIELD_NUMBER: _ClassVar[int]
+    TIME_STEP_FIELD_NUMBER: _ClassVar[int]
     key: SeriesKey
     time_unit: TimeUnit
     timestamps: bytes
     fields: _containers.RepeatedCompositeFieldContainer[FieldColumn]
-    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., timestamps: _Optional[bytes] = ..., fields: _Optional[_Iterable[_Union[FieldColumn, _Mapping]]] = ...) -> None: ...
+    time_start: int
+    time_step: int
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., timestamps: _Optional[bytes] = ..., fields: _Optional[_Iterable[_Union[FieldColumn, _Mapping]]] = ..., time_start: _Optional[int] = ..., time_step: _Optional[int] = ...) -> None: ...
 
 class WriteSeriesRequest(_message.Message):
-    __slots__ = ("chunk",)
+    __slots__ = ("chunk", "flush")
     CHUNK_FIELD_NUMBER: _ClassVar[int]
+    FLUSH_FIELD_NUMBER: _ClassVar[int]
     chunk: SeriesChunk
-    def __init__(self, chunk: _Optional[_Union[SeriesChunk, _Mapping]] = ...) -> None: ...
+    flush: bool
+    def __init__(self, chunk: _Optional[_Union[SeriesChunk, _Mapping]] = ..., flush: _Optional[bool] = ...) -> None: ...
 
 class WriteSeriesResponse(_message.Message):
-    __slots__ = ("chunks", "values", "series")
-    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    __slots__ = ("acked_chunks", "values", "done", "series")
+    ACKED_CHUNKS_FIELD_NUMBER: _ClassVar[int]
     VALUES_FIELD_NUMBER: _ClassVar[int]
+    DONE_FIELD_NUMBER: _ClassVar[int]
     SERIES_FIELD_NUMBER: _ClassVar[int]
-    chunks: int
+    acked_chunks: int
     values: int
+    done: bool
     series: _containers.RepeatedCompositeFieldContainer[_common_pb2.SeriesRef]
-    def __init__(self, chunks: _Optional[int] = ..., values: _Optional[int] = ..., series: _Optional[_Iterable[_Union[_common_pb2.SeriesRef, _Mapping]]] = ...) -> None: ...
+    def __init__(self, acked_chunks: _Optional[int] = ..., values: _Optional[int] = ..., done: _Optional[bool] = ..., series: _Optional[_Iterable[_Union[_common_pb2.SeriesRef, _Mapping]]] = ...) -> None: ...
 
 class ReadSeriesRequest(_message.Message):
     __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate")
@@ -119,10 +127,10 @@ class ReadSeriesRequest(_message.Message):
     def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ...) -> None: ...
 
 class ReadSeriesResponse(_message.Message):
-    __slots__ = ("chunk",)
-    CHUNK_FIELD_NUMBER: _ClassVar[int]
-    chunk: SeriesChunk
-    def __init__(self, chunk: _Optional[_Union[SeriesChunk, _Mapping]] = ...) -> None: ...
+    __slots__ = ("chunks",)
+    CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    chunks: _containers.RepeatedCompositeFieldContainer[SeriesChunk]
+    def __init__(self, chunks: _Optional[_Iterable[_Union[SeriesChunk, _Mapping]]] = ...) -> None: ...
 
 class ListSeriesRequest(_message.Message):
     __slots__ = ("job_id",)
@@ -131,18 +139,27 @@ class ListSeriesRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class SeriesInfo(_message.Message):
-    __slots__ = ("key", "fields", "count", "start", "end")
+    __slots__ = ("key", "fields", "count", "start", "end", "units")
+    class UnitsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     KEY_FIELD_NUMBER: _ClassVar[int]
     FIELDS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     START_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
     key: SeriesKey
     fields: _containers.RepeatedScalarFieldContainer[str]
     count: int
     start: int
     end: int
-    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., fields: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., start: _Optional[int] = ..., end: _Optional[int] = ...) -> None: ...
+    units: _containers.ScalarMap[str, str]
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., fields: _Optional[_Iterable[str]] = ..., count: _Optional[int] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., units: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListSeriesResponse(_message.Message):
     __slots__ = ("series",)

@@ -34,7 +34,7 @@ class ResultsStub:
         Args:
             channel: A grpc.Channel.
         """
-        self.WriteSeries = channel.stream_unary(
+        self.WriteSeries = channel.stream_stream(
                 '/workmesh.v1.Results/WriteSeries',
                 request_serializer=workmesh_dot_v1_dot_results__pb2.WriteSeriesRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_results__pb2.WriteSeriesResponse.FromString,
@@ -60,27 +60,35 @@ class ResultsServicer:
     """Missing associated documentation comment in .proto file."""
 
     def WriteSeries(self, request_iterator, context):
-        """A client stream of columnar chunks; the response acknowledges what is durably stored.
+        """The client streams columnar chunks; the server acknowledges them in batches once they are
+        durably stored (WriteSeriesResponse.acked_chunks). If the call breaks, every acknowledged
+        chunk is kept and nothing else; the last response (done = true) follows the client's
+        half-close and lists the series written.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ReadSeries(self, request, context):
-        """Series of one or several jobs (to compare variations), aligned on time.
+        """Series of one or several jobs (to compare variations). Series with the same measurement and
+        tags in different jobs come on one shared time axis (NaN where a job has no value), one after
+        the other in the order of job_ids; series come sorted by measurement and tags. A field without
+        any value in the range read is left out of its series, a series without values altogether.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def ListSeries(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """The series of one job with fields, counts and time span.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSeries(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """Removes every series of one job.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -88,7 +96,7 @@ class ResultsServicer:
 
 def add_ResultsServicer_to_server(servicer, server):
     rpc_method_handlers = {
-            'WriteSeries': grpc.stream_unary_rpc_method_handler(
+            'WriteSeries': grpc.stream_stream_rpc_method_handler(
                     servicer.WriteSeries,
                     request_deserializer=workmesh_dot_v1_dot_results__pb2.WriteSeriesRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_results__pb2.WriteSeriesResponse.SerializeToString,
@@ -130,7 +138,7 @@ class Results:
             wait_for_ready=None,
             timeout=None,
             metadata=None):
-        return grpc.experimental.stream_unary(
+        return grpc.experimental.stream_stream(
             request_iterator,
             target,
             '/workmesh.v1.Results/WriteSeries',
