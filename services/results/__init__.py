@@ -1,1 +1,49 @@
-"""workmesh."""
+"""The results service: time series per job, stored in Parquet or InfluxDB, read back for comparison.
+
+Server side: :class:`ResultsConfig`, :func:`create_server`, :func:`serve`, the :class:`SeriesStore`
+protocol with :class:`ParquetStore` and :class:`InfluxStore`. Client side: :class:`ResultsClient`
+and :class:`SeriesWriter` (what the worker SDK writes series with). CLI helpers:
+:func:`series_rows`, :func:`export_csv`, :func:`plot_series`, :func:`bench_series`.
+"""
+
+from workmesh.services.results._bench import bench_series, write_bench_series
+from workmesh.services.results._client import ResultsClient, Series
+from workmesh.services.results._config import InfluxConfig, ResultsConfig
+from workmesh.services.results._influx import InfluxStore
+from workmesh.services.results._model import (
+    MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary,
+)
+from workmesh.services.results._parquet import ParquetStore
+from workmesh.services.results._report import export_csv, plot_series, series_rows
+from workmesh.services.results._server import SERVICE_NAME, create_server, create_store, serve
+from workmesh.services.results._store import SeriesStore
+from workmesh.services.results._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+
+__all__ = [
+    "MAX_CHUNK_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "SERVICE_NAME",
+    "BlockingSeriesWriter",
+    "Chunk",
+    "InfluxConfig",
+    "InfluxStore",
+    "ParquetStore",
+    "ReadQuery",
+    "ResultsClient",
+    "ResultsConfig",
+    "Series",
+    "SeriesData",
+    "SeriesHandle",
+    "SeriesKey",
+    "SeriesStore",
+    "SeriesSummary",
+    "SeriesWriter",
+    "bench_series",
+    "create_server",
+    "create_store",
+    "export_csv",
+    "plot_series",
+    "serve",
+    "series_rows",
+    "write_bench_series",
+]

@@ -1,0 +1,128 @@
+"""The results service process: gRPC server factory, store factory, and ``serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import uuid
+
+import grpc
+import structlog
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from workmesh.services.results._config import ResultsConfig
+from workmesh.services.results._model import MAX_MESSAGE_BYTES
+from workmesh.services.results._service import ResultsServicer
+from workmesh.services.results._store import SeriesStore
+from workmesh.v1 import results_pb2
+
+SERVICE_NAME = "workmesh-results"
+"""The registry name of the results service (also a grpc.health.v1 service name it serves)."""
+GRPC_SERVICE = results_pb2.DESCRIPTOR.services_by_name["Results"].full_name
+
+log = structlog.get_logger("workmesh.results")
+
+
+def create_store(config: ResultsConfig, host: str = "") -> SeriesStore:
+    """The store `config` asks for; `host` is the results service address for Parquet refs."""
+    if config.store == "influx":
+        from workmesh.services.results._influx import InfluxStore
+
+        return InfluxStore(config.influx)
+    from workmesh.services.results._parquet import ParquetStore
+
+    return ParquetStore(config.data_dir, host, fsync=config.fsync)
+
+
+def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tuple[grpc.aio.Server, int]:
+    """Build (not start) the gRPC server with Results, health and reflection.
+
+    Args:
+        config: listen address, store choice and limits.
+        store: a store to serve instead of the one `config` describes (tests).
+
+    Returns:
+        The server and the bound port. Start it with ``await server.start()``; stop it with
+        ``await server.stop(grace)`` and close the store via ``server.results_store``.
+    """
+    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+               ("grpc.so_reuseport", 0)]  # a second server on a taken port fails instead of sharing it
+    from workmesh.services.telemetry import server_interceptors
+
+    server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
+    port = server.add_insecure_port(config.listen)
+    if port == 0:
+        raise OSError(f"cannot bind the results service to {config.listen}")
+    if store is None:
+        store = create_store(config, f"{config.host}:{port}")
+    elif not store.host:  # a Parquet store made before the port was known
+        store.host = f"{config.host}:{port}"
+    from workmesh.v1 import results_pb2_grpc
+
+    results_pb2_grpc.add_ResultsServicer_to_server(ResultsServicer(store, batch_values=config.batch_values), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection((GRPC_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
+    server.results_store = store  # type: ignore[attr-defined]
+    server.health_servicer = health_servicer  # type: ignore[attr-defined]
+    return server, port
+
+
+async def _set_health(server: grpc.aio.Server, status: int) -> None:
+    for name in ("", GRPC_SERVICE, SERVICE_NAME):
+        await server.health_servicer.set(name, status)  # type: ignore[attr-defined]
+
+
+async def serve(config: ResultsConfig) -> None:
+    """Run the results service until SIGINT/SIGTERM, registered as ``workmesh-results``.
+
+    Sets up telemetry (logs, traces from the ``OTEL_*`` variables) for the process first. On a
+    signal it reports NOT_SERVING, deregisters, lets calls finish for ``config.grace`` seconds,
+    then stops and closes the store.
+    """
+    from workmesh.services.telemetry import configure_telemetry
+
+    telemetry = configure_telemetry(SERVICE_NAME)
+    server, port = create_server(config)
+    await server.start()
+    await _set_health(server, health_pb2.HealthCheckResponse.SERVING)
+    log.info("results service listening", address=f"{config.host}:{port}", listen=config.listen,
+             store=config.store, data_dir=str(config.data_dir) if config.store == "parquet" else None)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    registrar = None
+    try:
+        if config.registry is not None:
+            from workmesh.registry import Registrar, ServiceRegistration
+
+            registration = ServiceRegistration(
+                name=SERVICE_NAME, service_id=f"{SERVICE_NAME}-{uuid.uuid4().hex[:12]}", address=config.host,
+                port=port, tags=("workmesh",), meta={"store": config.store},
+                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}")
+            registrar = Registrar(config.registry, [registration])
+            try:
+                await registrar.start()
+            except Exception as exc:  # noqa: BLE001 - serve anyway; the registrar keeps retrying
+                log.warning("registration failed", error=str(exc))
+        await stop.wait()
+        log.info("results service stopping", grace=config.grace)
+        await _set_health(server, health_pb2.HealthCheckResponse.NOT_SERVING)
+        if registrar is not None:
+            with contextlib.suppress(Exception):
+                await registrar.deregister_now()
+        await server.stop(config.grace)
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        if registrar is not None:
+            with contextlib.suppress(Exception):
+                await registrar.stop()
+        await server.stop(0)
+        await server.results_store.close()  # type: ignore[attr-defined]
+        log.info("results service stopped")
+        telemetry.shutdown()

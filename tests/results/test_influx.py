@@ -1,0 +1,48 @@
+"""InfluxDB-specific behaviour of the InfluxDB store, against a real influxd."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+
+from tests.results.support import HOUR, new_job
+from workmesh.services.results import Chunk, InfluxConfig, InfluxStore, ReadQuery, SeriesKey
+
+
+def chunk(job: str, n: int = 6000, start: int = 0) -> Chunk:
+    ts = (np.arange(n, dtype=np.int64) + start) * HOUR
+    return Chunk(SeriesKey(job, "heat", (("asset", "b 1"),)), ts, {"Q": np.arange(n, dtype=float) + 0.5})
+
+
+def test_gzip_prefix_and_a_database_per_job(influxd):
+    async def scenario():
+        job = new_job()
+        store = InfluxStore(InfluxConfig(url=influxd.url, db_prefix="wm_", gzip="on", writers=2))
+        try:
+            assert store.gzip and store.database(job) == f"wm_{job}"
+            await store.write([chunk(job, 12_000)])  # two /write requests, gzip-compressed
+            assert f"wm_{job}" in await store._known_databases()
+            got = (await store.read([ReadQuery(job)]))[0]
+            np.testing.assert_array_equal(got.fields["Q"], np.arange(12_000) + 0.5)
+            assert await store.delete(job) == 1
+            assert f"wm_{job}" not in await store._known_databases()
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_database_dropped_behind_the_store_is_created_again(influxd):
+    async def scenario():
+        job = new_job()
+        store = InfluxStore(InfluxConfig(url=influxd.url))
+        try:
+            await store.write([chunk(job, 10)])
+            await store.query(f'DROP DATABASE "{job}"')  # e.g. another results instance deleted the job
+            await store.write([chunk(job, 10, start=100)])
+            assert [s.count for s in await store.list(job)] == [10]
+        finally:
+            await store.close()
+
+    asyncio.run(scenario())
