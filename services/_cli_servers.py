@@ -14,8 +14,13 @@ from workmesh.services._devmesh import EXAMPLE_WORKERS, DevMesh
 
 def registry(args) -> int:
     from workmesh.registry import run_embedded_registry
+    from workmesh.services.telemetry import configure_telemetry
 
-    asyncio.run(run_embedded_registry(args.host, args.port))
+    telemetry = configure_telemetry("workmesh-registry")
+    try:
+        asyncio.run(run_embedded_registry(args.host, args.port))
+    finally:
+        telemetry.shutdown()
     return 0
 
 
