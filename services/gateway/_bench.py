@@ -1,7 +1,9 @@
 """``bench_dispatch``: no-op jobs through client → gateway → worker → client, timed.
 
-Two figures: throughput of a burst (N jobs with C in flight) and the latency distribution of N
-sequential round trips, each from SubmitJob until the result arrives on WatchJob.
+Two figures per client path: throughput of a burst (N jobs with C in flight) and the latency
+distribution of N sequential round trips. The ``unary`` path submits each job with SubmitJob
+and follows it with WatchJob (two RPCs per job); the ``stream`` path runs all jobs over one
+RunJobs stream. Each round trip is timed from sending the job until its terminal event arrives.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ _OPTIONS = (("grpc.max_send_message_length", 64 * 1024 * 1024),
 
 
 class _Client:
+    """The unary path: SubmitJob, then WatchJob until the terminal event."""
+
     def __init__(self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str,
                  params: Mapping[str, common_pb2.ParamValue]) -> None:
         self.stub = stub
@@ -63,65 +67,160 @@ async def _wait_for_type(stub: gateway_pb2_grpc.GatewayStub, workflow_type: str,
         await asyncio.sleep(0.05)
 
 
+class _StreamClient:
+    """The stream path: jobs as items of one RunJobs stream, sent and received in batches."""
+
+    def __init__(self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str,
+                 params: Mapping[str, common_pb2.ParamValue]) -> None:
+        self.job = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
+        self.failed = 0
+        self.retried = 0
+        self._call = stub.RunJobs()
+        self._next = 0
+        self._waiting: dict[str, list] = {}   # ref -> [future, succeeded]
+        self._outbox: list[gateway_pb2.RunJobsItem] = []
+        self._wake: asyncio.Future[None] | None = None
+        self._writer = asyncio.get_running_loop().create_task(self._write())
+        self._reader = asyncio.get_running_loop().create_task(self._read())
+
+    async def round_trip(self) -> float:
+        """Send one job and wait for its terminal event; the seconds it took."""
+        self._next += 1
+        ref = str(self._next)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting[ref] = [future, False]
+        start = time.perf_counter()
+        self._outbox.append(gateway_pb2.RunJobsItem(ref=ref, job=self.job))
+        if self._wake is not None and not self._wake.done():
+            self._wake.set_result(None)
+        await future
+        return time.perf_counter() - start
+
+    async def _write(self) -> None:
+        while True:
+            if not self._outbox:
+                self._wake = asyncio.get_running_loop().create_future()
+                await self._wake
+                continue
+            batch, self._outbox = self._outbox, []
+            await self._call.write(gateway_pb2.RunJobsRequest(jobs=batch))
+
+    async def _read(self) -> None:
+        try:
+            while True:
+                reply = await self._call.read()
+                if reply is grpc.aio.EOF:
+                    raise RuntimeError("the gateway ended the RunJobs stream early")
+                for update in reply.updates:
+                    kind = update.WhichOneof("kind")
+                    if kind == "event":
+                        event = update.event
+                        if event.HasField("result"):
+                            self._waiting[update.ref][1] = True
+                        elif event.HasField("status"):
+                            status = event.status.status
+                            if status in TERMINAL:
+                                self._end(update.ref, status == common_pb2.JOB_STATUS_SUCCEEDED)
+                            elif status == common_pb2.JOB_STATUS_QUEUED:
+                                self.retried += 1
+                    elif kind == "error":
+                        self._end(update.ref, False)
+        except BaseException as exc:
+            for future, _ in self._waiting.values():
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError("stream closed"))
+            raise
+
+    def _end(self, ref: str, ok: bool) -> None:
+        future, result = self._waiting.pop(ref)
+        if not (ok and result):
+            self.failed += 1
+        future.set_result(None)
+
+    async def close(self) -> None:
+        self._writer.cancel()
+        self._reader.cancel()
+        self._call.cancel()
+        await asyncio.gather(self._writer, self._reader, return_exceptions=True)
+
+
 def _percentile(sorted_values: list[float], q: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
 
 
+async def _measure(client, jobs: int, concurrency: int, warmup: int, prefix: str) -> dict:
+    for _ in range(warmup):
+        await client.round_trip()
+    client.failed = client.retried = 0
+    remaining = jobs
+
+    async def lane() -> None:
+        nonlocal remaining
+        while remaining > 0:
+            remaining -= 1
+            await client.round_trip()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(min(concurrency, jobs))))
+    burst = time.perf_counter() - start
+    latencies = sorted([await client.round_trip() for _ in range(jobs)])
+    total = sum(latencies)
+    return {
+        f"{prefix}burst_seconds": round(burst, 4),
+        f"{prefix}burst_jobs_per_s": round(jobs / burst, 1),
+        f"{prefix}sequential_jobs_per_s": round(jobs / total, 1),
+        f"{prefix}p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
+        f"{prefix}p90_ms": round(_percentile(latencies, 0.90) * 1000, 3),
+        f"{prefix}p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
+        f"{prefix}mean_ms": round(statistics.fmean(latencies) * 1000, 3),
+        f"{prefix}max_ms": round(latencies[-1] * 1000, 3),
+        f"{prefix}failed": client.failed,
+        f"{prefix}retried": client.retried,
+    }
+
+
+PATHS = ("unary", "stream")
+
+
 async def bench_dispatch(gateway: str, jobs: int = 2000, concurrency: int = 64, *,
                          workflow_type: str = "echo", params: Mapping[str, common_pb2.ParamValue] | None = None,
-                         warmup: int = 100, ready_timeout: float = 30.0) -> dict:
-    """Measure dispatch throughput and latency against a running gateway.
+                         warmup: int = 100, ready_timeout: float = 30.0, paths: tuple[str, ...] = PATHS) -> dict:
+    """Measure dispatch throughput and latency against a running gateway, per client path.
 
     Args:
         gateway: ``host:port`` of the gateway.
-        jobs: N, the jobs of the burst and the number of sequential round trips.
+        jobs: N, the jobs of the burst and the number of sequential round trips (per path).
         concurrency: C, jobs in flight during the burst.
         workflow_type: a no-op type (``echo`` from ``workmesh.workers.examples.basic``).
         params: parameters of each job (default: none, the type's defaults).
-        warmup: untimed round trips first (connections, caches).
+        warmup: untimed round trips first (connections, caches), per path.
         ready_timeout: seconds to wait for a live instance of the type.
+        paths: which client paths to measure: ``"unary"`` (SubmitJob + WatchJob per job) and/or
+            ``"stream"`` (all jobs over one RunJobs stream).
 
     Returns:
-        ``jobs``, ``concurrency``, ``burst_seconds``, ``burst_jobs_per_s``,
-        ``sequential_jobs_per_s``, ``p50_ms``, ``p90_ms``, ``p99_ms``, ``mean_ms``, ``max_ms``,
-        ``failed`` (jobs that did not succeed) and ``retried`` (attempts lost and run again).
+        ``jobs``, ``concurrency`` and, for each path P measured (``unary_`` / ``stream_``
+        prefix): ``P_burst_seconds``, ``P_burst_jobs_per_s``, ``P_sequential_jobs_per_s``,
+        ``P_p50_ms``, ``P_p90_ms``, ``P_p99_ms``, ``P_mean_ms``, ``P_max_ms``, ``P_failed``
+        (jobs that did not succeed) and ``P_retried`` (attempts lost and run again).
     """
     if jobs < 1 or concurrency < 1:
         raise ValueError("bench_dispatch: jobs and concurrency must be >= 1")
+    unknown = sorted(set(paths) - set(PATHS))
+    if not paths or unknown:
+        raise ValueError(f"bench_dispatch: paths must be a non-empty subset of {PATHS}, got {tuple(paths)}")
+    figures: dict = {"jobs": jobs, "concurrency": concurrency}
     async with grpc.aio.insecure_channel(gateway, options=_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         await _wait_for_type(stub, workflow_type, ready_timeout)
-        client = _Client(stub, workflow_type, params or {})
-        for _ in range(warmup):
-            await client.round_trip()
-        client.failed = client.retried = 0
-
-        remaining = jobs
-
-        async def lane() -> None:
-            nonlocal remaining
-            while remaining > 0:
-                remaining -= 1
-                await client.round_trip()
-
-        start = time.perf_counter()
-        await asyncio.gather(*(lane() for _ in range(min(concurrency, jobs))))
-        burst = time.perf_counter() - start
-
-        latencies = sorted([await client.round_trip() for _ in range(jobs)])
-    total = sum(latencies)
-    return {
-        "jobs": jobs,
-        "concurrency": concurrency,
-        "burst_seconds": round(burst, 4),
-        "burst_jobs_per_s": round(jobs / burst, 1),
-        "sequential_jobs_per_s": round(jobs / total, 1),
-        "p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
-        "p90_ms": round(_percentile(latencies, 0.90) * 1000, 3),
-        "p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
-        "mean_ms": round(statistics.fmean(latencies) * 1000, 3),
-        "max_ms": round(latencies[-1] * 1000, 3),
-        "failed": client.failed,
-        "retried": client.retried,
-    }
+        if "unary" in paths:
+            client = _Client(stub, workflow_type, params or {})
+            figures.update(await _measure(client, jobs, concurrency, warmup, "unary_"))
+        if "stream" in paths:
+            stream = _StreamClient(stub, workflow_type, params or {})
+            try:
+                figures.update(await _measure(stream, jobs, concurrency, warmup, "stream_"))
+            finally:
+                await stream.close()
+    return figures

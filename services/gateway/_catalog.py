@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import grpc
+from workmesh.services.gateway._session import WorkerSession
 from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("workmesh.gateway.catalog")
@@ -49,7 +50,7 @@ def version_key(version: str) -> tuple:
 class InstanceState:
     """One worker process: its channel, what it serves, its capacity and our jobs on it."""
 
-    def __init__(self, address: str, port: int) -> None:
+    def __init__(self, address: str, port: int, *, sessions: bool = True) -> None:
         self.address = address
         self.port = port
         self.key = f"{address}:{port}"
@@ -65,6 +66,9 @@ class InstanceState:
         self.present = True     # still in the registry view
         self.healthy = True     # False after a connection failure, until the registry says otherwise
         self.busy_until = 0.0   # monotonic time until which the worker said it is full
+        self.sessions = sessions          # use the worker's Session stream when it serves one
+        self.session_supported = False    # from Describe
+        self._session: WorkerSession | None = None
 
     @property
     def available(self) -> bool:
@@ -81,6 +85,44 @@ class InstanceState:
         """The types it is registered for and has described."""
         return self.registered_types & self.types.keys()
 
+    @property
+    def session(self) -> WorkerSession | None:
+        """The Session stream jobs go over now (None: none open, or Execute per job)."""
+        session = self._session
+        return session if session is not None and session.broken is None else None
+
+    def _live_session(self) -> WorkerSession | None:
+        if not (self.sessions and self.session_supported):
+            return None
+        session = self._session
+        if session is None or session.broken is not None:
+            # After a break the next job opens a new stream (to a restarted worker, or to fail
+            # fast like an Execute to a dead one).
+            session = self._session = WorkerSession(self.stub, self.name)
+        return session
+
+    def execute(self, request: worker_pb2.ExecuteRequest) -> Any:
+        """Start a job attempt on this instance: a call-like object streaming its WorkerEvents.
+
+        Over the instance's Session stream when the worker serves one (see ``_session.py``),
+        else a plain ``Execute`` call; both offer ``await read()`` (an event or
+        ``grpc.aio.EOF``) and ``cancel()``, and fail with ``grpc.aio.AioRpcError``.
+        """
+        session = self._live_session()
+        return session.execute(request) if session is not None else self.stub.Execute(request)
+
+    def attach(self, request: worker_pb2.AttachRequest) -> Any:
+        """Re-follow a job on this instance (``Attach``), like :meth:`execute`."""
+        session = self._live_session()
+        return session.attach(request) if session is not None else self.stub.Attach(request)
+
+    async def close(self) -> None:
+        """End the session (if any) and close the channel."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.channel.close()
+
 
 class Catalog:
     """The live workflow types and their instances, kept current from a registry watch.
@@ -88,11 +130,14 @@ class Catalog:
     Args:
         watch: a started-or-not ServiceWatch; the catalog starts and stops it.
         describe_timeout: seconds one Describe call may take.
+        sessions: run jobs over one Session stream per worker that serves it (False: one
+            Execute call per job, as for workers that do not).
     """
 
-    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0) -> None:
+    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True) -> None:
         self._watch = watch
         self._describe_timeout = describe_timeout
+        self._sessions = sessions
         self._instances: dict[str, InstanceState] = {}
         self._by_type: dict[str, list[InstanceState]] = {}
         self._infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
@@ -118,7 +163,7 @@ class Catalog:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._watch.stop()
-        await asyncio.gather(*(inst.channel.close() for inst in self._instances.values()),
+        await asyncio.gather(*(inst.close() for inst in self._instances.values()),
                              return_exceptions=True)
         self._instances.clear()
 
@@ -196,7 +241,7 @@ class Catalog:
     def released(self, inst: InstanceState) -> None:
         """One of our jobs on `inst` ended; close its channel if it left the registry."""
         if not inst.present and inst.in_flight == 0:
-            self._spawn(inst.channel.close())
+            self._spawn(inst.close())
         elif inst.available:
             self._notify(inst.serves())
 
@@ -223,11 +268,11 @@ class Catalog:
                 del self._instances[key]
                 inst.present = False
                 if inst.in_flight == 0:
-                    self._spawn(inst.channel.close())
+                    self._spawn(inst.close())
         for key, (address, port, ids, types) in seen.items():
             inst = self._instances.get(key)
             if inst is None:
-                inst = self._instances[key] = InstanceState(address, port)
+                inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions)
             new_ids = not ids <= inst.service_ids
             inst.service_ids, inst.registered_types = ids, types
             inst.healthy = True
@@ -249,6 +294,7 @@ class Catalog:
                 continue
             inst.instance_id = reply.instance_id
             inst.capacity = max(1, reply.capacity)
+            inst.session_supported = reply.session
             inst.types = {t.name: t for t in reply.types}
             inst.described = True
             self._rebuild()

@@ -195,3 +195,45 @@ class DeleteJobRequest(_message.Message):
 class DeleteJobResponse(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
+
+class RunJobsItem(_message.Message):
+    __slots__ = ("ref", "job")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    JOB_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    job: SubmitJobRequest
+    def __init__(self, ref: _Optional[str] = ..., job: _Optional[_Union[SubmitJobRequest, _Mapping]] = ...) -> None: ...
+
+class RunJobsRequest(_message.Message):
+    __slots__ = ("jobs",)
+    JOBS_FIELD_NUMBER: _ClassVar[int]
+    jobs: _containers.RepeatedCompositeFieldContainer[RunJobsItem]
+    def __init__(self, jobs: _Optional[_Iterable[_Union[RunJobsItem, _Mapping]]] = ...) -> None: ...
+
+class RunJobsError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class RunJobsUpdate(_message.Message):
+    __slots__ = ("ref", "job_id", "submitted", "event", "error")
+    REF_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    ref: str
+    job_id: str
+    submitted: SubmitJobResponse
+    event: _common_pb2.JobEvent
+    error: RunJobsError
+    def __init__(self, ref: _Optional[str] = ..., job_id: _Optional[str] = ..., submitted: _Optional[_Union[SubmitJobResponse, _Mapping]] = ..., event: _Optional[_Union[_common_pb2.JobEvent, _Mapping]] = ..., error: _Optional[_Union[RunJobsError, _Mapping]] = ...) -> None: ...
+
+class RunJobsReply(_message.Message):
+    __slots__ = ("updates",)
+    UPDATES_FIELD_NUMBER: _ClassVar[int]
+    updates: _containers.RepeatedCompositeFieldContainer[RunJobsUpdate]
+    def __init__(self, updates: _Optional[_Iterable[_Union[RunJobsUpdate, _Mapping]]] = ...) -> None: ...

@@ -75,6 +75,11 @@ class GatewayStub:
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.FromString,
                 _registered_method=True)
+        self.RunJobs = channel.stream_stream(
+                '/workmesh.v1.Gateway/RunJobs',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -130,6 +135,22 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunJobs(self, request_iterator, context):
+        """Submits and follows many jobs over one stream (cheaper than SubmitJob + WatchJob per job).
+        Each RunJobsRequest carries any number of jobs, each with a client-chosen `ref` that every
+        reply about it echoes. Per job the stream sends `submitted` (the job as created, or as found
+        by its idempotency key), then the job's events after `submitted.job.last_seq`, in order,
+        ending with its terminal status event (none follow for a job that was already terminal).
+        A job that cannot be submitted gets one `error` instead (the gRPC code and message SubmitJob
+        would fail with, naming the field and the rule); the stream and the other jobs go on.
+        Events of different jobs interleave. The stream ends once the client has half-closed and
+        every job it submitted is terminal. Replies are batched: whatever is ready goes out in one
+        message, without waiting for more.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -172,6 +193,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.DeleteJob,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'RunJobs': grpc.stream_stream_rpc_method_handler(
+                    servicer.RunJobs,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -390,6 +416,33 @@ class Gateway:
             '/workmesh.v1.Gateway/DeleteJob',
             workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunJobs(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/workmesh.v1.Gateway/RunJobs',
+            workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -15,18 +15,20 @@ class DescribeRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class DescribeResponse(_message.Message):
-    __slots__ = ("instance_id", "types", "capacity", "running", "sdk_version")
+    __slots__ = ("instance_id", "types", "capacity", "running", "sdk_version", "session")
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     RUNNING_FIELD_NUMBER: _ClassVar[int]
     SDK_VERSION_FIELD_NUMBER: _ClassVar[int]
+    SESSION_FIELD_NUMBER: _ClassVar[int]
     instance_id: str
     types: _containers.RepeatedCompositeFieldContainer[_common_pb2.WorkflowType]
     capacity: int
     running: int
     sdk_version: str
-    def __init__(self, instance_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[_common_pb2.WorkflowType, _Mapping]]] = ..., capacity: _Optional[int] = ..., running: _Optional[int] = ..., sdk_version: _Optional[str] = ...) -> None: ...
+    session: bool
+    def __init__(self, instance_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[_common_pb2.WorkflowType, _Mapping]]] = ..., capacity: _Optional[int] = ..., running: _Optional[int] = ..., sdk_version: _Optional[str] = ..., session: _Optional[bool] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
     __slots__ = ("job_id", "workflow_type", "params", "attempt", "deadline", "trace_context")
@@ -103,3 +105,45 @@ class AttachRequest(_message.Message):
     job_id: str
     after_seq: int
     def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+
+class SessionCommand(_message.Message):
+    __slots__ = ("execute", "attach", "cancel", "detach")
+    EXECUTE_FIELD_NUMBER: _ClassVar[int]
+    ATTACH_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
+    DETACH_FIELD_NUMBER: _ClassVar[int]
+    execute: ExecuteRequest
+    attach: AttachRequest
+    cancel: CancelRequest
+    detach: str
+    def __init__(self, execute: _Optional[_Union[ExecuteRequest, _Mapping]] = ..., attach: _Optional[_Union[AttachRequest, _Mapping]] = ..., cancel: _Optional[_Union[CancelRequest, _Mapping]] = ..., detach: _Optional[str] = ...) -> None: ...
+
+class SessionRequest(_message.Message):
+    __slots__ = ("commands",)
+    COMMANDS_FIELD_NUMBER: _ClassVar[int]
+    commands: _containers.RepeatedCompositeFieldContainer[SessionCommand]
+    def __init__(self, commands: _Optional[_Iterable[_Union[SessionCommand, _Mapping]]] = ...) -> None: ...
+
+class SessionError(_message.Message):
+    __slots__ = ("code", "message")
+    CODE_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    code: int
+    message: str
+    def __init__(self, code: _Optional[int] = ..., message: _Optional[str] = ...) -> None: ...
+
+class SessionEvent(_message.Message):
+    __slots__ = ("job_id", "event", "error")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    event: WorkerEvent
+    error: SessionError
+    def __init__(self, job_id: _Optional[str] = ..., event: _Optional[_Union[WorkerEvent, _Mapping]] = ..., error: _Optional[_Union[SessionError, _Mapping]] = ...) -> None: ...
+
+class SessionReply(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[SessionEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[SessionEvent, _Mapping]]] = ...) -> None: ...

@@ -54,6 +54,11 @@ class WorkerStub:
                 request_serializer=workmesh_dot_v1_dot_worker__pb2.AttachRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_worker__pb2.WorkerEvent.FromString,
                 _registered_method=True)
+        self.Session = channel.stream_stream(
+                '/workmesh.v1.Worker/Session',
+                request_serializer=workmesh_dot_v1_dot_worker__pb2.SessionRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_worker__pb2.SessionReply.FromString,
+                _registered_method=True)
 
 
 class WorkerServicer:
@@ -87,6 +92,23 @@ class WorkerServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Session(self, request_iterator, context):
+        """One long-lived stream carrying many jobs at once (optional: served when DescribeResponse.session
+        is true). The client sends batches of commands, the worker batches of job events. Each command
+        has the semantics of the RPC of the same name: `execute` is Execute (idempotent per job id),
+        `attach` is Attach, `cancel` is Cancel, and `detach` stops sending a job's events the way
+        cancelling an Execute or Attach call does (a job nobody follows is cancelled after the
+        worker's orphan timeout). Commands apply in the order sent. For each executed or attached job
+        the worker sends its events in order, ending with the terminal one (result or error), or one
+        SessionEvent.error when the command is refused (the status Execute/Attach would end with).
+        When the stream breaks, every job it carried is left to run as if its call had been
+        cancelled: the client may Attach again. Both sides send whatever is ready in one message;
+        neither waits for more, so a lone command or event goes out at once.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_WorkerServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -109,6 +131,11 @@ def add_WorkerServicer_to_server(servicer, server):
                     servicer.Attach,
                     request_deserializer=workmesh_dot_v1_dot_worker__pb2.AttachRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_worker__pb2.WorkerEvent.SerializeToString,
+            ),
+            'Session': grpc.stream_stream_rpc_method_handler(
+                    servicer.Session,
+                    request_deserializer=workmesh_dot_v1_dot_worker__pb2.SessionRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_worker__pb2.SessionReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -219,6 +246,33 @@ class Worker:
             '/workmesh.v1.Worker/Attach',
             workmesh_dot_v1_dot_worker__pb2.AttachRequest.SerializeToString,
             workmesh_dot_v1_dot_worker__pb2.WorkerEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Session(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/workmesh.v1.Worker/Session',
+            workmesh_dot_v1_dot_worker__pb2.SessionRequest.SerializeToString,
+            workmesh_dot_v1_dot_worker__pb2.SessionReply.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,144 @@
+"""``RunJobs``: submit and follow many jobs over one bidirectional stream.
+
+SubmitJob + WatchJob cost two RPCs per job; a client running thousands of small jobs pays more
+for gRPC calls than for the jobs. Here each job is one item in a batched request and its
+updates are items in batched replies: whatever became ready during one event-loop turn goes out
+as one message, without waiting for more. Jobs go through the same submit path as SubmitJob
+(validation, defaults, idempotency, dispatch); each job's events come from the store's wake-ups
+(``store.wait``), as WatchJob's do, so nothing polls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import grpc
+from workmesh.services.gateway._session import Outbox
+from workmesh.services.gateway.store import TERMINAL, JobStore
+from workmesh.v1 import gateway_pb2
+from workmesh.workers.errors import NotFound, WorkmeshError, status_of
+
+log = logging.getLogger("workmesh.gateway")
+
+Submit = Callable[[gateway_pb2.SubmitJobRequest], Awaitable[gateway_pb2.SubmitJobResponse]]
+_EOF = grpc.aio.EOF
+_STATUS = "status"
+
+
+class RunJobsStream:
+    """One RunJobs call: submits the client's jobs and streams their updates.
+
+    Args:
+        store: where the jobs' events are read from.
+        submit: SubmitJob's path for one request (raises WorkmeshError on bad input).
+        context: the servicer context (read by one task, written by the other).
+        watch_idle: seconds a job's follower waits for an event before checking the job again.
+    """
+
+    def __init__(self, store: JobStore, submit: Submit, context: grpc.aio.ServicerContext, *,
+                 watch_idle: float = 30.0) -> None:
+        self._store = store
+        self._submit = submit
+        self._context = context
+        self._watch_idle = watch_idle
+        self._outbox = Outbox(gateway_pb2.RunJobsReply, "updates")
+        self._wake: asyncio.Future[None] | None = None
+        self._followers: set[asyncio.Task] = set()
+        self._loop = asyncio.get_running_loop()
+
+    async def run(self) -> None:
+        """Serve until the client has half-closed and all its jobs are terminal."""
+        reader = self._loop.create_task(self._read())
+        reader.add_done_callback(self._wake_writer)
+        try:
+            await self._write(reader)
+        finally:
+            reader.cancel()
+            for task in self._followers:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(reader, *self._followers, return_exceptions=True)
+
+    async def _write(self, reader: asyncio.Task) -> None:
+        # Sends whatever is queued as one message; sleeps (no timer) while nothing is. The
+        # wake-up comes from _send, from the reader ending, or from the last follower ending.
+        context = self._context
+        while True:
+            if not self._outbox:
+                if reader.done():
+                    if not reader.cancelled() and reader.exception() is not None:
+                        raise reader.exception()
+                    if not self._followers:
+                        return
+                self._wake = self._loop.create_future()
+                await self._wake
+                continue
+            await context.write(self._outbox.take())
+
+    def _wake_writer(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _send(self, **update: Any) -> None:
+        self._outbox.add(**update)
+        self._wake_writer()
+
+    def _error(self, ref: str, job_id: str, exc: BaseException) -> None:
+        code, message = status_of(exc)
+        self._send(ref=ref, job_id=job_id, error=gateway_pb2.RunJobsError(code=code.value[0], message=message))
+
+    async def _read(self) -> None:
+        context = self._context
+        while True:
+            request = await context.read()
+            if request is _EOF:
+                return
+            for item in request.jobs:
+                try:
+                    reply = await self._submit(item.job)
+                except WorkmeshError as exc:
+                    self._error(item.ref, "", exc)
+                    continue
+                except Exception as exc:
+                    log.exception("RunJobs: submitting item %r failed", item.ref)
+                    self._error(item.ref, "", exc)
+                    continue
+                job = reply.job
+                if job.status not in TERMINAL:
+                    # The follower is created first so that it runs before the writer next
+                    # turn: the job's first events (DISPATCHED) then share the message.
+                    task = self._loop.create_task(self._follow(item.ref, job.job_id, job.last_seq))
+                    self._followers.add(task)
+                    task.add_done_callback(self._followed)
+                self._send(ref=item.ref, job_id=job.job_id, submitted=reply)
+
+    def _followed(self, task: asyncio.Task) -> None:
+        self._followers.discard(task)
+        if not self._followers:
+            self._wake_writer()  # the writer may be done
+
+    async def _follow(self, ref: str, job_id: str, after: int) -> None:
+        store = self._store
+        try:
+            while True:
+                await store.wait(job_id, after, self._watch_idle)
+                events = await store.events(job_id, after)
+                if not events:
+                    if await store.get(job_id) is None:
+                        raise NotFound(f"job_id: job {job_id!r} was deleted")
+                    continue
+                for event in events:
+                    self._send(ref=ref, job_id=job_id, event=event)
+                    if event.WhichOneof("payload") == _STATUS and event.status.status in TERMINAL:
+                        return
+                after = events[-1].seq
+        except WorkmeshError as exc:
+            self._error(ref, job_id, exc)
+        except Exception as exc:
+            log.exception("RunJobs: following job %s failed", job_id)
+            self._error(ref, job_id, exc)

@@ -1,0 +1,174 @@
+"""The worker side of a ``Session`` stream: many jobs over one bidirectional gRPC call.
+
+Execute costs one RPC (and a few messages) per job; at thousands of small jobs a second the
+per-call cost of grpc.aio dominates. A session carries the same commands and events in batches:
+whatever became ready during one event-loop turn goes out as one message, and nothing waits for
+more, so a lone event is not delayed. Jobs are followed through :meth:`Job.listen` callbacks,
+so a session adds no task per job; the job machinery (idempotent execute, attach replay,
+cancel, orphan timeout) is the same one Execute uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from workmesh.v1 import worker_pb2
+from workmesh.workers.errors import WorkmeshError, status_of
+
+if TYPE_CHECKING:
+    from workmesh.workers._job import Job
+    from workmesh.workers._worker import Worker
+
+log = logging.getLogger("workmesh.workers")
+
+_EOF = grpc.aio.EOF
+BATCH_BYTES = 4 * 1024 * 1024  # see Outbox
+
+
+class Outbox:
+    """The next message(s) of a stream, built in place: each item is copied once, into them.
+
+    A message holds at most `limit` bytes of items, or one item alone (params and results may
+    carry tens of MB: batching several must not exceed the message size limit).
+
+    Args:
+        new_message: makes an empty message (e.g. ``SessionReply``).
+        field: its repeated field the items go to.
+        limit: bytes after which the next item starts a new message.
+    """
+
+    __slots__ = ("_field", "_limit", "_new", "_ready", "_size")
+
+    def __init__(self, new_message: Callable[[], Any], field: str, limit: int = BATCH_BYTES) -> None:
+        self._new = new_message
+        self._field = field
+        self._limit = limit
+        self._ready: collections.deque[Any] = collections.deque()
+        self._size = 0  # bytes in the last message
+
+    def add(self, **fields: Any) -> None:
+        """Append an item (the fields of one element of the repeated field)."""
+        if not self._ready:
+            self._ready.append(self._new())
+        items = getattr(self._ready[-1], self._field)
+        size = items.add(**fields).ByteSize()
+        if self._size and self._size + size > self._limit:
+            del items[-1]  # too big to join: it starts the next message (a rare second copy)
+            self._ready.append(self._new())
+            getattr(self._ready[-1], self._field).add(**fields)
+            self._size = 0
+        self._size += size
+
+    def take(self) -> Any:
+        """The oldest message; the next add starts a new one if that was the last."""
+        message = self._ready.popleft()
+        if not self._ready:
+            self._size = 0
+        return message
+
+    def __bool__(self) -> bool:
+        return bool(self._ready)
+
+
+class ServerSession:
+    """One Session call: applies the client's commands, streams the events of its jobs.
+
+    Args:
+        worker: the worker whose jobs the commands address.
+        context: the servicer context of the call (read and written concurrently).
+    """
+
+    def __init__(self, worker: Worker, context: grpc.aio.ServicerContext) -> None:
+        self._worker = worker
+        self._context = context
+        self._jobs: dict[str, Job] = {}          # jobs this stream follows, by id
+        self._outbox = Outbox(worker_pb2.SessionReply, "events")
+        self._wake: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    async def run(self) -> None:
+        """Serve the stream until the client half-closes and its jobs end, or the call ends."""
+        reader = self._loop.create_task(self._read())
+        reader.add_done_callback(self._wake_writer)
+        try:
+            await self._write(reader)
+        finally:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await reader
+            for job in self._jobs.values():
+                job.unlisten(self._on_event)  # the jobs keep running; orphan timeouts start
+            self._jobs.clear()
+
+    async def _write(self, reader: asyncio.Task) -> None:
+        # Sends whatever is queued as one message; sleeps (no timer) while nothing is. The
+        # wake-up comes from _send, from the reader ending, or from the last job ending.
+        context = self._context
+        while True:
+            if not self._outbox:
+                if reader.done():
+                    if not reader.cancelled() and reader.exception() is not None:
+                        raise reader.exception()
+                    if not self._jobs:
+                        return  # the client half-closed and nothing is left to send
+                self._wake = self._loop.create_future()
+                await self._wake
+                continue
+            await context.write(self._outbox.take())
+
+    def _wake_writer(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+
+    def _on_event(self, job: Job, event: worker_pb2.WorkerEvent) -> None:
+        self._outbox.add(job_id=job.job_id, event=event)
+        self._wake_writer()
+        if event.WhichOneof("payload") in ("result", "error") and self._jobs.get(job.job_id) is job:
+            del self._jobs[job.job_id]  # Job.listen drops the listener itself after this event
+
+    def _refuse(self, job_id: str, exc: BaseException) -> None:
+        code, message = status_of(exc)
+        self._outbox.add(job_id=job_id, error=worker_pb2.SessionError(code=code.value[0], message=message))
+        self._wake_writer()
+
+    async def _read(self) -> None:
+        context = self._context
+        while True:
+            request = await context.read()
+            if request is _EOF:
+                return
+            for command in request.commands:
+                kind = command.WhichOneof("command")
+                try:
+                    if kind == "execute":
+                        job, after = self._worker.execute(command.execute)
+                        self._follow(job, after)
+                    elif kind == "attach":
+                        job = self._worker.attach(command.attach.job_id, command.attach.after_seq)
+                        self._follow(job, command.attach.after_seq)
+                    elif kind == "cancel":
+                        self._worker.cancel(command.cancel.job_id, command.cancel.reason or "cancelled")
+                    elif kind == "detach":
+                        job = self._jobs.pop(command.detach, None)
+                        if job is not None:
+                            job.unlisten(self._on_event)
+                except Exception as exc:
+                    job_id = command.execute.job_id if kind == "execute" else command.attach.job_id
+                    if not isinstance(exc, WorkmeshError):
+                        log.exception("session command %s for job %s failed", kind, job_id)
+                    self._refuse(job_id, exc)
+
+    def _follow(self, job: Job, after_seq: int) -> None:
+        earlier = self._jobs.pop(job.job_id, None)
+        if earlier is not None:
+            earlier.unlisten(self._on_event)  # a re-execute or re-attach replaces the old follow
+        self._jobs[job.job_id] = job
+        job.listen(self._on_event, after_seq)
