@@ -1,8 +1,12 @@
 """``workmesh bench series``: a job-sized write through the results service, then a one-field read.
 
-The results service runs as its own process (so its peak RSS is its own); this process plays
-the worker job: :func:`write_bench_series` writes components x fields x steps values through a
-:class:`SeriesWriter` — the same call a workflow handler makes with its context's writer.
+By default the write is one worker job: a mesh of real processes (registry, results service,
+gateway, a worker serving ``series-load`` from :mod:`workmesh.workers.examples.loadgen`) runs it,
+and the job writes components x fields x steps values with ``ctx.series`` (through
+:func:`write_bench_series`); the figure is from submit to the job's result, whose series are
+stored by then. Then one field of every component is read back as a front end would
+(ReadSeries). The results service is its own process, so its peak RSS is its own. With
+``worker=False`` this process writes through a :class:`SeriesWriter` itself instead.
 For InfluxDB the same data is also written directly (line protocol over HTTP, one client,
 sequential requests of 10,000 lines, formatting not timed) to give the server's own ingest rate:
 half before and half after the service run (this machine is shared; load drifts), on an influxd
@@ -35,6 +39,7 @@ from workmesh.services.results._writer import SeriesWriter
 from workmesh.v1 import results_pb2
 
 HOUR_S = 3600
+LOADGEN = "workmesh.workers.examples.loadgen:worker"
 _SERVE = ("import asyncio; from workmesh.services.results import ResultsConfig, serve; "
           "asyncio.run(serve(ResultsConfig.from_env()))")
 
@@ -112,7 +117,7 @@ async def _direct_influx(url: str, db: str, components: range, fields: int, step
 
 
 async def bench_series(store: str = "parquet", components: int = 1000, fields: int = 10, steps: int = 8760, *,
-                       influx_url: str = "", direct: bool = True,
+                       influx_url: str = "", direct: bool = True, worker: bool = True,
                        out: Callable[[str], None] = print) -> dict:
     """Write components x fields x steps values through a results service process, read one field back.
 
@@ -120,16 +125,21 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         store: ``"parquet"`` or ``"influx"``.
         influx_url: an InfluxDB to use; empty: start a throwaway ``influxd`` for the run.
         direct: for InfluxDB, also measure the direct line-protocol ingest of the same data.
+        worker: run the write as a worker job (``series-load`` on a mesh of real processes:
+            registry, results service, gateway, worker); False: this process writes through a
+            SeriesWriter itself (the results service alone).
         out: where the human-readable lines go.
 
     Returns:
-        The figures: values, write_s, values_per_s, read_s, read_values, total_s,
-        server_peak_rss_bytes; for InfluxDB also direct_values_per_s and ratio.
+        The figures: values, write_s (for a job: submit to result, series stored), values_per_s,
+        read_s, read_values, total_s, server_peak_rss_bytes; for InfluxDB also
+        direct_values_per_s and ratio.
     """
     if store not in ("parquet", "influx"):
         raise ValueError(f"store must be parquet or influx, got {store!r}")
     values = components * fields * steps
-    figures: dict = {"store": store, "components": components, "fields": fields, "steps": steps, "values": values}
+    figures: dict = {"store": store, "via": "worker job" if worker else "client", "components": components,
+                     "fields": fields, "steps": steps, "values": values}
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="workmesh-bench-")))
         given_url = influx_url
@@ -148,35 +158,16 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         direct_s = await direct_half(range(components // 2), False) if measure_direct else 0.0
         if store == "influx" and not influx_url:
             influx_url = stack.enter_context(TempInfluxd(tmp / "influxd")).url
-        port = _free_port()
-        env = {**os.environ, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}", "WORKMESH_RESULTS_STORE": store,
-               "WORKMESH_RESULTS_DIR": str(tmp / "series"), "INFLUX_URL": influx_url, "PYTHONUNBUFFERED": "1"}
-        env.pop("CONSUL_HTTP_ADDR", None)  # a benchmark server need not be discoverable
-        log = open(tmp / "results.log", "wb")  # noqa: SIM115 - closed below
-        server = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, stdout=log, stderr=subprocess.STDOUT,
-                                  start_new_session=True)
-        stack.callback(_stop, server, log)
-        await _wait_port(port, server, tmp / "results.log")
-        job = f"bench-{uuid.uuid4().hex[:8]}"
-        async with ResultsClient(f"127.0.0.1:{port}", timeout=600) as client:
-            began = time.perf_counter()
-            writer = client.writer(job, time_unit="s")
-            await write_bench_series(writer, components, fields, steps)
-            refs = await writer.close()
-            write_s = time.perf_counter() - began
-            began = time.perf_counter()
-            read = await client.read(job, fields=["f0"])
-            read_s = time.perf_counter() - began
-            read_values = sum(len(s.timestamps) for s in read)
-            figures["server_peak_rss_bytes"] = _rss_peak(server.pid)
-            await client.delete(job)
-        if len(refs) != components * fields or read_values != components * steps:
-            raise RuntimeError(f"benchmark data incomplete: {len(refs)} refs, {read_values} values read")
-        figures.update(write_s=write_s, values_per_s=values / write_s, read_s=read_s, read_values=read_values,
-                       total_s=write_s + read_s)
+        env = {"WORKMESH_RESULTS_STORE": store, "WORKMESH_RESULTS_DIR": str(tmp / "series"),
+               "INFLUX_URL": influx_url, "PYTHONUNBUFFERED": "1"}
+        run = _through_worker if worker else _through_client
+        figures.update(await run(stack, tmp, env, components, fields, steps))
+        write_s, read_s = figures["write_s"], figures["read_s"]
+        figures.update(values_per_s=values / write_s, total_s=write_s + read_s)
         out(f"store {store}: {components} components x {fields} fields x {steps} steps = {values:,} values")
-        out(f"write through the results service: {write_s:.2f} s, {values / write_s / 1e6:.2f} M values/s")
-        out(f"read one field of all {components} components: {read_s:.3f} s ({read_values:,} values)")
+        out(f"write through the results service ({figures['via']}): {write_s:.2f} s, "
+            f"{values / write_s / 1e6:.2f} M values/s")
+        out(f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)")
         out(f"total: {write_s + read_s:.2f} s; results service peak RSS: "
             f"{figures['server_peak_rss_bytes'] / 2**20:.0f} MiB")
         if measure_direct:
@@ -186,6 +177,85 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
             out(f"direct line-protocol ingest (one client): {direct_s:.2f} s, "
                 f"{values / direct_s / 1e6:.2f} M values/s; results service / direct = {figures['ratio']:.2f}")
     return figures
+
+
+async def _through_worker(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
+                          steps: int) -> dict:
+    """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
+    from workmesh.services._devmesh import DevMesh
+
+    mesh = stack.enter_context(DevMesh(workers=(LOADGEN,), results=True, database_url="memory://",
+                                       data_dir=tmp, log_dir=tmp, env=env))
+    results = next(p for p in mesh.processes if p.name == "results")
+    job, result, write_s = await _run_job(mesh.gateway_address, components, fields, steps)
+    async with ResultsClient(mesh.results_address, timeout=600) as client:
+        figures = await _read_back(client, job, result.series, components, fields, steps)
+        figures["server_peak_rss_bytes"] = _rss_peak(results.popen.pid)
+        await client.delete(job)
+    return {"write_s": write_s, "handler_s": result.outputs["handler_s"],
+            "handler_cpu_s": result.outputs["handler_cpu_s"], **figures}
+
+
+async def _through_client(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
+                          steps: int) -> dict:
+    """This process writes through a SeriesWriter to a results service process of its own."""
+    port = _free_port()
+    env = {**os.environ, **env, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}"}
+    env.pop("CONSUL_HTTP_ADDR", None)  # a benchmark server need not be discoverable
+    log = open(tmp / "results.log", "wb")  # noqa: SIM115 - closed below
+    server = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, stdout=log, stderr=subprocess.STDOUT,
+                              start_new_session=True)
+    stack.callback(_stop, server, log)
+    await _wait_port(port, server, tmp / "results.log")
+    job = f"bench-{uuid.uuid4().hex[:8]}"
+    async with ResultsClient(f"127.0.0.1:{port}", timeout=600) as client:
+        began, cpu = time.perf_counter(), time.process_time()
+        writer = client.writer(job, time_unit="s")
+        await write_bench_series(writer, components, fields, steps)
+        handler_s, handler_cpu_s = time.perf_counter() - began, time.process_time() - cpu
+        refs = await writer.close()
+        write_s = time.perf_counter() - began
+        figures = await _read_back(client, job, refs, components, fields, steps)
+        figures["server_peak_rss_bytes"] = _rss_peak(server.pid)
+        await client.delete(job)
+    return {"write_s": write_s, "handler_s": handler_s, "handler_cpu_s": handler_cpu_s, **figures}
+
+
+async def _read_back(client: ResultsClient, job: str, refs, components: int, fields: int, steps: int) -> dict:
+    """Read field f0 of every component; check that everything written is there."""
+    began = time.perf_counter()
+    read = await client.read(job, fields=["f0"])
+    read_s = time.perf_counter() - began
+    read_values = sum(len(s.timestamps) for s in read)
+    stored = sum(ref.count for ref in refs)
+    if len(refs) != components * fields or read_values != components * steps or stored != components * fields * steps:
+        raise RuntimeError(f"benchmark data incomplete: {len(refs)} refs of {stored:,} values, "
+                           f"{read_values:,} values read")
+    return {"read_s": read_s, "read_values": read_values}
+
+
+async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tuple[str, object, float]:
+    """Submit a ``series-load`` job and follow it; returns its id, result and seconds to the result."""
+    import grpc
+
+    from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+    params = {k: common_pb2.ParamValue(int_value=v)
+              for k, v in {"components": components, "fields": fields, "steps": steps}.items()}
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    async with grpc.aio.insecure_channel(gateway, options=options) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        began = time.perf_counter()
+        submitted = await stub.SubmitJob(gateway_pb2.SubmitJobRequest(workflow_type="series-load", params=params),
+                                         timeout=30)
+        job = submitted.job.job_id
+        async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job), timeout=1800):
+            kind = event.WhichOneof("payload")
+            if kind == "result":
+                return job, event.result, time.perf_counter() - began
+            if kind == "error":
+                raise RuntimeError(f"the series-load job failed: {event.error.code}: {event.error.message}")
+    raise RuntimeError(f"the series-load job {job} ended without a result")
 
 
 def _free_port() -> int:
