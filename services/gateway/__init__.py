@@ -1,6 +1,11 @@
 """The workmesh gateway: job intake, discovery of workflow types, routing, dispatch and retries.
 
 Run one with :func:`serve` (``workmesh gateway``) or embed one with :func:`create_server`.
+
+Jobs are durable by default: the job store is a SQLite file in ``WORKMESH_DATA_DIR`` (one gateway
+per file), or PostgreSQL (``DATABASE_URL``) for several replicas, which share the jobs through
+row leases; ``memory://`` keeps them in memory (benchmarks, tests). A restarted gateway, or a
+replica taking over from one that died, re-attaches to jobs still running on their workers.
 """
 
 from workmesh.services.gateway._bench import bench_dispatch

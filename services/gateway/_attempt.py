@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 
 from workmesh.services.gateway._catalog import InstanceState
 from workmesh.v1 import common_pb2, worker_pb2
@@ -35,6 +36,8 @@ class Pending:
     attempts: int = 0
     cancelled: bool = False
     timer: asyncio.TimerHandle | None = None  # backoff before the next attempt
+    trace_parent: str = ""          # the job's traceparent: each attempt's span is its child
+    ready_at: float = 0.0           # monotonic time it became dispatchable (dispatch latency)
 
 
 @dataclass(eq=False)
@@ -42,7 +45,7 @@ class Attempt:
     """One running attempt of a job on one instance."""
 
     job: Pending
-    inst: InstanceState
+    inst: InstanceState | None      # None only for an attempt lost before it could be re-attached
     number: int
     task: asyncio.Task | None = None
     call: object | None = None
@@ -53,7 +56,25 @@ class Attempt:
     forced: bool = False
     worker_seq: int = 0             # last WorkerEvent seq consumed (where an Attach would resume)
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    resumed: bool = False           # taken over from the store (re-attached): already recorded
+    timeout_in: float | None = None  # seconds left of the job's timeout when resumed
+    abandoned: bool = False         # given up by this gateway while it may run on (lease lost, store down)
+    reattaches: int = 0             # Attach calls made after the stream broke
+    span: Any = None                # the "job.attempt" span
 
 
 class Lost(Exception):
     """The attempt ended without an outcome from the worker (connection, stream, overload)."""
+
+
+def open_attempt_span(job: Pending, instance: str, number: int, request: worker_pb2.ExecuteRequest) -> Any:
+    """Start the attempt's ``job.attempt`` span (child of the job's submit span) and put its
+    trace context into the worker request, so the worker's spans join the job's trace."""
+    from workmesh.services.telemetry import inject_context, start_job_span, use_span
+
+    span = start_job_span("job.attempt", job_id=job.job_id, workflow_type=job.workflow_type, attempt=number,
+                          instance=instance, parent=job.trace_parent or None)
+    with use_span(span):
+        request.trace_context.clear()
+        request.trace_context.update(inject_context())
+    return span

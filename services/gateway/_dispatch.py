@@ -5,9 +5,15 @@ events into job events through ``store.append`` — the only writer of a running
 terminal states cannot race each other. Queued jobs wait in per-type FIFO queues that are
 pumped whenever capacity may have appeared (a job ended, an instance joined); nothing polls.
 
-The lifecycle (``start``/``stop``) and the split into ``enqueue`` / ``_launch`` /
-``_run_attempt`` are the seams the durable dispatcher builds on: leases around ``_launch``,
-re-attaching running jobs (worker ``Attach``) after a restart, recovery via ``enqueue``.
+Durability: every non-terminal job is driven by the one replica holding its lease
+(``_leases``: renewed every few seconds, claimed when free or expired). A gateway that takes over
+jobs — after its own restart, or from a replica that died — queues the QUEUED ones and
+re-attaches the DISPATCHED/RUNNING ones on their workers with ``Attach(after_seq=worker_seq)``
+(``_recovery``), the last worker event seq being stored with each job event, so nothing is
+recomputed and no event is stored twice. A stream that breaks after the worker started the job
+is re-attached the same way before the attempt counts as lost. A store that stays unavailable
+past its retry budget makes the dispatcher let go of the job (nothing half written); its lease
+expires and a claim resumes it. Cancel, timeout and delete, on any replica: ``_control``.
 """
 
 from __future__ import annotations
@@ -17,25 +23,33 @@ import collections
 import contextlib
 import datetime as dt
 import logging
+import os
+import time
 
 import grpc
 from workmesh.services.gateway._attempt import (
     Attempt,
     Lost,
     Pending,
+    open_attempt_span,
     status_event,
     utcnow,
 )
 from workmesh.services.gateway._catalog import Catalog, InstanceState
+from workmesh.services.gateway._control import ControlMixin
+from workmesh.services.gateway._leases import LeaseKeeper
+from workmesh.services.gateway._outcomes import OutcomeMixin
 from workmesh.services.gateway._policy import (
     DEFAULT_RETRY,
     RetryPolicy,
     choose_instance,
     effective_max_attempts,
 )
+from workmesh.services.gateway._recovery import Reattacher, RecoveryMixin
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
+from workmesh.services.telemetry import end_span
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.workers.errors import FailedPrecondition, NotFound
+from workmesh.workers.errors import FailedPrecondition, NotFound, Unavailable
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 
@@ -45,7 +59,7 @@ _TERMINAL_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRE
                     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OUT_OF_RANGE}
 
 
-class Dispatcher:
+class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
     """Routes queued jobs to worker instances and drives every attempt to an outcome.
 
     Args:
@@ -55,15 +69,30 @@ class Dispatcher:
         cancel_grace: seconds a worker gets to stop a cancelled or timed-out job before the
             gateway ends the attempt itself.
         busy_pause: seconds an instance that answered RESOURCE_EXHAUSTED is skipped.
+        replica_id: this gateway's lease owner name (unique among replicas on one database).
+        lease_seconds: how long a job lease lasts without renewal.
+        renew_interval: seconds between lease renewals (and claims of free or expired leases).
+        reattach_wait: seconds a taken-over running job waits for its instance to appear in the
+            registry before its attempt counts as lost.
+        metrics: a ``workmesh.services.telemetry.GatewayMetrics`` to update, or None.
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, *, retry: RetryPolicy = DEFAULT_RETRY,
-                 cancel_grace: float = 5.0, busy_pause: float = 0.2) -> None:
+                 cancel_grace: float = 5.0, busy_pause: float = 0.2, replica_id: str = "",
+                 lease_seconds: float = 10.0, renew_interval: float = 3.0, reattach_wait: float = 10.0,
+                 metrics=None) -> None:
         self._store = store
         self._catalog = catalog
         self._retry = retry
         self._cancel_grace = cancel_grace
         self._busy_pause = busy_pause
+        self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
+        self.lease_seconds = lease_seconds
+        self._metrics = metrics
+        self._leases = LeaseKeeper(store, self.replica_id, lease_seconds=lease_seconds,
+                                   renew_interval=renew_interval, owned=self.owned,
+                                   on_claimed=self._on_claimed, on_lost=self._on_lost)
+        self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
         self._queues: dict[str, collections.deque[Pending]] = {}
         self._pending: dict[str, Pending] = {}      # queued or backing off, by job id
         self._running: dict[str, Attempt] = {}
@@ -72,15 +101,25 @@ class Dispatcher:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Begin dispatching; queued jobs move as soon as instances have capacity."""
+        """Begin dispatching; queued jobs move as soon as instances have capacity.
+
+        Also starts keeping leases: jobs left by a previous process of this replica or by a
+        replica that died are claimed — queued ones join the queues, running ones are
+        re-attached on their workers.
+        """
         if not self._started:
             self._started = True
             self._catalog.add_listener(self._on_capacity)
             self._on_capacity(list(self._queues))
+            await self._leases.start()
 
     async def stop(self) -> None:
-        """Stop dispatching and abandon running attempts (their jobs stay non-terminal)."""
+        """Stop dispatching, abandon running attempts (their jobs stay non-terminal and keep
+        running on their workers) and release their leases so another replica takes over."""
         self._started = False
+        owned = self.owned()
+        await self._leases.stop(release=False)
+        self._reattacher.clear()
         for job in self._pending.values():
             if job.timer is not None:
                 job.timer.cancel()
@@ -88,6 +127,17 @@ class Dispatcher:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, *self._side_tasks, return_exceptions=True)
+        # Bounded: with the database away the leases simply expire.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._store.release(self.replica_id, owned), 2.0)
+
+    def owned(self) -> list[str]:
+        """Ids of the jobs this dispatcher drives (queued, backing off, running, re-attaching)."""
+        return [*self._pending, *self._running, *self._reattacher.ids()]
+
+    def owns(self, job_id: str) -> bool:
+        """Whether this dispatcher drives the job."""
+        return job_id in self._pending or job_id in self._running or job_id in self._reattacher
 
     # -- intake ------------------------------------------------------------------------------
     def enqueue(self, record: JobRecord) -> None:
@@ -98,10 +148,7 @@ class Dispatcher:
         """
         if record.job_id in self._pending or record.job_id in self._running:
             return
-        request = worker_pb2.ExecuteRequest(job_id=record.job_id, workflow_type=record.workflow_type,
-                                            params=record.params)
-        job = Pending(record.job_id, record.workflow_type, request, record.timeout_s,
-                      effective_max_attempts(record.max_attempts), attempts=record.attempts)
+        job = self._pending_of(record)
         self._pending[job.job_id] = job
         delay = (record.not_before - utcnow()).total_seconds() if record.not_before is not None else 0.0
         if delay > 0:
@@ -111,6 +158,26 @@ class Dispatcher:
         if self._started:
             self._pump(job.workflow_type)
 
+    def submitted(self, record: JobRecord) -> None:
+        """Queue a job just created (leased to this replica) for dispatch."""
+        self._transition(S.JOB_STATUS_QUEUED, record.workflow_type)
+        self.enqueue(record)
+
+    def observe(self, metrics) -> None:
+        """Feed the gauges of a GatewayMetrics from this dispatcher's in-memory state."""
+        metrics.observe_queue_depth(lambda: {t: len(q) for t, q in list(self._queues.items())})
+        metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
+        metrics.observe_jobs(lambda: {S.JOB_STATUS_QUEUED: len(self._pending),
+                                      S.JOB_STATUS_RUNNING: len(self._running)})
+
+    @staticmethod
+    def _pending_of(record: JobRecord) -> Pending:
+        request = worker_pb2.ExecuteRequest(job_id=record.job_id, workflow_type=record.workflow_type,
+                                            params=record.params)
+        return Pending(record.job_id, record.workflow_type, request, record.timeout_s,
+                       effective_max_attempts(record.max_attempts), attempts=record.attempts,
+                       trace_parent=record.trace_parent, ready_at=time.monotonic())
+
     def queued(self, workflow_type: str | None = None) -> int:
         """How many jobs wait for an instance (of one type, or of all)."""
         if workflow_type is not None:
@@ -119,6 +186,8 @@ class Dispatcher:
 
     def _on_capacity(self, names) -> None:
         if self._started:
+            # Re-attachments first: their jobs already occupy worker slots.
+            self._reattacher.resolve()
             for name in names:
                 self._pump(name)
 
@@ -148,11 +217,12 @@ class Dispatcher:
         request.attempt = attempt.number
         if job.timeout_s:
             request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=job.timeout_s))
+        attempt.span = open_attempt_span(job, inst.name, attempt.number, request)
         # The worker call starts before anything is stored: its request goes out while the
         # submit reply is still being sent, which takes the store write off the critical path.
         # The worker runs a job id at most once at a time, so a re-dispatch never doubles it.
         try:
-            attempt.call = inst.stub.Execute(request)
+            attempt.call = inst.execute(request)
         except Exception:
             log.warning("cannot call Execute on %s", inst.name, exc_info=True)
         attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(attempt))
@@ -160,29 +230,40 @@ class Dispatcher:
     # -- one attempt -------------------------------------------------------------------------
     async def _run_attempt(self, a: Attempt) -> None:
         job, inst = a.job, a.inst
-        recorded = False
+        recorded = a.resumed
         try:
-            try:
-                await self._store.append(job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number,
-                                                                   instance_id=inst.name)],
-                                         JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number,
-                                                   instance_id=inst.name))
-                await self._store.start_attempt(job.job_id, a.number, inst.name)
-            except (NotFound, FailedPrecondition):
-                # Deleted or finished while it waited for dispatch: stop what was started.
-                self._spawn(self._send_cancel(inst, job.job_id, "job no longer exists"))
-                if a.call is not None:
-                    a.call.cancel()
-                return
-            recorded = True
+            if not a.resumed:
+                # Both writes go out together: a durable store commits them in one transaction.
+                dispatched, started = await asyncio.gather(
+                    self._store.append(job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number,
+                                                                 instance_id=inst.name)],
+                                       JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number,
+                                                 instance_id=inst.name, worker_seq=0)),
+                    self._store.start_attempt(job.job_id, a.number, inst.name), return_exceptions=True)
+                try:
+                    for outcome in (dispatched, started):
+                        if isinstance(outcome, BaseException):
+                            raise outcome
+                except (NotFound, FailedPrecondition):
+                    if not isinstance(started, BaseException):
+                        with contextlib.suppress(NotFound, Unavailable):
+                            await self._store.end_attempt(job.job_id, a.number, "CANCELLED", "job ended before dispatch")
+                    # Deleted or finished while it waited for dispatch: stop what was started.
+                    self._spawn(self._send_cancel(inst, job.job_id, "job no longer exists"))
+                    if a.call is not None:
+                        a.call.cancel()
+                    return
+                recorded = True
+                self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
             if a.stop_status:
                 if a.call is not None:
                     a.call.cancel()
                 await self._stopped(a, "before it started")
                 return
-            if job.timeout_s:
-                a.timers.append(asyncio.get_running_loop().call_later(job.timeout_s, self._on_timeout, a))
-            await self._consume(a)
+            timeout = a.timeout_in if a.resumed else job.timeout_s
+            if timeout is not None and job.timeout_s:
+                a.timers.append(asyncio.get_running_loop().call_later(max(timeout, 0.0), self._on_timeout, a))
+            await self._follow(a)
         except Lost as exc:
             await self._lost(a, str(exc))
         except asyncio.CancelledError:
@@ -191,6 +272,16 @@ class Dispatcher:
             if not a.forced:
                 raise
             await self._stopped(a, f"forced after {self._cancel_grace:g}s grace")
+        except Unavailable as exc:
+            # The store stayed unreachable past its retry budget. The attempt goes on on its
+            # worker (which buffers its events): give the job up here, keeping nothing half
+            # written, and let a lease claim — this replica's, once the store is back and the
+            # lease expired, or another's — re-attach from the last stored worker event.
+            a.abandoned = True
+            if a.call is not None:
+                a.call.cancel()
+            log.warning("job %s: store unavailable (%s); attempt left running on %s for a re-attach",
+                        job.job_id, exc, inst.name if inst else "?")
         except Exception:
             log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
             await self._finish(job.job_id, [S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
@@ -199,13 +290,29 @@ class Dispatcher:
         finally:
             for timer in a.timers:
                 timer.cancel()
-            if recorded and self._started:
-                with contextlib.suppress(NotFound):
+            if recorded and self._started and not a.abandoned:
+                with contextlib.suppress(NotFound, Unavailable):
                     await self._store.end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason)
             if self._running.get(job.job_id) is a:
                 del self._running[job.job_id]
+            if a.span is not None:
+                end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
             inst.in_flight -= 1
             self._catalog.released(inst)
+
+    async def _follow(self, a: Attempt) -> None:
+        """Consume the attempt's stream; if it breaks after the worker started the job,
+        re-attach to the same worker after the last event stored before counting it lost (a
+        new Execute would replay the job's events from the start)."""
+        while True:
+            try:
+                await self._consume(a)
+                return
+            except Lost:
+                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started:
+                    raise
+            a.reattaches += 1
+            a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
 
     async def _consume(self, a: Attempt) -> None:
         job, inst, store = a.job, a.inst, self._store
@@ -223,17 +330,21 @@ class Dispatcher:
                     name = ev.started.instance_id or inst.name
                     await store.append(job.job_id, [status_event(S.JOB_STATUS_RUNNING, attempt=a.number,
                                                                  instance_id=name)],
-                                       JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name))
+                                       JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name,
+                                                 worker_seq=ev.seq))
+                    self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
+                    if self._metrics is not None:
+                        self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
                 elif kind == "progress":
                     await store.append(job.job_id, [S.JobEvent(progress=ev.progress)],
-                                       JobUpdate(progress=ev.progress))
+                                       JobUpdate(progress=ev.progress, worker_seq=ev.seq))
                 elif kind == "log":
-                    await store.append(job.job_id, [S.JobEvent(log=ev.log)])
+                    await store.append(job.job_id, [S.JobEvent(log=ev.log)], JobUpdate(worker_seq=ev.seq))
                 elif kind == "result":
                     a.outcome = "SUCCEEDED"
                     await self._finish(job.job_id, [S.JobEvent(result=ev.result),
                                                     status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
-                                       S.JOB_STATUS_SUCCEEDED, result=ev.result)
+                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq)
                     return
                 elif kind == "error":
                     await self._on_error(a, ev.error)
@@ -253,139 +364,10 @@ class Dispatcher:
                 return
             raise Lost(f"{code.name}: {exc.details()}") from None
         except (NotFound, FailedPrecondition):
-            call.cancel()  # the job was deleted or finished (forced cancel) under us
+            call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
+            self._spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
             return
         raise Lost("the worker ended the stream without a result")
-
-    async def _on_error(self, a: Attempt, error: S.JobError) -> None:
-        job = a.job
-        if a.stop_status or error.code == "CANCELLED":
-            await self._stopped(a, error.message or error.code)
-        elif error.retryable and self._retry.should_retry(a.number, job.max_attempts):
-            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
-            await self._requeue(a, f"{error.code}: {error.message}")
-        else:
-            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
-            await self._finish(job.job_id, [S.JobEvent(error=error),
-                                            status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
-                               S.JOB_STATUS_FAILED, error)
-
-    async def _lost(self, a: Attempt, why: str) -> None:
-        job = a.job
-        a.outcome_reason = why
-        if a.stop_status:
-            await self._stopped(a, f"worker lost: {why}")
-        elif self._retry.should_retry(a.number, job.max_attempts):
-            await self._requeue(a, f"WORKER_LOST: {why}")
-        else:
-            error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
-            await self._finish(job.job_id, [S.JobEvent(error=error),
-                                            status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
-                               S.JOB_STATUS_FAILED, error)
-
-    async def _requeue(self, a: Attempt, reason: str) -> None:
-        job = a.job
-        delay = self._retry.delay(a.number)
-        try:
-            await self._store.append(job.job_id, [status_event(S.JOB_STATUS_QUEUED, reason, a.number)],
-                                     JobUpdate(status=S.JOB_STATUS_QUEUED,
-                                               not_before=utcnow() + dt.timedelta(seconds=delay)))
-        except (NotFound, FailedPrecondition):
-            return
-        self._pending[job.job_id] = job
-        job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
-
-    def _after_backoff(self, job: Pending) -> None:
-        job.timer = None
-        if not job.cancelled and self._pending.get(job.job_id) is job:
-            self._queues.setdefault(job.workflow_type, collections.deque()).append(job)
-            if self._started:
-                self._pump(job.workflow_type)
-
-    async def _stopped(self, a: Attempt, detail: str) -> None:
-        status = a.stop_status or S.JOB_STATUS_CANCELLED
-        a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_"):]
-        a.outcome_reason = detail
-        events = []
-        error = None
-        if status == S.JOB_STATUS_TIMED_OUT:
-            error = S.JobError(code="TIMED_OUT", message=f"{a.stop_reason} ({detail})")
-            events.append(S.JobEvent(error=error))
-        events.append(status_event(status, f"{a.stop_reason or 'cancelled by the worker'} ({detail})", a.number))
-        await self._finish(a.job.job_id, events, status, error)
-
-    async def _finish(self, job_id: str, events: list[S.JobEvent], status: int,
-                      error: S.JobError | None = None, result: S.JobResult | None = None) -> None:
-        with contextlib.suppress(NotFound, FailedPrecondition):  # deleted, or already terminal
-            await self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(),
-                                                               error=error, result=result))
-
-    # -- stopping jobs -----------------------------------------------------------------------
-    def _on_timeout(self, a: Attempt) -> None:
-        self._request_stop(a, S.JOB_STATUS_TIMED_OUT, f"timed out after {a.job.timeout_s:g}s")
-
-    def _request_stop(self, a: Attempt, status: int, reason: str) -> None:
-        if a.stop_status:
-            return
-        a.stop_status, a.stop_reason = status, reason
-        if a.call is not None:
-            self._spawn(self._send_cancel(a.inst, a.job.job_id, reason))
-        a.timers.append(asyncio.get_running_loop().call_later(self._cancel_grace, self._force, a))
-
-    def _force(self, a: Attempt) -> None:
-        if a.task is not None and not a.task.done():
-            a.forced = True
-            a.task.cancel()
-
-    async def _send_cancel(self, inst: InstanceState, job_id: str, reason: str) -> None:
-        try:
-            await inst.stub.Cancel(worker_pb2.CancelRequest(job_id=job_id, reason=reason), timeout=5.0)
-        except grpc.aio.AioRpcError as exc:
-            log.warning("Cancel of job %s on %s failed: %s", job_id, inst.name, exc.code())
-
-    async def cancel(self, job_id: str, reason: str = "") -> JobRecord:
-        """Cancel a job: queued ones at once, running ones through their worker.
-
-        Returns the job as it is after the request (a running job may still be RUNNING; it
-        becomes CANCELLED when its worker confirms, or after the grace period).
-
-        Raises:
-            NotFound: unknown job.
-            FailedPrecondition: the job is already terminal.
-        """
-        record = await self._store.get(job_id)
-        if record is None:
-            raise NotFound(f"job_id: no job {job_id!r}")
-        if record.terminal:
-            raise FailedPrecondition(
-                f"job_id: job {job_id} is already {S.JobStatus.Name(record.status)[len('JOB_STATUS_'):]}")
-        why = reason or "cancelled by request"
-        attempt = self._running.get(job_id)
-        if attempt is not None:
-            self._request_stop(attempt, S.JOB_STATUS_CANCELLED, why)
-        else:
-            job = self._pending.pop(job_id, None)
-            if job is not None:
-                job.cancelled = True
-                if job.timer is not None:
-                    job.timer.cancel()
-            await self._finish(job_id, [status_event(S.JOB_STATUS_CANCELLED, why, record.attempts)],
-                               S.JOB_STATUS_CANCELLED)
-        return await self._store.get(job_id) or record
-
-    async def delete(self, job_id: str) -> bool:
-        """Delete a job and its events; a running job is cancelled (and its attempt ended) first."""
-        attempt = self._running.get(job_id)
-        if attempt is not None:
-            self._request_stop(attempt, S.JOB_STATUS_CANCELLED, "job deleted")
-            if attempt.task is not None:
-                await asyncio.wait({attempt.task}, timeout=self._cancel_grace + 1.0)
-        job = self._pending.pop(job_id, None)
-        if job is not None:
-            job.cancelled = True
-            if job.timer is not None:
-                job.timer.cancel()
-        return await self._store.delete(job_id)
 
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)

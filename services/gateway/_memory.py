@@ -74,7 +74,10 @@ class MemoryJobStore:
         record = _copy(job)
         record.status = common_pb2.JOB_STATUS_QUEUED
         record.updated_at = record.created_at
+        record.lease_owner = record.lease_until = None  # the lease lives in the entry
         entry = _Entry(record, len(self._order))
+        if job.lease_owner and job.lease_until is not None:
+            entry.lease_owner, entry.lease_until = job.lease_owner, job.lease_until.timestamp()
         event = common_pb2.JobEvent(seq=1, status=common_pb2.StatusChange(status=common_pb2.JOB_STATUS_QUEUED))
         event.time.FromDatetime(record.created_at)
         entry.events.append(event)
@@ -153,6 +156,11 @@ class MemoryJobStore:
         if entry is None:
             return []
         return entry.events[after_seq:after_seq + limit]
+
+    async def peek(self, job_id: str) -> tuple[int, bool] | None:
+        """(last_seq, terminal) of the job, or None when unknown."""
+        entry = self._jobs.get(job_id)
+        return None if entry is None else (entry.record.last_seq, entry.record.terminal)
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return once the job has events past `after_seq`, is deleted, or `timeout` passed."""

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import datetime as dt
 import gc
 import logging
 import os
+import re
 import signal
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -23,9 +28,15 @@ from workmesh.services.gateway._catalog import Catalog, Watch
 from workmesh.services.gateway._dispatch import Dispatcher
 from workmesh.services.gateway._memory import MemoryJobStore
 from workmesh.services.gateway._policy import DEFAULT_RETRY, RetryPolicy
-from workmesh.services.gateway._service import GatewayServicer
+from workmesh.services.gateway._service import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.store import JobStore
+from workmesh.services.telemetry import (
+    GatewayMetrics,
+    configure_telemetry,
+    server_interceptors,
+)
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
+from workmesh.workers.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -46,6 +57,35 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(name: str, raw: str) -> float | None:
+    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"`` or plain seconds; empty/"0"/"off" → None.
+
+    Raises:
+        ValueError: malformed; the message names the variable.
+    """
+    raw = raw.strip().lower()
+    if raw in ("", "0", "off", "none"):
+        return None
+    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", raw)
+    if match is None:
+        raise ValueError(f"{name}={raw!r}: must be a duration such as 30d, 12h, 90m, 45s or seconds")
+    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={raw!r}: must be 1/true/yes/on or 0/false/no/off")
+
+
 @dataclass(frozen=True)
 class GatewayConfig:
     """Settings of one gateway process; read once with :meth:`from_env`.
@@ -53,29 +93,59 @@ class GatewayConfig:
     Attributes:
         address: ``host:port`` to listen on (port 0 picks a free port).
         registry: where the registry is (``CONSUL_HTTP_ADDR``).
-        database_url: SQLAlchemy URL of the job store (``sqlite:///...``, ``postgresql://...``);
-            empty or ``memory://`` keeps jobs in memory.
+        database_url: SQLAlchemy URL of the job store (``DATABASE_URL``): empty means the durable
+            default, a SQLite file ``jobs.db`` in `data_dir`; ``postgresql://...`` for PostgreSQL
+            (needed for several replicas); ``memory://`` keeps jobs in process memory only
+            (benchmarks, tests: lost on exit).
+        data_dir: where the default SQLite job store lives (``WORKMESH_DATA_DIR``, default
+            ``.workmesh``).
+        replica_id: this gateway's lease owner name (``WORKMESH_REPLICA_ID``); default
+            ``<hostname>:<port>``, the same across a restart, so a restarted gateway takes its
+            jobs back at once. Must differ between replicas on one database.
+        lease_seconds: a job lease's lifetime (``WORKMESH_LEASE_SECONDS``, default 10): how long
+            the jobs of a replica that died wait before another replica takes them over.
+        lease_renew: seconds between lease renewals and claims (``WORKMESH_LEASE_RENEW``, 3).
+        reattach_wait: seconds a taken-over running job waits for its worker instance to show
+            up in the registry before the attempt counts as lost (``WORKMESH_REATTACH_WAIT``, 10).
+        job_ttl: seconds finished jobs are kept before the retention sweep deletes them
+            (``WORKMESH_JOB_TTL``: e.g. ``30d``, ``12h``; unset: kept until deleted).
+        store_retry: seconds a store call keeps retrying while the database is unreachable
+            before it fails with UNAVAILABLE (``WORKMESH_STORE_RETRY``, default 60). Running
+            jobs are not lost past it: the gateway lets go of them and re-attaches later.
         cancel_grace: seconds a worker gets to stop a cancelled or timed-out job before the
             gateway ends it itself.
         shutdown_grace: seconds running calls get when the server stops.
         max_message_bytes: largest gRPC message sent or received.
         register: register as ``workmesh-gateway`` in the registry (``serve`` only).
         retry: backoff between attempts of a job whose worker was lost.
+        worker_sessions: run jobs over one Session stream per worker that serves it
+            (``WORKMESH_WORKER_SESSIONS=0``: one Execute call per job).
     """
 
     address: str = "127.0.0.1:50051"
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     database_url: str = ""
+    data_dir: str = ".workmesh"
+    replica_id: str = ""
+    lease_seconds: float = 10.0
+    lease_renew: float = 3.0
+    reattach_wait: float = 10.0
+    job_ttl: float | None = None
+    store_retry: float = 60.0
     cancel_grace: float = 5.0
     shutdown_grace: float = 5.0
     max_message_bytes: int = 64 * 1024 * 1024
     register: bool = True
+    worker_sessions: bool = True
     retry: RetryPolicy = DEFAULT_RETRY
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         """Read ``WORKMESH_GATEWAY_ADDR``, ``CONSUL_HTTP_ADDR``/``CONSUL_HTTP_TOKEN``,
-        ``DATABASE_URL``, ``WORKMESH_CANCEL_GRACE`` and ``WORKMESH_SHUTDOWN_GRACE``.
+        ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_REPLICA_ID``,
+        ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
+        ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE`` and
+        ``WORKMESH_WORKER_SESSIONS``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -85,18 +155,41 @@ class GatewayConfig:
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit() or int(port) > 65535:
             raise ValueError(f"WORKMESH_GATEWAY_ADDR={address!r}: must be host:port")
+        lease = _float(env, "WORKMESH_LEASE_SECONDS", cls.lease_seconds)
+        renew = _float(env, "WORKMESH_LEASE_RENEW", min(cls.lease_renew, lease / 3))
+        if lease <= 0 or not 0 < renew < lease:
+            raise ValueError(f"WORKMESH_LEASE_RENEW={renew:g} must be above 0 and below "
+                             f"WORKMESH_LEASE_SECONDS={lease:g}")
         return cls(address=address, registry=RegistryConfig.from_env(env),
                    database_url=env.get("DATABASE_URL", "").strip(),
+                   data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir,
+                   replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
+                   lease_seconds=lease, lease_renew=renew,
+                   reattach_wait=_float(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
+                   job_ttl=parse_duration("WORKMESH_JOB_TTL", env.get("WORKMESH_JOB_TTL", "")),
+                   store_retry=_float(env, "WORKMESH_STORE_RETRY", cls.store_retry),
                    cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
-                   shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace))
+                   shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
+                   worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions))
+
+
+def store_url(config: GatewayConfig) -> str:
+    """The job store URL `config` means: empty → the SQLite file ``<data_dir>/jobs.db``."""
+    if config.database_url:
+        return config.database_url
+    return f"sqlite:///{Path(config.data_dir).expanduser().resolve() / 'jobs.db'}"
 
 
 def open_store(config: GatewayConfig) -> JobStore:
-    """The job store `config` asks for: memory when ``database_url`` is empty or ``memory://``."""
-    if config.database_url in ("", "memory", "memory://"):
+    """The job store `config` asks for: SQLite in the data dir by default, PostgreSQL for a
+    ``postgresql://`` URL, process memory for ``memory://``."""
+    url = store_url(config)
+    if url in ("memory", "memory://"):
         return MemoryJobStore()
     from workmesh.services.gateway._sql import SqlJobStore
-    return SqlJobStore(config.database_url)
+    # A SQLite file belongs to one gateway: the store enforces it, and can then serve the
+    # events it wrote from memory.
+    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"))
 
 
 class GatewayServer:
@@ -107,26 +200,51 @@ class GatewayServer:
     """
 
     def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                 store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool) -> None:
+                 store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool,
+                 job_ttl: float | None = None) -> None:
         self.server = server
         self.health = health_servicer
         self.store = store
         self.catalog = catalog
         self.dispatcher = dispatcher
         self._own_store = own_store
+        self._job_ttl = job_ttl
+        self._retention: asyncio.Task | None = None
 
     async def start(self) -> None:
-        """Start discovery, dispatch and the gRPC server."""
+        """Open the store, start discovery, dispatch (with lease keeping) and the gRPC server."""
+        if hasattr(self.store, "start"):
+            await self.store.start()  # migrations now, not at the first request
         await self.catalog.start()
         await self.dispatcher.start()
         await self.server.start()
+        if self._job_ttl:
+            self._retention = asyncio.get_running_loop().create_task(self._sweep(self._job_ttl),
+                                                                     name="gateway-retention")
         for name in ("", GRPC_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+
+    async def _sweep(self, ttl: float) -> None:
+        # Every replica may sweep: deleting an already deleted job is a no-op.
+        interval = min(max(ttl / 10, 1.0), 300.0)
+        while True:
+            cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ttl)
+            try:
+                deleted = await self.store.delete_finished_before(cutoff)
+                if deleted:
+                    log.info("retention: deleted %d job(s) finished before %s", deleted, cutoff.isoformat())
+            except WorkmeshError as exc:
+                log.warning("retention sweep failed: %s", exc)
+            await asyncio.sleep(interval)
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, stop the server (calls get `grace` seconds), then the rest."""
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace)
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
         await self.dispatcher.stop()
         await self.catalog.stop()
         if self._own_store:
@@ -152,28 +270,38 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     """
     if watch is None:
         watch = ServiceWatch(config.registry)
-    own_store = store is None
-    store = open_store(config) if store is None else store
-    catalog = Catalog(watch)
-    dispatcher = Dispatcher(store, catalog, retry=config.retry, cancel_grace=config.cancel_grace)
     size = config.max_message_bytes
     server = grpc.aio.server(options=[("grpc.max_send_message_length", size),
                                       ("grpc.max_receive_message_length", size),
-                                      ("grpc.so_reuseport", 0)])
-    gateway_pb2_grpc.add_GatewayServicer_to_server(GatewayServicer(store, catalog, dispatcher), server)
+                                      ("grpc.so_reuseport", 0)],
+                             interceptors=server_interceptors("gateway"))
+    port = server.add_insecure_port(config.address)
+    if port == 0:
+        raise ValueError(f"gateway address {config.address!r}: cannot bind")
+    own_store = store is None
+    store = open_store(config) if store is None else store
+    catalog = Catalog(watch, sessions=config.worker_sessions)
+    metrics = GatewayMetrics()
+    # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
+    replica = config.replica_id or f"{socket.gethostname()}:{port}"
+    dispatcher = Dispatcher(store, catalog, retry=config.retry, cancel_grace=config.cancel_grace,
+                            replica_id=replica, lease_seconds=config.lease_seconds,
+                            renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
+                            metrics=metrics)
+    dispatcher.observe(metrics)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(
+        GatewayServicer(store, catalog, dispatcher, delete_series=SeriesCleaner(config.registry)), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (GRPC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server)
-    port = server.add_insecure_port(config.address)
-    if port == 0:
-        raise ValueError(f"gateway address {config.address!r}: cannot bind")
-    return GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store), port
+    return GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl), port
 
 
 async def serve(config: GatewayConfig) -> None:
     """Run a gateway until SIGINT or SIGTERM, registered as ``workmesh-gateway``."""
+    telemetry = configure_telemetry("workmesh-gateway")
     server, port = create_server(config)
     await server.start()
     # Every job allocates a few dozen short-lived objects; with the default gen-0 threshold
@@ -203,4 +331,5 @@ async def serve(config: GatewayConfig) -> None:
         if registrar is not None:
             await registrar.stop()
         await server.stop(config.shutdown_grace)
+        telemetry.shutdown()
         log.info("gateway stopped")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 
@@ -14,9 +15,17 @@ from workmesh.services.gateway._convert import (
 )
 from workmesh.services.gateway._dispatch import Dispatcher
 from workmesh.services.gateway._policy import effective_max_attempts
+from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
+from workmesh.services.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from workmesh.workers.errors import InvalidArgument, NotFound, WorkmeshError, abort
+from workmesh.workers.errors import (
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    WorkmeshError,
+    abort,
+)
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -43,6 +52,15 @@ def _unary(method):
     return wrapper
 
 
+async def _peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:
+    """(last_seq, terminal) of a job, or None when unknown — from memory when the store can."""
+    peek = getattr(store, "peek", None)
+    if peek is not None:
+        return await peek(job_id)
+    record = await store.get(job_id)
+    return None if record is None else (record.last_seq, record.terminal)
+
+
 def _job_id(request) -> str:
     if not request.job_id:
         raise InvalidArgument("job_id", "must not be empty")
@@ -56,11 +74,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         store: the job store.
         catalog: the live workflow types.
         dispatcher: queues and runs the jobs.
+        delete_series: ``async (job_id)`` deleting a job's series before DeleteJob removes the
+            job (e.g. a :class:`SeriesCleaner`); None: no results service to clean.
         watch_idle: seconds a WatchJob stream waits for an event before checking the job again.
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
-                 watch_idle: float = 30.0) -> None:
+                 watch_idle: float = 30.0, delete_series=None) -> None:
+        self._delete_series = delete_series
         self._store = store
         self._catalog = catalog
         self._dispatcher = dispatcher
@@ -96,12 +117,20 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         params = _validate_params(wf.params, request.params)
         if timeout_s is None and wf.HasField("default_timeout"):
             timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None
-        record = JobRecord(job_id=new_job_id(), workflow_type=name, params=params, timeout_s=timeout_s,
-                           max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
-                           idempotency_key=request.idempotency_key or None)
-        stored, created = await self._store.create(record)
+        job_id = new_job_id()
+        dispatcher = self._dispatcher
+        # The job's trace starts here; its traceparent is stored so that every attempt (on any
+        # replica, after any restart) and the worker's spans join it.
+        with job_span("job.submit", job_id=job_id, workflow_type=name, bind_logs=False):
+            trace_parent = current_traceparent()
+            record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
+                               max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
+                               idempotency_key=request.idempotency_key or None, trace_parent=trace_parent,
+                               trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
+                               lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
+            stored, created = await self._store.create(record)
         if created:
-            self._dispatcher.enqueue(stored)
+            dispatcher.submitted(stored)
         return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored), existing=not created)
 
     async def WatchJob(self, request, context):
@@ -111,10 +140,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             store = self._store
             events = await store.events(job_id, after)
             if not events:
-                record = await store.get(job_id)
-                if record is None:
+                state = await _peek(store, job_id)
+                if state is None:
                     raise NotFound(f"job_id: no job {job_id!r}")
-                if record.terminal and after >= record.last_seq:
+                last_seq, terminal = state
+                if terminal and after >= last_seq:
                     return
             while True:
                 for event in events:
@@ -162,6 +192,49 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def DeleteJob(self, request, context):
         job_id = _job_id(request)
-        if not await self._dispatcher.delete(job_id):
+        if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
         return gateway_pb2.DeleteJobResponse()
+
+    async def RunJobs(self, request_iterator, context):
+        # Each item goes through SubmitJob itself (its unwrapped body, which raises
+        # WorkmeshError instead of aborting the call): the same checks, defaults and dispatch.
+        submit_job = GatewayServicer.SubmitJob.__wrapped__
+
+        async def submit(request):
+            return await submit_job(self, request, context)
+
+        await RunJobsStream(self._store, submit, context, watch_idle=self._watch_idle).run()
+
+
+class SeriesCleaner:
+    """Deletes a job's series in the results service registered as ``workmesh-results``.
+
+    No registered results service: nothing to delete. A results service (or the registry)
+    that cannot be reached raises Unavailable, and DeleteJob then answers UNAVAILABLE having
+    deleted nothing but cancelling a running job, so that the client can retry — the series
+    are never left behind unowned.
+    """
+
+    def __init__(self, registry) -> None:
+        self._registry = registry
+
+    async def __call__(self, job_id: str) -> None:
+        from workmesh.registry import find_service
+        from workmesh.services.results import ResultsClient
+
+        instances = await find_service(self._registry, "workmesh-results")
+        if not instances:
+            return
+        inst = instances[0]
+        address = f"{inst.address}:{inst.port}"
+        client = ResultsClient(address, timeout=5.0)
+        try:
+            await client.delete(job_id)
+        except NotFound:
+            return
+        except WorkmeshError as exc:
+            raise Unavailable(f"results service at {address} could not delete the series of job {job_id} "
+                              f"({exc}); the job was kept, retry DeleteJob") from exc
+        finally:
+            await client.close()

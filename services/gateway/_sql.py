@@ -37,6 +37,7 @@ from typing import Any, TypeVar
 import sqlalchemy as sa
 
 from workmesh.services.gateway import _sql_ops as ops
+from workmesh.services.gateway._sql_cache import EventCache, FileLock
 from workmesh.services.gateway._sql_engine import create_engine, is_transient, normalize_url, upgrade
 from workmesh.services.gateway._sql_notify import PgListener, Waiters, send_notifications
 from workmesh.services.gateway._sql_writer import GroupWriter
@@ -59,6 +60,10 @@ class SqlJobStore:
         retry_for: seconds a call keeps retrying while the database is unreachable before it
             raises Unavailable.
         readers: threads serving reads.
+        exclusive: SQLite only: this store is the only one using the file (the gateway's own
+            job store). Enforced with a lock file next to it — opening fails while another store
+            uses the file — and lets WatchJob read the events this store wrote from memory.
+            Several stores may share a file when none is exclusive (tests, tools).
         sqlite_synchronous: SQLite's ``synchronous`` setting: NORMAL (default) keeps every
             acknowledged write across a crash of the process, FULL also across a power loss
             (see ``_sql_engine.create_engine``).
@@ -68,13 +73,19 @@ class SqlJobStore:
     """
 
     def __init__(self, url: str, *, retry_for: float = 60.0, readers: int = 4,
-                 sqlite_synchronous: str = "NORMAL") -> None:
+                 sqlite_synchronous: str = "NORMAL", exclusive: bool = False) -> None:
         self.url = normalize_url(url)
         self._engine = create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
         self._postgres = self.url.get_backend_name() == "postgresql"
         self._retry_for = retry_for
         self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="workmesh-store-read")
         self._waiters = Waiters()
+        # SQLite serves one process: the events it wrote itself can be read from memory.
+        # A SQLite file that one store has to itself (enforced by a lock file, see _open)
+        # lets it serve the events it wrote from memory.
+        self._exclusive = exclusive and not self._postgres
+        self._cache = EventCache() if self._exclusive else None
+        self._lock_file: FileLock | None = None
         self._writer: GroupWriter | None = None
         self._listener: PgListener | None = None
         self._started: asyncio.Future[None] | None = None
@@ -107,10 +118,13 @@ class SqlJobStore:
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
+        if not self._postgres:
+            self._lock_file = FileLock.take(self.url.database, exclusive=self._exclusive)
         await self._retrying(loop, lambda: upgrade(self._engine))
         self._writer = GroupWriter(self._engine, loop, on_commit=self._waiters.wake,
                                    notify=send_notifications if self._postgres else None,
-                                   retry_for=self._retry_for)
+                                   retry_for=self._retry_for,
+                                   on_thread_commit=self._cache.on_commit if self._cache is not None else None)
         if self._postgres:
             conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self._listener = PgListener(conninfo, self._waiters)
@@ -128,6 +142,8 @@ class SqlJobStore:
         if self._closed:
             return
         self._closed = True
+        if self._lock_file is not None:
+            self._lock_file.release()
         if self._listener is not None:
             await self._listener.stop()
         self._waiters.wake_all()
@@ -196,14 +212,29 @@ class SqlJobStore:
 
     async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
         """Stored events with seq > after_seq, in order; empty for an unknown job."""
+        if self._cache is not None:
+            cached = self._cache.events(job_id, after_seq, limit)
+            if cached is not None:
+                return cached
         return await self._read(lambda conn: ops.read_events(conn, job_id, after_seq, limit))
+
+    async def peek(self, job_id: str) -> tuple[int, bool] | None:
+        """(last_seq, terminal) of the job, or None when unknown; from memory when cached."""
+        if self._cache is not None:
+            state = self._cache.peek(job_id)
+            if state is not None:
+                return state
+        record = await self.get(job_id)
+        return None if record is None else (record.last_seq, record.terminal)
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return once the job has events past `after_seq`, is deleted or unknown, or `timeout` passed."""
         future = self._waiters.add(job_id, after_seq)  # before reading, so an append in between wakes us
         timer = asyncio.get_running_loop().call_later(timeout, _resolve, future)
         try:
-            last_seq = await self._read(lambda conn: ops.read_last_seq(conn, job_id))
+            last_seq = self._cache.last_seq(job_id) if self._cache is not None else None
+            if last_seq is None:
+                last_seq = await self._read(lambda conn: ops.read_last_seq(conn, job_id))
             if last_seq is None or last_seq > after_seq:
                 return
             await future

@@ -28,10 +28,11 @@ from workmesh.v1 import common_pb2
 from workmesh.workers.errors import FailedPrecondition, NotFound
 
 UTC = dt.timezone.utc
-_SCALARS = ("status", "started_at", "finished_at", "attempts", "instance_id", "not_before")
+_SCALARS = ("status", "started_at", "finished_at", "attempts", "instance_id", "not_before", "worker_seq")
 _MESSAGES = ("progress", "result", "error")
 _TYPES = {"status": "smallint", "started_at": "timestamptz", "finished_at": "timestamptz", "attempts": "integer",
-          "instance_id": "varchar", "not_before": "timestamptz", "progress": "bytea", "result": "bytea",
+          "instance_id": "varchar", "not_before": "timestamptz", "worker_seq": "bigint", "progress": "bytea",
+          "result": "bytea",
           "error": "bytea"}
 _COLUMNS = (*_SCALARS, *_MESSAGES)
 _FIRST_TERMINAL = min(TERMINAL_STATUSES)  # statuses at or above it are terminal (4..7)
@@ -145,6 +146,7 @@ _JOB_COLUMNS = {
     "finished_at": "timestamptz", "timeout_s": "float8", "max_attempts": "integer", "attempts": "integer",
     "instance_id": "varchar", "progress": "bytea", "result": "bytea", "error": "bytea", "last_seq": "bigint",
     "trace_id": "varchar", "labels": "json", "idempotency_key": "varchar", "not_before": "timestamptz",
+    "trace_parent": "varchar", "worker_seq": "bigint", "lease_owner": "varchar", "lease_until": "timestamptz",
 }
 # Arrays rather than a VALUES list: the statement text stays the same whatever the number of
 # rows, so psycopg parses it once and PostgreSQL prepares it once. Rows go in array order.

@@ -76,6 +76,8 @@ jobs = sa.Table(
     sa.Column("not_before", UtcDateTime),
     sa.Column("lease_owner", sa.String(200)),
     sa.Column("lease_until", UtcDateTime),
+    sa.Column("trace_parent", sa.String(512), nullable=False, server_default=""),
+    sa.Column("worker_seq", sa.BigInteger, nullable=False, server_default="0"),
     sa.Index("ix_jobs_type_pos", "workflow_type", "pos"),
     sa.Index("ix_jobs_status_pos", "status", "pos"),
     sa.Index("ix_jobs_lease_owner", "lease_owner"),
@@ -132,6 +134,9 @@ def record_to_row(job: JobRecord) -> dict[str, Any]:
         "progress": _blob(job.progress), "result": _blob(job.result), "error": _blob(job.error),
         "last_seq": job.last_seq, "trace_id": job.trace_id, "labels": dict(job.labels),
         "idempotency_key": job.idempotency_key or None, "not_before": job.not_before,
+        "trace_parent": job.trace_parent or "", "worker_seq": job.worker_seq,
+        "lease_owner": job.lease_owner if job.lease_until is not None else None,
+        "lease_until": job.lease_until if job.lease_owner else None,
     }
 
 
@@ -147,6 +152,8 @@ def row_to_record(row: Any) -> JobRecord:
         progress=_parse(common_pb2.Progress, row.progress), result=_parse(common_pb2.JobResult, row.result),
         error=_parse(common_pb2.JobError, row.error), last_seq=row.last_seq, trace_id=row.trace_id,
         labels=dict(row.labels or {}), idempotency_key=row.idempotency_key, not_before=row.not_before,
+        trace_parent=row.trace_parent, worker_seq=row.worker_seq, lease_owner=row.lease_owner,
+        lease_until=row.lease_until,
     )
 
 
@@ -174,7 +181,7 @@ def update_values(update: Any) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if update is None:
         return values
-    for name in ("status", "started_at", "finished_at", "attempts", "instance_id", "not_before"):
+    for name in ("status", "started_at", "finished_at", "attempts", "instance_id", "not_before", "worker_seq"):
         value = getattr(update, name)
         if value is not None:
             values[name] = value

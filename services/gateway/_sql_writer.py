@@ -65,12 +65,17 @@ class GroupWriter:
             visible).
         max_batch: operations per transaction at most.
         retry_for: seconds to keep retrying transient errors before failing with Unavailable.
+        on_thread_commit: called on the writer thread with the requests (``op``, ``outcome``,
+            ``failed``) of each committed transaction, before any caller or waiter hears of it
+            (the store's event cache is filled there, so a woken watcher always finds the events).
     """
 
     def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, *,
                  on_commit: Callable[[dict[str, int]], None],
                  notify: Callable[[sa.Connection, dict[str, int]], None] | None = None,
-                 max_batch: int = 256, retry_for: float = 60.0) -> None:
+                 max_batch: int = 256, retry_for: float = 60.0,
+                 on_thread_commit: Callable[[list[Any]], None] | None = None) -> None:
+        self._on_thread_commit = on_thread_commit
         self._engine = engine
         self._loop = loop
         self._on_commit = on_commit
@@ -132,12 +137,21 @@ class GroupWriter:
                 exc = Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
             elif not isinstance(exc, WorkmeshError) and len(requests) > 1:
                 touched = self._one_by_one(requests)
+                self._committed(requests)
                 self._deliver(requests, touched)
                 return
             for request in requests:
                 request.outcome, request.failed = exc, True
             touched = {}
+        self._committed(requests)
         self._deliver(requests, touched)
+
+    def _committed(self, requests: list[_Request]) -> None:
+        if self._on_thread_commit is not None:
+            try:
+                self._on_thread_commit(requests)
+            except Exception:  # noqa: BLE001 - a cache must never cost an answer
+                log.exception("job store commit hook failed")
 
     def _one_by_one(self, requests: list[_Request]) -> dict[str, int]:
         touched: dict[str, int] = {}

@@ -54,6 +54,11 @@ class JobRecord:
     labels: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     not_before: dt.datetime | None = None  # retry backoff: do not dispatch before this time
+    trace_parent: str = ""      # W3C traceparent of the job's submit span (its trace crosses processes)
+    worker_seq: int = 0         # last WorkerEvent seq of the current attempt stored (Attach resumes after it)
+    # Lease given with create (the replica that accepted the job drives it); claim/renew later.
+    lease_owner: str | None = None
+    lease_until: dt.datetime | None = None
 
     @property
     def terminal(self) -> bool:
@@ -90,6 +95,7 @@ class JobUpdate:
     result: common_pb2.JobResult | None = None
     error: common_pb2.JobError | None = None
     not_before: dt.datetime | None = None
+    worker_seq: int | None = None
 
 
 class JobStore(Protocol):
@@ -97,6 +103,9 @@ class JobStore(Protocol):
 
     async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
         """Store a new QUEUED job with its first event (status QUEUED, seq 1).
+
+        When ``job.lease_owner`` and ``job.lease_until`` are set the job is created leased to
+        that owner (the replica that accepted it drives it; see :meth:`claim`).
 
         Returns ``(job, True)``; when ``job.idempotency_key`` was seen before, returns
         ``(earlier_job, False)`` and stores nothing.
@@ -125,6 +134,9 @@ class JobStore(Protocol):
     async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
         """Stored events with seq > after_seq, in order."""
         ...
+
+    # Optional: ``async def peek(job_id) -> (last_seq, terminal) | None`` — the same as from
+    # :meth:`get`, cheaper (WatchJob uses it when present).
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return when the job may have events past `after_seq` (or after `timeout` seconds)."""

@@ -37,15 +37,16 @@ def value(v) -> c.ParamValue:
 class Mesh:
     """Registry + gateway in this process; workers added per test; all stopped on exit."""
 
-    def __init__(self, *, cancel_grace: float = 1.0) -> None:
+    def __init__(self, *, cancel_grace: float = 1.0, sessions: bool = True) -> None:
         self.registry = EmbeddedRegistry()
         self.cancel_grace = cancel_grace
+        self.sessions = sessions  # jobs over worker Session streams (else one Execute per job)
         self.workers: list[Worker] = []
 
     async def __aenter__(self) -> Mesh:  # noqa: PYI034 - never subclassed
         await self.registry.start()
         config = GatewayConfig(address="127.0.0.1:0", registry=self.registry.config,
-                               cancel_grace=self.cancel_grace,
+                               cancel_grace=self.cancel_grace, worker_sessions=self.sessions,
                                retry=RetryPolicy(initial=0.05, multiplier=2.0, maximum=0.2, jitter=0.0))
         self.store = MemoryJobStore()
         self.gateway, self.port = create_server(config, store=self.store)

@@ -48,7 +48,8 @@ def test_serve_registers_and_stops_gracefully(procs):
         async with EmbeddedRegistry() as registry:
             port = free_port()
             proc = procs.start("-c", SERVE, name="gateway", env={
-                "WORKMESH_GATEWAY_ADDR": f"127.0.0.1:{port}", "CONSUL_HTTP_ADDR": registry.address})
+                "WORKMESH_GATEWAY_ADDR": f"127.0.0.1:{port}", "CONSUL_HTTP_ADDR": registry.address,
+                "WORKMESH_DATA_DIR": str(procs.log_dir / "data")})
 
             async def registered():
                 return await find_service(registry.config, "workmesh-gateway")
@@ -70,8 +71,12 @@ def test_open_store_picks_memory_or_sql(tmp_path):
     from workmesh.services.gateway import MemoryJobStore
     from workmesh.services.gateway._server import open_store
 
-    for url in ("", "memory://"):
-        assert isinstance(open_store(GatewayConfig(database_url=url)), MemoryJobStore)
+    assert isinstance(open_store(GatewayConfig(database_url="memory://")), MemoryJobStore)
     sql = open_store(GatewayConfig(database_url=f"sqlite:///{tmp_path}/jobs.db"))
     assert type(sql).__name__ == "SqlJobStore"
     asyncio.run(sql.close())
+    # Durable by default: no DATABASE_URL means a SQLite file in the data directory.
+    default = open_store(GatewayConfig(data_dir=str(tmp_path / "data")))
+    assert type(default).__name__ == "SqlJobStore" and default.dialect == "sqlite"
+    assert default.url.database == str(tmp_path / "data" / "jobs.db")
+    asyncio.run(default.close())
