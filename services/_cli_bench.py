@@ -41,7 +41,8 @@ def store_url(store: str, database_url: str, data_dir: Path) -> str:
     if store == "sqlite":
         return f"sqlite:///{data_dir / 'bench-jobs.db'}"
     if not database_url.startswith("postgres"):
-        raise SystemExit("--store postgres needs --database-url postgresql://... (or DATABASE_URL)")
+        raise SystemExit("--store postgres needs --database-url postgresql://... (or DATABASE_URL); for a "
+                         "throwaway server run `python -m tests.fixtures.postgres` and pass the URL it prints")
     return database_url
 
 

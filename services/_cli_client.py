@@ -200,11 +200,25 @@ def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> i
                     if final == common_pb2.JOB_STATUS_SUCCEEDED:
                         bar.update(task, completed=1.0)
             elif kind == "result":
-                bar.console.print_json(json.dumps(to_dict(event.result)))
+                print_result(bar.console, event.result)
             elif kind == "error":
                 bar.console.print(f"[red]error[/red] {event.error.code}: {event.error.message}")
     out.print(f"{job_id}: {STATUS_NAMES.get(final, '?')}")
     return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
+
+
+def print_result(console: Console, result: common_pb2.JobResult) -> None:
+    """A job result for people: the outputs, then a summary of the series it wrote."""
+    console.print_json(json.dumps(to_dict(result.outputs) if result.HasField("outputs") else {}))
+    if result.data:
+        console.print(f"data: {len(result.data):,} bytes")
+    if result.series:
+        per_measurement: dict[str, set[str]] = {}
+        for ref in result.series:
+            per_measurement.setdefault(ref.measurement, set()).add(ref.field)
+        shown = ", ".join(f"{m} ({', '.join(sorted(f))})" for m, f in sorted(per_measurement.items()))
+        console.print(f"{len(result.series):,} series in {result.series[0].store}: {shown}"
+                      " — list them with `workmesh series JOB`")
 
 
 def cancel(stub, job_id: str, reason: str, as_json: bool) -> int:

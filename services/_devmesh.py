@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -126,19 +126,13 @@ class DevMesh:
     def start(self) -> DevMesh:
         """Start every process and wait until the gateway lists every worker's types."""
         try:
-            self.registry_port = self.registry_port or free_port()
-            reg = self.spawn("registry", "registry", "--host", "127.0.0.1", "--port", str(self.registry_port))
-            wait_for_port(self.registry_port, reg.popen)
-            reg.address = self.registry_address
+            self.registry_port = self.serve("registry", self.registry_port,
+                                            lambda port: ("registry", "--host", "127.0.0.1", "--port", str(port)))
             if self.results:
-                self.results_port = self.results_port or free_port()
-                res = self.spawn("results", "results", "--listen", self.results_address)
-                wait_for_port(self.results_port, res.popen)
-                res.address = self.results_address
-            self.gateway_port = self.gateway_port or free_port()
-            gw = self.spawn("gateway", "gateway", "--listen", self.gateway_address)
-            wait_for_port(self.gateway_port, gw.popen)
-            gw.address = self.gateway_address
+                self.results_port = self.serve("results", self.results_port,
+                                               lambda port: ("results", "--listen", f"127.0.0.1:{port}"))
+            self.gateway_port = self.serve("gateway", self.gateway_port,
+                                           lambda port: ("gateway", "--listen", f"127.0.0.1:{port}"))
             for target in self.workers:
                 self.add_worker(target)
             self.wait_for_types()
@@ -146,6 +140,26 @@ class DevMesh:
             self.stop()
             raise
         return self
+
+    def serve(self, name: str, port: int, args: Callable[[int], Sequence[str]], tries: int = 3) -> int:
+        """Start a server on `port` (0: a free one) and wait until it listens; return the port.
+
+        A free port can be taken by another process between our probe and the server's bind;
+        with port 0 the server is then started again on another free port.
+        """
+        for attempt in range(1, tries + 1):
+            chosen = port or free_port()
+            proc = self.spawn(name, *args(chosen))
+            try:
+                wait_for_port(chosen, proc.popen)
+            except RuntimeError:
+                if port or attempt == tries:
+                    raise
+                self.processes.remove(proc)
+                continue
+            proc.address = f"127.0.0.1:{chosen}"
+            return chosen
+        raise AssertionError("unreachable")
 
     def add_worker(self, target: str, *extra: str, port: int = 0,
                    env: Mapping[str, str] | None = None) -> MeshProcess:

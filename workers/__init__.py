@@ -26,6 +26,7 @@ from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers._decorator import WorkflowDefinition, definition_of, workflow
 from workmesh.workers._loader import load_worker, run_worker
 from workmesh.workers._params import Param
+from workmesh.workers._series import ResultsConnection
 from workmesh.workers._service import create_server
 from workmesh.workers._worker import SDK_VERSION, Worker
 from workmesh.workers.errors import ApplicationError, RetryableError, WorkmeshError
@@ -38,6 +39,7 @@ __all__ = [
     "Context",
     "Param",
     "Result",
+    "ResultsConnection",
     "RetryableError",
     "Worker",
     "WorkerConfig",

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from workmesh.v1 import common_pb2
-from workmesh.workers.errors import WorkmeshError
+from workmesh.workers.errors import ApplicationError, WorkmeshError
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from workmesh.workers._job import Job
 
 _LOGGER = logging.getLogger("workmesh.workers.job")
+_SERIES_LOCK = threading.Lock()  # a job's series state is made once, even from several threads
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
            "error": logging.ERROR, "critical": logging.CRITICAL, "fatal": logging.CRITICAL}
 
@@ -92,7 +93,7 @@ class Context:
     """
 
     __slots__ = ("job_id", "attempt", "workflow_type", "params", "instance_id", "deadline", "_job",
-                 "_logger", "_event")
+                 "_logger", "_event", "_series")
 
     def __init__(self, job: Job, *, job_id: str, attempt: int, workflow_type: str, params: dict[str, Any],
                  instance_id: str, deadline: _dt.datetime | None) -> None:
@@ -105,6 +106,7 @@ class Context:
         self._job = job
         self._logger: _JobLogger | None = None
         self._event: asyncio.Event | None = None
+        self._series: Any = None  # the job's JobSeries, made on the first series() call
 
     def progress(self, fraction: float, message: str = "") -> None:
         """Report progress; cheap enough to call in a loop.
@@ -175,15 +177,49 @@ class Context:
         if self._event is not None:
             self._event.set()
 
-    def series(self, measurement: str, **kwargs: Any) -> Any:
-        """Write time series for this job to the results service.
+    def series(self, measurement: str, /, *, units: Mapping[str, str] | None = None, time_unit: str = "ns",
+               **tags: str) -> Any:
+        """A time series of this job, written to the results service.
 
-        Not available yet: the results service's ``SeriesWriter`` is the seam. The worker will
-        give each job a writer bound to its job id, and the references it returns go into the
-        job's :class:`Result` ``series``.
+        From an ``async def`` handler the write is awaited (back-pressure: it waits while the
+        results service is busy storing)::
+
+            await ctx.series("heat", asset="b12", units={"Q": "kW"}).write(ts, Q=q, T=t)
+
+        From a ``def`` handler (a worker thread) the same call blocks instead::
+
+            ctx.series("heat", asset="b12", units={"Q": "kW"}).write(ts, Q=q, T=t)
+
+        Timestamps are numpy ``datetime64`` (any unit) or integers in `time_unit`; fields are
+        lists or numpy arrays of floats, all as long as the timestamps. The worker finds the
+        results service on the job's first series call, closes the job's writer when the
+        handler returns and lists the series written (``SeriesRef``: store, host, database,
+        measurement, field, tags, count, unit) in the job's result. If the job fails or is
+        cancelled, the writer is aborted: what the service acknowledged stays, nothing else.
+        A retried attempt first deletes what earlier attempts stored.
+
+        Args:
+            measurement: the series' measurement name (letters, digits, ``_ . -``).
+            units: display unit per field, e.g. ``{"Q": "kW"}``.
+            time_unit: unit of integer timestamps: ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` —
+                one per job (``units`` and ``time_unit`` are keywords, not tags).
+            **tags: the tag set that identifies the series within the job (string values).
+
+        Returns:
+            A handle whose ``write(timestamps, **fields)`` is a coroutine in async handlers and
+            a blocking call in threads.
+
+        Raises:
+            ApplicationError: code ``RESULTS_UNAVAILABLE`` (retryable) when no results service
+                is registered (raised here in threads, by the first ``write`` in async handlers).
+            InvalidArgument: an invalid measurement, tag or time unit.
         """
-        writer = self._job.series_factory
-        if writer is None:
-            raise NotImplementedError("ctx.series() needs the results service integration (SeriesWriter), "
-                                      "which this worker was not configured with")
-        return writer(self, measurement, **kwargs)
+        factory = self._job.series_factory
+        if factory is None:
+            raise ApplicationError("cannot write series: this worker has no results service connection "
+                                   "(its series_factory is None)", code="RESULTS_UNAVAILABLE", retryable=True)
+        if self._series is None:
+            with _SERIES_LOCK:
+                if self._series is None:
+                    self._series = factory(self)
+        return self._series.handle(measurement, units=units, time_unit=time_unit, tags=tags)

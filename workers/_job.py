@@ -21,6 +21,8 @@ import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from opentelemetry.trace import Status, StatusCode
+from workmesh.services.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers._service import MAX_MESSAGE_BYTES
@@ -139,6 +141,8 @@ class Job:
         self.definition = definition
         self.job_id = request.job_id
         self.attempt = request.attempt or 1
+        self.trace_context = dict(request.trace_context)  # W3C carrier of the job's trace (may be empty)
+        self.outcome = ""  # "succeeded", "failed", "cancelled" or "timed_out" once done
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.series_factory = host.series_factory
@@ -150,6 +154,7 @@ class Job:
         self.cancel_code = "CANCELLED"
         self.finished_at = 0.0
         self._waiters: list[asyncio.Future[None]] = []
+        self._listeners: list[Callable[[Job, WorkerEvent], None]] = []  # Session streams following
         self._followers = 0
         self._timers: list[asyncio.TimerHandle] = []
         self._orphan: asyncio.TimerHandle | None = None
@@ -178,6 +183,9 @@ class Job:
         ns = time.time_ns()
         event.time.seconds, event.time.nanos = divmod(ns, 1_000_000_000)
         self.events.append(event)
+        if self._listeners:
+            for listener in tuple(self._listeners):
+                listener(self, event)
         if self._waiters:
             waiters, self._waiters = self._waiters, []
             for waiter in waiters:
@@ -186,10 +194,7 @@ class Job:
 
     async def follow(self, after_seq: int = 0) -> AsyncIterator[WorkerEvent]:
         """The events after `after_seq`, then live ones until the terminal event."""
-        self._followers += 1
-        if self._orphan is not None:
-            self._orphan.cancel()
-            self._orphan = None
+        self._followed()
         try:
             index = after_seq
             events = self.events
@@ -204,12 +209,41 @@ class Job:
                 self._waiters.append(waiter)
                 await waiter
         finally:
-            self._followers -= 1
-            if self._followers == 0 and not self.done and self.host.orphan_timeout >= 0:
-                # Nobody follows any more (the gateway went away): keep running for a re-attach,
-                # but not forever.
-                self._orphan = self.loop.call_later(self.host.orphan_timeout, self.cancel,
-                                                    f"no client attached for {self.host.orphan_timeout:g}s")
+            self._unfollowed()
+
+    def listen(self, listener: Callable[[Job, WorkerEvent], None], after_seq: int = 0) -> None:
+        """Call `listener(job, event)` for the events after `after_seq`, then for each new one.
+
+        The callback form of :meth:`follow` for Session streams (no task per job): it counts as a
+        follower until the terminal event has been passed on or :meth:`unlisten` is called.
+        """
+        self._followed()
+        for event in self.events[after_seq:]:
+            listener(self, event)
+        if self.done:
+            self._unfollowed()
+        else:
+            self._listeners.append(listener)
+
+    def unlisten(self, listener: Callable[[Job, WorkerEvent], None]) -> None:
+        """Stop calling `listener` (like a follower going away); no-op when it is not listening."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+            self._unfollowed()
+
+    def _followed(self) -> None:
+        self._followers += 1
+        if self._orphan is not None:
+            self._orphan.cancel()
+            self._orphan = None
+
+    def _unfollowed(self) -> None:
+        self._followers -= 1
+        if self._followers == 0 and not self.done and self.host.orphan_timeout >= 0:
+            # Nobody follows any more (the gateway went away): keep running for a re-attach,
+            # but not forever.
+            self._orphan = self.loop.call_later(self.host.orphan_timeout, self.cancel,
+                                                f"no client attached for {self.host.orphan_timeout:g}s")
 
     # -- handler side (may be called from the handler's thread) ----------------------------------
 
@@ -299,6 +333,21 @@ class Job:
             self.task.cancel()
 
     async def _run(self, kwargs: dict[str, Any]) -> None:
+        # The attempt's span joins the job's trace (parent: the gateway's attempt span, carried
+        # in the request since calls may share one Session stream); while it is open, log lines
+        # of the handler (task, or thread via copy_context) carry job_id and trace_id.
+        parent = extract_context(self.trace_context) if self.trace_context else None
+        with job_span("job.execute", job_id=self.job_id, workflow_type=self.definition.name,
+                      attempt=self.attempt, instance=self.host.instance_id, parent=parent) as span:
+            payload = await self._outcome(kwargs)
+            if self.ctx._series is not None:  # close the job's series writer into the result, or abort it
+                payload = await self.ctx._series.finish(payload)
+            if "error" in payload and span.is_recording():
+                error = payload["error"]
+                span.set_status(Status(StatusCode.ERROR, f"{error.code}: {error.message}"))
+        self._finish(payload)
+
+    async def _outcome(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         definition = self.definition
         try:
             if definition.is_async:
@@ -322,7 +371,7 @@ class Job:
         except Exception as exc:  # noqa: BLE001 - any handler failure becomes the job's error
             log.warning("job %s (%s) failed", self.job_id, definition.name, exc_info=True)
             payload = {"error": common_pb2.JobError(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}")}
-        self._finish(payload)
+        return payload
 
     def _cancel_message(self, exc: Cancelled) -> str:
         return self.cancel_reason or exc.message or "cancelled"
@@ -340,6 +389,13 @@ class Job:
             self._orphan.cancel()
         self._append(WorkerEvent(**payload))
         self.done = True
+        if "result" in payload:
+            self.outcome = "succeeded"
+        else:
+            self.outcome = {"CANCELLED": "cancelled", "TIMED_OUT": "timed_out"}.get(payload["error"].code, "failed")
+        if self._listeners:  # each got the terminal event: they stop following here
+            self._followers -= len(self._listeners)
+            self._listeners.clear()
         self.finished_at = time.monotonic()
         future = self._future
         if future is not None and not future.done():

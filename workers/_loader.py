@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import importlib
 import inspect
 from typing import Any
 
-from workmesh.workers._config import WorkerConfig
+from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import definition_of
 from workmesh.workers._worker import Worker
 
@@ -53,6 +54,22 @@ def load_worker(target: str) -> Worker:
 
 
 async def run_worker(target: str, config: WorkerConfig | None = None) -> None:
-    """Load `target` (``module:attr``) and serve it until SIGTERM/SIGINT (see :meth:`Worker.run`)."""
+    """Load `target` (``module:attr``) and serve it until SIGTERM/SIGINT (see :meth:`Worker.run`).
+
+    Sets up the process's telemetry (``workmesh-worker``, exporters from ``OTEL_*``) first.
+    """
+    from workmesh.services.telemetry import configure_telemetry
+
     worker = load_worker(target)
-    await worker.run(config or WorkerConfig.from_env())
+    config = config or WorkerConfig.from_env()
+    # The instance id is fixed here so traces, logs and metrics name the same instance.
+    worker.instance_id = worker.instance_id or config.instance_id or default_instance_id()
+    telemetry = configure_telemetry("workmesh-worker", instance_id=worker.instance_id)
+    # Every job allocates a few dozen short-lived objects: freeze what start-up loaded and run
+    # the young-generation collection less often (as the gateway does).
+    gc.freeze()
+    gc.set_threshold(5000, 20, 20)
+    try:
+        await worker.run(config)
+    finally:
+        telemetry.shutdown()

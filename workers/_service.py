@@ -9,6 +9,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
+from workmesh.workers._session import ServerSession
 from workmesh.workers.errors import WorkmeshError, abort
 
 if TYPE_CHECKING:
@@ -50,6 +51,11 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def Cancel(self, request: worker_pb2.CancelRequest, context: grpc.aio.ServicerContext
                      ) -> worker_pb2.CancelResponse:
         return worker_pb2.CancelResponse(found=self._worker.cancel(request.job_id, request.reason or "cancelled"))
+
+    async def Session(self, request_iterator: object, context: grpc.aio.ServicerContext) -> None:
+        # Reads and writes through `context` (the request iterator is left unused): one task
+        # applies commands while this one sends the batched events.
+        await ServerSession(self._worker, context).run()
 
 
 def create_server(worker: Worker, host: str = "127.0.0.1", port: int = 0, *,

@@ -65,7 +65,11 @@ class Worker:
             went away, before it is cancelled (negative: wait forever).
         retention: seconds a finished job's events stay available to Attach.
         max_retained: at most this many finished jobs are kept (oldest dropped first).
-        series_factory: the seam for ``ctx.series`` (the results service writer).
+        series_factory: what ``ctx.series`` writes through: called with a job's context on its
+            first series call, it returns the job's series state (default: a
+            ``ResultsConnection`` that finds ``workmesh-results`` in the registry on first use
+            and keeps one channel for all jobs; pass ``ResultsConnection("host:port")`` to
+            use a fixed address).
         stream_log_level: handler log lines at this ``logging`` level and above become job
             events; lower ones go to Python logging only.
 
@@ -96,6 +100,10 @@ class Worker:
         self.orphan_timeout = orphan_timeout
         self.retention = retention
         self.max_retained = max_retained
+        if series_factory is None:
+            from workmesh.workers._series import ResultsConnection
+
+            series_factory = ResultsConnection()
         self.series_factory = series_factory
         self.stream_log_level = stream_log_level
         self.port: int | None = None
@@ -106,6 +114,8 @@ class Worker:
         self._finished: collections.deque[Job] = collections.deque()
         self._next_prune = 0.0
         self._running = 0
+        self._running_by_type: collections.Counter[str] = collections.Counter()
+        self._metrics: Any = None
         self._server: grpc.aio.Server | None = None
         self._health: Any = None
         self._registrar: Any = None
@@ -120,7 +130,7 @@ class Worker:
 
     def describe(self) -> worker_pb2.DescribeResponse:
         return worker_pb2.DescribeResponse(instance_id=self.instance_id, types=self._types, capacity=self.capacity,
-                                           running=self._running, sdk_version=SDK_VERSION)
+                                           running=self._running, sdk_version=SDK_VERSION, session=True)
 
     def execute(self, request: worker_pb2.ExecuteRequest) -> tuple[Job, int]:
         """Start a job attempt, or find the one already here; returns it and the seq to follow after."""
@@ -152,6 +162,7 @@ class Worker:
         job = Job(self, definition, request, kwargs)
         self._jobs[request.job_id] = job
         self._running += 1
+        self._running_by_type[definition.name] += 1
         if self._idle is not None:
             self._idle.clear()
         return job, 0
@@ -174,10 +185,13 @@ class Worker:
 
     def job_released(self, job: Job) -> None:
         self._running -= 1
+        self._running_by_type[job.definition.name] -= 1
         if self._running == 0 and self._idle is not None:
             self._idle.set()
 
     def job_finished(self, job: Job) -> None:
+        if self._metrics is not None:
+            self._metrics.job_finished(job.definition.name, job.outcome)
         self._finished.append(job)
         if len(self._finished) > self.max_retained:
             self._prune()
@@ -204,6 +218,8 @@ class Worker:
         self.instance_id = self.instance_id or config.instance_id or default_instance_id()
         self.started = worker_pb2.Started(instance_id=self.instance_id)
         self.draining = False
+        if getattr(self.series_factory, "registry", False) is None and config.registry is not None:
+            self.series_factory.registry = config.registry  # look for the results service where we register
         self._idle = asyncio.Event()
         if self._running == 0:
             self._idle.set()
@@ -211,6 +227,12 @@ class Worker:
             self.orphan_timeout = config.orphan_timeout
         if config.cancel_grace is not None:
             self.cancel_grace = config.cancel_grace
+        if self._metrics is None:
+            from workmesh.services.telemetry import WorkerMetrics
+            self._metrics = WorkerMetrics(self.instance_id)
+            # Read on the exporter's thread: plain copies of in-memory counters.
+            self._metrics.observe(running=lambda: {k: v for k, v in self._running_by_type.items() if v},
+                                  capacity=lambda: self.capacity)
         self._health = health.aio.HealthServicer()
         server, port = create_server(self, config.host, config.port, health_servicer=self._health)
         await server.start()
@@ -291,6 +313,10 @@ class Worker:
             with contextlib.suppress(Exception):
                 await self._registrar.stop()
             self._registrar = None
+        close = getattr(self.series_factory, "close", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()
 
     async def run(self, config: WorkerConfig | None = None) -> None:
         """Serve until SIGTERM or SIGINT, then drain within ``config.drain_grace`` and return.

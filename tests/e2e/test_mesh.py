@@ -65,7 +65,7 @@ def test_types_of_both_workers_are_listed_with_schemas(gateway):
 
 
 def test_heat_demand_job_progress_in_order_and_result_right(gateway):
-    job_id = submit(gateway, "heat-demand", buildings=40, seed=7)
+    job_id = submit(gateway, "heat-demand", buildings=40, seed=7, write_series="false")  # no results service here
     events = watch(gateway, job_id)
     seqs = [e.seq for e in events]
     assert seqs == list(range(1, len(seqs) + 1)), "events numbered 1.. without gaps"
@@ -76,6 +76,7 @@ def test_heat_demand_job_progress_in_order_and_result_right(gateway):
     job = gateway.GetJob(gateway_pb2.GetJobRequest(job_id=job_id), timeout=5)
     # The same computation run here, from the job's completed parameters, gives the same totals.
     params = {name: getattr(value, value.WhichOneof("kind")) for name, value in job.params.items()}
+    assert params.pop("write_series") is False
     expected = heat_demand.simulate(**params)
     outputs = MessageToDict(result.outputs)
     assert outputs["total_demand_mwh"] == pytest.approx(expected["total_demand_mwh"], rel=1e-9)

@@ -20,10 +20,12 @@ async def run_job(worker, job_id, workflow_type, **params):
 def test_heat_demand_is_plausible_and_reproducible():
     async def body():
         worker = Worker([heat_demand.heat_demand])
-        first = await run_job(worker, "h1", "heat-demand", buildings=1200, year=2024, seed=3)
-        again = await run_job(worker, "h2", "heat-demand", buildings=1200, year=2024, seed=3)
+        first = await run_job(worker, "h1", "heat-demand", buildings=1200, year=2024, seed=3,
+                              write_series=False)
+        again = await run_job(worker, "h2", "heat-demand", buildings=1200, year=2024, seed=3,
+                              write_series=False)
         warmer = await run_job(worker, "h3", "heat-demand", buildings=1200, year=2024, seed=3,
-                               base_temperature=15.5)
+                               base_temperature=15.5, write_series=False)
         return first, again, warmer
     first, again, warmer = asyncio.run(body())
     assert kinds(first)[-1] == "result", first[-1]
@@ -46,7 +48,7 @@ def test_heat_demand_is_plausible_and_reproducible():
 def test_heat_demand_stops_when_cancelled():
     async def body():
         worker = Worker([heat_demand.heat_demand])
-        job, _ = worker.execute(execute_request("hc", "heat-demand", buildings=100000))
+        job, _ = worker.execute(execute_request("hc", "heat-demand", buildings=100000, write_series=False))
         events = []
         async for event in job.follow(0):
             events.append(event)
@@ -87,7 +89,8 @@ def test_kpi_peak_ratio():
 
 def test_heat_demand_small_runs_report_progress_and_match_simulate():
     async def body():
-        return await run_job(Worker([heat_demand.heat_demand]), "hs", "heat-demand", buildings=40, seed=7)
+        return await run_job(Worker([heat_demand.heat_demand]), "hs", "heat-demand", buildings=40, seed=7,
+                             write_series=False)
     events = asyncio.run(body())
     fractions = [e.progress.fraction for e in events if e.WhichOneof("payload") == "progress"]
     assert len(fractions) >= 2 and fractions[-1] == 1.0

@@ -6,7 +6,7 @@ import workmesh.workers.params
 
 def test_workers_exports():
     assert sorted(workmesh.workers.__all__) == sorted([
-        "SDK_VERSION", "ApplicationError", "Cancelled", "Context", "Param", "Result", "RetryableError",
+        "SDK_VERSION", "ApplicationError", "Cancelled", "Context", "Param", "Result", "ResultsConnection", "RetryableError",
         "Worker", "WorkerConfig", "WorkflowDefinition", "WorkmeshError", "create_server", "definition_of",
         "from_python", "load_worker", "run_worker", "to_python", "validate_params", "workflow",
     ])

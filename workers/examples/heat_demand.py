@@ -8,6 +8,10 @@ coefficient (UA per m²) drawn from a seeded RNG; its space-heating load is
 fixed share of the annual total on a daily tapping profile. Buildings are processed in numpy
 chunks, with progress and a cancellation check per chunk.
 
+Output series (``write_series``, on by default): ``heat_demand`` (field ``Q`` in kW, tag
+``building=b<i>``) for the first 1,000 buildings, ``district`` (``Q``, the coincident total of all
+buildings) and ``outdoor`` (``T`` in °C), hourly; the job result lists them as SeriesRefs.
+
 Serve with ``workmesh worker workmesh.workers.examples.heat_demand:worker``.
 """
 
@@ -21,6 +25,7 @@ from workmesh.workers import Context, Param, Worker, workflow
 
 MAX_CHUNK = 500  # buildings per vectorised step: ~35 MB of float64 for a leap year
 STEPS = 20       # aim for this many progress steps, so small runs report progress too
+MAX_BUILDING_SERIES = 1000  # per-building series beyond this would dwarf the job: totals only
 
 # Per profile: median floor area (m²), specific UA range (W/K per m²), DHW share of the total.
 PROFILES = {
@@ -64,11 +69,16 @@ def schedules(hours: np.ndarray, profile: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 18.0, profile: str = "residential",
-             seed: int = 42, progress: Callable[[float, str], None] | None = None) -> dict:
+             seed: int = 42, progress: Callable[[float, str], None] | None = None, *,
+             on_load: Callable[[int, np.ndarray], None] | None = None) -> dict:
     """Run the model; `progress(fraction, message)` is called after each chunk of buildings.
 
     Every random draw depends only on the inputs (building properties are drawn up front), so
     the result does not depend on how the buildings are chunked.
+
+    Args:
+        on_load: called per chunk, before `progress`, with the index of the chunk's first
+            building and its hourly loads in kW (buildings x hours, space heating plus DHW).
     """
     rng = np.random.default_rng(seed)
     hours, t_out = outdoor_temperature(year, rng)
@@ -86,6 +96,7 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
     chunk = max(1, min(MAX_CHUNK, -(-buildings // STEPS)))
     for start in range(0, buildings, chunk):
         stop = min(start + chunk, buildings)
+        loads = np.empty((stop - start, hours.size)) if on_load is not None else None
         for name in PROFILES:
             mask = office[start:stop] if name == "office" else ~office[start:stop]
             if not mask.any():
@@ -97,10 +108,14 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
             dhw_annual = annual * share / (1.0 - share)
             # dhw_shape sums to 1 over the year, so each building's DHW adds up to dhw_annual.
             load += dhw_annual[:, None] * dhw_shape[None, :]
+            if loads is not None:
+                loads[mask] = load
             total += load.sum(axis=0)
             space_kwh += float(annual.sum())
             dhw_kwh += float(dhw_annual.sum())
             max_building_peak = max(max_building_peak, float(load.max()))
+        if loads is not None:
+            on_load(start, loads)
         if progress is not None:
             progress(stop / buildings, f"buildings {stop}/{buildings}")
     months = hours.astype("datetime64[M]").astype(int) % 12
@@ -124,8 +139,9 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
 
 
 @workflow(
-    name="heat-demand", version="1.0.0",
-    description="Hourly heat demand of N buildings over a year from a degree-day model (Dutch climate).",
+    name="heat-demand", version="1.1.0",
+    description="Hourly heat demand of N buildings over a year from a degree-day model (Dutch climate); "
+                "writes the hourly series to the results service.",
     params=[
         Param.int("buildings", default=100, min=1, max=100_000, description="number of buildings"),
         Param.int("year", default=2025, min=1900, max=2100, description="calendar year simulated"),
@@ -134,19 +150,37 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
         Param.enum("profile", ["residential", "office", "mixed"], default="residential",
                    description="building stock; mixed is 70% residential, 30% office"),
         Param.int("seed", default=42, min=0, max=2**31 - 1, description="seed of the synthetic data"),
+        Param.bool("write_series", default=True,
+                   description=f"write hourly series: district total and outdoor temperature, and per "
+                               f"building for the first {MAX_BUILDING_SERIES} buildings"),
     ],
     timeout=_dt.timedelta(hours=1),
 )
 def heat_demand(ctx: Context, buildings: int, year: int, base_temperature: float, profile: str,
-                seed: int) -> dict:
-    # A plain `def`: the numpy work runs in a worker thread and leaves the event loop free.
+                seed: int, write_series: bool = True) -> dict:
+    # A plain `def`: the numpy work runs in a worker thread and leaves the event loop free; the
+    # series writes block this thread (not the loop) while the results service is busy.
     ctx.log("info", "simulating", buildings=buildings, year=year)
+    on_load = None
+    if write_series:
+        # outdoor_temperature draws first from the seeded RNG, as simulate() does: same series.
+        hours, t_out = outdoor_temperature(year, np.random.default_rng(seed))
+        ctx.series("outdoor", units={"T": "°C"}).write(hours, T=t_out)
+        district = np.zeros(hours.size)
+
+        def on_load(start: int, loads: np.ndarray) -> None:
+            district[:] += loads.sum(axis=0)
+            for i in range(start, min(start + len(loads), MAX_BUILDING_SERIES)):
+                ctx.series("heat_demand", building=f"b{i}", units={"Q": "kW"}).write(hours, Q=loads[i - start])
 
     def progress(fraction: float, message: str) -> None:
         ctx.progress(fraction, message)
         ctx.check_cancelled()  # between chunks: a cancelled job stops within one chunk
 
-    return simulate(buildings, year, base_temperature, profile, seed, progress)
+    outputs = simulate(buildings, year, base_temperature, profile, seed, progress, on_load=on_load)
+    if write_series:
+        ctx.series("district", units={"Q": "kW"}).write(hours, Q=district)
+    return outputs
 
 
 worker = Worker([heat_demand], capacity=2)
