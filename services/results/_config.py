@@ -68,10 +68,10 @@ class ResultsConfig:
             (``WORKMESH_RESULTS_ADVERTISE``; default: the listen host, 127.0.0.1 for 0.0.0.0).
         store: ``"parquet"`` or ``"influx"`` (``WORKMESH_RESULTS_STORE``).
         data_dir: the Parquet data directory (``WORKMESH_RESULTS_DIR``, else
-            ``$WORKMESH_DATA_DIR/series``, else ``./workmesh-data/series``).
+            ``$WORKMESH_DATA_DIR/series``, else ``.workmesh/series`` like the gateway's job store).
         influx: InfluxDB settings (``INFLUX_*``).
         registry: where to register as ``workmesh-results`` (``CONSUL_HTTP_ADDR``, with
-            ``CONSUL_HTTP_TOKEN``); None — when ``CONSUL_HTTP_ADDR`` is unset — means don't.
+            ``CONSUL_HTTP_TOKEN``; default 127.0.0.1:8500 as for every service); None means don't.
         batch_values: values (timestamps x fields) buffered per WriteSeries call before a batch
             is stored and acknowledged (``WORKMESH_RESULTS_BATCH_VALUES``).
         fsync: fsync Parquet files before acknowledging.
@@ -81,7 +81,7 @@ class ResultsConfig:
     listen: str = "127.0.0.1:50052"
     advertise_host: str = ""
     store: str = "parquet"
-    data_dir: Path = Path("workmesh-data/series")
+    data_dir: Path = Path(".workmesh/series")
     influx: InfluxConfig = field(default_factory=InfluxConfig)
     registry: RegistryConfig | None = None
     batch_values: int = 8_000_000
@@ -116,7 +116,7 @@ class ResultsConfig:
                    advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
                    store=env.get("WORKMESH_RESULTS_STORE", cls.store), data_dir=data_dir,
                    influx=InfluxConfig.from_env(env),
-                   registry=RegistryConfig.from_env(env) if env.get("CONSUL_HTTP_ADDR") else None, **kwargs)
+                   registry=RegistryConfig.from_env(env), **kwargs)
 
     def with_listen(self, listen: str) -> ResultsConfig:
         return replace(self, listen=listen)
