@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterable, Iterator
 
@@ -172,9 +173,13 @@ def events(stub, job_id: str, after_seq: int = 0) -> Iterator[common_pb2.JobEven
 
 
 def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> int:
-    """Stream a job's events to the terminal; exit code 0 when it succeeded."""
+    """Stream a job's events to the terminal; exit code 0 when it succeeded.
+
+    ``--json`` prints one JSON event per line; on a terminal a progress bar shows progress and
+    the worker's messages; otherwise (a pipe, a log file) each event is one plain line.
+    """
     final = common_pb2.JOB_STATUS_UNSPECIFIED
-    if as_json or not out.is_terminal:
+    if as_json:
         for event in events(stub, job_id, after_seq):
             print(json.dumps(to_dict(event)), flush=True)
             if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
@@ -182,27 +187,35 @@ def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> i
         return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
     columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
                TextColumn("{task.fields[message]}"))
-    with Progress(*columns, console=out, transient=False) as bar:
-        task = bar.add_task(job_id[:12], total=1.0, message="")
+    bar = Progress(*columns, console=out, transient=False) if out.is_terminal else None
+    with bar or contextlib.nullcontext():
+        task = bar.add_task(job_id[:12], total=1.0, message="") if bar else None
+        console = bar.console if bar else out
         for event in events(stub, job_id, after_seq):
             kind = event.WhichOneof("payload")
             if kind == "progress":
-                bar.update(task, completed=event.progress.fraction, message=event.progress.message)
+                if bar:
+                    bar.update(task, completed=event.progress.fraction, message=event.progress.message)
+                else:
+                    console.print(f"{event.progress.fraction:5.0%}  {event.progress.message}")
             elif kind == "log":
                 level = common_pb2.LogLevel.Name(event.log.level).removeprefix("LOG_LEVEL_").lower()
-                bar.console.print(f"[dim]{level}[/dim] {event.log.message}")
+                console.print(f"[dim]{level}[/dim] {event.log.message}")
             elif kind == "status":
-                name = STATUS_NAMES.get(event.status.status, "?")
+                name = STATUS_NAMES.get(event.status.status, "?").lower()
                 reason = f" ({event.status.reason})" if event.status.reason else ""
-                bar.update(task, message=name.lower() + reason)
+                if bar:
+                    bar.update(task, message=name + reason)
+                else:
+                    console.print(f"status {name}{reason}")
                 if event.status.status in TERMINAL:
                     final = event.status.status
-                    if final == common_pb2.JOB_STATUS_SUCCEEDED:
+                    if bar and final == common_pb2.JOB_STATUS_SUCCEEDED:
                         bar.update(task, completed=1.0)
             elif kind == "result":
-                print_result(bar.console, event.result)
+                print_result(console, event.result)
             elif kind == "error":
-                bar.console.print(f"[red]error[/red] {event.error.code}: {event.error.message}")
+                console.print(f"[red]error[/red] {event.error.code}: {event.error.message}")
     out.print(f"{job_id}: {STATUS_NAMES.get(final, '?')}")
     return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
 
