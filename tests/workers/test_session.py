@@ -12,7 +12,7 @@ import grpc
 import pytest
 from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from workmesh.workers import Context, Param, Result, Worker, workflow
-from workmesh.workers._session import Outbox
+from workmesh.services._outbox import Outbox
 from workmesh.workers.examples.basic import echo, fail, sleep
 
 from tests.support import eventually_async
@@ -273,14 +273,10 @@ def test_batches_stay_under_the_message_limit_with_large_results():
     run(main())
 
 
-@pytest.mark.parametrize("side", ["worker", "gateway"])
-def test_outbox_batches_by_size_and_sends_a_big_item_alone(side):
-    from workmesh.services.gateway._session import Outbox as GatewayOutbox
-
-    cls = Outbox if side == "worker" else GatewayOutbox
+def test_outbox_batches_by_size_and_sends_a_big_item_alone():
     event = worker_pb2.WorkerEvent(seq=1)
     size = worker_pb2.SessionEvent(job_id="0", event=event).ByteSize()
-    outbox = cls(worker_pb2.SessionReply, "events", limit=size * 2)
+    outbox = Outbox(worker_pb2.SessionReply, "events", limit=size * 2)
     assert not outbox
     for i in range(5):
         outbox.add(job_id=str(i), event=event)
