@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ from workmesh.services.gateway._catalog import InstanceState
 from workmesh.v1 import common_pb2, worker_pb2
 
 S = common_pb2
+log = logging.getLogger("workmesh.gateway.dispatch")
 
 
 def utcnow() -> dt.datetime:
@@ -61,6 +63,44 @@ class Attempt:
     abandoned: bool = False         # given up by this gateway while it may run on (lease lost, store down)
     reattaches: int = 0             # Attach calls made after the stream broke
     span: Any = None                # the "job.attempt" span
+    writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
+
+    # Writes in flight: a job's writes go to the store in order (tasks start in creation
+    # order) without each waiting for the commit of the one before.
+    def write_soon(self, store: Any, events: list, update: Any) -> None:
+        """Start appending `events` to the job; a failure surfaces in check_writes/settle."""
+        self.writes.append(asyncio.ensure_future(store.append(self.job.job_id, events, update)))
+
+    def check_writes(self) -> None:
+        """Raise the failure of a finished write; forget the writes that succeeded."""
+        if self.writes and self.writes[0].done():
+            still = []
+            for task in self.writes:
+                if not task.done():
+                    still.append(task)
+                elif task.exception() is not None:
+                    self.writes = [t for t in self.writes if t is not task]
+                    raise task.exception()
+            self.writes = still
+
+    async def settle(self) -> None:
+        """Wait for the writes in flight; raise the first failure."""
+        writes, self.writes = self.writes, []
+        if writes:
+            for outcome in await asyncio.gather(*writes, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
+    def drop_writes(self) -> None:
+        """Leaving with an error: the writes in flight go on; their failures are only logged."""
+        writes, self.writes = self.writes, []
+        for task in writes:
+            task.add_done_callback(_quiet)
+
+
+def _quiet(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("job write failed after its attempt ended: %r", task.exception())
 
 
 class Lost(Exception):

@@ -233,31 +233,24 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         recorded = a.resumed
         try:
             if not a.resumed:
-                # Both writes go out together: a durable store commits them in one transaction.
-                dispatched, started = await asyncio.gather(
-                    self._store.append(job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number,
-                                                                 instance_id=inst.name)],
-                                       JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number,
-                                                 instance_id=inst.name, worker_seq=0)),
-                    self._store.start_attempt(job.job_id, a.number, inst.name), return_exceptions=True)
-                try:
-                    for outcome in (dispatched, started):
-                        if isinstance(outcome, BaseException):
-                            raise outcome
-                except (NotFound, FailedPrecondition):
-                    if not isinstance(started, BaseException):
-                        with contextlib.suppress(NotFound, Unavailable):
-                            await self._store.end_attempt(job.job_id, a.number, "CANCELLED", "job ended before dispatch")
-                    # Deleted or finished while it waited for dispatch: stop what was started.
-                    self._spawn(self._send_cancel(inst, job.job_id, "job no longer exists"))
-                    if a.call is not None:
-                        a.call.cancel()
-                    return
+                # Both writes go out together (one transaction on a durable store) and are not
+                # awaited here: the worker's first events are read meanwhile and their writes
+                # queue behind these (see _consume), so the job's commits are not chained.
+                # A job deleted or finished before dispatch fails them: _consume stops the call.
+                a.writes.append(asyncio.ensure_future(self._store.append(
+                    job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
+                    JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name,
+                              worker_seq=0))))
+                a.writes.append(asyncio.ensure_future(self._store.start_attempt(job.job_id, a.number, inst.name)))
                 recorded = True
                 self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
             if a.stop_status:
                 if a.call is not None:
                     a.call.cancel()
+                try:
+                    await a.settle()
+                except (NotFound, FailedPrecondition):
+                    return
                 await self._stopped(a, "before it started")
                 return
             timeout = a.timeout_in if a.resumed else job.timeout_s
@@ -315,7 +308,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
 
     async def _consume(self, a: Attempt) -> None:
-        job, inst, store = a.job, a.inst, self._store
+        job, inst = a.job, a.inst
         call = a.call
         if call is None:
             raise Lost("could not start the Execute call")
@@ -323,33 +316,44 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             while True:
                 ev = await call.read()
                 if ev is grpc.aio.EOF:
+                    await a.settle()
                     break
                 a.worker_seq = ev.seq
                 kind = ev.WhichOneof("payload")
+                # Non-terminal events are written without waiting for their commit before the
+                # next worker event is read: a job's writes still reach the store in order
+                # (tasks start in creation order), share group commits, and watchers see them
+                # only once committed. A failed write surfaces at the next event or at the end.
+                a.check_writes()
                 if kind == "started":
                     name = ev.started.instance_id or inst.name
-                    await store.append(job.job_id, [status_event(S.JOB_STATUS_RUNNING, attempt=a.number,
-                                                                 instance_id=name)],
-                                       JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name,
-                                                 worker_seq=ev.seq))
+                    a.write_soon(self._store, [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
+                                     JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name,
+                                               worker_seq=ev.seq))
                     self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
                     if self._metrics is not None:
                         self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
                 elif kind == "progress":
-                    await store.append(job.job_id, [S.JobEvent(progress=ev.progress)],
-                                       JobUpdate(progress=ev.progress, worker_seq=ev.seq))
+                    a.write_soon(self._store, [S.JobEvent(progress=ev.progress)],
+                                     JobUpdate(progress=ev.progress, worker_seq=ev.seq))
                 elif kind == "log":
-                    await store.append(job.job_id, [S.JobEvent(log=ev.log)], JobUpdate(worker_seq=ev.seq))
+                    a.write_soon(self._store, [S.JobEvent(log=ev.log)], JobUpdate(worker_seq=ev.seq))
                 elif kind == "result":
                     a.outcome = "SUCCEEDED"
+                    # Queued behind the writes in flight (same transaction when they meet).
                     await self._finish(job.job_id, [S.JobEvent(result=ev.result),
                                                     status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
-                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq)
+                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq, ordered=True)
+                    with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
+                        await a.settle()  # committed before the terminal write: only errors are left
                     return
                 elif kind == "error":
+                    await a.settle()
                     await self._on_error(a, ev.error)
                     return
         except grpc.aio.AioRpcError as exc:
+            with contextlib.suppress(NotFound, FailedPrecondition):  # the writes below say so too
+                await a.settle()
             code = exc.code()
             if code == grpc.StatusCode.UNAVAILABLE:
                 self._catalog.mark_lost(inst)
@@ -365,8 +369,13 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             raise Lost(f"{code.name}: {exc.details()}") from None
         except (NotFound, FailedPrecondition):
             call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
+            if a.outcome == "LOST":
+                a.outcome, a.outcome_reason = "CANCELLED", "job finished or deleted"
             self._spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
             return
+        except BaseException:
+            a.drop_writes()
+            raise
         raise Lost("the worker ended the stream without a result")
 
     def _spawn(self, coro) -> None:

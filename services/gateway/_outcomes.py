@@ -83,10 +83,13 @@ class OutcomeMixin:
 
     async def _finish(self, job_id: str, events: list[S.JobEvent], status: int,
                       error: S.JobError | None = None, result: S.JobResult | None = None,
-                      worker_seq: int | None = None, workflow_type: str = "") -> None:
+                      worker_seq: int | None = None, workflow_type: str = "", ordered: bool = False) -> None:
+        write = self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(), error=error,
+                                                             result=result, worker_seq=worker_seq))
+        if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
+            write = asyncio.ensure_future(write)
         try:
-            await self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(), error=error,
-                                                               result=result, worker_seq=worker_seq))
+            await write
         except (NotFound, FailedPrecondition):  # deleted, or already terminal
             return
         if self._metrics is not None:

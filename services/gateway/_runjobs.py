@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import grpc
-from workmesh.services.gateway._session import Outbox
+from workmesh.services._outbox import Outbox
 from workmesh.services.gateway.store import TERMINAL, JobStore
 from workmesh.v1 import gateway_pb2
 from workmesh.workers.errors import NotFound, WorkmeshError, status_of
@@ -99,23 +99,26 @@ class RunJobsStream:
             if request is _EOF:
                 return
             for item in request.jobs:
-                try:
-                    reply = await self._submit(item.job)
-                except WorkmeshError as exc:
-                    self._error(item.ref, "", exc)
-                    continue
-                except Exception as exc:
-                    log.exception("RunJobs: submitting item %r failed", item.ref)
-                    self._error(item.ref, "", exc)
-                    continue
-                job = reply.job
-                if job.status not in TERMINAL:
-                    # The follower is created first so that it runs before the writer next
-                    # turn: the job's first events (DISPATCHED) then share the message.
-                    task = self._loop.create_task(self._follow(item.ref, job.job_id, job.last_seq))
-                    self._followers.add(task)
-                    task.add_done_callback(self._followed)
-                self._send(ref=item.ref, job_id=job.job_id, submitted=reply)
+                # Each item is submitted and followed by its own task: the items of a batch
+                # are created together (one group commit) instead of one commit after another.
+                task = self._loop.create_task(self._run_item(item))
+                self._followers.add(task)
+                task.add_done_callback(self._followed)
+
+    async def _run_item(self, item: gateway_pb2.RunJobsItem) -> None:
+        try:
+            reply = await self._submit(item.job)
+        except WorkmeshError as exc:
+            self._error(item.ref, "", exc)
+            return
+        except Exception as exc:
+            log.exception("RunJobs: submitting item %r failed", item.ref)
+            self._error(item.ref, "", exc)
+            return
+        job = reply.job
+        self._send(ref=item.ref, job_id=job.job_id, submitted=reply)
+        if job.status not in TERMINAL:
+            await self._follow(item.ref, job.job_id, job.last_seq)
 
     def _followed(self, task: asyncio.Task) -> None:
         self._followers.discard(task)

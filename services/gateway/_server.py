@@ -189,7 +189,9 @@ def open_store(config: GatewayConfig) -> JobStore:
     from workmesh.services.gateway._sql import SqlJobStore
     # A SQLite file belongs to one gateway: the store enforces it, and can then serve the
     # events it wrote from memory.
-    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"))
+    # On PostgreSQL it serves the events it wrote itself from memory too (others' writes
+    # arrive by NOTIFY, which invalidates).
+    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"), own_events=True)
 
 
 class GatewayServer:

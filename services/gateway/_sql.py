@@ -67,13 +67,19 @@ class SqlJobStore:
         sqlite_synchronous: SQLite's ``synchronous`` setting: NORMAL (default) keeps every
             acknowledged write across a crash of the process, FULL also across a power loss
             (see ``_sql_engine.create_engine``).
+        own_events: PostgreSQL only: serve the events this store wrote itself to its watchers
+            from memory (the gateway's own store). A notification announcing a seq past what
+            this store wrote (another replica wrote to or deleted the job) drops the job from
+            memory before anyone is woken, so from then on it is read from the database; a lost
+            LISTEN connection drops everything.
 
     Raises:
         workmesh.workers.errors.InvalidArgument: the URL is neither SQLite file nor PostgreSQL.
     """
 
     def __init__(self, url: str, *, retry_for: float = 60.0, readers: int = 4,
-                 sqlite_synchronous: str = "NORMAL", exclusive: bool = False) -> None:
+                 sqlite_synchronous: str = "NORMAL", exclusive: bool = False,
+                 own_events: bool = False) -> None:
         self.url = normalize_url(url)
         self._engine = create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
         self._postgres = self.url.get_backend_name() == "postgresql"
@@ -84,7 +90,7 @@ class SqlJobStore:
         # A SQLite file that one store has to itself (enforced by a lock file, see _open)
         # lets it serve the events it wrote from memory.
         self._exclusive = exclusive and not self._postgres
-        self._cache = EventCache() if self._exclusive else None
+        self._cache = EventCache() if self._exclusive or (own_events and self._postgres) else None
         self._lock_file: FileLock | None = None
         self._writer: GroupWriter | None = None
         self._listener: PgListener | None = None
@@ -121,13 +127,20 @@ class SqlJobStore:
         if not self._postgres:
             self._lock_file = FileLock.take(self.url.database, exclusive=self._exclusive)
         await self._retrying(loop, lambda: upgrade(self._engine))
+        notify = send_notifications if self._postgres else None
+        if self._postgres and self._cache is not None:
+            cache = self._cache
+
+            def notify(conn: sa.Connection, touched: dict[str, int]) -> None:
+                cache.expect(touched)
+                send_notifications(conn, touched)
         self._writer = GroupWriter(self._engine, loop, on_commit=self._waiters.wake,
-                                   notify=send_notifications if self._postgres else None,
+                                   notify=notify,
                                    retry_for=self._retry_for,
                                    on_thread_commit=self._cache.on_commit if self._cache is not None else None)
         if self._postgres:
             conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
-            self._listener = PgListener(conninfo, self._waiters)
+            self._listener = PgListener(conninfo, self._waiters, self._cache)
             await self._listener.start()
 
     async def __aenter__(self) -> SqlJobStore:

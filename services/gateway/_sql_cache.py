@@ -7,8 +7,12 @@ what the database holds, and WatchJob (which reads after every wake-up) can be s
 memory instead of a reader thread and a query per wake-up. The writer thread fills the cache
 right after each commit and before any caller or watcher is told, so a woken watcher always
 finds its events here. A job that was not created by this process (after a restart), or whose
-numbering shows a gap, is not cached: reads go to the database. PostgreSQL stores do not use the
-cache (other replicas write the same jobs).
+numbering shows a gap, is not cached: reads go to the database. A PostgreSQL store caches its own
+events too when asked (``own_events``): other replicas may write the same jobs, so every
+notification is checked first (:meth:`EventCache.foreign`) and a job announced past what this
+store wrote is dropped before any watcher is woken; the seqs of the transaction being committed
+are noted first (:meth:`EventCache.expect`) so that this store's own notification, which may
+arrive before the writer thread filled the cache, is not taken for a foreign one.
 
 Bounded: the least recently written jobs are dropped beyond ``max_jobs``.
 """
@@ -40,10 +44,18 @@ class EventCache:
         self._jobs: collections.OrderedDict[str, list[common_pb2.JobEvent]] = collections.OrderedDict()
         self._max = max_jobs
         self._lock = threading.Lock()
+        self._expected: dict[str, int] = {}  # the committing transaction's own seqs
+        self.dropped = 0  # jobs dropped on a foreign notification (PostgreSQL)
+
+    def expect(self, touched: dict[str, int]) -> None:
+        """Writer thread, inside a transaction about to commit: the last seqs it writes."""
+        with self._lock:
+            self._expected.update(touched)
 
     def on_commit(self, requests: list[Any]) -> None:
         """Writer thread: record what the committed operations wrote."""
         with self._lock:
+            self._expected.clear()
             for request in requests:
                 op = request.op
                 if request.failed:
@@ -75,6 +87,21 @@ class EventCache:
             return
         cached.extend(events)
         self._jobs.move_to_end(job_id)
+
+    def foreign(self, last_seqs: dict[str, int]) -> None:
+        """Loop thread, before waking watchers on a PostgreSQL notification: drop the jobs whose
+        announced seq is past what this store wrote (another replica wrote or deleted them)."""
+        with self._lock:
+            for job_id, seq in last_seqs.items():
+                cached = self._jobs.get(job_id)
+                if cached is not None and (seq < 0 or seq > max(len(cached), self._expected.get(job_id, 0))):
+                    del self._jobs[job_id]
+                    self.dropped += 1
+
+    def clear(self) -> None:
+        """Forget everything (notifications may have been missed)."""
+        with self._lock:
+            self._jobs.clear()
 
     def events(self, job_id: str, after_seq: int, limit: int) -> list[common_pb2.JobEvent] | None:
         """The cached events past `after_seq`, or None when the job is not cached."""

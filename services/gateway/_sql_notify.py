@@ -90,9 +90,10 @@ class PgListener:
         waiters: whom to wake.
     """
 
-    def __init__(self, conninfo: str, waiters: Waiters) -> None:
+    def __init__(self, conninfo: str, waiters: Waiters, cache=None) -> None:
         self._conninfo = conninfo
         self._waiters = waiters
+        self._cache = cache  # an EventCache of this store's own events: told of others' writes first
         self._task: asyncio.Task | None = None
         self._listening = asyncio.Event()
 
@@ -109,6 +110,10 @@ class PgListener:
                 await self._task
             self._task = None
 
+    def _forget_all(self) -> None:
+        if self._cache is not None:
+            self._cache.clear()
+
     async def _run(self) -> None:
         delay = 0.05
         while True:
@@ -117,15 +122,20 @@ class PgListener:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if self._listening.is_set():
                         # Events committed while we were away were not announced to us.
+                        self._forget_all()
                         self._waiters.wake_all()
                     self._listening.set()
                     delay = 0.05
                     async for note in conn.notifies():
-                        self._waiters.wake(parse_payload(note.payload))
+                        last_seqs = parse_payload(note.payload)
+                        if self._cache is not None:
+                            self._cache.foreign(last_seqs)
+                        self._waiters.wake(last_seqs)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect
                 log.warning("job store listener: %s: %s; reconnecting", exc.__class__.__name__, exc)
+                self._forget_all()
                 self._waiters.wake_all()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)

@@ -28,11 +28,13 @@ import sqlalchemy as sa
 
 from workmesh.services.gateway._sql_engine import WRITER_OPTION, close_quietly, is_transient
 from workmesh.services.gateway._sql_fold import run_appends, run_creates
-from workmesh.services.gateway._sql_ops import Append, Batch, Create, marker_committed
+from workmesh.services.gateway._sql_fold_attempts import run_end_attempts, run_start_attempts
+from workmesh.services.gateway._sql_ops import Append, Batch, Create, EndAttempt, StartAttempt, marker_committed
 from workmesh.workers.errors import Unavailable, WorkmeshError
 
 log = logging.getLogger(__name__)
 _STOP = object()
+_FOLDS = {Append: run_appends, Create: run_creates, StartAttempt: run_start_attempts, EndAttempt: run_end_attempts}
 
 
 class Operation(Protocol):
@@ -197,7 +199,17 @@ class GroupWriter:
         # PostgreSQL: runs of consecutive creates or appends become one statement each.
         fold = batch.dialect == "postgresql"
         run: list[_Request] = []
+        # Attempt records touch only their own table: on PostgreSQL they go last, folded, so
+        # that the appends they come interleaved with (DISPATCHED + start) still fold too.
+        starts: list[_Request] = []
+        ends: list[_Request] = []
         for request in requests:
+            if fold and isinstance(request.op, StartAttempt):
+                starts.append(request)
+                continue
+            if fold and isinstance(request.op, EndAttempt):
+                ends.append(request)
+                continue
             if fold and run and type(request.op) is not type(run[0].op):
                 self._run_folded(conn, batch, run)
                 run = []
@@ -208,8 +220,9 @@ class GroupWriter:
                 request.outcome, request.failed = request.op.run(conn, batch), False
             except WorkmeshError as exc:  # the operation's own verdict; it wrote nothing
                 request.outcome, request.failed = exc, True
-        if run:
-            self._run_folded(conn, batch, run)
+        for folded in (run, starts, ends):
+            if folded:
+                self._run_folded(conn, batch, folded)
         batch.flush_events(conn)
         if self._notify is not None and batch.touched:
             self._notify(conn, batch.touched)
@@ -225,7 +238,7 @@ class GroupWriter:
 
     @staticmethod
     def _run_folded(conn: sa.Connection, batch: Batch, requests: list[_Request]) -> None:
-        fold = run_appends if isinstance(requests[0].op, Append) else run_creates
+        fold = _FOLDS[type(requests[0].op)]
         outcomes = fold(conn, batch, [request.op for request in requests])
         for request, (outcome, failed) in zip(requests, outcomes):
             request.outcome, request.failed = outcome, failed
