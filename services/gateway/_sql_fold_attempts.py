@@ -47,10 +47,10 @@ def run_start_attempts(conn: sa.Connection, batch: Batch, ops: list[StartAttempt
     """Record the starts of `ops`; return (None or exception, failed) per operation."""
     last = _last_per_attempt(ops)
     rows = list(last.values())
-    done = set(conn.execute(_START, {
+    done = {tuple(row) for row in conn.execute(_START, {
         "job_id": [op.job_id for op in rows], "attempt": [op.attempt for op in rows],
         "instance_id": [op.instance_id for op in rows],
-        "started_at": [_utc(op.started_at or batch.now) for op in rows]}).tuples())
+        "started_at": [_utc(op.started_at or batch.now) for op in rows]})}
     return [(None, False) if (op.job_id, op.attempt) in done
             else (NotFound(f"job {op.job_id} not found"), True) for op in ops]
 
@@ -59,9 +59,9 @@ def run_end_attempts(conn: sa.Connection, batch: Batch, ops: list[EndAttempt]) -
     """Record how the attempts of `ops` ended; return (None or exception, failed) per operation."""
     last = _last_per_attempt(ops)
     rows = list(last.values())
-    done = set(conn.execute(_END, {
+    done = {tuple(row) for row in conn.execute(_END, {
         "job_id": [op.job_id for op in rows], "attempt": [op.attempt for op in rows],
         "ended_at": [_utc(op.ended_at or batch.now) for op in rows], "outcome": [op.outcome for op in rows],
-        "reason": [op.reason for op in rows]}).tuples())
+        "reason": [op.reason for op in rows]})}
     return [(None, False) if (op.job_id, op.attempt) in done
             else (NotFound(f"attempt {op.attempt} of job {op.job_id} not found"), True) for op in ops]
