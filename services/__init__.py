@@ -1,1 +1,1 @@
-"""workmesh."""
+"""The workmesh services: the gateway, the results service, the `workmesh` CLI and telemetry."""
