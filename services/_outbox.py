@@ -6,9 +6,12 @@ one event-loop turn into one message, without waiting on a timer.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 from collections.abc import Callable
 from typing import Any
+
+import grpc
 
 BATCH_BYTES = 4 * 1024 * 1024  # see Outbox
 
@@ -56,3 +59,71 @@ class Outbox:
 
     def __bool__(self) -> bool:
         return bool(self._ready)
+
+
+class BatchedStream:
+    """The server side of a long-lived bidirectional call that batches what it sends.
+
+    A reader task applies the client's requests (:meth:`_read`); the calling task writes: it
+    sends whatever :meth:`_send` queued as one message and sleeps on a future (no timer) while
+    nothing is queued. The call ends once the client has half-closed and :meth:`_pending` says
+    nothing more will come; :meth:`_close` releases what the subclass holds.
+
+    Args:
+        context: the servicer context of the call (read by one task, written by the other).
+        new_message: makes an empty reply message.
+        field: the reply's repeated field the items go to.
+    """
+
+    def __init__(self, context: grpc.aio.ServicerContext, new_message: Callable[[], Any], field: str) -> None:
+        self._context = context
+        self._outbox = Outbox(new_message, field)
+        self._wake: asyncio.Future[None] | None = None
+        self._loop = asyncio.get_running_loop()
+
+    async def run(self) -> None:
+        """Serve the call until the client half-closes and nothing is pending, or the call ends."""
+        reader = self._loop.create_task(self._read())
+        reader.add_done_callback(self._wake_writer)
+        try:
+            await self._write(reader)
+        finally:
+            reader.cancel()
+            await self._close(reader)
+
+    async def _read(self) -> None:
+        raise NotImplementedError
+
+    def _pending(self) -> bool:
+        """True while items may still be sent after the client has half-closed."""
+        raise NotImplementedError
+
+    async def _close(self, reader: asyncio.Task) -> None:
+        """Release what the stream holds; `reader` has been cancelled."""
+        raise NotImplementedError
+
+    async def _write(self, reader: asyncio.Task) -> None:
+        # The wake-up comes from _send, from the reader ending, or from the subclass when its
+        # last pending item ends.
+        context = self._context
+        while True:
+            if not self._outbox:
+                if reader.done():
+                    if not reader.cancelled() and reader.exception() is not None:
+                        raise reader.exception()
+                    if not self._pending():
+                        return
+                self._wake = self._loop.create_future()
+                await self._wake
+                continue
+            await context.write(self._outbox.take())
+
+    def _wake_writer(self, _: object = None) -> None:
+        wake = self._wake
+        if wake is not None and not wake.done():
+            wake.set_result(None)
+
+    def _send(self, **item: Any) -> None:
+        """Queue one item (the fields of one element of the reply's repeated field)."""
+        self._outbox.add(**item)
+        self._wake_writer()

@@ -11,14 +11,12 @@ cancel, orphan timeout) is the same one Execute uses.
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import grpc
-from workmesh.services._outbox import Outbox
+from workmesh.services._outbox import BatchedStream
 from workmesh.v1 import worker_pb2
 from workmesh.workers.errors import WorkmeshError, status_of
 
@@ -31,7 +29,7 @@ log = logging.getLogger("workmesh.workers")
 _EOF = grpc.aio.EOF
 
 
-class ServerSession:
+class ServerSession(BatchedStream):
     """One Session call: applies the client's commands, streams the events of its jobs.
 
     Args:
@@ -40,59 +38,28 @@ class ServerSession:
     """
 
     def __init__(self, worker: Worker, context: grpc.aio.ServicerContext) -> None:
+        super().__init__(context, worker_pb2.SessionReply, "events")
         self._worker = worker
-        self._context = context
         self._jobs: dict[str, Job] = {}          # jobs this stream follows, by id
-        self._outbox = Outbox(worker_pb2.SessionReply, "events")
-        self._wake: asyncio.Future[None] | None = None
-        self._loop = asyncio.get_running_loop()
 
-    async def run(self) -> None:
-        """Serve the stream until the client half-closes and its jobs end, or the call ends."""
-        reader = self._loop.create_task(self._read())
-        reader.add_done_callback(self._wake_writer)
-        try:
-            await self._write(reader)
-        finally:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await reader
-            for job in self._jobs.values():
-                job.unlisten(self._on_event)  # the jobs keep running; orphan timeouts start
-            self._jobs.clear()
+    def _pending(self) -> bool:
+        return bool(self._jobs)
 
-    async def _write(self, reader: asyncio.Task) -> None:
-        # Sends whatever is queued as one message; sleeps (no timer) while nothing is. The
-        # wake-up comes from _send, from the reader ending, or from the last job ending.
-        context = self._context
-        while True:
-            if not self._outbox:
-                if reader.done():
-                    if not reader.cancelled() and reader.exception() is not None:
-                        raise reader.exception()
-                    if not self._jobs:
-                        return  # the client half-closed and nothing is left to send
-                self._wake = self._loop.create_future()
-                await self._wake
-                continue
-            await context.write(self._outbox.take())
-
-    def _wake_writer(self, _: object = None) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
+    async def _close(self, reader: asyncio.Task) -> None:
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await reader
+        for job in self._jobs.values():
+            job.unlisten(self._on_event)  # the jobs keep running; orphan timeouts start
+        self._jobs.clear()
 
     def _on_event(self, job: Job, event: worker_pb2.WorkerEvent) -> None:
-        self._outbox.add(job_id=job.job_id, event=event)
-        self._wake_writer()
+        self._send(job_id=job.job_id, event=event)
         if event.WhichOneof("payload") in ("result", "error") and self._jobs.get(job.job_id) is job:
             del self._jobs[job.job_id]  # Job.listen drops the listener itself after this event
 
     def _refuse(self, job_id: str, exc: BaseException) -> None:
         code, message = status_of(exc)
-        self._outbox.add(job_id=job_id, error=worker_pb2.SessionError(code=code.value[0], message=message))
-        self._wake_writer()
+        self._send(job_id=job_id, error=worker_pb2.SessionError(code=code.value[0], message=message))
 
     async def _read(self) -> None:
         context = self._context

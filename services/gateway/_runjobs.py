@@ -14,10 +14,9 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 import grpc
-from workmesh.services._outbox import Outbox
+from workmesh.services._outbox import BatchedStream
 from workmesh.services.gateway.store import TERMINAL, JobStore
 from workmesh.v1 import gateway_pb2
 from workmesh.workers.errors import NotFound, WorkmeshError, status_of
@@ -29,7 +28,7 @@ _EOF = grpc.aio.EOF
 _STATUS = "status"
 
 
-class RunJobsStream:
+class RunJobsStream(BatchedStream):
     """One RunJobs call: submits the client's jobs and streams their updates.
 
     Args:
@@ -41,52 +40,20 @@ class RunJobsStream:
 
     def __init__(self, store: JobStore, submit: Submit, context: grpc.aio.ServicerContext, *,
                  watch_idle: float = 30.0) -> None:
+        super().__init__(context, gateway_pb2.RunJobsReply, "updates")
         self._store = store
         self._submit = submit
-        self._context = context
         self._watch_idle = watch_idle
-        self._outbox = Outbox(gateway_pb2.RunJobsReply, "updates")
-        self._wake: asyncio.Future[None] | None = None
         self._followers: set[asyncio.Task] = set()
-        self._loop = asyncio.get_running_loop()
 
-    async def run(self) -> None:
-        """Serve until the client has half-closed and all its jobs are terminal."""
-        reader = self._loop.create_task(self._read())
-        reader.add_done_callback(self._wake_writer)
-        try:
-            await self._write(reader)
-        finally:
-            reader.cancel()
-            for task in self._followers:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(reader, *self._followers, return_exceptions=True)
+    def _pending(self) -> bool:
+        return bool(self._followers)
 
-    async def _write(self, reader: asyncio.Task) -> None:
-        # Sends whatever is queued as one message; sleeps (no timer) while nothing is. The
-        # wake-up comes from _send, from the reader ending, or from the last follower ending.
-        context = self._context
-        while True:
-            if not self._outbox:
-                if reader.done():
-                    if not reader.cancelled() and reader.exception() is not None:
-                        raise reader.exception()
-                    if not self._followers:
-                        return
-                self._wake = self._loop.create_future()
-                await self._wake
-                continue
-            await context.write(self._outbox.take())
-
-    def _wake_writer(self, _: object = None) -> None:
-        wake = self._wake
-        if wake is not None and not wake.done():
-            wake.set_result(None)
-
-    def _send(self, **update: Any) -> None:
-        self._outbox.add(**update)
-        self._wake_writer()
+    async def _close(self, reader: asyncio.Task) -> None:
+        for task in self._followers:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(reader, *self._followers, return_exceptions=True)
 
     def _error(self, ref: str, job_id: str, exc: BaseException) -> None:
         code, message = status_of(exc)

@@ -15,7 +15,6 @@ import asyncio
 import collections
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import grpc
