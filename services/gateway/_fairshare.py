@@ -1,0 +1,353 @@
+"""The scheduler as a pure state machine: which queued job gets the next free slot of a type.
+
+No I/O and no clock of its own: every call that depends on time takes ``now`` (seconds, any
+monotonic origin), so tests drive it with a fake clock and the queue simulation behind
+``EstimateJob`` runs the very same code on simulated time.
+
+Fair share (``policy="fair"``), as Slurm's fair-share factor and Kueue's admission fair sharing:
+an owner's *usage* is the worker-seconds its jobs consumed, running jobs counting as they run,
+decayed exponentially with a half-life. A free slot of type T goes, among the owners with a
+queued job of type T that may start now,
+
+1. to the tenant with the lowest usage / tenant weight (a tenant's usage is its users' sum),
+2. within it, to the user with the lowest usage / user weight (users equal by default),
+3. within that user, to the job with the highest priority, then the oldest.
+
+Priority never crosses owners. Ties (e.g. several owners at zero usage when slots free up at
+once) go to fewer running jobs per weight, then to the oldest queued job. Work-conserving: a slot
+stays empty only when no queued job of its type may start. No head-of-line blocking: an owner
+at its running limit is skipped, never waited for, and each type is chosen from independently.
+
+``policy="fifo"`` keeps today's order (oldest queued job of the type first); limits apply to
+both policies.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+__all__ = [
+    "DEFAULT_HALF_LIFE_S",
+    "POLICIES",
+    "Limits",
+    "Owner",
+    "QueuedJob",
+    "RunningJob",
+    "Scheduler",
+    "Shares",
+    "UsageLedger",
+]
+
+DEFAULT_HALF_LIFE_S = 3600.0
+POLICIES = ("fair", "fifo")
+
+
+@dataclass(frozen=True, order=True)
+class Owner:
+    """Who a job is accounted to: a user within a tenant (empty strings: the default)."""
+
+    tenant: str = ""
+    user: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.tenant or '-'}/{self.user or '-'}"
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps on an owner's jobs (None: no cap). Running counts jobs of every type."""
+
+    max_running: int | None = None
+    max_queued: int | None = None
+
+
+@dataclass(frozen=True)
+class Shares:
+    """Weights and limits: tenant weights, then user weights within a tenant (1 unless set).
+
+    ``tenant_limits``/``user_limits`` override ``default_tenant_limits``/``default_user_limits``
+    per tenant or per (tenant, user).
+    """
+
+    tenants: Mapping[str, float] = field(default_factory=dict)
+    users: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
+    user_limits: Mapping[tuple[str, str], Limits] = field(default_factory=dict)
+    default_tenant_limits: Limits = Limits()
+    default_user_limits: Limits = Limits()
+    half_life_s: float = DEFAULT_HALF_LIFE_S
+
+    def tenant_weight(self, tenant: str) -> float:
+        return float(self.tenants.get(tenant, 1.0))
+
+    def user_weight(self, owner: Owner) -> float:
+        return float(self.users.get((owner.tenant, owner.user), 1.0))
+
+    def tenant_limit(self, tenant: str) -> Limits:
+        return self.tenant_limits.get(tenant, self.default_tenant_limits)
+
+    def user_limit(self, owner: Owner) -> Limits:
+        return self.user_limits.get((owner.tenant, owner.user), self.default_user_limits)
+
+
+@dataclass(frozen=True)
+class QueuedJob:
+    """A job waiting for a slot. ``enqueued_at`` orders it (its creation time, so the order
+    survives a restart); ``seq`` breaks ties between jobs enqueued at the same instant."""
+
+    job_id: str
+    workflow_type: str
+    owner: Owner = Owner()
+    priority: int = 0
+    enqueued_at: float = 0.0
+    seq: int = 0
+
+    def order_key(self, fifo: bool = False) -> tuple:
+        """Within one owner: highest priority first, then oldest (`fifo`: oldest first)."""
+        if fifo:
+            return (self.enqueued_at, self.seq, self.job_id)
+        return (-self.priority, self.enqueued_at, self.seq, self.job_id)
+
+
+@dataclass(frozen=True)
+class RunningJob:
+    """A job holding a slot since ``started_at``."""
+
+    job_id: str
+    workflow_type: str
+    owner: Owner
+    started_at: float
+
+
+class UsageLedger:
+    """Decayed worker-seconds per owner: finished work plus the running jobs' work so far.
+
+    A job running from ``s`` contributes ``∫ 2^-((t-x)/H) dx`` over ``[s, t]`` at time ``t``,
+    i.e. ``H/ln2 · (1 - 2^-((t-s)/H))``; finished work decays by ``2^-(Δt/H)``.
+    """
+
+    def __init__(self, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
+        self.half_life_s = half_life_s
+        self._done: dict[Owner, tuple[float, float]] = {}   # owner -> (value, as of)
+
+    def _decay(self, value: float, dt: float) -> float:
+        return value * math.pow(2.0, -max(dt, 0.0) / self.half_life_s)
+
+    def _worked(self, start: float, end: float) -> float:
+        h = self.half_life_s
+        return h / math.log(2) * -math.expm1(-math.log(2) * max(end - start, 0.0) / h)
+
+    def entries(self) -> dict[Owner, tuple[float, float]]:
+        """``owner -> (value, as_of)`` of the finished work (what a store persists)."""
+        return dict(self._done)
+
+    def load(self, entries: Mapping[Owner, tuple[float, float]]) -> None:
+        """Replace the finished work by stored ``owner -> (value, as_of)`` entries."""
+        self._done = dict(entries)
+
+    def charge(self, owner: Owner, start: float, end: float) -> None:
+        """Add the work of a job that ran from `start` to `end`."""
+        self.add(owner, self._worked(start, end), end)
+
+    def add(self, owner: Owner, worker_seconds: float, at: float) -> None:
+        """Add decayed worker-seconds as of time `at`."""
+        value, as_of = self._done.get(owner, (0.0, at))
+        if at >= as_of:
+            self._done[owner] = (self._decay(value, at - as_of) + worker_seconds, at)
+        else:  # an older charge (e.g. replayed): decay it to the stored time instead
+            self._done[owner] = (value + self._decay(worker_seconds, as_of - at), as_of)
+
+    def usage(self, owner: Owner, now: float, running_since: Iterable[float] = ()) -> float:
+        """The owner's usage at `now`, with its running jobs started at `running_since`."""
+        value, as_of = self._done.get(owner, (0.0, now))
+        total = self._decay(value, now - as_of) if now >= as_of else value
+        for start in running_since:
+            total += self._worked(start, now)
+        return total
+
+
+class Scheduler:
+    """Queued and running jobs of one gateway and the choice of the next job per free slot.
+
+    Args:
+        shares: weights, limits and the usage half-life.
+        policy: ``"fair"`` or ``"fifo"``.
+    """
+
+    def __init__(self, shares: Shares | None = None, policy: str = "fair") -> None:
+        if policy not in POLICIES:
+            raise ValueError(f"scheduler policy must be one of {', '.join(POLICIES)}, not {policy!r}")
+        self.policy = policy
+        self._fifo = policy == "fifo"
+        self.shares = shares or Shares()
+        self.ledger = UsageLedger(self.shares.half_life_s)
+        # type -> owner -> heap of (order key, job)
+        self._queues: dict[str, dict[Owner, list[tuple[tuple, QueuedJob]]]] = {}
+        self._queued: dict[str, QueuedJob] = {}
+        self._running: dict[str, RunningJob] = {}
+        self._running_by_owner: dict[Owner, dict[str, float]] = {}
+        self._queued_by_owner: dict[Owner, int] = {}
+
+    def clone(self) -> Scheduler:
+        """An independent copy (jobs are immutable and shared), e.g. to simulate the queue."""
+        other = Scheduler.__new__(Scheduler)
+        other.policy, other._fifo, other.shares = self.policy, self._fifo, self.shares
+        other.ledger = UsageLedger(self.ledger.half_life_s)
+        other.ledger.load(self.ledger.entries())
+        other._queues = {t: {o: list(h) for o, h in owners.items()} for t, owners in self._queues.items()}
+        other._queued = dict(self._queued)
+        other._running = dict(self._running)
+        other._running_by_owner = {o: dict(r) for o, r in self._running_by_owner.items()}
+        other._queued_by_owner = dict(self._queued_by_owner)
+        return other
+
+    # -- configuration -------------------------------------------------------------------
+    def configure(self, shares: Shares) -> None:
+        """Use new weights and limits from now on (usage is kept)."""
+        self.shares = shares
+        self.ledger.half_life_s = shares.half_life_s
+
+    # -- state changes ----------------------------------------------------------------------
+    def add(self, job: QueuedJob) -> None:
+        """Queue a job (a job already queued or running is left as it is)."""
+        if job.job_id in self._queued or job.job_id in self._running:
+            return
+        self._queued[job.job_id] = job
+        heap = self._queues.setdefault(job.workflow_type, {}).setdefault(job.owner, [])
+        heapq.heappush(heap, (job.order_key(self._fifo), job))
+        self._queued_by_owner[job.owner] = self._queued_by_owner.get(job.owner, 0) + 1
+
+    def remove(self, job_id: str) -> QueuedJob | None:
+        """Take a job out of its queue (cancelled, deleted, given up); None if not queued."""
+        job = self._queued.pop(job_id, None)
+        if job is None:
+            return None
+        owners = self._queues[job.workflow_type]
+        heap = owners[job.owner]
+        heap.remove((job.order_key(self._fifo), job))
+        heapq.heapify(heap)
+        if not heap:
+            del owners[job.owner]
+        self._count_queued(job.owner, -1)
+        return job
+
+    def start(self, job_id: str, now: float) -> RunningJob:
+        """Move a queued job to running at `now` (after :meth:`next_job` chose it)."""
+        job = self.remove(job_id)
+        if job is None:
+            raise KeyError(job_id)
+        return self.track_running(job.job_id, job.workflow_type, job.owner, now)
+
+    def track_running(self, job_id: str, workflow_type: str, owner: Owner, started_at: float) -> RunningJob:
+        """Count a job as running since `started_at` (e.g. one re-attached after a restart)."""
+        run = RunningJob(job_id, workflow_type, owner, started_at)
+        self._running[job_id] = run
+        self._running_by_owner.setdefault(owner, {})[job_id] = started_at
+        return run
+
+    def finish(self, job_id: str, now: float) -> RunningJob | None:
+        """A running job ended at `now`: its worker-seconds become the owner's usage."""
+        run = self._running.pop(job_id, None)
+        if run is None:
+            return None
+        mine = self._running_by_owner[run.owner]
+        del mine[job_id]
+        if not mine:
+            del self._running_by_owner[run.owner]
+        self.ledger.charge(run.owner, run.started_at, now)
+        return run
+
+    def _count_queued(self, owner: Owner, delta: int) -> None:
+        n = self._queued_by_owner.get(owner, 0) + delta
+        if n:
+            self._queued_by_owner[owner] = n
+        else:
+            self._queued_by_owner.pop(owner, None)
+
+    # -- reading ----------------------------------------------------------------------------
+    def queued_jobs(self, workflow_type: str | None = None) -> list[QueuedJob]:
+        """Queued jobs (of one type or all), in no particular order."""
+        return [j for j in self._queued.values() if workflow_type is None or j.workflow_type == workflow_type]
+
+    def running_jobs(self) -> list[RunningJob]:
+        return list(self._running.values())
+
+    def is_queued(self, job_id: str) -> bool:
+        return job_id in self._queued
+
+    def types(self) -> list[str]:
+        """Types with queued jobs."""
+        return [t for t, owners in self._queues.items() if owners]
+
+    def queued_count(self, owner: Owner | None = None, tenant: str | None = None) -> int:
+        """Queued jobs of one owner, of one tenant, or of all."""
+        if owner is not None:
+            return self._queued_by_owner.get(owner, 0)
+        if tenant is not None:
+            return sum(n for o, n in self._queued_by_owner.items() if o.tenant == tenant)
+        return len(self._queued)
+
+    def running_count(self, owner: Owner | None = None, tenant: str | None = None) -> int:
+        """Running jobs of one owner, of one tenant, or of all."""
+        if owner is not None:
+            return len(self._running_by_owner.get(owner, ()))
+        if tenant is not None:
+            return sum(len(r) for o, r in self._running_by_owner.items() if o.tenant == tenant)
+        return len(self._running)
+
+    def owners(self) -> set[Owner]:
+        """Every owner with queued or running jobs or recorded usage."""
+        return {*self._queued_by_owner, *self._running_by_owner, *self.ledger.entries()}
+
+    def usage(self, owner: Owner, now: float) -> float:
+        """The owner's decayed worker-seconds at `now`, running jobs included."""
+        return self.ledger.usage(owner, now, self._running_by_owner.get(owner, {}).values())
+
+    def tenant_usage(self, tenant: str, now: float) -> float:
+        return sum(self.usage(o, now) for o in self.owners() if o.tenant == tenant)
+
+    def may_start(self, owner: Owner) -> bool:
+        """Whether the owner is below its own and its tenant's running limits."""
+        cap = self.shares.user_limit(owner).max_running
+        if cap is not None and self.running_count(owner) >= cap:
+            return False
+        cap = self.shares.tenant_limit(owner.tenant).max_running
+        return cap is None or self.running_count(tenant=owner.tenant) < cap
+
+    # -- the decision -------------------------------------------------------------------------
+    def next_job(self, workflow_type: str, now: float) -> QueuedJob | None:
+        """The queued job of `workflow_type` that gets a slot free at `now`, or None.
+
+        Does not change anything; call :meth:`start` with the job once it is placed.
+        """
+        owners = self._queues.get(workflow_type)
+        if not owners:
+            return None
+        eligible = [o for o in owners if self.may_start(o)]
+        if not eligible:
+            return None
+        if self._fifo:
+            return min((owners[o][0] for o in eligible), key=lambda entry: entry[0])[1]
+        return owners[self._fair_owner(eligible, owners, now)][0][1]
+
+    def _fair_owner(self, eligible: list[Owner], owners: dict, now: float) -> Owner:
+        shares = self.shares
+        tenants = {o.tenant for o in eligible}
+        usage = {o: self.usage(o, now) for o in self.owners() if o.tenant in tenants}
+        tenant_usage: dict[str, float] = {}
+        tenant_running: dict[str, int] = {}
+        for o, u in usage.items():
+            tenant_usage[o.tenant] = tenant_usage.get(o.tenant, 0.0) + u
+            tenant_running[o.tenant] = tenant_running.get(o.tenant, 0) + self.running_count(o)
+
+        def key(o: Owner) -> tuple:
+            tw, uw = shares.tenant_weight(o.tenant), shares.user_weight(o)
+            head = owners[o][0][1]
+            return (tenant_usage.get(o.tenant, 0.0) / tw, tenant_running.get(o.tenant, 0) / tw,
+                    usage.get(o, 0.0) / uw, self.running_count(o) / uw, head.enqueued_at, head.seq)
+
+        # One pass: the tenant part of the key orders tenants, the user part users within one.
+        return min(eligible, key=key)
