@@ -13,16 +13,20 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowTypeInfo(_message.Message):
-    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity")
+    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "typical_runtime", "runtime_runs")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_INSTANCES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     FREE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    TYPICAL_RUNTIME_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_RUNS_FIELD_NUMBER: _ClassVar[int]
     type: _common_pb2.WorkflowType
     healthy_instances: int
     capacity: int
     free_capacity: int
-    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ...) -> None: ...
+    typical_runtime: _duration_pb2.Duration
+    runtime_runs: int
+    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., typical_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_runs: _Optional[int] = ...) -> None: ...
 
 class ListWorkflowTypesRequest(_message.Message):
     __slots__ = ()
@@ -59,7 +63,7 @@ class WorkflowTypeChange(_message.Message):
     def __init__(self, kind: _Optional[_Union[WorkflowTypeChange.Kind, str]] = ..., type: _Optional[_Union[WorkflowTypeInfo, _Mapping]] = ..., initial: _Optional[bool] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("workflow_type", "params", "idempotency_key", "timeout", "labels")
+    __slots__ = ("workflow_type", "params", "idempotency_key", "timeout", "labels", "tenant", "user", "priority")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -79,12 +83,18 @@ class SubmitJobRequest(_message.Message):
     IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
     TIMEOUT_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
     idempotency_key: str
     timeout: _duration_pb2.Duration
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., idempotency_key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    tenant: str
+    user: str
+    priority: str
+    def __init__(self, workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., idempotency_key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job", "existing")
@@ -95,7 +105,7 @@ class SubmitJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., existing: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "workflow_type", "params", "status", "created_at", "updated_at", "started_at", "finished_at", "progress", "attempts", "result", "error", "last_seq", "trace_id", "labels", "instance_id")
+    __slots__ = ("job_id", "workflow_type", "params", "status", "created_at", "updated_at", "started_at", "finished_at", "progress", "attempts", "result", "error", "last_seq", "trace_id", "labels", "instance_id", "tenant", "user", "priority", "queue")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -126,6 +136,10 @@ class Job(_message.Message):
     TRACE_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
@@ -142,7 +156,120 @@ class Job(_message.Message):
     trace_id: str
     labels: _containers.ScalarMap[str, str]
     instance_id: str
-    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ...) -> None: ...
+    tenant: str
+    user: str
+    priority: int
+    queue: QueuePlace
+    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[int] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ...) -> None: ...
+
+class QueuePlace(_message.Message):
+    __slots__ = ("position", "queued", "expected_start")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_START_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    queued: int
+    expected_start: _timestamp_pb2.Timestamp
+    def __init__(self, position: _Optional[int] = ..., queued: _Optional[int] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class EstimateJobRequest(_message.Message):
+    __slots__ = ("workflow_type", "version", "params", "tenant", "user", "priority")
+    class ParamsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: _common_pb2.ParamValue
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[_Union[_common_pb2.ParamValue, _Mapping]] = ...) -> None: ...
+    WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    PARAMS_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    workflow_type: str
+    version: str
+    params: _containers.MessageMap[str, _common_pb2.ParamValue]
+    tenant: str
+    user: str
+    priority: str
+    def __init__(self, workflow_type: _Optional[str] = ..., version: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
+
+class EstimateJobResponse(_message.Message):
+    __slots__ = ("workflow_type", "version", "runtime_p50", "runtime_p90", "runs", "basis", "reason", "expected_start", "expected_finish", "queue_position")
+    WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_P50_FIELD_NUMBER: _ClassVar[int]
+    RUNTIME_P90_FIELD_NUMBER: _ClassVar[int]
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    BASIS_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_START_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FINISH_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_POSITION_FIELD_NUMBER: _ClassVar[int]
+    workflow_type: str
+    version: str
+    runtime_p50: _duration_pb2.Duration
+    runtime_p90: _duration_pb2.Duration
+    runs: int
+    basis: str
+    reason: str
+    expected_start: _timestamp_pb2.Timestamp
+    expected_finish: _timestamp_pb2.Timestamp
+    queue_position: int
+    def __init__(self, workflow_type: _Optional[str] = ..., version: _Optional[str] = ..., runtime_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_p90: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runs: _Optional[int] = ..., basis: _Optional[str] = ..., reason: _Optional[str] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_finish: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ...) -> None: ...
+
+class GetQueueRequest(_message.Message):
+    __slots__ = ("workflow_type",)
+    WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    workflow_type: str
+    def __init__(self, workflow_type: _Optional[str] = ...) -> None: ...
+
+class OwnerQueue(_message.Message):
+    __slots__ = ("tenant", "user", "queued", "running", "weight", "tenant_weight", "user_weight", "usage_seconds", "share")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    USER_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TENANT_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    USER_WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    USAGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    SHARE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    user: str
+    queued: int
+    running: int
+    weight: float
+    tenant_weight: float
+    user_weight: float
+    usage_seconds: float
+    share: float
+    def __init__(self, tenant: _Optional[str] = ..., user: _Optional[str] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., weight: _Optional[float] = ..., tenant_weight: _Optional[float] = ..., user_weight: _Optional[float] = ..., usage_seconds: _Optional[float] = ..., share: _Optional[float] = ...) -> None: ...
+
+class TypeQueue(_message.Message):
+    __slots__ = ("workflow_type", "capacity", "queued", "running", "owners")
+    WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
+    OWNERS_FIELD_NUMBER: _ClassVar[int]
+    workflow_type: str
+    capacity: int
+    queued: int
+    running: int
+    owners: _containers.RepeatedCompositeFieldContainer[OwnerQueue]
+    def __init__(self, workflow_type: _Optional[str] = ..., capacity: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., owners: _Optional[_Iterable[_Union[OwnerQueue, _Mapping]]] = ...) -> None: ...
+
+class GetQueueResponse(_message.Message):
+    __slots__ = ("policy", "half_life_seconds", "types")
+    POLICY_FIELD_NUMBER: _ClassVar[int]
+    HALF_LIFE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TYPES_FIELD_NUMBER: _ClassVar[int]
+    policy: str
+    half_life_seconds: float
+    types: _containers.RepeatedCompositeFieldContainer[TypeQueue]
+    def __init__(self, policy: _Optional[str] = ..., half_life_seconds: _Optional[float] = ..., types: _Optional[_Iterable[_Union[TypeQueue, _Mapping]]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "after_seq")

@@ -80,6 +80,16 @@ class GatewayStub:
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.FromString,
                 _registered_method=True)
+        self.EstimateJob = channel.unary_unary(
+                '/workmesh.v1.Gateway/EstimateJob',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.EstimateJobRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.EstimateJobResponse.FromString,
+                _registered_method=True)
+        self.GetQueue = channel.unary_unary(
+                '/workmesh.v1.Gateway/GetQueue',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -151,6 +161,22 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def EstimateJob(self, request, context):
+        """Runtime p50/p90 of a job that is not submitted, learned from finished jobs of the type and
+        version, and its expected start and finish given the queue and the caller's fair share.
+        Params are checked as SubmitJob checks them (same INVALID_ARGUMENT).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetQueue(self, request, context):
+        """Per type: queued and running jobs by owner, with each owner's weight, share and usage.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -198,6 +224,16 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.RunJobs,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.SerializeToString,
+            ),
+            'EstimateJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.EstimateJob,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.EstimateJobRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.EstimateJobResponse.SerializeToString,
+            ),
+            'GetQueue': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetQueue,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -443,6 +479,60 @@ class Gateway:
             '/workmesh.v1.Gateway/RunJobs',
             workmesh_dot_v1_dot_gateway__pb2.RunJobsRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.RunJobsReply.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EstimateJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/EstimateJob',
+            workmesh_dot_v1_dot_gateway__pb2.EstimateJobRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.EstimateJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetQueue(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/GetQueue',
+            workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.FromString,
             options,
             channel_credentials,
             insecure,
