@@ -27,9 +27,9 @@ from workmesh.workers._decorator import WorkflowDefinition, definition_of, workf
 from workmesh.workers._loader import load_worker, run_worker
 from workmesh.workers._params import Param
 from workmesh.workers._series import ResultsConnection
-from workmesh.workers._service import create_server
+from workmesh.workers.transport._servicer import create_server
 from workmesh.workers._worker import SDK_VERSION, Worker
-from workmesh.workers.errors import ApplicationError, RetryableError, WorkmeshError
+from workmesh.services.core.errors import ApplicationError, RetryableError, WorkmeshError
 from workmesh.workers.params import from_python, to_python, validate_params
 
 __all__ = [

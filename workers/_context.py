@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import grpc
 from workmesh.v1 import common_pb2
-from workmesh.workers.errors import ApplicationError, WorkmeshError
+from workmesh.services.core.errors import ApplicationError, WorkmeshError
 
 if TYPE_CHECKING:
     import datetime as _dt

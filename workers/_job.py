@@ -22,11 +22,11 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode
-from workmesh.services.telemetry import extract_context, job_span
+from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
-from workmesh.workers._service import MAX_MESSAGE_BYTES
-from workmesh.workers.errors import ApplicationError
+from workmesh.workers.transport._servicer import MAX_MESSAGE_BYTES
+from workmesh.services.core.errors import ApplicationError
 
 if TYPE_CHECKING:
     from workmesh.workers._decorator import WorkflowDefinition

@@ -58,7 +58,7 @@ async def run_worker(target: str, config: WorkerConfig | None = None) -> None:
 
     Sets up the process's telemetry (``workmesh-worker``, exporters from ``OTEL_*``) first.
     """
-    from workmesh.services.telemetry import configure_telemetry
+    from workmesh.services.core.telemetry import configure_telemetry
 
     worker = load_worker(target)
     config = config or WorkerConfig.from_env()

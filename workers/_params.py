@@ -16,7 +16,7 @@ from typing import Any
 
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 T = common_pb2.ParamType
 _NUMERIC = (T.PARAM_TYPE_INT, T.PARAM_TYPE_FLOAT, T.PARAM_TYPE_DURATION)

@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from workmesh.v1 import common_pb2
-from workmesh.workers.errors import ApplicationError, InvalidArgument, WorkmeshError
+from workmesh.services.core.errors import ApplicationError, InvalidArgument, WorkmeshError
 
 if TYPE_CHECKING:
     from workmesh.services.results import ResultsClient, SeriesWriter
@@ -124,7 +124,7 @@ class JobSeries:
     def handle(self, measurement: str, *, units: Mapping[str, str] | None, time_unit: str,
                tags: Mapping[str, str]) -> SeriesStream | BlockingSeriesStream:
         """A series handle: awaitable writes on the event loop, blocking ones in a handler thread."""
-        from workmesh.services.results._model import check_name, check_tags
+        from workmesh.services.clients._model import check_name, check_tags
 
         check_name("measurement", measurement)
         check_tags(tags)
@@ -136,7 +136,7 @@ class JobSeries:
         return BlockingSeriesStream(self.connection, blocking, blocking.series(measurement, units=units, **tags))
 
     def _use_unit(self, time_unit: str) -> None:
-        from workmesh.services.results._model import time_unit as check_unit
+        from workmesh.services.clients._model import time_unit as check_unit
 
         check_unit(time_unit)
         if not self.time_unit:

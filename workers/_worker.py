@@ -18,8 +18,8 @@ from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import WorkflowDefinition, definition_of
 from workmesh.workers._job import Job
-from workmesh.workers._service import create_server
-from workmesh.workers.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from workmesh.workers.transport._servicer import create_server
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.workers.params import to_python
 
 log = logging.getLogger("workmesh.workers")
@@ -228,7 +228,7 @@ class Worker:
         if config.cancel_grace is not None:
             self.cancel_grace = config.cancel_grace
         if self._metrics is None:
-            from workmesh.services.telemetry import WorkerMetrics
+            from workmesh.services.core.telemetry import WorkerMetrics
             self._metrics = WorkerMetrics(self.instance_id)
             # Read on the exporter's thread: plain copies of in-memory counters.
             self._metrics.observe(running=lambda: {k: v for k, v in self._running_by_type.items() if v},

@@ -2,7 +2,7 @@
 
 Shared by the gateway (every SubmitJob) and the worker (every Execute), so both apply the same
 rules: unknown keys, missing required values, wrong types, bounds and allowed values are refused
-with an :class:`~workmesh.workers.errors.InvalidArgument` naming ``params.<name>`` and the rule;
+with an :class:`~workmesh.services.core.errors.InvalidArgument` naming ``params.<name>`` and the rule;
 values sent as strings are parsed by the parameter's type; absent values get their defaults.
 
 A validator is compiled once per spec list (:class:`ParamsValidator`); :func:`validate_params`
@@ -18,7 +18,7 @@ from typing import Any
 
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 __all__ = ["ParamsValidator", "validate_params", "to_python", "from_python"]
 

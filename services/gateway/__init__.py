@@ -8,18 +8,17 @@ row leases; ``memory://`` keeps them in memory (benchmarks, tests). A restarted 
 replica taking over from one that died, re-attaches to jobs still running on their workers.
 """
 
-from workmesh.services.gateway._bench import bench_dispatch
-from workmesh.services.gateway._catalog import Catalog
-from workmesh.services.gateway._dispatch import Dispatcher
-from workmesh.services.gateway._memory import MemoryJobStore
-from workmesh.services.gateway._policy import RetryPolicy, choose_instance
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.store._memory import MemoryJobStore
+from workmesh.services.gateway.dispatch._policy import RetryPolicy, choose_instance
 from workmesh.services.gateway._server import (
     GatewayConfig,
     GatewayServer,
     create_server,
     serve,
 )
-from workmesh.services.gateway._service import GatewayServicer
+from workmesh.services.gateway._servicer import GatewayServicer
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore, JobUpdate
 
 __all__ = [
@@ -34,7 +33,6 @@ __all__ = [
     "JobUpdate",
     "MemoryJobStore",
     "RetryPolicy",
-    "bench_dispatch",
     "choose_instance",
     "create_server",
     "serve",

@@ -10,7 +10,7 @@ import time
 
 from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import gateway_pb2
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TOKEN_PREFIX = b"after:"

@@ -16,10 +16,10 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
-from workmesh.services._outbox import BatchedStream
+from workmesh.services.core.streams import BatchedStream
 from workmesh.services.gateway.store import TERMINAL, JobStore
 from workmesh.v1 import gateway_pb2
-from workmesh.workers.errors import NotFound, WorkmeshError, status_of
+from workmesh.services.core.errors import NotFound, WorkmeshError, status_of
 
 log = logging.getLogger("workmesh.gateway")
 

@@ -24,19 +24,19 @@ from workmesh.registry import (
     ServiceRegistration,
     ServiceWatch,
 )
-from workmesh.services.gateway._catalog import Catalog, Watch
-from workmesh.services.gateway._dispatch import Dispatcher
-from workmesh.services.gateway._memory import MemoryJobStore
-from workmesh.services.gateway._policy import DEFAULT_RETRY, RetryPolicy
-from workmesh.services.gateway._service import GatewayServicer, SeriesCleaner
+from workmesh.services.gateway.discovery._catalog import Catalog, Watch
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.store._memory import MemoryJobStore
+from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
+from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.store import JobStore
-from workmesh.services.telemetry import (
+from workmesh.services.core.telemetry import (
     GatewayMetrics,
     configure_telemetry,
     server_interceptors,
 )
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
-from workmesh.workers.errors import WorkmeshError
+from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -186,7 +186,7 @@ def open_store(config: GatewayConfig) -> JobStore:
     url = store_url(config)
     if url in ("memory", "memory://"):
         return MemoryJobStore()
-    from workmesh.services.gateway._sql import SqlJobStore
+    from workmesh.services.gateway.store.sql._store import SqlJobStore
     # A SQLite file belongs to one gateway: the store enforces it, and can then serve the
     # events it wrote from memory.
     # On PostgreSQL it serves the events it wrote itself from memory too (others' writes

@@ -3,21 +3,21 @@
 Server side: :class:`ResultsConfig`, :func:`create_server`, :func:`serve`, the :class:`SeriesStore`
 protocol with :class:`ParquetStore` and :class:`InfluxStore`. Client side: :class:`ResultsClient`
 and :class:`SeriesWriter` (what the worker SDK writes series with). CLI helpers:
-:func:`series_rows`, :func:`export_csv`, :func:`plot_series`, :func:`bench_series`.
+:func:`series_rows`, :func:`export_csv`, :func:`plot_series` (the benchmark is in
+:mod:`workmesh.services.bench`).
 """
 
-from workmesh.services.results._bench import bench_series, write_bench_series
-from workmesh.services.results._client import ResultsClient, Series
+from workmesh.services.clients._results import ResultsClient, Series
 from workmesh.services.results._config import InfluxConfig, ResultsConfig
-from workmesh.services.results._influx import InfluxStore
-from workmesh.services.results._model import (
+from workmesh.services.results.stores._influx import InfluxStore
+from workmesh.services.clients._model import (
     MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary,
 )
-from workmesh.services.results._parquet import ParquetStore
+from workmesh.services.results.stores._parquet import ParquetStore
 from workmesh.services.results._report import export_csv, plot_series, series_rows
 from workmesh.services.results._server import SERVICE_NAME, create_server, create_store, serve
-from workmesh.services.results._store import SeriesStore
-from workmesh.services.results._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+from workmesh.services.results.stores._protocol import SeriesStore
+from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
 
 __all__ = [
     "MAX_CHUNK_BYTES",
@@ -38,12 +38,10 @@ __all__ = [
     "SeriesStore",
     "SeriesSummary",
     "SeriesWriter",
-    "bench_series",
     "create_server",
     "create_store",
     "export_csv",
     "plot_series",
     "serve",
     "series_rows",
-    "write_bench_series",
 ]

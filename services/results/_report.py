@@ -13,8 +13,8 @@ from typing import TextIO
 
 import numpy as np
 
-from workmesh.services.results._client import ResultsClient, Series
-from workmesh.workers.errors import NotFound
+from workmesh.services.clients._results import ResultsClient, Series
+from workmesh.services.core.errors import NotFound
 
 
 @contextlib.asynccontextmanager

@@ -13,9 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.results._config import ResultsConfig
-from workmesh.services.results._model import MAX_MESSAGE_BYTES
-from workmesh.services.results._service import ResultsServicer
-from workmesh.services.results._store import SeriesStore
+from workmesh.services.clients._model import MAX_MESSAGE_BYTES
+from workmesh.services.results._servicer import ResultsServicer
+from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.v1 import results_pb2
 
 SERVICE_NAME = "workmesh-results"
@@ -28,10 +28,10 @@ log = structlog.get_logger("workmesh.results")
 def create_store(config: ResultsConfig, host: str = "") -> SeriesStore:
     """The store `config` asks for; `host` is the results service address for Parquet refs."""
     if config.store == "influx":
-        from workmesh.services.results._influx import InfluxStore
+        from workmesh.services.results.stores._influx import InfluxStore
 
         return InfluxStore(config.influx)
-    from workmesh.services.results._parquet import ParquetStore
+    from workmesh.services.results.stores._parquet import ParquetStore
 
     return ParquetStore(config.data_dir, host, fsync=config.fsync)
 
@@ -50,7 +50,7 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
                ("grpc.so_reuseport", 0)]  # a second server on a taken port fails instead of sharing it
-    from workmesh.services.telemetry import server_interceptors
+    from workmesh.services.core.telemetry import server_interceptors
 
     server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
     port = server.add_insecure_port(config.listen)
@@ -83,7 +83,7 @@ async def serve(config: ResultsConfig) -> None:
     signal it reports NOT_SERVING, deregisters, lets calls finish for ``config.grace`` seconds,
     then stops and closes the store.
     """
-    from workmesh.services.telemetry import configure_telemetry
+    from workmesh.services.core.telemetry import configure_telemetry
 
     telemetry = configure_telemetry(SERVICE_NAME)
     server, port = create_server(config)

@@ -13,7 +13,7 @@ from workmesh.services.gateway._convert import (
     parse_page_token,
 )
 from workmesh.v1 import common_pb2 as c
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 
 def test_job_ids_are_unique_and_sort_by_creation():

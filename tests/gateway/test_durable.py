@@ -13,11 +13,11 @@ from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from workmesh.registry import EmbeddedRegistry
-from workmesh.services import _tracing
-from workmesh.services._metrics import install_meter_provider
+from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry._metrics import install_meter_provider
 from workmesh.services.gateway import GatewayConfig, create_server
 from workmesh.services.gateway._server import parse_duration
-from workmesh.services.telemetry import (
+from workmesh.services.core.telemetry import (
     ATTR_ATTEMPT,
     ATTR_INSTANCE,
     ATTR_JOB_ID,

@@ -7,7 +7,7 @@ def test_exports():
     assert sorted(gateway.__all__) == sorted([
         "TERMINAL", "Catalog", "Dispatcher", "GatewayConfig", "GatewayServer", "GatewayServicer",
         "JobRecord", "JobStore", "JobUpdate", "MemoryJobStore", "RetryPolicy", "choose_instance",
-        "bench_dispatch", "create_server", "serve",
+        "create_server", "serve",
     ])
     for name in gateway.__all__:
         assert getattr(gateway, name) is not None

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from workmesh.services.gateway import JobRecord, JobUpdate, MemoryJobStore
 from workmesh.v1 import common_pb2 as c
-from workmesh.workers.errors import FailedPrecondition, NotFound
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 
 def run(coro):

@@ -13,7 +13,7 @@ import signal
 
 import grpc
 import pytest
-from workmesh.services.gateway._session import WorkerSession
+from workmesh.services.gateway.discovery._session import WorkerSession
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import worker_pb2, worker_pb2_grpc

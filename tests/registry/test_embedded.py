@@ -163,7 +163,7 @@ async def test_unsupported_check_types_are_refused_with_a_reason():
 
 
 async def test_find_service_raises_unavailable_when_the_registry_is_down():
-    from workmesh.workers.errors import Unavailable
+    from workmesh.services.core.errors import Unavailable
 
     config = RegistryConfig(address=f"127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable, match=config.address):

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from workmesh.registry._decode import BadRequest, decode_check_update, decode_service
-from workmesh.registry._state import CRITICAL, PASSING, WARNING, RegistryState
+from workmesh.registry.embedded._decode import BadRequest, decode_check_update, decode_service
+from workmesh.registry.embedded._state import CRITICAL, PASSING, WARNING, RegistryState
 
 
 class Clock:

@@ -6,7 +6,7 @@ import pytest
 
 from workmesh.registry import (WORKFLOW_TAG, Instance, RegistryConfig, ServiceRegistration,
                                parse_duration, service_name)
-from workmesh.registry._client import Backoff, next_index
+from workmesh.registry.client._consul import Backoff, next_index
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

@@ -7,7 +7,7 @@ import uuid
 from collections.abc import AsyncIterator
 
 from workmesh.services.results import ResultsClient, ResultsConfig, SeriesStore, create_server
-from workmesh.workers.errors import NotFound
+from workmesh.services.core.errors import NotFound
 
 HOUR = 3600 * 10**9
 

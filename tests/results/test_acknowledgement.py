@@ -10,9 +10,9 @@ import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
 from workmesh.services.results import SeriesKey
-from workmesh.services.results._model import encode_chunk
+from workmesh.services.clients._model import encode_chunk
 from workmesh.v1 import results_pb2
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 
 def request(job: str, hours: range, *, flush: bool = False, value: float = 1.0) -> results_pb2.WriteSeriesRequest:

@@ -10,9 +10,9 @@ import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
 from workmesh.services.results import MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, SeriesKey
-from workmesh.services.results._model import encode_chunk
+from workmesh.services.clients._model import encode_chunk
 from workmesh.v1 import results_pb2, results_pb2_grpc
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 
 def chunk(job: str, ts, measurement: str = "heat", tags=None, **fields) -> results_pb2.SeriesChunk:

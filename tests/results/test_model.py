@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 
 from workmesh.services.results import MAX_CHUNK_BYTES, Chunk, SeriesKey
-from workmesh.services.results._lineproto import encode_lines, escape_key, ident, literal
-from workmesh.services.results._model import check_job_id, check_name, decode_chunk, encode_chunk
-from workmesh.services.results._store import downsample
+from workmesh.services.results.stores._lineproto import encode_lines, escape_key, ident, literal
+from workmesh.services.clients._model import check_job_id, check_name, decode_chunk, encode_chunk
+from workmesh.services.results.stores._protocol import downsample
 from workmesh.v1 import results_pb2
-from workmesh.workers.errors import InvalidArgument, ResourceExhausted
+from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
 
 KEY = SeriesKey("job-1", "heat", (("asset", "b 1"),))
 

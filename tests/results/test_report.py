@@ -12,7 +12,7 @@ import pytest
 
 from tests.results.support import HOUR, new_job, serving
 from workmesh.services.results import ParquetStore, export_csv, plot_series, series_rows
-from workmesh.workers.errors import NotFound
+from workmesh.services.core.errors import NotFound
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 

@@ -10,7 +10,7 @@ import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
 from workmesh.services.results import Chunk, ReadQuery, SeriesKey
-from workmesh.workers.errors import InvalidArgument, NotFound
+from workmesh.services.core.errors import InvalidArgument, NotFound
 
 DAY = 24 * HOUR
 

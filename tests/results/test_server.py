@@ -16,7 +16,7 @@ from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, RegistryConfig, find_service
 from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 SERVE = ("import asyncio; from workmesh.services.results import ResultsConfig, serve; "
          "asyncio.run(serve(ResultsConfig.from_env()))")

@@ -19,10 +19,10 @@ import sys
 import grpc
 import numpy as np
 import pytest
-from workmesh.services._devmesh import DevMesh
+from workmesh.services.cli._devmesh import DevMesh
 from workmesh.services.results import ResultsClient
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from workmesh.workers.errors import NotFound
+from workmesh.services.core.errors import NotFound
 from workmesh.workers.examples import heat_demand
 
 from tests.series.workflows import profile

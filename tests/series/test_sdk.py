@@ -14,7 +14,7 @@ from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration
 from workmesh.services.results import ParquetStore
 from workmesh.workers import Context, Param, Worker, workflow
 from workmesh.workers._series import ResultsConnection
-from workmesh.workers.errors import NotFound
+from workmesh.services.core.errors import NotFound
 
 from tests.results.support import new_job, serving
 from tests.series.workflows import profile, series_async, series_sync

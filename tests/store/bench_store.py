@@ -97,10 +97,10 @@ def main() -> None:
     args = parser.parse_args()
     with database(args.store, args.url) as url:
         if url is None:
-            from workmesh.services.gateway._memory import MemoryJobStore
+            from workmesh.services.gateway.store._memory import MemoryJobStore
             store = MemoryJobStore()
         else:
-            from workmesh.services.gateway._sql import SqlJobStore
+            from workmesh.services.gateway.store.sql._store import SqlJobStore
             store = SqlJobStore(url, sqlite_synchronous=args.sqlite_synchronous)
         figures = asyncio.run(bench(store, args.jobs, args.concurrency, args.sequential))
     print(f"{args.store}: {figures['jobs_per_s']:.0f} jobs/s with {args.concurrency} concurrent "

@@ -54,12 +54,12 @@ def run(body: Awaitable[Any], timeout: float = 90.0) -> Any:
 def _backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:
     if name == "memory":
         try:
-            from workmesh.services.gateway._memory import MemoryJobStore
+            from workmesh.services.gateway.store._memory import MemoryJobStore
         except ImportError:
-            pytest.skip("MemoryJobStore (services/gateway/_memory.py) is not written yet")
+            pytest.skip("MemoryJobStore (services/gateway/store/_memory.py) is not written yet")
         shared = MemoryJobStore()
         return Backend("memory", lambda: shared)  # one process: "two replicas" share the store
-    from workmesh.services.gateway._sql import SqlJobStore
+    from workmesh.services.gateway.store.sql._store import SqlJobStore
 
     url = f"sqlite:///{tmp_path}/jobs.db" if name == "sqlite" else request.getfixturevalue("postgres_url")
     return Backend(name, lambda: SqlJobStore(url, retry_for=30.0))

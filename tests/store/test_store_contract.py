@@ -14,7 +14,7 @@ import pytest
 from tests.store.conftest import Backend, run
 from workmesh.services.gateway.store import JobRecord, JobUpdate
 from workmesh.v1 import common_pb2 as pb
-from workmesh.workers.errors import FailedPrecondition, NotFound
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 UTC = dt.timezone.utc
 

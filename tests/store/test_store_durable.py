@@ -64,8 +64,8 @@ def test_many_appends_fold_their_worker_seq_in_order(backend: Backend) -> None:
 
 def test_exclusive_sqlite_store_owns_its_file_and_serves_what_it_wrote(tmp_path) -> None:
     import pytest
-    from workmesh.services.gateway._sql import SqlJobStore
-    from workmesh.workers.errors import FailedPrecondition
+    from workmesh.services.gateway.store.sql._store import SqlJobStore
+    from workmesh.services.core.errors import FailedPrecondition
 
     url = f"sqlite:///{tmp_path}/jobs.db"
 

@@ -12,7 +12,7 @@ from tests.store.test_store_contract import new_job, progress, status
 from tests.support import eventually_async
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2 as pb
-from workmesh.workers.errors import NotFound
+from workmesh.services.core.errors import NotFound
 
 UTC = dt.timezone.utc
 LEASES = ("claim", "renew", "release")

@@ -13,10 +13,10 @@ import pytest
 from tests.fixtures.postgres import PostgresServer
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress, status
-from workmesh.services.gateway._sql import SqlJobStore
+from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2 as pb
-from workmesh.workers.errors import Unavailable
+from workmesh.services.core.errors import Unavailable
 
 
 def test_a_reopened_store_has_every_acknowledged_write(sql_backend: Backend) -> None:

@@ -13,10 +13,10 @@ from alembic.config import Config
 
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress
-from workmesh.services.gateway._sql import SqlJobStore
-from workmesh.services.gateway._sql_engine import MIGRATIONS, normalize_url
-from workmesh.services.gateway._sql_schema import metadata
-from workmesh.workers.errors import InvalidArgument, Unavailable
+from workmesh.services.gateway.store.sql._store import SqlJobStore
+from workmesh.services.gateway.store.sql._engine import MIGRATIONS, normalize_url
+from workmesh.services.gateway.store.sql._schema import metadata
+from workmesh.services.core.errors import InvalidArgument, Unavailable
 
 
 @pytest.mark.parametrize(("given", "driver"), [
@@ -114,7 +114,7 @@ def test_close_answers_queued_writes_and_refuses_new_ones(sql_backend: Backend) 
 
 
 def test_notification_payloads_parse_to_last_seqs() -> None:
-    from workmesh.services.gateway._sql_notify import parse_payload
+    from workmesh.services.gateway.store.sql._notify import parse_payload
 
     assert parse_payload("a 3,b 12,c -1") == {"a": 3, "b": 12, "c": -1}
     assert parse_payload("a 3,garbage,,d x") == {"a": 3}
@@ -122,7 +122,7 @@ def test_notification_payloads_parse_to_last_seqs() -> None:
 
 def test_commit_marker_tells_a_committed_batch_from_a_lost_one(sql_backend: Backend) -> None:
     """After a COMMIT whose answer was lost, the writer looks for the batch's first event."""
-    from workmesh.services.gateway._sql_ops import marker_committed, payload_of
+    from workmesh.services.gateway.store.sql._ops import marker_committed, payload_of
 
     async def body() -> None:
         async with sql_backend.open() as store:

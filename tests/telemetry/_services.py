@@ -16,7 +16,7 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 
-from workmesh.services.telemetry import (client_interceptors, current_span_id, current_trace_id,
+from workmesh.services.core.telemetry import (client_interceptors, current_span_id, current_trace_id,
                                          get_logger, job_span, rpc_parent, server_interceptors,
                                          trace_metadata)
 from workmesh.v1 import results_pb2, results_pb2_grpc, worker_pb2, worker_pb2_grpc

@@ -16,8 +16,8 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from workmesh.services import _tracing
-from workmesh.services.telemetry import (GatewayMetrics, TelemetryConfig, client_interceptors,
+from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry import (GatewayMetrics, TelemetryConfig, client_interceptors,
                                          configure_telemetry, inject_context, job_span,
                                          server_interceptors, trace_metadata)
 

@@ -12,9 +12,9 @@ from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from workmesh.services import _tracing
-from workmesh.services._metrics import install_meter_provider
-from workmesh.services.telemetry import Telemetry, TelemetryConfig, configure_logging, configure_telemetry
+from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry._metrics import install_meter_provider
+from workmesh.services.core.telemetry import Telemetry, TelemetryConfig, configure_logging, configure_telemetry
 
 
 @pytest.fixture(autouse=True)

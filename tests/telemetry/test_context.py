@@ -8,7 +8,7 @@ import json
 
 from opentelemetry.trace import SpanKind
 
-from workmesh.services.telemetry import (ATTR_ATTEMPT, ATTR_INSTANCE, ATTR_JOB_ID, ATTR_WORKFLOW_TYPE,
+from workmesh.services.core.telemetry import (ATTR_ATTEMPT, ATTR_INSTANCE, ATTR_JOB_ID, ATTR_WORKFLOW_TYPE,
                                          current_trace_id, current_traceparent, end_span, extract_context,
                                          get_logger, inject_context, job_span, start_job_span,
                                          trace_id_from_carrier, use_span)

@@ -1,6 +1,6 @@
-"""Pins the public names of workmesh.services.telemetry: changing them is an API change."""
+"""Pins the public names of workmesh.services.core.telemetry: changing them is an API change."""
 
-from workmesh.services import telemetry
+from workmesh.services.core import telemetry
 
 EXPECTED = {
     # setup

@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.support import eventually_async
 from tests.telemetry._services import CONCAT_METHOD, two_services
-from workmesh.services.telemetry import (ATTR_JOB_ID, ATTR_SERVICE, client_interceptors, current_trace_id,
+from workmesh.services.core.telemetry import (ATTR_JOB_ID, ATTR_SERVICE, client_interceptors, current_trace_id,
                                          end_span, job_span, server_interceptors, start_job_span,
                                          trace_metadata, use_span)
 from workmesh.v1 import worker_pb2, worker_pb2_grpc

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from workmesh.services.telemetry import bind_job, configure_logging, get_logger, job_span
+from workmesh.services.core.telemetry import bind_job, configure_logging, get_logger, job_span
 
 
 def lines(stream: io.StringIO) -> list[dict]:

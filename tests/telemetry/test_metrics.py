@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
-from workmesh.services.telemetry import GatewayMetrics, WorkerMetrics, get_meter, state_name
+from workmesh.services.core.telemetry import GatewayMetrics, WorkerMetrics, get_meter, state_name
 from workmesh.v1 import common_pb2
 
 

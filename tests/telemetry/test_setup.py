@@ -9,10 +9,10 @@ import sys
 import pytest
 from opentelemetry import metrics
 
-from workmesh.services import _tracing
-from workmesh.services._metrics import install_meter_provider
-from workmesh.services._tracing import IdOnlyTracerProvider
-from workmesh.services.telemetry import TelemetryConfig, configure_telemetry, job_span
+from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry._metrics import install_meter_provider
+from workmesh.services.core.telemetry._tracing import IdOnlyTracerProvider
+from workmesh.services.core.telemetry import TelemetryConfig, configure_telemetry, job_span
 
 
 @pytest.mark.parametrize(("env", "traces", "metrics_"), [

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from workmesh.v1 import common_pb2
 from workmesh.workers import Cancelled, Context, Param, Result, Worker, workflow
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 
 from tests.workers.helpers import execute_request, kinds
 
@@ -135,13 +135,13 @@ def test_context_fields_and_log_levels():
 
 
 def test_cancelled_is_a_workmesh_error():
-    from workmesh.workers.errors import WorkmeshError
+    from workmesh.services.core.errors import WorkmeshError
 
     assert issubclass(Cancelled, WorkmeshError)
 
 
 def test_finished_jobs_are_dropped_after_retention_or_beyond_the_count():
-    from workmesh.workers.errors import NotFound
+    from workmesh.services.core.errors import NotFound
 
     async def body():
         expired = Worker([burst], retention=0)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from workmesh.workers import Worker
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.workers.examples import basic, heat_demand, kpi
 
 from tests.workers.helpers import execute_request, kinds

@@ -8,7 +8,7 @@ import asyncio
 import grpc
 import pytest
 from structlog.contextvars import get_contextvars
-from workmesh.services.telemetry import current_trace_id
+from workmesh.services.core.telemetry import current_trace_id
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers import Context, Worker, workflow
 
@@ -71,7 +71,7 @@ def test_worker_metrics_report_running_capacity_and_finished_jobs():
     from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-    from workmesh.services._metrics import install_meter_provider
+    from workmesh.services.core.telemetry._metrics import install_meter_provider
     from workmesh.workers.examples.basic import echo, fail, sleep
 
     reader = InMemoryMetricReader()

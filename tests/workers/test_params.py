@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 from workmesh.v1 import common_pb2
 from workmesh.workers import Param, from_python, to_python, validate_params
-from workmesh.workers.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.workers.params import ParamsValidator
 
 PV = common_pb2.ParamValue

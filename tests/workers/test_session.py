@@ -12,7 +12,7 @@ import grpc
 import pytest
 from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from workmesh.workers import Context, Param, Result, Worker, workflow
-from workmesh.services._outbox import Outbox
+from workmesh.services.core.streams import Outbox
 from workmesh.workers.examples.basic import echo, fail, sleep
 
 from tests.support import eventually_async

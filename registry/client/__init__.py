@@ -1,0 +1,1 @@
+"""Registry client side: configuration, the registrar that keeps registrations alive, watches."""

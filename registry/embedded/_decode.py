@@ -1,0 +1,179 @@
+"""Decoding and validating request bodies of the embedded registry, the way Consul does.
+
+Consul decodes JSON field names case-insensitively and also accepts snake_case spellings
+(``deregister_critical_service_after``), so py-consul's lower-case bodies and Go's PascalCase
+bodies both work; Meta keys are user data and keep their case. Malformed input becomes
+:class:`BadRequest`, which the HTTP layer answers with 400 and the plain-text reason.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from workmesh.services.core.durations import parse_duration
+from workmesh.registry.client._model import meta_problem
+
+STATUSES = ("passing", "warning", "critical")
+# Check types Consul knows but the embedded registry does not run.
+_OTHER_KINDS = ("http", "tcp", "udp", "args", "script", "h2ping", "dockercontainerid",
+                "aliasservice", "aliasnode", "osservice")
+
+
+class BadRequest(Exception):
+    """A malformed request; ``str(exc)`` is the reason sent back with HTTP 400."""
+
+
+@dataclass(frozen=True)
+class CheckDef:
+    """One check of a service registration."""
+
+    kind: str  # "grpc" or "ttl"
+    check_id: str = ""
+    name: str = ""
+    status: str | None = None  # None: keep the current status, else critical
+    notes: str = ""
+    grpc: str = ""
+    grpc_use_tls: bool = False
+    interval: float = 0.0
+    timeout: float = 0.0
+    ttl: float = 0.0
+    deregister_after: float = 0.0  # 0: never reaped
+    interval_text: str = ""
+    timeout_text: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """A decoded ``PUT /v1/agent/service/register`` body."""
+
+    name: str
+    service_id: str
+    tags: tuple[str, ...] = ()
+    address: str = ""
+    port: int = 0
+    meta: dict[str, str] = field(default_factory=dict)
+    checks: tuple[CheckDef, ...] = ()
+    enable_tag_override: bool = False
+
+
+def _fold(obj: dict[str, Any]) -> dict[str, Any]:
+    return {key.replace("_", "").lower(): value for key, value in obj.items()}
+
+
+def load_json(body: bytes) -> Any:
+    """Parse a request body; an empty body is ``{}``."""
+    if not body.strip():
+        return {}
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"Request decode failed: {exc}") from None
+
+
+def _duration(raw: dict[str, Any], key: str, label: str) -> tuple[float, str]:
+    value = raw.get(key)
+    if value in (None, ""):
+        return 0.0, ""
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise BadRequest(f"Request decode failed: {label}: {exc}") from None
+    if seconds < 0:
+        raise BadRequest(f"Invalid check: {label} must not be negative")
+    return seconds, value if isinstance(value, str) else f"{seconds:g}s"
+
+
+def _string(raw: dict[str, Any], key: str, label: str) -> str:
+    value = raw.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise BadRequest(f"Request decode failed: {label} must be a string, got {type(value).__name__}")
+    return value
+
+
+def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
+    """Decode one check definition; None for an empty one (Consul ignores those)."""
+    if not isinstance(obj, dict):
+        raise BadRequest(f"Request decode failed: {label} must be an object")
+    raw = _fold(obj)
+    if not any(v not in (None, "", 0, False, [], {}) for v in raw.values()):
+        return None
+    status = raw.get("status") or None
+    if status is not None and status not in STATUSES:
+        raise BadRequest(f"Invalid check: {label}.Status must be one of 'passing', 'warning', 'critical', "
+                         f"got {status!r}")
+    interval, interval_text = _duration(raw, "interval", f"{label}.Interval")
+    timeout, timeout_text = _duration(raw, "timeout", f"{label}.Timeout")
+    ttl, _ = _duration(raw, "ttl", f"{label}.TTL")
+    deregister, _ = _duration(raw, "deregistercriticalserviceafter", f"{label}.DeregisterCriticalServiceAfter")
+    common = {"check_id": _string(raw, "checkid", f"{label}.CheckID") or _string(raw, "id", f"{label}.ID"),
+              "name": _string(raw, "name", f"{label}.Name"), "status": status,
+              "notes": _string(raw, "notes", f"{label}.Notes"), "deregister_after": deregister}
+    if raw.get("grpc"):
+        if interval <= 0:
+            raise BadRequest(f"Invalid check: {label}.Interval must be > 0 for GRPC checks")
+        return CheckDef(kind="grpc", grpc=_string(raw, "grpc", f"{label}.GRPC"),
+                        grpc_use_tls=bool(raw.get("grpcusetls")), interval=interval,
+                        timeout=timeout, interval_text=interval_text, timeout_text=timeout_text, **common)
+    if raw.get("ttl") not in (None, ""):
+        if ttl <= 0:
+            raise BadRequest(f"Invalid check: {label}.TTL must be > 0 for TTL checks")
+        return CheckDef(kind="ttl", ttl=ttl, **common)
+    other = [k for k in _OTHER_KINDS if raw.get(k)]
+    if other:
+        raise BadRequest(f"Invalid check: {label}: the embedded registry runs GRPC and TTL checks only, "
+                         f"not {other[0].upper()}")
+    raise BadRequest(f"Invalid check: {label} must define GRPC (with Interval) or TTL")
+
+
+def decode_service(body: bytes) -> ServiceDef:
+    """Decode and validate a service registration body.
+
+    Raises:
+        BadRequest: with Consul-style reasons ("Missing service name", "Invalid Service Meta: ...").
+    """
+    obj = load_json(body)
+    if not isinstance(obj, dict):
+        raise BadRequest("Request decode failed: body must be a JSON object")
+    raw = _fold(obj)
+    name = _string(raw, "name", "Name")
+    if not name:
+        raise BadRequest("Missing service name")
+    tags = raw.get("tags") or []
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        raise BadRequest("Request decode failed: Tags must be a list of strings")
+    port = raw.get("port") or 0
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise BadRequest(f"Request decode failed: Port must be an integer 0..65535, got {port!r}")
+    meta = raw.get("meta") or {}
+    if not isinstance(meta, dict):
+        raise BadRequest("Request decode failed: Meta must be an object of strings")
+    if problem := meta_problem(meta):
+        raise BadRequest(f"Invalid Service Meta: {problem}")
+    checks: list[CheckDef] = []
+    if raw.get("check") is not None and (one := decode_check(raw["check"], "Check")) is not None:
+        checks.append(one)
+    listed = raw.get("checks") or []
+    if not isinstance(listed, list):
+        raise BadRequest("Request decode failed: Checks must be a list")
+    for i, item in enumerate(listed):
+        if (one := decode_check(item, f"Checks[{i}]")) is not None:
+            checks.append(one)
+    return ServiceDef(name=name, service_id=_string(raw, "id", "ID") or name, tags=tuple(tags),
+                      address=_string(raw, "address", "Address"), port=port, meta=dict(meta),
+                      checks=tuple(checks), enable_tag_override=bool(raw.get("enabletagoverride")))
+
+
+def decode_check_update(body: bytes) -> tuple[str, str]:
+    """Decode a ``PUT /v1/agent/check/update/<id>`` body into (status, output)."""
+    obj = load_json(body)
+    if not isinstance(obj, dict):
+        raise BadRequest("Request decode failed: body must be a JSON object")
+    raw = _fold(obj)
+    status = raw.get("status")
+    if status not in STATUSES:
+        raise BadRequest(f"Invalid check status: {status!r} (must be 'passing', 'warning' or 'critical')")
+    return status, _string(raw, "output", "Output")

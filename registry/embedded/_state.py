@@ -1,0 +1,312 @@
+"""The embedded registry's catalog: services, checks and Consul-style indexes. No I/O.
+
+Every write that changes something takes the next index (like a Raft index in Consul) and
+stamps it on what it touched: the catalog-wide services index (``/v1/catalog/services``) and
+the per-service-name index (``/v1/health/service/<name>``, ``/v1/catalog/service/<name>``).
+Per-name indexes survive deregistration as tombstones, so an index never goes backwards while
+the process lives. Writes that change nothing (an identical re-registration, a check result
+equal to the last one) take no index, so blocking queries do not wake for nothing.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from workmesh.registry.embedded._decode import CheckDef, ServiceDef
+
+PASSING, WARNING, CRITICAL = "passing", "warning", "critical"
+DATACENTER = "dc1"
+
+
+@dataclass
+class Check:
+    """A check as the registry holds it."""
+
+    definition: CheckDef
+    check_id: str
+    name: str
+    service_id: str
+    service_name: str
+    status: str
+    output: str = ""
+    create_index: int = 0
+    modify_index: int = 0
+    critical_since: float | None = None  # monotonic time it turned critical
+    ttl_deadline: float | None = None  # monotonic time a TTL check expires
+
+    @property
+    def kind(self) -> str:
+        return self.definition.kind
+
+
+@dataclass
+class Service:
+    """A registered service instance."""
+
+    definition: ServiceDef
+    create_index: int
+    modify_index: int
+    check_ids: list[str] = field(default_factory=list)
+
+    @property
+    def service_id(self) -> str:
+        return self.definition.service_id
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+
+def _check_ids(sdef: ServiceDef) -> list[str]:
+    # Consul's rule: "service:<id>" for a single check, "service:<id>:<n>" (1-based) for several.
+    ids = []
+    for n, cdef in enumerate(sdef.checks, start=1):
+        default = f"service:{sdef.service_id}" + (f":{n}" if len(sdef.checks) > 1 else "")
+        ids.append(cdef.check_id or default)
+    return ids
+
+
+class RegistryState:
+    """Services and checks of a single-node registry.
+
+    Args:
+        node_name: the one node's name.
+        node_address: its address; instances without an Address are reached there.
+        clock: monotonic clock, injectable for tests.
+    """
+
+    def __init__(self, node_name: str = "workmesh-registry", node_address: str = "127.0.0.1",
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.node_name, self.node_address, self.clock = node_name, node_address, clock
+        self.node_id = str(uuid.uuid4())
+        self.index = 1
+        self.services: dict[str, Service] = {}
+        self.checks: dict[str, Check] = {}
+        self._by_name: dict[str, dict[str, Service]] = {}
+        self._name_index: dict[str, int] = {}
+        self._services_index = 1
+        self.checks_version = 0  # moves when checks are added or removed, not on results
+        self._listeners: list[Callable[[], None]] = []
+
+    # -- writes ---------------------------------------------------------------------------
+    def add_listener(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` after every write that took an index."""
+        self._listeners.append(listener)
+
+    def _commit(self, names: Iterable[str], catalog: bool) -> int:
+        self.index += 1
+        for name in names:
+            self._name_index[name] = self.index
+        if catalog:
+            self._services_index = self.index
+        return self.index
+
+    def _notify(self) -> None:
+        for listener in self._listeners:
+            listener()
+
+    def register(self, sdef: ServiceDef, *, replace_existing_checks: bool = False) -> bool:
+        """Add or replace a service and its checks; returns False when nothing changed.
+
+        A re-registered check keeps its status unless the definition states one; checks of the
+        old registration that the new one lacks are kept unless `replace_existing_checks`
+        (Consul's ``replace-existing-checks``).
+        """
+        now = self.clock()
+        old = self.services.get(sdef.service_id)
+        ids = _check_ids(sdef)
+        if old is not None and old.definition == sdef and old.check_ids[:len(ids)] == ids:
+            return False
+        keep = [] if old is None or replace_existing_checks else [c for c in old.check_ids if c not in ids]
+        names = {sdef.name} | ({old.name} if old else set())
+        index = self._commit(names, catalog=True)
+        if old is not None:
+            for cid in old.check_ids:
+                if cid not in keep and cid not in ids:
+                    self.checks.pop(cid, None)
+            self._by_name.get(old.name, {}).pop(old.service_id, None)
+            if not self._by_name.get(old.name):
+                self._by_name.pop(old.name, None)
+        service = Service(sdef, create_index=old.create_index if old else index, modify_index=index,
+                          check_ids=ids + keep)
+        self.services[sdef.service_id] = service
+        self._by_name.setdefault(sdef.name, {})[sdef.service_id] = service
+        for cid, cdef in zip(ids, sdef.checks, strict=True):
+            prev = self.checks.get(cid)
+            status = cdef.status or (prev.status if prev else CRITICAL)
+            check = Check(cdef, check_id=cid, name=cdef.name or f"Service '{sdef.name}' check",
+                          service_id=sdef.service_id, service_name=sdef.name, status=status,
+                          output=prev.output if prev else "", create_index=prev.create_index if prev else index,
+                          modify_index=index)
+            check.critical_since = (prev.critical_since if prev and prev.critical_since is not None
+                                    else now) if status == CRITICAL else None
+            if cdef.kind == "ttl":
+                check.ttl_deadline = now + cdef.ttl
+            self.checks[cid] = check
+        for cid in keep:
+            self.checks[cid].service_name = sdef.name
+        self.checks_version += 1
+        self._notify()
+        return True
+
+    def deregister(self, service_id: str) -> bool:
+        """Remove a service and its checks; False if it is unknown."""
+        service = self.services.pop(service_id, None)
+        if service is None:
+            return False
+        for cid in service.check_ids:
+            self.checks.pop(cid, None)
+        instances = self._by_name.get(service.name, {})
+        instances.pop(service_id, None)
+        if not instances:
+            self._by_name.pop(service.name, None)
+        self._commit([service.name], catalog=True)
+        self.checks_version += 1
+        self._notify()
+        return True
+
+    def set_check(self, check_id: str, status: str, output: str) -> bool:
+        """Record a check result; returns False when status and output are unchanged.
+
+        Raises:
+            KeyError: unknown check id.
+        """
+        check = self.checks[check_id]
+        if check.kind == "ttl":
+            check.ttl_deadline = self.clock() + check.definition.ttl
+        if check.status == status and check.output == output:
+            return False
+        if status == CRITICAL:
+            if check.critical_since is None:
+                check.critical_since = self.clock()
+        else:
+            check.critical_since = None
+        check.status, check.output = status, output
+        check.modify_index = self._commit([check.service_name], catalog=False)
+        self._notify()
+        return True
+
+    def update_ttl(self, check_id: str, status: str, output: str) -> bool:
+        """A TTL check's heartbeat (``/v1/agent/check/pass|warn|fail|update``).
+
+        Raises:
+            KeyError: unknown check id.
+            ValueError: the check is not a TTL check.
+        """
+        check = self.checks[check_id]
+        if check.kind != "ttl":
+            raise ValueError(f"CheckID {check_id!r} does not have an associated TTL")
+        return self.set_check(check_id, status, output)
+
+    def expire_ttls(self) -> list[str]:
+        """Turn TTL checks whose TTL passed critical; returns their ids."""
+        now, expired = self.clock(), []
+        for check in list(self.checks.values()):
+            if check.ttl_deadline is not None and check.ttl_deadline <= now:
+                check.ttl_deadline = None  # expired once; the next heartbeat re-arms it
+                if self.set_check(check.check_id, CRITICAL, "TTL expired"):
+                    expired.append(check.check_id)
+        return expired
+
+    def reap(self) -> list[str]:
+        """Deregister services with a check critical for longer than its
+        DeregisterCriticalServiceAfter; returns their ids."""
+        now, doomed = self.clock(), set()
+        for check in self.checks.values():
+            after = check.definition.deregister_after
+            if after > 0 and check.critical_since is not None and now - check.critical_since >= after:
+                doomed.add(check.service_id)
+        for service_id in sorted(doomed):
+            self.deregister(service_id)
+        return sorted(doomed)
+
+    # -- reads ------------------------------------------------------------------------------
+    def services_index(self) -> int:
+        return self._services_index
+
+    def name_index(self, name: str) -> int:
+        return self._name_index.get(name, self._services_index)
+
+    def node_json(self) -> dict[str, Any]:
+        addr = self.node_address
+        return {"ID": self.node_id, "Node": self.node_name, "Address": addr, "Datacenter": DATACENTER,
+                "TaggedAddresses": {"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+                "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1}
+
+    def _serf_json(self) -> dict[str, Any]:
+        # Consul attaches the node's serfHealth check to every health entry.
+        return {"Node": self.node_name, "CheckID": "serfHealth", "Name": "Serf Health Status",
+                "Status": PASSING, "Notes": "", "Output": "Agent alive and reachable", "ServiceID": "",
+                "ServiceName": "", "ServiceTags": [], "Type": "", "Interval": "", "Timeout": "",
+                "ExposedPort": 0, "Definition": {}, "CreateIndex": 1, "ModifyIndex": 1}
+
+    def check_json(self, check: Check) -> dict[str, Any]:
+        service = self.services.get(check.service_id)
+        cdef = check.definition
+        return {"Node": self.node_name, "CheckID": check.check_id, "Name": check.name, "Status": check.status,
+                "Notes": cdef.notes, "Output": check.output, "ServiceID": check.service_id,
+                "ServiceName": check.service_name,
+                "ServiceTags": list(service.definition.tags) if service else [],
+                "Type": cdef.kind, "Interval": cdef.interval_text, "Timeout": cdef.timeout_text,
+                "ExposedPort": 0, "Definition": {}, "CreateIndex": check.create_index,
+                "ModifyIndex": check.modify_index}
+
+    @staticmethod
+    def _service_fields(service: Service) -> dict[str, Any]:
+        sdef = service.definition
+        return {"ID": sdef.service_id, "Service": sdef.name, "Tags": list(sdef.tags), "Meta": dict(sdef.meta),
+                "Port": sdef.port, "Address": sdef.address, "Weights": {"Passing": 1, "Warning": 1},
+                "EnableTagOverride": sdef.enable_tag_override}
+
+    def agent_services(self) -> dict[str, Any]:
+        return {sid: {**self._service_fields(s), "Datacenter": DATACENTER} for sid, s in self.services.items()}
+
+    def agent_checks(self) -> dict[str, Any]:
+        return {cid: self.check_json(c) for cid, c in self.checks.items()}
+
+    def catalog_services(self) -> dict[str, list[str]]:
+        """Service name -> the union of its instances' tags (sorted, unique), like Consul."""
+        return {name: sorted({t for s in instances.values() for t in s.definition.tags})
+                for name, instances in sorted(self._by_name.items())}
+
+    def _instances(self, name: str, tags: Iterable[str]) -> list[Service]:
+        wanted = set(tags)
+        return [s for _, s in sorted(self._by_name.get(name, {}).items())
+                if wanted <= set(s.definition.tags)]
+
+    def catalog_service(self, name: str, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
+        node = self.node_json()
+        out = []
+        for s in self._instances(name, tags):
+            fields = self._service_fields(s)
+            out.append({"ID": node["ID"], "Node": node["Node"], "Address": node["Address"],
+                        "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
+                        "NodeMeta": node["Meta"], "ServiceID": fields["ID"], "ServiceName": fields["Service"],
+                        "ServiceTags": fields["Tags"], "ServiceAddress": fields["Address"],
+                        "ServiceMeta": fields["Meta"], "ServicePort": fields["Port"],
+                        "ServiceWeights": fields["Weights"],
+                        "ServiceEnableTagOverride": fields["EnableTagOverride"],
+                        "CreateIndex": s.create_index, "ModifyIndex": s.modify_index})
+        return out
+
+    def health_service(self, name: str, *, passing: bool = False, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
+        node, serf = self.node_json(), self._serf_json()
+        out = []
+        for s in self._instances(name, tags):
+            checks = [self.checks[cid] for cid in s.check_ids if cid in self.checks]
+            if passing and any(c.status != PASSING for c in checks):
+                continue
+            out.append({"Node": node,
+                        "Service": {**self._service_fields(s), "CreateIndex": s.create_index,
+                                    "ModifyIndex": s.modify_index},
+                        "Checks": [serf, *(self.check_json(c) for c in checks)]})
+        return out
+
+    def grpc_checks(self) -> dict[str, CheckDef]:
+        """The GRPC checks to run: check id -> definition."""
+        return {cid: c.definition for cid, c in self.checks.items() if c.kind == "grpc"}
+

@@ -1,0 +1,148 @@
+"""``workmesh bench``: dispatch throughput/latency, discovery latency, series ingest/read.
+
+Each benchmark runs against a mesh it starts itself on free loopback ports (or, for dispatch,
+against a running gateway given with ``--gateway``) and prints its figures; ``--json`` prints
+them as one JSON object. Benchmarks measure; they assert nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from workmesh.services.cli._devmesh import DevMesh
+
+BASIC = "workmesh.workers.examples.basic:worker"
+DISCOVERY_PROBE = "workmesh.workers.examples.kpi:worker"
+
+
+def run(args) -> int:
+    runner = {"dispatch": dispatch, "discovery": discovery, "series": series}[args.bench]
+    figures = runner(args)
+    if args.json:
+        print(json.dumps(figures, indent=2))
+    else:
+        width = max(map(len, figures))
+        for key, value in figures.items():
+            shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+            print(f"{key:<{width}}  {shown}")
+    return 0
+
+
+def store_url(store: str, database_url: str, data_dir: Path) -> str:
+    """The gateway's DATABASE_URL for a benchmark's ``--store`` choice."""
+    if store == "memory":
+        return "memory://"
+    if store == "sqlite":
+        return f"sqlite:///{data_dir / 'bench-jobs.db'}"
+    if not database_url.startswith("postgres"):
+        raise SystemExit("--store postgres needs --database-url postgresql://... (or DATABASE_URL); for a "
+                         "throwaway server run `python -m tests.fixtures.postgres` and pass the URL it prints")
+    return database_url
+
+
+def dispatch(args) -> dict:
+    from workmesh.services.bench._dispatch import bench_dispatch
+
+    if args.gateway:
+        figures = asyncio.run(bench_dispatch(args.gateway, args.jobs, args.concurrency))
+        return {"gateway": args.gateway, **figures}
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        url = store_url(args.store, args.database_url, Path(tmp))
+        with DevMesh(workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp),
+                     log_dir=Path(tmp)) as mesh:
+            figures = asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency))
+    return {"store": args.store, **figures}
+
+
+def discovery(args) -> dict:
+    """Start and stop a worker of a new type `--rounds` times; time until the gateway lists it.
+
+    Two figures per round: from the registry first listing the instance as passing to the
+    gateway's WatchWorkflowTypes stream announcing the type (the gateway's own discovery delay),
+    and from the worker process being spawned (includes Python start-up and registration).
+    """
+    import grpc
+
+    from workmesh.registry import RegistryConfig, service_name
+    from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
+
+    registered, announced, spawned = [], [], []
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        with DevMesh(workers=(), results=False, data_dir=Path(tmp), log_dir=Path(tmp)) as mesh:
+            registry = RegistryConfig(address=mesh.registry_address)
+            with grpc.insecure_channel(mesh.gateway_address) as channel:
+                stub = gateway_pb2_grpc.GatewayStub(channel)
+                for _ in range(args.rounds):
+                    stream = stub.WatchWorkflowTypes(gateway_pb2.WatchWorkflowTypesRequest())
+                    added = threading.Event()
+                    threading.Thread(target=_wait_added, args=(stream, "kpi-peak-ratio", added),
+                                     daemon=True).start()
+                    start = time.perf_counter()
+                    proc = mesh.add_worker(DISCOVERY_PROBE)
+                    first_passing = _wait_passing(registry, service_name("kpi-peak-ratio"))
+                    added.wait(30)
+                    done = added.time  # type: ignore[attr-defined]
+                    registered.append(first_passing - start)
+                    announced.append(done - first_passing)
+                    spawned.append(done - start)
+                    stream.cancel()
+                    mesh.stop_one(proc)
+                    mesh_types_gone(stub, "kpi-peak-ratio")
+    ms = lambda xs: round(statistics.median(xs) * 1000, 1)  # noqa: E731
+    return {"rounds": args.rounds, "registry_to_gateway_p50_ms": ms(announced),
+            "registry_to_gateway_max_ms": round(max(announced) * 1000, 1),
+            "spawn_to_registered_p50_ms": ms(registered), "spawn_to_gateway_p50_ms": ms(spawned)}
+
+
+def _wait_added(stream, name: str, event: threading.Event) -> None:
+    import grpc
+
+    from workmesh.v1 import gateway_pb2
+
+    try:
+        for change in stream:
+            if change.kind == gateway_pb2.WorkflowTypeChange.KIND_ADDED and change.type.type.name == name:
+                event.time = time.perf_counter()  # type: ignore[attr-defined]
+                event.set()
+                return
+    except grpc.RpcError:
+        return
+
+
+def _wait_passing(config, name: str, timeout: float = 30.0) -> float:
+    """Poll the registry's health endpoint (tightly: this is the reference clock) until `name` passes."""
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    url = f"http://{config.address}/v1/health/service/{name}?passing=1"
+    while time.monotonic() < deadline:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            if json.loads(reply.read()):
+                return time.perf_counter()
+        time.sleep(0.002)
+    raise TimeoutError(f"{name} never became passing")
+
+
+def mesh_types_gone(stub, name: str, timeout: float = 30.0) -> None:
+    from workmesh.v1 import gateway_pb2
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5).types
+        if name not in {t.type.name for t in types}:
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"{name} still listed {timeout}s after its worker stopped")
+
+
+def series(args) -> dict:
+    from workmesh.services.bench._series import bench_series
+
+    return asyncio.run(bench_series(args.store, components=args.components, fields=args.fields,
+                                    steps=args.steps, influx_url=args.influx_url))

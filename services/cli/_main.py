@@ -1,0 +1,158 @@
+"""``workmesh`` — one command line for running and using the mesh.
+
+Servers: ``dev`` (everything on one machine), ``registry``, ``gateway``, ``worker``, ``results``.
+Clients: ``types``, ``submit``, ``watch``, ``jobs``, ``job``, ``cancel``, ``delete``, ``series``,
+``health``, ``bench``, ``demo``. Addresses come from flags or the environment: ``WORKMESH_GATEWAY``
+for the gateway, ``CONSUL_HTTP_ADDR`` for the registry (as Consul's own tools read it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from collections.abc import Sequence
+
+import grpc
+
+DEFAULT_GATEWAY = "127.0.0.1:50051"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand (also read by deploy/check_compose.py)."""
+    parser = argparse.ArgumentParser(prog="workmesh", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    gateway_env = os.environ.get("WORKMESH_GATEWAY", DEFAULT_GATEWAY)
+
+    def client(name: str, help_text: str) -> argparse.ArgumentParser:
+        cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        return cmd
+
+    dev = sub.add_parser("dev", help="run registry, results, gateway and the example workers here")
+    dev.add_argument("--registry-port", type=int, default=8500)
+    dev.add_argument("--gateway-port", type=int, default=50051)
+    dev.add_argument("--results-port", type=int, default=50052)
+    dev.add_argument("--worker", action="append", dest="workers", metavar="MODULE:ATTR",
+                     help="worker target to start (repeatable; default: the examples)")
+    dev.add_argument("--data-dir", default=".workmesh", help="job store and series files")
+
+    demo = sub.add_parser("demo", help="start a dev mesh on free ports, run the heat-demand example, stop")
+    demo.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+
+    reg = sub.add_parser("registry", help="run the embedded Consul-API registry")
+    reg.add_argument("--host", default="127.0.0.1")
+    reg.add_argument("--port", type=int, default=8500)
+
+    gw = sub.add_parser("gateway", help="run the gateway")
+    gw.add_argument("--listen", default=None, help="host:port (env WORKMESH_GATEWAY_ADDR)")
+
+    wk = sub.add_parser("worker", help="run a worker serving the workflow types of MODULE:ATTR")
+    wk.add_argument("target", metavar="MODULE:ATTR", help="a Worker, or a list of @workflow functions")
+    wk.add_argument("--listen", default=None, help="host:port to serve on (port 0: any free port)")
+    wk.add_argument("--capacity", type=int, default=None, help="jobs run at once")
+
+    rs = sub.add_parser("results", help="run the results service")
+    rs.add_argument("--listen", default=None, help="host:port (env WORKMESH_RESULTS_ADDR)")
+    rs.add_argument("--store", choices=("parquet", "influx"), default=None)
+
+    client("types", "list the workflow types live workers offer")
+
+    sm = client("submit", "submit a job")
+    sm.add_argument("workflow_type", metavar="TYPE")
+    sm.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    sm.add_argument("--follow", "-f", action="store_true", help="show progress and the result")
+    sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 2h")
+    sm.add_argument("--idempotency-key", default="", help="submitting the same key again returns the same job")
+    sm.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+
+    wt = client("watch", "follow a job's progress and result")
+    wt.add_argument("job_id", metavar="JOB")
+    wt.add_argument("--after", type=int, default=0, help="resume after this event number")
+
+    jb = client("jobs", "list jobs, newest first")
+    jb.add_argument("--type", default="", dest="workflow_type")
+    jb.add_argument("--status", action="append", default=[], help="queued, running, succeeded, ...")
+    jb.add_argument("--limit", type=int, default=50)
+
+    client("job", "show one job (status, result, trace id)").add_argument("job_id", metavar="JOB")
+    cn = client("cancel", "cancel a job")
+    cn.add_argument("job_id", metavar="JOB")
+    cn.add_argument("--reason", default="cancelled from the CLI")
+    client("delete", "delete a job, its events and its series").add_argument("job_id", metavar="JOB")
+
+    se = sub.add_parser("series", help="list, export or plot the time series of jobs")
+    se.add_argument("job_ids", nargs="+", metavar="JOB")
+    se.add_argument("--results", default=os.environ.get("WORKMESH_RESULTS", ""),
+                    help="results service address (default: from the registry)")
+    se.add_argument("--measurement", default="")
+    se.add_argument("--field", default="")
+    se.add_argument("--csv", action="store_true", help="export FIELD as CSV to stdout")
+    se.add_argument("--plot", metavar="PNG", help="draw FIELD of every JOB into one chart")
+    se.add_argument("--json", action="store_true")
+
+    hc = sub.add_parser("health", help="grpc.health.v1 check of a service (exit 0 when serving)")
+    hc.add_argument("address")
+    hc.add_argument("--service", default="")
+    hc.add_argument("--timeout", type=float, default=3.0)
+
+    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    bd = bench.add_parser("dispatch", help="no-op jobs through client -> gateway -> worker -> client")
+    bd.add_argument("--jobs", type=int, default=2000)
+    bd.add_argument("--concurrency", type=int, default=64)
+    bd.add_argument("--gateway", default="", help="a running mesh's gateway (default: start one)")
+    bd.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="memory")
+    bd.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
+                    help="PostgreSQL URL for --store postgres")
+    bd.add_argument("--json", action="store_true")
+    bv = bench.add_parser("discovery", help="time until a new worker's type is listed by the gateway")
+    bv.add_argument("--rounds", type=int, default=10)
+    bv.add_argument("--json", action="store_true")
+    bs = bench.add_parser("series", help="write and read a job's worth of time series")
+    bs.add_argument("--store", choices=("parquet", "influx"), default="parquet")
+    bs.add_argument("--components", type=int, default=1000)
+    bs.add_argument("--fields", type=int, default=10)
+    bs.add_argument("--steps", type=int, default=8760)
+    bs.add_argument("--influx-url", default=os.environ.get("INFLUX_URL", ""))
+    bs.add_argument("--json", action="store_true")
+    return parser
+
+
+# Each command's implementation, imported only when it runs (client commands stay quick to start).
+COMMANDS: dict[str, str] = {
+    "types": "cli._client:types_command", "submit": "cli._client:submit_command",
+    "watch": "cli._client:watch_command", "jobs": "cli._client:jobs_command",
+    "job": "cli._client:job_command", "cancel": "cli._client:cancel_command",
+    "delete": "cli._client:delete_command", "health": "cli._client:health_command",
+    "series": "cli._series:run", "bench": "bench._cli:run",
+    "dev": "cli._servers:dev", "demo": "cli._servers:demo", "registry": "cli._servers:registry",
+    "gateway": "cli._servers:gateway", "worker": "cli._servers:worker", "results": "cli._servers:results",
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``workmesh`` console script."""
+    from workmesh.services.cli import _client as cc
+    from workmesh.services.core.errors import WorkmeshError
+
+    args = build_parser().parse_args(argv)
+    module_name, function_name = COMMANDS[args.command].split(":")
+    handler = getattr(importlib.import_module(f"workmesh.services.{module_name}"), function_name)
+    try:
+        return handler(args) or 0
+    except cc.UsageError as exc:
+        cc.err.print(f"[red]usage error[/red]: {exc}")
+        return 2
+    except grpc.RpcError as exc:
+        return cc.report_rpc_error(exc)
+    except WorkmeshError as exc:
+        cc.err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}")
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

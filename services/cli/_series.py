@@ -1,0 +1,54 @@
+"""``workmesh series``: list a job's time series, export a field as CSV, plot jobs side by side."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+
+from workmesh.services.cli._client import UsageError, out
+
+
+async def results_address(explicit: str) -> str:
+    """The results service to use: the flag/env value, else the first passing instance in the registry."""
+    if explicit:
+        return explicit
+    from workmesh.registry import RegistryConfig, find_service
+    from workmesh.services.results import SERVICE_NAME
+
+    instances = await find_service(RegistryConfig.from_env(), SERVICE_NAME)
+    if not instances:
+        raise UsageError(f"no passing {SERVICE_NAME} in the registry; give --results HOST:PORT")
+    return f"{instances[0].address}:{instances[0].port}"
+
+
+def run(args) -> int:
+    return asyncio.run(_run(args))
+
+
+async def _run(args) -> int:
+    from workmesh.services.results import export_csv, plot_series, series_rows
+
+    address = await results_address(args.results)
+    if args.csv or args.plot:
+        if not args.field:
+            raise UsageError("--csv and --plot need --field FIELD")
+        if args.csv:
+            await export_csv(address, args.job_ids, args.field, sys.stdout, measurement=args.measurement)
+        if args.plot:
+            path = await plot_series(address, args.job_ids, args.field, args.plot, measurement=args.measurement)
+            print(f"wrote {path}", file=sys.stderr)
+        return 0
+    rows = [row | {"job_id": job} for job in args.job_ids for row in await series_rows(address, job)]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    from rich.table import Table
+
+    table = Table("job", "measurement", "tags", "fields", "points", "from", "to")
+    for row in rows:
+        tags = ",".join(f"{k}={v}" for k, v in row["tags"].items())
+        table.add_row(row["job_id"], row["measurement"], tags, " ".join(row["fields"]), f"{row['count']:,}",
+                      row["start"], row["end"])
+    out.print(table)
+    return 0

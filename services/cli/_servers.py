@@ -1,0 +1,110 @@
+"""Server commands of the CLI: run one service in this process, or a whole dev mesh."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from workmesh.services.cli._devmesh import EXAMPLE_WORKERS, DevMesh
+
+
+def registry(args) -> int:
+    from workmesh.registry import run_embedded_registry
+    from workmesh.services.core.telemetry import configure_telemetry
+
+    telemetry = configure_telemetry("workmesh-registry")
+    try:
+        asyncio.run(run_embedded_registry(args.host, args.port))
+    finally:
+        telemetry.shutdown()
+    return 0
+
+
+def gateway(args) -> int:
+    from workmesh.services.gateway import GatewayConfig, serve
+
+    config = GatewayConfig.from_env()
+    if args.listen:
+        config = replace(config, address=args.listen)
+    asyncio.run(serve(config))
+    return 0
+
+
+def worker(args) -> int:
+    from workmesh.workers import WorkerConfig, run_worker
+
+    config = WorkerConfig.from_env()
+    if args.listen:
+        config = config.with_listen(args.listen)
+    if args.capacity is not None:
+        config = config.with_capacity(args.capacity)
+    asyncio.run(run_worker(args.target, config))
+    return 0
+
+
+def results(args) -> int:
+    from workmesh.services.results import ResultsConfig, serve
+
+    config = ResultsConfig.from_env()
+    if args.listen:
+        config = replace(config, listen=args.listen)
+    if args.store:
+        config = replace(config, store=args.store)
+    asyncio.run(serve(config))
+    return 0
+
+
+def dev(args) -> int:
+    """Run the whole mesh in the foreground until Ctrl-C (or SIGTERM)."""
+    data_dir = Path(args.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mesh = DevMesh(workers=args.workers or EXAMPLE_WORKERS, registry_port=args.registry_port,
+                   gateway_port=args.gateway_port, results_port=args.results_port, data_dir=data_dir,
+                   env={"WORKMESH_LOG_FORMAT": "console"})
+    signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the mesh as Ctrl-C does
+    try:
+        mesh.start()
+        print("\nworkmesh dev is running:")
+        for line in mesh.describe():
+            print("  " + line)
+        print(f"\n  export WORKMESH_GATEWAY={mesh.gateway_address} CONSUL_HTTP_ADDR={mesh.registry_address}")
+        print("  workmesh types | workmesh submit heat-demand -p buildings=200 --follow\n"
+              "  Ctrl-C stops everything.\n", flush=True)
+        while all(p.popen.poll() is None for p in mesh.processes):
+            time.sleep(0.5)
+        print("a process of the mesh exited; stopping the rest")
+        return 1
+    except KeyboardInterrupt:
+        print("\nstopping workmesh dev ...")
+        return 0
+    finally:
+        mesh.stop()
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def demo(args) -> int:
+    """Start a dev mesh on free ports, show the types, run the heat-demand example, stop."""
+    from workmesh.services.cli import _client as cc
+
+    with tempfile.TemporaryDirectory(prefix="workmesh-demo-") as tmp:
+        logs = Path(tmp, "logs")
+        logs.mkdir()
+        cc.out.print("[bold]starting a dev mesh[/bold] (embedded registry, results, gateway, example workers) ...")
+        with DevMesh(data_dir=Path(tmp), log_dir=logs) as mesh:
+            for line in mesh.describe():
+                cc.out.print("  " + line)
+            stub = cc.gateway_stub(mesh.gateway_address)
+            cc.show_types(stub, as_json=False)
+            params = {"buildings": "500", **cc.parse_pairs(args.param, "--param")}
+            cc.out.print(f"[bold]submitting heat-demand[/bold] {params}")
+            reply = cc.submit(stub, "heat-demand", params, timeout=None, key="", labels={})
+            code = cc.follow(stub, reply.job.job_id)
+            cc.out.print("[bold]stopping the mesh[/bold]")
+        return code

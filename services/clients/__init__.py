@@ -1,0 +1,27 @@
+"""Client side of the results service: the series wire model, :class:`ResultsClient`, series writers.
+
+It sits below the worker SDK and the gateway (both write or delete series) and above the
+registry (the client finds the results service there); the results server imports it too, for
+the wire model, but nothing here imports the server.
+"""
+
+from workmesh.services.clients._model import (
+    MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary,
+)
+from workmesh.services.clients._results import ResultsClient, Series
+from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+
+__all__ = [
+    "MAX_CHUNK_BYTES",
+    "MAX_MESSAGE_BYTES",
+    "BlockingSeriesWriter",
+    "Chunk",
+    "ReadQuery",
+    "ResultsClient",
+    "Series",
+    "SeriesData",
+    "SeriesHandle",
+    "SeriesKey",
+    "SeriesSummary",
+    "SeriesWriter",
+]

@@ -1,0 +1,29 @@
+"""Turning gRPC errors from the results service back into workmesh errors (client side)."""
+
+from __future__ import annotations
+
+import grpc
+
+from workmesh.services.core import errors
+
+_BY_CODE: dict[grpc.StatusCode, type[errors.WorkmeshError]] = {
+    grpc.StatusCode.NOT_FOUND: errors.NotFound,
+    grpc.StatusCode.FAILED_PRECONDITION: errors.FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable,
+}
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> errors.WorkmeshError:
+    """The workmesh error for a failed call (INVALID_ARGUMENT keeps its field and rule)."""
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field, sep, rule = details.partition(": ")
+        return errors.InvalidArgument(field, rule) if sep else errors.InvalidArgument("request", details)
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls(details)
+    error = errors.WorkmeshError(f"{code.name}: {details}")
+    error.code = code
+    return error

@@ -1,0 +1,172 @@
+"""ResultsClient: write, read, list and delete series through the results service."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import grpc
+import numpy as np
+
+from workmesh.services.clients._errors import from_rpc_error
+from workmesh.services.clients._model import (
+    MAX_MESSAGE_BYTES, SeriesKey, SeriesSummary, check_job_id, chunk_timestamps,
+)
+from workmesh.services.clients._model import time_unit as _time_unit
+from workmesh.services.clients._writer import SeriesWriter
+from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
+
+_AGGREGATES = {"": results_pb2.AGGREGATE_UNSPECIFIED, "mean": results_pb2.AGGREGATE_MEAN,
+               "min": results_pb2.AGGREGATE_MIN, "max": results_pb2.AGGREGATE_MAX,
+               "last": results_pb2.AGGREGATE_LAST}
+
+
+@dataclass
+class Series:
+    """One series as read: timestamps in the requested unit, float64 fields (NaN: missing)."""
+
+    job_id: str
+    measurement: str
+    tags: dict[str, str]
+    timestamps: np.ndarray
+    fields: dict[str, np.ndarray]
+    units: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def key(self) -> SeriesKey:
+        return SeriesKey(self.job_id, self.measurement, tuple(sorted(self.tags.items())))
+
+
+class ResultsClient:
+    """An asyncio client of the results service.
+
+    Args:
+        address: ``host:port`` of the results service.
+        timeout: seconds per unary call and per read.
+
+    Use as ``async with ResultsClient(addr) as client: ...`` or call :meth:`close`.
+    """
+
+    def __init__(self, address: str, *, timeout: float | None = 60.0) -> None:
+        self.address = address
+        self.timeout = timeout
+        from workmesh.services.core.telemetry import client_interceptors
+
+        self._channel = grpc.aio.insecure_channel(address, options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)], interceptors=client_interceptors("results-client"))
+        self.stub = results_pb2_grpc.ResultsStub(self._channel)
+
+    @classmethod
+    async def from_registry(cls, config=None, **kwargs) -> ResultsClient:
+        """A client of a passing ``workmesh-results`` instance found in the registry.
+
+        Args:
+            config: a ``workmesh.registry.RegistryConfig`` (default: from the environment).
+
+        Raises:
+            Unavailable: no instance is registered and passing.
+        """
+        from workmesh.registry import RegistryConfig, find_service
+        from workmesh.services.core.errors import Unavailable
+
+        instances = await find_service(config or RegistryConfig.from_env(), "workmesh-results")
+        if not instances:
+            raise Unavailable("no passing workmesh-results instance in the registry")
+        return cls(f"{instances[0].address}:{instances[0].port}", **kwargs)
+
+    def writer(self, job_id: str, *, time_unit: str | int = "ns", chunk_bytes: int = 4 << 20,
+               fresh: bool = False) -> SeriesWriter:
+        """A :class:`SeriesWriter` streaming the series of `job_id` over one WriteSeries call.
+
+        With ``fresh=True`` the job's stored series are deleted before the first write (use it
+        for a retried attempt: the data of the earlier attempt would clash with the new one).
+        """
+        return SeriesWriter(self.stub, job_id, time_unit=time_unit, chunk_bytes=chunk_bytes, fresh=fresh)
+
+    async def write(self, job_id: str, measurement: str, timestamps, *, tags: Mapping[str, str] | None = None,
+                    units: Mapping[str, str] | None = None, time_unit: str | int = "ns",
+                    **fields) -> list[common_pb2.SeriesRef]:
+        """Write one series in one call and return its SeriesRefs (one per field)."""
+        writer = self.writer(job_id, time_unit=time_unit)
+        try:
+            await writer.series(measurement, units=units, **(tags or {})).write(timestamps, **fields)
+            return await writer.close()
+        except BaseException:
+            await writer.abort()
+            raise
+
+    async def read(self, job_ids: str | Sequence[str], *, measurement: str = "",
+                   tags: Mapping[str, str] | None = None, fields: Sequence[str] = (), start: int | None = None,
+                   end: int | None = None, time_unit: str | int = "ns", window: int = 0,
+                   aggregate: str = "") -> list[Series]:
+        """Read series of one or several jobs; series with equal measurement and tags share timestamps.
+
+        Args:
+            job_ids: one job id or several (to compare variations).
+            measurement, tags: filter (every given tag must match).
+            fields: fields to return (empty: all).
+            start, end: [start, end) in `time_unit` (None: open).
+            window, aggregate: downsample into windows of `window` (in `time_unit`) with
+                ``"mean"``, ``"min"``, ``"max"`` or ``"last"``.
+        """
+        ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
+        if aggregate not in _AGGREGATES:
+            from workmesh.services.core.errors import InvalidArgument
+
+            raise InvalidArgument("aggregate", f"must be one of mean, min, max, last, got {aggregate!r}")
+        request = results_pb2.ReadSeriesRequest(
+            job_ids=ids, measurement=measurement, tags=dict(tags or {}), fields=list(fields),
+            start=start, end=end, time_unit=_time_unit(time_unit),
+            window=window, aggregate=_AGGREGATES[aggregate])
+        out: list[Series] = []
+        parts: list[results_pb2.SeriesChunk] = []
+        try:
+            async for response in self.stub.ReadSeries(request, timeout=self.timeout):
+                for chunk in response.chunks:
+                    if parts and chunk.key != parts[0].key:
+                        out.append(_series(parts))
+                        parts = []
+                    parts.append(chunk)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        if parts:
+            out.append(_series(parts))
+        return out
+
+    async def list(self, job_id: str) -> list[SeriesSummary]:
+        """The series of a job with fields, counts, time span (ns) and units."""
+        try:
+            response = await self.stub.ListSeries(results_pb2.ListSeriesRequest(job_id=job_id), timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return [SeriesSummary(SeriesKey(job_id, s.key.measurement, tuple(sorted(s.key.tags.items()))),
+                              tuple(s.fields), s.count, s.start, s.end, dict(s.units)) for s in response.series]
+
+    async def delete(self, job_id: str) -> int:
+        """Delete every series of a job; returns how many there were."""
+        check_job_id(job_id)
+        try:
+            response = await self.stub.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=job_id),
+                                                    timeout=self.timeout)
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        return response.series
+
+    async def close(self) -> None:
+        await self._channel.close()
+
+    async def __aenter__(self) -> ResultsClient:
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        await self.close()
+
+
+def _series(parts: list[results_pb2.SeriesChunk]) -> Series:
+    first = parts[0]
+    ts = np.concatenate([chunk_timestamps(p) for p in parts])
+    fields = {c.name: np.concatenate([np.frombuffer(p.fields[i].values, "<f8") for p in parts])
+              for i, c in enumerate(first.fields)}
+    units = {c.name: c.unit for c in first.fields if c.unit}
+    return Series(first.key.job_id, first.key.measurement, dict(first.key.tags), ts, fields, units)

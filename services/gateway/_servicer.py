@@ -1,0 +1,240 @@
+"""The Gateway gRPC servicer: request checks and the mapping onto catalog, store and dispatcher."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway._convert import (
+    job_to_proto,
+    new_job_id,
+    page_token,
+    parse_page_token,
+)
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.dispatch._policy import effective_max_attempts
+from workmesh.services.gateway._runjobs import RunJobsStream
+from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
+from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.services.core.errors import (
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    WorkmeshError,
+    abort,
+)
+
+log = logging.getLogger("workmesh.gateway")
+
+MAX_PAGE_SIZE = 1000
+DEFAULT_PAGE_SIZE = 100
+MAX_KEY_LENGTH = 256
+_VALID_STATUSES = frozenset(v for v in common_pb2.JobStatus.values() if v != common_pb2.JOB_STATUS_UNSPECIFIED)
+
+
+def _validate_params(specs, values):
+    # Imported late: the SDK module is only needed once a job is submitted.
+    from workmesh.workers.params import validate_params
+    return validate_params(specs, values)
+
+
+def _unary(method):
+    """Turn WorkmeshErrors raised by a unary handler into their gRPC status."""
+    @functools.wraps(method)
+    async def wrapper(self, request, context):
+        try:
+            return await method(self, request, context)
+        except WorkmeshError as exc:
+            await abort(context, exc)
+    return wrapper
+
+
+async def _peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:
+    """(last_seq, terminal) of a job, or None when unknown — from memory when the store can."""
+    peek = getattr(store, "peek", None)
+    if peek is not None:
+        return await peek(job_id)
+    record = await store.get(job_id)
+    return None if record is None else (record.last_seq, record.terminal)
+
+
+def _job_id(request) -> str:
+    if not request.job_id:
+        raise InvalidArgument("job_id", "must not be empty")
+    return request.job_id
+
+
+class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
+    """Implements workmesh.v1.Gateway.
+
+    Args:
+        store: the job store.
+        catalog: the live workflow types.
+        dispatcher: queues and runs the jobs.
+        delete_series: ``async (job_id)`` deleting a job's series before DeleteJob removes the
+            job (e.g. a :class:`SeriesCleaner`); None: no results service to clean.
+        watch_idle: seconds a WatchJob stream waits for an event before checking the job again.
+    """
+
+    def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
+                 watch_idle: float = 30.0, delete_series=None) -> None:
+        self._delete_series = delete_series
+        self._store = store
+        self._catalog = catalog
+        self._dispatcher = dispatcher
+        self._watch_idle = watch_idle
+
+    async def ListWorkflowTypes(self, request, context):
+        return gateway_pb2.ListWorkflowTypesResponse(types=self._catalog.infos())
+
+    async def WatchWorkflowTypes(self, request, context):
+        queue = self._catalog.subscribe()
+        try:
+            while True:
+                yield await queue.get()
+        finally:
+            self._catalog.unsubscribe(queue)
+
+    @_unary
+    async def SubmitJob(self, request, context):
+        name = request.workflow_type
+        if not name:
+            raise InvalidArgument("workflow_type", "must not be empty")
+        timeout_s = None
+        if request.HasField("timeout"):
+            if request.timeout.seconds < 0 or request.timeout.nanos < 0:
+                raise InvalidArgument("timeout", "must not be negative")
+            timeout_s = request.timeout.seconds + request.timeout.nanos / 1e9 or None
+        if len(request.idempotency_key) > MAX_KEY_LENGTH:
+            raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
+        wf = self._catalog.known_type(name)
+        if wf is None:
+            available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
+            raise NotFound(f"workflow_type: unknown type {name!r}; available types: {available}")
+        params = _validate_params(wf.params, request.params)
+        if timeout_s is None and wf.HasField("default_timeout"):
+            timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None
+        job_id = new_job_id()
+        dispatcher = self._dispatcher
+        # The job's trace starts here; its traceparent is stored so that every attempt (on any
+        # replica, after any restart) and the worker's spans join it.
+        with job_span("job.submit", job_id=job_id, workflow_type=name, bind_logs=False):
+            trace_parent = current_traceparent()
+            record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
+                               max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
+                               idempotency_key=request.idempotency_key or None, trace_parent=trace_parent,
+                               trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
+                               lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
+            stored, created = await self._store.create(record)
+        if created:
+            dispatcher.submitted(stored)
+        return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored), existing=not created)
+
+    async def WatchJob(self, request, context):
+        try:
+            job_id = _job_id(request)
+            after = request.after_seq
+            store = self._store
+            events = await store.events(job_id, after)
+            if not events:
+                state = await _peek(store, job_id)
+                if state is None:
+                    raise NotFound(f"job_id: no job {job_id!r}")
+                last_seq, terminal = state
+                if terminal and after >= last_seq:
+                    return
+            while True:
+                for event in events:
+                    yield event
+                    if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
+                        return
+                if events:
+                    after = events[-1].seq
+                await store.wait(job_id, after, self._watch_idle)
+                events = await store.events(job_id, after)
+                if not events and await store.get(job_id) is None:
+                    raise NotFound(f"job_id: job {job_id!r} was deleted")
+        except WorkmeshError as exc:
+            await abort(context, exc)
+
+    @_unary
+    async def GetJob(self, request, context):
+        job_id = _job_id(request)
+        record = await self._store.get(job_id)
+        if record is None:
+            raise NotFound(f"job_id: no job {job_id!r}")
+        return job_to_proto(record)
+
+    @_unary
+    async def ListJobs(self, request, context):
+        size = request.page_size
+        if size < 0 or size > MAX_PAGE_SIZE:
+            raise InvalidArgument("page_size", f"must be between 0 and {MAX_PAGE_SIZE} (0 means {DEFAULT_PAGE_SIZE})")
+        size = size or DEFAULT_PAGE_SIZE
+        for status in request.statuses:
+            if status not in _VALID_STATUSES:
+                raise InvalidArgument("statuses", f"{status} is not a known job status")
+        after = parse_page_token(request.page_token)
+        records = await self._store.list(workflow_type=request.workflow_type or None,
+                                         statuses=tuple(request.statuses), limit=size + 1, after=after)
+        page = records[:size]
+        token = page_token(page[-1].job_id) if len(records) > size else ""
+        return gateway_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=token)
+
+    @_unary
+    async def CancelJob(self, request, context):
+        record = await self._dispatcher.cancel(_job_id(request), request.reason)
+        return job_to_proto(record)
+
+    @_unary
+    async def DeleteJob(self, request, context):
+        job_id = _job_id(request)
+        if not await self._dispatcher.delete(job_id, self._delete_series):
+            raise NotFound(f"job_id: no job {job_id!r}")
+        return gateway_pb2.DeleteJobResponse()
+
+    async def RunJobs(self, request_iterator, context):
+        # Each item goes through SubmitJob itself (its unwrapped body, which raises
+        # WorkmeshError instead of aborting the call): the same checks, defaults and dispatch.
+        submit_job = GatewayServicer.SubmitJob.__wrapped__
+
+        async def submit(request):
+            return await submit_job(self, request, context)
+
+        await RunJobsStream(self._store, submit, context, watch_idle=self._watch_idle).run()
+
+
+class SeriesCleaner:
+    """Deletes a job's series in the results service registered as ``workmesh-results``.
+
+    No registered results service: nothing to delete. A results service (or the registry)
+    that cannot be reached raises Unavailable, and DeleteJob then answers UNAVAILABLE having
+    deleted nothing but cancelling a running job, so that the client can retry — the series
+    are never left behind unowned.
+    """
+
+    def __init__(self, registry) -> None:
+        self._registry = registry
+
+    async def __call__(self, job_id: str) -> None:
+        from workmesh.registry import find_service
+        from workmesh.services.results import ResultsClient
+
+        instances = await find_service(self._registry, "workmesh-results")
+        if not instances:
+            return
+        inst = instances[0]
+        address = f"{inst.address}:{inst.port}"
+        client = ResultsClient(address, timeout=5.0)
+        try:
+            await client.delete(job_id)
+        except NotFound:
+            return
+        except WorkmeshError as exc:
+            raise Unavailable(f"results service at {address} could not delete the series of job {job_id} "
+                              f"({exc}); the job was kept, retry DeleteJob") from exc
+        finally:
+            await client.close()

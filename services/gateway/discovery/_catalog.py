@@ -1,0 +1,340 @@
+"""Discovery: which workflow types the live workers offer, and which instances serve them.
+
+The catalog follows a ``workmesh.registry.ServiceWatch`` (one Consul service per workflow
+type). A worker process may register several types under the same address; the catalog keys
+instances by address so each process gets exactly one long-lived gRPC channel and one
+``Describe`` call (Consul Meta is too small for parameter schemas). The channel is closed when
+the process is gone from the registry and has no job of ours left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
+
+import grpc
+from workmesh.services.gateway.discovery._session import WorkerSession
+from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
+
+log = logging.getLogger("workmesh.gateway.catalog")
+
+Change = gateway_pb2.WorkflowTypeChange
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+CHANNEL_OPTIONS = (
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+)
+
+
+class Watch(Protocol):
+    """The part of ``workmesh.registry.ServiceWatch`` the catalog uses."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+    def changes(self) -> Any: ...  # async iterator of {service name: (Instance, ...)}
+    def mark_unhealthy(self, service_id: str) -> None: ...
+
+
+def version_key(version: str) -> tuple:
+    """Sort key of a version string: numeric parts compare as numbers ("1.10" > "1.9")."""
+    parts = []
+    for piece in version.replace("-", ".").split("."):
+        parts.append((0, int(piece), "") if piece.isdigit() else (1, 0, piece))
+    return tuple(parts)
+
+
+class InstanceState:
+    """One worker process: its channel, what it serves, its capacity and our jobs on it."""
+
+    def __init__(self, address: str, port: int, *, sessions: bool = True) -> None:
+        self.address = address
+        self.port = port
+        self.key = f"{address}:{port}"
+        self.channel = grpc.aio.insecure_channel(self.key, options=CHANNEL_OPTIONS)
+        self.stub = worker_pb2_grpc.WorkerStub(self.channel)
+        self.service_ids: set[str] = set()
+        self.registered_types: set[str] = set()  # from the registry view
+        self.types: dict[str, common_pb2.WorkflowType] = {}  # from Describe
+        self.instance_id = ""
+        self.capacity = 0
+        self.in_flight = 0
+        self.described = False
+        self.present = True     # still in the registry view
+        self.healthy = True     # False after a connection failure, until the registry says otherwise
+        self.busy_until = 0.0   # monotonic time until which the worker said it is full
+        self.sessions = sessions          # use the worker's Session stream when it serves one
+        self.session_supported = False    # from Describe
+        self._session: WorkerSession | None = None
+
+    @property
+    def available(self) -> bool:
+        """Takes new jobs: described, registered, healthy and not recently full."""
+        return (self.described and self.present and self.healthy
+                and (self.busy_until == 0.0 or time.monotonic() >= self.busy_until))
+
+    @property
+    def name(self) -> str:
+        """The worker's own instance id (from Describe), else its address."""
+        return self.instance_id or self.key
+
+    def serves(self) -> set[str]:
+        """The types it is registered for and has described."""
+        return self.registered_types & self.types.keys()
+
+    @property
+    def session(self) -> WorkerSession | None:
+        """The Session stream jobs go over now (None: none open, or Execute per job)."""
+        session = self._session
+        return session if session is not None and session.broken is None else None
+
+    def _live_session(self) -> WorkerSession | None:
+        if not (self.sessions and self.session_supported):
+            return None
+        session = self._session
+        if session is None or session.broken is not None:
+            # After a break the next job opens a new stream (to a restarted worker, or to fail
+            # fast like an Execute to a dead one).
+            session = self._session = WorkerSession(self.stub, self.name)
+        return session
+
+    def execute(self, request: worker_pb2.ExecuteRequest) -> Any:
+        """Start a job attempt on this instance: a call-like object streaming its WorkerEvents.
+
+        Over the instance's Session stream when the worker serves one (see ``_session.py``),
+        else a plain ``Execute`` call; both offer ``await read()`` (an event or
+        ``grpc.aio.EOF``) and ``cancel()``, and fail with ``grpc.aio.AioRpcError``.
+        """
+        session = self._live_session()
+        return session.execute(request) if session is not None else self.stub.Execute(request)
+
+    def attach(self, request: worker_pb2.AttachRequest) -> Any:
+        """Re-follow a job on this instance (``Attach``), like :meth:`execute`."""
+        session = self._live_session()
+        return session.attach(request) if session is not None else self.stub.Attach(request)
+
+    async def close(self) -> None:
+        """End the session (if any) and close the channel."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+        await self.channel.close()
+
+
+class Catalog:
+    """The live workflow types and their instances, kept current from a registry watch.
+
+    Args:
+        watch: a started-or-not ServiceWatch; the catalog starts and stops it.
+        describe_timeout: seconds one Describe call may take.
+        sessions: run jobs over one Session stream per worker that serves it (False: one
+            Execute call per job, as for workers that do not).
+    """
+
+    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True) -> None:
+        self._watch = watch
+        self._describe_timeout = describe_timeout
+        self._sessions = sessions
+        self._instances: dict[str, InstanceState] = {}
+        self._by_type: dict[str, list[InstanceState]] = {}
+        self._infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
+        self._known: dict[str, common_pb2.WorkflowType] = {}  # every type seen since start
+        self._subscribers: set[asyncio.Queue[Change]] = set()
+        self._listeners: list[Callable[[Iterable[str]], None]] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._consumer: asyncio.Task | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start the watch and follow its views."""
+        await self._watch.start()
+        self._consumer = asyncio.create_task(self._follow(), name="catalog-follow")
+
+    async def stop(self) -> None:
+        """Stop following, close every channel."""
+        if self._consumer is not None:
+            self._consumer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._consumer
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._watch.stop()
+        await asyncio.gather(*(inst.close() for inst in self._instances.values()),
+                             return_exceptions=True)
+        self._instances.clear()
+
+    # -- queries ---------------------------------------------------------------------------
+    def workflow_type(self, name: str) -> common_pb2.WorkflowType | None:
+        """The newest declaration of a type among its live instances, or None."""
+        info = self._infos.get(name)
+        return info.type if info is not None else None
+
+    def known_type(self, name: str) -> common_pb2.WorkflowType | None:
+        """The live declaration of a type, else the last one seen since start, else None.
+
+        Jobs of a type whose instances are all gone for the moment (a restart, a redeploy) are
+        accepted and wait queued rather than being refused.
+        """
+        info = self._infos.get(name)
+        return info.type if info is not None else self._known.get(name)
+
+    def type_names(self) -> list[str]:
+        """Names of the live types, sorted."""
+        return sorted(self._infos)
+
+    def instances(self) -> list[InstanceState]:
+        """Every worker process in the registry view (one per address, whatever it serves)."""
+        return list(self._instances.values())
+
+    def instances_of(self, name: str) -> list[InstanceState]:
+        """The registered, described instances serving `name` (the routing candidates)."""
+        return self._by_type.get(name, [])
+
+    def infos(self) -> list[gateway_pb2.WorkflowTypeInfo]:
+        """Every live type with its instance counts and current free capacity, by name."""
+        return [self._with_load(self._infos[name]) for name in sorted(self._infos)]
+
+    def _with_load(self, info: gateway_pb2.WorkflowTypeInfo) -> gateway_pb2.WorkflowTypeInfo:
+        out = gateway_pb2.WorkflowTypeInfo()
+        out.CopyFrom(info)
+        out.free_capacity = sum(max(0, i.capacity - i.in_flight)
+                                for i in self._by_type.get(info.type.name, []) if i.available)
+        return out
+
+    def subscribe(self) -> asyncio.Queue[Change]:
+        """A queue that receives the current types (initial=True), then every change."""
+        queue: asyncio.Queue[Change] = asyncio.Queue()
+        for info in self.infos():
+            queue.put_nowait(Change(kind=Change.KIND_ADDED, type=info, initial=True))
+        self._subscribers.add(queue)
+        return queue
+
+    def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
+        """Stop sending changes to a queue from :meth:`subscribe`."""
+        self._subscribers.discard(queue)
+
+    def add_listener(self, callback: Callable[[Iterable[str]], None]) -> None:
+        """Call `callback(type_names)` whenever instances of those types may take jobs again."""
+        self._listeners.append(callback)
+
+    # -- feedback from dispatch --------------------------------------------------------------
+    def mark_lost(self, inst: InstanceState) -> None:
+        """The connection to `inst` failed: stop routing to it and tell the registry watch."""
+        if not inst.healthy:
+            return
+        inst.healthy = False
+        for service_id in inst.service_ids:
+            with contextlib.suppress(Exception):
+                self._watch.mark_unhealthy(service_id)
+        self._rebuild()
+
+    def mark_busy(self, inst: InstanceState, seconds: float) -> None:
+        """The worker said it is full (RESOURCE_EXHAUSTED): skip it for a moment."""
+        inst.busy_until = time.monotonic() + seconds
+        loop = asyncio.get_running_loop()
+        loop.call_later(seconds, self._notify, inst.serves())
+
+    def released(self, inst: InstanceState) -> None:
+        """One of our jobs on `inst` ended; close its channel if it left the registry."""
+        if not inst.present and inst.in_flight == 0:
+            self._spawn(inst.close())
+        elif inst.available:
+            self._notify(inst.serves())
+
+    # -- following the registry --------------------------------------------------------------
+    async def _follow(self) -> None:
+        async for view in self._watch.changes():
+            try:
+                self._apply(view)
+            except Exception:  # a bad view must not end discovery
+                log.exception("could not apply a registry view")
+
+    def _apply(self, view: Mapping[str, Iterable[Any]]) -> None:
+        seen: dict[str, tuple[str, int, set[str], set[str]]] = {}
+        for instances in view.values():
+            for item in instances:
+                key = f"{item.address}:{item.port}"
+                _, _, ids, types = seen.setdefault(key, (item.address, item.port, set(), set()))
+                ids.add(item.service_id)
+                wf = item.meta.get("workflow_type") if item.meta else None
+                if wf:
+                    types.add(wf)
+        for key, inst in list(self._instances.items()):
+            if key not in seen:
+                del self._instances[key]
+                inst.present = False
+                if inst.in_flight == 0:
+                    self._spawn(inst.close())
+        for key, (address, port, ids, types) in seen.items():
+            inst = self._instances.get(key)
+            if inst is None:
+                inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions)
+            new_ids = not ids <= inst.service_ids
+            inst.service_ids, inst.registered_types = ids, types
+            inst.healthy = True
+            if new_ids or not inst.described:
+                # A new registration (new process on the same port, or new type): ask again.
+                self._spawn(self._describe(inst))
+        self._rebuild()
+
+    async def _describe(self, inst: InstanceState) -> None:
+        delay = 0.05
+        while inst.present and self._instances.get(inst.key) is inst:
+            try:
+                reply = await inst.stub.Describe(worker_pb2.DescribeRequest(),
+                                                 timeout=self._describe_timeout)
+            except grpc.aio.AioRpcError as exc:
+                log.warning("Describe %s failed (%s); retrying in %.2fs", inst.key, exc.code(), delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            inst.instance_id = reply.instance_id
+            inst.capacity = max(1, reply.capacity)
+            inst.session_supported = reply.session
+            inst.types = {t.name: t for t in reply.types}
+            inst.described = True
+            self._rebuild()
+            return
+
+    def _rebuild(self) -> None:
+        by_type: dict[str, list[InstanceState]] = {}
+        for inst in self._instances.values():
+            if inst.described:
+                for name in inst.serves():
+                    by_type.setdefault(name, []).append(inst)
+        infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
+        for name, insts in by_type.items():
+            healthy = [i for i in insts if i.healthy]
+            newest = max(insts, key=lambda i: version_key(i.types[name].version)).types[name]
+            infos[name] = gateway_pb2.WorkflowTypeInfo(
+                type=newest, healthy_instances=len(healthy), capacity=sum(i.capacity for i in healthy))
+        self._by_type = by_type
+        self._known.update((name, info.type) for name, info in infos.items())
+        old, self._infos = self._infos, infos
+        changes: list[Change] = []
+        for name in sorted(old.keys() - infos.keys()):
+            changes.append(Change(kind=Change.KIND_REMOVED, type=old[name]))
+        for name in sorted(infos):
+            if name not in old:
+                changes.append(Change(kind=Change.KIND_ADDED, type=self._with_load(infos[name])))
+            elif old[name] != infos[name]:
+                changes.append(Change(kind=Change.KIND_UPDATED, type=self._with_load(infos[name])))
+        for change in changes:
+            for queue in self._subscribers:
+                queue.put_nowait(change)
+        self._notify(infos.keys())
+
+    def _notify(self, names: Iterable[str]) -> None:
+        names = list(names)
+        if names:
+            for callback in self._listeners:
+                callback(names)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

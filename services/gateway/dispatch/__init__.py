@@ -1,0 +1,1 @@
+"""Dispatch: the dispatcher and its parts (attempts, outcomes, control, recovery, leases, policy)."""

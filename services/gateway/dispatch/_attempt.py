@@ -1,0 +1,120 @@
+"""What the dispatcher keeps per job and per attempt, and the job events it writes."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.v1 import common_pb2, worker_pb2
+
+S = common_pb2
+log = logging.getLogger("workmesh.gateway.dispatch")
+
+
+def utcnow() -> dt.datetime:
+    """Now, timezone-aware (UTC)."""
+    return dt.datetime.now(dt.UTC)
+
+
+def status_event(status: int, reason: str = "", attempt: int = 0, instance_id: str = "") -> S.JobEvent:
+    """A job event announcing a status change."""
+    return S.JobEvent(status=S.StatusChange(status=status, reason=reason, attempt=attempt,
+                                            instance_id=instance_id))
+
+
+@dataclass(eq=False)
+class Pending:
+    """A job the dispatcher owns until it is terminal: what it needs to (re)dispatch it."""
+
+    job_id: str
+    workflow_type: str
+    request: worker_pb2.ExecuteRequest
+    timeout_s: float | None
+    max_attempts: int
+    attempts: int = 0
+    cancelled: bool = False
+    timer: asyncio.TimerHandle | None = None  # backoff before the next attempt
+    trace_parent: str = ""          # the job's traceparent: each attempt's span is its child
+    ready_at: float = 0.0           # monotonic time it became dispatchable (dispatch latency)
+
+
+@dataclass(eq=False)
+class Attempt:
+    """One running attempt of a job on one instance."""
+
+    job: Pending
+    inst: InstanceState | None      # None only for an attempt lost before it could be re-attached
+    number: int
+    task: asyncio.Task | None = None
+    call: object | None = None
+    stop_status: int = 0            # CANCELLED or TIMED_OUT once the gateway asked it to stop
+    stop_reason: str = ""
+    outcome: str = "LOST"           # how it ended, for the store's attempt record
+    outcome_reason: str = ""
+    forced: bool = False
+    worker_seq: int = 0             # last WorkerEvent seq consumed (where an Attach would resume)
+    timers: list[asyncio.TimerHandle] = field(default_factory=list)
+    resumed: bool = False           # taken over from the store (re-attached): already recorded
+    timeout_in: float | None = None  # seconds left of the job's timeout when resumed
+    abandoned: bool = False         # given up by this gateway while it may run on (lease lost, store down)
+    reattaches: int = 0             # Attach calls made after the stream broke
+    span: Any = None                # the "job.attempt" span
+    writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
+
+    # Writes in flight: a job's writes go to the store in order (tasks start in creation
+    # order) without each waiting for the commit of the one before.
+    def write_soon(self, store: Any, events: list, update: Any) -> None:
+        """Start appending `events` to the job; a failure surfaces in check_writes/settle."""
+        self.writes.append(asyncio.ensure_future(store.append(self.job.job_id, events, update)))
+
+    def check_writes(self) -> None:
+        """Raise the failure of a finished write; forget the writes that succeeded."""
+        if self.writes and self.writes[0].done():
+            still = []
+            for task in self.writes:
+                if not task.done():
+                    still.append(task)
+                elif task.exception() is not None:
+                    self.writes = [t for t in self.writes if t is not task]
+                    raise task.exception()
+            self.writes = still
+
+    async def settle(self) -> None:
+        """Wait for the writes in flight; raise the first failure."""
+        writes, self.writes = self.writes, []
+        if writes:
+            for outcome in await asyncio.gather(*writes, return_exceptions=True):
+                if isinstance(outcome, BaseException):
+                    raise outcome
+
+    def drop_writes(self) -> None:
+        """Leaving with an error: the writes in flight go on; their failures are only logged."""
+        writes, self.writes = self.writes, []
+        for task in writes:
+            task.add_done_callback(_quiet)
+
+
+def _quiet(task: asyncio.Future) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.debug("job write failed after its attempt ended: %r", task.exception())
+
+
+class Lost(Exception):
+    """The attempt ended without an outcome from the worker (connection, stream, overload)."""
+
+
+def open_attempt_span(job: Pending, instance: str, number: int, request: worker_pb2.ExecuteRequest) -> Any:
+    """Start the attempt's ``job.attempt`` span (child of the job's submit span) and put its
+    trace context into the worker request, so the worker's spans join the job's trace."""
+    from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
+
+    span = start_job_span("job.attempt", job_id=job.job_id, workflow_type=job.workflow_type, attempt=number,
+                          instance=instance, parent=job.trace_parent or None)
+    with use_span(span):
+        request.trace_context.clear()
+        request.trace_context.update(inject_context())
+    return span

@@ -1,0 +1,384 @@
+"""The dispatcher: per-type queues, routing to instances, attempts, retries, timeouts, cancel.
+
+One asyncio task per running attempt consumes the worker's ``Execute`` stream and turns its
+events into job events through ``store.append`` — the only writer of a running job's events, so
+terminal states cannot race each other. Queued jobs wait in per-type FIFO queues that are
+pumped whenever capacity may have appeared (a job ended, an instance joined); nothing polls.
+
+Durability: every non-terminal job is driven by the one replica holding its lease
+(``_leases``: renewed every few seconds, claimed when free or expired). A gateway that takes over
+jobs — after its own restart, or from a replica that died — queues the QUEUED ones and
+re-attaches the DISPATCHED/RUNNING ones on their workers with ``Attach(after_seq=worker_seq)``
+(``_recovery``), the last worker event seq being stored with each job event, so nothing is
+recomputed and no event is stored twice. A stream that breaks after the worker started the job
+is re-attached the same way before the attempt counts as lost. A store that stays unavailable
+past its retry budget makes the dispatcher let go of the job (nothing half written); its lease
+expires and a claim resumes it. Cancel, timeout and delete, on any replica: ``_control``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import datetime as dt
+import logging
+import os
+import time
+
+import grpc
+from workmesh.services.gateway.dispatch._attempt import (
+    Attempt,
+    Lost,
+    Pending,
+    open_attempt_span,
+    status_event,
+    utcnow,
+)
+from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.dispatch._control import ControlMixin
+from workmesh.services.gateway.dispatch._leases import LeaseKeeper
+from workmesh.services.gateway.dispatch._outcomes import OutcomeMixin
+from workmesh.services.gateway.dispatch._policy import (
+    DEFAULT_RETRY,
+    RetryPolicy,
+    choose_instance,
+    effective_max_attempts,
+)
+from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMixin
+from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
+from workmesh.services.core.telemetry import end_span
+from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
+
+log = logging.getLogger("workmesh.gateway.dispatch")
+
+S = common_pb2
+_TERMINAL_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
+                    grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED,
+                    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OUT_OF_RANGE}
+
+
+class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
+    """Routes queued jobs to worker instances and drives every attempt to an outcome.
+
+    Args:
+        store: where job events go.
+        catalog: the live instances per type (and where instance trouble is reported).
+        retry: backoff between attempts after a lost worker or a retryable handler error.
+        cancel_grace: seconds a worker gets to stop a cancelled or timed-out job before the
+            gateway ends the attempt itself.
+        busy_pause: seconds an instance that answered RESOURCE_EXHAUSTED is skipped.
+        replica_id: this gateway's lease owner name (unique among replicas on one database).
+        lease_seconds: how long a job lease lasts without renewal.
+        renew_interval: seconds between lease renewals (and claims of free or expired leases).
+        reattach_wait: seconds a taken-over running job waits for its instance to appear in the
+            registry before its attempt counts as lost.
+        metrics: a ``workmesh.services.core.telemetry.GatewayMetrics`` to update, or None.
+    """
+
+    def __init__(self, store: JobStore, catalog: Catalog, *, retry: RetryPolicy = DEFAULT_RETRY,
+                 cancel_grace: float = 5.0, busy_pause: float = 0.2, replica_id: str = "",
+                 lease_seconds: float = 10.0, renew_interval: float = 3.0, reattach_wait: float = 10.0,
+                 metrics=None) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._retry = retry
+        self._cancel_grace = cancel_grace
+        self._busy_pause = busy_pause
+        self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
+        self.lease_seconds = lease_seconds
+        self._metrics = metrics
+        self._leases = LeaseKeeper(store, self.replica_id, lease_seconds=lease_seconds,
+                                   renew_interval=renew_interval, owned=self.owned,
+                                   on_claimed=self._on_claimed, on_lost=self._on_lost)
+        self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
+        self._queues: dict[str, collections.deque[Pending]] = {}
+        self._pending: dict[str, Pending] = {}      # queued or backing off, by job id
+        self._running: dict[str, Attempt] = {}
+        self._side_tasks: set[asyncio.Task] = set()
+        self._started = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin dispatching; queued jobs move as soon as instances have capacity.
+
+        Also starts keeping leases: jobs left by a previous process of this replica or by a
+        replica that died are claimed — queued ones join the queues, running ones are
+        re-attached on their workers.
+        """
+        if not self._started:
+            self._started = True
+            self._catalog.add_listener(self._on_capacity)
+            self._on_capacity(list(self._queues))
+            await self._leases.start()
+
+    async def stop(self) -> None:
+        """Stop dispatching, abandon running attempts (their jobs stay non-terminal and keep
+        running on their workers) and release their leases so another replica takes over."""
+        self._started = False
+        owned = self.owned()
+        await self._leases.stop(release=False)
+        self._reattacher.clear()
+        for job in self._pending.values():
+            if job.timer is not None:
+                job.timer.cancel()
+        tasks = [a.task for a in self._running.values() if a.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, *self._side_tasks, return_exceptions=True)
+        # Bounded: with the database away the leases simply expire.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._store.release(self.replica_id, owned), 2.0)
+
+    def owned(self) -> list[str]:
+        """Ids of the jobs this dispatcher drives (queued, backing off, running, re-attaching)."""
+        return [*self._pending, *self._running, *self._reattacher.ids()]
+
+    def owns(self, job_id: str) -> bool:
+        """Whether this dispatcher drives the job."""
+        return job_id in self._pending or job_id in self._running or job_id in self._reattacher
+
+    # -- intake ------------------------------------------------------------------------------
+    def enqueue(self, record: JobRecord) -> None:
+        """Queue a stored, non-terminal job for dispatch (after submit, or on recovery).
+
+        A job this dispatcher already owns is left alone; one whose ``not_before`` lies in the
+        future joins its queue then.
+        """
+        if record.job_id in self._pending or record.job_id in self._running:
+            return
+        job = self._pending_of(record)
+        self._pending[job.job_id] = job
+        delay = (record.not_before - utcnow()).total_seconds() if record.not_before is not None else 0.0
+        if delay > 0:
+            job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
+            return
+        self._queues.setdefault(job.workflow_type, collections.deque()).append(job)
+        if self._started:
+            self._pump(job.workflow_type)
+
+    def submitted(self, record: JobRecord) -> None:
+        """Queue a job just created (leased to this replica) for dispatch."""
+        self._transition(S.JOB_STATUS_QUEUED, record.workflow_type)
+        self.enqueue(record)
+
+    def observe(self, metrics) -> None:
+        """Feed the gauges of a GatewayMetrics from this dispatcher's in-memory state."""
+        metrics.observe_queue_depth(lambda: {t: len(q) for t, q in list(self._queues.items())})
+        metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
+        metrics.observe_jobs(lambda: {S.JOB_STATUS_QUEUED: len(self._pending),
+                                      S.JOB_STATUS_RUNNING: len(self._running)})
+
+    @staticmethod
+    def _pending_of(record: JobRecord) -> Pending:
+        request = worker_pb2.ExecuteRequest(job_id=record.job_id, workflow_type=record.workflow_type,
+                                            params=record.params)
+        return Pending(record.job_id, record.workflow_type, request, record.timeout_s,
+                       effective_max_attempts(record.max_attempts), attempts=record.attempts,
+                       trace_parent=record.trace_parent, ready_at=time.monotonic())
+
+    def queued(self, workflow_type: str | None = None) -> int:
+        """How many jobs wait for an instance (of one type, or of all)."""
+        if workflow_type is not None:
+            return len(self._queues.get(workflow_type, ()))
+        return sum(len(q) for q in self._queues.values())
+
+    def _on_capacity(self, names) -> None:
+        if self._started:
+            # Re-attachments first: their jobs already occupy worker slots.
+            self._reattacher.resolve()
+            for name in names:
+                self._pump(name)
+
+    def _pump(self, workflow_type: str) -> None:
+        queue = self._queues.get(workflow_type)
+        if not queue:
+            return
+        candidates = self._catalog.instances_of(workflow_type)
+        while queue:
+            job = queue[0]
+            if job.cancelled:
+                queue.popleft()
+                continue
+            inst = choose_instance(candidates)
+            if inst is None:
+                return
+            queue.popleft()
+            self._pending.pop(job.job_id, None)
+            self._launch(job, inst)
+
+    def _launch(self, job: Pending, inst: InstanceState) -> None:
+        job.attempts += 1
+        attempt = Attempt(job, inst, job.attempts)
+        inst.in_flight += 1
+        self._running[job.job_id] = attempt
+        request = job.request
+        request.attempt = attempt.number
+        if job.timeout_s:
+            request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=job.timeout_s))
+        attempt.span = open_attempt_span(job, inst.name, attempt.number, request)
+        # The worker call starts before anything is stored: its request goes out while the
+        # submit reply is still being sent, which takes the store write off the critical path.
+        # The worker runs a job id at most once at a time, so a re-dispatch never doubles it.
+        try:
+            attempt.call = inst.execute(request)
+        except Exception:
+            log.warning("cannot call Execute on %s", inst.name, exc_info=True)
+        attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(attempt))
+
+    # -- one attempt -------------------------------------------------------------------------
+    async def _run_attempt(self, a: Attempt) -> None:
+        job, inst = a.job, a.inst
+        recorded = a.resumed
+        try:
+            if not a.resumed:
+                # Both writes go out together (one transaction on a durable store) and are not
+                # awaited here: the worker's first events are read meanwhile and their writes
+                # queue behind these (see _consume), so the job's commits are not chained.
+                # A job deleted or finished before dispatch fails them: _consume stops the call.
+                a.writes.append(asyncio.ensure_future(self._store.append(
+                    job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
+                    JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name,
+                              worker_seq=0))))
+                a.writes.append(asyncio.ensure_future(self._store.start_attempt(job.job_id, a.number, inst.name)))
+                recorded = True
+                self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
+            if a.stop_status:
+                if a.call is not None:
+                    a.call.cancel()
+                try:
+                    await a.settle()
+                except (NotFound, FailedPrecondition):
+                    return
+                await self._stopped(a, "before it started")
+                return
+            timeout = a.timeout_in if a.resumed else job.timeout_s
+            if timeout is not None and job.timeout_s:
+                a.timers.append(asyncio.get_running_loop().call_later(max(timeout, 0.0), self._on_timeout, a))
+            await self._follow(a)
+        except Lost as exc:
+            await self._lost(a, str(exc))
+        except asyncio.CancelledError:
+            if a.call is not None:
+                a.call.cancel()
+            if not a.forced:
+                raise
+            await self._stopped(a, f"forced after {self._cancel_grace:g}s grace")
+        except Unavailable as exc:
+            # The store stayed unreachable past its retry budget. The attempt goes on on its
+            # worker (which buffers its events): give the job up here, keeping nothing half
+            # written, and let a lease claim — this replica's, once the store is back and the
+            # lease expired, or another's — re-attach from the last stored worker event.
+            a.abandoned = True
+            if a.call is not None:
+                a.call.cancel()
+            log.warning("job %s: store unavailable (%s); attempt left running on %s for a re-attach",
+                        job.job_id, exc, inst.name if inst else "?")
+        except Exception:
+            log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
+            await self._finish(job.job_id, [S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
+                                            status_event(S.JOB_STATUS_FAILED, "INTERNAL")],
+                               S.JOB_STATUS_FAILED, S.JobError(code="INTERNAL", message="gateway error"))
+        finally:
+            for timer in a.timers:
+                timer.cancel()
+            if recorded and self._started and not a.abandoned:
+                with contextlib.suppress(NotFound, Unavailable):
+                    await self._store.end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason)
+            if self._running.get(job.job_id) is a:
+                del self._running[job.job_id]
+            if a.span is not None:
+                end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
+            inst.in_flight -= 1
+            self._catalog.released(inst)
+
+    async def _follow(self, a: Attempt) -> None:
+        """Consume the attempt's stream; if it breaks after the worker started the job,
+        re-attach to the same worker after the last event stored before counting it lost (a
+        new Execute would replay the job's events from the start)."""
+        while True:
+            try:
+                await self._consume(a)
+                return
+            except Lost:
+                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started:
+                    raise
+            a.reattaches += 1
+            a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
+
+    async def _consume(self, a: Attempt) -> None:
+        job, inst = a.job, a.inst
+        call = a.call
+        if call is None:
+            raise Lost("could not start the Execute call")
+        try:
+            while True:
+                ev = await call.read()
+                if ev is grpc.aio.EOF:
+                    await a.settle()
+                    break
+                a.worker_seq = ev.seq
+                kind = ev.WhichOneof("payload")
+                # Non-terminal events are written without waiting for their commit before the
+                # next worker event is read: a job's writes still reach the store in order
+                # (tasks start in creation order), share group commits, and watchers see them
+                # only once committed. A failed write surfaces at the next event or at the end.
+                a.check_writes()
+                if kind == "started":
+                    name = ev.started.instance_id or inst.name
+                    a.write_soon(self._store, [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
+                                     JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name,
+                                               worker_seq=ev.seq))
+                    self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
+                    if self._metrics is not None:
+                        self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
+                elif kind == "progress":
+                    a.write_soon(self._store, [S.JobEvent(progress=ev.progress)],
+                                     JobUpdate(progress=ev.progress, worker_seq=ev.seq))
+                elif kind == "log":
+                    a.write_soon(self._store, [S.JobEvent(log=ev.log)], JobUpdate(worker_seq=ev.seq))
+                elif kind == "result":
+                    a.outcome = "SUCCEEDED"
+                    # Queued behind the writes in flight (same transaction when they meet).
+                    await self._finish(job.job_id, [S.JobEvent(result=ev.result),
+                                                    status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
+                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq, ordered=True)
+                    with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
+                        await a.settle()  # committed before the terminal write: only errors are left
+                    return
+                elif kind == "error":
+                    await a.settle()
+                    await self._on_error(a, ev.error)
+                    return
+        except grpc.aio.AioRpcError as exc:
+            with contextlib.suppress(NotFound, FailedPrecondition):  # the writes below say so too
+                await a.settle()
+            code = exc.code()
+            if code == grpc.StatusCode.UNAVAILABLE:
+                self._catalog.mark_lost(inst)
+            elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                self._catalog.mark_busy(inst, self._busy_pause)
+            elif code in _TERMINAL_ERRORS and not a.stop_status:
+                error = S.JobError(code=code.name, message=exc.details() or "")
+                a.outcome, a.outcome_reason = "FAILED", f"{code.name}: {exc.details()}"
+                await self._finish(job.job_id, [S.JobEvent(error=error),
+                                                status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
+                                   S.JOB_STATUS_FAILED, error)
+                return
+            raise Lost(f"{code.name}: {exc.details()}") from None
+        except (NotFound, FailedPrecondition):
+            call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
+            if a.outcome == "LOST":
+                a.outcome, a.outcome_reason = "CANCELLED", "job finished or deleted"
+            self._spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
+            return
+        except BaseException:
+            a.drop_writes()
+            raise
+        raise Lost("the worker ended the stream without a result")
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._side_tasks.add(task)
+        task.add_done_callback(self._side_tasks.discard)

@@ -1,0 +1,124 @@
+"""Row leases of one gateway replica: which non-terminal jobs this replica drives.
+
+Every non-terminal job is driven by exactly one replica: the one holding its lease in the job
+store. A new job is created leased to the replica that accepted it. :class:`LeaseKeeper` renews
+the leases of the jobs this replica drives every ``renew_interval`` seconds (well inside
+``lease_seconds``), and claims jobs whose lease is free or expired — those of a replica that
+died, or of this replica's previous life. Jobs it no longer holds (another replica claimed them
+after this one stalled past the expiry, or they finished or were deleted elsewhere) are handed
+back to the dispatcher to let go.
+
+A replica id is stable across a restart of the same gateway (same host and port by default),
+so a restarted gateway first releases the leases its previous process held and claims them at
+once instead of waiting for their expiry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+
+from workmesh.services.gateway.store import JobRecord, JobStore
+from workmesh.v1 import common_pb2
+from workmesh.services.core.errors import WorkmeshError
+
+log = logging.getLogger("workmesh.gateway.leases")
+
+ACTIVE = (common_pb2.JOB_STATUS_QUEUED, common_pb2.JOB_STATUS_DISPATCHED, common_pb2.JOB_STATUS_RUNNING)
+CLAIM_BATCH = 500
+
+
+class LeaseKeeper:
+    """Renews, claims and releases the job leases of one replica.
+
+    Args:
+        store: the shared job store.
+        owner: this replica's id.
+        lease_seconds: how long a lease lasts without renewal.
+        renew_interval: seconds between two rounds of renewing and claiming.
+        owned: the ids of the jobs this replica drives right now.
+        on_claimed: called with each job newly claimed (queued, or running on a worker).
+        on_lost: called with the ids this replica drove but no longer holds.
+    """
+
+    def __init__(self, store: JobStore, owner: str, *, lease_seconds: float, renew_interval: float,
+                 owned: Callable[[], Iterable[str]], on_claimed: Callable[[JobRecord], None],
+                 on_lost: Callable[[set[str]], None]) -> None:
+        self._store = store
+        self.owner = owner
+        self.lease_seconds = lease_seconds
+        self._interval = renew_interval
+        self._owned = owned
+        self._on_claimed = on_claimed
+        self._on_lost = on_lost
+        self._task: asyncio.Task | None = None
+        self._wake = asyncio.Event()
+
+    async def start(self) -> None:
+        """Release what a previous process of this replica held, then keep leases in a task."""
+        with contextlib.suppress(WorkmeshError):
+            await self._release_previous()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="gateway-leases")
+
+    async def stop(self, release: bool = True) -> None:
+        """Stop renewing; with `release`, give up the leases held so others take over at once."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        if release:
+            try:
+                await self._store.release(self.owner, list(self._owned()))
+            except WorkmeshError as exc:  # the leases expire by themselves
+                log.warning("could not release leases: %s", exc)
+
+    def poke(self) -> None:
+        """Run a round now (e.g. after giving a job up, so it is claimed again without delay)."""
+        self._wake.set()
+
+    async def _release_previous(self) -> None:
+        held = set(self._owned())
+        stale: list[str] = []
+        after = None
+        while True:
+            page = await self._store.list(statuses=ACTIVE, limit=1000, after=after)
+            stale.extend(r.job_id for r in page if r.job_id not in held)
+            if len(page) < 1000:
+                break
+            after = page[-1].job_id
+        if stale:
+            # Only leases held by this owner are touched; others' stay as they are.
+            await self._store.release(self.owner, stale)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.round()
+            except asyncio.CancelledError:
+                raise
+            except WorkmeshError as exc:  # store unavailable for now: keep state, try again
+                log.warning("lease round failed: %s", exc)
+            except Exception:  # a bug must not end lease keeping
+                log.exception("lease round failed")
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._interval)
+
+    async def round(self) -> None:
+        """Renew the leases of the jobs driven here, report lost ones, claim free ones."""
+        owned = set(self._owned())
+        if owned:
+            held = await self._store.renew(self.owner, list(owned), self.lease_seconds)
+            # A job that started being driven during the renew call was not part of it.
+            lost = {job_id for job_id in owned - held if job_id in set(self._owned())}
+            if lost:
+                self._on_lost(lost)
+        while True:
+            claimed = await self._store.claim(self.owner, CLAIM_BATCH, self.lease_seconds)
+            for record in claimed:
+                self._on_claimed(record)
+            if len(claimed) < CLAIM_BATCH:
+                return

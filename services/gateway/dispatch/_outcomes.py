@@ -1,0 +1,101 @@
+"""How an attempt ends: handler errors, lost workers (retry with backoff or fail), stops, and
+the terminal write — for the :class:`~workmesh.services.gateway.Dispatcher`."""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import time
+
+from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, status_event, utcnow
+from workmesh.services.gateway.store import JobUpdate
+from workmesh.v1 import common_pb2
+from workmesh.services.core.errors import FailedPrecondition, NotFound
+
+S = common_pb2
+
+
+class OutcomeMixin:
+    """Turns the end of an attempt into job events (and re-queues it when it may be retried)."""
+
+    async def _on_error(self, a: Attempt, error: S.JobError) -> None:
+        job = a.job
+        if error.code == "TIMED_OUT" and not a.stop_status:
+            # The worker's own deadline (the request carries it) passed before our timer fired.
+            a.stop_status, a.stop_reason = S.JOB_STATUS_TIMED_OUT, f"timed out after {job.timeout_s or 0:g}s"
+        if a.stop_status or error.code == "CANCELLED":
+            await self._stopped(a, error.message or error.code)
+        elif error.retryable and self._retry.should_retry(a.number, job.max_attempts):
+            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
+            await self._requeue(a, f"{error.code}: {error.message}")
+        else:
+            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
+            await self._finish(job.job_id, [S.JobEvent(error=error),
+                                            status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
+                               S.JOB_STATUS_FAILED, error)
+
+    async def _lost(self, a: Attempt, why: str) -> None:
+        job = a.job
+        a.outcome_reason = why
+        if a.stop_status:
+            await self._stopped(a, f"worker lost: {why}")
+        elif self._retry.should_retry(a.number, job.max_attempts):
+            await self._requeue(a, f"WORKER_LOST: {why}")
+        else:
+            error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
+            await self._finish(job.job_id, [S.JobEvent(error=error),
+                                            status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
+                               S.JOB_STATUS_FAILED, error)
+
+    async def _requeue(self, a: Attempt, reason: str) -> None:
+        job = a.job
+        delay = self._retry.delay(a.number)
+        try:
+            await self._store.append(job.job_id, [status_event(S.JOB_STATUS_QUEUED, reason, a.number)],
+                                     JobUpdate(status=S.JOB_STATUS_QUEUED,
+                                               not_before=utcnow() + dt.timedelta(seconds=delay)))
+        except (NotFound, FailedPrecondition):
+            return
+        self._transition(S.JOB_STATUS_QUEUED, job.workflow_type)
+        self._pending[job.job_id] = job
+        job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
+
+    def _after_backoff(self, job: Pending) -> None:
+        job.timer = None
+        job.ready_at = time.monotonic()
+        if not job.cancelled and self._pending.get(job.job_id) is job:
+            self._queues.setdefault(job.workflow_type, collections.deque()).append(job)
+            if self._started:
+                self._pump(job.workflow_type)
+
+    async def _stopped(self, a: Attempt, detail: str) -> None:
+        status = a.stop_status or S.JOB_STATUS_CANCELLED
+        a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_"):]
+        a.outcome_reason = detail
+        events = []
+        error = None
+        if status == S.JOB_STATUS_TIMED_OUT:
+            error = S.JobError(code="TIMED_OUT", message=f"{a.stop_reason} ({detail})")
+            events.append(S.JobEvent(error=error))
+        events.append(status_event(status, f"{a.stop_reason or 'cancelled by the worker'} ({detail})", a.number))
+        await self._finish(a.job.job_id, events, status, error)
+
+    async def _finish(self, job_id: str, events: list[S.JobEvent], status: int,
+                      error: S.JobError | None = None, result: S.JobResult | None = None,
+                      worker_seq: int | None = None, workflow_type: str = "", ordered: bool = False) -> None:
+        write = self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(), error=error,
+                                                             result=result, worker_seq=worker_seq))
+        if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
+            write = asyncio.ensure_future(write)
+        try:
+            await write
+        except (NotFound, FailedPrecondition):  # deleted, or already terminal
+            return
+        if self._metrics is not None:
+            running = self._running.get(job_id)
+            self._transition(status, workflow_type or (running.job.workflow_type if running else ""))
+
+    def _transition(self, status: int, workflow_type: str) -> None:
+        if self._metrics is not None:
+            self._metrics.job_transition(status, workflow_type)

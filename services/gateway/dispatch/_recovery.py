@@ -1,0 +1,175 @@
+"""Taking over jobs that are running on a worker while no gateway follows them.
+
+After a gateway restart, or when a replica claims the jobs of one that died, the store holds
+jobs in DISPATCHED or RUNNING: their attempt may still be running on its worker, which keeps the
+events buffered. The new driver waits until its catalog knows the job's instance, then
+re-attaches with ``Attach(job_id, after_seq=worker_seq)`` (the last worker event stored), so
+nothing is recomputed and no event is stored twice. Only when the instance does not show up in
+the registry within ``wait`` seconds (or the worker answers NOT_FOUND/UNAVAILABLE, handled by the
+attempt itself) is the attempt lost and the job retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+
+from workmesh.services.gateway.dispatch._attempt import Attempt, open_attempt_span, utcnow
+from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.store import JobRecord
+from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.services.core.errors import NotFound, Unavailable
+
+log = logging.getLogger("workmesh.gateway.recovery")
+
+
+def find_instance(catalog: Catalog, name: str) -> InstanceState | None:
+    """The described instance whose worker instance id (or address) is `name`, if present."""
+    if not name:
+        return None
+    for inst in catalog.instances():
+        if inst.described and inst.present and (inst.instance_id == name or inst.key == name):
+            return inst
+    return None
+
+
+class Reattacher:
+    """Jobs waiting for their worker instance to appear in the catalog.
+
+    Args:
+        catalog: where instances are looked up.
+        resume: called with (job, instance) once the instance is known.
+        give_up: called with (job, reason) when it does not appear within `wait` seconds.
+        wait: seconds to wait for the instance.
+    """
+
+    def __init__(self, catalog: Catalog, *, resume: Callable[[JobRecord, InstanceState], None],
+                 give_up: Callable[[JobRecord, str], None], wait: float) -> None:
+        self._catalog = catalog
+        self._resume = resume
+        self._give_up = give_up
+        self._wait = wait
+        self._waiting: dict[str, tuple[JobRecord, asyncio.TimerHandle]] = {}
+
+    def __contains__(self, job_id: str) -> bool:
+        return job_id in self._waiting
+
+    def ids(self) -> list[str]:
+        """The jobs waiting for their instance."""
+        return list(self._waiting)
+
+    def add(self, record: JobRecord) -> None:
+        """Take over `record` (DISPATCHED or RUNNING) as soon as its instance is known."""
+        if record.job_id in self._waiting:
+            return
+        timer = asyncio.get_running_loop().call_later(self._wait, self._expire, record.job_id)
+        self._waiting[record.job_id] = (record, timer)
+        self.resolve()
+
+    def resolve(self) -> None:
+        """Resume every waiting job whose instance is in the catalog now."""
+        if not self._waiting:
+            return
+        for job_id, (record, timer) in list(self._waiting.items()):
+            inst = find_instance(self._catalog, record.instance_id)
+            if inst is not None:
+                timer.cancel()
+                del self._waiting[job_id]
+                self._resume(record, inst)
+
+    def drop(self, job_id: str) -> JobRecord | None:
+        """Stop waiting for one job (cancelled, deleted, or no longer ours)."""
+        entry = self._waiting.pop(job_id, None)
+        if entry is None:
+            return None
+        entry[1].cancel()
+        return entry[0]
+
+    def clear(self) -> None:
+        """Stop waiting for every job."""
+        for job_id in list(self._waiting):
+            self.drop(job_id)
+
+    def _expire(self, job_id: str) -> None:
+        entry = self._waiting.pop(job_id, None)
+        if entry is not None:
+            record = entry[0]
+            self._give_up(record, f"instance {record.instance_id or '?'} did not appear in the registry "
+                                  f"within {self._wait:g}s")
+
+
+class RecoveryMixin:
+    """Claimed and lost leases, and re-attaching, for the :class:`~workmesh.services.gateway.Dispatcher`."""
+
+    def _on_claimed(self, record: JobRecord) -> None:
+        if not self._started or self.owns(record.job_id) or record.terminal:
+            return
+        if record.status == common_pb2.JOB_STATUS_QUEUED:
+            self.enqueue(record)
+        else:
+            log.info("job %s: taking over attempt %d on %s after worker event %d", record.job_id,
+                     record.attempts, record.instance_id or "?", record.worker_seq)
+            self._reattacher.add(record)
+
+    def _on_lost(self, job_ids: set[str]) -> None:
+        """Leases this replica no longer holds: stop driving those jobs here (nothing is written)."""
+        for job_id in job_ids:
+            self._reattacher.drop(job_id)
+            job = self._pending.pop(job_id, None)
+            if job is not None:
+                job.cancelled = True
+                if job.timer is not None:
+                    job.timer.cancel()
+            if job_id in self._running:
+                self._spawn(self._abandon_if_live(job_id))
+
+    async def _abandon_if_live(self, job_id: str) -> None:
+        # A job that just finished lost its lease with its terminal write: let its attempt end
+        # normally. One still live is driven by another replica now: let go of it quietly.
+        record = await self._store.get(job_id)
+        attempt = self._running.get(job_id)
+        if attempt is None or record is None or record.terminal:
+            return
+        log.warning("job %s: lease lost to another replica; letting go of attempt %d", job_id, attempt.number)
+        attempt.abandoned = True
+        if attempt.task is not None:
+            attempt.task.cancel()
+
+    def resume(self, record: JobRecord, inst: InstanceState) -> None:
+        """Follow a job's running attempt again: Attach after the last stored worker event."""
+        if not self._started or record.job_id in self._running:
+            return
+        job = self._pending_of(record)
+        a = Attempt(job, inst, record.attempts, resumed=True, worker_seq=record.worker_seq)
+        if record.timeout_s:
+            began = record.started_at or record.updated_at or utcnow()
+            a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
+        inst.in_flight += 1
+        self._running[job.job_id] = a
+        a.span = open_attempt_span(job, inst.name, a.number, worker_pb2.ExecuteRequest())
+        try:
+            a.call = inst.attach(worker_pb2.AttachRequest(job_id=job.job_id, after_seq=record.worker_seq))
+        except Exception:
+            log.warning("cannot call Attach on %s", inst.name, exc_info=True)
+        a.task = asyncio.get_running_loop().create_task(self._run_attempt(a))
+
+    def _resume_lost(self, record: JobRecord, why: str) -> None:
+        """The instance of a taken-over attempt is gone: the attempt is lost; retry or fail."""
+        job = self._pending_of(record)
+        self._pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
+        self._spawn(self._lose_taken_over(job, record.attempts, why))
+
+    async def _lose_taken_over(self, job, number: int, why: str) -> None:
+        try:
+            with contextlib.suppress(NotFound):
+                await self._store.end_attempt(job.job_id, number, "LOST", why)
+            if self._pending.get(job.job_id) is job:
+                del self._pending[job.job_id]
+                await self._lost(Attempt(job, None, number), why)
+        except Unavailable as exc:
+            # Not ours any more until the store is back: the lease expires and a claim retries.
+            if self._pending.get(job.job_id) is job:
+                del self._pending[job.job_id]
+            log.warning("job %s: store unavailable while retrying a lost attempt: %s", job.job_id, exc)

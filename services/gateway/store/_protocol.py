@@ -1,0 +1,215 @@
+"""The job store interface: what the gateway needs to keep jobs and their numbered events.
+
+Adapters: :class:`MemoryJobStore` (in ``_memory.py``; tests and benchmarks) and the SQL store
+(SQLite file by default, PostgreSQL via ``DATABASE_URL``). Every adapter passes the same test
+suite (tests/store/test_store_contract.py).
+
+Events are ``workmesh.v1.JobEvent`` messages; the store assigns their ``seq`` (1, 2, 3, ... per
+job, no gaps) and applies the job fields that change with them in the same transaction.
+
+Beyond jobs and events the store keeps the attempts of each job (which instance ran it, when,
+how it ended), row leases that let several gateway replicas share one database (each
+non-terminal job is driven by exactly one replica at a time; a dead replica's leases expire
+and another claims them) and a retention sweep for the optional TTL of finished jobs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from workmesh.v1 import common_pb2
+
+TERMINAL = frozenset({
+    common_pb2.JOB_STATUS_SUCCEEDED,
+    common_pb2.JOB_STATUS_FAILED,
+    common_pb2.JOB_STATUS_CANCELLED,
+    common_pb2.JOB_STATUS_TIMED_OUT,
+})
+
+
+@dataclass
+class JobRecord:
+    """One job as stored. Proto-typed fields are stored serialized by SQL adapters."""
+
+    job_id: str
+    workflow_type: str
+    params: dict[str, common_pb2.ParamValue]
+    status: int = common_pb2.JOB_STATUS_QUEUED
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    updated_at: dt.datetime | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    timeout_s: float | None = None
+    max_attempts: int = 3
+    attempts: int = 0
+    instance_id: str = ""
+    progress: common_pb2.Progress | None = None
+    result: common_pb2.JobResult | None = None
+    error: common_pb2.JobError | None = None
+    last_seq: int = 0
+    trace_id: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    idempotency_key: str | None = None
+    not_before: dt.datetime | None = None  # retry backoff: do not dispatch before this time
+    trace_parent: str = ""      # W3C traceparent of the job's submit span (its trace crosses processes)
+    worker_seq: int = 0         # last WorkerEvent seq of the current attempt stored (Attach resumes after it)
+    # Lease given with create (the replica that accepted the job drives it); claim/renew later.
+    lease_owner: str | None = None
+    lease_until: dt.datetime | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+
+@dataclass
+class AttemptRecord:
+    """One attempt to run a job on a worker instance.
+
+    ``outcome`` is empty while the attempt runs; afterwards a short upper-case word chosen by
+    the gateway, e.g. ``"SUCCEEDED"``, ``"FAILED"``, ``"LOST"``, ``"CANCELLED"``, ``"TIMED_OUT"``.
+    """
+
+    job_id: str
+    attempt: int
+    instance_id: str
+    started_at: dt.datetime
+    ended_at: dt.datetime | None = None
+    outcome: str = ""
+    reason: str = ""
+
+
+@dataclass
+class JobUpdate:
+    """Job fields to change together with appended events; None leaves a field as it is."""
+
+    status: int | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    attempts: int | None = None
+    instance_id: str | None = None
+    progress: common_pb2.Progress | None = None
+    result: common_pb2.JobResult | None = None
+    error: common_pb2.JobError | None = None
+    not_before: dt.datetime | None = None
+    worker_seq: int | None = None
+
+
+class JobStore(Protocol):
+    """Persistence of jobs and job events. All methods are coroutines safe to call concurrently."""
+
+    async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
+        """Store a new QUEUED job with its first event (status QUEUED, seq 1).
+
+        When ``job.lease_owner`` and ``job.lease_until`` are set the job is created leased to
+        that owner (the replica that accepted it drives it; see :meth:`claim`).
+
+        Returns ``(job, True)``; when ``job.idempotency_key`` was seen before, returns
+        ``(earlier_job, False)`` and stores nothing.
+        """
+        ...
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None when unknown."""
+        ...
+
+    async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
+                   limit: int = 100, after: str | None = None) -> list[JobRecord]:
+        """Jobs newest first, filtered; ``after`` is the job_id the previous page ended with."""
+        ...
+
+    async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
+                     update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
+        """Number and store events and apply `update` atomically; return the numbered events.
+
+        Raises:
+            workmesh.services.core.errors.NotFound: unknown job.
+            workmesh.services.core.errors.FailedPrecondition: the job is already terminal.
+        """
+        ...
+
+    async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
+        """Stored events with seq > after_seq, in order."""
+        ...
+
+    # Optional: ``async def peek(job_id) -> (last_seq, terminal) | None`` — the same as from
+    # :meth:`get`, cheaper (WatchJob uses it when present).
+
+    async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
+        """Return when the job may have events past `after_seq` (or after `timeout` seconds)."""
+        ...
+
+    async def delete(self, job_id: str) -> bool:
+        """Remove the job and its events; False when unknown."""
+        ...
+
+    # --- attempts -------------------------------------------------------------------------
+
+    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
+                            started_at: dt.datetime | None = None) -> None:
+        """Record that attempt number `attempt` (1, 2, ...) of the job started on `instance_id`.
+
+        Recording the same attempt again overwrites it (safe to retry).
+        `started_at` defaults to now. The job's own ``attempts``/``instance_id`` fields are
+        changed through :meth:`append` with a :class:`JobUpdate`, not here.
+
+        Raises:
+            workmesh.services.core.errors.NotFound: unknown job.
+        """
+        ...
+
+    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
+                          ended_at: dt.datetime | None = None) -> None:
+        """Record how an attempt ended (`outcome`, see :class:`AttemptRecord`); `ended_at` defaults to now.
+
+        Raises:
+            workmesh.services.core.errors.NotFound: unknown job or attempt.
+        """
+        ...
+
+    async def attempts(self, job_id: str) -> list[AttemptRecord]:
+        """The job's attempts by attempt number; empty for an unknown job."""
+        ...
+
+    # --- row leases (several gateway replicas on one database) ----------------------------
+
+    async def claim(self, owner: str, limit: int, lease_seconds: float,
+                    types: Sequence[str] | None = None) -> list[JobRecord]:
+        """Lease up to `limit` jobs to `owner` for `lease_seconds` and return them, oldest first.
+
+        Claimable: non-terminal (QUEUED, DISPATCHED or RUNNING — the latter two are jobs whose
+        gateway died and need re-attaching), lease free or expired (a lease `owner` itself holds
+        and has not let expire is not returned again), ``not_before`` unset or passed, and
+        ``workflow_type`` in `types` when given. Two owners claiming at the same time get
+        disjoint sets. A job that turns terminal through :meth:`append` loses its lease.
+        """
+        ...
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend `owner`'s leases to now + `lease_seconds`; return the ids `owner` still holds.
+
+        A lease that expired but was not claimed by anyone else is renewed too; ids missing from
+        the result were claimed by another owner, released, finished or deleted.
+        """
+        ...
+
+    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        """Give up `owner`'s leases on `job_ids` (e.g. when draining); others are untouched."""
+        ...
+
+    # --- retention ------------------------------------------------------------------------
+
+    async def delete_finished_before(self, cutoff: dt.datetime) -> int:
+        """Delete terminal jobs (with events and attempts) that finished before `cutoff`.
+
+        A terminal job without ``finished_at`` counts by its ``updated_at``. Returns how many
+        jobs were deleted.
+        """
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...

@@ -1,0 +1,1 @@
+"""The SQL job store (SQLite or PostgreSQL through SQLAlchemy): schema, statements, group commit."""

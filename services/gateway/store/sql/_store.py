@@ -1,0 +1,303 @@
+"""SqlJobStore: the durable JobStore on a SQLite file (default) or PostgreSQL (``DATABASE_URL``).
+
+Layout: tables and row conversions in ``_schema``, engines/URLs/migrations in
+``_engine``, the statements in ``_ops`` (PostgreSQL's folded multi-row forms in
+``_fold``), group commit in ``_writer``, waking watchers in ``_notify``.
+
+Why threads and not SQLAlchemy's asyncio extension: writes go through one writer thread anyway
+(group commit: whatever queued up while the last transaction ran is committed together; SQLite
+admits one writer at a time), and reads run on a small pool of threads. The event loop only
+awaits futures, so it never blocks on the database, with the same synchronous SQLAlchemy Core
+code and the standard drivers (sqlite3, psycopg) on both databases — no greenlet bridge and no
+aiosqlite (itself a thread per connection). Only the PostgreSQL LISTEN connection is
+asyncio-native (psycopg's async API).
+
+Deployment: a SQLite file serves one gateway process (waiters are woken in process only;
+leases still work across processes because the writer takes SQLite's write lock up front).
+Run several gateway replicas on PostgreSQL, where row leases decide which replica drives a job
+and LISTEN/NOTIFY wakes watchers on every replica. Lease times come from each replica's clock,
+so replicas need synchronised clocks (NTP), as with any lease.
+
+Durability: a call returns only after its transaction committed. SQLite runs in WAL mode with
+``synchronous=NORMAL`` by default (survives a crash of the process; FULL for power loss too).
+If PostgreSQL goes away, calls retry on new connections for ``retry_for`` seconds and then
+raise Unavailable; a commit whose outcome was lost with the connection is checked on the new
+one, so an acknowledged append is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import datetime as dt
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+
+from workmesh.services.gateway.store.sql import _ops as ops
+from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
+from workmesh.services.gateway.store.sql._engine import create_engine, is_transient, normalize_url, upgrade
+from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
+from workmesh.services.gateway.store.sql._writer import GroupWriter
+from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.v1 import common_pb2
+from workmesh.services.core.errors import Unavailable
+
+T = TypeVar("T")
+
+
+class SqlJobStore:
+    """A JobStore in SQL: jobs, numbered job events, attempts, leases.
+
+    Opening is lazy: the first call (or :meth:`start`, or ``async with``) applies the alembic
+    migrations and starts the writer thread (and the LISTEN connection on PostgreSQL).
+
+    Args:
+        url: ``sqlite:///path/jobs.db`` or ``postgresql://user:pass@host:port/db`` (the psycopg 3
+            driver is used for plain ``postgresql://`` and ``postgres://``).
+        retry_for: seconds a call keeps retrying while the database is unreachable before it
+            raises Unavailable.
+        readers: threads serving reads.
+        exclusive: SQLite only: this store is the only one using the file (the gateway's own
+            job store). Enforced with a lock file next to it — opening fails while another store
+            uses the file — and lets WatchJob read the events this store wrote from memory.
+            Several stores may share a file when none is exclusive (tests, tools).
+        sqlite_synchronous: SQLite's ``synchronous`` setting: NORMAL (default) keeps every
+            acknowledged write across a crash of the process, FULL also across a power loss
+            (see ``_engine.create_engine``).
+        own_events: PostgreSQL only: serve the events this store wrote itself to its watchers
+            from memory (the gateway's own store). A notification announcing a seq past what
+            this store wrote (another replica wrote to or deleted the job) drops the job from
+            memory before anyone is woken, so from then on it is read from the database; a lost
+            LISTEN connection drops everything.
+
+    Raises:
+        workmesh.services.core.errors.InvalidArgument: the URL is neither SQLite file nor PostgreSQL.
+    """
+
+    def __init__(self, url: str, *, retry_for: float = 60.0, readers: int = 4,
+                 sqlite_synchronous: str = "NORMAL", exclusive: bool = False,
+                 own_events: bool = False) -> None:
+        self.url = normalize_url(url)
+        self._engine = create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
+        self._postgres = self.url.get_backend_name() == "postgresql"
+        self._retry_for = retry_for
+        self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="workmesh-store-read")
+        self._waiters = Waiters()
+        # SQLite serves one process: the events it wrote itself can be read from memory.
+        # A SQLite file that one store has to itself (enforced by a lock file, see _open)
+        # lets it serve the events it wrote from memory.
+        self._exclusive = exclusive and not self._postgres
+        self._cache = EventCache() if self._exclusive or (own_events and self._postgres) else None
+        self._lock_file: FileLock | None = None
+        self._writer: GroupWriter | None = None
+        self._listener: PgListener | None = None
+        self._started: asyncio.Future[None] | None = None
+        self._closed = False
+
+    @property
+    def dialect(self) -> str:
+        """``"sqlite"`` or ``"postgresql"``."""
+        return self.url.get_backend_name()
+
+    @property
+    def commits(self) -> int:
+        """Transactions the writer committed so far (group commits; for benchmarks)."""
+        return 0 if self._writer is None else self._writer.commits
+
+    async def start(self) -> None:
+        """Migrate the database and start the writer (and listener); safe to call repeatedly."""
+        if self._closed:
+            raise Unavailable("job store is closed")
+        if self._started is None:
+            self._started = asyncio.get_running_loop().create_future()
+            try:
+                await self._open()
+            except BaseException as exc:
+                self._started.set_exception(exc)
+                self._started.exception()  # retrieved: later callers re-raise it from the await below
+                raise
+            self._started.set_result(None)
+        await self._started
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        if not self._postgres:
+            self._lock_file = FileLock.take(self.url.database, exclusive=self._exclusive)
+        await self._retrying(loop, lambda: upgrade(self._engine))
+        notify = send_notifications if self._postgres else None
+        if self._postgres and self._cache is not None:
+            cache = self._cache
+
+            def notify(conn: sa.Connection, touched: dict[str, int]) -> None:
+                cache.expect(touched)
+                send_notifications(conn, touched)
+        self._writer = GroupWriter(self._engine, loop, on_commit=self._waiters.wake,
+                                   notify=notify,
+                                   retry_for=self._retry_for,
+                                   on_thread_commit=self._cache.on_commit if self._cache is not None else None)
+        if self._postgres:
+            conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self._listener = PgListener(conninfo, self._waiters, self._cache)
+            await self._listener.start()
+
+    async def __aenter__(self) -> SqlJobStore:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Finish queued writes, stop the threads, wake waiters and release connections."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._lock_file is not None:
+            self._lock_file.release()
+        if self._listener is not None:
+            await self._listener.stop()
+        self._waiters.wake_all()
+
+        def stop_threads() -> None:
+            if self._writer is not None:
+                self._writer.stop()  # commits what is queued: those callers get their answers
+            self._readers.shutdown(wait=True)
+            self._engine.dispose()
+
+        await asyncio.get_running_loop().run_in_executor(None, stop_threads)
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    async def _write(self, op: Any) -> Any:
+        if self._writer is None:
+            await self.start()
+        if self._closed:
+            raise Unavailable("job store is closed")
+        return await self._writer.submit(op)  # type: ignore[union-attr]
+
+    async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
+        if self._writer is None:
+            await self.start()
+
+        def run() -> T:
+            with self._engine.connect() as conn:
+                return fn(conn)
+
+        return await self._retrying(asyncio.get_running_loop(), run, executor=self._readers)
+
+    async def _retrying(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T],
+                        executor: concurrent.futures.Executor | None = None) -> T:
+        deadline = time.monotonic() + self._retry_for
+        delay = 0.02
+        while True:
+            try:
+                return await loop.run_in_executor(executor, fn)
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                if time.monotonic() + delay > deadline:
+                    raise Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    # --- JobStore -------------------------------------------------------------------------
+
+    async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
+        """Store a new QUEUED job with its first event; an idempotency key seen before wins."""
+        return await self._write(ops.Create(job))
+
+    async def get(self, job_id: str) -> JobRecord | None:
+        """The job, or None when unknown."""
+        return await self._read(lambda conn: ops.read_job(conn, job_id))
+
+    async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
+                   limit: int = 100, after: str | None = None) -> list[JobRecord]:
+        """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
+        return await self._read(lambda conn: ops.read_jobs(conn, workflow_type, tuple(statuses), limit, after))
+
+    async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
+                     update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
+        """Number and store `events` and apply `update` in one transaction (see JobStore)."""
+        return await self._write(ops.Append(job_id, events, update))
+
+    async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
+        """Stored events with seq > after_seq, in order; empty for an unknown job."""
+        if self._cache is not None:
+            cached = self._cache.events(job_id, after_seq, limit)
+            if cached is not None:
+                return cached
+        return await self._read(lambda conn: ops.read_events(conn, job_id, after_seq, limit))
+
+    async def peek(self, job_id: str) -> tuple[int, bool] | None:
+        """(last_seq, terminal) of the job, or None when unknown; from memory when cached."""
+        if self._cache is not None:
+            state = self._cache.peek(job_id)
+            if state is not None:
+                return state
+        record = await self.get(job_id)
+        return None if record is None else (record.last_seq, record.terminal)
+
+    async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
+        """Return once the job has events past `after_seq`, is deleted or unknown, or `timeout` passed."""
+        future = self._waiters.add(job_id, after_seq)  # before reading, so an append in between wakes us
+        timer = asyncio.get_running_loop().call_later(timeout, _resolve, future)
+        try:
+            last_seq = self._cache.last_seq(job_id) if self._cache is not None else None
+            if last_seq is None:
+                last_seq = await self._read(lambda conn: ops.read_last_seq(conn, job_id))
+            if last_seq is None or last_seq > after_seq:
+                return
+            await future
+        finally:
+            timer.cancel()
+            if not future.done():
+                future.cancel()
+            self._waiters.discard(job_id, future)
+
+    async def delete(self, job_id: str) -> bool:
+        """Remove the job with its events and attempts; its waiters return at once."""
+        return await self._write(ops.Delete(job_id))
+
+    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
+                            started_at: dt.datetime | None = None) -> None:
+        """Record the start of an attempt (see JobStore)."""
+        await self._write(ops.StartAttempt(job_id, attempt, instance_id, started_at))
+
+    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
+                          ended_at: dt.datetime | None = None) -> None:
+        """Record how an attempt ended (see JobStore)."""
+        await self._write(ops.EndAttempt(job_id, attempt, outcome, reason, ended_at))
+
+    async def attempts(self, job_id: str) -> list[AttemptRecord]:
+        """The job's attempts by number."""
+        return await self._read(lambda conn: ops.read_attempts(conn, job_id))
+
+    async def claim(self, owner: str, limit: int, lease_seconds: float,
+                    types: Sequence[str] | None = None) -> list[JobRecord]:
+        """Lease claimable jobs to `owner` (see JobStore); disjoint between concurrent owners."""
+        if limit <= 0 or (types is not None and not types):
+            return []
+        return await self._write(ops.Claim(owner, limit, lease_seconds, None if types is None else tuple(types)))
+
+    async def renew(self, owner: str, job_ids: Sequence[str], lease_seconds: float) -> set[str]:
+        """Extend `owner`'s leases; return the ids it still holds."""
+        if not job_ids:
+            return set()
+        return await self._write(ops.Renew(owner, tuple(job_ids), lease_seconds))
+
+    async def release(self, owner: str, job_ids: Sequence[str]) -> None:
+        """Give up `owner`'s leases on `job_ids`."""
+        if job_ids:
+            await self._write(ops.Release(owner, tuple(job_ids)))
+
+    async def delete_finished_before(self, cutoff: dt.datetime) -> int:
+        """Delete terminal jobs finished before `cutoff`; return how many."""
+        return await self._write(ops.DeleteFinishedBefore(cutoff))
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)

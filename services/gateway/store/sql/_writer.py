@@ -1,0 +1,282 @@
+"""Group commit: one writer thread turns the write operations waiting at a time into one transaction.
+
+Callers on the event loop hand an operation to :meth:`GroupWriter.submit` and await its future.
+The thread takes everything that queued up while the previous transaction ran and commits it
+in one go, so under load many appends share one commit (and one fsync), while a lone caller is
+served at once — nothing waits for a timer.
+
+A transient database error (connection lost, database restarting, deadlock) retries the whole
+batch on a new connection until ``retry_for`` seconds have passed; then the callers get
+Unavailable. If the connection died during COMMIT, the outcome is unknown: the batch's first
+event is looked up on the new connection, and found means committed, so an append is never
+stored twice nor reported as failed when it was written. Any other database error re-runs the
+batch one operation per transaction, so only the operation at fault fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient
+from workmesh.services.gateway.store.sql._fold import run_appends, run_creates
+from workmesh.services.gateway.store.sql._fold_attempts import run_end_attempts, run_start_attempts
+from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, marker_committed
+from workmesh.services.core.errors import Unavailable, WorkmeshError
+
+log = logging.getLogger(__name__)
+_STOP = object()
+_FOLDS = {Append: run_appends, Create: run_creates, StartAttempt: run_start_attempts, EndAttempt: run_end_attempts}
+
+
+class Operation(Protocol):
+    def run(self, conn: sa.Connection, batch: Batch) -> Any: ...
+
+
+class _Request:
+    __slots__ = ("op", "future", "outcome", "failed")
+
+    def __init__(self, op: Operation, future: asyncio.Future) -> None:
+        self.op = op
+        self.future = future
+        self.outcome: Any = None
+        self.failed = False
+
+
+class _CommitUnknown(Exception):
+    """The connection broke during COMMIT."""
+
+
+class GroupWriter:
+    """The store's single writing thread.
+
+    Args:
+        engine: where to write.
+        loop: the event loop of the callers (futures are resolved on it).
+        on_commit: called on the loop after each commit with the batch's ``touched`` map.
+        notify: run inside each transaction before COMMIT with the ``touched`` map (the
+            PostgreSQL store sends its NOTIFY there, so it is delivered exactly when the data is
+            visible).
+        max_batch: operations per transaction at most.
+        retry_for: seconds to keep retrying transient errors before failing with Unavailable.
+        on_thread_commit: called on the writer thread with the requests (``op``, ``outcome``,
+            ``failed``) of each committed transaction, before any caller or waiter hears of it
+            (the store's event cache is filled there, so a woken watcher always finds the events).
+    """
+
+    def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, *,
+                 on_commit: Callable[[dict[str, int]], None],
+                 notify: Callable[[sa.Connection, dict[str, int]], None] | None = None,
+                 max_batch: int = 256, retry_for: float = 60.0,
+                 on_thread_commit: Callable[[list[Any]], None] | None = None) -> None:
+        self._on_thread_commit = on_thread_commit
+        self._engine = engine
+        self._loop = loop
+        self._on_commit = on_commit
+        self._notify = notify
+        self._max_batch = max_batch
+        self._retry_for = retry_for
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._conn: sa.Connection | None = None
+        self._thread = threading.Thread(target=self._main, name="workmesh-store-writer", daemon=True)
+        self._thread.start()
+        self.commits = 0  # transactions committed (the benchmark reports operations per commit)
+
+    def submit(self, op: Operation) -> asyncio.Future:
+        """Queue `op`; the future resolves with its result once committed (call on the loop)."""
+        future = self._loop.create_future()
+        self._queue.put(_Request(op, future))
+        return future
+
+    def stop(self) -> None:
+        """Finish the queued operations, close the connection and end the thread (blocking)."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    # --- the thread -----------------------------------------------------------------------
+
+    def _main(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch: list[_Request] = []
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self._process(batch)
+                except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
+                    log.exception("job store writer failed")
+                    for request in batch:
+                        request.outcome, request.failed = exc, True
+                    self._deliver(batch, {})
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _process(self, requests: list[_Request]) -> None:
+        try:
+            touched = self._commit_with_retry(requests)
+        except Exception as exc:  # noqa: BLE001 - every caller must hear about it
+            if is_transient(exc):
+                exc = Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
+            elif not isinstance(exc, WorkmeshError) and len(requests) > 1:
+                touched = self._one_by_one(requests)
+                self._committed(requests)
+                self._deliver(requests, touched)
+                return
+            for request in requests:
+                request.outcome, request.failed = exc, True
+            touched = {}
+        self._committed(requests)
+        self._deliver(requests, touched)
+
+    def _committed(self, requests: list[_Request]) -> None:
+        if self._on_thread_commit is not None:
+            try:
+                self._on_thread_commit(requests)
+            except Exception:  # noqa: BLE001 - a cache must never cost an answer
+                log.exception("job store commit hook failed")
+
+    def _one_by_one(self, requests: list[_Request]) -> dict[str, int]:
+        touched: dict[str, int] = {}
+        for request in requests:
+            try:
+                touched.update(self._commit_with_retry([request]))
+            except Exception as exc:  # noqa: BLE001 - this caller's own failure
+                log.exception("job store operation failed: %r", request.op)
+                if is_transient(exc):
+                    exc = Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
+                request.outcome, request.failed = exc, True
+        return touched
+
+    def _commit_with_retry(self, requests: list[_Request]) -> dict[str, int]:
+        deadline = time.monotonic() + self._retry_for
+        delay = 0.02
+        unknown_marker: tuple[str, int, bytes] | None = None
+        while True:
+            try:
+                conn = self._connection()
+                if unknown_marker is not None and marker_committed(conn, unknown_marker):
+                    conn.rollback()
+                    return self._last_touched  # the earlier try did commit: its results stand
+                unknown_marker = None
+                return self._commit_once(conn, requests)
+            except _CommitUnknown as exc:
+                unknown_marker = exc.args[0]
+                error: Exception = exc.__cause__  # type: ignore[assignment]
+            except Exception as exc:
+                if not is_transient(exc):
+                    self._drop_connection()
+                    raise
+                error = exc
+            self._reset_connection()
+            if time.monotonic() + delay > deadline:
+                raise error
+            log.warning("job store: %s: %s; retrying", error.__class__.__name__, error)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _commit_once(self, conn: sa.Connection, requests: list[_Request]) -> dict[str, int]:
+        batch = Batch(conn.dialect.name)
+        # PostgreSQL: runs of consecutive creates or appends become one statement each.
+        fold = batch.dialect == "postgresql"
+        run: list[_Request] = []
+        # Attempt records touch only their own table: on PostgreSQL they go last, folded, so
+        # that the appends they come interleaved with (DISPATCHED + start) still fold too.
+        starts: list[_Request] = []
+        ends: list[_Request] = []
+        for request in requests:
+            if fold and isinstance(request.op, StartAttempt):
+                starts.append(request)
+                continue
+            if fold and isinstance(request.op, EndAttempt):
+                ends.append(request)
+                continue
+            if fold and run and type(request.op) is not type(run[0].op):
+                self._run_folded(conn, batch, run)
+                run = []
+            if fold and isinstance(request.op, (Append, Create)):
+                run.append(request)
+                continue
+            try:
+                request.outcome, request.failed = request.op.run(conn, batch), False
+            except WorkmeshError as exc:  # the operation's own verdict; it wrote nothing
+                request.outcome, request.failed = exc, True
+        for folded in (run, starts, ends):
+            if folded:
+                self._run_folded(conn, batch, folded)
+        batch.flush_events(conn)
+        if self._notify is not None and batch.touched:
+            self._notify(conn, batch.touched)
+        self._last_touched = batch.touched
+        try:
+            conn.commit()
+        except Exception as exc:
+            if batch.marker is not None and is_transient(exc):
+                raise _CommitUnknown(batch.marker) from exc
+            raise
+        self.commits += 1
+        return batch.touched
+
+    @staticmethod
+    def _run_folded(conn: sa.Connection, batch: Batch, requests: list[_Request]) -> None:
+        fold = _FOLDS[type(requests[0].op)]
+        outcomes = fold(conn, batch, [request.op for request in requests])
+        for request, (outcome, failed) in zip(requests, outcomes):
+            request.outcome, request.failed = outcome, failed
+
+    def _connection(self) -> sa.Connection:
+        if self._conn is None:
+            self._conn = self._engine.connect().execution_options(**{WRITER_OPTION: True})
+        return self._conn
+
+    def _reset_connection(self) -> None:
+        """After a transient error: roll back on a live connection (a deadlock), else drop it."""
+        if self._conn is not None and not self._conn.invalidated:
+            try:
+                self._conn.rollback()
+                return
+            except Exception:  # noqa: BLE001 - the connection is gone after all
+                pass
+        self._drop_connection()
+
+    def _drop_connection(self) -> None:
+        close_quietly(self._conn)
+        self._conn = None
+
+    def _deliver(self, requests: list[_Request], touched: dict[str, int]) -> None:
+        try:
+            self._loop.call_soon_threadsafe(_resolve, requests, touched, self._on_commit)
+        except RuntimeError:  # the loop is closed: nobody is waiting any more
+            pass
+
+
+def _resolve(requests: list[_Request], touched: dict[str, int],
+             on_commit: Callable[[dict[str, int]], None]) -> None:
+    for request in requests:
+        if request.future.done():  # the caller was cancelled; the operation ran anyway
+            continue
+        if request.failed:
+            request.future.set_exception(request.outcome)
+        else:
+            request.future.set_result(request.outcome)
+    if touched:
+        on_commit(touched)

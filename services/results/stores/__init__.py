@@ -1,0 +1,1 @@
+"""Series stores behind the :class:`SeriesStore` protocol: Parquet files and InfluxDB."""

@@ -1,0 +1,377 @@
+"""The Parquet series store: one directory per job, zstd-compressed part files, a JSON catalogue.
+
+Layout (under the data directory)::
+
+    <job_id>/_catalog.json                       series keys, units, and the committed parts with,
+                                                 per series: count, first, last, step (0: irregular)
+    <job_id>/<measurement>/part-<n>-<id>.parquet  one per committed batch and measurement
+
+A part file is "long": columns ``_series`` (int32, index into the part's series list in the
+catalogue), ``_time`` (int64 ns; field names start with a letter, so they never clash) and one
+float64 column per field, rows sorted by series, then time. Why this layout:
+
+* Reading one field for all components reads at most three column chunks per row group
+  (``_series``, ``_time``, the field) and nothing else — the other fields are never touched.
+  ``_series`` is dictionary/RLE encoded and ``_time`` delta-encoded, so both cost little; floats
+  use byte-stream-split before zstd, which compresses smooth physical series well.
+* A series is one contiguous run in each part, found by a binary search on ``_series`` — no
+  sort at read time — and row-group statistics on ``_series`` skip row groups when a tag filter
+  selects few series. When a read wants every series of a part and all have regular timestamps
+  (the catalogue keeps the step), the runs follow from the counts and the times from start and
+  step, so only the field columns are read at all.
+* A wide layout (one column per field and tag set) would need thousands of columns per file,
+  whose metadata alone costs more than the data for short series.
+
+Durability: a batch is written to a temporary file, fsynced and renamed; it becomes visible when
+the catalogue listing it has been replaced atomically (write, fsync, rename, fsync directory).
+A part that is not in the catalogue is never read, so a crash or cancellation leaves nothing
+half-written visible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import threading
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
+from workmesh.services.results.stores._protocol import downsample, time_slice
+from workmesh.services.core.errors import InvalidArgument, NotFound
+
+CATALOG = "_catalog.json"  # measurements cannot start with "_": no clash with their directories
+
+
+class ParquetStore:
+    """Series in Parquet files under `root` (see the module docstring for the layout).
+
+    Args:
+        root: the data directory; created when missing.
+        host: the address put into SeriesRefs (the results service's address).
+        row_group_rows: rows per row group (~1M keeps column chunks large for single-field reads).
+        compression_level: zstd level; 1 is fast and still compresses well after byte-stream-split.
+        fsync: flush files to disk before acknowledging (turn off only for throwaway data).
+    """
+
+    kind = "parquet"
+
+    def __init__(self, root: str | os.PathLike, host: str = "", *, row_group_rows: int = 1 << 20,
+                 compression_level: int = 1, fsync: bool = True) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.host = host
+        self.row_group_rows = row_group_rows
+        self.compression_level = compression_level
+        self.fsync = fsync
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    def database(self, job_id: str) -> str:
+        return job_id
+
+    async def close(self) -> None:
+        return None
+
+    # -- write -------------------------------------------------------------------------------
+
+    async def write(self, batch: Sequence[Chunk]) -> None:
+        cancelled = threading.Event()
+        task = asyncio.ensure_future(asyncio.to_thread(self._write, batch, cancelled))
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError:
+            # The thread cannot be interrupted: tell it not to commit, wait, and undo a commit
+            # that happened before it saw the flag, so a cancelled batch leaves nothing.
+            cancelled.set()
+            with contextlib.suppress(Exception):
+                committed = await task
+                if committed:
+                    await asyncio.to_thread(self._rollback, batch[0].key.job_id, committed)
+            raise
+
+    def _write(self, batch: Sequence[Chunk], cancelled: threading.Event) -> list[str]:
+        if not batch:
+            return []
+        job_id = batch[0].key.job_id
+        job_dir = self.root / check_job_id(job_id)
+        by_measurement: dict[str, list[Chunk]] = {}
+        for chunk in batch:
+            if chunk.key.job_id != job_id:
+                raise ValueError("a batch holds the chunks of one job")
+            by_measurement.setdefault(chunk.key.measurement, []).append(chunk)
+        staged: list[tuple[Path, str, list[Chunk]]] = []
+        try:
+            for measurement, chunks in by_measurement.items():
+                chunks.sort(key=lambda c: (c.key, int(c.timestamps[0])))
+                _check_batch_order(chunks)
+                tmp = job_dir / measurement / f".tmp-{uuid.uuid4().hex}.parquet"
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                self._write_part(tmp, chunks)
+                staged.append((tmp, measurement, chunks))
+            with self._lock(job_id):
+                if cancelled.is_set():
+                    return []
+                return self._commit(job_dir, staged)
+        finally:
+            for tmp, _, _ in staged:
+                tmp.unlink(missing_ok=True)
+
+    def _write_part(self, path: Path, chunks: list[Chunk]) -> None:
+        keys: list[SeriesKey] = []
+        index: list[int] = []
+        for chunk in chunks:
+            if not keys or keys[-1] != chunk.key:
+                keys.append(chunk.key)
+            index.append(len(keys) - 1)
+        names = list(dict.fromkeys(name for c in chunks for name in c.fields))
+        lengths = np.fromiter((len(c) for c in chunks), np.int64, len(chunks))
+        columns = {
+            "_series": pa.array(np.repeat(np.asarray(index, np.int32), lengths)),
+            "_time": pa.array(np.concatenate([c.timestamps for c in chunks])),
+        }
+        for name in names:
+            columns[name] = pa.array(np.concatenate(
+                [c.fields[name] if name in c.fields else np.full(len(c), np.nan) for c in chunks]))
+        table = pa.table(columns)
+        pq.write_table(table, path, row_group_size=self.row_group_rows, compression="zstd",
+                       compression_level=self.compression_level, use_dictionary=["_series"],
+                       column_encoding={"_time": "DELTA_BINARY_PACKED",
+                                        **{name: "BYTE_STREAM_SPLIT" for name in names}},
+                       write_statistics=["_series", "_time"])
+        if self.fsync:
+            _fsync(path)
+
+    def _commit(self, job_dir: Path, staged: list[tuple[Path, str, list[Chunk]]]) -> list[str]:
+        catalog = _load(job_dir) or {"version": 1, "series": [], "parts": [], "next_part": 1}
+        ids = {_key_of(s, job_dir.name): i for i, s in enumerate(catalog["series"])}
+        ends: dict[int, int] = {}
+        for part in catalog["parts"]:
+            for sid, _count, _start, end, _ in part["series"]:
+                ends[sid] = max(end, ends.get(sid, end))
+        committed: list[str] = []
+        parts = []
+        for tmp, measurement, chunks in staged:
+            entries: list[list[int]] = []
+            for chunk in chunks:
+                sid = ids.get(chunk.key)
+                if sid is None:
+                    sid = ids[chunk.key] = len(catalog["series"])
+                    catalog["series"].append({"measurement": measurement, "tags": dict(chunk.key.tags),
+                                              "fields": {}})
+                entry = catalog["series"][sid]
+                for name in chunk.fields:
+                    entry["fields"][name] = chunk.units.get(name) or entry["fields"].get(name, "")
+                first, last = int(chunk.timestamps[0]), int(chunk.timestamps[-1])
+                if sid in ends and first <= ends[sid]:
+                    raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp {first} "
+                                          f"is not after the last one stored ({ends[sid]})")
+                step = _step(chunk.timestamps)
+                if entries and entries[-1][0] == sid:
+                    entry = entries[-1]
+                    if not (entry[4] and first == entry[3] + entry[4] and (step == entry[4] or len(chunk) == 1)):
+                        entry[4] = 0  # the part's run of this series is not regular
+                    entry[1] += len(chunk)
+                    entry[3] = last
+                else:
+                    entries.append([sid, len(chunk), first, last, step])
+            for sid, _count, _first, last, _ in entries:
+                ends[sid] = last
+            name = f"{measurement}/part-{catalog['next_part']:06d}-{uuid.uuid4().hex[:8]}.parquet"
+            catalog["next_part"] += 1
+            parts.append((tmp, job_dir / name))
+            catalog["parts"].append({"file": name, "measurement": measurement, "series": entries})
+            committed.append(name)
+        for tmp, final in parts:
+            os.replace(tmp, final)
+        if self.fsync:
+            for directory in {final.parent for _, final in parts}:
+                _fsync(directory)
+        self._save(job_dir, catalog)
+        return committed
+
+    def _rollback(self, job_id: str, files: list[str]) -> None:
+        job_dir = self.root / job_id
+        with self._lock(job_id):
+            catalog = _load(job_dir)
+            if catalog is None:
+                return
+            catalog["parts"] = [p for p in catalog["parts"] if p["file"] not in files]
+            self._save(job_dir, catalog)
+            for name in files:
+                (job_dir / name).unlink(missing_ok=True)
+
+    def _save(self, job_dir: Path, catalog: dict) -> None:
+        tmp = job_dir / f".{CATALOG}.{uuid.uuid4().hex}"
+        tmp.write_text(json.dumps(catalog, separators=(",", ":")))
+        if self.fsync:
+            _fsync(tmp)
+        os.replace(tmp, job_dir / CATALOG)
+        if self.fsync:
+            _fsync(job_dir)
+
+    def _lock(self, job_id: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(job_id, threading.Lock())
+
+    # -- read, list, delete ------------------------------------------------------------------
+
+    async def read(self, queries: Sequence[ReadQuery]) -> list[SeriesData]:
+        out: list[SeriesData] = []
+        for query in queries:
+            out.extend(await asyncio.to_thread(self._read, query))
+        return out
+
+    def _read(self, query: ReadQuery) -> list[SeriesData]:
+        job_dir = self.root / query.job_id
+        catalog = self._catalog(query.job_id)
+        selected = {i for i, s in enumerate(catalog["series"])
+                    if query.matches(_key_of(s, query.job_id))}
+        pieces: dict[int, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}
+        for part in catalog["parts"]:
+            wanted = [(local, entry[0]) for local, entry in enumerate(part["series"]) if entry[0] in selected]
+            if not wanted:
+                continue
+            pf = pq.ParquetFile(job_dir / part["file"])
+            names = [n for n in pf.schema_arrow.names if n not in ("_series", "_time")]
+            fields = [n for n in names if not query.fields or n in query.fields]
+            if not fields:
+                continue
+            if len(wanted) == len(part["series"]) and all(e[4] for e in part["series"]):
+                # Every series of the part, all with regular timestamps: the rows of each are known
+                # from the counts and its times from start and step — read the fields alone.
+                table = pf.read(columns=fields)
+                cols = {n: table.column(n).to_numpy() for n in fields}
+                row = 0
+                for _sid, count, start, _end, step in part["series"]:
+                    times = start + np.arange(count, dtype=np.int64) * step
+                    pieces.setdefault(_sid, []).append((times, {n: c[row:row + count] for n, c in cols.items()}))
+                    row += count
+                continue
+            locals_ = np.array([w[0] for w in wanted])
+            groups = _row_groups(pf, locals_) if len(wanted) < len(part["series"]) else None
+            table = (pf.read(columns=["_series", "_time", *fields]) if groups is None
+                     else pf.read_row_groups(groups, columns=["_series", "_time", *fields]))
+            series_col = table.column("_series").to_numpy()
+            time_col = table.column("_time").to_numpy()
+            cols = {n: table.column(n).to_numpy() for n in fields}
+            lo = np.searchsorted(series_col, locals_, "left")
+            hi = np.searchsorted(series_col, locals_, "right")
+            for (_local, sid), a, b in zip(wanted, lo, hi, strict=True):
+                if b > a:
+                    pieces.setdefault(sid, []).append((time_col[a:b], {n: c[a:b] for n, c in cols.items()}))
+        out = []
+        for sid, parts in pieces.items():
+            entry = catalog["series"][sid]
+            ts = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
+            # a part holds the union of its series' fields; keep the ones this series has
+            names = [n for n in dict.fromkeys(n for p in parts for n in p[1]) if n in entry["fields"]]
+            fields = {n: parts[0][1][n] if len(parts) == 1 else np.concatenate(
+                [p[1].get(n, np.full(len(p[0]), np.nan)) for p in parts]) for n in names}
+            window = time_slice(ts, query.start, query.end)
+            ts = ts[window]
+            fields = {n: v[window] for n, v in fields.items()}
+            if query.window:
+                ts, fields = downsample(ts, fields, query.window, query.aggregate)
+            if len(ts):
+                units = {n: entry["fields"].get(n, "") for n in fields if entry["fields"].get(n)}
+                out.append(SeriesData(_key_of(entry, query.job_id), ts, fields, units))
+        out.sort(key=lambda s: s.key)
+        return out
+
+    async def list(self, job_id: str) -> list[SeriesSummary]:
+        return await asyncio.to_thread(self._list, job_id)
+
+    def _list(self, job_id: str) -> list[SeriesSummary]:
+        catalog = self._catalog(job_id)
+        stats: dict[int, list[int]] = {}
+        for part in catalog["parts"]:
+            for sid, count, start, end, _ in part["series"]:
+                s = stats.setdefault(sid, [0, start, end])
+                s[0] += count
+                s[1] = min(s[1], start)
+                s[2] = max(s[2], end)
+        out = []
+        for sid, (count, start, end) in stats.items():
+            entry = catalog["series"][sid]
+            units = {n: u for n, u in entry["fields"].items() if u}
+            out.append(SeriesSummary(_key_of(entry, job_id), tuple(entry["fields"]), count, start, end, units))
+        out.sort(key=lambda s: s.key)
+        return out
+
+    async def delete(self, job_id: str) -> int:
+        return await asyncio.to_thread(self._delete, job_id)
+
+    def _delete(self, job_id: str) -> int:
+        with self._lock(job_id):
+            count = len(self._list(job_id))
+            # Rename first: readers see the job gone at once; the files go after.
+            trash = self.root / f".deleted-{job_id}-{uuid.uuid4().hex[:8]}"
+            os.replace(self.root / job_id, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+        return count
+
+    def _catalog(self, job_id: str) -> dict:
+        catalog = _load(self.root / check_job_id(job_id))
+        if catalog is None or not catalog["parts"]:
+            raise NotFound(f"job {job_id!r} has no series")
+        return catalog
+
+
+def _load(job_dir: Path) -> dict | None:
+    try:
+        return json.loads((job_dir / CATALOG).read_text())
+    except FileNotFoundError:
+        return None
+
+
+def _key_of(entry: dict, job_id: str) -> SeriesKey:
+    return SeriesKey(job_id, entry["measurement"], tuple(sorted(entry["tags"].items())))
+
+
+def _describe(key: SeriesKey) -> str:
+    return ",".join([key.measurement, *(f"{k}={v}" for k, v in key.tags)])
+
+
+def _step(ts: np.ndarray) -> int:
+    """The fixed step of regular timestamps, or 0."""
+    if len(ts) < 2:
+        return 0
+    step = int(ts[1] - ts[0])
+    return step if np.array_equal(np.diff(ts), np.full(len(ts) - 1, step)) else 0
+
+
+def _check_batch_order(chunks: list[Chunk]) -> None:
+    """Chunks of one series in a batch must not overlap (they are sorted by key and first time)."""
+    for prev, chunk in zip(chunks, chunks[1:], strict=False):
+        if prev.key == chunk.key and chunk.timestamps[0] <= prev.timestamps[-1]:
+            raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp "
+                                  f"{int(chunk.timestamps[0])} is not after {int(prev.timestamps[-1])} of an "
+                                  "earlier chunk")
+
+
+def _row_groups(pf: pq.ParquetFile, locals_: np.ndarray) -> list[int]:
+    """Row groups whose ``series`` statistics may hold any of the wanted part-local ids."""
+    col = pf.schema_arrow.get_field_index("_series")
+    groups = []
+    for i in range(pf.metadata.num_row_groups):
+        stats = pf.metadata.row_group(i).column(col).statistics
+        if stats is None or not stats.has_min_max or np.any((locals_ >= stats.min) & (locals_ <= stats.max)):
+            groups.append(i)
+    return groups
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,48 @@
+"""bench_dispatch runs against a real gateway and worker and reports its figures (no timing asserts)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from workmesh.services.bench import bench_dispatch
+from workmesh.v1 import common_pb2 as c
+from workmesh.workers.examples.basic import echo
+
+from tests.gateway.mesh import Mesh
+
+
+def test_bench_dispatch_reports_every_figure_for_both_paths():
+    async def main():
+        async with Mesh() as mesh:
+            await mesh.add_worker([echo], capacity=8)
+            figures = await bench_dispatch(f"127.0.0.1:{mesh.port}", jobs=30, concurrency=4, warmup=2)
+            assert figures["jobs"] == 30 and figures["concurrency"] == 4
+            for path in ("unary", "stream"):
+                assert figures[f"{path}_failed"] == 0 and figures[f"{path}_retried"] == 0
+                assert figures[f"{path}_burst_jobs_per_s"] > 0
+                assert 0 < figures[f"{path}_p50_ms"] <= figures[f"{path}_p99_ms"] <= figures[f"{path}_max_ms"]
+            # Per path 2 warm-up + 30 burst + 30 sequential jobs went through the gateway.
+            jobs = await mesh.store.list(limit=200)
+            assert len(jobs) == 124
+            assert all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
+    asyncio.run(main())
+
+
+def test_bench_dispatch_measures_one_path_on_request():
+    async def main():
+        async with Mesh() as mesh:
+            await mesh.add_worker([echo], capacity=8)
+            figures = await bench_dispatch(f"127.0.0.1:{mesh.port}", jobs=5, concurrency=2, warmup=0,
+                                           paths=("stream",))
+            assert figures["stream_failed"] == 0
+            assert not any(key.startswith("unary_") for key in figures)
+            assert len(await mesh.store.list(limit=100)) == 10
+    asyncio.run(main())
+
+
+def test_bench_dispatch_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="jobs"):
+        asyncio.run(bench_dispatch("127.0.0.1:1", jobs=0, concurrency=1))
+    with pytest.raises(ValueError, match="paths"):
+        asyncio.run(bench_dispatch("127.0.0.1:1", jobs=1, concurrency=1, paths=("carrier-pigeon",)))

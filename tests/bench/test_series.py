@@ -1,0 +1,23 @@
+"""The series benchmark runs end to end at a tiny size (its figures are not judged here)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from workmesh.services.bench import bench_series
+
+
+def test_bench_parquet_small():
+    lines: list[str] = []
+    figures = asyncio.run(bench_series("parquet", components=3, fields=2, steps=48, out=lines.append))
+    assert figures["values"] == 3 * 2 * 48 and figures["read_values"] == 3 * 48
+    assert figures["server_peak_rss_bytes"] > 0
+    assert any("M values/s" in line for line in lines)
+
+
+def test_bench_influx_small(influxd):
+    lines: list[str] = []
+    figures = asyncio.run(bench_series("influx", components=3, fields=2, steps=48, influx_url=influxd.url,
+                                       out=lines.append))
+    assert figures["read_values"] == 3 * 48 and figures["ratio"] > 0
+    assert any("direct line-protocol ingest" in line for line in lines)

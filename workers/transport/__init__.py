@@ -1,0 +1,1 @@
+"""How a worker talks to gateways: the gRPC servicer and the multiplexed Session stream."""
