@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
@@ -76,20 +76,26 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc") -> subprocess.Popen:
-        """Start `args` (e.g. "-m", "workmesh.services.cli", "gateway") under this Python."""
+    def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc",
+              wrap: Sequence[str] = ()) -> subprocess.Popen:
+        """Start `args` (e.g. "-m", "workmesh.services.cli", "gateway") under this Python.
+
+        `wrap` goes before the interpreter: a command that execs the rest in place, such as
+        ``ip netns exec NAME``, so the pid is still the interpreter's.
+        """
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         log = open(self.log_dir / f"{name}-{len(self.started)}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([sys.executable, *args], env=full_env, stdout=log,
+        proc = subprocess.Popen([*wrap, sys.executable, *args], env=full_env, stdout=log,
                                 stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
         proc.log_path = log.name  # type: ignore[attr-defined]
         log.close()
         self.started.append(proc)
         return proc
 
-    def workmesh(self, *args: str, env: dict[str, str] | None = None, name: str = "workmesh") -> subprocess.Popen:
-        """Start the workmesh CLI with `args`."""
-        return self.start("-m", "workmesh.services.cli", *args, env=env, name=name)
+    def workmesh(self, *args: str, env: dict[str, str] | None = None, name: str = "workmesh",
+                 wrap: Sequence[str] = ()) -> subprocess.Popen:
+        """Start the workmesh CLI with `args` (`wrap`: as for :meth:`start`)."""
+        return self.start("-m", "workmesh.services.cli", *args, env=env, name=name, wrap=wrap)
 
     @staticmethod
     def log_of(proc: subprocess.Popen) -> str:

@@ -31,11 +31,12 @@ WORKER_ENV = {"WORKMESH_WORKER_DRAIN_GRACE": "0", "WORKMESH_WORKER_CANCEL_GRACE"
 class Gateway:
     """One gateway process and a client stub for it."""
 
-    def __init__(self, cluster: Cluster, proc: subprocess.Popen, port: int) -> None:
+    def __init__(self, cluster: object, proc: subprocess.Popen, port: int, host: str = "127.0.0.1") -> None:
         self.cluster = cluster
         self.proc = proc
         self.port = port
-        self.channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+        self.host = host
+        self.channel = grpc.insecure_channel(f"{host}:{port}")
         self.stub = gateway_pb2_grpc.GatewayStub(self.channel)
 
     def submit(self, workflow_type: str = "chaos-record", timeout: float | None = None, **params) -> g.Job:
