@@ -106,7 +106,9 @@ class GatewayConfig:
             the jobs of a replica that died wait before another replica takes them over.
         lease_renew: seconds between lease renewals and claims (``WORKMESH_LEASE_RENEW``, 3).
         reattach_wait: seconds a taken-over running job waits for its worker instance to show
-            up in the registry before the attempt counts as lost (``WORKMESH_REATTACH_WAIT``, 10).
+            up in the registry before the attempt counts as lost (``WORKMESH_REATTACH_WAIT``, 10);
+            also how long an instance that left the registry while running jobs of ours (health
+            critical, e.g. a network partition) may take to come back before they are retried.
         job_ttl: seconds finished jobs are kept before the retention sweep deletes them
             (``WORKMESH_JOB_TTL``: e.g. ``30d``, ``12h``; unset: kept until deleted).
         store_retry: seconds a store call keeps retrying while the database is unreachable
@@ -282,7 +284,7 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
         raise ValueError(f"gateway address {config.address!r}: cannot bind")
     own_store = store is None
     store = open_store(config) if store is None else store
-    catalog = Catalog(watch, sessions=config.worker_sessions)
+    catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait)
     metrics = GatewayMetrics()
     # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
     replica = config.replica_id or f"{socket.gethostname()}:{port}"

@@ -5,6 +5,13 @@ type). A worker process may register several types under the same address; the c
 instances by address so each process gets exactly one long-lived gRPC channel and one
 ``Describe`` call (Consul Meta is too small for parameter schemas). The channel is closed when
 the process is gone from the registry and has no job of ours left.
+
+An instance that leaves the registry view while it runs jobs of ours (its health check went
+critical: a crash, or a network partition that drops packets without resetting anything) keeps
+its state for ``lost_after`` seconds. If it comes back within that window, the same channel and
+streams carry on (after a short partition TCP simply delivers what was held up). If it does not,
+its streams are ended, so its jobs count as lost and are retried elsewhere; otherwise a stream to
+a host that silently vanished would wait for TCP to give up, which takes many minutes.
 """
 
 from __future__ import annotations
@@ -69,6 +76,7 @@ class InstanceState:
         self.sessions = sessions          # use the worker's Session stream when it serves one
         self.session_supported = False    # from Describe
         self._session: WorkerSession | None = None
+        self.absent_timer: asyncio.TimerHandle | None = None  # running out while it is gone
 
     @property
     def available(self) -> bool:
@@ -132,10 +140,15 @@ class Catalog:
         describe_timeout: seconds one Describe call may take.
         sessions: run jobs over one Session stream per worker that serves it (False: one
             Execute call per job, as for workers that do not).
+        lost_after: seconds an instance that left the registry with jobs of ours on it may take
+            to come back before those jobs' streams are ended (and the jobs retried).
     """
 
-    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True) -> None:
+    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True,
+                 lost_after: float = 10.0) -> None:
         self._watch = watch
+        self._lost_after = lost_after
+        self._absent: dict[str, InstanceState] = {}  # gone from the view, jobs of ours still on them
         self._describe_timeout = describe_timeout
         self._sessions = sessions
         self._instances: dict[str, InstanceState] = {}
@@ -163,9 +176,13 @@ class Catalog:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._watch.stop()
-        await asyncio.gather(*(inst.close() for inst in self._instances.values()),
+        for inst in self._absent.values():
+            if inst.absent_timer is not None:
+                inst.absent_timer.cancel()
+        await asyncio.gather(*(inst.close() for inst in [*self._instances.values(), *self._absent.values()]),
                              return_exceptions=True)
         self._instances.clear()
+        self._absent.clear()
 
     # -- queries ---------------------------------------------------------------------------
     def workflow_type(self, name: str) -> common_pb2.WorkflowType | None:
@@ -241,6 +258,10 @@ class Catalog:
     def released(self, inst: InstanceState) -> None:
         """One of our jobs on `inst` ended; close its channel if it left the registry."""
         if not inst.present and inst.in_flight == 0:
+            if self._absent.get(inst.key) is inst:
+                del self._absent[inst.key]
+                if inst.absent_timer is not None:
+                    inst.absent_timer.cancel()
             self._spawn(inst.close())
         elif inst.available:
             self._notify(inst.serves())
@@ -269,8 +290,19 @@ class Catalog:
                 inst.present = False
                 if inst.in_flight == 0:
                     self._spawn(inst.close())
+                else:
+                    self._absent[key] = inst
+                    inst.absent_timer = asyncio.get_running_loop().call_later(self._lost_after, self._give_up, inst)
         for key, (address, port, ids, types) in seen.items():
             inst = self._instances.get(key)
+            if inst is None and key in self._absent:
+                # Back within the window: the same channel and streams go on.
+                inst = self._instances[key] = self._absent.pop(key)
+                inst.present = True
+                if inst.absent_timer is not None:
+                    inst.absent_timer.cancel()
+                    inst.absent_timer = None
+                log.info("instance %s is back in the registry with %d job(s) of ours", inst.name, inst.in_flight)
             if inst is None:
                 inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions)
             new_ids = not ids <= inst.service_ids
@@ -280,6 +312,15 @@ class Catalog:
                 # A new registration (new process on the same port, or new type): ask again.
                 self._spawn(self._describe(inst))
         self._rebuild()
+
+    def _give_up(self, inst: InstanceState) -> None:
+        if self._absent.get(inst.key) is not inst:
+            return
+        del self._absent[inst.key]
+        inst.absent_timer = None
+        log.warning("instance %s left the registry %gs ago with %d job(s) of ours: ending their streams",
+                    inst.name, self._lost_after, inst.in_flight)
+        self._spawn(inst.close())  # its calls fail like a broken connection: the jobs are lost
 
     async def _describe(self, inst: InstanceState) -> None:
         delay = 0.05

@@ -302,7 +302,9 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 await self._consume(a)
                 return
             except Lost:
-                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started:
+                # An instance gone from the registry is not dialled again: its jobs go elsewhere.
+                if (a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started
+                        or not a.inst.present):
                     raise
             a.reattaches += 1
             a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
@@ -367,6 +369,15 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                                    S.JOB_STATUS_FAILED, error)
                 return
             raise Lost(f"{code.name}: {exc.details()}") from None
+        except asyncio.CancelledError:
+            # Closing the channel of an instance that vanished cancels its Execute calls; only
+            # a cancel of this task itself is a real cancellation.
+            task = asyncio.current_task()
+            if not inst.present and task is not None and not task.cancelling():
+                a.drop_writes()
+                raise Lost(f"instance {inst.name} left the registry") from None
+            a.drop_writes()
+            raise
         except (NotFound, FailedPrecondition):
             call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
             if a.outcome == "LOST":
