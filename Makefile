@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test protos dev
+.PHONY: demo test protos dev multihost
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,7 @@ test: $(VENV)/.installed
 
 protos: $(VENV)/.installed
 	$(PY) protos/generate.py
+
+# The multi-host test bed alone: every service in a network namespace of its own (root, ip, iptables).
+multihost: $(VENV)/.installed
+	$(PY) -m pytest -m multihost tests/multihost $(PYTEST_ARGS)
