@@ -136,7 +136,7 @@ def exported_metrics() -> set[str]:
     from an in-memory reader (histograms also as their _bucket/_sum/_count series)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
-    from workmesh.services.telemetry import GatewayMetrics, WorkerMetrics
+    from workmesh.services.core.telemetry import GatewayMetrics, WorkerMetrics
 
     reader = InMemoryMetricReader()
     provider = MeterProvider(metric_readers=[reader])
