@@ -15,7 +15,9 @@ import pytest
 
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
 
-BACKENDS = ("memory", "sqlite", "postgres")
+# "sqlite-gateway": the store as the gateway opens it (exclusive: its writes run on the event
+# loop and WatchJob reads what it wrote from memory).
+BACKENDS = ("memory", "sqlite", "sqlite-gateway", "postgres")
 
 
 class Backend:
@@ -61,6 +63,18 @@ def _backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:
         return Backend("memory", lambda: shared)  # one process: "two replicas" share the store
     from workmesh.services.gateway.store.sql._store import SqlJobStore
 
+    if name == "sqlite-gateway":
+        # The file belongs to one store at a time (a lock file says so): "two replicas" are
+        # one open store, as with the memory store; a closed one is reopened.
+        url = f"sqlite:///{tmp_path}/jobs.db"
+        current: list[SqlJobStore] = []
+
+        def gateway_store() -> SqlJobStore:
+            if not current or current[-1].closed:
+                current.append(SqlJobStore(url, retry_for=30.0, exclusive=True))
+            return current[-1]
+
+        return Backend(name, gateway_store)
     url = f"sqlite:///{tmp_path}/jobs.db" if name == "sqlite" else request.getfixturevalue("postgres_url")
     return Backend(name, lambda: SqlJobStore(url, retry_for=30.0))
 

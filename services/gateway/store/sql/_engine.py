@@ -81,6 +81,8 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
             # The writer takes the write lock up front, so that what a batch reads (claim's
             # candidates, an idempotency key) cannot change before it writes — even if another
             # process writes the same file. Readers start plain (deferred) transactions.
+            if conn.connection.driver_connection.in_transaction:  # type: ignore[union-attr]
+                return  # the writer began it itself, on the sqlite3 connection (see _sql_writer)
             immediate = conn.get_execution_options().get(WRITER_OPTION)
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -106,6 +108,9 @@ def is_transient(exc: BaseException) -> bool:
     Lost connections, a database shutting down or starting up, deadlocks and serialization
     failures between replicas, and SQLite's "database is locked".
     """
+    if isinstance(exc, sqlite3.Error):  # from the statements that bypass SQLAlchemy (_sql_lite)
+        message = str(exc).lower()
+        return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True

@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
 import sqlalchemy as sa
+from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workmesh.services.gateway.store.sql._schema import (
     ACTIVE, TERMINAL_STATUSES, attempts, event_from_payload, job_events, jobs, record_to_row,
-    row_to_attempt, row_to_record, update_values,
+    row_to_attempt, row_to_record, sqlite_timestamp, update_values,
 )
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.v1 import common_pb2
@@ -42,19 +44,38 @@ class Batch:
             is in the database.
     """
 
-    def __init__(self, dialect: str) -> None:
+    def __init__(self, dialect: str, cursor: sqlite3.Cursor | None = None) -> None:
         self.dialect = dialect
         self.now = dt.datetime.now(UTC)
         self.touched: dict[str, int] = {}
         self.marker: tuple[str, int, bytes] | None = None
-        self._event_rows: list[dict[str, Any]] = []
+        self._event_rows: list[Any] = []
+        # SQLite: the transaction's sqlite3 cursor; events go through it as plain tuples.
+        self.cursor = cursor
+        self.now_text = sqlite_timestamp(self.now) if cursor is not None else None
+        self._now_pb: Timestamp | None = None
 
-    def add_event(self, job_id: str, event: common_pb2.JobEvent) -> None:
-        """Queue a numbered event for the batch's multi-row insert."""
+    def stamp(self, event: common_pb2.JobEvent) -> bool:
+        """Give an event without a time the batch's time; True if it had none."""
+        if event.HasField("time"):
+            return False
+        if self._now_pb is None:
+            self._now_pb = Timestamp()
+            self._now_pb.FromDatetime(self.now)
+        event.time.CopyFrom(self._now_pb)
+        return True
+
+    def add_event(self, job_id: str, event: common_pb2.JobEvent, now: bool = False) -> None:
+        """Queue a numbered event for the batch's multi-row insert (`now`: stamped by :meth:`stamp`)."""
         payload = payload_of(event)
         self.note_written(job_id, event.seq, payload)
-        self._event_rows.append({"job_id": job_id, "seq": event.seq, "kind": event.WhichOneof("payload") or "",
-                                 "time": event.time.ToDatetime(UTC), "payload": payload})
+        kind = event.WhichOneof("payload") or ""
+        if self.cursor is not None:
+            stamp = self.now_text if now else sqlite_timestamp(event.time.ToDatetime())
+            self._event_rows.append((job_id, event.seq, kind, stamp, payload))
+        else:
+            self._event_rows.append({"job_id": job_id, "seq": event.seq, "kind": kind,
+                                     "time": event.time.ToDatetime(UTC), "payload": payload})
 
     def note_written(self, job_id: str, seq: int, payload: bytes) -> None:
         """Remember the batch's first event as its commit marker."""
@@ -65,7 +86,9 @@ class Batch:
         """Insert the events collected so far (one multi-row insert for the whole batch)."""
         if not self._event_rows:
             return
-        if self.dialect == "postgresql":
+        if self.cursor is not None:
+            self.cursor.executemany(_INSERT_EVENTS_SQLITE, self._event_rows)
+        elif self.dialect == "postgresql":
             # Arrays keep the statement text constant, so the driver parses and the server
             # prepares it once, whatever the number of rows.
             conn.execute(_INSERT_EVENTS_PG, {name: [row[name] for row in self._event_rows] for name in _EVENT_COLUMNS})
@@ -88,6 +111,7 @@ _APPEND = (sa.update(jobs)
            .values(last_seq=jobs.c.last_seq + sa.bindparam("_count", type_=sa.BigInteger))
            .returning(jobs.c.last_seq))
 _INSERT_EVENTS = job_events.insert()
+_INSERT_EVENTS_SQLITE = "INSERT INTO job_events (job_id, seq, kind, time, payload) VALUES (?, ?, ?, ?, ?)"
 _EVENT_COLUMNS = ("job_id", "seq", "kind", "time", "payload")
 _INSERT_EVENTS_PG = sa.text(
     "INSERT INTO job_events (job_id, seq, kind, time, payload) SELECT * FROM unnest(CAST(:job_id AS varchar[]),"
@@ -108,7 +132,8 @@ def payload_of(event: common_pb2.JobEvent) -> bytes:
         event.seq = seq
 
 
-def _missing_or_finished(conn: sa.Connection, job_id: str) -> Exception:
+def missing_or_finished(conn: sa.Connection, job_id: str) -> Exception:
+    """Why an append found no active job: NotFound or FailedPrecondition."""
     status = conn.execute(sa.select(jobs.c.status).where(jobs.c.job_id == job_id)).scalar()
     if status is None:
         return NotFound(f"job {job_id} not found")
@@ -163,7 +188,7 @@ class Append:
         # numbers come from the row itself, so there are no gaps and no duplicates.
         row = conn.execute(_APPEND, params).first()
         if row is None:
-            raise _missing_or_finished(conn, self.job_id)
+            raise missing_or_finished(conn, self.job_id)
         seq = row.last_seq - count
         for event in self.events:
             seq += 1

@@ -104,6 +104,16 @@ attempts = sa.Table(
 )
 
 
+def sqlite_timestamp(value: dt.datetime | None) -> str | None:
+    """A datetime as ``UtcDateTime`` stores it on SQLite: naive UTC, ISO text with microseconds
+    (the text SQLAlchemy's SQLite DATETIME writes), for statements that bypass SQLAlchemy."""
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat(" ", "microseconds")
+
+
 def _blob(message: Any) -> bytes | None:
     return None if message is None else message.SerializeToString()
 

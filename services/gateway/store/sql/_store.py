@@ -39,6 +39,7 @@ import sqlalchemy as sa
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
 from workmesh.services.gateway.store.sql._engine import create_engine, is_transient, normalize_url, upgrade
+from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
 from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
 from workmesh.services.gateway.store.sql._writer import GroupWriter
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
@@ -82,6 +83,7 @@ class SqlJobStore:
                  own_events: bool = False) -> None:
         self.url = normalize_url(url)
         self._engine = create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
+        self._synchronous = sqlite_synchronous.upper()
         self._postgres = self.url.get_backend_name() == "postgresql"
         self._retry_for = retry_for
         self._readers = concurrent.futures.ThreadPoolExecutor(readers, thread_name_prefix="workmesh-store-read")
@@ -92,7 +94,7 @@ class SqlJobStore:
         self._exclusive = exclusive and not self._postgres
         self._cache = EventCache() if self._exclusive or (own_events and self._postgres) else None
         self._lock_file: FileLock | None = None
-        self._writer: GroupWriter | None = None
+        self._writer: GroupWriter | LoopWriter | None = None
         self._listener: PgListener | None = None
         self._started: asyncio.Future[None] | None = None
         self._closed = False
@@ -101,6 +103,11 @@ class SqlJobStore:
     def dialect(self) -> str:
         """``"sqlite"`` or ``"postgresql"``."""
         return self.url.get_backend_name()
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
 
     @property
     def commits(self) -> int:
@@ -134,10 +141,13 @@ class SqlJobStore:
             def notify(conn: sa.Connection, touched: dict[str, int]) -> None:
                 cache.expect(touched)
                 send_notifications(conn, touched)
-        self._writer = GroupWriter(self._engine, loop, on_commit=self._waiters.wake,
-                                   notify=notify,
-                                   retry_for=self._retry_for,
-                                   on_thread_commit=self._cache.on_commit if self._cache is not None else None)
+        options = {"on_commit": self._waiters.wake, "retry_for": self._retry_for,
+                   "on_thread_commit": self._cache.on_commit if self._cache is not None else None}
+        if self._exclusive and self._synchronous in ("OFF", "NORMAL"):
+            # Commits that do not sync: cheaper on the loop than handed to a thread.
+            self._writer = LoopWriter(self._engine, loop, checkpointer=Checkpointer(self.url.database), **options)
+        else:
+            self._writer = GroupWriter(self._engine, loop, notify=notify, **options)
         if self._postgres:
             conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
             self._listener = PgListener(conninfo, self._waiters, self._cache)
@@ -160,9 +170,11 @@ class SqlJobStore:
         if self._listener is not None:
             await self._listener.stop()
         self._waiters.wake_all()
+        if isinstance(self._writer, LoopWriter):
+            self._writer.stop()  # on the loop: commits what is queued
 
         def stop_threads() -> None:
-            if self._writer is not None:
+            if isinstance(self._writer, GroupWriter):
                 self._writer.stop()  # commits what is queued: those callers get their answers
             self._readers.shutdown(wait=True)
             self._engine.dispose()

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from workmesh.services.gateway.store.sql import _lite as lite
 from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient
 from workmesh.services.gateway.store.sql._fold import run_appends, run_creates
 from workmesh.services.gateway.store.sql._fold_attempts import run_end_attempts, run_start_attempts
@@ -41,7 +42,9 @@ class Operation(Protocol):
     def run(self, conn: sa.Connection, batch: Batch) -> Any: ...
 
 
-class _Request:
+class Request:
+    """One operation waiting for its transaction, and then its outcome."""
+
     __slots__ = ("op", "future", "outcome", "failed")
 
     def __init__(self, op: Operation, future: asyncio.Future) -> None:
@@ -55,8 +58,8 @@ class _CommitUnknown(Exception):
     """The connection broke during COMMIT."""
 
 
-class GroupWriter:
-    """The store's single writing thread.
+class Committer:
+    """Turns a batch of write operations into one transaction; how batches form is the subclass's.
 
     Args:
         engine: where to write.
@@ -67,9 +70,9 @@ class GroupWriter:
             visible).
         max_batch: operations per transaction at most.
         retry_for: seconds to keep retrying transient errors before failing with Unavailable.
-        on_thread_commit: called on the writer thread with the requests (``op``, ``outcome``,
-            ``failed``) of each committed transaction, before any caller or waiter hears of it
-            (the store's event cache is filled there, so a woken watcher always finds the events).
+        on_thread_commit: called with the requests (``op``, ``outcome``, ``failed``) of each
+            committed transaction, before any caller or waiter hears of it (the store's event
+            cache is filled there, so a woken watcher always finds the events).
     """
 
     def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, *,
@@ -84,54 +87,10 @@ class GroupWriter:
         self._notify = notify
         self._max_batch = max_batch
         self._retry_for = retry_for
-        self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._conn: sa.Connection | None = None
-        self._thread = threading.Thread(target=self._main, name="workmesh-store-writer", daemon=True)
-        self._thread.start()
         self.commits = 0  # transactions committed (the benchmark reports operations per commit)
 
-    def submit(self, op: Operation) -> asyncio.Future:
-        """Queue `op`; the future resolves with its result once committed (call on the loop)."""
-        future = self._loop.create_future()
-        self._queue.put(_Request(op, future))
-        return future
-
-    def stop(self) -> None:
-        """Finish the queued operations, close the connection and end the thread (blocking)."""
-        self._queue.put(_STOP)
-        self._thread.join()
-
-    # --- the thread -----------------------------------------------------------------------
-
-    def _main(self) -> None:
-        stopping = False
-        while not stopping:
-            item = self._queue.get()
-            batch: list[_Request] = []
-            while True:
-                if item is _STOP:
-                    stopping = True
-                    break
-                batch.append(item)
-                if len(batch) >= self._max_batch:
-                    break
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-            if batch:
-                try:
-                    self._process(batch)
-                except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
-                    log.exception("job store writer failed")
-                    for request in batch:
-                        request.outcome, request.failed = exc, True
-                    self._deliver(batch, {})
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-
-    def _process(self, requests: list[_Request]) -> None:
+    def _process(self, requests: list[Request]) -> None:
         try:
             touched = self._commit_with_retry(requests)
         except Exception as exc:  # noqa: BLE001 - every caller must hear about it
@@ -148,14 +107,14 @@ class GroupWriter:
         self._committed(requests)
         self._deliver(requests, touched)
 
-    def _committed(self, requests: list[_Request]) -> None:
+    def _committed(self, requests: list[Request]) -> None:
         if self._on_thread_commit is not None:
             try:
                 self._on_thread_commit(requests)
             except Exception:  # noqa: BLE001 - a cache must never cost an answer
                 log.exception("job store commit hook failed")
 
-    def _one_by_one(self, requests: list[_Request]) -> dict[str, int]:
+    def _one_by_one(self, requests: list[Request]) -> dict[str, int]:
         touched: dict[str, int] = {}
         for request in requests:
             try:
@@ -167,7 +126,7 @@ class GroupWriter:
                 request.outcome, request.failed = exc, True
         return touched
 
-    def _commit_with_retry(self, requests: list[_Request]) -> dict[str, int]:
+    def _commit_with_retry(self, requests: list[Request]) -> dict[str, int]:
         deadline = time.monotonic() + self._retry_for
         delay = 0.02
         unknown_marker: tuple[str, int, bytes] | None = None
@@ -194,15 +153,25 @@ class GroupWriter:
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
-    def _commit_once(self, conn: sa.Connection, requests: list[_Request]) -> dict[str, int]:
-        batch = Batch(conn.dialect.name)
+    def _commit_once(self, conn: sa.Connection, requests: list[Request]) -> dict[str, int]:
+        # SQLite: the hot operations run as plain sqlite3 statements in the same transaction.
+        # The transaction is begun and committed on the sqlite3 connection itself (what
+        # SQLAlchemy would do, minus its per-transaction cost); an operation run through
+        # SQLAlchemy joins it (the begin hook in _sql_engine sees it open).
+        raw = cursor = None
+        if conn.dialect.name == "sqlite":
+            raw = lite.sqlite_connection(conn)
+            if not raw.in_transaction:
+                raw.execute("BEGIN IMMEDIATE")
+            cursor = raw.cursor()
+        batch = Batch(conn.dialect.name, cursor)
         # PostgreSQL: runs of consecutive creates or appends become one statement each.
         fold = batch.dialect == "postgresql"
-        run: list[_Request] = []
+        run: list[Request] = []
         # Attempt records touch only their own table: on PostgreSQL they go last, folded, so
         # that the appends they come interleaved with (DISPATCHED + start) still fold too.
-        starts: list[_Request] = []
-        ends: list[_Request] = []
+        starts: list[Request] = []
+        ends: list[Request] = []
         for request in requests:
             if fold and isinstance(request.op, StartAttempt):
                 starts.append(request)
@@ -216,8 +185,12 @@ class GroupWriter:
             if fold and isinstance(request.op, (Append, Create)):
                 run.append(request)
                 continue
+            fast = lite.FAST.get(type(request.op)) if cursor is not None else None
             try:
-                request.outcome, request.failed = request.op.run(conn, batch), False
+                if fast is not None:
+                    request.outcome, request.failed = fast(cursor, conn, batch, request.op), False
+                else:
+                    request.outcome, request.failed = request.op.run(conn, batch), False
             except WorkmeshError as exc:  # the operation's own verdict; it wrote nothing
                 request.outcome, request.failed = exc, True
         for folded in (run, starts, ends):
@@ -228,7 +201,10 @@ class GroupWriter:
             self._notify(conn, batch.touched)
         self._last_touched = batch.touched
         try:
-            conn.commit()
+            if conn.in_transaction():
+                conn.commit()
+            if raw is not None and raw.in_transaction:
+                raw.commit()
         except Exception as exc:
             if batch.marker is not None and is_transient(exc):
                 raise _CommitUnknown(batch.marker) from exc
@@ -237,7 +213,7 @@ class GroupWriter:
         return batch.touched
 
     @staticmethod
-    def _run_folded(conn: sa.Connection, batch: Batch, requests: list[_Request]) -> None:
+    def _run_folded(conn: sa.Connection, batch: Batch, requests: list[Request]) -> None:
         fold = _FOLDS[type(requests[0].op)]
         outcomes = fold(conn, batch, [request.op for request in requests])
         for request, (outcome, failed) in zip(requests, outcomes):
@@ -253,6 +229,10 @@ class GroupWriter:
         if self._conn is not None and not self._conn.invalidated:
             try:
                 self._conn.rollback()
+                if self._conn.dialect.name == "sqlite":
+                    raw = lite.sqlite_connection(self._conn)
+                    if raw.in_transaction:  # begun by _commit_once, unknown to SQLAlchemy
+                        raw.rollback()
                 return
             except Exception:  # noqa: BLE001 - the connection is gone after all
                 pass
@@ -262,14 +242,67 @@ class GroupWriter:
         close_quietly(self._conn)
         self._conn = None
 
-    def _deliver(self, requests: list[_Request], touched: dict[str, int]) -> None:
+    def _deliver(self, requests: list[Request], touched: dict[str, int]) -> None:
+        raise NotImplementedError
+
+
+class GroupWriter(Committer):
+    """The store's single writing thread: whatever queued up while the last transaction ran is
+    the next transaction (see :class:`Committer` for the arguments)."""
+
+    def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
+        super().__init__(engine, loop, **options)
+        self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._main, name="workmesh-store-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, op: Operation) -> asyncio.Future:
+        """Queue `op`; the future resolves with its result once committed (call on the loop)."""
+        future = self._loop.create_future()
+        self._queue.put(Request(op, future))
+        return future
+
+    def stop(self) -> None:
+        """Finish the queued operations, close the connection and end the thread (blocking)."""
+        self._queue.put(_STOP)
+        self._thread.join()
+
+    def _main(self) -> None:
+        stopping = False
+        while not stopping:
+            item = self._queue.get()
+            batch: list[Request] = []
+            while True:
+                if item is _STOP:
+                    stopping = True
+                    break
+                batch.append(item)
+                if len(batch) >= self._max_batch:
+                    break
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+            if batch:
+                try:
+                    self._process(batch)
+                except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
+                    log.exception("job store writer failed")
+                    for request in batch:
+                        request.outcome, request.failed = exc, True
+                    self._deliver(batch, {})
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+
+    def _deliver(self, requests: list[Request], touched: dict[str, int]) -> None:
         try:
-            self._loop.call_soon_threadsafe(_resolve, requests, touched, self._on_commit)
+            self._loop.call_soon_threadsafe(resolve, requests, touched, self._on_commit)
         except RuntimeError:  # the loop is closed: nobody is waiting any more
             pass
 
 
-def _resolve(requests: list[_Request], touched: dict[str, int],
+def resolve(requests: list[Request], touched: dict[str, int],
              on_commit: Callable[[dict[str, int]], None]) -> None:
     for request in requests:
         if request.future.done():  # the caller was cancelled; the operation ran anyway
