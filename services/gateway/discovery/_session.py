@@ -77,6 +77,13 @@ class SessionCall:
             finally:
                 self._waiter = None
 
+    def take_ready(self, kinds: frozenset[str]) -> worker_pb2.WorkerEvent | None:
+        """The next event without waiting, if one is here and of one of `kinds`; else None."""
+        events = self._events
+        if events and events[0].WhichOneof("payload") in kinds:
+            return events.popleft()
+        return None
+
     def cancel(self) -> bool:
         """Stop following the job (the worker keeps it running, as after a cancelled Execute)."""
         if self._cancelled or self._done or self._error is not None:

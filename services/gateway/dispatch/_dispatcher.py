@@ -54,6 +54,10 @@ from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavaila
 log = logging.getLogger("workmesh.gateway.dispatch")
 
 S = common_pb2
+# Seconds a DISPATCHED write waits for the worker's first event to share its commit (it comes
+# within a millisecond or so; this bounds how late a watcher may see DISPATCHED).
+DISPATCH_HOLD = 0.02
+_STREAMED = frozenset({"progress", "log"})
 _TERMINAL_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                     grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED,
                     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OUT_OF_RANGE}
@@ -233,15 +237,15 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         recorded = a.resumed
         try:
             if not a.resumed:
-                # Both writes go out together (one transaction on a durable store) and are not
-                # awaited here: the worker's first events are read meanwhile and their writes
-                # queue behind these (see _consume), so the job's commits are not chained.
-                # A job deleted or finished before dispatch fails them: _consume stops the call.
-                a.writes.append(asyncio.ensure_future(self._store.append(
-                    job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
-                    JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name,
-                              worker_seq=0))))
-                a.writes.append(asyncio.ensure_future(self._store.start_attempt(job.job_id, a.number, inst.name)))
+                # Held back until the worker's first event, so that DISPATCHED, the attempt's
+                # start and RUNNING (for a short job: its result too) share one commit; the
+                # worker's events are read meanwhile and their writes queue behind it (see
+                # _consume), so the job's commits are not chained. A job deleted or finished
+                # before dispatch fails them: _consume stops the call.
+                a.hold_dispatched(self._store,
+                                  [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
+                                  JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number,
+                                            instance_id=inst.name, worker_seq=0), DISPATCH_HOLD)
                 recorded = True
                 self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
             if a.stop_status:
@@ -258,6 +262,8 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 a.timers.append(asyncio.get_running_loop().call_later(max(timeout, 0.0), self._on_timeout, a))
             await self._follow(a)
         except Lost as exc:
+            with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
+                await a.settle()  # a held DISPATCHED first: the attempt counts
             await self._lost(a, str(exc))
         except asyncio.CancelledError:
             if a.call is not None:
@@ -283,7 +289,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         finally:
             for timer in a.timers:
                 timer.cancel()
-            if recorded and self._started and not a.abandoned:
+            if recorded and self._started and not a.abandoned and not a.ended:
                 with contextlib.suppress(NotFound, Unavailable):
                     await self._store.end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason)
             if self._running.get(job.job_id) is a:
@@ -335,17 +341,32 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
                     if self._metrics is not None:
                         self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
-                elif kind == "progress":
-                    a.write_soon(self._store, [S.JobEvent(progress=ev.progress)],
-                                     JobUpdate(progress=ev.progress, worker_seq=ev.seq))
-                elif kind == "log":
-                    a.write_soon(self._store, [S.JobEvent(log=ev.log)], JobUpdate(worker_seq=ev.seq))
+                elif kind in _STREAMED:
+                    # Every progress and log event the worker sent that is already here goes
+                    # out in one append (all stored and numbered, one operation for the lot).
+                    events: list[S.JobEvent] = []
+                    progress = None
+                    while True:
+                        if kind == "progress":
+                            progress = ev.progress
+                            events.append(S.JobEvent(progress=progress))
+                        else:
+                            events.append(S.JobEvent(log=ev.log))
+                        a.worker_seq = ev.seq
+                        ev = take_ready(call)
+                        if ev is None:
+                            break
+                        kind = ev.WhichOneof("payload")
+                    a.write_soon(self._store, events, JobUpdate(progress=progress, worker_seq=a.worker_seq))
                 elif kind == "result":
                     a.outcome = "SUCCEEDED"
-                    # Queued behind the writes in flight (same transaction when they meet).
+                    a.release_held()
+                    # Queued behind the writes in flight (same transaction when they meet), with
+                    # the attempt's end.
                     await self._finish(job.job_id, [S.JobEvent(result=ev.result),
                                                     status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
-                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq, ordered=True)
+                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq, ordered=True,
+                                       attempt=a)
                     with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
                         await a.settle()  # committed before the terminal write: only errors are left
                     return
@@ -393,3 +414,9 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         task = asyncio.get_running_loop().create_task(coro)
         self._side_tasks.add(task)
         task.add_done_callback(self._side_tasks.discard)
+
+
+def take_ready(call) -> worker_pb2.WorkerEvent | None:
+    """The call's next event if it is a progress or log event already received, else None."""
+    take = getattr(call, "take_ready", None)  # session calls buffer; a plain Execute call does not say
+    return None if take is None else take(_STREAMED)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import datetime as dt
 import time
 
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, status_event, utcnow
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
 
 S = common_pb2
 
@@ -83,15 +84,26 @@ class OutcomeMixin:
 
     async def _finish(self, job_id: str, events: list[S.JobEvent], status: int,
                       error: S.JobError | None = None, result: S.JobResult | None = None,
-                      worker_seq: int | None = None, workflow_type: str = "", ordered: bool = False) -> None:
+                      worker_seq: int | None = None, workflow_type: str = "", ordered: bool = False,
+                      attempt: Attempt | None = None) -> None:
         write = self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(), error=error,
                                                              result=result, worker_seq=worker_seq))
         if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
             write = asyncio.ensure_future(write)
+        end = None
+        if attempt is not None:
+            # The attempt's end goes out with the terminal write (one transaction).
+            end = asyncio.ensure_future(self._store.end_attempt(job_id, attempt.number, attempt.outcome,
+                                                                attempt.outcome_reason))
+            attempt.ended = True
         try:
             await write
         except (NotFound, FailedPrecondition):  # deleted, or already terminal
             return
+        finally:
+            if end is not None:
+                with contextlib.suppress(NotFound, Unavailable):
+                    await end
         if self._metrics is not None:
             running = self._running.get(job_id)
             self._transition(status, workflow_type or (running.job.workflow_type if running else ""))
