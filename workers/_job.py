@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from workmesh.workers._decorator import WorkflowDefinition
 
 log = logging.getLogger("workmesh.workers")
-PROGRESS_INTERVAL = 0.05  # seconds between two progress events of one job
+PROGRESS_INTERVAL = 0.05  # default seconds between two progress events of one job (Worker(progress_interval=))
 MAX_RESULT_DATA = MAX_MESSAGE_BYTES - 1024 * 1024  # room for the outputs and the envelope
 
 WorkerEvent = worker_pb2.WorkerEvent
@@ -45,6 +45,7 @@ class Host(Protocol):
     instance_id: str
     started: worker_pb2.Started
     stream_log_level: int
+    progress_interval: float
     cancel_grace: float
     orphan_timeout: float
     series_factory: Callable[..., Any] | None
@@ -254,13 +255,13 @@ class Job:
         if self.done:
             return
         now = time.monotonic()
-        if self._progress_timer is None and now - self._last_progress >= PROGRESS_INTERVAL:
+        if self._progress_timer is None and now - self._last_progress >= self.host.progress_interval:
             self._last_progress = now
             self._append(WorkerEvent(progress=common_pb2.Progress(fraction=fraction, message=message)))
         else:
             self._pending = (fraction, message)
             if self._progress_timer is None:
-                delay = self._last_progress + PROGRESS_INTERVAL - now
+                delay = self._last_progress + self.host.progress_interval - now
                 self._progress_timer = self.loop.call_later(max(delay, 0.0), self._flush_progress)
 
     def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
@@ -273,14 +274,14 @@ class Job:
         # lock and a clock read per call, and the loop is woken at most once per interval.
         with self._thread_lock:
             now = time.monotonic()
-            if not self._thread_flush and now - self._thread_sent >= PROGRESS_INTERVAL:
+            if not self._thread_flush and now - self._thread_sent >= self.host.progress_interval:
                 self._thread_sent = now
                 send, schedule = True, False
             else:
                 self._thread_pending = (fraction, message)
                 send, schedule = False, not self._thread_flush
                 self._thread_flush = True
-                delay = self._thread_sent + PROGRESS_INTERVAL - now
+                delay = self._thread_sent + self.host.progress_interval - now
         if send:
             self._from_thread(self._emit_progress, fraction, message)
         elif schedule:

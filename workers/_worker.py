@@ -17,7 +17,7 @@ from grpc_health.v1 import health, health_pb2
 from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import WorkflowDefinition, definition_of
-from workmesh.workers._job import Job
+from workmesh.workers._job import PROGRESS_INTERVAL, Job
 from workmesh.workers.transport._servicer import create_server
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.workers.params import to_python
@@ -72,6 +72,9 @@ class Worker:
             use a fixed address).
         stream_log_level: handler log lines at this ``logging`` level and above become job
             events; lower ones go to Python logging only.
+        progress_interval: seconds between two progress events of one job; ``ctx.progress``
+            calls in between are coalesced (the last one is always sent). 0 sends every call
+            (the progress benchmark: each becomes a stored job event).
 
     A Worker runs one gRPC server at a time; use :meth:`run` in a process, or :meth:`start` and
     :meth:`stop` when embedding it (tests, ``workmesh dev``).
@@ -89,7 +92,7 @@ class Worker:
     def __init__(self, workflows: Iterable[Any], *, capacity: int = 4, instance_id: str | None = None,
                  cancel_grace: float = 5.0, orphan_timeout: float = 600.0, retention: float = 600.0,
                  max_retained: int = 10_000, series_factory: Callable[..., Any] | None = None,
-                 stream_log_level: int = logging.INFO) -> None:
+                 stream_log_level: int = logging.INFO, progress_interval: float = PROGRESS_INTERVAL) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be an int ≥ 1, got {capacity!r}")
         self.definitions = {d.name: d for d in _definitions(workflows)}
@@ -106,6 +109,9 @@ class Worker:
             series_factory = ResultsConnection()
         self.series_factory = series_factory
         self.stream_log_level = stream_log_level
+        if progress_interval < 0:
+            raise ValueError(f"progress_interval must be ≥ 0, got {progress_interval!r}")
+        self.progress_interval = progress_interval
         self.port: int | None = None
         self.draining = False
         self._param_types = {d.name: {p.name: p.type for p in d.params} for d in self.definitions.values()}

@@ -1,4 +1,4 @@
-"""``workmesh bench``: dispatch throughput/latency, discovery latency, series ingest/read.
+"""``workmesh bench``: dispatch throughput/latency, progress events, discovery latency, series ingest/read.
 
 Each benchmark runs against a mesh it starts itself on free loopback ports (or, for dispatch,
 against a running gateway given with ``--gateway``) and prints its figures; ``--json`` prints
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import tempfile
 import threading
@@ -18,20 +19,33 @@ from pathlib import Path
 from workmesh.services.cli._devmesh import DevMesh
 
 BASIC = "workmesh.workers.examples.basic:worker"
+PROGRESS = "workmesh.workers.examples.loadgen:progress_worker"
 DISCOVERY_PROBE = "workmesh.workers.examples.kpi:worker"
 
 
 def run(args) -> int:
-    runner = {"dispatch": dispatch, "discovery": discovery, "series": series}[args.bench]
+    runner = {"dispatch": dispatch, "progress": progress, "discovery": discovery, "series": series}[args.bench]
     figures = runner(args)
     if args.json:
         print(json.dumps(figures, indent=2))
     else:
-        width = max(map(len, figures))
-        for key, value in figures.items():
-            shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
-            print(f"{key:<{width}}  {shown}")
+        _print(figures)
     return 0
+
+
+def _print(figures: dict, indent: str = "") -> None:
+    width = max(map(len, figures))
+    for key, value in figures.items():
+        if isinstance(value, dict):
+            print(f"{indent}{key}:")
+            _print(value, indent + "  ")
+            continue
+        shown = f"{value:,.3f}" if isinstance(value, float) else str(value)
+        print(f"{indent}{key:<{width}}  {shown}")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def store_url(store: str, database_url: str, data_dir: Path) -> str:
@@ -47,17 +61,83 @@ def store_url(store: str, database_url: str, data_dir: Path) -> str:
 
 
 def dispatch(args) -> dict:
+    """One store, or with ``--store all`` each of memory, SQLite and (given a URL) PostgreSQL in
+    turn, each on a fresh mesh; the load average is printed with every figure."""
     from workmesh.services.bench._dispatch import bench_dispatch
 
     if args.gateway:
         figures = asyncio.run(bench_dispatch(args.gateway, args.jobs, args.concurrency))
-        return {"gateway": args.gateway, **figures}
+        return {"gateway": args.gateway, "load_average": _load(), **figures}
+    if args.store != "all":
+        return {"store": args.store, **_dispatch_on(args.store, args)}
+    stores = ["memory", "sqlite"] + (["postgres"] if args.database_url.startswith("postgres") else [])
+    return {store: _dispatch_on(store, args) for store in stores}
+
+
+def _dispatch_on(store: str, args) -> dict:
+    from workmesh.services.bench._dispatch import bench_dispatch
+
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
-        url = store_url(args.store, args.database_url, Path(tmp))
+        url = store_url(store, args.database_url, Path(tmp))
+        figures: dict = {"load_average": _load()}
+        if store == "postgres":
+            # What "p50 in commit round trips" is measured against, on the same server now.
+            figures["commit_p50_ms"] = commit_round_trip(url)
         with DevMesh(workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp),
                      log_dir=Path(tmp)) as mesh:
-            figures = asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency))
-    return {"store": args.store, **figures}
+            figures.update(asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency)))
+        if store == "postgres":
+            for path in ("unary", "stream"):
+                figures[f"{path}_p50_commits"] = round(figures[f"{path}_p50_ms"] / figures["commit_p50_ms"], 2)
+        figures["load_average_after"] = _load()
+    return figures
+
+
+def commit_round_trip(url: str, rounds: int = 200) -> float:
+    """p50 in ms of one INSERT + COMMIT on PostgreSQL at `url` (a table of its own, dropped after)."""
+    import psycopg
+
+    conninfo = url.replace("postgresql+psycopg://", "postgresql://", 1)
+    table = f"workmesh_bench_commit_{os.getpid()}"
+    times = []
+    with psycopg.connect(conninfo) as conn:
+        conn.execute(f"CREATE TABLE {table} (n integer)")
+        conn.commit()
+        try:
+            for n in range(rounds):
+                start = time.perf_counter()
+                conn.execute(f"INSERT INTO {table} VALUES (%s)", (n,))
+                conn.commit()
+                times.append(time.perf_counter() - start)
+        finally:
+            conn.execute(f"DROP TABLE {table}")
+            conn.commit()
+    return round(statistics.median(times) * 1000, 3)
+
+
+def progress(args) -> dict:
+    """One job's progress stream at full speed, then lag under fan-out, on a fresh mesh."""
+    from workmesh.services.bench._progress import bench_progress
+
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        url = store_url(args.store, args.database_url, Path(tmp))
+        with DevMesh(workers=(PROGRESS,), results=False, database_url=url, data_dir=Path(tmp),
+                     log_dir=Path(tmp)) as mesh:
+            gateway = next(p.popen.pid for p in mesh.processes if p.name.startswith("gateway"))
+            figures = {"store": args.store, "load_average": _load()}
+            figures.update(asyncio.run(bench_progress(
+                mesh.gateway_address, events=args.events, jobs=args.jobs, watchers=args.watchers,
+                rate=args.rate, seconds=args.seconds, rss=lambda: _rss(gateway))))
+            figures["load_average_after"] = _load()
+    return figures
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 
 
 def discovery(args) -> dict:

@@ -17,7 +17,7 @@ import grpc
 from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-_OPTIONS = (("grpc.max_send_message_length", 64 * 1024 * 1024),
+GRPC_OPTIONS = (("grpc.max_send_message_length", 64 * 1024 * 1024),
             ("grpc.max_receive_message_length", 64 * 1024 * 1024))
 
 
@@ -56,7 +56,7 @@ class _Client:
         return elapsed
 
 
-async def _wait_for_type(stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, timeout: float) -> None:
+async def wait_for_type(stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while True:
         reply = await stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5)
@@ -144,7 +144,7 @@ class _StreamClient:
         await asyncio.gather(self._writer, self._reader, return_exceptions=True)
 
 
-def _percentile(sorted_values: list[float], q: float) -> float:
+def percentile(sorted_values: list[float], q: float) -> float:
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
     return sorted_values[index]
 
@@ -170,9 +170,9 @@ async def _measure(client, jobs: int, concurrency: int, warmup: int, prefix: str
         f"{prefix}burst_seconds": round(burst, 4),
         f"{prefix}burst_jobs_per_s": round(jobs / burst, 1),
         f"{prefix}sequential_jobs_per_s": round(jobs / total, 1),
-        f"{prefix}p50_ms": round(_percentile(latencies, 0.50) * 1000, 3),
-        f"{prefix}p90_ms": round(_percentile(latencies, 0.90) * 1000, 3),
-        f"{prefix}p99_ms": round(_percentile(latencies, 0.99) * 1000, 3),
+        f"{prefix}p50_ms": round(percentile(latencies, 0.50) * 1000, 3),
+        f"{prefix}p90_ms": round(percentile(latencies, 0.90) * 1000, 3),
+        f"{prefix}p99_ms": round(percentile(latencies, 0.99) * 1000, 3),
         f"{prefix}mean_ms": round(statistics.fmean(latencies) * 1000, 3),
         f"{prefix}max_ms": round(latencies[-1] * 1000, 3),
         f"{prefix}failed": client.failed,
@@ -211,9 +211,9 @@ async def bench_dispatch(gateway: str, jobs: int = 2000, concurrency: int = 64, 
     if not paths or unknown:
         raise ValueError(f"bench_dispatch: paths must be a non-empty subset of {PATHS}, got {tuple(paths)}")
     figures: dict = {"jobs": jobs, "concurrency": concurrency}
-    async with grpc.aio.insecure_channel(gateway, options=_OPTIONS) as channel:
+    async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
-        await _wait_for_type(stub, workflow_type, ready_timeout)
+        await wait_for_type(stub, workflow_type, ready_timeout)
         if "unary" in paths:
             client = _Client(stub, workflow_type, params or {})
             figures.update(await _measure(client, jobs, concurrency, warmup, "unary_"))

@@ -103,10 +103,21 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--jobs", type=int, default=2000)
     bd.add_argument("--concurrency", type=int, default=64)
     bd.add_argument("--gateway", default="", help="a running mesh's gateway (default: start one)")
-    bd.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="memory")
+    bd.add_argument("--store", choices=("memory", "sqlite", "postgres", "all"), default="memory",
+                    help="job store of the gateway; all: memory, sqlite and (with --database-url) postgres")
     bd.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                    help="PostgreSQL URL for --store postgres")
+                    help="PostgreSQL URL for --store postgres/all")
     bd.add_argument("--json", action="store_true")
+    bp = bench.add_parser("progress", help="progress events: one fast stream, and lag with many watchers")
+    bp.add_argument("--events", type=int, default=100_000, help="progress events of the single-stream job")
+    bp.add_argument("--jobs", type=int, default=100, help="fan-out: jobs sending progress")
+    bp.add_argument("--watchers", type=int, default=500, help="fan-out: WatchJob streams over those jobs")
+    bp.add_argument("--rate", type=float, default=20.0, help="fan-out: progress events per second per job")
+    bp.add_argument("--seconds", type=float, default=10.0, help="fan-out: how long each job sends")
+    bp.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="sqlite")
+    bp.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
+                    help="PostgreSQL URL for --store postgres")
+    bp.add_argument("--json", action="store_true")
     bv = bench.add_parser("discovery", help="time until a new worker's type is listed by the gateway")
     bv.add_argument("--rounds", type=int, default=10)
     bv.add_argument("--json", action="store_true")

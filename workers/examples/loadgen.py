@@ -10,6 +10,7 @@ Serve with ``workmesh worker workmesh.workers.examples.loadgen:worker``.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from workmesh.workers import Context, Param, Worker, workflow
@@ -45,3 +46,31 @@ async def series_load(ctx: Context, components: int, fields: int, steps: int) ->
 
 
 worker = Worker([series_load], capacity=1)
+
+
+@workflow(
+    name="progress-load", version="1.0.0",
+    description="Sends progress events as fast as asked, each stamped with when it was sent (load generator).",
+    params=[
+        Param.int("events", default=100_000, min=1, max=10_000_000, description="progress events to send"),
+        Param.float("rate", default=0.0, min=0.0, max=1_000_000.0, unit="1/s",
+                    description="events per second (0: as fast as the worker can)"),
+    ],
+    max_attempts=1,
+)
+async def progress_load(ctx: Context, events: int, rate: float) -> dict:
+    # The message is the send time (ns since the epoch): the benchmark's watchers measure lag.
+    began = time.perf_counter()
+    for i in range(events):
+        ctx.progress((i + 1) / events, str(time.time_ns()))
+        if rate:
+            delay = began + (i + 1) / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+        elif i % 256 == 255:
+            await asyncio.sleep(0)  # let the session send what is ready
+    return {"events": events, "handler_s": time.perf_counter() - began}
+
+
+# Every progress call becomes an event (no coalescing): what `workmesh bench progress` measures.
+progress_worker = Worker([progress_load], capacity=256, progress_interval=0.0)

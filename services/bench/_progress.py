@@ -1,0 +1,158 @@
+"""``bench_progress``: progress events through worker → gateway (stored) → watching clients, timed.
+
+Two figures. **Single stream**: one job sends `events` progress events as fast as its worker
+can and one client follows it (WatchJob, and RunJobs); events per second from the first event
+the client receives to the terminal one, with every event checked to arrive once, in order,
+numbered without gaps. **Fan-out**: `jobs` jobs send progress at `rate` per second each for
+`seconds`, and `watchers` WatchJob streams spread evenly over them measure each event's lag
+from the moment the worker sent it (its message carries the send time; one clock, one machine)
+to its arrival — live events only: those sent before a watcher subscribed reach it as replay
+and are not counted — while the gateway's resident memory is sampled. The worker is
+``progress-load`` from :mod:`workmesh.workers.examples.loadgen`, with progress coalescing off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import grpc
+from workmesh.services.bench._dispatch import GRPC_OPTIONS, percentile, wait_for_type
+from workmesh.services.gateway.store import TERMINAL
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+
+WORKFLOW = "progress-load"
+
+
+def _request(events: int, rate: float) -> gateway_pb2.SubmitJobRequest:
+    return gateway_pb2.SubmitJobRequest(workflow_type=WORKFLOW, params={
+        "events": common_pb2.ParamValue(int_value=events), "rate": common_pb2.ParamValue(float_value=rate)})
+
+
+class _Tally:
+    """What one client saw of one job: progress count, first/last arrival, gaps, the end."""
+
+    def __init__(self) -> None:
+        self.progress = 0
+        self.first = 0.0
+        self.last_seq = 0
+        self.gaps = 0
+        self.status = 0
+
+    def see(self, event: common_pb2.JobEvent) -> bool:
+        """Count one event; True at the terminal one."""
+        if event.seq != self.last_seq + 1:
+            self.gaps += 1
+        self.last_seq = event.seq
+        if event.HasField("progress"):
+            if not self.progress:
+                self.first = time.perf_counter()
+            self.progress += 1
+        elif event.HasField("status") and event.status.status in TERMINAL:
+            self.status = event.status.status
+            return True
+        return False
+
+
+async def _watch_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
+    reply = await stub.SubmitJob(_request(events, 0.0))
+    tally = _Tally()
+    call = stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id))
+    async for event in call:
+        if tally.see(event):
+            break
+    return _single(tally, events, time.perf_counter())
+
+
+async def _run_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
+    call = stub.RunJobs()
+    await call.write(gateway_pb2.RunJobsRequest(jobs=[gateway_pb2.RunJobsItem(ref="1", job=_request(events, 0.0))]))
+    tally = _Tally()
+    done = False
+    while not done:
+        reply = await call.read()
+        if reply is grpc.aio.EOF:
+            break
+        for update in reply.updates:
+            kind = update.WhichOneof("kind")
+            if kind == "submitted":
+                tally.last_seq = update.submitted.job.last_seq  # followed from there on
+            elif kind == "event" and tally.see(update.event):
+                done = True
+    end = time.perf_counter()
+    call.cancel()
+    return _single(tally, events, end)
+
+
+def _single(tally: _Tally, events: int, end: float) -> dict:
+    elapsed = end - tally.first if tally.progress else float("nan")
+    return {"events_per_s": round(tally.progress / elapsed, 1) if tally.progress else 0.0,
+            "received": tally.progress, "sent": events, "gaps": tally.gaps,
+            "succeeded": tally.status == common_pb2.JOB_STATUS_SUCCEEDED}
+
+
+async def _fan_out(stub: gateway_pb2_grpc.GatewayStub, jobs: int, watchers: int, rate: float, seconds: float,
+                   rss: Callable[[], int]) -> dict:
+    events = max(1, round(rate * seconds))
+    replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
+    ids = [r.job.job_id for r in replies]
+    lags: list[float] = []
+    incomplete = 0
+
+    async def watch(job_id: str) -> None:
+        nonlocal incomplete
+        tally = _Tally()
+        since = time.time_ns()  # events sent before the watcher came are replayed, not live: not counted
+        async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id)):
+            if event.HasField("progress"):
+                sent = int(event.progress.message)
+                if sent >= since:
+                    lags.append(time.time_ns() - sent)
+            if tally.see(event):
+                break
+        if tally.progress != events or tally.gaps:
+            incomplete += 1
+
+    peak = rss()
+    tasks = [asyncio.ensure_future(watch(ids[i % jobs])) for i in range(watchers)]
+    while not all(t.done() for t in tasks):
+        peak = max(peak, rss())
+        await asyncio.wait(tasks, timeout=0.25)
+    for task in tasks:
+        task.result()
+    lags.sort()
+    ms = [lag / 1e6 for lag in lags]
+    return {"jobs": jobs, "watchers": watchers, "rate_per_job": rate, "events_per_job": events,
+            "deliveries": len(ms), "lag_p50_ms": round(percentile(ms, 0.50), 3),
+            "lag_p99_ms": round(percentile(ms, 0.99), 3), "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
+            "incomplete_watchers": incomplete, "gateway_rss_peak_mb": round(peak / 2**20, 1)}
+
+
+async def bench_progress(gateway: str, *, events: int = 100_000, jobs: int = 100, watchers: int = 500,
+                         rate: float = 20.0, seconds: float = 10.0, rss: Callable[[], int] = lambda: 0,
+                         ready_timeout: float = 30.0) -> dict:
+    """Measure progress throughput on one stream and lag under fan-out against a running gateway.
+
+    Args:
+        gateway: ``host:port`` of a gateway with ``progress-load`` instances.
+        events: progress events of the single-stream job.
+        jobs, watchers, rate, seconds: the fan-out: `jobs` jobs each sending `rate` events/s
+            for `seconds`, followed by `watchers` WatchJob streams spread evenly over them.
+        rss: returns the gateway's resident memory in bytes (sampled during the fan-out).
+
+    Returns:
+        ``watch_*`` and ``stream_*`` (single stream over WatchJob / RunJobs: events_per_s,
+        received, sent, gaps, succeeded) and ``fanout_*`` (lag p50/p99/max in ms from the
+        worker's send to arrival, deliveries, incomplete watchers, gateway peak RSS in MB).
+    """
+    figures: dict = {}
+    async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        await wait_for_type(stub, WORKFLOW, ready_timeout)
+        for prefix, single in (("watch_", _watch_one), ("stream_", _run_one)):
+            figures.update({prefix + k: v for k, v in (await single(stub, events)).items()})
+        if jobs and watchers:
+            figures.update({"fanout_" + k: v for k, v in
+                            (await _fan_out(stub, jobs, watchers, rate, seconds, rss)).items()})
+    return figures
