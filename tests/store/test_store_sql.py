@@ -134,3 +134,24 @@ def test_commit_marker_tells_a_committed_batch_from_a_lost_one(sql_backend: Back
             assert not await store._read(lambda conn: marker_committed(conn, (job.job_id, 2, other)))
             assert not await store._read(lambda conn: marker_committed(conn, (job.job_id, 3, payload)))
     run(body())
+
+
+def test_postgres_url_options_reach_every_connection(request) -> None:
+    """Session settings in DATABASE_URL (here synchronous_commit, see README "What survives
+    what") apply to the store's connections, and its LISTEN connection still connects."""
+    from tests.fixtures.postgres import skip_reason
+
+    if skip_reason():
+        pytest.skip(skip_reason())
+    url = request.getfixturevalue("postgres_url") + "?options=-c%20synchronous_commit%3Doff"
+
+    async def body() -> None:
+        async with SqlJobStore(url, retry_for=10.0) as one, SqlJobStore(url, retry_for=10.0) as two:
+            setting = await one._read(lambda conn: conn.execute(sa.text("SHOW synchronous_commit")).scalar())
+            assert setting == "off"
+            job, _ = await one.create(new_job())
+            waiter = asyncio.create_task(two.wait(job.job_id, 1, timeout=60))  # woken by NOTIFY only
+            await asyncio.sleep(0.05)
+            await one.append(job.job_id, [progress(0.5)])
+            await asyncio.wait_for(waiter, 10)
+    run(body())

@@ -2,15 +2,19 @@
 
 Layout: tables and row conversions in ``_schema``, engines/URLs/migrations in
 ``_engine``, the statements in ``_ops`` (PostgreSQL's folded multi-row forms in
-``_fold``), group commit in ``_writer``, waking watchers in ``_notify``.
+``_fold``; SQLite's hot statements as plain sqlite3 in ``_lite``), group commit on a thread in
+``_writer`` and on the event loop in ``_loop``, waking watchers in ``_notify``.
 
-Why threads and not SQLAlchemy's asyncio extension: writes go through one writer thread anyway
-(group commit: whatever queued up while the last transaction ran is committed together; SQLite
-admits one writer at a time), and reads run on a small pool of threads. The event loop only
-awaits futures, so it never blocks on the database, with the same synchronous SQLAlchemy Core
-code and the standard drivers (sqlite3, psycopg) on both databases — no greenlet bridge and no
-aiosqlite (itself a thread per connection). Only the PostgreSQL LISTEN connection is
-asyncio-native (psycopg's async API).
+Why threads and not SQLAlchemy's asyncio extension: writes go through one writer anyway (group
+commit: whatever queued up while the last transaction ran is committed together; SQLite admits
+one writer at a time), and reads run on a small pool of threads. The event loop only awaits
+futures, so it never waits for the database, with the same synchronous SQLAlchemy Core code and
+the standard drivers (sqlite3, psycopg) on both databases — no greenlet bridge and no aiosqlite
+(itself a thread per connection). Only the PostgreSQL LISTEN connection is asyncio-native
+(psycopg's async API). One exception, for speed: the gateway's own SQLite file with
+``synchronous=NORMAL`` commits on the loop itself (``_loop.LoopWriter``): such a commit does not
+wait for the disk and costs less than the hand-off to a thread; its checkpoints, which do sync,
+run on a thread.
 
 Deployment: a SQLite file serves one gateway process (waiters are woken in process only;
 leases still work across processes because the writer takes SQLite's write lock up front).
@@ -19,7 +23,8 @@ and LISTEN/NOTIFY wakes watchers on every replica. Lease times come from each re
 so replicas need synchronised clocks (NTP), as with any lease.
 
 Durability: a call returns only after its transaction committed. SQLite runs in WAL mode with
-``synchronous=NORMAL`` by default (survives a crash of the process; FULL for power loss too).
+``synchronous=NORMAL`` by default (survives a crash or SIGKILL of the process; an OS crash or
+power loss may drop the last commits) or FULL (survives those too: a sync per group commit).
 If PostgreSQL goes away, calls retry on new connections for ``retry_for`` seconds and then
 raise Unavailable; a commit whose outcome was lost with the connection is checked on the new
 one, so an acknowledged append is stored exactly once.
@@ -34,6 +39,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+import psycopg
 import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql import _ops as ops
@@ -149,7 +155,11 @@ class SqlJobStore:
         else:
             self._writer = GroupWriter(self._engine, loop, notify=notify, **options)
         if self._postgres:
-            conninfo = self.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            # The same connection parameters as the engine's (URL query options such as
+            # ``options=-c synchronous_commit=off`` included), in libpq's own syntax.
+            _, params = self._engine.dialect.create_connect_args(self.url)
+            params.pop("context", None)  # psycopg's adapters, not a libpq parameter
+            conninfo = psycopg.conninfo.make_conninfo(**params)
             self._listener = PgListener(conninfo, self._waiters, self._cache)
             await self._listener.start()
 
