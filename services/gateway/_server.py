@@ -99,6 +99,10 @@ class GatewayConfig:
             (benchmarks, tests: lost on exit).
         data_dir: where the default SQLite job store lives (``WORKMESH_DATA_DIR``, default
             ``.workmesh``).
+        sqlite_sync: SQLite's ``synchronous`` (``WORKMESH_SQLITE_SYNC``): ``NORMAL`` (default)
+            keeps every acknowledged job and event across a crash or SIGKILL of the gateway, and
+            its commits run on the event loop; ``FULL`` (or ``EXTRA``) also across a power loss
+            or OS crash, at one disk sync per group commit (on the writer thread).
         replica_id: this gateway's lease owner name (``WORKMESH_REPLICA_ID``); default
             ``<hostname>:<port>``, the same across a restart, so a restarted gateway takes its
             jobs back at once. Must differ between replicas on one database.
@@ -128,6 +132,7 @@ class GatewayConfig:
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     database_url: str = ""
     data_dir: str = ".workmesh"
+    sqlite_sync: str = "NORMAL"
     replica_id: str = ""
     lease_seconds: float = 10.0
     lease_renew: float = 3.0
@@ -144,7 +149,7 @@ class GatewayConfig:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         """Read ``WORKMESH_GATEWAY_ADDR``, ``CONSUL_HTTP_ADDR``/``CONSUL_HTTP_TOKEN``,
-        ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_REPLICA_ID``,
+        ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_SQLITE_SYNC``, ``WORKMESH_REPLICA_ID``,
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE`` and
         ``WORKMESH_WORKER_SESSIONS``.
@@ -162,9 +167,12 @@ class GatewayConfig:
         if lease <= 0 or not 0 < renew < lease:
             raise ValueError(f"WORKMESH_LEASE_RENEW={renew:g} must be above 0 and below "
                              f"WORKMESH_LEASE_SECONDS={lease:g}")
+        sync = env.get("WORKMESH_SQLITE_SYNC", "").strip().upper() or cls.sqlite_sync
+        if sync not in ("NORMAL", "FULL", "EXTRA"):
+            raise ValueError(f"WORKMESH_SQLITE_SYNC={sync!r}: must be NORMAL, FULL or EXTRA")
         return cls(address=address, registry=RegistryConfig.from_env(env),
                    database_url=env.get("DATABASE_URL", "").strip(),
-                   data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir,
+                   data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir, sqlite_sync=sync,
                    replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
                    lease_seconds=lease, lease_renew=renew,
                    reattach_wait=_float(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
@@ -193,7 +201,8 @@ def open_store(config: GatewayConfig) -> JobStore:
     # events it wrote from memory.
     # On PostgreSQL it serves the events it wrote itself from memory too (others' writes
     # arrive by NOTIFY, which invalidates).
-    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"), own_events=True)
+    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"), own_events=True,
+                       sqlite_synchronous=config.sqlite_sync)
 
 
 class GatewayServer:

@@ -36,7 +36,8 @@ from tests.support import eventually_async
 def test_durable_defaults_and_env():
     default = GatewayConfig.from_env({})
     assert (default.database_url, default.data_dir, default.job_ttl) == ("", ".workmesh", None)
-    assert (default.lease_seconds, default.lease_renew) == (10.0, 3.0)
+    assert (default.lease_seconds, default.lease_renew, default.sqlite_sync) == (10.0, 3.0, "NORMAL")
+    assert GatewayConfig.from_env({"WORKMESH_SQLITE_SYNC": "full"}).sqlite_sync == "FULL"
     config = GatewayConfig.from_env({"WORKMESH_DATA_DIR": "/var/lib/workmesh", "WORKMESH_REPLICA_ID": "gw-a",
                                      "WORKMESH_LEASE_SECONDS": "2", "WORKMESH_JOB_TTL": "30d"})
     assert (config.data_dir, config.replica_id, config.job_ttl) == ("/var/lib/workmesh", "gw-a", 30 * 86400.0)
@@ -49,6 +50,7 @@ def test_durable_defaults_and_env():
     ({"WORKMESH_JOB_TTL": "soon"}, "WORKMESH_JOB_TTL"),
     ({"WORKMESH_LEASE_SECONDS": "2", "WORKMESH_LEASE_RENEW": "5"}, "WORKMESH_LEASE_RENEW"),
     ({"WORKMESH_LEASE_SECONDS": "abc"}, "WORKMESH_LEASE_SECONDS"),
+    ({"WORKMESH_SQLITE_SYNC": "OFF"}, "WORKMESH_SQLITE_SYNC"),  # no sync at all: not offered
 ])
 def test_bad_durability_env_names_the_variable(env, word):
     with pytest.raises(ValueError, match=word):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2 as pb
 
@@ -62,15 +63,15 @@ def test_many_appends_fold_their_worker_seq_in_order(backend: Backend) -> None:
     run(body())
 
 
-def test_exclusive_sqlite_store_owns_its_file_and_serves_what_it_wrote(tmp_path) -> None:
-    import pytest
+@pytest.mark.parametrize("sync", ["NORMAL", "FULL"])  # writes on the event loop / on the writer thread
+def test_exclusive_sqlite_store_owns_its_file_and_serves_what_it_wrote(tmp_path, sync) -> None:
     from workmesh.services.gateway.store.sql._store import SqlJobStore
     from workmesh.services.core.errors import FailedPrecondition
 
     url = f"sqlite:///{tmp_path}/jobs.db"
 
     async def body() -> None:
-        owner = SqlJobStore(url, exclusive=True)
+        owner = SqlJobStore(url, exclusive=True, sqlite_synchronous=sync)
         await owner.start()
         try:
             for other in (SqlJobStore(url), SqlJobStore(url, exclusive=True)):  # a second user: refused

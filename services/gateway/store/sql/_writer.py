@@ -11,6 +11,9 @@ Unavailable. If the connection died during COMMIT, the outcome is unknown: the b
 event is looked up on the new connection, and found means committed, so an append is never
 stored twice nor reported as failed when it was written. Any other database error re-runs the
 batch one operation per transaction, so only the operation at fault fails.
+
+:class:`Committer` is that transaction logic; :class:`GroupWriter` feeds it from its thread, and
+``_loop.LoopWriter`` from the event loop (the gateway's own SQLite file).
 """
 
 from __future__ import annotations

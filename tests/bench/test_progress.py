@@ -1,0 +1,34 @@
+"""bench_progress runs against a real gateway and worker and reports its figures (no timing asserts)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from workmesh.services.bench import bench_progress
+from workmesh.v1 import common_pb2 as c
+from workmesh.workers.examples.loadgen import progress_load
+
+from tests.gateway.mesh import Mesh
+
+
+def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
+    async def main():
+        async with Mesh() as mesh:
+            await mesh.add_worker([progress_load], capacity=8, progress_interval=0.0)
+            figures = await bench_progress(f"127.0.0.1:{mesh.port}", events=300, jobs=2, watchers=4,
+                                           rate=50.0, seconds=0.5, rss=lambda: 123 * 2**20)
+            for path in ("watch", "stream"):
+                assert figures[f"{path}_received"] == figures[f"{path}_sent"] == 300
+                assert figures[f"{path}_gaps"] == 0 and figures[f"{path}_succeeded"]
+                assert figures[f"{path}_events_per_s"] > 0
+            assert figures["fanout_events_per_job"] == 25 and figures["fanout_incomplete_watchers"] == 0
+            assert 0 < figures["fanout_deliveries"] <= 4 * 25
+            assert 0 <= figures["fanout_lag_p50_ms"] <= figures["fanout_lag_p99_ms"] <= figures["fanout_lag_max_ms"]
+            assert figures["fanout_gateway_rss_peak_mb"] == 123.0
+            jobs = await mesh.store.list(limit=10)
+            assert len(jobs) == 4 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
+            # Every progress call became a stored event (coalescing off): QUEUED, DISPATCHED,
+            # RUNNING, 300 progress, result, SUCCEEDED.
+            single = [j for j in jobs if j.last_seq > 100]
+            assert len(single) == 2 and all(j.last_seq == 305 for j in single)
+    asyncio.run(main())
