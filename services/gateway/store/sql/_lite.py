@@ -20,9 +20,9 @@ import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, missing_or_finished
 from workmesh.services.gateway.store.sql._schema import (
-    ACTIVE, jobs, record_to_row, row_to_record, sqlite_timestamp, update_values,
+    ACTIVE, jobs, record_to_row, sqlite_timestamp, update_values,
 )
-from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.core.errors import NotFound
 
 _DATETIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "not_before", "lease_until"})
 _JOB_COLUMNS = tuple(c.name for c in jobs.c if c.name != "pos")
@@ -54,11 +54,7 @@ def create(cur: sqlite3.Cursor, conn: sa.Connection, batch: Batch, op: Create) -
     record = op.prepared()
     row = record_to_row(record)
     if cur.execute(_INSERT_JOB, [_bind(c, row[c]) for c in _JOB_COLUMNS]).fetchone() is None:
-        if record.idempotency_key:
-            earlier = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == record.idempotency_key)).first()
-            if earlier is not None:
-                return row_to_record(earlier), False
-        raise FailedPrecondition(f"job {record.job_id} exists already")
+        return Create.conflict(conn, record)
     return Create.stored(record, batch)
 
 

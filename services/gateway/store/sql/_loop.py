@@ -71,14 +71,7 @@ class LoopWriter(Committer):
         self._scheduled = False
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):
-            batch = pending[start:start + self._max_batch]
-            try:
-                self._process(batch)
-            except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
-                log.exception("job store writer failed")
-                for request in batch:
-                    request.outcome, request.failed = exc, True
-                self._deliver(batch, {})
+            self._process_or_fail(pending[start:start + self._max_batch])
         if self._checkpointer is not None and self.commits - self._since_checkpoint >= CHECKPOINT_EVERY:
             self._since_checkpoint = self.commits
             self._checkpointer.request()

@@ -164,14 +164,22 @@ class Create:
         record = self.prepared()
         # DO NOTHING covers both unique columns; the loser of an idempotency race waits for the
         # winner's commit on PostgreSQL and then finds its row below.
-        inserted = conn.execute(_INSERT_JOB[batch.dialect], record_to_row(record)).first()
-        if inserted is None:
-            if record.idempotency_key:
-                row = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == record.idempotency_key)).first()
-                if row is not None:
-                    return row_to_record(row), False
-            raise FailedPrecondition(f"job {record.job_id} exists already")
+        if conn.execute(_INSERT_JOB[batch.dialect], record_to_row(record)).first() is None:
+            return self.conflict(conn, record)
         return self.stored(record, batch)
+
+    @staticmethod
+    def conflict(conn: sa.Connection, record: JobRecord) -> tuple[JobRecord, bool]:
+        """The insert found the job id or the idempotency key taken: the earlier job of that key.
+
+        Raises:
+            FailedPrecondition: the job id is taken (no key, or not by the key's job).
+        """
+        if record.idempotency_key:
+            row = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == record.idempotency_key)).first()
+            if row is not None:
+                return row_to_record(row), False
+        raise FailedPrecondition(f"job {record.job_id} exists already")
 
 
 @dataclasses.dataclass

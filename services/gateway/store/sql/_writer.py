@@ -93,6 +93,16 @@ class Committer:
         self._conn: sa.Connection | None = None
         self.commits = 0  # transactions committed (the benchmark reports operations per commit)
 
+    def _process_or_fail(self, requests: list[Request]) -> None:
+        """Commit `requests`; a bug on the way fails them all instead of leaving them hanging."""
+        try:
+            self._process(requests)
+        except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
+            log.exception("job store writer failed")
+            for request in requests:
+                request.outcome, request.failed = exc, True
+            self._deliver(requests, {})
+
     def _process(self, requests: list[Request]) -> None:
         try:
             touched = self._commit_with_retry(requests)
@@ -287,13 +297,7 @@ class GroupWriter(Committer):
                 except queue.Empty:
                     break
             if batch:
-                try:
-                    self._process(batch)
-                except Exception as exc:  # noqa: BLE001 - a bug here must not leave callers hanging
-                    log.exception("job store writer failed")
-                    for request in batch:
-                        request.outcome, request.failed = exc, True
-                    self._deliver(batch, {})
+                self._process_or_fail(batch)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
