@@ -71,6 +71,7 @@ class SeriesWriter:
         self.acked_values = 0
         self._refs: list[common_pb2.SeriesRef] = []
         self._closed = False
+        self._ended = False  # the call's responses have ended (done, or an error)
         self._loop: asyncio.AbstractEventLoop | None = None
         with contextlib.suppress(RuntimeError):  # created outside a loop: blocking() binds it later
             self._loop = asyncio.get_running_loop()
@@ -92,7 +93,9 @@ class SeriesWriter:
             return
         await self._write(results_pb2.WriteSeriesRequest(flush=True))
         async with self._acked:
-            await self._acked.wait_for(lambda: self.acked_chunks >= self.sent_chunks or self._reader.done())
+            await self._acked.wait_for(lambda: self.acked_chunks >= self.sent_chunks or self._ended)
+        if self._ended:
+            await asyncio.gather(self._reader, return_exceptions=True)
         self._raise_failure()
 
     async def close(self) -> list[common_pb2.SeriesRef]:
@@ -175,15 +178,21 @@ class SeriesWriter:
                 raise from_rpc_error(exc) from exc
 
     async def _read_acks(self) -> None:
-        while True:
-            response = await self._call.read()
-            if response is grpc.aio.EOF:
-                return
+        try:
+            while True:
+                response = await self._call.read()
+                if response is grpc.aio.EOF:
+                    return
+                async with self._acked:
+                    self.acked_chunks = response.acked_chunks
+                    self.acked_values = response.values
+                    if response.done:
+                        self._refs = list(response.series)
+                    self._acked.notify_all()
+        finally:
+            # wake flush() also when the call failed: it then raises the call's error
+            self._ended = True
             async with self._acked:
-                self.acked_chunks = response.acked_chunks
-                self.acked_values = response.values
-                if response.done:
-                    self._refs = list(response.series)
                 self._acked.notify_all()
 
     def _raise_failure(self) -> None:

@@ -16,6 +16,7 @@ from workmesh.services.results._config import ResultsConfig
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._protocol import SeriesStore
+from workmesh.services.results._decode import add_servicer
 from workmesh.v1 import results_pb2
 
 SERVICE_NAME = "workmesh-results"
@@ -60,9 +61,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         store = create_store(config, f"{config.host}:{port}")
     elif not store.host:  # a Parquet store made before the port was known
         store.host = f"{config.host}:{port}"
-    from workmesh.v1 import results_pb2_grpc
-
-    results_pb2_grpc.add_ResultsServicer_to_server(ResultsServicer(store, batch_values=config.batch_values), server)
+    add_servicer(ResultsServicer(store, batch_values=config.batch_values),
+                 results_pb2.DESCRIPTOR.services_by_name["Results"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((GRPC_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -46,7 +47,7 @@ import pyarrow.parquet as pq
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
 from workmesh.services.results.stores._protocol import downsample, time_slice
-from workmesh.services.core.errors import InvalidArgument, NotFound
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 
 CATALOG = "_catalog.json"  # measurements cannot start with "_": no clash with their directories
 
@@ -121,6 +122,11 @@ class ParquetStore:
                 if cancelled.is_set():
                     return []
                 return self._commit(job_dir, staged)
+        except OSError as exc:
+            if disk_full(exc):
+                raise ResourceExhausted(f"the results store's disk is full ({exc}); nothing of this batch of "
+                                        f"job {job_id!r} was stored, retry when space is free") from exc
+            raise
         finally:
             for tmp, _, _ in staged:
                 tmp.unlink(missing_ok=True)
@@ -190,12 +196,17 @@ class ParquetStore:
             parts.append((tmp, job_dir / name))
             catalog["parts"].append({"file": name, "measurement": measurement, "series": entries})
             committed.append(name)
-        for tmp, final in parts:
-            os.replace(tmp, final)
-        if self.fsync:
-            for directory in {final.parent for _, final in parts}:
-                _fsync(directory)
-        self._save(job_dir, catalog)
+        try:
+            for tmp, final in parts:
+                os.replace(tmp, final)
+            if self.fsync:
+                for directory in {final.parent for _, final in parts}:
+                    _fsync(directory)
+            self._save(job_dir, catalog)
+        except BaseException:
+            for _, final in parts:  # not in the catalogue, so never read: free the space
+                final.unlink(missing_ok=True)
+            raise
         return committed
 
     def _rollback(self, job_id: str, files: list[str]) -> None:
@@ -211,10 +222,14 @@ class ParquetStore:
 
     def _save(self, job_dir: Path, catalog: dict) -> None:
         tmp = job_dir / f".{CATALOG}.{uuid.uuid4().hex}"
-        tmp.write_text(json.dumps(catalog, separators=(",", ":")))
-        if self.fsync:
-            _fsync(tmp)
-        os.replace(tmp, job_dir / CATALOG)
+        try:
+            tmp.write_text(json.dumps(catalog, separators=(",", ":")))
+            if self.fsync:
+                _fsync(tmp)
+            os.replace(tmp, job_dir / CATALOG)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
         if self.fsync:
             _fsync(job_dir)
 
@@ -367,6 +382,14 @@ def _row_groups(pf: pq.ParquetFile, locals_: np.ndarray) -> list[int]:
         if stats is None or not stats.has_min_max or np.any((locals_ >= stats.min) & (locals_ <= stats.max)):
             groups.append(i)
     return groups
+
+
+def disk_full(exc: OSError) -> bool:
+    """Whether an OSError (also pyarrow's, which carry no errno) says the disk or quota is full."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    text = str(exc)
+    return os.strerror(errno.ENOSPC) in text or os.strerror(errno.EDQUOT) in text
 
 
 def _fsync(path: Path) -> None:

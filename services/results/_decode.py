@@ -1,0 +1,107 @@
+"""Registering a servicer so that a request that cannot be parsed is INVALID_ARGUMENT.
+
+grpc.aio parses a request before the servicer sees it; when the bytes are not a valid message,
+it answers UNKNOWN ("Unexpected DecodeError") for a unary request, and a streaming servicer
+sees a ``DecodeError`` from its request iterator (INTERNAL). Both are a client's mistake, so
+:func:`add_servicer` registers the methods with a parser that never raises: a request it cannot
+parse becomes an :class:`Undecodable`, and the method answers INVALID_ARGUMENT naming the
+message type without running — or, in a client stream, the iterator raises
+:class:`~workmesh.services.core.errors.InvalidArgument` naming the item, which the servicer turns
+into its status like any other bad item.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import grpc
+from google.protobuf import descriptor, message, message_factory
+
+from workmesh.services.core.errors import InvalidArgument
+
+__all__ = ["Undecodable", "add_servicer"]
+
+
+class Undecodable:
+    """A request whose bytes are not a valid message of its type."""
+
+    def __init__(self, type_name: str, error: Exception) -> None:
+        self.type_name = type_name
+        self.error = error
+
+    def rule(self) -> str:
+        return f"is not a valid {self.type_name} ({self.error})"
+
+
+def _parser(cls: type[message.Message]) -> Callable[[bytes], Any]:
+    name = cls.DESCRIPTOR.full_name
+
+    def parse(raw: bytes) -> message.Message | Undecodable:
+        try:
+            return cls.FromString(raw)
+        except message.DecodeError as exc:
+            return Undecodable(name, exc)
+
+    return parse
+
+
+async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    index = 0
+    async for request in requests:
+        if isinstance(request, Undecodable):
+            raise InvalidArgument(f"request[{index}]", request.rule())
+        yield request
+        index += 1
+
+
+def _guard(behavior: Callable, client_streaming: bool) -> Callable:
+    if client_streaming:
+        if inspect.isasyncgenfunction(behavior):
+            async def stream_gen(requests, context):
+                async for item in behavior(_checked(requests), context):
+                    yield item
+            return stream_gen
+
+        async def stream(requests, context):
+            return await behavior(_checked(requests), context)
+        return stream
+    if inspect.isasyncgenfunction(behavior):
+        async def unary_gen(request, context):
+            if isinstance(request, Undecodable):
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: {request.rule()}")
+            async for item in behavior(request, context):
+                yield item
+        return unary_gen
+
+    async def unary(request, context):
+        if isinstance(request, Undecodable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: {request.rule()}")
+        return await behavior(request, context)
+    return unary
+
+
+_FACTORIES = {
+    (False, False): grpc.unary_unary_rpc_method_handler,
+    (False, True): grpc.unary_stream_rpc_method_handler,
+    (True, False): grpc.stream_unary_rpc_method_handler,
+    (True, True): grpc.stream_stream_rpc_method_handler,
+}
+
+
+def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server: grpc.aio.Server) -> None:
+    """Register every method of `service` on `server`, served by the same-named method of `servicer`.
+
+    Use it instead of the generated ``add_<Service>Servicer_to_server``: the same handlers, with
+    unparseable requests answered INVALID_ARGUMENT (see the module docstring).
+    """
+    handlers = {}
+    for method in service.methods:
+        request_cls = message_factory.GetMessageClass(method.input_type)
+        response_cls = message_factory.GetMessageClass(method.output_type)
+        streaming = (method.client_streaming, method.server_streaming)
+        behavior = _guard(getattr(servicer, method.name), method.client_streaming)
+        handlers[method.name] = _FACTORIES[streaming](behavior, request_deserializer=_parser(request_cls),
+                                                      response_serializer=response_cls.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))
