@@ -17,6 +17,7 @@ from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.services.results._decode import add_servicer
+from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import results_pb2
 
 SERVICE_NAME = "workmesh-results"
@@ -61,6 +62,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         store = create_store(config, f"{config.host}:{port}")
     elif not store.host:  # a Parquet store made before the port was known
         store.host = f"{config.host}:{port}"
+    if not isinstance(store, TombstonedStore):
+        store = TombstonedStore(store, store.tombstones)
     add_servicer(ResultsServicer(store, batch_values=config.batch_values),
                  results_pb2.DESCRIPTOR.services_by_name["Results"], server)
     health_servicer = health.aio.HealthServicer()

@@ -23,7 +23,7 @@ from workmesh.services.clients._model import (
     MAX_CHUNK_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, check_job_id, check_name,
     check_tags, decode_chunk, encode_chunk, ns_per,
 )
-from workmesh.services.results.stores._protocol import SeriesStore
+from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 from workmesh.services.core.errors import InvalidArgument, abort
 
@@ -36,7 +36,7 @@ _AGGREGATES = {results_pb2.AGGREGATE_MEAN: "mean", results_pb2.AGGREGATE_MIN: "m
 class ResultsServicer(results_pb2_grpc.ResultsServicer):
     """Serves the Results API over one store."""
 
-    def __init__(self, store: SeriesStore, *, batch_values: int = 8_000_000) -> None:
+    def __init__(self, store: TombstonedStore, *, batch_values: int = 8_000_000) -> None:
         self.store = store
         self.batch_values = batch_values
 
@@ -99,7 +99,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
     async def DeleteSeries(self, request: results_pb2.DeleteSeriesRequest,
                            context: grpc.aio.ServicerContext) -> results_pb2.DeleteSeriesResponse:
         try:
-            count = await self.store.delete(check_job_id(request.job_id))
+            count = await self.store.delete(check_job_id(request.job_id), restart=request.restart)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.DeleteSeriesResponse(series=count)
@@ -108,7 +108,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
 class _WriteCall:
     """The state of one WriteSeries call: buffer, the batch being stored, acknowledged counts."""
 
-    def __init__(self, store: SeriesStore, context: grpc.aio.ServicerContext) -> None:
+    def __init__(self, store: TombstonedStore, context: grpc.aio.ServicerContext) -> None:
         self.store = store
         self.context = context
         self.job_id = ""

@@ -24,6 +24,7 @@ async def serving(store: SeriesStore, **config) -> AsyncIterator[ResultsClient]:
     await server.start()
     client = ResultsClient(f"127.0.0.1:{port}")
     client.port = port
+    client.server_store = server.results_store
     try:
         yield client
     finally:

@@ -168,10 +168,12 @@ class ListSeriesResponse(_message.Message):
     def __init__(self, series: _Optional[_Iterable[_Union[SeriesInfo, _Mapping]]] = ...) -> None: ...
 
 class DeleteSeriesRequest(_message.Message):
-    __slots__ = ("job_id",)
+    __slots__ = ("job_id", "restart")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    RESTART_FIELD_NUMBER: _ClassVar[int]
     job_id: str
-    def __init__(self, job_id: _Optional[str] = ...) -> None: ...
+    restart: bool
+    def __init__(self, job_id: _Optional[str] = ..., restart: _Optional[bool] = ...) -> None: ...
 
 class DeleteSeriesResponse(_message.Message):
     __slots__ = ("series",)

@@ -87,7 +87,10 @@ class ResultsServicer:
         raise NotImplementedError('Method not implemented!')
 
     def DeleteSeries(self, request, context):
-        """Removes every series of one job.
+        """Removes every series of one job, for good: the job is marked deleted (a tombstone) before
+        its series go, so a write that arrives later is refused (FAILED_PRECONDITION) and reads and
+        lists answer NOT_FOUND naming the job. NOT_FOUND when the job had no series (it is marked
+        deleted all the same). With restart = true, only the series go and the job may write again.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -28,6 +28,7 @@ import numpy as np
 import structlog
 
 from workmesh.services.results._config import InfluxConfig
+from workmesh.services.results.stores._influx_tombstones import InfluxTombstones
 from workmesh.services.results.stores._lineproto import PRECISION, encode_lines, escape_key, ident, literal
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
 from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
@@ -50,6 +51,7 @@ class InfluxStore:
         self._slots: asyncio.Semaphore | None = None
         self._databases: set[str] = set()
         self._units: set[tuple[str, str, str, str]] = set()
+        self.tombstones = InfluxTombstones(self)
         host = urlsplit(config.url).hostname or ""
         loopback = host in ("localhost", "::1") or host.startswith("127.")
         self.gzip = config.gzip == "on" or (config.gzip == "auto" and not loopback)

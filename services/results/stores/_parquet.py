@@ -48,8 +48,10 @@ import pyarrow.parquet as pq
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
 from workmesh.services.results.stores._protocol import downsample, time_slice
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
+from workmesh.services.results.stores._tombstones import FileTombstones
 
 CATALOG = "_catalog.json"  # measurements cannot start with "_": no clash with their directories
+TOMBSTONES = "_deleted"  # job ids cannot start with "_": no clash with job directories
 
 
 class ParquetStore:
@@ -74,6 +76,7 @@ class ParquetStore:
         self.compression_level = compression_level
         self.fsync = fsync
         self._locks: dict[str, threading.Lock] = {}
+        self.tombstones = FileTombstones(self.root / TOMBSTONES, fsync=fsync)
         self._locks_guard = threading.Lock()
 
     def database(self, job_id: str) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesSummary
+
+if TYPE_CHECKING:
+    from workmesh.services.results.stores._tombstones import Tombstones
 
 AGGREGATES = ("mean", "min", "max", "last")
 
@@ -19,10 +22,13 @@ class SeriesStore(Protocol):
     Attributes:
         kind: ``"parquet"`` or ``"influxdb"`` — the ``store`` of the SeriesRefs.
         host: where a front end finds the data (the results service or the InfluxDB URL).
+        tombstones: the durable record of deleted jobs, next to the data (see ``_tombstones``);
+            the results service wraps every store in a ``TombstonedStore`` that uses it.
     """
 
     kind: str
     host: str
+    tombstones: Tombstones
 
     async def write(self, batch: Sequence[Chunk]) -> None:
         """Store a batch durably, all of it or nothing.
