@@ -75,6 +75,8 @@ class ResultsConfig:
         batch_values: values (timestamps x fields) buffered per WriteSeries call before a batch
             is stored and acknowledged (``WORKMESH_RESULTS_BATCH_VALUES``).
         fsync: fsync Parquet files before acknowledging.
+        compaction_delay: seconds after a job's last write call before its small Parquet parts
+            are compacted (``WORKMESH_RESULTS_COMPACTION_DELAY``); negative: never.
         grace: seconds to let calls finish on shutdown.
     """
 
@@ -86,6 +88,7 @@ class ResultsConfig:
     registry: RegistryConfig | None = None
     batch_values: int = 8_000_000
     fsync: bool = True
+    compaction_delay: float = 2.0
     grace: float = 10.0
 
     def __post_init__(self) -> None:
@@ -112,6 +115,8 @@ class ResultsConfig:
         kwargs: dict[str, Any] = {}
         if env.get("WORKMESH_RESULTS_BATCH_VALUES"):
             kwargs["batch_values"] = int(env["WORKMESH_RESULTS_BATCH_VALUES"])
+        if env.get("WORKMESH_RESULTS_COMPACTION_DELAY"):
+            kwargs["compaction_delay"] = float(env["WORKMESH_RESULTS_COMPACTION_DELAY"])
         return cls(listen=env.get("WORKMESH_RESULTS_ADDR", cls.listen),
                    advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
                    store=env.get("WORKMESH_RESULTS_STORE", cls.store), data_dir=data_dir,

@@ -12,11 +12,13 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from workmesh.services.results._config import ResultsConfig
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
-from workmesh.services.results._servicer import ResultsServicer
-from workmesh.services.results.stores._protocol import SeriesStore
+from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._decode import add_servicer
+from workmesh.services.results._servicer import ResultsServicer
+from workmesh.services.results.stores._compaction import Compactor
+from workmesh.services.results.stores._parquet import ParquetStore
+from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import results_pb2
 
@@ -33,8 +35,6 @@ def create_store(config: ResultsConfig, host: str = "") -> SeriesStore:
         from workmesh.services.results.stores._influx import InfluxStore
 
         return InfluxStore(config.influx)
-    from workmesh.services.results.stores._parquet import ParquetStore
-
     return ParquetStore(config.data_dir, host, fsync=config.fsync)
 
 
@@ -64,8 +64,12 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         store.host = f"{config.host}:{port}"
     if not isinstance(store, TombstonedStore):
         store = TombstonedStore(store, store.tombstones)
-    add_servicer(ResultsServicer(store, batch_values=config.batch_values),
+    compactor = None
+    if isinstance(store.store, ParquetStore) and config.compaction_delay >= 0:
+        compactor = Compactor(store.store, delay=config.compaction_delay)
+    add_servicer(ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
                  results_pb2.DESCRIPTOR.services_by_name["Results"], server)
+    server.results_compactor = compactor  # type: ignore[attr-defined]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((GRPC_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -126,6 +130,8 @@ async def serve(config: ResultsConfig) -> None:
             with contextlib.suppress(Exception):
                 await registrar.stop()
         await server.stop(0)
+        if server.results_compactor is not None:  # type: ignore[attr-defined]
+            await server.results_compactor.close()  # type: ignore[attr-defined]
         await server.results_store.close()  # type: ignore[attr-defined]
         log.info("results service stopped")
         telemetry.shutdown()

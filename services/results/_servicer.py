@@ -36,9 +36,10 @@ _AGGREGATES = {results_pb2.AGGREGATE_MEAN: "mean", results_pb2.AGGREGATE_MIN: "m
 class ResultsServicer(results_pb2_grpc.ResultsServicer):
     """Serves the Results API over one store."""
 
-    def __init__(self, store: TombstonedStore, *, batch_values: int = 8_000_000) -> None:
+    def __init__(self, store: TombstonedStore, *, batch_values: int = 8_000_000, compactor=None) -> None:
         self.store = store
         self.batch_values = batch_values
+        self.compactor = compactor  # told when a job's write calls begin and end (Parquet: compaction)
 
     async def WriteSeries(self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest],
                           context: grpc.aio.ServicerContext) -> None:
@@ -47,6 +48,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
             async for request in request_iterator:
                 if request.HasField("chunk"):
                     call.add(decode_chunk(request.chunk, f"chunk[{call.received}]"))
+                    if self.compactor is not None and call.received == 1:
+                        self.compactor.begin(call.job_id)
                 if request.flush:
                     await call.commit(wait=True)
                     await call.acknowledge()
@@ -59,6 +62,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
             await abort(context, exc)
         finally:
             await call.cancel()
+            if self.compactor is not None and call.job_id:
+                self.compactor.end(call.job_id)
 
     async def ReadSeries(self, request: results_pb2.ReadSeriesRequest,
                          context: grpc.aio.ServicerContext) -> AsyncIterator[results_pb2.ReadSeriesResponse]:

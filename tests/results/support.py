@@ -30,6 +30,8 @@ async def serving(store: SeriesStore, **config) -> AsyncIterator[ResultsClient]:
     finally:
         await client.close()
         await server.stop(0)
+        if server.results_compactor is not None:
+            await server.results_compactor.close()
         await store.close()
 
 

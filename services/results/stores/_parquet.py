@@ -143,13 +143,16 @@ class ParquetStore:
             index.append(len(keys) - 1)
         names = list(dict.fromkeys(name for c in chunks for name in c.fields))
         lengths = np.fromiter((len(c) for c in chunks), np.int64, len(chunks))
-        columns = {
-            "_series": pa.array(np.repeat(np.asarray(index, np.int32), lengths)),
-            "_time": pa.array(np.concatenate([c.timestamps for c in chunks])),
-        }
-        for name in names:
-            columns[name] = pa.array(np.concatenate(
-                [c.fields[name] if name in c.fields else np.full(len(c), np.nan) for c in chunks]))
+        fields = {name: np.concatenate([c.fields[name] if name in c.fields else np.full(len(c), np.nan)
+                                        for c in chunks]) for name in names}
+        self.write_columns(path, np.repeat(np.asarray(index, np.int32), lengths),
+                           np.concatenate([c.timestamps for c in chunks]), fields)
+
+    def write_columns(self, path: Path, series: np.ndarray, times: np.ndarray, fields: dict[str, np.ndarray]) -> None:
+        """Write one part file (rows sorted by series, then time) and fsync it."""
+        names = list(fields)
+        columns = {"_series": pa.array(series), "_time": pa.array(times),
+                   **{name: pa.array(values) for name, values in fields.items()}}
         table = pa.table(columns)
         pq.write_table(table, path, row_group_size=self.row_group_rows, compression="zstd",
                        compression_level=self.compression_level, use_dictionary=["_series"],
@@ -249,6 +252,18 @@ class ParquetStore:
         return out
 
     def _read(self, query: ReadQuery) -> list[SeriesData]:
+        for attempt in range(3):
+            try:
+                return self._read_once(query)
+            except FileNotFoundError:
+                # compaction replaced parts after this read loaded the catalogue: the new
+                # catalogue lists the merged part, so read again (a job deleted meanwhile
+                # then answers NotFound)
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _read_once(self, query: ReadQuery) -> list[SeriesData]:
         job_dir = self.root / query.job_id
         catalog = self._catalog(query.job_id)
         selected = {i for i, s in enumerate(catalog["series"])
