@@ -14,11 +14,7 @@ its own: a database per job).
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
 from collections import Counter
@@ -33,6 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.fixtures.influx import influxd  # noqa: F401 - fixture
+from tests.support import free_port, processes
 from workmesh.v1 import results_pb2, results_pb2_grpc
 
 BAD = {grpc.StatusCode.UNKNOWN, grpc.StatusCode.INTERNAL}
@@ -60,43 +57,27 @@ class Server:
         return answer.status == health_pb2.HealthCheckResponse.SERVING
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture(scope="module", params=["parquet", "influx"])
 def server(request, tmp_path_factory):
     store = request.param
     tmp = tmp_path_factory.mktemp(f"fuzz-{store}")
-    port = _free_port()
-    env = {**os.environ, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}", "WORKMESH_RESULTS_STORE": store,
+    port = free_port()
+    env = {"WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}", "WORKMESH_RESULTS_STORE": store,
            "WORKMESH_RESULTS_DIR": str(tmp / "series"), "WORKMESH_LOG_FORMAT": "console",
            "WORKMESH_RESULTS_COMPACTION_DELAY": "0.2"}
-    env.pop("CONSUL_HTTP_ADDR", None)
     if store == "influx":
         env["INFLUX_URL"] = request.getfixturevalue("influxd").url
-    log = tmp / "results.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen([str(Path(sys.executable).parent / "workmesh"), "results"], env=env,
-                                   stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20),
-                                                                   ("grpc.max_receive_message_length", 64 << 20)])
-    try:
-        grpc.channel_ready_future(channel).result(timeout=30)
-        run = uuid.uuid4().hex[:6]
-        yield Server(f"127.0.0.1:{port}", process, log, channel, results_pb2_grpc.ResultsStub(channel),
-                     [f"fz{run}-{i}" for i in range(12)], Counter())
-    finally:
-        channel.close()
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+    with processes(tmp) as procs:
+        process = procs.workmesh("results", env=env, name="results")
+        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20),
+                                                                       ("grpc.max_receive_message_length", 64 << 20)])
+        try:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            run = uuid.uuid4().hex[:6]
+            yield Server(f"127.0.0.1:{port}", process, Path(process.log_path), channel,
+                         results_pb2_grpc.ResultsStub(channel), [f"fz{run}-{i}" for i in range(12)], Counter())
+        finally:
+            channel.close()
 
 
 # -- strategies -------------------------------------------------------------------------------

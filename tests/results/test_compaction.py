@@ -37,6 +37,15 @@ async def write_in_batches(client, job: str, batches: int, components: int = 5, 
     await writer.close()
 
 
+async def written(root, batches: int, **shape) -> tuple[ParquetStore, str]:
+    """A job written in `batches` flushes with compaction off; the store and the job id."""
+    store = ParquetStore(root)
+    job = new_job()
+    async with serving(store, compaction_delay=-1) as client:
+        await write_in_batches(client, job, batches, **shape)
+    return ParquetStore(root), job
+
+
 def expected(components: int, total: int) -> dict:
     ts = np.arange(total) * HOUR
     return {f"c{c}": (ts, ts / HOUR + c, -(ts / HOUR) - c) for c in range(components)}
@@ -71,10 +80,7 @@ def test_small_parts_are_compacted_after_the_writes_and_read_the_same(tmp_path):
 
 def test_a_reader_sees_old_parts_or_the_new_one_never_neither(tmp_path):
     async def scenario():
-        store = ParquetStore(tmp_path / "series")
-        job = new_job()
-        async with serving(store, compaction_delay=-1) as client:
-            await write_in_batches(client, job, 80)
+        store, job = await written(tmp_path / "series", 80)
         assert parts(store, job) == 80
         failures: list[BaseException] = []
         counts: list[int] = []
@@ -109,10 +115,7 @@ def test_a_reader_sees_old_parts_or_the_new_one_never_neither(tmp_path):
 def test_compaction_on_a_full_disk_keeps_the_old_parts_and_retries(small_disk):
     async def scenario():
         disk = small_disk(4 << 20)
-        store = ParquetStore(disk / "series")
-        job = new_job()
-        async with serving(store, compaction_delay=-1) as client:
-            await write_in_batches(client, job, 40, components=20, steps=50)
+        store, job = await written(disk / "series", 40, components=20, steps=50)
         before = parts(store, job)
         filler = disk / "filler"
         with open(filler, "wb") as f:  # fill what is left of the disk
