@@ -172,7 +172,8 @@ class SeriesWriter:
 
     async def _delete_earlier(self) -> None:
         try:
-            await self._stub.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True), timeout=self.timeout)
+            await self._stub.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True),
+                                          timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise from_rpc_error(exc) from exc
