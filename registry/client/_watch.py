@@ -233,8 +233,10 @@ class ServiceWatch:
 
 
 async def find_service(config: RegistryConfig, name: str, *, tag: str | None = None,
-                       timeout: float = 5.0) -> list[Instance]:
+                       timeout: float = 5.0, passing: bool = True) -> list[Instance]:
     """The passing instances of service `name` right now (one non-blocking query).
+
+    With ``passing=False``: every registered instance, whatever its health.
 
     Raises:
         workmesh.services.core.errors.Unavailable: the registry cannot be reached or answered an error.
@@ -244,7 +246,7 @@ async def find_service(config: RegistryConfig, name: str, *, tag: str | None = N
 
     client = open_client(config, timeout)
     try:
-        _, entries = await client.health.service(name, passing=True, tag=tag)
+        _, entries = await client.health.service(name, passing=passing, tag=tag)
     except Exception as exc:  # transport or HTTP error alike: the caller may retry later
         raise Unavailable(f"registry at {config.address}: cannot look up {name!r}: {exc}") from exc
     finally:

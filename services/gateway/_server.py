@@ -214,7 +214,7 @@ class GatewayServer:
 
     def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
                  store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool,
-                 job_ttl: float | None = None) -> None:
+                 job_ttl: float | None = None, delete_series=None) -> None:
         self.server = server
         self.health = health_servicer
         self.store = store
@@ -222,6 +222,8 @@ class GatewayServer:
         self.dispatcher = dispatcher
         self._own_store = own_store
         self._job_ttl = job_ttl
+        self._delete_series = delete_series  # what DeleteJob deletes series with; retention too
+        self.retention_kept = 0  # jobs a sweep kept because their series could not be deleted
         self._retention: asyncio.Task | None = None
 
     async def start(self) -> None:
@@ -238,16 +240,27 @@ class GatewayServer:
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
 
     async def _sweep(self, ttl: float) -> None:
-        # Every replica may sweep: deleting an already deleted job is a no-op.
+        # Every replica may sweep: deleting an already deleted job is a no-op. Each job goes the
+        # way of DeleteJob — its series first, then the job — so a job whose series could not be
+        # deleted (results service down) stays and is tried again at the next sweep.
         interval = min(max(ttl / 10, 1.0), 300.0)
         while True:
             cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=ttl)
+            deleted, kept, error = 0, 0, None
             try:
-                deleted = await self.store.delete_finished_before(cutoff)
-                if deleted:
-                    log.info("retention: deleted %d job(s) finished before %s", deleted, cutoff.isoformat())
+                for job_id in await self.store.finished_before(cutoff):
+                    try:
+                        deleted += await self.dispatcher.delete(job_id, self._delete_series)
+                    except WorkmeshError as exc:
+                        kept, error = kept + 1, exc
             except WorkmeshError as exc:
                 log.warning("retention sweep failed: %s", exc)
+            if deleted:
+                log.info("retention: deleted %d job(s) finished before %s", deleted, cutoff.isoformat())
+            if kept:
+                self.retention_kept += kept
+                log.warning("retention: kept %d job(s) whose series could not be deleted, retried in %.0f s: %s",
+                            kept, interval, error)
             await asyncio.sleep(interval)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -302,14 +315,16 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                             renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
                             metrics=metrics)
     dispatcher.observe(metrics)
+    cleaner = SeriesCleaner(config.registry)
     gateway_pb2_grpc.add_GatewayServicer_to_server(
-        GatewayServicer(store, catalog, dispatcher, delete_series=SeriesCleaner(config.registry)), server)
+        GatewayServicer(store, catalog, dispatcher, delete_series=cleaner), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (GRPC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server)
-    return GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl), port
+    return GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
+                         cleaner), port
 
 
 async def serve(config: GatewayConfig) -> None:

@@ -210,8 +210,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
 class SeriesCleaner:
     """Deletes a job's series in the results service registered as ``workmesh-results``.
 
-    No registered results service: nothing to delete. A results service (or the registry)
-    that cannot be reached raises Unavailable, and DeleteJob then answers UNAVAILABLE having
+    No results service registered at all: nothing to delete. One registered but not passing
+    (crashed, restarting), or one that cannot be reached, or an unreachable registry, raises
+    Unavailable, and DeleteJob then answers UNAVAILABLE having
     deleted nothing but cancelling a running job, so that the client can retry — the series
     are never left behind unowned.
     """
@@ -225,6 +226,9 @@ class SeriesCleaner:
 
         instances = await find_service(self._registry, "workmesh-results")
         if not instances:
+            if await find_service(self._registry, "workmesh-results", passing=False):
+                raise Unavailable(f"the results service is registered but not passing; the series of job "
+                                  f"{job_id} were not deleted and the job was kept, retry DeleteJob")
             return
         inst = instances[0]
         address = f"{inst.address}:{inst.port}"

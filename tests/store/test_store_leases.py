@@ -143,6 +143,9 @@ def test_retention_deletes_only_jobs_finished_before_the_cutoff(backend: Backend
                 await store.append(job, [progress(1.0), status(pb.JOB_STATUS_SUCCEEDED)],
                                    JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, finished_at=finished))
             await store.append(running, [status(pb.JOB_STATUS_RUNNING)], JobUpdate(status=pb.JOB_STATUS_RUNNING))
+            assert await store.finished_before(now - dt.timedelta(days=7)) == [old]
+            assert await store.finished_before(now + dt.timedelta(seconds=1)) == [old, recent]  # oldest first
+            assert await store.finished_before(now + dt.timedelta(seconds=1), limit=1) == [old]
             assert await store.delete_finished_before(now - dt.timedelta(days=7)) == 1
             assert await store.get(old) is None and await store.events(old) == []
             assert {j.job_id for j in await store.list()} == {recent, running}

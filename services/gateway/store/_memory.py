@@ -257,10 +257,16 @@ class MemoryJobStore:
             if entry is not None and entry.lease_owner == owner:
                 entry.lease_owner = None
 
+    async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
+        """Ids of terminal jobs that finished (else were last updated) before `cutoff`, oldest first."""
+        def finished(entry: _Entry) -> dt.datetime:
+            return entry.record.finished_at or entry.record.updated_at or entry.record.created_at
+        old = sorted((e for e in self._jobs.values() if e.record.terminal and finished(e) < cutoff), key=finished)
+        return [e.record.job_id for e in old[:limit]]
+
     async def delete_finished_before(self, cutoff: dt.datetime) -> int:
         """Delete terminal jobs that finished (else were last updated) before `cutoff`."""
-        old = [job_id for job_id, entry in self._jobs.items() if entry.record.terminal
-               and (entry.record.finished_at or entry.record.updated_at or entry.record.created_at) < cutoff]
+        old = await self.finished_before(cutoff, limit=len(self._jobs))
         for job_id in old:
             await self.delete(job_id)
         return len(old)

@@ -202,6 +202,10 @@ class JobStore(Protocol):
 
     # --- retention ------------------------------------------------------------------------
 
+    async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
+        """Ids of terminal jobs that finished (else were last updated) before `cutoff`, oldest first."""
+        ...
+
     async def delete_finished_before(self, cutoff: dt.datetime) -> int:
         """Delete terminal jobs (with events and attempts) that finished before `cutoff`.
 

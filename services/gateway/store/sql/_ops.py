@@ -228,9 +228,7 @@ class DeleteFinishedBefore:
 
     def run(self, conn: sa.Connection, batch: Batch) -> int:
         batch.flush_events(conn)
-        finished = sa.func.coalesce(jobs.c.finished_at, jobs.c.updated_at)
-        ids = conn.execute(sa.select(jobs.c.job_id).where(jobs.c.status.in_(TERMINAL_STATUSES),
-                                                          finished < self.cutoff)).scalars().all()
+        ids = read_finished_before(conn, self.cutoff)
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start:start + _CHUNK]
             conn.execute(job_events.delete().where(job_events.c.job_id.in_(chunk)))
@@ -368,6 +366,13 @@ def read_events(conn: sa.Connection, job_id: str, after_seq: int, limit: int) ->
 
 def read_last_seq(conn: sa.Connection, job_id: str) -> int | None:
     return conn.execute(sa.select(jobs.c.last_seq).where(jobs.c.job_id == job_id)).scalar()
+
+
+def read_finished_before(conn: sa.Connection, cutoff: dt.datetime, limit: int | None = None) -> list[str]:
+    """Ids of terminal jobs finished (else last updated) before `cutoff`, oldest first."""
+    finished = sa.func.coalesce(jobs.c.finished_at, jobs.c.updated_at)
+    query = sa.select(jobs.c.job_id).where(jobs.c.status.in_(TERMINAL_STATUSES), finished < cutoff).order_by(finished)
+    return list(conn.execute(query if limit is None else query.limit(limit)).scalars())
 
 
 def read_attempts(conn: sa.Connection, job_id: str) -> list[AttemptRecord]:

@@ -315,6 +315,10 @@ class SqlJobStore:
         if job_ids:
             await self._write(ops.Release(owner, tuple(job_ids)))
 
+    async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
+        """Ids of terminal jobs finished before `cutoff`, oldest first (see JobStore)."""
+        return await self._read(lambda conn: ops.read_finished_before(conn, cutoff, limit))
+
     async def delete_finished_before(self, cutoff: dt.datetime) -> int:
         """Delete terminal jobs finished before `cutoff`; return how many."""
         return await self._write(ops.DeleteFinishedBefore(cutoff))
