@@ -223,6 +223,11 @@ def mesh_types_gone(stub, name: str, timeout: float = 30.0) -> None:
 
 def series(args) -> dict:
     from workmesh.services.bench._series import bench_series
+    from workmesh.services.bench._series_compare import bench_small_batches
 
+    if args.variations < 1 or args.small_batches < 0:
+        raise SystemExit("--variations must be at least 1 and --small-batches not negative")
+    if args.small_batches:
+        return asyncio.run(bench_small_batches(args.small_batches, components=args.components, steps=args.steps))
     return asyncio.run(bench_series(args.store, components=args.components, fields=args.fields,
-                                    steps=args.steps, influx_url=args.influx_url))
+                                    steps=args.steps, influx_url=args.influx_url, variations=args.variations))

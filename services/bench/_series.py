@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import signal
 import subprocess
@@ -33,6 +32,8 @@ import numpy as np
 
 from workmesh.services.clients._results import ResultsClient
 from workmesh.services.bench._influxd import TempInfluxd
+from workmesh.services.bench._series_compare import compare_variations
+from workmesh.services.bench._series_data import bench_values
 from workmesh.services.results.stores._lineproto import encode_lines
 from workmesh.services.clients._model import Chunk, SeriesKey
 from workmesh.services.clients._writer import SeriesWriter
@@ -42,25 +43,6 @@ HOUR_S = 3600
 LOADGEN = "workmesh.workers.examples.loadgen:worker"
 _SERVE = ("import asyncio; from workmesh.services.results import ResultsConfig, serve; "
           "asyncio.run(serve(ResultsConfig.from_env()))")
-
-
-def bench_values(component: int, fields: int, steps: int) -> dict[str, np.ndarray]:
-    """Deterministic, realistic-looking hourly profiles of one component (daily and yearly cycles).
-
-    Components come in 97 sizes; their profiles are computed once, so producing the data costs
-    the benchmark next to nothing and the figures measure the results service.
-    """
-    return _profiles(component % 97, fields, steps)
-
-
-@functools.lru_cache(maxsize=128)
-def _profiles(size: int, fields: int, steps: int) -> dict[str, np.ndarray]:
-    hours = np.arange(steps, dtype=np.float64)
-    daily = np.sin(2 * np.pi * hours / 24)
-    yearly = np.cos(2 * np.pi * hours / 8760)
-    scale = 10.0 + size
-    return {f"f{j}": np.round(scale * (1.0 + 0.3 * daily * (j + 1) / fields + 0.5 * yearly) + j, 3)
-            for j in range(fields)}
 
 
 async def write_bench_series(writer: SeriesWriter | object, components: int, fields: int, steps: int) -> int:
@@ -117,7 +99,7 @@ async def _direct_influx(url: str, db: str, components: range, fields: int, step
 
 
 async def bench_series(store: str = "parquet", components: int = 1000, fields: int = 10, steps: int = 8760, *,
-                       influx_url: str = "", direct: bool = True, worker: bool = True,
+                       influx_url: str = "", direct: bool = True, worker: bool = True, variations: int = 1,
                        out: Callable[[str], None] = print) -> dict:
     """Write components x fields x steps values through a results service process, read one field back.
 
@@ -128,6 +110,8 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         worker: run the write as a worker job (``series-load`` on a mesh of real processes:
             registry, results service, gateway, worker); False: this process writes through a
             SeriesWriter itself (the results service alone).
+        variations: with more than 1, also write that many jobs minus one more and read one
+            field of all of them in one aligned comparison read (compare_s, compare_values).
         out: where the human-readable lines go.
 
     Returns:
@@ -161,7 +145,7 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         env = {"WORKMESH_RESULTS_STORE": store, "WORKMESH_RESULTS_DIR": str(tmp / "series"),
                "INFLUX_URL": influx_url, "PYTHONUNBUFFERED": "1"}
         run = _through_worker if worker else _through_client
-        figures.update(await run(stack, tmp, env, components, fields, steps))
+        figures.update(await run(stack, tmp, env, components, fields, steps, variations))
         write_s, read_s = figures["write_s"], figures["read_s"]
         figures.update(values_per_s=values / write_s, total_s=write_s + read_s)
         out(f"store {store}: {components} components x {fields} fields x {steps} steps = {values:,} values")
@@ -170,6 +154,11 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         out(f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)")
         out(f"total: {write_s + read_s:.2f} s; results service peak RSS: "
             f"{figures['server_peak_rss_bytes'] / 2**20:.0f} MiB")
+        if variations > 1:
+            out(f"compare field f0 of {variations} variations x {components} components (aligned on time): "
+                f"{figures['compare_s']:.3f} s ({figures['compare_values']:,} values); results service peak RSS "
+                f"then: {figures['compare_peak_rss_bytes'] / 2**20:.0f} MiB (the extra jobs written in "
+                f"{figures['variations_write_s']:.1f} s)")
         if measure_direct:
             direct_s += await direct_half(range(components // 2, components), True)
             figures.update(direct_s=direct_s, direct_values_per_s=values / direct_s,
@@ -180,7 +169,7 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
 
 
 async def _through_worker(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
-                          steps: int) -> dict:
+                          steps: int, variations: int = 1) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
     from workmesh.services.cli._devmesh import DevMesh
 
@@ -191,13 +180,16 @@ async def _through_worker(stack: contextlib.ExitStack, tmp: Path, env: dict, com
     async with ResultsClient(mesh.results_address, timeout=600) as client:
         figures = await _read_back(client, job, result.series, components, fields, steps)
         figures["server_peak_rss_bytes"] = _rss_peak(results.popen.pid)
+        if variations > 1:
+            figures.update(await compare_variations(client, job, variations, components, fields, steps))
+            figures["compare_peak_rss_bytes"] = _rss_peak(results.popen.pid)
         await client.delete(job)
     return {"write_s": write_s, "handler_s": result.outputs["handler_s"],
             "handler_cpu_s": result.outputs["handler_cpu_s"], **figures}
 
 
 async def _through_client(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
-                          steps: int) -> dict:
+                          steps: int, variations: int = 1) -> dict:
     """This process writes through a SeriesWriter to a results service process of its own."""
     port = _free_port()
     env = {**os.environ, **env, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}"}
@@ -217,6 +209,9 @@ async def _through_client(stack: contextlib.ExitStack, tmp: Path, env: dict, com
         write_s = time.perf_counter() - began
         figures = await _read_back(client, job, refs, components, fields, steps)
         figures["server_peak_rss_bytes"] = _rss_peak(server.pid)
+        if variations > 1:
+            figures.update(await compare_variations(client, job, variations, components, fields, steps))
+            figures["compare_peak_rss_bytes"] = _rss_peak(server.pid)
         await client.delete(job)
     return {"write_s": write_s, "handler_s": handler_s, "handler_cpu_s": handler_cpu_s, **figures}
 

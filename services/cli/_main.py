@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--fields", type=int, default=10)
     bs.add_argument("--steps", type=int, default=8760)
     bs.add_argument("--influx-url", default=os.environ.get("INFLUX_URL", ""))
+    bs.add_argument("--variations", type=int, default=1,
+                    help="also write N-1 more jobs and read one field of all N aligned (the comparison view)")
+    bs.add_argument("--small-batches", type=int, default=0, metavar="N",
+                    help="instead: read a job written in N small batches before and after compaction")
     bs.add_argument("--json", action="store_true")
     return parser
 
