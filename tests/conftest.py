@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from tests.support import Processes, processes
+
+# Gateways the tests start as processes would otherwise all serve HTTP on the one default port
+# (127.0.0.1:8080); tests of the HTTP API give their gateway a free port of its own.
+os.environ.setdefault("WORKMESH_HTTP_ADDR", "off")
 
 
 @pytest.fixture

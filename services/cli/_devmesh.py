@@ -65,6 +65,7 @@ class DevMesh:
         workers: worker targets (``module:attr``) to start, one process each.
         results: also start the results service (Parquet store under ``data_dir``).
         registry_port / gateway_port / results_port: fixed ports, or 0 for free ones.
+        http_port: the gateway's HTTP API and console (0: a free port, None: no HTTP server).
         database_url: job store of the gateway (empty: the gateway's default).
         data_dir: where the job store and series live when no URL says otherwise.
         log_dir: write each process's output to a file there; None: inherit this terminal.
@@ -76,6 +77,7 @@ class DevMesh:
     registry_port: int = 0
     gateway_port: int = 0
     results_port: int = 0
+    http_port: int | None = 0
     database_url: str = ""
     data_dir: Path | None = None
     log_dir: Path | None = None
@@ -91,6 +93,11 @@ class DevMesh:
     @property
     def gateway_address(self) -> str:
         return f"127.0.0.1:{self.gateway_port}"
+
+    @property
+    def console_url(self) -> str:
+        """The web console (and HTTP API) of the gateway; empty without one."""
+        return f"http://127.0.0.1:{self.http_port}/" if self.http_port else ""
 
     @property
     def results_address(self) -> str:
@@ -131,8 +138,13 @@ class DevMesh:
             if self.results:
                 self.results_port = self.serve("results", self.results_port,
                                                lambda port: ("results", "--listen", f"127.0.0.1:{port}"))
+            if self.http_port == 0:
+                self.http_port = free_port()
+            http = f"127.0.0.1:{self.http_port}" if self.http_port else "off"
             self.gateway_port = self.serve("gateway", self.gateway_port,
-                                           lambda port: ("gateway", "--listen", f"127.0.0.1:{port}"))
+                                           lambda port: ("gateway", "--listen", f"127.0.0.1:{port}", "--http", http))
+            if self.http_port:
+                wait_for_port(self.http_port, self.processes[-1].popen)
             for target in self.workers:
                 self.add_worker(target)
             self.wait_for_types()

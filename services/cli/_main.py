@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--registry-port", type=int, default=8500)
     dev.add_argument("--gateway-port", type=int, default=50051)
     dev.add_argument("--results-port", type=int, default=50052)
+    dev.add_argument("--http-port", type=int, default=8080, help="web console and HTTP API (0: none)")
     dev.add_argument("--worker", action="append", dest="workers", metavar="MODULE:ATTR",
                      help="worker target to start (repeatable; default: the examples)")
     dev.add_argument("--data-dir", default=".workmesh", help="job store and series files")
@@ -48,6 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     gw = sub.add_parser("gateway", help="run the gateway")
     gw.add_argument("--listen", default=None, help="host:port (env WORKMESH_GATEWAY_ADDR)")
+    gw.add_argument("--http", default=None, metavar="HOST:PORT",
+                    help="HTTP API and web console, or 0/off (env WORKMESH_HTTP_ADDR, default 127.0.0.1:8080)")
 
     wk = sub.add_parser("worker", help="run a worker serving the workflow types of MODULE:ATTR")
     wk.add_argument("target", metavar="MODULE:ATTR", help="a Worker, or a list of @workflow functions")

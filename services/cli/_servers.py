@@ -26,10 +26,13 @@ def registry(args) -> int:
 
 def gateway(args) -> int:
     from workmesh.services.gateway import GatewayConfig, serve
+    from workmesh.services.gateway.http import parse_address
 
     config = GatewayConfig.from_env()
     if args.listen:
         config = replace(config, address=args.listen)
+    if args.http is not None:
+        config = replace(config, http=replace(config.http, address=parse_address(args.http)))
     asyncio.run(serve(config))
     return 0
 
@@ -64,6 +67,7 @@ def dev(args) -> int:
     data_dir.mkdir(parents=True, exist_ok=True)
     mesh = DevMesh(workers=args.workers or EXAMPLE_WORKERS, registry_port=args.registry_port,
                    gateway_port=args.gateway_port, results_port=args.results_port, data_dir=data_dir,
+                   http_port=args.http_port or None,
                    env={"WORKMESH_LOG_FORMAT": "console"})
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the mesh as Ctrl-C does
     try:
@@ -71,6 +75,8 @@ def dev(args) -> int:
         print("\nworkmesh dev is running:")
         for line in mesh.describe():
             print("  " + line)
+        if mesh.console_url:
+            print(f"\n  web console: {mesh.console_url}")
         print(f"\n  export WORKMESH_GATEWAY={mesh.gateway_address} CONSUL_HTTP_ADDR={mesh.registry_address}")
         print("  workmesh types | workmesh submit heat-demand -p buildings=200 --follow\n"
               "  Ctrl-C stops everything.\n", flush=True)
@@ -100,6 +106,7 @@ def demo(args) -> int:
         with DevMesh(data_dir=Path(tmp), log_dir=logs) as mesh:
             for line in mesh.describe():
                 cc.out.print("  " + line)
+            cc.out.print(f"  web console: {mesh.console_url} (while the demo runs)")
             stub = cc.gateway_stub(mesh.gateway_address)
             cc.show_types(stub, as_json=False)
             params = {"buildings": "500", **cc.parse_pairs(args.param, "--param")}

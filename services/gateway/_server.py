@@ -29,6 +29,7 @@ from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
+from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway.store import JobStore
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
@@ -126,6 +127,8 @@ class GatewayConfig:
         retry: backoff between attempts of a job whose worker was lost.
         worker_sessions: run jobs over one Session stream per worker that serves it
             (``WORKMESH_WORKER_SESSIONS=0``: one Execute call per job).
+        http: the HTTP/JSON API and console (``WORKMESH_HTTP_ADDR``, default 127.0.0.1:8080 from
+            the environment); off unless given when the config is built in code.
     """
 
     address: str = "127.0.0.1:50051"
@@ -145,14 +148,15 @@ class GatewayConfig:
     register: bool = True
     worker_sessions: bool = True
     retry: RetryPolicy = DEFAULT_RETRY
+    http: HttpConfig = field(default_factory=lambda: HttpConfig(address=None))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
         """Read ``WORKMESH_GATEWAY_ADDR``, ``CONSUL_HTTP_ADDR``/``CONSUL_HTTP_TOKEN``,
         ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_SQLITE_SYNC``, ``WORKMESH_REPLICA_ID``,
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
-        ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE`` and
-        ``WORKMESH_WORKER_SESSIONS``.
+        ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
+        ``WORKMESH_WORKER_SESSIONS`` and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -180,7 +184,8 @@ class GatewayConfig:
                    store_retry=_float(env, "WORKMESH_STORE_RETRY", cls.store_retry),
                    cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
                    shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
-                   worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions))
+                   worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
+                   http=HttpConfig.from_env(env))
 
 
 def store_url(config: GatewayConfig) -> str:
@@ -214,8 +219,10 @@ class GatewayServer:
 
     def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
                  store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool,
-                 job_ttl: float | None = None, delete_series=None) -> None:
+                 job_ttl: float | None = None, delete_series=None, http: HttpServer | None = None) -> None:
         self.server = server
+        self.http = http
+        self.serving = False
         self.health = health_servicer
         self.store = store
         self.catalog = catalog
@@ -238,6 +245,9 @@ class GatewayServer:
                                                                      name="gateway-retention")
         for name in ("", GRPC_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if self.http is not None:
+            await self.http.start()
+        self.serving = True
 
     async def _sweep(self, ttl: float) -> None:
         # Every replica may sweep: deleting an already deleted job is a no-op. Each job goes the
@@ -265,7 +275,10 @@ class GatewayServer:
 
     async def stop(self, grace: float | None = None) -> None:
         """Report NOT_SERVING, stop the server (calls get `grace` seconds), then the rest."""
+        self.serving = False
         await self.health.enter_graceful_shutdown()
+        if self.http is not None:
+            await self.http.stop()
         await self.server.stop(grace)
         if self._retention is not None:
             self._retention.cancel()
@@ -316,15 +329,19 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                             metrics=metrics)
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry)
-    gateway_pb2_grpc.add_GatewayServicer_to_server(
-        GatewayServicer(store, catalog, dispatcher, delete_series=cleaner), server)
+    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner)
+    gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (GRPC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server)
-    return GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
-                         cleaner), port
+    gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
+                            cleaner)
+    if config.http.address is not None:
+        gateway.http = HttpServer(servicer, config.registry, config.http, ready=lambda: gateway.serving,
+                                  stats=lambda: {"typeWatchers": catalog.subscriber_count})
+    return gateway, port
 
 
 async def serve(config: GatewayConfig) -> None:

@@ -13,20 +13,38 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class WorkflowTypeInfo(_message.Message):
-    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "typical_runtime", "runtime_runs")
+    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "instances", "typical_runtime", "runtime_runs")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_INSTANCES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     FREE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
     TYPICAL_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_RUNS_FIELD_NUMBER: _ClassVar[int]
     type: _common_pb2.WorkflowType
     healthy_instances: int
     capacity: int
     free_capacity: int
+    instances: _containers.RepeatedCompositeFieldContainer[InstanceInfo]
     typical_runtime: _duration_pb2.Duration
     runtime_runs: int
-    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., typical_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_runs: _Optional[int] = ...) -> None: ...
+    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[InstanceInfo, _Mapping]]] = ..., typical_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_runs: _Optional[int] = ...) -> None: ...
+
+class InstanceInfo(_message.Message):
+    __slots__ = ("address", "instance_id", "version", "capacity", "in_flight", "healthy")
+    ADDRESS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    address: str
+    instance_id: str
+    version: str
+    capacity: int
+    in_flight: int
+    healthy: bool
+    def __init__(self, address: _Optional[str] = ..., instance_id: _Optional[str] = ..., version: _Optional[str] = ..., capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., healthy: _Optional[bool] = ...) -> None: ...
 
 class ListWorkflowTypesRequest(_message.Message):
     __slots__ = ()

@@ -218,8 +218,12 @@ class Catalog:
     def _with_load(self, info: gateway_pb2.WorkflowTypeInfo) -> gateway_pb2.WorkflowTypeInfo:
         out = gateway_pb2.WorkflowTypeInfo()
         out.CopyFrom(info)
-        out.free_capacity = sum(max(0, i.capacity - i.in_flight)
-                                for i in self._by_type.get(info.type.name, []) if i.available)
+        insts = {i.key: i for i in self._by_type.get(info.type.name, [])}
+        out.free_capacity = sum(max(0, i.capacity - i.in_flight) for i in insts.values() if i.available)
+        for entry in out.instances:
+            inst = insts.get(entry.address)
+            if inst is not None:
+                entry.in_flight = inst.in_flight
         return out
 
     def subscribe(self) -> asyncio.Queue[Change]:
@@ -229,6 +233,11 @@ class Catalog:
             queue.put_nowait(Change(kind=Change.KIND_ADDED, type=info, initial=True))
         self._subscribers.add(queue)
         return queue
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many queues from :meth:`subscribe` are fed now."""
+        return len(self._subscribers)
 
     def unsubscribe(self, queue: asyncio.Queue[Change]) -> None:
         """Stop sending changes to a queue from :meth:`subscribe`."""
@@ -352,7 +361,11 @@ class Catalog:
             healthy = [i for i in insts if i.healthy]
             newest = max(insts, key=lambda i: version_key(i.types[name].version)).types[name]
             infos[name] = gateway_pb2.WorkflowTypeInfo(
-                type=newest, healthy_instances=len(healthy), capacity=sum(i.capacity for i in healthy))
+                type=newest, healthy_instances=len(healthy), capacity=sum(i.capacity for i in healthy),
+                instances=[gateway_pb2.InstanceInfo(address=i.key, instance_id=i.instance_id,
+                                                    version=i.types[name].version, capacity=i.capacity,
+                                                    healthy=i.healthy)
+                           for i in sorted(insts, key=lambda i: i.key)])
         self._by_type = by_type
         self._known.update((name, info.type) for name, info in infos.items())
         old, self._infos = self._infos, infos

@@ -1,0 +1,207 @@
+"""The HTTP server of the gateway: API routes, console, health, errors as google.rpc.Status."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from aiohttp import web
+
+from workmesh.services.gateway.http._api import GatewayRoutes
+from workmesh.services.gateway.http._calls import CallError
+from workmesh.services.gateway.http._openapi import document
+from workmesh.services.gateway.http._series import ResultsLocator, SeriesRoutes
+from workmesh.services.gateway.http._sse import StreamCounter
+
+log = logging.getLogger("workmesh.gateway.http")
+
+STATIC = Path(__file__).resolve().parent / "static"
+DEFAULT_ADDRESS = "127.0.0.1:8080"
+DEFAULT_MAX_BODY = 1 << 20
+MAX_BODY = web.AppKey("max_body", int)
+STREAMS = web.AppKey("streams", StreamCounter)
+RESULTS = web.AppKey("results", ResultsLocator)
+
+
+@dataclass(frozen=True)
+class HttpConfig:
+    """Settings of the gateway's HTTP server.
+
+    Attributes:
+        address: ``host:port`` (``WORKMESH_HTTP_ADDR``, default 127.0.0.1:8080; port 0 picks a
+            free one); None: no HTTP server (``WORKMESH_HTTP_ADDR=0`` or ``off``).
+        max_body_bytes: largest request body (``WORKMESH_HTTP_MAX_BODY``, default 1 MiB); larger
+            ones get 413 RESOURCE_EXHAUSTED.
+        sse_heartbeat: seconds between keep-alive comments on a quiet SSE stream
+            (``WORKMESH_HTTP_HEARTBEAT``, default 15).
+        console: serve the web console at ``/``.
+    """
+
+    address: str | None = DEFAULT_ADDRESS
+    max_body_bytes: int = DEFAULT_MAX_BODY
+    sse_heartbeat: float = 15.0
+    console: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> HttpConfig:
+        """Read ``WORKMESH_HTTP_ADDR``, ``WORKMESH_HTTP_MAX_BODY`` and ``WORKMESH_HTTP_HEARTBEAT``.
+
+        Raises:
+            ValueError: a variable is malformed; the message names it.
+        """
+        env = os.environ if env is None else env
+        raw = env.get("WORKMESH_HTTP_ADDR", "").strip()
+        address = parse_address(raw) if raw else cls.address
+        body = env.get("WORKMESH_HTTP_MAX_BODY", "").strip()
+        if body and (not body.isdigit() or int(body) < 1024):
+            raise ValueError(f"WORKMESH_HTTP_MAX_BODY={body!r}: must be a number of bytes, at least 1024")
+        beat = env.get("WORKMESH_HTTP_HEARTBEAT", "").strip()
+        try:
+            heartbeat = float(beat) if beat else cls.sse_heartbeat
+        except ValueError:
+            heartbeat = -1.0
+        if not 0 < heartbeat < 86400:
+            raise ValueError(f"WORKMESH_HTTP_HEARTBEAT={beat!r}: must be a number of seconds above 0")
+        return cls(address=address, max_body_bytes=int(body) if body else cls.max_body_bytes,
+                   sse_heartbeat=heartbeat)
+
+
+def parse_address(raw: str) -> str | None:
+    """``host:port`` as given, or None for ``0``/``off`` (no HTTP server).
+
+    Raises:
+        ValueError: neither; the message names ``WORKMESH_HTTP_ADDR``.
+    """
+    if raw.lower() in ("0", "off", "none", "false"):
+        return None
+    host, _, port = raw.rpartition(":")
+    if not host or not port.isdigit() or int(port) > 65535:
+        raise ValueError(f"WORKMESH_HTTP_ADDR={raw!r}: must be host:port, or 0/off for no HTTP server")
+    return raw
+
+
+_REASONS = {404: (grpc.StatusCode.NOT_FOUND, "no such route"),
+            405: (grpc.StatusCode.UNIMPLEMENTED, "method not allowed on this route"),
+            413: (grpc.StatusCode.RESOURCE_EXHAUSTED, "body: larger than the limit")}
+
+
+def _status_response(error: CallError, status: int | None = None, headers=None) -> web.Response:
+    return web.json_response(error.json(), status=status or error.http_status, headers=headers)
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    try:
+        return await handler(request)
+    except CallError as exc:
+        return _status_response(exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        code, text = _REASONS.get(exc.status, (grpc.StatusCode.INVALID_ARGUMENT, exc.reason))
+        if exc.status == 413:
+            text = f"{text} of {request.app[MAX_BODY]} bytes"
+        elif exc.status == 404:
+            text = f"{text}: {request.method} {request.path}"
+        elif exc.status == 405:
+            text = f"{text}: {request.method} {request.path} (allowed: {', '.join(sorted(exc.allowed_methods))})"
+        headers = {"Allow": ",".join(sorted(exc.allowed_methods))} if exc.status == 405 else None
+        return _status_response(CallError(code, text), exc.status, headers)
+    except Exception as exc:
+        log.exception("HTTP %s %s failed", request.method, request.path)
+        return _status_response(CallError.of(exc))
+
+
+def create_app(servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
+               stats: Callable[[], dict] = dict) -> web.Application:
+    """The aiohttp application over a gateway servicer.
+
+    Args:
+        servicer: the :class:`GatewayServicer` the gRPC server serves.
+        registry: a ``RegistryConfig``: where to find the results service.
+        config: the HTTP settings.
+        ready: whether the gateway serves now (``/readyz``).
+        stats: more figures for ``/healthz`` (e.g. how many type watchers the catalog feeds).
+    """
+    app = web.Application(middlewares=[_errors], client_max_size=config.max_body_bytes)
+    app[MAX_BODY] = config.max_body_bytes
+    streams = app[STREAMS] = StreamCounter()
+    results = app[RESULTS] = ResultsLocator(registry)
+    GatewayRoutes(servicer, streams, heartbeat=config.sse_heartbeat).add_to(app)
+    SeriesRoutes(servicer, results).add_to(app)
+    openapi = json.dumps(document(max_body_bytes=config.max_body_bytes))
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.Response(text=openapi, content_type="application/json")
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"status": "SERVING", "sseStreams": streams.open, **stats()})
+
+    async def readyz(request: web.Request) -> web.Response:
+        ok = ready()
+        return web.json_response({"status": "SERVING" if ok else "NOT_SERVING"}, status=200 if ok else 503)
+
+    app.router.add_get("/v1/openapi.json", openapi_json)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    if config.console:
+        async def index(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+        app.router.add_get("/", index)
+        app.router.add_static("/static/", STATIC, append_version=False)
+
+    async def close_results(app: web.Application) -> None:
+        await results.close()
+
+    app.on_cleanup.append(close_results)
+    return app
+
+
+class HttpServer:
+    """The gateway's HTTP server: :meth:`start` binds and serves, :meth:`stop` ends it.
+
+    Attributes:
+        port: the bound port (after start).
+        app: the aiohttp application (its ``"streams"`` counts open SSE streams).
+    """
+
+    def __init__(self, servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
+                 stats: Callable[[], dict] = dict) -> None:
+        self.config = config
+        self.app = create_app(servicer, registry, config, ready=ready, stats=stats)
+        self._runner: web.AppRunner | None = None
+        self.port = 0
+
+    @property
+    def streams(self) -> StreamCounter:
+        return self.app[STREAMS]
+
+    @property
+    def url(self) -> str:
+        host = (self.config.address or "").rpartition(":")[0].strip("[]")
+        host = "127.0.0.1" if host in ("", "0.0.0.0", "::") else host
+        return f"http://{host}:{self.port}/"
+
+    async def start(self) -> None:
+        """Bind ``config.address`` and serve."""
+        host, _, port = (self.config.address or "").rpartition(":")
+        # handler_cancellation: a client that disconnects cancels its handler, so an SSE stream
+        # waiting for the next event lets go of its subscription at once.
+        self._runner = web.AppRunner(self.app, handler_cancellation=True, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host.strip("[]"), int(port), reuse_address=True)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        log.info("HTTP API and console on %s", self.url)
+
+    async def stop(self) -> None:
+        """Stop accepting, end open streams, close the results clients."""
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None

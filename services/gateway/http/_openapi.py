@@ -1,0 +1,241 @@
+"""The OpenAPI 3 document of the HTTP API, built from the proto descriptors it serves.
+
+Schemas follow protobuf's JSON mapping exactly as ``json_format`` writes and reads it (so the
+document cannot drift from the messages): lowerCamelCase names, 64-bit integers as strings,
+enums by name, Timestamp as RFC 3339, Duration as ``"1.5s"``, Struct as an object, bytes as
+base64. Unknown fields are rejected (``additionalProperties: false``).
+"""
+
+from __future__ import annotations
+
+from google.protobuf.descriptor import Descriptor, FieldDescriptor
+
+from workmesh.v1 import common_pb2, gateway_pb2, results_pb2
+
+F = FieldDescriptor
+_INTS = {F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_UINT32, F.TYPE_FIXED32}
+_LONGS = {F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64}
+_WELL_KNOWN = {
+    "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
+    "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
+    "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
+    "google.protobuf.Value": {},
+    "google.protobuf.ListValue": {"type": "array", "items": {}},
+    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}},
+                            "additionalProperties": True},
+}
+_STATUS = {"type": "object", "description": "google.rpc.Status: the gRPC code and message of the call",
+           "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
+                          "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}}},
+           "required": ["code", "message"]}
+
+
+class _Schemas:
+    def __init__(self) -> None:
+        self.components: dict[str, dict] = {"google.rpc.Status": _STATUS,
+                                            "google.protobuf.Any": _WELL_KNOWN["google.protobuf.Any"]}
+
+    def ref(self, descriptor: Descriptor) -> dict:
+        name = descriptor.full_name
+        if name in _WELL_KNOWN:
+            return dict(_WELL_KNOWN[name])
+        if name not in self.components:
+            self.components[name] = {}  # placeholder: messages may refer to each other
+            self.components[name] = self._message(descriptor)
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    def _message(self, descriptor: Descriptor) -> dict:
+        properties = {field.json_name: self.field(field) for field in descriptor.fields}
+        return {"type": "object", "properties": properties, "additionalProperties": False}
+
+    def field(self, field: FieldDescriptor) -> dict:
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            value = field.message_type.fields_by_name["value"]
+            return {"type": "object", "additionalProperties": self.scalar(value)}
+        schema = self.scalar(field)
+        if field.is_repeated:
+            return {"type": "array", "items": schema}
+        return schema
+
+    def scalar(self, field: FieldDescriptor) -> dict:
+        kind = field.type
+        if kind == F.TYPE_MESSAGE:
+            return self.ref(field.message_type)
+        if kind == F.TYPE_ENUM:
+            return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
+        if kind in _INTS:
+            return {"type": "integer", "format": "int32"}
+        if kind in _LONGS:
+            return {"type": "string", "pattern": r"^-?[0-9]+$", "format": "int64"}
+        if kind in (F.TYPE_DOUBLE, F.TYPE_FLOAT):
+            return {"type": "number"}
+        if kind == F.TYPE_BOOL:
+            return {"type": "boolean"}
+        if kind == F.TYPE_BYTES:
+            return {"type": "string", "format": "byte"}
+        return {"type": "string"}
+
+
+def _json(schema: dict) -> dict:
+    return {"application/json": {"schema": schema}}
+
+
+def _errors(*codes: int) -> dict:
+    text = {400: "a bad request (INVALID_ARGUMENT, FAILED_PRECONDITION)", 404: "not found (NOT_FOUND)",
+            405: "method not allowed", 413: "body larger than the limit (RESOURCE_EXHAUSTED)",
+            429: "a limit was reached (RESOURCE_EXHAUSTED)", 503: "a dependency is unavailable (UNAVAILABLE)"}
+    status = _json({"$ref": "#/components/schemas/google.rpc.Status"})
+    return {str(code): {"description": text[code], "content": status} for code in codes}
+
+
+def _sse(data: dict, names: list[str], description: str, *, ids: bool) -> dict:
+    """A text/event-stream response: each event as schemathesis and EventSource parse it."""
+    event = {"type": "object", "required": ["event", "data"], "properties": {
+        "event": {"type": "string", "enum": [*names, "error"]},
+        "data": {"type": "string", "description": "JSON: the message below, or a google.rpc.Status for "
+                                                  "an error event", "x-json-schema": data}}}
+    if ids:
+        event["properties"]["id"] = {"type": "string", "pattern": "^[0-9]+$",
+                                     "description": "the event seq; send it back as Last-Event-ID"}
+    return {"description": description, "content": {"text/event-stream": {"schema": event}}}
+
+
+def _path_id() -> dict:
+    return {"name": "job_id", "in": "path", "required": True,
+            "schema": {"type": "string", "pattern": "^[^/:]+$", "minLength": 1}}
+
+
+def _query(name: str, schema: dict, description: str = "", *, required: bool = False) -> dict:
+    param = {"name": name, "in": "query", "required": required, "schema": schema}
+    if schema.get("type") == "array":
+        param.update(style="form", explode=True)
+    if description:
+        param["description"] = description
+    return param
+
+
+def _payloads() -> list[str]:
+    return [field.name for field in common_pb2.JobEvent.DESCRIPTOR.oneofs_by_name["payload"].fields]
+
+
+def _job_links() -> dict:
+    job_id = {"job_id": "$response.body#/job/jobId"}
+    return {name: {"operationId": name, "parameters": job_id}
+            for name in ("GetJob", "WatchJob", "CancelJob", "ListSeries", "DeleteJob")}
+
+
+def document(*, max_body_bytes: int) -> dict:
+    """The OpenAPI 3.0 document of every route the HTTP server answers under /v1 and health."""
+    s = _Schemas()
+    g = gateway_pb2.DESCRIPTOR.message_types_by_name
+    r = results_pb2.DESCRIPTOR.message_types_by_name
+    job = _json(s.ref(g["Job"]))
+    event = s.ref(common_pb2.JobEvent.DESCRIPTOR)
+    list_jobs = g["ListJobsRequest"].fields_by_name
+    series_json = {"type": "object", "properties": {
+        "unit": {"type": "string", "enum": ["s", "ms", "us", "ns"]},
+        "series": {"type": "array", "items": {"type": "object", "properties": {
+            "jobId": {"type": "string"}, "measurement": {"type": "string"},
+            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+            "units": {"type": "object", "additionalProperties": {"type": "string"}},
+            "timestamps": {"type": "array", "items": {"type": "integer"}},
+            "fields": {"type": "object", "additionalProperties": {
+                "type": "array", "items": {"type": "number", "nullable": True}}}}}}}}
+    health = {"type": "object", "properties": {"status": {"type": "string", "enum": ["SERVING", "NOT_SERVING"]},
+                                               "sseStreams": {"type": "integer", "minimum": 0},
+                                               "typeWatchers": {"type": "integer", "minimum": 0}}}
+    body_note = f" The body is at most {max_body_bytes} bytes (413 beyond)."
+    paths = {
+        "/v1/types": {"get": {
+            "operationId": "ListWorkflowTypes", "summary": "The live workflow types (gRPC ListWorkflowTypes)",
+            "responses": {"200": {"description": "the types", "content": _json(s.ref(g["ListWorkflowTypesResponse"]))},
+                          **_errors(400)}}},
+        "/v1/types:watch": {"get": {
+            "operationId": "WatchWorkflowTypes",
+            "summary": "The types, then every change (SSE; events added, removed, updated)",
+            "responses": {"200": _sse(s.ref(g["WorkflowTypeChange"]), ["added", "removed", "updated"],
+                                       "a WorkflowTypeChange per event", ids=False),
+                          **_errors(400)}}},
+        "/v1/jobs": {
+            "post": {"operationId": "SubmitJob", "summary": "Submit a job (gRPC SubmitJob)." + body_note,
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": s.ref(g["SubmitJobRequest"]),
+                         "example": {"workflowType": "echo", "params": {"message": {"stringValue": "hi"}}}}}},
+                     "responses": {"200": {"description": "the job", "content": _json(s.ref(g["SubmitJobResponse"])),
+                                           "links": _job_links()},
+                                   **_errors(400, 404, 413, 429, 503)}},
+            "get": {"operationId": "ListJobs", "summary": "Jobs, newest first, paged (gRPC ListJobs)",
+                    "parameters": [_query("workflow_type", s.field(list_jobs["workflow_type"])),
+                                   _query("statuses", s.field(list_jobs["statuses"])),
+                                   _query("page_size", {"type": "integer", "minimum": 0, "maximum": 1000}),
+                                   _query("page_token", {"type": "string"})],
+                    "responses": {"200": {"description": "a page", "content": _json(s.ref(g["ListJobsResponse"]))},
+                                  **_errors(400, 503)}}},
+        "/v1/jobs/{job_id}": {
+            "parameters": [_path_id()],
+            "get": {"operationId": "GetJob", "summary": "One job (gRPC GetJob)",
+                    "responses": {"200": {"description": "the job", "content": job}, **_errors(400, 404, 503)}},
+            "delete": {"operationId": "DeleteJob",
+                       "summary": "Delete a job, its events and its series (gRPC DeleteJob)",
+                       "responses": {"200": {"description": "deleted",
+                                             "content": _json(s.ref(g["DeleteJobResponse"]))},
+                                     **_errors(400, 404, 503)}}},
+        "/v1/jobs/{job_id}:cancel": {
+            "parameters": [_path_id()],
+            "post": {"operationId": "CancelJob", "summary": "Cancel a job (gRPC CancelJob)." + body_note,
+                     "requestBody": {"required": False, "content": _json({
+                         "type": "object", "properties": {"reason": {"type": "string"}},
+                         "additionalProperties": False})},
+                     "responses": {"200": {"description": "the job", "content": job},
+                                   **_errors(400, 404, 413, 503)}}},
+        "/v1/jobs/{job_id}/events": {
+            "parameters": [_path_id()],
+            "get": {"operationId": "WatchJob",
+                    "summary": "The job's events after Last-Event-ID (or after_seq), then live, "
+                               "to the terminal one (SSE; id = event seq, event = payload kind)",
+                    "parameters": [
+                        {"name": "Last-Event-ID", "in": "header", "required": False,
+                         "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}},
+                        _query("after_seq", {"type": "string", "pattern": "^[0-9]{1,19}$"})],
+                    "responses": {"200": _sse(event, _payloads(), "a JobEvent per event", ids=True),
+                                  "204": {"description": "the job had ended at or before the seq given"},
+                                  **_errors(400, 404, 503)}}},
+        "/v1/jobs/{job_id}/series": {
+            "parameters": [_path_id()],
+            "get": {"operationId": "ListSeries", "summary": "The job's series (results ListSeries)",
+                    "responses": {"200": {"description": "the series",
+                                          "content": _json(s.ref(r["ListSeriesResponse"]))},
+                                  **_errors(400, 404, 503)}}},
+        "/v1/series": {"get": {
+            "operationId": "ReadSeries",
+            "summary": "Series of several jobs (results ReadSeries) as JSON, CSV or Arrow IPC by Accept "
+                       "or format; NaN/missing values are null in JSON and empty in CSV",
+            "parameters": [
+                _query("job", {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+                       "job ids to compare", required=True),
+                _query("measurement", {"type": "string"}),
+                _query("field", {"type": "array", "items": {"type": "string"}}),
+                _query("tag", {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
+                       "KEY=VALUE; every tag given must match"),
+                _query("start", {"type": "integer"}, "inclusive, in unit"),
+                _query("end", {"type": "integer"}, "exclusive, in unit"),
+                _query("unit", {"type": "string", "enum": ["s", "ms", "us", "ns"]}, "of timestamps; default s"),
+                _query("window", {"type": "string"}, "downsampling window, e.g. 1d, 6h"),
+                _query("agg", {"type": "string", "enum": ["mean", "min", "max", "last"]}),
+                _query("format", {"type": "string", "enum": ["json", "csv", "arrow"]}, "overrides Accept")],
+            "responses": {"200": {"description": "the series", "content": {
+                "application/json": {"schema": series_json},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}},
+                **_errors(400, 404, 503)}}},
+        "/healthz": {"get": {"operationId": "Healthz", "summary": "The process is up",
+                             "responses": {"200": {"description": "up", "content": _json(health)}}}},
+        "/readyz": {"get": {"operationId": "Readyz", "summary": "Serving: started and not stopping",
+                            "responses": {"200": {"description": "ready", "content": _json(health)},
+                                          "503": {"description": "not ready", "content": _json(health)}}}},
+    }
+    return {"openapi": "3.0.3",
+            "info": {"title": "workmesh gateway HTTP API", "version": "v1",
+                     "description": "The gRPC API workmesh.v1.Gateway over HTTP/JSON. Errors are "
+                                    "google.rpc.Status with the code and message the gRPC call gives."},
+            "paths": paths, "components": {"schemas": s.components}}
