@@ -1,0 +1,158 @@
+"""The web console in headless Chromium against a live dev mesh.
+
+Screenshots of every page are kept as test artifacts in ``.workmesh/artifacts/console`` (or
+``$WORKMESH_ARTIFACTS/console``), not committed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.http.browser import MISSING, chrome
+from tests.http.test_api import submit
+from tests.support import REPO, eventually
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(MISSING), reason=MISSING or "-")]
+WAIT = 60
+
+
+@pytest.fixture(scope="module")
+def shots() -> Path:
+    root = Path(os.environ.get("WORKMESH_ARTIFACTS", REPO / ".workmesh" / "artifacts"))
+    path = root / "console"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory):
+    driver = chrome(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def snap(driver, path: Path) -> None:
+    """A screenshot of the whole page (the window grown to the page's height for it)."""
+    height = driver.execute_script("window.scrollTo(0, 0); return document.documentElement.scrollHeight")
+    driver.set_window_size(1280, min(max(height, 800), 4000))
+    driver.save_screenshot(str(path))
+    driver.set_window_size(1280, 1000)
+
+
+def until(driver, check, timeout: float = WAIT):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, timeout, poll_frequency=0.1).until(lambda d: check(d))
+
+
+def text(driver, selector: str) -> str:
+    """The text of an element now (read in the page: the console re-renders elements)."""
+    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
+                                 selector)
+
+
+def progress(driver) -> int:
+    """The job page's progress bar, in percent (-1: none yet)."""
+    return int(driver.execute_script(
+        "const b = document.querySelector('#progress [role=progressbar]');"
+        "return b ? b.getAttribute('aria-valuenow') : -1"))
+
+
+def css(driver, selector: str):
+    from selenium.webdriver.common.by import By
+
+    return driver.find_elements(By.CSS_SELECTOR, selector)
+
+
+def test_types_page_shows_the_example_types_with_instances(browser, http, shots):
+    browser.get(f"{http.base}/#/types")
+    until(browser, lambda d: len(css(d, ".card.type")) == 4)
+    # One snapshot in the page: the cards are re-rendered whenever the load changes.
+    cards = browser.execute_script("""return [...document.querySelectorAll('.card.type')].map(c =>
+        [c.dataset.type, c.innerText, [...c.querySelectorAll('table.instances tr')].slice(1).map(r => r.innerText)])""")
+    assert {name for name, _, _ in cards} == {"heat-demand", "echo", "sleep", "fail"}
+    for name, text, rows in cards:
+        assert rows and all("127.0.0.1:" in r and "passing" in r for r in rows), text
+        assert "capacity" in text and "free" in text
+    heat = next(text for name, text, _ in cards if name == "heat-demand")
+    assert "buildings" in heat and "°C" in heat
+    snap(browser, shots / "types.png")
+
+
+def test_submit_heat_demand_through_the_form_and_follow_to_100(browser, http, shots):
+    browser.get(f"{http.base}/#/submit/heat-demand")
+    buildings = until(browser, lambda d: css(d, "#param-buildings") and css(d, "#param-buildings")[0])
+    assert buildings.get_attribute("value") == "100"  # the default
+    assert buildings.get_attribute("min") == "1" and buildings.get_attribute("max") == "100000"
+    buildings.clear()
+    buildings.send_keys("0")  # below the bound: the browser refuses the form
+    css(browser, "#submit")[0].click()
+    assert "#/submit/" in browser.current_url
+    assert browser.execute_script("return document.getElementById('submit-form').checkValidity()") is False
+    buildings.clear()
+    buildings.send_keys("600")
+    css(browser, "#submit-labels")[0].send_keys("project=console-test")
+    snap(browser, shots / "submit.png")
+    css(browser, "#submit")[0].click()
+    until(browser, lambda d: "#/job/" in d.current_url)
+    job_id = browser.current_url.rsplit("/", 1)[1]
+    browser.execute_script("window.__sameDocument = true")  # gone after any reload
+    until(browser, lambda d: progress(d) > 0)
+    snap(browser, shots / "job-running.png")
+    until(browser, lambda d: progress(d) == 100 and "SUCCEEDED" in text(d, "#job-status"))
+    assert browser.execute_script("return window.__sameDocument === true"), "the page was reloaded"
+    until(browser, lambda d: len(css(d, "#series tr[data-measurement]")) == 3)  # district, heat_demand, outdoor
+    assert "SUCCEEDED" in css(browser, "#timeline")[0].text
+    assert http.get(f"/v1/jobs/{job_id}").json()["params"]["buildings"] == {"intValue": "600"}
+    # A quick plot of one series.
+    button = next(b for b in css(browser, "#series tr[data-measurement=district] button") if b.text == "plot Q")
+    button.click()
+    until(browser, lambda d: css(d, "#quick-plot canvas"))
+    snap(browser, shots / "job-done.png")
+
+
+def test_compare_two_variations_and_toggle_one(browser, http, shots):
+    jobs = [submit(http, "heat-demand", buildings=n) for n in (20, 200)]
+    for job in jobs:
+        eventually(lambda job=job: http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_SUCCEEDED",
+                   timeout=90, interval=0.2)
+    ids = ",".join(j["jobId"] for j in jobs)
+    browser.get(f"{http.base}/#/compare?jobs={ids}&measurement=district&field=Q&window=1d&agg=mean")
+    until(browser, lambda d: d.execute_script("return window.workmeshCompare && window.workmeshCompare.series.length"))
+    series = browser.execute_script("return window.workmeshCompare.series.slice(1).map(s => [s.label, s.show])")
+    assert len(series) == 2 and all(show for _, show in series)
+    assert {label.split(" ", 1)[1] for label, _ in series} == {"buildings=20", "buildings=200"}
+    points = browser.execute_script("return window.workmeshCompare.data[0].length")
+    assert points in (365, 366)  # daily means of a year
+    snap(browser, shots / "compare.png")
+    legend = css(browser, ".u-legend .u-series")
+    legend[1].click()  # the first job's entry (entry 0 is the time axis)
+    shown = browser.execute_script("return window.workmeshCompare.series.slice(1).map(s => s.show)")
+    assert shown == [False, True]
+    assert "u-off" in legend[1].get_attribute("class")
+    assert "format=csv" in css(browser, "#csv")[0].get_attribute("href")
+    snap(browser, shots / "compare-toggled.png")
+
+
+def test_jobs_page_lists_jobs_with_progress(browser, http, shots):
+    browser.get(f"{http.base}/#/jobs")
+    rows = until(browser, lambda d: css(d, "#jobs tbody tr"))
+    assert rows and all(r.find_elements("css selector", "[role=progressbar]") for r in rows)
+    snap(browser, shots / "jobs.png")
+
+
+def test_cancel_a_running_sleep_job_from_its_page(browser, http, shots):
+    job = submit(http, "sleep", seconds=300.0, steps=300)
+    browser.get(f"{http.base}/#/job/{job['jobId']}")
+    until(browser, lambda d: "RUNNING" in text(d, "#job-status"))
+    snap(browser, shots / "sleep-running.png")
+    css(browser, "#cancel")[0].click()
+    until(browser, lambda d: "CANCELLED" in text(d, "#job-status"))
+    assert http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_CANCELLED"
+    assert css(browser, "#cancel")[0].get_attribute("disabled") is not None
+    snap(browser, shots / "sleep-cancelled.png")
