@@ -24,7 +24,8 @@ DISCOVERY_PROBE = "workmesh.workers.examples.kpi:worker"
 
 
 def run(args) -> int:
-    runner = {"dispatch": dispatch, "progress": progress, "discovery": discovery, "series": series}[args.bench]
+    runner = {"dispatch": dispatch, "progress": progress, "discovery": discovery, "series": series,
+              "http": http}[args.bench]
     figures = runner(args)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -138,6 +139,20 @@ def _rss(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) * 1024
     return 0
+
+
+def http(args) -> dict:
+    """The HTTP API's job path (POST + SSE) against gRPC unary, then many SSE watchers."""
+    from workmesh.services.bench._http import bench_http
+
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        with DevMesh(workers=(BASIC,), results=False, database_url="memory://", data_dir=Path(tmp),
+                     log_dir=Path(tmp)) as mesh:
+            pid = next(p.popen.pid for p in mesh.processes if p.name == "gateway")
+            figures = asyncio.run(bench_http(mesh.console_url, mesh.gateway_address, pid, jobs=args.jobs,
+                                             concurrency=args.concurrency, watchers=args.watchers,
+                                             watched_jobs=args.watched_jobs, watch_seconds=args.watch_seconds))
+    return {"store": "memory", "load_average": _load(), **figures}
 
 
 def discovery(args) -> dict:

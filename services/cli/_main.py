@@ -121,6 +121,13 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
                     help="PostgreSQL URL for --store postgres")
     bp.add_argument("--json", action="store_true")
+    bh = bench.add_parser("http", help="POST /v1/jobs + SSE vs gRPC unary; many SSE watchers")
+    bh.add_argument("--jobs", type=int, default=2000)
+    bh.add_argument("--concurrency", type=int, default=64)
+    bh.add_argument("--watchers", type=int, default=500)
+    bh.add_argument("--watched-jobs", type=int, default=100)
+    bh.add_argument("--watch-seconds", type=float, default=10.0)
+    bh.add_argument("--json", action="store_true")
     bv = bench.add_parser("discovery", help="time until a new worker's type is listed by the gateway")
     bv.add_argument("--rounds", type=int, default=10)
     bv.add_argument("--json", action="store_true")
