@@ -254,10 +254,12 @@ def _store(server: Server) -> str:
     return "influx" if "fuzz-influx" in str(server.log) else "parquet"
 
 
+@pytest.mark.timeout(600)  # a few hundred requests to a real process: over 120 s on a loaded machine
 def test_results_fuzz_quick(server):
     fuzz(server, QUICK[_store(server)])
 
 
 @pytest.mark.fuzz_long
+@pytest.mark.timeout(3600)  # bounded by its request count; minutes on a quiet machine, not the default 120 s
 def test_results_fuzz_long(server):
     fuzz(server, LONG[_store(server)])
