@@ -43,6 +43,8 @@ FLOWS = "tests.multihost.flows:worker"
 CAPACITY = 4
 # Workers drain for real on SIGTERM (the drain test), but never wait long on teardown.
 WORKER_ENV = {"WORKMESH_WORKER_DRAIN_GRACE": "20", "WORKMESH_WORKER_CANCEL_GRACE": "1"}
+# The chaos tests' short leases, and a short store retry budget for the database partition.
+BED_GATEWAY_ENV = {**GATEWAY_ENV, "WORKMESH_STORE_RETRY": "5"}
 
 
 class Bed:
@@ -103,9 +105,8 @@ class Bed:
     def start_gateway(self, name: str, wait: bool = True) -> Gateway:
         """Start (or restart) gateway replica `name` on its host."""
         assert self.postgres is not None
-        env = self._env(**GATEWAY_ENV, DATABASE_URL=self.postgres.url("workmesh"), WORKMESH_REPLICA_ID=name,
-                        WORKMESH_DATA_DIR=str(self.tmp / name), WORKMESH_GATEWAY_ADVERTISE=self.ip(name),
-                        WORKMESH_STORE_RETRY="60")
+        env = self._env(**BED_GATEWAY_ENV, DATABASE_URL=self.postgres.url("workmesh"), WORKMESH_REPLICA_ID=name,
+                        WORKMESH_DATA_DIR=str(self.tmp / name), WORKMESH_GATEWAY_ADVERTISE=self.ip(name))
         proc = self.procs.workmesh("gateway", "--listen", f"{self.ip(name)}:{GATEWAY_PORT}", env=env, name=name,
                                    wrap=self.net.wrap(name))
         old = self.gateways.pop(name, None)

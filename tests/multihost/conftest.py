@@ -35,5 +35,5 @@ def bed(tmp_path_factory):
                 started.close()
     finally:
         net.destroy()
-    left = netns.leftovers(net.tag)
+    left = netns.leftovers(net.tag, net.subnet)
     assert not left, f"the test bed left these behind: {left}"

@@ -73,8 +73,12 @@ def free_subnet() -> str | None:
     return None
 
 
-def leftovers(tag: str = PREFIX) -> list[str]:
-    """Namespaces, links, routes and root iptables rules of ours still present (empty: clean)."""
+def leftovers(tag: str = PREFIX, subnet: str = "") -> list[str]:
+    """Namespaces, links, routes and root iptables rules of ours still present (empty: clean).
+
+    `tag` and `subnet` name one run's objects; another run may build its own bed at the same
+    time, on another subnet of :data:`SUBNETS`.
+    """
     found = [f"netns {line.split()[0]}" for line in run("ip", "netns", "list").stdout.splitlines()
              if line.startswith(tag)]
     for line in run("ip", "-o", "link", "show").stdout.splitlines():
@@ -82,7 +86,8 @@ def leftovers(tag: str = PREFIX) -> list[str]:
         if name.startswith(tag):
             found.append(f"link {name}")
     routes = run("ip", "-4", "route", "show", "table", "all").stdout
-    found += [f"route {line}" for line in routes.splitlines() if any(f"{s}." in line for s in SUBNETS)]
+    mine = [subnet] if subnet else list(SUBNETS)
+    found += [f"route {line}" for line in routes.splitlines() if any(f"{s}." in line for s in mine)]
     if shutil.which("iptables"):
         found += [f"iptables {line}" for line in run("iptables", "-S").stdout.splitlines() if RULE_COMMENT in line]
     return found

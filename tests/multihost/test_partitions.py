@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import contextlib
 
+import grpc
 import pytest
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 
 from tests.chaos.support import GATEWAY_ENV, check_once, runs
+from tests.multihost.bed import BED_GATEWAY_ENV
 from tests.support import eventually
 
 pytestmark = pytest.mark.multihost
 
 REATTACH_WAIT = float(GATEWAY_ENV["WORKMESH_REATTACH_WAIT"])
-LEASE = float(GATEWAY_ENV["WORKMESH_LEASE_SECONDS"])
+STORE_RETRY = float(BED_GATEWAY_ENV["WORKMESH_STORE_RETRY"])
 RECORD = "workmesh-wf-chaos-record"
 
 
@@ -113,6 +115,12 @@ def test_gateway_partitioned_from_postgres_its_jobs_move_to_the_other_replica(be
         # gw2 claims them once gw1's leases expire, and re-attaches on the workers.
         done = gw2.wait_terminal(jobs, timeout=60)
         assert {job.status for job in done.values()} == {c.JOB_STATUS_SUCCEEDED}
+        # gw1 meanwhile: a submit fails UNAVAILABLE (retryable) once its store's retry budget is
+        # spent, rather than hanging on database connections that get no answer.
+        request = g.SubmitJobRequest(workflow_type="chaos-record", params={"seconds": c.ParamValue(string_value="0")})
+        with pytest.raises(grpc.RpcError) as info:
+            gw1.stub.SubmitJob(request, timeout=STORE_RETRY + 45)
+        assert info.value.code() == grpc.StatusCode.UNAVAILABLE, info.value
     events = {j: gw2.events(j) for j in jobs}
     # Healed: gw1 is back on the database (it serves new jobs) and does not go on with the old ones.
     probe = gw1.submit(log=log, seconds=0.2, steps=1).job_id

@@ -20,6 +20,17 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 _MIGRATION_LOCK_KEY = 0x776F726B6D657368  # "workmesh"
 _migrate_lock = threading.Lock()  # alembic's module-level context is not thread-safe
 WRITER_OPTION = "workmesh_writer"  # execution option marking the writer's connection
+# A database host that stops answering (a network partition drops packets; nothing resets the
+# connection) must surface as a connection error within seconds, so that the store's retry budget
+# (WORKMESH_STORE_RETRY) applies; TCP by itself waits many minutes, and every call hangs meanwhile.
+# libpq options; DATABASE_URL query parameters of the same names win.
+PG_CONNECT_DEFAULTS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
+                       "keepalives_count": 3, "tcp_user_timeout": 10_000}
+
+
+def pg_connect_args(url: URL) -> dict[str, int]:
+    """libpq options for `url`'s connections: :data:`PG_CONNECT_DEFAULTS` less those the URL sets."""
+    return {name: value for name, value in PG_CONNECT_DEFAULTS.items() if name not in url.query}
 
 
 def normalize_url(url: str) -> URL:
@@ -87,7 +98,7 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
-    return sa.create_engine(url, pool_size=8, max_overflow=8, pool_recycle=3600)
+    return sa.create_engine(url, pool_size=8, max_overflow=8, pool_recycle=3600, connect_args=pg_connect_args(url))
 
 
 def upgrade(engine: sa.Engine) -> None:

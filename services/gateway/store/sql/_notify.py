@@ -88,10 +88,12 @@ class PgListener:
     Args:
         conninfo: a libpq connection string or ``postgresql://`` URL.
         waiters: whom to wake.
+        connect_args: extra libpq options (timeouts, keepalives) for the connection.
     """
 
-    def __init__(self, conninfo: str, waiters: Waiters, cache=None) -> None:
+    def __init__(self, conninfo: str, waiters: Waiters, cache=None, connect_args: dict | None = None) -> None:
         self._conninfo = conninfo
+        self._connect_args = dict(connect_args or {})
         self._waiters = waiters
         self._cache = cache  # an EventCache of this store's own events: told of others' writes first
         self._task: asyncio.Task | None = None
@@ -118,7 +120,8 @@ class PgListener:
         delay = 0.05
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True) as conn:
+                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
+                                                                **self._connect_args) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if self._listening.is_set():
                         # Events committed while we were away were not announced to us.

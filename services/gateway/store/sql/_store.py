@@ -44,7 +44,13 @@ import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
-from workmesh.services.gateway.store.sql._engine import create_engine, is_transient, normalize_url, upgrade
+from workmesh.services.gateway.store.sql._engine import (
+    create_engine,
+    is_transient,
+    normalize_url,
+    pg_connect_args,
+    upgrade,
+)
 from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
 from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
 from workmesh.services.gateway.store.sql._writer import GroupWriter
@@ -160,7 +166,7 @@ class SqlJobStore:
             _, params = self._engine.dialect.create_connect_args(self.url)
             params.pop("context", None)  # psycopg's adapters, not a libpq parameter
             conninfo = psycopg.conninfo.make_conninfo(**params)
-            self._listener = PgListener(conninfo, self._waiters, self._cache)
+            self._listener = PgListener(conninfo, self._waiters, self._cache, connect_args=pg_connect_args(self.url))
             await self._listener.start()
 
     async def __aenter__(self) -> SqlJobStore:
