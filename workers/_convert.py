@@ -15,6 +15,11 @@ from workmesh.v1 import common_pb2
 
 T = common_pb2.ParamType
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+# The ranges google.protobuf.Timestamp and Duration define (beyond them a value is invalid, and
+# converting it to a datetime/timedelta fails): 0001-01-01T00:00:00Z .. 9999-12-31T23:59:59Z,
+# and ±10,000 years.
+TIMESTAMP_MIN_SECONDS, TIMESTAMP_MAX_SECONDS = -62135596800, 253402300799
+DURATION_MAX_SECONDS = 315576000000
 
 TYPE_NAMES = {
     T.PARAM_TYPE_STRING: "string",
@@ -77,6 +82,8 @@ def parse_float(text: str) -> float:
 def parse_duration(text: str) -> float:
     """Seconds from "90", "1.5", "90s", "1h30m", "-5m", "PT1H30M" or "P1DT2H"."""
     raw = text.strip()
+    if not raw:
+        raise ParseError('expected a duration such as "90s", "1h30m", "PT1H30M" or seconds, got an empty string')
     body, sign = raw, 1.0
     if body[:1] in "+-":
         sign = -1.0 if body[0] == "-" else 1.0
@@ -105,7 +112,30 @@ def parse_datetime(text: str) -> _dt.datetime:
         value = _dt.datetime.fromisoformat(text.strip())
     except ValueError:
         raise ParseError(f'expected an ISO 8601 datetime such as "2026-01-31T12:00:00Z", got {text!r}') from None
-    return as_utc(value)
+    try:
+        return as_utc(value)
+    except OverflowError:  # e.g. 9999-12-31T23:59:59-23:59 is in the year 10000 in UTC
+        raise ParseError("must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z in UTC") from None
+
+
+def timestamp_problem(ts: timestamp_pb2.Timestamp) -> str:
+    """Why `ts` is not a valid Timestamp, or "" when it is."""
+    if not 0 <= ts.nanos <= 999_999_999:
+        return "nanos must be between 0 and 999999999"
+    if not TIMESTAMP_MIN_SECONDS <= ts.seconds <= TIMESTAMP_MAX_SECONDS:
+        return "must be between 0001-01-01T00:00:00Z and 9999-12-31T23:59:59Z"
+    return ""
+
+
+def duration_problem(dur: duration_pb2.Duration) -> str:
+    """Why `dur` is not a valid Duration, or "" when it is."""
+    if not -999_999_999 <= dur.nanos <= 999_999_999:
+        return "nanos must be between -999999999 and 999999999"
+    if (dur.seconds > 0 and dur.nanos < 0) or (dur.seconds < 0 and dur.nanos > 0):
+        return "seconds and nanos must have the same sign"
+    if abs(dur.seconds) > DURATION_MAX_SECONDS:
+        return f"must be at most {DURATION_MAX_SECONDS} seconds (10,000 years) either way"
+    return ""
 
 
 def as_utc(value: _dt.datetime) -> _dt.datetime:

@@ -68,6 +68,10 @@ class _Rule:
             return parser(text)
         except cv.ParseError as exc:
             raise self.fail(str(exc)) from None
+        except (ValueError, OverflowError, ArithmeticError):
+            # Whatever a parser trips over in a client's text is that client's mistake.
+            raise self.fail(f"cannot read {cv.describe(ParamValue(string_value=text))} as "
+                            f"{cv.TYPE_NAMES[self.type]}") from None
 
 
 def _check_string(rule: _Rule, value: ParamValue) -> ParamValue:
@@ -129,6 +133,9 @@ def _check_float(rule: _Rule, value: ParamValue) -> ParamValue:
 def _check_datetime(rule: _Rule, value: ParamValue) -> ParamValue:
     kind = value.WhichOneof("kind")
     if kind == "datetime_value":
+        problem = cv.timestamp_problem(value.datetime_value)
+        if problem:
+            raise rule.fail(problem)
         return value
     if kind == "string_value":
         return cv.datetime_value(rule.parse(cv.parse_datetime, value.string_value))
@@ -138,14 +145,18 @@ def _check_datetime(rule: _Rule, value: ParamValue) -> ParamValue:
 def _check_duration(rule: _Rule, value: ParamValue) -> ParamValue:
     kind = value.WhichOneof("kind")
     if kind == "duration_value":
+        problem = cv.duration_problem(value.duration_value)
+        if problem:
+            raise rule.fail(problem)
         seconds = cv.seconds_of(value)
-    elif kind == "string_value":
-        seconds = rule.parse(cv.parse_duration, value.string_value)
-        value = cv.duration_value(seconds)
-    elif kind in ("int_value", "float_value"):  # plain numbers are seconds
-        seconds = float(getattr(value, kind))
-        if not math.isfinite(seconds):
-            raise rule.fail("must be a finite duration")
+    elif kind in ("string_value", "int_value", "float_value"):  # plain numbers are seconds
+        if kind == "string_value":
+            seconds = rule.parse(cv.parse_duration, value.string_value)
+        else:
+            seconds = float(getattr(value, kind))
+        if not math.isfinite(seconds) or abs(seconds) > cv.DURATION_MAX_SECONDS:
+            raise rule.fail(f"must be a finite duration of at most {cv.DURATION_MAX_SECONDS} seconds "
+                            f"(10,000 years) either way")
         value = cv.duration_value(seconds)
     else:
         raise rule.wrong_type(value)

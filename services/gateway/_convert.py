@@ -14,6 +14,7 @@ from workmesh.services.core.errors import InvalidArgument
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TOKEN_PREFIX = b"after:"
+LIST_PARAM_BYTES = 64 * 1024  # a parameter value bigger than this is left out of list views
 
 
 def new_job_id() -> str:
@@ -33,11 +34,19 @@ def _set_time(ts, value: dt.datetime | None) -> None:
         ts.nanos = delta.microseconds * 1000
 
 
-def job_to_proto(record: JobRecord) -> gateway_pb2.Job:
-    """The public Job message of a stored job."""
-    job = gateway_pb2.Job(job_id=record.job_id, workflow_type=record.workflow_type, params=record.params,
+def job_to_proto(record: JobRecord, list_view: bool = False) -> gateway_pb2.Job:
+    """The public Job message of a stored job; a `list_view` leaves big parameter values out
+    (named in ``omitted_params``)."""
+    params = record.params
+    omitted: list[str] = []
+    if list_view and params:
+        omitted = sorted(name for name, value in params.items() if value.ByteSize() > LIST_PARAM_BYTES)
+        if omitted:
+            params = {name: value for name, value in params.items() if name not in omitted}
+    job = gateway_pb2.Job(job_id=record.job_id, workflow_type=record.workflow_type, params=params,
                           status=record.status, attempts=record.attempts, last_seq=record.last_seq,
-                          trace_id=record.trace_id, labels=record.labels, instance_id=record.instance_id)
+                          trace_id=record.trace_id, labels=record.labels, instance_id=record.instance_id,
+                          omitted_params=omitted)
     _set_time(job.created_at, record.created_at)
     _set_time(job.updated_at, record.updated_at)
     _set_time(job.started_at, record.started_at)

@@ -24,8 +24,10 @@ from workmesh.registry import (
     ServiceRegistration,
     ServiceWatch,
 )
+from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
@@ -36,13 +38,14 @@ from workmesh.services.core.telemetry import (
     configure_telemetry,
     server_interceptors,
 )
-from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
+from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2, gateway_pb2_grpc
 from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway")
 
 SERVICE_NAME = "workmesh-gateway"
 GRPC_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
+ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"].full_name
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -129,6 +132,7 @@ class GatewayConfig:
             (``WORKMESH_WORKER_SESSIONS=0``: one Execute call per job).
         http: the HTTP/JSON API and console (``WORKMESH_HTTP_ADDR``, default 127.0.0.1:8080 from
             the environment); off unless given when the config is built in code.
+        faults: faults injected for tests (``WORKMESH_FAULT_STALL_DISPATCH``); none by default.
     """
 
     address: str = "127.0.0.1:50051"
@@ -149,6 +153,7 @@ class GatewayConfig:
     worker_sessions: bool = True
     retry: RetryPolicy = DEFAULT_RETRY
     http: HttpConfig = field(default_factory=lambda: HttpConfig(address=None))
+    faults: Faults = field(default_factory=Faults)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -185,7 +190,8 @@ class GatewayConfig:
                    cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
                    shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
                    worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
-                   http=HttpConfig.from_env(env))
+                   http=HttpConfig.from_env(env),
+                   faults=Faults.from_env(env))
 
 
 def store_url(config: GatewayConfig) -> str:
@@ -326,15 +332,17 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     dispatcher = Dispatcher(store, catalog, retry=config.retry, cancel_grace=config.cancel_grace,
                             replica_id=replica, lease_seconds=config.lease_seconds,
                             renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
-                            metrics=metrics)
+                            metrics=metrics, faults=config.faults)
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry)
-    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner)
+    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size)
     gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
+    admin_pb2_grpc.add_GatewayAdminServicer_to_server(GatewayAdminServicer(dispatcher), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (GRPC_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (GRPC_SERVICE, ADMIN_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME),
         server)
     gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
                             cleaner)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway._convert import (
@@ -32,6 +33,11 @@ log = logging.getLogger("workmesh.gateway")
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
 MAX_KEY_LENGTH = 256
+MAX_SEQ = 2**63 - 1
+LIST_PAGE_BYTES = 3 * 1024 * 1024  # below gRPC's default 4 MiB receive limit of clients
+# Longer than any computation this platform is for; every deadline computed from it stays a
+# valid datetime and Timestamp.
+MAX_TIMEOUT_SECONDS = 366 * 86400
 _VALID_STATUSES = frozenset(v for v in common_pb2.JobStatus.values() if v != common_pb2.JOB_STATUS_UNSPECIFIED)
 
 
@@ -39,6 +45,17 @@ def _validate_params(specs, values):
     # Imported late: the SDK module is only needed once a job is submitted.
     from workmesh.workers.params import validate_params
     return validate_params(specs, values)
+
+
+def _timeout_seconds(timeout) -> float | None:
+    """A job timeout in seconds (None for zero), checked: a valid Duration, ≥ 0, ≤ MAX_TIMEOUT."""
+    if timeout.seconds < 0 or timeout.nanos < 0:
+        raise InvalidArgument("timeout", "must not be negative")
+    if timeout.nanos > 999_999_999:
+        raise InvalidArgument("timeout", "nanos must be at most 999999999")
+    if timeout.seconds > MAX_TIMEOUT_SECONDS:
+        raise InvalidArgument("timeout", f"must be at most {MAX_TIMEOUT_SECONDS // 86400} days")
+    return timeout.seconds + timeout.nanos / 1e9 or None
 
 
 def _unary(method):
@@ -77,10 +94,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         delete_series: ``async (job_id)`` deleting a job's series before DeleteJob removes the
             job (e.g. a :class:`SeriesCleaner`); None: no results service to clean.
         watch_idle: seconds a WatchJob stream waits for an event before checking the job again.
+        max_message_bytes: the server's largest message; a ListJobs page stays within half of it
+            (and within ``LIST_PAGE_BYTES``).
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
-                 watch_idle: float = 30.0, delete_series=None) -> None:
+                 watch_idle: float = 30.0, delete_series=None, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+        self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
         self._delete_series = delete_series
         self._store = store
         self._catalog = catalog
@@ -105,9 +125,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             raise InvalidArgument("workflow_type", "must not be empty")
         timeout_s = None
         if request.HasField("timeout"):
-            if request.timeout.seconds < 0 or request.timeout.nanos < 0:
-                raise InvalidArgument("timeout", "must not be negative")
-            timeout_s = request.timeout.seconds + request.timeout.nanos / 1e9 or None
+            timeout_s = _timeout_seconds(request.timeout)
         if len(request.idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
         wf = self._catalog.known_type(name)
@@ -123,6 +141,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         # replica, after any restart) and the worker's spans join it.
         with job_span("job.submit", job_id=job_id, workflow_type=name, bind_logs=False):
             trace_parent = current_traceparent()
+            leased_at = time.monotonic()  # the lease below lasts at least lease_seconds from here
             record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
                                max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
                                idempotency_key=request.idempotency_key or None, trace_parent=trace_parent,
@@ -130,33 +149,37 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
                                lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
             stored, created = await self._store.create(record)
         if created:
-            dispatcher.submitted(stored)
-        return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored), existing=not created)
+            dispatcher.submitted(stored, leased_at)
+        # The client has the parameters it sent: big ones are not echoed back (see ListJobs).
+        return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored, list_view=True), existing=not created)
 
     async def WatchJob(self, request, context):
         try:
             job_id = _job_id(request)
             after = request.after_seq
+            if after > MAX_SEQ:
+                raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
             store = self._store
             events = await store.events(job_id, after)
-            if not events:
-                state = await _peek(store, job_id)
-                if state is None:
-                    raise NotFound(f"job_id: no job {job_id!r}")
-                last_seq, terminal = state
-                if terminal and after >= last_seq:
-                    return
+            last_seq, unknown = after, f"job_id: no job {job_id!r}"
             while True:
+                if not events:
+                    state = await _peek(store, job_id)
+                    if state is None:
+                        raise NotFound(unknown)
+                    last_seq, terminal = state
+                    if terminal and after >= last_seq:
+                        return  # ended (the client may have asked to start after its last event)
                 for event in events:
                     yield event
                     if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
                         return
                 if events:
-                    after = events[-1].seq
-                await store.wait(job_id, after, self._watch_idle)
+                    after = last_seq = events[-1].seq
+                unknown = f"job_id: job {job_id!r} was deleted"
+                # Woken by the job's next event, even when the client asked for events beyond it.
+                await store.wait(job_id, min(after, last_seq), self._watch_idle)
                 events = await store.events(job_id, after)
-                if not events and await store.get(job_id) is None:
-                    raise NotFound(f"job_id: job {job_id!r} was deleted")
         except WorkmeshError as exc:
             await abort(context, exc)
 
@@ -180,9 +203,19 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         after = parse_page_token(request.page_token)
         records = await self._store.list(workflow_type=request.workflow_type or None,
                                          statuses=tuple(request.statuses), limit=size + 1, after=after)
-        page = records[:size]
-        token = page_token(page[-1].job_id) if len(records) > size else ""
-        return gateway_pb2.ListJobsResponse(jobs=[job_to_proto(r) for r in page], next_page_token=token)
+        # Big parameter values (an ESDL file of tens of MB) are left out of list views, and a
+        # page ends early rather than growing past what a client with gRPC's default limit
+        # (4 MiB) can receive.
+        jobs: list[gateway_pb2.Job] = []
+        total = 0
+        for record in records[:size]:
+            job = job_to_proto(record, list_view=True)
+            total += job.ByteSize() + 16  # + the field's tag and length
+            if jobs and total > self._page_bytes:
+                break
+            jobs.append(job)
+        token = page_token(jobs[-1].job_id) if len(records) > len(jobs) else ""
+        return gateway_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @_unary
     async def CancelJob(self, request, context):

@@ -14,7 +14,7 @@ from pathlib import Path
 import grpc
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
-from workmesh.v1 import gateway_pb2_grpc
+from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2_grpc
 
 from tests.support import Processes, eventually, free_port, wait_for_port
 
@@ -38,6 +38,7 @@ class Gateway:
         self.host = host
         self.channel = grpc.insecure_channel(f"{host}:{port}")
         self.stub = gateway_pb2_grpc.GatewayStub(self.channel)
+        self.admin = admin_pb2_grpc.GatewayAdminStub(self.channel)
 
     def submit(self, workflow_type: str = "chaos-record", timeout: float | None = None, **params) -> g.Job:
         values = {k: c.ParamValue(string_value=str(v)) for k, v in params.items()}
@@ -84,6 +85,10 @@ class Gateway:
             return len(done) == len(list(job_ids))
         eventually(all_done, timeout=timeout, interval=0.2)
         return done
+
+    def invariants(self) -> admin_pb2.CheckInvariantsResponse:
+        """The gateway's self-check (leases only on driven jobs, slots only for live attempts)."""
+        return self.admin.CheckInvariants(admin_pb2.CheckInvariantsRequest(), timeout=30)
 
     def close(self) -> None:
         self.channel.close()
@@ -145,6 +150,13 @@ class Cluster:
     def close(self) -> None:
         for gw in self.gateways:
             gw.close()
+
+
+def idle(gateway: Gateway) -> bool:
+    """The gateway drives no job and holds no lease, and its self-check finds nothing wrong."""
+    report = gateway.invariants()
+    assert list(report.violations) == [], report
+    return report.driven_jobs == 0 and report.leases_held == 0
 
 
 def statuses(events: list[c.JobEvent]) -> list[int]:

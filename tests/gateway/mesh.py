@@ -37,8 +37,10 @@ def value(v) -> c.ParamValue:
 class Mesh:
     """Registry + gateway in this process; workers added per test; all stopped on exit."""
 
-    def __init__(self, *, cancel_grace: float = 1.0, sessions: bool = True) -> None:
+    def __init__(self, *, cancel_grace: float = 1.0, sessions: bool = True, store=None, **options) -> None:
         self.registry = EmbeddedRegistry()
+        self.options = options  # more GatewayConfig fields
+        self.store = store  # default: a new MemoryJobStore
         self.cancel_grace = cancel_grace
         self.sessions = sessions  # jobs over worker Session streams (else one Execute per job)
         self.workers: list[Worker] = []
@@ -47,8 +49,10 @@ class Mesh:
         await self.registry.start()
         config = GatewayConfig(address="127.0.0.1:0", registry=self.registry.config,
                                cancel_grace=self.cancel_grace, worker_sessions=self.sessions,
-                               retry=RetryPolicy(initial=0.05, multiplier=2.0, maximum=0.2, jitter=0.0))
-        self.store = MemoryJobStore()
+                               retry=RetryPolicy(initial=0.05, multiplier=2.0, maximum=0.2, jitter=0.0),
+                               **self.options)
+        if self.store is None:
+            self.store = MemoryJobStore()
         self.gateway, self.port = create_server(config, store=self.store)
         await self.gateway.start()
         self.channel = grpc.aio.insecure_channel(f"127.0.0.1:{self.port}")

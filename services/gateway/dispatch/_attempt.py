@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
@@ -65,39 +64,13 @@ class Attempt:
     reattaches: int = 0             # Attach calls made after the stream broke
     span: Any = None                # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
-    held: tuple[Any, list, Any] | None = None  # (store, events, update): DISPATCHED, not written yet
     ended: bool = False             # the attempt's end is recorded (with the terminal write)
-
-    def hold_dispatched(self, store: Any, events: list, update: Any, hold: float) -> None:
-        """Keep the DISPATCHED write (and the attempt's start) back until the worker's first
-        event, whose write it joins — one transaction for both — or for `hold` seconds at most.
-
-        Until then the store still has the job QUEUED: a gateway dying meanwhile dispatches it
-        again, and the worker, which runs a job id at most once, answers with the attempt it
-        has (the same as when the gateway dies before this write commits)."""
-        self.held = (store, events, update)
-        self.timers.append(asyncio.get_running_loop().call_later(hold, self.release_held))
-
-    def release_held(self, events: list = (), update: Any = None) -> bool:  # type: ignore[assignment]
-        """Write the held DISPATCHED now, with `events`/`update` after it; False if none was held."""
-        held, self.held = self.held, None
-        if held is None:
-            return False
-        store, first, update_first = held
-        if update is not None:
-            update_first = dataclasses.replace(update_first, **{
-                f.name: value for f in dataclasses.fields(update) if (value := getattr(update, f.name)) is not None})
-        job_id = self.job.job_id
-        self.writes.append(asyncio.ensure_future(store.append(job_id, [*first, *events], update_first)))
-        self.writes.append(asyncio.ensure_future(store.start_attempt(job_id, self.number, self.inst.name)))
-        return True
 
     # Writes in flight: a job's writes go to the store in order (tasks start in creation
     # order) without each waiting for the commit of the one before.
     def write_soon(self, store: Any, events: list, update: Any) -> None:
         """Start appending `events` to the job; a failure surfaces in check_writes/settle."""
-        if not self.release_held(events, update):
-            self.writes.append(asyncio.ensure_future(store.append(self.job.job_id, events, update)))
+        self.writes.append(asyncio.ensure_future(store.append(self.job.job_id, events, update)))
 
     def check_writes(self) -> None:
         """Raise the failure of a finished write; forget the writes that succeeded."""
@@ -112,8 +85,7 @@ class Attempt:
             self.writes = still
 
     async def settle(self) -> None:
-        """Write what is held, wait for the writes in flight; raise the first failure."""
-        self.release_held()
+        """Wait for the writes in flight; raise the first failure."""
         writes, self.writes = self.writes, []
         if writes:
             for outcome in await asyncio.gather(*writes, return_exceptions=True):
@@ -121,9 +93,7 @@ class Attempt:
                     raise outcome
 
     def drop_writes(self) -> None:
-        """Leaving with an error: the writes in flight go on; their failures are only logged.
-        A held DISPATCHED is dropped: the job is still QUEUED in the store for whoever takes it."""
-        self.held = None
+        """Leaving with an error: the writes in flight go on; their failures are only logged."""
         writes, self.writes = self.writes, []
         for task in writes:
             task.add_done_callback(_quiet)

@@ -37,6 +37,8 @@ from workmesh.services.gateway.dispatch._attempt import (
 )
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._control import ControlMixin
+from workmesh.services.gateway.dispatch._faults import Faults
+from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
 from workmesh.services.gateway.dispatch._outcomes import OutcomeMixin
 from workmesh.services.gateway.dispatch._policy import (
@@ -49,18 +51,22 @@ from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMix
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
 from workmesh.services.core.telemetry import end_span
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
+from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 
 S = common_pb2
-# Seconds a DISPATCHED write waits for the worker's first event to share its commit (it comes
-# within a millisecond or so; this bounds how late a watcher may see DISPATCHED).
-DISPATCH_HOLD = 0.02
 _STREAMED = frozenset({"progress", "log"})
+# A deadline (and timer) is never computed further out than this: a bad stored timeout cannot
+# overflow a datetime (its job still gets it, capped).
+MAX_DEADLINE_SECONDS = 400 * 86400
 _TERMINAL_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
                     grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED,
                     grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OUT_OF_RANGE}
+
+
+class LeaseExpired(Exception):
+    """This replica's lease on a job may have run out: it must not drive the job any further."""
 
 
 class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
@@ -79,12 +85,13 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         reattach_wait: seconds a taken-over running job waits for its instance to appear in the
             registry before its attempt counts as lost.
         metrics: a ``workmesh.services.core.telemetry.GatewayMetrics`` to update, or None.
+        faults: faults to inject at the lease boundary (tests of take-over races), or None.
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, *, retry: RetryPolicy = DEFAULT_RETRY,
                  cancel_grace: float = 5.0, busy_pause: float = 0.2, replica_id: str = "",
                  lease_seconds: float = 10.0, renew_interval: float = 3.0, reattach_wait: float = 10.0,
-                 metrics=None) -> None:
+                 metrics=None, faults: Faults | None = None) -> None:
         self._store = store
         self._catalog = catalog
         self._retry = retry
@@ -93,15 +100,19 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
         self.lease_seconds = lease_seconds
         self._metrics = metrics
+        self._faults = faults or Faults()
+        self._renew_interval = renew_interval
         self._leases = LeaseKeeper(store, self.replica_id, lease_seconds=lease_seconds,
                                    renew_interval=renew_interval, owned=self.owned,
-                                   on_claimed=self._on_claimed, on_lost=self._on_lost)
+                                   on_claimed=self._on_claimed, on_lost=self._on_lost,
+                                   on_renewed=self._after_lease_round)
         self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
         self._queues: dict[str, collections.deque[Pending]] = {}
         self._pending: dict[str, Pending] = {}      # queued or backing off, by job id
         self._running: dict[str, Attempt] = {}
         self._side_tasks: set[asyncio.Task] = set()
         self._started = False
+        self._stale: set[str] = set()   # types whose next job waits for a fresher lease
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -162,8 +173,14 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         if self._started:
             self._pump(job.workflow_type)
 
-    def submitted(self, record: JobRecord) -> None:
-        """Queue a job just created (leased to this replica) for dispatch."""
+    def submitted(self, record: JobRecord, leased_at: float | None = None) -> None:
+        """Queue a job just created (leased to this replica) for dispatch.
+
+        Args:
+            record: the stored job.
+            leased_at: monotonic time taken before its lease was computed (now if None).
+        """
+        self._leases.granted(record.job_id, time.monotonic() if leased_at is None else leased_at)
         self._transition(S.JOB_STATUS_QUEUED, record.workflow_type)
         self.enqueue(record)
 
@@ -173,6 +190,26 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
         metrics.observe_jobs(lambda: {S.JOB_STATUS_QUEUED: len(self._pending),
                                       S.JOB_STATUS_RUNNING: len(self._running)})
+
+    async def check_invariants(self):
+        """The self-check (``GatewayAdmin.CheckInvariants``): leases only on jobs driven here,
+        capacity slots only for live attempts, and no job driven here without a way forward."""
+        leased = getattr(self._store, "leased", None)
+        return await check_invariants(self.replica_id, self._snapshot,
+                                      None if leased is None else lambda: leased(self.replica_id),
+                                      settle=2 * self._renew_interval + 1.0)
+
+    def _snapshot(self) -> Snapshot:
+        live: collections.Counter[str] = collections.Counter()
+        for a in self._running.values():
+            if a.inst is not None and a.task is not None and not a.task.done():
+                live[a.inst.key] += 1
+        slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
+        queued = {job.job_id for queue in self._queues.values() for job in queue}
+        stuck = [job_id for job_id, job in self._pending.items()
+                 if job_id not in queued and job.timer is None]
+        return Snapshot(driven=frozenset(self.owned()), running=len(self._running), slots=slots,
+                        stuck=tuple(sorted(stuck)))
 
     @staticmethod
     def _pending_of(record: JobRecord) -> Pending:
@@ -208,96 +245,134 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             inst = choose_instance(candidates)
             if inst is None:
                 return
+            self._faults.at_dispatch(job.job_id)
+            # At most once: dispatch only under a lease that surely lasts until the dispatch is
+            # recorded and the worker has the job — else another replica may take the job over
+            # meanwhile and run it too. A stale lease waits for the next renewal (which also
+            # tells whether the job is still ours).
+            if not self._leases.fresh(job.job_id):
+                self._stale.add(workflow_type)
+                self._leases.poke()
+                return
             queue.popleft()
             self._pending.pop(job.job_id, None)
             self._launch(job, inst)
 
+    def _after_lease_round(self) -> None:
+        stale, self._stale = self._stale, set()
+        if stale:
+            self._on_capacity(stale)
+
     def _launch(self, job: Pending, inst: InstanceState) -> None:
+        # The slot, the attempt and its task come together: whatever the job carries, the
+        # task's cleanup gives the slot back and the job an outcome (see _run_attempt).
         job.attempts += 1
         attempt = Attempt(job, inst, job.attempts)
         inst.in_flight += 1
         self._running[job.job_id] = attempt
-        request = job.request
-        request.attempt = attempt.number
-        if job.timeout_s:
-            request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=job.timeout_s))
-        attempt.span = open_attempt_span(job, inst.name, attempt.number, request)
-        # The worker call starts before anything is stored: its request goes out while the
-        # submit reply is still being sent, which takes the store write off the critical path.
-        # The worker runs a job id at most once at a time, so a re-dispatch never doubles it.
-        try:
-            attempt.call = inst.execute(request)
-        except Exception:
-            log.warning("cannot call Execute on %s", inst.name, exc_info=True)
         attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(attempt))
+
+    async def _start(self, a: Attempt) -> bool:
+        """Record the dispatch, then send the job to the worker; False when it must not go.
+
+        Recorded first: a replica that takes the job over after this one died finds it
+        DISPATCHED and re-attaches (a job still QUEUED in the store would be run again,
+        elsewhere). Sent only while the lease still holds, for the same reason.
+        """
+        job, inst = a.job, a.inst
+        request = job.request
+        request.attempt = a.number
+        if job.timeout_s:
+            request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
+        a.span = open_attempt_span(job, inst.name, a.number, request)
+        await asyncio.gather(
+            self._store.append(job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number,
+                                                         instance_id=inst.name)],
+                               JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name,
+                                         worker_seq=0)),
+            self._store.start_attempt(job.job_id, a.number, inst.name))
+        self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
+        if a.stop_status:
+            return False
+        if self._leases.remaining(job.job_id) < self.lease_seconds / 10:
+            raise LeaseExpired(f"job {job.job_id}: lease (nearly) expired while its dispatch was recorded")
+        try:
+            a.call = inst.execute(request)
+        except Exception:  # noqa: BLE001 - counts as a lost attempt (Lost below)
+            log.warning("cannot call Execute on %s", inst.name, exc_info=True)
+        return True
 
     # -- one attempt -------------------------------------------------------------------------
     async def _run_attempt(self, a: Attempt) -> None:
         job, inst = a.job, a.inst
         recorded = a.resumed
         try:
-            if not a.resumed:
-                # Held back until the worker's first event, so that DISPATCHED, the attempt's
-                # start and RUNNING (for a short job: its result too) share one commit; the
-                # worker's events are read meanwhile and their writes queue behind it (see
-                # _consume), so the job's commits are not chained. A job deleted or finished
-                # before dispatch fails them: _consume stops the call.
-                a.hold_dispatched(self._store,
-                                  [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
-                                  JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number,
-                                            instance_id=inst.name, worker_seq=0), DISPATCH_HOLD)
-                recorded = True
-                self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
-            if a.stop_status:
+            try:
+                if not a.resumed:
+                    recorded = True  # the attempt record is written by _start (or retried later)
+                    if not await self._start(a):
+                        await self._stopped(a, "before it started")
+                        return
+                timeout = a.timeout_in if a.resumed else job.timeout_s
+                if timeout is not None and job.timeout_s:
+                    a.timers.append(asyncio.get_running_loop().call_later(
+                        min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._on_timeout, a))
+                await self._follow(a)
+            except Lost as exc:
+                await self._lost(a, str(exc))
+            except asyncio.CancelledError:
                 if a.call is not None:
                     a.call.cancel()
-                try:
-                    await a.settle()
-                except (NotFound, FailedPrecondition):
-                    return
-                await self._stopped(a, "before it started")
-                return
-            timeout = a.timeout_in if a.resumed else job.timeout_s
-            if timeout is not None and job.timeout_s:
-                a.timers.append(asyncio.get_running_loop().call_later(max(timeout, 0.0), self._on_timeout, a))
-            await self._follow(a)
-        except Lost as exc:
-            with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
-                await a.settle()  # a held DISPATCHED first: the attempt counts
-            await self._lost(a, str(exc))
+                if not a.forced:
+                    raise
+                await self._stopped(a, f"forced after {self._cancel_grace:g}s grace")
+            except (NotFound, FailedPrecondition):
+                return  # deleted, or made terminal elsewhere (cancelled on another replica)
+            except (Unavailable, ResourceExhausted, LeaseExpired) as exc:
+                self._hand_back(a, exc)
+            except Exception:
+                log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
+                await self._finish(job.job_id, [S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
+                                                status_event(S.JOB_STATUS_FAILED, "INTERNAL")],
+                                   S.JOB_STATUS_FAILED, S.JobError(code="INTERNAL", message="gateway error"))
         except asyncio.CancelledError:
-            if a.call is not None:
-                a.call.cancel()
-            if not a.forced:
-                raise
-            await self._stopped(a, f"forced after {self._cancel_grace:g}s grace")
-        except Unavailable as exc:
-            # The store stayed unreachable past its retry budget. The attempt goes on on its
-            # worker (which buffers its events): give the job up here, keeping nothing half
-            # written, and let a lease claim — this replica's, once the store is back and the
-            # lease expired, or another's — re-attach from the last stored worker event.
-            a.abandoned = True
-            if a.call is not None:
-                a.call.cancel()
-            log.warning("job %s: store unavailable (%s); attempt left running on %s for a re-attach",
-                        job.job_id, exc, inst.name if inst else "?")
-        except Exception:
-            log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
-            await self._finish(job.job_id, [S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
-                                            status_event(S.JOB_STATUS_FAILED, "INTERNAL")],
-                               S.JOB_STATUS_FAILED, S.JobError(code="INTERNAL", message="gateway error"))
+            raise
+        except Exception as exc:  # noqa: BLE001 - the outcome could not be stored: the job goes back
+            self._hand_back(a, exc)
         finally:
             for timer in a.timers:
                 timer.cancel()
-            if recorded and self._started and not a.abandoned and not a.ended:
-                with contextlib.suppress(NotFound, Unavailable):
-                    await self._store.end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason)
+            # The slot and the job are let go of at once, whatever happened above: nothing
+            # this task awaits any more can keep them.
             if self._running.get(job.job_id) is a:
                 del self._running[job.job_id]
+            inst.in_flight -= 1
             if a.span is not None:
                 end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
-            inst.in_flight -= 1
+            if recorded and self._started and not a.abandoned and not a.ended:
+                self._spawn(self._end_attempt(a))
             self._catalog.released(inst)
+
+    def _hand_back(self, a: Attempt, exc: BaseException) -> None:
+        """Stop driving a job whose state could not be stored (or whose lease ran out).
+
+        The attempt may go on on its worker, which buffers its events. Nothing half written is
+        kept here; the lease, no longer renewed, expires, and a claim — this replica's once the
+        store works again, or another's — re-attaches from the last stored worker event (or
+        dispatches the job again if it never reached a worker).
+        """
+        a.abandoned = True
+        a.drop_writes()
+        if a.call is not None:
+            a.call.cancel()
+        log.warning("job %s: handed back (%s: %s); attempt %d left to a re-attach", a.job.job_id,
+                    exc.__class__.__name__, exc, a.number)
+
+    async def _end_attempt(self, a: Attempt) -> None:
+        try:
+            await self._store.end_attempt(a.job.job_id, a.number, a.outcome, a.outcome_reason)
+        except (NotFound, Unavailable, ResourceExhausted) as exc:  # the record is informative only
+            log.info("job %s: attempt %d end not recorded: %s", a.job.job_id, a.number, exc)
 
     async def _follow(self, a: Attempt) -> None:
         """Consume the attempt's stream; if it breaks after the worker started the job,
@@ -360,7 +435,6 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     a.write_soon(self._store, events, JobUpdate(progress=progress, worker_seq=a.worker_seq))
                 elif kind == "result":
                     a.outcome = "SUCCEEDED"
-                    a.release_held()
                     # Queued behind the writes in flight (same transaction when they meet), with
                     # the attempt's end.
                     await self._finish(job.job_id, [S.JobEvent(result=ev.result),
@@ -382,7 +456,10 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._catalog.mark_lost(inst)
             elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 self._catalog.mark_busy(inst, self._busy_pause)
-            elif code in _TERMINAL_ERRORS and not a.stop_status:
+            elif (code in _TERMINAL_ERRORS or (code == grpc.StatusCode.INTERNAL and a.worker_seq == 0
+                                               and not a.resumed)) and not a.stop_status:
+                # INTERNAL before the first event: the worker could not take the request (e.g.
+                # decode it). Another instance of the same code would fail alike: not a lost worker.
                 error = S.JobError(code=code.name, message=exc.details() or "")
                 a.outcome, a.outcome_reason = "FAILED", f"{code.name}: {exc.details()}"
                 await self._finish(job.job_id, [S.JobEvent(error=error),
@@ -413,7 +490,12 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
     def _spawn(self, coro) -> None:
         task = asyncio.get_running_loop().create_task(coro)
         self._side_tasks.add(task)
-        task.add_done_callback(self._side_tasks.discard)
+        task.add_done_callback(self._side_task_done)
+
+    def _side_task_done(self, task: asyncio.Task) -> None:
+        self._side_tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("gateway side task failed", exc_info=task.exception())
 
 
 def take_ready(call) -> worker_pb2.WorkerEvent | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Iterable
 
 from workmesh.services.gateway.store import JobRecord, JobStore
@@ -45,7 +46,7 @@ class LeaseKeeper:
 
     def __init__(self, store: JobStore, owner: str, *, lease_seconds: float, renew_interval: float,
                  owned: Callable[[], Iterable[str]], on_claimed: Callable[[JobRecord], None],
-                 on_lost: Callable[[set[str]], None]) -> None:
+                 on_lost: Callable[[set[str]], None], on_renewed: Callable[[], None] | None = None) -> None:
         self._store = store
         self.owner = owner
         self.lease_seconds = lease_seconds
@@ -53,8 +54,12 @@ class LeaseKeeper:
         self._owned = owned
         self._on_claimed = on_claimed
         self._on_lost = on_lost
+        self._on_renewed = on_renewed
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
+        # Monotonic time each held lease was last granted (created, claimed, renewed), taken
+        # *before* the store call: the lease lasts at least lease_seconds from then.
+        self._granted: dict[str, float] = {}
 
     async def start(self) -> None:
         """Release what a previous process of this replica held, then keep leases in a task."""
@@ -78,6 +83,30 @@ class LeaseKeeper:
     def poke(self) -> None:
         """Run a round now (e.g. after giving a job up, so it is claimed again without delay)."""
         self._wake.set()
+
+    # -- this replica's own view of its leases (the fence of at-most-once) ------------------
+    def granted(self, job_id: str, at: float) -> None:
+        """The job's lease was granted at monotonic time `at` (e.g. by creating the job)."""
+        if at > self._granted.get(job_id, float("-inf")):
+            self._granted[job_id] = at
+
+    def remaining(self, job_id: str) -> float:
+        """Seconds the lease surely lasts still, by this process's clock (≤ 0: may have expired).
+
+        Another replica can claim a job only once its lease expired; while this is positive
+        (less a margin for the clocks), no one else drives the job. A replica that stalled —
+        CPU starved, paused, stuck on a slow disk — sees it shrink even though it renewed
+        nothing meanwhile.
+        """
+        granted = self._granted.get(job_id)
+        if granted is None:
+            return 0.0
+        return self.lease_seconds - (time.monotonic() - granted)
+
+    def fresh(self, job_id: str) -> bool:
+        """Whether the job may be dispatched now: its lease lasts at least a quarter of its
+        lifetime still, time enough to record the dispatch and reach the worker."""
+        return self.remaining(job_id) >= self.lease_seconds / 4
 
     async def _release_previous(self) -> None:
         held = set(self._owned())
@@ -111,14 +140,26 @@ class LeaseKeeper:
         """Renew the leases of the jobs driven here, report lost ones, claim free ones."""
         owned = set(self._owned())
         if owned:
+            asked = time.monotonic()
             held = await self._store.renew(self.owner, list(owned), self.lease_seconds)
+            for job_id in held:
+                self.granted(job_id, asked)
             # A job that started being driven during the renew call was not part of it.
             lost = {job_id for job_id in owned - held if job_id in set(self._owned())}
+            for job_id in lost:
+                self._granted.pop(job_id, None)
             if lost:
                 self._on_lost(lost)
+        driven = set(self._owned())
+        for job_id in [j for j in self._granted if j not in driven]:
+            del self._granted[job_id]
         while True:
+            asked = time.monotonic()
             claimed = await self._store.claim(self.owner, CLAIM_BATCH, self.lease_seconds)
             for record in claimed:
+                self.granted(record.job_id, asked)
                 self._on_claimed(record)
             if len(claimed) < CLAIM_BATCH:
-                return
+                break
+        if self._on_renewed is not None:
+            self._on_renewed()

@@ -20,7 +20,7 @@ from workmesh.services.gateway.dispatch._attempt import Attempt, open_attempt_sp
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import NotFound, Unavailable
+from workmesh.services.core.errors import NotFound, WorkmeshError
 
 log = logging.getLogger("workmesh.gateway.recovery")
 
@@ -128,9 +128,15 @@ class RecoveryMixin:
     async def _abandon_if_live(self, job_id: str) -> None:
         # A job that just finished lost its lease with its terminal write: let its attempt end
         # normally. One still live is driven by another replica now: let go of it quietly.
-        record = await self._store.get(job_id)
+        try:
+            record = await self._store.get(job_id)
+        except WorkmeshError:  # cannot tell: let go anyway, the lease is another replica's now
+            record = None
+        else:
+            if record is None or record.terminal:
+                return
         attempt = self._running.get(job_id)
-        if attempt is None or record is None or record.terminal:
+        if attempt is None:
             return
         log.warning("job %s: lease lost to another replica; letting go of attempt %d", job_id, attempt.number)
         attempt.abandoned = True
@@ -168,8 +174,8 @@ class RecoveryMixin:
             if self._pending.get(job.job_id) is job:
                 del self._pending[job.job_id]
                 await self._lost(Attempt(job, None, number), why)
-        except Unavailable as exc:
-            # Not ours any more until the store is back: the lease expires and a claim retries.
+        except Exception as exc:  # noqa: BLE001 - Unavailable, a full disk, or a bug: never keep it stuck
+            # Not ours any more until the store works: the lease expires and a claim retries.
             if self._pending.get(job.job_id) is job:
                 del self._pending[job.job_id]
-            log.warning("job %s: store unavailable while retrying a lost attempt: %s", job.job_id, exc)
+            log.warning("job %s: could not store the loss of a taken-over attempt: %r", job.job_id, exc)

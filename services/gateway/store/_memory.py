@@ -250,6 +250,12 @@ class MemoryJobStore:
                 held.add(job_id)
         return held
 
+    async def leased(self, owner: str) -> set[str]:
+        """Ids of the non-terminal jobs whose unexpired lease `owner` holds (the self-check)."""
+        now = time.time()
+        return {job_id for job_id in self._live
+                if self._jobs[job_id].lease_owner == owner and self._jobs[job_id].lease_until > now}
+
     async def release(self, owner: str, job_ids: Sequence[str]) -> None:
         """Give up `owner`'s leases on `job_ids`."""
         for job_id in job_ids:

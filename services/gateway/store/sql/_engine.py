@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import sqlite3
 import threading
 from pathlib import Path
@@ -13,7 +14,7 @@ from alembic.config import Config
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import URL, make_url
 
-from workmesh.services.core.errors import InvalidArgument
+from workmesh.services.core.errors import InvalidArgument, ResourceExhausted, Unavailable, WorkmeshError
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 # Arbitrary constant: replicas starting together on one PostgreSQL take turns migrating.
@@ -131,6 +132,34 @@ def is_transient(exc: BaseException) -> bool:
             return "locked" in message or "busy" in message
         return isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError))
     return isinstance(exc, (sa_exc.DisconnectionError, ConnectionError))
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether a database error says the disk (or the database's size limit) is full.
+
+    SQLite: SQLITE_FULL, "database or disk is full"; PostgreSQL: SQLSTATE 53100 (disk_full);
+    and a plain ENOSPC from the driver.
+    """
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    if isinstance(orig, sqlite3.Error):
+        return getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "disk is full" in str(orig).lower()
+    if getattr(orig, "sqlstate", None) == "53100" or getattr(orig, "pgcode", None) == "53100":
+        return True
+    return isinstance(orig, OSError) and orig.errno == errno.ENOSPC
+
+
+def store_error(exc: Exception) -> Exception:
+    """The error a store caller gets for `exc`: Unavailable for a transient fault (after the
+    retries), ResourceExhausted for a full disk, `exc` itself otherwise (a bug, or the
+    operation's own WorkmeshError)."""
+    if isinstance(exc, WorkmeshError):
+        return exc
+    if is_transient(exc):
+        return Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
+    if is_disk_full(exc):
+        return ResourceExhausted(f"job store: database or disk is full ({exc.__class__.__name__}); "
+                                 f"nothing was stored, retry once space is freed")
+    return exc
 
 
 def close_quietly(conn: sa.Connection | None) -> None:

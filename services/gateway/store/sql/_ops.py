@@ -364,6 +364,13 @@ def read_events(conn: sa.Connection, job_id: str, after_seq: int, limit: int) ->
     return events
 
 
+def read_leased(conn: sa.Connection, owner: str) -> set[str]:
+    """Ids of the non-terminal jobs whose unexpired lease `owner` holds."""
+    now = dt.datetime.now(UTC)
+    return set(conn.execute(sa.select(jobs.c.job_id).where(
+        jobs.c.lease_owner == owner, jobs.c.lease_until > now, jobs.c.status.in_(ACTIVE))).scalars())
+
+
 def read_last_seq(conn: sa.Connection, job_id: str) -> int | None:
     return conn.execute(sa.select(jobs.c.last_seq).where(jobs.c.job_id == job_id)).scalar()
 

@@ -49,6 +49,7 @@ from workmesh.services.gateway.store.sql._engine import (
     is_transient,
     normalize_url,
     pg_connect_args,
+    store_error,
     upgrade,
 )
 from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
@@ -59,6 +60,15 @@ from workmesh.v1 import common_pb2
 from workmesh.services.core.errors import Unavailable
 
 T = TypeVar("T")
+
+
+INT64_MAX = 2**63 - 1
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+
+
+def _bounded(limit: int) -> int:
+    """A row limit the database can bind: 0 .. 2^63-1."""
+    return max(0, min(int(limit), INT64_MAX))
 
 
 class SqlJobStore:
@@ -225,7 +235,10 @@ class SqlJobStore:
                 return await loop.run_in_executor(executor, fn)
             except Exception as exc:
                 if not is_transient(exc):
-                    raise
+                    mapped = store_error(exc)
+                    if mapped is exc:
+                        raise
+                    raise mapped from exc
                 if time.monotonic() + delay > deadline:
                     raise Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}") from exc
             await asyncio.sleep(delay)
@@ -244,7 +257,9 @@ class SqlJobStore:
     async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
                    limit: int = 100, after: str | None = None) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
-        return await self._read(lambda conn: ops.read_jobs(conn, workflow_type, tuple(statuses), limit, after))
+        limit = _bounded(limit)
+        statuses = tuple(s for s in statuses if INT32_MIN <= s <= INT32_MAX)
+        return await self._read(lambda conn: ops.read_jobs(conn, workflow_type, statuses, limit, after))
 
     async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
                      update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
@@ -253,6 +268,9 @@ class SqlJobStore:
 
     async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
         """Stored events with seq > after_seq, in order; empty for an unknown job."""
+        if after_seq >= INT64_MAX:
+            return []  # no seq is larger (and SQLite cannot bind a bigger integer)
+        limit = _bounded(limit)
         if self._cache is not None:
             cached = self._cache.events(job_id, after_seq, limit)
             if cached is not None:
@@ -270,6 +288,7 @@ class SqlJobStore:
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return once the job has events past `after_seq`, is deleted or unknown, or `timeout` passed."""
+        after_seq = min(after_seq, INT64_MAX)
         future = self._waiters.add(job_id, after_seq)  # before reading, so an append in between wakes us
         timer = asyncio.get_running_loop().call_later(timeout, _resolve, future)
         try:
@@ -324,6 +343,10 @@ class SqlJobStore:
     async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
         """Ids of terminal jobs finished before `cutoff`, oldest first (see JobStore)."""
         return await self._read(lambda conn: ops.read_finished_before(conn, cutoff, limit))
+
+    async def leased(self, owner: str) -> set[str]:
+        """Ids of the non-terminal jobs whose unexpired lease `owner` holds (the self-check)."""
+        return await self._read(lambda conn: ops.read_leased(conn, owner))
 
     async def delete_finished_before(self, cutoff: dt.datetime) -> int:
         """Delete terminal jobs finished before `cutoff`; return how many."""

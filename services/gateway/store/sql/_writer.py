@@ -30,11 +30,11 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql import _lite as lite
-from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient
+from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient, store_error
 from workmesh.services.gateway.store.sql._fold import run_appends, run_creates
 from workmesh.services.gateway.store.sql._fold_attempts import run_end_attempts, run_start_attempts
 from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, marker_committed
-from workmesh.services.core.errors import Unavailable, WorkmeshError
+from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -107,9 +107,8 @@ class Committer:
         try:
             touched = self._commit_with_retry(requests)
         except Exception as exc:  # noqa: BLE001 - every caller must hear about it
-            if is_transient(exc):
-                exc = Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
-            elif not isinstance(exc, WorkmeshError) and len(requests) > 1:
+            exc = store_error(exc)
+            if not isinstance(exc, WorkmeshError) and len(requests) > 1:
                 touched = self._one_by_one(requests)
                 self._committed(requests)
                 self._deliver(requests, touched)
@@ -133,9 +132,9 @@ class Committer:
             try:
                 touched.update(self._commit_with_retry([request]))
             except Exception as exc:  # noqa: BLE001 - this caller's own failure
-                log.exception("job store operation failed: %r", request.op)
-                if is_transient(exc):
-                    exc = Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
+                exc = store_error(exc)
+                if not isinstance(exc, WorkmeshError):
+                    log.exception("job store operation failed: %r", request.op)
                 request.outcome, request.failed = exc, True
         return touched
 

@@ -1,0 +1,39 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class CheckInvariantsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class InstanceSlots(_message.Message):
+    __slots__ = ("instance", "capacity", "in_flight", "live_attempts")
+    INSTANCE_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
+    LIVE_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    instance: str
+    capacity: int
+    in_flight: int
+    live_attempts: int
+    def __init__(self, instance: _Optional[str] = ..., capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., live_attempts: _Optional[int] = ...) -> None: ...
+
+class CheckInvariantsResponse(_message.Message):
+    __slots__ = ("replica_id", "violations", "driven_jobs", "leases_held", "running_attempts", "instances")
+    REPLICA_ID_FIELD_NUMBER: _ClassVar[int]
+    VIOLATIONS_FIELD_NUMBER: _ClassVar[int]
+    DRIVEN_JOBS_FIELD_NUMBER: _ClassVar[int]
+    LEASES_HELD_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    replica_id: str
+    violations: _containers.RepeatedScalarFieldContainer[str]
+    driven_jobs: int
+    leases_held: int
+    running_attempts: int
+    instances: _containers.RepeatedCompositeFieldContainer[InstanceSlots]
+    def __init__(self, replica_id: _Optional[str] = ..., violations: _Optional[_Iterable[str]] = ..., driven_jobs: _Optional[int] = ..., leases_held: _Optional[int] = ..., running_attempts: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[InstanceSlots, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,51 @@
+"""Fault injection at the lease boundary, for the tests that reproduce take-over races.
+
+``WORKMESH_FAULT_STALL_DISPATCH=<seconds>`` makes a gateway block its whole event loop once, at
+its first dispatch, after choosing the instance and before anything goes to the worker or the
+store — what a replica starved of CPU, paused by the collector or stuck on a slow disk does.
+Nothing renews its leases meanwhile, so another replica may take the job over: the dispatcher
+must then let go instead of running it a second time. Unset (the default) costs one attribute
+check per dispatch.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+log = logging.getLogger("workmesh.gateway.faults")
+
+
+@dataclass
+class Faults:
+    """Injected faults of one gateway process (read once from the environment)."""
+
+    stall_dispatch: float = 0.0  # seconds the first dispatch blocks the event loop
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Faults:
+        """Read ``WORKMESH_FAULT_STALL_DISPATCH``.
+
+        Raises:
+            ValueError: not a number of seconds between 0 and 600.
+        """
+        raw = env.get("WORKMESH_FAULT_STALL_DISPATCH", "").strip()
+        if not raw:
+            return cls()
+        try:
+            seconds = float(raw)
+        except ValueError:
+            seconds = -1.0
+        if not 0.0 <= seconds <= 600.0:
+            raise ValueError(f"WORKMESH_FAULT_STALL_DISPATCH={raw!r}: must be seconds between 0 and 600")
+        return cls(stall_dispatch=seconds)
+
+    def at_dispatch(self, job_id: str) -> None:
+        """The lease boundary of a dispatch: stall here once if asked to."""
+        if self.stall_dispatch:
+            seconds, self.stall_dispatch = self.stall_dispatch, 0.0
+            log.warning("fault injection: stalling the event loop for %gs at the dispatch of job %s", seconds, job_id)
+            time.sleep(seconds)  # blocking on purpose: nothing else of this process runs meanwhile
+            log.warning("fault injection: stall over (job %s)", job_id)
