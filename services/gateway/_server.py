@@ -26,6 +26,7 @@ from workmesh.registry import (
 )
 from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
+from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.store._memory import MemoryJobStore
@@ -133,6 +134,9 @@ class GatewayConfig:
         http: the HTTP/JSON API and console (``WORKMESH_HTTP_ADDR``, default 127.0.0.1:8080 from
             the environment); off unless given when the config is built in code.
         faults: faults injected for tests (``WORKMESH_FAULT_STALL_DISPATCH``); none by default.
+        type_retention: seconds a workflow type nobody serves stays known (its jobs are accepted
+            and wait QUEUED, also after a restart; ``WORKMESH_TYPE_RETENTION``, default 7d;
+            ``off``: for ever).
     """
 
     address: str = "127.0.0.1:50051"
@@ -154,6 +158,7 @@ class GatewayConfig:
     retry: RetryPolicy = DEFAULT_RETRY
     http: HttpConfig = field(default_factory=lambda: HttpConfig(address=None))
     faults: Faults = field(default_factory=Faults)
+    type_retention: float | None = 7 * 86400.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -161,7 +166,8 @@ class GatewayConfig:
         ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_SQLITE_SYNC``, ``WORKMESH_REPLICA_ID``,
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
-        ``WORKMESH_WORKER_SESSIONS`` and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
+        ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``, ``WORKMESH_WORKER_SESSIONS``
+        and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -191,7 +197,9 @@ class GatewayConfig:
                    shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
                    worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
                    http=HttpConfig.from_env(env),
-                   faults=Faults.from_env(env))
+                   faults=Faults.from_env(env),
+                   type_retention=(parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
+                                   if env.get("WORKMESH_TYPE_RETENTION", "").strip() else cls.type_retention))
 
 
 def store_url(config: GatewayConfig) -> str:
@@ -325,7 +333,8 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
         raise ValueError(f"gateway address {config.address!r}: cannot bind")
     own_store = store is None
     store = open_store(config) if store is None else store
-    catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait)
+    catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait,
+                      remembered=RememberedTypes(store, retention=config.type_retention))
     metrics = GatewayMetrics()
     # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
     replica = config.replica_id or f"{socket.gethostname()}:{port}"

@@ -131,7 +131,10 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         wf = self._catalog.known_type(name)
         if wf is None:
             available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
-            raise NotFound(f"workflow_type: unknown type {name!r}; available types: {available}")
+            retention = self._catalog.forgotten(name)
+            why = (f": no worker has served it for more than {retention:g}s (WORKMESH_TYPE_RETENTION), "
+                   f"so it was forgotten" if retention is not None else "")
+            raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
         params = _validate_params(wf.params, request.params)
         if timeout_s is None and wf.HasField("default_timeout"):
             timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None

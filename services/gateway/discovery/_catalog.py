@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import grpc
+from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
 from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
 
@@ -145,7 +146,7 @@ class Catalog:
     """
 
     def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True,
-                 lost_after: float = 10.0) -> None:
+                 lost_after: float = 10.0, remembered: RememberedTypes | None = None) -> None:
         self._watch = watch
         self._lost_after = lost_after
         self._absent: dict[str, InstanceState] = {}  # gone from the view, jobs of ours still on them
@@ -154,7 +155,7 @@ class Catalog:
         self._instances: dict[str, InstanceState] = {}
         self._by_type: dict[str, list[InstanceState]] = {}
         self._infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
-        self._known: dict[str, common_pb2.WorkflowType] = {}  # every type seen since start
+        self._remembered = remembered or RememberedTypes()  # every type seen (across restarts)
         self._subscribers: set[asyncio.Queue[Change]] = set()
         self._listeners: list[Callable[[Iterable[str]], None]] = []
         self._tasks: set[asyncio.Task] = set()
@@ -162,7 +163,8 @@ class Catalog:
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
-        """Start the watch and follow its views."""
+        """Read the types remembered from before, start the watch and follow its views."""
+        await self._remembered.start()
         await self._watch.start()
         self._consumer = asyncio.create_task(self._follow(), name="catalog-follow")
 
@@ -176,6 +178,7 @@ class Catalog:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._watch.stop()
+        await self._remembered.stop()
         for inst in self._absent.values():
             if inst.absent_timer is not None:
                 inst.absent_timer.cancel()
@@ -191,13 +194,18 @@ class Catalog:
         return info.type if info is not None else None
 
     def known_type(self, name: str) -> common_pb2.WorkflowType | None:
-        """The live declaration of a type, else the last one seen since start, else None.
+        """The live declaration of a type, else the last one seen (also before a restart of
+        this gateway) unless nobody served it for the retention, else None.
 
         Jobs of a type whose instances are all gone for the moment (a restart, a redeploy) are
         accepted and wait queued rather than being refused.
         """
         info = self._infos.get(name)
-        return info.type if info is not None else self._known.get(name)
+        return info.type if info is not None else self._remembered.get(name)
+
+    def forgotten(self, name: str) -> float | None:
+        """The retention (seconds) after which a type seen before was forgotten, or None."""
+        return self._remembered.retention if self._remembered.forgotten(name) else None
 
     def type_names(self) -> list[str]:
         """Names of the live types, sorted."""
@@ -367,7 +375,7 @@ class Catalog:
                                                     healthy=i.healthy)
                            for i in sorted(insts, key=lambda i: i.key)])
         self._by_type = by_type
-        self._known.update((name, info.type) for name, info in infos.items())
+        self._remembered.served({name: info.type for name, info in infos.items()})
         old, self._infos = self._infos, infos
         changes: list[Change] = []
         for name in sorted(old.keys() - infos.keys()):

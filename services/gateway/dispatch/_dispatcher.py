@@ -365,8 +365,10 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         a.drop_writes()
         if a.call is not None:
             a.call.cancel()
-        log.warning("job %s: handed back (%s: %s); attempt %d left to a re-attach", a.job.job_id,
-                    exc.__class__.__name__, exc, a.number)
+        why = {Unavailable: "store unavailable", ResourceExhausted: "store full",
+               LeaseExpired: "lease expired"}.get(type(exc), "outcome not stored")
+        log.warning("job %s: %s (%s); handed back, attempt %d left running on %s for a re-attach", a.job.job_id,
+                    why, exc, a.number, a.inst.name if a.inst else "?")
 
     async def _end_attempt(self, a: Attempt) -> None:
         try:

@@ -62,6 +62,7 @@ class MemoryJobStore:
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
         self._keys: dict[str, str] = {}     # idempotency key -> job id
         self._live: dict[str, None] = {}    # non-terminal job ids, oldest first (for claim)
+        self._types: dict[str, tuple[common_pb2.WorkflowType, dt.datetime]] = {}
 
     async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
         """Store a new QUEUED job with its first event; an idempotency key seen before wins."""
@@ -249,6 +250,23 @@ class MemoryJobStore:
                 entry.lease_until = until
                 held.add(job_id)
         return held
+
+    async def remember_types(self, items: Sequence[tuple[common_pb2.WorkflowType, dt.datetime]]) -> None:
+        """Keep each type's declaration with when a worker last served it (this process only)."""
+        for declaration, seen in items:
+            earlier = self._types.get(declaration.name)
+            if earlier is None or earlier[1] <= seen:
+                self._types[declaration.name] = (declaration, seen)
+
+    async def known_types(self) -> list[tuple[common_pb2.WorkflowType, dt.datetime]]:
+        """Every type remembered, with when a worker last served it."""
+        return list(self._types.values())
+
+    async def forget_types(self, names: Sequence[str], before: dt.datetime) -> None:
+        """Forget the types of `names` that nobody served since `before`."""
+        for name in names:
+            if name in self._types and self._types[name][1] < before:
+                del self._types[name]
 
     async def leased(self, owner: str) -> set[str]:
         """Ids of the non-terminal jobs whose unexpired lease `owner` holds (the self-check)."""

@@ -137,6 +137,11 @@ class JobStore(Protocol):
 
     # Optional: ``async def peek(job_id) -> (last_seq, terminal) | None`` — the same as from
     # :meth:`get`, cheaper (WatchJob uses it when present).
+    # Optional: ``async def leased(owner) -> set[str]`` — the non-terminal jobs whose unexpired
+    # lease `owner` holds (the gateway's self-check, CheckInvariants).
+    # Optional: the workflow types seen — ``remember_types([(WorkflowType, last_seen)])``,
+    # ``known_types() -> [(WorkflowType, last_seen)]``, ``forget_types(names, before)`` — so a
+    # restarted gateway knows the types whose workers are down (discovery/_remembered.py).
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return when the job may have events past `after_seq` (or after `timeout` seconds)."""

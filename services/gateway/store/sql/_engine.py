@@ -103,7 +103,11 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
 
 
 def upgrade(engine: sa.Engine) -> None:
-    """Apply the alembic migrations up to head (blocking; run it off the event loop)."""
+    """Apply the alembic migrations up to every head (blocking; run it off the event loop).
+
+    Every head: migrations written in parallel may branch from the same revision; each creates
+    its own tables, so their order does not matter.
+    """
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     with _migrate_lock, engine.begin() as conn:
@@ -111,7 +115,7 @@ def upgrade(engine: sa.Engine) -> None:
             # Transaction-scoped: released by the commit that also ends the migration.
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY})
         config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        command.upgrade(config, "heads")
 
 
 def is_transient(exc: BaseException) -> bool:

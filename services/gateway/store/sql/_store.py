@@ -43,6 +43,7 @@ import psycopg
 import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql import _ops as ops
+from workmesh.services.gateway.store.sql import _types as types_ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
 from workmesh.services.gateway.store.sql._engine import (
     create_engine,
@@ -343,6 +344,20 @@ class SqlJobStore:
     async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
         """Ids of terminal jobs finished before `cutoff`, oldest first (see JobStore)."""
         return await self._read(lambda conn: ops.read_finished_before(conn, cutoff, limit))
+    # --- workflow types seen (see store/_protocol.py) ----------------------------------------
+    async def remember_types(self, items: Sequence[tuple[common_pb2.WorkflowType, dt.datetime]]) -> None:
+        """Keep each type's declaration with when a worker last served it."""
+        if items:
+            await self._write(types_ops.RememberTypes(tuple(items)))
+
+    async def known_types(self) -> list[tuple[common_pb2.WorkflowType, dt.datetime]]:
+        """Every type remembered, with when a worker last served it."""
+        return await self._read(types_ops.read_types)
+
+    async def forget_types(self, names: Sequence[str], before: dt.datetime) -> None:
+        """Forget the types of `names` that nobody served since `before`."""
+        if names:
+            await self._write(types_ops.ForgetTypes(tuple(names), before))
 
     async def leased(self, owner: str) -> set[str]:
         """Ids of the non-terminal jobs whose unexpired lease `owner` holds (the self-check)."""
