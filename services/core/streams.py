@@ -13,6 +13,9 @@ from typing import Any
 
 import grpc
 
+from workmesh.services.core.decode import checked
+from workmesh.services.core.errors import WorkmeshError, abort
+
 BATCH_BYTES = 4 * 1024 * 1024  # see Outbox
 
 
@@ -80,16 +83,33 @@ class BatchedStream:
         self._outbox = Outbox(new_message, field)
         self._wake: asyncio.Future[None] | None = None
         self._loop = asyncio.get_running_loop()
+        self._items = 0  # requests read so far
 
     async def run(self) -> None:
-        """Serve the call until the client half-closes and nothing is pending, or the call ends."""
+        """Serve the call until the client half-closes and nothing is pending, or the call ends.
+
+        A client's mistake that ends the whole call (an item that cannot be parsed) ends it
+        with that error's status.
+        """
         reader = self._loop.create_task(self._read())
         reader.add_done_callback(self._wake_writer)
         try:
             await self._write(reader)
+        except WorkmeshError as exc:
+            await abort(self._context, exc)
         finally:
             reader.cancel()
             await self._close(reader)
+
+    async def _next(self) -> Any:
+        """The client's next request (``grpc.aio.EOF`` once it half-closed), parsed.
+
+        Raises:
+            InvalidArgument: the request's bytes are not a valid message.
+        """
+        request = await self._context.read()
+        self._items += 1
+        return checked(request, self._items - 1)
 
     async def _read(self) -> None:
         raise NotImplementedError

@@ -60,9 +60,8 @@ class RunJobsStream(BatchedStream):
         self._send(ref=ref, job_id=job_id, error=gateway_pb2.RunJobsError(code=code.value[0], message=message))
 
     async def _read(self) -> None:
-        context = self._context
         while True:
-            request = await context.read()
+            request = await self._next()
             if request is _EOF:
                 return
             for item in request.jobs:

@@ -39,7 +39,8 @@ from workmesh.services.core.telemetry import (
     configure_telemetry,
     server_interceptors,
 )
-from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2, gateway_pb2_grpc
+from workmesh.v1 import admin_pb2, gateway_pb2
+from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway")
@@ -345,8 +346,9 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry)
     servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size)
-    gateway_pb2_grpc.add_GatewayServicer_to_server(servicer, server)
-    admin_pb2_grpc.add_GatewayAdminServicer_to_server(GatewayAdminServicer(dispatcher), server)
+    # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
+    add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
+    add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(

@@ -14,7 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.results._config import ResultsConfig
-from workmesh.services.results._decode import add_servicer
+from workmesh.services.core.decode import add_servicer
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
 from workmesh.services.results.stores._parquet import ParquetStore

@@ -10,6 +10,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
 from workmesh.workers.transport._session import ServerSession
+from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError, abort
 
 if TYPE_CHECKING:
@@ -77,7 +78,8 @@ def create_server(worker: Worker, host: str = "127.0.0.1", port: int = 0, *,
                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(options=options)
-    worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(worker), server)
+    # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
+    add_servicer(WorkerServicer(worker), worker_pb2.DESCRIPTOR.services_by_name["Worker"], server)
     health_servicer = health_servicer or health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((worker_pb2.DESCRIPTOR.services_by_name["Worker"].full_name,

@@ -62,9 +62,8 @@ class ServerSession(BatchedStream):
         self._send(job_id=job_id, error=worker_pb2.SessionError(code=code.value[0], message=message))
 
     async def _read(self) -> None:
-        context = self._context
         while True:
-            request = await context.read()
+            request = await self._next()
             if request is _EOF:
                 return
             for command in request.commands:

@@ -7,7 +7,10 @@ sees a ``DecodeError`` from its request iterator (INTERNAL). Both are a client's
 parse becomes an :class:`Undecodable`, and the method answers INVALID_ARGUMENT naming the
 message type without running — or, in a client stream, the iterator raises
 :class:`~workmesh.services.core.errors.InvalidArgument` naming the item, which the servicer turns
-into its status like any other bad item.
+into its status like any other bad item. A servicer that reads its stream with
+``context.read()`` (``streams.BatchedStream``) checks each item with :func:`checked`.
+
+Every service registers this way (gateway, gateway admin, worker, results).
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from google.protobuf import descriptor, message, message_factory
 
 from workmesh.services.core.errors import InvalidArgument
 
-__all__ = ["Undecodable", "add_servicer"]
+__all__ = ["Undecodable", "add_servicer", "checked"]
 
 
 class Undecodable:
@@ -47,12 +50,21 @@ def _parser(cls: type[message.Message]) -> Callable[[bytes], Any]:
     return parse
 
 
+def checked(request: Any, index: int) -> Any:
+    """`request`, the `index`-th item of a client stream, unless it could not be parsed.
+
+    Raises:
+        InvalidArgument: naming the item (``request[<index>]``) and its message type.
+    """
+    if isinstance(request, Undecodable):
+        raise InvalidArgument(f"request[{index}]", request.rule())
+    return request
+
+
 async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
     index = 0
     async for request in requests:
-        if isinstance(request, Undecodable):
-            raise InvalidArgument(f"request[{index}]", request.rule())
-        yield request
+        yield checked(request, index)
         index += 1
 
 
