@@ -87,11 +87,24 @@ class RetryableError(ApplicationError):
         super().__init__(message, code=code, retryable=True)
 
 
+# Status details travel in a trailer that clients refuse beyond 16 KiB (and non-ASCII is sent
+# percent-encoded, 3 bytes per byte): a message that quotes a client's huge value is cut.
+MAX_DETAILS_BYTES = 1024
+
+
+def _capped(message: str) -> str:
+    raw = message.encode()
+    if len(raw) <= MAX_DETAILS_BYTES:
+        return message
+    kept = raw[:MAX_DETAILS_BYTES].decode(errors="ignore")
+    return f"{kept}… ({len(message) - len(kept)} more characters left out)"
+
+
 def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str]:
     """The gRPC status code and details for an exception raised while serving a call."""
     if isinstance(exc, WorkmeshError):
-        return exc.code, exc.message
-    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}: {exc}"
+        return exc.code, _capped(exc.message)
+    return grpc.StatusCode.INTERNAL, _capped(f"internal error: {type(exc).__name__}: {exc}")
 
 
 async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:

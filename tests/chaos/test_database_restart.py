@@ -8,7 +8,7 @@ import threading
 import grpc
 from workmesh.v1 import common_pb2 as c
 
-from tests.chaos.support import check_once, runs
+from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
 
 
@@ -47,6 +47,7 @@ def test_postgres_restart_while_jobs_run(postgres_server, postgres_url, cluster,
         j: c.JobStatus.Name(job.status) for j, job in done.items() if job.status != c.JOB_STATUS_SUCCEEDED}
     for job_id in acknowledged:
         check_once(gw.events(job_id))
+    eventually(lambda: idle(gw), timeout=30)  # the self-check: no lease, slot or job left over
 
 
 def test_postgres_down_past_the_store_retry_budget(postgres_server, postgres_url, cluster, tmp_path):
@@ -71,3 +72,4 @@ def test_postgres_down_past_the_store_retry_budget(postgres_server, postgres_url
     assert all(counts[j] == 1 for j in jobs), {j: counts[j] for j in jobs}
     for job_id in jobs:
         check_once(gw.events(job_id))
+    eventually(lambda: idle(gw), timeout=30)

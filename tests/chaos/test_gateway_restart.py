@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from workmesh.v1 import common_pb2 as c
 
-from tests.chaos.support import check_once, runs
+from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
 
 
@@ -33,5 +33,6 @@ def test_gateway_sigkill_with_50_jobs_then_restart(cluster, tmp_path):
     assert max(counts.values()) == 1, {j: n for j, n in counts.items() if n > 1}
     for job_id in long_jobs + short_jobs:
         check_once(restarted.events(job_id))
+    eventually(lambda: idle(restarted), timeout=30)  # the self-check: no lease, slot or job left over
     # The long jobs were running when the gateway died: followed again, not started again.
     assert all(done[j].attempts == 1 for j in long_jobs), {j: done[j].attempts for j in long_jobs}

@@ -9,7 +9,7 @@ import pytest
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 
-from tests.chaos.support import check_once, runs
+from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
 
 
@@ -55,3 +55,4 @@ def test_two_replicas_one_killed_mid_run(postgres_url, cluster, tmp_path):
     assert all(done[j].attempts == 1 for j in jobs)  # taken over by re-attaching, not re-run
     for job_id in jobs:
         check_once(b.events(job_id))
+    eventually(lambda: idle(b), timeout=30)  # the self-check: no lease, slot or job left over

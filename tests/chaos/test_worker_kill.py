@@ -3,14 +3,18 @@ one is restarted each time): every job SUCCEEDED, each result delivered once to 
 
 from __future__ import annotations
 
+import pytest
 from workmesh.v1 import common_pb2 as c
 
-from tests.chaos.support import check_once
+from tests.chaos.support import check_once, idle
 from tests.support import eventually
 
 ROUNDS = 20
 
 
+# Twenty kills, each waiting for a replacement worker to pass its health check: ~2 min on a quiet
+# machine, more under background load (the chaos runs of issue 9); the budget is not the point.
+@pytest.mark.timeout(420)
 def test_twenty_worker_kills_mid_job(cluster, tmp_path):
     gw = cluster.gateway()
     for _ in range(2):
@@ -37,3 +41,4 @@ def test_twenty_worker_kills_mid_job(cluster, tmp_path):
                 if e.WhichOneof("payload") == "status" and e.status.status == c.JOB_STATUS_QUEUED and e.status.reason]
         assert lost and lost[0].startswith("WORKER_LOST"), lost  # it really lost a worker
         assert done[job_id].attempts >= 2
+    eventually(lambda: idle(gw), timeout=30)  # the self-check: no lease, slot or job left over
