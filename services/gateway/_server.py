@@ -134,7 +134,7 @@ class GatewayConfig:
             (``WORKMESH_WORKER_SESSIONS=0``: one Execute call per job).
         http: the HTTP/JSON API and console (``WORKMESH_HTTP_ADDR``, default 127.0.0.1:8080 from
             the environment); off unless given when the config is built in code.
-        faults: faults injected for tests (``WORKMESH_FAULT_STALL_DISPATCH``); none by default.
+        faults: faults injected for tests (``WORKMESH_FAULT_STALL_*``); none by default.
         type_retention: seconds a workflow type nobody serves stays known (its jobs are accepted
             and wait QUEUED, also after a restart; ``WORKMESH_TYPE_RETENTION``, default 7d;
             ``off``: for ever).
@@ -167,8 +167,8 @@ class GatewayConfig:
         ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_SQLITE_SYNC``, ``WORKMESH_REPLICA_ID``,
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
-        ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``, ``WORKMESH_WORKER_SESSIONS``
-        and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
+        ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``/``_EXECUTE``,
+        ``WORKMESH_WORKER_SESSIONS`` and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.

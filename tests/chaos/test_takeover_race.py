@@ -20,14 +20,14 @@ from tests.support import eventually
 STALL = "6"  # seconds: three lease lifetimes (chaos gateways use WORKMESH_LEASE_SECONDS=2)
 
 
-def _stalled_pair(cluster, postgres_url, log):
+def _stalled_pair(cluster, postgres_url, log, fault: str = "WORKMESH_FAULT_STALL_DISPATCH"):
     """Replica a (stalls at its first dispatch) and b on one database, workers w1 (big) and w2.
 
     b first runs a long job on w1: with a job in flight there, b routes the next job to w2, while
     a, with nothing in flight, routes to the bigger w1. So the job a stalls on and b takes over
     lands on two different workers, where a second run cannot hide.
     """
-    a = cluster.gateway(database_url=postgres_url, env={"WORKMESH_FAULT_STALL_DISPATCH": STALL})
+    a = cluster.gateway(database_url=postgres_url, env={fault: STALL})
     b = cluster.gateway(database_url=postgres_url)
     big = cluster.worker(capacity=8)
     cluster.worker(capacity=4)
@@ -68,5 +68,22 @@ def test_a_replica_killed_at_the_lease_boundary_leaves_the_job_to_the_other(post
     done = b.wait_terminal([job_id], timeout=60)[job_id]
     assert done.status == c.JOB_STATUS_SUCCEEDED
     assert runs(log)[job_id] == 1
+    check_once(b.events(job_id))
+    b.stub.CancelJob(g.CancelJobRequest(job_id=blocker), timeout=30)
+
+
+def test_a_replica_killed_after_recording_a_dispatch_leaves_one_run_and_one_attempt(postgres_url, cluster, tmp_path):
+    """a records the dispatch and dies before its worker hears of the job: b re-attaches, the
+    worker does not know the job, so that attempt never happened — it runs once, as attempt 1."""
+    log = tmp_path / "runs.log"
+    a, b, blocker = _stalled_pair(cluster, postgres_url, log, fault="WORKMESH_FAULT_STALL_EXECUTE")
+    job_id = a.submit(log=log, seconds=1.0, steps=4).job_id
+    eventually(lambda: _logged(cluster, a, "stalling the event loop"), timeout=15)
+    assert b.job(job_id).status == c.JOB_STATUS_DISPATCHED  # recorded before the worker is told
+    cluster.kill(a.proc)
+    done = b.wait_terminal([job_id], timeout=60)[job_id]
+    assert done.status == c.JOB_STATUS_SUCCEEDED
+    assert runs(log)[job_id] == 1
+    assert done.attempts == 1
     check_once(b.events(job_id))
     b.stub.CancelJob(g.CancelJobRequest(job_id=blocker), timeout=30)

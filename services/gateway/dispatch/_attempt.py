@@ -62,6 +62,7 @@ class Attempt:
     timeout_in: float | None = None  # seconds left of the job's timeout when resumed
     abandoned: bool = False         # given up by this gateway while it may run on (lease lost, store down)
     reattaches: int = 0             # Attach calls made after the stream broke
+    unstarted: bool = False         # re-attached, but its worker never had the job: it did not happen
     span: Any = None                # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
     ended: bool = False             # the attempt's end is recorded (with the terminal write)

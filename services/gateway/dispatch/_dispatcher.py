@@ -292,10 +292,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                                          worker_seq=0)),
             self._store.start_attempt(job.job_id, a.number, inst.name))
         self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
+        self._faults.at_execute(job.job_id)
         if a.stop_status:
             return False
-        if self._leases.remaining(job.job_id) < self.lease_seconds / 10:
-            raise LeaseExpired(f"job {job.job_id}: lease (nearly) expired while its dispatch was recorded")
+        if self._leases.remaining(job.job_id) < self.lease_seconds / 10 and not await self._leases.renew_now(job.job_id):
+            raise LeaseExpired(f"job {job.job_id}: lease expired (and taken) while its dispatch was recorded")
         try:
             a.call = inst.execute(request)
         except Exception:  # noqa: BLE001 - counts as a lost attempt (Lost below)
@@ -349,7 +350,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             inst.in_flight -= 1
             if a.span is not None:
                 end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
-            if recorded and self._started and not a.abandoned and not a.ended:
+            if recorded and self._started and not a.abandoned and not a.ended and not a.unstarted:
                 self._spawn(self._end_attempt(a))
             self._catalog.released(inst)
 
@@ -468,6 +469,10 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                                                 status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
                                    S.JOB_STATUS_FAILED, error)
                 return
+            if code == grpc.StatusCode.NOT_FOUND and a.resumed and a.worker_seq == 0:
+                # Taken over from a replica that recorded the dispatch and died (or let go)
+                # before the worker got the job: this attempt never ran anywhere.
+                a.unstarted = True
             raise Lost(f"{code.name}: {exc.details()}") from None
         except asyncio.CancelledError:
             # Closing the channel of an instance that vanished cancels its Execute calls; only

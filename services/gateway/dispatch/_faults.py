@@ -3,6 +3,8 @@
 ``WORKMESH_FAULT_STALL_DISPATCH=<seconds>`` makes a gateway block its whole event loop once, at
 its first dispatch, after choosing the instance and before anything goes to the worker or the
 store — what a replica starved of CPU, paused by the collector or stuck on a slow disk does.
+``WORKMESH_FAULT_STALL_EXECUTE=<seconds>`` does the same once the first dispatch is recorded,
+just before the worker is sent the job.
 Nothing renews its leases meanwhile, so another replica may take the job over: the dispatcher
 must then let go instead of running it a second time. Unset (the default) costs one attribute
 check per dispatch.
@@ -23,29 +25,45 @@ class Faults:
     """Injected faults of one gateway process (read once from the environment)."""
 
     stall_dispatch: float = 0.0  # seconds the first dispatch blocks the event loop
+    stall_execute: float = 0.0   # seconds the first recorded dispatch blocks it before Execute
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Faults:
-        """Read ``WORKMESH_FAULT_STALL_DISPATCH``.
+        """Read ``WORKMESH_FAULT_STALL_DISPATCH`` and ``WORKMESH_FAULT_STALL_EXECUTE``.
 
         Raises:
             ValueError: not a number of seconds between 0 and 600.
         """
-        raw = env.get("WORKMESH_FAULT_STALL_DISPATCH", "").strip()
-        if not raw:
-            return cls()
-        try:
-            seconds = float(raw)
-        except ValueError:
-            seconds = -1.0
-        if not 0.0 <= seconds <= 600.0:
-            raise ValueError(f"WORKMESH_FAULT_STALL_DISPATCH={raw!r}: must be seconds between 0 and 600")
-        return cls(stall_dispatch=seconds)
+        return cls(stall_dispatch=_seconds(env, "WORKMESH_FAULT_STALL_DISPATCH"),
+                   stall_execute=_seconds(env, "WORKMESH_FAULT_STALL_EXECUTE"))
 
     def at_dispatch(self, job_id: str) -> None:
         """The lease boundary of a dispatch: stall here once if asked to."""
         if self.stall_dispatch:
             seconds, self.stall_dispatch = self.stall_dispatch, 0.0
-            log.warning("fault injection: stalling the event loop for %gs at the dispatch of job %s", seconds, job_id)
-            time.sleep(seconds)  # blocking on purpose: nothing else of this process runs meanwhile
-            log.warning("fault injection: stall over (job %s)", job_id)
+            _stall(seconds, f"at the dispatch of job {job_id}")
+
+    def at_execute(self, job_id: str) -> None:
+        """The dispatch is recorded, the worker not yet told: stall here once if asked to."""
+        if self.stall_execute:
+            seconds, self.stall_execute = self.stall_execute, 0.0
+            _stall(seconds, f"before sending job {job_id} to its worker")
+
+
+def _stall(seconds: float, where: str) -> None:
+    log.warning("fault injection: stalling the event loop for %gs %s", seconds, where)
+    time.sleep(seconds)  # blocking on purpose: nothing else of this process runs meanwhile
+    log.warning("fault injection: stall over (%s)", where)
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return 0.0
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= 600.0:
+        raise ValueError(f"{name}={raw!r}: must be seconds between 0 and 600")
+    return seconds

@@ -103,6 +103,15 @@ class LeaseKeeper:
             return 0.0
         return self.lease_seconds - (time.monotonic() - granted)
 
+    async def renew_now(self, job_id: str) -> bool:
+        """Renew one lease at once (a dispatch that took long to record); whether it is held."""
+        asked = time.monotonic()
+        held = await self._store.renew(self.owner, [job_id], self.lease_seconds)
+        if job_id in held:
+            self.granted(job_id, asked)
+            return True
+        return False
+
     def fresh(self, job_id: str) -> bool:
         """Whether the job may be dispatched now: its lease lasts at least a quarter of its
         lifetime still, time enough to record the dispatch and reach the worker."""

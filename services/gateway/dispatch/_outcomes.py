@@ -39,9 +39,12 @@ class OutcomeMixin:
     async def _lost(self, a: Attempt, why: str) -> None:
         job = a.job
         a.outcome_reason = why
+        counted = a.number
+        if a.unstarted:  # it never reached a worker: the next dispatch is this attempt again
+            counted = job.attempts = a.number - 1
         if a.stop_status:
             await self._stopped(a, f"worker lost: {why}")
-        elif self._retry.should_retry(a.number, job.max_attempts):
+        elif self._retry.should_retry(counted, job.max_attempts):
             await self._requeue(a, f"WORKER_LOST: {why}")
         else:
             error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
