@@ -17,9 +17,15 @@ from typing import Any
 
 from aiohttp import web
 
-from workmesh.registry.embedded._decode import BadRequest, decode_check_update, decode_service
+from workmesh.registry.embedded._decode import (BadRequest, decode_check_registration, decode_check_update,
+                                                decode_service)
+from workmesh.registry.embedded._params import AGENT, ANY, BLOCKING, READ, NoPathToDatacenter, check_query
+from workmesh.registry.embedded._state import CRITICAL, DATACENTER, PASSING, WARNING, RegistryState
 from workmesh.services.core.durations import parse_duration
-from workmesh.registry.embedded._state import CRITICAL, PASSING, WARNING, RegistryState
+
+# The Consul version whose HTTP API the embedded registry follows (for tools that parse
+# /v1/agent/self); VersionMetadata says it is not Consul.
+CONSUL_API_VERSION = "1.20.0"
 
 DEFAULT_WAIT = 300.0
 MAX_WAIT = 600.0
@@ -59,16 +65,25 @@ def _json(data: Any, index: int | None = None) -> web.Response:
 @web.middleware
 async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
     except BadRequest as exc:
         return _text(400, str(exc))
+    except NoPathToDatacenter:
+        return _text(500, "No path to datacenter")  # Consul's answer, status included
+    if "pretty" in request.query and isinstance(response, web.Response) \
+            and response.content_type == "application/json" and response.body:
+        response.body = json.dumps(json.loads(response.body), indent=4).encode()
+    return response
+
+
+def _only(handler: Handler, allowed: frozenset[str]) -> Handler:
+    async def checked(request: web.Request) -> web.StreamResponse:
+        check_query(request, allowed)
+        return await handler(request)
+    return checked
 
 
 def _blocking_params(request: web.Request) -> tuple[int, float]:
-    if "filter" in request.query:
-        # Silently ignoring it would hand back unfiltered data to a client that asked for less.
-        raise BadRequest("The filter parameter is not supported by the embedded registry; "
-                         "filter on the client or use ?tag=")
     raw_index = request.query.get("index", "")
     try:
         index = int(raw_index) if raw_index else 0
@@ -96,21 +111,39 @@ class RegistryApi:
         self.state, self.notifier, self.leader = state, notifier, leader
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[_errors])
-        r = app.router
-        r.add_put("/v1/agent/service/register", self.register)
-        r.add_put("/v1/agent/service/deregister/{service_id}", self.deregister)
-        r.add_get("/v1/agent/services", self.agent_services)
-        r.add_get("/v1/agent/checks", self.agent_checks)
-        r.add_get("/v1/agent/self", self.agent_self)
+        app = web.Application(middlewares=[_errors, self._fresh])
+        agent, read = ANY | AGENT, ANY | READ | BLOCKING
+
+        def put(path: str, handler: Handler, *params: str, allowed: frozenset[str] = agent) -> None:
+            app.router.add_put(path, _only(handler, allowed | frozenset(params)))
+
+        def get(path: str, handler: Handler, *params: str, allowed: frozenset[str] = read) -> None:
+            app.router.add_get(path, _only(handler, allowed | frozenset(params)))
+
+        put("/v1/agent/service/register", self.register, "replace-existing-checks")
+        put("/v1/agent/service/deregister/{service_id}", self.deregister)
+        get("/v1/agent/services", self.agent_services, allowed=agent)
+        get("/v1/agent/checks", self.agent_checks, allowed=agent)
+        get("/v1/agent/self", self.agent_self, allowed=agent)
+        put("/v1/agent/check/register", self.check_register)
+        put("/v1/agent/check/deregister/{check_id}", self.check_deregister)
         for verb in ("pass", "warn", "fail"):
-            r.add_put(f"/v1/agent/check/{verb}/{{check_id}}", self.check_verb)
-        r.add_put("/v1/agent/check/update/{check_id}", self.check_update)
-        r.add_get("/v1/catalog/services", self.catalog_services)
-        r.add_get("/v1/catalog/service/{name}", self.catalog_service)
-        r.add_get("/v1/health/service/{name}", self.health_service)
-        r.add_get("/v1/status/leader", self.status_leader)
+            put(f"/v1/agent/check/{verb}/{{check_id}}", self.check_verb, "note")
+        put("/v1/agent/check/update/{check_id}", self.check_update)
+        get("/v1/catalog/services", self.catalog_services)
+        get("/v1/catalog/service/{name}", self.catalog_service, "tag")
+        get("/v1/health/service/{name}", self.health_service, "tag", "passing")
+        get("/v1/health/checks/{name}", self.health_checks)
+        get("/v1/status/leader", self.status_leader, allowed=ANY)
+        get("/v1/status/peers", self.status_peers, allowed=ANY)
         return app
+
+    @web.middleware
+    async def _fresh(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        # Expire due TTLs before answering, so no read shows a TTL check alive past its
+        # deadline even if the expiry timer has not run yet.
+        self.state.expire_ttls()
+        return await handler(request)
 
     async def _blocking(self, request: web.Request, index_of: Callable[[], int],
                         render: Callable[[], Any]) -> web.Response:
@@ -152,10 +185,36 @@ class RegistryApi:
 
     async def agent_self(self, request: web.Request) -> web.Response:
         state = self.state
-        return _json({"Config": {"Datacenter": "dc1", "NodeName": state.node_name, "NodeID": state.node_id,
-                                 "Server": True, "Version": "workmesh-embedded"},
-                      "Member": {"Name": state.node_name, "Addr": state.node_address, "Status": 1},
+        build = {"version": CONSUL_API_VERSION, "version_metadata": "workmesh-embedded", "prerelease": "",
+                 "revision": ""}
+        return _json({"Config": {"Datacenter": DATACENTER, "PrimaryDatacenter": DATACENTER,
+                                 "NodeName": state.node_name, "NodeID": state.node_id, "Server": True,
+                                 "Version": CONSUL_API_VERSION, "VersionPrerelease": "",
+                                 "VersionMetadata": "workmesh-embedded", "Revision": ""},
+                      "Member": {"Name": state.node_name, "Addr": state.node_address, "Port": 8301,
+                                 "Status": 1, "Tags": {"dc": DATACENTER, "role": "consul",
+                                                       "build": f"{CONSUL_API_VERSION}+workmesh-embedded"}},
+                      "Stats": {"consul": {"leader": "true", "leader_addr": self.leader, "server": "true",
+                                           "bootstrap": "true", "known_datacenters": "1"},
+                                "agent": {"check_ttls": str(sum(c.kind == "ttl" for c in state.checks.values())),
+                                          "check_monitors": "0"},
+                                "build": build},
                       "Meta": {}})
+
+    async def check_register(self, request: web.Request) -> web.Response:
+        cdef, service_id = decode_check_registration(await request.read())
+        try:
+            self.state.register_check(cdef, service_id)
+        except KeyError:
+            return _text(404, f'ServiceID "{service_id}" does not exist')
+        return _text(200, "")
+
+    async def check_deregister(self, request: web.Request) -> web.Response:
+        check_id = request.match_info["check_id"]
+        if not self.state.deregister_check(check_id):
+            return _text(404, f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
+                              "not the check name.")
+        return _text(200, "")
 
     async def check_verb(self, request: web.Request) -> web.Response:
         verb = request.path.split("/")[4]
@@ -191,5 +250,13 @@ class RegistryApi:
         return await self._blocking(request, lambda: self.state.name_index(name),
                                     lambda: self.state.health_service(name, passing=passing, tags=tags))
 
+    async def health_checks(self, request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        return await self._blocking(request, lambda: self.state.name_index(name),
+                                    lambda: self.state.health_checks(name))
+
     async def status_leader(self, request: web.Request) -> web.Response:
         return _json(self.leader)
+
+    async def status_peers(self, request: web.Request) -> web.Response:
+        return _json([self.leader])  # the one node is the whole Raft cluster

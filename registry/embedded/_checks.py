@@ -3,9 +3,15 @@
 Like a Consul agent, the registry itself probes each GRPC check target with
 ``grpc.health.v1.Health/Check(service=<part after '/'>)`` every Interval (the first probe runs
 right after registration), turns TTL checks critical when their TTL passes, and deregisters
-services whose check stayed critical for DeregisterCriticalServiceAfter. Consul enforces a
-1-minute minimum on that and reaps every 30 s; the embedded registry takes any value and reaps
-every ``tick`` seconds, so tests and one-machine meshes can use short values.
+services whose check stayed critical for DeregisterCriticalServiceAfter.
+
+Intervals below :data:`MIN_INTERVAL` (Consul's ``checks.MinInterval``, 1 s) are raised to it,
+as Consul does, with a warning: a JSON number is nanoseconds, so ``"Interval": 1`` would
+otherwise probe in a busy loop. The probe loop enforces the floor itself, whatever definition
+it is handed. TTL checks expire on a timer set for the earliest deadline (not on a poll).
+Consul enforces a 1-minute minimum on DeregisterCriticalServiceAfter and reaps every 30 s;
+the embedded registry takes any value and reaps every ``tick`` seconds, so tests and
+one-machine meshes can use short values.
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from workmesh.registry.embedded._state import CRITICAL, PASSING, RegistryState
 log = logging.getLogger(__name__)
 
 _DEFAULT_TIMEOUT = 10.0  # Consul's default check timeout
+MIN_INTERVAL = 1.0  # Consul's checks.MinInterval
 
 
 class CheckRunner:
@@ -38,12 +45,16 @@ class CheckRunner:
         self._probes: dict[str, tuple[CheckDef, asyncio.Task]] = {}
         self._housekeeping: asyncio.Task | None = None
         self._synced_version = -1
+        self._ttl_timer: asyncio.TimerHandle | None = None
+        self._ttl_at: float | None = None
         state.add_listener(self.sync)
+        state.add_listener(self._arm_ttl)
 
     def start(self) -> None:
         if self._housekeeping is None:
             self._housekeeping = asyncio.create_task(self._housekeep(), name="registry-housekeeping")
             self.sync()
+            self._arm_ttl()
 
     async def stop(self) -> None:
         tasks = [task for _, task in self._probes.values()]
@@ -52,6 +63,7 @@ class CheckRunner:
             self._housekeeping = None
         self._probes.clear()
         self._synced_version = -1
+        self._disarm_ttl()
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -72,14 +84,44 @@ class CheckRunner:
                 del self._probes[cid]
         for cid, cdef in wanted.items():
             if cid not in self._probes:
+                if cdef.interval < MIN_INTERVAL:
+                    log.warning("check %s has interval %gs below the minimum: probing every %gs",
+                                cid, cdef.interval, MIN_INTERVAL)
                 task = asyncio.create_task(self._probe(cid, cdef), name=f"grpc-check-{cid}")
                 self._probes[cid] = (cdef, task)
+
+    def _arm_ttl(self) -> None:
+        """Keep one timer at the earliest TTL deadline (after every write and every expiry)."""
+        if self._housekeeping is None:
+            return
+        deadline = self.state.next_ttl_deadline()
+        if deadline == self._ttl_at:
+            return
+        self._disarm_ttl()
+        if deadline is not None:
+            self._ttl_at = deadline
+            delay = max(0.0, deadline - self.state.clock())
+            self._ttl_timer = asyncio.get_running_loop().call_later(delay, self._ttl_due)
+
+    def _disarm_ttl(self) -> None:
+        if self._ttl_timer is not None:
+            self._ttl_timer.cancel()
+        self._ttl_timer = self._ttl_at = None
+
+    def _ttl_due(self) -> None:
+        self._ttl_timer = self._ttl_at = None
+        try:
+            # A heartbeat that changed nothing moved a deadline without a write: then this
+            # finds nothing due and the timer is set again for the new earliest deadline.
+            self.state.expire_ttls()
+        except Exception:  # a bug here must not stop health checking
+            log.exception("registry TTL expiry failed")
+        self._arm_ttl()
 
     async def _housekeep(self) -> None:
         while True:
             await asyncio.sleep(self.tick)
             try:
-                self.state.expire_ttls()
                 for service_id in self.state.reap():
                     log.info("deregistered %s: critical longer than its DeregisterCriticalServiceAfter",
                              service_id)
@@ -88,7 +130,8 @@ class CheckRunner:
 
     async def _probe(self, check_id: str, cdef: CheckDef) -> None:
         target, _, service = cdef.grpc.partition("/")
-        timeout = cdef.timeout or min(cdef.interval, _DEFAULT_TIMEOUT)
+        interval = max(cdef.interval, MIN_INTERVAL)
+        timeout = cdef.timeout or min(interval, _DEFAULT_TIMEOUT)
         loop = asyncio.get_running_loop()
         channel: grpc.aio.Channel | None = None
         try:
@@ -116,7 +159,7 @@ class CheckRunner:
                     self.state.set_check(check_id, status, output)
                 except KeyError:
                     return  # deregistered while probing
-                await asyncio.sleep(max(0.0, started + cdef.interval - loop.time()))
+                await asyncio.sleep(max(0.0, started + interval - loop.time()))
         finally:
             if channel is not None:
                 await channel.close()

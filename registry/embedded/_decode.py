@@ -8,8 +8,9 @@ bodies both work; Meta keys are user data and keep their case. Malformed input b
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workmesh.services.core.durations import parse_duration
@@ -21,8 +22,28 @@ _OTHER_KINDS = ("http", "tcp", "udp", "args", "script", "h2ping", "dockercontain
                 "aliasservice", "aliasnode", "osservice")
 
 
+# Documented Consul fields the embedded registry does not implement, with their "unset" values:
+# a request that sets one is refused (400 naming it) instead of having it silently dropped.
+_UNSUPPORTED_SERVICE_FIELDS = {
+    "kind": "Kind", "proxy": "Proxy", "connect": "Connect", "socketpath": "SocketPath",
+    "locality": "Locality", "namespace": "Namespace", "partition": "Partition",
+}
+_UNSUPPORTED_CHECK_FIELDS = {
+    "tlsskipverify": "TLSSkipVerify", "tlsservername": "TLSServerName", "outputmaxsize": "OutputMaxSize",
+    "successbeforepassing": "SuccessBeforePassing", "failuresbeforewarning": "FailuresBeforeWarning",
+    "failuresbeforecritical": "FailuresBeforeCritical",
+}
+_UNSET = (None, "", 0, False, [], {}, "default")
+
+
 class BadRequest(Exception):
     """A malformed request; ``str(exc)`` is the reason sent back with HTTP 400."""
+
+
+def _refuse_unsupported(raw: dict[str, Any], fields: dict[str, str], label: str) -> None:
+    for key, name in fields.items():
+        if raw.get(key) not in _UNSET:
+            raise BadRequest(f"{label}{name} is not supported by the embedded registry")
 
 
 @dataclass(frozen=True)
@@ -56,6 +77,8 @@ class ServiceDef:
     meta: dict[str, str] = field(default_factory=dict)
     checks: tuple[CheckDef, ...] = ()
     enable_tag_override: bool = False
+    tagged_addresses: dict[str, tuple[str, int]] = field(default_factory=dict)
+    weights: tuple[int, int] = (1, 1)  # (Passing, Warning), Consul's default
 
 
 def _fold(obj: dict[str, Any]) -> dict[str, Any]:
@@ -70,6 +93,8 @@ def load_json(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"Request decode failed: {exc}") from None
+    except RecursionError:  # a body nested deeper than Python's parser goes: Go's stops at 10,000
+        raise BadRequest("Request decode failed: JSON nested too deeply") from None
 
 
 def _duration(raw: dict[str, Any], key: str, label: str) -> tuple[float, str]:
@@ -101,6 +126,7 @@ def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
     raw = _fold(obj)
     if not any(v not in (None, "", 0, False, [], {}) for v in raw.values()):
         return None
+    _refuse_unsupported(raw, _UNSUPPORTED_CHECK_FIELDS, f"{label}.")
     status = raw.get("status") or None
     if status is not None and status not in STATUSES:
         raise BadRequest(f"Invalid check: {label}.Status must be one of 'passing', 'warning', 'critical', "
@@ -145,14 +171,16 @@ def decode_service(body: bytes) -> ServiceDef:
     tags = raw.get("tags") or []
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise BadRequest("Request decode failed: Tags must be a list of strings")
-    port = raw.get("port") or 0
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
-        raise BadRequest(f"Request decode failed: Port must be an integer 0..65535, got {port!r}")
+    port = _port(raw.get("port"), "Port")
     meta = raw.get("meta") or {}
     if not isinstance(meta, dict):
         raise BadRequest("Request decode failed: Meta must be an object of strings")
     if problem := meta_problem(meta):
         raise BadRequest(f"Invalid Service Meta: {problem}")
+    address = _string(raw, "address", "Address")
+    if _is_any(address):
+        raise BadRequest("Invalid service address")
+    _refuse_unsupported(raw, _UNSUPPORTED_SERVICE_FIELDS, "")
     checks: list[CheckDef] = []
     if raw.get("check") is not None and (one := decode_check(raw["check"], "Check")) is not None:
         checks.append(one)
@@ -163,8 +191,88 @@ def decode_service(body: bytes) -> ServiceDef:
         if (one := decode_check(item, f"Checks[{i}]")) is not None:
             checks.append(one)
     return ServiceDef(name=name, service_id=_string(raw, "id", "ID") or name, tags=tuple(tags),
-                      address=_string(raw, "address", "Address"), port=port, meta=dict(meta),
-                      checks=tuple(checks), enable_tag_override=bool(raw.get("enabletagoverride")))
+                      address=address, port=port, meta=dict(meta), checks=tuple(checks),
+                      enable_tag_override=bool(raw.get("enabletagoverride")),
+                      tagged_addresses=_tagged_addresses(raw.get("taggedaddresses"), address, port),
+                      weights=_weights(raw.get("weights")))
+
+
+def _is_any(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_unspecified
+    except ValueError:
+        return False
+
+
+def _port(value: Any, label: str) -> int:
+    port = value or 0
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise BadRequest(f"Request decode failed: {label} must be an integer 0..65535, got {port!r}")
+    return port
+
+
+def _tagged_addresses(value: Any, address: str, port: int) -> dict[str, tuple[str, int]]:
+    """TaggedAddresses plus the defaults Consul adds: lan/wan_ipv4 (or _ipv6) = the service address."""
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise BadRequest("Request decode failed: TaggedAddresses must be an object")
+    out: dict[str, tuple[str, int]] = {}
+    for tag, entry in value.items():
+        if not isinstance(entry, dict):
+            raise BadRequest(f"Request decode failed: TaggedAddresses[{tag!r}] must be an object "
+                             "with Address and Port")
+        raw = _fold(entry)
+        out[tag] = (_string(raw, "address", f"TaggedAddresses[{tag!r}].Address"),
+                    _port(raw.get("port"), f"TaggedAddresses[{tag!r}].Port"))
+    try:
+        family = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
+    except ValueError:
+        return out
+    for tag in (f"lan_{family}", f"wan_{family}"):
+        out.setdefault(tag, (address, port))
+    return out
+
+
+def _weights(value: Any) -> tuple[int, int]:
+    if value is None:
+        return (1, 1)
+    if not isinstance(value, dict):
+        raise BadRequest("Request decode failed: Weights must be an object")
+    raw = _fold(value)
+    passing, warning = raw.get("passing", 0), raw.get("warning", 0)
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (passing, warning)):
+        raise BadRequest("Request decode failed: Weights.Passing and Weights.Warning must be integers")
+    # Consul's rules (structs.ValidateWeights).
+    if passing < 1:
+        raise BadRequest("Invalid Weights: Passing must be greater than 0")
+    if warning < 0:
+        raise BadRequest("Invalid Weights: Warning must be greater or equal than 0")
+    if passing > 65535 or warning > 65535:
+        raise BadRequest("Invalid Weights: DNS Weight must be between 0 and 65535")
+    return (passing, warning)
+
+
+def decode_check_registration(body: bytes) -> tuple[CheckDef, str]:
+    """Decode a ``PUT /v1/agent/check/register`` body into (check, ServiceID or "").
+
+    The check id defaults to its Name, as in Consul.
+    """
+    obj = load_json(body)
+    if not isinstance(obj, dict):
+        raise BadRequest("Request decode failed: body must be a JSON object")
+    raw = _fold(obj)
+    name = _string(raw, "name", "Name")
+    if not name:
+        raise BadRequest("Missing check name")
+    status = raw.get("status")
+    if status not in (None, "") and status not in STATUSES:
+        raise BadRequest("Bad check status")
+    cdef = decode_check(obj, "Check")
+    assert cdef is not None  # it has a Name
+    if not cdef.check_id:
+        cdef = replace(cdef, check_id=name)
+    return cdef, _string(raw, "serviceid", "ServiceID")
 
 
 def decode_check_update(body: bytes) -> tuple[str, str]:

@@ -5,10 +5,12 @@ same client code runs unchanged against it and against a real Consul. State live
 as in ``consul agent -dev``: a restart forgets every service, and Registrars register again.
 
 Differences from Consul, on purpose: only GRPC and TTL checks run (others are rejected with
-400); DeregisterCriticalServiceAfter has no 1-minute minimum and is enforced within ``tick``
-seconds (Consul: every 30 s); check Intervals below Consul's 1 s minimum are honoured; the
-``consul`` service itself is not listed; a blocking query whose index is ahead of the
-registry's (after a restart) answers at once.
+400); documented fields and query parameters it does not implement are refused with 400
+naming them (Consul would honour them; ignoring them would answer something else than was
+asked); DeregisterCriticalServiceAfter has no 1-minute minimum and is enforced within ``tick``
+seconds (Consul: every 30 s); the ``consul`` service itself is not listed; a blocking query
+whose index is ahead of the registry's (after a restart) answers at once. Like Consul, it
+raises check Intervals below 1 s to 1 s.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ class EmbeddedRegistry:
         """Bind the port and start serving and health checking."""
         if self._runner is not None:
             return
-        api = RegistryApi(self.state, self._notifier, leader=f"{self.host}:8300")
+        api = RegistryApi(self.state, self._notifier, leader=f"{self.state.node_address}:8300")
         # handler_cancellation: a watcher that hangs up must not keep its blocked query alive.
         runner = web.AppRunner(api.app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await runner.setup()

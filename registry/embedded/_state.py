@@ -186,9 +186,54 @@ class RegistryState:
         else:
             check.critical_since = None
         check.status, check.output = status, output
-        check.modify_index = self._commit([check.service_name], catalog=False)
+        check.modify_index = self._commit(self._names_of(check), catalog=False)
         self._notify()
         return True
+
+    def _names_of(self, check: Check) -> list[str]:
+        # A node check (no service) counts for every service of the node, as in Consul.
+        return [check.service_name] if check.service_id else list(self._by_name)
+
+    def register_check(self, cdef: CheckDef, service_id: str = "") -> None:
+        """Add or replace a check (``PUT /v1/agent/check/register``) of a service, or of the
+        node when `service_id` is empty. It starts critical unless it states a status.
+
+        Raises:
+            KeyError: `service_id` names no registered service.
+        """
+        service = self.services[service_id] if service_id else None
+        now, cid = self.clock(), cdef.check_id
+        prev = self.checks.get(cid)
+        if prev is not None:
+            self._detach(prev)
+        status = cdef.status or CRITICAL
+        check = Check(cdef, check_id=cid, name=cdef.name, service_id=service_id,
+                      service_name=service.name if service else "", status=status,
+                      critical_since=now if status == CRITICAL else None,
+                      ttl_deadline=now + cdef.ttl if cdef.kind == "ttl" else None)
+        if service is not None:
+            service.check_ids.append(cid)
+        self.checks[cid] = check
+        check.create_index = check.modify_index = self._commit(self._names_of(check), catalog=False)
+        self.checks_version += 1
+        self._notify()
+
+    def deregister_check(self, check_id: str) -> bool:
+        """Remove a check; False if it is unknown."""
+        check = self.checks.get(check_id)
+        if check is None:
+            return False
+        self._detach(check)
+        self._commit(self._names_of(check), catalog=False)
+        self.checks_version += 1
+        self._notify()
+        return True
+
+    def _detach(self, check: Check) -> None:
+        self.checks.pop(check.check_id, None)
+        service = self.services.get(check.service_id)
+        if service is not None and check.check_id in service.check_ids:
+            service.check_ids.remove(check.check_id)
 
     def update_ttl(self, check_id: str, status: str, output: str) -> bool:
         """A TTL check's heartbeat (``/v1/agent/check/pass|warn|fail|update``).
@@ -218,7 +263,7 @@ class RegistryState:
         now, doomed = self.clock(), set()
         for check in self.checks.values():
             after = check.definition.deregister_after
-            if after > 0 and check.critical_since is not None and now - check.critical_since >= after:
+            if check.service_id and after > 0 and check.critical_since is not None and now - check.critical_since >= after:
                 doomed.add(check.service_id)
         for service_id in sorted(doomed):
             self.deregister(service_id)
@@ -258,9 +303,14 @@ class RegistryState:
     @staticmethod
     def _service_fields(service: Service) -> dict[str, Any]:
         sdef = service.definition
-        return {"ID": sdef.service_id, "Service": sdef.name, "Tags": list(sdef.tags), "Meta": dict(sdef.meta),
-                "Port": sdef.port, "Address": sdef.address, "Weights": {"Passing": 1, "Warning": 1},
-                "EnableTagOverride": sdef.enable_tag_override}
+        fields = {"ID": sdef.service_id, "Service": sdef.name, "Tags": list(sdef.tags), "Meta": dict(sdef.meta),
+                  "Port": sdef.port, "Address": sdef.address,
+                  "Weights": {"Passing": sdef.weights[0], "Warning": sdef.weights[1]},
+                  "EnableTagOverride": sdef.enable_tag_override}
+        if sdef.tagged_addresses:  # Consul leaves the field out when empty
+            fields["TaggedAddresses"] = {tag: {"Address": address, "Port": port}
+                                         for tag, (address, port) in sdef.tagged_addresses.items()}
+        return fields
 
     def agent_services(self) -> dict[str, Any]:
         return {sid: {**self._service_fields(s), "Datacenter": DATACENTER} for sid, s in self.services.items()}
@@ -289,15 +339,17 @@ class RegistryState:
                         "ServiceTags": fields["Tags"], "ServiceAddress": fields["Address"],
                         "ServiceMeta": fields["Meta"], "ServicePort": fields["Port"],
                         "ServiceWeights": fields["Weights"],
+                        "ServiceTaggedAddresses": fields.get("TaggedAddresses", {}),
                         "ServiceEnableTagOverride": fields["EnableTagOverride"],
                         "CreateIndex": s.create_index, "ModifyIndex": s.modify_index})
         return out
 
     def health_service(self, name: str, *, passing: bool = False, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
         node, serf = self.node_json(), self._serf_json()
+        node_checks = [c for c in self.checks.values() if not c.service_id]
         out = []
         for s in self._instances(name, tags):
-            checks = [self.checks[cid] for cid in s.check_ids if cid in self.checks]
+            checks = node_checks + [self.checks[cid] for cid in s.check_ids if cid in self.checks]
             if passing and any(c.status != PASSING for c in checks):
                 continue
             out.append({"Node": node,
@@ -305,6 +357,15 @@ class RegistryState:
                                     "ModifyIndex": s.modify_index},
                         "Checks": [serf, *(self.check_json(c) for c in checks)]})
         return out
+
+    def health_checks(self, name: str) -> list[dict[str, Any]]:
+        """The checks of every instance of service `name` (``/v1/health/checks/<name>``)."""
+        return [self.check_json(self.checks[cid]) for s in self._instances(name, ())
+                for cid in s.check_ids if cid in self.checks]
+
+    def next_ttl_deadline(self) -> float | None:
+        """The earliest time (on :attr:`clock`) a TTL check expires, None when none is armed."""
+        return min((c.ttl_deadline for c in self.checks.values() if c.ttl_deadline is not None), default=None)
 
     def grpc_checks(self) -> dict[str, CheckDef]:
         """The GRPC checks to run: check id -> definition."""

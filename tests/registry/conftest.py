@@ -141,6 +141,7 @@ class Api:
         self.session = aiohttp.ClientSession(base_url=config.url, headers=headers,
                                              timeout=aiohttp.ClientTimeout(total=60))
         self.registered: list[str] = []
+        self.checks: list[str] = []
 
     async def put(self, path: str, body: Any = None, *, raw: bytes | None = None,
                   params: dict[str, str] | None = None) -> tuple[int, str]:
@@ -174,7 +175,17 @@ class Api:
         _, checks, _ = await self.get("/v1/agent/checks")
         return checks.get(check_id, {}).get("Status")
 
+    async def register_check(self, body: dict[str, Any]) -> tuple[int, str]:
+        """``PUT /v1/agent/check/register``; a check it accepted is deregistered on exit."""
+        status, text = await self.put("/v1/agent/check/register", body)
+        if status == 200:
+            self.checks.append(body.get("CheckID") or body.get("ID") or body["Name"])
+        return status, text
+
     async def close(self) -> None:
+        for check_id in self.checks:
+            with contextlib.suppress(aiohttp.ClientError):
+                await self.put(f"/v1/agent/check/deregister/{check_id}")
         for service_id in self.registered:
             with contextlib.suppress(aiohttp.ClientError):
                 await self.deregister(service_id)
@@ -191,13 +202,30 @@ async def api_for(config: RegistryConfig) -> AsyncIterator[Api]:
 
 
 # -- a real gRPC health server ------------------------------------------------------------------------
+class _CountingHealth(health.aio.HealthServicer):
+    """The standard health servicer, counting the Check calls (the registry's probes)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.probes = 0
+
+    async def Check(self, request, context):  # noqa: N802 - gRPC method name
+        self.probes += 1
+        return await super().Check(request, context)
+
+
 class HealthTarget:
     """A grpc.aio server with the standard health service, on a free loopback port."""
 
     def __init__(self) -> None:
         self.server: grpc.aio.Server | None = None
-        self.servicer = health.aio.HealthServicer()
+        self.servicer = _CountingHealth()
         self.port = 0
+
+    @property
+    def probes(self) -> int:
+        """How many Health/Check calls it has answered."""
+        return self.servicer.probes
 
     async def start(self, port: int = 0) -> HealthTarget:
         self.server = grpc.aio.server()

@@ -13,6 +13,8 @@ from tests.registry.conftest import api_for, health_target, unique
 from tests.registry.test_client import next_view, registration, watching
 from tests.support import eventually, eventually_async, free_port, wait_for_port
 from workmesh.registry import EmbeddedRegistry, Registrar, RegistryConfig, find_service
+from workmesh.registry.embedded._checks import MIN_INTERVAL
+from workmesh.registry.embedded._decode import CheckDef, ServiceDef
 
 pytestmark = pytest.mark.embedded_only
 
@@ -168,3 +170,62 @@ async def test_find_service_raises_unavailable_when_the_registry_is_down():
     config = RegistryConfig(address=f"127.0.0.1:{free_port()}")
     with pytest.raises(Unavailable, match=config.address):
         await find_service(config, "workmesh-results")
+
+
+@pytest.mark.parametrize(("path", "query", "named"), [
+    ("/v1/health/service/x", {"peer": "other"}, "peer"),
+    ("/v1/health/service/x", {"near": "_agent"}, "near"),
+    ("/v1/catalog/service/x", {"node-meta": "a:b"}, "node-meta"),
+    ("/v1/catalog/services", {"ns": "team"}, "ns"),
+    ("/v1/health/checks/x", {"partition": "p"}, "partition"),
+    ("/v1/agent/services", {"filter": "Service == x"}, "filter"),
+    ("/v1/agent/checks", {"frobnicate": "1"}, "frobnicate"),
+    ("/v1/status/leader", {"dc": "dc1"}, "dc"),
+])
+async def test_query_parameters_it_does_not_implement_are_refused_naming_them(path, query, named):
+    async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
+        status, reason, _ = await api.get(path, **query)
+        assert status == 400
+        assert f"The {named} parameter is not supported" in reason
+
+
+async def test_harmless_query_parameters_are_accepted():
+    async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
+        for query in ({"stale": ""}, {"consistent": ""}, {"cached": ""}, {"token": "t"}, {"dc": "dc1"}):
+            status, body, _ = await api.get("/v1/catalog/services", **query)
+            assert status == 200, (query, body)
+        async with api.session.get("/v1/agent/self", params={"pretty": ""}) as reply:
+            assert reply.status == 200
+            assert "\n    " in await reply.text()  # indented
+
+
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"Kind": "connect-proxy"}, "Kind"),
+    ({"Proxy": {"DestinationServiceName": "web"}}, "Proxy"),
+    ({"Connect": {"SidecarService": {}}}, "Connect"),
+    ({"SocketPath": "/tmp/x.sock"}, "SocketPath"),
+    ({"Namespace": "team"}, "Namespace"),
+    ({"Locality": {"Region": "eu"}}, "Locality"),
+    ({"Check": {"TTL": "5s", "SuccessBeforePassing": 2}}, "Check.SuccessBeforePassing"),
+    ({"Check": {"GRPC": "127.0.0.1:1/x", "Interval": "1s", "GRPCUseTLS": True, "TLSSkipVerify": True}},
+     "Check.TLSSkipVerify"),
+    ({"Checks": [{"TTL": "5s", "OutputMaxSize": 10}]}, "Checks[0].OutputMaxSize"),
+])
+async def test_documented_fields_it_does_not_implement_are_refused_not_dropped(extra, named):
+    async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
+        status, reason = await api.put("/v1/agent/service/register", {"Name": "w", **extra})
+        assert status == 400
+        assert f"{named} is not supported by the embedded registry" in reason
+        _, services, _ = await api.get("/v1/agent/services")
+        assert services == {}
+
+
+async def test_the_probe_loop_keeps_the_minimum_interval_whatever_it_is_given():
+    # Past the decoder: a definition built in code with a 1 ns interval still probes at 1/s.
+    async with EmbeddedRegistry() as registry, health_target("svc") as target:
+        cdef = CheckDef(kind="grpc", grpc=f"127.0.0.1:{target.port}/svc", interval=1e-9)
+        registry.state.register(ServiceDef(name="w", service_id="w-1", checks=(cdef,)))
+        await eventually_async(_async(lambda: target.probes >= 1), timeout=10)
+        before = target.probes
+        await asyncio.sleep(2.0)  # an observation window
+        assert target.probes - before <= 2.0 / MIN_INTERVAL + 2

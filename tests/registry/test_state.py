@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from workmesh.registry.embedded._decode import BadRequest, decode_check_update, decode_service
+from workmesh.registry.embedded._decode import (BadRequest, decode_check_registration, decode_check_update,
+                                                decode_service)
 from workmesh.registry.embedded._state import CRITICAL, PASSING, WARNING, RegistryState
 
 
@@ -205,6 +206,13 @@ def test_service_id_defaults_to_the_name():
     (body(Name="w", Checks=[{"HTTP": "http://x", "Interval": "1s"}]), "GRPC and TTL checks only"),
     (body(Name="w", Check={"TTL": "1s", "DeregisterCriticalServiceAfter": "1 minute"}),
      "DeregisterCriticalServiceAfter: invalid duration"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (body(Name="w", Address="0.0.0.0"), "Invalid service address"),
+    (body(Name="w", TaggedAddresses={"lan": "10.0.0.1"}), r"TaggedAddresses\['lan'\] must be an object"),
+    (body(Name="w", TaggedAddresses={"lan": {"Address": "a", "Port": 70000}}), "Port must be an integer"),
+    (body(Name="w", Weights={"Passing": 0}), "Passing must be greater than 0"),
+    (body(Name="w", Weights={"Passing": "1"}), "must be integers"),
+    (body(Name="w", Kind="mesh-gateway"), "Kind is not supported"),
 ])
 def test_malformed_registrations_are_rejected_with_a_reason(raw, reason):
     with pytest.raises(BadRequest, match=reason):
@@ -215,3 +223,50 @@ def test_check_update_body():
     assert decode_check_update(body(Status="warning", Output="hm")) == (WARNING, "hm")
     with pytest.raises(BadRequest, match="Invalid check status"):
         decode_check_update(body(Status="meh"))
+
+
+def test_tagged_addresses_get_consuls_defaults_from_an_ip_address():
+    assert svc(Address="10.0.0.9").tagged_addresses == {"lan_ipv4": ("10.0.0.9", 80), "wan_ipv4": ("10.0.0.9", 80)}
+    assert svc(Address="::1", TaggedAddresses={"lan_ipv6": {"address": "::2", "port": 1}}).tagged_addresses == {
+        "lan_ipv6": ("::2", 1), "wan_ipv6": ("::1", 80)}
+    assert svc(Address="host.example").tagged_addresses == {}
+
+
+def test_check_registration_defaults_its_id_to_the_name_and_checks_its_input():
+    cdef, service_id = decode_check_registration(body(Name="beat", TTL="5s", ServiceID="web-1"))
+    assert (cdef.check_id, cdef.kind, service_id) == ("beat", "ttl", "web-1")
+    with pytest.raises(BadRequest, match="Missing check name"):
+        decode_check_registration(body(TTL="5s"))
+    with pytest.raises(BadRequest, match="Bad check status"):
+        decode_check_registration(body(Name="x", TTL="5s", Status="fine"))
+
+
+def test_a_node_check_gates_every_service_and_wakes_every_name(state):
+    state.register(svc(name="a", Check={"TTL": "5s", "Status": "passing"}))
+    state.register(svc(name="b"))
+    before = (state.name_index("a"), state.name_index("b"))
+    node_check, _ = decode_check_registration(body(Name="disk", TTL="5s"))
+    state.register_check(node_check)
+    assert (state.name_index("a"), state.name_index("b")) > before
+    assert state.health_service("a", passing=True) == []
+    assert "disk" in [c["CheckID"] for c in state.health_service("a")[0]["Checks"]]
+    assert [c["CheckID"] for c in state.health_checks("a")] == ["service:a-1"]
+    state.update_ttl("disk", PASSING, "")
+    assert len(state.health_service("a", passing=True)) == 1
+    assert state.deregister_check("disk")
+    assert not state.deregister_check("disk")
+
+
+def test_a_check_registered_on_a_service_goes_with_it(state, clock):
+    state.register(svc())
+    cdef, _ = decode_check_registration(body(Name="beat", TTL="5s", DeregisterCriticalServiceAfter="1s"))
+    with pytest.raises(KeyError):
+        state.register_check(cdef, "nobody")
+    state.register_check(cdef, "web-1")
+    assert state.checks["beat"].service_name == "web"
+    assert state.next_ttl_deadline() == clock.now + 5
+    clock.now += 10
+    state.expire_ttls()
+    assert state.reap() == ["web-1"]
+    assert state.checks == {}
+    assert state.next_ttl_deadline() is None
