@@ -76,6 +76,10 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     return response
 
 
+def _unknown(kind: str, ident: str) -> web.Response:
+    return _text(404, f'Unknown {kind} ID "{ident}". Ensure that the {kind} ID is passed, not the {kind} name.')
+
+
 def _only(handler: Handler, allowed: frozenset[str]) -> Handler:
     async def checked(request: web.Request) -> web.StreamResponse:
         check_query(request, allowed)
@@ -172,10 +176,7 @@ class RegistryApi:
 
     async def deregister(self, request: web.Request) -> web.Response:
         service_id = request.match_info["service_id"]
-        if not self.state.deregister(service_id):
-            return _text(404, f'Unknown service ID "{service_id}". Ensure that the service ID is passed, '
-                              "not the service name.")
-        return _text(200, "")
+        return _text(200, "") if self.state.deregister(service_id) else _unknown("service", service_id)
 
     async def agent_services(self, request: web.Request) -> web.Response:
         return _json(self.state.agent_services())
@@ -211,10 +212,7 @@ class RegistryApi:
 
     async def check_deregister(self, request: web.Request) -> web.Response:
         check_id = request.match_info["check_id"]
-        if not self.state.deregister_check(check_id):
-            return _text(404, f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
-                              "not the check name.")
-        return _text(200, "")
+        return _text(200, "") if self.state.deregister_check(check_id) else _unknown("check", check_id)
 
     async def check_verb(self, request: web.Request) -> web.Response:
         verb = request.path.split("/")[4]
@@ -229,8 +227,7 @@ class RegistryApi:
         try:
             self.state.update_ttl(check_id, status, output)
         except KeyError:
-            return _text(404, f'Unknown check ID "{check_id}". Ensure that the check ID is passed, '
-                              "not the check name.")
+            return _unknown("check", check_id)
         except ValueError as exc:
             return _text(500, str(exc))  # Consul answers 500 here too
         return _text(200, "")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -34,6 +35,7 @@ _UNSUPPORTED_CHECK_FIELDS = {
     "failuresbeforecritical": "FailuresBeforeCritical",
 }
 _UNSET = (None, "", 0, False, [], {}, "default")
+_MAX_DURATION = (2**63 - 1) / 1e9  # seconds in Go's largest time.Duration
 
 
 class BadRequest(Exception):
@@ -97,14 +99,25 @@ def load_json(body: bytes) -> Any:
         raise BadRequest("Request decode failed: JSON nested too deeply") from None
 
 
+def _load_object(body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A body that must be a JSON object: (as sent, with folded keys)."""
+    obj = load_json(body)
+    if not isinstance(obj, dict):
+        raise BadRequest("Request decode failed: body must be a JSON object")
+    return obj, _fold(obj)
+
+
 def _duration(raw: dict[str, Any], key: str, label: str) -> tuple[float, str]:
     value = raw.get(key)
     if value in (None, ""):
         return 0.0, ""
     try:
         seconds = parse_duration(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise BadRequest(f"Request decode failed: {label}: {exc}") from None
+    if not math.isfinite(seconds) or abs(seconds) > _MAX_DURATION:
+        # Go's time.Duration is int64 nanoseconds: Consul cannot hold more either.
+        raise BadRequest(f"Request decode failed: {label}: invalid duration {value!r} (out of range)")
     if seconds < 0:
         raise BadRequest(f"Invalid check: {label} must not be negative")
     return seconds, value if isinstance(value, str) else f"{seconds:g}s"
@@ -161,10 +174,7 @@ def decode_service(body: bytes) -> ServiceDef:
     Raises:
         BadRequest: with Consul-style reasons ("Missing service name", "Invalid Service Meta: ...").
     """
-    obj = load_json(body)
-    if not isinstance(obj, dict):
-        raise BadRequest("Request decode failed: body must be a JSON object")
-    raw = _fold(obj)
+    _, raw = _load_object(body)
     name = _string(raw, "name", "Name")
     if not name:
         raise BadRequest("Missing service name")
@@ -258,10 +268,7 @@ def decode_check_registration(body: bytes) -> tuple[CheckDef, str]:
 
     The check id defaults to its Name, as in Consul.
     """
-    obj = load_json(body)
-    if not isinstance(obj, dict):
-        raise BadRequest("Request decode failed: body must be a JSON object")
-    raw = _fold(obj)
+    obj, raw = _load_object(body)
     name = _string(raw, "name", "Name")
     if not name:
         raise BadRequest("Missing check name")
@@ -277,10 +284,7 @@ def decode_check_registration(body: bytes) -> tuple[CheckDef, str]:
 
 def decode_check_update(body: bytes) -> tuple[str, str]:
     """Decode a ``PUT /v1/agent/check/update/<id>`` body into (status, output)."""
-    obj = load_json(body)
-    if not isinstance(obj, dict):
-        raise BadRequest("Request decode failed: body must be a JSON object")
-    raw = _fold(obj)
+    _, raw = _load_object(body)
     status = raw.get("status")
     if status not in STATUSES:
         raise BadRequest(f"Invalid check status: {status!r} (must be 'passing', 'warning' or 'critical')")

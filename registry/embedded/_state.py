@@ -118,11 +118,19 @@ class RegistryState:
         """
         now = self.clock()
         old = self.services.get(sdef.service_id)
-        ids = _check_ids(sdef)
+        own = dict(zip(_check_ids(sdef), sdef.checks, strict=True))  # one id twice: the last one counts
+        ids = list(own)
         if old is not None and old.definition == sdef and old.check_ids[:len(ids)] == ids:
             return False
-        keep = [] if old is None or replace_existing_checks else [c for c in old.check_ids if c not in ids]
+        keep = [] if old is None or replace_existing_checks else [c for c in old.check_ids if c not in own]
         names = {sdef.name} | ({old.name} if old else set())
+        for cid in ids:
+            # Check ids are node-wide: taking one over from another service (or the node)
+            # takes it away from there, or that service would list, keep or remove it too.
+            prev = self.checks.get(cid)
+            if prev is not None and prev.service_id != sdef.service_id:
+                names |= set(self._names_of(prev))
+                self._detach(prev)
         index = self._commit(names, catalog=True)
         if old is not None:
             for cid in old.check_ids:
@@ -135,7 +143,7 @@ class RegistryState:
                           check_ids=ids + keep)
         self.services[sdef.service_id] = service
         self._by_name.setdefault(sdef.name, {})[sdef.service_id] = service
-        for cid, cdef in zip(ids, sdef.checks, strict=True):
+        for cid, cdef in own.items():
             prev = self.checks.get(cid)
             status = cdef.status or (prev.status if prev else CRITICAL)
             check = Check(cdef, check_id=cid, name=cdef.name or f"Service '{sdef.name}' check",

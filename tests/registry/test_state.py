@@ -207,6 +207,11 @@ def test_service_id_defaults_to_the_name():
     (body(Name="w", Check={"TTL": "1s", "DeregisterCriticalServiceAfter": "1 minute"}),
      "DeregisterCriticalServiceAfter: invalid duration"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"Name": "w", "Check": {"TTL": 1' + b"0" * 400 + b"}}", "TTL: int too large"),
+    (b'{"Name": "w", "Check": {"TTL": NaN}}', "out of range"),
+    (b'{"Name": "w", "Check": {"TTL": Infinity}}', "out of range"),
+    (body(Name="w", Check={"TTL": "9" * 400 + "h"}), "out of range"),
+    (body(Name="w", Check={"GRPC": "h:1", "Interval": 2**64}), "out of range"),
     (body(Name="w", Address="0.0.0.0"), "Invalid service address"),
     (body(Name="w", TaggedAddresses={"lan": "10.0.0.1"}), r"TaggedAddresses\['lan'\] must be an object"),
     (body(Name="w", TaggedAddresses={"lan": {"Address": "a", "Port": 70000}}), "Port must be an integer"),
@@ -270,3 +275,22 @@ def test_a_check_registered_on_a_service_goes_with_it(state, clock):
     assert state.reap() == ["web-1"]
     assert state.checks == {}
     assert state.next_ttl_deadline() is None
+
+
+def test_a_check_id_taken_over_by_another_service_leaves_the_first(state):
+    # Found by the fuzz suite: the first service kept listing the id, and re-registering it
+    # failed with a KeyError (HTTP 500).
+    state.register(svc(sid="a", Check={"TTL": "5s", "CheckID": "shared"}))
+    state.register(svc(sid="b", Check={"TTL": "5s", "CheckID": "shared", "Status": "passing"}))
+    assert state.checks["shared"].service_id == "b"
+    assert state.services["a"].check_ids == []
+    assert state.register(svc(sid="a", Port=81))
+    assert [c["CheckID"] for c in state.health_checks("web")] == ["shared"]
+    assert state.deregister("a")
+    assert "shared" in state.checks
+
+
+def test_one_check_id_twice_in_a_registration_is_one_check(state):
+    state.register(svc(Checks=[{"TTL": "5s", "CheckID": "c"}, {"TTL": "9s", "CheckID": "c"}]))
+    assert state.services["web-1"].check_ids == ["c"]
+    assert state.checks["c"].definition.ttl == 9
