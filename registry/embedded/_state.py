@@ -184,8 +184,6 @@ class RegistryState:
             KeyError: unknown check id.
         """
         check = self.checks[check_id]
-        if check.kind == "ttl":
-            check.ttl_deadline = self.clock() + check.definition.ttl
         if check.status == status and check.output == output:
             return False
         if status == CRITICAL:
@@ -253,6 +251,9 @@ class RegistryState:
         check = self.checks[check_id]
         if check.kind != "ttl":
             raise ValueError(f"CheckID {check_id!r} does not have an associated TTL")
+        # Only a heartbeat re-arms the TTL: an expiry that re-armed it would expire again
+        # every TTL for ever (with a 1 ns TTL, in a busy loop).
+        check.ttl_deadline = self.clock() + check.definition.ttl
         return self.set_check(check_id, status, output)
 
     def expire_ttls(self) -> list[str]:

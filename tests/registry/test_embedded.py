@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 
 import pytest
 
@@ -229,3 +230,15 @@ async def test_the_probe_loop_keeps_the_minimum_interval_whatever_it_is_given():
         before = target.probes
         await asyncio.sleep(2.0)  # an observation window
         assert target.probes - before <= 2.0 / MIN_INTERVAL + 2
+
+
+async def test_a_nanosecond_ttl_does_not_keep_the_registry_busy():
+    # The registry runs in this process and loop: an expiry timer that re-fires in a loop
+    # would use about a CPU second per second here.
+    async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
+        await api.register({"Name": "w", "ID": "w-1", "Check": {"TTL": 1}})
+        assert (await api.put("/v1/agent/check/pass/service:w-1"))[0] == 200
+        before = time.process_time()
+        await asyncio.sleep(1.0)  # an observation window
+        assert time.process_time() - before < 0.3
+        assert await api.check_status("service:w-1") == "critical"

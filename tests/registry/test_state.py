@@ -294,3 +294,17 @@ def test_one_check_id_twice_in_a_registration_is_one_check(state):
     state.register(svc(Checks=[{"TTL": "5s", "CheckID": "c"}, {"TTL": "9s", "CheckID": "c"}]))
     assert state.services["web-1"].check_ids == ["c"]
     assert state.checks["c"].definition.ttl == 9
+
+
+def test_a_ttl_expires_once_per_heartbeat(state, clock):
+    # Found by the fuzz suite: the expiry re-armed the TTL, so a 1 ns TTL expired again and
+    # again in a busy loop once the expiry ran on a timer.
+    state.register(svc(Check={"TTL": 1}))  # a JSON number: 1 ns
+    clock.now += 1
+    assert state.expire_ttls() == ["service:web-1"]
+    assert state.next_ttl_deadline() is None
+    state.update_ttl("service:web-1", PASSING, "")
+    assert state.next_ttl_deadline() == clock.now + 1e-9
+    clock.now += 1
+    assert state.expire_ttls() == ["service:web-1"]
+    assert state.next_ttl_deadline() is None
