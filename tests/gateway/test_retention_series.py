@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 
 import grpc
-from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration
+from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration, find_service
 from workmesh.services.core.errors import NotFound
 from workmesh.services.gateway import GatewayConfig, create_server
 from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
@@ -50,7 +50,7 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
             registration = ServiceRegistration(name="workmesh-results", service_id="workmesh-results-t",
                                                address="127.0.0.1", port=port,
                                                grpc_check=f"127.0.0.1:{port}/workmesh-results",
-                                               check_interval="200ms")
+                                               check_interval="1s")  # Consul's minimum
             config = GatewayConfig(address="127.0.0.1:0", registry=registry.config, data_dir=str(tmp_path),
                                    job_ttl=1.0)
             gateway, gateway_port = create_server(config)
@@ -68,6 +68,10 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                             reply = await stub.ListWorkflowTypes(g.ListWorkflowTypesRequest())
                             return any(t.type.name == "series-async" for t in reply.types)
                         await eventually_async(listed, timeout=30)
+
+                        async def results_passing():
+                            return await find_service(registry.config, "workmesh-results")
+                        await eventually_async(results_passing, timeout=30)
                         job = (await stub.SubmitJob(g.SubmitJobRequest(workflow_type="series-async"))).job.job_id
                         events = [e async for e in stub.WatchJob(g.WatchJobRequest(job_id=job))]
                         assert terminal(events) == c.JOB_STATUS_SUCCEEDED
