@@ -253,6 +253,17 @@ class _ClientTracing:
             span.end()
         return call
 
+    async def _traced(self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails,
+                      request: Any) -> Any:
+        """One CLIENT span around the call, whatever its kind (the four interceptors share it)."""
+        span, details = self._start(client_call_details)
+        try:
+            call = await continuation(details, request)
+        except BaseException as exc:
+            self._failed(span, exc)
+            raise
+        return self._end_when_done(span, call)
+
 
 def _schedule_finish(span: Span, call: Any) -> None:
     # The status is only reachable through coroutines, even on a finished call.
@@ -274,46 +285,22 @@ async def _finish(span: Span, call: Any) -> None:
 
 class _UnaryUnary(_ClientTracing, grpc.aio.UnaryUnaryClientInterceptor):
     async def intercept_unary_unary(self, continuation, client_call_details, request):  # noqa: ANN001
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        return self._end_when_done(span, call)
+        return await self._traced(continuation, client_call_details, request)
 
 
 class _UnaryStream(_ClientTracing, grpc.aio.UnaryStreamClientInterceptor):
     async def intercept_unary_stream(self, continuation, client_call_details, request):  # noqa: ANN001
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request)
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        return self._end_when_done(span, call)
+        return await self._traced(continuation, client_call_details, request)
 
 
 class _StreamUnary(_ClientTracing, grpc.aio.StreamUnaryClientInterceptor):
     async def intercept_stream_unary(self, continuation, client_call_details, request_iterator):  # noqa: ANN001
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request_iterator)
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        return self._end_when_done(span, call)
+        return await self._traced(continuation, client_call_details, request_iterator)
 
 
 class _StreamStream(_ClientTracing, grpc.aio.StreamStreamClientInterceptor):
     async def intercept_stream_stream(self, continuation, client_call_details, request_iterator):  # noqa: ANN001
-        span, details = self._start(client_call_details)
-        try:
-            call = await continuation(details, request_iterator)
-        except BaseException as exc:
-            self._failed(span, exc)
-            raise
-        return self._end_when_done(span, call)
+        return await self._traced(continuation, client_call_details, request_iterator)
 
 
 def client_interceptors(service: str | None = None, *, always: bool = False) -> list[grpc.aio.ClientInterceptor]:
