@@ -25,7 +25,7 @@ DISCOVERY_PROBE = "workmesh.workers.examples.kpi:worker"
 
 def run(args) -> int:
     runner = {"dispatch": dispatch, "progress": progress, "discovery": discovery, "series": series,
-              "http": http}[args.bench]
+              "http": http, "fairness": fairness, "estimate": estimate}[args.bench]
     figures = runner(args)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -49,6 +49,16 @@ def _load() -> str:
     return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def fairness(args) -> dict:
+    from workmesh.services.bench._fairness import bench_fairness
+    return bench_fairness(args.job_seconds)
+
+
+def estimate(args) -> dict:
+    from workmesh.services.bench._estimate import bench_estimate
+    return bench_estimate(runs=args.runs, history=args.history)
+
+
 def store_url(store: str, database_url: str, data_dir: Path) -> str:
     """The gateway's DATABASE_URL for a benchmark's ``--store`` choice."""
     if store == "memory":
@@ -69,13 +79,29 @@ def dispatch(args) -> dict:
     if args.gateway:
         figures = asyncio.run(bench_dispatch(args.gateway, args.jobs, args.concurrency))
         return {"gateway": args.gateway, "load_average": _load(), **figures}
+    if args.scheduler == "both":
+        return _dispatch_policies(args)
     if args.store != "all":
         return {"store": args.store, **_dispatch_on(args.store, args)}
     stores = ["memory", "sqlite"] + (["postgres"] if args.database_url.startswith("postgres") else [])
     return {store: _dispatch_on(store, args) for store in stores}
 
 
-def _dispatch_on(store: str, args) -> dict:
+def _dispatch_policies(args) -> dict:
+    """FIFO, then fair share, on fresh meshes in one run; the ratio; the scheduler's own cost."""
+    from workmesh.services.bench._fairness import scheduler_cost
+
+    out: dict = {"store": args.store}
+    for policy in ("fifo", "fair"):
+        out[policy] = _dispatch_on(args.store, args, policy)
+    for path in ("unary", "stream"):
+        out[f"{path}_burst_fair_vs_fifo"] = round(out["fair"][f"{path}_burst_jobs_per_s"]
+                                                  / out["fifo"][f"{path}_burst_jobs_per_s"], 3)
+    out["scheduler_cost"] = scheduler_cost()
+    return out
+
+
+def _dispatch_on(store: str, args, policy: str = "") -> dict:
     from workmesh.services.bench._dispatch import bench_dispatch
 
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
@@ -84,8 +110,9 @@ def _dispatch_on(store: str, args) -> dict:
         if store == "postgres":
             # What "p50 in commit round trips" is measured against, on the same server now.
             figures["commit_p50_ms"] = commit_round_trip(url)
+        env = {"WORKMESH_SCHEDULER": policy or args.scheduler}
         with DevMesh(workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp),
-                     log_dir=Path(tmp)) as mesh:
+                     log_dir=Path(tmp), env=env) as mesh:
             figures.update(asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency)))
         if store == "postgres":
             for path in ("unary", "stream"):

@@ -107,25 +107,33 @@ def show_types(stub, as_json: bool) -> int:
     if not types:
         out.print("no workflow types: no healthy worker is registered")
         return 0
-    table = Table("type", "version", "instances", "free/capacity", "description", "parameters")
+    from workmesh.services.cli._queue import typical_runtime
+
+    table = Table("type", "version", "instances", "free/capacity", "typical runtime", "description", "parameters")
     for info in sorted(types, key=lambda t: t.type.name):
         params = "\n".join(describe_param(p) for p in info.type.params) or "-"
         table.add_row(info.type.name, info.type.version, str(info.healthy_instances),
-                      f"{info.free_capacity}/{info.capacity}", info.type.description, params)
+                      f"{info.free_capacity}/{info.capacity}", typical_runtime(info), info.type.description, params)
     out.print(table)
     return 0
 
 
 # --- jobs --------------------------------------------------------------------------------------
 
-def submit(stub, workflow_type: str, params: dict[str, str], *, timeout: str | None, key: str,
-           labels: dict[str, str]) -> gateway_pb2.SubmitJobResponse:
+def submit_request(workflow_type: str, params: dict[str, str], *, timeout: str | None = None, key: str = "",
+                   labels: dict[str, str] | None = None, tenant: str = "", user: str = "",
+                   priority: str = "") -> gateway_pb2.SubmitJobRequest:
     request = gateway_pb2.SubmitJobRequest(
-        workflow_type=workflow_type, idempotency_key=key, labels=labels,
-        params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()})
+        workflow_type=workflow_type, idempotency_key=key, labels=labels or {}, tenant=tenant, user=user,
+        priority=priority, params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()})
     if timeout:
         request.timeout.CopyFrom(parse_duration(timeout))
-    return stub.SubmitJob(request, timeout=30)
+    return request
+
+
+def submit(stub, workflow_type: str, params: dict[str, str], *, timeout: str | None, key: str,
+           labels: dict[str, str]) -> gateway_pb2.SubmitJobResponse:
+    return stub.SubmitJob(submit_request(workflow_type, params, timeout=timeout, key=key, labels=labels), timeout=30)
 
 
 def job_row(job: gateway_pb2.Job) -> list[str]:
@@ -277,8 +285,13 @@ def types_command(args) -> int:
 
 def submit_command(args) -> int:
     stub = gateway_stub(args.gateway)
-    reply = submit(stub, args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
-                   key=args.idempotency_key, labels=parse_pairs(args.label, "--label"))
+    request = submit_request(args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
+                             key=args.idempotency_key, labels=parse_pairs(args.label, "--label"),
+                             tenant=args.tenant, user=args.user, priority=args.priority)
+    if args.estimate:
+        from workmesh.services.cli._queue import estimate
+        return estimate(stub, request, args.json)
+    reply = stub.SubmitJob(request, timeout=30)
     if not args.follow:
         if args.json:
             print_json(to_dict(reply))

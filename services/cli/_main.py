@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 2h")
     sm.add_argument("--idempotency-key", default="", help="submitting the same key again returns the same job")
     sm.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
+    sm.add_argument("--tenant", default=os.environ.get("WORKMESH_TENANT", ""),
+                    help="who the job is accounted to for fair share (env WORKMESH_TENANT)")
+    sm.add_argument("--user", default=os.environ.get("WORKMESH_USER", ""), help="(env WORKMESH_USER)")
+    sm.add_argument("--priority", default="", help="among your own jobs: low, normal, high or -1000..1000")
+    sm.add_argument("--estimate", action="store_true",
+                    help="print the runtime estimate and expected start without submitting")
 
     wt = client("watch", "follow a job's progress and result")
     wt.add_argument("job_id", metavar="JOB")
@@ -81,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--limit", type=int, default=50)
 
     client("job", "show one job (status, result, trace id)").add_argument("job_id", metavar="JOB")
+    client("queue", "queued and running jobs per type, by owner, with share and usage").add_argument(
+        "workflow_type", metavar="TYPE", nargs="?", default="")
     cn = client("cancel", "cancel a job")
     cn.add_argument("job_id", metavar="JOB")
     cn.add_argument("--reason", default="cancelled from the CLI")
@@ -108,6 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--gateway", default="", help="a running mesh's gateway (default: start one)")
     bd.add_argument("--store", choices=("memory", "sqlite", "postgres", "all"), default="memory",
                     help="job store of the gateway; all: memory, sqlite and (with --database-url) postgres")
+    bd.add_argument("--scheduler", choices=("fair", "fifo", "both"), default="fair",
+                    help="the gateway's queue policy; both: FIFO then fair share, same run")
     bd.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
                     help="PostgreSQL URL for --store postgres/all")
     bd.add_argument("--json", action="store_true")
@@ -131,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
     bv = bench.add_parser("discovery", help="time until a new worker's type is listed by the gateway")
     bv.add_argument("--rounds", type=int, default=10)
     bv.add_argument("--json", action="store_true")
+    bf = bench.add_parser("fairness", help="FIFO against fair share on a contended sleep type (capacity 4)")
+    bf.add_argument("--job-seconds", type=float, default=0.2, help="L: the 1 s of the issue's scenario, scaled")
+    bf.add_argument("--json", action="store_true")
+    be = bench.add_parser("estimate", help="heat-demand runtimes: fit on 3/4 of the runs, predict the rest")
+    be.add_argument("--runs", type=int, default=40)
+    be.add_argument("--history", type=int, default=10_000, help="finished runs behind the EstimateJob latency")
+    be.add_argument("--json", action="store_true")
     bs = bench.add_parser("series", help="write and read a job's worth of time series")
     bs.add_argument("--store", choices=("parquet", "influx"), default="parquet")
     bs.add_argument("--components", type=int, default=1000)
@@ -151,6 +168,7 @@ COMMANDS: dict[str, str] = {
     "watch": "cli._client:watch_command", "jobs": "cli._client:jobs_command",
     "job": "cli._client:job_command", "cancel": "cli._client:cancel_command",
     "delete": "cli._client:delete_command", "health": "cli._client:health_command",
+    "queue": "cli._queue:queue_command",
     "series": "cli._series:run", "bench": "bench._cli:run",
     "dev": "cli._servers:dev", "demo": "cli._servers:demo", "registry": "cli._servers:registry",
     "gateway": "cli._servers:gateway", "worker": "cli._servers:worker", "results": "cli._servers:results",

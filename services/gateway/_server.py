@@ -28,11 +28,13 @@ from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.dispatch._fairshare import POLICIES, Scheduler, Shares
 from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.http import HttpConfig, HttpServer
+from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway.store import JobStore
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
@@ -138,6 +140,10 @@ class GatewayConfig:
         type_retention: seconds a workflow type nobody serves stays known (its jobs are accepted
             and wait QUEUED, also after a restart; ``WORKMESH_TYPE_RETENTION``, default 7d;
             ``off``: for ever).
+        scheduler: which queued job gets a free slot (``WORKMESH_SCHEDULER``): ``fair``
+            (default: fair share by decayed compute time) or ``fifo`` (oldest first).
+        shares_file: TOML file of weights and limits (``WORKMESH_SHARES_FILE``; unset: equal
+            shares, no limits), read at start and again on SIGHUP.
     """
 
     address: str = "127.0.0.1:50051"
@@ -160,6 +166,8 @@ class GatewayConfig:
     http: HttpConfig = field(default_factory=lambda: HttpConfig(address=None))
     faults: Faults = field(default_factory=Faults)
     type_retention: float | None = 7 * 86400.0
+    scheduler: str = "fair"
+    shares_file: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -168,7 +176,8 @@ class GatewayConfig:
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
         ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``/``_EXECUTE``,
-        ``WORKMESH_WORKER_SESSIONS`` and (see :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
+        ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE`` and (see
+        :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -186,7 +195,11 @@ class GatewayConfig:
         sync = env.get("WORKMESH_SQLITE_SYNC", "").strip().upper() or cls.sqlite_sync
         if sync not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"WORKMESH_SQLITE_SYNC={sync!r}: must be NORMAL, FULL or EXTRA")
+        scheduler = env.get("WORKMESH_SCHEDULER", "").strip().lower() or cls.scheduler
+        if scheduler not in POLICIES:
+            raise ValueError(f"WORKMESH_SCHEDULER={scheduler!r}: must be one of {', '.join(POLICIES)}")
         return cls(address=address, registry=RegistryConfig.from_env(env),
+                   scheduler=scheduler, shares_file=env.get("WORKMESH_SHARES_FILE", "").strip(),
                    database_url=env.get("DATABASE_URL", "").strip(),
                    data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir, sqlite_sync=sync,
                    replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
@@ -234,7 +247,8 @@ class GatewayServer:
 
     def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
                  store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool,
-                 job_ttl: float | None = None, delete_series=None, http: HttpServer | None = None) -> None:
+                 job_ttl: float | None = None, delete_series=None, http: HttpServer | None = None,
+                 shares_file: str = "") -> None:
         self.server = server
         self.http = http
         self.serving = False
@@ -247,6 +261,25 @@ class GatewayServer:
         self._delete_series = delete_series  # what DeleteJob deletes series with; retention too
         self.retention_kept = 0  # jobs a sweep kept because their series could not be deleted
         self._retention: asyncio.Task | None = None
+        self.shares_file = shares_file
+
+    def reload_shares(self) -> bool:
+        """Read the shares file again (SIGHUP); on any error keep the current shares.
+
+        Returns:
+            Whether the new file is in force.
+        """
+        if not self.shares_file:
+            return False
+        try:
+            shares = load_shares(self.shares_file)
+        except SharesError as exc:
+            log.error("shares not reloaded, the previous ones stay in force: %s", exc)
+            return False
+        self.dispatcher.queue.scheduler.configure(shares)
+        self.dispatcher.repump()
+        log.info("shares reloaded from %s", self.shares_file)
+        return True
 
     async def start(self) -> None:
         """Open the store, start discovery, dispatch (with lease keeping) and the gRPC server."""
@@ -339,10 +372,14 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     metrics = GatewayMetrics()
     # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
     replica = config.replica_id or f"{socket.gethostname()}:{port}"
+    try:
+        shares = load_shares(config.shares_file) if config.shares_file else Shares()
+    except SharesError as exc:
+        raise ValueError(f"WORKMESH_SHARES_FILE: {exc}") from None
     dispatcher = Dispatcher(store, catalog, retry=config.retry, cancel_grace=config.cancel_grace,
                             replica_id=replica, lease_seconds=config.lease_seconds,
                             renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
-                            metrics=metrics, faults=config.faults)
+                            metrics=metrics, faults=config.faults, scheduler=Scheduler(shares, config.scheduler))
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry)
     servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size)
@@ -356,7 +393,7 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
          reflection.SERVICE_NAME),
         server)
     gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
-                            cleaner)
+                            cleaner, shares_file=config.shares_file)
     if config.http.address is not None:
         gateway.http = HttpServer(servicer, config.registry, config.http, ready=lambda: gateway.serving,
                                   stats=lambda: {"typeWatchers": catalog.subscriber_count})
@@ -386,11 +423,12 @@ async def serve(config: GatewayConfig) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_shares)
     try:
         await stop.wait()
         log.info("gateway stopping")
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         if registrar is not None:
             await registrar.stop()

@@ -16,6 +16,13 @@ from workmesh.services.gateway._convert import (
 )
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
+from workmesh.services.gateway._queue_service import (
+    QueueServiceMixin,
+    check_queue_limits,
+    owner_fields,
+    owner_labels,
+    set_owner_fields,
+)
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
 from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
@@ -84,7 +91,7 @@ def _job_id(request) -> str:
     return request.job_id
 
 
-class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
+class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     """Implements workmesh.v1.Gateway.
 
     Args:
@@ -107,8 +114,32 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
 
+    _check_params = staticmethod(lambda wf, params: _validate_params(wf.params, params))
+
+    def _workflow_type(self, name: str):
+        """The declaration of a known type (SubmitJob and EstimateJob alike).
+
+        Raises:
+            NotFound: no such type (or forgotten), naming the available ones.
+        """
+        wf = self._catalog.known_type(name)
+        if wf is None:
+            available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
+            retention = self._catalog.forgotten(name)
+            why = (f": no worker has served it for more than {retention:g}s (WORKMESH_TYPE_RETENTION), "
+                   f"so it was forgotten" if retention is not None else "")
+            raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
+        return wf
+
     async def ListWorkflowTypes(self, request, context):
-        return gateway_pb2.ListWorkflowTypesResponse(types=self._catalog.infos())
+        infos = self._catalog.infos()
+        model = self._dispatcher.queue.model
+        for info in infos:
+            typical = model.typical(info.type.name)
+            if typical.known:
+                info.typical_runtime.FromNanoseconds(int(typical.p50_s * 1e9))
+                info.runtime_runs = typical.runs
+        return gateway_pb2.ListWorkflowTypesResponse(types=infos)
 
     async def WatchWorkflowTypes(self, request, context):
         queue = self._catalog.subscribe()
@@ -128,25 +159,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
             timeout_s = _timeout_seconds(request.timeout)
         if len(request.idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
-        wf = self._catalog.known_type(name)
-        if wf is None:
-            available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
-            retention = self._catalog.forgotten(name)
-            why = (f": no worker has served it for more than {retention:g}s (WORKMESH_TYPE_RETENTION), "
-                   f"so it was forgotten" if retention is not None else "")
-            raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
+        wf = self._workflow_type(name)
         params = _validate_params(wf.params, request.params)
+        owner, priority = owner_fields(request)
+        labels = owner_labels(request.labels, owner, priority)
+        dispatcher = self._dispatcher
+        check_queue_limits(dispatcher.queue, owner)
         if timeout_s is None and wf.HasField("default_timeout"):
             timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None
         job_id = new_job_id()
-        dispatcher = self._dispatcher
         # The job's trace starts here; its traceparent is stored so that every attempt (on any
         # replica, after any restart) and the worker's spans join it.
         with job_span("job.submit", job_id=job_id, workflow_type=name, bind_logs=False):
             trace_parent = current_traceparent()
             leased_at = time.monotonic()  # the lease below lasts at least lease_seconds from here
             record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
-                               max_attempts=effective_max_attempts(wf.max_attempts), labels=dict(request.labels),
+                               max_attempts=effective_max_attempts(wf.max_attempts), labels=labels,
                                idempotency_key=request.idempotency_key or None, trace_parent=trace_parent,
                                trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
                                lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
@@ -154,7 +182,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         if created:
             dispatcher.submitted(stored, leased_at)
         # The client has the parameters it sent: big ones are not echoed back (see ListJobs).
-        return gateway_pb2.SubmitJobResponse(job=job_to_proto(stored, list_view=True), existing=not created)
+        return gateway_pb2.SubmitJobResponse(job=set_owner_fields(job_to_proto(stored, list_view=True)),
+                                             existing=not created)
 
     async def WatchJob(self, request, context):
         try:
@@ -192,7 +221,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         record = await self._store.get(job_id)
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
-        return job_to_proto(record)
+        return set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
 
     @_unary
     async def ListJobs(self, request, context):
@@ -209,10 +238,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         # Big parameter values (an ESDL file of tens of MB) are left out of list views, and a
         # page ends early rather than growing past what a client with gRPC's default limit
         # (4 MiB) can receive.
+        queue, versions = self._dispatcher.queue, self._versions()
         jobs: list[gateway_pb2.Job] = []
         total = 0
         for record in records[:size]:
-            job = job_to_proto(record, list_view=True)
+            job = set_owner_fields(job_to_proto(record, list_view=True), queue, versions)
             total += job.ByteSize() + 16  # + the field's tag and length
             if jobs and total > self._page_bytes:
                 break
@@ -223,7 +253,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def CancelJob(self, request, context):
         record = await self._dispatcher.cancel(_job_id(request), request.reason)
-        return job_to_proto(record)
+        return set_owner_fields(job_to_proto(record))
 
     @_unary
     async def DeleteJob(self, request, context):
@@ -231,6 +261,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServicer):
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
         return gateway_pb2.DeleteJobResponse()
+
+    @_unary
+    async def EstimateJob(self, request, context):
+        return await self._estimate(request)
+
+    @_unary
+    async def GetQueue(self, request, context):
+        return await self._queue_view(request)
 
     async def RunJobs(self, request_iterator, context):
         # Each item goes through SubmitJob itself (its unwrapped body, which raises

@@ -29,7 +29,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from workmesh.services.gateway._fairshare import DEFAULT_HALF_LIFE_S, Limits, Shares
+from workmesh.services.gateway.dispatch._fairshare import DEFAULT_HALF_LIFE_S, Limits, Shares
 
 __all__ = ["PRIORITIES", "SharesError", "load_shares", "parse_priority", "parse_shares"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from workmesh.services.gateway._estimate import MIN_FIT_RUNS, RuntimeModel
+from workmesh.services.gateway.dispatch._estimate import MIN_FIT_RUNS, RuntimeModel
 
 
 def power_law_runs(n: int, seed: int = 1) -> list[tuple[dict[str, float], float]]:

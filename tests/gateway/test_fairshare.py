@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from workmesh.services.gateway._fairshare import (
+from workmesh.services.gateway.dispatch._fairshare import (
     Limits,
     Owner,
     QueuedJob,
@@ -12,7 +12,7 @@ from workmesh.services.gateway._fairshare import (
     Shares,
     UsageLedger,
 )
-from workmesh.services.gateway._queue_sim import simulate
+from workmesh.services.gateway.dispatch._queue_sim import simulate
 
 A, B, C = Owner("t", "a"), Owner("t", "b"), Owner("t", "c")
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from workmesh.services.gateway._fairshare import Limits, Owner
+from workmesh.services.gateway.dispatch._fairshare import Limits, Owner
 from workmesh.services.gateway._shares import SharesError, load_shares, parse_priority
 
 

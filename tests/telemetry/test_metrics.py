@@ -52,6 +52,18 @@ def test_gateway_instruments(captured):
     assert points(collect(captured.metrics), "workmesh.gateway.queue.depth", "workflow_type")["heat-demand"] == 1
 
 
+def test_fair_share_instruments(captured):
+    gateway = GatewayMetrics()
+    gateway.queue_wait(2.5, "acme", "heat-demand")
+    gateway.queue_wait(0.5, "acme", "heat-demand")
+    gateway.observe_tenant_shares(lambda: {"acme": 0.75, "other": 0.25})
+    found = collect(captured.metrics)
+    (wait,) = found["workmesh.gateway.queue.wait"]
+    assert (wait.count, wait.sum) == (2, 3.0)
+    assert wait.attributes == {"tenant": "acme", "workflow_type": "heat-demand"}
+    assert points(found, "workmesh.gateway.tenant.share", "tenant") == {"acme": 0.75, "other": 0.25}
+
+
 def test_worker_instruments(captured):
     worker = WorkerMetrics(instance="w-1")
     running = {"heat-demand": 2}

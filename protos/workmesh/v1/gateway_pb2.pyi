@@ -282,14 +282,16 @@ class TypeQueue(_message.Message):
     def __init__(self, workflow_type: _Optional[str] = ..., capacity: _Optional[int] = ..., queued: _Optional[int] = ..., running: _Optional[int] = ..., owners: _Optional[_Iterable[_Union[OwnerQueue, _Mapping]]] = ...) -> None: ...
 
 class GetQueueResponse(_message.Message):
-    __slots__ = ("policy", "half_life_seconds", "types")
+    __slots__ = ("policy", "half_life_seconds", "types", "owners")
     POLICY_FIELD_NUMBER: _ClassVar[int]
     HALF_LIFE_SECONDS_FIELD_NUMBER: _ClassVar[int]
     TYPES_FIELD_NUMBER: _ClassVar[int]
+    OWNERS_FIELD_NUMBER: _ClassVar[int]
     policy: str
     half_life_seconds: float
     types: _containers.RepeatedCompositeFieldContainer[TypeQueue]
-    def __init__(self, policy: _Optional[str] = ..., half_life_seconds: _Optional[float] = ..., types: _Optional[_Iterable[_Union[TypeQueue, _Mapping]]] = ...) -> None: ...
+    owners: _containers.RepeatedCompositeFieldContainer[OwnerQueue]
+    def __init__(self, policy: _Optional[str] = ..., half_life_seconds: _Optional[float] = ..., types: _Optional[_Iterable[_Union[TypeQueue, _Mapping]]] = ..., owners: _Optional[_Iterable[_Union[OwnerQueue, _Mapping]]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
     __slots__ = ("job_id", "after_seq")

@@ -97,6 +97,14 @@ class GatewayMetrics:
         self._jobs: Callable[[], Mapping[Any, int]] | None = None
         self._queue: Callable[[], Mapping[str, int]] | None = None
         self._in_flight: Callable[[], Mapping[str, int]] | None = None
+        self._shares: Callable[[], Mapping[str, float]] | None = None
+        self._wait = meter.create_histogram(
+            "workmesh.gateway.queue.wait", unit="s",
+            description="Time a job waited in the queue before it got a slot, by tenant and workflow type")
+        meter.create_observable_gauge(
+            "workmesh.gateway.tenant.share", unit="1",
+            description="Fraction of the decayed worker-seconds of all tenants that each tenant received",
+            callbacks=[_observer("tenant share", "tenant", lambda: self._shares)])
         self._transitions = meter.create_counter(
             "workmesh.gateway.job.transitions", unit="{transition}",
             description="Job state transitions, by new state")
@@ -122,6 +130,14 @@ class GatewayMetrics:
     def dispatch_latency(self, milliseconds: float, workflow_type: str) -> None:
         """Record one dispatch's latency in milliseconds."""
         self._latency.record(milliseconds, {"workflow_type": workflow_type})
+
+    def queue_wait(self, seconds: float, tenant: str, workflow_type: str) -> None:
+        """Record how long one job waited queued before it got a slot."""
+        self._wait.record(seconds, {"tenant": tenant, "workflow_type": workflow_type})
+
+    def observe_tenant_shares(self, callback: Callable[[], Mapping[str, float]]) -> None:
+        """Register `callback() -> {tenant: fraction of decayed usage}` for the tenant-share gauge."""
+        self._shares = callback
 
     def observe_jobs(self, callback: Callable[[], Mapping[int | str, int]]) -> None:
         """Register `callback() -> {state: count}` (JobStatus values or names) for the jobs gauge."""

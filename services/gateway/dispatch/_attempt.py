@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.v1 import common_pb2, worker_pb2
 
 S = common_pb2
@@ -40,6 +41,9 @@ class Pending:
     timer: asyncio.TimerHandle | None = None  # backoff before the next attempt
     trace_parent: str = ""          # the job's traceparent: each attempt's span is its child
     ready_at: float = 0.0           # monotonic time it became dispatchable (dispatch latency)
+    owner: Owner = Owner()          # who it is accounted to (fair share, limits)
+    priority: int = 0               # order among its owner's jobs
+    enqueued_at: float = 0.0        # wall-clock creation time: its place in the queue, across restarts
 
 
 @dataclass(eq=False)

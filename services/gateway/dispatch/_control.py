@@ -86,6 +86,7 @@ class ControlMixin:
         job = self._pending.pop(job_id, None)
         if job is not None:
             job.cancelled = True
+            self.queue.discard(job_id)
             if job.timer is not None:
                 job.timer.cancel()
         followed = False
@@ -123,6 +124,7 @@ class ControlMixin:
         job = self._pending.pop(job_id, None)
         if job is not None:
             job.cancelled = True
+            self.queue.discard(job_id)
             if job.timer is not None:
                 job.timer.cancel()
         self._reattacher.drop(job_id)

@@ -2,8 +2,9 @@
 
 One asyncio task per running attempt consumes the worker's ``Execute`` stream and turns its
 events into job events through ``store.append`` — the only writer of a running job's events, so
-terminal states cannot race each other. Queued jobs wait in per-type FIFO queues that are
-pumped whenever capacity may have appeared (a job ended, an instance joined); nothing polls.
+terminal states cannot race each other. Queued jobs wait in per-type queues whose next job the
+scheduler chooses (``_jobqueue``: fair share by decayed usage, or FIFO); a type is pumped
+whenever capacity may have appeared (a job ended, an instance joined); nothing polls.
 
 Durability: every non-terminal job is driven by the one replica holding its lease
 (``_leases``: renewed every few seconds, claimed when free or expired). A gateway that takes over
@@ -39,6 +40,8 @@ from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._control import ControlMixin
 from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
+from workmesh.services.gateway.dispatch._fairshare import Scheduler
+from workmesh.services.gateway.dispatch._jobqueue import JobQueue, owner_of, priority_of, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
 from workmesh.services.gateway.dispatch._outcomes import OutcomeMixin
 from workmesh.services.gateway.dispatch._policy import (
@@ -51,7 +54,7 @@ from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMix
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
 from workmesh.services.core.telemetry import end_span
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable
+from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 
@@ -86,12 +89,15 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             registry before its attempt counts as lost.
         metrics: a ``workmesh.services.core.telemetry.GatewayMetrics`` to update, or None.
         faults: faults to inject at the lease boundary (tests of take-over races), or None.
+        scheduler: which queued job gets a free slot (default: fair share, equal shares).
+        flush_interval: seconds between writes of usage and finished runtimes to the store.
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, *, retry: RetryPolicy = DEFAULT_RETRY,
                  cancel_grace: float = 5.0, busy_pause: float = 0.2, replica_id: str = "",
                  lease_seconds: float = 10.0, renew_interval: float = 3.0, reattach_wait: float = 10.0,
-                 metrics=None, faults: Faults | None = None) -> None:
+                 metrics=None, faults: Faults | None = None, scheduler: Scheduler | None = None,
+                 flush_interval: float = 3.0) -> None:
         self._store = store
         self._catalog = catalog
         self._retry = retry
@@ -107,7 +113,9 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                                    on_claimed=self._on_claimed, on_lost=self._on_lost,
                                    on_renewed=self._after_lease_round)
         self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
-        self._queues: dict[str, collections.deque[Pending]] = {}
+        self.queue = JobQueue(scheduler or Scheduler(), capacity=lambda: type_capacity(catalog))
+        self._flush_interval = flush_interval
+        self._flusher: asyncio.Task | None = None
         self._pending: dict[str, Pending] = {}      # queued or backing off, by job id
         self._running: dict[str, Attempt] = {}
         self._side_tasks: set[asyncio.Task] = set()
@@ -124,8 +132,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         """
         if not self._started:
             self._started = True
+            with contextlib.suppress(Exception):  # a store that is away now: usage starts at zero
+                await asyncio.wait_for(self.queue.load(self._store), 10.0)
+            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="gateway-usage")
             self._catalog.add_listener(self._on_capacity)
-            self._on_capacity(list(self._queues))
+            self._on_capacity(self.queue.types())
             await self._leases.start()
 
     async def stop(self) -> None:
@@ -141,7 +152,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         tasks = [a.task for a in self._running.values() if a.task is not None]
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, *self._side_tasks, return_exceptions=True)
+        if self._flusher is not None:
+            self._flusher.cancel()
+        await asyncio.gather(*tasks, *self._side_tasks, *filter(None, [self._flusher]), return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.queue.flush(self._store), 2.0)
         # Bounded: with the database away the leases simply expire.
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._store.release(self.replica_id, owned), 2.0)
@@ -169,7 +184,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         if delay > 0:
             job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
             return
-        self._queues.setdefault(job.workflow_type, collections.deque()).append(job)
+        self.queue.push(job)
         if self._started:
             self._pump(job.workflow_type)
 
@@ -186,7 +201,8 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
 
     def observe(self, metrics) -> None:
         """Feed the gauges of a GatewayMetrics from this dispatcher's in-memory state."""
-        metrics.observe_queue_depth(lambda: {t: len(q) for t, q in list(self._queues.items())})
+        metrics.observe_queue_depth(self.queue.depths)
+        metrics.observe_tenant_shares(self.queue.tenant_shares)
         metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
         metrics.observe_jobs(lambda: {S.JOB_STATUS_QUEUED: len(self._pending),
                                       S.JOB_STATUS_RUNNING: len(self._running)})
@@ -205,7 +221,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             if a.inst is not None and a.task is not None and not a.task.done():
                 live[a.inst.key] += 1
         slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
-        queued = {job.job_id for queue in self._queues.values() for job in queue}
+        queued = self.queue.ids()
         stuck = [job_id for job_id, job in self._pending.items()
                  if job_id not in queued and job.timer is None]
         return Snapshot(driven=frozenset(self.owned()), running=len(self._running), slots=slots,
@@ -217,13 +233,17 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                                             params=record.params)
         return Pending(record.job_id, record.workflow_type, request, record.timeout_s,
                        effective_max_attempts(record.max_attempts), attempts=record.attempts,
-                       trace_parent=record.trace_parent, ready_at=time.monotonic())
+                       trace_parent=record.trace_parent, ready_at=time.monotonic(),
+                       owner=owner_of(record.labels), priority=priority_of(record.labels),
+                       enqueued_at=record.created_at.timestamp())
 
     def queued(self, workflow_type: str | None = None) -> int:
         """How many jobs wait for an instance (of one type, or of all)."""
-        if workflow_type is not None:
-            return len(self._queues.get(workflow_type, ()))
-        return sum(len(q) for q in self._queues.values())
+        return self.queue.queued(workflow_type)
+
+    def repump(self) -> None:
+        """Offer free slots again (e.g. after new shares lifted a limit)."""
+        self._on_capacity(self.queue.types())
 
     def _on_capacity(self, names) -> None:
         if self._started:
@@ -233,15 +253,12 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._pump(name)
 
     def _pump(self, workflow_type: str) -> None:
-        queue = self._queues.get(workflow_type)
-        if not queue:
-            return
-        candidates = self._catalog.instances_of(workflow_type)
-        while queue:
-            job = queue[0]
-            if job.cancelled:
-                queue.popleft()
-                continue
+        # The scheduler picks the job: a job that may not start now (its owner is at a running
+        # limit) is passed over, never waited for.
+        candidates = None
+        while (job := self.queue.peek(workflow_type)) is not None:
+            if candidates is None:
+                candidates = self._catalog.instances_of(workflow_type)
             inst = choose_instance(candidates)
             if inst is None:
                 return
@@ -254,14 +271,26 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._stale.add(workflow_type)
                 self._leases.poke()
                 return
-            queue.popleft()
+            self.queue.take(job)
             self._pending.pop(job.job_id, None)
+            if self._metrics is not None:
+                self._metrics.queue_wait(time.monotonic() - job.ready_at, job.owner.tenant, workflow_type)
             self._launch(job, inst)
 
     def _after_lease_round(self) -> None:
         stale, self._stale = self._stale, set()
         if stale:
             self._on_capacity(stale)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._flush_interval)
+            try:
+                await self.queue.flush(self._store)
+            except WorkmeshError as exc:  # store away for now: the charges wait for the next flush
+                log.warning("could not store usage: %s", exc)
+            except Exception:
+                log.exception("could not store usage")
 
     def _launch(self, job: Pending, inst: InstanceState) -> None:
         # The slot, the attempt and its task come together: whatever the job carries, the
@@ -347,7 +376,12 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             # this task awaits any more can keep them.
             if self._running.get(job.job_id) is a:
                 del self._running[job.job_id]
+                wf = inst.types.get(job.workflow_type)
+                self.queue.ended(job.job_id, succeeded=a.outcome == "SUCCEEDED",
+                                 version=wf.version if wf is not None else "")
             inst.in_flight -= 1
+            if self._started and self.queue.scheduler.shares.limited:
+                self.repump()  # a running limit may have let jobs of other types start
             if a.span is not None:
                 end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
             if recorded and self._started and not a.abandoned and not a.ended and not a.unstarted:

@@ -4,7 +4,6 @@ the terminal write — for the :class:`~workmesh.services.gateway.Dispatcher`.""
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import datetime as dt
 import time
@@ -69,7 +68,7 @@ class OutcomeMixin:
         job.timer = None
         job.ready_at = time.monotonic()
         if not job.cancelled and self._pending.get(job.job_id) is job:
-            self._queues.setdefault(job.workflow_type, collections.deque()).append(job)
+            self.queue.push(job)
             if self._started:
                 self._pump(job.workflow_type)
 

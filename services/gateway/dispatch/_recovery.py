@@ -120,6 +120,7 @@ class RecoveryMixin:
             job = self._pending.pop(job_id, None)
             if job is not None:
                 job.cancelled = True
+                self.queue.discard(job_id)
                 if job.timer is not None:
                     job.timer.cancel()
             if job_id in self._running:
@@ -154,6 +155,8 @@ class RecoveryMixin:
             a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
         inst.in_flight += 1
         self._running[job.job_id] = a
+        began = record.started_at or record.updated_at or utcnow()
+        self.queue.track(job, began.timestamp())
         a.span = open_attempt_span(job, inst.name, a.number, worker_pb2.ExecuteRequest())
         try:
             a.call = inst.attach(worker_pb2.AttachRequest(job_id=job.job_id, after_seq=record.worker_seq))

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql import _types as types_ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
+from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
 from workmesh.services.gateway.store.sql._engine import (
     create_engine,
     is_transient,
@@ -72,7 +73,7 @@ def _bounded(limit: int) -> int:
     return max(0, min(int(limit), INT64_MAX))
 
 
-class SqlJobStore:
+class SqlJobStore(SqlFairshareMixin):
     """A JobStore in SQL: jobs, numbered job events, attempts, leases.
 
     Opening is lazy: the first call (or :meth:`start`, or ``async with``) applies the alembic

@@ -1,6 +1,6 @@
 """A simulation of the queue on simulated time: when would each queued job start and end?
 
-Runs the dispatcher's own :class:`~workmesh.services.gateway._fairshare.Scheduler` (a clone) over
+Runs the dispatcher's own :class:`~workmesh.services.gateway.dispatch._fairshare.Scheduler` (a clone) over
 the current queued and running jobs with their estimated runtimes and the types' capacity: each
 free slot is given to ``next_job`` exactly as the dispatcher would, and usage accrues as the
 simulated jobs run. ``EstimateJob`` adds the caller's would-be job to the clone first, so its
@@ -13,7 +13,7 @@ import heapq
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from workmesh.services.gateway._fairshare import QueuedJob, RunningJob, Scheduler
+from workmesh.services.gateway.dispatch._fairshare import QueuedJob, RunningJob, Scheduler
 
 __all__ = ["Simulated", "simulate"]
 

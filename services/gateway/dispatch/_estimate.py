@@ -81,12 +81,14 @@ class RuntimeModel:
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], _Runs] = {}
+        self._typical: dict[str, Estimate] = {}   # per type, until its next run arrives
 
     def add(self, workflow_type: str, version: str, params: Mapping[str, float], runtime_s: float) -> None:
         """Record a finished run (`params`: its numeric parameters)."""
         if runtime_s is None or not math.isfinite(runtime_s) or runtime_s <= 0:
             return
         self._runs.setdefault((workflow_type, version), _Runs()).add(params, runtime_s)
+        self._typical.pop(workflow_type, None)
 
     def runs(self, workflow_type: str, version: str | None = None) -> int:
         """How many runs are known for a type+version (or every version of the type)."""
@@ -95,10 +97,14 @@ class RuntimeModel:
 
     def typical(self, workflow_type: str) -> Estimate:
         """The type's runtime quantiles over every version, parameters ignored."""
+        cached = self._typical.get(workflow_type)
+        if cached is not None:
+            return cached
         times = [x for (t, _), r in self._runs.items() if t == workflow_type for x in r.runtimes]
         if not times:
             return Estimate(None, None, 0, "unknown", f"no finished run of {workflow_type!r} yet")
-        return _quantiles(times, "history")
+        cached = self._typical[workflow_type] = _quantiles(times, "history")
+        return cached
 
     def estimate(self, workflow_type: str, version: str, params: Mapping[str, float]) -> Estimate:
         """p50/p90 runtime of a job of `workflow_type` `version` with numeric `params`."""

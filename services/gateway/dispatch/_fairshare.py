@@ -28,6 +28,7 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 __all__ = [
     "DEFAULT_HALF_LIFE_S",
@@ -45,9 +46,12 @@ DEFAULT_HALF_LIFE_S = 3600.0
 POLICIES = ("fair", "fifo")
 
 
-@dataclass(frozen=True, order=True)
-class Owner:
-    """Who a job is accounted to: a user within a tenant (empty strings: the default)."""
+class Owner(NamedTuple):
+    """Who a job is accounted to: a user within a tenant (empty strings: the default).
+
+    A named tuple, not a dataclass: owners are dictionary keys on every scheduling decision,
+    and a tuple hashes in C.
+    """
 
     tenant: str = ""
     user: str = ""
@@ -79,6 +83,13 @@ class Shares:
     default_tenant_limits: Limits = Limits()
     default_user_limits: Limits = Limits()
     half_life_s: float = DEFAULT_HALF_LIFE_S
+
+    @property
+    def limited(self) -> bool:
+        """Whether any running limit is set (a job's end may then unblock other types)."""
+        return any(lim.max_running is not None for lim in (
+            self.default_tenant_limits, self.default_user_limits,
+            *self.tenant_limits.values(), *self.user_limits.values()))
 
     def tenant_weight(self, tenant: str) -> float:
         return float(self.tenants.get(tenant, 1.0))
@@ -132,11 +143,13 @@ class UsageLedger:
     def __init__(self, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
         self.half_life_s = half_life_s
         self._done: dict[Owner, tuple[float, float]] = {}   # owner -> (value, as of)
+        self._tenants: dict[str, tuple[float, float]] = {}  # the same, summed per tenant
 
     def _decay(self, value: float, dt: float) -> float:
         return value * math.pow(2.0, -max(dt, 0.0) / self.half_life_s)
 
-    def _worked(self, start: float, end: float) -> float:
+    def worked(self, start: float, end: float) -> float:
+        """Decayed worker-seconds, as of `end`, of one slot held from `start` to `end`."""
         h = self.half_life_s
         return h / math.log(2) * -math.expm1(-math.log(2) * max(end - start, 0.0) / h)
 
@@ -147,26 +160,62 @@ class UsageLedger:
     def load(self, entries: Mapping[Owner, tuple[float, float]]) -> None:
         """Replace the finished work by stored ``owner -> (value, as_of)`` entries."""
         self._done = dict(entries)
+        self._tenants = {}
+        for owner, (value, as_of) in self._done.items():
+            self._add(self._tenants, owner.tenant, value, as_of)
 
     def charge(self, owner: Owner, start: float, end: float) -> None:
         """Add the work of a job that ran from `start` to `end`."""
-        self.add(owner, self._worked(start, end), end)
+        self.add(owner, self.worked(start, end), end)
 
     def add(self, owner: Owner, worker_seconds: float, at: float) -> None:
         """Add decayed worker-seconds as of time `at`."""
-        value, as_of = self._done.get(owner, (0.0, at))
+        self._add(self._done, owner, worker_seconds, at)
+        self._add(self._tenants, owner.tenant, worker_seconds, at)
+
+    def _add(self, table: dict, key: object, worker_seconds: float, at: float) -> None:
+        value, as_of = table.get(key, (0.0, at))
         if at >= as_of:
-            self._done[owner] = (self._decay(value, at - as_of) + worker_seconds, at)
+            table[key] = (self._decay(value, at - as_of) + worker_seconds, at)
         else:  # an older charge (e.g. replayed): decay it to the stored time instead
-            self._done[owner] = (value + self._decay(worker_seconds, as_of - at), as_of)
+            table[key] = (value + self._decay(worker_seconds, as_of - at), as_of)
+
+    def _value(self, entry: tuple[float, float] | None, now: float) -> float:
+        if entry is None:
+            return 0.0
+        value, as_of = entry
+        return self._decay(value, now - as_of) if now >= as_of else value
 
     def usage(self, owner: Owner, now: float, running_since: Iterable[float] = ()) -> float:
         """The owner's usage at `now`, with its running jobs started at `running_since`."""
-        value, as_of = self._done.get(owner, (0.0, now))
-        total = self._decay(value, now - as_of) if now >= as_of else value
-        for start in running_since:
-            total += self._worked(start, now)
-        return total
+        return self._value(self._done.get(owner), now) + sum(self.worked(s, now) for s in running_since)
+
+    def tenant_usage(self, tenant: str, now: float) -> float:
+        """The finished work of a tenant's users at `now` (running jobs not included)."""
+        return self._value(self._tenants.get(tenant), now)
+
+
+class _Running:
+    """The running jobs of one owner or tenant, summed so their usage so far is O(1) to read:
+    ``Σ H/ln2·(1 - 2^-((t-s_i)/H)) = H/ln2·(n - 2^-((t-r)/H)·Σ 2^((s_i-r)/H))`` for a reference r."""
+
+    __slots__ = ("n", "ref", "total")
+
+    def __init__(self) -> None:
+        self.n, self.ref, self.total = 0, 0.0, 0.0
+
+    def add(self, start: float, h: float, sign: int = 1) -> None:
+        if self.n == 0:
+            self.ref, self.total = start, 0.0
+        self.n += sign
+        self.total += sign * math.pow(2.0, (start - self.ref) / h)
+        if self.n == 0:
+            self.total = 0.0
+
+    def work(self, now: float, h: float) -> float:
+        if self.n == 0:
+            return 0.0
+        return max(h / math.log(2) * (self.n - math.pow(2.0, -(now - self.ref) / h) * self.total), 0.0)
 
 
 class Scheduler:
@@ -190,6 +239,8 @@ class Scheduler:
         self._running: dict[str, RunningJob] = {}
         self._running_by_owner: dict[Owner, dict[str, float]] = {}
         self._queued_by_owner: dict[Owner, int] = {}
+        self._queued_by_tenant: dict[str, int] = {}
+        self._agg: dict[object, _Running] = {}   # Owner or tenant name -> its running jobs
 
     def clone(self) -> Scheduler:
         """An independent copy (jobs are immutable and shared), e.g. to simulate the queue."""
@@ -202,13 +253,22 @@ class Scheduler:
         other._running = dict(self._running)
         other._running_by_owner = {o: dict(r) for o, r in self._running_by_owner.items()}
         other._queued_by_owner = dict(self._queued_by_owner)
+        other._queued_by_tenant = dict(self._queued_by_tenant)
+        other._agg = {}
+        for k, a in self._agg.items():
+            copy = other._agg[k] = _Running()
+            copy.n, copy.ref, copy.total = a.n, a.ref, a.total
         return other
 
     # -- configuration -------------------------------------------------------------------
     def configure(self, shares: Shares) -> None:
         """Use new weights and limits from now on (usage is kept)."""
         self.shares = shares
-        self.ledger.half_life_s = shares.half_life_s
+        if shares.half_life_s != self.ledger.half_life_s:
+            self.ledger.half_life_s = shares.half_life_s
+            self._agg = {}
+            for run in self._running.values():
+                self._count_running(run, 1)
 
     # -- state changes ----------------------------------------------------------------------
     def add(self, job: QueuedJob) -> None:
@@ -218,7 +278,7 @@ class Scheduler:
         self._queued[job.job_id] = job
         heap = self._queues.setdefault(job.workflow_type, {}).setdefault(job.owner, [])
         heapq.heappush(heap, (job.order_key(self._fifo), job))
-        self._queued_by_owner[job.owner] = self._queued_by_owner.get(job.owner, 0) + 1
+        self._count_queued(job.owner, 1)
 
     def remove(self, job_id: str) -> QueuedJob | None:
         """Take a job out of its queue (cancelled, deleted, given up); None if not queued."""
@@ -227,8 +287,11 @@ class Scheduler:
             return None
         owners = self._queues[job.workflow_type]
         heap = owners[job.owner]
-        heap.remove((job.order_key(self._fifo), job))
-        heapq.heapify(heap)
+        if heap[0][1] is job:   # the usual case: the job next_job chose is starting
+            heapq.heappop(heap)
+        else:                   # cancelled or deleted while queued: rarer, O(n)
+            heap.remove((job.order_key(self._fifo), job))
+            heapq.heapify(heap)
         if not heap:
             del owners[job.owner]
         self._count_queued(job.owner, -1)
@@ -246,7 +309,18 @@ class Scheduler:
         run = RunningJob(job_id, workflow_type, owner, started_at)
         self._running[job_id] = run
         self._running_by_owner.setdefault(owner, {})[job_id] = started_at
+        self._count_running(run, 1)
         return run
+
+    def _count_running(self, run: RunningJob, sign: int) -> None:
+        h = self.ledger.half_life_s
+        for key in (run.owner, run.owner.tenant):
+            agg = self._agg.get(key)
+            if agg is None:
+                agg = self._agg[key] = _Running()
+            agg.add(run.started_at, h, sign)
+            if agg.n == 0:
+                del self._agg[key]
 
     def finish(self, job_id: str, now: float) -> RunningJob | None:
         """A running job ended at `now`: its worker-seconds become the owner's usage."""
@@ -257,15 +331,17 @@ class Scheduler:
         del mine[job_id]
         if not mine:
             del self._running_by_owner[run.owner]
+        self._count_running(run, -1)
         self.ledger.charge(run.owner, run.started_at, now)
         return run
 
     def _count_queued(self, owner: Owner, delta: int) -> None:
-        n = self._queued_by_owner.get(owner, 0) + delta
-        if n:
-            self._queued_by_owner[owner] = n
-        else:
-            self._queued_by_owner.pop(owner, None)
+        for table, key in ((self._queued_by_owner, owner), (self._queued_by_tenant, owner.tenant)):
+            n = table.get(key, 0) + delta
+            if n:
+                table[key] = n
+            else:
+                table.pop(key, None)
 
     # -- reading ----------------------------------------------------------------------------
     def queued_jobs(self, workflow_type: str | None = None) -> list[QueuedJob]:
@@ -287,15 +363,15 @@ class Scheduler:
         if owner is not None:
             return self._queued_by_owner.get(owner, 0)
         if tenant is not None:
-            return sum(n for o, n in self._queued_by_owner.items() if o.tenant == tenant)
+            return self._queued_by_tenant.get(tenant, 0)
         return len(self._queued)
 
     def running_count(self, owner: Owner | None = None, tenant: str | None = None) -> int:
         """Running jobs of one owner, of one tenant, or of all."""
-        if owner is not None:
-            return len(self._running_by_owner.get(owner, ()))
-        if tenant is not None:
-            return sum(len(r) for o, r in self._running_by_owner.items() if o.tenant == tenant)
+        key = owner if owner is not None else tenant
+        if key is not None:
+            agg = self._agg.get(key)
+            return agg.n if agg is not None else 0
         return len(self._running)
 
     def owners(self) -> set[Owner]:
@@ -304,10 +380,15 @@ class Scheduler:
 
     def usage(self, owner: Owner, now: float) -> float:
         """The owner's decayed worker-seconds at `now`, running jobs included."""
-        return self.ledger.usage(owner, now, self._running_by_owner.get(owner, {}).values())
+        return self.ledger.usage(owner, now) + self._running_work(owner, now)
 
     def tenant_usage(self, tenant: str, now: float) -> float:
-        return sum(self.usage(o, now) for o in self.owners() if o.tenant == tenant)
+        """The sum of the tenant's users' usage at `now`."""
+        return self.ledger.tenant_usage(tenant, now) + self._running_work(tenant, now)
+
+    def _running_work(self, key: object, now: float) -> float:
+        agg = self._agg.get(key)
+        return agg.work(now, self.ledger.half_life_s) if agg is not None else 0.0
 
     def may_start(self, owner: Owner) -> bool:
         """Whether the owner is below its own and its tenant's running limits."""
@@ -329,25 +410,24 @@ class Scheduler:
         eligible = [o for o in owners if self.may_start(o)]
         if not eligible:
             return None
+        if len(eligible) == 1:   # the common case of a burst: nothing to weigh
+            return owners[eligible[0]][0][1]
         if self._fifo:
             return min((owners[o][0] for o in eligible), key=lambda entry: entry[0])[1]
         return owners[self._fair_owner(eligible, owners, now)][0][1]
 
     def _fair_owner(self, eligible: list[Owner], owners: dict, now: float) -> Owner:
         shares = self.shares
-        tenants = {o.tenant for o in eligible}
-        usage = {o: self.usage(o, now) for o in self.owners() if o.tenant in tenants}
-        tenant_usage: dict[str, float] = {}
-        tenant_running: dict[str, int] = {}
-        for o, u in usage.items():
-            tenant_usage[o.tenant] = tenant_usage.get(o.tenant, 0.0) + u
-            tenant_running[o.tenant] = tenant_running.get(o.tenant, 0) + self.running_count(o)
+        tenants: dict[str, tuple[float, float]] = {}
 
         def key(o: Owner) -> tuple:
-            tw, uw = shares.tenant_weight(o.tenant), shares.user_weight(o)
+            t = tenants.get(o.tenant)
+            if t is None:
+                tw = shares.tenant_weight(o.tenant)
+                t = tenants[o.tenant] = (self.tenant_usage(o.tenant, now) / tw, self.running_count(tenant=o.tenant) / tw)
+            uw = shares.user_weight(o)
             head = owners[o][0][1]
-            return (tenant_usage.get(o.tenant, 0.0) / tw, tenant_running.get(o.tenant, 0) / tw,
-                    usage.get(o, 0.0) / uw, self.running_count(o) / uw, head.enqueued_at, head.seq)
+            return (*t, self.usage(o, now) / uw, self.running_count(o) / uw, head.enqueued_at, head.seq)
 
         # One pass: the tenant part of the key orders tenants, the user part users within one.
         return min(eligible, key=key)

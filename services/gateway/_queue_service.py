@@ -1,0 +1,159 @@
+"""The Gateway RPCs and checks of the scheduler: owners at submit, queue limits, queue places,
+EstimateJob and GetQueue (a mixin of ``GatewayServicer``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
+from workmesh.services.gateway.dispatch._jobqueue import PRIORITY_LABEL, TENANT_LABEL, USER_LABEL, priority_of
+from workmesh.services.gateway._shares import parse_priority
+from workmesh.v1 import gateway_pb2
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
+
+__all__ = ["QueueServiceMixin", "check_queue_limits", "owner_fields", "owner_labels", "set_owner_fields"]
+
+MAX_OWNER_LENGTH = 200
+_RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL)
+
+
+def owner_fields(request) -> tuple[Owner, int]:
+    """The declared owner and the priority of a SubmitJob/EstimateJob request, checked.
+
+    Raises:
+        InvalidArgument: a name too long, or an unknown priority.
+    """
+    for name in ("tenant", "user"):
+        if len(getattr(request, name)) > MAX_OWNER_LENGTH:
+            raise InvalidArgument(name, f"must be at most {MAX_OWNER_LENGTH} characters")
+    try:
+        priority = parse_priority(request.priority)
+    except ValueError as exc:
+        raise InvalidArgument("priority", str(exc)) from None
+    return Owner(request.tenant, request.user), priority
+
+
+def owner_labels(labels, owner: Owner, priority: int) -> dict[str, str]:
+    """The job's labels with the reserved owner labels set from the request's fields."""
+    for key in labels:
+        if key in _RESERVED:
+            raise InvalidArgument(f"labels[{key}]", "is reserved: set the request's tenant, user or priority")
+    out = dict(labels)
+    if owner.tenant:
+        out[TENANT_LABEL] = owner.tenant
+    if owner.user:
+        out[USER_LABEL] = owner.user
+    if priority:
+        out[PRIORITY_LABEL] = str(priority)
+    return out
+
+
+def check_queue_limits(queue, owner: Owner) -> None:
+    """Refuse a submit past the owner's or its tenant's queued limit.
+
+    Raises:
+        ResourceExhausted: naming the limit and the current count.
+    """
+    scheduler = queue.scheduler
+    cap = scheduler.shares.user_limit(owner).max_queued
+    if cap is not None and (n := scheduler.queued_count(owner)) >= cap:
+        raise ResourceExhausted(f"max_queued of user {owner.user or '-'} in tenant {owner.tenant or '-'} is "
+                                f"{cap} and {n} jobs are queued; submit again when some have started")
+    cap = scheduler.shares.tenant_limit(owner.tenant).max_queued
+    if cap is not None and (n := scheduler.queued_count(tenant=owner.tenant)) >= cap:
+        raise ResourceExhausted(f"max_queued of tenant {owner.tenant or '-'} is {cap} and {n} jobs are "
+                                f"queued; submit again when some have started")
+
+
+def set_owner_fields(job: gateway_pb2.Job, queue=None, versions=None) -> gateway_pb2.Job:
+    """Fill a Job message's tenant/user/priority (and queue place when queued here)."""
+    labels = job.labels
+    job.tenant, job.user, job.priority = labels.get(TENANT_LABEL, ""), labels.get(USER_LABEL, ""), priority_of(labels)
+    if queue is not None:
+        place = queue.place(job.job_id, versions)
+        if place is not None:
+            position, queued, start = place
+            job.queue.position, job.queue.queued = position, queued
+            if start is not None:
+                job.queue.expected_start.FromDatetime(dt.datetime.fromtimestamp(start, dt.UTC))
+    return job
+
+
+def _seconds(duration, value: float) -> None:
+    duration.FromNanoseconds(int(value * 1e9))
+
+
+class QueueServiceMixin:
+    """EstimateJob and GetQueue for ``GatewayServicer`` (which provides ``_catalog``, ``_dispatcher``,
+    ``_workflow_type`` and ``_check_params``)."""
+
+    def _versions(self) -> dict[str, str]:
+        return {name: self._catalog.known_type(name).version for name in self._catalog.type_names()}
+
+    async def _estimate(self, request) -> gateway_pb2.EstimateJobResponse:
+        name = request.workflow_type
+        if not name:
+            raise InvalidArgument("workflow_type", "must not be empty")
+        wf = self._workflow_type(name)
+        owner, priority = owner_fields(request)
+        params = self._check_params(wf, request.params)
+        version = request.version or wf.version
+        queue = self._dispatcher.queue
+        est = queue.estimate(name, version, params)
+        out = gateway_pb2.EstimateJobResponse(workflow_type=name, version=version, runs=est.runs,
+                                              basis=est.basis, reason=est.reason)
+        if est.known:
+            _seconds(out.runtime_p50, est.p50_s)
+            _seconds(out.runtime_p90, est.p90_s)
+        probe = QueuedJob(f"estimate-{os.urandom(4).hex()}", name, owner, priority, queue.now(), seq=1 << 62)
+        start, position = queue.estimate_start(probe, est.p50_s, self._versions())
+        out.queue_position = position
+        if start is not None:
+            out.expected_start.FromDatetime(dt.datetime.fromtimestamp(start, dt.UTC))
+            if est.known:
+                out.expected_finish.FromDatetime(dt.datetime.fromtimestamp(start + est.p50_s, dt.UTC))
+        return out
+
+    async def _queue_view(self, request) -> gateway_pb2.GetQueueResponse:
+        queue = self._dispatcher.queue
+        scheduler = queue.scheduler
+        now = queue.now()
+        shares = scheduler.shares
+        out = gateway_pb2.GetQueueResponse(policy=scheduler.policy, half_life_seconds=shares.half_life_s)
+        queued: dict[str, dict[Owner, int]] = {}
+        running: dict[str, dict[Owner, int]] = {}
+        for job in scheduler.queued_jobs():
+            by = queued.setdefault(job.workflow_type, {})
+            by[job.owner] = by.get(job.owner, 0) + 1
+        for run in scheduler.running_jobs():
+            by = running.setdefault(run.workflow_type, {})
+            by[run.owner] = by.get(run.owner, 0) + 1
+        names = sorted({*queued, *running})
+        if request.workflow_type:
+            if request.workflow_type not in names and self._catalog.known_type(request.workflow_type) is None:
+                raise NotFound(f"workflow_type: unknown type {request.workflow_type!r}")
+            names = [request.workflow_type]
+        usage = {o: scheduler.usage(o, now) for o in scheduler.owners()}
+        total_usage = sum(usage.values()) or 1.0
+        for o in sorted(usage):
+            out.owners.add(tenant=o.tenant, user=o.user, queued=scheduler.queued_count(o),
+                           running=scheduler.running_count(o), tenant_weight=shares.tenant_weight(o.tenant),
+                           user_weight=shares.user_weight(o), usage_seconds=usage[o], share=usage[o] / total_usage)
+        capacity = queue.capacity()
+        for name in names:
+            owners = sorted({*queued.get(name, {}), *running.get(name, {})})
+            tenants = {o.tenant for o in owners}
+            tenant_total = sum(shares.tenant_weight(t) for t in tenants) or 1.0
+            tq = out.types.add(workflow_type=name, capacity=capacity.get(name, 0),
+                               queued=sum(queued.get(name, {}).values()), running=sum(running.get(name, {}).values()))
+            for o in owners:
+                peers = [p for p in owners if p.tenant == o.tenant]
+                user_total = sum(shares.user_weight(p) for p in peers) or 1.0
+                tq.owners.add(tenant=o.tenant, user=o.user, queued=queued.get(name, {}).get(o, 0),
+                              running=running.get(name, {}).get(o, 0), tenant_weight=shares.tenant_weight(o.tenant),
+                              user_weight=shares.user_weight(o),
+                              weight=shares.tenant_weight(o.tenant) / tenant_total * shares.user_weight(o) / user_total,
+                              usage_seconds=usage.get(o, 0.0), share=usage.get(o, 0.0) / total_usage)
+        return out
+
