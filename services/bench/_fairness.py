@@ -149,3 +149,32 @@ def bench_fairness(length: float = 0.2) -> dict:
     figures["target_shares_within_10pct_2to1"] = abs(figures["backlog_2to1_share_A"] - 2 / 3) <= 2 / 3 * 0.1
     figures["target_throughput_within_5pct"] = fair / fifo >= 0.95
     return figures
+
+
+def scheduler_cost(jobs: int = 2000, in_flight: int = 64, owners: tuple[int, ...] = (1, 10, 100)) -> dict:
+    """In process: microseconds per scheduling decision (choose, start, finish), FIFO and fair,
+    for a burst of `jobs` spread over each number of owners, `in_flight` running at a time."""
+    from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, Scheduler
+
+    # The machine's speed right now (shared, loaded cores): a plain Python loop, to compare runs.
+    start = time.perf_counter()
+    total = 0
+    for i in range(200_000):
+        total += i
+    figures: dict = {"python_loop_ns_per_iteration": round((time.perf_counter() - start) / 200_000 * 1e9, 1)}
+    for n in owners:
+        for policy in ("fifo", "fair"):
+            s = Scheduler(policy=policy)
+            for i in range(jobs):
+                s.add(QueuedJob(f"j{i}", "echo", Owner("t", f"u{i % n}"), 0, float(i)))
+            running: list[str] = []
+            now = 0.0
+            start = time.perf_counter()
+            while (job := s.next_job("echo", now)) is not None:
+                s.start(job.job_id, now)
+                running.append(job.job_id)
+                if len(running) >= in_flight:
+                    s.finish(running.pop(0), now)
+                now += 0.001
+            figures[f"scheduler_{policy}_{n}_owners_us_per_job"] = round((time.perf_counter() - start) / jobs * 1e6, 1)
+    return figures
