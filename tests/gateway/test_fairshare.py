@@ -253,3 +253,23 @@ def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="fair, fifo"):
         Scheduler(policy="lottery")
 
+
+
+def test_running_aggregates_match_the_sum_over_jobs_and_survive_a_simulation():
+    s = Scheduler(Shares(half_life_s=600.0))
+    starts = [0.0, 5.0, 17.5, 300.0, 1200.0]
+    for i, start in enumerate(starts):
+        s.track_running(f"r{i}", "sleep", A if i % 2 else B, started_at=start)
+    now = 1500.0
+    direct = UsageLedger(600.0)
+    assert s.usage(A, now) == pytest.approx(direct.usage(A, now, [5.0, 300.0]), rel=1e-9)
+    assert s.tenant_usage("t", now) == pytest.approx(direct.usage(A, now, starts), rel=1e-9)
+    before = s.usage(B, now)
+    simulate(s, {"sleep": 10}, now, runtime=lambda job: 1.0, remaining=lambda run: 1.0)
+    assert s.usage(B, now) == before and s.running_count() == 5
+    s.finish("r0", now)
+    s.finish("r2", now)
+    s.finish("r4", now)
+    assert s.running_count(B) == 0 and s.usage(B, now) == pytest.approx(before, rel=1e-9)
+    s.configure(Shares(half_life_s=60.0))     # a new half-life re-sums the running jobs
+    assert s.usage(A, now) == pytest.approx(UsageLedger(60.0).usage(A, now, [5.0, 300.0]), rel=1e-9)
