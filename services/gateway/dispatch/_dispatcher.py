@@ -255,12 +255,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
     def _pump(self, workflow_type: str) -> None:
         # The scheduler picks the job: a job that may not start now (its owner is at a running
         # limit) is passed over, never waited for.
-        candidates = None
-        while (job := self.queue.peek(workflow_type)) is not None:
-            if candidates is None:
-                candidates = self._catalog.instances_of(workflow_type)
-            inst = choose_instance(candidates)
-            if inst is None:
+        # A free instance first: it is cheaper to find than the job, and usually there is none.
+        candidates = self._catalog.instances_of(workflow_type)
+        while (inst := choose_instance(candidates)) is not None:
+            job = self.queue.peek(workflow_type)
+            if job is None:
                 return
             self._faults.at_dispatch(job.job_id)
             # At most once: dispatch only under a lease that surely lasts until the dispatch is
