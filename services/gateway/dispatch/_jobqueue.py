@@ -222,9 +222,12 @@ class JobQueue:
         if job is None:
             return None
         now = self._clock()
-        if self._places is None or now - self._places[0] > PLACE_TTL_S:
+        if self._places is None or now - self._places[0] > PLACE_TTL_S or job_id not in self._places[1]:
+            # Simulated up to this job only: a page of ListJobs asks newest first, so the deepest
+            # job of the page comes first and the others are answered from the same run.
             runtime, remaining = self._sim_runtime(versions)
-            sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining)
+            sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining,
+                           stop_at=job_id)
             positions: dict[str, int] = {}
             per_type: dict[str, int] = {}
             for jid, _ in sorted(((j, s) for j, s in sim.items() if j in self._jobs), key=lambda p: p[1].start):
@@ -284,17 +287,24 @@ class JobQueue:
         if add_usage is None:
             return
         charges, self._charges = self._charges, {}
-        runtimes, self._runtimes = self._runtimes, []
         try:
             usage = await add_usage(charges, self.scheduler.shares.half_life_s)
+        except Exception:
+            for owner, (value, at) in charges.items():
+                old, old_at = self._charges.get(owner, (0.0, at))
+                self._charges[owner] = (old + value, max(at, old_at))
+            raise
+        runtimes, self._runtimes = self._runtimes, []
+        try:
             if runtimes:
                 await store.add_runtimes(runtimes)
         except Exception:
-            for owner, (value, at) in charges.items():
-                old, _ = self._charges.get(owner, (0.0, at))
-                self._charges[owner] = (old + value, max(at, self._charges.get(owner, (0.0, at))[1]))
-            self._runtimes[:0] = runtimes
+            self._runtimes[:0] = runtimes   # the usage is stored: only these wait for the next flush
             raise
+        finally:
+            self._reload(usage)
+
+    def _reload(self, usage: Mapping[Owner, tuple[float, float]]) -> None:
         # The shared sum, plus what ended here meanwhile (not flushed yet).
         self.scheduler.ledger.load(usage)
         for owner, (value, at) in self._charges.items():
