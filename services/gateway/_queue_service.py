@@ -12,26 +12,42 @@ from workmesh.services.gateway._shares import parse_priority
 from workmesh.v1 import gateway_pb2
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 
-__all__ = ["QueueServiceMixin", "check_queue_limits", "owner_fields", "owner_labels", "set_owner_fields"]
+__all__ = ["QueueServiceMixin", "check_queue_limits", "owner_fields", "owner_labels", "set_owner_fields",
+           "submit_owner"]
 
 MAX_OWNER_LENGTH = 200
 _RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL)
 
 
-def owner_fields(request) -> tuple[Owner, int]:
-    """The declared owner and the priority of a SubmitJob/EstimateJob request, checked.
+def submit_owner(request, context=None) -> Owner:
+    """The owner a SubmitJob (or EstimateJob) is accounted to: the one place that decides it.
+
+    Fair share, limits and queue views key on what this returns. Today it is the request's
+    declared ``tenant``/``user``. With authentication on (the identity issue), this is where the
+    authenticated identity of ``context`` takes over: it returns that identity's (tenant,
+    subject), and a declared owner that differs from it is refused — nothing else changes.
 
     Raises:
-        InvalidArgument: a name too long, or an unknown priority.
+        InvalidArgument: a declared name too long.
     """
     for name in ("tenant", "user"):
         if len(getattr(request, name)) > MAX_OWNER_LENGTH:
             raise InvalidArgument(name, f"must be at most {MAX_OWNER_LENGTH} characters")
+    return Owner(request.tenant, request.user)
+
+
+def owner_fields(request, context=None) -> tuple[Owner, int]:
+    """The owner (see :func:`submit_owner`) and the priority of a SubmitJob/EstimateJob request, checked.
+
+    Raises:
+        InvalidArgument: a name too long, or an unknown priority.
+    """
+    owner = submit_owner(request, context)
     try:
         priority = parse_priority(request.priority)
     except ValueError as exc:
         raise InvalidArgument("priority", str(exc)) from None
-    return Owner(request.tenant, request.user), priority
+    return owner, priority
 
 
 def owner_labels(labels, owner: Owner, priority: int) -> dict[str, str]:
@@ -91,12 +107,12 @@ class QueueServiceMixin:
     def _versions(self) -> dict[str, str]:
         return {name: self._catalog.known_type(name).version for name in self._catalog.type_names()}
 
-    async def _estimate(self, request) -> gateway_pb2.EstimateJobResponse:
+    async def _estimate(self, request, context=None) -> gateway_pb2.EstimateJobResponse:
         name = request.workflow_type
         if not name:
             raise InvalidArgument("workflow_type", "must not be empty")
         wf = self._workflow_type(name)
-        owner, priority = owner_fields(request)
+        owner, priority = owner_fields(request, context)
         params = self._check_params(wf, request.params)
         version = request.version or wf.version
         queue = self._dispatcher.queue

@@ -161,7 +161,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
         wf = self._workflow_type(name)
         params = _validate_params(wf.params, request.params)
-        owner, priority = owner_fields(request)
+        owner, priority = owner_fields(request, context)
         labels = owner_labels(request.labels, owner, priority)
         dispatcher = self._dispatcher
         check_queue_limits(dispatcher.queue, owner)
@@ -264,7 +264,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
     @_unary
     async def EstimateJob(self, request, context):
-        return await self._estimate(request)
+        return await self._estimate(request, context)
 
     @_unary
     async def GetQueue(self, request, context):

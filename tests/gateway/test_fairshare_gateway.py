@@ -70,6 +70,9 @@ def test_owner_and_priority_are_kept_and_a_bad_priority_or_reserved_label_is_ref
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await mesh.stub.SubmitJob(request)
             assert err.value.code() == Code.INVALID_ARGUMENT and "labels[workmesh.tenant]" in err.value.details()
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await mesh.stub.SubmitJob(submit_request(tenant="t" * 201))
+            assert err.value.code() == Code.INVALID_ARGUMENT and "tenant" in err.value.details()
             assert len(await mesh.store.list(limit=100)) == before  # nothing stored
     run(body())
 
