@@ -63,6 +63,22 @@ class Unavailable(WorkmeshError):
     retryable = True
 
 
+class Unauthenticated(WorkmeshError):
+    """The caller presented no credentials, or credentials that do not verify.
+
+    The message says why (expired, wrong audience, unknown key id, ...) and never contains the
+    credential itself.
+    """
+
+    code = grpc.StatusCode.UNAUTHENTICATED
+
+
+class PermissionDenied(WorkmeshError):
+    """The caller is known but may not do this; the message names the missing scope or grant."""
+
+    code = grpc.StatusCode.PERMISSION_DENIED
+
+
 class ApplicationError(WorkmeshError):
     """An error raised by workflow handler code. Not retried unless ``retryable=True``.
 

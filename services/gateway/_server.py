@@ -36,6 +36,7 @@ from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway.store import JobStore
+from workmesh.services.core.auth import AuthConfig, AuthInterceptor, Authenticator, announce
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
     configure_telemetry,
@@ -144,6 +145,8 @@ class GatewayConfig:
             (default: fair share by decayed compute time) or ``fifo`` (oldest first).
         shares_file: TOML file of weights and limits (``WORKMESH_SHARES_FILE``; unset: equal
             shares, no limits), read at start and again on SIGHUP.
+        auth: who may call (``WORKMESH_AUTH`` and the ``WORKMESH_JWT_*`` variables, see
+            :class:`~workmesh.services.core.auth.AuthConfig`); off by default.
     """
 
     address: str = "127.0.0.1:50051"
@@ -168,6 +171,7 @@ class GatewayConfig:
     type_retention: float | None = 7 * 86400.0
     scheduler: str = "fair"
     shares_file: str = ""
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -176,8 +180,9 @@ class GatewayConfig:
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
         ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``/``_EXECUTE``,
-        ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE`` and (see
-        :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``.
+        ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE``, (see
+        :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR`` and (see
+        :class:`~workmesh.services.core.auth.AuthConfig`) ``WORKMESH_AUTH``/``WORKMESH_JWT_*``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -211,7 +216,7 @@ class GatewayConfig:
                    shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
                    worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
                    http=HttpConfig.from_env(env),
-                   faults=Faults.from_env(env),
+                   faults=Faults.from_env(env), auth=AuthConfig.from_env(env),
                    type_retention=(parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
                                    if env.get("WORKMESH_TYPE_RETENTION", "").strip() else cls.type_retention))
 
@@ -358,15 +363,20 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     if watch is None:
         watch = ServiceWatch(config.registry)
     size = config.max_message_bytes
+    own_store = store is None
+    store = open_store(config) if store is None else store  # lazy: opened by start()
+    # API tokens live in the job store (when it keeps them); JWTs need no store.
+    tokens = store if hasattr(store, "find_token") else None
+    # Off: no interceptor at all (an installed one costs tens of µs per call doing nothing).
+    authenticator = Authenticator(config.auth, tokens) if config.auth.enabled else None
+    interceptors = server_interceptors("gateway") + ([AuthInterceptor(authenticator)] if authenticator else [])
     server = grpc.aio.server(options=[("grpc.max_send_message_length", size),
                                       ("grpc.max_receive_message_length", size),
                                       ("grpc.so_reuseport", 0)],
-                             interceptors=server_interceptors("gateway"))
+                             interceptors=interceptors)
     port = server.add_insecure_port(config.address)
     if port == 0:
         raise ValueError(f"gateway address {config.address!r}: cannot bind")
-    own_store = store is None
-    store = open_store(config) if store is None else store
     catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait,
                       remembered=RememberedTypes(store, retention=config.type_retention))
     metrics = GatewayMetrics()
@@ -396,7 +406,8 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                             cleaner, shares_file=config.shares_file)
     if config.http.address is not None:
         gateway.http = HttpServer(servicer, config.registry, config.http, ready=lambda: gateway.serving,
-                                  stats=lambda: {"typeWatchers": catalog.subscriber_count})
+                                  stats=lambda: {"typeWatchers": catalog.subscriber_count},
+                                  authenticator=authenticator)
     return gateway, port
 
 
@@ -412,6 +423,7 @@ async def serve(config: GatewayConfig) -> None:
     gc.set_threshold(5000, 20, 20)
     host = config.address.rpartition(":")[0].strip("[]")
     log.info("gateway serving on %s:%d (registry %s)", host, port, config.registry.address)
+    announce(log, "gateway", config.auth, tokens=hasattr(server.store, "find_token"))
     registrar = None
     if config.register:
         advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host

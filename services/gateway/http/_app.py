@@ -13,6 +13,7 @@ import grpc
 from aiohttp import web
 
 from workmesh.services.gateway.http._api import GatewayRoutes
+from workmesh.services.gateway.http._auth import authenticate
 from workmesh.services.gateway.http._calls import CallError
 from workmesh.services.gateway.http._openapi import document
 from workmesh.services.gateway.http._series import ResultsLocator, SeriesRoutes
@@ -118,7 +119,7 @@ async def _errors(request: web.Request, handler):
 
 
 def create_app(servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
-               stats: Callable[[], dict] = dict) -> web.Application:
+               stats: Callable[[], dict] = dict, authenticator=None) -> web.Application:
     """The aiohttp application over a gateway servicer.
 
     Args:
@@ -127,8 +128,11 @@ def create_app(servicer, registry, config: HttpConfig, *, ready: Callable[[], bo
         config: the HTTP settings.
         ready: whether the gateway serves now (``/readyz``).
         stats: more figures for ``/healthz`` (e.g. how many type watchers the catalog feeds).
+        authenticator: when authentication is on, the gRPC server's: every ``/v1/`` route but
+            the OpenAPI document then needs ``Authorization: Bearer <token>``.
     """
-    app = web.Application(middlewares=[_errors], client_max_size=config.max_body_bytes)
+    middlewares = [_errors] if authenticator is None else [_errors, authenticate(authenticator)]
+    app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
     app[MAX_BODY] = config.max_body_bytes
     streams = app[STREAMS] = StreamCounter()
     results = app[RESULTS] = ResultsLocator(registry)
@@ -172,9 +176,9 @@ class HttpServer:
     """
 
     def __init__(self, servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
-                 stats: Callable[[], dict] = dict) -> None:
+                 stats: Callable[[], dict] = dict, authenticator=None) -> None:
         self.config = config
-        self.app = create_app(servicer, registry, config, ready=ready, stats=stats)
+        self.app = create_app(servicer, registry, config, ready=ready, stats=stats, authenticator=authenticator)
         self._runner: web.AppRunner | None = None
         self.port = 0
 

@@ -1,0 +1,115 @@
+"""Authentication settings, read once from the environment at process start."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from workmesh.services.core.auth._jwt import JwtConfig
+
+__all__ = ["AuthConfig", "announce"]
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
+    return env.get(name, "").strip() or default
+
+
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = _text(env, name).lower()
+    if not raw:
+        return default
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    raise ValueError(f"{name}={raw!r}: must be 1/true/yes/on or 0/false/no/off")
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = _text(env, name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: must be a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise ValueError(f"{name}={raw!r}: must be between 0 and 3600 seconds")
+    return value
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    """Whether and how callers are authenticated.
+
+    Attributes:
+        enabled: ``WORKMESH_AUTH=on``; off by default (every caller may do everything, and the
+            services say so at start-up).
+        jwt: JWT verification (see :class:`JwtConfig` for its variables).
+        token_cache_seconds: how long a verified API token is trusted before its record is read
+            again (``WORKMESH_TOKEN_CACHE_SECONDS``, default 5): a revoked token stops working
+            within this time.
+    """
+
+    enabled: bool = False
+    jwt: JwtConfig = field(default_factory=JwtConfig)
+    token_cache_seconds: float = 5.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
+        """Read ``WORKMESH_AUTH``, ``WORKMESH_JWT_SECRET``, ``WORKMESH_JWKS_URL``,
+        ``WORKMESH_JWKS_FILE``, ``WORKMESH_JWT_ALGORITHMS``, ``WORKMESH_JWT_ISSUER``,
+        ``WORKMESH_JWT_AUDIENCE``, ``WORKMESH_JWT_LEEWAY``, ``WORKMESH_JWT_SUBJECT_CLAIM``,
+        ``WORKMESH_JWT_TENANT_CLAIM``, ``WORKMESH_JWT_SCOPES_CLAIM``, ``WORKMESH_JWT_GROUPS_CLAIM``,
+        ``WORKMESH_JWT_DEFAULT_TENANT`` and ``WORKMESH_TOKEN_CACHE_SECONDS``.
+
+        Raises:
+            ValueError: a malformed variable; the message names it.
+        """
+        env = os.environ if env is None else env
+        d = JwtConfig()
+        algorithms = tuple(a.strip() for a in _text(env, "WORKMESH_JWT_ALGORITHMS").split(",") if a.strip())
+        for alg in algorithms:
+            if alg not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"):
+                raise ValueError(f"WORKMESH_JWT_ALGORITHMS={alg!r}: not an asymmetric JWS algorithm "
+                                 f"(HS256 is used when WORKMESH_JWT_SECRET is set)")
+        jwt = JwtConfig(secret=_text(env, "WORKMESH_JWT_SECRET"), jwks_url=_text(env, "WORKMESH_JWKS_URL"),
+                        jwks_file=_text(env, "WORKMESH_JWKS_FILE"), algorithms=algorithms or d.algorithms,
+                        issuer=_text(env, "WORKMESH_JWT_ISSUER"), audience=_text(env, "WORKMESH_JWT_AUDIENCE"),
+                        leeway=_seconds(env, "WORKMESH_JWT_LEEWAY", d.leeway),
+                        subject_claim=_text(env, "WORKMESH_JWT_SUBJECT_CLAIM", d.subject_claim),
+                        tenant_claim=_text(env, "WORKMESH_JWT_TENANT_CLAIM", d.tenant_claim),
+                        scopes_claim=_text(env, "WORKMESH_JWT_SCOPES_CLAIM", d.scopes_claim),
+                        groups_claim=_text(env, "WORKMESH_JWT_GROUPS_CLAIM", d.groups_claim),
+                        default_tenant=_text(env, "WORKMESH_JWT_DEFAULT_TENANT"))
+        if jwt.secret and len(jwt.secret) < 32:
+            raise ValueError("WORKMESH_JWT_SECRET: must be at least 32 characters (RFC 7518 asks for a key "
+                             "as long as the hash, 256 bits for HS256)")
+        return cls(enabled=_flag(env, "WORKMESH_AUTH", False), jwt=jwt,
+                   token_cache_seconds=_seconds(env, "WORKMESH_TOKEN_CACHE_SECONDS", cls.token_cache_seconds))
+
+    def describe(self, tokens: bool = True) -> str:
+        """One line for the start-up log: what is accepted (never a secret); `tokens`: whether
+        API tokens can be checked (the service has the token store)."""
+        if not self.enabled:
+            return "authentication is OFF: every caller may see, cancel and delete every job (WORKMESH_AUTH=on)"
+        kinds = []
+        if self.jwt.secret:
+            kinds.append("JWT HS256 (shared secret)")
+        if self.jwt.jwks_url:
+            kinds.append(f"JWT {'/'.join(self.jwt.algorithms)} from {self.jwt.jwks_url}")
+        if self.jwt.jwks_file:
+            kinds.append(f"JWT {'/'.join(self.jwt.algorithms)} from {self.jwt.jwks_file}")
+        if tokens:
+            kinds.append("API tokens")
+        return "authentication is on: " + ", ".join(kinds)
+
+
+def announce(log: logging.Logger, service: str, config: AuthConfig, *, tokens: bool = True) -> None:
+    """Say at start-up whether `service` authenticates its callers (a warning when it does not)."""
+    (log.info if config.enabled else log.warning)("%s: %s", service, config.describe(tokens))
