@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from workmesh.services.core.auth import ADMIN, require_scope
+from workmesh.services.core.errors import WorkmeshError, abort
 from workmesh.v1 import admin_pb2_grpc
 
 
@@ -16,4 +18,8 @@ class GatewayAdminServicer(admin_pb2_grpc.GatewayAdminServicer):
         self._dispatcher = dispatcher
 
     async def CheckInvariants(self, request, context):
+        try:
+            require_scope(ADMIN)  # with authentication on: an operator's endpoint
+        except WorkmeshError as exc:
+            await abort(context, exc)
         return await self._dispatcher.check_invariants()

@@ -8,6 +8,7 @@ import os
 
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
 from workmesh.services.gateway.dispatch._jobqueue import PRIORITY_LABEL, TENANT_LABEL, USER_LABEL, priority_of
+from workmesh.services.gateway._access import caller_owner, visible_tenant
 from workmesh.services.gateway._shares import parse_priority
 from workmesh.v1 import gateway_pb2
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
@@ -22,18 +23,18 @@ _RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL)
 def submit_owner(request, context=None) -> Owner:
     """The owner a SubmitJob (or EstimateJob) is accounted to: the one place that decides it.
 
-    Fair share, limits and queue views key on what this returns. Today it is the request's
-    declared ``tenant``/``user``. With authentication on (the identity issue), this is where the
-    authenticated identity of ``context`` takes over: it returns that identity's (tenant,
-    subject), and a declared owner that differs from it is refused — nothing else changes.
+    Fair share, limits and queue views key on what this returns: with authentication off, the
+    request's declared ``tenant``/``user``; with it on, the caller's (tenant, subject), and a
+    declared owner that differs from it is refused (see ``_access.caller_owner``).
 
     Raises:
-        InvalidArgument: a declared name too long.
+        InvalidArgument: a declared name too long, or not the caller's own.
+        PermissionDenied: the caller may not submit.
     """
     for name in ("tenant", "user"):
         if len(getattr(request, name)) > MAX_OWNER_LENGTH:
             raise InvalidArgument(name, f"must be at most {MAX_OWNER_LENGTH} characters")
-    return Owner(request.tenant, request.user)
+    return caller_owner(Owner(request.tenant, request.user))
 
 
 def owner_fields(request, context=None) -> tuple[Owner, int]:
@@ -96,6 +97,12 @@ def set_owner_fields(job: gateway_pb2.Job, queue=None, versions=None) -> gateway
     return job
 
 
+def _keep_tenant(owners, tenant: str) -> None:
+    kept = [o for o in owners if o.tenant == tenant]
+    del owners[:]
+    owners.extend(kept)
+
+
 def _seconds(duration, value: float) -> None:
     duration.FromNanoseconds(int(value * 1e9))
 
@@ -132,6 +139,16 @@ class QueueServiceMixin:
         return out
 
     async def _queue_view(self, request) -> gateway_pb2.GetQueueResponse:
+        tenant = visible_tenant()
+        out = await self._whole_queue(request)
+        if tenant is not None:
+            # Another tenant's owners are not shown; the type totals (how busy a type is) are.
+            _keep_tenant(out.owners, tenant)
+            for tq in out.types:
+                _keep_tenant(tq.owners, tenant)
+        return out
+
+    async def _whole_queue(self, request) -> gateway_pb2.GetQueueResponse:
         queue = self._dispatcher.queue
         scheduler = queue.scheduler
         now = queue.now()

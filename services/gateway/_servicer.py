@@ -23,7 +23,17 @@ from workmesh.services.gateway._queue_service import (
     owner_labels,
     set_owner_fields,
 )
+from workmesh.services.gateway._access import (
+    MANAGE,
+    READ,
+    check_job,
+    list_filter,
+    owned_key,
+    scan_visible,
+    visible_job,
+)
 from workmesh.services.gateway._runjobs import RunJobsStream
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
 from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
@@ -131,7 +141,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
         return wf
 
+    @_unary
     async def ListWorkflowTypes(self, request, context):
+        require_scope(TYPES_READ)
         infos = self._catalog.infos()
         model = self._dispatcher.queue.model
         for info in infos:
@@ -142,6 +154,10 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         return gateway_pb2.ListWorkflowTypesResponse(types=infos)
 
     async def WatchWorkflowTypes(self, request, context):
+        try:
+            require_scope(TYPES_READ)
+        except WorkmeshError as exc:
+            await abort(context, exc)
         queue = self._catalog.subscribe()
         try:
             while True:
@@ -151,6 +167,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
     @_unary
     async def SubmitJob(self, request, context):
+        require_scope(JOBS_SUBMIT)  # before any check of the request: the answer does not depend on it
         name = request.workflow_type
         if not name:
             raise InvalidArgument("workflow_type", "must not be empty")
@@ -175,7 +192,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             leased_at = time.monotonic()  # the lease below lasts at least lease_seconds from here
             record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
                                max_attempts=effective_max_attempts(wf.max_attempts), labels=labels,
-                               idempotency_key=request.idempotency_key or None, trace_parent=trace_parent,
+                               idempotency_key=owned_key(request.idempotency_key) or None, trace_parent=trace_parent,
                                trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
                                lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
             stored, created = await self._store.create(record)
@@ -192,6 +209,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             if after > MAX_SEQ:
                 raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
             store = self._store
+            await visible_job(store.get, job_id, READ)
             events = await store.events(job_id, after)
             last_seq, unknown = after, f"job_id: no job {job_id!r}"
             while True:
@@ -221,6 +239,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         record = await self._store.get(job_id)
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
+        check_job(record, READ)
         return set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
 
     @_unary
@@ -233,8 +252,13 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             if status not in _VALID_STATUSES:
                 raise InvalidArgument("statuses", f"{status} is not a known job status")
         after = parse_page_token(request.page_token)
-        records = await self._store.list(workflow_type=request.workflow_type or None,
-                                         statuses=tuple(request.statuses), limit=size + 1, after=after)
+        keep = list_filter(request.tenant_wide, request.all_tenants)
+
+        def list_page(limit, after):
+            return self._store.list(workflow_type=request.workflow_type or None,
+                                    statuses=tuple(request.statuses), limit=limit, after=after)
+
+        records, resume = await scan_visible(list_page, keep, size + 1, after)
         # Big parameter values (an ESDL file of tens of MB) are left out of list views, and a
         # page ends early rather than growing past what a client with gRPC's default limit
         # (4 MiB) can receive.
@@ -248,22 +272,27 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 break
             jobs.append(job)
         token = page_token(jobs[-1].job_id) if len(records) > len(jobs) else ""
+        if resume is not None and len(jobs) == len(records):
+            token = page_token(resume)  # the scan stopped before the end of the caller's jobs
         return gateway_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @_unary
     async def CancelJob(self, request, context):
+        await visible_job(self._store.get, _job_id(request), MANAGE)
         record = await self._dispatcher.cancel(_job_id(request), request.reason)
         return set_owner_fields(job_to_proto(record))
 
     @_unary
     async def DeleteJob(self, request, context):
         job_id = _job_id(request)
+        await visible_job(self._store.get, job_id, MANAGE)
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
         return gateway_pb2.DeleteJobResponse()
 
     @_unary
     async def EstimateJob(self, request, context):
+        require_scope(JOBS_SUBMIT)  # an estimate is a submit that is not made
         return await self._estimate(request, context)
 
     @_unary
@@ -274,6 +303,10 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         # Each item goes through SubmitJob itself (its unwrapped body, which raises
         # WorkmeshError instead of aborting the call): the same checks, defaults and dispatch.
         submit_job = GatewayServicer.SubmitJob.__wrapped__
+        try:
+            require_scope(JOBS_SUBMIT)
+        except WorkmeshError as exc:
+            await abort(context, exc)
 
         async def submit(request):
             return await submit_job(self, request, context)

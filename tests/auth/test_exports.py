@@ -8,7 +8,7 @@ def test_exports():
         "ADMIN", "JOBS_MANAGE", "JOBS_READ", "JOBS_SUBMIT", "PUBLIC_METHODS", "SCOPES", "SERIES_READ",
         "TOKENS_ADMIN", "TOKEN_PREFIX", "TYPES_READ", "ApiTokenVerifier", "AuthConfig", "AuthInterceptor",
         "Authenticator", "Identity", "JwtConfig", "JwtVerifier", "MemoryTokens", "TokenRecord", "TokenStore",
-        "announce", "bearer", "check_scopes", "current_identity", "is_api_token", "new_token", "require_scope",
+        "announce", "bearer", "bearer_interceptors", "check_scopes", "current_identity", "is_api_token", "new_token", "require_scope",
         "reset_identity", "use_identity",
     ])
     for name in auth.__all__:

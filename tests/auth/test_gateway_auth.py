@@ -8,9 +8,10 @@ import asyncio
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from workmesh.services.core.auth import AuthConfig, JwtConfig
+from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.gateway import GatewayConfig
 from workmesh.v1 import gateway_pb2 as g
+from workmesh.v1 import gateway_pb2_grpc
 
 from tests.auth.keys import SECRET, hs256
 from tests.gateway.mesh import Mesh
@@ -77,4 +78,36 @@ def test_the_http_api_needs_the_same_token():
                     assert reply.status == 200
                 async with http.get(f"{base}/healthz") as reply:
                     assert reply.status == 200
+    asyncio.run(main())
+
+
+def test_http_routes_apply_the_same_rules():
+    import aiohttp
+    from workmesh.services.gateway.http import HttpConfig
+    from workmesh.workers.examples.basic import echo
+
+    async def main():
+        async with Mesh(auth=AUTH, http=HttpConfig(address="127.0.0.1:0")) as mesh:
+            base = mesh.gateway.http.url.rstrip("/")
+
+            def auth(**kw):
+                return {"Authorization": f"Bearer {hs256(**kw)}"}
+            await mesh.add_worker([echo])
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}",
+                                                interceptors=bearer_interceptors(hs256(scope="admin")))
+            mesh.stub = gateway_pb2_grpc.GatewayStub(channel)
+            await mesh.wait_instances("echo", 1)
+            await channel.close()
+            async with aiohttp.ClientSession() as http:
+                async with http.post(f"{base}/v1/jobs", headers=auth(), json={
+                        "workflowType": "echo", "params": {"message": {"stringValue": "x"}}}) as reply:
+                    assert reply.status == 200, await reply.text()
+                    job = (await reply.json())["job"]
+                    assert (job["tenant"], job["user"]) == ("acme", "alice")
+                url = f"{base}/v1/jobs/{job['jobId']}"
+                for headers, status in [(auth(), 200), (auth(tenant="globex"), 404), (auth(sub="bob"), 403)]:
+                    async with http.get(url, headers=headers) as reply:
+                        assert reply.status == status, (headers, await reply.text())
+                async with http.get(f"{url}/series", headers=auth()) as reply:
+                    assert reply.status == 403 and "series:read" in (await reply.json())["message"]
     asyncio.run(main())

@@ -53,7 +53,7 @@ def jwks_file(tmp_path, rsa_key, ec_key):
 def test_hs256_token_gives_tenant_subject_scopes_and_groups():
     identity, exp = verify(HS, hs256(groups=["planners"]))
     assert (identity.tenant, identity.subject) == ("acme", "alice")
-    assert identity.scopes == {"jobs:read", "jobs:submit"} and identity.groups == {"planners"}
+    assert identity.scopes == {"types:read", "jobs:read", "jobs:submit"} and identity.groups == {"planners"}
     assert exp > time.time()
 
 

@@ -6,6 +6,7 @@ or :func:`require_scope`.
 """
 
 from workmesh.services.core.auth._authenticator import Authenticator, bearer
+from workmesh.services.core.auth._client import bearer_interceptors
 from workmesh.services.core.auth._config import AuthConfig, announce
 from workmesh.services.core.auth._identity import (
     ADMIN,
@@ -58,6 +59,7 @@ __all__ = [
     "TokenStore",
     "announce",
     "bearer",
+    "bearer_interceptors",
     "check_scopes",
     "current_identity",
     "is_api_token",

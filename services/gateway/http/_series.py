@@ -18,6 +18,8 @@ import pyarrow as pa
 from aiohttp import web
 
 from workmesh.registry import RegistryConfig, find_service
+from workmesh.services.core.auth import SERIES_READ, require_scope
+from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.http._calls import CallError, invalid, unary
 from workmesh.services.gateway.http._messages import json_response
 from workmesh.services.clients import ResultsClient
@@ -111,6 +113,10 @@ class SeriesRoutes:
         app.router.add_get("/v1/series", self.read_series)
 
     async def _job(self, job_id: str) -> None:
+        try:
+            require_scope(SERIES_READ)  # with authentication on; GetJob then applies the job's rules
+        except WorkmeshError as exc:
+            raise CallError.of(exc) from None
         await unary(self._servicer.GetJob, gateway_pb2.GetJobRequest(job_id=job_id))
 
     async def list_series(self, request: web.Request) -> web.Response:
