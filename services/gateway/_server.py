@@ -35,6 +35,7 @@ from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolic
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway._shares import SharesError, load_shares
+from workmesh.services.gateway.notify import Notifier, NotifyConfig
 from workmesh.services.gateway.store import JobStore
 from workmesh.services.core.auth import AuthConfig, AuthInterceptor, Authenticator, announce
 from workmesh.services.core.telemetry import (
@@ -172,6 +173,7 @@ class GatewayConfig:
     scheduler: str = "fair"
     shares_file: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -181,8 +183,9 @@ class GatewayConfig:
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
         ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``/``_EXECUTE``,
         ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE``, (see
-        :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR`` and (see
-        :class:`~workmesh.services.core.auth.AuthConfig`) ``WORKMESH_AUTH``/``WORKMESH_JWT_*``.
+        :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``, (see
+        :class:`~workmesh.services.core.auth.AuthConfig`) ``WORKMESH_AUTH``/``WORKMESH_JWT_*`` and (see
+        :class:`NotifyConfig`) ``WORKMESH_NOTIFY_*``/``WORKMESH_SMTP_*``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -217,6 +220,7 @@ class GatewayConfig:
                    worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
                    http=HttpConfig.from_env(env),
                    faults=Faults.from_env(env), auth=AuthConfig.from_env(env),
+                   notify=NotifyConfig.from_env(env),
                    type_retention=(parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
                                    if env.get("WORKMESH_TYPE_RETENTION", "").strip() else cls.type_retention))
 
@@ -266,6 +270,7 @@ class GatewayServer:
         self._delete_series = delete_series  # what DeleteJob deletes series with; retention too
         self.retention_kept = 0  # jobs a sweep kept because their series could not be deleted
         self._retention: asyncio.Task | None = None
+        self.notifier: Notifier | None = None  # set by create_server when a channel is configured
         self.shares_file = shares_file
 
     def reload_shares(self) -> bool:
@@ -292,6 +297,8 @@ class GatewayServer:
             await self.store.start()  # migrations now, not at the first request
         await self.catalog.start()
         await self.dispatcher.start()
+        if self.notifier is not None:
+            await self.notifier.start()
         await self.server.start()
         if self._job_ttl:
             self._retention = asyncio.get_running_loop().create_task(self._sweep(self._job_ttl),
@@ -337,6 +344,8 @@ class GatewayServer:
             self._retention.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._retention
+        if self.notifier is not None:
+            await self.notifier.stop()
         await self.dispatcher.stop()
         await self.catalog.stop()
         if self._own_store:
@@ -392,7 +401,8 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                             metrics=metrics, faults=config.faults, scheduler=Scheduler(shares, config.scheduler))
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry)
-    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size)
+    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size,
+                               notify=config.notify)
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
     add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
@@ -404,6 +414,8 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
         server)
     gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
                             cleaner, shares_file=config.shares_file)
+    if config.notify.enabled:
+        gateway.notifier = Notifier(store, config.notify)
     if config.http.address is not None:
         gateway.http = HttpServer(servicer, config.registry, config.http, ready=lambda: gateway.serving,
                                   stats=lambda: {"typeWatchers": catalog.subscriber_count},

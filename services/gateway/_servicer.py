@@ -34,6 +34,7 @@ from workmesh.services.gateway._access import (
 )
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
+from workmesh.services.gateway.notify import NotifyConfig, request_targets
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
 from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
@@ -113,10 +114,13 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         watch_idle: seconds a WatchJob stream waits for an event before checking the job again.
         max_message_bytes: the server's largest message; a ListJobs page stays within half of it
             (and within ``LIST_PAGE_BYTES``).
+        notify: the notification channels and tenant defaults; None: jobs cannot ask for any.
     """
 
     def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
-                 watch_idle: float = 30.0, delete_series=None, max_message_bytes: int = 64 * 1024 * 1024) -> None:
+                 watch_idle: float = 30.0, delete_series=None, max_message_bytes: int = 64 * 1024 * 1024,
+                 notify: NotifyConfig | None = None) -> None:
+        self._notify = notify
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
         self._delete_series = delete_series
         self._store = store
@@ -182,6 +186,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         labels = owner_labels(request.labels, owner, priority)
         dispatcher = self._dispatcher
         check_queue_limits(dispatcher.queue, owner)
+        # The job's owner's tenant (authenticated, once identity lands) picks the defaults.
+        notify = request_targets(request, self._notify, owner.tenant)
         if timeout_s is None and wf.HasField("default_timeout"):
             timeout_s = (wf.default_timeout.seconds + wf.default_timeout.nanos / 1e9) or None
         job_id = new_job_id()
@@ -194,7 +200,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                                max_attempts=effective_max_attempts(wf.max_attempts), labels=labels,
                                idempotency_key=owned_key(request.idempotency_key) or None, trace_parent=trace_parent,
                                trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
-                               lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds))
+                               lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds),
+                               notify=notify)
             stored, created = await self._store.create(record)
         if created:
             dispatcher.submitted(stored, leased_at)
@@ -226,6 +233,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                         return
                 if events:
                     after = last_seq = events[-1].seq
+                    if events[-1].WhichOneof("payload") == "notification":
+                        # Only after the terminal status: once caught up the stream ends at the
+                        # top instead of waiting for an event that will not come.
+                        events = await store.events(job_id, after)
+                        continue
                 unknown = f"job_id: job {job_id!r} was deleted"
                 # Woken by the job's next event, even when the client asked for events beyond it.
                 await store.wait(job_id, min(after, last_seq), self._watch_idle)

@@ -206,7 +206,7 @@ class StatusChange(_message.Message):
     def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error")
+    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -214,6 +214,7 @@ class JobEvent(_message.Message):
     LOG_FIELD_NUMBER: _ClassVar[int]
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
+    NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: _timestamp_pb2.Timestamp
     status: StatusChange
@@ -221,4 +222,29 @@ class JobEvent(_message.Message):
     log: LogLine
     result: JobResult
     error: JobError
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ...) -> None: ...
+    notification: NotificationOutcome
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ...) -> None: ...
+
+class Notify(_message.Message):
+    __slots__ = ("webhooks", "emails")
+    WEBHOOKS_FIELD_NUMBER: _ClassVar[int]
+    EMAILS_FIELD_NUMBER: _ClassVar[int]
+    webhooks: _containers.RepeatedScalarFieldContainer[str]
+    emails: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, webhooks: _Optional[_Iterable[str]] = ..., emails: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class NotificationOutcome(_message.Message):
+    __slots__ = ("channel", "target", "delivered", "attempts", "detail", "delivery_id")
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPTS_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    DELIVERY_ID_FIELD_NUMBER: _ClassVar[int]
+    channel: str
+    target: str
+    delivered: bool
+    attempts: int
+    detail: str
+    delivery_id: str
+    def __init__(self, channel: _Optional[str] = ..., target: _Optional[str] = ..., delivered: _Optional[bool] = ..., attempts: _Optional[int] = ..., detail: _Optional[str] = ..., delivery_id: _Optional[str] = ...) -> None: ...

@@ -81,7 +81,7 @@ class WorkflowTypeChange(_message.Message):
     def __init__(self, kind: _Optional[_Union[WorkflowTypeChange.Kind, str]] = ..., type: _Optional[_Union[WorkflowTypeInfo, _Mapping]] = ..., initial: _Optional[bool] = ...) -> None: ...
 
 class SubmitJobRequest(_message.Message):
-    __slots__ = ("workflow_type", "params", "idempotency_key", "timeout", "labels", "tenant", "user", "priority")
+    __slots__ = ("workflow_type", "params", "idempotency_key", "timeout", "labels", "tenant", "user", "priority", "notify")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -104,6 +104,7 @@ class SubmitJobRequest(_message.Message):
     TENANT_FIELD_NUMBER: _ClassVar[int]
     USER_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    NOTIFY_FIELD_NUMBER: _ClassVar[int]
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
     idempotency_key: str
@@ -112,7 +113,8 @@ class SubmitJobRequest(_message.Message):
     tenant: str
     user: str
     priority: str
-    def __init__(self, workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., idempotency_key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[str] = ...) -> None: ...
+    notify: _common_pb2.Notify
+    def __init__(self, workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., idempotency_key: _Optional[str] = ..., timeout: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., labels: _Optional[_Mapping[str, str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[str] = ..., notify: _Optional[_Union[_common_pb2.Notify, _Mapping]] = ...) -> None: ...
 
 class SubmitJobResponse(_message.Message):
     __slots__ = ("job", "existing")

@@ -14,6 +14,7 @@ import time
 from collections.abc import Sequence
 
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 
@@ -50,7 +51,7 @@ def _copy(record: JobRecord) -> JobRecord:
     return copy
 
 
-class MemoryJobStore:
+class MemoryJobStore(MemoryOutboxMixin):
     """A JobStore in memory. Not shared between processes; lost on exit.
 
     Jobs are listed newest first by creation order; ``list(after=job_id)`` continues after
@@ -88,6 +89,8 @@ class MemoryJobStore:
         self._live[record.job_id] = None
         if job.idempotency_key:
             self._keys[job.idempotency_key] = record.job_id
+        if record.notify:
+            self._outbox_created(record.job_id, record.notify)
         return _copy(record), True
 
     async def get(self, job_id: str) -> JobRecord | None:
@@ -192,6 +195,8 @@ class MemoryJobStore:
         key = entry.record.idempotency_key
         if key and self._keys.get(key) == job_id:
             del self._keys[key]
+        if entry.record.notify:
+            self._outbox_deleted(job_id)
         entry.wake()
         return True
 

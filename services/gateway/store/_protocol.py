@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
 from workmesh.v1 import common_pb2
 
 TERMINAL = frozenset({
@@ -59,6 +60,8 @@ class JobRecord:
     # Lease given with create (the replica that accepted the job drives it); claim/renew later.
     lease_owner: str | None = None
     lease_until: dt.datetime | None = None
+    # Whom to notify when the job ends; stored with the job as its outbox rows (store/_outbox.py).
+    notify: tuple[NotifyTarget, ...] = ()
 
     @property
     def terminal(self) -> bool:
@@ -216,6 +219,29 @@ class JobStore(Protocol):
 
         A terminal job without ``finished_at`` counts by its ``updated_at``. Returns how many
         jobs were deleted.
+        """
+        ...
+
+    # --- notification outbox (store/_outbox.py) ---------------------------------------------
+
+    async def claim_deliveries(self, limit: int, hold_seconds: float) -> list[Delivery]:
+        """Claim up to `limit` due outbox rows: pending, of a terminal job, due time passed.
+
+        Each claimed row's due time moves `hold_seconds` ahead (so a claimer that dies leaves it
+        due again then), and its ``first_at`` is set at its first claim. Concurrent claimers get
+        disjoint rows.
+        """
+        ...
+
+    async def retry_delivery(self, delivery_id: str, next_at: dt.datetime, error: str) -> None:
+        """Count a failed attempt of the row and make it due again at `next_at`."""
+        ...
+
+    async def end_delivery(self, delivery_id: str, delivered: bool,
+                           event: common_pb2.JobEvent) -> common_pb2.JobEvent | None:
+        """Mark the row delivered or given up and append `event` (its ``notification`` outcome)
+        to the job's events after the terminal status, in one transaction. Returns the numbered
+        event; None when the row is gone (the job was deleted) or already ended.
         """
         ...
 

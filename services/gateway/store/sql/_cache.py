@@ -32,6 +32,7 @@ from workmesh.services.gateway.store.sql._ops import (
     Delete,
     DeleteFinishedBefore,
 )
+from workmesh.services.gateway.store.sql._outbox import EndDelivery
 from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2
 from workmesh.services.core.errors import FailedPrecondition
@@ -70,6 +71,10 @@ class EventCache:
                     self._jobs.pop(op.job_id, None)
                 elif isinstance(op, DeleteFinishedBefore):
                     self._jobs.clear()  # rare: simpler than knowing which ids went
+                elif isinstance(op, EndDelivery) and op.job_id:
+                    # An event after the terminal status: peek's "last event is terminal" would
+                    # no longer hold (notified jobs are not cached anyway, see CreateNotified).
+                    self._jobs.pop(op.job_id, None)
 
     def _created(self, record: Any) -> None:
         event = common_pb2.JobEvent(seq=1, status=common_pb2.StatusChange(status=common_pb2.JOB_STATUS_QUEUED))

@@ -43,6 +43,7 @@ import psycopg
 import sqlalchemy as sa
 
 from workmesh.services.gateway.store.sql import _ops as ops
+from workmesh.services.gateway.store.sql import _outbox as outbox
 from workmesh.services.gateway.store.sql import _types as types_ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
 from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
@@ -249,8 +250,11 @@ class SqlJobStore(SqlFairshareMixin):
     # --- JobStore -------------------------------------------------------------------------
 
     async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
-        """Store a new QUEUED job with its first event; an idempotency key seen before wins."""
-        return await self._write(ops.Create(job))
+        """Store a new QUEUED job with its first event; an idempotency key seen before wins.
+
+        A job with ``notify`` targets gets its outbox rows in the same transaction.
+        """
+        return await self._write(outbox.CreateNotified(job) if job.notify else ops.Create(job))
 
     async def get(self, job_id: str) -> JobRecord | None:
         """The job, or None when unknown."""
@@ -367,6 +371,25 @@ class SqlJobStore(SqlFairshareMixin):
     async def delete_finished_before(self, cutoff: dt.datetime) -> int:
         """Delete terminal jobs finished before `cutoff`; return how many."""
         return await self._write(ops.DeleteFinishedBefore(cutoff))
+
+    # --- notification outbox (store/_outbox.py) ---------------------------------------------
+    async def claim_deliveries(self, limit: int, hold_seconds: float) -> list[outbox.Delivery]:
+        """Claim due outbox rows of terminal jobs (see JobStore); disjoint between replicas."""
+        if limit <= 0:
+            return []
+        now = dt.datetime.now(dt.UTC)
+        if not await self._read(lambda conn: outbox.has_due(conn, now)):
+            return []  # the usual answer of a poll, without a write transaction
+        return await self._write(outbox.ClaimDeliveries(_bounded(limit), hold_seconds))
+
+    async def retry_delivery(self, delivery_id: str, next_at: dt.datetime, error: str) -> None:
+        """Count a failed attempt and make the row due again at `next_at`."""
+        await self._write(outbox.RetryDelivery(delivery_id, next_at, error))
+
+    async def end_delivery(self, delivery_id: str, delivered: bool,
+                           event: common_pb2.JobEvent) -> common_pb2.JobEvent | None:
+        """Mark the row ended and append its event after the terminal status (one transaction)."""
+        return await self._write(outbox.EndDelivery(delivery_id, delivered, event))
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
