@@ -141,6 +141,14 @@ BAD = [
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "timeout": "soon"}', 400, 3, "timeout"),
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "params": {"message": {"intValue": "x"}}}', 400, 3, "intValue"),
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "params": []}', 400, 3, "params"),
+    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": ["ftp://x/"]}}', 400, 3,
+     "notify.webhooks[0]: must be an http:// or https:// URL"),
+    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"emails": ["nobody"]}}', 400, 3,
+     "notify.emails[0]: must be an e-mail address"),
+    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": "http://x/"}}', 400, 3, "webhooks"),
+    # The dev mesh has no WORKMESH_NOTIFY_SECRET: a well-formed webhook cannot be signed.
+    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": ["http://x/"]}}', 400, 9,
+     "notify.webhooks: this gateway has no WORKMESH_NOTIFY_SECRET"),
     ("POST", "/v1/jobs", b'{"workflowType": "' + b"x" * (2 << 20) + b'"}', 413, 8, "larger than the limit of 1048576"),
     ("GET", "/v1/jobs?page_size=ten", 400, 3, "page_size"),
     ("GET", "/v1/jobs?colour=red", 400, 3, "colour: unknown query parameter"),
@@ -224,4 +232,4 @@ def test_openapi_is_served_and_health(http):
 
 def test_job_event_kinds_are_the_proto_oneof():
     names = [f.name for f in common_pb2.JobEvent.DESCRIPTOR.oneofs_by_name["payload"].fields]
-    assert names == ["status", "progress", "log", "result", "error"]
+    assert names == ["status", "progress", "log", "result", "error", "notification"]
