@@ -77,4 +77,6 @@ def test_sigkill_between_failed_attempts_keeps_the_delivery_and_its_id(cluster) 
         job_id = submit(gw, hook.url())
         eventually(lambda: len(hook.hits) >= 2, timeout=30)  # the job ended; the receiver said 503 twice
         outcome = restart_and_deliver(cluster, gw, hook, job_id, "")
-        assert outcome.attempts >= 3
+        # The first 503 was counted before a second attempt could start (the retry is stored
+        # first); the second may have been in flight at the kill, then it is not counted.
+        assert outcome.attempts >= 2
