@@ -1,7 +1,7 @@
 """The notification outbox: one row per (job, webhook or e-mail target), due when the job ends.
 
-Revision ID: 0004n
-Revises: 0003w
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004n"
-down_revision = "0003w"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
