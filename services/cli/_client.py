@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from workmesh.services.core.auth import with_bearer
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 STATUS_NAMES = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
@@ -28,9 +29,14 @@ class UsageError(Exception):
     """A malformed command-line argument (exit code 2)."""
 
 
-def gateway_stub(address: str) -> gateway_pb2_grpc.GatewayStub:
+def gateway_channel(address: str, token: str = "") -> grpc.Channel:
+    """A channel to the gateway sending `token` (an API token or JWT) with every call."""
     channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
-    return gateway_pb2_grpc.GatewayStub(channel)
+    return with_bearer(channel, token)
+
+
+def gateway_stub(address: str, token: str = "") -> gateway_pb2_grpc.GatewayStub:
+    return gateway_pb2_grpc.GatewayStub(gateway_channel(address, token))
 
 
 def to_dict(message) -> dict:
@@ -142,14 +148,16 @@ def job_row(job: gateway_pb2.Job) -> list[str]:
     return [job.job_id, job.workflow_type, STATUS_NAMES.get(job.status, "?"), progress, created]
 
 
-def show_jobs(stub, workflow_type: str, statuses: list[str], limit: int, as_json: bool) -> int:
+def show_jobs(stub, workflow_type: str, statuses: list[str], limit: int, as_json: bool, *,
+              tenant_wide: bool = False, all_tenants: bool = False) -> int:
     try:
         codes = [common_pb2.JobStatus.Value("JOB_STATUS_" + s.upper()) for s in statuses]
     except ValueError:
         known = ", ".join(n.lower() for n in STATUS_NAMES.values() if n != "UNSPECIFIED")
         raise UsageError(f"--status: unknown status; known: {known}") from None
     reply = stub.ListJobs(gateway_pb2.ListJobsRequest(workflow_type=workflow_type, statuses=codes,
-                                                      page_size=limit), timeout=10)
+                                                      page_size=limit, tenant_wide=tenant_wide,
+                                                      all_tenants=all_tenants), timeout=10)
     if as_json:
         print_json([to_dict(j) for j in reply.jobs])
         return 0
@@ -280,11 +288,11 @@ def report_rpc_error(exc: grpc.RpcError) -> int:
 # --- command entry points (see workmesh.services.cli.COMMANDS) ------------------------------------
 
 def types_command(args) -> int:
-    return show_types(gateway_stub(args.gateway), args.json)
+    return show_types(gateway_stub(args.gateway, args.token), args.json)
 
 
 def submit_command(args) -> int:
-    stub = gateway_stub(args.gateway)
+    stub = gateway_stub(args.gateway, args.token)
     request = submit_request(args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
                              key=args.idempotency_key, labels=parse_pairs(args.label, "--label"),
                              tenant=args.tenant, user=args.user, priority=args.priority)
@@ -304,23 +312,24 @@ def submit_command(args) -> int:
 
 
 def watch_command(args) -> int:
-    return follow(gateway_stub(args.gateway), args.job_id, after_seq=args.after, as_json=args.json)
+    return follow(gateway_stub(args.gateway, args.token), args.job_id, after_seq=args.after, as_json=args.json)
 
 
 def jobs_command(args) -> int:
-    return show_jobs(gateway_stub(args.gateway), args.workflow_type, args.status, args.limit, args.json)
+    return show_jobs(gateway_stub(args.gateway, args.token), args.workflow_type, args.status, args.limit, args.json,
+                     tenant_wide=args.tenant_wide, all_tenants=args.all_tenants)
 
 
 def job_command(args) -> int:
-    return show_job(gateway_stub(args.gateway), args.job_id, args.json)
+    return show_job(gateway_stub(args.gateway, args.token), args.job_id, args.json)
 
 
 def cancel_command(args) -> int:
-    return cancel(gateway_stub(args.gateway), args.job_id, args.reason, args.json)
+    return cancel(gateway_stub(args.gateway, args.token), args.job_id, args.reason, args.json)
 
 
 def delete_command(args) -> int:
-    return delete(gateway_stub(args.gateway), args.job_id)
+    return delete(gateway_stub(args.gateway, args.token), args.job_id)
 
 
 def health_command(args) -> int:

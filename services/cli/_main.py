@@ -29,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
+        cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
+                         help="bearer token (API token or JWT) when the gateway authenticates (env WORKMESH_TOKEN)")
         return cmd
 
     dev = sub.add_parser("dev", help="run registry, results, gateway and the example workers here")
@@ -85,6 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--type", default="", dest="workflow_type")
     jb.add_argument("--status", action="append", default=[], help="queued, running, succeeded, ...")
     jb.add_argument("--limit", type=int, default=50)
+    jb.add_argument("--tenant-wide", action="store_true", help="every job of your tenant (needs jobs:manage)")
+    jb.add_argument("--all-tenants", action="store_true", help="every job (needs admin)")
 
     client("job", "show one job (status, result, trace id)").add_argument("job_id", metavar="JOB")
     client("queue", "queued and running jobs per type, by owner, with share and usage").add_argument(
@@ -93,6 +97,25 @@ def build_parser() -> argparse.ArgumentParser:
     cn.add_argument("job_id", metavar="JOB")
     cn.add_argument("--reason", default="cancelled from the CLI")
     client("delete", "delete a job, its events and its series").add_argument("job_id", metavar="JOB")
+
+    tk = sub.add_parser("token", help="API tokens for service accounts and scripts (needs tokens:admin)")
+    tks = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    tkc = tks.add_parser("create", help="create a token; its secret is printed once")
+    tkc.add_argument("--tenant", default="", help="default: the caller's own")
+    tkc.add_argument("--name", required=True)
+    tkc.add_argument("--scopes", required=True, help="comma-separated, e.g. jobs:submit,jobs:read")
+    tkl = tks.add_parser("list", help="the tenant's tokens, revoked ones too")
+    tkl.add_argument("--tenant", default="")
+    tks.add_parser("revoke", help="revoke a token (stops working within 5 s)").add_argument(
+        "token_id", metavar="TOKEN_ID")
+    for cmd in (tkc, tkl, tks.choices["revoke"]):
+        cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
+        cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
+                         help="bearer token of the caller (env WORKMESH_TOKEN)")
+        cmd.add_argument("--database-url", default="",
+                         help="act on this job store directly instead of through the gateway (the first token)")
+        cmd.add_argument("--data-dir", default="", help="act on the SQLite job store in this data dir directly")
+        cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     se = sub.add_parser("series", help="list, export or plot the time series of jobs")
     se.add_argument("job_ids", nargs="+", metavar="JOB")
@@ -168,7 +191,7 @@ COMMANDS: dict[str, str] = {
     "watch": "cli._client:watch_command", "jobs": "cli._client:jobs_command",
     "job": "cli._client:job_command", "cancel": "cli._client:cancel_command",
     "delete": "cli._client:delete_command", "health": "cli._client:health_command",
-    "queue": "cli._queue:queue_command",
+    "queue": "cli._queue:queue_command", "token": "cli._tokens:token_command",
     "series": "cli._series:run", "bench": "bench._cli:run",
     "dev": "cli._servers:dev", "demo": "cli._servers:demo", "registry": "cli._servers:registry",
     "gateway": "cli._servers:gateway", "worker": "cli._servers:worker", "results": "cli._servers:results",

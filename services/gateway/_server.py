@@ -25,6 +25,7 @@ from workmesh.registry import (
     ServiceWatch,
 )
 from workmesh.services.gateway._admin import GatewayAdminServicer
+from workmesh.services.gateway._tokens import TokenAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
@@ -52,6 +53,7 @@ log = logging.getLogger("workmesh.gateway")
 SERVICE_NAME = "workmesh-gateway"
 GRPC_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"].full_name
+TOKENS_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"].full_name
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
@@ -406,10 +408,12 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
     add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
+    if tokens is not None:
+        add_servicer(TokenAdminServicer(tokens), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (GRPC_SERVICE, ADMIN_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        (GRPC_SERVICE, ADMIN_SERVICE, TOKENS_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME),
         server)
     gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,

@@ -9,7 +9,7 @@ def test_exports():
         "TOKENS_ADMIN", "TOKEN_PREFIX", "TYPES_READ", "ApiTokenVerifier", "AuthConfig", "AuthInterceptor",
         "Authenticator", "Identity", "JwtConfig", "JwtVerifier", "MemoryTokens", "TokenRecord", "TokenStore",
         "announce", "bearer", "bearer_interceptors", "check_scopes", "current_identity", "is_api_token", "new_token", "require_scope",
-        "reset_identity", "use_identity",
+        "reset_identity", "use_identity", "with_bearer",
     ])
     for name in auth.__all__:
         assert getattr(auth, name) is not None

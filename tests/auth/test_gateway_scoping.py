@@ -222,3 +222,39 @@ def test_gateway_admin_needs_admin():
                 code, _ = await status_of(stub.CheckInvariants(admin_pb2.CheckInvariantsRequest()))
                 assert code == expected, caller
     asyncio.run(main())
+
+
+def test_token_admin_is_scoped_to_the_tenant():
+    from workmesh.v1 import admin_pb2, admin_pb2_grpc
+
+    async def main():
+        async with scoped_mesh() as (mesh, callers):
+            admin = admin_pb2_grpc.TokenAdminStub(callers.channels["admin"])
+            made = await admin.CreateToken(admin_pb2.CreateTokenRequest(
+                tenant="acme", name="acme-admin", scopes=["tokens:admin", "jobs:read"]))
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}", interceptors=bearer_interceptors(made.token))
+            acme = admin_pb2_grpc.TokenAdminStub(channel)
+            try:
+                theirs = await admin.CreateToken(admin_pb2.CreateTokenRequest(tenant="globex", name="ci",
+                                                                              scopes=["jobs:read"]))
+                mine = await acme.CreateToken(admin_pb2.CreateTokenRequest(name="ci", scopes=["jobs:read"]))
+                assert mine.info.tenant == "acme" and mine.info.created_by == "token:acme-admin"
+                listed = await acme.ListTokens(admin_pb2.ListTokensRequest())
+                assert {t.name for t in listed.tokens} == {"acme-admin", "ci"}
+                for call, expected in [
+                        (acme.ListTokens(admin_pb2.ListTokensRequest(tenant="globex")), DENIED),
+                        (acme.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=theirs.info.token_id)), MISSING),
+                        (acme.CreateToken(admin_pb2.CreateTokenRequest(name="x", scopes=["jobs:submit"])), DENIED),
+                        (acme.CreateToken(admin_pb2.CreateTokenRequest(name="y", scopes=["nope"])),
+                         grpc.StatusCode.INVALID_ARGUMENT),
+                        (admin_pb2_grpc.TokenAdminStub(callers.channels["owner"]).ListTokens(
+                            admin_pb2.ListTokensRequest()), DENIED),
+                        (admin_pb2_grpc.TokenAdminStub(callers.channels["nobody"]).ListTokens(
+                            admin_pb2.ListTokensRequest()), UNAUTH)]:
+                    code, details = await status_of(call)
+                    assert code == expected, details
+                revoked = await acme.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=mine.info.token_id))
+                assert revoked.HasField("revoked_at")
+            finally:
+                await channel.close()
+    asyncio.run(main())

@@ -22,21 +22,36 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17workmesh/v1/admin.proto\x12\x0bworkmesh.v1\"\x18\n\x16\x43heckInvariantsRequest\"]\n\rInstanceSlots\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x15\n\rlive_attempts\x18\x04 \x01(\x05\"\xb4\x01\n\x17\x43heckInvariantsResponse\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x12\n\nviolations\x18\x02 \x03(\t\x12\x13\n\x0b\x64riven_jobs\x18\x03 \x01(\x05\x12\x13\n\x0bleases_held\x18\x04 \x01(\x05\x12\x18\n\x10running_attempts\x18\x05 \x01(\x05\x12-\n\tinstances\x18\x06 \x03(\x0b\x32\x1a.workmesh.v1.InstanceSlots2l\n\x0cGatewayAdmin\x12\\\n\x0f\x43heckInvariants\x12#.workmesh.v1.CheckInvariantsRequest\x1a$.workmesh.v1.CheckInvariantsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17workmesh/v1/admin.proto\x12\x0bworkmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x18\n\x16\x43heckInvariantsRequest\"]\n\rInstanceSlots\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x10\n\x08\x63\x61pacity\x18\x02 \x01(\x05\x12\x11\n\tin_flight\x18\x03 \x01(\x05\x12\x15\n\rlive_attempts\x18\x04 \x01(\x05\"\xb4\x01\n\x17\x43heckInvariantsResponse\x12\x12\n\nreplica_id\x18\x01 \x01(\t\x12\x12\n\nviolations\x18\x02 \x03(\t\x12\x13\n\x0b\x64riven_jobs\x18\x03 \x01(\x05\x12\x13\n\x0bleases_held\x18\x04 \x01(\x05\x12\x18\n\x10running_attempts\x18\x05 \x01(\x05\x12-\n\tinstances\x18\x06 \x03(\x0b\x32\x1a.workmesh.v1.InstanceSlots\"\xbe\x01\n\x08\x41piToken\x12\x10\n\x08token_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0c\n\x04name\x18\x03 \x01(\t\x12\x0e\n\x06scopes\x18\x04 \x03(\t\x12.\n\ncreated_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12.\n\nrevoked_at\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x12\n\ncreated_by\x18\x07 \x01(\t\"B\n\x12\x43reateTokenRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x0e\n\x06scopes\x18\x03 \x03(\t\"I\n\x13\x43reateTokenResponse\x12\r\n\x05token\x18\x01 \x01(\t\x12#\n\x04info\x18\x02 \x01(\x0b\x32\x15.workmesh.v1.ApiToken\"#\n\x11ListTokensRequest\x12\x0e\n\x06tenant\x18\x01 \x01(\t\";\n\x12ListTokensResponse\x12%\n\x06tokens\x18\x01 \x03(\x0b\x32\x15.workmesh.v1.ApiToken\"&\n\x12RevokeTokenRequest\x12\x10\n\x08token_id\x18\x01 \x01(\t2l\n\x0cGatewayAdmin\x12\\\n\x0f\x43heckInvariants\x12#.workmesh.v1.CheckInvariantsRequest\x1a$.workmesh.v1.CheckInvariantsResponse2\xf4\x01\n\nTokenAdmin\x12P\n\x0b\x43reateToken\x12\x1f.workmesh.v1.CreateTokenRequest\x1a .workmesh.v1.CreateTokenResponse\x12M\n\nListTokens\x12\x1e.workmesh.v1.ListTokensRequest\x1a\x1f.workmesh.v1.ListTokensResponse\x12\x45\n\x0bRevokeToken\x12\x1f.workmesh.v1.RevokeTokenRequest\x1a\x15.workmesh.v1.ApiTokenb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'workmesh.v1.admin_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHECKINVARIANTSREQUEST']._serialized_start=40
-  _globals['_CHECKINVARIANTSREQUEST']._serialized_end=64
-  _globals['_INSTANCESLOTS']._serialized_start=66
-  _globals['_INSTANCESLOTS']._serialized_end=159
-  _globals['_CHECKINVARIANTSRESPONSE']._serialized_start=162
-  _globals['_CHECKINVARIANTSRESPONSE']._serialized_end=342
-  _globals['_GATEWAYADMIN']._serialized_start=344
-  _globals['_GATEWAYADMIN']._serialized_end=452
+  _globals['_CHECKINVARIANTSREQUEST']._serialized_start=73
+  _globals['_CHECKINVARIANTSREQUEST']._serialized_end=97
+  _globals['_INSTANCESLOTS']._serialized_start=99
+  _globals['_INSTANCESLOTS']._serialized_end=192
+  _globals['_CHECKINVARIANTSRESPONSE']._serialized_start=195
+  _globals['_CHECKINVARIANTSRESPONSE']._serialized_end=375
+  _globals['_APITOKEN']._serialized_start=378
+  _globals['_APITOKEN']._serialized_end=568
+  _globals['_CREATETOKENREQUEST']._serialized_start=570
+  _globals['_CREATETOKENREQUEST']._serialized_end=636
+  _globals['_CREATETOKENRESPONSE']._serialized_start=638
+  _globals['_CREATETOKENRESPONSE']._serialized_end=711
+  _globals['_LISTTOKENSREQUEST']._serialized_start=713
+  _globals['_LISTTOKENSREQUEST']._serialized_end=748
+  _globals['_LISTTOKENSRESPONSE']._serialized_start=750
+  _globals['_LISTTOKENSRESPONSE']._serialized_end=809
+  _globals['_REVOKETOKENREQUEST']._serialized_start=811
+  _globals['_REVOKETOKENREQUEST']._serialized_end=849
+  _globals['_GATEWAYADMIN']._serialized_start=851
+  _globals['_GATEWAYADMIN']._serialized_end=959
+  _globals['_TOKENADMIN']._serialized_start=962
+  _globals['_TOKENADMIN']._serialized_end=1206
 # @@protoc_insertion_point(module_scope)

@@ -97,3 +97,172 @@ class GatewayAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class TokenAdminStub:
+    """API tokens for service accounts and scripts (`workmesh token ...`). With authentication on,
+    these need the scope tokens:admin (the caller's own tenant; a token gets no scope its creator
+    lacks, and never admin) or admin (any tenant, any scope).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateToken = channel.unary_unary(
+                '/workmesh.v1.TokenAdmin/CreateToken',
+                request_serializer=workmesh_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+                _registered_method=True)
+        self.ListTokens = channel.unary_unary(
+                '/workmesh.v1.TokenAdmin/ListTokens',
+                request_serializer=workmesh_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+                _registered_method=True)
+        self.RevokeToken = channel.unary_unary(
+                '/workmesh.v1.TokenAdmin/RevokeToken',
+                request_serializer=workmesh_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_admin__pb2.ApiToken.FromString,
+                _registered_method=True)
+
+
+class TokenAdminServicer:
+    """API tokens for service accounts and scripts (`workmesh token ...`). With authentication on,
+    these need the scope tokens:admin (the caller's own tenant; a token gets no scope its creator
+    lacks, and never admin) or admin (any tenant, any scope).
+    """
+
+    def CreateToken(self, request, context):
+        """The reply is the only time the token's secret is shown; only its hash is stored.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListTokens(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeToken(self, request, context):
+        """A revoked token stops working within the gateway's token cache time (5 s by default).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_TokenAdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateToken,
+                    request_deserializer=workmesh_dot_v1_dot_admin__pb2.CreateTokenRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_admin__pb2.CreateTokenResponse.SerializeToString,
+            ),
+            'ListTokens': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListTokens,
+                    request_deserializer=workmesh_dot_v1_dot_admin__pb2.ListTokensRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_admin__pb2.ListTokensResponse.SerializeToString,
+            ),
+            'RevokeToken': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeToken,
+                    request_deserializer=workmesh_dot_v1_dot_admin__pb2.RevokeTokenRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_admin__pb2.ApiToken.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'workmesh.v1.TokenAdmin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('workmesh.v1.TokenAdmin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class TokenAdmin:
+    """API tokens for service accounts and scripts (`workmesh token ...`). With authentication on,
+    these need the scope tokens:admin (the caller's own tenant; a token gets no scope its creator
+    lacks, and never admin) or admin (any tenant, any scope).
+    """
+
+    @staticmethod
+    def CreateToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.TokenAdmin/CreateToken',
+            workmesh_dot_v1_dot_admin__pb2.CreateTokenRequest.SerializeToString,
+            workmesh_dot_v1_dot_admin__pb2.CreateTokenResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListTokens(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.TokenAdmin/ListTokens',
+            workmesh_dot_v1_dot_admin__pb2.ListTokensRequest.SerializeToString,
+            workmesh_dot_v1_dot_admin__pb2.ListTokensResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeToken(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.TokenAdmin/RevokeToken',
+            workmesh_dot_v1_dot_admin__pb2.RevokeTokenRequest.SerializeToString,
+            workmesh_dot_v1_dot_admin__pb2.ApiToken.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

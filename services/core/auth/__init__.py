@@ -6,7 +6,7 @@ or :func:`require_scope`.
 """
 
 from workmesh.services.core.auth._authenticator import Authenticator, bearer
-from workmesh.services.core.auth._client import bearer_interceptors
+from workmesh.services.core.auth._client import bearer_interceptors, with_bearer
 from workmesh.services.core.auth._config import AuthConfig, announce
 from workmesh.services.core.auth._identity import (
     ADMIN,
@@ -67,4 +67,5 @@ __all__ = [
     "require_scope",
     "reset_identity",
     "use_identity",
+    "with_bearer",
 ]

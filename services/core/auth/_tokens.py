@@ -173,26 +173,26 @@ class MemoryTokens:
     """:class:`TokenStore` in process memory (tests, ``memory://`` job stores)."""
 
     def __init__(self) -> None:
-        self._tokens: dict[str, TokenRecord] = {}
+        self._api_tokens: dict[str, TokenRecord] = {}
 
     async def create_token(self, record: TokenRecord) -> None:
-        for other in self._tokens.values():
+        for other in self._api_tokens.values():
             if other.tenant == record.tenant and other.name == record.name and other.revoked_at is None:
                 raise InvalidArgument("name", f"tenant {record.tenant!r} has a live token named {record.name!r}; "
                                               f"revoke it first or choose another name")
-        self._tokens[record.token_id] = record
+        self._api_tokens[record.token_id] = record
 
     async def find_token(self, token_id: str) -> TokenRecord | None:
-        return self._tokens.get(token_id)
+        return self._api_tokens.get(token_id)
 
     async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
-        return sorted((r for r in self._tokens.values() if tenant is None or r.tenant == tenant),
+        return sorted((r for r in self._api_tokens.values() if tenant is None or r.tenant == tenant),
                       key=lambda r: r.created_at)
 
     async def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
-        record = self._tokens.get(token_id)
+        record = self._api_tokens.get(token_id)
         if record is None:
             return None
         if record.revoked_at is None:
-            record = self._tokens[token_id] = replace(record, revoked_at=at)
+            record = self._api_tokens[token_id] = replace(record, revoked_at=at)
         return record

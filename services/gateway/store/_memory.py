@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 
+from workmesh.services.core.auth import MemoryTokens
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
@@ -51,7 +52,7 @@ def _copy(record: JobRecord) -> JobRecord:
     return copy
 
 
-class MemoryJobStore(MemoryOutboxMixin):
+class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
     """A JobStore in memory. Not shared between processes; lost on exit.
 
     Jobs are listed newest first by creation order; ``list(after=job_id)`` continues after
@@ -59,6 +60,7 @@ class MemoryJobStore(MemoryOutboxMixin):
     """
 
     def __init__(self) -> None:
+        MemoryTokens.__init__(self)  # API tokens (core.auth's in-memory TokenStore)
         self._jobs: dict[str, _Entry] = {}
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
         self._keys: dict[str, str] = {}     # idempotency key -> job id
