@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workmesh.services.core.tls import TlsConfig
+
 
 def default_instance_id() -> str:
     """``<hostname>-<pid>-<random>``, safe inside a Consul service id."""
@@ -44,6 +46,9 @@ class WorkerConfig:
         orphan_timeout: overrides the Worker's: seconds a job whose client went away waits for
             a re-attach before it is cancelled.
         cancel_grace: overrides the Worker's: seconds a cancelled handler gets before it is forced.
+        tls: the server's certificate and key (``WORKMESH_TLS_CERT``/``_KEY``; with
+            ``WORKMESH_TLS_CLIENT_AUTH`` only clients with a certificate of ``WORKMESH_TLS_CA``,
+            i.e. the gateway, may call); its registry check then uses Consul's GRPCUseTLS.
     """
 
     host: str = "127.0.0.1"
@@ -56,6 +61,7 @@ class WorkerConfig:
     instance_id: str = field(default_factory=default_instance_id)
     orphan_timeout: float | None = None
     cancel_grace: float | None = None
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -92,6 +98,7 @@ class WorkerConfig:
             "drain_grace": _number(env, "WORKMESH_WORKER_DRAIN_GRACE", 30.0),
             "orphan_timeout": _number(env, "WORKMESH_WORKER_ORPHAN_TIMEOUT", None),
             "cancel_grace": _number(env, "WORKMESH_WORKER_CANCEL_GRACE", None),
+            "tls": TlsConfig.from_env(env),
         }
         if env.get("WORKMESH_WORKER_INSTANCE_ID"):
             values["instance_id"] = env["WORKMESH_WORKER_INSTANCE_ID"]

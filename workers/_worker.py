@@ -240,7 +240,7 @@ class Worker:
             self._metrics.observe(running=lambda: {k: v for k, v in self._running_by_type.items() if v},
                                   capacity=lambda: self.capacity)
         self._health = health.aio.HealthServicer()
-        server, port = create_server(self, config.host, config.port, health_servicer=self._health)
+        server, port = create_server(self, config.host, config.port, health_servicer=self._health, tls=config.tls)
         await server.start()
         self._server, self.port = server, port
         for name in ("", *self.definitions):
@@ -268,7 +268,7 @@ class Worker:
                 address=address, port=self.port, tags=(WORKFLOW_TAG,),
                 meta={"workflow_type": d.name, "version": d.version[:512], "capacity": str(self.capacity),
                       "sdk_version": SDK_VERSION},
-                grpc_check=f"{address}:{self.port}/{d.name}")
+                grpc_check=f"{address}:{self.port}/{d.name}", grpc_tls=config.tls.serves_tls)
             for d in self.definitions.values()]
         self._registrar = Registrar(config.registry or RegistryConfig.from_env(), registrations)
         await self._registrar.start()

@@ -65,6 +65,9 @@ class ServiceRegistration:
         meta: Consul Meta (≤ 64 pairs, keys ``[A-Za-z0-9_-]`` ≤ 128, values ≤ 512 chars).
         grpc_check: ``"host:port/service"`` for a Consul GRPC check on grpc.health.v1, or None.
         check_interval: interval of that check (Go duration).
+        grpc_tls: the instance serves TLS: the check sets Consul's ``GRPCUseTLS`` (the agent
+            verifies the certificate against its CA, unless `tls_skip_verify`).
+        tls_skip_verify: Consul's ``TLSSkipVerify`` for that check.
         deregister_critical_after: DeregisterCriticalServiceAfter of that check (Go duration).
 
     Raises:
@@ -80,6 +83,8 @@ class ServiceRegistration:
     grpc_check: str | None = None
     check_interval: str = "1s"
     deregister_critical_after: str = "1m"
+    grpc_tls: bool = False
+    tls_skip_verify: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
@@ -110,6 +115,9 @@ class ServiceRegistration:
             body["Check"] = {"Name": f"gRPC health of {self.service_id}", "GRPC": self.grpc_check,
                              "Interval": self.check_interval, "Status": "passing",
                              "DeregisterCriticalServiceAfter": self.deregister_critical_after}
+            if self.grpc_tls:
+                body["Check"]["GRPCUseTLS"] = True
+                body["Check"]["TLSSkipVerify"] = self.tls_skip_verify
         return body
 
 

@@ -25,6 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from workmesh.registry.embedded._decode import CheckDef
 from workmesh.registry.embedded._state import CRITICAL, PASSING, RegistryState
+from workmesh.registry.embedded._tlscheck import tls_channel
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class CheckRunner:
         tick: seconds between TTL-expiry and reaper passes.
     """
 
-    def __init__(self, state: RegistryState, tick: float = 0.25) -> None:
+    def __init__(self, state: RegistryState, tick: float = 0.25, ca_file: str = "") -> None:
         self.state, self.tick = state, tick
+        self.ca_file = ca_file  # what GRPCUseTLS checks verify against (default: the system's CAs)
         self._probes: dict[str, tuple[CheckDef, asyncio.Task]] = {}
         self._housekeeping: asyncio.Task | None = None
         self._synced_version = -1
@@ -137,10 +139,10 @@ class CheckRunner:
         try:
             while True:
                 started = loop.time()
-                if channel is None:
-                    channel = (grpc.aio.secure_channel(target, grpc.ssl_channel_credentials())
-                               if cdef.grpc_use_tls else grpc.aio.insecure_channel(target))
                 try:
+                    if channel is None:
+                        channel = (await tls_channel(target, cdef, self.ca_file, timeout) if cdef.grpc_use_tls
+                                   else grpc.aio.insecure_channel(target))
                     reply = await health_pb2_grpc.HealthStub(channel).Check(
                         health_pb2.HealthCheckRequest(service=service), timeout=timeout)
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -155,6 +157,8 @@ class CheckRunner:
                     # after grpc's reconnect backoff.
                     await channel.close()
                     channel = None
+                except OSError as exc:  # TLSSkipVerify: the certificate could not be fetched
+                    status, output = CRITICAL, f"gRPC check {cdef.grpc}: TLS handshake failed: {exc}"
                 try:
                     self.state.set_check(check_id, status, output)
                 except KeyError:

@@ -30,7 +30,7 @@ _UNSUPPORTED_SERVICE_FIELDS = {
     "locality": "Locality", "namespace": "Namespace", "partition": "Partition",
 }
 _UNSUPPORTED_CHECK_FIELDS = {
-    "tlsskipverify": "TLSSkipVerify", "tlsservername": "TLSServerName", "outputmaxsize": "OutputMaxSize",
+    "outputmaxsize": "OutputMaxSize",
     "successbeforepassing": "SuccessBeforePassing", "failuresbeforewarning": "FailuresBeforeWarning",
     "failuresbeforecritical": "FailuresBeforeCritical",
 }
@@ -59,6 +59,8 @@ class CheckDef:
     notes: str = ""
     grpc: str = ""
     grpc_use_tls: bool = False
+    tls_skip_verify: bool = False  # GRPCUseTLS without verifying the certificate, as Consul does
+    tls_server_name: str = ""      # the name to verify the certificate for (default: the host)
     interval: float = 0.0
     timeout: float = 0.0
     ttl: float = 0.0
@@ -155,7 +157,8 @@ def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
         if interval <= 0:
             raise BadRequest(f"Invalid check: {label}.Interval must be > 0 for GRPC checks")
         return CheckDef(kind="grpc", grpc=_string(raw, "grpc", f"{label}.GRPC"),
-                        grpc_use_tls=bool(raw.get("grpcusetls")), interval=interval,
+                        grpc_use_tls=bool(raw.get("grpcusetls")), tls_skip_verify=bool(raw.get("tlsskipverify")),
+                        tls_server_name=_string(raw, "tlsservername", f"{label}.TLSServerName"), interval=interval,
                         timeout=timeout, interval_text=interval_text, timeout_text=timeout_text, **common)
     if raw.get("ttl") not in (None, ""):
         if ttl <= 0:

@@ -39,16 +39,18 @@ class EmbeddedRegistry:
         port: port to listen on; 0 picks a free one (see :attr:`port` after start).
         node_name: the name of its one node.
         tick: seconds between TTL-expiry/reaper passes.
+        ca_file: the CA that GRPC checks with ``GRPCUseTLS`` verify certificates against (as a
+            Consul agent's ``ca_file``); empty: the system's CAs.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, node_name: str = "workmesh-registry",
-                 tick: float = 0.25) -> None:
+                 tick: float = 0.25, ca_file: str = "") -> None:
         self.host, self._port, self.tick = host, port, tick
         node_address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.state = RegistryState(node_name=node_name, node_address=node_address)
         self._notifier = ChangeNotifier()
         self.state.add_listener(self._notifier.notify)
-        self._checks = CheckRunner(self.state, tick=tick)
+        self._checks = CheckRunner(self.state, tick=tick, ca_file=ca_file)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -103,15 +105,16 @@ class EmbeddedRegistry:
 
 
 async def run_embedded_registry(host: str = "127.0.0.1", port: int = 8500, *,
-                                ready: Callable[[EmbeddedRegistry], None] | None = None) -> None:
+                                ready: Callable[[EmbeddedRegistry], None] | None = None, ca_file: str = "") -> None:
     """Serve an embedded registry until cancelled, SIGINT or SIGTERM.
 
     Args:
         host: address to listen on.
         port: port to listen on (0: a free one).
         ready: called with the started registry (e.g. to learn the port).
+        ca_file: see :class:`EmbeddedRegistry`.
     """
-    registry = EmbeddedRegistry(host, port)
+    registry = EmbeddedRegistry(host, port, ca_file=ca_file)
     await registry.start()
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()

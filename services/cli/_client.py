@@ -29,14 +29,20 @@ class UsageError(Exception):
     """A malformed command-line argument (exit code 2)."""
 
 
-def gateway_channel(address: str, token: str = "") -> grpc.Channel:
-    """A channel to the gateway sending `token` (an API token or JWT) with every call."""
-    channel = grpc.insecure_channel(address, options=[("grpc.max_receive_message_length", 64 << 20)])
+def gateway_channel(address: str, token: str = "", ca: str = "") -> grpc.Channel:
+    """A channel to the gateway sending `token` (an API token or JWT) with every call; TLS
+    verified against the CA file `ca` when given."""
+    options = [("grpc.max_receive_message_length", 64 << 20)]
+    if ca:
+        with open(ca, "rb") as f:
+            channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(f.read()), options=options)
+    else:
+        channel = grpc.insecure_channel(address, options=options)
     return with_bearer(channel, token)
 
 
-def gateway_stub(address: str, token: str = "") -> gateway_pb2_grpc.GatewayStub:
-    return gateway_pb2_grpc.GatewayStub(gateway_channel(address, token))
+def gateway_stub(address: str, token: str = "", ca: str = "") -> gateway_pb2_grpc.GatewayStub:
+    return gateway_pb2_grpc.GatewayStub(gateway_channel(address, token, ca))
 
 
 def to_dict(message) -> dict:
@@ -288,11 +294,11 @@ def report_rpc_error(exc: grpc.RpcError) -> int:
 # --- command entry points (see workmesh.services.cli.COMMANDS) ------------------------------------
 
 def types_command(args) -> int:
-    return show_types(gateway_stub(args.gateway, args.token), args.json)
+    return show_types(gateway_stub(args.gateway, args.token, args.ca), args.json)
 
 
 def submit_command(args) -> int:
-    stub = gateway_stub(args.gateway, args.token)
+    stub = gateway_stub(args.gateway, args.token, args.ca)
     request = submit_request(args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
                              key=args.idempotency_key, labels=parse_pairs(args.label, "--label"),
                              tenant=args.tenant, user=args.user, priority=args.priority)
@@ -312,24 +318,24 @@ def submit_command(args) -> int:
 
 
 def watch_command(args) -> int:
-    return follow(gateway_stub(args.gateway, args.token), args.job_id, after_seq=args.after, as_json=args.json)
+    return follow(gateway_stub(args.gateway, args.token, args.ca), args.job_id, after_seq=args.after, as_json=args.json)
 
 
 def jobs_command(args) -> int:
-    return show_jobs(gateway_stub(args.gateway, args.token), args.workflow_type, args.status, args.limit, args.json,
+    return show_jobs(gateway_stub(args.gateway, args.token, args.ca), args.workflow_type, args.status, args.limit, args.json,
                      tenant_wide=args.tenant_wide, all_tenants=args.all_tenants)
 
 
 def job_command(args) -> int:
-    return show_job(gateway_stub(args.gateway, args.token), args.job_id, args.json)
+    return show_job(gateway_stub(args.gateway, args.token, args.ca), args.job_id, args.json)
 
 
 def cancel_command(args) -> int:
-    return cancel(gateway_stub(args.gateway, args.token), args.job_id, args.reason, args.json)
+    return cancel(gateway_stub(args.gateway, args.token, args.ca), args.job_id, args.reason, args.json)
 
 
 def delete_command(args) -> int:
-    return delete(gateway_stub(args.gateway, args.token), args.job_id)
+    return delete(gateway_stub(args.gateway, args.token, args.ca), args.job_id)
 
 
 def health_command(args) -> int:

@@ -31,6 +31,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
         cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
                          help="bearer token (API token or JWT) when the gateway authenticates (env WORKMESH_TOKEN)")
+        cmd.add_argument("--ca", default=os.environ.get("WORKMESH_TLS_CA", ""),
+                         help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)")
         return cmd
 
     dev = sub.add_parser("dev", help="run registry, results, gateway and the example workers here")
@@ -62,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     rs = sub.add_parser("results", help="run the results service")
     rs.add_argument("--listen", default=None, help="host:port (env WORKMESH_RESULTS_ADDR)")
     rs.add_argument("--store", choices=("parquet", "influx"), default=None)
+    for cmd in (gw, wk, rs):
+        cmd.add_argument("--tls-cert", default=None, help="serve TLS with this PEM certificate (env WORKMESH_TLS_CERT)")
+        cmd.add_argument("--tls-key", default=None, help="its private key (env WORKMESH_TLS_KEY)")
 
     client("types", "list the workflow types live workers offer")
 
@@ -112,6 +117,8 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
         cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
                          help="bearer token of the caller (env WORKMESH_TOKEN)")
+        cmd.add_argument("--ca", default=os.environ.get("WORKMESH_TLS_CA", ""),
+                         help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)")
         cmd.add_argument("--database-url", default="",
                          help="act on this job store directly instead of through the gateway (the first token)")
         cmd.add_argument("--data-dir", default="", help="act on the SQLite job store in this data dir directly")

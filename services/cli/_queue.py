@@ -56,7 +56,7 @@ def estimate(stub, request: gateway_pb2.SubmitJobRequest, as_json: bool) -> int:
 
 def queue_command(args) -> int:
     """``workmesh queue [TYPE]``: per type, queued and running jobs by owner with share and usage."""
-    stub = gateway_stub(args.gateway, args.token)
+    stub = gateway_stub(args.gateway, args.token, args.ca)
     reply = stub.GetQueue(gateway_pb2.GetQueueRequest(workflow_type=args.workflow_type or ""), timeout=10)
     if args.json:
         print_json(to_dict(reply))

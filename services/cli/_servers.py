@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import tempfile
 import time
@@ -18,17 +19,24 @@ def registry(args) -> int:
 
     telemetry = configure_telemetry("workmesh-registry")
     try:
-        asyncio.run(run_embedded_registry(args.host, args.port))
+        # GRPCUseTLS checks verify against the mesh's CA, as the services' own channels do.
+        asyncio.run(run_embedded_registry(args.host, args.port, ca_file=os.environ.get("WORKMESH_TLS_CA", "").strip()))
     finally:
         telemetry.shutdown()
     return 0
+
+
+def _tls(args):
+    from workmesh.services.core.tls import TlsConfig
+
+    return TlsConfig.from_env(cert=args.tls_cert or "", key=args.tls_key or "")
 
 
 def gateway(args) -> int:
     from workmesh.services.gateway import GatewayConfig, serve
     from workmesh.services.gateway.http import parse_address
 
-    config = GatewayConfig.from_env()
+    config = replace(GatewayConfig.from_env(), tls=_tls(args))
     if args.listen:
         config = replace(config, address=args.listen)
     if args.http is not None:
@@ -40,7 +48,7 @@ def gateway(args) -> int:
 def worker(args) -> int:
     from workmesh.workers import WorkerConfig, run_worker
 
-    config = WorkerConfig.from_env()
+    config = WorkerConfig.from_env().with_(tls=_tls(args))
     if args.listen:
         config = config.with_listen(args.listen)
     if args.capacity is not None:
@@ -52,7 +60,7 @@ def worker(args) -> int:
 def results(args) -> int:
     from workmesh.services.results import ResultsConfig, serve
 
-    config = ResultsConfig.from_env()
+    config = replace(ResultsConfig.from_env(), tls=_tls(args))
     if args.listen:
         config = replace(config, listen=args.listen)
     if args.store:

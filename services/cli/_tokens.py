@@ -56,7 +56,7 @@ def _stub(args):
     if args.database_url or args.data_dir:
         url = args.database_url or f"sqlite:///{Path(args.data_dir).expanduser().resolve() / 'jobs.db'}"
         return _Direct(url)
-    return admin_pb2_grpc.TokenAdminStub(gateway_channel(args.gateway, args.token))
+    return admin_pb2_grpc.TokenAdminStub(gateway_channel(args.gateway, args.token, args.ca))
 
 
 def token_command(args) -> int:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from workmesh.services.core.tls import TlsConfig
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import (
     MAX_MESSAGE_BYTES, SeriesKey, SeriesSummary, check_job_id, chunk_timestamps,
@@ -43,16 +44,19 @@ class ResultsClient:
     Args:
         address: ``host:port`` of the results service.
         timeout: seconds per unary call and per read.
+        tls: TLS of the channel (when it has a CA); default: from ``WORKMESH_TLS_*``, so that
+            every caller in a process with TLS on calls the results service over TLS.
 
     Use as ``async with ResultsClient(addr) as client: ...`` or call :meth:`close`.
     """
 
-    def __init__(self, address: str, *, timeout: float | None = 60.0) -> None:
+    def __init__(self, address: str, *, timeout: float | None = 60.0, tls: TlsConfig | None = None) -> None:
         self.address = address
         self.timeout = timeout
         from workmesh.services.core.telemetry import client_interceptors
 
-        self._channel = grpc.aio.insecure_channel(address, options=[
+        tls = TlsConfig.from_env() if tls is None else tls
+        self._channel = tls.aio_channel(address, [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)], interceptors=client_interceptors("results-client"))
         self.stub = results_pb2_grpc.ResultsStub(self._channel)

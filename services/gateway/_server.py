@@ -38,6 +38,7 @@ from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway.notify import Notifier, NotifyConfig
 from workmesh.services.gateway.store import JobStore
+from workmesh.services.core.tls import TlsConfig, bind
 from workmesh.services.core.auth import AuthConfig, AuthInterceptor, Authenticator, announce
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
@@ -148,6 +149,8 @@ class GatewayConfig:
             (default: fair share by decayed compute time) or ``fifo`` (oldest first).
         shares_file: TOML file of weights and limits (``WORKMESH_SHARES_FILE``; unset: equal
             shares, no limits), read at start and again on SIGHUP.
+        tls: TLS of the server and of the channels to workers and results (``WORKMESH_TLS_*``,
+            see :class:`~workmesh.services.core.tls.TlsConfig`); off by default.
         auth: who may call (``WORKMESH_AUTH`` and the ``WORKMESH_JWT_*`` variables, see
             :class:`~workmesh.services.core.auth.AuthConfig`); off by default.
     """
@@ -176,6 +179,7 @@ class GatewayConfig:
     shares_file: str = ""
     auth: AuthConfig = field(default_factory=AuthConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -221,7 +225,7 @@ class GatewayConfig:
                    shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
                    worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
                    http=HttpConfig.from_env(env),
-                   faults=Faults.from_env(env), auth=AuthConfig.from_env(env),
+                   faults=Faults.from_env(env), auth=AuthConfig.from_env(env), tls=TlsConfig.from_env(env),
                    notify=NotifyConfig.from_env(env),
                    type_retention=(parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
                                    if env.get("WORKMESH_TYPE_RETENTION", "").strip() else cls.type_retention))
@@ -385,11 +389,11 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                                       ("grpc.max_receive_message_length", size),
                                       ("grpc.so_reuseport", 0)],
                              interceptors=interceptors)
-    port = server.add_insecure_port(config.address)
+    port = bind(server, config.address, config.tls)
     if port == 0:
         raise ValueError(f"gateway address {config.address!r}: cannot bind")
     catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait,
-                      remembered=RememberedTypes(store, retention=config.type_retention))
+                      remembered=RememberedTypes(store, retention=config.type_retention), tls=config.tls)
     metrics = GatewayMetrics()
     # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
     replica = config.replica_id or f"{socket.gethostname()}:{port}"
@@ -402,7 +406,7 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
                             renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
                             metrics=metrics, faults=config.faults, scheduler=Scheduler(shares, config.scheduler))
     dispatcher.observe(metrics)
-    cleaner = SeriesCleaner(config.registry)
+    cleaner = SeriesCleaner(config.registry, tls=config.tls)
     servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size,
                                notify=config.notify)
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).

@@ -336,8 +336,9 @@ class SeriesCleaner:
     are never left behind unowned.
     """
 
-    def __init__(self, registry) -> None:
+    def __init__(self, registry, tls=None) -> None:
         self._registry = registry
+        self._tls = tls  # the channel to the results service uses TLS when it has a CA
 
     async def __call__(self, job_id: str) -> None:
         from workmesh.registry import find_service
@@ -351,7 +352,7 @@ class SeriesCleaner:
             return
         inst = instances[0]
         address = f"{inst.address}:{inst.port}"
-        client = ResultsClient(address, timeout=5.0)
+        client = ResultsClient(address, timeout=5.0, tls=self._tls)
         try:
             await client.delete(job_id)
         except NotFound:

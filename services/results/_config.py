@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workmesh.services.core.errors import InvalidArgument
+from workmesh.services.core.tls import TlsConfig
 
 if TYPE_CHECKING:
     from workmesh.registry import RegistryConfig
@@ -78,6 +79,7 @@ class ResultsConfig:
         compaction_delay: seconds after a job's last write call before its small Parquet parts
             are compacted (``WORKMESH_RESULTS_COMPACTION_DELAY``); negative: never.
         grace: seconds to let calls finish on shutdown.
+        tls: the server's certificate and key (``WORKMESH_TLS_CERT``/``_KEY``): TLS when set.
     """
 
     listen: str = "127.0.0.1:50052"
@@ -90,6 +92,7 @@ class ResultsConfig:
     fsync: bool = True
     compaction_delay: float = 2.0
     grace: float = 10.0
+    tls: TlsConfig = field(default_factory=TlsConfig)
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -121,7 +124,7 @@ class ResultsConfig:
                    advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
                    store=env.get("WORKMESH_RESULTS_STORE", cls.store), data_dir=data_dir,
                    influx=InfluxConfig.from_env(env),
-                   registry=RegistryConfig.from_env(env), **kwargs)
+                   registry=RegistryConfig.from_env(env), tls=TlsConfig.from_env(env), **kwargs)
 
     def with_listen(self, listen: str) -> ResultsConfig:
         return replace(self, listen=listen)

@@ -13,6 +13,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
+from workmesh.services.core.tls import bind
 from workmesh.services.results._config import ResultsConfig
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.results._servicer import ResultsServicer
@@ -55,7 +56,7 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     from workmesh.services.core.telemetry import server_interceptors
 
     server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
-    port = server.add_insecure_port(config.listen)
+    port = bind(server, config.listen, config.tls)
     if port == 0:
         raise OSError(f"cannot bind the results service to {config.listen}")
     if store is None:
@@ -113,7 +114,7 @@ async def serve(config: ResultsConfig) -> None:
             registration = ServiceRegistration(
                 name=SERVICE_NAME, service_id=f"{SERVICE_NAME}-{uuid.uuid4().hex[:12]}", address=config.host,
                 port=port, tags=("workmesh",), meta={"store": config.store},
-                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}")
+                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}", grpc_tls=config.tls.serves_tls)
             registrar = Registrar(config.registry, [registration])
             try:
                 await registrar.start()

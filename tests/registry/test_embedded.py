@@ -208,8 +208,9 @@ async def test_harmless_query_parameters_are_accepted():
     ({"Namespace": "team"}, "Namespace"),
     ({"Locality": {"Region": "eu"}}, "Locality"),
     ({"Check": {"TTL": "5s", "SuccessBeforePassing": 2}}, "Check.SuccessBeforePassing"),
-    ({"Check": {"GRPC": "127.0.0.1:1/x", "Interval": "1s", "GRPCUseTLS": True, "TLSSkipVerify": True}},
-     "Check.TLSSkipVerify"),
+    # (TLSSkipVerify and TLSServerName are implemented: tests/tls/test_registry_tls.py.)
+    ({"Check": {"GRPC": "127.0.0.1:1/x", "Interval": "1s", "FailuresBeforeCritical": 3}},
+     "Check.FailuresBeforeCritical"),
     ({"Checks": [{"TTL": "5s", "OutputMaxSize": 10}]}, "Checks[0].OutputMaxSize"),
 ])
 async def test_documented_fields_it_does_not_implement_are_refused_not_dropped(extra, named):

@@ -12,6 +12,7 @@ from workmesh.v1 import worker_pb2, worker_pb2_grpc
 from workmesh.workers.transport._session import ServerSession
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError, abort
+from workmesh.services.core.tls import TlsConfig, bind
 
 if TYPE_CHECKING:
     from workmesh.workers._worker import Worker
@@ -60,7 +61,8 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
 
 
 def create_server(worker: Worker, host: str = "127.0.0.1", port: int = 0, *,
-                  health_servicer: health.aio.HealthServicer | None = None) -> tuple[grpc.aio.Server, int]:
+                  health_servicer: health.aio.HealthServicer | None = None,
+                  tls: TlsConfig | None = None) -> tuple[grpc.aio.Server, int]:
     """Build (not start) the gRPC server of `worker`: Worker service, health and reflection.
 
     Args:
@@ -69,6 +71,7 @@ def create_server(worker: Worker, host: str = "127.0.0.1", port: int = 0, *,
         port: port to listen on; 0 picks a free one.
         health_servicer: the grpc.health.v1 servicer to serve (its statuses are the caller's
             to set); a new one when omitted.
+        tls: serve TLS when it has a certificate (mutual TLS when it asks for client certificates).
 
     Returns:
         The server and the bound port. Stop it with ``await server.stop(grace)``, or use
@@ -86,7 +89,7 @@ def create_server(worker: Worker, host: str = "127.0.0.1", port: int = 0, *,
                                          health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
                                          reflection.SERVICE_NAME), server)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-    bound = server.add_insecure_port(address)
+    bound = bind(server, address, tls)
     if bound == 0:
         raise OSError(f"cannot listen on {address}")
     return server, bound

@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import grpc
+from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
 from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
@@ -58,11 +59,12 @@ def version_key(version: str) -> tuple:
 class InstanceState:
     """One worker process: its channel, what it serves, its capacity and our jobs on it."""
 
-    def __init__(self, address: str, port: int, *, sessions: bool = True) -> None:
+    def __init__(self, address: str, port: int, *, sessions: bool = True, tls: TlsConfig | None = None) -> None:
         self.address = address
         self.port = port
         self.key = f"{address}:{port}"
-        self.channel = grpc.aio.insecure_channel(self.key, options=CHANNEL_OPTIONS)
+        self.channel = (tls.aio_channel(self.key, CHANNEL_OPTIONS) if tls is not None
+                        else grpc.aio.insecure_channel(self.key, options=CHANNEL_OPTIONS))
         self.stub = worker_pb2_grpc.WorkerStub(self.channel)
         self.service_ids: set[str] = set()
         self.registered_types: set[str] = set()  # from the registry view
@@ -143,11 +145,14 @@ class Catalog:
             Execute call per job, as for workers that do not).
         lost_after: seconds an instance that left the registry with jobs of ours on it may take
             to come back before those jobs' streams are ended (and the jobs retried).
+        tls: channels to the workers use TLS when it has a CA (and present its certificate).
     """
 
     def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True,
-                 lost_after: float = 10.0, remembered: RememberedTypes | None = None) -> None:
+                 lost_after: float = 10.0, remembered: RememberedTypes | None = None,
+                 tls: TlsConfig | None = None) -> None:
         self._watch = watch
+        self._tls = tls  # channels to the workers: TLS when it has a CA
         self._lost_after = lost_after
         self._absent: dict[str, InstanceState] = {}  # gone from the view, jobs of ours still on them
         self._describe_timeout = describe_timeout
@@ -321,7 +326,7 @@ class Catalog:
                     inst.absent_timer = None
                 log.info("instance %s is back in the registry with %d job(s) of ours", inst.name, inst.in_flight)
             if inst is None:
-                inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions)
+                inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions, tls=self._tls)
             new_ids = not ids <= inst.service_ids
             inst.service_ids, inst.registered_types = ids, types
             inst.healthy = True
