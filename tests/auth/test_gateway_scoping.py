@@ -16,6 +16,7 @@ from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc
 from workmesh.workers.examples.basic import echo, sleep
 
+from tests.auth.calls import stream_call
 from tests.auth.keys import SECRET, hs256
 from tests.gateway.mesh import Mesh, value
 
@@ -48,10 +49,7 @@ async def _drain(call) -> list:
 
 
 async def _run_jobs(stub) -> list:
-    call = stub.RunJobs()
-    await call.write(g.RunJobsRequest(jobs=[g.RunJobsItem(ref="a", job=echo_request())]))
-    await call.done_writing()
-    return await _drain(call)
+    return await stream_call(stub.RunJobs(), g.RunJobsRequest(jobs=[g.RunJobsItem(ref="a", job=echo_request())]))
 
 
 async def _first(call):

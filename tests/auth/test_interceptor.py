@@ -21,6 +21,7 @@ from workmesh.services.core.auth import (
     new_token,
 )
 
+from tests.auth.calls import stream_call
 from tests.auth.keys import SECRET, hs256
 
 
@@ -93,11 +94,7 @@ class Server:
                     async for _ in self.channel.unary_stream("/test.Who/Stream")(b"", metadata=md):
                         pass
                 else:
-                    call = self.channel.stream_stream("/test.Who/Bidi")(metadata=md)
-                    await call.write(b"")
-                    await call.done_writing()
-                    async for _ in call:
-                        pass
+                    await stream_call(self.channel.stream_stream("/test.Who/Bidi")(metadata=md), b"")
             assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED, method
             messages.append(info.value.details())
         return messages
