@@ -46,7 +46,7 @@ for run in $(seq 1 "$RUNS"); do
     before=$(uptime | sed 's/.*load average: //')
     start=$(date +%s)
     timeout --signal=INT --kill-after=60 "$RUN_LIMIT" \
-        "$PY" -m pytest -q tests/chaos -p no:randomly -p no:cacheprovider \
+        "$PY" -m pytest -q tests/chaos -p no:randomly -p no:cacheprovider --durations=0 \
         --basetemp="$OUT/run-$run" >"$OUT/run-$run.log" 2>&1
     rc=$?
     seconds=$(($(date +%s) - start))
