@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test protos dev multihost
+.PHONY: demo test protos dev multihost chaos-load
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,8 @@ protos: $(VENV)/.installed
 # The multi-host test bed alone: every service in a network namespace of its own (root, ip, iptables).
 multihost: $(VENV)/.installed
 	$(PY) -m pytest -m multihost tests/multihost $(PYTEST_ARGS)
+
+# The chaos suite 5 times in a row under stress-ng load, stopping at the first failure
+# (tests/chaos/under_load.sh: RUNS, STRESS, RUN_LIMIT; each run's output kept in CHAOS_OUT).
+chaos-load: $(VENV)/.installed
+	tests/chaos/under_load.sh $(CHAOS_OUT)
