@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.results._config import ResultsConfig
+from workmesh.services.clients._wire import parse_write_request
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
@@ -68,7 +69,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     if isinstance(store.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(store.store, delay=config.compaction_delay)
     add_servicer(ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
-                 results_pb2.DESCRIPTOR.services_by_name["Results"], server)
+                 results_pb2.DESCRIPTOR.services_by_name["Results"], server,
+                 parsers={"WriteSeries": parse_write_request})
     server.results_compactor = compactor  # type: ignore[attr-defined]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
