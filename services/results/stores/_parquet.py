@@ -38,7 +38,8 @@ import os
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -46,7 +47,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
-from workmesh.services.results.stores._protocol import downsample, time_slice
+from workmesh.services.results.stores._parquet_read import JobPlan, key_of, read_job, stream_groups
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.results.stores._tombstones import FileTombstones
 
@@ -80,6 +81,8 @@ class ParquetStore:
         self._locks: dict[str, threading.Lock] = {}
         self.tombstones = FileTombstones(self.root / TOMBSTONES, fsync=fsync)
         self._locks_guard = threading.Lock()
+        self._readers: Counter[str] = Counter()  # streamed reads running, per job
+        self._graveyard: dict[str, list[Path]] = {}  # parts replaced while a streamed read ran
 
     def database(self, job_id: str) -> str:
         return job_id
@@ -145,6 +148,8 @@ class ParquetStore:
             index.append(len(keys) - 1)
         names = list(dict.fromkeys(name for c in chunks for name in c.fields))
         lengths = np.fromiter((len(c) for c in chunks), np.int64, len(chunks))
+        # One contiguous array per column: written from Arrow chunks of one series each, the
+        # Parquet writer cuts a page per chunk and compresses three times slower (measured).
         fields = {name: np.concatenate([c.fields[name] if name in c.fields else np.full(len(c), np.nan)
                                         for c in chunks]) for name in names}
         self.write_columns(path, np.repeat(np.asarray(index, np.int32), lengths),
@@ -155,7 +160,10 @@ class ParquetStore:
         names = list(fields)
         columns = {"_series": pa.array(series), "_time": pa.array(times),
                    **{name: pa.array(values) for name, values in fields.items()}}
-        table = pa.table(columns)
+        # Not nullable (a missing value is NaN, never null): no definition levels to write, and
+        # a field column reads about 40% faster (measured on the benchmark data).
+        schema = pa.schema([pa.field(name, col.type, nullable=False) for name, col in columns.items()])
+        table = pa.table(columns, schema=schema)
         pq.write_table(table, path, row_group_size=self.row_group_rows, compression="zstd",
                        compression_level=self.compression_level, use_dictionary=["_series"],
                        column_encoding={"_time": "DELTA_BINARY_PACKED",
@@ -166,7 +174,7 @@ class ParquetStore:
 
     def _commit(self, job_dir: Path, staged: list[tuple[Path, str, list[Chunk]]]) -> list[str]:
         catalog = _load(job_dir) or {"version": 1, "series": [], "parts": [], "next_part": 1}
-        ids = {_key_of(s, job_dir.name): i for i, s in enumerate(catalog["series"])}
+        ids = {key_of(s, job_dir.name): i for i, s in enumerate(catalog["series"])}
         ends: dict[int, int] = {}
         for part in catalog["parts"]:
             for sid, _count, _start, end, _ in part["series"]:
@@ -266,61 +274,48 @@ class ParquetStore:
         raise AssertionError("unreachable")
 
     def _read_once(self, query: ReadQuery) -> list[SeriesData]:
-        job_dir = self.root / query.job_id
-        catalog = self._catalog(query.job_id)
-        selected = {i for i, s in enumerate(catalog["series"])
-                    if query.matches(_key_of(s, query.job_id))}
-        pieces: dict[int, list[tuple[np.ndarray, dict[str, np.ndarray]]]] = {}
-        for part in catalog["parts"]:
-            wanted = [(local, entry[0]) for local, entry in enumerate(part["series"]) if entry[0] in selected]
-            if not wanted:
-                continue
-            pf = pq.ParquetFile(job_dir / part["file"])
-            names = [n for n in pf.schema_arrow.names if n not in ("_series", "_time")]
-            fields = [n for n in names if not query.fields or n in query.fields]
-            if not fields:
-                continue
-            if len(wanted) == len(part["series"]) and all(e[4] for e in part["series"]):
-                # Every series of the part, all with regular timestamps: the rows of each are known
-                # from the counts and its times from start and step — read the fields alone.
-                table = pf.read(columns=fields)
-                cols = {n: table.column(n).to_numpy() for n in fields}
-                row = 0
-                for _sid, count, start, _end, step in part["series"]:
-                    times = start + np.arange(count, dtype=np.int64) * step
-                    pieces.setdefault(_sid, []).append((times, {n: c[row:row + count] for n, c in cols.items()}))
-                    row += count
-                continue
-            locals_ = np.array([w[0] for w in wanted])
-            groups = _row_groups(pf, locals_) if len(wanted) < len(part["series"]) else None
-            table = (pf.read(columns=["_series", "_time", *fields]) if groups is None
-                     else pf.read_row_groups(groups, columns=["_series", "_time", *fields]))
-            series_col = table.column("_series").to_numpy()
-            time_col = table.column("_time").to_numpy()
-            cols = {n: table.column(n).to_numpy() for n in fields}
-            lo = np.searchsorted(series_col, locals_, "left")
-            hi = np.searchsorted(series_col, locals_, "right")
-            for (_local, sid), a, b in zip(wanted, lo, hi, strict=True):
-                if b > a:
-                    pieces.setdefault(sid, []).append((time_col[a:b], {n: c[a:b] for n, c in cols.items()}))
-        out = []
-        for sid, parts in pieces.items():
-            entry = catalog["series"][sid]
-            ts = parts[0][0] if len(parts) == 1 else np.concatenate([p[0] for p in parts])
-            # a part holds the union of its series' fields; keep the ones this series has
-            names = [n for n in dict.fromkeys(n for p in parts for n in p[1]) if n in entry["fields"]]
-            fields = {n: parts[0][1][n] if len(parts) == 1 else np.concatenate(
-                [p[1].get(n, np.full(len(p[0]), np.nan)) for p in parts]) for n in names}
-            window = time_slice(ts, query.start, query.end)
-            ts = ts[window]
-            fields = {n: v[window] for n, v in fields.items()}
-            if query.window:
-                ts, fields = downsample(ts, fields, query.window, query.aggregate)
-            if len(ts):
-                units = {n: entry["fields"].get(n, "") for n in fields if entry["fields"].get(n)}
-                out.append(SeriesData(_key_of(entry, query.job_id), ts, fields, units))
-        out.sort(key=lambda s: s.key)
-        return out
+        return read_job(self._plan(query))
+
+    def _plan(self, query: ReadQuery) -> JobPlan:
+        return JobPlan.of(self.root / query.job_id, self._catalog(query.job_id), query)
+
+    async def read_groups(self, queries: Sequence[ReadQuery],
+                          block_values: int = 4_000_000) -> AsyncIterator[list[SeriesData]]:
+        """The series of the queries' jobs in blocks of whole groups (see ``_parquet_read``).
+
+        Raises NotFound for a job without series before yielding anything. While the read runs,
+        a compaction of its jobs leaves the replaced part files in place (they are removed when
+        the last read of the job ends), so the catalogues loaded here stay readable.
+        """
+        jobs = [q.job_id for q in queries]
+        self._hold(jobs, +1)
+        try:
+            plans = await asyncio.to_thread(lambda: [self._plan(q) for q in queries])
+            blocks = stream_groups(plans, block_values)
+            while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+                yield block
+        except FileNotFoundError as exc:  # the job was deleted while it was read
+            raise NotFound(f"a job of this read was deleted while it was read ({exc.filename})") from exc
+        finally:
+            self._hold(jobs, -1)
+
+    def _hold(self, jobs: list[str], change: int) -> None:
+        with self._locks_guard:
+            for job_id in jobs:
+                self._readers[job_id] += change
+                if self._readers[job_id] <= 0:
+                    del self._readers[job_id]
+                    for path in self._graveyard.pop(job_id, []):
+                        path.unlink(missing_ok=True)
+
+    def discard(self, job_id: str, paths: Sequence[Path]) -> None:
+        """Remove part files no catalogue lists any more — once no streamed read of the job runs."""
+        with self._locks_guard:
+            if self._readers[job_id] > 0:
+                self._graveyard.setdefault(job_id, []).extend(paths)
+                return
+        for path in paths:
+            path.unlink(missing_ok=True)
 
     async def list(self, job_id: str) -> list[SeriesSummary]:
         return await asyncio.to_thread(self._list, job_id)
@@ -338,7 +333,7 @@ class ParquetStore:
         for sid, (count, start, end) in stats.items():
             entry = catalog["series"][sid]
             units = {n: u for n, u in entry["fields"].items() if u}
-            out.append(SeriesSummary(_key_of(entry, job_id), tuple(entry["fields"]), count, start, end, units))
+            out.append(SeriesSummary(key_of(entry, job_id), tuple(entry["fields"]), count, start, end, units))
         out.sort(key=lambda s: s.key)
         return out
 
@@ -368,10 +363,6 @@ def _load(job_dir: Path) -> dict | None:
         return None
 
 
-def _key_of(entry: dict, job_id: str) -> SeriesKey:
-    return SeriesKey(job_id, entry["measurement"], tuple(sorted(entry["tags"].items())))
-
-
 def _describe(key: SeriesKey) -> str:
     return ",".join([key.measurement, *(f"{k}={v}" for k, v in key.tags)])
 
@@ -391,17 +382,6 @@ def _check_batch_order(chunks: list[Chunk]) -> None:
             raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp "
                                   f"{int(chunk.timestamps[0])} is not after {int(prev.timestamps[-1])} of an "
                                   "earlier chunk")
-
-
-def _row_groups(pf: pq.ParquetFile, locals_: np.ndarray) -> list[int]:
-    """Row groups whose ``series`` statistics may hold any of the wanted part-local ids."""
-    col = pf.schema_arrow.get_field_index("_series")
-    groups = []
-    for i in range(pf.metadata.num_row_groups):
-        stats = pf.metadata.row_group(i).column(col).statistics
-        if stats is None or not stats.has_min_max or np.any((locals_ >= stats.min) & (locals_ <= stats.max)):
-            groups.append(i)
-    return groups
 
 
 def disk_full(exc: OSError) -> bool:
