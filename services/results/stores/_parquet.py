@@ -4,6 +4,8 @@ Layout (under the data directory)::
 
     <job_id>/_catalog.json                       series keys, units, and the committed parts with,
                                                  per series: count, first, last, step (0: irregular)
+    <job_id>/_catalog.<id>.log                   the commits since that snapshot, one JSON line each
+                                                 (see ``_catalog``)
     <job_id>/<measurement>/part-<n>-<id>.parquet  one per committed batch and measurement
 
 A part file is "long": columns ``_series`` (int32, index into the part's series list in the
@@ -23,9 +25,9 @@ float64 column per field, rows sorted by series, then time. Why this layout:
   whose metadata alone costs more than the data for short series.
 
 Durability: a batch is written to a temporary file, fsynced and renamed; it becomes visible when
-the catalogue listing it has been replaced atomically (write, fsync, rename, fsync directory).
-A part that is not in the catalogue is never read, so a crash or cancellation leaves nothing
-half-written visible.
+the catalogue lists it: its line is appended to the catalogue's log and fsynced (or, now and
+then, a whole new snapshot replaces the old one atomically). A part that is not in the catalogue
+is never read, so a crash or cancellation leaves nothing half-written visible.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
-import json
 import os
 import shutil
 import threading
@@ -47,11 +48,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
+from workmesh.services.results.stores._catalog import Catalogs, load_catalog
 from workmesh.services.results.stores._parquet_read import JobPlan, key_of, read_job, stream_groups
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.results.stores._tombstones import FileTombstones
 
-CATALOG = "_catalog.json"  # measurements cannot start with "_": no clash with their directories
 TOMBSTONES = "_deleted"  # job ids cannot start with "_": no clash with job directories
 
 
@@ -79,6 +80,7 @@ class ParquetStore:
         self.compression_level = compression_level
         self.fsync = fsync
         self._locks: dict[str, threading.Lock] = {}
+        self.catalogs = Catalogs(fsync=fsync)
         self.tombstones = FileTombstones(self.root / TOMBSTONES, fsync=fsync)
         self._locks_guard = threading.Lock()
         self._readers: Counter[str] = Counter()  # streamed reads running, per job
@@ -173,12 +175,27 @@ class ParquetStore:
             _fsync(path)
 
     def _commit(self, job_dir: Path, staged: list[tuple[Path, str, list[Chunk]]]) -> list[str]:
-        catalog = _load(job_dir) or {"version": 1, "series": [], "parts": [], "next_part": 1}
-        ids = {key_of(s, job_dir.name): i for i, s in enumerate(catalog["series"])}
-        ends: dict[int, int] = {}
-        for part in catalog["parts"]:
-            for sid, _count, _start, end, _ in part["series"]:
-                ends[sid] = max(end, ends.get(sid, end))
+        try:
+            return self._commit_once(job_dir, staged)
+        except BaseException:
+            self.catalogs.forget(job_dir)  # its catalogue in memory may hold part of this commit
+            raise
+
+    def _commit_once(self, job_dir: Path, staged: list[tuple[Path, str, list[Chunk]]]) -> list[str]:
+        job = self.catalogs.get(job_dir)
+        catalog = job.catalog if job else {"version": 2, "series": [], "parts": [], "next_part": 1}
+        if job is None:
+            ids: dict[SeriesKey, int] = {}
+            ends: dict[int, int] = {}
+        else:
+            if not job.indexed:
+                job.ids = {key_of(s, job_dir.name): i for i, s in enumerate(catalog["series"])}
+                for part in catalog["parts"]:
+                    for sid, _count, _start, end, _ in part["series"]:
+                        job.ends[sid] = max(end, job.ends.get(sid, end))
+                job.indexed = True
+            ids, ends = job.ids, job.ends
+        record: dict = {"series": [], "fields": [], "parts": []}
         committed: list[str] = []
         parts = []
         for tmp, measurement, chunks in staged:
@@ -187,11 +204,15 @@ class ParquetStore:
                 sid = ids.get(chunk.key)
                 if sid is None:
                     sid = ids[chunk.key] = len(catalog["series"])
-                    catalog["series"].append({"measurement": measurement, "tags": dict(chunk.key.tags),
-                                              "fields": {}})
+                    new = {"measurement": measurement, "tags": dict(chunk.key.tags), "fields": {}}
+                    catalog["series"].append(new)
+                    record["series"].append(new)
                 entry = catalog["series"][sid]
                 for name in chunk.fields:
-                    entry["fields"][name] = chunk.units.get(name) or entry["fields"].get(name, "")
+                    unit = chunk.units.get(name) or entry["fields"].get(name, "")
+                    if entry["fields"].get(name) != unit:
+                        entry["fields"][name] = unit
+                        record["fields"].append([sid, name, unit])
                 first, last = int(chunk.timestamps[0]), int(chunk.timestamps[-1])
                 if sid in ends and first <= ends[sid]:
                     raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp {first} "
@@ -210,15 +231,21 @@ class ParquetStore:
             name = f"{measurement}/part-{catalog['next_part']:06d}-{uuid.uuid4().hex[:8]}.parquet"
             catalog["next_part"] += 1
             parts.append((tmp, job_dir / name))
-            catalog["parts"].append({"file": name, "measurement": measurement, "series": entries})
+            part = {"file": name, "measurement": measurement, "series": entries}
+            catalog["parts"].append(part)
+            record["parts"].append(part)
             committed.append(name)
+        record["next_part"] = catalog["next_part"]
+        # a new series' entry holds its fields: the record's own field list names known series only
+        known = len(catalog["series"]) - len(record["series"])
+        record["fields"] = [f for f in record["fields"] if f[0] < known]
         try:
             for tmp, final in parts:
                 os.replace(tmp, final)
             if self.fsync:
                 for directory in {final.parent for _, final in parts}:
                     _fsync(directory)
-            self._save(job_dir, catalog)
+            self.catalogs.append(job_dir, job, catalog, record)
         except BaseException:
             for _, final in parts:  # not in the catalogue, so never read: free the space
                 final.unlink(missing_ok=True)
@@ -237,17 +264,8 @@ class ParquetStore:
                 (job_dir / name).unlink(missing_ok=True)
 
     def _save(self, job_dir: Path, catalog: dict) -> None:
-        tmp = job_dir / f".{CATALOG}.{uuid.uuid4().hex}"
-        try:
-            tmp.write_text(json.dumps(catalog, separators=(",", ":")))
-            if self.fsync:
-                _fsync(tmp)
-            os.replace(tmp, job_dir / CATALOG)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        if self.fsync:
-            _fsync(job_dir)
+        """Replace the job's catalogue as a whole (compaction, a rollback; see ``_catalog``)."""
+        self.catalogs.save(job_dir, catalog)
 
     def _lock(self, job_id: str) -> threading.Lock:
         with self._locks_guard:
@@ -346,6 +364,7 @@ class ParquetStore:
             # Rename first: readers see the job gone at once; the files go after.
             trash = self.root / f".deleted-{job_id}-{uuid.uuid4().hex[:8]}"
             os.replace(self.root / job_id, trash)
+            self.catalogs.forget(self.root / job_id)
         shutil.rmtree(trash, ignore_errors=True)
         return count
 
@@ -356,11 +375,7 @@ class ParquetStore:
         return catalog
 
 
-def _load(job_dir: Path) -> dict | None:
-    try:
-        return json.loads((job_dir / CATALOG).read_text())
-    except FileNotFoundError:
-        return None
+_load = load_catalog
 
 
 def _describe(key: SeriesKey) -> str:
