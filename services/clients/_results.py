@@ -13,7 +13,7 @@ from workmesh.services.clients._model import (
     MAX_MESSAGE_BYTES, SeriesKey, SeriesSummary, check_job_id, chunk_timestamps,
 )
 from workmesh.services.clients._model import time_unit as _time_unit
-from workmesh.services.clients._wire import parse_read_response, serialize
+from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -55,7 +55,8 @@ class ResultsClient:
 
         self._channel = grpc.aio.insecure_channel(address, options=[
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)], interceptors=client_interceptors("results-client"))
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *HTTP2_OPTIONS],
+            interceptors=client_interceptors("results-client"))
         self.stub = results_pb2_grpc.ResultsStub(self._channel)
         # The series themselves skip the protobuf runtime's copies (see _wire).
         self._write_series = self._channel.stream_stream(
