@@ -48,7 +48,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
-from workmesh.services.results.stores._catalog import Catalogs, load_catalog
+from workmesh.services.results.stores._catalog import Catalogs, _fsync, load_catalog
 from workmesh.services.results.stores._parquet_read import JobPlan, key_of, read_job, stream_groups
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.results.stores._tombstones import FileTombstones
@@ -410,11 +410,3 @@ def disk_full(exc: OSError) -> bool:
         return True
     text = str(exc)
     return os.strerror(errno.ENOSPC) in text or os.strerror(errno.EDQUOT) in text
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
