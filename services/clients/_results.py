@@ -14,6 +14,7 @@ from workmesh.services.clients._model import (
     MAX_MESSAGE_BYTES, SeriesKey, SeriesSummary, check_job_id, chunk_timestamps,
 )
 from workmesh.services.clients._model import time_unit as _time_unit
+from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -58,8 +59,16 @@ class ResultsClient:
         tls = TlsConfig.from_env() if tls is None else tls
         self._channel = tls.aio_channel(address, [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES)], interceptors=client_interceptors("results-client"))
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *HTTP2_OPTIONS],
+            interceptors=client_interceptors("results-client"))
         self.stub = results_pb2_grpc.ResultsStub(self._channel)
+        # The series themselves skip the protobuf runtime's copies (see _wire).
+        self._write_series = self._channel.stream_stream(
+            "/workmesh.v1.Results/WriteSeries", request_serializer=serialize,
+            response_deserializer=results_pb2.WriteSeriesResponse.FromString)
+        self._read_series = self._channel.unary_stream(
+            "/workmesh.v1.Results/ReadSeries", request_serializer=results_pb2.ReadSeriesRequest.SerializeToString,
+            response_deserializer=parse_read_response)
 
     @classmethod
     async def from_registry(cls, config=None, **kwargs) -> ResultsClient:
@@ -86,7 +95,8 @@ class ResultsClient:
         With ``fresh=True`` the job's stored series are deleted before the first write (use it
         for a retried attempt: the data of the earlier attempt would clash with the new one).
         """
-        return SeriesWriter(self.stub, job_id, time_unit=time_unit, chunk_bytes=chunk_bytes, fresh=fresh)
+        return SeriesWriter(self.stub, job_id, time_unit=time_unit, chunk_bytes=chunk_bytes, fresh=fresh,
+                            write_series=self._write_series)
 
     async def write(self, job_id: str, measurement: str, timestamps, *, tags: Mapping[str, str] | None = None,
                     units: Mapping[str, str] | None = None, time_unit: str | int = "ns",
@@ -113,6 +123,9 @@ class ResultsClient:
             start, end: [start, end) in `time_unit` (None: open).
             window, aggregate: downsample into windows of `window` (in `time_unit`) with
                 ``"mean"``, ``"min"``, ``"max"`` or ``"last"``.
+
+        A series that came in one chunk is a read-only view of the received message (no copy);
+        copy an array (``np.array(a)``) to change it in place.
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         if aggregate not in _AGGREGATES:
@@ -124,10 +137,10 @@ class ResultsClient:
             start=start, end=end, time_unit=_time_unit(time_unit),
             window=window, aggregate=_AGGREGATES[aggregate])
         out: list[Series] = []
-        parts: list[results_pb2.SeriesChunk] = []
+        parts: list = []
         try:
-            async for response in self.stub.ReadSeries(request, timeout=self.timeout):
-                for chunk in response.chunks:
+            async for chunks in self._read_series(request, timeout=self.timeout):
+                for chunk in chunks:
                     if parts and chunk.key != parts[0].key:
                         out.append(_series(parts))
                         parts = []
@@ -167,10 +180,15 @@ class ResultsClient:
         await self.close()
 
 
-def _series(parts: list[results_pb2.SeriesChunk]) -> Series:
+def _series(parts: list) -> Series:
+    """One series from its consecutive chunks (views of the messages when it came in one chunk)."""
     first = parts[0]
-    ts = np.concatenate([chunk_timestamps(p) for p in parts])
-    fields = {c.name: np.concatenate([np.frombuffer(p.fields[i].values, "<f8") for p in parts])
+    ts = _joined([chunk_timestamps(p) for p in parts])
+    fields = {c.name: _joined([np.frombuffer(p.fields[i].values, "<f8") for p in parts])
               for i, c in enumerate(first.fields)}
     units = {c.name: c.unit for c in first.fields if c.unit}
     return Series(first.key.job_id, first.key.measurement, dict(first.key.tags), ts, fields, units)
+
+
+def _joined(arrays: list[np.ndarray]) -> np.ndarray:
+    return arrays[0] if len(arrays) == 1 else np.concatenate(arrays)

@@ -16,7 +16,8 @@ import grpc
 import numpy as np
 
 from workmesh.services.clients._errors import from_rpc_error
-from workmesh.services.clients._model import SeriesKey, check_job_id, check_name, check_tags, encode_chunk, time_unit
+from workmesh.services.clients._model import SeriesKey, check_job_id, check_name, check_tags, time_unit
+from workmesh.services.clients._wire import chunk_message, encode_key
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument
 
@@ -50,11 +51,16 @@ class SeriesWriter:
         timeout: seconds for close() to wait for the final acknowledgement.
         fresh: delete what is stored for the job before the first write — for a retried
             attempt, whose predecessor may have stored part of the same series.
+        write_series: the WriteSeries method with :func:`~workmesh.services.clients._wire.serialize`
+            as its request serializer, so that chunks go out as the bytes they were encoded to
+            (``ResultsClient`` passes it); without it, each chunk is parsed into a message first.
     """
 
     def __init__(self, stub: results_pb2_grpc.ResultsStub, job_id: str, *, time_unit: str | int = "ns",
-                 chunk_bytes: int = 4 << 20, timeout: float | None = 600.0, fresh: bool = False) -> None:
+                 chunk_bytes: int = 4 << 20, timeout: float | None = 600.0, fresh: bool = False,
+                 write_series=None) -> None:
         self._stub = stub
+        self._write_series = write_series
         self.fresh = fresh
         self.job_id = check_job_id(job_id)
         self.time_unit = _unit(time_unit)
@@ -150,17 +156,19 @@ class SeriesWriter:
             if handle.size and which(handle):
                 chunk, size = handle.take()
                 self._buffered -= size
-                await self._write(results_pb2.WriteSeriesRequest(chunk=chunk))
+                await self._write(chunk)
                 self.sent_chunks += 1
 
-    async def _write(self, request: results_pb2.WriteSeriesRequest) -> None:
+    async def _write(self, request: results_pb2.WriteSeriesRequest | bytes) -> None:
         if self._closed:
             raise FailedPrecondition("the series writer is closed")
+        if self._write_series is None and isinstance(request, bytes):
+            request = results_pb2.WriteSeriesRequest.FromString(request)
         async with self._lock:  # one message at a time on the stream
             if self._call is None:
                 if self.fresh:
                     await self._delete_earlier()
-                self._call = self._stub.WriteSeries()
+                self._call = (self._write_series or self._stub.WriteSeries)()
                 self._reader = asyncio.create_task(self._read_acks())
             self._raise_failure()
             try:
@@ -212,6 +220,7 @@ class SeriesHandle:
         self.writer = writer
         self.key = key
         self.units: dict[str, str] = {}
+        self._key_field = encode_key(key)
         self._times: list[np.ndarray] = []
         self._fields: list[dict[str, np.ndarray]] = []
         self.size = 0
@@ -243,7 +252,7 @@ class SeriesHandle:
         if self._fields and self._fields[-1].keys() != columns.keys():
             chunk, size = self.take()  # a chunk has one field set: send the old one first
             self.writer._buffered -= size
-            await self.writer._write(results_pb2.WriteSeriesRequest(chunk=chunk))
+            await self.writer._write(chunk)
             self.writer.sent_chunks += 1
         size = ts.nbytes * (1 + len(columns))
         self._times.append(ts)
@@ -251,14 +260,14 @@ class SeriesHandle:
         self.size += size
         await self.writer._buffered_write(self, size)
 
-    def take(self) -> tuple[results_pb2.SeriesChunk, int]:
-        """Turn the buffer into one chunk and empty it."""
+    def take(self) -> tuple[bytes, int]:
+        """Turn the buffer into one encoded WriteSeriesRequest and empty it."""
         ts = self._times[0] if len(self._times) == 1 else np.concatenate(self._times)
         names = self._fields[0].keys()
         fields = {n: self._fields[0][n] if len(self._fields) == 1 else np.concatenate([f[n] for f in self._fields])
                   for n in names}
         size, self.size, self._times, self._fields = self.size, 0, [], []
-        return encode_chunk(self.key, ts, fields, self.units, self.writer.time_unit), size
+        return chunk_message(self._key_field, ts, fields, self.units, self.writer.time_unit), size
 
 
 class BlockingSeriesWriter:

@@ -16,7 +16,7 @@ Every service registers this way (gateway, gateway admin, worker, results).
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -38,12 +38,12 @@ class Undecodable:
         return f"is not a valid {self.type_name} ({self.error})"
 
 
-def _parser(cls: type[message.Message]) -> Callable[[bytes], Any]:
+def _parser(cls: type[message.Message], from_string: Callable[[bytes], Any]) -> Callable[[bytes], Any]:
     name = cls.DESCRIPTOR.full_name
 
     def parse(raw: bytes) -> message.Message | Undecodable:
         try:
-            return cls.FromString(raw)
+            return from_string(raw)
         except message.DecodeError as exc:
             return Undecodable(name, exc)
 
@@ -102,11 +102,25 @@ _FACTORIES = {
 }
 
 
-def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server: grpc.aio.Server) -> None:
+def _serializer(cls: type[message.Message]) -> Callable[[Any], bytes]:
+    def serialize(response: message.Message | bytes) -> bytes:
+        # a servicer may send a response it encoded itself (the results service's series)
+        return response if isinstance(response, bytes) else cls.SerializeToString(response)
+
+    return serialize
+
+
+def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server: grpc.aio.Server, *,
+                 parsers: Mapping[str, Callable[[bytes], Any]] | None = None) -> None:
     """Register every method of `service` on `server`, served by the same-named method of `servicer`.
 
     Use it instead of the generated ``add_<Service>Servicer_to_server``: the same handlers, with
-    unparseable requests answered INVALID_ARGUMENT (see the module docstring).
+    unparseable requests answered INVALID_ARGUMENT (see the module docstring). A method may
+    return or yield ``bytes`` (an already serialized response).
+
+    Args:
+        parsers: method name -> request parser to use instead of the message class's
+            ``FromString`` (it raises ``DecodeError`` on bytes that are not a valid request).
     """
     handlers = {}
     for method in service.methods:
@@ -114,6 +128,7 @@ def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server
         response_cls = message_factory.GetMessageClass(method.output_type)
         streaming = (method.client_streaming, method.server_streaming)
         behavior = _guard(getattr(servicer, method.name), method.client_streaming)
-        handlers[method.name] = _FACTORIES[streaming](behavior, request_deserializer=_parser(request_cls),
-                                                      response_serializer=response_cls.SerializeToString)
+        parse = (parsers or {}).get(method.name, request_cls.FromString)
+        handlers[method.name] = _FACTORIES[streaming](behavior, request_deserializer=_parser(request_cls, parse),
+                                                      response_serializer=_serializer(response_cls))
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

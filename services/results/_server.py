@@ -15,6 +15,7 @@ from grpc_reflection.v1alpha import reflection
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.core.tls import bind
 from workmesh.services.results._config import ResultsConfig
+from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
@@ -36,7 +37,7 @@ def create_store(config: ResultsConfig, host: str = "") -> SeriesStore:
         from workmesh.services.results.stores._influx import InfluxStore
 
         return InfluxStore(config.influx)
-    return ParquetStore(config.data_dir, host, fsync=config.fsync)
+    return ParquetStore(config.data_dir, host, fsync=config.fsync, compression=config.compression)
 
 
 def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tuple[grpc.aio.Server, int]:
@@ -52,7 +53,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     """
     options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.so_reuseport", 0)]  # a second server on a taken port fails instead of sharing it
+               ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+               *HTTP2_OPTIONS]
     from workmesh.services.core.telemetry import server_interceptors
 
     server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
@@ -69,7 +71,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     if isinstance(store.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(store.store, delay=config.compaction_delay)
     add_servicer(ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
-                 results_pb2.DESCRIPTOR.services_by_name["Results"], server)
+                 results_pb2.DESCRIPTOR.services_by_name["Results"], server,
+                 parsers={"WriteSeries": parse_write_request})
     server.results_compactor = compactor  # type: ignore[attr-defined]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

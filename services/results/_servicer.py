@@ -21,8 +21,9 @@ import numpy as np
 
 from workmesh.services.clients._model import (
     MAX_CHUNK_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, check_job_id, check_name,
-    check_tags, decode_chunk, encode_chunk, ns_per,
+    check_tags, decode_chunk, ns_per,
 )
+from workmesh.services.clients._wire import chunk_pieces, encode_key
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 from workmesh.services.core.errors import InvalidArgument, abort
@@ -66,32 +67,36 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
                 self.compactor.end(call.job_id)
 
     async def ReadSeries(self, request: results_pb2.ReadSeriesRequest,
-                         context: grpc.aio.ServicerContext) -> AsyncIterator[results_pb2.ReadSeriesResponse]:
+                         context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+        # Streamed: the store hands over blocks of whole groups (one key from every job), so the
+        # service holds a block, not every job of a comparison. Responses are encoded straight
+        # from the arrays (see workmesh.services.clients._wire).
         try:
             queries, unit = _queries(request)
-            found = await self.store.read(queries)
+            scale = ns_per(unit)
+            order = {job_id: i for i, job_id in enumerate(request.job_ids)}
+            pieces: list = []
+            size = 0
+            async for block in self.store.read_groups(queries):
+                found = _with_values(block)
+                found.sort(key=lambda s: (s.key.measurement, s.key.tags, order[s.key.job_id]))
+                for series in _aligned(found):
+                    ts = series.timestamps // scale if scale != 1 else series.timestamps
+                    key_field = encode_key(series.key)
+                    step = max(1, MAX_CHUNK_BYTES // (8 * (1 + len(series.fields))))
+                    for lo in range(0, len(ts), step):
+                        more, n = chunk_pieces(key_field, ts[lo:lo + step],
+                                               {k: v[lo:lo + step] for k, v in series.fields.items()},
+                                               series.units, unit)
+                        pieces += more
+                        size += n
+                        if size >= _RESPONSE_BYTES:
+                            yield b"".join(pieces)
+                            pieces, size = [], 0
+            if pieces:
+                yield b"".join(pieces)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
-            return
-        scale = ns_per(unit)
-        found = _with_values(found)
-        order = {job_id: i for i, job_id in enumerate(request.job_ids)}
-        found.sort(key=lambda s: (s.key.measurement, s.key.tags, order[s.key.job_id]))
-        batch: list[results_pb2.SeriesChunk] = []
-        size = 0
-        for series in _aligned(found):
-            ts = series.timestamps // scale if scale != 1 else series.timestamps
-            step = max(1, MAX_CHUNK_BYTES // (8 * (1 + len(series.fields))))
-            for lo in range(0, len(ts), step):
-                chunk = encode_chunk(series.key, ts[lo:lo + step],
-                                     {n: v[lo:lo + step] for n, v in series.fields.items()}, series.units, unit)
-                batch.append(chunk)
-                size += 8 * len(ts[lo:lo + step]) * (1 + len(series.fields))
-                if size >= _RESPONSE_BYTES:
-                    yield results_pb2.ReadSeriesResponse(chunks=batch)
-                    batch, size = [], 0
-        if batch:
-            yield results_pb2.ReadSeriesResponse(chunks=batch)
 
     async def ListSeries(self, request: results_pb2.ListSeriesRequest,
                          context: grpc.aio.ServicerContext) -> results_pb2.ListSeriesResponse:

@@ -152,3 +152,43 @@ def test_a_job_deleted_meanwhile_is_not_brought_back(tmp_path):
         assert not (store.root / job).exists()
 
     asyncio.run(scenario())
+
+
+def test_a_streamed_read_running_during_compaction_reads_the_old_parts(tmp_path):
+    async def main():
+        store, job = await written(tmp_path / "series", batches=8, components=6)
+        old = {p["file"] for p in _load(store.root / job)["parts"]}
+        # blocks of about one group each, so that the read is under way while compaction runs
+        stream = store.read_groups([ReadQuery(job)], block_values=1)
+        got = [await anext(stream)]
+        result = await asyncio.to_thread(compact_job, store, job)
+        assert result.parts_after < result.parts_before
+        assert all((store.root / job / name).exists() for name in old)  # kept for the running read
+        got += [block async for block in stream]
+        check([s for block in got for s in block], 6, 8 * 20)
+        assert not any((store.root / job / name).exists() for name in old)  # removed when it ended
+        blocks = [block async for block in store.read_groups([ReadQuery(job)])]
+        check([s for block in blocks for s in block], 6, 8 * 20)
+
+    asyncio.run(main())
+
+
+def test_a_comparison_read_streams_whole_groups_in_job_order(tmp_path):
+    async def main():
+        store = ParquetStore(tmp_path / "series")
+        jobs = [new_job() for _ in range(3)]
+        async with serving(store, compaction_delay=-1) as client:
+            for job in jobs:
+                await write_in_batches(client, job, batches=3, components=4)
+            blocks = [block async for block in store.read_groups([ReadQuery(j, fields=("Q",)) for j in jobs],
+                                                                 block_values=100)]
+            assert len(blocks) > 1  # streamed, not read at once
+            for block in blocks:
+                assert len(block) % 3 == 0  # whole groups: one series of every job per key
+                for i in range(0, len(block), 3):
+                    assert [s.key.job_id for s in block[i:i + 3]] == jobs
+                    assert len({s.key.tags for s in block[i:i + 3]}) == 1
+            read = await client.read(jobs, fields=["Q"])
+            assert [s.job_id for s in read] == jobs * 4
+
+    asyncio.run(main())

@@ -20,7 +20,6 @@ were; a full disk is retried after ``retry`` seconds, doubling up to ``max_retry
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import uuid
 from collections import Counter
@@ -213,9 +212,7 @@ def _merge(store: ParquetStore, job_id: str, parts: list[dict]) -> None:
             except BaseException:
                 final.unlink(missing_ok=True)  # the old catalogue, listing the old parts, stays
                 raise
-        for path in old:
-            with contextlib.suppress(FileNotFoundError):
-                (job_dir / path).unlink()
+        store.discard(job_id, [job_dir / path for path in old])
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -142,6 +142,18 @@ class TombstonedStore:
             if await self.tombstones.contains(query.job_id):
                 raise deleted_error(query.job_id)
         return await self.store.read(queries)
+
+    async def read_groups(self, queries: Sequence[ReadQuery]) -> AsyncIterator[list[SeriesData]]:
+        """The read in blocks of whole groups (the store's ``read_groups``, or all of ``read`` at once)."""
+        for query in queries:
+            if await self.tombstones.contains(query.job_id):
+                raise deleted_error(query.job_id)
+        streamed = getattr(self.store, "read_groups", None)
+        if streamed is None:
+            yield await self.store.read(queries)
+            return
+        async for block in streamed(queries):
+            yield block
 
     async def list(self, job_id: str) -> list[SeriesSummary]:
         if await self.tombstones.contains(job_id):
