@@ -24,6 +24,7 @@ both policies.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import math
 from collections.abc import Iterable, Mapping
@@ -84,7 +85,7 @@ class Shares:
     default_user_limits: Limits = Limits()
     half_life_s: float = DEFAULT_HALF_LIFE_S
 
-    @property
+    @functools.cached_property
     def limited(self) -> bool:
         """Whether any running limit is set (a job's end may then unblock other types)."""
         return any(lim.max_running is not None for lim in (
@@ -407,7 +408,8 @@ class Scheduler:
         owners = self._queues.get(workflow_type)
         if not owners:
             return None
-        eligible = [o for o in owners if self.may_start(o)]
+        # Without running limits every owner may start: no per-owner check per decision.
+        eligible = [o for o in owners if self.may_start(o)] if self.shares.limited else list(owners)
         if not eligible:
             return None
         if len(eligible) == 1:   # the common case of a burst: nothing to weigh
@@ -417,17 +419,25 @@ class Scheduler:
         return owners[self._fair_owner(eligible, owners, now)][0][1]
 
     def _fair_owner(self, eligible: list[Owner], owners: dict, now: float) -> Owner:
-        shares = self.shares
+        # Runs once per decision over every eligible owner: usage is read from the ledger's and
+        # the running aggregates' tables directly (the same sums as usage()/tenant_usage()).
+        shares, ledger, agg = self.shares, self.ledger, self._agg
+        h = ledger.half_life_s
+        done, done_by_tenant, value = ledger._done, ledger._tenants, ledger._value
         tenants: dict[str, tuple[float, float]] = {}
 
         def key(o: Owner) -> tuple:
             t = tenants.get(o.tenant)
             if t is None:
                 tw = shares.tenant_weight(o.tenant)
-                t = tenants[o.tenant] = (self.tenant_usage(o.tenant, now) / tw, self.running_count(tenant=o.tenant) / tw)
+                run = agg.get(o.tenant)
+                used = value(done_by_tenant.get(o.tenant), now) + (run.work(now, h) if run is not None else 0.0)
+                t = tenants[o.tenant] = (used / tw, (run.n if run is not None else 0) / tw)
             uw = shares.user_weight(o)
+            run = agg.get(o)
+            used = value(done.get(o), now) + (run.work(now, h) if run is not None else 0.0)
             head = owners[o][0][1]
-            return (*t, self.usage(o, now) / uw, self.running_count(o) / uw, head.enqueued_at, head.seq)
+            return (*t, used / uw, (run.n if run is not None else 0) / uw, head.enqueued_at, head.seq)
 
         # One pass: the tenant part of the key orders tenants, the user part users within one.
         return min(eligible, key=key)
