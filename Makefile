@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test protos dev multihost chaos-load
+.PHONY: demo test protos dev multihost chaos-load lint format
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,16 @@ dev: $(VENV)/.installed
 test: $(VENV)/.installed
 	$(PY) protos/generate.py --check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# Lint (ruff: pycodestyle, pyflakes, bugbear, pyupgrade, simplify, import order) and the format check.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# Rewrite the sources into the house format (ruff format) and apply ruff's safe fixes.
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
 
 protos: $(VENV)/.installed
 	$(PY) protos/generate.py

@@ -40,8 +40,14 @@ def compose_tool() -> list[str] | None:
 
 def check_with_compose_tool(path: Path, tool: Sequence[str]) -> list[str]:
     """Run ``<tool> -f path config -q`` (schema, interpolation, references); its errors as problems."""
-    proc = subprocess.run([*tool, "-f", str(path), "config", "-q"], capture_output=True, text=True,
-                          cwd=path.parent, check=False, timeout=120)
+    proc = subprocess.run(
+        [*tool, "-f", str(path), "config", "-q"],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+        check=False,
+        timeout=120,
+    )
     if proc.returncode == 0:
         return []
     output = (proc.stderr or proc.stdout).strip() or f"exit status {proc.returncode}"
@@ -173,8 +179,11 @@ def check_dockerfile(path: Path, context: Path = REPO) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     options = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     options.add_argument("compose_file", nargs="?", default=str(REPO / "docker-compose.yml"))
-    options.add_argument("--require-compose-tool", action="store_true",
-                         help="fail (rather than skip that step) when no compose tool is installed")
+    options.add_argument(
+        "--require-compose-tool",
+        action="store_true",
+        help="fail (rather than skip that step) when no compose tool is installed",
+    )
     args = options.parse_args(argv)
     path = Path(args.compose_file).resolve()
 

@@ -54,8 +54,9 @@ def render(directory: Path) -> tuple[list[dict[str, Any]], str]:
     import yaml
 
     if shutil.which("kubectl"):
-        done = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True,
-                              timeout=120, check=False)
+        done = subprocess.run(
+            ["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120, check=False
+        )
         if done.returncode != 0:
             raise ValueError(f"`kubectl kustomize {directory}` failed: {done.stderr.strip()}")
         return [d for d in yaml.safe_load_all(done.stdout) if d], ""
@@ -104,9 +105,14 @@ def known_env() -> set[str]:
     for folder in SOURCES:
         for path in (REPO / folder).rglob("*.py"):
             for node in ast.walk(ast.parse(path.read_text(), str(path))):
-                args = node.args if isinstance(node, ast.Call) else [node.slice] if isinstance(node, ast.Subscript) else []
-                names.update(a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)
-                             and ENV_NAME.match(a.value))
+                args = (
+                    node.args if isinstance(node, ast.Call) else [node.slice] if isinstance(node, ast.Subscript) else []
+                )
+                names.update(
+                    a.value
+                    for a in args
+                    if isinstance(a, ast.Constant) and isinstance(a.value, str) and ENV_NAME.match(a.value)
+                )
     import opentelemetry.sdk.environment_variables as otel
 
     names.update(n for n in vars(otel) if n.startswith("OTEL_"))
@@ -136,6 +142,7 @@ def exported_metrics() -> set[str]:
     from an in-memory reader (histograms also as their _bucket/_sum/_count series)."""
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import Gauge, Histogram, InMemoryMetricReader, Sum
+
     from workmesh.services.core.telemetry import GatewayMetrics, WorkerMetrics
 
     reader = InMemoryMetricReader()
@@ -154,8 +161,9 @@ def exported_metrics() -> set[str]:
         for scope in resource.scope_metrics:
             for metric in scope.metrics:
                 data = metric.data
-                base = prometheus_name(metric.name, metric.unit or "",
-                                       isinstance(data, Sum) and data.is_monotonic, isinstance(data, Gauge))
+                base = prometheus_name(
+                    metric.name, metric.unit or "", isinstance(data, Sum) and data.is_monotonic, isinstance(data, Gauge)
+                )
                 names.add(base)
                 if isinstance(data, Histogram):
                     names.update(f"{base}_{part}" for part in ("bucket", "sum", "count"))
@@ -211,8 +219,9 @@ def check_containers(docs: list[Mapping[str, Any]], parser: argparse.ArgumentPar
     return problems
 
 
-def _environment(container: Mapping[str, Any], maps: Mapping[str, Any], secrets: Mapping[str, Any],
-                 where: str, problems: list[str]) -> dict[str, str]:
+def _environment(
+    container: Mapping[str, Any], maps: Mapping[str, Any], secrets: Mapping[str, Any], where: str, problems: list[str]
+) -> dict[str, str]:
     """Name → value ("" when it comes from a reference) of everything the container gets."""
     env: dict[str, str] = {}
     for source in container.get("envFrom", []):
@@ -225,22 +234,27 @@ def _environment(container: Mapping[str, Any], maps: Mapping[str, Any], secrets:
         env.update({k: str(v) for k, v in {**(doc.get("data") or {}), **(doc.get("stringData") or {})}.items()})
     for item in container.get("env", []):
         env[item["name"]] = str(item.get("value", ""))
-        ref = (item.get("valueFrom") or {})
+        ref = item.get("valueFrom") or {}
         for kind, pool in (("secretKeyRef", secrets), ("configMapKeyRef", maps)):
             if kind in ref:
                 doc = pool.get(ref[kind].get("name"))
                 keys = {**((doc or {}).get("data") or {}), **((doc or {}).get("stringData") or {})}
                 if ref[kind].get("key") not in keys:
-                    problems.append(f"{where}: env {item['name']} refers to a missing {kind} "
-                                    f"{ref[kind].get('name')}/{ref[kind].get('key')}")
+                    problems.append(
+                        f"{where}: env {item['name']} refers to a missing {kind} "
+                        f"{ref[kind].get('name')}/{ref[kind].get('key')}"
+                    )
     return env
 
 
 def _unknown_env(where: str, env: Mapping[str, str], known: set[str]) -> list[str]:
     # Helpers such as POD_IP exist only to be expanded into another variable as $(POD_IP).
     expanded = {name for value in env.values() for name in re.findall(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value)}
-    return [f"{where}: env {name} is read by no workmesh code" for name in sorted(env)
-            if name not in known and name not in expanded]
+    return [
+        f"{where}: env {name} is read by no workmesh code"
+        for name in sorted(env)
+        if name not in known and name not in expanded
+    ]
 
 
 def _check_drain(where: str, pod: Mapping[str, Any], container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
@@ -249,8 +263,10 @@ def _check_drain(where: str, pod: Mapping[str, Any], container: Mapping[str, Any
     needed = sum(grace.values())
     period = pod.get("terminationGracePeriodSeconds", 30)
     if period <= needed:
-        problems.append(f"{where}: terminationGracePeriodSeconds {period} must exceed the drain grace plus the "
-                        f"cancel grace ({needed:g} s)")
+        problems.append(
+            f"{where}: terminationGracePeriodSeconds {period} must exceed the drain grace plus the "
+            f"cancel grace ({needed:g} s)"
+        )
     if not ((container.get("lifecycle") or {}).get("preStop")):
         problems.append(f"{where}: a worker needs a preStop hook that drains it")
     return problems
@@ -280,7 +296,9 @@ def check_scaling(docs: list[Mapping[str, Any]], metrics: set[str]) -> list[str]
             if trigger.get("type") != "prometheus":
                 continue
             for name in sorted(set(re.findall(r"\b(workmesh_[a-z0-9_]+)", query)) - metrics):
-                problems.append(f"{where}: {name} is not a metric workmesh exports (known: {', '.join(sorted(metrics))})")
+                problems.append(
+                    f"{where}: {name} is not a metric workmesh exports (known: {', '.join(sorted(metrics))})"
+                )
             for wf in sorted(set(re.findall(r'workflow_type\s*=\s*"([^"]+)"', query)) - served):
                 problems.append(f"{where}: workflow type {wf!r} is not served by {_name(target)} ({sorted(served)})")
     return problems
@@ -306,9 +324,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         if note:
             print(f"note: {note}")
-        found = [f"{shown}: {p}" for p in (check_schemas(docs, args.kubernetes_version)
-                                            + check_containers(docs, parser, env_names)
-                                            + check_scaling(docs, metrics))]
+        found = [
+            f"{shown}: {p}"
+            for p in (
+                check_schemas(docs, args.kubernetes_version)
+                + check_containers(docs, parser, env_names)
+                + check_scaling(docs, metrics)
+            )
+        ]
         problems += found
         if not found:
             print(f"{shown}: {len(docs)} manifests ok")

@@ -1,7 +1,7 @@
 """Regenerate the Python stubs of the workmesh protos, or check them for drift.
 
-    python protos/generate.py          # rewrite protos/workmesh/v1/*_pb2*.py and *.pyi
-    python protos/generate.py --check  # exit 1 when the committed stubs differ from the protos
+python protos/generate.py          # rewrite protos/workmesh/v1/*_pb2*.py and *.pyi
+python protos/generate.py --check  # exit 1 when the committed stubs differ from the protos
 """
 
 from __future__ import annotations
@@ -24,8 +24,15 @@ def generate(out: Path) -> list[Path]:
     """Compile every proto under protos/workmesh/v1 into `out`; return the generated files."""
     protos = sorted(str(p.relative_to(ROOT)) for p in PACKAGE.glob("*.proto"))
     include = str(Path(protoc.__file__).parent / "_proto")
-    args = ["protoc", f"-I{ROOT}", f"-I{include}", f"--python_out={out}", f"--pyi_out={out}",
-            f"--grpc_python_out={out}", *protos]
+    args = [
+        "protoc",
+        f"-I{ROOT}",
+        f"-I{include}",
+        f"--python_out={out}",
+        f"--pyi_out={out}",
+        f"--grpc_python_out={out}",
+        *protos,
+    ]
     if protoc.main(args) != 0:
         raise SystemExit("protoc failed")
     return sorted(p for p in (out / "workmesh" / "v1").iterdir() if p.name.endswith(GENERATED))
@@ -40,8 +47,9 @@ def main() -> int:
         committed = sorted(p for p in PACKAGE.iterdir() if p.name.endswith(GENERATED))
         if args.check:
             names = {p.name for p in fresh}
-            drift = [p.name for p in fresh
-                     if not (PACKAGE / p.name).exists() or not filecmp.cmp(p, PACKAGE / p.name, False)]
+            drift = [
+                p.name for p in fresh if not (PACKAGE / p.name).exists() or not filecmp.cmp(p, PACKAGE / p.name, False)
+            ]
             drift += [p.name for p in committed if p.name not in names]
             if drift:
                 print("generated stubs differ from protos/: " + ", ".join(drift), file=sys.stderr)

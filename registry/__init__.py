@@ -12,11 +12,11 @@ configuration comes from ``CONSUL_HTTP_ADDR`` / ``CONSUL_HTTP_TOKEN`` via
 """
 
 from workmesh.registry.client._config import RegistryConfig
-from workmesh.services.core.durations import parse_duration
-from workmesh.registry.embedded._server import EmbeddedRegistry, run_embedded_registry
 from workmesh.registry.client._model import WORKFLOW_TAG, Instance, ServiceRegistration, service_name
 from workmesh.registry.client._registrar import Registrar
 from workmesh.registry.client._watch import ServiceWatch, find_service
+from workmesh.registry.embedded._server import EmbeddedRegistry, run_embedded_registry
+from workmesh.services.core.durations import parse_duration
 
 __all__ = [
     "WORKFLOW_TAG",

@@ -52,8 +52,7 @@ def eventually(check: Callable[[], T], timeout: float = 10.0, interval: float = 
         time.sleep(interval)
 
 
-async def eventually_async(check: Callable[[], Awaitable[T]], timeout: float = 10.0,
-                           interval: float = 0.02) -> T:
+async def eventually_async(check: Callable[[], Awaitable[T]], timeout: float = 10.0, interval: float = 0.02) -> T:
     """Async form of :func:`eventually` for coroutine checks."""
     deadline = time.monotonic() + timeout
     while True:
@@ -76,8 +75,9 @@ class Processes:
         self.log_dir = log_dir
         self.started: list[subprocess.Popen] = []
 
-    def start(self, *args: str, env: dict[str, str] | None = None, name: str = "proc",
-              wrap: Sequence[str] = ()) -> subprocess.Popen:
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, name: str = "proc", wrap: Sequence[str] = ()
+    ) -> subprocess.Popen:
         """Start `args` (e.g. "-m", "workmesh.services.cli", "gateway") under this Python.
 
         `wrap` goes before the interpreter: a command that execs the rest in place, such as
@@ -85,15 +85,22 @@ class Processes:
         """
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         log = open(self.log_dir / f"{name}-{len(self.started)}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen([*wrap, sys.executable, *args], env=full_env, stdout=log,
-                                stderr=subprocess.STDOUT, cwd=REPO, start_new_session=True)
+        proc = subprocess.Popen(
+            [*wrap, sys.executable, *args],
+            env=full_env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            start_new_session=True,
+        )
         proc.log_path = log.name  # type: ignore[attr-defined]
         log.close()
         self.started.append(proc)
         return proc
 
-    def workmesh(self, *args: str, env: dict[str, str] | None = None, name: str = "workmesh",
-                 wrap: Sequence[str] = ()) -> subprocess.Popen:
+    def workmesh(
+        self, *args: str, env: dict[str, str] | None = None, name: str = "workmesh", wrap: Sequence[str] = ()
+    ) -> subprocess.Popen:
         """Start the workmesh CLI with `args` (`wrap`: as for :meth:`start`)."""
         return self.start("-m", "workmesh.services.cli", *args, env=env, name=name, wrap=wrap)
 

@@ -21,16 +21,16 @@ and is served with ``workmesh worker my_module:worker``.
 - :mod:`workmesh.workers.params` validates parameters; the gateway uses the same rules.
 """
 
+from workmesh.services.core.errors import ApplicationError, RetryableError, WorkmeshError
 from workmesh.workers._config import WorkerConfig
 from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers._decorator import WorkflowDefinition, definition_of, workflow
 from workmesh.workers._loader import load_worker, run_worker
 from workmesh.workers._params import Param
 from workmesh.workers._series import ResultsConnection
-from workmesh.workers.transport._servicer import create_server
 from workmesh.workers._worker import SDK_VERSION, Worker
-from workmesh.services.core.errors import ApplicationError, RetryableError, WorkmeshError
 from workmesh.workers.params import from_python, to_python, validate_params
+from workmesh.workers.transport._servicer import create_server
 
 __all__ = [
     "SDK_VERSION",

@@ -10,8 +10,9 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import grpc
-from workmesh.v1 import common_pb2
+
 from workmesh.services.core.errors import ApplicationError, WorkmeshError
+from workmesh.v1 import common_pb2
 
 if TYPE_CHECKING:
     import datetime as _dt
@@ -20,8 +21,15 @@ if TYPE_CHECKING:
 
 _LOGGER = logging.getLogger("workmesh.workers.job")
 _SERIES_LOCK = threading.Lock()  # a job's series state is made once, even from several threads
-_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING, "warn": logging.WARNING,
-           "error": logging.ERROR, "critical": logging.CRITICAL, "fatal": logging.CRITICAL}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warning": logging.WARNING,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "critical": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
 
 
 class Cancelled(WorkmeshError):
@@ -66,15 +74,30 @@ class _JobLogger(logging.LoggerAdapter):
         super().__init__(_LOGGER, {"job_id": ctx.job_id, "workflow_type": ctx.workflow_type})
         self.ctx = ctx
 
-    def log(self, level: int, msg: object, *args: Any, exc_info: Any = None, stack_info: bool = False,
-            stacklevel: int = 1, extra: Mapping[str, object] | None = None) -> None:
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: Any,
+        exc_info: Any = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+    ) -> None:
         job = self.ctx._job
         if level >= job.host.stream_log_level:
             text = str(msg) % args if args else str(msg)
             job.log_event(level, text, {k: str(v) for k, v in (extra or {}).items()})
         if self.logger.isEnabledFor(level):
-            self.logger.log(level, msg, *args, exc_info=exc_info, stack_info=stack_info,
-                            stacklevel=stacklevel + 1, extra={**self.extra, **(extra or {})})
+            self.logger.log(
+                level,
+                msg,
+                *args,
+                exc_info=exc_info,
+                stack_info=stack_info,
+                stacklevel=stacklevel + 1,
+                extra={**self.extra, **(extra or {})},
+            )
 
 
 class Context:
@@ -92,11 +115,30 @@ class Context:
         deadline: when the job times out (UTC), or ``None``.
     """
 
-    __slots__ = ("job_id", "attempt", "workflow_type", "params", "instance_id", "deadline", "_job",
-                 "_logger", "_event", "_series")
+    __slots__ = (
+        "job_id",
+        "attempt",
+        "workflow_type",
+        "params",
+        "instance_id",
+        "deadline",
+        "_job",
+        "_logger",
+        "_event",
+        "_series",
+    )
 
-    def __init__(self, job: Job, *, job_id: str, attempt: int, workflow_type: str, params: dict[str, Any],
-                 instance_id: str, deadline: _dt.datetime | None) -> None:
+    def __init__(
+        self,
+        job: Job,
+        *,
+        job_id: str,
+        attempt: int,
+        workflow_type: str,
+        params: dict[str, Any],
+        instance_id: str,
+        deadline: _dt.datetime | None,
+    ) -> None:
         self.job_id = job_id
         self.attempt = attempt
         self.workflow_type = workflow_type
@@ -162,8 +204,9 @@ class Context:
         if self._job.cancel_requested:
             return True
         if self._job.loop_thread != threading.get_ident():
-            raise RuntimeError("wait_cancelled() is for async handlers; in a thread poll ctx.cancelled "
-                               "or call ctx.check_cancelled()")
+            raise RuntimeError(
+                "wait_cancelled() is for async handlers; in a thread poll ctx.cancelled or call ctx.check_cancelled()"
+            )
         if self._event is None:
             self._event = asyncio.Event()
         try:
@@ -177,8 +220,9 @@ class Context:
         if self._event is not None:
             self._event.set()
 
-    def series(self, measurement: str, /, *, units: Mapping[str, str] | None = None, time_unit: str = "ns",
-               **tags: str) -> Any:
+    def series(
+        self, measurement: str, /, *, units: Mapping[str, str] | None = None, time_unit: str = "ns", **tags: str
+    ) -> Any:
         """A time series of this job, written to the results service.
 
         From an ``async def`` handler the write is awaited (back-pressure: it waits while the
@@ -216,8 +260,11 @@ class Context:
         """
         factory = self._job.series_factory
         if factory is None:
-            raise ApplicationError("cannot write series: this worker has no results service connection "
-                                   "(its series_factory is None)", code="RESULTS_UNAVAILABLE", retryable=True)
+            raise ApplicationError(
+                "cannot write series: this worker has no results service connection (its series_factory is None)",
+                code="RESULTS_UNAVAILABLE",
+                retryable=True,
+            )
         if self._series is None:
             with _SERIES_LOCK:
                 if self._series is None:

@@ -11,6 +11,7 @@ import math
 import re
 
 from google.protobuf import duration_pb2, timestamp_pb2
+
 from workmesh.v1 import common_pb2
 
 T = common_pb2.ParamType
@@ -101,8 +102,13 @@ def parse_duration(text: str) -> float:
     iso = _ISO.fullmatch(body.upper())
     if iso and body.upper() not in ("P", "PT") and not body.upper().endswith("T"):
         parts = {k: float(v) for k, v in iso.groupdict().items() if v}
-        return sign * (parts.get("w", 0) * 604800 + parts.get("d", 0) * 86400 + parts.get("h", 0) * 3600
-                       + parts.get("m", 0) * 60 + parts.get("s", 0))
+        return sign * (
+            parts.get("w", 0) * 604800
+            + parts.get("d", 0) * 86400
+            + parts.get("h", 0) * 3600
+            + parts.get("m", 0) * 60
+            + parts.get("s", 0)
+        )
     raise ParseError(f'expected a duration such as "90s", "1h30m", "PT1H30M" or seconds, got {text!r}')
 
 

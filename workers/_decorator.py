@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from google.protobuf import duration_pb2
+
 from workmesh.v1 import common_pb2
 from workmesh.workers._params import Param
 from workmesh.workers.params import ParamsValidator
@@ -48,11 +49,17 @@ class WorkflowDefinition:
     validator: ParamsValidator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        proto = common_pb2.WorkflowType(name=self.name, version=self.version, description=self.description,
-                                        params=[p.spec for p in self.params], max_attempts=self.max_attempts)
+        proto = common_pb2.WorkflowType(
+            name=self.name,
+            version=self.version,
+            description=self.description,
+            params=[p.spec for p in self.params],
+            max_attempts=self.max_attempts,
+        )
         if self.timeout is not None:
-            proto.default_timeout.CopyFrom(duration_pb2.Duration(
-                seconds=int(self.timeout.total_seconds()), nanos=self.timeout.microseconds * 1000))
+            proto.default_timeout.CopyFrom(
+                duration_pb2.Duration(seconds=int(self.timeout.total_seconds()), nanos=self.timeout.microseconds * 1000)
+            )
         object.__setattr__(self, "proto", proto)
         object.__setattr__(self, "validator", ParamsValidator(proto.params))
         object.__setattr__(self, "is_async", inspect.iscoroutinefunction(self.handler))
@@ -76,7 +83,7 @@ def _check_signature(name: str, fn: Callable[..., Any], params: Sequence[Param])
     except (TypeError, ValueError) as exc:
         raise TypeError(f"workflow {name!r}: cannot read the handler's signature: {exc}") from None
     args = list(sig.parameters.values())
-    hint = ("the handler must look like `async def handler(ctx, " + ", ".join(p.name for p in params) + ")`")
+    hint = "the handler must look like `async def handler(ctx, " + ", ".join(p.name for p in params) + ")`"
     if not args or args[0].kind not in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
         raise TypeError(f"workflow {name!r}: the handler's first argument must be the Context (ctx); {hint}")
     rest = args[1:]
@@ -87,16 +94,25 @@ def _check_signature(name: str, fn: Callable[..., Any], params: Sequence[Param])
         if arg.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.VAR_POSITIONAL):
             raise TypeError(f"workflow {name!r}: handler argument {arg.name!r} cannot be passed by keyword; {hint}")
         if arg.name not in declared:
-            raise TypeError(f"workflow {name!r}: handler argument {arg.name!r} has no Param declaration; "
-                            f"add Param.<type>({arg.name!r}, ...) to params= or remove the argument")
+            raise TypeError(
+                f"workflow {name!r}: handler argument {arg.name!r} has no Param declaration; "
+                f"add Param.<type>({arg.name!r}, ...) to params= or remove the argument"
+            )
     if not takes_kwargs:
         missing = [p.name for p in params if p.name not in by_name]
         if missing:
             raise TypeError(f"workflow {name!r}: declared params {missing} are not handler arguments; {hint}")
 
 
-def workflow(*, name: str, version: str = "0.1.0", description: str = "", params: Sequence[Param] = (),
-             timeout: _dt.timedelta | float | None = None, max_attempts: int = 3) -> Callable[[F], F]:
+def workflow(
+    *,
+    name: str,
+    version: str = "0.1.0",
+    description: str = "",
+    params: Sequence[Param] = (),
+    timeout: _dt.timedelta | float | None = None,
+    max_attempts: int = 3,
+) -> Callable[[F], F]:
     """Declare a function as the handler of a workflow type.
 
     The declaration is checked here, at import time: the type name, the parameter specs and
@@ -117,9 +133,11 @@ def workflow(*, name: str, version: str = "0.1.0", description: str = "", params
         TypeError, ValueError: the declaration is invalid (the message says what to change).
     """
     if not isinstance(name, str) or not _TYPE_NAME.fullmatch(name):
-        raise ValueError(f"workflow name {name!r} must be 1-63 characters of lowercase letters, digits and "
-                         "'-', starting and ending with a letter or digit (it becomes the Consul service "
-                         "name workmesh-wf-<name>)")
+        raise ValueError(
+            f"workflow name {name!r} must be 1-63 characters of lowercase letters, digits and "
+            "'-', starting and ending with a letter or digit (it becomes the Consul service "
+            "name workmesh-wf-<name>)"
+        )
     if not isinstance(version, str) or not version or len(version) > 128:
         raise ValueError(f"workflow {name!r}: version must be a non-empty string of at most 128 characters")
     if not isinstance(max_attempts, int) or isinstance(max_attempts, bool) or max_attempts < 1:
@@ -127,8 +145,7 @@ def workflow(*, name: str, version: str = "0.1.0", description: str = "", params
     params = tuple(params)
     for p in params:
         if not isinstance(p, Param):
-            raise TypeError(f"workflow {name!r}: params must be Param declarations (Param.int(...) etc.), "
-                            f"got {p!r}")
+            raise TypeError(f"workflow {name!r}: params must be Param declarations (Param.int(...) etc.), got {p!r}")
     names = [p.name for p in params]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
@@ -148,8 +165,15 @@ def workflow(*, name: str, version: str = "0.1.0", description: str = "", params
         if inspect.isasyncgenfunction(fn):
             raise TypeError(f"workflow {name!r}: the handler must return a result, not be an async generator")
         _check_signature(name, fn, params)
-        definition = WorkflowDefinition(name=name, version=version, description=description, params=params,
-                                        handler=fn, timeout=timeout, max_attempts=max_attempts)
+        definition = WorkflowDefinition(
+            name=name,
+            version=version,
+            description=description,
+            params=params,
+            handler=fn,
+            timeout=timeout,
+            max_attempts=max_attempts,
+        )
         setattr(fn, _ATTR, definition)
         return fn
 

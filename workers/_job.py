@@ -22,11 +22,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode
+
+from workmesh.services.core.errors import ApplicationError
 from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers.transport._servicer import MAX_MESSAGE_BYTES
-from workmesh.services.core.errors import ApplicationError
 
 if TYPE_CHECKING:
     from workmesh.workers._decorator import WorkflowDefinition
@@ -98,8 +99,11 @@ def job_result(value: Any) -> common_pb2.JobResult:
     result = common_pb2.JobResult()
     if data:
         if len(data) > MAX_RESULT_DATA:
-            raise ApplicationError(f"the result's data is {len(data)} bytes; at most {MAX_RESULT_DATA} fit in a "
-                                   "message: write large results as series or files", code="RESULT_TOO_LARGE")
+            raise ApplicationError(
+                f"the result's data is {len(data)} bytes; at most {MAX_RESULT_DATA} fit in a "
+                "message: write large results as series or files",
+                code="RESULT_TOO_LARGE",
+            )
         result.data = bytes(data)
     if series:
         result.series.extend(series)
@@ -136,8 +140,9 @@ def _start_thread(call: Callable[[], Any], name: str) -> concurrent.futures.Futu
 class Job:
     """One attempt of one job: its handler run, its events, who follows them."""
 
-    def __init__(self, host: Host, definition: WorkflowDefinition, request: worker_pb2.ExecuteRequest,
-                 kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, host: Host, definition: WorkflowDefinition, request: worker_pb2.ExecuteRequest, kwargs: dict[str, Any]
+    ) -> None:
         self.host = host
         self.definition = definition
         self.job_id = request.job_id
@@ -148,8 +153,8 @@ class Job:
         self.loop_thread = threading.get_ident()
         self.series_factory = host.series_factory
         self.events: list[WorkerEvent] = []
-        self.done = False                # the terminal event is in `events`
-        self.running = True              # the handler (or its thread) has not returned yet
+        self.done = False  # the terminal event is in `events`
+        self.running = True  # the handler (or its thread) has not returned yet
         self.cancel_requested = False
         self.cancel_reason = ""
         self.cancel_code = "CANCELLED"
@@ -172,8 +177,15 @@ class Job:
             deadline = request.deadline.ToDatetime(tzinfo=_dt.UTC)
             delay = request.deadline.ToNanoseconds() / 1e9 - time.time()
             self._timers.append(self.loop.call_later(max(delay, 0.0), self.cancel, "deadline exceeded", "TIMED_OUT"))
-        self.ctx = Context(self, job_id=self.job_id, attempt=self.attempt, workflow_type=definition.name,
-                           params=kwargs, instance_id=host.instance_id, deadline=deadline)
+        self.ctx = Context(
+            self,
+            job_id=self.job_id,
+            attempt=self.attempt,
+            workflow_type=definition.name,
+            params=kwargs,
+            instance_id=host.instance_id,
+            deadline=deadline,
+        )
         self._append(WorkerEvent(started=host.started))
         self.task = self.loop.create_task(self._run(kwargs), name=f"workmesh-job-{self.job_id}")
 
@@ -243,8 +255,9 @@ class Job:
         if self._followers == 0 and not self.done and self.host.orphan_timeout >= 0:
             # Nobody follows any more (the gateway went away): keep running for a re-attach,
             # but not forever.
-            self._orphan = self.loop.call_later(self.host.orphan_timeout, self.cancel,
-                                                f"no client attached for {self.host.orphan_timeout:g}s")
+            self._orphan = self.loop.call_later(
+                self.host.orphan_timeout, self.cancel, f"no client attached for {self.host.orphan_timeout:g}s"
+            )
 
     # -- handler side (may be called from the handler's thread) ----------------------------------
 
@@ -311,8 +324,7 @@ class Job:
             self._from_thread(self.log_event, level, message, fields)
             return
         if not self.done:
-            self._append(WorkerEvent(log=common_pb2.LogLine(level=_proto_level(level), message=message,
-                                                            fields=fields)))
+            self._append(WorkerEvent(log=common_pb2.LogLine(level=_proto_level(level), message=message, fields=fields)))
 
     # -- lifecycle --------------------------------------------------------------------------------
 
@@ -338,8 +350,14 @@ class Job:
         # in the request since calls may share one Session stream); while it is open, log lines
         # of the handler (task, or thread via copy_context) carry job_id and trace_id.
         parent = extract_context(self.trace_context) if self.trace_context else None
-        with job_span("job.execute", job_id=self.job_id, workflow_type=self.definition.name,
-                      attempt=self.attempt, instance=self.host.instance_id, parent=parent) as span:
+        with job_span(
+            "job.execute",
+            job_id=self.job_id,
+            workflow_type=self.definition.name,
+            attempt=self.attempt,
+            instance=self.host.instance_id,
+            parent=parent,
+        ) as span:
             payload = await self._outcome(kwargs)
             if self.ctx._series is not None:  # close the job's series writer into the result, or abort it
                 payload = await self.ctx._series.finish(payload)
@@ -364,11 +382,13 @@ class Job:
             # Forced after the grace period, or the worker is shutting down.
             if not self.cancel_requested:
                 self.cancel_requested, self.cancel_reason = True, "worker stopped"
-            payload = {"error": common_pb2.JobError(
-                code=self.cancel_code, message=f"{self.cancel_reason} (handler stopped after the grace period)")}
+            payload = {
+                "error": common_pb2.JobError(
+                    code=self.cancel_code, message=f"{self.cancel_reason} (handler stopped after the grace period)"
+                )
+            }
         except ApplicationError as exc:
-            payload = {"error": common_pb2.JobError(code=exc.error_code, message=exc.message,
-                                                    retryable=exc.retryable)}
+            payload = {"error": common_pb2.JobError(code=exc.error_code, message=exc.message, retryable=exc.retryable)}
         except Exception as exc:  # noqa: BLE001 - any handler failure becomes the job's error
             log.warning("job %s (%s) failed", self.job_id, definition.name, exc_info=True)
             payload = {"error": common_pb2.JobError(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}")}
@@ -402,8 +422,10 @@ class Job:
         if future is not None and not future.done():
             # A thread cannot be killed: the stream is told CANCELLED now, the thread finishes in
             # the background and keeps its capacity slot (its CPU is still busy) until it returns.
-            log.warning("job %s: handler thread still running after cancellation; it keeps a capacity "
-                        "slot until it returns", self.job_id)
+            log.warning(
+                "job %s: handler thread still running after cancellation; it keeps a capacity slot until it returns",
+                self.job_id,
+            )
             future.add_done_callback(lambda _: self._from_thread(self._release))
         else:
             self._release()

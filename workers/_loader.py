@@ -11,8 +11,10 @@ from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import definition_of
 from workmesh.workers._worker import Worker
 
-_HINT = ("a target is `module:attr`, where attr is a workmesh.workers.Worker or a list of functions "
-         "decorated with @workflow, e.g. `workmesh.workers.examples.basic:worker`")
+_HINT = (
+    "a target is `module:attr`, where attr is a workmesh.workers.Worker or a list of functions "
+    "decorated with @workflow, e.g. `workmesh.workers.examples.basic:worker`"
+)
 
 
 def load_worker(target: str) -> Worker:
@@ -29,8 +31,10 @@ def load_worker(target: str) -> Worker:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise ImportError(f"worker target {target!r}: no module named {exc.name!r} (is it installed or on "
-                              f"PYTHONPATH? run from the directory that contains it)") from exc
+            raise ImportError(
+                f"worker target {target!r}: no module named {exc.name!r} (is it installed or on "
+                f"PYTHONPATH? run from the directory that contains it)"
+            ) from exc
         raise
     obj: Any = module
     for part in attr.split("."):
@@ -46,9 +50,11 @@ def load_worker(target: str) -> Worker:
         for fn in functions:
             if definition_of(fn) is None:
                 name = getattr(fn, "__qualname__", repr(fn))
-                raise ValueError(f"worker target {target!r}: {name} is not a workflow; add "
-                                 "@workflow(name=\"...\", version=\"...\", params=[...]) above its definition "
-                                 "(from workmesh.workers import workflow, Param)")
+                raise ValueError(
+                    f"worker target {target!r}: {name} is not a workflow; add "
+                    '@workflow(name="...", version="...", params=[...]) above its definition '
+                    "(from workmesh.workers import workflow, Param)"
+                )
         return Worker(list(functions))
     raise ValueError(f"worker target {target!r} is a {type(obj).__name__}; {_HINT}")
 

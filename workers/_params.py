@@ -14,9 +14,9 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
-from workmesh.services.core.errors import InvalidArgument
 
 T = common_pb2.ParamType
 _NUMERIC = (T.PARAM_TYPE_INT, T.PARAM_TYPE_FLOAT, T.PARAM_TYPE_DURATION)
@@ -64,8 +64,10 @@ class Param:
     def __post_init__(self) -> None:
         name = self.name
         if not isinstance(name, str) or not name.isidentifier() or keyword.iskeyword(name) or len(name) > 64:
-            raise ValueError(f"parameter name {name!r} must be a Python identifier of at most 64 characters "
-                             "(it is passed to the handler as a keyword argument)")
+            raise ValueError(
+                f"parameter name {name!r} must be a Python identifier of at most 64 characters "
+                "(it is passed to the handler as a keyword argument)"
+            )
         if self.type not in cv.TYPE_NAMES:
             raise ValueError(f"parameter {name!r}: unknown type {self.type!r}")
         if self.type not in _NUMERIC and (self.min is not None or self.max is not None):
@@ -81,8 +83,14 @@ class Param:
             raise TypeError(f"parameter {name!r}: allowed values only apply to enum parameters")
         if self.required and self.default is not None:
             raise ValueError(f"parameter {name!r}: a required parameter cannot have a default")
-        spec = common_pb2.ParamSpec(name=name, type=self.type, description=self.description,
-                                    required=self.required, allowed=self.allowed, unit=self.unit)
+        spec = common_pb2.ParamSpec(
+            name=name,
+            type=self.type,
+            description=self.description,
+            required=self.required,
+            allowed=self.allowed,
+            unit=self.unit,
+        )
         if self.min is not None:
             spec.min = self.min
         if self.max is not None:
@@ -107,61 +115,141 @@ class Param:
 
     @classmethod
     def _make(cls, type_: int, name: str, default: Any, required: builtins.bool | None, **kw: Any) -> Param:
-        return cls(name=name, type=type_, default=default,
-                   required=(default is None) if required is None else required, **kw)
+        return cls(
+            name=name, type=type_, default=default, required=(default is None) if required is None else required, **kw
+        )
 
     @classmethod
-    def string(cls, name: str, default: str | None = None, *, required: builtins.bool | None = None,
-               description: str = "", unit: str = "") -> Param:
+    def string(
+        cls,
+        name: str,
+        default: str | None = None,
+        *,
+        required: builtins.bool | None = None,
+        description: str = "",
+        unit: str = "",
+    ) -> Param:
         """A free-form string parameter."""
         return cls._make(T.PARAM_TYPE_STRING, name, default, required, description=description, unit=unit)
 
     @classmethod
-    def enum(cls, name: str, allowed: list[str] | tuple[str, ...], default: str | None = None, *,
-             required: builtins.bool | None = None, description: str = "", unit: str = "") -> Param:
+    def enum(
+        cls,
+        name: str,
+        allowed: list[str] | tuple[str, ...],
+        default: str | None = None,
+        *,
+        required: builtins.bool | None = None,
+        description: str = "",
+        unit: str = "",
+    ) -> Param:
         """A string out of `allowed`."""
-        return cls._make(T.PARAM_TYPE_ENUM, name, default, required, allowed=tuple(allowed),
-                         description=description, unit=unit)
+        return cls._make(
+            T.PARAM_TYPE_ENUM, name, default, required, allowed=tuple(allowed), description=description, unit=unit
+        )
 
     @classmethod
-    def bool(cls, name: str, default: builtins.bool | None = None, *, required: builtins.bool | None = None,
-             description: str = "") -> Param:
+    def bool(
+        cls,
+        name: str,
+        default: builtins.bool | None = None,
+        *,
+        required: builtins.bool | None = None,
+        description: str = "",
+    ) -> Param:
         """A boolean; clients may send "true/false/1/0/yes/no"."""
         return cls._make(T.PARAM_TYPE_BOOL, name, default, required, description=description)
 
     @classmethod
-    def int(cls, name: str, default: builtins.int | None = None, *, min: builtins.float | None = None,
-            max: builtins.float | None = None, required: builtins.bool | None = None, description: str = "",
-            unit: str = "") -> Param:
+    def int(
+        cls,
+        name: str,
+        default: builtins.int | None = None,
+        *,
+        min: builtins.float | None = None,
+        max: builtins.float | None = None,
+        required: builtins.bool | None = None,
+        description: str = "",
+        unit: str = "",
+    ) -> Param:
         """A 64-bit integer with optional inclusive bounds."""
-        return cls._make(T.PARAM_TYPE_INT, name, default, required, min=_bound(name, "min", min),
-                         max=_bound(name, "max", max), description=description, unit=unit)
+        return cls._make(
+            T.PARAM_TYPE_INT,
+            name,
+            default,
+            required,
+            min=_bound(name, "min", min),
+            max=_bound(name, "max", max),
+            description=description,
+            unit=unit,
+        )
 
     @classmethod
-    def float(cls, name: str, default: builtins.float | None = None, *, min: builtins.float | None = None,
-              max: builtins.float | None = None, required: builtins.bool | None = None, description: str = "",
-              unit: str = "") -> Param:
+    def float(
+        cls,
+        name: str,
+        default: builtins.float | None = None,
+        *,
+        min: builtins.float | None = None,
+        max: builtins.float | None = None,
+        required: builtins.bool | None = None,
+        description: str = "",
+        unit: str = "",
+    ) -> Param:
         """A finite float with optional inclusive bounds."""
-        return cls._make(T.PARAM_TYPE_FLOAT, name, default, required, min=_bound(name, "min", min),
-                         max=_bound(name, "max", max), description=description, unit=unit)
+        return cls._make(
+            T.PARAM_TYPE_FLOAT,
+            name,
+            default,
+            required,
+            min=_bound(name, "min", min),
+            max=_bound(name, "max", max),
+            description=description,
+            unit=unit,
+        )
 
     @classmethod
-    def datetime(cls, name: str, default: _dt.datetime | str | None = None, *,
-                 required: builtins.bool | None = None, description: str = "") -> Param:
+    def datetime(
+        cls,
+        name: str,
+        default: _dt.datetime | str | None = None,
+        *,
+        required: builtins.bool | None = None,
+        description: str = "",
+    ) -> Param:
         """A point in time (ISO 8601 from clients; naive values are UTC)."""
         return cls._make(T.PARAM_TYPE_DATETIME, name, default, required, description=description)
 
     @classmethod
-    def duration(cls, name: str, default: _dt.timedelta | builtins.float | str | None = None, *,
-                 min: _dt.timedelta | builtins.float | None = None,
-                 max: _dt.timedelta | builtins.float | None = None,
-                 required: builtins.bool | None = None, description: str = "") -> Param:
+    def duration(
+        cls,
+        name: str,
+        default: _dt.timedelta | builtins.float | str | None = None,
+        *,
+        min: _dt.timedelta | builtins.float | None = None,
+        max: _dt.timedelta | builtins.float | None = None,
+        required: builtins.bool | None = None,
+        description: str = "",
+    ) -> Param:
         """A duration ("90s", "1h30m", "PT1H" or seconds); bounds in seconds or timedeltas."""
-        return cls._make(T.PARAM_TYPE_DURATION, name, default, required, min=_bound(name, "min", min),
-                         max=_bound(name, "max", max), description=description)
+        return cls._make(
+            T.PARAM_TYPE_DURATION,
+            name,
+            default,
+            required,
+            min=_bound(name, "min", min),
+            max=_bound(name, "max", max),
+            description=description,
+        )
 
     @classmethod
-    def bytes(cls, name: str, default: builtins.bytes | None = None, *, required: builtins.bool | None = None,
-              description: str = "") -> Param:
+    def bytes(
+        cls,
+        name: str,
+        default: builtins.bytes | None = None,
+        *,
+        required: builtins.bool | None = None,
+        description: str = "",
+    ) -> Param:
         """Raw bytes (a string from a client stands for its UTF-8 bytes)."""
         return cls._make(T.PARAM_TYPE_BYTES, name, default, required, description=description)

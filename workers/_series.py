@@ -23,8 +23,8 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from workmesh.v1 import common_pb2
 from workmesh.services.core.errors import ApplicationError, InvalidArgument, WorkmeshError
+from workmesh.v1 import common_pb2
 
 if TYPE_CHECKING:
     from workmesh.services.results import ResultsClient, SeriesWriter
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 RESULTS_SERVICE = "workmesh-results"
 UNAVAILABLE = "RESULTS_UNAVAILABLE"
 WRITE_FAILED = "RESULTS_WRITE_FAILED"
+
 
 class ResultsConnection:
     """The worker's connection to the results service, shared by all its jobs.
@@ -82,12 +83,19 @@ class ResultsConnection:
         try:
             instances = await find_service(config, RESULTS_SERVICE)
         except WorkmeshError as exc:
-            raise ApplicationError(f"cannot write series: the registry at {config.address} cannot be asked for "
-                                   f"{RESULTS_SERVICE!r}: {exc.message}", code=UNAVAILABLE, retryable=True) from exc
+            raise ApplicationError(
+                f"cannot write series: the registry at {config.address} cannot be asked for "
+                f"{RESULTS_SERVICE!r}: {exc.message}",
+                code=UNAVAILABLE,
+                retryable=True,
+            ) from exc
         if not instances:
-            raise ApplicationError(f"cannot write series: no passing {RESULTS_SERVICE!r} service in the registry at "
-                                   f"{config.address}; start the results service (`workmesh results`)",
-                                   code=UNAVAILABLE, retryable=True)
+            raise ApplicationError(
+                f"cannot write series: no passing {RESULTS_SERVICE!r} service in the registry at "
+                f"{config.address}; start the results service (`workmesh results`)",
+                code=UNAVAILABLE,
+                retryable=True,
+            )
         return f"{instances[0].address}:{instances[0].port}"
 
     async def reset(self) -> None:
@@ -105,14 +113,17 @@ class ResultsConnection:
         client, self._client = self._client, None
         if client is not None and self._loop is not None:
             self._loop.call_soon_threadsafe(lambda: asyncio.ensure_future(client.close()))
-        return ApplicationError(f"cannot write series: the results service is unavailable: {exc.message}",
-                                code=UNAVAILABLE, retryable=True)
+        return ApplicationError(
+            f"cannot write series: the results service is unavailable: {exc.message}", code=UNAVAILABLE, retryable=True
+        )
+
 
 class JobSeries:
     """The series of one job attempt: one writer, opened on the first write, closed by the worker."""
 
-    def __init__(self, connection: ResultsConnection, job_id: str, attempt: int,
-                 loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self, connection: ResultsConnection, job_id: str, attempt: int, loop: asyncio.AbstractEventLoop
+    ) -> None:
         self.connection = connection
         self.job_id = job_id
         self.attempt = attempt
@@ -121,8 +132,9 @@ class JobSeries:
         self._opening: asyncio.Task | None = None
         self._writer: SeriesWriter | None = None
 
-    def handle(self, measurement: str, *, units: Mapping[str, str] | None, time_unit: str,
-               tags: Mapping[str, str]) -> SeriesStream | BlockingSeriesStream:
+    def handle(
+        self, measurement: str, *, units: Mapping[str, str] | None, time_unit: str, tags: Mapping[str, str]
+    ) -> SeriesStream | BlockingSeriesStream:
         """A series handle: awaitable writes on the event loop, blocking ones in a handler thread."""
         from workmesh.services.clients._model import check_name, check_tags
 
@@ -142,8 +154,11 @@ class JobSeries:
         if not self.time_unit:
             self.time_unit = time_unit
         elif time_unit != self.time_unit:
-            raise InvalidArgument("time_unit", f"one job writes all its series with one time unit; this job "
-                                               f"uses {self.time_unit!r}, got {time_unit!r}")
+            raise InvalidArgument(
+                "time_unit",
+                f"one job writes all its series with one time unit; this job "
+                f"uses {self.time_unit!r}, got {time_unit!r}",
+            )
 
     async def writer(self) -> SeriesWriter:
         """The job's writer, opened once (concurrent first calls share the opening)."""
@@ -157,8 +172,12 @@ class JobSeries:
     async def _open(self) -> SeriesWriter:
         client = await self.connection.client()
         # A retried attempt starts from nothing: the earlier one may have stored part of the data.
-        self._writer = client.writer(self.job_id, time_unit=self.time_unit or "ns",
-                                     chunk_bytes=self.connection.chunk_bytes, fresh=self.attempt > 1)
+        self._writer = client.writer(
+            self.job_id,
+            time_unit=self.time_unit or "ns",
+            chunk_bytes=self.connection.chunk_bytes,
+            fresh=self.attempt > 1,
+        )
         return self._writer
 
     async def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
@@ -183,8 +202,11 @@ class JobSeries:
             if retryable:
                 await self.connection.reset()
             message = exc.message if isinstance(exc, WorkmeshError) else f"{type(exc).__name__}: {exc}"
-            return {"error": common_pb2.JobError(code=WRITE_FAILED, retryable=retryable,
-                                                 message=f"storing the job's series failed: {message}")}
+            return {
+                "error": common_pb2.JobError(
+                    code=WRITE_FAILED, retryable=retryable, message=f"storing the job's series failed: {message}"
+                )
+            }
         result: common_pb2.JobResult = payload["result"]
         given = list(result.series)  # refs the handler returned itself stay, after the written ones
         seen = {ref.SerializeToString(deterministic=True) for ref in refs}
@@ -192,6 +214,7 @@ class JobSeries:
         result.series.extend(refs)
         result.series.extend(r for r in given if r.SerializeToString(deterministic=True) not in seen)
         return payload
+
 
 class SeriesStream:
     """One series of a job, for ``async def`` handlers: ``await stream.write(ts, **fields)``."""
@@ -257,6 +280,7 @@ def _reraise(connection: ResultsConnection, exc: WorkmeshError) -> None:
     if exc.retryable and not isinstance(exc, ApplicationError):
         raise connection.unavailable(exc) from exc
     raise exc
+
 
 def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
     try:

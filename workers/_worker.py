@@ -14,13 +14,14 @@ from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2
+
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import WorkflowDefinition, definition_of
 from workmesh.workers._job import PROGRESS_INTERVAL, Job
-from workmesh.workers.transport._servicer import create_server
-from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.workers.params import to_python
+from workmesh.workers.transport._servicer import create_server
 
 log = logging.getLogger("workmesh.workers")
 
@@ -41,8 +42,10 @@ def _definitions(workflows: Iterable[Any]) -> list[WorkflowDefinition]:
         definition = fn if isinstance(fn, WorkflowDefinition) else definition_of(fn)
         if definition is None:
             what = getattr(fn, "__qualname__", repr(fn))
-            raise TypeError(f"{what} is not a workflow: decorate it with "
-                            f"@workflow(name=\"...\", version=\"...\", params=[...]) from workmesh.workers")
+            raise TypeError(
+                f"{what} is not a workflow: decorate it with "
+                f'@workflow(name="...", version="...", params=[...]) from workmesh.workers'
+            )
         found.append(definition)
     if not found:
         raise ValueError("a Worker needs at least one workflow function")
@@ -89,10 +92,20 @@ class Worker:
     ends, so a client (a restarted gateway) can Attach and resume after the last event it has.
     """
 
-    def __init__(self, workflows: Iterable[Any], *, capacity: int = 4, instance_id: str | None = None,
-                 cancel_grace: float = 5.0, orphan_timeout: float = 600.0, retention: float = 600.0,
-                 max_retained: int = 10_000, series_factory: Callable[..., Any] | None = None,
-                 stream_log_level: int = logging.INFO, progress_interval: float = PROGRESS_INTERVAL) -> None:
+    def __init__(
+        self,
+        workflows: Iterable[Any],
+        *,
+        capacity: int = 4,
+        instance_id: str | None = None,
+        cancel_grace: float = 5.0,
+        orphan_timeout: float = 600.0,
+        retention: float = 600.0,
+        max_retained: int = 10_000,
+        series_factory: Callable[..., Any] | None = None,
+        stream_log_level: int = logging.INFO,
+        progress_interval: float = PROGRESS_INTERVAL,
+    ) -> None:
         if not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be an int ≥ 1, got {capacity!r}")
         self.definitions = {d.name: d for d in _definitions(workflows)}
@@ -135,8 +148,14 @@ class Worker:
     # -- called by the servicer -------------------------------------------------------------------
 
     def describe(self) -> worker_pb2.DescribeResponse:
-        return worker_pb2.DescribeResponse(instance_id=self.instance_id, types=self._types, capacity=self.capacity,
-                                           running=self._running, sdk_version=SDK_VERSION, session=True)
+        return worker_pb2.DescribeResponse(
+            instance_id=self.instance_id,
+            types=self._types,
+            capacity=self.capacity,
+            running=self._running,
+            sdk_version=SDK_VERSION,
+            session=True,
+        )
 
     def execute(self, request: worker_pb2.ExecuteRequest) -> tuple[Job, int]:
         """Start a job attempt, or find the one already here; returns it and the seq to follow after."""
@@ -149,8 +168,10 @@ class Worker:
             raise Unavailable("worker is draining: it takes no new jobs")
         definition = self.definitions.get(request.workflow_type)
         if definition is None:
-            raise NotFound(f"workflow type {request.workflow_type!r} is not served by this worker; "
-                           f"it serves: {', '.join(sorted(self.definitions))}")
+            raise NotFound(
+                f"workflow type {request.workflow_type!r} is not served by this worker; "
+                f"it serves: {', '.join(sorted(self.definitions))}"
+            )
         if not request.job_id:
             raise InvalidArgument("job_id", "must not be empty")
         if self._running >= self.capacity:
@@ -176,8 +197,7 @@ class Worker:
     def attach(self, job_id: str, after_seq: int) -> Job:
         job = self._jobs.get(job_id)
         if job is None:
-            raise NotFound(f"job {job_id!r} is not known on this worker (finished jobs are kept "
-                           f"{self.retention:g}s)")
+            raise NotFound(f"job {job_id!r} is not known on this worker (finished jobs are kept {self.retention:g}s)")
         return job
 
     def cancel(self, job_id: str, reason: str = "cancelled") -> bool:
@@ -235,10 +255,12 @@ class Worker:
             self.cancel_grace = config.cancel_grace
         if self._metrics is None:
             from workmesh.services.core.telemetry import WorkerMetrics
+
             self._metrics = WorkerMetrics(self.instance_id)
             # Read on the exporter's thread: plain copies of in-memory counters.
-            self._metrics.observe(running=lambda: {k: v for k, v in self._running_by_type.items() if v},
-                                  capacity=lambda: self.capacity)
+            self._metrics.observe(
+                running=lambda: {k: v for k, v in self._running_by_type.items() if v}, capacity=lambda: self.capacity
+            )
         self._health = health.aio.HealthServicer()
         server, port = create_server(self, config.host, config.port, health_servicer=self._health, tls=config.tls)
         await server.start()
@@ -251,25 +273,43 @@ class Worker:
             except BaseException:
                 await self.stop(grace=0)
                 raise
-        log.info("worker %s serving %s on %s:%d (capacity %d)", self.instance_id,
-                 ", ".join(self.definitions), config.advertise_host, port, self.capacity)
+        log.info(
+            "worker %s serving %s on %s:%d (capacity %d)",
+            self.instance_id,
+            ", ".join(self.definitions),
+            config.advertise_host,
+            port,
+            self.capacity,
+        )
         return port
 
     async def _register(self, config: WorkerConfig) -> None:
         try:
             from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, service_name
         except ImportError as exc:
-            raise RuntimeError(f"cannot register: workmesh.registry is not available ({exc}); "
-                               "run with registration off (WORKMESH_WORKER_REGISTER=0)") from exc
+            raise RuntimeError(
+                f"cannot register: workmesh.registry is not available ({exc}); "
+                "run with registration off (WORKMESH_WORKER_REGISTER=0)"
+            ) from exc
         address = config.advertise_host
         registrations = [
             ServiceRegistration(
-                name=service_name(d.name), service_id=f"{service_name(d.name)}-{self.instance_id}",
-                address=address, port=self.port, tags=(WORKFLOW_TAG,),
-                meta={"workflow_type": d.name, "version": d.version[:512], "capacity": str(self.capacity),
-                      "sdk_version": SDK_VERSION},
-                grpc_check=f"{address}:{self.port}/{d.name}", grpc_tls=config.tls.serves_tls)
-            for d in self.definitions.values()]
+                name=service_name(d.name),
+                service_id=f"{service_name(d.name)}-{self.instance_id}",
+                address=address,
+                port=self.port,
+                tags=(WORKFLOW_TAG,),
+                meta={
+                    "workflow_type": d.name,
+                    "version": d.version[:512],
+                    "capacity": str(self.capacity),
+                    "sdk_version": SDK_VERSION,
+                },
+                grpc_check=f"{address}:{self.port}/{d.name}",
+                grpc_tls=config.tls.serves_tls,
+            )
+            for d in self.definitions.values()
+        ]
         self._registrar = Registrar(config.registry or RegistryConfig.from_env(), registrations)
         await self._registrar.start()
 

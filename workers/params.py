@@ -16,9 +16,9 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
-from workmesh.services.core.errors import InvalidArgument
 
 __all__ = ["ParamsValidator", "validate_params", "to_python", "from_python"]
 
@@ -70,8 +70,9 @@ class _Rule:
             raise self.fail(str(exc)) from None
         except (ValueError, OverflowError, ArithmeticError):
             # Whatever a parser trips over in a client's text is that client's mistake.
-            raise self.fail(f"cannot read {cv.describe(ParamValue(string_value=text))} as "
-                            f"{cv.TYPE_NAMES[self.type]}") from None
+            raise self.fail(
+                f"cannot read {cv.describe(ParamValue(string_value=text))} as {cv.TYPE_NAMES[self.type]}"
+            ) from None
 
 
 def _check_string(rule: _Rule, value: ParamValue) -> ParamValue:
@@ -155,8 +156,9 @@ def _check_duration(rule: _Rule, value: ParamValue) -> ParamValue:
         else:
             seconds = float(getattr(value, kind))
         if not math.isfinite(seconds) or abs(seconds) > cv.DURATION_MAX_SECONDS:
-            raise rule.fail(f"must be a finite duration of at most {cv.DURATION_MAX_SECONDS} seconds "
-                            f"(10,000 years) either way")
+            raise rule.fail(
+                f"must be a finite duration of at most {cv.DURATION_MAX_SECONDS} seconds (10,000 years) either way"
+            )
         value = cv.duration_value(seconds)
     else:
         raise rule.wrong_type(value)
@@ -204,7 +206,7 @@ class ParamsValidator:
         """Check `values`, parse strings, fill defaults; see :func:`validate_params`."""
         rules = self._rules
         out: dict[str, ParamValue] = {}
-        for key, value in (values.items() if values else ()):
+        for key, value in values.items() if values else ():
             rule = rules.get(key)
             if rule is None:
                 raise InvalidArgument(f"params.{key}", f"unknown parameter; known: {self._known}")
@@ -225,8 +227,7 @@ _CACHE: dict[bytes, ParamsValidator] = {}
 _CACHE_MAX = 512
 
 
-def validate_params(specs: Sequence[common_pb2.ParamSpec],
-                    values: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
+def validate_params(specs: Sequence[common_pb2.ParamSpec], values: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
     """Validate job parameters against a type's specs.
 
     Fills defaults, parses ``string_value`` for non-string types (ints, floats, bools such as
@@ -285,8 +286,7 @@ def to_python(spec: Any, value: ParamValue) -> object:
     if kind == "datetime_value":
         return cv.to_datetime(value)
     if kind == "duration_value":
-        return _dt.timedelta(seconds=value.duration_value.seconds,
-                             microseconds=value.duration_value.nanos / 1000)
+        return _dt.timedelta(seconds=value.duration_value.seconds, microseconds=value.duration_value.nanos / 1000)
     obj = getattr(value, kind)
     if kind == "int_value" and _type_of(spec) == _FLOAT:
         return float(obj)

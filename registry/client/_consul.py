@@ -28,9 +28,14 @@ def open_client(config: RegistryConfig, timeout: float) -> consul.aio.Consul:
     with warnings.catch_warnings():
         # aiohttp >= 3.10 deprecates the connector arguments py-consul 1.8 passes; harmless.
         warnings.simplefilter("ignore", DeprecationWarning)
-        client = consul.aio.Consul(host=config.host, port=config.port, scheme=config.scheme,
-                                   token=config.token, verify=config.scheme == "https",
-                                   connections_timeout=timeout)
+        client = consul.aio.Consul(
+            host=config.host,
+            port=config.port,
+            scheme=config.scheme,
+            token=config.token,
+            verify=config.scheme == "https",
+            connections_timeout=timeout,
+        )
     # py-consul lets CONSUL_HTTP_TOKEN override the token argument; the config read at the
     # edge is the one source of truth here.
     client.token = config.token

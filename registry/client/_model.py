@@ -107,14 +107,24 @@ class ServiceRegistration:
 
     def payload(self) -> dict[str, Any]:
         """The body of ``PUT /v1/agent/service/register`` for this instance."""
-        body: dict[str, Any] = {"Name": self.name, "ID": self.service_id, "Address": self.address,
-                                "Port": self.port, "Tags": list(self.tags), "Meta": dict(self.meta)}
+        body: dict[str, Any] = {
+            "Name": self.name,
+            "ID": self.service_id,
+            "Address": self.address,
+            "Port": self.port,
+            "Tags": list(self.tags),
+            "Meta": dict(self.meta),
+        }
         if self.grpc_check:
             # Registered only once the instance serves, so it starts passing: new workflow
             # types become visible at once instead of after the first check interval.
-            body["Check"] = {"Name": f"gRPC health of {self.service_id}", "GRPC": self.grpc_check,
-                             "Interval": self.check_interval, "Status": "passing",
-                             "DeregisterCriticalServiceAfter": self.deregister_critical_after}
+            body["Check"] = {
+                "Name": f"gRPC health of {self.service_id}",
+                "GRPC": self.grpc_check,
+                "Interval": self.check_interval,
+                "Status": "passing",
+                "DeregisterCriticalServiceAfter": self.deregister_critical_after,
+            }
             if self.grpc_tls:
                 body["Check"]["GRPCUseTLS"] = True
                 body["Check"]["TLSSkipVerify"] = self.tls_skip_verify
@@ -150,6 +160,11 @@ class Instance:
         """
         svc = entry["Service"]
         address = svc.get("Address") or (entry.get("Node") or {}).get("Address", "")
-        return cls(service_id=svc["ID"], service_name=svc["Service"], address=address,
-                   port=int(svc.get("Port") or 0), tags=tuple(svc.get("Tags") or ()),
-                   meta=MappingProxyType(dict(svc.get("Meta") or {})))
+        return cls(
+            service_id=svc["ID"],
+            service_name=svc["Service"],
+            address=address,
+            port=int(svc.get("Port") or 0),
+            tags=tuple(svc.get("Tags") or ()),
+            meta=MappingProxyType(dict(svc.get("Meta") or {})),
+        )

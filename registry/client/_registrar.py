@@ -11,8 +11,8 @@ from types import TracebackType
 import consul
 import consul.exceptions
 
-from workmesh.registry.client._consul import Backoff, open_client
 from workmesh.registry.client._config import RegistryConfig
+from workmesh.registry.client._consul import Backoff, open_client
 from workmesh.registry.client._model import ServiceRegistration
 
 log = logging.getLogger(__name__)
@@ -34,8 +34,14 @@ class Registrar:
         request_timeout: bound of each HTTP request, in seconds.
     """
 
-    def __init__(self, config: RegistryConfig, registrations: Sequence[ServiceRegistration], *,
-                 resync_interval: float = 5.0, request_timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        config: RegistryConfig,
+        registrations: Sequence[ServiceRegistration],
+        *,
+        resync_interval: float = 5.0,
+        request_timeout: float = 5.0,
+    ) -> None:
         ids = [r.service_id for r in registrations]
         if len(set(ids)) != len(ids):
             raise ValueError("Registrar.registrations: service_id values must be unique")
@@ -100,8 +106,9 @@ class Registrar:
         await self.start()
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.stop()
 
     async def _loop(self) -> None:
@@ -120,8 +127,9 @@ class Registrar:
                 healthy = False
                 continue
             if not healthy:
-                log.info("registered %s with the registry at %s", ", ".join(sorted(self._registered)),
-                         self.config.address)
+                log.info(
+                    "registered %s with the registry at %s", ", ".join(sorted(self._registered)), self.config.address
+                )
             healthy = True
             backoff.reset()
 
@@ -135,8 +143,14 @@ class Registrar:
             self._registered.discard(reg.service_id)
             body = reg.payload()
             await self._client.agent.service.register(  # type: ignore[union-attr]
-                body["Name"], service_id=body["ID"], address=body["Address"], port=body["Port"],
-                tags=body["Tags"], meta=body["Meta"], check=body.get("Check"))
+                body["Name"],
+                service_id=body["ID"],
+                address=body["Address"],
+                port=body["Port"],
+                tags=body["Tags"],
+                meta=body["Meta"],
+                check=body.get("Check"),
+            )
             self._registered.add(reg.service_id)
 
     async def _stop_loop(self) -> None:

@@ -16,10 +16,10 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 
-from workmesh.registry.client._consul import Backoff, next_index, open_client
 from workmesh.registry.client._config import RegistryConfig
-from workmesh.services.core.durations import parse_duration
+from workmesh.registry.client._consul import Backoff, next_index, open_client
 from workmesh.registry.client._model import WORKFLOW_TAG, Instance
+from workmesh.services.core.durations import parse_duration
 
 log = logging.getLogger(__name__)
 
@@ -38,8 +38,15 @@ class ServiceWatch:
         hint_ttl: how long a :meth:`mark_unhealthy` hint lasts at most, in seconds.
     """
 
-    def __init__(self, config: RegistryConfig, tag: str = WORKFLOW_TAG, *, wait: str = "5s",
-                 min_interval: float = 0.05, hint_ttl: float = 10.0) -> None:
+    def __init__(
+        self,
+        config: RegistryConfig,
+        tag: str = WORKFLOW_TAG,
+        *,
+        wait: str = "5s",
+        min_interval: float = 0.05,
+        hint_ttl: float = 10.0,
+    ) -> None:
         wait_s = parse_duration(wait)
         if wait_s <= 0:
             raise ValueError(f"ServiceWatch.wait: must be > 0, got {wait!r}")
@@ -151,8 +158,11 @@ class ServiceWatch:
     def _publish(self) -> None:
         if self.synced:
             self._synced_event.set()
-        view = {name: kept for name, insts in sorted(self._raw.items())
-                if (kept := tuple(i for i in insts if i.service_id not in self._hints))}
+        view = {
+            name: kept
+            for name, insts in sorted(self._raw.items())
+            if (kept := tuple(i for i in insts if i.service_id not in self._hints))
+        }
         if view != self._view:
             self._view = MappingProxyType(view)
             self._version += 1
@@ -194,8 +204,7 @@ class ServiceWatch:
                 self._synced.discard(gone)
                 self._failing.discard(gone)
             for new in sorted(names - set(self._service_tasks)):
-                self._service_tasks[new] = asyncio.create_task(self._watch_service(new),
-                                                               name=f"workmesh-watch-{new}")
+                self._service_tasks[new] = asyncio.create_task(self._watch_service(new), name=f"workmesh-watch-{new}")
             self._catalog_synced = True
             self._publish()
 
@@ -206,10 +215,12 @@ class ServiceWatch:
             last = time.monotonic()
             try:
                 got, entries = await self._client.health.service(
-                    name, index=index or None, wait=self.wait, passing=True, tag=self.tag)
+                    name, index=index or None, wait=self.wait, passing=True, tag=self.tag
+                )
                 got = int(got)
-                instances = tuple(sorted((Instance.from_health_entry(e) for e in entries or ()),
-                                         key=lambda i: i.service_id))
+                instances = tuple(
+                    sorted((Instance.from_health_entry(e) for e in entries or ()), key=lambda i: i.service_id)
+                )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - unreachable or a malformed answer: retry
@@ -232,8 +243,9 @@ class ServiceWatch:
             self._publish()
 
 
-async def find_service(config: RegistryConfig, name: str, *, tag: str | None = None,
-                       timeout: float = 5.0, passing: bool = True) -> list[Instance]:
+async def find_service(
+    config: RegistryConfig, name: str, *, tag: str | None = None, timeout: float = 5.0, passing: bool = True
+) -> list[Instance]:
     """The passing instances of service `name` right now (one non-blocking query).
 
     With ``passing=False``: every registered instance, whatever its health.

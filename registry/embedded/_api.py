@@ -17,8 +17,12 @@ from typing import Any
 
 from aiohttp import web
 
-from workmesh.registry.embedded._decode import (BadRequest, decode_check_registration, decode_check_update,
-                                                decode_service)
+from workmesh.registry.embedded._decode import (
+    BadRequest,
+    decode_check_registration,
+    decode_check_update,
+    decode_service,
+)
 from workmesh.registry.embedded._params import AGENT, ANY, BLOCKING, READ, NoPathToDatacenter, check_query
 from workmesh.registry.embedded._state import CRITICAL, DATACENTER, PASSING, WARNING, RegistryState
 from workmesh.services.core.durations import parse_duration
@@ -70,8 +74,12 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return _text(400, str(exc))
     except NoPathToDatacenter:
         return _text(500, "No path to datacenter")  # Consul's answer, status included
-    if "pretty" in request.query and isinstance(response, web.Response) \
-            and response.content_type == "application/json" and response.body:
+    if (
+        "pretty" in request.query
+        and isinstance(response, web.Response)
+        and response.content_type == "application/json"
+        and response.body
+    ):
         response.body = json.dumps(json.loads(response.body), indent=4).encode()
     return response
 
@@ -84,6 +92,7 @@ def _only(handler: Handler, allowed: frozenset[str]) -> Handler:
     async def checked(request: web.Request) -> web.StreamResponse:
         check_query(request, allowed)
         return await handler(request)
+
     return checked
 
 
@@ -149,8 +158,9 @@ class RegistryApi:
         self.state.expire_ttls()
         return await handler(request)
 
-    async def _blocking(self, request: web.Request, index_of: Callable[[], int],
-                        render: Callable[[], Any]) -> web.Response:
+    async def _blocking(
+        self, request: web.Request, index_of: Callable[[], int], render: Callable[[], Any]
+    ) -> web.Response:
         min_index, wait = _blocking_params(request)
         if min_index > 0:
             loop = asyncio.get_running_loop()
@@ -186,21 +196,49 @@ class RegistryApi:
 
     async def agent_self(self, request: web.Request) -> web.Response:
         state = self.state
-        build = {"version": CONSUL_API_VERSION, "version_metadata": "workmesh-embedded", "prerelease": "",
-                 "revision": ""}
-        return _json({"Config": {"Datacenter": DATACENTER, "PrimaryDatacenter": DATACENTER,
-                                 "NodeName": state.node_name, "NodeID": state.node_id, "Server": True,
-                                 "Version": CONSUL_API_VERSION, "VersionPrerelease": "",
-                                 "VersionMetadata": "workmesh-embedded", "Revision": ""},
-                      "Member": {"Name": state.node_name, "Addr": state.node_address, "Port": 8301,
-                                 "Status": 1, "Tags": {"dc": DATACENTER, "role": "consul",
-                                                       "build": f"{CONSUL_API_VERSION}+workmesh-embedded"}},
-                      "Stats": {"consul": {"leader": "true", "leader_addr": self.leader, "server": "true",
-                                           "bootstrap": "true", "known_datacenters": "1"},
-                                "agent": {"check_ttls": str(sum(c.kind == "ttl" for c in state.checks.values())),
-                                          "check_monitors": "0"},
-                                "build": build},
-                      "Meta": {}})
+        build = {
+            "version": CONSUL_API_VERSION,
+            "version_metadata": "workmesh-embedded",
+            "prerelease": "",
+            "revision": "",
+        }
+        return _json(
+            {
+                "Config": {
+                    "Datacenter": DATACENTER,
+                    "PrimaryDatacenter": DATACENTER,
+                    "NodeName": state.node_name,
+                    "NodeID": state.node_id,
+                    "Server": True,
+                    "Version": CONSUL_API_VERSION,
+                    "VersionPrerelease": "",
+                    "VersionMetadata": "workmesh-embedded",
+                    "Revision": "",
+                },
+                "Member": {
+                    "Name": state.node_name,
+                    "Addr": state.node_address,
+                    "Port": 8301,
+                    "Status": 1,
+                    "Tags": {"dc": DATACENTER, "role": "consul", "build": f"{CONSUL_API_VERSION}+workmesh-embedded"},
+                },
+                "Stats": {
+                    "consul": {
+                        "leader": "true",
+                        "leader_addr": self.leader,
+                        "server": "true",
+                        "bootstrap": "true",
+                        "known_datacenters": "1",
+                    },
+                    "agent": {
+                        "check_ttls": str(sum(c.kind == "ttl" for c in state.checks.values())),
+                        "check_monitors": "0",
+                    },
+                    "build": build,
+                },
+                "Meta": {},
+            }
+        )
 
     async def check_register(self, request: web.Request) -> web.Response:
         cdef, service_id = decode_check_registration(await request.read())
@@ -238,19 +276,24 @@ class RegistryApi:
 
     async def catalog_service(self, request: web.Request) -> web.Response:
         name, tags = request.match_info["name"], request.query.getall("tag", [])
-        return await self._blocking(request, lambda: self.state.name_index(name),
-                                    lambda: self.state.catalog_service(name, tags))
+        return await self._blocking(
+            request, lambda: self.state.name_index(name), lambda: self.state.catalog_service(name, tags)
+        )
 
     async def health_service(self, request: web.Request) -> web.Response:
         name, tags = request.match_info["name"], request.query.getall("tag", [])
         passing = _flag(request, "passing")
-        return await self._blocking(request, lambda: self.state.name_index(name),
-                                    lambda: self.state.health_service(name, passing=passing, tags=tags))
+        return await self._blocking(
+            request,
+            lambda: self.state.name_index(name),
+            lambda: self.state.health_service(name, passing=passing, tags=tags),
+        )
 
     async def health_checks(self, request: web.Request) -> web.Response:
         name = request.match_info["name"]
-        return await self._blocking(request, lambda: self.state.name_index(name),
-                                    lambda: self.state.health_checks(name))
+        return await self._blocking(
+            request, lambda: self.state.name_index(name), lambda: self.state.health_checks(name)
+        )
 
     async def status_leader(self, request: web.Request) -> web.Response:
         return _json(self.leader)

@@ -87,8 +87,12 @@ class CheckRunner:
         for cid, cdef in wanted.items():
             if cid not in self._probes:
                 if cdef.interval < MIN_INTERVAL:
-                    log.warning("check %s has interval %gs below the minimum: probing every %gs",
-                                cid, cdef.interval, MIN_INTERVAL)
+                    log.warning(
+                        "check %s has interval %gs below the minimum: probing every %gs",
+                        cid,
+                        cdef.interval,
+                        MIN_INTERVAL,
+                    )
                 task = asyncio.create_task(self._probe(cid, cdef), name=f"grpc-check-{cid}")
                 self._probes[cid] = (cdef, task)
 
@@ -125,8 +129,7 @@ class CheckRunner:
             await asyncio.sleep(self.tick)
             try:
                 for service_id in self.state.reap():
-                    log.info("deregistered %s: critical longer than its DeregisterCriticalServiceAfter",
-                             service_id)
+                    log.info("deregistered %s: critical longer than its DeregisterCriticalServiceAfter", service_id)
             except Exception:  # a bug here must not stop health checking
                 log.exception("registry housekeeping failed")
 
@@ -141,10 +144,14 @@ class CheckRunner:
                 started = loop.time()
                 try:
                     if channel is None:
-                        channel = (await tls_channel(target, cdef, self.ca_file, timeout) if cdef.grpc_use_tls
-                                   else grpc.aio.insecure_channel(target))
+                        channel = (
+                            await tls_channel(target, cdef, self.ca_file, timeout)
+                            if cdef.grpc_use_tls
+                            else grpc.aio.insecure_channel(target)
+                        )
                     reply = await health_pb2_grpc.HealthStub(channel).Check(
-                        health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+                        health_pb2.HealthCheckRequest(service=service), timeout=timeout
+                    )
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
                         status, output = PASSING, f"gRPC check {cdef.grpc}: success"
                     else:

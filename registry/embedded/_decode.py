@@ -14,24 +14,40 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from workmesh.services.core.durations import parse_duration
 from workmesh.registry.client._model import meta_problem
+from workmesh.services.core.durations import parse_duration
 
 STATUSES = ("passing", "warning", "critical")
 # Check types Consul knows but the embedded registry does not run.
-_OTHER_KINDS = ("http", "tcp", "udp", "args", "script", "h2ping", "dockercontainerid",
-                "aliasservice", "aliasnode", "osservice")
+_OTHER_KINDS = (
+    "http",
+    "tcp",
+    "udp",
+    "args",
+    "script",
+    "h2ping",
+    "dockercontainerid",
+    "aliasservice",
+    "aliasnode",
+    "osservice",
+)
 
 
 # Documented Consul fields the embedded registry does not implement, with their "unset" values:
 # a request that sets one is refused (400 naming it) instead of having it silently dropped.
 _UNSUPPORTED_SERVICE_FIELDS = {
-    "kind": "Kind", "proxy": "Proxy", "connect": "Connect", "socketpath": "SocketPath",
-    "locality": "Locality", "namespace": "Namespace", "partition": "Partition",
+    "kind": "Kind",
+    "proxy": "Proxy",
+    "connect": "Connect",
+    "socketpath": "SocketPath",
+    "locality": "Locality",
+    "namespace": "Namespace",
+    "partition": "Partition",
 }
 _UNSUPPORTED_CHECK_FIELDS = {
     "outputmaxsize": "OutputMaxSize",
-    "successbeforepassing": "SuccessBeforePassing", "failuresbeforewarning": "FailuresBeforeWarning",
+    "successbeforepassing": "SuccessBeforePassing",
+    "failuresbeforewarning": "FailuresBeforeWarning",
     "failuresbeforecritical": "FailuresBeforeCritical",
 }
 _UNSET = (None, "", 0, False, [], {}, "default")
@@ -60,7 +76,7 @@ class CheckDef:
     grpc: str = ""
     grpc_use_tls: bool = False
     tls_skip_verify: bool = False  # GRPCUseTLS without verifying the certificate, as Consul does
-    tls_server_name: str = ""      # the name to verify the certificate for (default: the host)
+    tls_server_name: str = ""  # the name to verify the certificate for (default: the host)
     interval: float = 0.0
     timeout: float = 0.0
     ttl: float = 0.0
@@ -144,30 +160,44 @@ def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
     _refuse_unsupported(raw, _UNSUPPORTED_CHECK_FIELDS, f"{label}.")
     status = raw.get("status") or None
     if status is not None and status not in STATUSES:
-        raise BadRequest(f"Invalid check: {label}.Status must be one of 'passing', 'warning', 'critical', "
-                         f"got {status!r}")
+        raise BadRequest(
+            f"Invalid check: {label}.Status must be one of 'passing', 'warning', 'critical', got {status!r}"
+        )
     interval, interval_text = _duration(raw, "interval", f"{label}.Interval")
     timeout, timeout_text = _duration(raw, "timeout", f"{label}.Timeout")
     ttl, _ = _duration(raw, "ttl", f"{label}.TTL")
     deregister, _ = _duration(raw, "deregistercriticalserviceafter", f"{label}.DeregisterCriticalServiceAfter")
-    common = {"check_id": _string(raw, "checkid", f"{label}.CheckID") or _string(raw, "id", f"{label}.ID"),
-              "name": _string(raw, "name", f"{label}.Name"), "status": status,
-              "notes": _string(raw, "notes", f"{label}.Notes"), "deregister_after": deregister}
+    common = {
+        "check_id": _string(raw, "checkid", f"{label}.CheckID") or _string(raw, "id", f"{label}.ID"),
+        "name": _string(raw, "name", f"{label}.Name"),
+        "status": status,
+        "notes": _string(raw, "notes", f"{label}.Notes"),
+        "deregister_after": deregister,
+    }
     if raw.get("grpc"):
         if interval <= 0:
             raise BadRequest(f"Invalid check: {label}.Interval must be > 0 for GRPC checks")
-        return CheckDef(kind="grpc", grpc=_string(raw, "grpc", f"{label}.GRPC"),
-                        grpc_use_tls=bool(raw.get("grpcusetls")), tls_skip_verify=bool(raw.get("tlsskipverify")),
-                        tls_server_name=_string(raw, "tlsservername", f"{label}.TLSServerName"), interval=interval,
-                        timeout=timeout, interval_text=interval_text, timeout_text=timeout_text, **common)
+        return CheckDef(
+            kind="grpc",
+            grpc=_string(raw, "grpc", f"{label}.GRPC"),
+            grpc_use_tls=bool(raw.get("grpcusetls")),
+            tls_skip_verify=bool(raw.get("tlsskipverify")),
+            tls_server_name=_string(raw, "tlsservername", f"{label}.TLSServerName"),
+            interval=interval,
+            timeout=timeout,
+            interval_text=interval_text,
+            timeout_text=timeout_text,
+            **common,
+        )
     if raw.get("ttl") not in (None, ""):
         if ttl <= 0:
             raise BadRequest(f"Invalid check: {label}.TTL must be > 0 for TTL checks")
         return CheckDef(kind="ttl", ttl=ttl, **common)
     other = [k for k in _OTHER_KINDS if raw.get(k)]
     if other:
-        raise BadRequest(f"Invalid check: {label}: the embedded registry runs GRPC and TTL checks only, "
-                         f"not {other[0].upper()}")
+        raise BadRequest(
+            f"Invalid check: {label}: the embedded registry runs GRPC and TTL checks only, not {other[0].upper()}"
+        )
     raise BadRequest(f"Invalid check: {label} must define GRPC (with Interval) or TTL")
 
 
@@ -203,11 +233,18 @@ def decode_service(body: bytes) -> ServiceDef:
     for i, item in enumerate(listed):
         if (one := decode_check(item, f"Checks[{i}]")) is not None:
             checks.append(one)
-    return ServiceDef(name=name, service_id=_string(raw, "id", "ID") or name, tags=tuple(tags),
-                      address=address, port=port, meta=dict(meta), checks=tuple(checks),
-                      enable_tag_override=bool(raw.get("enabletagoverride")),
-                      tagged_addresses=_tagged_addresses(raw.get("taggedaddresses"), address, port),
-                      weights=_weights(raw.get("weights")))
+    return ServiceDef(
+        name=name,
+        service_id=_string(raw, "id", "ID") or name,
+        tags=tuple(tags),
+        address=address,
+        port=port,
+        meta=dict(meta),
+        checks=tuple(checks),
+        enable_tag_override=bool(raw.get("enabletagoverride")),
+        tagged_addresses=_tagged_addresses(raw.get("taggedaddresses"), address, port),
+        weights=_weights(raw.get("weights")),
+    )
 
 
 def _is_any(address: str) -> bool:
@@ -233,11 +270,12 @@ def _tagged_addresses(value: Any, address: str, port: int) -> dict[str, tuple[st
     out: dict[str, tuple[str, int]] = {}
     for tag, entry in value.items():
         if not isinstance(entry, dict):
-            raise BadRequest(f"Request decode failed: TaggedAddresses[{tag!r}] must be an object "
-                             "with Address and Port")
+            raise BadRequest(f"Request decode failed: TaggedAddresses[{tag!r}] must be an object with Address and Port")
         raw = _fold(entry)
-        out[tag] = (_string(raw, "address", f"TaggedAddresses[{tag!r}].Address"),
-                    _port(raw.get("port"), f"TaggedAddresses[{tag!r}].Port"))
+        out[tag] = (
+            _string(raw, "address", f"TaggedAddresses[{tag!r}].Address"),
+            _port(raw.get("port"), f"TaggedAddresses[{tag!r}].Port"),
+        )
     try:
         family = "ipv4" if ipaddress.ip_address(address).version == 4 else "ipv6"
     except ValueError:

@@ -49,5 +49,5 @@ def check_query(request: web.Request, allowed: frozenset[str]) -> None:
         if name not in allowed:
             why = _WHY.get(name, "it does not implement it")
             raise BadRequest(f"The {name} parameter is not supported by the embedded registry ({why})")
-    if READ <= allowed and (request.query.get("dc") or DATACENTER) != DATACENTER:
+    if allowed >= READ and (request.query.get("dc") or DATACENTER) != DATACENTER:
         raise NoPathToDatacenter()

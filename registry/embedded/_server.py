@@ -23,9 +23,9 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from workmesh.registry.embedded._checks import CheckRunner
 from workmesh.registry.client._config import RegistryConfig
 from workmesh.registry.embedded._api import ChangeNotifier, RegistryApi
+from workmesh.registry.embedded._checks import CheckRunner
 from workmesh.registry.embedded._state import RegistryState
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,15 @@ class EmbeddedRegistry:
             Consul agent's ``ca_file``); empty: the system's CAs.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, *, node_name: str = "workmesh-registry",
-                 tick: float = 0.25, ca_file: str = "") -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        node_name: str = "workmesh-registry",
+        tick: float = 0.25,
+        ca_file: str = "",
+    ) -> None:
         self.host, self._port, self.tick = host, port, tick
         node_address = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         self.state = RegistryState(node_name=node_name, node_address=node_address)
@@ -104,8 +111,13 @@ class EmbeddedRegistry:
         await self.stop()
 
 
-async def run_embedded_registry(host: str = "127.0.0.1", port: int = 8500, *,
-                                ready: Callable[[EmbeddedRegistry], None] | None = None, ca_file: str = "") -> None:
+async def run_embedded_registry(
+    host: str = "127.0.0.1",
+    port: int = 8500,
+    *,
+    ready: Callable[[EmbeddedRegistry], None] | None = None,
+    ca_file: str = "",
+) -> None:
     """Serve an embedded registry until cancelled, SIGINT or SIGTERM.
 
     Args:

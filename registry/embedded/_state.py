@@ -79,8 +79,12 @@ class RegistryState:
         clock: monotonic clock, injectable for tests.
     """
 
-    def __init__(self, node_name: str = "workmesh-registry", node_address: str = "127.0.0.1",
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        node_name: str = "workmesh-registry",
+        node_address: str = "127.0.0.1",
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.node_name, self.node_address, self.clock = node_name, node_address, clock
         self.node_id = str(uuid.uuid4())
         self.index = 1
@@ -120,7 +124,7 @@ class RegistryState:
         old = self.services.get(sdef.service_id)
         own = dict(zip(_check_ids(sdef), sdef.checks, strict=True))  # one id twice: the last one counts
         ids = list(own)
-        if old is not None and old.definition == sdef and old.check_ids[:len(ids)] == ids:
+        if old is not None and old.definition == sdef and old.check_ids[: len(ids)] == ids:
             return False
         keep = [] if old is None or replace_existing_checks else [c for c in old.check_ids if c not in own]
         names = {sdef.name} | ({old.name} if old else set())
@@ -139,19 +143,30 @@ class RegistryState:
             self._by_name.get(old.name, {}).pop(old.service_id, None)
             if not self._by_name.get(old.name):
                 self._by_name.pop(old.name, None)
-        service = Service(sdef, create_index=old.create_index if old else index, modify_index=index,
-                          check_ids=ids + keep)
+        service = Service(
+            sdef, create_index=old.create_index if old else index, modify_index=index, check_ids=ids + keep
+        )
         self.services[sdef.service_id] = service
         self._by_name.setdefault(sdef.name, {})[sdef.service_id] = service
         for cid, cdef in own.items():
             prev = self.checks.get(cid)
             status = cdef.status or (prev.status if prev else CRITICAL)
-            check = Check(cdef, check_id=cid, name=cdef.name or f"Service '{sdef.name}' check",
-                          service_id=sdef.service_id, service_name=sdef.name, status=status,
-                          output=prev.output if prev else "", create_index=prev.create_index if prev else index,
-                          modify_index=index)
-            check.critical_since = (prev.critical_since if prev and prev.critical_since is not None
-                                    else now) if status == CRITICAL else None
+            check = Check(
+                cdef,
+                check_id=cid,
+                name=cdef.name or f"Service '{sdef.name}' check",
+                service_id=sdef.service_id,
+                service_name=sdef.name,
+                status=status,
+                output=prev.output if prev else "",
+                create_index=prev.create_index if prev else index,
+                modify_index=index,
+            )
+            check.critical_since = (
+                (prev.critical_since if prev and prev.critical_since is not None else now)
+                if status == CRITICAL
+                else None
+            )
             if cdef.kind == "ttl":
                 check.ttl_deadline = now + cdef.ttl
             self.checks[cid] = check
@@ -213,10 +228,16 @@ class RegistryState:
         if prev is not None:
             self._detach(prev)
         status = cdef.status or CRITICAL
-        check = Check(cdef, check_id=cid, name=cdef.name, service_id=service_id,
-                      service_name=service.name if service else "", status=status,
-                      critical_since=now if status == CRITICAL else None,
-                      ttl_deadline=now + cdef.ttl if cdef.kind == "ttl" else None)
+        check = Check(
+            cdef,
+            check_id=cid,
+            name=cdef.name,
+            service_id=service_id,
+            service_name=service.name if service else "",
+            status=status,
+            critical_since=now if status == CRITICAL else None,
+            ttl_deadline=now + cdef.ttl if cdef.kind == "ttl" else None,
+        )
         if service is not None:
             service.check_ids.append(cid)
         self.checks[cid] = check
@@ -272,7 +293,12 @@ class RegistryState:
         now, doomed = self.clock(), set()
         for check in self.checks.values():
             after = check.definition.deregister_after
-            if check.service_id and after > 0 and check.critical_since is not None and now - check.critical_since >= after:
+            if (
+                check.service_id
+                and after > 0
+                and check.critical_since is not None
+                and now - check.critical_since >= after
+            ):
                 doomed.add(check.service_id)
         for service_id in sorted(doomed):
             self.deregister(service_id)
@@ -287,38 +313,77 @@ class RegistryState:
 
     def node_json(self) -> dict[str, Any]:
         addr = self.node_address
-        return {"ID": self.node_id, "Node": self.node_name, "Address": addr, "Datacenter": DATACENTER,
-                "TaggedAddresses": {"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
-                "Meta": {"consul-network-segment": ""}, "CreateIndex": 1, "ModifyIndex": 1}
+        return {
+            "ID": self.node_id,
+            "Node": self.node_name,
+            "Address": addr,
+            "Datacenter": DATACENTER,
+            "TaggedAddresses": {"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
+            "Meta": {"consul-network-segment": ""},
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
+        }
 
     def _serf_json(self) -> dict[str, Any]:
         # Consul attaches the node's serfHealth check to every health entry.
-        return {"Node": self.node_name, "CheckID": "serfHealth", "Name": "Serf Health Status",
-                "Status": PASSING, "Notes": "", "Output": "Agent alive and reachable", "ServiceID": "",
-                "ServiceName": "", "ServiceTags": [], "Type": "", "Interval": "", "Timeout": "",
-                "ExposedPort": 0, "Definition": {}, "CreateIndex": 1, "ModifyIndex": 1}
+        return {
+            "Node": self.node_name,
+            "CheckID": "serfHealth",
+            "Name": "Serf Health Status",
+            "Status": PASSING,
+            "Notes": "",
+            "Output": "Agent alive and reachable",
+            "ServiceID": "",
+            "ServiceName": "",
+            "ServiceTags": [],
+            "Type": "",
+            "Interval": "",
+            "Timeout": "",
+            "ExposedPort": 0,
+            "Definition": {},
+            "CreateIndex": 1,
+            "ModifyIndex": 1,
+        }
 
     def check_json(self, check: Check) -> dict[str, Any]:
         service = self.services.get(check.service_id)
         cdef = check.definition
-        return {"Node": self.node_name, "CheckID": check.check_id, "Name": check.name, "Status": check.status,
-                "Notes": cdef.notes, "Output": check.output, "ServiceID": check.service_id,
-                "ServiceName": check.service_name,
-                "ServiceTags": list(service.definition.tags) if service else [],
-                "Type": cdef.kind, "Interval": cdef.interval_text, "Timeout": cdef.timeout_text,
-                "ExposedPort": 0, "Definition": {}, "CreateIndex": check.create_index,
-                "ModifyIndex": check.modify_index}
+        return {
+            "Node": self.node_name,
+            "CheckID": check.check_id,
+            "Name": check.name,
+            "Status": check.status,
+            "Notes": cdef.notes,
+            "Output": check.output,
+            "ServiceID": check.service_id,
+            "ServiceName": check.service_name,
+            "ServiceTags": list(service.definition.tags) if service else [],
+            "Type": cdef.kind,
+            "Interval": cdef.interval_text,
+            "Timeout": cdef.timeout_text,
+            "ExposedPort": 0,
+            "Definition": {},
+            "CreateIndex": check.create_index,
+            "ModifyIndex": check.modify_index,
+        }
 
     @staticmethod
     def _service_fields(service: Service) -> dict[str, Any]:
         sdef = service.definition
-        fields = {"ID": sdef.service_id, "Service": sdef.name, "Tags": list(sdef.tags), "Meta": dict(sdef.meta),
-                  "Port": sdef.port, "Address": sdef.address,
-                  "Weights": {"Passing": sdef.weights[0], "Warning": sdef.weights[1]},
-                  "EnableTagOverride": sdef.enable_tag_override}
+        fields = {
+            "ID": sdef.service_id,
+            "Service": sdef.name,
+            "Tags": list(sdef.tags),
+            "Meta": dict(sdef.meta),
+            "Port": sdef.port,
+            "Address": sdef.address,
+            "Weights": {"Passing": sdef.weights[0], "Warning": sdef.weights[1]},
+            "EnableTagOverride": sdef.enable_tag_override,
+        }
         if sdef.tagged_addresses:  # Consul leaves the field out when empty
-            fields["TaggedAddresses"] = {tag: {"Address": address, "Port": port}
-                                         for tag, (address, port) in sdef.tagged_addresses.items()}
+            fields["TaggedAddresses"] = {
+                tag: {"Address": address, "Port": port} for tag, (address, port) in sdef.tagged_addresses.items()
+            }
         return fields
 
     def agent_services(self) -> dict[str, Any]:
@@ -329,28 +394,41 @@ class RegistryState:
 
     def catalog_services(self) -> dict[str, list[str]]:
         """Service name -> the union of its instances' tags (sorted, unique), like Consul."""
-        return {name: sorted({t for s in instances.values() for t in s.definition.tags})
-                for name, instances in sorted(self._by_name.items())}
+        return {
+            name: sorted({t for s in instances.values() for t in s.definition.tags})
+            for name, instances in sorted(self._by_name.items())
+        }
 
     def _instances(self, name: str, tags: Iterable[str]) -> list[Service]:
         wanted = set(tags)
-        return [s for _, s in sorted(self._by_name.get(name, {}).items())
-                if wanted <= set(s.definition.tags)]
+        return [s for _, s in sorted(self._by_name.get(name, {}).items()) if wanted <= set(s.definition.tags)]
 
     def catalog_service(self, name: str, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
         node = self.node_json()
         out = []
         for s in self._instances(name, tags):
             fields = self._service_fields(s)
-            out.append({"ID": node["ID"], "Node": node["Node"], "Address": node["Address"],
-                        "Datacenter": DATACENTER, "TaggedAddresses": node["TaggedAddresses"],
-                        "NodeMeta": node["Meta"], "ServiceID": fields["ID"], "ServiceName": fields["Service"],
-                        "ServiceTags": fields["Tags"], "ServiceAddress": fields["Address"],
-                        "ServiceMeta": fields["Meta"], "ServicePort": fields["Port"],
-                        "ServiceWeights": fields["Weights"],
-                        "ServiceTaggedAddresses": fields.get("TaggedAddresses", {}),
-                        "ServiceEnableTagOverride": fields["EnableTagOverride"],
-                        "CreateIndex": s.create_index, "ModifyIndex": s.modify_index})
+            out.append(
+                {
+                    "ID": node["ID"],
+                    "Node": node["Node"],
+                    "Address": node["Address"],
+                    "Datacenter": DATACENTER,
+                    "TaggedAddresses": node["TaggedAddresses"],
+                    "NodeMeta": node["Meta"],
+                    "ServiceID": fields["ID"],
+                    "ServiceName": fields["Service"],
+                    "ServiceTags": fields["Tags"],
+                    "ServiceAddress": fields["Address"],
+                    "ServiceMeta": fields["Meta"],
+                    "ServicePort": fields["Port"],
+                    "ServiceWeights": fields["Weights"],
+                    "ServiceTaggedAddresses": fields.get("TaggedAddresses", {}),
+                    "ServiceEnableTagOverride": fields["EnableTagOverride"],
+                    "CreateIndex": s.create_index,
+                    "ModifyIndex": s.modify_index,
+                }
+            )
         return out
 
     def health_service(self, name: str, *, passing: bool = False, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -361,16 +439,27 @@ class RegistryState:
             checks = node_checks + [self.checks[cid] for cid in s.check_ids if cid in self.checks]
             if passing and any(c.status != PASSING for c in checks):
                 continue
-            out.append({"Node": node,
-                        "Service": {**self._service_fields(s), "CreateIndex": s.create_index,
-                                    "ModifyIndex": s.modify_index},
-                        "Checks": [serf, *(self.check_json(c) for c in checks)]})
+            out.append(
+                {
+                    "Node": node,
+                    "Service": {
+                        **self._service_fields(s),
+                        "CreateIndex": s.create_index,
+                        "ModifyIndex": s.modify_index,
+                    },
+                    "Checks": [serf, *(self.check_json(c) for c in checks)],
+                }
+            )
         return out
 
     def health_checks(self, name: str) -> list[dict[str, Any]]:
         """The checks of every instance of service `name` (``/v1/health/checks/<name>``)."""
-        return [self.check_json(self.checks[cid]) for s in self._instances(name, ())
-                for cid in s.check_ids if cid in self.checks]
+        return [
+            self.check_json(self.checks[cid])
+            for s in self._instances(name, ())
+            for cid in s.check_ids
+            if cid in self.checks
+        ]
 
     def next_ttl_deadline(self) -> float | None:
         """The earliest time (on :attr:`clock`) a TTL check expires, None when none is armed."""
@@ -379,4 +468,3 @@ class RegistryState:
     def grpc_checks(self) -> dict[str, CheckDef]:
         """The GRPC checks to run: check id -> definition."""
         return {cid: c.definition for cid, c in self.checks.items() if c.kind == "grpc"}
-

@@ -48,8 +48,9 @@ async def tls_channel(target: str, cdef: CheckDef, ca_file: str, timeout: float)
     options: list[tuple[str, str]] = []
     if cdef.tls_skip_verify:
         host, _, port = target.rpartition(":")
-        pem = (await asyncio.to_thread(ssl.get_server_certificate, (host.strip("[]"), int(port)),
-                                       timeout=timeout)).encode()
+        pem = (
+            await asyncio.to_thread(ssl.get_server_certificate, (host.strip("[]"), int(port)), timeout=timeout)
+        ).encode()
         credentials = grpc.ssl_channel_credentials(pem)
         name = cdef.tls_server_name or _name_in(pem)
     else:

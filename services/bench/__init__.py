@@ -11,5 +11,12 @@ from workmesh.services.bench._http import bench_http
 from workmesh.services.bench._progress import bench_progress
 from workmesh.services.bench._series import bench_series, write_bench_series
 
-__all__ = ["bench_dispatch", "bench_estimate", "bench_fairness", "bench_http", "bench_progress", "bench_series",
-           "write_bench_series"]
+__all__ = [
+    "bench_dispatch",
+    "bench_estimate",
+    "bench_fairness",
+    "bench_http",
+    "bench_progress",
+    "bench_series",
+    "write_bench_series",
+]

@@ -24,8 +24,15 @@ DISCOVERY_PROBE = "workmesh.workers.examples.kpi:worker"
 
 
 def run(args) -> int:
-    runner = {"dispatch": dispatch, "progress": progress, "discovery": discovery, "series": series,
-              "http": http, "fairness": fairness, "estimate": estimate}[args.bench]
+    runner = {
+        "dispatch": dispatch,
+        "progress": progress,
+        "discovery": discovery,
+        "series": series,
+        "http": http,
+        "fairness": fairness,
+        "estimate": estimate,
+    }[args.bench]
     figures = runner(args)
     if args.json:
         print(json.dumps(figures, indent=2))
@@ -51,11 +58,13 @@ def _load() -> str:
 
 def fairness(args) -> dict:
     from workmesh.services.bench._fairness import bench_fairness
+
     return bench_fairness(args.job_seconds)
 
 
 def estimate(args) -> dict:
     from workmesh.services.bench._estimate import bench_estimate
+
     return bench_estimate(runs=args.runs, history=args.history)
 
 
@@ -66,8 +75,10 @@ def store_url(store: str, database_url: str, data_dir: Path) -> str:
     if store == "sqlite":
         return f"sqlite:///{data_dir / 'bench-jobs.db'}"
     if not database_url.startswith("postgres"):
-        raise SystemExit("--store postgres needs --database-url postgresql://... (or DATABASE_URL); for a "
-                         "throwaway server run `python -m tests.fixtures.postgres` and pass the URL it prints")
+        raise SystemExit(
+            "--store postgres needs --database-url postgresql://... (or DATABASE_URL); for a "
+            "throwaway server run `python -m tests.fixtures.postgres` and pass the URL it prints"
+        )
     return database_url
 
 
@@ -95,8 +106,9 @@ def _dispatch_policies(args) -> dict:
     for policy in ("fifo", "fair"):
         out[policy] = _dispatch_on(args.store, args, policy)
     for path in ("unary", "stream"):
-        out[f"{path}_burst_fair_vs_fifo"] = round(out["fair"][f"{path}_burst_jobs_per_s"]
-                                                  / out["fifo"][f"{path}_burst_jobs_per_s"], 3)
+        out[f"{path}_burst_fair_vs_fifo"] = round(
+            out["fair"][f"{path}_burst_jobs_per_s"] / out["fifo"][f"{path}_burst_jobs_per_s"], 3
+        )
     out["scheduler_cost"] = scheduler_cost()
     return out
 
@@ -111,8 +123,9 @@ def _dispatch_on(store: str, args, policy: str = "") -> dict:
             # What "p50 in commit round trips" is measured against, on the same server now.
             figures["commit_p50_ms"] = commit_round_trip(url)
         env = {"WORKMESH_SCHEDULER": policy or args.scheduler}
-        with DevMesh(workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp),
-                     log_dir=Path(tmp), env=env) as mesh:
+        with DevMesh(
+            workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp), log_dir=Path(tmp), env=env
+        ) as mesh:
             figures.update(asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency)))
         if store == "postgres":
             for path in ("unary", "stream"):
@@ -149,13 +162,24 @@ def progress(args) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
         url = store_url(args.store, args.database_url, Path(tmp))
-        with DevMesh(workers=(PROGRESS,), results=False, database_url=url, data_dir=Path(tmp),
-                     log_dir=Path(tmp)) as mesh:
+        with DevMesh(
+            workers=(PROGRESS,), results=False, database_url=url, data_dir=Path(tmp), log_dir=Path(tmp)
+        ) as mesh:
             gateway = next(p.popen.pid for p in mesh.processes if p.name.startswith("gateway"))
             figures = {"store": args.store, "load_average": _load()}
-            figures.update(asyncio.run(bench_progress(
-                mesh.gateway_address, events=args.events, jobs=args.jobs, watchers=args.watchers,
-                rate=args.rate, seconds=args.seconds, rss=lambda: _rss(gateway))))
+            figures.update(
+                asyncio.run(
+                    bench_progress(
+                        mesh.gateway_address,
+                        events=args.events,
+                        jobs=args.jobs,
+                        watchers=args.watchers,
+                        rate=args.rate,
+                        seconds=args.seconds,
+                        rss=lambda: _rss(gateway),
+                    )
+                )
+            )
             figures["load_average_after"] = _load()
     return figures
 
@@ -172,13 +196,25 @@ def http(args) -> dict:
     """The HTTP API's job path (POST + SSE) against gRPC unary, then many SSE watchers."""
     from workmesh.services.bench._http import bench_http
 
-    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
-        with DevMesh(workers=(BASIC,), results=False, database_url="memory://", data_dir=Path(tmp),
-                     log_dir=Path(tmp)) as mesh:
-            pid = next(p.popen.pid for p in mesh.processes if p.name == "gateway")
-            figures = asyncio.run(bench_http(mesh.console_url, mesh.gateway_address, pid, jobs=args.jobs,
-                                             concurrency=args.concurrency, watchers=args.watchers,
-                                             watched_jobs=args.watched_jobs, watch_seconds=args.watch_seconds))
+    with (
+        tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp,
+        DevMesh(
+            workers=(BASIC,), results=False, database_url="memory://", data_dir=Path(tmp), log_dir=Path(tmp)
+        ) as mesh,
+    ):
+        pid = next(p.popen.pid for p in mesh.processes if p.name == "gateway")
+        figures = asyncio.run(
+            bench_http(
+                mesh.console_url,
+                mesh.gateway_address,
+                pid,
+                jobs=args.jobs,
+                concurrency=args.concurrency,
+                watchers=args.watchers,
+                watched_jobs=args.watched_jobs,
+                watch_seconds=args.watch_seconds,
+            )
+        )
     return {"store": "memory", "load_average": _load(), **figures}
 
 
@@ -195,31 +231,36 @@ def discovery(args) -> dict:
     from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
     registered, announced, spawned = [], [], []
-    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
-        with DevMesh(workers=(), results=False, data_dir=Path(tmp), log_dir=Path(tmp)) as mesh:
-            registry = RegistryConfig(address=mesh.registry_address)
-            with grpc.insecure_channel(mesh.gateway_address) as channel:
-                stub = gateway_pb2_grpc.GatewayStub(channel)
-                for _ in range(args.rounds):
-                    stream = stub.WatchWorkflowTypes(gateway_pb2.WatchWorkflowTypesRequest())
-                    added = threading.Event()
-                    threading.Thread(target=_wait_added, args=(stream, "kpi-peak-ratio", added),
-                                     daemon=True).start()
-                    start = time.perf_counter()
-                    proc = mesh.add_worker(DISCOVERY_PROBE)
-                    first_passing = _wait_passing(registry, service_name("kpi-peak-ratio"))
-                    added.wait(30)
-                    done = added.time  # type: ignore[attr-defined]
-                    registered.append(first_passing - start)
-                    announced.append(done - first_passing)
-                    spawned.append(done - start)
-                    stream.cancel()
-                    mesh.stop_one(proc)
-                    mesh_types_gone(stub, "kpi-peak-ratio")
+    with (
+        tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp,
+        DevMesh(workers=(), results=False, data_dir=Path(tmp), log_dir=Path(tmp)) as mesh,
+    ):
+        registry = RegistryConfig(address=mesh.registry_address)
+        with grpc.insecure_channel(mesh.gateway_address) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            for _ in range(args.rounds):
+                stream = stub.WatchWorkflowTypes(gateway_pb2.WatchWorkflowTypesRequest())
+                added = threading.Event()
+                threading.Thread(target=_wait_added, args=(stream, "kpi-peak-ratio", added), daemon=True).start()
+                start = time.perf_counter()
+                proc = mesh.add_worker(DISCOVERY_PROBE)
+                first_passing = _wait_passing(registry, service_name("kpi-peak-ratio"))
+                added.wait(30)
+                done = added.time  # type: ignore[attr-defined]
+                registered.append(first_passing - start)
+                announced.append(done - first_passing)
+                spawned.append(done - start)
+                stream.cancel()
+                mesh.stop_one(proc)
+                mesh_types_gone(stub, "kpi-peak-ratio")
     ms = lambda xs: round(statistics.median(xs) * 1000, 1)  # noqa: E731
-    return {"rounds": args.rounds, "registry_to_gateway_p50_ms": ms(announced),
-            "registry_to_gateway_max_ms": round(max(announced) * 1000, 1),
-            "spawn_to_registered_p50_ms": ms(registered), "spawn_to_gateway_p50_ms": ms(spawned)}
+    return {
+        "rounds": args.rounds,
+        "registry_to_gateway_p50_ms": ms(announced),
+        "registry_to_gateway_max_ms": round(max(announced) * 1000, 1),
+        "spawn_to_registered_p50_ms": ms(registered),
+        "spawn_to_gateway_p50_ms": ms(spawned),
+    }
 
 
 def _wait_added(stream, name: str, event: threading.Event) -> None:
@@ -271,5 +312,13 @@ def series(args) -> dict:
         raise SystemExit("--variations must be at least 1 and --small-batches not negative")
     if args.small_batches:
         return asyncio.run(bench_small_batches(args.small_batches, components=args.components, steps=args.steps))
-    return asyncio.run(bench_series(args.store, components=args.components, fields=args.fields,
-                                    steps=args.steps, influx_url=args.influx_url, variations=args.variations))
+    return asyncio.run(
+        bench_series(
+            args.store,
+            components=args.components,
+            fields=args.fields,
+            steps=args.steps,
+            influx_url=args.influx_url,
+            variations=args.variations,
+        )
+    )

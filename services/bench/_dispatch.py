@@ -14,18 +14,22 @@ import time
 from collections.abc import Mapping
 
 import grpc
+
 from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-GRPC_OPTIONS = (("grpc.max_send_message_length", 64 * 1024 * 1024),
-            ("grpc.max_receive_message_length", 64 * 1024 * 1024))
+GRPC_OPTIONS = (
+    ("grpc.max_send_message_length", 64 * 1024 * 1024),
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+)
 
 
 class _Client:
     """The unary path: SubmitJob, then WatchJob until the terminal event."""
 
-    def __init__(self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str,
-                 params: Mapping[str, common_pb2.ParamValue]) -> None:
+    def __init__(
+        self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, params: Mapping[str, common_pb2.ParamValue]
+    ) -> None:
         self.stub = stub
         self.request = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
         self.failed = 0
@@ -35,8 +39,7 @@ class _Client:
         """Submit one job and follow it to its end; the seconds it took."""
         start = time.perf_counter()
         reply = await self.stub.SubmitJob(self.request)
-        call = self.stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id,
-                                                              after_seq=reply.job.last_seq))
+        call = self.stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, after_seq=reply.job.last_seq))
         ok = False
         while True:
             event = await call.read()
@@ -70,14 +73,15 @@ async def wait_for_type(stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, 
 class _StreamClient:
     """The stream path: jobs as items of one RunJobs stream, sent and received in batches."""
 
-    def __init__(self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str,
-                 params: Mapping[str, common_pb2.ParamValue]) -> None:
+    def __init__(
+        self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, params: Mapping[str, common_pb2.ParamValue]
+    ) -> None:
         self.job = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
         self.failed = 0
         self.retried = 0
         self._call = stub.RunJobs()
         self._next = 0
-        self._waiting: dict[str, list] = {}   # ref -> [future, succeeded]
+        self._waiting: dict[str, list] = {}  # ref -> [future, succeeded]
         self._outbox: list[gateway_pb2.RunJobsItem] = []
         self._wake: asyncio.Future[None] | None = None
         self._writer = asyncio.get_running_loop().create_task(self._write())
@@ -183,9 +187,17 @@ async def _measure(client, jobs: int, concurrency: int, warmup: int, prefix: str
 PATHS = ("unary", "stream")
 
 
-async def bench_dispatch(gateway: str, jobs: int = 2000, concurrency: int = 64, *,
-                         workflow_type: str = "echo", params: Mapping[str, common_pb2.ParamValue] | None = None,
-                         warmup: int = 100, ready_timeout: float = 30.0, paths: tuple[str, ...] = PATHS) -> dict:
+async def bench_dispatch(
+    gateway: str,
+    jobs: int = 2000,
+    concurrency: int = 64,
+    *,
+    workflow_type: str = "echo",
+    params: Mapping[str, common_pb2.ParamValue] | None = None,
+    warmup: int = 100,
+    ready_timeout: float = 30.0,
+    paths: tuple[str, ...] = PATHS,
+) -> dict:
     """Measure dispatch throughput and latency against a running gateway, per client path.
 
     Args:

@@ -29,14 +29,17 @@ HEAT = "workmesh.workers.examples.heat_demand:worker"
 
 
 def _params(buildings: int) -> dict[str, common_pb2.ParamValue]:
-    return {"buildings": common_pb2.ParamValue(int_value=int(buildings)),
-            "write_series": common_pb2.ParamValue(bool_value=False)}
+    return {
+        "buildings": common_pb2.ParamValue(int_value=int(buildings)),
+        "write_series": common_pb2.ParamValue(bool_value=False),
+    }
 
 
 def _run(stub, buildings: int) -> float:
     """Run one job; the seconds it held its slot (DISPATCHED → terminal), what the model learns."""
-    job = stub.SubmitJob(gateway_pb2.SubmitJobRequest(workflow_type="heat-demand", params=_params(buildings)),
-                         timeout=60).job
+    job = stub.SubmitJob(
+        gateway_pb2.SubmitJobRequest(workflow_type="heat-demand", params=_params(buildings)), timeout=60
+    ).job
     dispatched = ended = None
     for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job.job_id), timeout=600):
         if event.HasField("error"):
@@ -52,16 +55,19 @@ def _accuracy(tmp: Path, runs: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
     sizes = [int(b) for b in rng.integers(10, 5001, runs)]
     fit = runs * 3 // 4
-    with DevMesh(workers=(HEAT,), results=False, database_url="memory://", data_dir=tmp, log_dir=tmp) as mesh, \
-            grpc.insecure_channel(mesh.gateway_address) as channel:
+    with (
+        DevMesh(workers=(HEAT,), results=False, database_url="memory://", data_dir=tmp, log_dir=tmp) as mesh,
+        grpc.insecure_channel(mesh.gateway_address) as channel,
+    ):
         stub = gateway_pb2_grpc.GatewayStub(channel)
         for buildings in sizes[:fit]:
             _run(stub, buildings)
         # Every estimate first, from the fitted runs only; then the held-out jobs run.
         estimates = []
         for buildings in sizes[fit:]:
-            est = stub.EstimateJob(gateway_pb2.EstimateJobRequest(workflow_type="heat-demand",
-                                                                  params=_params(buildings)), timeout=30)
+            est = stub.EstimateJob(
+                gateway_pb2.EstimateJobRequest(workflow_type="heat-demand", params=_params(buildings)), timeout=30
+            )
             if est.basis != "params":
                 raise RuntimeError(f"EstimateJob did not fit the params: {est.basis} ({est.reason})")
             estimates.append((est.runtime_p50.ToNanoseconds() / 1e9, est.runtime_p90.ToNanoseconds() / 1e9))
@@ -71,9 +77,14 @@ def _accuracy(tmp: Path, runs: int, seed: int) -> dict:
             errors.append(abs(p50 - actual) / actual)
             under += actual <= p90
             rows.append(f"{buildings}:{actual:.2f}s/p50 {p50:.2f}/p90 {p90:.2f}")
-    return {"fit_runs": fit, "predicted_runs": runs - fit, "runs_on": est.runs,
-            "p50_median_abs_pct_error": round(100 * statistics.median(errors), 1),
-            "at_or_below_p90": under, "predictions": "; ".join(rows)}
+    return {
+        "fit_runs": fit,
+        "predicted_runs": runs - fit,
+        "runs_on": est.runs,
+        "p50_median_abs_pct_error": round(100 * statistics.median(errors), 1),
+        "at_or_below_p90": under,
+        "predictions": "; ".join(rows),
+    }
 
 
 async def _fill(url: str, history: int, version: str, seed: int) -> None:
@@ -95,8 +106,10 @@ def _cost(tmp: Path, history: int, seed: int, calls: int = 300) -> dict:
     version = load_worker(HEAT).definitions["heat-demand"].version
     url = f"sqlite:///{tmp / 'estimate-history.db'}"
     asyncio.run(_fill(url, history, version, seed))
-    with DevMesh(workers=(HEAT,), results=False, database_url=url, data_dir=tmp, log_dir=tmp) as mesh, \
-            grpc.insecure_channel(mesh.gateway_address) as channel:
+    with (
+        DevMesh(workers=(HEAT,), results=False, database_url=url, data_dir=tmp, log_dir=tmp) as mesh,
+        grpc.insecure_channel(mesh.gateway_address) as channel,
+    ):
         stub = gateway_pb2_grpc.GatewayStub(channel)
         request = gateway_pb2.EstimateJobRequest(workflow_type="heat-demand", params=_params(1000))
         first = stub.EstimateJob(request, timeout=30)
@@ -108,8 +121,12 @@ def _cost(tmp: Path, history: int, seed: int, calls: int = 300) -> dict:
         listed = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=10)
     times.sort()
     runs = next(t.runtime_runs for t in listed.types if t.type.name == "heat-demand")
-    return {"history_runs": runs, "estimate_runs_on": first.runs,
-            "estimate_p50_ms": round(times[len(times) // 2], 3), "estimate_p90_ms": round(times[int(len(times) * 0.9)], 3)}
+    return {
+        "history_runs": runs,
+        "estimate_runs_on": first.runs,
+        "estimate_p50_ms": round(times[len(times) // 2], 3),
+        "estimate_p90_ms": round(times[int(len(times) * 0.9)], 3),
+    }
 
 
 def bench_estimate(runs: int = 40, history: int = 10_000, seed: int = 7) -> dict:

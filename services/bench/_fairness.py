@@ -30,8 +30,12 @@ from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"
 CAPACITY = 4
-TERMINAL = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED,
-            common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT}
+TERMINAL = {
+    common_pb2.JOB_STATUS_SUCCEEDED,
+    common_pb2.JOB_STATUS_FAILED,
+    common_pb2.JOB_STATUS_CANCELLED,
+    common_pb2.JOB_STATUS_TIMED_OUT,
+}
 
 
 def _s(ts) -> float:
@@ -39,8 +43,12 @@ def _s(ts) -> float:
 
 
 async def _submit(stub, user: str, n: int, seconds: float) -> list[str]:
-    request = gateway_pb2.SubmitJobRequest(workflow_type="sleep", tenant="bench", user=user, params={
-        "seconds": common_pb2.ParamValue(float_value=seconds), "steps": common_pb2.ParamValue(int_value=1)})
+    request = gateway_pb2.SubmitJobRequest(
+        workflow_type="sleep",
+        tenant="bench",
+        user=user,
+        params={"seconds": common_pb2.ParamValue(float_value=seconds), "steps": common_pb2.ParamValue(int_value=1)},
+    )
     replies = await asyncio.gather(*(stub.SubmitJob(request, timeout=60) for _ in range(n)))
     return [r.job.job_id for r in replies]
 

@@ -35,12 +35,14 @@ class _HttpClient:
 
     async def round_trip(self) -> float:
         start = time.perf_counter()
-        async with self.session.post(f"{self.base}/v1/jobs", data=self.body,
-                                     headers={"Content-Type": "application/json"}) as reply:
+        async with self.session.post(
+            f"{self.base}/v1/jobs", data=self.body, headers={"Content-Type": "application/json"}
+        ) as reply:
             job = (await reply.json())["job"]
         ok = False
-        async with self.session.get(f"{self.base}/v1/jobs/{job['jobId']}/events",
-                                    params={"after_seq": job["lastSeq"]}) as stream:
+        async with self.session.get(
+            f"{self.base}/v1/jobs/{job['jobId']}/events", params={"after_seq": job["lastSeq"]}
+        ) as stream:
             async for line in stream.content:
                 if not line.startswith(b"data: "):
                     continue
@@ -66,8 +68,9 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-async def _watch(session: aiohttp.ClientSession, url: str, counter: list[int], ready: asyncio.Event,
-                 connected: list[int], total: int) -> None:
+async def _watch(
+    session: aiohttp.ClientSession, url: str, counter: list[int], ready: asyncio.Event, connected: list[int], total: int
+) -> None:
     async with session.get(url) as stream:
         connected[0] += 1
         if connected[0] == total:
@@ -77,9 +80,18 @@ async def _watch(session: aiohttp.ClientSession, url: str, counter: list[int], r
                 counter[0] += 1
 
 
-async def bench_http(http: str, gateway: str, gateway_pid: int | None = None, *, jobs: int = 2000,
-                     concurrency: int = 64, warmup: int = 100, watchers: int = 500, watched_jobs: int = 100,
-                     watch_seconds: float = 10.0) -> dict:
+async def bench_http(
+    http: str,
+    gateway: str,
+    gateway_pid: int | None = None,
+    *,
+    jobs: int = 2000,
+    concurrency: int = 64,
+    warmup: int = 100,
+    watchers: int = 500,
+    watched_jobs: int = 100,
+    watch_seconds: float = 10.0,
+) -> dict:
     """Measure the HTTP job path against gRPC unary, then `watchers` SSE streams.
 
     Args:
@@ -94,39 +106,52 @@ async def bench_http(http: str, gateway: str, gateway_pid: int | None = None, *,
     base = http.rstrip("/")
     connector = aiohttp.TCPConnector(limit=0)
     timeout = aiohttp.ClientTimeout(total=None, sock_read=120)
-    async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel, \
-            aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+    async with (
+        grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel,
+        aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
+    ):
         stub = gateway_pb2_grpc.GatewayStub(channel)
         await wait_for_type(stub, "echo", 30.0)
         figures.update(await _measure(_Client(stub, "echo", {}), jobs, concurrency, warmup, "grpc_unary_"))
-        figures.update(await _measure(_HttpClient(session, base, {"workflowType": "echo"}), jobs, concurrency,
-                                      warmup, "http_"))
+        figures.update(
+            await _measure(_HttpClient(session, base, {"workflowType": "echo"}), jobs, concurrency, warmup, "http_")
+        )
         figures["http_vs_grpc_unary_burst"] = round(
-            figures["http_burst_jobs_per_s"] / figures["grpc_unary_burst_jobs_per_s"], 3)
+            figures["http_burst_jobs_per_s"] / figures["grpc_unary_burst_jobs_per_s"], 3
+        )
 
         # Many watchers: long sleep jobs reporting progress often.
         duration = watch_seconds * 3 + 30
         steps = int(duration * 10)  # ten progress events per second per job
-        body = {"workflowType": "sleep", "params": {"seconds": {"floatValue": duration},
-                                                     "steps": {"intValue": str(steps)}}}
+        body = {
+            "workflowType": "sleep",
+            "params": {"seconds": {"floatValue": duration}, "steps": {"intValue": str(steps)}},
+        }
         ids = []
         for _ in range(watched_jobs):
             async with session.post(f"{base}/v1/jobs", json=body) as reply:
                 ids.append((await reply.json())["job"]["jobId"])
         figures["watch_rss_before_kib"] = rss_kib(gateway_pid) if gateway_pid else None
         counter, connected, ready = [0], [0], asyncio.Event()
-        tasks = [asyncio.create_task(_watch(session, f"{base}/v1/jobs/{ids[i % len(ids)]}/events", counter,
-                                            ready, connected, watchers)) for i in range(watchers)]
+        tasks = [
+            asyncio.create_task(
+                _watch(session, f"{base}/v1/jobs/{ids[i % len(ids)]}/events", counter, ready, connected, watchers)
+            )
+            for i in range(watchers)
+        ]
         try:
             await asyncio.wait_for(ready.wait(), 60)
             await asyncio.sleep(1.0)  # replays of the events so far are not the steady rate
             start_count, start = counter[0], time.perf_counter()
             await asyncio.sleep(watch_seconds)
             delivered, elapsed = counter[0] - start_count, time.perf_counter() - start
-            figures.update(watchers=watchers, watched_jobs=watched_jobs,
-                           watch_events_per_s=round(delivered / elapsed, 1),
-                           watch_events_per_s_per_watcher=round(delivered / elapsed / watchers, 2),
-                           watch_rss_during_kib=rss_kib(gateway_pid) if gateway_pid else None)
+            figures.update(
+                watchers=watchers,
+                watched_jobs=watched_jobs,
+                watch_events_per_s=round(delivered / elapsed, 1),
+                watch_events_per_s_per_watcher=round(delivered / elapsed / watchers, 2),
+                watch_rss_during_kib=rss_kib(gateway_pid) if gateway_pid else None,
+            )
         finally:
             for task in tasks:
                 task.cancel()

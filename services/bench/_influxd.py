@@ -101,8 +101,9 @@ class TempInfluxd:
         config = self.root / "influxdb.conf"
         config.write_text(_CONFIG.format(root=self.root, http_port=self.port, rpc_port=_free_port()))
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen([self.binary, "-config", str(config)], stdout=log,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+            self.proc = subprocess.Popen(
+                [self.binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:

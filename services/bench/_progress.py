@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 
 import grpc
+
 from workmesh.services.bench._dispatch import GRPC_OPTIONS, percentile, wait_for_type
 from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
@@ -26,8 +27,10 @@ WORKFLOW = "progress-load"
 
 
 def _request(events: int, rate: float) -> gateway_pb2.SubmitJobRequest:
-    return gateway_pb2.SubmitJobRequest(workflow_type=WORKFLOW, params={
-        "events": common_pb2.ParamValue(int_value=events), "rate": common_pb2.ParamValue(float_value=rate)})
+    return gateway_pb2.SubmitJobRequest(
+        workflow_type=WORKFLOW,
+        params={"events": common_pb2.ParamValue(int_value=events), "rate": common_pb2.ParamValue(float_value=rate)},
+    )
 
 
 class _Tally:
@@ -87,13 +90,18 @@ async def _run_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
 
 def _single(tally: _Tally, events: int, end: float) -> dict:
     elapsed = end - tally.first if tally.progress else float("nan")
-    return {"events_per_s": round(tally.progress / elapsed, 1) if tally.progress else 0.0,
-            "received": tally.progress, "sent": events, "gaps": tally.gaps,
-            "succeeded": tally.status == common_pb2.JOB_STATUS_SUCCEEDED}
+    return {
+        "events_per_s": round(tally.progress / elapsed, 1) if tally.progress else 0.0,
+        "received": tally.progress,
+        "sent": events,
+        "gaps": tally.gaps,
+        "succeeded": tally.status == common_pb2.JOB_STATUS_SUCCEEDED,
+    }
 
 
-async def _fan_out(stub: gateway_pb2_grpc.GatewayStub, jobs: int, watchers: int, rate: float, seconds: float,
-                   rss: Callable[[], int]) -> dict:
+async def _fan_out(
+    stub: gateway_pb2_grpc.GatewayStub, jobs: int, watchers: int, rate: float, seconds: float, rss: Callable[[], int]
+) -> dict:
     events = max(1, round(rate * seconds))
     replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
     ids = [r.job.job_id for r in replies]
@@ -123,15 +131,31 @@ async def _fan_out(stub: gateway_pb2_grpc.GatewayStub, jobs: int, watchers: int,
         task.result()
     lags.sort()
     ms = [lag / 1e6 for lag in lags]
-    return {"jobs": jobs, "watchers": watchers, "rate_per_job": rate, "events_per_job": events,
-            "deliveries": len(ms), "lag_p50_ms": round(percentile(ms, 0.50), 3),
-            "lag_p99_ms": round(percentile(ms, 0.99), 3), "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
-            "incomplete_watchers": incomplete, "gateway_rss_peak_mb": round(peak / 2**20, 1)}
+    return {
+        "jobs": jobs,
+        "watchers": watchers,
+        "rate_per_job": rate,
+        "events_per_job": events,
+        "deliveries": len(ms),
+        "lag_p50_ms": round(percentile(ms, 0.50), 3),
+        "lag_p99_ms": round(percentile(ms, 0.99), 3),
+        "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
+        "incomplete_watchers": incomplete,
+        "gateway_rss_peak_mb": round(peak / 2**20, 1),
+    }
 
 
-async def bench_progress(gateway: str, *, events: int = 100_000, jobs: int = 100, watchers: int = 500,
-                         rate: float = 20.0, seconds: float = 10.0, rss: Callable[[], int] = lambda: 0,
-                         ready_timeout: float = 30.0) -> dict:
+async def bench_progress(
+    gateway: str,
+    *,
+    events: int = 100_000,
+    jobs: int = 100,
+    watchers: int = 500,
+    rate: float = 20.0,
+    seconds: float = 10.0,
+    rss: Callable[[], int] = lambda: 0,
+    ready_timeout: float = 30.0,
+) -> dict:
     """Measure progress throughput on one stream and lag under fan-out against a running gateway.
 
     Args:
@@ -153,6 +177,7 @@ async def bench_progress(gateway: str, *, events: int = 100_000, jobs: int = 100
         for prefix, single in (("watch_", _watch_one), ("stream_", _run_one)):
             figures.update({prefix + k: v for k, v in (await single(stub, events)).items()})
         if jobs and watchers:
-            figures.update({"fanout_" + k: v for k, v in
-                            (await _fan_out(stub, jobs, watchers, rate, seconds, rss)).items()})
+            figures.update(
+                {"fanout_" + k: v for k, v in (await _fan_out(stub, jobs, watchers, rate, seconds, rss)).items()}
+            )
     return figures

@@ -30,19 +30,21 @@ from pathlib import Path
 import aiohttp
 import numpy as np
 
-from workmesh.services.clients._results import ResultsClient
 from workmesh.services.bench._influxd import TempInfluxd
 from workmesh.services.bench._series_compare import compare_variations
 from workmesh.services.bench._series_data import bench_values
-from workmesh.services.results.stores._lineproto import encode_lines
 from workmesh.services.clients._model import Chunk, SeriesKey
+from workmesh.services.clients._results import ResultsClient
 from workmesh.services.clients._writer import SeriesWriter
+from workmesh.services.results.stores._lineproto import encode_lines
 from workmesh.v1 import results_pb2
 
 HOUR_S = 3600
 LOADGEN = "workmesh.workers.examples.loadgen:worker"
-_SERVE = ("import asyncio; from workmesh.services.results import ResultsConfig, serve; "
-          "asyncio.run(serve(ResultsConfig.from_env()))")
+_SERVE = (
+    "import asyncio; from workmesh.services.results import ResultsConfig, serve; "
+    "asyncio.run(serve(ResultsConfig.from_env()))"
+)
 
 
 async def write_bench_series(writer: SeriesWriter | object, components: int, fields: int, steps: int) -> int:
@@ -67,8 +69,9 @@ def _rss_peak(pid: int) -> int:
     return 0
 
 
-async def _direct_influx(url: str, db: str, components: range, fields: int, steps: int, *,
-                         drop: bool, batch_lines: int = 10_000) -> float:
+async def _direct_influx(
+    url: str, db: str, components: range, fields: int, steps: int, *, drop: bool, batch_lines: int = 10_000
+) -> float:
     """Seconds InfluxDB takes to ingest `components` of the data from one client (sequential requests)."""
     start = int(np.datetime64("2030-01-01T00:00:00", "s").astype(np.int64))
     ts = (start + np.arange(steps, dtype=np.int64) * HOUR_S) * 10**9
@@ -79,8 +82,12 @@ async def _direct_influx(url: str, db: str, components: range, fields: int, step
         pending: list[bytes] = []
         lines = 0
         for i, component in enumerate(components):
-            chunk = Chunk(SeriesKey("direct", "bench", (("component", f"c{component:05d}"),)), ts,
-                          bench_values(component, fields, steps), time_unit=results_pb2.TIME_UNIT_SECONDS)
+            chunk = Chunk(
+                SeriesKey("direct", "bench", (("component", f"c{component:05d}"),)),
+                ts,
+                bench_values(component, fields, steps),
+                time_unit=results_pb2.TIME_UNIT_SECONDS,
+            )
             body, n = encode_lines(chunk)
             pending.append(body)
             lines += n
@@ -98,9 +105,18 @@ async def _direct_influx(url: str, db: str, components: range, fields: int, step
     return busy
 
 
-async def bench_series(store: str = "parquet", components: int = 1000, fields: int = 10, steps: int = 8760, *,
-                       influx_url: str = "", direct: bool = True, worker: bool = True, variations: int = 1,
-                       out: Callable[[str], None] = print) -> dict:
+async def bench_series(
+    store: str = "parquet",
+    components: int = 1000,
+    fields: int = 10,
+    steps: int = 8760,
+    *,
+    influx_url: str = "",
+    direct: bool = True,
+    worker: bool = True,
+    variations: int = 1,
+    out: Callable[[str], None] = print,
+) -> dict:
     """Write components x fields x steps values through a results service process, read one field back.
 
     Args:
@@ -122,8 +138,14 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
     if store not in ("parquet", "influx"):
         raise ValueError(f"store must be parquet or influx, got {store!r}")
     values = components * fields * steps
-    figures: dict = {"store": store, "via": "worker job" if worker else "client", "components": components,
-                     "fields": fields, "steps": steps, "values": values}
+    figures: dict = {
+        "store": store,
+        "via": "worker job" if worker else "client",
+        "components": components,
+        "fields": fields,
+        "steps": steps,
+        "values": values,
+    }
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="workmesh-bench-")))
         given_url = influx_url
@@ -142,39 +164,54 @@ async def bench_series(store: str = "parquet", components: int = 1000, fields: i
         direct_s = await direct_half(range(components // 2), False) if measure_direct else 0.0
         if store == "influx" and not influx_url:
             influx_url = stack.enter_context(TempInfluxd(tmp / "influxd")).url
-        env = {"WORKMESH_RESULTS_STORE": store, "WORKMESH_RESULTS_DIR": str(tmp / "series"),
-               "INFLUX_URL": influx_url, "PYTHONUNBUFFERED": "1"}
+        env = {
+            "WORKMESH_RESULTS_STORE": store,
+            "WORKMESH_RESULTS_DIR": str(tmp / "series"),
+            "INFLUX_URL": influx_url,
+            "PYTHONUNBUFFERED": "1",
+        }
         run = _through_worker if worker else _through_client
         figures.update(await run(stack, tmp, env, components, fields, steps, variations))
         write_s, read_s = figures["write_s"], figures["read_s"]
         figures.update(values_per_s=values / write_s, total_s=write_s + read_s)
         out(f"store {store}: {components} components x {fields} fields x {steps} steps = {values:,} values")
-        out(f"write through the results service ({figures['via']}): {write_s:.2f} s, "
-            f"{values / write_s / 1e6:.2f} M values/s")
+        out(
+            f"write through the results service ({figures['via']}): {write_s:.2f} s, "
+            f"{values / write_s / 1e6:.2f} M values/s"
+        )
         out(f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)")
-        out(f"total: {write_s + read_s:.2f} s; results service peak RSS: "
-            f"{figures['server_peak_rss_bytes'] / 2**20:.0f} MiB")
+        out(
+            f"total: {write_s + read_s:.2f} s; results service peak RSS: "
+            f"{figures['server_peak_rss_bytes'] / 2**20:.0f} MiB"
+        )
         if variations > 1:
-            out(f"compare field f0 of {variations} variations x {components} components (aligned on time): "
+            out(
+                f"compare field f0 of {variations} variations x {components} components (aligned on time): "
                 f"{figures['compare_s']:.3f} s ({figures['compare_values']:,} values); results service peak RSS "
                 f"then: {figures['compare_peak_rss_bytes'] / 2**20:.0f} MiB (the extra jobs written in "
-                f"{figures['variations_write_s']:.1f} s)")
+                f"{figures['variations_write_s']:.1f} s)"
+            )
         if measure_direct:
             direct_s += await direct_half(range(components // 2, components), True)
-            figures.update(direct_s=direct_s, direct_values_per_s=values / direct_s,
-                           ratio=(values / write_s) / (values / direct_s))
-            out(f"direct line-protocol ingest (one client): {direct_s:.2f} s, "
-                f"{values / direct_s / 1e6:.2f} M values/s; results service / direct = {figures['ratio']:.2f}")
+            figures.update(
+                direct_s=direct_s, direct_values_per_s=values / direct_s, ratio=(values / write_s) / (values / direct_s)
+            )
+            out(
+                f"direct line-protocol ingest (one client): {direct_s:.2f} s, "
+                f"{values / direct_s / 1e6:.2f} M values/s; results service / direct = {figures['ratio']:.2f}"
+            )
     return figures
 
 
-async def _through_worker(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
-                          steps: int, variations: int = 1) -> dict:
+async def _through_worker(
+    stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
+) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
     from workmesh.services.cli._devmesh import DevMesh
 
-    mesh = stack.enter_context(DevMesh(workers=(LOADGEN,), results=True, database_url="memory://",
-                                       data_dir=tmp, log_dir=tmp, env=env))
+    mesh = stack.enter_context(
+        DevMesh(workers=(LOADGEN,), results=True, database_url="memory://", data_dir=tmp, log_dir=tmp, env=env)
+    )
     results = next(p for p in mesh.processes if p.name == "results")
     job, result, write_s = await _run_job(mesh.gateway_address, components, fields, steps)
     async with ResultsClient(mesh.results_address, timeout=600) as client:
@@ -184,19 +221,25 @@ async def _through_worker(stack: contextlib.ExitStack, tmp: Path, env: dict, com
             figures.update(await compare_variations(client, job, variations, components, fields, steps))
             figures["compare_peak_rss_bytes"] = _rss_peak(results.popen.pid)
         await client.delete(job)
-    return {"write_s": write_s, "handler_s": result.outputs["handler_s"],
-            "handler_cpu_s": result.outputs["handler_cpu_s"], **figures}
+    return {
+        "write_s": write_s,
+        "handler_s": result.outputs["handler_s"],
+        "handler_cpu_s": result.outputs["handler_cpu_s"],
+        **figures,
+    }
 
 
-async def _through_client(stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int,
-                          steps: int, variations: int = 1) -> dict:
+async def _through_client(
+    stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
+) -> dict:
     """This process writes through a SeriesWriter to a results service process of its own."""
     port = _free_port()
     env = {**os.environ, **env, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}"}
     env.pop("CONSUL_HTTP_ADDR", None)  # a benchmark server need not be discoverable
     log = open(tmp / "results.log", "wb")  # noqa: SIM115 - closed below
-    server = subprocess.Popen([sys.executable, "-c", _SERVE], env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", _SERVE], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     stack.callback(_stop, server, log)
     await _wait_port(port, server, tmp / "results.log")
     job = f"bench-{uuid.uuid4().hex[:8]}"
@@ -224,8 +267,9 @@ async def _read_back(client: ResultsClient, job: str, refs, components: int, fie
     read_values = sum(len(s.timestamps) for s in read)
     stored = sum(ref.count for ref in refs)
     if len(refs) != components * fields or read_values != components * steps or stored != components * fields * steps:
-        raise RuntimeError(f"benchmark data incomplete: {len(refs)} refs of {stored:,} values, "
-                           f"{read_values:,} values read")
+        raise RuntimeError(
+            f"benchmark data incomplete: {len(refs)} refs of {stored:,} values, {read_values:,} values read"
+        )
     return {"read_s": read_s, "read_values": read_values}
 
 
@@ -235,14 +279,17 @@ async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tu
 
     from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-    params = {k: common_pb2.ParamValue(int_value=v)
-              for k, v in {"components": components, "fields": fields, "steps": steps}.items()}
+    params = {
+        k: common_pb2.ParamValue(int_value=v)
+        for k, v in {"components": components, "fields": fields, "steps": steps}.items()
+    }
     options = [("grpc.max_receive_message_length", 64 << 20)]
     async with grpc.aio.insecure_channel(gateway, options=options) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         began = time.perf_counter()
-        submitted = await stub.SubmitJob(gateway_pb2.SubmitJobRequest(workflow_type="series-load", params=params),
-                                         timeout=30)
+        submitted = await stub.SubmitJob(
+            gateway_pb2.SubmitJobRequest(workflow_type="series-load", params=params), timeout=30
+        )
         job = submitted.job.job_id
         async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job), timeout=1800):
             kind = event.WhichOneof("payload")

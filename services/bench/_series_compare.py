@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from workmesh.services.clients._results import ResultsClient
 from workmesh.services.bench._series_data import bench_values
+from workmesh.services.clients._results import ResultsClient
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.services.results import ParquetStore, ResultsConfig, create_server
 from workmesh.services.results.stores._compaction import compact_job
@@ -42,8 +42,9 @@ async def write_variation(writer: SeriesWriter, variation: int, components: int,
         await writer.series("bench", component=f"c{component:05d}").write(ts, **values)
 
 
-async def compare_variations(client: ResultsClient, first_job: str, variations: int, components: int,
-                             fields: int, steps: int) -> dict:
+async def compare_variations(
+    client: ResultsClient, first_job: str, variations: int, components: int, fields: int, steps: int
+) -> dict:
     """Write variations 2..N next to `first_job`, read field f0 of all N aligned; delete the extra jobs."""
     jobs = [first_job] + [f"{first_job}-v{i}" for i in range(1, variations)]
     began = time.perf_counter()
@@ -60,20 +61,26 @@ async def compare_variations(client: ResultsClient, first_job: str, variations: 
         by_key: dict[tuple, list] = {}
         for series in read:
             by_key.setdefault((series.measurement, tuple(sorted(series.tags.items()))), []).append(series)
-        aligned = all(len(group) == variations and all(np.array_equal(s.timestamps, group[0].timestamps)
-                                                       for s in group) for group in by_key.values())
+        aligned = all(
+            len(group) == variations and all(np.array_equal(s.timestamps, group[0].timestamps) for s in group)
+            for group in by_key.values()
+        )
         if len(read) != components * variations or values != components * variations * steps or not aligned:
-            raise RuntimeError(f"comparison read incomplete: {len(read)} series, {values:,} values, "
-                               f"aligned={aligned}")
+            raise RuntimeError(f"comparison read incomplete: {len(read)} series, {values:,} values, aligned={aligned}")
     finally:
         for job in jobs[1:]:
             await client.delete(job)
-    return {"variations": variations, "compare_s": compare_s, "compare_values": values,
-            "variations_write_s": written_s}
+    return {"variations": variations, "compare_s": compare_s, "compare_values": values, "variations_write_s": written_s}
 
 
-async def bench_small_batches(batches: int = 10_000, components: int = 1000, fields: int = 2, steps: int = 8760,
-                              *, out: Callable[[str], None] = print) -> dict:
+async def bench_small_batches(
+    batches: int = 10_000,
+    components: int = 1000,
+    fields: int = 2,
+    steps: int = 8760,
+    *,
+    out: Callable[[str], None] = print,
+) -> dict:
     """Read one field of a job written in `batches` small batches, before and after compaction.
 
     Each component's `steps` are written in ``batches // components`` slices; every slice is
@@ -115,10 +122,20 @@ async def bench_small_batches(batches: int = 10_000, components: int = 1000, fie
         finally:
             await server.stop(0)
             await store.close()
-    out(f"job of {components} components x {fields} fields x {steps} steps written in "
-        f"{slices * components:,} batches ({write_s:.1f} s): {parts_before:,} part files")
-    out(f"read one field of all {components} components: {before:.3f} s before compaction, {after:.3f} s after "
-        f"({result.parts_after} parts; compaction took {compact_s:.1f} s)")
-    return {"batches": slices * components, "small_write_s": write_s, "parts_before": parts_before,
-            "parts_after": result.parts_after, "read_before_s": before, "read_after_s": after,
-            "compact_s": compact_s}
+    out(
+        f"job of {components} components x {fields} fields x {steps} steps written in "
+        f"{slices * components:,} batches ({write_s:.1f} s): {parts_before:,} part files"
+    )
+    out(
+        f"read one field of all {components} components: {before:.3f} s before compaction, {after:.3f} s after "
+        f"({result.parts_after} parts; compaction took {compact_s:.1f} s)"
+    )
+    return {
+        "batches": slices * components,
+        "small_write_s": write_s,
+        "parts_before": parts_before,
+        "parts_after": result.parts_after,
+        "read_before_s": before,
+        "read_after_s": after,
+        "compact_s": compact_s,
+    }

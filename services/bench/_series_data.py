@@ -24,5 +24,6 @@ def _profiles(size: int, fields: int, steps: int) -> dict[str, np.ndarray]:
     daily = np.sin(2 * np.pi * hours / 24)
     yearly = np.cos(2 * np.pi * hours / 8760)
     scale = 10.0 + size
-    return {f"f{j}": np.round(scale * (1.0 + 0.3 * daily * (j + 1) / fields + 0.5 * yearly) + j, 3)
-            for j in range(fields)}
+    return {
+        f"f{j}": np.round(scale * (1.0 + 0.3 * daily * (j + 1) / fields + 0.5 * yearly) + j, 3) for j in range(fields)
+    }

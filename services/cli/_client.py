@@ -18,8 +18,12 @@ from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 STATUS_NAMES = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
 PARAM_TYPE_NAMES = {v: k.removeprefix("PARAM_TYPE_").lower() for k, v in common_pb2.ParamType.items()}
-TERMINAL = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED,
-            common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT}
+TERMINAL = {
+    common_pb2.JOB_STATUS_SUCCEEDED,
+    common_pb2.JOB_STATUS_FAILED,
+    common_pb2.JOB_STATUS_CANCELLED,
+    common_pb2.JOB_STATUS_TIMED_OUT,
+}
 
 out = Console()
 err = Console(stderr=True)
@@ -81,6 +85,7 @@ def parse_duration(text: str) -> duration_pb2.Duration:
 
 # --- types -------------------------------------------------------------------------------------
 
+
 def describe_param(spec: common_pb2.ParamSpec) -> str:
     parts = [f"{spec.name}: {PARAM_TYPE_NAMES.get(spec.type, '?')}"]
     if spec.HasField("default"):
@@ -124,27 +129,50 @@ def show_types(stub, as_json: bool) -> int:
     table = Table("type", "version", "instances", "free/capacity", "typical runtime", "description", "parameters")
     for info in sorted(types, key=lambda t: t.type.name):
         params = "\n".join(describe_param(p) for p in info.type.params) or "-"
-        table.add_row(info.type.name, info.type.version, str(info.healthy_instances),
-                      f"{info.free_capacity}/{info.capacity}", typical_runtime(info), info.type.description, params)
+        table.add_row(
+            info.type.name,
+            info.type.version,
+            str(info.healthy_instances),
+            f"{info.free_capacity}/{info.capacity}",
+            typical_runtime(info),
+            info.type.description,
+            params,
+        )
     out.print(table)
     return 0
 
 
 # --- jobs --------------------------------------------------------------------------------------
 
-def submit_request(workflow_type: str, params: dict[str, str], *, timeout: str | None = None, key: str = "",
-                   labels: dict[str, str] | None = None, tenant: str = "", user: str = "",
-                   priority: str = "") -> gateway_pb2.SubmitJobRequest:
+
+def submit_request(
+    workflow_type: str,
+    params: dict[str, str],
+    *,
+    timeout: str | None = None,
+    key: str = "",
+    labels: dict[str, str] | None = None,
+    tenant: str = "",
+    user: str = "",
+    priority: str = "",
+) -> gateway_pb2.SubmitJobRequest:
     request = gateway_pb2.SubmitJobRequest(
-        workflow_type=workflow_type, idempotency_key=key, labels=labels or {}, tenant=tenant, user=user,
-        priority=priority, params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()})
+        workflow_type=workflow_type,
+        idempotency_key=key,
+        labels=labels or {},
+        tenant=tenant,
+        user=user,
+        priority=priority,
+        params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()},
+    )
     if timeout:
         request.timeout.CopyFrom(parse_duration(timeout))
     return request
 
 
-def submit(stub, workflow_type: str, params: dict[str, str], *, timeout: str | None, key: str,
-           labels: dict[str, str]) -> gateway_pb2.SubmitJobResponse:
+def submit(
+    stub, workflow_type: str, params: dict[str, str], *, timeout: str | None, key: str, labels: dict[str, str]
+) -> gateway_pb2.SubmitJobResponse:
     return stub.SubmitJob(submit_request(workflow_type, params, timeout=timeout, key=key, labels=labels), timeout=30)
 
 
@@ -154,16 +182,31 @@ def job_row(job: gateway_pb2.Job) -> list[str]:
     return [job.job_id, job.workflow_type, STATUS_NAMES.get(job.status, "?"), progress, created]
 
 
-def show_jobs(stub, workflow_type: str, statuses: list[str], limit: int, as_json: bool, *,
-              tenant_wide: bool = False, all_tenants: bool = False) -> int:
+def show_jobs(
+    stub,
+    workflow_type: str,
+    statuses: list[str],
+    limit: int,
+    as_json: bool,
+    *,
+    tenant_wide: bool = False,
+    all_tenants: bool = False,
+) -> int:
     try:
         codes = [common_pb2.JobStatus.Value("JOB_STATUS_" + s.upper()) for s in statuses]
     except ValueError:
         known = ", ".join(n.lower() for n in STATUS_NAMES.values() if n != "UNSPECIFIED")
         raise UsageError(f"--status: unknown status; known: {known}") from None
-    reply = stub.ListJobs(gateway_pb2.ListJobsRequest(workflow_type=workflow_type, statuses=codes,
-                                                      page_size=limit, tenant_wide=tenant_wide,
-                                                      all_tenants=all_tenants), timeout=10)
+    reply = stub.ListJobs(
+        gateway_pb2.ListJobsRequest(
+            workflow_type=workflow_type,
+            statuses=codes,
+            page_size=limit,
+            tenant_wide=tenant_wide,
+            all_tenants=all_tenants,
+        ),
+        timeout=10,
+    )
     if as_json:
         print_json([to_dict(j) for j in reply.jobs])
         return 0
@@ -180,8 +223,17 @@ def show_job(stub, job_id: str, as_json: bool) -> int:
         print_json(to_dict(job))
         return 0
     data = to_dict(job)
-    for key in ("job_id", "workflow_type", "status", "attempts", "instance_id", "trace_id",
-                "created_at", "started_at", "finished_at"):
+    for key in (
+        "job_id",
+        "workflow_type",
+        "status",
+        "attempts",
+        "instance_id",
+        "trace_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ):
         if key in data:
             out.print(f"[bold]{key:<14}[/bold] {data[key]}")
     for key in ("params", "progress", "result", "error", "labels"):
@@ -207,8 +259,13 @@ def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> i
             if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
                 final = event.status.status
         return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
-    columns = (TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(), TimeElapsedColumn(),
-               TextColumn("{task.fields[message]}"))
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[message]}"),
+    )
     bar = Progress(*columns, console=out, transient=False) if out.is_terminal else None
     with bar or contextlib.nullcontext():
         task = bar.add_task(job_id[:12], total=1.0, message="") if bar else None
@@ -252,8 +309,9 @@ def print_result(console: Console, result: common_pb2.JobResult) -> None:
         for ref in result.series:
             per_measurement.setdefault(ref.measurement, set()).add(ref.field)
         shown = ", ".join(f"{m} ({', '.join(sorted(f))})" for m, f in sorted(per_measurement.items()))
-        console.print(f"{len(result.series):,} series in {result.series[0].store}: {shown}"
-                      " — list them with `workmesh series JOB`")
+        console.print(
+            f"{len(result.series):,} series in {result.series[0].store}: {shown} — list them with `workmesh series JOB`"
+        )
 
 
 def cancel(stub, job_id: str, reason: str, as_json: bool) -> int:
@@ -277,7 +335,8 @@ def health(address: str, service: str, timeout: float) -> int:
 
     with grpc.insecure_channel(address) as channel:
         reply = health_pb2_grpc.HealthStub(channel).Check(
-            health_pb2.HealthCheckRequest(service=service), timeout=timeout)
+            health_pb2.HealthCheckRequest(service=service), timeout=timeout
+        )
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
     print(name)
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
@@ -293,17 +352,26 @@ def report_rpc_error(exc: grpc.RpcError) -> int:
 
 # --- command entry points (see workmesh.services.cli.COMMANDS) ------------------------------------
 
+
 def types_command(args) -> int:
     return show_types(gateway_stub(args.gateway, args.token, args.ca), args.json)
 
 
 def submit_command(args) -> int:
     stub = gateway_stub(args.gateway, args.token, args.ca)
-    request = submit_request(args.workflow_type, parse_pairs(args.param, "--param"), timeout=args.timeout,
-                             key=args.idempotency_key, labels=parse_pairs(args.label, "--label"),
-                             tenant=args.tenant, user=args.user, priority=args.priority)
+    request = submit_request(
+        args.workflow_type,
+        parse_pairs(args.param, "--param"),
+        timeout=args.timeout,
+        key=args.idempotency_key,
+        labels=parse_pairs(args.label, "--label"),
+        tenant=args.tenant,
+        user=args.user,
+        priority=args.priority,
+    )
     if args.estimate:
         from workmesh.services.cli._queue import estimate
+
         return estimate(stub, request, args.json)
     reply = stub.SubmitJob(request, timeout=30)
     if not args.follow:
@@ -322,8 +390,15 @@ def watch_command(args) -> int:
 
 
 def jobs_command(args) -> int:
-    return show_jobs(gateway_stub(args.gateway, args.token, args.ca), args.workflow_type, args.status, args.limit, args.json,
-                     tenant_wide=args.tenant_wide, all_tenants=args.all_tenants)
+    return show_jobs(
+        gateway_stub(args.gateway, args.token, args.ca),
+        args.workflow_type,
+        args.status,
+        args.limit,
+        args.json,
+        tenant_wide=args.tenant_wide,
+        all_tenants=args.all_tenants,
+    )
 
 
 def job_command(args) -> int:

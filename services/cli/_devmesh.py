@@ -121,7 +121,8 @@ class DevMesh:
         popen = subprocess.Popen(
             [sys.executable, "-m", "workmesh.services.cli", *args],
             env={**self.base_env(), **(env or {})},
-            stdout=out, stderr=subprocess.STDOUT if out else None,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,
             start_new_session=self.log_dir is not None,  # dev: Ctrl-C reaches children too
         )
         if out is not None:
@@ -133,16 +134,19 @@ class DevMesh:
     def start(self) -> DevMesh:
         """Start every process and wait until the gateway lists every worker's types."""
         try:
-            self.registry_port = self.serve("registry", self.registry_port,
-                                            lambda port: ("registry", "--host", "127.0.0.1", "--port", str(port)))
+            self.registry_port = self.serve(
+                "registry", self.registry_port, lambda port: ("registry", "--host", "127.0.0.1", "--port", str(port))
+            )
             if self.results:
-                self.results_port = self.serve("results", self.results_port,
-                                               lambda port: ("results", "--listen", f"127.0.0.1:{port}"))
+                self.results_port = self.serve(
+                    "results", self.results_port, lambda port: ("results", "--listen", f"127.0.0.1:{port}")
+                )
             if self.http_port == 0:
                 self.http_port = free_port()
             http = f"127.0.0.1:{self.http_port}" if self.http_port else "off"
-            self.gateway_port = self.serve("gateway", self.gateway_port,
-                                           lambda port: ("gateway", "--listen", f"127.0.0.1:{port}", "--http", http))
+            self.gateway_port = self.serve(
+                "gateway", self.gateway_port, lambda port: ("gateway", "--listen", f"127.0.0.1:{port}", "--http", http)
+            )
             if self.http_port:
                 wait_for_port(self.http_port, self.processes[-1].popen)
             for target in self.workers:
@@ -173,8 +177,7 @@ class DevMesh:
             return chosen
         raise AssertionError("unreachable")
 
-    def add_worker(self, target: str, *extra: str, port: int = 0,
-                   env: Mapping[str, str] | None = None) -> MeshProcess:
+    def add_worker(self, target: str, *extra: str, port: int = 0, env: Mapping[str, str] | None = None) -> MeshProcess:
         """Start one more worker process (``workmesh worker TARGET``); port 0 picks a free one."""
         from workmesh.workers import load_worker
 

@@ -29,10 +29,16 @@ def build_parser() -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
-        cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
-                         help="bearer token (API token or JWT) when the gateway authenticates (env WORKMESH_TOKEN)")
-        cmd.add_argument("--ca", default=os.environ.get("WORKMESH_TLS_CA", ""),
-                         help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)")
+        cmd.add_argument(
+            "--token",
+            default=os.environ.get("WORKMESH_TOKEN", ""),
+            help="bearer token (API token or JWT) when the gateway authenticates (env WORKMESH_TOKEN)",
+        )
+        cmd.add_argument(
+            "--ca",
+            default=os.environ.get("WORKMESH_TLS_CA", ""),
+            help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)",
+        )
         return cmd
 
     dev = sub.add_parser("dev", help="run registry, results, gateway and the example workers here")
@@ -40,8 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--gateway-port", type=int, default=50051)
     dev.add_argument("--results-port", type=int, default=50052)
     dev.add_argument("--http-port", type=int, default=8080, help="web console and HTTP API (0: none)")
-    dev.add_argument("--worker", action="append", dest="workers", metavar="MODULE:ATTR",
-                     help="worker target to start (repeatable; default: the examples)")
+    dev.add_argument(
+        "--worker",
+        action="append",
+        dest="workers",
+        metavar="MODULE:ATTR",
+        help="worker target to start (repeatable; default: the examples)",
+    )
     dev.add_argument("--data-dir", default=".workmesh", help="job store and series files")
 
     demo = sub.add_parser("demo", help="start a dev mesh on free ports, run the heat-demand example, stop")
@@ -53,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     gw = sub.add_parser("gateway", help="run the gateway")
     gw.add_argument("--listen", default=None, help="host:port (env WORKMESH_GATEWAY_ADDR)")
-    gw.add_argument("--http", default=None, metavar="HOST:PORT",
-                    help="HTTP API and web console, or 0/off (env WORKMESH_HTTP_ADDR, default 127.0.0.1:8080)")
+    gw.add_argument(
+        "--http",
+        default=None,
+        metavar="HOST:PORT",
+        help="HTTP API and web console, or 0/off (env WORKMESH_HTTP_ADDR, default 127.0.0.1:8080)",
+    )
 
     wk = sub.add_parser("worker", help="run a worker serving the workflow types of MODULE:ATTR")
     wk.add_argument("target", metavar="MODULE:ATTR", help="a Worker, or a list of @workflow functions")
@@ -77,12 +92,16 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 2h")
     sm.add_argument("--idempotency-key", default="", help="submitting the same key again returns the same job")
     sm.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
-    sm.add_argument("--tenant", default=os.environ.get("WORKMESH_TENANT", ""),
-                    help="who the job is accounted to for fair share (env WORKMESH_TENANT)")
+    sm.add_argument(
+        "--tenant",
+        default=os.environ.get("WORKMESH_TENANT", ""),
+        help="who the job is accounted to for fair share (env WORKMESH_TENANT)",
+    )
     sm.add_argument("--user", default=os.environ.get("WORKMESH_USER", ""), help="(env WORKMESH_USER)")
     sm.add_argument("--priority", default="", help="among your own jobs: low, normal, high or -1000..1000")
-    sm.add_argument("--estimate", action="store_true",
-                    help="print the runtime estimate and expected start without submitting")
+    sm.add_argument(
+        "--estimate", action="store_true", help="print the runtime estimate and expected start without submitting"
+    )
 
     wt = client("watch", "follow a job's progress and result")
     wt.add_argument("job_id", metavar="JOB")
@@ -97,7 +116,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     client("job", "show one job (status, result, trace id)").add_argument("job_id", metavar="JOB")
     client("queue", "queued and running jobs per type, by owner, with share and usage").add_argument(
-        "workflow_type", metavar="TYPE", nargs="?", default="")
+        "workflow_type", metavar="TYPE", nargs="?", default=""
+    )
     cn = client("cancel", "cancel a job")
     cn.add_argument("job_id", metavar="JOB")
     cn.add_argument("--reason", default="cancelled from the CLI")
@@ -112,22 +132,35 @@ def build_parser() -> argparse.ArgumentParser:
     tkl = tks.add_parser("list", help="the tenant's tokens, revoked ones too")
     tkl.add_argument("--tenant", default="")
     tks.add_parser("revoke", help="revoke a token (stops working within 5 s)").add_argument(
-        "token_id", metavar="TOKEN_ID")
+        "token_id", metavar="TOKEN_ID"
+    )
     for cmd in (tkc, tkl, tks.choices["revoke"]):
         cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
-        cmd.add_argument("--token", default=os.environ.get("WORKMESH_TOKEN", ""),
-                         help="bearer token of the caller (env WORKMESH_TOKEN)")
-        cmd.add_argument("--ca", default=os.environ.get("WORKMESH_TLS_CA", ""),
-                         help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)")
-        cmd.add_argument("--database-url", default="",
-                         help="act on this job store directly instead of through the gateway (the first token)")
+        cmd.add_argument(
+            "--token",
+            default=os.environ.get("WORKMESH_TOKEN", ""),
+            help="bearer token of the caller (env WORKMESH_TOKEN)",
+        )
+        cmd.add_argument(
+            "--ca",
+            default=os.environ.get("WORKMESH_TLS_CA", ""),
+            help="connect with TLS, verifying the gateway against this CA (env WORKMESH_TLS_CA)",
+        )
+        cmd.add_argument(
+            "--database-url",
+            default="",
+            help="act on this job store directly instead of through the gateway (the first token)",
+        )
         cmd.add_argument("--data-dir", default="", help="act on the SQLite job store in this data dir directly")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     se = sub.add_parser("series", help="list, export or plot the time series of jobs")
     se.add_argument("job_ids", nargs="+", metavar="JOB")
-    se.add_argument("--results", default=os.environ.get("WORKMESH_RESULTS", ""),
-                    help="results service address (default: from the registry)")
+    se.add_argument(
+        "--results",
+        default=os.environ.get("WORKMESH_RESULTS", ""),
+        help="results service address (default: from the registry)",
+    )
     se.add_argument("--measurement", default="")
     se.add_argument("--field", default="")
     se.add_argument("--csv", action="store_true", help="export FIELD as CSV to stdout")
@@ -144,12 +177,21 @@ def build_parser() -> argparse.ArgumentParser:
     bd.add_argument("--jobs", type=int, default=2000)
     bd.add_argument("--concurrency", type=int, default=64)
     bd.add_argument("--gateway", default="", help="a running mesh's gateway (default: start one)")
-    bd.add_argument("--store", choices=("memory", "sqlite", "postgres", "all"), default="memory",
-                    help="job store of the gateway; all: memory, sqlite and (with --database-url) postgres")
-    bd.add_argument("--scheduler", choices=("fair", "fifo", "both"), default="fair",
-                    help="the gateway's queue policy; both: FIFO then fair share, same run")
-    bd.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                    help="PostgreSQL URL for --store postgres/all")
+    bd.add_argument(
+        "--store",
+        choices=("memory", "sqlite", "postgres", "all"),
+        default="memory",
+        help="job store of the gateway; all: memory, sqlite and (with --database-url) postgres",
+    )
+    bd.add_argument(
+        "--scheduler",
+        choices=("fair", "fifo", "both"),
+        default="fair",
+        help="the gateway's queue policy; both: FIFO then fair share, same run",
+    )
+    bd.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres/all"
+    )
     bd.add_argument("--json", action="store_true")
     bp = bench.add_parser("progress", help="progress events: one fast stream, and lag with many watchers")
     bp.add_argument("--events", type=int, default=100_000, help="progress events of the single-stream job")
@@ -158,8 +200,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--rate", type=float, default=20.0, help="fan-out: progress events per second per job")
     bp.add_argument("--seconds", type=float, default=10.0, help="fan-out: how long each job sends")
     bp.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="sqlite")
-    bp.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""),
-                    help="PostgreSQL URL for --store postgres")
+    bp.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres"
+    )
     bp.add_argument("--json", action="store_true")
     bh = bench.add_parser("http", help="POST /v1/jobs + SSE vs gRPC unary; many SSE watchers")
     bh.add_argument("--jobs", type=int, default=2000)
@@ -184,24 +227,43 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument("--fields", type=int, default=10)
     bs.add_argument("--steps", type=int, default=8760)
     bs.add_argument("--influx-url", default=os.environ.get("INFLUX_URL", ""))
-    bs.add_argument("--variations", type=int, default=1,
-                    help="also write N-1 more jobs and read one field of all N aligned (the comparison view)")
-    bs.add_argument("--small-batches", type=int, default=0, metavar="N",
-                    help="instead: read a job written in N small batches before and after compaction")
+    bs.add_argument(
+        "--variations",
+        type=int,
+        default=1,
+        help="also write N-1 more jobs and read one field of all N aligned (the comparison view)",
+    )
+    bs.add_argument(
+        "--small-batches",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: read a job written in N small batches before and after compaction",
+    )
     bs.add_argument("--json", action="store_true")
     return parser
 
 
 # Each command's implementation, imported only when it runs (client commands stay quick to start).
 COMMANDS: dict[str, str] = {
-    "types": "cli._client:types_command", "submit": "cli._client:submit_command",
-    "watch": "cli._client:watch_command", "jobs": "cli._client:jobs_command",
-    "job": "cli._client:job_command", "cancel": "cli._client:cancel_command",
-    "delete": "cli._client:delete_command", "health": "cli._client:health_command",
-    "queue": "cli._queue:queue_command", "token": "cli._tokens:token_command",
-    "series": "cli._series:run", "bench": "bench._cli:run",
-    "dev": "cli._servers:dev", "demo": "cli._servers:demo", "registry": "cli._servers:registry",
-    "gateway": "cli._servers:gateway", "worker": "cli._servers:worker", "results": "cli._servers:results",
+    "types": "cli._client:types_command",
+    "submit": "cli._client:submit_command",
+    "watch": "cli._client:watch_command",
+    "jobs": "cli._client:jobs_command",
+    "job": "cli._client:job_command",
+    "cancel": "cli._client:cancel_command",
+    "delete": "cli._client:delete_command",
+    "health": "cli._client:health_command",
+    "queue": "cli._queue:queue_command",
+    "token": "cli._tokens:token_command",
+    "series": "cli._series:run",
+    "bench": "bench._cli:run",
+    "dev": "cli._servers:dev",
+    "demo": "cli._servers:demo",
+    "registry": "cli._servers:registry",
+    "gateway": "cli._servers:gateway",
+    "worker": "cli._servers:worker",
+    "results": "cli._servers:results",
 }
 
 

@@ -33,9 +33,16 @@ def _when(ts) -> str:
 
 def estimate(stub, request: gateway_pb2.SubmitJobRequest, as_json: bool) -> int:
     """Print EstimateJob's answer for a job as it would be submitted."""
-    reply = stub.EstimateJob(gateway_pb2.EstimateJobRequest(
-        workflow_type=request.workflow_type, params=request.params, tenant=request.tenant,
-        user=request.user, priority=request.priority), timeout=30)
+    reply = stub.EstimateJob(
+        gateway_pb2.EstimateJobRequest(
+            workflow_type=request.workflow_type,
+            params=request.params,
+            tenant=request.tenant,
+            user=request.user,
+            priority=request.priority,
+        ),
+        timeout=30,
+    )
     if as_json:
         print_json(to_dict(reply))
         return 0
@@ -46,8 +53,10 @@ def estimate(stub, request: gateway_pb2.SubmitJobRequest, as_json: bool) -> int:
         p50 = reply.runtime_p50.ToNanoseconds() / 1e9
         p90 = reply.runtime_p90.ToNanoseconds() / 1e9
         basis = "its parameters" if reply.basis == "params" else "past runtimes"
-        out.print(f"runtime        p50 {seconds_text(p50)}, p90 {seconds_text(p90)} "
-                  f"(from {reply.runs} finished runs, by {basis})" + (f"; {reply.reason}" if reply.reason else ""))
+        out.print(
+            f"runtime        p50 {seconds_text(p50)}, p90 {seconds_text(p90)} "
+            f"(from {reply.runs} finished runs, by {basis})" + (f"; {reply.reason}" if reply.reason else "")
+        )
     out.print(f"queue position {reply.queue_position}")
     out.print(f"expected start {_when(reply.expected_start)}")
     out.print(f"expected end   {_when(reply.expected_finish)}")
@@ -65,18 +74,38 @@ def queue_command(args) -> int:
     if not reply.types:
         out.print("no queued or running jobs")
     for tq in reply.types:
-        table = Table("tenant", "user", "queued", "running", "weight", "usage", "share of usage",
-                      title=f"{tq.workflow_type}: {tq.queued} queued, {tq.running} running, "
-                            f"capacity {tq.capacity}")
+        table = Table(
+            "tenant",
+            "user",
+            "queued",
+            "running",
+            "weight",
+            "usage",
+            "share of usage",
+            title=f"{tq.workflow_type}: {tq.queued} queued, {tq.running} running, capacity {tq.capacity}",
+        )
         for o in tq.owners:
-            table.add_row(o.tenant or "-", o.user or "-", str(o.queued), str(o.running), f"{o.weight:.0%}",
-                          f"{seconds_text(o.usage_seconds)}", f"{o.share:.0%}")
+            table.add_row(
+                o.tenant or "-",
+                o.user or "-",
+                str(o.queued),
+                str(o.running),
+                f"{o.weight:.0%}",
+                f"{seconds_text(o.usage_seconds)}",
+                f"{o.share:.0%}",
+            )
         out.print(table)
     if reply.owners:
         table = Table("tenant", "user", "queued", "running", "usage", "share of usage", title="usage by owner")
         for o in reply.owners:
-            table.add_row(o.tenant or "-", o.user or "-", str(o.queued), str(o.running),
-                          seconds_text(o.usage_seconds), f"{o.share:.0%}")
+            table.add_row(
+                o.tenant or "-",
+                o.user or "-",
+                str(o.queued),
+                str(o.running),
+                seconds_text(o.usage_seconds),
+                f"{o.share:.0%}",
+            )
         out.print(table)
     return 0
 

@@ -48,7 +48,14 @@ async def _run(args) -> int:
     table = Table("job", "measurement", "tags", "fields", "points", "from", "to")
     for row in rows:
         tags = ",".join(f"{k}={v}" for k, v in row["tags"].items())
-        table.add_row(row["job_id"], row["measurement"], tags, " ".join(row["fields"]), f"{row['count']:,}",
-                      row["start"], row["end"])
+        table.add_row(
+            row["job_id"],
+            row["measurement"],
+            tags,
+            " ".join(row["fields"]),
+            f"{row['count']:,}",
+            row["start"],
+            row["end"],
+        )
     out.print(table)
     return 0

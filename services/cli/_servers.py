@@ -73,10 +73,15 @@ def dev(args) -> int:
     """Run the whole mesh in the foreground until Ctrl-C (or SIGTERM)."""
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    mesh = DevMesh(workers=args.workers or EXAMPLE_WORKERS, registry_port=args.registry_port,
-                   gateway_port=args.gateway_port, results_port=args.results_port, data_dir=data_dir,
-                   http_port=args.http_port or None,
-                   env={"WORKMESH_LOG_FORMAT": "console"})
+    mesh = DevMesh(
+        workers=args.workers or EXAMPLE_WORKERS,
+        registry_port=args.registry_port,
+        gateway_port=args.gateway_port,
+        results_port=args.results_port,
+        data_dir=data_dir,
+        http_port=args.http_port or None,
+        env={"WORKMESH_LOG_FORMAT": "console"},
+    )
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the mesh as Ctrl-C does
     try:
         mesh.start()
@@ -86,8 +91,10 @@ def dev(args) -> int:
         if mesh.console_url:
             print(f"\n  web console: {mesh.console_url}")
         print(f"\n  export WORKMESH_GATEWAY={mesh.gateway_address} CONSUL_HTTP_ADDR={mesh.registry_address}")
-        print("  workmesh types | workmesh submit heat-demand -p buildings=200 --follow\n"
-              "  Ctrl-C stops everything.\n", flush=True)
+        print(
+            "  workmesh types | workmesh submit heat-demand -p buildings=200 --follow\n  Ctrl-C stops everything.\n",
+            flush=True,
+        )
         while all(p.popen.poll() is None for p in mesh.processes):
             time.sleep(0.5)
         print("a process of the mesh exited; stopping the rest")

@@ -31,15 +31,14 @@ class _Direct:
     def __getattr__(self, method: str):
         def call(request):
             return asyncio.run(self._call(method, request))
+
         return call
 
     async def _call(self, method: str, request):
-        from workmesh.services.gateway._tokens import TokenAdminServicer
-        from workmesh.services.gateway.http._calls import unary
-        from workmesh.services.gateway.store.sql._store import SqlJobStore
-
         from workmesh.services.core.errors import WorkmeshError
-        from workmesh.services.gateway.http._calls import CallError
+        from workmesh.services.gateway._tokens import TokenAdminServicer
+        from workmesh.services.gateway.http._calls import CallError, unary
+        from workmesh.services.gateway.store.sql._store import SqlJobStore
 
         store = SqlJobStore(self._url, retry_for=5.0)
         try:
@@ -71,8 +70,10 @@ def token_command(args) -> int:
             return 0
         # The secret goes to stdout alone (easy to capture); the advice to stderr.
         print(reply.token)
-        err.print(f"token {reply.info.name!r} ({reply.info.token_id}) of tenant {reply.info.tenant!r} with "
-                  f"{', '.join(reply.info.scopes)}: shown once, store it now (e.g. as WORKMESH_TOKEN)")
+        err.print(
+            f"token {reply.info.name!r} ({reply.info.token_id}) of tenant {reply.info.tenant!r} with "
+            f"{', '.join(reply.info.scopes)}: shown once, store it now (e.g. as WORKMESH_TOKEN)"
+        )
         return 0
     if action == "list":
         reply = stub.ListTokens(admin_pb2.ListTokensRequest(tenant=args.tenant))
@@ -81,14 +82,17 @@ def token_command(args) -> int:
             return 0
         table = Table("TOKEN ID", "TENANT", "NAME", "SCOPES", "CREATED", "BY", "REVOKED")
         for t in reply.tokens:
-            table.add_row(t.token_id, t.tenant, t.name, ",".join(t.scopes), _when(t.created_at), t.created_by,
-                          _when(t.revoked_at))
+            table.add_row(
+                t.token_id, t.tenant, t.name, ",".join(t.scopes), _when(t.created_at), t.created_by, _when(t.revoked_at)
+            )
         out.print(table)
         return 0
     reply = stub.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=args.token_id))
     if args.json:
         print_json(to_dict(reply))
     else:
-        print(f"revoked {reply.token_id} ({reply.name!r} of tenant {reply.tenant!r}); it stops working within "
-              f"the gateway's token cache time (5 s by default)")
+        print(
+            f"revoked {reply.token_id} ({reply.name!r} of tenant {reply.tenant!r}); it stops working within "
+            f"the gateway's token cache time (5 s by default)"
+        )
     return 0

@@ -6,7 +6,13 @@ the wire model, but nothing here imports the server.
 """
 
 from workmesh.services.clients._model import (
-    MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary,
+    MAX_CHUNK_BYTES,
+    MAX_MESSAGE_BYTES,
+    Chunk,
+    ReadQuery,
+    SeriesData,
+    SeriesKey,
+    SeriesSummary,
 )
 from workmesh.services.clients._results import ResultsClient, Series
 from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from workmesh.v1 import results_pb2
 from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
+from workmesh.v1 import results_pb2
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """gRPC message limit of the results service, both directions."""
@@ -40,8 +40,12 @@ _UNIT_NS = {
     results_pb2.TIME_UNIT_MILLISECONDS: 1_000_000,
     results_pb2.TIME_UNIT_SECONDS: 1_000_000_000,
 }
-_UNIT_NAMES = {"ns": results_pb2.TIME_UNIT_NANOSECONDS, "us": results_pb2.TIME_UNIT_MICROSECONDS,
-               "ms": results_pb2.TIME_UNIT_MILLISECONDS, "s": results_pb2.TIME_UNIT_SECONDS}
+_UNIT_NAMES = {
+    "ns": results_pb2.TIME_UNIT_NANOSECONDS,
+    "us": results_pb2.TIME_UNIT_MICROSECONDS,
+    "ms": results_pb2.TIME_UNIT_MILLISECONDS,
+    "s": results_pb2.TIME_UNIT_SECONDS,
+}
 
 Tags = tuple[tuple[str, str], ...]
 
@@ -68,8 +72,11 @@ def time_unit(name: str | int) -> int:
 def check_name(what: str, value: str) -> str:
     """Raise InvalidArgument unless `value` is a valid measurement, tag key or field name."""
     if not _NAME.fullmatch(value) or value in _RESERVED:
-        raise InvalidArgument(what, f"{value!r} is not a valid name: use a letter, then letters, digits, "
-                                    "'_', '.' or '-', at most 128 characters, not 'time'")
+        raise InvalidArgument(
+            what,
+            f"{value!r} is not a valid name: use a letter, then letters, digits, "
+            "'_', '.' or '-', at most 128 characters, not 'time'",
+        )
     return value
 
 
@@ -83,8 +90,11 @@ def check_tag_value(what: str, value: str) -> str:
 def check_job_id(value: str, what: str = "job_id") -> str:
     """Raise InvalidArgument unless `value` can name a job directory and database."""
     if not _JOB.fullmatch(value):
-        raise InvalidArgument(what, f"{value!r} is not a valid job id: letters, digits, '_', '.', '-', "
-                                    "starting with a letter or digit, at most 128 characters")
+        raise InvalidArgument(
+            what,
+            f"{value!r} is not a valid job id: letters, digits, '_', '.', '-', "
+            "starting with a letter or digit, at most 128 characters",
+        )
     return value
 
 
@@ -113,9 +123,11 @@ class SeriesKey:
 
     @classmethod
     def from_pb(cls, key: results_pb2.SeriesKey, what: str = "chunk.key") -> SeriesKey:
-        return cls(check_job_id(key.job_id, f"{what}.job_id"),
-                   check_name(f"{what}.measurement", key.measurement),
-                   check_tags(key.tags, f"{what}.tags"))
+        return cls(
+            check_job_id(key.job_id, f"{what}.job_id"),
+            check_name(f"{what}.measurement", key.measurement),
+            check_tags(key.tags, f"{what}.tags"),
+        )
 
 
 @dataclass
@@ -141,8 +153,10 @@ def decode_chunk(chunk: results_pb2.SeriesChunk, what: str = "chunk") -> Chunk:
     """Validate a chunk from the wire and turn it into arrays (the values are not copied)."""
     payload = len(chunk.timestamps) + sum(len(f.values) for f in chunk.fields)
     if payload > MAX_CHUNK_BYTES:
-        raise ResourceExhausted(f"{what}: {payload} bytes of timestamps and values exceed the limit of "
-                                f"{MAX_CHUNK_BYTES} bytes per chunk; send smaller chunks")
+        raise ResourceExhausted(
+            f"{what}: {payload} bytes of timestamps and values exceed the limit of "
+            f"{MAX_CHUNK_BYTES} bytes per chunk; send smaller chunks"
+        )
     if len(chunk.fields) > MAX_FIELDS:
         raise ResourceExhausted(f"{what}.fields: {len(chunk.fields)} fields exceed the limit of {MAX_FIELDS}")
     if not chunk.HasField("key"):
@@ -167,8 +181,10 @@ def decode_chunk(chunk: results_pb2.SeriesChunk, what: str = "chunk") -> Chunk:
         if name in fields:
             raise InvalidArgument(where, "field given twice")
         if len(col.values) != 8 * len(ts):
-            raise InvalidArgument(f"{where}.values", f"has {len(col.values) // 8} values for {len(ts)} "
-                                  "timestamps; arrays must have equal length")
+            raise InvalidArgument(
+                f"{where}.values",
+                f"has {len(col.values) // 8} values for {len(ts)} timestamps; arrays must have equal length",
+            )
         values = np.frombuffer(col.values, dtype="<f8")
         nan = check_finite(f"{where}.values", values)
         if not fields:
@@ -210,8 +226,11 @@ def check_increasing(what: str, ts: np.ndarray) -> None:
         if len(bad):
             i = int(bad[0]) + 1
             rule = "duplicated" if ts[i] == ts[i - 1] else "out of order"
-            raise InvalidArgument(what, f"must be strictly increasing; timestamp {int(ts[i])} at index {i} is "
-                                        f"{rule} (previous {int(ts[i - 1])})")
+            raise InvalidArgument(
+                what,
+                f"must be strictly increasing; timestamp {int(ts[i])} at index {i} is "
+                f"{rule} (previous {int(ts[i - 1])})",
+            )
 
 
 def check_finite(what: str, values: np.ndarray) -> np.ndarray | None:
@@ -221,20 +240,33 @@ def check_finite(what: str, values: np.ndarray) -> np.ndarray | None:
     inf = np.isinf(values)
     if inf.any():
         i = int(np.argmax(inf))
-        raise InvalidArgument(what, f"value {values[i]} at index {i} is infinite; only finite values "
-                                    "or NaN (missing) are stored")
+        raise InvalidArgument(
+            what, f"value {values[i]} at index {i} is infinite; only finite values or NaN (missing) are stored"
+        )
     return np.isnan(values)
 
 
-def encode_chunk(key: SeriesKey, timestamps: np.ndarray, fields: Mapping[str, np.ndarray],
-                 units: Mapping[str, str] | None = None,
-                 unit: int = results_pb2.TIME_UNIT_NANOSECONDS, *, compact: bool = True) -> results_pb2.SeriesChunk:
+def encode_chunk(
+    key: SeriesKey,
+    timestamps: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    units: Mapping[str, str] | None = None,
+    unit: int = results_pb2.TIME_UNIT_NANOSECONDS,
+    *,
+    compact: bool = True,
+) -> results_pb2.SeriesChunk:
     """Build the wire form of a chunk (timestamps already in `unit`; regular ones sent as start + step)."""
     units = units or {}
     chunk = results_pb2.SeriesChunk(
-        key=key.to_pb(), time_unit=unit,
-        fields=[results_pb2.FieldColumn(name=name, values=np.ascontiguousarray(v, dtype="<f8").tobytes(),
-                                        unit=units.get(name, "")) for name, v in fields.items()])
+        key=key.to_pb(),
+        time_unit=unit,
+        fields=[
+            results_pb2.FieldColumn(
+                name=name, values=np.ascontiguousarray(v, dtype="<f8").tobytes(), unit=units.get(name, "")
+            )
+            for name, v in fields.items()
+        ],
+    )
     ts = np.asarray(timestamps, dtype=np.int64)
     step = int(ts[1] - ts[0]) if len(ts) > 1 else 0
     if compact and step > 0 and fields and np.array_equal(ts, ts[0] + np.arange(len(ts), dtype=np.int64) * step):
@@ -274,8 +306,14 @@ class SeriesSummary:
     units: Mapping[str, str] = field(default_factory=dict)
 
     def to_pb(self) -> results_pb2.SeriesInfo:
-        return results_pb2.SeriesInfo(key=self.key.to_pb(), fields=list(self.fields), count=self.count,
-                                      start=self.start, end=self.end, units=dict(self.units))
+        return results_pb2.SeriesInfo(
+            key=self.key.to_pb(),
+            fields=list(self.fields),
+            count=self.count,
+            start=self.start,
+            end=self.end,
+            units=dict(self.units),
+        )
 
 
 @dataclass(frozen=True)

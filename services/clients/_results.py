@@ -8,19 +8,27 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
-from workmesh.services.core.tls import TlsConfig
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import (
-    MAX_MESSAGE_BYTES, SeriesKey, SeriesSummary, check_job_id, chunk_timestamps,
+    MAX_MESSAGE_BYTES,
+    SeriesKey,
+    SeriesSummary,
+    check_job_id,
+    chunk_timestamps,
 )
 from workmesh.services.clients._model import time_unit as _time_unit
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
+from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
-_AGGREGATES = {"": results_pb2.AGGREGATE_UNSPECIFIED, "mean": results_pb2.AGGREGATE_MEAN,
-               "min": results_pb2.AGGREGATE_MIN, "max": results_pb2.AGGREGATE_MAX,
-               "last": results_pb2.AGGREGATE_LAST}
+_AGGREGATES = {
+    "": results_pb2.AGGREGATE_UNSPECIFIED,
+    "mean": results_pb2.AGGREGATE_MEAN,
+    "min": results_pb2.AGGREGATE_MIN,
+    "max": results_pb2.AGGREGATE_MAX,
+    "last": results_pb2.AGGREGATE_LAST,
+}
 
 
 @dataclass
@@ -57,18 +65,27 @@ class ResultsClient:
         from workmesh.services.core.telemetry import client_interceptors
 
         tls = TlsConfig.from_env() if tls is None else tls
-        self._channel = tls.aio_channel(address, [
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES), *HTTP2_OPTIONS],
-            interceptors=client_interceptors("results-client"))
+        self._channel = tls.aio_channel(
+            address,
+            [
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                *HTTP2_OPTIONS,
+            ],
+            interceptors=client_interceptors("results-client"),
+        )
         self.stub = results_pb2_grpc.ResultsStub(self._channel)
         # The series themselves skip the protobuf runtime's copies (see _wire).
         self._write_series = self._channel.stream_stream(
-            "/workmesh.v1.Results/WriteSeries", request_serializer=serialize,
-            response_deserializer=results_pb2.WriteSeriesResponse.FromString)
+            "/workmesh.v1.Results/WriteSeries",
+            request_serializer=serialize,
+            response_deserializer=results_pb2.WriteSeriesResponse.FromString,
+        )
         self._read_series = self._channel.unary_stream(
-            "/workmesh.v1.Results/ReadSeries", request_serializer=results_pb2.ReadSeriesRequest.SerializeToString,
-            response_deserializer=parse_read_response)
+            "/workmesh.v1.Results/ReadSeries",
+            request_serializer=results_pb2.ReadSeriesRequest.SerializeToString,
+            response_deserializer=parse_read_response,
+        )
 
     @classmethod
     async def from_registry(cls, config=None, **kwargs) -> ResultsClient:
@@ -88,19 +105,34 @@ class ResultsClient:
             raise Unavailable("no passing workmesh-results instance in the registry")
         return cls(f"{instances[0].address}:{instances[0].port}", **kwargs)
 
-    def writer(self, job_id: str, *, time_unit: str | int = "ns", chunk_bytes: int = 4 << 20,
-               fresh: bool = False) -> SeriesWriter:
+    def writer(
+        self, job_id: str, *, time_unit: str | int = "ns", chunk_bytes: int = 4 << 20, fresh: bool = False
+    ) -> SeriesWriter:
         """A :class:`SeriesWriter` streaming the series of `job_id` over one WriteSeries call.
 
         With ``fresh=True`` the job's stored series are deleted before the first write (use it
         for a retried attempt: the data of the earlier attempt would clash with the new one).
         """
-        return SeriesWriter(self.stub, job_id, time_unit=time_unit, chunk_bytes=chunk_bytes, fresh=fresh,
-                            write_series=self._write_series)
+        return SeriesWriter(
+            self.stub,
+            job_id,
+            time_unit=time_unit,
+            chunk_bytes=chunk_bytes,
+            fresh=fresh,
+            write_series=self._write_series,
+        )
 
-    async def write(self, job_id: str, measurement: str, timestamps, *, tags: Mapping[str, str] | None = None,
-                    units: Mapping[str, str] | None = None, time_unit: str | int = "ns",
-                    **fields) -> list[common_pb2.SeriesRef]:
+    async def write(
+        self,
+        job_id: str,
+        measurement: str,
+        timestamps,
+        *,
+        tags: Mapping[str, str] | None = None,
+        units: Mapping[str, str] | None = None,
+        time_unit: str | int = "ns",
+        **fields,
+    ) -> list[common_pb2.SeriesRef]:
         """Write one series in one call and return its SeriesRefs (one per field)."""
         writer = self.writer(job_id, time_unit=time_unit)
         try:
@@ -110,10 +142,19 @@ class ResultsClient:
             await writer.abort()
             raise
 
-    async def read(self, job_ids: str | Sequence[str], *, measurement: str = "",
-                   tags: Mapping[str, str] | None = None, fields: Sequence[str] = (), start: int | None = None,
-                   end: int | None = None, time_unit: str | int = "ns", window: int = 0,
-                   aggregate: str = "") -> list[Series]:
+    async def read(
+        self,
+        job_ids: str | Sequence[str],
+        *,
+        measurement: str = "",
+        tags: Mapping[str, str] | None = None,
+        fields: Sequence[str] = (),
+        start: int | None = None,
+        end: int | None = None,
+        time_unit: str | int = "ns",
+        window: int = 0,
+        aggregate: str = "",
+    ) -> list[Series]:
         """Read series of one or several jobs; series with equal measurement and tags share timestamps.
 
         Args:
@@ -133,9 +174,16 @@ class ResultsClient:
 
             raise InvalidArgument("aggregate", f"must be one of mean, min, max, last, got {aggregate!r}")
         request = results_pb2.ReadSeriesRequest(
-            job_ids=ids, measurement=measurement, tags=dict(tags or {}), fields=list(fields),
-            start=start, end=end, time_unit=_time_unit(time_unit),
-            window=window, aggregate=_AGGREGATES[aggregate])
+            job_ids=ids,
+            measurement=measurement,
+            tags=dict(tags or {}),
+            fields=list(fields),
+            start=start,
+            end=end,
+            time_unit=_time_unit(time_unit),
+            window=window,
+            aggregate=_AGGREGATES[aggregate],
+        )
         out: list[Series] = []
         parts: list = []
         try:
@@ -157,15 +205,25 @@ class ResultsClient:
             response = await self.stub.ListSeries(results_pb2.ListSeriesRequest(job_id=job_id), timeout=self.timeout)
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
-        return [SeriesSummary(SeriesKey(job_id, s.key.measurement, tuple(sorted(s.key.tags.items()))),
-                              tuple(s.fields), s.count, s.start, s.end, dict(s.units)) for s in response.series]
+        return [
+            SeriesSummary(
+                SeriesKey(job_id, s.key.measurement, tuple(sorted(s.key.tags.items()))),
+                tuple(s.fields),
+                s.count,
+                s.start,
+                s.end,
+                dict(s.units),
+            )
+            for s in response.series
+        ]
 
     async def delete(self, job_id: str) -> int:
         """Delete every series of a job; returns how many there were."""
         check_job_id(job_id)
         try:
-            response = await self.stub.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=job_id),
-                                                    timeout=self.timeout)
+            response = await self.stub.DeleteSeries(
+                results_pb2.DeleteSeriesRequest(job_id=job_id), timeout=self.timeout
+            )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc
         return response.series
@@ -184,8 +242,9 @@ def _series(parts: list) -> Series:
     """One series from its consecutive chunks (views of the messages when it came in one chunk)."""
     first = parts[0]
     ts = _joined([chunk_timestamps(p) for p in parts])
-    fields = {c.name: _joined([np.frombuffer(p.fields[i].values, "<f8") for p in parts])
-              for i, c in enumerate(first.fields)}
+    fields = {
+        c.name: _joined([np.frombuffer(p.fields[i].values, "<f8") for p in parts]) for i, c in enumerate(first.fields)
+    }
     units = {c.name: c.unit for c in first.fields if c.unit}
     return Series(first.key.job_id, first.key.measurement, dict(first.key.tags), ts, fields, units)
 

@@ -29,8 +29,18 @@ from google.protobuf.message import DecodeError
 
 from workmesh.v1 import results_pb2
 
-__all__ = ["HTTP2_OPTIONS", "RawChunk", "RawField", "RawWriteRequest", "chunk_message", "chunk_pieces", "encode_key", "parse_read_response",
-           "parse_write_request", "serialize"]
+__all__ = [
+    "HTTP2_OPTIONS",
+    "RawChunk",
+    "RawField",
+    "RawWriteRequest",
+    "chunk_message",
+    "chunk_pieces",
+    "encode_key",
+    "parse_read_response",
+    "parse_write_request",
+    "serialize",
+]
 
 _MASK64 = (1 << 64) - 1
 
@@ -74,8 +84,15 @@ def encode_key(key) -> bytes:
     return _tag(1, 2) + _varint(len(raw)) + raw
 
 
-def chunk_message(key_field: bytes, timestamps: np.ndarray, fields: Mapping[str, np.ndarray],
-                  units: Mapping[str, str] | None, unit: int, *, compact: bool = True) -> bytes:
+def chunk_message(
+    key_field: bytes,
+    timestamps: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    units: Mapping[str, str] | None,
+    unit: int,
+    *,
+    compact: bool = True,
+) -> bytes:
     """A ``WriteSeriesRequest{chunk}`` — equally a ``ReadSeriesResponse{chunks: [chunk]}`` — as bytes.
 
     See :func:`chunk_pieces` for the arguments.
@@ -84,8 +101,15 @@ def chunk_message(key_field: bytes, timestamps: np.ndarray, fields: Mapping[str,
     return b"".join(pieces)
 
 
-def chunk_pieces(key_field: bytes, timestamps: np.ndarray, fields: Mapping[str, np.ndarray],
-                 units: Mapping[str, str] | None, unit: int, *, compact: bool = True) -> tuple[list, int]:
+def chunk_pieces(
+    key_field: bytes,
+    timestamps: np.ndarray,
+    fields: Mapping[str, np.ndarray],
+    units: Mapping[str, str] | None,
+    unit: int,
+    *,
+    compact: bool = True,
+) -> tuple[list, int]:
     """The pieces (bytes and arrays) of :func:`chunk_message` and their total size, to be joined.
 
     The pieces of several chunks joined one after the other are a ``ReadSeriesResponse`` of them.
@@ -100,8 +124,12 @@ def chunk_pieces(key_field: bytes, timestamps: np.ndarray, fields: Mapping[str, 
     units = units or {}
     ts = np.asarray(timestamps, dtype=np.int64)
     step = int(ts[1] - ts[0]) if len(ts) > 1 else 0
-    regular = (compact and step > 0 and bool(fields)
-               and bool(np.array_equal(ts, ts[0] + np.arange(len(ts), dtype=np.int64) * step)))
+    regular = (
+        compact
+        and step > 0
+        and bool(fields)
+        and bool(np.array_equal(ts, ts[0] + np.arange(len(ts), dtype=np.int64) * step))
+    )
     pieces: list = [key_field]
     if unit:
         pieces.append(b"\x10" + _varint(unit))

@@ -18,11 +18,15 @@ import numpy as np
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import SeriesKey, check_job_id, check_name, check_tags, time_unit
 from workmesh.services.clients._wire import chunk_message, encode_key
-from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument
+from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
-_NP_UNITS = {results_pb2.TIME_UNIT_SECONDS: "s", results_pb2.TIME_UNIT_MILLISECONDS: "ms",
-             results_pb2.TIME_UNIT_MICROSECONDS: "us", results_pb2.TIME_UNIT_NANOSECONDS: "ns"}
+_NP_UNITS = {
+    results_pb2.TIME_UNIT_SECONDS: "s",
+    results_pb2.TIME_UNIT_MILLISECONDS: "ms",
+    results_pb2.TIME_UNIT_MICROSECONDS: "us",
+    results_pb2.TIME_UNIT_NANOSECONDS: "ns",
+}
 
 
 class SeriesWriter:
@@ -56,9 +60,17 @@ class SeriesWriter:
             (``ResultsClient`` passes it); without it, each chunk is parsed into a message first.
     """
 
-    def __init__(self, stub: results_pb2_grpc.ResultsStub, job_id: str, *, time_unit: str | int = "ns",
-                 chunk_bytes: int = 4 << 20, timeout: float | None = 600.0, fresh: bool = False,
-                 write_series=None) -> None:
+    def __init__(
+        self,
+        stub: results_pb2_grpc.ResultsStub,
+        job_id: str,
+        *,
+        time_unit: str | int = "ns",
+        chunk_bytes: int = 4 << 20,
+        timeout: float | None = 600.0,
+        fresh: bool = False,
+        write_series=None,
+    ) -> None:
         self._stub = stub
         self._write_series = write_series
         self.fresh = fresh
@@ -180,8 +192,9 @@ class SeriesWriter:
 
     async def _delete_earlier(self) -> None:
         try:
-            await self._stub.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True),
-                                          timeout=self.timeout)
+            await self._stub.DeleteSeries(
+                results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True), timeout=self.timeout
+            )
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise from_rpc_error(exc) from exc
@@ -244,8 +257,10 @@ class SeriesHandle:
             check_name("fields", name)
             col = np.asarray(values, dtype=np.float64)
             if col.shape != ts.shape:
-                raise InvalidArgument(f"fields[{name!r}]", f"has {col.size} values for {ts.size} timestamps; "
-                                                           "arrays must have equal length")
+                raise InvalidArgument(
+                    f"fields[{name!r}]",
+                    f"has {col.size} values for {ts.size} timestamps; arrays must have equal length",
+                )
             columns[name] = col
         if not len(ts):
             return
@@ -264,8 +279,10 @@ class SeriesHandle:
         """Turn the buffer into one encoded WriteSeriesRequest and empty it."""
         ts = self._times[0] if len(self._times) == 1 else np.concatenate(self._times)
         names = self._fields[0].keys()
-        fields = {n: self._fields[0][n] if len(self._fields) == 1 else np.concatenate([f[n] for f in self._fields])
-                  for n in names}
+        fields = {
+            n: self._fields[0][n] if len(self._fields) == 1 else np.concatenate([f[n] for f in self._fields])
+            for n in names
+        }
         size, self.size, self._times, self._fields = self.size, 0, [], []
         return chunk_message(self._key_field, ts, fields, self.units, self.writer.time_unit), size
 

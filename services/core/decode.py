@@ -71,26 +71,32 @@ async def _checked(requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
 def _guard(behavior: Callable, client_streaming: bool) -> Callable:
     if client_streaming:
         if inspect.isasyncgenfunction(behavior):
+
             async def stream_gen(requests, context):
                 async for item in behavior(_checked(requests), context):
                     yield item
+
             return stream_gen
 
         async def stream(requests, context):
             return await behavior(_checked(requests), context)
+
         return stream
     if inspect.isasyncgenfunction(behavior):
+
         async def unary_gen(request, context):
             if isinstance(request, Undecodable):
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: {request.rule()}")
             async for item in behavior(request, context):
                 yield item
+
         return unary_gen
 
     async def unary(request, context):
         if isinstance(request, Undecodable):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"request: {request.rule()}")
         return await behavior(request, context)
+
     return unary
 
 
@@ -110,8 +116,13 @@ def _serializer(cls: type[message.Message]) -> Callable[[Any], bytes]:
     return serialize
 
 
-def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server: grpc.aio.Server, *,
-                 parsers: Mapping[str, Callable[[bytes], Any]] | None = None) -> None:
+def add_servicer(
+    servicer: object,
+    service: descriptor.ServiceDescriptor,
+    server: grpc.aio.Server,
+    *,
+    parsers: Mapping[str, Callable[[bytes], Any]] | None = None,
+) -> None:
     """Register every method of `service` on `server`, served by the same-named method of `servicer`.
 
     Use it instead of the generated ``add_<Service>Servicer_to_server``: the same handlers, with
@@ -129,6 +140,7 @@ def add_servicer(servicer: object, service: descriptor.ServiceDescriptor, server
         streaming = (method.client_streaming, method.server_streaming)
         behavior = _guard(getattr(servicer, method.name), method.client_streaming)
         parse = (parsers or {}).get(method.name, request_cls.FromString)
-        handlers[method.name] = _FACTORIES[streaming](behavior, request_deserializer=_parser(request_cls, parse),
-                                                      response_serializer=_serializer(response_cls))
+        handlers[method.name] = _FACTORIES[streaming](
+            behavior, request_deserializer=_parser(request_cls, parse), response_serializer=_serializer(response_cls)
+        )
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(service.full_name, handlers),))

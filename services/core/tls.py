@@ -44,15 +44,21 @@ class TlsConfig:
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("WORKMESH_TLS_CERT and WORKMESH_TLS_KEY: set both or neither")
         if self.client_auth and not (self.ca_file and self.cert_file):
-            raise ValueError("WORKMESH_TLS_CLIENT_AUTH needs WORKMESH_TLS_CA (the clients' CA) and a server certificate")
-        for name, path in (("WORKMESH_TLS_CERT", self.cert_file), ("WORKMESH_TLS_KEY", self.key_file),
-                           ("WORKMESH_TLS_CA", self.ca_file)):
+            raise ValueError(
+                "WORKMESH_TLS_CLIENT_AUTH needs WORKMESH_TLS_CA (the clients' CA) and a server certificate"
+            )
+        for name, path in (
+            ("WORKMESH_TLS_CERT", self.cert_file),
+            ("WORKMESH_TLS_KEY", self.key_file),
+            ("WORKMESH_TLS_CA", self.ca_file),
+        ):
             if path and not Path(path).is_file():
                 raise ValueError(f"{name}={path!r}: no such file")
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, *, cert: str = "", key: str = "",
-                 ca: str = "") -> TlsConfig:
+    def from_env(
+        cls, env: Mapping[str, str] | None = None, *, cert: str = "", key: str = "", ca: str = ""
+    ) -> TlsConfig:
         """Read ``WORKMESH_TLS_CERT``, ``WORKMESH_TLS_KEY``, ``WORKMESH_TLS_CA`` and
         ``WORKMESH_TLS_CLIENT_AUTH``; `cert`/`key`/`ca` (command-line flags) win.
 
@@ -61,9 +67,12 @@ class TlsConfig:
         """
         env = os.environ if env is None else env
         flag = env.get("WORKMESH_TLS_CLIENT_AUTH", "").strip().lower()
-        return cls(cert_file=cert or env.get("WORKMESH_TLS_CERT", "").strip(),
-                   key_file=key or env.get("WORKMESH_TLS_KEY", "").strip(),
-                   ca_file=ca or env.get("WORKMESH_TLS_CA", "").strip(), client_auth=flag in _TRUE)
+        return cls(
+            cert_file=cert or env.get("WORKMESH_TLS_CERT", "").strip(),
+            key_file=key or env.get("WORKMESH_TLS_KEY", "").strip(),
+            ca_file=ca or env.get("WORKMESH_TLS_CA", "").strip(),
+            client_auth=flag in _TRUE,
+        )
 
     @property
     def serves_tls(self) -> bool:
@@ -90,8 +99,9 @@ class TlsConfig:
     def aio_channel(self, target: str, options: Sequence[tuple] = (), interceptors=None) -> grpc.aio.Channel:
         """A grpc.aio channel to another service: TLS when `ca_file` is set, else plaintext."""
         if self.calls_tls:
-            return grpc.aio.secure_channel(target, self.channel_credentials(), options=options,
-                                           interceptors=interceptors)
+            return grpc.aio.secure_channel(
+                target, self.channel_credentials(), options=options, interceptors=interceptors
+            )
         return grpc.aio.insecure_channel(target, options=options, interceptors=interceptors)
 
 

@@ -8,10 +8,6 @@ row leases; ``memory://`` keeps them in memory (benchmarks, tests). A restarted 
 replica taking over from one that died, re-attaches to jobs still running on their workers.
 """
 
-from workmesh.services.gateway.discovery._catalog import Catalog
-from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
-from workmesh.services.gateway.store._memory import MemoryJobStore
-from workmesh.services.gateway.dispatch._policy import RetryPolicy, choose_instance
 from workmesh.services.gateway._server import (
     GatewayConfig,
     GatewayServer,
@@ -19,7 +15,11 @@ from workmesh.services.gateway._server import (
     serve,
 )
 from workmesh.services.gateway._servicer import GatewayServicer
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.dispatch._policy import RetryPolicy, choose_instance
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore, JobUpdate
+from workmesh.services.gateway.store._memory import MemoryJobStore
 
 __all__ = [
     "TERMINAL",

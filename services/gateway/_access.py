@@ -31,8 +31,17 @@ from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.services.gateway.dispatch._jobqueue import TENANT_LABEL, USER_LABEL
 from workmesh.services.gateway.store import JobRecord
 
-__all__ = ["MANAGE", "READ", "caller_owner", "check_job", "list_filter", "owned_key", "scan_visible", "visible_job",
-           "visible_tenant"]
+__all__ = [
+    "MANAGE",
+    "READ",
+    "caller_owner",
+    "check_job",
+    "list_filter",
+    "owned_key",
+    "scan_visible",
+    "visible_job",
+    "visible_tenant",
+]
 
 READ = "read"
 MANAGE = "manage"
@@ -75,9 +84,11 @@ def check_job(record: JobRecord, action: str, identity: Identity | None = None) 
     if owner.tenant != identity.tenant:
         raise unknown(record.job_id)
     if owner.user != identity.subject and not identity.has(JOBS_MANAGE):
-        raise PermissionDenied(f"job_id: job {record.job_id!r} belongs to another subject of tenant "
-                               f"{identity.tenant!r}; its owner can share it, or ask for the scope "
-                               f"{JOBS_MANAGE!r}")
+        raise PermissionDenied(
+            f"job_id: job {record.job_id!r} belongs to another subject of tenant "
+            f"{identity.tenant!r}; its owner can share it, or ask for the scope "
+            f"{JOBS_MANAGE!r}"
+        )
 
 
 async def visible_job(get: Callable[[str], Awaitable[JobRecord | None]], job_id: str, action: str) -> None:
@@ -110,11 +121,14 @@ def caller_owner(declared: Owner) -> Owner:
     if identity is None:
         return declared
     identity.require(JOBS_SUBMIT)
-    for field, declared_value, own in (("tenant", declared.tenant, identity.tenant),
-                                       ("user", declared.user, identity.subject)):
+    for field, declared_value, own in (
+        ("tenant", declared.tenant, identity.tenant),
+        ("user", declared.user, identity.subject),
+    ):
         if declared_value and declared_value != own:
-            raise InvalidArgument(field, f"must be empty or the caller's own ({own!r}): with authentication on, "
-                                         f"jobs belong to the caller")
+            raise InvalidArgument(
+                field, f"must be empty or the caller's own ({own!r}): with authentication on, jobs belong to the caller"
+            )
     return Owner(identity.tenant, identity.subject)
 
 
@@ -159,8 +173,12 @@ def visible_tenant() -> str | None:
     return identity.tenant
 
 
-async def scan_visible(list_page: Callable[..., Awaitable[list[JobRecord]]], keep: Callable[[JobRecord], bool] | None,
-                       want: int, after: str | None) -> tuple[list[JobRecord], str | None]:
+async def scan_visible(
+    list_page: Callable[..., Awaitable[list[JobRecord]]],
+    keep: Callable[[JobRecord], bool] | None,
+    want: int,
+    after: str | None,
+) -> tuple[list[JobRecord], str | None]:
     """Up to `want` records the caller may see, in the store's order after `after`.
 
     Returns:

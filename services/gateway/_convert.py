@@ -8,9 +8,9 @@ import datetime as dt
 import os
 import time
 
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import gateway_pb2
-from workmesh.services.core.errors import InvalidArgument
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TOKEN_PREFIX = b"after:"
@@ -43,10 +43,18 @@ def job_to_proto(record: JobRecord, list_view: bool = False) -> gateway_pb2.Job:
         omitted = sorted(name for name, value in params.items() if value.ByteSize() > LIST_PARAM_BYTES)
         if omitted:
             params = {name: value for name, value in params.items() if name not in omitted}
-    job = gateway_pb2.Job(job_id=record.job_id, workflow_type=record.workflow_type, params=params,
-                          status=record.status, attempts=record.attempts, last_seq=record.last_seq,
-                          trace_id=record.trace_id, labels=record.labels, instance_id=record.instance_id,
-                          omitted_params=omitted)
+    job = gateway_pb2.Job(
+        job_id=record.job_id,
+        workflow_type=record.workflow_type,
+        params=params,
+        status=record.status,
+        attempts=record.attempts,
+        last_seq=record.last_seq,
+        trace_id=record.trace_id,
+        labels=record.labels,
+        instance_id=record.instance_id,
+        omitted_params=omitted,
+    )
     _set_time(job.created_at, record.created_at)
     _set_time(job.updated_at, record.updated_at)
     _set_time(job.started_at, record.started_at)
@@ -80,6 +88,6 @@ def parse_page_token(token: str) -> str | None:
     if not raw.startswith(_TOKEN_PREFIX) or len(raw) == len(_TOKEN_PREFIX):
         raise InvalidArgument("page_token", "must be a next_page_token returned by ListJobs")
     try:
-        return raw[len(_TOKEN_PREFIX):].decode()
+        return raw[len(_TOKEN_PREFIX) :].decode()
     except UnicodeDecodeError:
         raise InvalidArgument("page_token", "must be a next_page_token returned by ListJobs") from None

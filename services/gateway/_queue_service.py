@@ -6,15 +6,21 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
-from workmesh.services.gateway.dispatch._jobqueue import PRIORITY_LABEL, TENANT_LABEL, USER_LABEL, priority_of
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.gateway._access import caller_owner, visible_tenant
 from workmesh.services.gateway._shares import parse_priority
+from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
+from workmesh.services.gateway.dispatch._jobqueue import PRIORITY_LABEL, TENANT_LABEL, USER_LABEL, priority_of
 from workmesh.v1 import gateway_pb2
-from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 
-__all__ = ["QueueServiceMixin", "check_queue_limits", "owner_fields", "owner_labels", "set_owner_fields",
-           "submit_owner"]
+__all__ = [
+    "QueueServiceMixin",
+    "check_queue_limits",
+    "owner_fields",
+    "owner_labels",
+    "set_owner_fields",
+    "submit_owner",
+]
 
 MAX_OWNER_LENGTH = 200
 _RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL)
@@ -75,12 +81,16 @@ def check_queue_limits(queue, owner: Owner) -> None:
     scheduler = queue.scheduler
     cap = scheduler.shares.user_limit(owner).max_queued
     if cap is not None and (n := scheduler.queued_count(owner)) >= cap:
-        raise ResourceExhausted(f"max_queued of user {owner.user or '-'} in tenant {owner.tenant or '-'} is "
-                                f"{cap} and {n} jobs are queued; submit again when some have started")
+        raise ResourceExhausted(
+            f"max_queued of user {owner.user or '-'} in tenant {owner.tenant or '-'} is "
+            f"{cap} and {n} jobs are queued; submit again when some have started"
+        )
     cap = scheduler.shares.tenant_limit(owner.tenant).max_queued
     if cap is not None and (n := scheduler.queued_count(tenant=owner.tenant)) >= cap:
-        raise ResourceExhausted(f"max_queued of tenant {owner.tenant or '-'} is {cap} and {n} jobs are "
-                                f"queued; submit again when some have started")
+        raise ResourceExhausted(
+            f"max_queued of tenant {owner.tenant or '-'} is {cap} and {n} jobs are "
+            f"queued; submit again when some have started"
+        )
 
 
 def set_owner_fields(job: gateway_pb2.Job, queue=None, versions=None) -> gateway_pb2.Job:
@@ -124,8 +134,9 @@ class QueueServiceMixin:
         version = request.version or wf.version
         queue = self._dispatcher.queue
         est = queue.estimate(name, version, params)
-        out = gateway_pb2.EstimateJobResponse(workflow_type=name, version=version, runs=est.runs,
-                                              basis=est.basis, reason=est.reason)
+        out = gateway_pb2.EstimateJobResponse(
+            workflow_type=name, version=version, runs=est.runs, basis=est.basis, reason=est.reason
+        )
         if est.known:
             _seconds(out.runtime_p50, est.p50_s)
             _seconds(out.runtime_p90, est.p90_s)
@@ -170,23 +181,39 @@ class QueueServiceMixin:
         usage = {o: scheduler.usage(o, now) for o in scheduler.owners()}
         total_usage = sum(usage.values()) or 1.0
         for o in sorted(usage):
-            out.owners.add(tenant=o.tenant, user=o.user, queued=scheduler.queued_count(o),
-                           running=scheduler.running_count(o), tenant_weight=shares.tenant_weight(o.tenant),
-                           user_weight=shares.user_weight(o), usage_seconds=usage[o], share=usage[o] / total_usage)
+            out.owners.add(
+                tenant=o.tenant,
+                user=o.user,
+                queued=scheduler.queued_count(o),
+                running=scheduler.running_count(o),
+                tenant_weight=shares.tenant_weight(o.tenant),
+                user_weight=shares.user_weight(o),
+                usage_seconds=usage[o],
+                share=usage[o] / total_usage,
+            )
         capacity = queue.capacity()
         for name in names:
             owners = sorted({*queued.get(name, {}), *running.get(name, {})})
             tenants = {o.tenant for o in owners}
             tenant_total = sum(shares.tenant_weight(t) for t in tenants) or 1.0
-            tq = out.types.add(workflow_type=name, capacity=capacity.get(name, 0),
-                               queued=sum(queued.get(name, {}).values()), running=sum(running.get(name, {}).values()))
+            tq = out.types.add(
+                workflow_type=name,
+                capacity=capacity.get(name, 0),
+                queued=sum(queued.get(name, {}).values()),
+                running=sum(running.get(name, {}).values()),
+            )
             for o in owners:
                 peers = [p for p in owners if p.tenant == o.tenant]
                 user_total = sum(shares.user_weight(p) for p in peers) or 1.0
-                tq.owners.add(tenant=o.tenant, user=o.user, queued=queued.get(name, {}).get(o, 0),
-                              running=running.get(name, {}).get(o, 0), tenant_weight=shares.tenant_weight(o.tenant),
-                              user_weight=shares.user_weight(o),
-                              weight=shares.tenant_weight(o.tenant) / tenant_total * shares.user_weight(o) / user_total,
-                              usage_seconds=usage.get(o, 0.0), share=usage.get(o, 0.0) / total_usage)
+                tq.owners.add(
+                    tenant=o.tenant,
+                    user=o.user,
+                    queued=queued.get(name, {}).get(o, 0),
+                    running=running.get(name, {}).get(o, 0),
+                    tenant_weight=shares.tenant_weight(o.tenant),
+                    user_weight=shares.user_weight(o),
+                    weight=shares.tenant_weight(o.tenant) / tenant_total * shares.user_weight(o) / user_total,
+                    usage_seconds=usage.get(o, 0.0),
+                    share=usage.get(o, 0.0) / total_usage,
+                )
         return out
-

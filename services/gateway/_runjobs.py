@@ -16,10 +16,11 @@ import logging
 from collections.abc import Awaitable, Callable
 
 import grpc
+
+from workmesh.services.core.errors import NotFound, WorkmeshError, status_of
 from workmesh.services.core.streams import BatchedStream
 from workmesh.services.gateway.store import TERMINAL, JobStore
 from workmesh.v1 import gateway_pb2
-from workmesh.services.core.errors import NotFound, WorkmeshError, status_of
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -38,8 +39,9 @@ class RunJobsStream(BatchedStream):
         watch_idle: seconds a job's follower waits for an event before checking the job again.
     """
 
-    def __init__(self, store: JobStore, submit: Submit, context: grpc.aio.ServicerContext, *,
-                 watch_idle: float = 30.0) -> None:
+    def __init__(
+        self, store: JobStore, submit: Submit, context: grpc.aio.ServicerContext, *, watch_idle: float = 30.0
+    ) -> None:
         super().__init__(context, gateway_pb2.RunJobsReply, "updates")
         self._store = store
         self._submit = submit

@@ -18,36 +18,37 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+
 from workmesh.registry import (
     Registrar,
     RegistryConfig,
     ServiceRegistration,
     ServiceWatch,
 )
+from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, announce
+from workmesh.services.core.decode import add_servicer
+from workmesh.services.core.errors import WorkmeshError
+from workmesh.services.core.telemetry import (
+    GatewayMetrics,
+    configure_telemetry,
+    server_interceptors,
+)
+from workmesh.services.core.tls import TlsConfig, bind
 from workmesh.services.gateway._admin import GatewayAdminServicer
+from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
+from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway._tokens import TokenAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._fairshare import POLICIES, Scheduler, Shares
 from workmesh.services.gateway.dispatch._faults import Faults
-from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
-from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway.http import HttpConfig, HttpServer
-from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway.notify import Notifier, NotifyConfig
 from workmesh.services.gateway.store import JobStore
-from workmesh.services.core.tls import TlsConfig, bind
-from workmesh.services.core.auth import AuthConfig, AuthInterceptor, Authenticator, announce
-from workmesh.services.core.telemetry import (
-    GatewayMetrics,
-    configure_telemetry,
-    server_interceptors,
-)
+from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.v1 import admin_pb2, gateway_pb2
-from workmesh.services.core.decode import add_servicer
-from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -204,31 +205,43 @@ class GatewayConfig:
         lease = _float(env, "WORKMESH_LEASE_SECONDS", cls.lease_seconds)
         renew = _float(env, "WORKMESH_LEASE_RENEW", min(cls.lease_renew, lease / 3))
         if lease <= 0 or not 0 < renew < lease:
-            raise ValueError(f"WORKMESH_LEASE_RENEW={renew:g} must be above 0 and below "
-                             f"WORKMESH_LEASE_SECONDS={lease:g}")
+            raise ValueError(
+                f"WORKMESH_LEASE_RENEW={renew:g} must be above 0 and below WORKMESH_LEASE_SECONDS={lease:g}"
+            )
         sync = env.get("WORKMESH_SQLITE_SYNC", "").strip().upper() or cls.sqlite_sync
         if sync not in ("NORMAL", "FULL", "EXTRA"):
             raise ValueError(f"WORKMESH_SQLITE_SYNC={sync!r}: must be NORMAL, FULL or EXTRA")
         scheduler = env.get("WORKMESH_SCHEDULER", "").strip().lower() or cls.scheduler
         if scheduler not in POLICIES:
             raise ValueError(f"WORKMESH_SCHEDULER={scheduler!r}: must be one of {', '.join(POLICIES)}")
-        return cls(address=address, registry=RegistryConfig.from_env(env),
-                   scheduler=scheduler, shares_file=env.get("WORKMESH_SHARES_FILE", "").strip(),
-                   database_url=env.get("DATABASE_URL", "").strip(),
-                   data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir, sqlite_sync=sync,
-                   replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
-                   lease_seconds=lease, lease_renew=renew,
-                   reattach_wait=_float(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
-                   job_ttl=parse_duration("WORKMESH_JOB_TTL", env.get("WORKMESH_JOB_TTL", "")),
-                   store_retry=_float(env, "WORKMESH_STORE_RETRY", cls.store_retry),
-                   cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
-                   shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
-                   worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
-                   http=HttpConfig.from_env(env),
-                   faults=Faults.from_env(env), auth=AuthConfig.from_env(env), tls=TlsConfig.from_env(env),
-                   notify=NotifyConfig.from_env(env),
-                   type_retention=(parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
-                                   if env.get("WORKMESH_TYPE_RETENTION", "").strip() else cls.type_retention))
+        return cls(
+            address=address,
+            registry=RegistryConfig.from_env(env),
+            scheduler=scheduler,
+            shares_file=env.get("WORKMESH_SHARES_FILE", "").strip(),
+            database_url=env.get("DATABASE_URL", "").strip(),
+            data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir,
+            sqlite_sync=sync,
+            replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
+            lease_seconds=lease,
+            lease_renew=renew,
+            reattach_wait=_float(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
+            job_ttl=parse_duration("WORKMESH_JOB_TTL", env.get("WORKMESH_JOB_TTL", "")),
+            store_retry=_float(env, "WORKMESH_STORE_RETRY", cls.store_retry),
+            cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
+            shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
+            worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
+            http=HttpConfig.from_env(env),
+            faults=Faults.from_env(env),
+            auth=AuthConfig.from_env(env),
+            tls=TlsConfig.from_env(env),
+            notify=NotifyConfig.from_env(env),
+            type_retention=(
+                parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
+                if env.get("WORKMESH_TYPE_RETENTION", "").strip()
+                else cls.type_retention
+            ),
+        )
 
 
 def store_url(config: GatewayConfig) -> str:
@@ -245,12 +258,18 @@ def open_store(config: GatewayConfig) -> JobStore:
     if url in ("memory", "memory://"):
         return MemoryJobStore()
     from workmesh.services.gateway.store.sql._store import SqlJobStore
+
     # A SQLite file belongs to one gateway: the store enforces it, and can then serve the
     # events it wrote from memory.
     # On PostgreSQL it serves the events it wrote itself from memory too (others' writes
     # arrive by NOTIFY, which invalidates).
-    return SqlJobStore(url, retry_for=config.store_retry, exclusive=url.startswith("sqlite"), own_events=True,
-                       sqlite_synchronous=config.sqlite_sync)
+    return SqlJobStore(
+        url,
+        retry_for=config.store_retry,
+        exclusive=url.startswith("sqlite"),
+        own_events=True,
+        sqlite_synchronous=config.sqlite_sync,
+    )
 
 
 class GatewayServer:
@@ -260,10 +279,19 @@ class GatewayServer:
     :meth:`stop` ends them in reverse order.
     """
 
-    def __init__(self, server: grpc.aio.Server, health_servicer: health.aio.HealthServicer,
-                 store: JobStore, catalog: Catalog, dispatcher: Dispatcher, own_store: bool,
-                 job_ttl: float | None = None, delete_series=None, http: HttpServer | None = None,
-                 shares_file: str = "") -> None:
+    def __init__(
+        self,
+        server: grpc.aio.Server,
+        health_servicer: health.aio.HealthServicer,
+        store: JobStore,
+        catalog: Catalog,
+        dispatcher: Dispatcher,
+        own_store: bool,
+        job_ttl: float | None = None,
+        delete_series=None,
+        http: HttpServer | None = None,
+        shares_file: str = "",
+    ) -> None:
         self.server = server
         self.http = http
         self.serving = False
@@ -307,8 +335,9 @@ class GatewayServer:
             await self.notifier.start()
         await self.server.start()
         if self._job_ttl:
-            self._retention = asyncio.get_running_loop().create_task(self._sweep(self._job_ttl),
-                                                                     name="gateway-retention")
+            self._retention = asyncio.get_running_loop().create_task(
+                self._sweep(self._job_ttl), name="gateway-retention"
+            )
         for name in ("", GRPC_SERVICE):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         if self.http is not None:
@@ -335,8 +364,12 @@ class GatewayServer:
                 log.info("retention: deleted %d job(s) finished before %s", deleted, cutoff.isoformat())
             if kept:
                 self.retention_kept += kept
-                log.warning("retention: kept %d job(s) whose series could not be deleted, retried in %.0f s: %s",
-                            kept, interval, error)
+                log.warning(
+                    "retention: kept %d job(s) whose series could not be deleted, retried in %.0f s: %s",
+                    kept,
+                    interval,
+                    error,
+                )
             await asyncio.sleep(interval)
 
     async def stop(self, grace: float | None = None) -> None:
@@ -362,8 +395,9 @@ class GatewayServer:
         await self.server.wait_for_termination()
 
 
-def create_server(config: GatewayConfig, store: JobStore | None = None, *,
-                  watch: Watch | None = None) -> tuple[GatewayServer, int]:
+def create_server(
+    config: GatewayConfig, store: JobStore | None = None, *, watch: Watch | None = None
+) -> tuple[GatewayServer, int]:
     """Build a gateway bound to ``config.address``; call with an event loop running.
 
     Args:
@@ -385,15 +419,24 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     # Off: no interceptor at all (an installed one costs tens of µs per call doing nothing).
     authenticator = Authenticator(config.auth, tokens) if config.auth.enabled else None
     interceptors = server_interceptors("gateway") + ([AuthInterceptor(authenticator)] if authenticator else [])
-    server = grpc.aio.server(options=[("grpc.max_send_message_length", size),
-                                      ("grpc.max_receive_message_length", size),
-                                      ("grpc.so_reuseport", 0)],
-                             interceptors=interceptors)
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_send_message_length", size),
+            ("grpc.max_receive_message_length", size),
+            ("grpc.so_reuseport", 0),
+        ],
+        interceptors=interceptors,
+    )
     port = bind(server, config.address, config.tls)
     if port == 0:
         raise ValueError(f"gateway address {config.address!r}: cannot bind")
-    catalog = Catalog(watch, sessions=config.worker_sessions, lost_after=config.reattach_wait,
-                      remembered=RememberedTypes(store, retention=config.type_retention), tls=config.tls)
+    catalog = Catalog(
+        watch,
+        sessions=config.worker_sessions,
+        lost_after=config.reattach_wait,
+        remembered=RememberedTypes(store, retention=config.type_retention),
+        tls=config.tls,
+    )
     metrics = GatewayMetrics()
     # Stable across restarts of this gateway (same host and port): it takes its jobs back at once.
     replica = config.replica_id or f"{socket.gethostname()}:{port}"
@@ -401,14 +444,24 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
         shares = load_shares(config.shares_file) if config.shares_file else Shares()
     except SharesError as exc:
         raise ValueError(f"WORKMESH_SHARES_FILE: {exc}") from None
-    dispatcher = Dispatcher(store, catalog, retry=config.retry, cancel_grace=config.cancel_grace,
-                            replica_id=replica, lease_seconds=config.lease_seconds,
-                            renew_interval=config.lease_renew, reattach_wait=config.reattach_wait,
-                            metrics=metrics, faults=config.faults, scheduler=Scheduler(shares, config.scheduler))
+    dispatcher = Dispatcher(
+        store,
+        catalog,
+        retry=config.retry,
+        cancel_grace=config.cancel_grace,
+        replica_id=replica,
+        lease_seconds=config.lease_seconds,
+        renew_interval=config.lease_renew,
+        reattach_wait=config.reattach_wait,
+        metrics=metrics,
+        faults=config.faults,
+        scheduler=Scheduler(shares, config.scheduler),
+    )
     dispatcher.observe(metrics)
     cleaner = SeriesCleaner(config.registry, tls=config.tls)
-    servicer = GatewayServicer(store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size,
-                               notify=config.notify)
+    servicer = GatewayServicer(
+        store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size, notify=config.notify
+    )
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
     add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
@@ -417,17 +470,37 @@ def create_server(config: GatewayConfig, store: JobStore | None = None, *,
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (GRPC_SERVICE, ADMIN_SERVICE, TOKENS_SERVICE, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-         reflection.SERVICE_NAME),
-        server)
-    gateway = GatewayServer(server, health_servicer, store, catalog, dispatcher, own_store, config.job_ttl,
-                            cleaner, shares_file=config.shares_file)
+        (
+            GRPC_SERVICE,
+            ADMIN_SERVICE,
+            TOKENS_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    gateway = GatewayServer(
+        server,
+        health_servicer,
+        store,
+        catalog,
+        dispatcher,
+        own_store,
+        config.job_ttl,
+        cleaner,
+        shares_file=config.shares_file,
+    )
     if config.notify.enabled:
         gateway.notifier = Notifier(store, config.notify)
     if config.http.address is not None:
-        gateway.http = HttpServer(servicer, config.registry, config.http, ready=lambda: gateway.serving,
-                                  stats=lambda: {"typeWatchers": catalog.subscriber_count},
-                                  authenticator=authenticator)
+        gateway.http = HttpServer(
+            servicer,
+            config.registry,
+            config.http,
+            ready=lambda: gateway.serving,
+            stats=lambda: {"typeWatchers": catalog.subscriber_count},
+            authenticator=authenticator,
+        )
     return gateway, port
 
 
@@ -447,9 +520,18 @@ async def serve(config: GatewayConfig) -> None:
     registrar = None
     if config.register:
         advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
-        registrar = Registrar(config.registry, [ServiceRegistration(
-            name=SERVICE_NAME, service_id=f"{SERVICE_NAME}-{advertised}-{port}", address=advertised, port=port,
-            grpc_check=f"{advertised}:{port}/{GRPC_SERVICE}")])
+        registrar = Registrar(
+            config.registry,
+            [
+                ServiceRegistration(
+                    name=SERVICE_NAME,
+                    service_id=f"{SERVICE_NAME}-{advertised}-{port}",
+                    address=advertised,
+                    port=port,
+                    grpc_check=f"{advertised}:{port}/{GRPC_SERVICE}",
+                )
+            ],
+        )
         await registrar.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

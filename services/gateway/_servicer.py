@@ -7,22 +7,15 @@ import functools
 import logging
 import time
 
-from workmesh.services.gateway.discovery._catalog import Catalog
-from workmesh.services.gateway._convert import (
-    job_to_proto,
-    new_job_id,
-    page_token,
-    parse_page_token,
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
+from workmesh.services.core.errors import (
+    InvalidArgument,
+    NotFound,
+    Unavailable,
+    WorkmeshError,
+    abort,
 )
-from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
-from workmesh.services.gateway.dispatch._policy import effective_max_attempts
-from workmesh.services.gateway._queue_service import (
-    QueueServiceMixin,
-    check_queue_limits,
-    owner_fields,
-    owner_labels,
-    set_owner_fields,
-)
+from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.services.gateway._access import (
     MANAGE,
     READ,
@@ -32,19 +25,26 @@ from workmesh.services.gateway._access import (
     scan_visible,
     visible_job,
 )
+from workmesh.services.gateway._convert import (
+    job_to_proto,
+    new_job_id,
+    page_token,
+    parse_page_token,
+)
+from workmesh.services.gateway._queue_service import (
+    QueueServiceMixin,
+    check_queue_limits,
+    owner_fields,
+    owner_labels,
+    set_owner_fields,
+)
 from workmesh.services.gateway._runjobs import RunJobsStream
-from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
+from workmesh.services.gateway.dispatch._policy import effective_max_attempts
 from workmesh.services.gateway.notify import NotifyConfig, request_targets
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
-from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from workmesh.services.core.errors import (
-    InvalidArgument,
-    NotFound,
-    Unavailable,
-    WorkmeshError,
-    abort,
-)
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -62,6 +62,7 @@ _VALID_STATUSES = frozenset(v for v in common_pb2.JobStatus.values() if v != com
 def _validate_params(specs, values):
     # Imported late: the SDK module is only needed once a job is submitted.
     from workmesh.workers.params import validate_params
+
     return validate_params(specs, values)
 
 
@@ -78,12 +79,14 @@ def _timeout_seconds(timeout) -> float | None:
 
 def _unary(method):
     """Turn WorkmeshErrors raised by a unary handler into their gRPC status."""
+
     @functools.wraps(method)
     async def wrapper(self, request, context):
         try:
             return await method(self, request, context)
         except WorkmeshError as exc:
             await abort(context, exc)
+
     return wrapper
 
 
@@ -117,9 +120,17 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         notify: the notification channels and tenant defaults; None: jobs cannot ask for any.
     """
 
-    def __init__(self, store: JobStore, catalog: Catalog, dispatcher: Dispatcher, *,
-                 watch_idle: float = 30.0, delete_series=None, max_message_bytes: int = 64 * 1024 * 1024,
-                 notify: NotifyConfig | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        catalog: Catalog,
+        dispatcher: Dispatcher,
+        *,
+        watch_idle: float = 30.0,
+        delete_series=None,
+        max_message_bytes: int = 64 * 1024 * 1024,
+        notify: NotifyConfig | None = None,
+    ) -> None:
         self._notify = notify
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
         self._delete_series = delete_series
@@ -140,8 +151,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if wf is None:
             available = ", ".join(self._catalog.type_names()) or "none (no worker is registered)"
             retention = self._catalog.forgotten(name)
-            why = (f": no worker has served it for more than {retention:g}s (WORKMESH_TYPE_RETENTION), "
-                   f"so it was forgotten" if retention is not None else "")
+            why = (
+                f": no worker has served it for more than {retention:g}s (WORKMESH_TYPE_RETENTION), so it was forgotten"
+                if retention is not None
+                else ""
+            )
             raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
         return wf
 
@@ -196,18 +210,27 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         with job_span("job.submit", job_id=job_id, workflow_type=name, bind_logs=False):
             trace_parent = current_traceparent()
             leased_at = time.monotonic()  # the lease below lasts at least lease_seconds from here
-            record = JobRecord(job_id=job_id, workflow_type=name, params=params, timeout_s=timeout_s,
-                               max_attempts=effective_max_attempts(wf.max_attempts), labels=labels,
-                               idempotency_key=owned_key(request.idempotency_key) or None, trace_parent=trace_parent,
-                               trace_id=current_trace_id(), lease_owner=dispatcher.replica_id,
-                               lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds),
-                               notify=notify)
+            record = JobRecord(
+                job_id=job_id,
+                workflow_type=name,
+                params=params,
+                timeout_s=timeout_s,
+                max_attempts=effective_max_attempts(wf.max_attempts),
+                labels=labels,
+                idempotency_key=owned_key(request.idempotency_key) or None,
+                trace_parent=trace_parent,
+                trace_id=current_trace_id(),
+                lease_owner=dispatcher.replica_id,
+                lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds),
+                notify=notify,
+            )
             stored, created = await self._store.create(record)
         if created:
             dispatcher.submitted(stored, leased_at)
         # The client has the parameters it sent: big ones are not echoed back (see ListJobs).
-        return gateway_pb2.SubmitJobResponse(job=set_owner_fields(job_to_proto(stored, list_view=True)),
-                                             existing=not created)
+        return gateway_pb2.SubmitJobResponse(
+            job=set_owner_fields(job_to_proto(stored, list_view=True)), existing=not created
+        )
 
     async def WatchJob(self, request, context):
         try:
@@ -267,8 +290,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         keep = list_filter(request.tenant_wide, request.all_tenants)
 
         def list_page(limit, after):
-            return self._store.list(workflow_type=request.workflow_type or None,
-                                    statuses=tuple(request.statuses), limit=limit, after=after)
+            return self._store.list(
+                workflow_type=request.workflow_type or None, statuses=tuple(request.statuses), limit=limit, after=after
+            )
 
         records, resume = await scan_visible(list_page, keep, size + 1, after)
         # Big parameter values (an ESDL file of tens of MB) are left out of list views, and a
@@ -347,8 +371,10 @@ class SeriesCleaner:
         instances = await find_service(self._registry, "workmesh-results")
         if not instances:
             if await find_service(self._registry, "workmesh-results", passing=False):
-                raise Unavailable(f"the results service is registered but not passing; the series of job "
-                                  f"{job_id} were not deleted and the job was kept, retry DeleteJob")
+                raise Unavailable(
+                    f"the results service is registered but not passing; the series of job "
+                    f"{job_id} were not deleted and the job was kept, retry DeleteJob"
+                )
             return
         inst = instances[0]
         address = f"{inst.address}:{inst.port}"
@@ -358,7 +384,9 @@ class SeriesCleaner:
         except NotFound:
             return
         except WorkmeshError as exc:
-            raise Unavailable(f"results service at {address} could not delete the series of job {job_id} "
-                              f"({exc}); the job was kept, retry DeleteJob") from exc
+            raise Unavailable(
+                f"results service at {address} could not delete the series of job {job_id} "
+                f"({exc}); the job was kept, retry DeleteJob"
+            ) from exc
         finally:
             await client.close()

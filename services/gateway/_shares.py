@@ -57,8 +57,10 @@ def parse_priority(value: str | int) -> int:
         try:
             number = int(text)
         except ValueError:
-            raise ValueError(f"unknown priority {value!r}: use low, normal, high or an integer "
-                             f"from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]}") from None
+            raise ValueError(
+                f"unknown priority {value!r}: use low, normal, high or an integer "
+                f"from {PRIORITY_RANGE[0]} to {PRIORITY_RANGE[1]}"
+            ) from None
     if not PRIORITY_RANGE[0] <= number <= PRIORITY_RANGE[1]:
         raise ValueError(f"priority {number} is out of range {PRIORITY_RANGE[0]}..{PRIORITY_RANGE[1]}")
     return number
@@ -114,9 +116,15 @@ def parse_shares(data: dict[str, Any]) -> Shares:
                 user_limits[(tenant, user)] = _limits(ubody, uwhere, ("weight",))
             else:
                 _only(ubody, uwhere + ".", ("weight",))
-    return Shares(tenants=tenants, users=users, tenant_limits=tenant_limits, user_limits=user_limits,
-                  default_tenant_limits=default_tenant, default_user_limits=default_user,
-                  half_life_s=float(half_life))
+    return Shares(
+        tenants=tenants,
+        users=users,
+        tenant_limits=tenant_limits,
+        user_limits=user_limits,
+        default_tenant_limits=default_tenant,
+        default_user_limits=default_user,
+        half_life_s=float(half_life),
+    )
 
 
 def _number(value: Any) -> bool:
@@ -150,7 +158,8 @@ def _limits(table: dict[str, Any], where: str, others: tuple[str, ...]) -> Limit
         if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
             # A limit of 0 would block every job of the owner for good: leave the key out
             # for "no limit" instead.
-            raise SharesError(f"{where}.{key}: must be a whole number of at least 1 (omit it for no "
-                              f"limit), not {value!r}")
+            raise SharesError(
+                f"{where}.{key}: must be a whole number of at least 1 (omit it for no limit), not {value!r}"
+            )
         values[key] = value
     return Limits(**values)

@@ -28,8 +28,13 @@ __all__ = ["TokenAdminServicer", "token_message"]
 
 def token_message(record: TokenRecord) -> admin_pb2.ApiToken:
     """A stored token as the API shows it (never its hash)."""
-    out = admin_pb2.ApiToken(token_id=record.token_id, tenant=record.tenant, name=record.name,
-                             scopes=list(record.scopes), created_by=record.created_by)
+    out = admin_pb2.ApiToken(
+        token_id=record.token_id,
+        tenant=record.tenant,
+        name=record.name,
+        scopes=list(record.scopes),
+        created_by=record.created_by,
+    )
     out.created_at.FromDatetime(dt.datetime.fromtimestamp(record.created_at, dt.UTC))
     if record.revoked_at is not None:
         out.revoked_at.FromDatetime(dt.datetime.fromtimestamp(record.revoked_at, dt.UTC))
@@ -48,8 +53,10 @@ def _tenant(identity: Identity | None, requested: str) -> str | None:
     if identity is None:
         return requested or None
     if requested and requested != identity.tenant and not identity.admin:
-        raise PermissionDenied(f"tenant: the caller may manage the tokens of tenant {identity.tenant!r} only "
-                               f"(other tenants need the scope {ADMIN!r})")
+        raise PermissionDenied(
+            f"tenant: the caller may manage the tokens of tenant {identity.tenant!r} only "
+            f"(other tenants need the scope {ADMIN!r})"
+        )
     return requested or identity.tenant
 
 
@@ -69,10 +76,12 @@ class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
             if identity is not None and not identity.admin:
                 for scope in scopes:
                     if scope == ADMIN or not identity.has(scope):
-                        raise PermissionDenied(f"scopes: the caller cannot give a token the scope {scope!r}, "
-                                               f"which it does not hold itself")
-            plain, record = new_token(tenant, request.name, scopes,
-                                      created_by=identity.subject if identity is not None else "")
+                        raise PermissionDenied(
+                            f"scopes: the caller cannot give a token the scope {scope!r}, which it does not hold itself"
+                        )
+            plain, record = new_token(
+                tenant, request.name, scopes, created_by=identity.subject if identity is not None else ""
+            )
             await self._store.create_token(record)
             return admin_pb2.CreateTokenResponse(token=plain, info=token_message(record))
         except WorkmeshError as exc:
@@ -81,8 +90,9 @@ class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
     async def ListTokens(self, request, context):
         try:
             tenant = _tenant(_caller(), request.tenant)
-            return admin_pb2.ListTokensResponse(tokens=[token_message(r) for r in
-                                                        await self._store.list_tokens(tenant)])
+            return admin_pb2.ListTokensResponse(
+                tokens=[token_message(r) for r in await self._store.list_tokens(tenant)]
+            )
         except WorkmeshError as exc:
             await abort(context, exc)
 

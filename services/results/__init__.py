@@ -7,17 +7,23 @@ and :class:`SeriesWriter` (what the worker SDK writes series with). CLI helpers:
 :mod:`workmesh.services.bench`).
 """
 
-from workmesh.services.clients._results import ResultsClient, Series
-from workmesh.services.results._config import InfluxConfig, ResultsConfig
-from workmesh.services.results.stores._influx import InfluxStore
 from workmesh.services.clients._model import (
-    MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary,
+    MAX_CHUNK_BYTES,
+    MAX_MESSAGE_BYTES,
+    Chunk,
+    ReadQuery,
+    SeriesData,
+    SeriesKey,
+    SeriesSummary,
 )
-from workmesh.services.results.stores._parquet import ParquetStore
+from workmesh.services.clients._results import ResultsClient, Series
+from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+from workmesh.services.results._config import InfluxConfig, ResultsConfig
 from workmesh.services.results._report import export_csv, plot_series, series_rows
 from workmesh.services.results._server import SERVICE_NAME, create_server, create_store, serve
+from workmesh.services.results.stores._influx import InfluxStore
+from workmesh.services.results.stores._parquet import ParquetStore
 from workmesh.services.results.stores._protocol import SeriesStore
-from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
 
 __all__ = [
     "MAX_CHUNK_BYTES",

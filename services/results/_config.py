@@ -54,10 +54,15 @@ class InfluxConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> InfluxConfig:
         env = os.environ if environ is None else environ
-        return cls(url=env.get("INFLUX_URL", cls.url).rstrip("/"), username=env.get("INFLUX_USERNAME", ""),
-                   password=env.get("INFLUX_PASSWORD", ""), db_prefix=env.get("INFLUX_DB_PREFIX", ""),
-                   batch_lines=int(env.get("INFLUX_BATCH_LINES", cls.batch_lines)),
-                   writers=int(env.get("INFLUX_WRITERS", cls.writers)), gzip=env.get("INFLUX_GZIP", "auto"))
+        return cls(
+            url=env.get("INFLUX_URL", cls.url).rstrip("/"),
+            username=env.get("INFLUX_USERNAME", ""),
+            password=env.get("INFLUX_PASSWORD", ""),
+            db_prefix=env.get("INFLUX_DB_PREFIX", ""),
+            batch_lines=int(env.get("INFLUX_BATCH_LINES", cls.batch_lines)),
+            writers=int(env.get("INFLUX_WRITERS", cls.writers)),
+            gzip=env.get("INFLUX_GZIP", "auto"),
+        )
 
 
 @dataclass(frozen=True)
@@ -128,11 +133,16 @@ class ResultsConfig:
             kwargs["compression"] = env["WORKMESH_RESULTS_COMPRESSION"]
         if env.get("WORKMESH_RESULTS_COMPACTION_DELAY"):
             kwargs["compaction_delay"] = float(env["WORKMESH_RESULTS_COMPACTION_DELAY"])
-        return cls(listen=env.get("WORKMESH_RESULTS_ADDR", cls.listen),
-                   advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
-                   store=env.get("WORKMESH_RESULTS_STORE", cls.store), data_dir=data_dir,
-                   influx=InfluxConfig.from_env(env),
-                   registry=RegistryConfig.from_env(env), tls=TlsConfig.from_env(env), **kwargs)
+        return cls(
+            listen=env.get("WORKMESH_RESULTS_ADDR", cls.listen),
+            advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
+            store=env.get("WORKMESH_RESULTS_STORE", cls.store),
+            data_dir=data_dir,
+            influx=InfluxConfig.from_env(env),
+            registry=RegistryConfig.from_env(env),
+            tls=TlsConfig.from_env(env),
+            **kwargs,
+        )
 
     def with_listen(self, listen: str) -> ResultsConfig:
         return replace(self, listen=listen)

@@ -44,23 +44,49 @@ async def series_rows(client: ResultsClient | str, job_id: str) -> list[dict]:
     """
     async with _open(client) as c:
         found = await c.list(job_id)
-    return [{"measurement": s.key.measurement, "tags": dict(s.key.tags), "fields": list(s.fields),
-             "units": dict(s.units), "count": s.count, "start": _iso(s.start), "end": _iso(s.end),
-             "start_ns": s.start, "end_ns": s.end} for s in found]
+    return [
+        {
+            "measurement": s.key.measurement,
+            "tags": dict(s.key.tags),
+            "fields": list(s.fields),
+            "units": dict(s.units),
+            "count": s.count,
+            "start": _iso(s.start),
+            "end": _iso(s.end),
+            "start_ns": s.start,
+            "end_ns": s.end,
+        }
+        for s in found
+    ]
 
 
-async def _read_field(c: ResultsClient, job_ids: Sequence[str], field: str, measurement: str,
-                      tags: Mapping[str, str] | None, window: int, aggregate: str) -> list[Series]:
-    found = await c.read(list(job_ids), measurement=measurement, tags=tags, fields=[field],
-                         window=window, aggregate=aggregate)
+async def _read_field(
+    c: ResultsClient,
+    job_ids: Sequence[str],
+    field: str,
+    measurement: str,
+    tags: Mapping[str, str] | None,
+    window: int,
+    aggregate: str,
+) -> list[Series]:
+    found = await c.read(
+        list(job_ids), measurement=measurement, tags=tags, fields=[field], window=window, aggregate=aggregate
+    )
     found = [s for s in found if field in s.fields]
     if not found:
         raise NotFound(f"no series with field {field!r} in job(s) {', '.join(job_ids)}")
     return found
 
 
-async def export_csv(client: ResultsClient | str, job_ids: str | Sequence[str], field: str, out: TextIO, *,
-                     measurement: str = "", tags: Mapping[str, str] | None = None) -> int:
+async def export_csv(
+    client: ResultsClient | str,
+    job_ids: str | Sequence[str],
+    field: str,
+    out: TextIO,
+    *,
+    measurement: str = "",
+    tags: Mapping[str, str] | None = None,
+) -> int:
     """Write one field of one or several jobs as CSV; returns the number of data rows.
 
     Wide format, one row per timestamp: ``time`` (ISO 8601 UTC), ``time_ns``, then one column per
@@ -86,10 +112,20 @@ async def export_csv(client: ResultsClient | str, job_ids: str | Sequence[str], 
     return len(axis)
 
 
-async def plot_series(client: ResultsClient | str, job_ids: str | Sequence[str], field: str,
-                      out: str | Path, *, measurement: str = "", tags: Mapping[str, str] | None = None,
-                      window: int = 0, aggregate: str = "", title: str | None = None,
-                      size: tuple[float, float] = (10.0, 5.0), dpi: int = 100) -> Path:
+async def plot_series(
+    client: ResultsClient | str,
+    job_ids: str | Sequence[str],
+    field: str,
+    out: str | Path,
+    *,
+    measurement: str = "",
+    tags: Mapping[str, str] | None = None,
+    window: int = 0,
+    aggregate: str = "",
+    title: str | None = None,
+    size: tuple[float, float] = (10.0, 5.0),
+    dpi: int = 100,
+) -> Path:
     """Draw one field of one or several jobs into a PNG line chart (one line per job and series).
 
     Args:

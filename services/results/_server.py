@@ -13,10 +13,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
-from workmesh.services.core.tls import bind
-from workmesh.services.results._config import ResultsConfig
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
 from workmesh.services.core.decode import add_servicer
+from workmesh.services.core.tls import bind
+from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
 from workmesh.services.results.stores._parquet import ParquetStore
@@ -51,10 +51,12 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         The server and the bound port. Start it with ``await server.start()``; stop it with
         ``await server.stop(grace)`` and close the store via ``server.results_store``.
     """
-    options = [("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-               ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
-               *HTTP2_OPTIONS]
+    options = [
+        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
+        *HTTP2_OPTIONS,
+    ]
     from workmesh.services.core.telemetry import server_interceptors
 
     server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
@@ -70,9 +72,12 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     compactor = None
     if isinstance(store.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(store.store, delay=config.compaction_delay)
-    add_servicer(ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
-                 results_pb2.DESCRIPTOR.services_by_name["Results"], server,
-                 parsers={"WriteSeries": parse_write_request})
+    add_servicer(
+        ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
+        results_pb2.DESCRIPTOR.services_by_name["Results"],
+        server,
+        parsers={"WriteSeries": parse_write_request},
+    )
     server.results_compactor = compactor  # type: ignore[attr-defined]
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -100,11 +105,18 @@ async def serve(config: ResultsConfig) -> None:
     server, port = create_server(config)
     await server.start()
     await _set_health(server, health_pb2.HealthCheckResponse.SERVING)
-    log.info("results service listening", address=f"{config.host}:{port}", listen=config.listen,
-             store=config.store, data_dir=str(config.data_dir) if config.store == "parquet" else None)
+    log.info(
+        "results service listening",
+        address=f"{config.host}:{port}",
+        listen=config.listen,
+        store=config.store,
+        data_dir=str(config.data_dir) if config.store == "parquet" else None,
+    )
     # Said at every start, so that nobody mistakes it for protected (issue 11: not yet scoped).
-    log.warning("results service: authentication is not implemented here yet; every caller may read and "
-                "write every series: keep it on a private network")
+    log.warning(
+        "results service: authentication is not implemented here yet; every caller may read and "
+        "write every series: keep it on a private network"
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -115,9 +127,15 @@ async def serve(config: ResultsConfig) -> None:
             from workmesh.registry import Registrar, ServiceRegistration
 
             registration = ServiceRegistration(
-                name=SERVICE_NAME, service_id=f"{SERVICE_NAME}-{uuid.uuid4().hex[:12]}", address=config.host,
-                port=port, tags=("workmesh",), meta={"store": config.store},
-                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}", grpc_tls=config.tls.serves_tls)
+                name=SERVICE_NAME,
+                service_id=f"{SERVICE_NAME}-{uuid.uuid4().hex[:12]}",
+                address=config.host,
+                port=port,
+                tags=("workmesh",),
+                meta={"store": config.store},
+                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}",
+                grpc_tls=config.tls.serves_tls,
+            )
             registrar = Registrar(config.registry, [registration])
             try:
                 await registrar.start()

@@ -20,18 +20,30 @@ import grpc
 import numpy as np
 
 from workmesh.services.clients._model import (
-    MAX_CHUNK_BYTES, Chunk, ReadQuery, SeriesData, SeriesKey, check_job_id, check_name,
-    check_tags, decode_chunk, ns_per,
+    MAX_CHUNK_BYTES,
+    Chunk,
+    ReadQuery,
+    SeriesData,
+    SeriesKey,
+    check_job_id,
+    check_name,
+    check_tags,
+    decode_chunk,
+    ns_per,
 )
 from workmesh.services.clients._wire import chunk_pieces, encode_key
+from workmesh.services.core.errors import InvalidArgument, abort
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
-from workmesh.services.core.errors import InvalidArgument, abort
 
 _RESPONSE_BYTES = 4 << 20  # small series are packed into messages of about this size
 
-_AGGREGATES = {results_pb2.AGGREGATE_MEAN: "mean", results_pb2.AGGREGATE_MIN: "min",
-               results_pb2.AGGREGATE_MAX: "max", results_pb2.AGGREGATE_LAST: "last"}
+_AGGREGATES = {
+    results_pb2.AGGREGATE_MEAN: "mean",
+    results_pb2.AGGREGATE_MIN: "min",
+    results_pb2.AGGREGATE_MAX: "max",
+    results_pb2.AGGREGATE_LAST: "last",
+}
 
 
 class ResultsServicer(results_pb2_grpc.ResultsServicer):
@@ -42,8 +54,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         self.batch_values = batch_values
         self.compactor = compactor  # told when a job's write calls begin and end (Parquet: compaction)
 
-    async def WriteSeries(self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest],
-                          context: grpc.aio.ServicerContext) -> None:
+    async def WriteSeries(
+        self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest], context: grpc.aio.ServicerContext
+    ) -> None:
         call = _WriteCall(self.store, context)
         try:
             async for request in request_iterator:
@@ -66,8 +79,9 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
             if self.compactor is not None and call.job_id:
                 self.compactor.end(call.job_id)
 
-    async def ReadSeries(self, request: results_pb2.ReadSeriesRequest,
-                         context: grpc.aio.ServicerContext) -> AsyncIterator[bytes]:
+    async def ReadSeries(
+        self, request: results_pb2.ReadSeriesRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[bytes]:
         # Streamed: the store hands over blocks of whole groups (one key from every job), so the
         # service holds a block, not every job of a comparison. Responses are encoded straight
         # from the arrays (see workmesh.services.clients._wire).
@@ -85,9 +99,13 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
                     key_field = encode_key(series.key)
                     step = max(1, MAX_CHUNK_BYTES // (8 * (1 + len(series.fields))))
                     for lo in range(0, len(ts), step):
-                        more, n = chunk_pieces(key_field, ts[lo:lo + step],
-                                               {k: v[lo:lo + step] for k, v in series.fields.items()},
-                                               series.units, unit)
+                        more, n = chunk_pieces(
+                            key_field,
+                            ts[lo : lo + step],
+                            {k: v[lo : lo + step] for k, v in series.fields.items()},
+                            series.units,
+                            unit,
+                        )
                         pieces += more
                         size += n
                         if size >= _RESPONSE_BYTES:
@@ -98,16 +116,18 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
 
-    async def ListSeries(self, request: results_pb2.ListSeriesRequest,
-                         context: grpc.aio.ServicerContext) -> results_pb2.ListSeriesResponse:
+    async def ListSeries(
+        self, request: results_pb2.ListSeriesRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.ListSeriesResponse:
         try:
             found = await self.store.list(check_job_id(request.job_id))
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.ListSeriesResponse(series=[s.to_pb() for s in found])
 
-    async def DeleteSeries(self, request: results_pb2.DeleteSeriesRequest,
-                           context: grpc.aio.ServicerContext) -> results_pb2.DeleteSeriesResponse:
+    async def DeleteSeries(
+        self, request: results_pb2.DeleteSeriesRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.DeleteSeriesResponse:
         try:
             count = await self.store.delete(check_job_id(request.job_id), restart=request.restart)
         except Exception as exc:  # noqa: BLE001
@@ -137,8 +157,9 @@ class _WriteCall:
         if not self.job_id:
             self.job_id = chunk.key.job_id
         elif chunk.key.job_id != self.job_id:
-            raise InvalidArgument(f"{what}.key.job_id", f"one WriteSeries call writes one job ({self.job_id!r}), "
-                                                        f"got {chunk.key.job_id!r}")
+            raise InvalidArgument(
+                f"{what}.key.job_id", f"one WriteSeries call writes one job ({self.job_id!r}), got {chunk.key.job_id!r}"
+            )
         self.received += 1
         if not len(chunk):  # every value was NaN: nothing to store
             return
@@ -146,8 +167,11 @@ class _WriteCall:
         first = int(chunk.timestamps[0])
         if previous is not None and first <= previous:
             rule = "duplicated" if first == previous else "out of order"
-            raise InvalidArgument(f"{what}.timestamps", f"must be strictly increasing within a series; the first "
-                                  f"timestamp {first} is {rule} after {previous}, the last of an earlier chunk")
+            raise InvalidArgument(
+                f"{what}.timestamps",
+                f"must be strictly increasing within a series; the first "
+                f"timestamp {first} is {rule} after {previous}, the last of an earlier chunk",
+            )
         self.last[chunk.key] = int(chunk.timestamps[-1])
         self.buffer.append(chunk)
         self.buffered += chunk.values
@@ -186,14 +210,24 @@ class _WriteCall:
         refs = []
         if done:
             database = self.store.database(self.job_id) if self.job_id else ""
-            refs = [common_pb2.SeriesRef(store=self.store.kind, host=self.store.host, database=database,
-                                         measurement=key.measurement, field=name, tags=dict(key.tags),
-                                         count=count, unit=unit)
-                    for (key, name), (count, unit) in sorted(self.refs.items())]
+            refs = [
+                common_pb2.SeriesRef(
+                    store=self.store.kind,
+                    host=self.store.host,
+                    database=database,
+                    measurement=key.measurement,
+                    field=name,
+                    tags=dict(key.tags),
+                    count=count,
+                    unit=unit,
+                )
+                for (key, name), (count, unit) in sorted(self.refs.items())
+            ]
         if done:  # everything received is stored by now (chunks of only NaN needed nothing)
             self.acked_chunks = self.received
-        return results_pb2.WriteSeriesResponse(acked_chunks=self.acked_chunks, values=self.acked_values,
-                                               done=done, series=refs)
+        return results_pb2.WriteSeriesResponse(
+            acked_chunks=self.acked_chunks, values=self.acked_values, done=done, series=refs
+        )
 
     async def cancel(self) -> None:
         """Roll back the batch being stored and drop the buffer."""
@@ -236,8 +270,19 @@ def _queries(request: results_pb2.ReadSeriesRequest) -> tuple[list[ReadQuery], i
         raise InvalidArgument("window", "is required with aggregate")
     if request.window and request.window > limit:
         raise InvalidArgument("window", "out of the int64 nanosecond range")
-    queries = [ReadQuery(job_id, request.measurement, tags, tuple(request.fields), bounds.get("start"),
-                         bounds.get("end"), request.window * scale, aggregate) for job_id in request.job_ids]
+    queries = [
+        ReadQuery(
+            job_id,
+            request.measurement,
+            tags,
+            tuple(request.fields),
+            bounds.get("start"),
+            bounds.get("end"),
+            request.window * scale,
+            aggregate,
+        )
+        for job_id in request.job_ids
+    ]
     return queries, unit
 
 

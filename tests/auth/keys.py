@@ -34,8 +34,9 @@ def jwks(*pairs: KeyPair) -> dict:
     return {"keys": [p.jwk for p in pairs]}
 
 
-def claims(sub: str = "alice", tenant: str = "acme", scope: str = "types:read jobs:read jobs:submit", ttl: float = 300,
-           **extra) -> dict:
+def claims(
+    sub: str = "alice", tenant: str = "acme", scope: str = "types:read jobs:read jobs:submit", ttl: float = 300, **extra
+) -> dict:
     now = int(time.time())
     return {"sub": sub, "tenant": tenant, "scope": scope, "iat": now, "exp": now + int(ttl), **extra}
 

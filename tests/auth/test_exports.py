@@ -4,14 +4,49 @@ from workmesh.services.core import auth
 
 
 def test_exports():
-    assert sorted(auth.__all__) == sorted([
-        "ADMIN", "JOBS_MANAGE", "JOBS_READ", "JOBS_SUBMIT", "PUBLIC_METHODS", "SCOPES", "SERIES_READ",
-        "TOKENS_ADMIN", "TOKEN_PREFIX", "TYPES_READ", "ApiTokenVerifier", "AuthConfig", "AuthInterceptor",
-        "Authenticator", "Identity", "JwtConfig", "JwtVerifier", "MemoryTokens", "TokenRecord", "TokenStore",
-        "announce", "bearer", "bearer_interceptors", "check_scopes", "current_identity", "is_api_token", "new_token", "require_scope",
-        "reset_identity", "use_identity", "with_bearer",
-    ])
+    assert sorted(auth.__all__) == sorted(
+        [
+            "ADMIN",
+            "JOBS_MANAGE",
+            "JOBS_READ",
+            "JOBS_SUBMIT",
+            "PUBLIC_METHODS",
+            "SCOPES",
+            "SERIES_READ",
+            "TOKENS_ADMIN",
+            "TOKEN_PREFIX",
+            "TYPES_READ",
+            "ApiTokenVerifier",
+            "AuthConfig",
+            "AuthInterceptor",
+            "Authenticator",
+            "Identity",
+            "JwtConfig",
+            "JwtVerifier",
+            "MemoryTokens",
+            "TokenRecord",
+            "TokenStore",
+            "announce",
+            "bearer",
+            "bearer_interceptors",
+            "check_scopes",
+            "current_identity",
+            "is_api_token",
+            "new_token",
+            "require_scope",
+            "reset_identity",
+            "use_identity",
+            "with_bearer",
+        ]
+    )
     for name in auth.__all__:
         assert getattr(auth, name) is not None
-    assert set(auth.SCOPES) == {"types:read", "jobs:submit", "jobs:read", "jobs:manage", "series:read",
-                                "tokens:admin", "admin"}
+    assert set(auth.SCOPES) == {
+        "types:read",
+        "jobs:submit",
+        "jobs:read",
+        "jobs:manage",
+        "series:read",
+        "tokens:admin",
+        "admin",
+    }

@@ -8,13 +8,13 @@ import asyncio
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.auth.keys import SECRET, hs256
+from tests.gateway.mesh import Mesh
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.gateway import GatewayConfig
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc
-
-from tests.auth.keys import SECRET, hs256
-from tests.gateway.mesh import Mesh
 
 AUTH = AuthConfig(enabled=True, jwt=JwtConfig(secret=SECRET))
 
@@ -26,8 +26,9 @@ def test_gateway_calls_need_a_token_when_auth_is_on():
             calls = {
                 "ListWorkflowTypes": lambda md: stub.ListWorkflowTypes(g.ListWorkflowTypesRequest(), metadata=md),
                 "GetJob": lambda md: stub.GetJob(g.GetJobRequest(job_id="x"), metadata=md),
-                "WatchWorkflowTypes": lambda md: _first(stub.WatchWorkflowTypes(g.WatchWorkflowTypesRequest(),
-                                                                                 metadata=md)),
+                "WatchWorkflowTypes": lambda md: _first(
+                    stub.WatchWorkflowTypes(g.WatchWorkflowTypesRequest(), metadata=md)
+                ),
                 "RunJobs": lambda md: _first(stub.RunJobs(iter([g.RunJobsRequest()]), metadata=md)),
             }
             for name, call in calls.items():
@@ -41,6 +42,7 @@ def test_gateway_calls_need_a_token_when_auth_is_on():
             assert info.value.code() == grpc.StatusCode.NOT_FOUND
             reply = await health_pb2_grpc.HealthStub(mesh.channel).Check(health_pb2.HealthCheckRequest())
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+
     asyncio.run(main())
 
 
@@ -58,6 +60,7 @@ def test_auth_is_off_by_default_and_read_from_the_environment():
 
 def test_the_http_api_needs_the_same_token():
     import aiohttp
+
     from workmesh.services.gateway.http import HttpConfig
 
     async def main():
@@ -78,11 +81,13 @@ def test_the_http_api_needs_the_same_token():
                     assert reply.status == 200
                 async with http.get(f"{base}/healthz") as reply:
                     assert reply.status == 200
+
     asyncio.run(main())
 
 
 def test_http_routes_apply_the_same_rules():
     import aiohttp
+
     from workmesh.services.gateway.http import HttpConfig
     from workmesh.workers.examples.basic import echo
 
@@ -92,15 +97,20 @@ def test_http_routes_apply_the_same_rules():
 
             def auth(**kw):
                 return {"Authorization": f"Bearer {hs256(**kw)}"}
+
             await mesh.add_worker([echo])
-            channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}",
-                                                interceptors=bearer_interceptors(hs256(scope="admin")))
+            channel = grpc.aio.insecure_channel(
+                f"127.0.0.1:{mesh.port}", interceptors=bearer_interceptors(hs256(scope="admin"))
+            )
             mesh.stub = gateway_pb2_grpc.GatewayStub(channel)
             await mesh.wait_instances("echo", 1)
             await channel.close()
             async with aiohttp.ClientSession() as http:
-                async with http.post(f"{base}/v1/jobs", headers=auth(), json={
-                        "workflowType": "echo", "params": {"message": {"stringValue": "x"}}}) as reply:
+                async with http.post(
+                    f"{base}/v1/jobs",
+                    headers=auth(),
+                    json={"workflowType": "echo", "params": {"message": {"stringValue": "x"}}},
+                ) as reply:
                     assert reply.status == 200, await reply.text()
                     job = (await reply.json())["job"]
                     assert (job["tenant"], job["user"]) == ("acme", "alice")
@@ -110,4 +120,5 @@ def test_http_routes_apply_the_same_rules():
                         assert reply.status == status, (headers, await reply.text())
                 async with http.get(f"{url}/series", headers=auth()) as reply:
                     assert reply.status == 403 and "series:read" in (await reply.json())["message"]
+
     asyncio.run(main())

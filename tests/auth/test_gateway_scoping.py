@@ -9,16 +9,15 @@ import asyncio
 import contextlib
 
 import grpc
-import pytest
+
+from tests.auth.calls import stream_call
+from tests.auth.keys import SECRET, hs256
+from tests.gateway.mesh import Mesh, value
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.gateway import TERMINAL
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc
 from workmesh.workers.examples.basic import echo, sleep
-
-from tests.auth.calls import stream_call
-from tests.auth.keys import SECRET, hs256
-from tests.gateway.mesh import Mesh, value
 
 AUTH = AuthConfig(enabled=True, jwt=JwtConfig(secret=SECRET))
 USER = "types:read jobs:submit jobs:read"
@@ -31,13 +30,31 @@ CALLERS = {
     "manager": hs256(sub="ops", tenant="acme", scope=USER + " jobs:manage"),
     "admin": hs256(sub="root", tenant="platform", scope="admin"),
 }
-OK, UNAUTH, DENIED, MISSING = (grpc.StatusCode.OK, grpc.StatusCode.UNAUTHENTICATED,
-                               grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.NOT_FOUND)
+OK, UNAUTH, DENIED, MISSING = (
+    grpc.StatusCode.OK,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND,
+)
 # caller → expected status, for RPCs on alice's job and for RPCs that name no job.
-ON_JOB = {"nobody": UNAUTH, "owner": OK, "other_tenant": MISSING, "same_tenant": DENIED, "no_scope": DENIED,
-          "manager": OK, "admin": OK}
-NO_JOB = {"nobody": UNAUTH, "owner": OK, "other_tenant": OK, "same_tenant": OK, "no_scope": DENIED,
-          "manager": OK, "admin": OK}
+ON_JOB = {
+    "nobody": UNAUTH,
+    "owner": OK,
+    "other_tenant": MISSING,
+    "same_tenant": DENIED,
+    "no_scope": DENIED,
+    "manager": OK,
+    "admin": OK,
+}
+NO_JOB = {
+    "nobody": UNAUTH,
+    "owner": OK,
+    "other_tenant": OK,
+    "same_tenant": OK,
+    "no_scope": DENIED,
+    "manager": OK,
+    "admin": OK,
+}
 
 
 def echo_request(**kw) -> g.SubmitJobRequest:
@@ -70,8 +87,9 @@ OTHER_RPCS = {
     "SubmitJob": lambda stub: stub.SubmitJob(echo_request()),
     "ListJobs": lambda stub: stub.ListJobs(g.ListJobsRequest()),
     "RunJobs": _run_jobs,
-    "EstimateJob": lambda stub: stub.EstimateJob(g.EstimateJobRequest(workflow_type="echo",
-                                                                      params={"message": value("hi")})),
+    "EstimateJob": lambda stub: stub.EstimateJob(
+        g.EstimateJobRequest(workflow_type="echo", params={"message": value("hi")})
+    ),
     "GetQueue": lambda stub: stub.GetQueue(g.GetQueueRequest()),
 }
 
@@ -88,9 +106,10 @@ class Callers:
     """One channel per caller, sending its token with every call."""
 
     def __init__(self, mesh: Mesh) -> None:
-        self.channels = {name: grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}",
-                                                         interceptors=bearer_interceptors(token))
-                         for name, token in CALLERS.items()}
+        self.channels = {
+            name: grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}", interceptors=bearer_interceptors(token))
+            for name, token in CALLERS.items()
+        }
         self.stubs = {name: gateway_pb2_grpc.GatewayStub(ch) for name, ch in self.channels.items()}
 
     async def close(self) -> None:
@@ -121,8 +140,11 @@ def test_every_rpc_with_every_kind_of_caller():
             for rpc, call in JOB_RPCS.items():
                 for caller, expected in ON_JOB.items():
                     # A fresh job of alice's for each row: cancel and delete act on it.
-                    request = echo_request() if rpc != "CancelJob" else g.SubmitJobRequest(
-                        workflow_type="sleep", params={"seconds": value(300.0)})
+                    request = (
+                        echo_request()
+                        if rpc != "CancelJob"
+                        else g.SubmitJobRequest(workflow_type="sleep", params={"seconds": value(300.0)})
+                    )
                     job = (await alice.SubmitJob(request)).job.job_id
                     if rpc == "WatchJob" or rpc == "DeleteJob":
                         await mesh.wait_status(job, *TERMINAL)  # terminal: watch ends, delete is quick
@@ -141,6 +163,7 @@ def test_every_rpc_with_every_kind_of_caller():
                     if code != expected:
                         failures.append(f"{rpc} by {caller}: {code.name} ({details}), expected {expected.name}")
             assert not failures, "\n".join(failures)
+
     asyncio.run(main())
 
 
@@ -155,13 +178,16 @@ def test_jobs_belong_to_the_caller_and_listing_is_scoped():
 
             async def ids(stub, **kw):
                 return {j.job_id for j in (await stub.ListJobs(g.ListJobsRequest(**kw))).jobs}
+
             assert await ids(s["owner"]) == {a.job_id}
             assert await ids(s["same_tenant"]) == {b.job_id}
             assert await ids(s["other_tenant"]) == {c.job_id}
             assert await ids(s["manager"], tenant_wide=True) == {a.job_id, b.job_id}
             assert await ids(s["admin"], all_tenants=True) == {a.job_id, b.job_id, c.job_id}
-            for stub, kw, scope in [(s["owner"], {"tenant_wide": True}, "jobs:manage"),
-                                    (s["manager"], {"all_tenants": True}, "admin")]:
+            for stub, kw, scope in [
+                (s["owner"], {"tenant_wide": True}, "jobs:manage"),
+                (s["manager"], {"all_tenants": True}, "admin"),
+            ]:
                 code, details = await status_of(stub.ListJobs(g.ListJobsRequest(**kw)))
                 assert code == DENIED and scope in details
             # A declared owner other than the caller's own is refused; nothing is stored.
@@ -180,6 +206,7 @@ def test_jobs_belong_to_the_caller_and_listing_is_scoped():
             queue = await s["other_tenant"].GetQueue(g.GetQueueRequest())
             assert all(o.tenant == "globex" for o in queue.owners)
             assert all(o.tenant == "globex" for t in queue.types for o in t.owners)
+
     asyncio.run(main())
 
 
@@ -202,6 +229,7 @@ def test_list_pages_through_many_jobs_of_others():
                 if not token:
                     break
             assert seen == mine and pages <= 4
+
     old = _access.MAX_SCAN
     _access.MAX_SCAN = 10  # short scans: a page may come back empty with a token, never lose a job
     try:
@@ -219,6 +247,7 @@ def test_gateway_admin_needs_admin():
                 stub = admin_pb2_grpc.GatewayAdminStub(callers.channels[caller])
                 code, _ = await status_of(stub.CheckInvariants(admin_pb2.CheckInvariantsRequest()))
                 assert code == expected, caller
+
     asyncio.run(main())
 
 
@@ -228,31 +257,45 @@ def test_token_admin_is_scoped_to_the_tenant():
     async def main():
         async with scoped_mesh() as (mesh, callers):
             admin = admin_pb2_grpc.TokenAdminStub(callers.channels["admin"])
-            made = await admin.CreateToken(admin_pb2.CreateTokenRequest(
-                tenant="acme", name="acme-admin", scopes=["tokens:admin", "jobs:read"]))
+            made = await admin.CreateToken(
+                admin_pb2.CreateTokenRequest(tenant="acme", name="acme-admin", scopes=["tokens:admin", "jobs:read"])
+            )
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{mesh.port}", interceptors=bearer_interceptors(made.token))
             acme = admin_pb2_grpc.TokenAdminStub(channel)
             try:
-                theirs = await admin.CreateToken(admin_pb2.CreateTokenRequest(tenant="globex", name="ci",
-                                                                              scopes=["jobs:read"]))
+                theirs = await admin.CreateToken(
+                    admin_pb2.CreateTokenRequest(tenant="globex", name="ci", scopes=["jobs:read"])
+                )
                 mine = await acme.CreateToken(admin_pb2.CreateTokenRequest(name="ci", scopes=["jobs:read"]))
                 assert mine.info.tenant == "acme" and mine.info.created_by == "token:acme-admin"
                 listed = await acme.ListTokens(admin_pb2.ListTokensRequest())
                 assert {t.name for t in listed.tokens} == {"acme-admin", "ci"}
                 for call, expected in [
-                        (acme.ListTokens(admin_pb2.ListTokensRequest(tenant="globex")), DENIED),
-                        (acme.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=theirs.info.token_id)), MISSING),
-                        (acme.CreateToken(admin_pb2.CreateTokenRequest(name="x", scopes=["jobs:submit"])), DENIED),
-                        (acme.CreateToken(admin_pb2.CreateTokenRequest(name="y", scopes=["nope"])),
-                         grpc.StatusCode.INVALID_ARGUMENT),
-                        (admin_pb2_grpc.TokenAdminStub(callers.channels["owner"]).ListTokens(
-                            admin_pb2.ListTokensRequest()), DENIED),
-                        (admin_pb2_grpc.TokenAdminStub(callers.channels["nobody"]).ListTokens(
-                            admin_pb2.ListTokensRequest()), UNAUTH)]:
+                    (acme.ListTokens(admin_pb2.ListTokensRequest(tenant="globex")), DENIED),
+                    (acme.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=theirs.info.token_id)), MISSING),
+                    (acme.CreateToken(admin_pb2.CreateTokenRequest(name="x", scopes=["jobs:submit"])), DENIED),
+                    (
+                        acme.CreateToken(admin_pb2.CreateTokenRequest(name="y", scopes=["nope"])),
+                        grpc.StatusCode.INVALID_ARGUMENT,
+                    ),
+                    (
+                        admin_pb2_grpc.TokenAdminStub(callers.channels["owner"]).ListTokens(
+                            admin_pb2.ListTokensRequest()
+                        ),
+                        DENIED,
+                    ),
+                    (
+                        admin_pb2_grpc.TokenAdminStub(callers.channels["nobody"]).ListTokens(
+                            admin_pb2.ListTokensRequest()
+                        ),
+                        UNAUTH,
+                    ),
+                ]:
                     code, details = await status_of(call)
                     assert code == expected, details
                 revoked = await acme.RevokeToken(admin_pb2.RevokeTokenRequest(token_id=mine.info.token_id))
                 assert revoked.HasField("revoked_at")
             finally:
                 await channel.close()
+
     asyncio.run(main())

@@ -11,18 +11,18 @@ import time
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+
+from tests.auth.calls import stream_call
+from tests.auth.keys import SECRET, hs256
 from workmesh.services.core.auth import (
     AuthConfig,
-    AuthInterceptor,
     Authenticator,
+    AuthInterceptor,
     JwtConfig,
     MemoryTokens,
     current_identity,
     new_token,
 )
-
-from tests.auth.calls import stream_call
-from tests.auth.keys import SECRET, hs256
 
 
 def _who() -> bytes:
@@ -57,9 +57,11 @@ class Server:
 
     async def __aenter__(self):
         self.server = grpc.aio.server(interceptors=[AuthInterceptor(Authenticator(self.config, self.tokens))])
-        handlers = {"Unary": grpc.unary_unary_rpc_method_handler(_unary),
-                    "Stream": grpc.unary_stream_rpc_method_handler(_server_stream),
-                    "Bidi": grpc.stream_stream_rpc_method_handler(_bidi)}
+        handlers = {
+            "Unary": grpc.unary_unary_rpc_method_handler(_unary),
+            "Stream": grpc.unary_stream_rpc_method_handler(_server_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(_bidi),
+        }
         self.server.add_generic_rpc_handlers([grpc.method_handlers_generic_handler("test.Who", handlers)])
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
@@ -107,6 +109,7 @@ def test_every_kind_of_call_knows_its_caller():
             plain, record = new_token("globex", "ci", ["jobs:read"])
             await s.tokens.create_token(record)
             assert await s.calls(plain) == [b"globex/token:ci"] * 4
+
     asyncio.run(main())
 
 
@@ -129,6 +132,7 @@ def test_calls_without_valid_credentials_are_unauthenticated_with_the_reason(cap
             reply = await health_pb2_grpc.HealthStub(s.channel).Check(health_pb2.HealthCheckRequest())
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
             return expired, plain
+
     expired, plain = asyncio.run(main())
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert expired not in logged and plain not in logged and plain[21:] not in logged

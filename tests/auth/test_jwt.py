@@ -12,10 +12,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
-from workmesh.services.core.auth import AuthConfig, JwtConfig, JwtVerifier
-from workmesh.services.core.errors import Unauthenticated, Unavailable
 
 from tests.auth.keys import SECRET, KeyPair, claims, hs256, jwks
+from workmesh.services.core.auth import AuthConfig, JwtConfig, JwtVerifier
+from workmesh.services.core.errors import Unauthenticated, Unavailable
 
 
 def verify(config: JwtConfig, token: str):
@@ -64,11 +64,24 @@ def test_rs256_and_es256_from_a_jwks_file(jwks_file, rsa_key, ec_key):
 
 
 def test_keycloak_style_claim_names_and_nested_roles():
-    config = JwtConfig(secret=SECRET, subject_claim="preferred_username", tenant_claim="org.id",
-                       scopes_claim="realm_access.roles", groups_claim="grp")
-    token = jwt.encode({"preferred_username": "bob", "org": {"id": "harbour"}, "exp": int(time.time()) + 60,
-                        "realm_access": {"roles": ["jobs:read", "series:read"]}, "grp": "a,b"},
-                       SECRET, algorithm="HS256")
+    config = JwtConfig(
+        secret=SECRET,
+        subject_claim="preferred_username",
+        tenant_claim="org.id",
+        scopes_claim="realm_access.roles",
+        groups_claim="grp",
+    )
+    token = jwt.encode(
+        {
+            "preferred_username": "bob",
+            "org": {"id": "harbour"},
+            "exp": int(time.time()) + 60,
+            "realm_access": {"roles": ["jobs:read", "series:read"]},
+            "grp": "a,b",
+        },
+        SECRET,
+        algorithm="HS256",
+    )
     identity, _ = verify(config, token)
     assert (identity.tenant, identity.subject) == ("harbour", "bob")
     assert identity.scopes == {"jobs:read", "series:read"} and identity.groups == {"a", "b"}
@@ -90,16 +103,19 @@ def test_issuer_and_audience_are_checked_when_configured():
     assert "'iss' claim" in refused(config, hs256(aud="workmesh"))
 
 
-@pytest.mark.parametrize("case, reason", [
-    ("expired", "expired"),
-    ("not_yet_valid", "not yet valid"),
-    ("no_exp", "'exp' claim"),
-    ("tampered", "signature does not verify"),
-    ("other_secret", "signature does not verify"),
-    ("alg_none", "algorithm not accepted"),
-    ("malformed", "malformed"),
-    ("no_sub", "'sub' claim"),
-])
+@pytest.mark.parametrize(
+    "case, reason",
+    [
+        ("expired", "expired"),
+        ("not_yet_valid", "not yet valid"),
+        ("no_exp", "'exp' claim"),
+        ("tampered", "signature does not verify"),
+        ("other_secret", "signature does not verify"),
+        ("alg_none", "algorithm not accepted"),
+        ("malformed", "malformed"),
+        ("no_sub", "'sub' claim"),
+    ],
+)
 def test_bad_tokens_are_refused_with_the_reason(case, reason):
     now = int(time.time())
     if case == "expired":
@@ -177,29 +193,40 @@ def test_jwks_url_is_fetched_once_and_cached(jwks_url, rsa_key, ec_key):
             assert identity.subject == key.kid
         with pytest.raises(Unauthenticated, match="unknown key id"):
             await verifier.verify(KeyPair("nope", "ES256").sign(claims()))
+
     asyncio.run(main())
     assert 1 <= handler.hits <= 2  # once, plus at most one refresh for the unknown key id
 
 
 def test_unreachable_jwks_url_is_unavailable(rsa_key):
     from tests.support import free_port
+
     config = JwtConfig(jwks_url=f"http://127.0.0.1:{free_port()}/certs")
     with pytest.raises(Unavailable):
         verify(config, rsa_key.sign(claims()))
 
 
 def test_config_from_env():
-    config = AuthConfig.from_env({"WORKMESH_AUTH": "on", "WORKMESH_JWT_SECRET": SECRET,
-                                  "WORKMESH_JWT_AUDIENCE": "workmesh", "WORKMESH_JWT_TENANT_CLAIM": "org",
-                                  "WORKMESH_JWT_LEEWAY": "5", "WORKMESH_TOKEN_CACHE_SECONDS": "2"})
+    config = AuthConfig.from_env(
+        {
+            "WORKMESH_AUTH": "on",
+            "WORKMESH_JWT_SECRET": SECRET,
+            "WORKMESH_JWT_AUDIENCE": "workmesh",
+            "WORKMESH_JWT_TENANT_CLAIM": "org",
+            "WORKMESH_JWT_LEEWAY": "5",
+            "WORKMESH_TOKEN_CACHE_SECONDS": "2",
+        }
+    )
     assert config.enabled and config.jwt.audience == "workmesh" and config.jwt.tenant_claim == "org"
     assert config.jwt.leeway == 5 and config.token_cache_seconds == 2
     assert SECRET not in repr(config) and SECRET not in config.describe()
     assert not AuthConfig.from_env({}).enabled
     assert "OFF" in AuthConfig.from_env({}).describe()
-    for env, name in [({"WORKMESH_AUTH": "maybe"}, "WORKMESH_AUTH"),
-                      ({"WORKMESH_JWT_SECRET": "short"}, "WORKMESH_JWT_SECRET"),
-                      ({"WORKMESH_JWT_ALGORITHMS": "HS256"}, "WORKMESH_JWT_ALGORITHMS"),
-                      ({"WORKMESH_JWT_LEEWAY": "-1"}, "WORKMESH_JWT_LEEWAY")]:
+    for env, name in [
+        ({"WORKMESH_AUTH": "maybe"}, "WORKMESH_AUTH"),
+        ({"WORKMESH_JWT_SECRET": "short"}, "WORKMESH_JWT_SECRET"),
+        ({"WORKMESH_JWT_ALGORITHMS": "HS256"}, "WORKMESH_JWT_ALGORITHMS"),
+        ({"WORKMESH_JWT_LEEWAY": "-1"}, "WORKMESH_JWT_LEEWAY"),
+    ]:
         with pytest.raises(ValueError, match=name):
             AuthConfig.from_env(env)

@@ -10,9 +10,9 @@ import subprocess
 import sys
 
 import pytest
-from workmesh.services.cli._devmesh import DevMesh
 
 from tests.support import eventually
+from workmesh.services.cli._devmesh import DevMesh
 
 pytestmark = pytest.mark.e2e
 
@@ -22,18 +22,34 @@ def cli(*args: str, token: str | None = None, env_token: str | None = None) -> s
     if env_token is not None:
         env["WORKMESH_TOKEN"] = env_token
     extra = ("--token", token) if token is not None else ()
-    return subprocess.run([sys.executable, "-m", "workmesh.services.cli", *args, *extra], capture_output=True,
-                          text=True, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args, *extra],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_tokens_from_the_first_to_revoked(tmp_path):
-    first = cli("token", "create", "--data-dir", str(tmp_path), "--tenant", "acme", "--name", "root",
-                "--scopes", "tokens:admin,types:read,jobs:read,jobs:submit")
+    first = cli(
+        "token",
+        "create",
+        "--data-dir",
+        str(tmp_path),
+        "--tenant",
+        "acme",
+        "--name",
+        "root",
+        "--scopes",
+        "tokens:admin,types:read,jobs:read,jobs:submit",
+    )
     assert first.returncode == 0, first.stderr
     root = first.stdout.strip()
     assert root.startswith("wmt_") and "shown once" in first.stderr
-    with DevMesh(workers=(), results=False, http_port=None, data_dir=tmp_path, log_dir=tmp_path,
-                 env={"WORKMESH_AUTH": "on"}) as mesh:
+    with DevMesh(
+        workers=(), results=False, http_port=None, data_dir=tmp_path, log_dir=tmp_path, env={"WORKMESH_AUTH": "on"}
+    ) as mesh:
         gw = ("--gateway", mesh.gateway_address)
         denied = cli("jobs", *gw)
         assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
@@ -56,6 +72,7 @@ def test_tokens_from_the_first_to_revoked(tmp_path):
         def refused() -> bool:
             result = cli("jobs", *gw, token=ci)
             return result.returncode == 1 and "revoked" in result.stderr
+
         eventually(refused, timeout=20, interval=0.5)  # within the 5 s token cache
         log = "\n".join(p.log_path.read_text(errors="replace") for p in mesh.processes if p.log_path)
         assert "authentication is on" in log

@@ -8,6 +8,7 @@ import hashlib
 import time
 
 import pytest
+
 from workmesh.services.core.auth import ApiTokenVerifier, MemoryTokens, new_token
 from workmesh.services.core.errors import InvalidArgument, Unauthenticated
 
@@ -22,6 +23,7 @@ def test_a_new_token_is_stored_hashed_and_verifies():
         identity = await ApiTokenVerifier(store).verify(plain)
         assert (identity.tenant, identity.subject, identity.via) == ("acme", "token:ci", "token")
         assert identity.scopes == {"jobs:submit", "jobs:read"}
+
     asyncio.run(main())
 
 
@@ -32,11 +34,15 @@ def test_wrong_secret_unknown_id_and_malformed_are_refused():
         await store.create_token(record)
         verifier = ApiTokenVerifier(store)
         other = plain[:-4] + ("AAAA" if not plain.endswith("AAAA") else "BBBB")
-        for token, reason in [(other, "unknown API token"), ("wmt_" + "0" * 16 + plain[20:], "unknown API token"),
-                              ("wmt_short", "malformed")]:
+        for token, reason in [
+            (other, "unknown API token"),
+            ("wmt_" + "0" * 16 + plain[20:], "unknown API token"),
+            ("wmt_short", "malformed"),
+        ]:
             with pytest.raises(Unauthenticated, match=reason) as info:
                 await verifier.verify(token)
             assert token not in str(info.value)
+
     asyncio.run(main())
 
 
@@ -57,12 +63,17 @@ def test_a_revoked_token_stops_working_within_the_cache_time():
                 break
             assert time.monotonic() < deadline, "still accepted after the cache time"
             await asyncio.sleep(0.02)
+
     asyncio.run(main())
 
 
 def test_bad_token_requests_are_invalid_arguments():
-    for args, field in [(("", "ci", ["jobs:read"]), "tenant"), (("t", "bad name", ["jobs:read"]), "name"),
-                        (("t", "ci", ["jobs:everything"]), "scopes"), (("t", "ci", []), "scopes")]:
+    for args, field in [
+        (("", "ci", ["jobs:read"]), "tenant"),
+        (("t", "bad name", ["jobs:read"]), "name"),
+        (("t", "ci", ["jobs:everything"]), "scopes"),
+        (("t", "ci", []), "scopes"),
+    ]:
         with pytest.raises(InvalidArgument) as info:
             new_token(*args)
         assert info.value.field == field
@@ -81,4 +92,5 @@ def test_names_are_unique_among_a_tenants_live_tokens():
         await store.revoke_token(first.token_id, time.time())
         await store.create_token(again)
         assert [r.token_id for r in await store.list_tokens("acme")] == [first.token_id, again.token_id]
+
     asyncio.run(main())

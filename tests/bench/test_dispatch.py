@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
+from tests.gateway.mesh import Mesh
 from workmesh.services.bench import bench_dispatch
 from workmesh.v1 import common_pb2 as c
 from workmesh.workers.examples.basic import echo
-
-from tests.gateway.mesh import Mesh
 
 
 def test_bench_dispatch_reports_every_figure_for_both_paths():
@@ -26,6 +26,7 @@ def test_bench_dispatch_reports_every_figure_for_both_paths():
             jobs = await mesh.store.list(limit=200)
             assert len(jobs) == 124
             assert all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
+
     asyncio.run(main())
 
 
@@ -33,11 +34,11 @@ def test_bench_dispatch_measures_one_path_on_request():
     async def main():
         async with Mesh() as mesh:
             await mesh.add_worker([echo], capacity=8)
-            figures = await bench_dispatch(f"127.0.0.1:{mesh.port}", jobs=5, concurrency=2, warmup=0,
-                                           paths=("stream",))
+            figures = await bench_dispatch(f"127.0.0.1:{mesh.port}", jobs=5, concurrency=2, warmup=0, paths=("stream",))
             assert figures["stream_failed"] == 0
             assert not any(key.startswith("unary_") for key in figures)
             assert len(await mesh.store.list(limit=100)) == 10
+
     asyncio.run(main())
 
 

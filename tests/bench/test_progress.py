@@ -4,19 +4,25 @@ from __future__ import annotations
 
 import asyncio
 
+from tests.gateway.mesh import Mesh
 from workmesh.services.bench import bench_progress
 from workmesh.v1 import common_pb2 as c
 from workmesh.workers.examples.loadgen import progress_load
-
-from tests.gateway.mesh import Mesh
 
 
 def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
     async def main():
         async with Mesh() as mesh:
             await mesh.add_worker([progress_load], capacity=8, progress_interval=0.0)
-            figures = await bench_progress(f"127.0.0.1:{mesh.port}", events=300, jobs=2, watchers=4,
-                                           rate=50.0, seconds=0.5, rss=lambda: 123 * 2**20)
+            figures = await bench_progress(
+                f"127.0.0.1:{mesh.port}",
+                events=300,
+                jobs=2,
+                watchers=4,
+                rate=50.0,
+                seconds=0.5,
+                rss=lambda: 123 * 2**20,
+            )
             for path in ("watch", "stream"):
                 assert figures[f"{path}_received"] == figures[f"{path}_sent"] == 300
                 assert figures[f"{path}_gaps"] == 0 and figures[f"{path}_succeeded"]
@@ -31,4 +37,5 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             # RUNNING, 300 progress, result, SUCCEEDED.
             single = [j for j in jobs if j.last_seq > 100]
             assert len(single) == 2 and all(j.last_seq == 305 for j in single)
+
     asyncio.run(main())

@@ -18,8 +18,9 @@ def test_bench_parquet_small():
 
 def test_bench_parquet_variations_and_small_batches():
     lines: list[str] = []
-    figures = asyncio.run(bench_series("parquet", components=3, fields=2, steps=48, variations=3,
-                                       worker=False, out=lines.append))
+    figures = asyncio.run(
+        bench_series("parquet", components=3, fields=2, steps=48, variations=3, worker=False, out=lines.append)
+    )
     assert figures["compare_values"] == 3 * 3 * 48 and figures["compare_s"] > 0
     assert any("compare field f0 of 3 variations" in line for line in lines)
     small = asyncio.run(bench_small_batches(30, components=3, steps=48, out=lines.append))
@@ -29,7 +30,8 @@ def test_bench_parquet_variations_and_small_batches():
 
 def test_bench_influx_small(influxd):
     lines: list[str] = []
-    figures = asyncio.run(bench_series("influx", components=3, fields=2, steps=48, influx_url=influxd.url,
-                                       out=lines.append))
+    figures = asyncio.run(
+        bench_series("influx", components=3, fields=2, steps=48, influx_url=influxd.url, out=lines.append)
+    )
     assert figures["read_values"] == 3 * 48 and figures["ratio"] > 0
     assert any("direct line-protocol ingest" in line for line in lines)

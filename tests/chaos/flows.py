@@ -13,9 +13,17 @@ import signal
 from workmesh.workers import Context, Param, Worker, workflow
 
 
-@workflow(name="chaos-record", version="1.0.0", description="Records each run in a file, then works a while.",
-          params=[Param.string("log", default=""), Param.float("seconds", default=2.0, min=0.0, max=120.0),
-                  Param.int("steps", default=10, min=1, max=1000)], max_attempts=5)
+@workflow(
+    name="chaos-record",
+    version="1.0.0",
+    description="Records each run in a file, then works a while.",
+    params=[
+        Param.string("log", default=""),
+        Param.float("seconds", default=2.0, min=0.0, max=120.0),
+        Param.int("steps", default=10, min=1, max=1000),
+    ],
+    max_attempts=5,
+)
 async def record(ctx: Context, log: str, seconds: float, steps: int) -> dict:
     if log:
         with open(log, "a", encoding="utf-8") as out:  # noqa: ASYNC230 - one short append per run
@@ -27,8 +35,13 @@ async def record(ctx: Context, log: str, seconds: float, steps: int) -> dict:
     return {"job_id": ctx.job_id, "steps": steps}
 
 
-@workflow(name="chaos-crash", version="1.0.0", description="Kills its own worker process (a hard crash).",
-          params=[], max_attempts=2)
+@workflow(
+    name="chaos-crash",
+    version="1.0.0",
+    description="Kills its own worker process (a hard crash).",
+    params=[],
+    max_attempts=2,
+)
 async def crash(ctx: Context) -> dict:
     ctx.progress(0.1, "about to crash")
     os.kill(os.getpid(), signal.SIGKILL)

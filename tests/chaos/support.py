@@ -12,19 +12,25 @@ from collections.abc import Iterable
 from pathlib import Path
 
 import grpc
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
-from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2_grpc
 
 from tests.support import Processes, eventually, free_port, wait_for_port
+from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2_grpc
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 FLOWS = "tests.chaos.flows:worker"
 CRASH = "tests.chaos.flows:crash_worker"
 TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED, c.JOB_STATUS_TIMED_OUT}
 
 # Short leases and waits so that take-overs happen within a test's time; no other change.
-GATEWAY_ENV = {"WORKMESH_LEASE_SECONDS": "2", "WORKMESH_LEASE_RENEW": "0.5", "WORKMESH_REATTACH_WAIT": "8",
-               "WORKMESH_CANCEL_GRACE": "2", "WORKMESH_SHUTDOWN_GRACE": "1", "WORKMESH_LOG_LEVEL": "INFO"}
+GATEWAY_ENV = {
+    "WORKMESH_LEASE_SECONDS": "2",
+    "WORKMESH_LEASE_RENEW": "0.5",
+    "WORKMESH_REATTACH_WAIT": "8",
+    "WORKMESH_CANCEL_GRACE": "2",
+    "WORKMESH_SHUTDOWN_GRACE": "1",
+    "WORKMESH_LOG_LEVEL": "INFO",
+}
 WORKER_ENV = {"WORKMESH_WORKER_DRAIN_GRACE": "0", "WORKMESH_WORKER_CANCEL_GRACE": "1"}
 
 
@@ -65,12 +71,14 @@ class Gateway:
                     return False
                 raise
             return any(t.type.name == name and t.healthy_instances >= instances for t in types)
+
         eventually(listed, timeout=timeout, interval=0.05)
 
     def wait_status(self, job_id: str, *statuses: int, timeout: float = 30) -> g.Job:
         def reached():
             job = self.job(job_id)
             return job if job.status in statuses else None
+
         return eventually(reached, timeout=timeout, interval=0.05)
 
     def wait_terminal(self, job_ids: Iterable[str], timeout: float = 90) -> dict[str, g.Job]:
@@ -83,6 +91,7 @@ class Gateway:
                     if job.status in TERMINAL:
                         done[job_id] = job
             return len(done) == len(list(job_ids))
+
         eventually(all_done, timeout=timeout, interval=0.2)
         return done
 
@@ -112,11 +121,16 @@ class Cluster:
     def registry(self) -> str:
         return f"127.0.0.1:{self.registry_port}"
 
-    def gateway(self, *, port: int = 0, database_url: str = "", data_dir: Path | None = None,
-                env: dict[str, str] | None = None) -> Gateway:
+    def gateway(
+        self, *, port: int = 0, database_url: str = "", data_dir: Path | None = None, env: dict[str, str] | None = None
+    ) -> Gateway:
         port = port or free_port()
-        full = {**GATEWAY_ENV, "CONSUL_HTTP_ADDR": self.registry, "WORKMESH_DATA_DIR": str(data_dir or self.tmp),
-                **(env or {})}
+        full = {
+            **GATEWAY_ENV,
+            "CONSUL_HTTP_ADDR": self.registry,
+            "WORKMESH_DATA_DIR": str(data_dir or self.tmp),
+            **(env or {}),
+        }
         if database_url:
             full["DATABASE_URL"] = database_url
         proc = self.procs.workmesh("gateway", "--listen", f"127.0.0.1:{port}", env=full, name="gateway")
@@ -130,8 +144,9 @@ class Cluster:
         self._ids[prefix] += 1
         instance = f"{prefix}{self._ids[prefix]}"
         env = {**WORKER_ENV, "CONSUL_HTTP_ADDR": self.registry, "WORKMESH_WORKER_INSTANCE_ID": instance}
-        self.workers[instance] = self.procs.workmesh("worker", target, "--listen", "127.0.0.1:0",
-                                                     "--capacity", str(capacity), env=env, name=instance)
+        self.workers[instance] = self.procs.workmesh(
+            "worker", target, "--listen", "127.0.0.1:0", "--capacity", str(capacity), env=env, name=instance
+        )
         return instance
 
     def kill(self, proc: subprocess.Popen) -> None:
@@ -145,6 +160,7 @@ class Cluster:
         def passing():
             with urllib.request.urlopen(url, timeout=5) as reply:
                 return any(e["Service"]["ID"].endswith(f"-{instance}") for e in json.loads(reply.read()))
+
         eventually(passing, timeout=timeout, interval=0.05)
 
     def close(self) -> None:

@@ -6,10 +6,10 @@ from __future__ import annotations
 import threading
 
 import grpc
-from workmesh.v1 import common_pb2 as c
 
 from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
 
 
 def test_postgres_restart_while_jobs_run(postgres_server, postgres_url, cluster, tmp_path):
@@ -44,7 +44,8 @@ def test_postgres_restart_while_jobs_run(postgres_server, postgres_url, cluster,
     assert set(refused) <= {grpc.StatusCode.UNAVAILABLE}, refused
     done = gw.wait_terminal(acknowledged, timeout=120)
     assert {job.status for job in done.values()} == {c.JOB_STATUS_SUCCEEDED}, {
-        j: c.JobStatus.Name(job.status) for j, job in done.items() if job.status != c.JOB_STATUS_SUCCEEDED}
+        j: c.JobStatus.Name(job.status) for j, job in done.items() if job.status != c.JOB_STATUS_SUCCEEDED
+    }
     for job_id in acknowledged:
         check_once(gw.events(job_id))
     eventually(lambda: idle(gw), timeout=30)  # the self-check: no lease, slot or job left over

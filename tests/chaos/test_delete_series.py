@@ -9,19 +9,24 @@ import signal
 import grpc
 import numpy as np
 import pytest
+
+from tests.support import eventually, free_port, wait_for_port
 from workmesh.registry import RegistryConfig, find_service
+from workmesh.services.core.errors import NotFound
 from workmesh.services.results import ResultsClient
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
-from workmesh.services.core.errors import NotFound
-
-from tests.support import eventually, free_port, wait_for_port
 
 
 def test_delete_removes_series_or_answers_unavailable(cluster, procs, tmp_path):
     port = free_port()
-    results = procs.workmesh("results", "--listen", f"127.0.0.1:{port}", name="results", env={
-        "CONSUL_HTTP_ADDR": cluster.registry, "WORKMESH_DATA_DIR": str(tmp_path / "results")})
+    results = procs.workmesh(
+        "results",
+        "--listen",
+        f"127.0.0.1:{port}",
+        name="results",
+        env={"CONSUL_HTTP_ADDR": cluster.registry, "WORKMESH_DATA_DIR": str(tmp_path / "results")},
+    )
     wait_for_port(port, timeout=30)
     registry = RegistryConfig(address=cluster.registry)
     eventually(lambda: asyncio.run(find_service(registry, "workmesh-results")), timeout=30)

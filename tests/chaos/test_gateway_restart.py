@@ -3,10 +3,9 @@ running ones were re-attached on their workers (each handler ran exactly once)."
 
 from __future__ import annotations
 
-from workmesh.v1 import common_pb2 as c
-
 from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
 
 
 def test_gateway_sigkill_with_50_jobs_then_restart(cluster, tmp_path):
@@ -21,6 +20,7 @@ def test_gateway_sigkill_with_50_jobs_then_restart(cluster, tmp_path):
     def running():
         jobs = [gw.job(j) for j in long_jobs]
         return [j.job_id for j in jobs if j.status == c.JOB_STATUS_RUNNING and j.progress.fraction > 0]
+
     eventually(lambda: len(running()) >= 15, timeout=30)
     cluster.kill(gw.proc)
     gw.close()

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 
 def test_two_replicas_one_killed_mid_run(postgres_url, cluster, tmp_path):
@@ -46,6 +46,7 @@ def test_two_replicas_one_killed_mid_run(postgres_url, cluster, tmp_path):
 
     def running():
         return sum(b.job(j).status == c.JOB_STATUS_RUNNING for j in jobs) >= 10
+
     eventually(running, timeout=30)
     cluster.kill(a.proc)
     done = b.wait_terminal(jobs, timeout=90)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.chaos.support import CRASH, check_once, runs
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 
 def test_cancel_timeout_and_delete_of_running_jobs(cluster, tmp_path):
@@ -37,7 +37,7 @@ def test_cancel_timeout_and_delete_of_running_jobs(cluster, tmp_path):
     first = next(watch)
     gw.stub.DeleteJob(g.DeleteJobRequest(job_id=deleted), timeout=30)
     check_once([first, *watch], c.JOB_STATUS_CANCELLED)  # CANCELLED first ...
-    with pytest.raises(grpc.RpcError) as info:              # ... then gone
+    with pytest.raises(grpc.RpcError) as info:  # ... then gone
         gw.job(deleted)
     assert info.value.code() == grpc.StatusCode.NOT_FOUND
     assert all(n == 1 for n in runs(log).values())
@@ -53,7 +53,8 @@ def test_hard_crash_of_every_worker_fails_after_the_retry_budget(cluster):
     check_once(events, c.JOB_STATUS_FAILED)
     job = gw.job(job_id)
     assert job.error.code == "WORKER_LOST" and "attempt 2 of 2" in job.error.message
-    assert [s for s in (e.status.status for e in events if e.WhichOneof("payload") == "status")
-            ].count(c.JOB_STATUS_DISPATCHED) == 2
+    assert [s for s in (e.status.status for e in events if e.WhichOneof("payload") == "status")].count(
+        c.JOB_STATUS_DISPATCHED
+    ) == 2
     # Both really crashed (the gateway may notice a closed connection a moment before the exit).
     eventually(lambda: all(proc.poll() == -9 for proc in cluster.workers.values()), timeout=10)

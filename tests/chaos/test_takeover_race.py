@@ -11,11 +11,10 @@ worker's own "same job id, same attempt" check cannot hide a second run.
 
 from __future__ import annotations
 
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
-
 from tests.chaos.support import check_once, idle, runs
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 STALL = "6"  # seconds: three lease lifetimes (chaos gateways use WORKMESH_LEASE_SECONDS=2)
 

@@ -4,10 +4,10 @@ one is restarted each time): every job SUCCEEDED, each result delivered once to 
 from __future__ import annotations
 
 import pytest
-from workmesh.v1 import common_pb2 as c
 
 from tests.chaos.support import check_once, idle
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
 
 ROUNDS = 20
 
@@ -28,6 +28,7 @@ def test_twenty_worker_kills_mid_job(cluster, tmp_path):
         def mid_job(job_id=job):
             got = gw.job(job_id)
             return got if got.status == c.JOB_STATUS_RUNNING and got.progress.fraction > 0 else None
+
         victim = eventually(mid_job, timeout=30, interval=0.02).instance_id
         cluster.kill(cluster.workers.pop(victim))
         # The replacement must be up before the next kill, so a job always has somewhere to go.
@@ -37,8 +38,11 @@ def test_twenty_worker_kills_mid_job(cluster, tmp_path):
     for job_id in jobs:
         events = gw.events(job_id)
         check_once(events)
-        lost = [e.status.reason for e in events
-                if e.WhichOneof("payload") == "status" and e.status.status == c.JOB_STATUS_QUEUED and e.status.reason]
+        lost = [
+            e.status.reason
+            for e in events
+            if e.WhichOneof("payload") == "status" and e.status.status == c.JOB_STATUS_QUEUED and e.status.reason
+        ]
         assert lost and lost[0].startswith("WORKER_LOST"), lost  # it really lost a worker
         assert done[job_id].attempts >= 2
     eventually(lambda: idle(gw), timeout=30)  # the self-check: no lease, slot or job left over

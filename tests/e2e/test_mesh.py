@@ -24,8 +24,8 @@ SUCCEEDED = common_pb2.JOB_STATUS_SUCCEEDED
 
 def submit(stub, workflow_type: str, **params: str) -> str:
     request = gateway_pb2.SubmitJobRequest(
-        workflow_type=workflow_type,
-        params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()})
+        workflow_type=workflow_type, params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()}
+    )
     return stub.SubmitJob(request, timeout=10).job.job_id
 
 
@@ -50,8 +50,12 @@ def collect(stream, into: list) -> None:
 
 
 def cli(*args: str, gateway: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", gateway],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", gateway],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_types_of_both_workers_are_listed_with_schemas(gateway):
@@ -135,8 +139,16 @@ def test_new_worker_type_appears_in_watch_stream_without_restart(mesh, gateway):
     stream = gateway.WatchWorkflowTypes(gateway_pb2.WatchWorkflowTypesRequest(), timeout=60)
     seen: list[gateway_pb2.WorkflowTypeChange] = []
     threading.Thread(target=collect, args=(stream, seen), daemon=True).start()
-    added = lambda: [c for c in seen if c.kind == gateway_pb2.WorkflowTypeChange.KIND_ADDED  # noqa: E731
-                     and c.type.type.name == "kpi-peak-ratio" and not c.initial]
+
+    def added():
+        return [
+            c
+            for c in seen
+            if c.kind == gateway_pb2.WorkflowTypeChange.KIND_ADDED  # noqa: E731
+            and c.type.type.name == "kpi-peak-ratio"
+            and not c.initial
+        ]
+
     kpi = mesh.add_worker("workmesh.workers.examples.kpi:worker")
     try:
         eventually(added, timeout=15)
@@ -157,8 +169,10 @@ def test_sigterm_drains_a_worker_with_a_running_job(fresh_mesh):
     with grpc.insecure_channel(fresh_mesh.gateway_address) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         job_id = submit(stub, "sleep", seconds=2, steps=4)
-        eventually(lambda: stub.GetJob(gateway_pb2.GetJobRequest(job_id=job_id)).status
-                   == common_pb2.JOB_STATUS_RUNNING, timeout=15)
+        eventually(
+            lambda: stub.GetJob(gateway_pb2.GetJobRequest(job_id=job_id)).status == common_pb2.JOB_STATUS_RUNNING,
+            timeout=15,
+        )
         worker.popen.send_signal(signal.SIGTERM)
         assert final_status(watch(stub, job_id)) == SUCCEEDED
         assert worker.popen.wait(30) == 0, "the drained worker exits cleanly"

@@ -7,14 +7,22 @@ import sys
 
 from workmesh.v1 import common_pb2, gateway_pb2
 
-TERMINAL = {common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED,
-            common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT}
+TERMINAL = {
+    common_pb2.JOB_STATUS_SUCCEEDED,
+    common_pb2.JOB_STATUS_FAILED,
+    common_pb2.JOB_STATUS_CANCELLED,
+    common_pb2.JOB_STATUS_TIMED_OUT,
+}
 BASIC = "workmesh.workers.examples.basic:worker"
 
 
 def submit(stub, user: str, seconds: float, tenant: str = "t") -> str:
-    request = gateway_pb2.SubmitJobRequest(workflow_type="sleep", tenant=tenant, user=user, params={
-        "seconds": common_pb2.ParamValue(float_value=seconds), "steps": common_pb2.ParamValue(int_value=1)})
+    request = gateway_pb2.SubmitJobRequest(
+        workflow_type="sleep",
+        tenant=tenant,
+        user=user,
+        params={"seconds": common_pb2.ParamValue(float_value=seconds), "steps": common_pb2.ParamValue(int_value=1)},
+    )
     return stub.SubmitJob(request, timeout=30).job.job_id
 
 
@@ -32,5 +40,9 @@ def started(j: gateway_pb2.Job) -> int:
 
 
 def cli(*args: str, gateway: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", gateway],
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", gateway],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )

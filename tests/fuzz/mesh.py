@@ -18,11 +18,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import grpc
+
+from tests.support import Processes, eventually, free_port, processes, wait_for_port
 from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2_grpc, worker_pb2, worker_pb2_grpc
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
-
-from tests.support import Processes, eventually, free_port, processes, wait_for_port
 
 FLOWS = "tests.gateway.hardening_flows:worker"
 TYPES = ("typed", "nap")
@@ -76,12 +76,33 @@ def start_mesh(procs: Processes, data_dir) -> FuzzMesh:
     registry = procs.workmesh("registry", "--host", "127.0.0.1", "--port", str(registry_port), name="registry")
     wait_for_port(registry_port, timeout=30)
     consul = f"127.0.0.1:{registry_port}"
-    gateway = procs.workmesh("gateway", "--listen", f"127.0.0.1:{gateway_port}", name="gateway",
-                             env={"CONSUL_HTTP_ADDR": consul, "WORKMESH_DATA_DIR": str(data_dir),
-                                  "WORKMESH_CANCEL_GRACE": "1", "WORKMESH_LOG_LEVEL": "WARNING"})
-    worker = procs.workmesh("worker", FLOWS, "--listen", "127.0.0.1:0", "--capacity", str(CAPACITY), name="worker",
-                            env={"CONSUL_HTTP_ADDR": consul, "WORKMESH_WORKER_DRAIN_GRACE": "0",
-                                 "WORKMESH_WORKER_CANCEL_GRACE": "1", "WORKMESH_LOG_LEVEL": "WARNING"})
+    gateway = procs.workmesh(
+        "gateway",
+        "--listen",
+        f"127.0.0.1:{gateway_port}",
+        name="gateway",
+        env={
+            "CONSUL_HTTP_ADDR": consul,
+            "WORKMESH_DATA_DIR": str(data_dir),
+            "WORKMESH_CANCEL_GRACE": "1",
+            "WORKMESH_LOG_LEVEL": "WARNING",
+        },
+    )
+    worker = procs.workmesh(
+        "worker",
+        FLOWS,
+        "--listen",
+        "127.0.0.1:0",
+        "--capacity",
+        str(CAPACITY),
+        name="worker",
+        env={
+            "CONSUL_HTTP_ADDR": consul,
+            "WORKMESH_WORKER_DRAIN_GRACE": "0",
+            "WORKMESH_WORKER_CANCEL_GRACE": "1",
+            "WORKMESH_LOG_LEVEL": "WARNING",
+        },
+    )
     wait_for_port(gateway_port, timeout=30)
     options = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
     channel = grpc.insecure_channel(f"127.0.0.1:{gateway_port}", options=options)
@@ -90,6 +111,7 @@ def start_mesh(procs: Processes, data_dir) -> FuzzMesh:
     def routed():
         free = mesh.free_capacity()
         return all(free.get(name) == CAPACITY for name in TYPES)
+
     eventually(routed, timeout=60, interval=0.1)
     mesh.worker_address = _worker_address(consul)
     mesh.worker_channel = grpc.insecure_channel(mesh.worker_address, options=options)
@@ -122,8 +144,9 @@ def check_code(code: Code, details: str, allowed: dict[Code, str], what: str) ->
     if code == Code.INVALID_ARGUMENT:
         # The message names the field (a parameter's name is whatever the client sent) and the rule.
         named = details.startswith("params.") and ": " in details  # a client's key may hold ": "
-        assert named or re.match(r"^[\w.\[\]-]+: .", details or ""), \
+        assert named or re.match(r"^[\w.\[\]-]+: .", details or ""), (
             f"{what}: INVALID_ARGUMENT without a field and rule: {details!r}"
+        )
 
 
 def call(mesh: FuzzMesh, fn, request, allowed: dict[Code, str], what: str, timeout: float = 10.0):
@@ -152,8 +175,14 @@ def drain(mesh: FuzzMesh, stream, allowed: dict[Code, str], what: str, limit: in
     return items
 
 
-def raw_call(mesh: FuzzMesh, channel: grpc.Channel, method: str, payload: bytes, allowed: dict[Code, str],
-             streaming: tuple[bool, bool]) -> None:
+def raw_call(
+    mesh: FuzzMesh,
+    channel: grpc.Channel,
+    method: str,
+    payload: bytes,
+    allowed: dict[Code, str],
+    streaming: tuple[bool, bool],
+) -> None:
     """Send undecodable bytes as the request message of `method`."""
     mesh.requests += 1
     client_stream, server_stream = streaming
@@ -204,6 +233,7 @@ def settle(mesh: FuzzMesh, baseline: dict[str, int], timeout: float = 90.0) -> N
                 raise
             assert job.status in TERMINAL, f"job {job_id} still {c.JobStatus.Name(job.status)}"
         return True
+
     eventually(ended, timeout=timeout, interval=0.2)
 
     def restored():
@@ -215,6 +245,7 @@ def settle(mesh: FuzzMesh, baseline: dict[str, int], timeout: float = 90.0) -> N
         running = mesh.worker_stub.Describe(worker_pb2.DescribeRequest(), timeout=10).running
         assert running == 0, f"the worker still runs {running} job(s)"
         return True
+
     eventually(restored, timeout=30, interval=0.2)
     mesh.alive()
 

@@ -16,9 +16,17 @@ from hypothesis import HealthCheck, settings
 # Each example talks to a real server whose state carries over from the examples before it, so
 # replaying a stored failure is not exact: no example database, and no shrinking time limit
 # that a slow loaded machine would trip.
-_COMMON = {"deadline": None, "database": None, "print_blob": True,
-           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.filter_too_much, HealthCheck.function_scoped_fixture]}
+_COMMON = {
+    "deadline": None,
+    "database": None,
+    "print_blob": True,
+    "suppress_health_check": [
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+}
 
 QUICK = settings(max_examples=300, **_COMMON)
 """The default-suite profile: a few hundred examples, a few seconds."""

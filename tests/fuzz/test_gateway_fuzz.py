@@ -12,16 +12,24 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.fuzz import messages as m
 from tests.fuzz.mesh import Code, call, check_code, drain, raw_call, running_mesh, settle
+from workmesh.v1 import gateway_pb2 as g
 
-QUICK = 60          # examples per test in the default suite (6 tests: a few hundred requests)
-LONG = 10_500       # requests of the long profile
-FUZZ = dict(deadline=None, derandomize=False, database=None,
-            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                   HealthCheck.data_too_large, HealthCheck.large_base_example])
+QUICK = 60  # examples per test in the default suite (6 tests: a few hundred requests)
+LONG = 10_500  # requests of the long profile
+FUZZ = dict(
+    deadline=None,
+    derandomize=False,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 BAD_INPUT = {Code.INVALID_ARGUMENT: "a client's mistake, named field and rule"}
 SUBMIT = {**BAD_INPUT, Code.NOT_FOUND: "unknown workflow type"}
@@ -35,9 +43,17 @@ GARBAGE = {**SUBMIT, **CANCEL, **WATCH, **RUNJOBS}
 ITEM_CODES = {code.value[0]: code for code in SUBMIT}
 GATEWAY = "/workmesh.v1.Gateway/"
 # (method, client streams, server streams)
-METHODS = [("ListWorkflowTypes", False, False), ("WatchWorkflowTypes", False, True), ("SubmitJob", False, False),
-           ("WatchJob", False, True), ("GetJob", False, False), ("ListJobs", False, False),
-           ("CancelJob", False, False), ("DeleteJob", False, False), ("RunJobs", True, True)]
+METHODS = [
+    ("ListWorkflowTypes", False, False),
+    ("WatchWorkflowTypes", False, True),
+    ("SubmitJob", False, False),
+    ("WatchJob", False, True),
+    ("GetJob", False, False),
+    ("ListJobs", False, False),
+    ("CancelJob", False, False),
+    ("DeleteJob", False, False),
+    ("RunJobs", True, True),
+]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +72,7 @@ def baseline(mesh):
 
 # -- one request of each kind ------------------------------------------------------------------
 
+
 def submit_one(mesh, request: g.SubmitJobRequest) -> None:
     reply = call(mesh, mesh.stub.SubmitJob, request, SUBMIT, "SubmitJob")
     if reply is not None:
@@ -63,8 +80,13 @@ def submit_one(mesh, request: g.SubmitJobRequest) -> None:
 
 
 def watch_one(mesh, job_id: str, after_seq: int) -> None:
-    drain(mesh, mesh.stub.WatchJob(g.WatchJobRequest(job_id=job_id, after_seq=after_seq), timeout=1.0), WATCH,
-          "WatchJob", limit=200)
+    drain(
+        mesh,
+        mesh.stub.WatchJob(g.WatchJobRequest(job_id=job_id, after_seq=after_seq), timeout=1.0),
+        WATCH,
+        "WatchJob",
+        limit=200,
+    )
 
 
 def job_rpc(mesh, kind: str, job_id: str, after_seq: int, reason: str) -> None:
@@ -73,9 +95,9 @@ def job_rpc(mesh, kind: str, job_id: str, after_seq: int, reason: str) -> None:
     elif kind == "cancel":
         call(mesh, mesh.stub.CancelJob, g.CancelJobRequest(job_id=job_id, reason=reason), CANCEL, "CancelJob")
     elif kind == "delete":
-        if call(mesh, mesh.stub.DeleteJob, g.DeleteJobRequest(job_id=job_id), JOB, "DeleteJob") is not None:
-            if job_id in mesh.job_ids:
-                mesh.job_ids.remove(job_id)
+        deleted = call(mesh, mesh.stub.DeleteJob, g.DeleteJobRequest(job_id=job_id), JOB, "DeleteJob")
+        if deleted is not None and job_id in mesh.job_ids:
+            mesh.job_ids.remove(job_id)
     else:
         watch_one(mesh, job_id, after_seq)
 
@@ -84,6 +106,7 @@ def run_jobs(mesh, batches: list[list[g.SubmitJobRequest]]) -> None:
     def requests():
         for i, batch in enumerate(batches):
             yield g.RunJobsRequest(jobs=[g.RunJobsItem(ref=f"{i}.{j}", job=job) for j, job in enumerate(batch)])
+
     mesh.requests += 1
     try:
         for reply in mesh.stub.RunJobs(requests(), timeout=2.0):
@@ -97,6 +120,7 @@ def run_jobs(mesh, batches: list[list[g.SubmitJobRequest]]) -> None:
                     mesh.job_ids.append(update.job_id)
     except Exception as exc:  # noqa: BLE001 - grpc.RpcError is checked; anything else fails the test
         import grpc
+
         if not isinstance(exc, grpc.RpcError):
             raise
         check_code(exc.code(), exc.details() or "", RUNJOBS, "RunJobs")
@@ -127,6 +151,7 @@ def garbage(mesh, method: tuple[str, bool, bool], payload: bytes) -> None:
 
 # -- the quick profile: one test per family of RPCs -------------------------------------------
 
+
 @settings(max_examples=QUICK, **FUZZ)
 @given(request=m.SUBMITS)
 def test_fuzz_submit_job(mesh, baseline, request):
@@ -134,8 +159,7 @@ def test_fuzz_submit_job(mesh, baseline, request):
 
 
 @settings(max_examples=QUICK, **FUZZ)
-@given(kind=st.sampled_from(["get", "cancel", "delete", "watch"]), ref=m.JOB_REFS, after_seq=m.UINT64,
-       reason=m.TEXT)
+@given(kind=st.sampled_from(["get", "cancel", "delete", "watch"]), ref=m.JOB_REFS, after_seq=m.UINT64, reason=m.TEXT)
 def test_fuzz_job_rpcs(mesh, baseline, kind, ref, after_seq, reason):
     if len(mesh.job_ids) < 5:
         submit_one(mesh, g.SubmitJobRequest(workflow_type="nap", params={}))
@@ -165,8 +189,9 @@ def test_fuzz_garbage_bytes(mesh, baseline, method, payload):
 
 ANY_REQUEST = st.one_of(
     m.SUBMITS.map(lambda r: ("submit", r)),
-    st.tuples(st.sampled_from(["get", "cancel", "delete", "watch"]), m.JOB_REFS, m.UINT64, m.TEXT)
-    .map(lambda t: ("job", t)),
+    st.tuples(st.sampled_from(["get", "cancel", "delete", "watch"]), m.JOB_REFS, m.UINT64, m.TEXT).map(
+        lambda t: ("job", t)
+    ),
     st.tuples(m.LIST_REQUESTS, st.booleans()).map(lambda t: ("list", t)),
     st.lists(st.lists(m.SUBMITS, max_size=4), max_size=2).map(lambda b: ("runjobs", b)),
     st.tuples(st.sampled_from(METHODS), st.binary(max_size=300)).map(lambda t: ("garbage", t)),
@@ -195,5 +220,6 @@ def test_fuzz_gateway_long(mesh, baseline):
             garbage(mesh, *body)
         if len(mesh.job_ids) > 400:  # aim at recent jobs; old ones stay in the store
             del mesh.job_ids[:200]
+
     one()
     assert mesh.requests - start >= 10_000

@@ -14,8 +14,8 @@ import re
 import time
 
 import pytest
-from hypothesis import given
 from grpc_health.v1 import health_pb2
+from hypothesis import given
 
 from tests.fuzz.profiles import cpu_seconds
 from tests.fuzz.registry_http import CHECK_IDS, SERVICE_IDS, Request, requests, send
@@ -38,8 +38,11 @@ def allowed_5xx(request: Request, status: int, body: bytes) -> str | None:
     no_path = text == "No path to datacenter" or (request.method == "HEAD" and not text)  # HEAD: no body
     if status == 500 and no_path and any(dc not in ("", "dc1") for dc in dcs):
         return "another datacenter: Consul answers 500 'No path to datacenter' too"
-    if status == 500 and re.match(r"/v1/agent/check/(pass|warn|fail|update)/", request.path) \
-            and "does not have an associated TTL" in text:
+    if (
+        status == 500
+        and re.match(r"/v1/agent/check/(pass|warn|fail|update)/", request.path)
+        and "does not have an associated TTL" in text
+    ):
         return "a TTL heartbeat to a non-TTL check: Consul answers 500 (updateTTLCheck) too"
     return None
 
@@ -62,7 +65,9 @@ class Registry:
             return status, reply.decode(errors="replace")
 
     def alive(self) -> None:
-        assert self.proc.poll() is None, f"registry exited {self.proc.returncode}: {self.procs.log_of(self.proc)[-3000:]}"
+        assert self.proc.poll() is None, (
+            f"registry exited {self.proc.returncode}: {self.procs.log_of(self.proc)[-3000:]}"
+        )
 
     def quiet_cpu(self, seconds: float = 1.0) -> float:
         """CPU seconds the registry used per wall second while nobody talked to it."""
@@ -132,13 +137,24 @@ def assert_still_correct(registry: Registry, health_port: int) -> None:
     busy = registry.quiet_cpu()
     assert busy < QUIET_CPU_EMPTY, f"{busy:.2f} CPU s/s with nothing registered"
 
-    status, _ = registry.call("PUT", "/v1/agent/service/register", {
-        "Name": "after", "ID": "after-1", "Port": health_port,
-        "Checks": [{"GRPC": f"{HOST}:{health_port}/svc", "Interval": "1s"}, {"TTL": "30s"}]})
+    status, _ = registry.call(
+        "PUT",
+        "/v1/agent/service/register",
+        {
+            "Name": "after",
+            "ID": "after-1",
+            "Port": health_port,
+            "Checks": [{"GRPC": f"{HOST}:{health_port}/svc", "Interval": "1s"}, {"TTL": "30s"}],
+        },
+    )
     assert status == 200
     assert registry.call("PUT", "/v1/agent/check/pass/service:after-1:2")[0] == 200
-    eventually(lambda: [e["Service"]["ID"] for e in registry.call("GET", "/v1/health/service/after?passing")[1]]
-               == ["after-1"], timeout=15)
+    eventually(
+        lambda: (
+            [e["Service"]["ID"] for e in registry.call("GET", "/v1/health/service/after?passing")[1]] == ["after-1"]
+        ),
+        timeout=15,
+    )
     assert registry.call("PUT", "/v1/agent/service/deregister/after-1")[0] == 200
     assert registry.call("GET", "/v1/health/service/after")[1] == []
     registry.alive()

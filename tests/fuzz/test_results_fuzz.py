@@ -62,35 +62,54 @@ def server(request, tmp_path_factory):
     store = request.param
     tmp = tmp_path_factory.mktemp(f"fuzz-{store}")
     port = free_port()
-    env = {"WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}", "WORKMESH_RESULTS_STORE": store,
-           "WORKMESH_RESULTS_DIR": str(tmp / "series"), "WORKMESH_LOG_FORMAT": "console",
-           "WORKMESH_RESULTS_COMPACTION_DELAY": "0.2"}
+    env = {
+        "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}",
+        "WORKMESH_RESULTS_STORE": store,
+        "WORKMESH_RESULTS_DIR": str(tmp / "series"),
+        "WORKMESH_LOG_FORMAT": "console",
+        "WORKMESH_RESULTS_COMPACTION_DELAY": "0.2",
+    }
     if store == "influx":
         env["INFLUX_URL"] = request.getfixturevalue("influxd").url
     with processes(tmp) as procs:
         process = procs.workmesh("results", env=env, name="results")
-        channel = grpc.insecure_channel(f"127.0.0.1:{port}", options=[("grpc.max_send_message_length", 64 << 20),
-                                                                       ("grpc.max_receive_message_length", 64 << 20)])
+        channel = grpc.insecure_channel(
+            f"127.0.0.1:{port}",
+            options=[("grpc.max_send_message_length", 64 << 20), ("grpc.max_receive_message_length", 64 << 20)],
+        )
         try:
             grpc.channel_ready_future(channel).result(timeout=30)
             run = uuid.uuid4().hex[:6]
-            yield Server(f"127.0.0.1:{port}", process, Path(process.log_path), channel,
-                         results_pb2_grpc.ResultsStub(channel), [f"fz{run}-{i}" for i in range(12)], Counter())
+            yield Server(
+                f"127.0.0.1:{port}",
+                process,
+                Path(process.log_path),
+                channel,
+                results_pb2_grpc.ResultsStub(channel),
+                [f"fz{run}-{i}" for i in range(12)],
+                Counter(),
+            )
         finally:
             channel.close()
 
 
 # -- strategies -------------------------------------------------------------------------------
 
-INT64 = st.one_of(st.integers(-2**63, 2**63 - 1), st.sampled_from([0, 1, -1, 2**63 - 1, -2**63, 2**62, 3600]))
-ENUM = st.one_of(st.integers(0, 5), st.integers(-2**31, 2**31 - 1))
+INT64 = st.one_of(st.integers(-(2**63), 2**63 - 1), st.sampled_from([0, 1, -1, 2**63 - 1, -(2**63), 2**62, 3600]))
+ENUM = st.one_of(st.integers(0, 5), st.integers(-(2**31), 2**31 - 1))
 UNIT = st.one_of(st.sampled_from([0, 1, 2, 3, 4]), st.sampled_from([0, 1, 2, 3, 4]), ENUM)
-WILD_TEXT = st.one_of(st.text(max_size=20), st.text(max_size=300), st.just(""), st.just("x" * 5000),
-                      st.sampled_from(["time", "_series", "a b", "ä", "😀", "a\\", "a\"b", "a'b", "a,b=c", "\n"]))
+WILD_TEXT = st.one_of(
+    st.text(max_size=20),
+    st.text(max_size=300),
+    st.just(""),
+    st.just("x" * 5000),
+    st.sampled_from(["time", "_series", "a b", "ä", "😀", "a\\", 'a"b', "a'b", "a,b=c", "\n"]),
+)
 GOOD_NAME = st.sampled_from(["heat", "power", "Q", "T", "flow.out", "a-b_c", "Z" * 128])
 NAME = st.one_of(GOOD_NAME, GOOD_NAME, GOOD_NAME, WILD_TEXT)  # mostly valid: reach the stores
-TAG_VALUE = st.one_of(st.text(min_size=1, max_size=20), st.sampled_from(["a\\", "a b", "a,b=c", "ä😀", "x" * 256]),
-                      WILD_TEXT)
+TAG_VALUE = st.one_of(
+    st.text(min_size=1, max_size=20), st.sampled_from(["a\\", "a b", "a,b=c", "ä😀", "x" * 256]), WILD_TEXT
+)
 FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
 FINITE = st.one_of(st.floats(allow_nan=False, allow_infinity=False, width=64), st.just(float("nan")))
 
@@ -105,8 +124,9 @@ def values(n: int):
         st.lists(FINITE, min_size=n, max_size=n).map(lambda v: np.asarray(v, "<f8").tobytes()),
         st.lists(FINITE, min_size=n, max_size=n).map(lambda v: np.asarray(v, "<f8").tobytes()),
         st.lists(FLOATS, min_size=n, max_size=n).map(lambda v: np.asarray(v, "<f8").tobytes()),
-        st.lists(st.sampled_from([0.0, 1.5, -1e308, 1e308, 5e-324, float("nan")]), min_size=n, max_size=n)
-        .map(lambda v: np.asarray(v, "<f8").tobytes()),
+        st.lists(st.sampled_from([0.0, 1.5, -1e308, 1e308, 5e-324, float("nan")]), min_size=n, max_size=n).map(
+            lambda v: np.asarray(v, "<f8").tobytes()
+        ),
         st.binary(max_size=8 * n + 9),  # wrong lengths and random bit patterns
     )
 
@@ -127,7 +147,7 @@ def chunks(draw, server: Server):
     else:
         steps = draw(st.lists(st.one_of(st.integers(1, 3600), INT64), min_size=n, max_size=n))
         ts = np.cumsum(np.asarray(steps, dtype=object)) + start
-        ts = [int(t) if -2**63 <= t < 2**63 else 0 for t in ts]
+        ts = [int(t) if -(2**63) <= t < 2**63 else 0 for t in ts]
         chunk.timestamps = draw(st.one_of(st.just(np.asarray(ts, "<i8").tobytes()), st.binary(max_size=8 * n + 3)))
     for _ in range(draw(st.one_of(st.integers(1, 3), st.integers(1, 3), st.integers(0, 3)))):
         chunk.fields.add(name=draw(NAME), values=draw(values(n)), unit=draw(st.one_of(st.just(""), WILD_TEXT)))
@@ -146,11 +166,17 @@ def good_chunks(draw, server: Server):
     chunk.key.job_id = draw(st.sampled_from(server.jobs))
     chunk.key.measurement = draw(GOOD_NAME)
     for name in draw(st.lists(GOOD_NAME, max_size=3, unique=True)):
-        chunk.key.tags[name] = draw(st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), min_size=1,
-                                            max_size=256).filter(str.isprintable))
+        chunk.key.tags[name] = draw(
+            st.text(st.characters(categories=["L", "N", "P", "S", "Zs"]), min_size=1, max_size=256).filter(
+                str.isprintable
+            )
+        )
     for name in draw(st.lists(GOOD_NAME.filter(lambda n: n != "time"), min_size=1, max_size=3, unique=True)):
-        chunk.fields.add(name=name, values=np.asarray(draw(st.lists(FINITE, min_size=n, max_size=n)), "<f8").tobytes(),
-                         unit=draw(st.sampled_from(["", "kW", "°C", "m³/h"])))
+        chunk.fields.add(
+            name=name,
+            values=np.asarray(draw(st.lists(FINITE, min_size=n, max_size=n)), "<f8").tobytes(),
+            unit=draw(st.sampled_from(["", "kW", "°C", "m³/h"])),
+        )
     if draw(st.booleans()):  # the same timestamps sent as an array
         chunk.timestamps = (start + np.arange(n, dtype=np.int64) * step).astype("<i8").tobytes()
         chunk.ClearField("time_start")
@@ -177,8 +203,11 @@ def write_ops(draw, server: Server):
 @st.composite
 def read_ops(draw, server: Server):
     request = results_pb2.ReadSeriesRequest(
-        job_ids=draw(st.lists(job_id(server), max_size=4)), measurement=draw(st.one_of(st.just(""), NAME)),
-        fields=draw(st.lists(NAME, max_size=3)), time_unit=draw(UNIT))
+        job_ids=draw(st.lists(job_id(server), max_size=4)),
+        measurement=draw(st.one_of(st.just(""), NAME)),
+        fields=draw(st.lists(NAME, max_size=3)),
+        time_unit=draw(UNIT),
+    )
     if draw(st.booleans()):
         request.window = draw(st.one_of(st.integers(1, 10**12), INT64))
         request.aggregate = draw(st.one_of(st.integers(1, 4), ENUM))
@@ -211,6 +240,7 @@ def operations(server: Server):
 
 # -- running ------------------------------------------------------------------------------------
 
+
 def call(server: Server, method: str, payload) -> grpc.StatusCode:
     path = f"/workmesh.v1.Results/{method}"
     try:
@@ -228,17 +258,22 @@ def call(server: Server, method: str, payload) -> grpc.StatusCode:
 
 
 def fuzz(server: Server, examples: int) -> None:
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                     HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=False,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.function_scoped_fixture],
+    )
     @given(data=st.data())
     def one(data) -> None:
         method, payload = data.draw(operations(server))
         code = call(server, method, payload)
         server.seen[(method, code.name)] += 1
         if code in BAD and (method, code) not in ALLOWED:
-            raise AssertionError(f"{method} answered {code.name}; request: {payload!r}\n"
-                                 f"server log: {server.log.read_text()[-3000:]}")
+            raise AssertionError(
+                f"{method} answered {code.name}; request: {payload!r}\nserver log: {server.log.read_text()[-3000:]}"
+            )
         assert server.process.poll() is None, f"the results service exited: {server.log.read_text()[-3000:]}"
 
     server.seen.clear()

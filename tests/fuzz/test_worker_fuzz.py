@@ -13,24 +13,35 @@ import grpc
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from workmesh.v1 import worker_pb2 as w
 
 from tests.fuzz import messages as m
 from tests.fuzz.mesh import Code, call, check_code, drain, raw_call, running_mesh, settle
 from tests.fuzz.test_gateway_fuzz import FUZZ, LONG, QUICK
 from tests.support import eventually
+from workmesh.v1 import worker_pb2 as w
 
 BAD_INPUT = {Code.INVALID_ARGUMENT: "a client's mistake, named field and rule"}
-EXECUTE = {**BAD_INPUT, Code.NOT_FOUND: "a workflow type this worker does not serve",
-           Code.RESOURCE_EXHAUSTED: "the worker is at capacity",
-           Code.DEADLINE_EXCEEDED: "the stream follows a running job past the client's deadline"}
-ATTACH = {**BAD_INPUT, Code.NOT_FOUND: "a job this worker does not know",
-          Code.DEADLINE_EXCEEDED: "the stream follows a running job past the client's deadline"}
+EXECUTE = {
+    **BAD_INPUT,
+    Code.NOT_FOUND: "a workflow type this worker does not serve",
+    Code.RESOURCE_EXHAUSTED: "the worker is at capacity",
+    Code.DEADLINE_EXCEEDED: "the stream follows a running job past the client's deadline",
+}
+ATTACH = {
+    **BAD_INPUT,
+    Code.NOT_FOUND: "a job this worker does not know",
+    Code.DEADLINE_EXCEEDED: "the stream follows a running job past the client's deadline",
+}
 SESSION = {**BAD_INPUT, Code.DEADLINE_EXCEEDED: "the session stays open until the client ends it"}
 SESSION_ITEM = {code.value[0]: code for code in {**EXECUTE, **ATTACH}}
 WORKER = "/workmesh.v1.Worker/"
-METHODS = [("Describe", False, False), ("Execute", False, True), ("Cancel", False, False),
-           ("Attach", False, True), ("Session", True, True)]
+METHODS = [
+    ("Describe", False, False),
+    ("Execute", False, True),
+    ("Cancel", False, False),
+    ("Attach", False, True),
+    ("Session", True, True),
+]
 GARBAGE = {**EXECUTE, **ATTACH, **SESSION}
 
 
@@ -56,6 +67,7 @@ def cancel_started(mesh) -> None:
         for job_id in set(mesh.job_ids) | set(m.POOL):
             stub.Cancel(w.CancelRequest(job_id=job_id, reason="fuzz over"), timeout=10)
         return stub.Describe(w.DescribeRequest(), timeout=10).running == 0
+
     eventually(idle, timeout=60, interval=0.5)
 
 
@@ -66,8 +78,13 @@ def execute_one(mesh, request: w.ExecuteRequest) -> None:
 
 
 def attach_one(mesh, job_id: str, after_seq: int) -> None:
-    drain(mesh, mesh.worker_stub.Attach(w.AttachRequest(job_id=job_id, after_seq=after_seq), timeout=1.0),
-          ATTACH, "Attach", limit=100)
+    drain(
+        mesh,
+        mesh.worker_stub.Attach(w.AttachRequest(job_id=job_id, after_seq=after_seq), timeout=1.0),
+        ATTACH,
+        "Attach",
+        limit=100,
+    )
 
 
 def session_one(mesh, batches: list[list[w.SessionCommand]]) -> None:
@@ -94,8 +111,9 @@ def test_fuzz_execute(mesh, baseline, request):
 
 
 @settings(max_examples=QUICK, **FUZZ)
-@given(kind=st.sampled_from(["attach", "cancel", "describe"]), job_id=m.WORKER_JOB_IDS, after_seq=m.UINT64,
-       reason=m.TEXT)
+@given(
+    kind=st.sampled_from(["attach", "cancel", "describe"]), job_id=m.WORKER_JOB_IDS, after_seq=m.UINT64, reason=m.TEXT
+)
 def test_fuzz_attach_cancel_describe(mesh, baseline, kind, job_id, after_seq, reason):
     if kind == "attach":
         attach_one(mesh, job_id, after_seq)
@@ -127,7 +145,8 @@ def test_fuzz_worker_long(mesh, baseline):
         st.tuples(m.WORKER_JOB_IDS, m.UINT64).map(lambda t: ("attach", t)),
         m.WORKER_JOB_IDS.map(lambda j: ("cancel", j)),
         st.lists(st.lists(m.SESSION_COMMANDS, max_size=4), max_size=2).map(lambda b: ("session", b)),
-        st.tuples(st.sampled_from(METHODS), st.binary(max_size=300)).map(lambda t: ("garbage", t)))
+        st.tuples(st.sampled_from(METHODS), st.binary(max_size=300)).map(lambda t: ("garbage", t)),
+    )
 
     @settings(max_examples=LONG, **FUZZ)
     @given(request=requests)
@@ -144,5 +163,6 @@ def test_fuzz_worker_long(mesh, baseline):
         else:
             (name, client_stream, server_stream), payload = body
             raw_call(mesh, mesh.worker_channel, WORKER + name, payload, GARBAGE, (client_stream, server_stream))
+
     one()
     assert mesh.requests - start >= 10_000

@@ -7,6 +7,8 @@ import contextlib
 from collections.abc import Sequence
 
 import grpc
+
+from tests.support import eventually_async
 from workmesh.registry import EmbeddedRegistry
 from workmesh.services.gateway import (
     TERMINAL,
@@ -19,8 +21,6 @@ from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc
 from workmesh.workers import Worker, WorkerConfig
-
-from tests.support import eventually_async
 
 
 def value(v) -> c.ParamValue:
@@ -47,10 +47,14 @@ class Mesh:
 
     async def __aenter__(self) -> Mesh:  # noqa: PYI034 - never subclassed
         await self.registry.start()
-        config = GatewayConfig(address="127.0.0.1:0", registry=self.registry.config,
-                               cancel_grace=self.cancel_grace, worker_sessions=self.sessions,
-                               retry=RetryPolicy(initial=0.05, multiplier=2.0, maximum=0.2, jitter=0.0),
-                               **self.options)
+        config = GatewayConfig(
+            address="127.0.0.1:0",
+            registry=self.registry.config,
+            cancel_grace=self.cancel_grace,
+            worker_sessions=self.sessions,
+            retry=RetryPolicy(initial=0.05, multiplier=2.0, maximum=0.2, jitter=0.0),
+            **self.options,
+        )
         if self.store is None:
             self.store = MemoryJobStore()
         self.gateway, self.port = create_server(config, store=self.store)
@@ -81,19 +85,21 @@ class Mesh:
         async def check():
             info = (await self.types()).get(name)
             return info is not None and info.healthy_instances == count
+
         await eventually_async(check, timeout=10)
 
     async def submit(self, workflow_type: str, timeout: float | None = None, **params) -> g.Job:
-        request = g.SubmitJobRequest(workflow_type=workflow_type,
-                                     params={k: value(v) for k, v in params.items()})
+        request = g.SubmitJobRequest(workflow_type=workflow_type, params={k: value(v) for k, v in params.items()})
         if timeout is not None:
             request.timeout.FromNanoseconds(int(timeout * 1e9))
         return (await self.stub.SubmitJob(request)).job
 
     async def follow(self, job_id: str, after_seq: int = 0, timeout: float = 30) -> list[c.JobEvent]:
         """Every event from after_seq to the terminal one."""
+
         async def read():
             return [e async for e in self.stub.WatchJob(g.WatchJobRequest(job_id=job_id, after_seq=after_seq))]
+
         return await asyncio.wait_for(read(), timeout)
 
     async def job(self, job_id: str) -> g.Job:
@@ -103,6 +109,7 @@ class Mesh:
         async def check():
             job = await self.job(job_id)
             return job if job.status in statuses else None
+
         return await eventually_async(check, timeout=15)
 
 

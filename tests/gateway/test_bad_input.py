@@ -6,10 +6,10 @@ import asyncio
 
 import grpc
 import pytest
-from workmesh.v1 import gateway_pb2 as g
-from workmesh.workers.examples.basic import echo, sleep
 
 from tests.gateway.mesh import Mesh, value
+from workmesh.v1 import gateway_pb2 as g
+from workmesh.workers.examples.basic import echo, sleep
 
 Code = grpc.StatusCode
 
@@ -28,15 +28,11 @@ CASES = [
     ("SubmitJob", submit(workflow_type=""), Code.INVALID_ARGUMENT, ["workflow_type", "empty"]),
     ("SubmitJob", submit(workflow_type="nope"), Code.NOT_FOUND, ["workflow_type", "nope", "echo", "sleep"]),
     ("SubmitJob", submit(workflow_type="sleep", timeout=(-1, 0)), Code.INVALID_ARGUMENT, ["timeout", "negative"]),
-    ("SubmitJob", submit(workflow_type="sleep", params={"seconds": "soon"}), Code.INVALID_ARGUMENT,
-     ["params.seconds"]),
-    ("SubmitJob", submit(workflow_type="sleep", params={"seconds": -5.0}), Code.INVALID_ARGUMENT,
-     ["params.seconds"]),
+    ("SubmitJob", submit(workflow_type="sleep", params={"seconds": "soon"}), Code.INVALID_ARGUMENT, ["params.seconds"]),
+    ("SubmitJob", submit(workflow_type="sleep", params={"seconds": -5.0}), Code.INVALID_ARGUMENT, ["params.seconds"]),
     ("SubmitJob", submit(workflow_type="sleep", params={"steps": 1.5}), Code.INVALID_ARGUMENT, ["params.steps"]),
-    ("SubmitJob", submit(workflow_type="sleep", params={"colour": "red"}), Code.INVALID_ARGUMENT,
-     ["params.colour"]),
-    ("SubmitJob", submit(workflow_type="echo", idempotency_key="k" * 300), Code.INVALID_ARGUMENT,
-     ["idempotency_key"]),
+    ("SubmitJob", submit(workflow_type="sleep", params={"colour": "red"}), Code.INVALID_ARGUMENT, ["params.colour"]),
+    ("SubmitJob", submit(workflow_type="echo", idempotency_key="k" * 300), Code.INVALID_ARGUMENT, ["idempotency_key"]),
     ("GetJob", g.GetJobRequest(job_id=""), Code.INVALID_ARGUMENT, ["job_id", "empty"]),
     ("GetJob", g.GetJobRequest(job_id="no-such-job"), Code.NOT_FOUND, ["job_id", "no-such-job"]),
     ("CancelJob", g.CancelJobRequest(job_id="no-such-job"), Code.NOT_FOUND, ["job_id"]),
@@ -52,6 +48,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def results():
     """Run every case against one gateway; (code, details) per case."""
+
     async def main():
         async with Mesh() as mesh:
             await mesh.add_worker([echo, sleep])
@@ -63,7 +60,7 @@ def results():
                     out.append((Code.OK, ""))
                 except grpc.aio.AioRpcError as exc:
                     out.append((exc.code(), exc.details()))
-            for job_id, code_word in (("", "empty"), ("no-such-job", "no-such-job")):
+            for job_id, _code_word in (("", "empty"), ("no-such-job", "no-such-job")):
                 try:
                     async for _ in mesh.stub.WatchJob(g.WatchJobRequest(job_id=job_id)):
                         pass
@@ -74,6 +71,7 @@ def results():
             job = await mesh.submit("echo", message="still here")
             out.append(((await mesh.follow(job.job_id))[-2].result.outputs["message"], ""))
             return out
+
     return asyncio.run(main())
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.gateway import JobRecord
 from workmesh.services.gateway._convert import (
     job_to_proto,
@@ -13,7 +15,6 @@ from workmesh.services.gateway._convert import (
     parse_page_token,
 )
 from workmesh.v1 import common_pb2 as c
-from workmesh.services.core.errors import InvalidArgument
 
 
 def test_job_ids_are_unique_and_sort_by_creation():
@@ -36,10 +37,20 @@ def test_bad_page_token_names_the_field(token):
 
 def test_job_to_proto_carries_every_field():
     created = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
-    record = JobRecord(job_id="j", workflow_type="echo", params={"n": c.ParamValue(int_value=3)},
-                       status=c.JOB_STATUS_FAILED, created_at=created, updated_at=created, attempts=2,
-                       instance_id="w1", progress=c.Progress(fraction=0.5, message="half"),
-                       error=c.JobError(code="X", message="boom"), last_seq=7, labels={"a": "b"})
+    record = JobRecord(
+        job_id="j",
+        workflow_type="echo",
+        params={"n": c.ParamValue(int_value=3)},
+        status=c.JOB_STATUS_FAILED,
+        created_at=created,
+        updated_at=created,
+        attempts=2,
+        instance_id="w1",
+        progress=c.Progress(fraction=0.5, message="half"),
+        error=c.JobError(code="X", message="boom"),
+        last_seq=7,
+        labels={"a": "b"},
+    )
     job = job_to_proto(record)
     assert job.created_at.ToDatetime(dt.UTC) == created
     assert job.params["n"].int_value == 3 and job.status == c.JOB_STATUS_FAILED

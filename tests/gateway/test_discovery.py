@@ -7,13 +7,13 @@ import asyncio
 
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
-from workmesh.workers.examples.basic import echo, sleep
 
 from tests.gateway.flows import fresh, versioned_new, versioned_old
 from tests.gateway.mesh import Mesh, terminal
 from tests.support import eventually_async
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
+from workmesh.workers.examples.basic import echo, sleep
 
 Change = g.WorkflowTypeChange
 
@@ -36,6 +36,7 @@ def test_types_listed_with_schema_instances_and_capacity():
             seconds = next(p for p in info.type.params if p.name == "seconds")
             assert seconds.type == c.PARAM_TYPE_FLOAT and seconds.max == 86400.0
             assert seconds.default.float_value == 1.0
+
     run(main())
 
 
@@ -56,6 +57,7 @@ def test_watch_types_sends_snapshot_then_added_and_removed():
             assert change.kind == Change.KIND_REMOVED and change.type.type.name == "fresh"
             assert set(await mesh.types()) == {"echo"}
             stream.cancel()
+
     run(main())
 
 
@@ -71,6 +73,7 @@ def test_second_instance_is_an_update():
             assert change.kind == Change.KIND_UPDATED
             assert change.type.healthy_instances == 2 and change.type.capacity == 5
             stream.cancel()
+
     run(main())
 
 
@@ -87,6 +90,7 @@ def test_job_waits_queued_until_an_instance_appears():
             assert (await mesh.job(job.job_id)).status == c.JOB_STATUS_QUEUED
             await mesh.add_worker([sleep])
             assert terminal(await mesh.follow(job.job_id)) == c.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -108,6 +112,7 @@ def test_job_waits_for_free_capacity_then_goes_to_the_new_instance():
             assert terminal(await mesh.follow(waiting.job_id)) == c.JOB_STATUS_SUCCEEDED
             assert (await mesh.job(waiting.job_id)).instance_id == second.instance_id
             assert (await mesh.job(busy.job_id)).instance_id == busy_worker.instance_id
+
     run(main())
 
 
@@ -122,6 +127,7 @@ def test_load_is_spread_to_the_least_busy_instance():
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
             placed = [(await mesh.job(j.job_id)).instance_id for j in jobs]
             assert placed.count(a.instance_id) == 2 and placed.count(b.instance_id) == 2
+
     run(main())
 
 
@@ -139,6 +145,7 @@ def test_health_and_reflection_are_served():
             await call.done_writing()
             names = {s.name for s in reply.list_services_response.service}
             assert "workmesh.v1.Gateway" in names and "grpc.health.v1.Health" in names
+
     run(main())
 
 
@@ -155,6 +162,7 @@ def test_one_channel_and_one_describe_per_worker_process():
             await worker.stop(grace=0)
             await eventually_async(lambda: asyncio.sleep(0, catalog.instances() == []))
             assert set(await mesh.types()) == set()
+
     run(main())
 
 
@@ -169,4 +177,5 @@ def test_newest_version_of_a_type_defines_its_schema():
             info = (await mesh.types())["versioned"]
             assert info.type.version == "1.10.0" and info.type.description == "new"  # 1.10 > 1.9
             assert [p.name for p in info.type.params] == ["n", "label"]
+
     run(main())

@@ -12,7 +12,7 @@ def power_law_runs(n: int, seed: int = 1) -> list[tuple[dict[str, float], float]
     rng = np.random.default_rng(seed)
     runs = []
     for buildings in rng.integers(10, 5000, n):
-        runtime = 0.05 + 0.002 * buildings ** 0.9 * rng.lognormal(0.0, 0.1)
+        runtime = 0.05 + 0.002 * buildings**0.9 * rng.lognormal(0.0, 0.1)
         runs.append(({"buildings": float(buildings), "year": 2025.0}, float(runtime)))
     return runs
 

@@ -4,10 +4,23 @@ from workmesh.services import gateway
 
 
 def test_exports():
-    assert sorted(gateway.__all__) == sorted([
-        "TERMINAL", "Catalog", "Dispatcher", "GatewayConfig", "GatewayServer", "GatewayServicer",
-        "JobRecord", "JobStore", "JobUpdate", "MemoryJobStore", "RetryPolicy", "choose_instance",
-        "create_server", "serve",
-    ])
+    assert sorted(gateway.__all__) == sorted(
+        [
+            "TERMINAL",
+            "Catalog",
+            "Dispatcher",
+            "GatewayConfig",
+            "GatewayServer",
+            "GatewayServicer",
+            "JobRecord",
+            "JobStore",
+            "JobUpdate",
+            "MemoryJobStore",
+            "RetryPolicy",
+            "choose_instance",
+            "create_server",
+            "serve",
+        ]
+    )
     for name in gateway.__all__:
         assert getattr(gateway, name) is not None

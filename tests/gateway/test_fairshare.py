@@ -17,8 +17,9 @@ from workmesh.services.gateway.dispatch._queue_sim import simulate
 A, B, C = Owner("t", "a"), Owner("t", "b"), Owner("t", "c")
 
 
-def submit(s: Scheduler, owner: Owner, n: int, at: float, wf_type: str = "sleep", priority: int = 0,
-           prefix: str = "") -> list[str]:
+def submit(
+    s: Scheduler, owner: Owner, n: int, at: float, wf_type: str = "sleep", priority: int = 0, prefix: str = ""
+) -> list[str]:
     ids = []
     for i in range(n):
         job_id = f"{prefix or owner.user}{at:g}-{i}"
@@ -72,6 +73,7 @@ class Cluster:
     def share(self, owner: Owner, t0: float, t1: float) -> float:
         def work(o):
             return sum(max(0.0, min(e, t1) - max(s, t0)) for who, s, e in self.intervals if o is None or who == o)
+
         return work(owner) / work(None)
 
 
@@ -147,8 +149,8 @@ def test_usage_decays_with_the_half_life():
 
 def test_old_heavy_usage_decays_below_recent_light_usage():
     s = Scheduler(Shares(half_life_s=60.0))
-    s.ledger.charge(A, 0.0, 100.0)     # A: 100 s of work that ended at t=100
-    s.ledger.charge(B, 400.0, 440.0)   # B: 40 s of work just now
+    s.ledger.charge(A, 0.0, 100.0)  # A: 100 s of work that ended at t=100
+    s.ledger.charge(B, 400.0, 440.0)  # B: 40 s of work just now
     submit(s, A, 1, 440.0)
     submit(s, B, 1, 430.0)
     # 340 s later A's 100 s have halved five times (~3 s left): A is now the lighter user.
@@ -164,8 +166,8 @@ def test_running_jobs_count_as_they_run():
     s.ledger.charge(B, 0.0, 30.0)
     submit(s, A, 1, 0.0)
     submit(s, B, 1, 1.0)
-    assert s.next_job("sleep", 20.0).owner == A   # A's job has run 20 s, B used 30
-    assert s.next_job("sleep", 40.0).owner == B   # now A's running job outweighs B's 30 s
+    assert s.next_job("sleep", 20.0).owner == A  # A's job has run 20 s, B used 30
+    assert s.next_job("sleep", 40.0).owner == B  # now A's running job outweighs B's 30 s
 
 
 def test_priority_orders_only_within_one_user():
@@ -174,14 +176,13 @@ def test_priority_orders_only_within_one_user():
     submit(s, A, 1, 1.0, priority=0, prefix="a-low")
     a_high = submit(s, A, 1, 2.0, priority=10, prefix="a-high")[0]
     b_low = submit(s, B, 1, 3.0, priority=-10)[0]
-    assert s.next_job("sleep", 60.0).job_id == b_low       # A's high priority does not jump B
+    assert s.next_job("sleep", 60.0).job_id == b_low  # A's high priority does not jump B
     s.start(b_low, 60.0)
-    assert s.next_job("sleep", 60.0).job_id == a_high      # within A: high before older normal
+    assert s.next_job("sleep", 60.0).job_id == a_high  # within A: high before older normal
 
 
 def test_user_and_tenant_running_limits_skip_without_blocking():
-    s = Scheduler(Shares(user_limits={("t", "a"): Limits(max_running=1)},
-                         tenant_limits={"u": Limits(max_running=2)}))
+    s = Scheduler(Shares(user_limits={("t", "a"): Limits(max_running=1)}, tenant_limits={"u": Limits(max_running=2)}))
     d1, d2 = Owner("u", "d1"), Owner("u", "d2")
     submit(s, A, 5, 0.0)
     submit(s, d1, 5, 1.0)
@@ -197,13 +198,13 @@ def test_user_and_tenant_running_limits_skip_without_blocking():
 
 def test_a_full_type_or_an_owner_at_its_limit_never_holds_back_others():
     s = Scheduler(Shares(user_limits={("t", "a"): Limits(max_running=1)}))
-    submit(s, A, 3, 0.0, wf_type="big")          # the oldest jobs, of a type with no free slot
+    submit(s, A, 3, 0.0, wf_type="big")  # the oldest jobs, of a type with no free slot
     submit(s, A, 3, 0.0, wf_type="small", prefix="as")
     b_small = submit(s, B, 1, 5.0, wf_type="small")[0]
     mesh = Cluster(s, {"big": 0, "small": 2})
     mesh.fill()
     assert s.running_count(A) == 1 and b_small in mesh.starts  # A at its limit: B takes the other slot
-    assert s.next_job("big", 0.0) is None                       # A's big jobs wait for its limit only
+    assert s.next_job("big", 0.0) is None  # A's big jobs wait for its limit only
 
 
 def test_queued_counts_for_submit_limits():
@@ -217,15 +218,15 @@ def test_queued_counts_for_submit_limits():
 
 def test_no_user_starves_behind_a_steady_stream():
     s = Scheduler()
-    s.ledger.charge(A, 0.0, 500.0)           # A has used far more than B
+    s.ledger.charge(A, 0.0, 500.0)  # A has used far more than B
     a_job = submit(s, A, 1, 0.0)[0]
     mesh = Cluster(s, {"sleep": 2})
-    for t in range(0, 400):                  # B keeps the queue full, one job per second
+    for t in range(0, 400):  # B keeps the queue full, one job per second
         submit(s, B, 2, float(t))
         mesh.run_until(float(t))
         if a_job in mesh.starts:
             break
-    assert a_job in mesh.starts   # B's usage catches up with A's: A's job gets a slot
+    assert a_job in mesh.starts  # B's usage catches up with A's: A's job gets a slot
 
 
 def test_simulation_gives_expected_starts_in_dispatch_order():
@@ -244,15 +245,15 @@ def test_simulation_gives_expected_starts_in_dispatch_order():
     est = simulate(s, {"sleep": 1}, 10.0, runtime=lambda job: 1.0, remaining=lambda run: 0.0)
     assert est["new"].start == 10.0
     assert min(v.start for k, v in est.items() if k != "new") == 11.0
-    assert simulate(s, {"sleep": 1}, 10.0, runtime=lambda job: 1.0, remaining=lambda run: 0.0,
-                    stop_at="new").keys() == {"new"}
+    assert simulate(
+        s, {"sleep": 1}, 10.0, runtime=lambda job: 1.0, remaining=lambda run: 0.0, stop_at="new"
+    ).keys() == {"new"}
     assert simulate(s, {"sleep": 0}, 10.0, runtime=lambda job: 1.0, remaining=lambda run: 0.0) == {}
 
 
 def test_unknown_policy_is_rejected():
     with pytest.raises(ValueError, match="fair, fifo"):
         Scheduler(policy="lottery")
-
 
 
 def test_running_aggregates_match_the_sum_over_jobs_and_survive_a_simulation():
@@ -271,5 +272,5 @@ def test_running_aggregates_match_the_sum_over_jobs_and_survive_a_simulation():
     s.finish("r2", now)
     s.finish("r4", now)
     assert s.running_count(B) == 0 and s.usage(B, now) == pytest.approx(before, rel=1e-9)
-    s.configure(Shares(half_life_s=60.0))     # a new half-life re-sums the running jobs
+    s.configure(Shares(half_life_s=60.0))  # a new half-life re-sums the running jobs
     assert s.usage(A, now) == pytest.approx(UsageLedger(60.0).usage(A, now, [5.0, 300.0]), rel=1e-9)

@@ -8,12 +8,12 @@ import contextlib
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
-from workmesh.workers.examples.basic import echo, sleep
 
 from tests.gateway.mesh import Mesh, value
 from tests.support import eventually_async
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
+from workmesh.workers.examples.basic import echo, sleep
 
 Code = grpc.StatusCode
 SHARES = """
@@ -44,10 +44,12 @@ def run(body, timeout: float = 60.0):
     return asyncio.run(asyncio.wait_for(body, timeout))
 
 
-def submit_request(wf: str = "sleep", tenant: str = "acme", user: str = "ann", priority: str = "",
-                   **params) -> g.SubmitJobRequest:
-    return g.SubmitJobRequest(workflow_type=wf, tenant=tenant, user=user, priority=priority,
-                              params={k: value(v) for k, v in params.items()})
+def submit_request(
+    wf: str = "sleep", tenant: str = "acme", user: str = "ann", priority: str = "", **params
+) -> g.SubmitJobRequest:
+    return g.SubmitJobRequest(
+        workflow_type=wf, tenant=tenant, user=user, priority=priority, params={k: value(v) for k, v in params.items()}
+    )
 
 
 async def submit(mesh: Mesh, **kw) -> g.Job:
@@ -74,6 +76,7 @@ def test_owner_and_priority_are_kept_and_a_bad_priority_or_reserved_label_is_ref
                 await mesh.stub.SubmitJob(submit_request(tenant="t" * 201))
             assert err.value.code() == Code.INVALID_ARGUMENT and "tenant" in err.value.details()
             assert len(await mesh.store.list(limit=100)) == before  # nothing stored
+
     run(body())
 
 
@@ -107,23 +110,24 @@ def test_queued_limit_refuses_with_the_limit_and_the_count(shares_file):
             assert owners[("acme", "carl")].queued == 1
             assert owners[("acme", "ann")].weight == pytest.approx(0.5)
             await mesh.stub.CancelJob(g.CancelJobRequest(job_id=first.job_id))
+
     run(body())
 
 
 def test_the_light_user_goes_first_and_priority_orders_only_within_a_user():
     async def body():
         async with sleep_mesh(1) as mesh:
-            blocker = await submit(mesh, seconds=0.3, steps=1)           # ann has used the slot
+            blocker = await submit(mesh, seconds=0.3, steps=1)  # ann has used the slot
             heavy = [await submit(mesh, seconds=0.05, steps=1) for _ in range(3)]
             urgent = await submit(mesh, priority="high", seconds=0.05, steps=1)
             light = await submit(mesh, user="lee", priority="low", seconds=0.05, steps=1)
             for job in (blocker, *heavy, urgent, light):
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
-            started = {j.job_id: (await mesh.job(j.job_id)).started_at.ToNanoseconds()
-                       for j in (*heavy, urgent, light)}
+            started = {j.job_id: (await mesh.job(j.job_id)).started_at.ToNanoseconds() for j in (*heavy, urgent, light)}
             order = sorted(started, key=started.get)
-            assert order[0] == light.job_id        # lee has no usage: first, despite "low"
-            assert order[1] == urgent.job_id       # within ann: high before her older jobs
+            assert order[0] == light.job_id  # lee has no usage: first, despite "low"
+            assert order[1] == urgent.job_id  # within ann: high before her older jobs
+
     run(body())
 
 
@@ -143,8 +147,9 @@ def test_estimate_checks_params_like_submit_and_learns_from_finished_jobs():
             for seconds in (0.02, 0.05, 0.1, 0.2) * 2:
                 job = await submit(mesh, seconds=seconds, steps=1)
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
-            est = await mesh.stub.EstimateJob(g.EstimateJobRequest(workflow_type="sleep",
-                                                                   params={"seconds": value(0.4)}))
+            est = await mesh.stub.EstimateJob(
+                g.EstimateJobRequest(workflow_type="sleep", params={"seconds": value(0.4)})
+            )
             assert est.basis == "params" and est.runs == 8
             assert 0.2 < est.runtime_p50.ToNanoseconds() / 1e9 < 1.5
             assert est.HasField("expected_start") and est.HasField("expected_finish")
@@ -159,6 +164,7 @@ def test_estimate_checks_params_like_submit_and_learns_from_finished_jobs():
             assert place.expected_start.ToNanoseconds() >= busy[2].created_at.ToNanoseconds()
             for job in busy:
                 await mesh.stub.CancelJob(g.CancelJobRequest(job_id=job.job_id))
+
     run(body())
 
 
@@ -176,6 +182,7 @@ def test_sighup_reload_keeps_the_previous_shares_on_a_bad_file(tmp_path):
             path.write_text("[tenants.acme]\nweight = 5\n")
             assert mesh.gateway.reload_shares()
             assert scheduler.shares.tenant_weight("acme") == 5
+
     run(body())
 
 
@@ -187,6 +194,7 @@ def test_a_bad_shares_file_stops_the_gateway_from_starting(tmp_path):
         with pytest.raises(ValueError, match="tenants.acme.max_running"):
             async with Mesh(shares_file=str(path)):
                 pass
+
     run(body())
 
 
@@ -199,6 +207,7 @@ def test_fifo_switch_keeps_submission_order():
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
             started = [(await mesh.job(j.job_id)).started_at.ToNanoseconds() for j in jobs]
             assert started == sorted(started)
+
     run(body())
 
 
@@ -208,16 +217,18 @@ def test_a_running_limit_holds_back_only_its_owner(shares_file):
             bobs = [await submit(mesh, user="bob", seconds=30.0, steps=1) for _ in range(2)]
             ann = await submit(mesh, seconds=30.0, steps=1)
             await mesh.wait_status(bobs[0].job_id, c.JOB_STATUS_RUNNING)
-            await mesh.wait_status(ann.job_id, c.JOB_STATUS_RUNNING)   # bob's second job waits, ann's runs
+            await mesh.wait_status(ann.job_id, c.JOB_STATUS_RUNNING)  # bob's second job waits, ann's runs
 
             async def bob_waits():
                 return (await mesh.job(bobs[1].job_id)).status == c.JOB_STATUS_QUEUED
+
             assert await bob_waits()
             await mesh.stub.CancelJob(g.CancelJobRequest(job_id=bobs[0].job_id))
             await mesh.wait_status(bobs[1].job_id, c.JOB_STATUS_RUNNING)
             for job in (bobs[1], ann):
                 await mesh.stub.CancelJob(g.CancelJobRequest(job_id=job.job_id))
             await eventually_async(lambda: _all_done(mesh), timeout=15)
+
     run(body())
 
 

@@ -10,15 +10,15 @@ import itertools
 import grpc
 import pytest
 from google.protobuf import duration_pb2, timestamp_pb2
+
+from tests.gateway import hardening_flows as flows
+from tests.gateway.mesh import TERMINAL, Mesh, statuses
+from tests.support import eventually_async
 from workmesh.services.gateway import JobRecord
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1.gateway_pb2_grpc import GatewayStub
-
-from tests.gateway import hardening_flows as flows
-from tests.gateway.mesh import TERMINAL, Mesh, statuses
-from tests.support import eventually_async
 
 Code = grpc.StatusCode
 MIB = 1024 * 1024
@@ -61,10 +61,10 @@ async def typed_mesh(mesh: Mesh, capacity: int = 3) -> None:
 # -- defect 1: a timeout that overflows a datetime --------------------------------------------
 
 OVERFLOWING_TIMEOUTS = [
-    (315576000000, 0),        # the largest Duration protobuf allows: 10,000 years
-    (10**12, 0),              # beyond what a Duration may hold
-    (86400 * 365 * 200, 0),   # fits a datetime today, but past any sane bound
-    (1, 1_000_000_000),       # nanos out of range: not a valid Duration
+    (315576000000, 0),  # the largest Duration protobuf allows: 10,000 years
+    (10**12, 0),  # beyond what a Duration may hold
+    (86400 * 365 * 200, 0),  # fits a datetime today, but past any sane bound
+    (1, 1_000_000_000),  # nanos out of range: not a valid Duration
 ]
 
 
@@ -81,6 +81,7 @@ def test_overflowing_timeout_is_refused_and_nothing_leaks(timeout):
             assert await free_capacity(mesh, "typed") == 3
             job = await mesh.submit("nap", seconds=0.05)  # valid jobs of every type still run
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -97,11 +98,15 @@ async def store_directly(mesh: Mesh, params=None, **fields) -> JobRecord:
 def test_a_job_that_breaks_the_dispatcher_fails_and_gives_its_slot_back():
     """Whatever a stored job carries, dispatching it ends it and returns the slot: an absurd
     timeout is capped (the job runs), one no deadline can be computed from fails the job."""
+
     async def main():
         async with Mesh() as mesh:
             await typed_mesh(mesh, capacity=3)
-            timeouts = {1e300: c.JOB_STATUS_SUCCEEDED, float("inf"): c.JOB_STATUS_SUCCEEDED,
-                        float("nan"): c.JOB_STATUS_FAILED}
+            timeouts = {
+                1e300: c.JOB_STATUS_SUCCEEDED,
+                float("inf"): c.JOB_STATUS_SUCCEEDED,
+                float("nan"): c.JOB_STATUS_FAILED,
+            }
             records = {(await store_directly(mesh, timeout_s=t)).job_id: status for t, status in timeouts.items()}
             for job_id in records:
                 record = await mesh.store.get(job_id)
@@ -117,6 +122,7 @@ def test_a_job_that_breaks_the_dispatcher_fails_and_gives_its_slot_back():
             await eventually_async(lambda: _capacity_is(mesh, 3), timeout=10)
             job = await mesh.submit("nap", seconds=0.05)
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -139,6 +145,7 @@ def test_a_bad_stored_job_does_not_break_lease_rounds_after_a_restart(tmp_path):
             job = await mesh.submit("nap", seconds=0.05)
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
         await store.close()
+
     run(main())
 
 
@@ -147,6 +154,7 @@ async def _capacity_is(mesh: Mesh, n: int) -> bool:
 
 
 # -- defects 2 and 3: parameter values that crash parsing, invalid Timestamps ------------------
+
 
 def _duration(seconds: int, nanos: int = 0) -> c.ParamValue:
     return c.ParamValue(duration_value=duration_pb2.Duration(seconds=seconds, nanos=nanos))
@@ -161,19 +169,34 @@ def _s(text: str) -> c.ParamValue:
 
 
 BAD_VALUES = [
-    ("step", _s("")), ("step", _s(" ")), ("step", _s("1.8e308")), ("step", _s("1e308")),
-    ("step", c.ParamValue(float_value=1.8e308)), ("step", c.ParamValue(float_value=float("nan"))),
-    ("step", c.ParamValue(int_value=2**63 - 1)), ("step", c.ParamValue(int_value=-(2**63))),
-    ("step", _s("9" * 400 + "h")), ("step", _s("P" + "9" * 400 + "D")), ("step", _s("1e20")),
-    ("step", _duration(315576000001)), ("step", _duration(1, -1)), ("step", _duration(0, 10**9)),
-    ("start", _s("9999-12-31T23:59:59-23:59")), ("start", _s("0001-01-01T00:00:00+23:59")),
-    ("start", _timestamp(253402300800)), ("start", _timestamp(0, -1)), ("start", _timestamp(0, 10**9)),
+    ("step", _s("")),
+    ("step", _s(" ")),
+    ("step", _s("1.8e308")),
+    ("step", _s("1e308")),
+    ("step", c.ParamValue(float_value=1.8e308)),
+    ("step", c.ParamValue(float_value=float("nan"))),
+    ("step", c.ParamValue(int_value=2**63 - 1)),
+    ("step", c.ParamValue(int_value=-(2**63))),
+    ("step", _s("9" * 400 + "h")),
+    ("step", _s("P" + "9" * 400 + "D")),
+    ("step", _s("1e20")),
+    ("step", _duration(315576000001)),
+    ("step", _duration(1, -1)),
+    ("step", _duration(0, 10**9)),
+    ("start", _s("9999-12-31T23:59:59-23:59")),
+    ("start", _s("0001-01-01T00:00:00+23:59")),
+    ("start", _timestamp(253402300800)),
+    ("start", _timestamp(0, -1)),
+    ("start", _timestamp(0, 10**9)),
     ("start", _timestamp(-62135596801)),
-    ("ratio", c.ParamValue(float_value=float("inf"))), ("ratio", _s("1e999")),
+    ("ratio", c.ParamValue(float_value=float("inf"))),
+    ("ratio", _s("1e999")),
     ("count", _s("9" * 5000)),
     # A message quoting a huge value used to exceed the client's 16 KiB trailer limit
     # (RESOURCE_EXHAUSTED "metadata size exceeds hard limit"): found by the long fuzz.
-    ("colour", _s("x" * MIB)), ("text", c.ParamValue(int_value=1)), ("ß" * 100_000, _s("")),
+    ("colour", _s("x" * MIB)),
+    ("text", c.ParamValue(int_value=1)),
+    ("ß" * 100_000, _s("")),
 ]
 BAD_IDS = [f"{name[:12]}-{i}" for i, (name, _) in enumerate(BAD_VALUES)]
 
@@ -181,21 +204,26 @@ BAD_IDS = [f"{name[:12]}-{i}" for i, (name, _) in enumerate(BAD_VALUES)]
 @pytest.fixture(scope="module")
 def bad_value_replies():
     """SubmitJob and RunJobs replies to every bad value, from one gateway; then its state."""
+
     async def main():
         async with Mesh() as mesh:
             await typed_mesh(mesh, capacity=3)
             submits = [await submit_code(mesh, typed_request(**{name: value})) for name, value in BAD_VALUES]
-            items = [g.RunJobsItem(ref=str(i), job=typed_request(**{name: value}))
-                     for i, (name, value) in enumerate(BAD_VALUES)]
+            items = [
+                g.RunJobsItem(ref=str(i), job=typed_request(**{name: value}))
+                for i, (name, value) in enumerate(BAD_VALUES)
+            ]
 
             async def requests():
                 yield g.RunJobsRequest(jobs=items)
+
             errors: dict[str, g.RunJobsError] = {}
             async for reply in mesh.stub.RunJobs(requests()):
                 for update in reply.updates:
                     if update.WhichOneof("kind") == "error":
                         errors[update.ref] = update.error
             return submits, errors, await job_ids(mesh), await free_capacity(mesh, "typed")
+
     return run(main())
 
 
@@ -223,6 +251,7 @@ def test_bad_parameter_values_store_nothing_and_leak_nothing(bad_value_replies):
 
 def test_a_worker_that_cannot_decode_a_request_is_not_a_lost_worker():
     """An invalid Timestamp that got into the store: the worker's refusal fails the job once."""
+
     async def main():
         async with Mesh() as mesh:
             await typed_mesh(mesh, capacity=3)
@@ -233,6 +262,7 @@ def test_a_worker_that_cannot_decode_a_request_is_not_a_lost_worker():
             assert job.attempts == 1
             assert "start" in job.error.message
             assert await free_capacity(mesh, "typed") == 3
+
     run(main())
 
 
@@ -243,10 +273,12 @@ def test_a_huge_job_id_gets_a_readable_not_found():
                 await mesh.stub.GetJob(g.GetJobRequest(job_id="é" * MIB))
             assert info.value.code() == Code.NOT_FOUND, info.value
             assert info.value.details().startswith("job_id: no job") and "left out" in info.value.details()
+
     run(main())
 
 
 # -- defect 4: integers beyond the store's range ---------------------------------------------
+
 
 @pytest.mark.parametrize("after_seq", [2**63 - 1, 2**63, 2**64 - 1])
 def test_watch_with_a_huge_after_seq_is_not_unknown(tmp_path, after_seq):
@@ -263,16 +295,19 @@ def test_watch_with_a_huge_after_seq_is_not_unknown(tmp_path, after_seq):
             await mesh.follow(job.job_id)
             # A finished job watched after its end: the stream ends (or names after_seq).
             try:
-                events = [e async for e in mesh.stub.WatchJob(g.WatchJobRequest(job_id=job.job_id,
-                                                                                after_seq=after_seq))]
+                events = [
+                    e async for e in mesh.stub.WatchJob(g.WatchJobRequest(job_id=job.job_id, after_seq=after_seq))
+                ]
                 assert events == []
             except grpc.aio.AioRpcError as exc:
                 assert exc.code() == Code.INVALID_ARGUMENT and "after_seq" in exc.details(), exc
         await store.close()
+
     run(main())
 
 
 # -- defect 5: WatchJob after the last event of a running job --------------------------------
+
 
 def test_watch_beyond_the_last_event_ends_when_the_job_ends():
     async def main():
@@ -283,17 +318,21 @@ def test_watch_beyond_the_last_event_ends_when_the_job_ends():
 
             async def watch():
                 return [e async for e in mesh.stub.WatchJob(g.WatchJobRequest(job_id=job.job_id, after_seq=1000))]
+
             watcher = asyncio.ensure_future(watch())
             await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
             # The gateway waits up to 30 s (watch_idle) between checks; it must end well before.
             assert await asyncio.wait_for(watcher, 10) == []
+
     run(main())
 
 
 # -- defect 6: big parameters and ListJobs ----------------------------------------------------
 
+
 def test_jobs_with_big_parameters_do_not_break_listing():
     """Eight jobs with 10 MiB parameters used to make ListJobs RESOURCE_EXHAUSTED."""
+
     async def main():
         async with Mesh() as mesh:
             await typed_mesh(mesh, capacity=3)
@@ -321,4 +360,5 @@ def test_jobs_with_big_parameters_do_not_break_listing():
                 full = await GatewayStub(channel).GetJob(g.GetJobRequest(job_id=next(iter(ids))))
             assert len(full.params["text"].string_value) == 10 * MIB
             assert list(full.omitted_params) == []
+
     run(main())

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import grpc
 import pytest
-from workmesh.services.gateway.store.sql._store import SqlJobStore
-from workmesh.v1 import admin_pb2, admin_pb2_grpc
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import Mesh
 from tests.support import eventually_async
+from workmesh.services.gateway.store.sql._store import SqlJobStore
+from workmesh.v1 import admin_pb2, admin_pb2_grpc
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 Code = grpc.StatusCode
 TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED, c.JOB_STATUS_TIMED_OUT}
@@ -36,12 +36,14 @@ async def invariants(mesh: Mesh) -> admin_pb2.CheckInvariantsResponse:
 
 # -- defect 8: the job store's disk fills up while jobs run ---------------------------------
 
+
 @contextlib.contextmanager
 def small_disk(path: Path, size: str = "6m"):
     """A real tmpfs of `size` mounted at `path` (root only), unmounted at the end."""
     path.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:
@@ -78,6 +80,7 @@ def test_disk_full_strands_no_job_and_holds_no_lease_it_does_not_drive(tmp_path)
                 async def three_running():
                     listed = (await mesh.stub.ListJobs(g.ListJobsRequest())).jobs
                     return sum(j.status == c.JOB_STATUS_RUNNING for j in listed) == 3
+
                 await eventually_async(three_running, timeout=20)
 
                 filler = fill(disk)
@@ -103,6 +106,7 @@ def test_disk_full_strands_no_job_and_holds_no_lease_it_does_not_drive(tmp_path)
                 async def all_ended():
                     records = [await mesh.job(j) for j in jobs]
                     return all(r.status in TERMINAL for r in records)
+
                 await eventually_async(all_ended, timeout=90)
                 for job_id in jobs:  # nothing was lost: they ran to the end (re-attached)
                     assert (await mesh.job(job_id)).status == c.JOB_STATUS_SUCCEEDED
@@ -110,8 +114,14 @@ def test_disk_full_strands_no_job_and_holds_no_lease_it_does_not_drive(tmp_path)
                 async def settled():
                     report = await invariants(mesh)
                     info = (await mesh.types())["nap"]
-                    return (not report.violations and report.driven_jobs == 0 and report.leases_held == 0
-                            and info.free_capacity == 3)
+                    return (
+                        not report.violations
+                        and report.driven_jobs == 0
+                        and report.leases_held == 0
+                        and info.free_capacity == 3
+                    )
+
                 await eventually_async(settled, timeout=20)
             await store.close()
+
     run(main())

@@ -24,8 +24,9 @@ class Clock:
 
 
 def pending(job_id: str, owner: Owner, at: float, seconds: float = 1.0) -> Pending:
-    request = worker_pb2.ExecuteRequest(job_id=job_id, workflow_type="sleep",
-                                        params={"seconds": common_pb2.ParamValue(float_value=seconds)})
+    request = worker_pb2.ExecuteRequest(
+        job_id=job_id, workflow_type="sleep", params={"seconds": common_pb2.ParamValue(float_value=seconds)}
+    )
     return Pending(job_id, "sleep", request, None, 3, owner=owner, enqueued_at=at)
 
 
@@ -81,7 +82,7 @@ def test_a_failed_runtime_write_keeps_the_runtimes_but_not_a_second_copy_of_the_
     with pytest.raises(ConnectionError):
         asyncio.run(q.flush(store))
     asyncio.run(q.flush(store))
-    assert store.usage[A][0] == pytest.approx(2.0, rel=1e-3)   # once, not twice
+    assert store.usage[A][0] == pytest.approx(2.0, rel=1e-3)  # once, not twice
     assert len(store.runtimes) == 1
     assert q.scheduler.usage(A, clock.now) == pytest.approx(2.0, rel=1e-3)
 
@@ -93,9 +94,9 @@ def test_a_retry_queued_before_its_attempt_was_accounted_is_charged_and_queued_a
     q.push(job)
     q.take(q.peek("sleep"))
     clock.now += 1.0
-    q.push(job)      # the backoff timer fired before the attempt's end was accounted
+    q.push(job)  # the backoff timer fired before the attempt's end was accounted
     assert q.peek("sleep") is job and q.scheduler.usage(A, clock.now) == pytest.approx(1.0, rel=1e-3)
-    q.ended("a0")    # the late end changes nothing
+    q.ended("a0")  # the late end changes nothing
     assert q.queued() == 1
 
 

@@ -7,13 +7,13 @@ import asyncio
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
-from workmesh.workers.examples.basic import echo, fail, sleep
 
 from tests.gateway.flows import stubborn
 from tests.gateway.mesh import Mesh, statuses, terminal
 from tests.support import eventually_async
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
+from workmesh.workers.examples.basic import echo, fail, sleep
 
 S = c
 
@@ -31,8 +31,12 @@ def test_echo_job_succeeds_with_its_result_and_full_lifecycle():
             assert job.status == S.JOB_STATUS_QUEUED and job.last_seq == 1
             events = await mesh.follow(job.job_id)
             assert [e.seq for e in events] == list(range(1, len(events) + 1))
-            assert statuses(events) == [S.JOB_STATUS_QUEUED, S.JOB_STATUS_DISPATCHED, S.JOB_STATUS_RUNNING,
-                                        S.JOB_STATUS_SUCCEEDED]
+            assert statuses(events) == [
+                S.JOB_STATUS_QUEUED,
+                S.JOB_STATUS_DISPATCHED,
+                S.JOB_STATUS_RUNNING,
+                S.JOB_STATUS_SUCCEEDED,
+            ]
             result = next(e.result for e in events if e.HasField("result"))
             assert result.outputs["message"] == "hello"
             final = await mesh.job(job.job_id)
@@ -41,6 +45,7 @@ def test_echo_job_succeeds_with_its_result_and_full_lifecycle():
             assert final.instance_id == mesh.workers[0].instance_id
             assert final.HasField("started_at") and final.HasField("finished_at")
             assert final.last_seq == events[-1].seq
+
     run(main())
 
 
@@ -53,6 +58,7 @@ def test_defaults_are_filled_and_strings_parsed_before_dispatch():
             assert job.params["seconds"].float_value == pytest.approx(0.01)
             assert job.params["steps"].int_value == 10  # the declared default
             assert terminal(await mesh.follow(job.job_id)) == S.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -73,6 +79,7 @@ def test_progress_arrives_in_order_and_watch_resumes_after_seq():
             assert [e.seq for e in tail] == [e.seq for e in events[3:]]
             # After the terminal event: nothing more, the stream just ends.
             assert await mesh.follow(job.job_id, after_seq=events[-1].seq) == []
+
     run(main())
 
 
@@ -100,6 +107,7 @@ def test_list_jobs_newest_first_with_filters_and_pages():
                 if not token:
                     break
             assert seen == ids[::-1]
+
     run(main())
 
 
@@ -114,6 +122,7 @@ def test_idempotency_key_returns_the_same_job():
             assert not first.existing and again.existing and again.job.job_id == first.job.job_id
             await mesh.follow(first.job.job_id)
             assert len((await mesh.stub.ListJobs(g.ListJobsRequest())).jobs) == 1
+
     run(main())
 
 
@@ -129,6 +138,7 @@ def test_handler_error_fails_without_retry():
             assert error.code == "REQUESTED_FAILURE" and "bad data" in error.message
             final = await mesh.job(job.job_id)
             assert final.attempts == 1 and final.error.code == "REQUESTED_FAILURE"
+
     run(main())
 
 
@@ -142,6 +152,7 @@ def test_retryable_handler_error_is_retried_up_to_max_attempts():
             assert terminal(events) == S.JOB_STATUS_FAILED
             assert statuses(events).count(S.JOB_STATUS_DISPATCHED) == 3  # the default budget
             assert (await mesh.job(job.job_id)).attempts == 3
+
     run(main())
 
 
@@ -161,6 +172,7 @@ def test_cancel_running_job_reaches_the_handler():
                 await mesh.stub.CancelJob(g.CancelJobRequest(job_id=job.job_id))
             assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
             assert "job_id" in err.value.details() and "CANCELLED" in err.value.details()
+
     run(main())
 
 
@@ -175,6 +187,7 @@ def test_cancel_is_forced_after_grace_when_the_handler_ignores_it():
             events = await mesh.follow(job.job_id)
             assert terminal(events) == S.JOB_STATUS_CANCELLED
             assert "forced" in events[-1].status.reason
+
     run(main())
 
 
@@ -193,6 +206,7 @@ def test_cancel_queued_job_is_immediate():
             assert terminal(await mesh.follow(busy.job_id)) == S.JOB_STATUS_CANCELLED
             # The cancelled queued job never ran.
             assert S.JOB_STATUS_DISPATCHED not in statuses(await mesh.follow(waiting.job_id))
+
     run(main())
 
 
@@ -207,6 +221,7 @@ def test_timeout_cancels_on_the_worker_and_ends_timed_out():
             error = next(e.error for e in events if e.HasField("error"))
             assert error.code == "TIMED_OUT"
             await eventually_async(lambda: asyncio.sleep(0, worker.running == 0))
+
     run(main())
 
 
@@ -222,4 +237,5 @@ def test_delete_running_job_cancels_it_first():
                 await mesh.job(job.job_id)
             assert err.value.code() == grpc.StatusCode.NOT_FOUND
             await eventually_async(lambda: asyncio.sleep(0, worker.running == 0))
+
     run(main())

@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway import JobRecord, JobUpdate, MemoryJobStore
 from workmesh.v1 import common_pb2 as c
-from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 
 def run(coro):
@@ -15,8 +16,7 @@ def run(coro):
 
 
 def record(job_id: str, wf: str = "echo", key: str | None = None) -> JobRecord:
-    return JobRecord(job_id=job_id, workflow_type=wf, params={"x": c.ParamValue(int_value=1)},
-                     idempotency_key=key)
+    return JobRecord(job_id=job_id, workflow_type=wf, params={"x": c.ParamValue(int_value=1)}, idempotency_key=key)
 
 
 def progress(fraction: float) -> c.JobEvent:
@@ -33,6 +33,7 @@ def test_create_stores_queued_job_with_first_event():
         assert events[0].status.status == c.JOB_STATUS_QUEUED
         assert (await store.get("a")).params["x"].int_value == 1
         assert await store.get("nope") is None
+
     run(main())
 
 
@@ -45,6 +46,7 @@ def test_idempotency_key_returns_the_earlier_job():
         assert await store.get("b") is None
         other, created3 = await store.create(record("c", key="k2"))
         assert created3 and other.job_id == "c"
+
     run(main())
 
 
@@ -63,6 +65,7 @@ def test_append_numbers_events_per_job_and_applies_update():
         assert [e.seq for e in await store.events("a", after_seq=1)] == [2, 3]
         assert [e.seq for e in await store.events("a", after_seq=1, limit=1)] == [2]
         assert all(e.HasField("time") for e in await store.events("a"))
+
     run(main())
 
 
@@ -77,6 +80,7 @@ def test_append_to_unknown_or_terminal_job_raises():
         assert (await store.get("a")).terminal
         with pytest.raises(FailedPrecondition):
             await store.append("a", [progress(0.1)])
+
     run(main())
 
 
@@ -88,6 +92,7 @@ def test_returned_records_are_snapshots():
         job.status = c.JOB_STATUS_FAILED
         stored = await store.get("a")
         assert stored.labels == {} and stored.status == c.JOB_STATUS_QUEUED
+
     run(main())
 
 
@@ -102,6 +107,7 @@ def test_wait_returns_when_an_event_is_appended():
         await asyncio.wait_for(waiter, 5)  # woken by the append, long before its 30 s timeout
         # Already past after_seq: returns at once.
         await asyncio.wait_for(store.wait("a", 1, timeout=30), 5)
+
     run(main())
 
 
@@ -116,6 +122,7 @@ def test_wait_times_out_and_returns_for_deleted_or_unknown_jobs():
         assert await store.delete("a")
         await asyncio.wait_for(waiter, 5)
         assert not await store.delete("a")
+
     run(main())
 
 
@@ -129,6 +136,7 @@ def test_cancelled_waiter_leaves_no_trace():
         with pytest.raises(asyncio.CancelledError):
             await waiter
         await store.append("a", [progress(0.5)])  # no error from a cancelled future
+
     run(main())
 
 
@@ -137,8 +145,9 @@ def test_list_newest_first_with_filters_and_paging():
         store = MemoryJobStore()
         for i in range(7):
             await store.create(record(f"j{i}", wf="echo" if i % 2 == 0 else "sleep"))
-        await store.append("j4", [c.JobEvent(status=c.StatusChange(status=c.JOB_STATUS_FAILED))],
-                           JobUpdate(status=c.JOB_STATUS_FAILED))
+        await store.append(
+            "j4", [c.JobEvent(status=c.StatusChange(status=c.JOB_STATUS_FAILED))], JobUpdate(status=c.JOB_STATUS_FAILED)
+        )
         assert [j.job_id for j in await store.list()] == [f"j{i}" for i in range(6, -1, -1)]
         assert [j.job_id for j in await store.list(workflow_type="echo")] == ["j6", "j4", "j2", "j0"]
         assert [j.job_id for j in await store.list(statuses=[c.JOB_STATUS_FAILED])] == ["j4"]
@@ -149,6 +158,7 @@ def test_list_newest_first_with_filters_and_paging():
         await store.delete("j5")
         assert [j.job_id for j in await store.list(limit=2)] == ["j6", "j4"]
         assert await store.events("j5") == []
+
     run(main())
 
 
@@ -159,4 +169,5 @@ def test_delete_frees_the_idempotency_key():
         await store.delete("a")
         job, created = await store.create(record("b", key="k"))
         assert created and job.job_id == "b"
+
     run(main())

@@ -6,6 +6,7 @@ import random
 from dataclasses import dataclass
 
 import pytest
+
 from workmesh.services.gateway import RetryPolicy, choose_instance
 from workmesh.services.gateway.discovery._catalog import version_key
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
@@ -70,7 +71,8 @@ def test_retry_budget_uses_the_type_max_attempts_or_default():
     assert policy.should_retry(4, 5) and not policy.should_retry(5, 5)
 
 
-@pytest.mark.parametrize(("older", "newer"), [("1.0.0", "1.0.1"), ("1.9", "1.10"), ("1.0", "1.0.1"),
-                                             ("0.9.9", "1.0.0")])
+@pytest.mark.parametrize(
+    ("older", "newer"), [("1.0.0", "1.0.1"), ("1.9", "1.10"), ("1.0", "1.0.1"), ("0.9.9", "1.0.0")]
+)
 def test_version_order(older, newer):
     assert version_key(older) < version_key(newer)

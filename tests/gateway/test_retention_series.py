@@ -11,6 +11,10 @@ import asyncio
 import contextlib
 
 import grpc
+
+from tests.gateway.mesh import terminal
+from tests.series.workflows import series_async
+from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration, find_service
 from workmesh.services.core.errors import NotFound
 from workmesh.services.gateway import GatewayConfig, create_server
@@ -22,17 +26,15 @@ from workmesh.v1 import gateway_pb2_grpc
 from workmesh.workers import Worker, WorkerConfig
 from workmesh.workers._series import ResultsConnection
 
-from tests.gateway.mesh import terminal
-from tests.series.workflows import series_async
-from tests.support import eventually_async, free_port
-
 
 @contextlib.asynccontextmanager
 async def results_service(root, port: int):
-    server, _ = create_results_server(ResultsConfig(listen=f"127.0.0.1:{port}", compaction_delay=-1),
-                                      ParquetStore(root))
+    server, _ = create_results_server(
+        ResultsConfig(listen=f"127.0.0.1:{port}", compaction_delay=-1), ParquetStore(root)
+    )
     await server.start()
     from grpc_health.v1 import health_pb2
+
     for name in ("", "workmesh-results"):
         await server.health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
     try:
@@ -47,12 +49,15 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
         port = free_port()
         root = tmp_path / "series"
         async with EmbeddedRegistry() as registry:
-            registration = ServiceRegistration(name="workmesh-results", service_id="workmesh-results-t",
-                                               address="127.0.0.1", port=port,
-                                               grpc_check=f"127.0.0.1:{port}/workmesh-results",
-                                               check_interval="1s")  # Consul's minimum
-            config = GatewayConfig(address="127.0.0.1:0", registry=registry.config, data_dir=str(tmp_path),
-                                   job_ttl=1.0)
+            registration = ServiceRegistration(
+                name="workmesh-results",
+                service_id="workmesh-results-t",
+                address="127.0.0.1",
+                port=port,
+                grpc_check=f"127.0.0.1:{port}/workmesh-results",
+                check_interval="1s",
+            )  # Consul's minimum
+            config = GatewayConfig(address="127.0.0.1:0", registry=registry.config, data_dir=str(tmp_path), job_ttl=1.0)
             gateway, gateway_port = create_server(config)
             worker = Worker([series_async], series_factory=ResultsConnection(registry=registry.config))
             async with Registrar(registry.config, [registration]):
@@ -67,10 +72,12 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                         async def listed():
                             reply = await stub.ListWorkflowTypes(g.ListWorkflowTypesRequest())
                             return any(t.type.name == "series-async" for t in reply.types)
+
                         await eventually_async(listed, timeout=30)
 
                         async def results_passing():
                             return await find_service(registry.config, "workmesh-results")
+
                         await eventually_async(results_passing, timeout=30)
                         job = (await stub.SubmitJob(g.SubmitJobRequest(workflow_type="series-async"))).job.job_id
                         events = [e async for e in stub.WatchJob(g.WatchJobRequest(job_id=job))]
@@ -84,6 +91,7 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
 
                         async def kept_twice():
                             return gateway.retention_kept >= 2
+
                         await eventually_async(kept_twice, timeout=30)
                         assert await gateway.store.get(job) is not None
                         assert (root / job).exists(), "the series are still there"
@@ -94,6 +102,7 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
 
                         async def swept():
                             return await gateway.store.get(job) is None
+
                         await eventually_async(swept, timeout=30)
                         assert not (root / job).exists()
                         async with ResultsClient(f"127.0.0.1:{port}") as client:
@@ -108,4 +117,5 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                     await worker.series_factory.close()
                     if results is not None:
                         await results.__aexit__(None, None, None)
+
     asyncio.run(main())

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import grpc
+
+from tests.gateway.mesh import Mesh, statuses, value
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, fail, sleep
-
-from tests.gateway.mesh import Mesh, statuses, value
 
 
 def run(coro):
@@ -17,8 +17,9 @@ def run(coro):
 
 
 def item(ref: str, workflow_type: str, **params) -> g.RunJobsItem:
-    return g.RunJobsItem(ref=ref, job=g.SubmitJobRequest(
-        workflow_type=workflow_type, params={k: value(v) for k, v in params.items()}))
+    return g.RunJobsItem(
+        ref=ref, job=g.SubmitJobRequest(workflow_type=workflow_type, params={k: value(v) for k, v in params.items()})
+    )
 
 
 async def run_jobs(mesh: Mesh, *batches: list[g.RunJobsItem]) -> tuple[dict[str, list[g.RunJobsUpdate]], int]:
@@ -74,6 +75,7 @@ def test_many_jobs_over_one_stream_each_submitted_then_its_events_in_order():
         assert replies < 110 * 4
         for job_id in job_ids:  # the jobs are ordinary jobs of the gateway
             assert (await mesh.store.get(job_id)).status == c.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -116,6 +118,7 @@ def test_bad_items_get_their_own_error_and_the_others_run():
         failed = events_of(updates["fails"])
         assert statuses(failed)[-1] == c.JOB_STATUS_FAILED
         assert next(e.error for e in failed if e.HasField("error")).code == "REQUESTED_FAILURE"
+
     run(main())
 
 
@@ -135,6 +138,7 @@ def test_idempotency_key_of_a_finished_job_answers_submitted_only():
         submitted = updates2["again"][0].submitted
         assert submitted.existing and submitted.job.job_id == updates["first"][0].job_id
         assert submitted.job.status == c.JOB_STATUS_SUCCEEDED
+
     run(main())
 
 
@@ -150,13 +154,17 @@ def test_stream_stays_open_until_half_close_and_serves_later_batches():
                     reply = await call.read()
                     assert reply is not grpc.aio.EOF
                     last = reply.updates[-1]
-                    if last.WhichOneof("kind") == "event" and last.event.HasField("status") \
-                            and last.event.status.status == c.JOB_STATUS_SUCCEEDED:
+                    if (
+                        last.WhichOneof("kind") == "event"
+                        and last.event.HasField("status")
+                        and last.event.status.status == c.JOB_STATUS_SUCCEEDED
+                    ):
                         assert last.ref == f"r{round_}"
                         break
             await call.done_writing()
             assert await call.read() is grpc.aio.EOF
             assert await call.code() == grpc.StatusCode.OK
+
     run(main())
 
 
@@ -183,4 +191,5 @@ def test_deleting_a_job_ends_its_updates_and_the_stream():
             else:
                 assert last.error.code == grpc.StatusCode.NOT_FOUND.value[0] and "deleted" in last.error.message
             assert await call.code() == grpc.StatusCode.OK
+
     run(main())

@@ -8,36 +8,46 @@ import signal
 
 import grpc
 import pytest
+
+from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, find_service
 from workmesh.services.gateway import GatewayConfig
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
-from tests.support import eventually_async, free_port
-
-SERVE = ("import asyncio, logging; logging.basicConfig(level=logging.INFO); "
-         "from workmesh.services.gateway import GatewayConfig, serve; "
-         "asyncio.run(serve(GatewayConfig.from_env()))")
+SERVE = (
+    "import asyncio, logging; logging.basicConfig(level=logging.INFO); "
+    "from workmesh.services.gateway import GatewayConfig, serve; "
+    "asyncio.run(serve(GatewayConfig.from_env()))"
+)
 
 
 def test_config_defaults_and_env():
     default = GatewayConfig.from_env({})
     assert default.address == "127.0.0.1:50051" and default.database_url == ""
     assert default.registry.address == "127.0.0.1:8500"
-    config = GatewayConfig.from_env({"WORKMESH_GATEWAY_ADDR": "0.0.0.0:6000",
-                                     "CONSUL_HTTP_ADDR": "https://consul.local:8501",
-                                     "DATABASE_URL": "sqlite:///jobs.db", "WORKMESH_CANCEL_GRACE": "2.5"})
+    config = GatewayConfig.from_env(
+        {
+            "WORKMESH_GATEWAY_ADDR": "0.0.0.0:6000",
+            "CONSUL_HTTP_ADDR": "https://consul.local:8501",
+            "DATABASE_URL": "sqlite:///jobs.db",
+            "WORKMESH_CANCEL_GRACE": "2.5",
+        }
+    )
     assert config.address == "0.0.0.0:6000" and config.registry.scheme == "https"
     assert config.registry.address == "consul.local:8501" and config.database_url == "sqlite:///jobs.db"
     assert config.cancel_grace == 2.5
 
 
-@pytest.mark.parametrize(("env", "word"), [
-    ({"WORKMESH_GATEWAY_ADDR": "nonsense"}, "WORKMESH_GATEWAY_ADDR"),
-    ({"WORKMESH_GATEWAY_ADDR": "127.0.0.1:99999"}, "WORKMESH_GATEWAY_ADDR"),
-    ({"WORKMESH_CANCEL_GRACE": "soon"}, "WORKMESH_CANCEL_GRACE"),
-    ({"WORKMESH_SHUTDOWN_GRACE": "-1"}, "WORKMESH_SHUTDOWN_GRACE"),
-    ({"CONSUL_HTTP_ADDR": "no-port"}, "CONSUL_HTTP_ADDR"),
-])
+@pytest.mark.parametrize(
+    ("env", "word"),
+    [
+        ({"WORKMESH_GATEWAY_ADDR": "nonsense"}, "WORKMESH_GATEWAY_ADDR"),
+        ({"WORKMESH_GATEWAY_ADDR": "127.0.0.1:99999"}, "WORKMESH_GATEWAY_ADDR"),
+        ({"WORKMESH_CANCEL_GRACE": "soon"}, "WORKMESH_CANCEL_GRACE"),
+        ({"WORKMESH_SHUTDOWN_GRACE": "-1"}, "WORKMESH_SHUTDOWN_GRACE"),
+        ({"CONSUL_HTTP_ADDR": "no-port"}, "CONSUL_HTTP_ADDR"),
+    ],
+)
 def test_bad_env_names_the_variable(env, word):
     with pytest.raises(ValueError, match=word):
         GatewayConfig.from_env(env)
@@ -47,23 +57,33 @@ def test_serve_registers_and_stops_gracefully(procs):
     async def main():
         async with EmbeddedRegistry() as registry:
             port = free_port()
-            proc = procs.start("-c", SERVE, name="gateway", env={
-                "WORKMESH_GATEWAY_ADDR": f"127.0.0.1:{port}", "CONSUL_HTTP_ADDR": registry.address,
-                "WORKMESH_DATA_DIR": str(procs.log_dir / "data")})
+            proc = procs.start(
+                "-c",
+                SERVE,
+                name="gateway",
+                env={
+                    "WORKMESH_GATEWAY_ADDR": f"127.0.0.1:{port}",
+                    "CONSUL_HTTP_ADDR": registry.address,
+                    "WORKMESH_DATA_DIR": str(procs.log_dir / "data"),
+                },
+            )
 
             async def registered():
                 return await find_service(registry.config, "workmesh-gateway")
+
             found = await eventually_async(registered, timeout=20)
             assert found[0].port == port
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 reply = await gateway_pb2_grpc.GatewayStub(channel).ListWorkflowTypes(
-                    gateway_pb2.ListWorkflowTypesRequest())
+                    gateway_pb2.ListWorkflowTypesRequest()
+                )
                 assert list(reply.types) == []
             code = await asyncio.to_thread(procs.stop, proc, signal.SIGTERM)
             assert code == 0, procs.log_of(proc)
             log = procs.log_of(proc)
             assert f"127.0.0.1:{port}" in log and "gateway stopped" in log
             assert await find_service(registry.config, "workmesh-gateway") == []
+
     asyncio.run(main())
 
 

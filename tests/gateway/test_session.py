@@ -13,16 +13,16 @@ import signal
 
 import grpc
 import pytest
+
+from tests.gateway.mesh import Mesh, statuses, terminal
+from tests.gateway.test_failures import start_worker
+from tests.support import eventually_async, free_port, wait_for_port
 from workmesh.services.gateway.discovery._session import WorkerSession
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
 from workmesh.workers import Worker, WorkerConfig
 from workmesh.workers.examples.basic import echo, fail, sleep
-
-from tests.gateway.mesh import Mesh, statuses, terminal
-from tests.gateway.test_failures import start_worker
-from tests.support import eventually_async, free_port, wait_for_port
 
 PATHS = pytest.mark.parametrize("sessions", [True, False], ids=["session", "execute"])
 
@@ -67,13 +67,20 @@ def test_result_and_handler_error_have_the_same_events_both_ways(sessions):
             ok_events, bad_events = await mesh.follow(ok.job_id), await mesh.follow(bad.job_id)
             carried_by(mesh, sessions)
         assert shape(ok_events) == [
-            (1, "status", c.JOB_STATUS_QUEUED, 0), (2, "status", c.JOB_STATUS_DISPATCHED, 1),
-            (3, "status", c.JOB_STATUS_RUNNING, 1), (4, "result", {"message": "same"}),
-            (5, "status", c.JOB_STATUS_SUCCEEDED, 1)]
+            (1, "status", c.JOB_STATUS_QUEUED, 0),
+            (2, "status", c.JOB_STATUS_DISPATCHED, 1),
+            (3, "status", c.JOB_STATUS_RUNNING, 1),
+            (4, "result", {"message": "same"}),
+            (5, "status", c.JOB_STATUS_SUCCEEDED, 1),
+        ]
         assert shape(bad_events) == [
-            (1, "status", c.JOB_STATUS_QUEUED, 0), (2, "status", c.JOB_STATUS_DISPATCHED, 1),
-            (3, "status", c.JOB_STATUS_RUNNING, 1), (4, "error", "REQUESTED_FAILURE", "boom"),
-            (5, "status", c.JOB_STATUS_FAILED, 1)]
+            (1, "status", c.JOB_STATUS_QUEUED, 0),
+            (2, "status", c.JOB_STATUS_DISPATCHED, 1),
+            (3, "status", c.JOB_STATUS_RUNNING, 1),
+            (4, "error", "REQUESTED_FAILURE", "boom"),
+            (5, "status", c.JOB_STATUS_FAILED, 1),
+        ]
+
     run(main())
 
 
@@ -84,8 +91,12 @@ def test_many_concurrent_jobs_all_succeed_in_order(sessions):
             await mesh.add_worker([echo, sleep], capacity=64)
             await mesh.wait_instances("echo", 1)
             await mesh.wait_instances("sleep", 1)  # each type registers on its own
-            jobs = [await mesh.submit("sleep", seconds=0.05, steps=5) if i % 3 == 0
-                    else await mesh.submit("echo", message=str(i)) for i in range(60)]
+            jobs = [
+                await mesh.submit("sleep", seconds=0.05, steps=5)
+                if i % 3 == 0
+                else await mesh.submit("echo", message=str(i))
+                for i in range(60)
+            ]
             results = await asyncio.gather(*(mesh.follow(j.job_id) for j in jobs))
             carried_by(mesh, sessions)
         for events in results:
@@ -93,6 +104,7 @@ def test_many_concurrent_jobs_all_succeed_in_order(sessions):
             assert terminal(events) == c.JOB_STATUS_SUCCEEDED
             fractions = [e.progress.fraction for e in events if e.HasField("progress")]
             assert fractions == sorted(fractions)
+
     run(main())
 
 
@@ -110,6 +122,7 @@ def test_cancel_running_job_both_ways(sessions):
             assert terminal(events) == c.JOB_STATUS_CANCELLED
             assert "enough" in events[-1].status.reason
             assert mesh.workers[0].running == 0
+
     run(main())
 
 
@@ -127,13 +140,19 @@ def test_worker_killed_mid_job_is_lost_and_retried_elsewhere(procs, sessions):
             procs.stop(victim, signal.SIGKILL)
             events = await mesh.follow(job.job_id)
             assert terminal(events) == c.JOB_STATUS_SUCCEEDED
-            lost = [e.status for e in events if e.HasField("status") and e.status.status == c.JOB_STATUS_QUEUED
-                    and e.status.reason]
+            lost = [
+                e.status
+                for e in events
+                if e.HasField("status") and e.status.status == c.JOB_STATUS_QUEUED and e.status.reason
+            ]
             assert lost and lost[0].reason.startswith("WORKER_LOST")
             assert statuses(events).count(c.JOB_STATUS_DISPATCHED) == 2
             attempts = await mesh.store.attempts(job.job_id)
             assert [(a.attempt, a.instance_id, a.outcome) for a in attempts] == [
-                (1, running.instance_id, "LOST"), (2, survivor.instance_id, "SUCCEEDED")]
+                (1, running.instance_id, "LOST"),
+                (2, survivor.instance_id, "SUCCEEDED"),
+            ]
+
     run(main())
 
 
@@ -156,8 +175,12 @@ class _Direct:
 
 
 def _request(job_id: str, seconds: float, steps: int) -> worker_pb2.ExecuteRequest:
-    return worker_pb2.ExecuteRequest(job_id=job_id, workflow_type="sleep", attempt=1, params={
-        "seconds": c.ParamValue(float_value=seconds), "steps": c.ParamValue(int_value=steps)})
+    return worker_pb2.ExecuteRequest(
+        job_id=job_id,
+        workflow_type="sleep",
+        attempt=1,
+        params={"seconds": c.ParamValue(float_value=seconds), "steps": c.ParamValue(int_value=steps)},
+    )
 
 
 async def _read_all(call) -> list[worker_pb2.WorkerEvent]:
@@ -200,6 +223,7 @@ def test_killed_worker_fails_the_call_with_unavailable(procs, sessions):
         finally:
             await direct.close()
             await channel.close()
+
     run(main())
 
 
@@ -226,6 +250,7 @@ def test_attach_after_a_broken_stream_replays_and_follows_to_the_end(sessions):
             await after.close()
             await second.close()
             await worker.stop(grace=0)
+
     run(main())
 
 
@@ -254,6 +279,7 @@ def test_a_worker_refusal_over_the_session_maps_like_execute():
             await session.close()
             await channel.close()
             await worker.stop(grace=0)
+
     run(main())
 
 

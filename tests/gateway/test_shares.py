@@ -6,9 +6,8 @@ import re
 
 import pytest
 
-from workmesh.services.gateway.dispatch._fairshare import Limits, Owner
 from workmesh.services.gateway._shares import SharesError, load_shares, parse_priority
-
+from workmesh.services.gateway.dispatch._fairshare import Limits, Owner
 
 GOOD = """
 half_life_seconds = 600
@@ -35,17 +34,20 @@ def test_shares_file_gives_weights_and_limits(tmp_path):
     assert shares.user_limit(Owner("acme", "bob")) == Limits(max_queued=100)
 
 
-@pytest.mark.parametrize(("text", "key"), [
-    ("[tenants.acme]\nweight = -1", "tenants.acme.weight: must be a positive number"),
-    ("[tenants.acme]\nweight = 0", "tenants.acme.weight: must be a positive number"),
-    ("[tenants.acme.users.al]\nweight = 'x'", "tenants.acme.users.al.weight"),
-    ("[tenants.acme]\nmax_running = 0", "tenants.acme.max_running: must be a whole number of at least 1"),
-    ("[defaults.user]\nmax_queued = 0", "defaults.user.max_queued"),
-    ("[tenants.acme]\nmax_runing = 3", "tenants.acme.max_runing: unknown key"),
-    ("half_life_seconds = -5", "half_life_seconds: must be a positive number"),
-    ("[tenants.acme\nweight = 1", "not valid TOML"),
-    ("tenants = 3", "tenants: must be a table"),
-])
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ("[tenants.acme]\nweight = -1", "tenants.acme.weight: must be a positive number"),
+        ("[tenants.acme]\nweight = 0", "tenants.acme.weight: must be a positive number"),
+        ("[tenants.acme.users.al]\nweight = 'x'", "tenants.acme.users.al.weight"),
+        ("[tenants.acme]\nmax_running = 0", "tenants.acme.max_running: must be a whole number of at least 1"),
+        ("[defaults.user]\nmax_queued = 0", "defaults.user.max_queued"),
+        ("[tenants.acme]\nmax_runing = 3", "tenants.acme.max_runing: unknown key"),
+        ("half_life_seconds = -5", "half_life_seconds: must be a positive number"),
+        ("[tenants.acme\nweight = 1", "not valid TOML"),
+        ("tenants = 3", "tenants: must be a table"),
+    ],
+)
 def test_bad_shares_file_names_the_key(tmp_path, text, key):
     path = tmp_path / "shares.toml"
     path.write_text(text)

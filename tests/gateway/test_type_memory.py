@@ -7,13 +7,13 @@ import asyncio
 
 import grpc
 import pytest
-from workmesh.services.gateway.store.sql._store import SqlJobStore
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import Mesh, statuses
 from tests.support import eventually_async
+from workmesh.services.gateway.store.sql._store import SqlJobStore
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 Code = grpc.StatusCode
 
@@ -38,12 +38,14 @@ def test_a_type_without_a_live_worker_is_still_known_after_a_restart(tmp_path):
             assert job.status == c.JOB_STATUS_QUEUED
             # The remembered declaration still validates.
             with pytest.raises(grpc.aio.AioRpcError) as info:
-                await mesh.stub.SubmitJob(g.SubmitJobRequest(
-                    workflow_type="typed", params={"step": c.ParamValue(string_value="soon")}))
+                await mesh.stub.SubmitJob(
+                    g.SubmitJobRequest(workflow_type="typed", params={"step": c.ParamValue(string_value="soon")})
+                )
             assert info.value.code() == Code.INVALID_ARGUMENT and "params.step" in info.value.details()
             await mesh.add_worker([flows.typed, flows.nap])
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
         await store.close()
+
     run(main())
 
 
@@ -59,16 +61,17 @@ def test_a_type_nobody_served_for_the_retention_is_forgotten_and_not_found_says_
 
         store = SqlJobStore(url, retry_for=5.0, exclusive=True)
         async with Mesh(store=store, type_retention=0.3) as mesh:
+
             async def forgotten():
                 try:
                     await mesh.submit("typed")
                 except grpc.aio.AioRpcError as exc:
                     return exc
                 return None
+
             exc = await eventually_async(forgotten, timeout=10)
             assert exc.code() == Code.NOT_FOUND
             assert "typed" in exc.details() and "WORKMESH_TYPE_RETENTION" in exc.details()
         await store.close()
+
     run(main())
-
-

@@ -13,5 +13,8 @@ from workmesh.workers import WorkerConfig, run_worker
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO)
     capacity = int(sys.argv[3]) if len(sys.argv) > 3 else None
-    asyncio.run(run_worker(sys.argv[2], WorkerConfig(registry=RegistryConfig(address=sys.argv[1]),
-                                                     capacity=capacity, drain_grace=5.0)))
+    asyncio.run(
+        run_worker(
+            sys.argv[2], WorkerConfig(registry=RegistryConfig(address=sys.argv[1]), capacity=capacity, drain_grace=5.0)
+        )
+    )

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import grpc
 import pytest
-from workmesh.services.cli._devmesh import EXAMPLE_WORKERS, DevMesh
-from workmesh.v1 import gateway_pb2_grpc
 
 from tests.http.client import Http
+from workmesh.services.cli._devmesh import EXAMPLE_WORKERS, DevMesh
+from workmesh.v1 import gateway_pb2_grpc
 
 
 @pytest.fixture(scope="session")
 def mesh(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("http-mesh")
     # A long heartbeat: a dropped SSE client must be noticed by its disconnect, not the next write.
-    with DevMesh(workers=EXAMPLE_WORKERS, results=True, data_dir=tmp, log_dir=tmp,
-                 env={"WORKMESH_HTTP_HEARTBEAT": "300"}) as started:
+    with DevMesh(
+        workers=EXAMPLE_WORKERS, results=True, data_dir=tmp, log_dir=tmp, env={"WORKMESH_HTTP_HEARTBEAT": "300"}
+    ) as started:
         yield started
 
 

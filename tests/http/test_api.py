@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import io
-import json
 import urllib.parse
 
 import grpc
 import pyarrow as pa
 import pytest
 from google.protobuf import json_format
-from workmesh.services.clients import ResultsClient
-from workmesh.v1 import common_pb2, gateway_pb2 as g
 
 from tests.gateway.test_bad_input import CASES
 from tests.support import eventually
+from workmesh.services.clients import ResultsClient
+from workmesh.v1 import common_pb2
+from workmesh.v1 import gateway_pb2 as g
 
 pytestmark = pytest.mark.e2e
 TERMINAL = {"JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED", "JOB_STATUS_TIMED_OUT"}
 
 
 def submit(http, workflow_type: str, **params) -> dict:
-    values = {k: ({"floatValue": v} if isinstance(v, float) else {"intValue": str(v)} if isinstance(v, int)
-                  else {"stringValue": v}) for k, v in params.items()}
+    values = {
+        k: (
+            {"floatValue": v}
+            if isinstance(v, float)
+            else {"intValue": str(v)}
+            if isinstance(v, int)
+            else {"stringValue": v}
+        )
+        for k, v in params.items()
+    }
     reply = http.post("/v1/jobs", {"workflowType": workflow_type, "params": values})
     assert reply.status == 200, reply.body
     return reply.json()["job"]
@@ -30,8 +38,9 @@ def submit(http, workflow_type: str, **params) -> dict:
 
 def test_types_are_the_grpc_types_with_instances(http, stub):
     body = http.get("/v1/types").json()
-    expected = json_format.MessageToDict(stub.ListWorkflowTypes(g.ListWorkflowTypesRequest()),
-                                         always_print_fields_with_no_presence=True)
+    expected = json_format.MessageToDict(
+        stub.ListWorkflowTypes(g.ListWorkflowTypesRequest()), always_print_fields_with_no_presence=True
+    )
     names = [t["type"]["name"] for t in body["types"]]
     assert names == [t["type"]["name"] for t in expected["types"]]
     assert {"heat-demand", "echo", "sleep", "fail"} <= set(names)
@@ -61,8 +70,9 @@ def test_submit_follow_and_resume_with_last_event_id(http, stub):
     assert events[-1].event == "status" and events[-1].data["status"]["status"] == "JOB_STATUS_SUCCEEDED"
     assert [e.event for e in events].count("progress") == 3
     grpc_events = list(stub.WatchJob(g.WatchJobRequest(job_id=job["jobId"]), timeout=10))
-    assert [json_format.MessageToDict(e, always_print_fields_with_no_presence=True) for e in grpc_events] == \
-        [e.data for e in events]
+    assert [json_format.MessageToDict(e, always_print_fields_with_no_presence=True) for e in grpc_events] == [
+        e.data for e in events
+    ]
     resumed = list(http.events(f"/v1/jobs/{job['jobId']}/events", headers={"Last-Event-ID": "2"}))
     assert [e.id for e in resumed] == [e.id for e in events[2:]]
     assert [e.id for e in http.events(f"/v1/jobs/{job['jobId']}/events?after_seq=4")] == [e.id for e in events[4:]]
@@ -85,8 +95,11 @@ def test_list_cancel_delete(http, stub):
     again = http.post(f"/v1/jobs/{job_id}:cancel")
     with pytest.raises(grpc.RpcError) as rpc:
         stub.CancelJob(g.CancelJobRequest(job_id=job_id))
-    assert again.status == 400 and again.json() == {"code": rpc.value.code().value[0],
-                                                    "message": rpc.value.details(), "details": []}
+    assert again.status == 400 and again.json() == {
+        "code": rpc.value.code().value[0],
+        "message": rpc.value.details(),
+        "details": [],
+    }
     # Paging: page_size 1 and its token.
     first = http.get("/v1/jobs?page_size=1").json()
     assert len(first["jobs"]) == 1 and first["nextPageToken"]
@@ -113,8 +126,7 @@ def _http_of(method: str, request) -> tuple[str, str, dict | None] | None:
         return "POST", f"/v1/jobs/{job_id}:cancel", {}
     if method == "DeleteJob":
         return "DELETE", f"/v1/jobs/{job_id}", None
-    query = [(f.name, str(v)) for f, value in request.ListFields()
-             for v in (value if f.is_repeated else [value])]
+    query = [(f.name, str(v)) for f, value in request.ListFields() for v in (value if f.is_repeated else [value])]
     return "GET", "/v1/jobs?" + urllib.parse.urlencode(query), None
 
 
@@ -141,14 +153,32 @@ BAD = [
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "timeout": "soon"}', 400, 3, "timeout"),
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "params": {"message": {"intValue": "x"}}}', 400, 3, "intValue"),
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "params": []}', 400, 3, "params"),
-    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": ["ftp://x/"]}}', 400, 3,
-     "notify.webhooks[0]: must be an http:// or https:// URL"),
-    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"emails": ["nobody"]}}', 400, 3,
-     "notify.emails[0]: must be an e-mail address"),
+    (
+        "POST",
+        "/v1/jobs",
+        b'{"workflowType": "echo", "notify": {"webhooks": ["ftp://x/"]}}',
+        400,
+        3,
+        "notify.webhooks[0]: must be an http:// or https:// URL",
+    ),
+    (
+        "POST",
+        "/v1/jobs",
+        b'{"workflowType": "echo", "notify": {"emails": ["nobody"]}}',
+        400,
+        3,
+        "notify.emails[0]: must be an e-mail address",
+    ),
     ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": "http://x/"}}', 400, 3, "webhooks"),
     # The dev mesh has no WORKMESH_NOTIFY_SECRET: a well-formed webhook cannot be signed.
-    ("POST", "/v1/jobs", b'{"workflowType": "echo", "notify": {"webhooks": ["http://x/"]}}', 400, 9,
-     "notify.webhooks: this gateway has no WORKMESH_NOTIFY_SECRET"),
+    (
+        "POST",
+        "/v1/jobs",
+        b'{"workflowType": "echo", "notify": {"webhooks": ["http://x/"]}}',
+        400,
+        9,
+        "notify.webhooks: this gateway has no WORKMESH_NOTIFY_SECRET",
+    ),
     ("POST", "/v1/jobs", b'{"workflowType": "' + b"x" * (2 << 20) + b'"}', 413, 8, "larger than the limit of 1048576"),
     ("GET", "/v1/jobs?page_size=ten", 400, 3, "page_size"),
     ("GET", "/v1/jobs?colour=red", 400, 3, "colour: unknown query parameter"),
@@ -206,6 +236,7 @@ def test_series_as_json_csv_and_arrow(http, mesh):
     async def direct():
         async with ResultsClient(mesh.results_address) as client:
             return await client.read(job["jobId"], measurement="district", fields=["Q"], time_unit="s")
+
     expected = asyncio.run(direct())[0]
     assert series["timestamps"] == expected.timestamps.tolist()
     assert series["fields"]["Q"] == expected.fields["Q"].tolist()

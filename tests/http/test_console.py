@@ -52,15 +52,19 @@ def until(driver, check, timeout: float = WAIT):
 
 def text(driver, selector: str) -> str:
     """The text of an element now (read in the page: the console re-renders elements)."""
-    return driver.execute_script("const e = document.querySelector(arguments[0]); return e ? e.textContent : ''",
-                                 selector)
+    return driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : ''", selector
+    )
 
 
 def progress(driver) -> int:
     """The job page's progress bar, in percent (-1: none yet)."""
-    return int(driver.execute_script(
-        "const b = document.querySelector('#progress [role=progressbar]');"
-        "return b ? b.getAttribute('aria-valuenow') : -1"))
+    return int(
+        driver.execute_script(
+            "const b = document.querySelector('#progress [role=progressbar]');"
+            "return b ? b.getAttribute('aria-valuenow') : -1"
+        )
+    )
 
 
 def css(driver, selector: str):
@@ -76,7 +80,7 @@ def test_types_page_shows_the_example_types_with_instances(browser, http, shots)
     cards = browser.execute_script("""return [...document.querySelectorAll('.card.type')].map(c =>
         [c.dataset.type, c.innerText, [...c.querySelectorAll('table.instances tr')].slice(1).map(r => r.innerText)])""")
     assert {name for name, _, _ in cards} == {"heat-demand", "echo", "sleep", "fail"}
-    for name, text, rows in cards:
+    for _name, text, rows in cards:
         assert rows and all("127.0.0.1:" in r and "passing" in r for r in rows), text
         assert "capacity" in text and "free" in text
     heat = next(text for name, text, _ in cards if name == "heat-demand")
@@ -119,8 +123,11 @@ def test_submit_heat_demand_through_the_form_and_follow_to_100(browser, http, sh
 def test_compare_two_variations_and_toggle_one(browser, http, shots):
     jobs = [submit(http, "heat-demand", buildings=n) for n in (20, 200)]
     for job in jobs:
-        eventually(lambda job=job: http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_SUCCEEDED",
-                   timeout=90, interval=0.2)
+        eventually(
+            lambda job=job: http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_SUCCEEDED",
+            timeout=90,
+            interval=0.2,
+        )
     ids = ",".join(j["jobId"] for j in jobs)
     browser.get(f"{http.base}/#/compare?jobs={ids}&measurement=district&field=Q&window=1d&agg=mean")
     until(browser, lambda d: d.execute_script("return window.workmeshCompare && window.workmeshCompare.series.length"))

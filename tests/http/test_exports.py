@@ -4,8 +4,7 @@ from workmesh.services.gateway import http
 
 
 def test_exports():
-    assert sorted(http.__all__) == ["CallError", "HttpConfig", "HttpServer", "create_app", "document",
-                                    "parse_address"]
+    assert sorted(http.__all__) == ["CallError", "HttpConfig", "HttpServer", "create_app", "document", "parse_address"]
     for name in http.__all__:
         assert getattr(http, name) is not None
 
@@ -15,8 +14,11 @@ def test_config_from_env():
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "off"}).address is None
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "0"}).address is None
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "0.0.0.0:9000"}).address == "0.0.0.0:9000"
-    for bad in ({"WORKMESH_HTTP_ADDR": "nowhere"}, {"WORKMESH_HTTP_MAX_BODY": "lots"},
-                {"WORKMESH_HTTP_HEARTBEAT": "-1"}):
+    for bad in (
+        {"WORKMESH_HTTP_ADDR": "nowhere"},
+        {"WORKMESH_HTTP_MAX_BODY": "lots"},
+        {"WORKMESH_HTTP_HEARTBEAT": "-1"},
+    ):
         try:
             http.HttpConfig.from_env(bad)
         except ValueError as exc:

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from workmesh.registry import RegistryConfig
 from workmesh.services.gateway.http import HttpConfig, create_app, document
 
@@ -19,10 +20,13 @@ def _canonical(path: str) -> str:
 
 def test_document_lists_exactly_the_routes_served():
     app = create_app(None, RegistryConfig(), HttpConfig(address="127.0.0.1:0"))
-    served = {(route.method.lower(), _canonical(route.resource.canonical))
-              for route in app.router.routes()
-              if route.method not in ("HEAD", "*") and route.resource.canonical not in ("/",)
-              and not route.resource.canonical.startswith("/static")}
+    served = {
+        (route.method.lower(), _canonical(route.resource.canonical))
+        for route in app.router.routes()
+        if route.method not in ("HEAD", "*")
+        and route.resource.canonical not in ("/",)
+        and not route.resource.canonical.startswith("/static")
+    }
     doc = document(max_body_bytes=1 << 20)
     documented = {(method, path) for path, item in doc["paths"].items() for method in item if method != "parameters"}
     documented.add(("get", "/v1/openapi.json"))
@@ -36,11 +40,31 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(http, tmp_pa
         pytest.skip("schemathesis is not installed (pip install -e '.[dev]')")
     # types:watch never ends by design (it follows the registry); it is tested in test_api.py.
     result = subprocess.run(
-        [str(exe if exe.exists() else "schemathesis"), "run", f"{http.base}/v1/openapi.json",
-         "--checks", "not_a_server_error,status_code_conformance,content_type_conformance,"
-                     "response_schema_conformance,response_headers_conformance",
-         "--exclude-path", "/v1/types:watch", "--max-examples", "10", "--request-timeout", "20",
-         "--seed", "14", "--generation-database", "none", "--no-color", "--report-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=400, cwd=tmp_path)  # its caches go there too
+        [
+            str(exe if exe.exists() else "schemathesis"),
+            "run",
+            f"{http.base}/v1/openapi.json",
+            "--checks",
+            "not_a_server_error,status_code_conformance,content_type_conformance,"
+            "response_schema_conformance,response_headers_conformance",
+            "--exclude-path",
+            "/v1/types:watch",
+            "--max-examples",
+            "10",
+            "--request-timeout",
+            "20",
+            "--seed",
+            "14",
+            "--generation-database",
+            "none",
+            "--no-color",
+            "--report-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=400,
+        cwd=tmp_path,
+    )  # its caches go there too
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout

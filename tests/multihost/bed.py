@@ -75,25 +75,42 @@ class Bed:
         return f"{self.ip('registry')}:{REGISTRY_PORT}"
 
     def _env(self, **extra: str) -> dict[str, str]:
-        return {"CONSUL_HTTP_ADDR": self.registry, "WORKMESH_LOG_LEVEL": "INFO", "WORKMESH_LOG_FORMAT": "console",
-                **extra}
+        return {
+            "CONSUL_HTTP_ADDR": self.registry,
+            "WORKMESH_LOG_LEVEL": "INFO",
+            "WORKMESH_LOG_FORMAT": "console",
+            **extra,
+        }
 
     # -- starting -------------------------------------------------------------------------------
     def start(self) -> None:
         """Start every service and wait until each one serves on its own address."""
         self.registry_proc = self.procs.workmesh(
-            "registry", "--host", self.ip("registry"), "--port", str(REGISTRY_PORT),
-            env=self._env(), name="registry", wrap=self.net.wrap("registry"))
-        self.postgres = PostgresServer(host=self.ip("postgres"), port=PG_PORT, wrap=self.net.wrap("postgres"),
-                                       trust=f"{self.net.subnet}.0/24")
+            "registry",
+            "--host",
+            self.ip("registry"),
+            "--port",
+            str(REGISTRY_PORT),
+            env=self._env(),
+            name="registry",
+            wrap=self.net.wrap("registry"),
+        )
+        self.postgres = PostgresServer(
+            host=self.ip("postgres"), port=PG_PORT, wrap=self.net.wrap("postgres"), trust=f"{self.net.subnet}.0/24"
+        )
         self.postgres.start()
         self.postgres.admin('CREATE DATABASE "workmesh"')
         wait_for_port(REGISTRY_PORT, host=self.ip("registry"), timeout=30)
         self.results_proc = self.procs.workmesh(
-            "results", env=self._env(WORKMESH_RESULTS_ADDR=f"0.0.0.0:{RESULTS_PORT}",
-                                     WORKMESH_RESULTS_ADVERTISE=self.ip("results"),
-                                     WORKMESH_DATA_DIR=str(self.tmp / "results")),
-            name="results", wrap=self.net.wrap("results"))
+            "results",
+            env=self._env(
+                WORKMESH_RESULTS_ADDR=f"0.0.0.0:{RESULTS_PORT}",
+                WORKMESH_RESULTS_ADVERTISE=self.ip("results"),
+                WORKMESH_DATA_DIR=str(self.tmp / "results"),
+            ),
+            name="results",
+            wrap=self.net.wrap("results"),
+        )
         for name in GATEWAYS:
             self.start_gateway(name, wait=False)
         for name in WORKERS:
@@ -105,10 +122,16 @@ class Bed:
     def start_gateway(self, name: str, wait: bool = True) -> Gateway:
         """Start (or restart) gateway replica `name` on its host."""
         assert self.postgres is not None
-        env = self._env(**BED_GATEWAY_ENV, DATABASE_URL=self.postgres.url("workmesh"), WORKMESH_REPLICA_ID=name,
-                        WORKMESH_DATA_DIR=str(self.tmp / name), WORKMESH_GATEWAY_ADVERTISE=self.ip(name))
-        proc = self.procs.workmesh("gateway", "--listen", f"{self.ip(name)}:{GATEWAY_PORT}", env=env, name=name,
-                                   wrap=self.net.wrap(name))
+        env = self._env(
+            **BED_GATEWAY_ENV,
+            DATABASE_URL=self.postgres.url("workmesh"),
+            WORKMESH_REPLICA_ID=name,
+            WORKMESH_DATA_DIR=str(self.tmp / name),
+            WORKMESH_GATEWAY_ADVERTISE=self.ip(name),
+        )
+        proc = self.procs.workmesh(
+            "gateway", "--listen", f"{self.ip(name)}:{GATEWAY_PORT}", env=env, name=name, wrap=self.net.wrap(name)
+        )
         old = self.gateways.pop(name, None)
         if old is not None:
             old.close()
@@ -120,8 +143,17 @@ class Bed:
     def start_worker(self, name: str) -> subprocess.Popen:
         """Start (or restart) worker `name`: listens on all interfaces, advertises its host's address."""
         env = self._env(**WORKER_ENV, WORKMESH_WORKER_INSTANCE_ID=name, WORKMESH_WORKER_ADVERTISE=self.ip(name))
-        proc = self.procs.workmesh("worker", FLOWS, "--listen", f"0.0.0.0:{WORKER_PORT}", "--capacity",
-                                   str(CAPACITY), env=env, name=name, wrap=self.net.wrap(name))
+        proc = self.procs.workmesh(
+            "worker",
+            FLOWS,
+            "--listen",
+            f"0.0.0.0:{WORKER_PORT}",
+            "--capacity",
+            str(CAPACITY),
+            env=env,
+            name=name,
+            wrap=self.net.wrap(name),
+        )
         self.workers[name] = proc
         return proc
 

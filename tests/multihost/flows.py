@@ -6,9 +6,8 @@ while; ``series-async`` writes time series to the results service it finds in th
 
 from __future__ import annotations
 
-from workmesh.workers import Worker
-
 from tests.chaos.flows import record
 from tests.series.workflows import series_async
+from workmesh.workers import Worker
 
 worker = Worker([record, series_async], capacity=4)

@@ -26,9 +26,9 @@ import subprocess
 from collections.abc import Mapping, Sequence
 
 SUBNETS = ("198.18.215", "198.18.216", "198.19.215", "198.19.216")  # /24 each, first unused wins
-PREFIX = "wmt"        # every namespace and link name starts with it
+PREFIX = "wmt"  # every namespace and link name starts with it
 RULE_COMMENT = "workmesh-multihost-test"
-INNER = "wm0"         # the interface name inside each namespace
+INNER = "wm0"  # the interface name inside each namespace
 _TIMEOUT = 20.0
 
 
@@ -40,7 +40,9 @@ def run(*argv: str, check: bool = True, timeout: float = _TIMEOUT) -> subprocess
     """Run one command (bounded); raise :class:`NetworkError` with its output when it fails."""
     done = subprocess.run(list(argv), capture_output=True, text=True, timeout=timeout, check=False)
     if check and done.returncode != 0:
-        raise NetworkError(f"`{' '.join(argv)}` failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}")
+        raise NetworkError(
+            f"`{' '.join(argv)}` failed ({done.returncode}): {done.stderr.strip() or done.stdout.strip()}"
+        )
     return done
 
 
@@ -79,8 +81,9 @@ def leftovers(tag: str = PREFIX, subnet: str = "") -> list[str]:
     `tag` and `subnet` name one run's objects; another run may build its own bed at the same
     time, on another subnet of :data:`SUBNETS`.
     """
-    found = [f"netns {line.split()[0]}" for line in run("ip", "netns", "list").stdout.splitlines()
-             if line.startswith(tag)]
+    found = [
+        f"netns {line.split()[0]}" for line in run("ip", "netns", "list").stdout.splitlines() if line.startswith(tag)
+    ]
     for line in run("ip", "-o", "link", "show").stdout.splitlines():
         name = line.split(":")[1].strip().split("@")[0]
         if name.startswith(tag):
@@ -163,7 +166,7 @@ class Network:
         _no_ipv6(f"/proc/sys/net/ipv6/conf/{link}/disable_ipv6")
         run("ip", "link", "set", link, "master", self.bridge)
         run("ip", "link", "set", link, "up")
-        self.exec(host, "sh", "-c", f"echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6", check=False)
+        self.exec(host, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6", check=False)
         self.exec(host, "ip", "link", "set", "lo", "up")
         self.exec(host, "ip", "addr", "add", f"{self.address(host)}/24", "dev", INNER)
         self.exec(host, "ip", "link", "set", INNER, "up")
@@ -177,7 +180,7 @@ class Network:
                 with contextlib.suppress(ProcessLookupError, ValueError):
                     os.kill(int(pid), 9)
             # Deleting a namespace frees its veths asynchronously; deleting our end now does not.
-            host = ns[len(self.tag) + 1:]
+            host = ns[len(self.tag) + 1 :]
             run("ip", "link", "del", self.link(host), check=False)
             run("ip", "netns", "del", ns, check=False)
         self._made_ns.clear()
@@ -209,8 +212,9 @@ class Network:
     def unblock(self, host: str, peer: str) -> None:
         """Remove the rules of :meth:`block`."""
         for rule in self._blocks.pop((host, peer), []):
-            self.exec(host, "iptables", "-D", *rule, "-m", "comment", "--comment", RULE_COMMENT, "-j", "DROP",
-                      check=False)
+            self.exec(
+                host, "iptables", "-D", *rule, "-m", "comment", "--comment", RULE_COMMENT, "-j", "DROP", check=False
+            )
 
     def rules(self, host: str) -> list[str]:
         """The host namespace's iptables rules (``iptables -S``)."""

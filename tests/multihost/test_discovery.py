@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.chaos.support import check_once, runs
 from tests.multihost.bed import GATEWAY_PORT, GATEWAYS, RESULTS_PORT, WORKER_PORT, WORKERS
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 pytestmark = pytest.mark.multihost
 
@@ -35,8 +35,10 @@ def test_every_service_registered_at_its_own_address_and_checked_there(bed):
     gateways = {(e["Service"]["Address"], e["Service"]["Port"]) for e in bed.health("workmesh-gateway")}
     assert gateways == {(bed.ip(name), GATEWAY_PORT) for name in GATEWAYS}
     for name in GATEWAYS:
-        types = {t.type.name: t for t in bed.gateways[name].stub.ListWorkflowTypes(
-            g.ListWorkflowTypesRequest(), timeout=10).types}
+        types = {
+            t.type.name: t
+            for t in bed.gateways[name].stub.ListWorkflowTypes(g.ListWorkflowTypesRequest(), timeout=10).types
+        }
         assert types["chaos-record"].healthy_instances == len(WORKERS)
 
 
@@ -75,8 +77,16 @@ def test_drain_finishes_running_jobs_and_routes_new_ones_elsewhere(bed, tmp_path
     proc.send_signal(15)  # SIGTERM by pid: the worker drains
     bed.wait_check("workmesh-wf-chaos-record", "w3", "absent", timeout=15)
     gw.wait_types("chaos-record", len(WORKERS) - 1, timeout=15)
-    eventually(lambda: {t.type.name: t.healthy_instances for t in gw.stub.ListWorkflowTypes(
-        g.ListWorkflowTypesRequest(), timeout=5).types}.get("chaos-record") == len(WORKERS) - 1, timeout=15)
+    eventually(
+        lambda: (
+            {
+                t.type.name: t.healthy_instances
+                for t in gw.stub.ListWorkflowTypes(g.ListWorkflowTypesRequest(), timeout=5).types
+            }.get("chaos-record")
+            == len(WORKERS) - 1
+        ),
+        timeout=15,
+    )
     later = [gw.submit(log=log, seconds=0.5, steps=2).job_id for _ in range(4)]
     done = gw.wait_terminal(jobs + later, timeout=60)
     assert {job.status for job in done.values()} == {c.JOB_STATUS_SUCCEEDED}

@@ -8,10 +8,10 @@ from collections import Counter
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from workmesh.v1 import common_pb2 as c
 
 from tests.chaos.support import check_once, runs
 from tests.multihost.bed import WORKER_PORT, WORKERS
+from workmesh.v1 import common_pb2 as c
 
 pytestmark = pytest.mark.multihost
 
@@ -47,8 +47,10 @@ def test_latency_on_one_worker_host(bed, tmp_path):
         assert all(job.attempts == 1 for job in done.values())
         # Least-loaded: 2 busy instances hold one long job each; the 4 short jobs fill the
         # idle one to 2 and then spread, so every instance ends with 2 jobs, w3 too.
-        assert Counter(job.instance_id for job in done.values()) == {name: 2 for name in WORKERS}, \
-            (first, {j: done[j].instance_id for j in jobs})
+        assert Counter(job.instance_id for job in done.values()) == {name: 2 for name in WORKERS}, (
+            first,
+            {j: done[j].instance_id for j in jobs},
+        )
         assert bed.check_status("workmesh-wf-chaos-record", "w3") == "passing"
         assert all(count == 1 for count in runs(log).values())
         for job_id in jobs:

@@ -12,12 +12,12 @@ import contextlib
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2 as c
-from workmesh.v1 import gateway_pb2 as g
 
 from tests.chaos.support import GATEWAY_ENV, check_once, runs
 from tests.multihost.bed import BED_GATEWAY_ENV
 from tests.support import eventually
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
 
 pytestmark = pytest.mark.multihost
 
@@ -76,8 +76,9 @@ def test_worker_host_partitioned_briefly_its_jobs_go_on_there(bed, tmp_path):
     bed.wait_check(RECORD, "w1", "passing", timeout=20)
     done = gw.wait_terminal(jobs, timeout=60)
     assert {job.status for job in done.values()} == {c.JOB_STATUS_SUCCEEDED}
-    assert all(done[j].instance_id == "w1" and done[j].attempts == 1 for j in on_w1), \
-        {j: (done[j].instance_id, done[j].attempts) for j in on_w1}
+    assert all(done[j].instance_id == "w1" and done[j].attempts == 1 for j in on_w1), {
+        j: (done[j].instance_id, done[j].attempts) for j in on_w1
+    }
     counts = runs(log)
     assert all(counts[j] == 1 for j in jobs), counts
     for job_id in jobs:
@@ -88,8 +89,10 @@ def test_worker_host_partitioned_briefly_its_jobs_go_on_there(bed, tmp_path):
 def test_worker_host_partitioned_past_the_window_its_jobs_run_elsewhere(bed, tmp_path):
     log = tmp_path / "runs.log"
     with worker_cut_off(bed, log, "w2", seconds=6, steps=30) as (gw, jobs, on_w2):
+
         def moved():
             return all(gw.job(j).attempts == 2 for j in on_w2)
+
         eventually(moved, timeout=REATTACH_WAIT + 30, interval=0.2)
         done = gw.wait_terminal(jobs, timeout=60)
     assert {job.status for job in done.values()} == {c.JOB_STATUS_SUCCEEDED}
@@ -129,7 +132,7 @@ def test_gateway_partitioned_from_postgres_its_jobs_move_to_the_other_replica(be
         for gateway in (gw1, gw2):
             assert gateway.events(job_id) == events[job_id]
         check_once(events[job_id])
-        assert gw2.job(job_id).attempts == 1   # re-attached, not re-run
+        assert gw2.job(job_id).attempts == 1  # re-attached, not re-run
     assert all(runs(log)[j] == 1 for j in jobs)
 
 

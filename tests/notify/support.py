@@ -103,18 +103,38 @@ def self_signed(directory: Path) -> tuple[Path, Path]:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed: no certificate for the TLS SMTP tests")
     cert, key = directory / "smtp-cert.pem", directory / "smtp-key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out",
-                    str(cert), "-days", "1", "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
 class SmtpServer:
     """aiosmtpd on 127.0.0.1: ``security`` none, starttls (required) or tls; optional AUTH."""
 
-    def __init__(self, security: str = "none", cert: tuple[Path, Path] | None = None,
-                 credentials: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self, security: str = "none", cert: tuple[Path, Path] | None = None, credentials: tuple[str, str] | None = None
+    ) -> None:
         self.inbox = _Inbox()
         self.logins: list[str] = []
         self.port = free_port()
@@ -127,19 +147,26 @@ class SmtpServer:
         if security == "starttls":
             kwargs.update(tls_context=context, require_starttls=True)
         if credentials is not None:
+
             def authenticate(server, session, envelope, mechanism, auth_data) -> AuthResult:
                 ok = (auth_data.login.decode(), auth_data.password.decode()) == credentials
                 if ok:
                     self.logins.append(auth_data.login.decode())
                 return AuthResult(success=ok, handled=False)
+
             # aiosmtpd counts only STARTTLS as TLS for auth_require_tls (with implicit TLS it would
             # hide AUTH), so it is required for STARTTLS alone; a TLS server is encrypted throughout.
             kwargs.update(authenticator=authenticate, auth_require_tls=security == "starttls", auth_required=True)
         with warnings.catch_warnings():
             # "AUTH without TLS" is what the plain-SMTP test means to exercise.
             warnings.filterwarnings("ignore", "Requiring AUTH while not requiring TLS", UserWarning)
-            self._controller = Controller(self.inbox, hostname="127.0.0.1", port=self.port,
-                                          ssl_context=context if security == "tls" else None, **kwargs)
+            self._controller = Controller(
+                self.inbox,
+                hostname="127.0.0.1",
+                port=self.port,
+                ssl_context=context if security == "tls" else None,
+                **kwargs,
+            )
             self._controller.start()
 
     @property

@@ -38,10 +38,12 @@ async def mesh(tmp_path, **notify):
         await store.close()
 
 
-def request(workflow_type: str = "echo", webhooks=(), emails=(), tenant: str = "", notify: bool = True,
-            **params) -> g.SubmitJobRequest:
-    req = g.SubmitJobRequest(workflow_type=workflow_type, tenant=tenant,
-                             params={k: value(v) for k, v in params.items()})
+def request(
+    workflow_type: str = "echo", webhooks=(), emails=(), tenant: str = "", notify: bool = True, **params
+) -> g.SubmitJobRequest:
+    req = g.SubmitJobRequest(
+        workflow_type=workflow_type, tenant=tenant, params={k: value(v) for k, v in params.items()}
+    )
     if notify:
         req.notify.CopyFrom(c.Notify(webhooks=list(webhooks), emails=list(emails)))
     return req
@@ -49,12 +51,15 @@ def request(workflow_type: str = "echo", webhooks=(), emails=(), tenant: str = "
 
 async def outcomes(m: Mesh, job_id: str, count: int = 1, timeout: float = 20) -> list[c.NotificationOutcome]:
     """The job's notification events, once there are `count` of them."""
+
     async def ended():
         job = await m.job(job_id)
-        events = [e async for e in m.stub.WatchJob(g.WatchJobRequest(job_id=job_id,
-                                                                     after_seq=max(job.last_seq - count, 0)))]
+        events = [
+            e async for e in m.stub.WatchJob(g.WatchJobRequest(job_id=job_id, after_seq=max(job.last_seq - count, 0)))
+        ]
         found = [e.notification for e in events if e.WhichOneof("payload") == "notification"]
         return found if len(found) >= count else None
+
     return await eventually_async(ended, timeout=timeout, interval=0.05)
 
 
@@ -79,9 +84,11 @@ def test_a_webhook_gets_the_signed_summary_once_and_the_job_records_it(tmp_path)
                 # Watching from the start ends at the terminal status; from there, the outcome follows.
                 events = await m.follow(job.job_id)
                 assert events[-1].status.status == c.JOB_STATUS_SUCCEEDED
-                after = [e async for e in m.stub.WatchJob(g.WatchJobRequest(job_id=job.job_id,
-                                                                            after_seq=events[-1].seq))]
+                after = [
+                    e async for e in m.stub.WatchJob(g.WatchJobRequest(job_id=job.job_id, after_seq=events[-1].seq))
+                ]
                 assert [e.WhichOneof("payload") for e in after] == ["notification"]
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
@@ -97,6 +104,7 @@ def test_failed_attempts_are_retried_with_the_same_delivery_id(tmp_path) -> None
                 assert outcome.delivered and outcome.attempts == len(hook.hits) >= 4
                 assert {h.json["deliveryId"] for h in hook.hits} == {outcome.delivery_id}
                 assert hook.hits[-1].json["job"]["status"] == "JOB_STATUS_FAILED"
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
@@ -115,6 +123,7 @@ def test_a_dead_endpoint_is_given_up_on_in_bounded_time_and_recorded(tmp_path) -
             assert "Connect" in outcome.detail, outcome.detail
             # give_up + one attempt's timeout + a poll, with room for a loaded machine.
             assert time.monotonic() - started < 15
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
@@ -133,22 +142,28 @@ def test_tenant_defaults_apply_unless_the_job_sets_notify(tmp_path) -> None:
                     await m.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
                 await asyncio.sleep(0.3)  # several polls: nothing more arrives
                 assert sorted((h.path, h.json["job"]["jobId"]) for h in hook.hits) == sorted(
-                    [("/acme", by_default.job_id), ("/own", own.job_id)])
+                    [("/acme", by_default.job_id), ("/own", own.job_id)]
+                )
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
-@pytest.mark.parametrize(("webhooks", "emails", "field", "rule"), [
-    (["ftp://example.org/x"], [], "notify.webhooks[0]", "http:// or https://"),
-    (["http://ok.example/x", "not a url"], [], "notify.webhooks[1]", "whitespace"),
-    (["https:///path"], [], "notify.webhooks[0]", "must name a host"),
-    (["http://host:99999/"], [], "notify.webhooks[0]", "not a valid URL"),
-    ([], ["nobody"], "notify.emails[0]", "local@domain"),
-    ([], ["a@b..c"], "notify.emails[0]", "domain"),
-    ([], ["ops@example.org\r\nBcc: x@y.z"], "notify.emails[0]", "part before @"),
-    ([f"http://h{i}.example/" for i in range(11)], [], "notify.webhooks", "at most 10"),
-])
+@pytest.mark.parametrize(
+    ("webhooks", "emails", "field", "rule"),
+    [
+        (["ftp://example.org/x"], [], "notify.webhooks[0]", "http:// or https://"),
+        (["http://ok.example/x", "not a url"], [], "notify.webhooks[1]", "whitespace"),
+        (["https:///path"], [], "notify.webhooks[0]", "must name a host"),
+        (["http://host:99999/"], [], "notify.webhooks[0]", "not a valid URL"),
+        ([], ["nobody"], "notify.emails[0]", "local@domain"),
+        ([], ["a@b..c"], "notify.emails[0]", "domain"),
+        ([], ["ops@example.org\r\nBcc: x@y.z"], "notify.emails[0]", "part before @"),
+        ([f"http://h{i}.example/" for i in range(11)], [], "notify.webhooks", "at most 10"),
+    ],
+)
 def test_bad_targets_are_invalid_argument_naming_the_field_and_nothing_is_stored(
-        tmp_path, webhooks, emails, field, rule) -> None:
+    tmp_path, webhooks, emails, field, rule
+) -> None:
     async def body() -> None:
         async with mesh(tmp_path, smtp=SmtpConfig(host="127.0.0.1", port=free_port())) as m:
             before = len((await m.stub.ListJobs(g.ListJobsRequest())).jobs)
@@ -158,18 +173,22 @@ def test_bad_targets_are_invalid_argument_naming_the_field_and_nothing_is_stored
             assert caught.value.details().startswith(f"{field}: "), caught.value.details()
             assert rule in caught.value.details()
             assert len((await m.stub.ListJobs(g.ListJobsRequest())).jobs) == before
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
 def test_a_channel_the_gateway_lacks_is_failed_precondition(tmp_path) -> None:
     async def body() -> None:
         async with mesh(tmp_path, secret="") as m:  # no secret, no SMTP server
-            for req, field in ((request(webhooks=["http://example.org/"]), "notify.webhooks"),
-                               (request(emails=["ops@example.org"]), "notify.emails")):
+            for req, field in (
+                (request(webhooks=["http://example.org/"]), "notify.webhooks"),
+                (request(emails=["ops@example.org"]), "notify.emails"),
+            ):
                 with pytest.raises(grpc.aio.AioRpcError) as caught:
                     await m.stub.SubmitJob(req)
                 assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert caught.value.details().startswith(field)
+
     asyncio.run(asyncio.wait_for(body(), 60))
 
 
@@ -180,9 +199,15 @@ def test_an_email_goes_through_a_real_smtp_server(tmp_path, security) -> None:
     server = SmtpServer(security, cert=cert, credentials=credentials)
 
     async def body() -> None:
-        smtp = SmtpConfig(host="127.0.0.1", port=server.port, security=security, username=credentials[0],
-                          password=credentials[1], sender="workmesh@test.example",
-                          ca_file=str(cert[0]) if cert else "")
+        smtp = SmtpConfig(
+            host="127.0.0.1",
+            port=server.port,
+            security=security,
+            username=credentials[0],
+            password=credentials[1],
+            sender="workmesh@test.example",
+            ca_file=str(cert[0]) if cert else "",
+        )
         async with mesh(tmp_path, smtp=smtp) as m:
             job = (await m.stub.SubmitJob(request("fail", emails=["ops@example.org"], message="boom"))).job
             [outcome] = await outcomes(m, job.job_id)
@@ -195,6 +220,7 @@ def test_an_email_goes_through_a_real_smtp_server(tmp_path, security) -> None:
             text = parsed.get_payload()[0].get_payload(decode=True).decode()
             assert "boom" in text
             assert server.logins == ["mailer"]
+
     try:
         asyncio.run(asyncio.wait_for(body(), 60))
     finally:
@@ -211,6 +237,7 @@ def test_a_wrong_smtp_password_is_retried_then_given_up_and_recorded(tmp_path) -
             [outcome] = await outcomes(m, job.job_id)
             assert not outcome.delivered and outcome.detail.startswith("SMTP 535"), outcome.detail
             assert server.mails == []
+
     try:
         asyncio.run(asyncio.wait_for(body(), 60))
     finally:

@@ -16,15 +16,22 @@ from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 
 SECRET = "kill-test-secret"
-NOTIFY_ENV = {"WORKMESH_NOTIFY_SECRET": SECRET, "WORKMESH_NOTIFY_POLL": "0.1", "WORKMESH_NOTIFY_BACKOFF": "0.1",
-              "WORKMESH_NOTIFY_BACKOFF_MAX": "0.3", "WORKMESH_NOTIFY_TIMEOUT": "2"}
+NOTIFY_ENV = {
+    "WORKMESH_NOTIFY_SECRET": SECRET,
+    "WORKMESH_NOTIFY_POLL": "0.1",
+    "WORKMESH_NOTIFY_BACKOFF": "0.1",
+    "WORKMESH_NOTIFY_BACKOFF_MAX": "0.3",
+    "WORKMESH_NOTIFY_TIMEOUT": "2",
+}
 # A gateway that would not look at its outbox for an hour: the job ends, nothing is delivered.
 ASLEEP_ENV = {**NOTIFY_ENV, "WORKMESH_NOTIFY_POLL": "3600"}
 
 
 def submit(gw: Gateway, url: str) -> str:
-    request = g.SubmitJobRequest(workflow_type="chaos-record", params={
-        "seconds": c.ParamValue(string_value="0.2"), "steps": c.ParamValue(string_value="2")})
+    request = g.SubmitJobRequest(
+        workflow_type="chaos-record",
+        params={"seconds": c.ParamValue(string_value="0.2"), "steps": c.ParamValue(string_value="2")},
+    )
     request.notify.webhooks.append(url)
     return gw.stub.SubmitJob(request, timeout=30).job.job_id
 
@@ -32,8 +39,11 @@ def submit(gw: Gateway, url: str) -> str:
 def notifications(gw: Gateway, job_id: str) -> list[c.NotificationOutcome]:
     job = gw.job(job_id)
     terminal = [e for e in gw.events(job_id) if e.WhichOneof("payload") == "status"][-1].seq
-    return [e.notification for e in gw.events(job_id, after_seq=terminal)
-            if e.WhichOneof("payload") == "notification"] if job.last_seq > terminal else []
+    return (
+        [e.notification for e in gw.events(job_id, after_seq=terminal) if e.WhichOneof("payload") == "notification"]
+        if job.last_seq > terminal
+        else []
+    )
 
 
 def restart_and_deliver(cluster, gw: Gateway, hook, job_id: str, database_url: str) -> c.NotificationOutcome:

@@ -31,8 +31,10 @@ from workmesh.registry import EmbeddedRegistry, RegistryConfig
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
-        "markers", "embedded_only: exercises behaviour a real Consul cannot show quickly or at all "
-                   "here (1-minute DeregisterCriticalServiceAfter minimum, restarting the registry)")
+        "markers",
+        "embedded_only: exercises behaviour a real Consul cannot show quickly or at all "
+        "here (1-minute DeregisterCriticalServiceAfter minimum, restarting the registry)",
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -66,9 +68,20 @@ def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryCo
     workdir = tmp_path_factory.mktemp("consul")
     http = free_port()
     # -dev keeps everything in memory; every port is free or disabled so parallel runs coexist.
-    args = [binary, "agent", "-dev", "-bind=127.0.0.1", "-client=127.0.0.1", f"-http-port={http}",
-            "-dns-port=-1", "-grpc-port=-1", "-grpc-tls-port=-1", f"-serf-lan-port={free_port()}",
-            f"-serf-wan-port={free_port()}", f"-server-port={free_port()}"]
+    args = [
+        binary,
+        "agent",
+        "-dev",
+        "-bind=127.0.0.1",
+        "-client=127.0.0.1",
+        f"-http-port={http}",
+        "-dns-port=-1",
+        "-grpc-port=-1",
+        "-grpc-tls-port=-1",
+        f"-serf-lan-port={free_port()}",
+        f"-serf-wan-port={free_port()}",
+        f"-server-port={free_port()}",
+    ]
     log_path = workdir / "consul.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed when the agent is stopped
     proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
@@ -138,13 +151,15 @@ class Api:
     def __init__(self, config: RegistryConfig) -> None:
         self.config = config
         headers = {"X-Consul-Token": config.token} if config.token else None
-        self.session = aiohttp.ClientSession(base_url=config.url, headers=headers,
-                                             timeout=aiohttp.ClientTimeout(total=60))
+        self.session = aiohttp.ClientSession(
+            base_url=config.url, headers=headers, timeout=aiohttp.ClientTimeout(total=60)
+        )
         self.registered: list[str] = []
         self.checks: list[str] = []
 
-    async def put(self, path: str, body: Any = None, *, raw: bytes | None = None,
-                  params: dict[str, str] | None = None) -> tuple[int, str]:
+    async def put(
+        self, path: str, body: Any = None, *, raw: bytes | None = None, params: dict[str, str] | None = None
+    ) -> tuple[int, str]:
         data = raw if raw is not None else (None if body is None else json.dumps(body))
         async with self.session.put(path, data=data, params=params) as reply:
             return reply.status, await reply.text()
@@ -235,8 +250,7 @@ class HealthTarget:
         return self
 
     async def set(self, service: str, serving: bool) -> None:
-        status = (health_pb2.HealthCheckResponse.SERVING if serving
-                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        status = health_pb2.HealthCheckResponse.SERVING if serving else health_pb2.HealthCheckResponse.NOT_SERVING
         await self.servicer.set(service, status)
 
     async def stop(self) -> None:

@@ -10,25 +10,32 @@ import pytest
 
 from tests.registry.conftest import api_for, health_target, unique
 from tests.support import eventually_async
-from workmesh.registry import (WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration,
-                               ServiceWatch, find_service)
+from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, ServiceWatch, find_service
 
 
 def registration(name: str, instance: str, port: int, *, tagged: bool = True, **meta: str) -> ServiceRegistration:
-    return ServiceRegistration(name=name, service_id=f"{name}-{instance}", address="127.0.0.1", port=port,
-                               tags=(WORKFLOW_TAG,) if tagged else ("other",),
-                               meta={"workflow_type": name, "version": "1.0.0", "capacity": "2", **meta},
-                               grpc_check=f"127.0.0.1:{port}/{name}", check_interval="1s",
-                               deregister_critical_after="1m")
+    return ServiceRegistration(
+        name=name,
+        service_id=f"{name}-{instance}",
+        address="127.0.0.1",
+        port=port,
+        tags=(WORKFLOW_TAG,) if tagged else ("other",),
+        meta={"workflow_type": name, "version": "1.0.0", "capacity": "2", **meta},
+        grpc_check=f"127.0.0.1:{port}/{name}",
+        check_interval="1s",
+        deregister_critical_after="1m",
+    )
 
 
 async def next_view(changes, until: Callable[[dict], bool], timeout: float = 10.0) -> dict:
     """Consume `changes` until a view satisfies `until`; fail after `timeout` seconds."""
+
     async def consume():
         async for view in changes:
             if until(view):
                 return view
         raise AssertionError("the watch stopped")
+
     return await asyncio.wait_for(consume(), timeout)
 
 
@@ -66,20 +73,21 @@ async def test_registrar_reregisters_when_the_agent_forgot(backend):
             async def back():
                 _, services, _ = await api.get("/v1/agent/services")
                 return reg.service_id in services
+
             await eventually_async(back, timeout=10)
 
 
 async def test_watch_follows_instances_appearing_failing_and_leaving(backend):
     name, other = unique("wmwatch"), unique("wmplain")
-    async with backend.running() as config, health_target(name, other) as target, \
-            watching(config, wait="5s") as watch:
+    async with backend.running() as config, health_target(name, other) as target, watching(config, wait="5s") as watch:
         initial = await asyncio.wait_for(watch.wait_synced(), 10)
         assert name not in initial
         changes = watch.changes()
         first = await anext(changes)  # the current view comes first
         assert first == watch.instances
-        async with Registrar(config, [registration(name, "a", target.port),
-                                      registration(other, "a", target.port, tagged=False)]):
+        async with Registrar(
+            config, [registration(name, "a", target.port), registration(other, "a", target.port, tagged=False)]
+        ):
             view = await next_view(changes, lambda v: name in v)
             (inst,) = view[name]
             assert (inst.service_id, inst.port, inst.workflow_type) == (f"{name}-a", target.port, name)
@@ -101,11 +109,9 @@ async def test_watch_follows_instances_appearing_failing_and_leaving(backend):
 
 async def test_mark_unhealthy_hides_an_instance_until_the_registry_reports_news(backend):
     name = unique("wmhint")
-    async with backend.running() as config, health_target(name) as target, \
-            watching(config, hint_ttl=60) as watch:
+    async with backend.running() as config, health_target(name) as target, watching(config, hint_ttl=60) as watch:
         changes = watch.changes()
-        async with Registrar(config, [registration(name, "a", target.port),
-                                      registration(name, "b", target.port)]):
+        async with Registrar(config, [registration(name, "a", target.port), registration(name, "b", target.port)]):
             await next_view(changes, lambda v: len(v.get(name, ())) == 2)
             watch.mark_unhealthy(f"{name}-a")
             view = await next_view(changes, lambda v: len(v.get(name, ())) == 1)
@@ -118,8 +124,7 @@ async def test_mark_unhealthy_hides_an_instance_until_the_registry_reports_news(
 
 async def test_mark_unhealthy_hint_expires(backend):
     name = unique("wmhint")
-    async with backend.running() as config, health_target(name) as target, \
-            watching(config, hint_ttl=0.3) as watch:
+    async with backend.running() as config, health_target(name) as target, watching(config, hint_ttl=0.3) as watch:
         changes = watch.changes()
         async with Registrar(config, [registration(name, "a", target.port)]):
             await next_view(changes, lambda v: name in v)
@@ -157,6 +162,7 @@ async def test_stopping_the_watch_ends_every_changes_iterator(backend):
 
         async def consume():
             return [view async for view in watch.changes()]
+
         consumer = asyncio.create_task(consume())
         await asyncio.sleep(0)  # the consumer takes the current view and waits for the next
         await watch.stop()

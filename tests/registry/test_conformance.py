@@ -18,8 +18,16 @@ from tests.support import eventually_async
 async def test_register_list_and_deregister(backend):
     name = unique()
     async with backend.running() as config, api_for(config) as api:
-        await api.register({"Name": name, "ID": f"{name}-1", "Tags": ["wm", "v1"], "Address": "127.0.0.1",
-                            "Port": 4321, "Meta": {"workflow_type": "echo", "capacity": "3"}})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Tags": ["wm", "v1"],
+                "Address": "127.0.0.1",
+                "Port": 4321,
+                "Meta": {"workflow_type": "echo", "capacity": "3"},
+            }
+        )
         _, services, _ = await api.get("/v1/agent/services")
         mine = services[f"{name}-1"]
         assert (mine["Service"], mine["Port"], mine["Address"]) == (name, 4321, "127.0.0.1")
@@ -57,11 +65,13 @@ async def test_catalog_services_lists_the_union_of_instance_tags(backend):
 async def test_health_passing_and_tag_filters(backend):
     name = unique()
     async with backend.running() as config, api_for(config) as api:
-        await api.register({"Name": name, "ID": f"{name}-ok", "Tags": ["x", "y"],
-                            "Check": {"TTL": "30s", "Status": "passing"}})
+        await api.register(
+            {"Name": name, "ID": f"{name}-ok", "Tags": ["x", "y"], "Check": {"TTL": "30s", "Status": "passing"}}
+        )
         await api.register({"Name": name, "ID": f"{name}-bad", "Tags": ["x"], "Check": {"TTL": "30s"}})
-        await api.register({"Name": name, "ID": f"{name}-warn", "Tags": ["x"],
-                            "Check": {"TTL": "30s", "Status": "warning"}})
+        await api.register(
+            {"Name": name, "ID": f"{name}-warn", "Tags": ["x"], "Check": {"TTL": "30s", "Status": "warning"}}
+        )
         everyone = {e["Service"]["ID"] for e in await api.health(name)}
         assert everyone == {f"{name}-ok", f"{name}-bad", f"{name}-warn"}
         assert [e["Service"]["ID"] for e in await api.health(name, passing=1)] == [f"{name}-ok"]
@@ -87,6 +97,7 @@ async def test_ttl_check_heartbeats_and_expiry(backend):
 
         async def expired():
             return await api.check_status(check) == "critical"
+
         await eventually_async(expired, timeout=15, interval=0.2)
         assert (await api.put(f"/v1/agent/check/fail/{check}"))[0] == 200
         assert (await api.put("/v1/agent/check/pass/no-such-check"))[0] == 404
@@ -96,12 +107,20 @@ async def test_grpc_check_follows_the_health_server(backend):
     name = unique()
     check = f"service:{name}-1"
     async with backend.running() as config, api_for(config) as api, health_target("svc") as target:
-        await api.register({"Name": name, "ID": f"{name}-1", "Port": target.port, "Address": "127.0.0.1",
-                            "Check": {"GRPC": f"127.0.0.1:{target.port}/svc", "Interval": "1s"}})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Port": target.port,
+                "Address": "127.0.0.1",
+                "Check": {"GRPC": f"127.0.0.1:{target.port}/svc", "Interval": "1s"},
+            }
+        )
 
         async def status_is(wanted):
             async def check_it():
                 return await api.check_status(check) == wanted
+
             await eventually_async(check_it, timeout=15, interval=0.1)
 
         await status_is("passing")  # first probe right after registration
@@ -173,8 +192,9 @@ MALFORMED = [
     pytest.param(b'{"Name": "w", "Meta": {"a.b": "v"}}', "Meta", id="meta-key-chars"),
     pytest.param(b'{"Name": "w", "Meta": {"k": "' + b"v" * 513 + b'"}}', "Meta", id="meta-value-length"),
     pytest.param(b'{"Name": "w", "Meta": {"' + b"k" * 129 + b'": "v"}}', "Meta", id="meta-key-length"),
-    pytest.param(b'{"Name": "w", "Meta": {' + b",".join(b'"k%d": "v"' % i for i in range(65)) + b"}}",
-                 "Meta", id="meta-too-many"),
+    pytest.param(
+        b'{"Name": "w", "Meta": {' + b",".join(b'"k%d": "v"' % i for i in range(65)) + b"}}", "Meta", id="meta-too-many"
+    ),
 ]
 
 
@@ -205,11 +225,18 @@ async def test_a_nanosecond_grpc_interval_is_raised_to_the_minimum_not_honoured(
     name = unique()
     check = f"service:{name}-1"
     async with backend.running() as config, api_for(config) as api, health_target("svc") as target:
-        await api.register({"Name": name, "ID": f"{name}-1", "Port": target.port,
-                            "Check": {"GRPC": f"127.0.0.1:{target.port}/svc", "Interval": 1}})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Port": target.port,
+                "Check": {"GRPC": f"127.0.0.1:{target.port}/svc", "Interval": 1},
+            }
+        )
 
         async def passing():
             return await api.check_status(check) == "passing"
+
         await eventually_async(passing, timeout=15, interval=0.1)
         before = target.probes
         window = 2.0
@@ -225,14 +252,17 @@ def _nested(depth: int, open_: bytes = b"[", close: bytes = b"]") -> bytes:
     return open_ * depth + close * depth
 
 
-@pytest.mark.parametrize("raw", [
-    pytest.param(_nested(1000), id="array-1000"),
-    pytest.param(_nested(10_000), id="array-10000"),
-    pytest.param(_nested(DEEP), id="array-100000"),
-    pytest.param(b'{"a":' * 1000 + b"1" + b"}" * 1000, id="object-1000"),
-    pytest.param(b'{"Name": "w", "Meta": {"k": ' + _nested(DEEP) + b"}}", id="in-meta"),
-    pytest.param(b'{"Name": "w", "Check": ' + b'{"TTL":' * 5000 + b'"1s"' + b"}" * 5001, id="in-check"),
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        pytest.param(_nested(1000), id="array-1000"),
+        pytest.param(_nested(10_000), id="array-10000"),
+        pytest.param(_nested(DEEP), id="array-100000"),
+        pytest.param(b'{"a":' * 1000 + b"1" + b"}" * 1000, id="object-1000"),
+        pytest.param(b'{"Name": "w", "Meta": {"k": ' + _nested(DEEP) + b"}}", id="in-meta"),
+        pytest.param(b'{"Name": "w", "Check": ' + b'{"TTL":' * 5000 + b'"1s"' + b"}" * 5001, id="in-check"),
+    ],
+)
 async def test_deeply_nested_json_is_a_bad_request(backend, raw):
     async with backend.running() as config, api_for(config) as api:
         status, text = await api.put("/v1/agent/service/register", raw=raw)
@@ -244,14 +274,17 @@ async def test_deeply_nested_json_is_a_bad_request(backend, raw):
 @pytest.mark.parametrize("interval", [0, -1, "0s", "-1s"])
 async def test_grpc_checks_need_a_positive_interval(backend, interval):
     async with backend.running() as config, api_for(config) as api:
-        status, text = await api.put("/v1/agent/service/register",
-                                     {"Name": unique(), "Check": {"GRPC": "127.0.0.1:1/x", "Interval": interval}})
+        status, text = await api.put(
+            "/v1/agent/service/register", {"Name": unique(), "Check": {"GRPC": "127.0.0.1:1/x", "Interval": interval}}
+        )
         assert status == 400, text
         assert "Interval" in text or "check" in text.lower()
 
 
-@pytest.mark.parametrize("path", ["/v1/catalog/services", "/v1/catalog/service/{name}",
-                                  "/v1/health/service/{name}", "/v1/health/checks/{name}"])
+@pytest.mark.parametrize(
+    "path",
+    ["/v1/catalog/services", "/v1/catalog/service/{name}", "/v1/health/service/{name}", "/v1/health/checks/{name}"],
+)
 async def test_an_unknown_datacenter_has_no_path(backend, path):
     name = unique()
     async with backend.running() as config, api_for(config) as api:
@@ -270,8 +303,16 @@ async def test_tagged_addresses_and_weights_are_stored_and_returned(backend):
     name = unique()
     tagged = {"lan": {"Address": "10.1.2.3", "Port": 4000}, "wan": {"Address": "198.51.100.7", "Port": 443}}
     async with backend.running() as config, api_for(config) as api:
-        await api.register({"Name": name, "ID": f"{name}-1", "Address": "127.0.0.1", "Port": 4321,
-                            "TaggedAddresses": tagged, "Weights": {"Passing": 7, "Warning": 2}})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Address": "127.0.0.1",
+                "Port": 4321,
+                "TaggedAddresses": tagged,
+                "Weights": {"Passing": 7, "Warning": 2},
+            }
+        )
         _, services, _ = await api.get("/v1/agent/services")
         mine = services[f"{name}-1"]
         assert {k: mine["TaggedAddresses"][k] for k in tagged} == tagged
@@ -286,8 +327,9 @@ async def test_tagged_addresses_and_weights_are_stored_and_returned(backend):
         assert entry["Service"]["Weights"] == {"Passing": 7, "Warning": 2}
 
 
-@pytest.mark.parametrize("weights", [{"Passing": 0, "Warning": 1}, {"Passing": 1, "Warning": -1},
-                                     {"Passing": 70000, "Warning": 1}])
+@pytest.mark.parametrize(
+    "weights", [{"Passing": 0, "Warning": 1}, {"Passing": 1, "Warning": -1}, {"Passing": 70000, "Warning": 1}]
+)
 async def test_invalid_weights_are_refused(backend, weights):
     async with backend.running() as config, api_for(config) as api:
         status, text = await api.put("/v1/agent/service/register", {"Name": unique(), "Weights": weights})
@@ -322,14 +364,21 @@ async def test_health_checks_of_a_service_with_blocking(backend):
         status, body, index = await api.get(f"/v1/health/checks/{name}")
         assert (status, body) == (200, [])
         assert index >= 1
-        await api.register({"Name": name, "ID": f"{name}-1", "Checks": [{"TTL": "30s", "CheckID": f"{name}-a"},
-                                                                       {"TTL": "30s", "CheckID": f"{name}-b"}]})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Checks": [{"TTL": "30s", "CheckID": f"{name}-a"}, {"TTL": "30s", "CheckID": f"{name}-b"}],
+            }
+        )
         await api.register({"Name": name, "ID": f"{name}-2", "Check": {"TTL": "30s", "Status": "passing"}})
         status, checks, index = await api.get(f"/v1/health/checks/{name}")
         assert status == 200
         assert {(c["CheckID"], c["ServiceID"], c["Status"]) for c in checks} == {
-            (f"{name}-a", f"{name}-1", "critical"), (f"{name}-b", f"{name}-1", "critical"),
-            (f"service:{name}-2", f"{name}-2", "passing")}
+            (f"{name}-a", f"{name}-1", "critical"),
+            (f"{name}-b", f"{name}-1", "critical"),
+            (f"service:{name}-2", f"{name}-2", "passing"),
+        }
         assert all(c["ServiceName"] == name and c["Node"] for c in checks)
         blocked = asyncio.create_task(api.get(f"/v1/health/checks/{name}", index=index, wait="30s"))
         await asyncio.sleep(0.1)
@@ -362,13 +411,19 @@ async def test_agent_check_register_ttl_heartbeats_and_deregister(backend):
     check = f"{name}-ttl"
     async with backend.running() as config, api_for(config) as api:
         await api.register({"Name": name, "ID": f"{name}-1"})
-        status, text = await api.register_check({"Name": "heartbeat", "CheckID": check,
-                                                 "ServiceID": f"{name}-1", "TTL": "30s", "Notes": "n"})
+        status, text = await api.register_check(
+            {"Name": "heartbeat", "CheckID": check, "ServiceID": f"{name}-1", "TTL": "30s", "Notes": "n"}
+        )
         assert status == 200, text
         _, checks, _ = await api.get("/v1/agent/checks")
         mine = checks[check]
         assert (mine["Status"], mine["ServiceID"], mine["ServiceName"], mine["Name"], mine["Notes"]) == (
-            "critical", f"{name}-1", name, "heartbeat", "n")
+            "critical",
+            f"{name}-1",
+            name,
+            "heartbeat",
+            "n",
+        )
         assert await api.health(name, passing=1) == []
         assert (await api.put(f"/v1/agent/check/pass/{check}", params={"note": "ok"}))[0] == 200
         assert [e["Service"]["ID"] for e in await api.health(name, passing=1)] == [f"{name}-1"]
@@ -391,12 +446,12 @@ async def test_agent_check_register_checks_its_input(backend):
         status, text = await api.register_check({"CheckID": f"{name}-x", "TTL": "30s"})
         assert status == 400
         assert "name" in text.lower()
-        status, text = await api.register_check({"Name": "x", "CheckID": f"{name}-x", "TTL": "30s",
-                                                 "ServiceID": f"{name}-nobody"})
+        status, text = await api.register_check(
+            {"Name": "x", "CheckID": f"{name}-x", "TTL": "30s", "ServiceID": f"{name}-nobody"}
+        )
         assert status == 404
         assert f"{name}-nobody" in text
-        status, text = await api.register_check({"Name": "x", "CheckID": f"{name}-x", "TTL": "30s",
-                                                 "Status": "fine"})
+        status, text = await api.register_check({"Name": "x", "CheckID": f"{name}-x", "TTL": "30s", "Status": "fine"})
         assert status == 400
 
 

@@ -58,16 +58,19 @@ async def test_watch_keeps_the_last_view_while_the_registry_is_down_and_recovers
         port = registry.port
         async with watching(registry.config, wait="2s") as watch:
             changes = watch.changes()
-            async with Registrar(registry.config, [registration(name, "a", target.port, version="1")],
-                                 resync_interval=0.2):
+            async with Registrar(
+                registry.config, [registration(name, "a", target.port, version="1")], resync_interval=0.2
+            ):
                 before = await next_view(changes, lambda v: name in v)
                 await registry.stop()
                 await eventually_async(_async(lambda: not watch.connected), timeout=10)
                 assert watch.instances == before  # the last good view is still served
             # A new registry on the same port starts over with small indexes: the watch must
             # reset its index and see the new state (a different instance) instead of waiting.
-            async with EmbeddedRegistry(port=port) as again, \
-                    Registrar(again.config, [registration(name, "b", target.port, version="2")]):
+            async with (
+                EmbeddedRegistry(port=port) as again,
+                Registrar(again.config, [registration(name, "b", target.port, version="2")]),
+            ):
                 view = await next_view(changes, lambda v: [i.service_id for i in v.get(name, ())] == [f"{name}-b"])
                 assert view[name][0].meta["version"] == "2"
                 await eventually_async(_async(lambda: watch.connected), timeout=10)
@@ -76,14 +79,14 @@ async def test_watch_keeps_the_last_view_while_the_registry_is_down_and_recovers
 def _async(check):
     async def run():
         return check()
+
     return run
 
 
 async def test_a_blocking_query_ahead_of_the_registry_answers_at_once_with_a_lower_index():
     async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
         _, _, index = await api.get("/v1/catalog/services")
-        status, _, answered = await asyncio.wait_for(
-            api.get("/v1/catalog/services", index=index + 1000, wait="5m"), 10)
+        status, _, answered = await asyncio.wait_for(api.get("/v1/catalog/services", index=index + 1000, wait="5m"), 10)
         assert status == 200
         assert answered == index < index + 1000
 
@@ -103,16 +106,28 @@ async def test_stopping_the_registry_releases_blocked_queries():
 async def test_deregister_critical_service_after_reaps_a_dead_instance():
     name = unique()
     async with EmbeddedRegistry() as registry, api_for(registry.config) as api, health_target(name) as target:
-        await api.register({"Name": name, "ID": f"{name}-1", "Port": target.port,
-                            "Check": {"GRPC": f"127.0.0.1:{target.port}/{name}", "Interval": "200ms",
-                                      "Status": "passing", "DeregisterCriticalServiceAfter": "500ms"}})
-        await api.register({"Name": name, "ID": f"{name}-ttl",
-                            "Check": {"TTL": "300ms", "DeregisterCriticalServiceAfter": "500ms"}})
+        await api.register(
+            {
+                "Name": name,
+                "ID": f"{name}-1",
+                "Port": target.port,
+                "Check": {
+                    "GRPC": f"127.0.0.1:{target.port}/{name}",
+                    "Interval": "200ms",
+                    "Status": "passing",
+                    "DeregisterCriticalServiceAfter": "500ms",
+                },
+            }
+        )
+        await api.register(
+            {"Name": name, "ID": f"{name}-ttl", "Check": {"TTL": "300ms", "DeregisterCriticalServiceAfter": "500ms"}}
+        )
         assert await _listed(api, f"{name}-1")
         await target.stop()  # the worker dies: critical, then reaped
 
         async def reaped():
             return not await _listed(api, f"{name}-1") and not await _listed(api, f"{name}-ttl")
+
         await eventually_async(reaped, timeout=10)
         _, catalog, _ = await api.get("/v1/catalog/services")
         assert name not in catalog
@@ -122,8 +137,7 @@ async def test_deregister_critical_service_after_reaps_a_dead_instance():
 
 async def test_ten_services_of_ten_instances_with_one_second_checks():
     names = [unique("wmload") for _ in range(10)]
-    async with EmbeddedRegistry() as registry, health_target(*names) as target, \
-            watching(registry.config) as watch:
+    async with EmbeddedRegistry() as registry, health_target(*names) as target, watching(registry.config) as watch:
         regs = [registration(name, str(i), target.port) for name in names for i in range(10)]
         async with Registrar(registry.config, regs):
             changes = watch.changes()
@@ -135,10 +149,12 @@ async def test_ten_services_of_ten_instances_with_one_second_checks():
             assert len(probes) == 100
 
 
-SERVE = ("import asyncio, logging, sys\n"
-         "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
-         "from workmesh.registry import run_embedded_registry\n"
-         "asyncio.run(run_embedded_registry('127.0.0.1', {port}))\n")
+SERVE = (
+    "import asyncio, logging, sys\n"
+    "logging.basicConfig(level=logging.INFO, stream=sys.stdout)\n"
+    "from workmesh.registry import run_embedded_registry\n"
+    "asyncio.run(run_embedded_registry('127.0.0.1', {port}))\n"
+)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
@@ -159,8 +175,9 @@ async def test_unsupported_filter_expressions_are_refused_not_ignored():
 
 async def test_unsupported_check_types_are_refused_with_a_reason():
     async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
-        status, reason = await api.put("/v1/agent/service/register",
-                                       {"Name": "w", "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s"}})
+        status, reason = await api.put(
+            "/v1/agent/service/register", {"Name": "w", "Check": {"HTTP": "http://127.0.0.1:1/", "Interval": "1s"}}
+        )
         assert status == 400
         assert "GRPC and TTL checks only" in reason
 
@@ -173,16 +190,19 @@ async def test_find_service_raises_unavailable_when_the_registry_is_down():
         await find_service(config, "workmesh-results")
 
 
-@pytest.mark.parametrize(("path", "query", "named"), [
-    ("/v1/health/service/x", {"peer": "other"}, "peer"),
-    ("/v1/health/service/x", {"near": "_agent"}, "near"),
-    ("/v1/catalog/service/x", {"node-meta": "a:b"}, "node-meta"),
-    ("/v1/catalog/services", {"ns": "team"}, "ns"),
-    ("/v1/health/checks/x", {"partition": "p"}, "partition"),
-    ("/v1/agent/services", {"filter": "Service == x"}, "filter"),
-    ("/v1/agent/checks", {"frobnicate": "1"}, "frobnicate"),
-    ("/v1/status/leader", {"dc": "dc1"}, "dc"),
-])
+@pytest.mark.parametrize(
+    ("path", "query", "named"),
+    [
+        ("/v1/health/service/x", {"peer": "other"}, "peer"),
+        ("/v1/health/service/x", {"near": "_agent"}, "near"),
+        ("/v1/catalog/service/x", {"node-meta": "a:b"}, "node-meta"),
+        ("/v1/catalog/services", {"ns": "team"}, "ns"),
+        ("/v1/health/checks/x", {"partition": "p"}, "partition"),
+        ("/v1/agent/services", {"filter": "Service == x"}, "filter"),
+        ("/v1/agent/checks", {"frobnicate": "1"}, "frobnicate"),
+        ("/v1/status/leader", {"dc": "dc1"}, "dc"),
+    ],
+)
 async def test_query_parameters_it_does_not_implement_are_refused_naming_them(path, query, named):
     async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
         status, reason, _ = await api.get(path, **query)
@@ -200,19 +220,24 @@ async def test_harmless_query_parameters_are_accepted():
             assert "\n    " in await reply.text()  # indented
 
 
-@pytest.mark.parametrize(("extra", "named"), [
-    ({"Kind": "connect-proxy"}, "Kind"),
-    ({"Proxy": {"DestinationServiceName": "web"}}, "Proxy"),
-    ({"Connect": {"SidecarService": {}}}, "Connect"),
-    ({"SocketPath": "/tmp/x.sock"}, "SocketPath"),
-    ({"Namespace": "team"}, "Namespace"),
-    ({"Locality": {"Region": "eu"}}, "Locality"),
-    ({"Check": {"TTL": "5s", "SuccessBeforePassing": 2}}, "Check.SuccessBeforePassing"),
-    # (TLSSkipVerify and TLSServerName are implemented: tests/tls/test_registry_tls.py.)
-    ({"Check": {"GRPC": "127.0.0.1:1/x", "Interval": "1s", "FailuresBeforeCritical": 3}},
-     "Check.FailuresBeforeCritical"),
-    ({"Checks": [{"TTL": "5s", "OutputMaxSize": 10}]}, "Checks[0].OutputMaxSize"),
-])
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        ({"Kind": "connect-proxy"}, "Kind"),
+        ({"Proxy": {"DestinationServiceName": "web"}}, "Proxy"),
+        ({"Connect": {"SidecarService": {}}}, "Connect"),
+        ({"SocketPath": "/tmp/x.sock"}, "SocketPath"),
+        ({"Namespace": "team"}, "Namespace"),
+        ({"Locality": {"Region": "eu"}}, "Locality"),
+        ({"Check": {"TTL": "5s", "SuccessBeforePassing": 2}}, "Check.SuccessBeforePassing"),
+        # (TLSSkipVerify and TLSServerName are implemented: tests/tls/test_registry_tls.py.)
+        (
+            {"Check": {"GRPC": "127.0.0.1:1/x", "Interval": "1s", "FailuresBeforeCritical": 3}},
+            "Check.FailuresBeforeCritical",
+        ),
+        ({"Checks": [{"TTL": "5s", "OutputMaxSize": 10}]}, "Checks[0].OutputMaxSize"),
+    ],
+)
 async def test_documented_fields_it_does_not_implement_are_refused_not_dropped(extra, named):
     async with EmbeddedRegistry() as registry, api_for(registry.config) as api:
         status, reason = await api.put("/v1/agent/service/register", {"Name": "w", **extra})

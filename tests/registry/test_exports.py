@@ -4,11 +4,21 @@ import workmesh.registry as registry
 
 
 def test_exported_names_are_pinned():
-    assert sorted(registry.__all__) == sorted([
-        "WORKFLOW_TAG", "EmbeddedRegistry", "Instance", "Registrar", "RegistryConfig",
-        "ServiceRegistration", "ServiceWatch", "find_service", "parse_duration",
-        "run_embedded_registry", "service_name",
-    ])
+    assert sorted(registry.__all__) == sorted(
+        [
+            "WORKFLOW_TAG",
+            "EmbeddedRegistry",
+            "Instance",
+            "Registrar",
+            "RegistryConfig",
+            "ServiceRegistration",
+            "ServiceWatch",
+            "find_service",
+            "parse_duration",
+            "run_embedded_registry",
+            "service_name",
+        ]
+    )
 
 
 def test_every_exported_name_exists_and_has_a_docstring():

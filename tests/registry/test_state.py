@@ -6,8 +6,12 @@ import json
 
 import pytest
 
-from workmesh.registry.embedded._decode import (BadRequest, decode_check_registration, decode_check_update,
-                                                decode_service)
+from workmesh.registry.embedded._decode import (
+    BadRequest,
+    decode_check_registration,
+    decode_check_update,
+    decode_service,
+)
 from workmesh.registry.embedded._state import CRITICAL, PASSING, WARNING, RegistryState
 
 
@@ -24,8 +28,7 @@ def body(**fields) -> bytes:
 
 
 def svc(name="web", sid=None, tags=("t",), **extra):
-    return decode_service(body(**{"Name": name, "ID": sid or f"{name}-1", "Tags": list(tags), "Port": 80,
-                                  **extra}))
+    return decode_service(body(**{"Name": name, "ID": sid or f"{name}-1", "Tags": list(tags), "Port": 80, **extra}))
 
 
 @pytest.fixture
@@ -92,7 +95,13 @@ def test_health_entries_look_like_consuls(state):
     assert entry["Node"]["Node"] == state.node_name
     assert entry["Node"]["Address"] == "127.0.0.1"
     assert {k: entry["Service"][k] for k in ("ID", "Service", "Tags", "Address", "Port", "Meta")} == {
-        "ID": "web-1", "Service": "web", "Tags": ["t"], "Address": "10.0.0.9", "Port": 80, "Meta": {"k": "v"}}
+        "ID": "web-1",
+        "Service": "web",
+        "Tags": ["t"],
+        "Address": "10.0.0.9",
+        "Port": 80,
+        "Meta": {"k": "v"},
+    }
     serf, own = entry["Checks"]
     assert (serf["CheckID"], serf["Status"]) == ("serfHealth", PASSING)
     assert (own["CheckID"], own["ServiceID"], own["Type"]) == ("service:web-1", "web-1", "ttl")
@@ -177,9 +186,16 @@ def test_listeners_run_after_each_effective_write(state):
 
 # -- decoding ------------------------------------------------------------------------------------
 def test_decoding_is_case_insensitive_and_accepts_snake_case():
-    sdef = decode_service(body(name="web", id="w1", tags=["a"], port=8, meta={"Key": "v"},
-                               checks=[{"grpc": "h:1/s", "interval": "1s",
-                                        "deregister_critical_service_after": "90s"}]))
+    sdef = decode_service(
+        body(
+            name="web",
+            id="w1",
+            tags=["a"],
+            port=8,
+            meta={"Key": "v"},
+            checks=[{"grpc": "h:1/s", "interval": "1s", "deregister_critical_service_after": "90s"}],
+        )
+    )
     assert (sdef.name, sdef.service_id, sdef.meta) == ("web", "w1", {"Key": "v"})
     (check,) = sdef.checks
     assert (check.kind, check.grpc, check.interval, check.deregister_after) == ("grpc", "h:1/s", 1.0, 90.0)
@@ -189,36 +205,41 @@ def test_service_id_defaults_to_the_name():
     assert decode_service(body(Name="web")).service_id == "web"
 
 
-@pytest.mark.parametrize(("raw", "reason"), [
-    (b"{not json", "Request decode failed"),
-    (b"[1, 2]", "body must be a JSON object"),
-    (body(ID="x"), "Missing service name"),
-    (body(Name="w", Port="80"), "Port must be an integer"),
-    (body(Name="w", Tags="a"), "Tags must be a list of strings"),
-    (body(Name="w", Meta={f"k{i}": "v" for i in range(65)}), "Invalid Service Meta: at most 64"),
-    (body(Name="w", Meta={"a.b": "v"}), "Invalid Service Meta: key 'a.b'"),
-    (body(Name="w", Meta={"k": "v" * 513}), "Invalid Service Meta: key 'k': value longer than 512"),
-    (body(Name="w", Meta={"k": 1}), "value must be a string"),
-    (body(Name="w", Check={"GRPC": "h:1", "Interval": "often"}), 'Check.Interval: invalid duration "often"'),
-    (body(Name="w", Check={"GRPC": "h:1"}), "Interval must be > 0 for GRPC checks"),
-    (body(Name="w", Check={"TTL": "0s"}), "TTL must be > 0"),
-    (body(Name="w", Check={"TTL": "5s", "Status": "fine"}), "Status must be one of"),
-    (body(Name="w", Checks=[{"HTTP": "http://x", "Interval": "1s"}]), "GRPC and TTL checks only"),
-    (body(Name="w", Check={"TTL": "1s", "DeregisterCriticalServiceAfter": "1 minute"}),
-     "DeregisterCriticalServiceAfter: invalid duration"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'{"Name": "w", "Check": {"TTL": 1' + b"0" * 400 + b"}}", "TTL: int too large"),
-    (b'{"Name": "w", "Check": {"TTL": NaN}}', "out of range"),
-    (b'{"Name": "w", "Check": {"TTL": Infinity}}', "out of range"),
-    (body(Name="w", Check={"TTL": "9" * 400 + "h"}), "out of range"),
-    (body(Name="w", Check={"GRPC": "h:1", "Interval": 2**64}), "out of range"),
-    (body(Name="w", Address="0.0.0.0"), "Invalid service address"),
-    (body(Name="w", TaggedAddresses={"lan": "10.0.0.1"}), r"TaggedAddresses\['lan'\] must be an object"),
-    (body(Name="w", TaggedAddresses={"lan": {"Address": "a", "Port": 70000}}), "Port must be an integer"),
-    (body(Name="w", Weights={"Passing": 0}), "Passing must be greater than 0"),
-    (body(Name="w", Weights={"Passing": "1"}), "must be integers"),
-    (body(Name="w", Kind="mesh-gateway"), "Kind is not supported"),
-])
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "Request decode failed"),
+        (b"[1, 2]", "body must be a JSON object"),
+        (body(ID="x"), "Missing service name"),
+        (body(Name="w", Port="80"), "Port must be an integer"),
+        (body(Name="w", Tags="a"), "Tags must be a list of strings"),
+        (body(Name="w", Meta={f"k{i}": "v" for i in range(65)}), "Invalid Service Meta: at most 64"),
+        (body(Name="w", Meta={"a.b": "v"}), "Invalid Service Meta: key 'a.b'"),
+        (body(Name="w", Meta={"k": "v" * 513}), "Invalid Service Meta: key 'k': value longer than 512"),
+        (body(Name="w", Meta={"k": 1}), "value must be a string"),
+        (body(Name="w", Check={"GRPC": "h:1", "Interval": "often"}), 'Check.Interval: invalid duration "often"'),
+        (body(Name="w", Check={"GRPC": "h:1"}), "Interval must be > 0 for GRPC checks"),
+        (body(Name="w", Check={"TTL": "0s"}), "TTL must be > 0"),
+        (body(Name="w", Check={"TTL": "5s", "Status": "fine"}), "Status must be one of"),
+        (body(Name="w", Checks=[{"HTTP": "http://x", "Interval": "1s"}]), "GRPC and TTL checks only"),
+        (
+            body(Name="w", Check={"TTL": "1s", "DeregisterCriticalServiceAfter": "1 minute"}),
+            "DeregisterCriticalServiceAfter: invalid duration",
+        ),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"Name": "w", "Check": {"TTL": 1' + b"0" * 400 + b"}}", "TTL: int too large"),
+        (b'{"Name": "w", "Check": {"TTL": NaN}}', "out of range"),
+        (b'{"Name": "w", "Check": {"TTL": Infinity}}', "out of range"),
+        (body(Name="w", Check={"TTL": "9" * 400 + "h"}), "out of range"),
+        (body(Name="w", Check={"GRPC": "h:1", "Interval": 2**64}), "out of range"),
+        (body(Name="w", Address="0.0.0.0"), "Invalid service address"),
+        (body(Name="w", TaggedAddresses={"lan": "10.0.0.1"}), r"TaggedAddresses\['lan'\] must be an object"),
+        (body(Name="w", TaggedAddresses={"lan": {"Address": "a", "Port": 70000}}), "Port must be an integer"),
+        (body(Name="w", Weights={"Passing": 0}), "Passing must be greater than 0"),
+        (body(Name="w", Weights={"Passing": "1"}), "must be integers"),
+        (body(Name="w", Kind="mesh-gateway"), "Kind is not supported"),
+    ],
+)
 def test_malformed_registrations_are_rejected_with_a_reason(raw, reason):
     with pytest.raises(BadRequest, match=reason):
         decode_service(raw)
@@ -233,7 +254,9 @@ def test_check_update_body():
 def test_tagged_addresses_get_consuls_defaults_from_an_ip_address():
     assert svc(Address="10.0.0.9").tagged_addresses == {"lan_ipv4": ("10.0.0.9", 80), "wan_ipv4": ("10.0.0.9", 80)}
     assert svc(Address="::1", TaggedAddresses={"lan_ipv6": {"address": "::2", "port": 1}}).tagged_addresses == {
-        "lan_ipv6": ("::2", 1), "wan_ipv6": ("::1", 80)}
+        "lan_ipv6": ("::2", 1),
+        "wan_ipv6": ("::1", 80),
+    }
     assert svc(Address="host.example").tagged_addresses == {}
 
 

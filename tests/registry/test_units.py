@@ -4,15 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from workmesh.registry import (WORKFLOW_TAG, Instance, RegistryConfig, ServiceRegistration,
-                               parse_duration, service_name)
+from workmesh.registry import WORKFLOW_TAG, Instance, RegistryConfig, ServiceRegistration, parse_duration, service_name
 from workmesh.registry.client._consul import Backoff, next_index
 
 
-@pytest.mark.parametrize(("text", "seconds"), [
-    ("1s", 1.0), ("250ms", 0.25), ("1m30s", 90.0), ("1h", 3600.0), ("1.5s", 1.5), ("0", 0.0),
-    ("10us", 1e-5), (2_000_000_000, 2.0),
-])
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("1s", 1.0),
+        ("250ms", 0.25),
+        ("1m30s", 90.0),
+        ("1h", 3600.0),
+        ("1.5s", 1.5),
+        ("0", 0.0),
+        ("10us", 1e-5),
+        (2_000_000_000, 2.0),
+    ],
+)
 def test_parse_duration_accepts_go_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -29,12 +37,15 @@ def test_config_defaults_match_consul():
     assert config.url == "http://127.0.0.1:8500"
 
 
-@pytest.mark.parametrize(("env", "address", "scheme"), [
-    ({"CONSUL_HTTP_ADDR": "10.0.0.5:8501"}, "10.0.0.5:8501", "http"),
-    ({"CONSUL_HTTP_ADDR": "http://consul:8500"}, "consul:8500", "http"),
-    ({"CONSUL_HTTP_ADDR": "https://consul:8501/"}, "consul:8501", "https"),
-    ({"CONSUL_HTTP_ADDR": "consul:8501", "CONSUL_HTTP_SSL": "true"}, "consul:8501", "https"),
-])
+@pytest.mark.parametrize(
+    ("env", "address", "scheme"),
+    [
+        ({"CONSUL_HTTP_ADDR": "10.0.0.5:8501"}, "10.0.0.5:8501", "http"),
+        ({"CONSUL_HTTP_ADDR": "http://consul:8500"}, "consul:8500", "http"),
+        ({"CONSUL_HTTP_ADDR": "https://consul:8501/"}, "consul:8501", "https"),
+        ({"CONSUL_HTTP_ADDR": "consul:8501", "CONSUL_HTTP_SSL": "true"}, "consul:8501", "https"),
+    ],
+)
 def test_config_reads_consul_env_vars(env, address, scheme):
     config = RegistryConfig.from_env({**env, "CONSUL_HTTP_TOKEN": "secret"})
     assert (config.address, config.scheme, config.token) == (address, scheme, "secret")
@@ -53,9 +64,15 @@ def test_service_name_convention():
 
 
 def _registration(**overrides):
-    fields = dict(name=service_name("echo"), service_id="workmesh-wf-echo-a1", address="127.0.0.1",
-                  port=50051, tags=(WORKFLOW_TAG,), meta={"workflow_type": "echo", "capacity": "4"},
-                  grpc_check="127.0.0.1:50051/echo")
+    fields = dict(
+        name=service_name("echo"),
+        service_id="workmesh-wf-echo-a1",
+        address="127.0.0.1",
+        port=50051,
+        tags=(WORKFLOW_TAG,),
+        meta={"workflow_type": "echo", "capacity": "4"},
+        grpc_check="127.0.0.1:50051/echo",
+    )
     return ServiceRegistration(**{**fields, **overrides})
 
 
@@ -65,8 +82,13 @@ def test_registration_payload_follows_the_conventions():
     assert body["ID"] == "workmesh-wf-echo-a1"
     assert body["Tags"] == ["workmesh-workflow"]
     assert body["Meta"]["capacity"] == "4"
-    assert body["Check"] == {"Name": "gRPC health of workmesh-wf-echo-a1", "GRPC": "127.0.0.1:50051/echo",
-                             "Interval": "1s", "Status": "passing", "DeregisterCriticalServiceAfter": "1m"}
+    assert body["Check"] == {
+        "Name": "gRPC health of workmesh-wf-echo-a1",
+        "GRPC": "127.0.0.1:50051/echo",
+        "Interval": "1s",
+        "Status": "passing",
+        "DeregisterCriticalServiceAfter": "1m",
+    }
     assert "Check" not in _registration(grpc_check=None).payload()
 
 
@@ -77,17 +99,20 @@ def test_registration_is_immutable_and_hashable():
     assert hash(reg) == hash(_registration())
 
 
-@pytest.mark.parametrize(("overrides", "match"), [
-    ({"meta": {f"k{i}": "v" for i in range(65)}}, "meta: at most 64"),
-    ({"meta": {"bad key": "v"}}, "meta: key 'bad key': only letters"),
-    ({"meta": {"k" * 129: "v"}}, "meta: key .*longer than 128"),
-    ({"meta": {"k": "v" * 513}}, "meta: key 'k': value longer than 512"),
-    ({"meta": {"consul-x": "v"}}, "reserved"),
-    ({"port": 70000}, "port: must be 0..65535"),
-    ({"name": ""}, "name: must not be empty"),
-    ({"check_interval": "soon"}, "check_interval: invalid duration"),
-    ({"deregister_critical_after": "0s"}, "deregister_critical_after: must be > 0"),
-])
+@pytest.mark.parametrize(
+    ("overrides", "match"),
+    [
+        ({"meta": {f"k{i}": "v" for i in range(65)}}, "meta: at most 64"),
+        ({"meta": {"bad key": "v"}}, "meta: key 'bad key': only letters"),
+        ({"meta": {"k" * 129: "v"}}, "meta: key .*longer than 128"),
+        ({"meta": {"k": "v" * 513}}, "meta: key 'k': value longer than 512"),
+        ({"meta": {"consul-x": "v"}}, "reserved"),
+        ({"port": 70000}, "port: must be 0..65535"),
+        ({"name": ""}, "name: must not be empty"),
+        ({"check_interval": "soon"}, "check_interval: invalid duration"),
+        ({"deregister_critical_after": "0s"}, "deregister_critical_after: must be > 0"),
+    ],
+)
 def test_registration_rejects_bad_fields_naming_field_and_rule(overrides, match):
     with pytest.raises(ValueError, match=match):
         _registration(**overrides)
@@ -117,9 +142,17 @@ def test_backoff_grows_to_its_limit_and_resets():
 
 
 def test_instance_from_health_entry_falls_back_to_node_address():
-    entry = {"Node": {"Node": "n1", "Address": "10.1.2.3"},
-             "Service": {"ID": "svc-1", "Service": "svc", "Tags": ["a"], "Address": "", "Port": 7,
-                         "Meta": {"workflow_type": "echo"}}}
+    entry = {
+        "Node": {"Node": "n1", "Address": "10.1.2.3"},
+        "Service": {
+            "ID": "svc-1",
+            "Service": "svc",
+            "Tags": ["a"],
+            "Address": "",
+            "Port": 7,
+            "Meta": {"workflow_type": "echo"},
+        },
+    }
     inst = Instance.from_health_entry(entry)
     assert (inst.address, inst.port, inst.tags, inst.workflow_type) == ("10.1.2.3", 7, ("a",), "echo")
     assert inst.target == "10.1.2.3:7"

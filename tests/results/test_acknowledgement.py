@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
-from workmesh.services.results import SeriesKey
 from workmesh.services.clients._model import encode_chunk
-from workmesh.v1 import results_pb2
 from workmesh.services.core.errors import InvalidArgument
+from workmesh.services.results import SeriesKey
+from workmesh.v1 import results_pb2
 
 
 def request(job: str, hours: range, *, flush: bool = False, value: float = 1.0) -> results_pb2.WriteSeriesRequest:
@@ -83,7 +83,8 @@ def test_final_response_lists_the_series_refs(make_store):
             final = responses[-1]
             assert final.done and final.acked_chunks == 2
             assert [(r.measurement, dict(r.tags), r.field, r.count, r.database) for r in final.series] == [
-                ("heat", {"asset": "b1"}, "Q", 8, job)]
+                ("heat", {"asset": "b1"}, "Q", 8, job)
+            ]
             assert final.series[0].store in ("parquet", "influxdb")
 
     asyncio.run(scenario())
@@ -91,6 +92,7 @@ def test_final_response_lists_the_series_refs(make_store):
 
 def test_second_call_with_earlier_timestamps(make_store):
     """Parquet rejects rewriting stored timestamps; InfluxDB overwrites the points (documented)."""
+
     async def scenario():
         job = new_job()
         store = make_store()

@@ -7,7 +7,6 @@ import threading
 
 import numpy as np
 
-from tests.fixtures.disk import small_disk  # noqa: F401 - fixture
 from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async
 from workmesh.services.results import ParquetStore, ReadQuery
@@ -18,6 +17,7 @@ from workmesh.services.results.stores._parquet import _load
 async def until(predicate, timeout: float = 30.0):
     async def check():
         return predicate()
+
     return await eventually_async(check, timeout)
 
 
@@ -180,14 +180,16 @@ def test_a_comparison_read_streams_whole_groups_in_job_order(tmp_path):
         async with serving(store, compaction_delay=-1) as client:
             for job in jobs:
                 await write_in_batches(client, job, batches=3, components=4)
-            blocks = [block async for block in store.read_groups([ReadQuery(j, fields=("Q",)) for j in jobs],
-                                                                 block_values=100)]
+            blocks = [
+                block
+                async for block in store.read_groups([ReadQuery(j, fields=("Q",)) for j in jobs], block_values=100)
+            ]
             assert len(blocks) > 1  # streamed, not read at once
             for block in blocks:
                 assert len(block) % 3 == 0  # whole groups: one series of every job per key
                 for i in range(0, len(block), 3):
-                    assert [s.key.job_id for s in block[i:i + 3]] == jobs
-                    assert len({s.key.tags for s in block[i:i + 3]}) == 1
+                    assert [s.key.job_id for s in block[i : i + 3]] == jobs
+                    assert len({s.key.tags for s in block[i : i + 3]}) == 1
             read = await client.read(jobs, fields=["Q"])
             assert [s.job_id for s in read] == jobs * 4
 

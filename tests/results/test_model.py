@@ -5,19 +5,20 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workmesh.services.clients._model import check_job_id, check_name, decode_chunk, encode_chunk
+from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
 from workmesh.services.results import MAX_CHUNK_BYTES, Chunk, SeriesKey
 from workmesh.services.results.stores._lineproto import encode_lines, escape_key, ident, literal
-from workmesh.services.clients._model import check_job_id, check_name, decode_chunk, encode_chunk
 from workmesh.services.results.stores._protocol import downsample
 from workmesh.v1 import results_pb2
-from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
 
 KEY = SeriesKey("job-1", "heat", (("asset", "b 1"),))
 
 
 def test_decode_converts_units_to_ns_and_keeps_units():
-    wire = encode_chunk(KEY, np.array([1, 2, 3]), {"Q": np.array([1.0, 2.0, 3.0])}, {"Q": "kW"},
-                        results_pb2.TIME_UNIT_SECONDS)
+    wire = encode_chunk(
+        KEY, np.array([1, 2, 3]), {"Q": np.array([1.0, 2.0, 3.0])}, {"Q": "kW"}, results_pb2.TIME_UNIT_SECONDS
+    )
     chunk = decode_chunk(wire)
     assert chunk.key == KEY and chunk.units == {"Q": "kW"}
     np.testing.assert_array_equal(chunk.timestamps, [10**9, 2 * 10**9, 3 * 10**9])
@@ -40,8 +41,9 @@ def test_regular_timestamps_travel_as_start_and_step():
 
 
 def test_decode_drops_timestamps_without_any_value():
-    wire = encode_chunk(KEY, np.array([1, 2, 3]), {"Q": np.array([1.0, np.nan, np.nan]),
-                                                   "T": np.array([np.nan, np.nan, 3.0])})
+    wire = encode_chunk(
+        KEY, np.array([1, 2, 3]), {"Q": np.array([1.0, np.nan, np.nan]), "T": np.array([np.nan, np.nan, 3.0])}
+    )
     chunk = decode_chunk(wire)
     np.testing.assert_array_equal(chunk.timestamps, [1, 3])
     np.testing.assert_array_equal(chunk.fields["Q"], [1.0, np.nan])
@@ -78,9 +80,12 @@ def test_invalid_job_ids(job):
 
 
 def test_line_protocol_escaping_and_missing_values():
-    chunk = Chunk(KEY, np.array([1, 2, 3], dtype=np.int64) * 10**9,
-                  {"Q": np.array([0.1, np.nan, np.nan]), "T": np.array([1e20, 2.5, np.nan])},
-                  time_unit=results_pb2.TIME_UNIT_SECONDS)
+    chunk = Chunk(
+        KEY,
+        np.array([1, 2, 3], dtype=np.int64) * 10**9,
+        {"Q": np.array([0.1, np.nan, np.nan]), "T": np.array([1e20, 2.5, np.nan])},
+        time_unit=results_pb2.TIME_UNIT_SECONDS,
+    )
     body, lines = encode_lines(chunk)
     assert lines == 2
     assert body.decode() == "heat,asset=b\\ 1 Q=0.1,T=1e+20 1\nheat,asset=b\\ 1 T=2.5 2\n"
@@ -100,8 +105,12 @@ def test_line_protocol_without_missing_values_round_trips_floats():
 def test_downsample_aggregates_windows_aligned_on_the_epoch():
     ts = np.array([5, 6, 9, 10, 11, 25])
     fields = {"Q": np.array([1.0, np.nan, 3.0, 4.0, 8.0, np.nan])}
-    expected = {"mean": [2.0, 6.0, np.nan], "min": [1.0, 4.0, np.nan], "max": [3.0, 8.0, np.nan],
-                "last": [3.0, 8.0, np.nan]}
+    expected = {
+        "mean": [2.0, 6.0, np.nan],
+        "min": [1.0, 4.0, np.nan],
+        "max": [3.0, 8.0, np.nan],
+        "last": [3.0, 8.0, np.nan],
+    }
     for aggregate, values in expected.items():
         out_ts, out = downsample(ts, fields, 10, aggregate)
         np.testing.assert_array_equal(out_ts, [0, 10, 20])

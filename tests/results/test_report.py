@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving
-from workmesh.services.results import ParquetStore, export_csv, plot_series, series_rows
 from workmesh.services.core.errors import NotFound
+from workmesh.services.results import ParquetStore, export_csv, plot_series, series_rows
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -23,7 +23,8 @@ async def two_variations(client) -> tuple[str, str]:
     for job, scale in ((base, 1.0), (variant, 1.3)):
         writer = client.writer(job)
         await writer.series("heat", asset="b1", units={"Q": "kW"}).write(
-            t, Q=scale * (50 + 30 * np.sin(2 * np.pi * np.arange(len(t)) / 24)))
+            t, Q=scale * (50 + 30 * np.sin(2 * np.pi * np.arange(len(t)) / 24))
+        )
         await writer.close()
     return base, variant
 
@@ -33,9 +34,19 @@ def test_series_rows(tmp_path):
         async with serving(ParquetStore(tmp_path)) as client:
             base, _ = await two_variations(client)
             rows = await series_rows(client, base)
-            assert rows == [{"measurement": "heat", "tags": {"asset": "b1"}, "fields": ["Q"], "units": {"Q": "kW"},
-                             "count": 336, "start": "1970-01-01T00:00:00Z", "end": "1970-01-14T23:00:00Z",
-                             "start_ns": 0, "end_ns": 335 * HOUR}]
+            assert rows == [
+                {
+                    "measurement": "heat",
+                    "tags": {"asset": "b1"},
+                    "fields": ["Q"],
+                    "units": {"Q": "kW"},
+                    "count": 336,
+                    "start": "1970-01-01T00:00:00Z",
+                    "end": "1970-01-14T23:00:00Z",
+                    "start_ns": 0,
+                    "end_ns": 335 * HOUR,
+                }
+            ]
 
     asyncio.run(scenario())
 
@@ -60,8 +71,9 @@ def test_plot_png_compares_jobs(tmp_path):
     async def scenario():
         async with serving(ParquetStore(tmp_path / "series")) as client:
             base, variant = await two_variations(client)
-            return await plot_series(client, [base, variant], "Q", tmp_path / "q.png", size=(8, 4), dpi=100,
-                                     title="Q of two variations")
+            return await plot_series(
+                client, [base, variant], "Q", tmp_path / "q.png", size=(8, 4), dpi=100, title="Q of two variations"
+            )
 
     path = asyncio.run(scenario())
     data = path.read_bytes()

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
-from workmesh.services.results import Chunk, ReadQuery, SeriesKey
 from workmesh.services.core.errors import InvalidArgument, NotFound
+from workmesh.services.results import Chunk, ReadQuery, SeriesKey
 
 DAY = 24 * HOUR
 
@@ -27,20 +27,24 @@ def test_write_read_list_delete_round_trip(make_store):
             q = np.linspace(0.0, 1.0, 48) * 1e3 + 0.1  # values that must come back bit for bit
             writer = client.writer(job)
             await writer.series("heat", asset="b12", units={"Q": "kW", "T": "degC"}).write(ts, Q=q, T=q / 7)
-            await writer.series("heat", asset="b13", units={"Q": "kW", "T": "degC"}).write(ts[:24], Q=q[:24],
-                                                                                         T=q[:24])
+            await writer.series("heat", asset="b13", units={"Q": "kW", "T": "degC"}).write(ts[:24], Q=q[:24], T=q[:24])
             refs = await writer.close()
 
             assert sorted((r.measurement, r.tags["asset"], r.field, r.count, r.unit) for r in refs) == [
-                ("heat", "b12", "Q", 48, "kW"), ("heat", "b12", "T", 48, "degC"),
-                ("heat", "b13", "Q", 24, "kW"), ("heat", "b13", "T", 24, "degC")]
+                ("heat", "b12", "Q", 48, "kW"),
+                ("heat", "b12", "T", 48, "degC"),
+                ("heat", "b13", "Q", 24, "kW"),
+                ("heat", "b13", "T", 24, "degC"),
+            ]
             assert {r.database for r in refs} == {job} and all(r.host for r in refs)
 
             listed = await client.list(job)
-            assert [(s.key.measurement, s.key.tags, s.fields, s.count, s.start, s.end, dict(s.units))
-                    for s in listed] == [
+            assert [
+                (s.key.measurement, s.key.tags, s.fields, s.count, s.start, s.end, dict(s.units)) for s in listed
+            ] == [
                 ("heat", (("asset", "b12"),), ("Q", "T"), 48, 0, 47 * HOUR, {"Q": "kW", "T": "degC"}),
-                ("heat", (("asset", "b13"),), ("Q", "T"), 24, 0, 23 * HOUR, {"Q": "kW", "T": "degC"})]
+                ("heat", (("asset", "b13"),), ("Q", "T"), 24, 0, 23 * HOUR, {"Q": "kW", "T": "degC"}),
+            ]
 
             got = await client.read(job, tags={"asset": "b12"})
             assert len(got) == 1
@@ -83,10 +87,13 @@ def test_filters_time_range_and_time_unit(make_store):
             await writer.series("power", asset="a").write(secs, P=np.arange(10.0) * 2)
             await writer.close()
 
-            only_q = await client.read(job, measurement="heat", fields=["Q"], start=2 * 3600, end=5 * 3600,
-                                       time_unit="s")
+            only_q = await client.read(
+                job, measurement="heat", fields=["Q"], start=2 * 3600, end=5 * 3600, time_unit="s"
+            )
             assert [(s.measurement, s.tags, list(s.fields)) for s in only_q] == [
-                ("heat", {"asset": "a"}, ["Q"]), ("heat", {"asset": "b"}, ["Q"])]
+                ("heat", {"asset": "a"}, ["Q"]),
+                ("heat", {"asset": "b"}, ["Q"]),
+            ]
             np.testing.assert_array_equal(only_q[0].timestamps, [7200, 10800, 14400])
             np.testing.assert_array_equal(only_q[1].fields["Q"], [102, 103, 104])
 
@@ -97,8 +104,9 @@ def test_filters_time_range_and_time_unit(make_store):
     asyncio.run(scenario())
 
 
-@pytest.mark.parametrize("aggregate, expected", [
-    ("mean", [1.5, 5.0]), ("min", [0.0, 4.0]), ("max", [3.0, 6.0]), ("last", [3.0, 6.0])])
+@pytest.mark.parametrize(
+    "aggregate, expected", [("mean", [1.5, 5.0]), ("min", [0.0, 4.0]), ("max", [3.0, 6.0]), ("last", [3.0, 6.0])]
+)
 def test_downsampling(make_store, aggregate, expected):
     async def scenario():
         job = new_job()
@@ -188,8 +196,14 @@ def test_cancelled_store_write_leaves_nothing(make_store):
         store = make_store()
         job = new_job()
         try:
-            chunks = [Chunk(SeriesKey(job, "heat", (("asset", f"b{i}"),)), hourly(2000),
-                            {"Q": np.random.default_rng(i).random(2000)}) for i in range(40)]
+            chunks = [
+                Chunk(
+                    SeriesKey(job, "heat", (("asset", f"b{i}"),)),
+                    hourly(2000),
+                    {"Q": np.random.default_rng(i).random(2000)},
+                )
+                for i in range(40)
+            ]
             task = asyncio.create_task(store.write(chunks))
             await asyncio.sleep(0)  # it starts (thread / first request) and cannot finish yet
             task.cancel()
@@ -208,26 +222,31 @@ def test_cancelled_store_write_leaves_nothing(make_store):
 
 def test_failed_batch_leaves_nothing_of_itself(make_store):
     """A batch that fails after part of it reached the backend is rolled back completely."""
+
     async def scenario():
         store = make_store()
         job = new_job()
         try:
             await store.write([Chunk(SeriesKey(job, "heat", (("asset", "b0"),)), hourly(10), {"Q": np.zeros(10)})])
-            good = [Chunk(SeriesKey(job, "heat", (("asset", f"b{i}"),)), hourly(6000, start=100),
-                          {"Q": np.ones(6000)}) for i in range(1, 6)]
+            good = [
+                Chunk(SeriesKey(job, "heat", (("asset", f"b{i}"),)), hourly(6000, start=100), {"Q": np.ones(6000)})
+                for i in range(1, 6)
+            ]
             if store.kind == "parquet":  # stored timestamps must not be written again
                 bad = Chunk(SeriesKey(job, "heat", (("asset", "b0"),)), hourly(5), {"Q": np.ones(5)})
             else:  # InfluxDB refuses a float where the series has a string field (after the good requests)
                 db = store.database(job)
-                async with store._http().post(f"{store.host}/write", params={"db": db},
-                                              data=f'heat,asset=b9 R="text" {100 * HOUR}\n'.encode()) as resp:
+                async with store._http().post(
+                    f"{store.host}/write", params={"db": db}, data=f'heat,asset=b9 R="text" {100 * HOUR}\n'.encode()
+                ) as resp:
                     assert resp.status == 204
                 bad = Chunk(SeriesKey(job, "heat", (("asset", "b9"),)), hourly(5, start=100), {"R": np.ones(5)})
             with pytest.raises(InvalidArgument):
                 await store.write([*good, bad])
             listed = await store.list(job)
             assert [(s.key.tags, s.count) for s in listed if s.key.tags != (("asset", "b9"),)] == [
-                ((("asset", "b0"),), 10)]
+                ((("asset", "b0"),), 10)
+            ]
         finally:
             await store.close()
 
@@ -251,6 +270,7 @@ def test_series_keep_their_own_fields(make_store):
 
 def test_regular_and_irregular_runs_read_back_alike(make_store):
     """Parquet reads regular series without their time column; mixed runs must still be exact."""
+
     async def scenario():
         job = new_job()
         async with serving(make_store(), batch_values=1) as client:  # a part per chunk

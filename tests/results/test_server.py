@@ -15,11 +15,13 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, RegistryConfig, find_service
-from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
 from workmesh.services.core.errors import InvalidArgument
+from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
 
-SERVE = ("import asyncio; from workmesh.services.results import ResultsConfig, serve; "
-         "asyncio.run(serve(ResultsConfig.from_env()))")
+SERVE = (
+    "import asyncio; from workmesh.services.results import ResultsConfig, serve; "
+    "asyncio.run(serve(ResultsConfig.from_env()))"
+)
 
 
 def test_health_and_reflection(tmp_path):
@@ -28,8 +30,12 @@ def test_health_and_reflection(tmp_path):
             channel = grpc.aio.insecure_channel(f"127.0.0.1:{client.port}")
             try:
                 reflect = reflection_pb2_grpc.ServerReflectionStub(channel)
-                replies = [r async for r in reflect.ServerReflectionInfo(
-                    iter([reflection_pb2.ServerReflectionRequest(list_services="")]))]
+                replies = [
+                    r
+                    async for r in reflect.ServerReflectionInfo(
+                        iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+                    )
+                ]
                 names = {s.name for s in replies[0].list_services_response.service}
                 assert {"workmesh.v1.Results", "grpc.health.v1.Health"} <= names
                 # the overall status is SERVING from the start; serve() adds the named services
@@ -42,10 +48,17 @@ def test_health_and_reflection(tmp_path):
 
 
 def test_config_from_env(tmp_path):
-    config = ResultsConfig.from_env({
-        "WORKMESH_RESULTS_ADDR": "0.0.0.0:6000", "WORKMESH_RESULTS_STORE": "influx",
-        "WORKMESH_DATA_DIR": str(tmp_path), "INFLUX_URL": "http://influx:8086/", "INFLUX_WRITERS": "8",
-        "INFLUX_DB_PREFIX": "wm_", "CONSUL_HTTP_ADDR": "http://consul:8500"})
+    config = ResultsConfig.from_env(
+        {
+            "WORKMESH_RESULTS_ADDR": "0.0.0.0:6000",
+            "WORKMESH_RESULTS_STORE": "influx",
+            "WORKMESH_DATA_DIR": str(tmp_path),
+            "INFLUX_URL": "http://influx:8086/",
+            "INFLUX_WRITERS": "8",
+            "INFLUX_DB_PREFIX": "wm_",
+            "CONSUL_HTTP_ADDR": "http://consul:8500",
+        }
+    )
     assert config.listen == "0.0.0.0:6000" and config.host == "127.0.0.1"
     assert config.store == "influx" and config.data_dir == tmp_path / "series"
     assert (config.influx.url, config.influx.writers, config.influx.db_prefix) == ("http://influx:8086", 8, "wm_")
@@ -63,9 +76,16 @@ def test_serve_registers_and_stops_gracefully(procs, tmp_path):
         await registry.start()
         try:
             port = free_port()
-            proc = procs.start("-c", SERVE, name="results", env={
-                "CONSUL_HTTP_ADDR": registry.address, "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}",
-                "WORKMESH_RESULTS_DIR": str(tmp_path / "series")})
+            proc = procs.start(
+                "-c",
+                SERVE,
+                name="results",
+                env={
+                    "CONSUL_HTTP_ADDR": registry.address,
+                    "WORKMESH_RESULTS_ADDR": f"127.0.0.1:{port}",
+                    "WORKMESH_RESULTS_DIR": str(tmp_path / "series"),
+                },
+            )
             config = RegistryConfig(address=registry.address)
             instances = await eventually_async(lambda: find_service(config, "workmesh-results"), timeout=30)
             found = instances[0]
@@ -78,7 +98,8 @@ def test_serve_registers_and_stops_gracefully(procs, tmp_path):
                 assert refs[0].host == f"127.0.0.1:{port}" and refs[0].store == "parquet"
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(
-                    health_pb2.HealthCheckRequest(service="workmesh-results"))
+                    health_pb2.HealthCheckRequest(service="workmesh-results")
+                )
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
             assert await asyncio.to_thread(procs.stop, proc, signal.SIGTERM) == 0

@@ -7,7 +7,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from tests.results.support import HOUR, new_job, serving, visible
+from tests.results.support import HOUR, new_job, serving
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 

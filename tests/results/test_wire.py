@@ -8,7 +8,13 @@ from google.protobuf.message import DecodeError
 
 from workmesh.services.clients._model import SeriesKey, chunk_timestamps, decode_chunk, encode_chunk
 from workmesh.services.clients._wire import (
-    RawChunk, RawWriteRequest, chunk_message, encode_key, parse_read_response, parse_write_request, serialize,
+    RawChunk,
+    RawWriteRequest,
+    chunk_message,
+    encode_key,
+    parse_read_response,
+    parse_write_request,
+    serialize,
 )
 from workmesh.v1 import results_pb2
 
@@ -28,7 +34,8 @@ def test_encoding_is_what_protobuf_serializes(ts, fields, units, unit):
     reference = results_pb2.WriteSeriesRequest(chunk=encode_chunk(KEY, ts, fields, units, unit)).SerializeToString()
     assert chunk_message(encode_key(KEY), ts, fields, units, unit) == reference
     irregular = results_pb2.WriteSeriesRequest(
-        chunk=encode_chunk(KEY, ts, fields, units, unit, compact=False)).SerializeToString()
+        chunk=encode_chunk(KEY, ts, fields, units, unit, compact=False)
+    ).SerializeToString()
     assert chunk_message(encode_key(KEY), ts, fields, units, unit, compact=False) == irregular
 
 

@@ -8,10 +8,9 @@ import grpc
 import numpy as np
 import pytest
 
-from tests.fixtures.disk import small_disk  # noqa: F401 - fixture
 from tests.results.support import HOUR, new_job, serving
-from workmesh.services.results import ParquetStore
 from workmesh.services.core.errors import NotFound, ResourceExhausted
+from workmesh.services.results import ParquetStore
 
 GARBAGE = b"\xff\xff\xff\xff"  # a field tag with a truncated varint: not any message
 
@@ -26,17 +25,25 @@ async def _status(call) -> grpc.aio.AioRpcError:
     return caught.value
 
 
-@pytest.mark.parametrize("method, streaming", [
-    ("WriteSeries", (True, True)), ("ReadSeries", (False, True)),
-    ("ListSeries", (False, False)), ("DeleteSeries", (False, False)),
-])
+@pytest.mark.parametrize(
+    "method, streaming",
+    [
+        ("WriteSeries", (True, True)),
+        ("ReadSeries", (False, True)),
+        ("ListSeries", (False, False)),
+        ("DeleteSeries", (False, False)),
+    ],
+)
 def test_unparseable_request_is_invalid_argument(make_store, method, streaming):
     async def scenario():
         async with serving(make_store()) as client:
             async with grpc.aio.insecure_channel(f"127.0.0.1:{client.port}") as channel:
                 path = f"/workmesh.v1.Results/{method}"
-                kind = {(True, True): channel.stream_stream, (False, True): channel.unary_stream,
-                        (False, False): channel.unary_unary}[streaming]
+                kind = {
+                    (True, True): channel.stream_stream,
+                    (False, True): channel.unary_stream,
+                    (False, False): channel.unary_unary,
+                }[streaming]
                 rpc = kind(path)
                 error = await _status(rpc(iter([GARBAGE]) if streaming[0] else GARBAGE))
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT, error.details()

@@ -19,14 +19,14 @@ import sys
 import grpc
 import numpy as np
 import pytest
-from workmesh.services.cli._devmesh import DevMesh
-from workmesh.services.results import ResultsClient
-from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-from workmesh.services.core.errors import NotFound
-from workmesh.workers.examples import heat_demand
 
 from tests.series.workflows import profile
 from tests.support import eventually
+from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.core.errors import NotFound
+from workmesh.services.results import ResultsClient
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.workers.examples import heat_demand
 
 pytestmark = pytest.mark.e2e
 HEAT = "workmesh.workers.examples.heat_demand:worker"
@@ -48,8 +48,9 @@ def gateway(mesh):
 
 
 def run(stub, workflow_type: str, **params) -> tuple[str, list[common_pb2.JobEvent]]:
-    request = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params={
-        k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()})
+    request = gateway_pb2.SubmitJobRequest(
+        workflow_type=workflow_type, params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()}
+    )
     job_id = stub.SubmitJob(request, timeout=10).job.job_id
     return job_id, list(stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id), timeout=90))
 
@@ -66,14 +67,20 @@ def series_cli(mesh: DevMesh, *args: str) -> subprocess.CompletedProcess:
     # No --results: the CLI finds the results service in the registry, as users do.
     env = {**os.environ, "CONSUL_HTTP_ADDR": mesh.registry_address}
     env.pop("WORKMESH_RESULTS", None)
-    return subprocess.run([sys.executable, "-m", "workmesh.services.cli", "series", *args], env=env,
-                          capture_output=True, text=True, timeout=90)
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", "series", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
 
 
 def read(mesh: DevMesh, job_id: str, **kwargs):
     async def go():
         async with ResultsClient(mesh.results_address) as client:
             return await client.read(job_id, **kwargs)
+
     return asyncio.run(go())
 
 
@@ -106,8 +113,9 @@ def test_cli_lists_the_series_as_json(mesh, heat_jobs):
     listed = series_cli(mesh, job_id, "--json")
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
-    assert {(r["measurement"], r["tags"].get("building", "")) for r in rows} == \
-        {("heat_demand", f"b{i}") for i in range(5)} | {("district", ""), ("outdoor", "")}
+    assert {(r["measurement"], r["tags"].get("building", "")) for r in rows} == {
+        ("heat_demand", f"b{i}") for i in range(5)
+    } | {("district", ""), ("outdoor", "")}
     assert all(r["count"] == 8760 and r["job_id"] == job_id for r in rows)
     district = next(r for r in rows if r["measurement"] == "district")
     assert (district["fields"], district["units"]) == (["Q"], {"Q": "kW"})
@@ -153,8 +161,11 @@ def test_retried_attempt_writes_fresh(mesh, gateway, workflow_type):
     assert final_status(events) == SUCCEEDED, [e for e in events if e.WhichOneof("payload") == "error"]
     attempts = {e.status.attempt for e in events if e.WhichOneof("payload") == "status"}
     assert max(attempts) == 2 and outcome(events, "result").outputs["attempt"] == 2
-    assert {(r.measurement, r.field): r.count for r in outcome(events, "result").series} == \
-        {("heat", "Q"): 24, ("heat", "T"): 24, ("outdoor", "T"): 24}
+    assert {(r.measurement, r.field): r.count for r in outcome(events, "result").series} == {
+        ("heat", "Q"): 24,
+        ("heat", "T"): 24,
+        ("outdoor", "T"): 24,
+    }
     (heat,) = read(mesh, job_id, measurement="heat")
     _, q, _ = profile(24, 3.0)
     np.testing.assert_array_equal(heat.fields["Q"], q)  # the second attempt's data, once
@@ -172,13 +183,16 @@ def test_deleting_the_job_deletes_its_series(mesh, gateway):
         except NotFound:
             return True
         return False
+
     eventually(gone, timeout=30)
 
 
 def test_no_results_service_is_a_clear_job_error(tmp_path):
-    with DevMesh(workers=(SERIES,), results=False, data_dir=tmp_path, log_dir=tmp_path) as bare:
-        with grpc.insecure_channel(bare.gateway_address) as channel:
-            _, events = run(gateway_pb2_grpc.GatewayStub(channel), "series-async", steps=5)
+    with (
+        DevMesh(workers=(SERIES,), results=False, data_dir=tmp_path, log_dir=tmp_path) as bare,
+        grpc.insecure_channel(bare.gateway_address) as channel,
+    ):
+        _, events = run(gateway_pb2_grpc.GatewayStub(channel), "series-async", steps=5)
     assert final_status(events) == FAILED
     error = outcome(events, "error")
     assert error.code == "RESULTS_UNAVAILABLE"

@@ -10,16 +10,16 @@ import asyncio
 
 import numpy as np
 import pytest
-from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration
-from workmesh.services.results import ParquetStore
-from workmesh.workers import Context, Param, Worker, workflow
-from workmesh.workers._series import ResultsConnection
-from workmesh.services.core.errors import NotFound
 
 from tests.results.support import new_job, serving
 from tests.series.workflows import profile, series_async, series_sync
 from tests.support import eventually_async
 from tests.workers.helpers import execute_request
+from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration
+from workmesh.services.core.errors import NotFound
+from workmesh.services.results import ParquetStore
+from workmesh.workers import Context, Param, Worker, workflow
+from workmesh.workers._series import ResultsConnection
 
 TYPES = ["series-async", "series-sync"]
 
@@ -42,8 +42,11 @@ def test_job_result_lists_refs_and_the_values_read_back_are_the_written_ones(tmp
             events = await run_job(worker, job, workflow_type, steps=30, scale=2.0)
             assert events[-1].WhichOneof("payload") == "result", events[-1]
             refs = refs_by_key(events[-1].result)
-            assert set(refs) == {("heat", "Q", (("asset", "b1"),)), ("heat", "T", (("asset", "b1"),)),
-                                 ("outdoor", "T", ())}
+            assert set(refs) == {
+                ("heat", "Q", (("asset", "b1"),)),
+                ("heat", "T", (("asset", "b1"),)),
+                ("outdoor", "T", ()),
+            }
             q = refs[("heat", "Q", (("asset", "b1"),))]
             assert (q.store, q.host, q.count, q.unit) == ("parquet", f"127.0.0.1:{client.port}", 30, "kW")
             ts, q_values, t_values = profile(30, 2.0)
@@ -52,6 +55,7 @@ def test_job_result_lists_refs_and_the_values_read_back_are_the_written_ones(tmp
             np.testing.assert_array_equal(heat.fields["Q"], q_values)
             np.testing.assert_array_equal(heat.fields["T"], t_values)
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
@@ -70,11 +74,13 @@ def test_retried_attempt_writes_fresh(tmp_path, workflow_type):
             assert second[-1].WhichOneof("payload") == "result", second[-1]
             assert {s.key.measurement: s.count for s in await client.list(job)} == {"heat": 20, "outdoor": 20}
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
 def test_without_fresh_the_same_timestamps_are_rejected(tmp_path):
     """The control of the test above: a first attempt over stored data fails to store its series."""
+
     async def body():
         async with serving(ParquetStore(tmp_path / "series")) as client:
             worker = Worker([series_async], series_factory=ResultsConnection(f"127.0.0.1:{client.port}"))
@@ -86,6 +92,7 @@ def test_without_fresh_the_same_timestamps_are_rejected(tmp_path):
             assert error.code == "RESULTS_WRITE_FAILED" and not error.retryable
             assert "timestamp" in error.message
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
@@ -101,6 +108,7 @@ def test_failed_job_aborts_its_writer_and_unacknowledged_data_is_dropped(tmp_pat
             with pytest.raises(NotFound):
                 await client.list(job)
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
@@ -125,14 +133,16 @@ def test_cancelled_job_keeps_only_acknowledged_data(tmp_path):
             with pytest.raises(NotFound):  # nothing was acknowledged: nothing stays
                 await client.list(job_id)
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
 def test_found_through_the_registry_and_one_channel_for_all_jobs(tmp_path):
     async def body():
         async with EmbeddedRegistry() as registry, serving(ParquetStore(tmp_path / "series")) as client:
-            registration = ServiceRegistration(name="workmesh-results", service_id="workmesh-results-t",
-                                               address="127.0.0.1", port=client.port)
+            registration = ServiceRegistration(
+                name="workmesh-results", service_id="workmesh-results-t", address="127.0.0.1", port=client.port
+            )
             async with Registrar(registry.config, [registration]):
                 connection = ResultsConnection(registry=registry.config)
                 worker = Worker([series_async], series_factory=connection)
@@ -146,6 +156,7 @@ def test_found_through_the_registry_and_one_channel_for_all_jobs(tmp_path):
                 for job in jobs:
                     assert {s.key.measurement for s in await client.list(job)} == {"heat", "outdoor"}
                 await connection.close()
+
     asyncio.run(body())
 
 
@@ -158,6 +169,7 @@ def test_no_results_service_registered_is_a_clear_retryable_error(workflow_type)
             error = events[-1].error
             assert error.code == "RESULTS_UNAVAILABLE" and error.retryable
             assert "no passing 'workmesh-results'" in error.message and registry.address in error.message
+
     asyncio.run(body())
 
 
@@ -182,6 +194,7 @@ def test_one_time_unit_per_job_and_integer_timestamps_in_it(tmp_path):
             (series,) = await client.read(job, time_unit="s")
             assert series.timestamps.tolist() == [1_900_000_000 + 3600 * i for i in range(4)]
             await worker.series_factory.close()
+
     asyncio.run(body())
 
 
@@ -204,6 +217,7 @@ def test_results_service_gone_is_retryable_and_the_next_job_reconnects(tmp_path)
         server, _ = create_server(ResultsConfig(listen=f"127.0.0.1:{port}"), ParquetStore(tmp_path / "b"))
         await server.start()
         try:
+
             async def succeeds() -> bool:
                 # gRPC backs off reconnecting to an address that refused: jobs until then fail,
                 # retryably (the gateway would try them again).
@@ -212,9 +226,11 @@ def test_results_service_gone_is_retryable_and_the_next_job_reconnects(tmp_path)
                     assert again[-1].error.retryable, again[-1]
                     return False
                 return True
+
             await eventually_async(succeeds, timeout=30, interval=0.2)
         finally:
             await connection.close()
             await server.stop(0)
             await server.results_store.close()
+
     asyncio.run(body())

@@ -7,6 +7,7 @@ by the end-to-end tests.
 from __future__ import annotations
 
 import numpy as np
+
 from workmesh.workers import Context, Param, RetryableError, Worker, workflow
 
 START = np.datetime64("2030-01-01T00", "h")
@@ -19,19 +20,21 @@ def profile(steps: int, scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     return ts, scale * (5.0 + np.sin(hours / 3.0)), 10.0 - hours / 10.0
 
 
-_PARAMS = [Param.int("steps", default=48, min=1, max=100_000), Param.float("scale", default=1.0),
-           Param.bool("fail_first", default=False, description="store data, then fail attempt 1 (retryable)"),
-           Param.bool("fail", default=False, description="fail after writing (not retryable)"),
-           Param.bool("wait_cancel", default=False, description="write, then wait to be cancelled")]
+_PARAMS = [
+    Param.int("steps", default=48, min=1, max=100_000),
+    Param.float("scale", default=1.0),
+    Param.bool("fail_first", default=False, description="store data, then fail attempt 1 (retryable)"),
+    Param.bool("fail", default=False, description="fail after writing (not retryable)"),
+    Param.bool("wait_cancel", default=False, description="write, then wait to be cancelled"),
+]
 
 
 @workflow(name="series-async", version="1.0.0", params=_PARAMS, max_attempts=2)
-async def series_async(ctx: Context, steps: int, scale: float, fail_first: bool, fail: bool,
-                       wait_cancel: bool) -> dict:
+async def series_async(ctx: Context, steps: int, scale: float, fail_first: bool, fail: bool, wait_cancel: bool) -> dict:
     ts, q, t = profile(steps, scale)
     heat = ctx.series("heat", asset="b1", units={"Q": "kW", "T": "°C"})
     half = steps // 2
-    await heat.write(ts[:half], Q=q[:half], T=t[:half].tolist())   # numpy arrays and lists alike
+    await heat.write(ts[:half], Q=q[:half], T=t[:half].tolist())  # numpy arrays and lists alike
     await heat.write(ts[half:], Q=q[half:], T=t[half:].tolist())
     await ctx.series("outdoor").write(ts, T=t)
     if fail_first and ctx.attempt == 1:

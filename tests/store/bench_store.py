@@ -24,16 +24,26 @@ from workmesh.v1 import common_pb2 as pb
 async def one_job(store) -> None:
     job_id = uuid.uuid4().hex
     await store.create(JobRecord(job_id=job_id, workflow_type="bench", params={"n": pb.ParamValue(int_value=1)}))
-    await store.append(job_id, [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_DISPATCHED))],
-                       JobUpdate(status=pb.JOB_STATUS_DISPATCHED, attempts=1, instance_id="w-1"))
-    await store.append(job_id, [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_RUNNING))],
-                       JobUpdate(status=pb.JOB_STATUS_RUNNING))
-    await store.append(job_id, [pb.JobEvent(progress=pb.Progress(fraction=0.5))],
-                       JobUpdate(progress=pb.Progress(fraction=0.5)))
+    await store.append(
+        job_id,
+        [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_DISPATCHED))],
+        JobUpdate(status=pb.JOB_STATUS_DISPATCHED, attempts=1, instance_id="w-1"),
+    )
+    await store.append(
+        job_id,
+        [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_RUNNING))],
+        JobUpdate(status=pb.JOB_STATUS_RUNNING),
+    )
+    await store.append(
+        job_id, [pb.JobEvent(progress=pb.Progress(fraction=0.5))], JobUpdate(progress=pb.Progress(fraction=0.5))
+    )
     result = pb.JobResult(data=b"ok")
     await store.append(job_id, [pb.JobEvent(result=result)])
-    await store.append(job_id, [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_SUCCEEDED))],
-                       JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, result=result))
+    await store.append(
+        job_id,
+        [pb.JobEvent(status=pb.StatusChange(status=pb.JOB_STATUS_SUCCEEDED))],
+        JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, result=result),
+    )
 
 
 async def bench(store, jobs: int, concurrency: int, sequential: int) -> dict[str, float]:
@@ -59,9 +69,12 @@ async def bench(store, jobs: int, concurrency: int, sequential: int) -> dict[str
     await store.close()
     latencies.sort()
     latencies = latencies or [0.0]
-    return {"jobs_per_s": jobs / elapsed, "ops_per_commit": jobs * 6 / commits if commits else 0.0,
-            "seq_p50_ms": statistics.median(latencies) * 1000,
-            "seq_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000}
+    return {
+        "jobs_per_s": jobs / elapsed,
+        "ops_per_commit": jobs * 6 / commits if commits else 0.0,
+        "seq_p50_ms": statistics.median(latencies) * 1000,
+        "seq_p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
+    }
 
 
 @contextlib.contextmanager
@@ -98,14 +111,18 @@ def main() -> None:
     with database(args.store, args.url) as url:
         if url is None:
             from workmesh.services.gateway.store._memory import MemoryJobStore
+
             store = MemoryJobStore()
         else:
             from workmesh.services.gateway.store.sql._store import SqlJobStore
+
             store = SqlJobStore(url, sqlite_synchronous=args.sqlite_synchronous)
         figures = asyncio.run(bench(store, args.jobs, args.concurrency, args.sequential))
-    print(f"{args.store}: {figures['jobs_per_s']:.0f} jobs/s with {args.concurrency} concurrent "
-          f"({figures['ops_per_commit']:.1f} writes per commit); sequential job p50 "
-          f"{figures['seq_p50_ms']:.2f} ms, p99 {figures['seq_p99_ms']:.2f} ms (create + 5 appends)")
+    print(
+        f"{args.store}: {figures['jobs_per_s']:.0f} jobs/s with {args.concurrency} concurrent "
+        f"({figures['ops_per_commit']:.1f} writes per commit); sequential job p50 "
+        f"{figures['seq_p50_ms']:.2f} ms, p99 {figures['seq_p99_ms']:.2f} ms (create + 5 appends)"
+    )
 
 
 if __name__ == "__main__":

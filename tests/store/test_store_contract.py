@@ -12,11 +12,11 @@ import uuid
 import pytest
 
 from tests.store.conftest import Backend, run
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import JobRecord, JobUpdate
 from workmesh.v1 import common_pb2 as pb
-from workmesh.services.core.errors import FailedPrecondition, NotFound
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def new_job(workflow_type: str = "heat-demand", **fields) -> JobRecord:
@@ -38,14 +38,23 @@ def test_create_then_get_round_trips_every_field(backend: Backend) -> None:
         async with backend.open() as store:
             when = dt.datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
             params = {
-                "buildings": pb.ParamValue(int_value=250), "profile": pb.ParamValue(string_value="office"),
-                "scale": pb.ParamValue(float_value=1.5), "hourly": pb.ParamValue(bool_value=True),
+                "buildings": pb.ParamValue(int_value=250),
+                "profile": pb.ParamValue(string_value="office"),
+                "scale": pb.ParamValue(float_value=1.5),
+                "hourly": pb.ParamValue(bool_value=True),
                 "blob": pb.ParamValue(bytes_value=b"\x00\xff"),
             }
             params["start"] = pb.ParamValue()
             params["start"].datetime_value.FromDatetime(when)
-            job = new_job(params=params, created_at=when, timeout_s=90.0, max_attempts=5, trace_id="ab" * 16,
-                          labels={"user": "ana", "project": "nwn"}, idempotency_key="key-1")
+            job = new_job(
+                params=params,
+                created_at=when,
+                timeout_s=90.0,
+                max_attempts=5,
+                trace_id="ab" * 16,
+                labels={"user": "ana", "project": "nwn"},
+                idempotency_key="key-1",
+            )
             created, is_new = await store.create(job)
             assert is_new
             assert created.status == pb.JOB_STATUS_QUEUED and created.last_seq == 1
@@ -64,6 +73,7 @@ def test_create_then_get_round_trips_every_field(backend: Backend) -> None:
             assert first[0].status.status == pb.JOB_STATUS_QUEUED
             assert await store.get("no-such-job") is None
             assert await store.events("no-such-job") == []
+
     run(body())
 
 
@@ -90,6 +100,7 @@ def test_list_is_newest_first_with_filters_and_pages(backend: Backend) -> None:
                 after = page[-1].job_id
             assert pages == [ids[6:3:-1], ids[3:0:-1], ids[0:1]]
             assert await store.list(after="no-such-job") == []
+
     run(body())
 
 
@@ -103,6 +114,7 @@ def test_idempotency_key_returns_the_earlier_job(backend: Backend) -> None:
             assert len(await store.list()) == 1
             other, other_new = await store.create(new_job(idempotency_key="other"))
             assert other_new and other.job_id != first.job_id
+
     run(body())
 
 
@@ -114,6 +126,7 @@ def test_concurrent_creates_with_one_key_make_one_job(backend: Backend) -> None:
             assert sum(is_new for _, is_new in results) == 1
             assert len({job.job_id for job, _ in results}) == 1
             assert len(await one.list()) == 1
+
     run(body())
 
 
@@ -124,6 +137,7 @@ def test_a_second_job_with_the_same_id_is_refused(backend: Backend) -> None:
             with pytest.raises(FailedPrecondition):
                 await store.create(new_job(job_id="same"))
             assert (await store.get("same")).workflow_type == job.workflow_type
+
     run(body())
 
 
@@ -146,6 +160,7 @@ def test_append_numbers_without_gaps_under_concurrency(backend: Backend) -> None
             assert [e.seq for e in stored] == list(range(1, 202))
             assert all(e.HasField("time") for e in stored)
             assert (await two.get(job.job_id)).last_seq == 201
+
     run(body())
 
 
@@ -155,22 +170,37 @@ def test_append_applies_the_update_with_the_events(backend: Backend) -> None:
             job, _ = await store.create(new_job())
             started = dt.datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
             numbered = await store.append(
-                job.job_id, [status(pb.JOB_STATUS_RUNNING), progress(0.25)],
-                JobUpdate(status=pb.JOB_STATUS_RUNNING, started_at=started, attempts=1, instance_id="w-1",
-                          progress=pb.Progress(fraction=0.25, message="a quarter")))
+                job.job_id,
+                [status(pb.JOB_STATUS_RUNNING), progress(0.25)],
+                JobUpdate(
+                    status=pb.JOB_STATUS_RUNNING,
+                    started_at=started,
+                    attempts=1,
+                    instance_id="w-1",
+                    progress=pb.Progress(fraction=0.25, message="a quarter"),
+                ),
+            )
             assert [e.seq for e in numbered] == [2, 3]
             got = await store.get(job.job_id)
             assert (got.status, got.started_at, got.attempts, got.instance_id) == (
-                pb.JOB_STATUS_RUNNING, started, 1, "w-1")
+                pb.JOB_STATUS_RUNNING,
+                started,
+                1,
+                "w-1",
+            )
             assert got.progress == pb.Progress(fraction=0.25, message="a quarter")
             assert got.last_seq == 3 and got.updated_at >= got.created_at
             result = pb.JobResult(data=b"42")
             result.outputs.update({"peak_kw": 1234.5})
-            await store.append(job.job_id, [pb.JobEvent(result=result), status(pb.JOB_STATUS_SUCCEEDED)],
-                               JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, result=result, finished_at=started))
+            await store.append(
+                job.job_id,
+                [pb.JobEvent(result=result), status(pb.JOB_STATUS_SUCCEEDED)],
+                JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, result=result, finished_at=started),
+            )
             got = await store.get(job.job_id)
             assert got.terminal and got.result == result and got.finished_at == started
             assert got.instance_id == "w-1" and got.progress.fraction == 0.25  # untouched by None fields
+
     run(body())
 
 
@@ -179,8 +209,11 @@ def test_terminal_and_unknown_jobs_reject_appends(backend: Backend) -> None:
         async with backend.open() as store:
             job, _ = await store.create(new_job())
             error = pb.JobError(code="HANDLER_ERROR", message="boom")
-            await store.append(job.job_id, [pb.JobEvent(error=error), status(pb.JOB_STATUS_FAILED)],
-                               JobUpdate(status=pb.JOB_STATUS_FAILED, error=error))
+            await store.append(
+                job.job_id,
+                [pb.JobEvent(error=error), status(pb.JOB_STATUS_FAILED)],
+                JobUpdate(status=pb.JOB_STATUS_FAILED, error=error),
+            )
             with pytest.raises(FailedPrecondition):
                 await store.append(job.job_id, [progress(1.0)])
             with pytest.raises(FailedPrecondition):
@@ -190,6 +223,7 @@ def test_terminal_and_unknown_jobs_reject_appends(backend: Backend) -> None:
             assert len(await store.events(job.job_id)) == 3
             with pytest.raises(NotFound):
                 await store.append("no-such-job", [progress(0.5)])
+
     run(body())
 
 
@@ -203,6 +237,7 @@ def test_events_replay_after_seq_with_limit(backend: Backend) -> None:
             assert await store.events(job.job_id, after_seq=10) == []
             replay = await store.events(job.job_id, after_seq=1, limit=1)
             assert replay[0].progress.fraction == 0.0
+
     run(body())
 
 
@@ -223,6 +258,7 @@ def test_wait_wakes_on_append_and_delete(backend: Backend) -> None:
             await asyncio.wait_for(store.wait(job.job_id, 2, timeout=0.05), 10)  # unknown: at once
             other, _ = await store.create(new_job())
             await store.wait(other.job_id, 1, timeout=0.05)  # nothing new: returns after the timeout
+
     run(body())
 
 
@@ -241,6 +277,7 @@ def test_wait_wakes_across_two_stores(backend: Backend) -> None:
                 await one.append(job.job_id, [progress(seq / 10)])
                 await asyncio.wait_for(waiter, 10)
             assert [e.seq for e in await two.events(job.job_id)] == [1, 2, 3, 4]
+
     run(body())
 
 
@@ -259,28 +296,43 @@ def test_delete_removes_the_job_and_its_events(backend: Backend) -> None:
             assert is_new and again.job_id != job.job_id
             with pytest.raises(NotFound):
                 await store.append(job.job_id, [progress(0.3)])
+
     run(body())
 
 
 def test_appends_racing_a_terminal_update(backend: Backend) -> None:
     """Appends queued together apply in order: none after the terminal one, all updates kept."""
+
     async def body() -> None:
         async with backend.open() as store:
             job, _ = await store.create(new_job())
             results = await asyncio.gather(
-                store.append(job.job_id, [status(pb.JOB_STATUS_RUNNING)],
-                             JobUpdate(status=pb.JOB_STATUS_RUNNING, instance_id="w-1")),
+                store.append(
+                    job.job_id,
+                    [status(pb.JOB_STATUS_RUNNING)],
+                    JobUpdate(status=pb.JOB_STATUS_RUNNING, instance_id="w-1"),
+                ),
                 store.append(job.job_id, [progress(0.5)], JobUpdate(progress=pb.Progress(fraction=0.5))),
                 store.append(job.job_id, [status(pb.JOB_STATUS_CANCELLED)], JobUpdate(status=pb.JOB_STATUS_CANCELLED)),
                 store.append(job.job_id, [progress(0.6)], JobUpdate(progress=pb.Progress(fraction=0.6))),
-                return_exceptions=True)
+                return_exceptions=True,
+            )
             assert [[e.seq for e in r] for r in results[:3]] == [[2], [3], [4]]
             assert isinstance(results[3], FailedPrecondition)
             got = await store.get(job.job_id)
             assert (got.status, got.instance_id, got.progress.fraction, got.last_seq) == (
-                pb.JOB_STATUS_CANCELLED, "w-1", 0.5, 4)
+                pb.JOB_STATUS_CANCELLED,
+                "w-1",
+                0.5,
+                4,
+            )
             assert [e.WhichOneof("payload") for e in await store.events(job.job_id)] == [
-                "status", "status", "progress", "status"]
+                "status",
+                "status",
+                "progress",
+                "status",
+            ]
+
     run(body())
 
 
@@ -293,9 +345,16 @@ def test_creates_queued_together_resolve_ids_and_keys_in_order(backend: Backend)
                 store.create(new_job(job_id="a")),
                 store.create(new_job(job_id="a", idempotency_key="k")),
                 store.create(new_job(job_id="b")),
-                return_exceptions=True)
+                return_exceptions=True,
+            )
             assert [(r[0].job_id, r[1]) if isinstance(r, tuple) else type(r).__name__ for r in results] == [
-                ("a", True), ("a", False), "FailedPrecondition", ("a", False), ("b", True)]
+                ("a", True),
+                ("a", False),
+                "FailedPrecondition",
+                ("a", False),
+                ("b", True),
+            ]
             assert sorted(j.job_id for j in await store.list()) == ["a", "b"]
             assert [e.seq for e in await store.events("b")] == [1]
+
     run(body())

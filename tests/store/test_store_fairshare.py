@@ -17,8 +17,13 @@ def test_usage_survives_the_store_and_replicas_add_to_the_same_rows(sql_backend:
         async with sql_backend.open() as one, sql_backend.open() as two:
             await one.add_usage({A: (10.0, 1000.0)}, 3600.0)
             # Two replicas charging the same owner at once: both charges count.
-            await asyncio.gather(*(store.add_usage({A: (5.0, 1000.0), B: (1.0, 1000.0)}, 3600.0)
-                                   for store in (one, two) for _ in range(5)))
+            await asyncio.gather(
+                *(
+                    store.add_usage({A: (5.0, 1000.0), B: (1.0, 1000.0)}, 3600.0)
+                    for store in (one, two)
+                    for _ in range(5)
+                )
+            )
             usage = await two.add_usage({}, 3600.0)
             assert usage[A] == (pytest.approx(60.0), 1000.0)
             assert usage[B] == (pytest.approx(10.0), 1000.0)
@@ -27,6 +32,7 @@ def test_usage_survives_the_store_and_replicas_add_to_the_same_rows(sql_backend:
             assert usage[B] == (pytest.approx(5.0), 4600.0)
         async with sql_backend.open() as again:
             assert (await again.load_usage())[A][0] == pytest.approx(60.0)
+
     run(body())
 
 
@@ -34,9 +40,11 @@ def test_runtimes_are_kept_newest_last(sql_backend: Backend) -> None:
     async def body() -> None:
         async with sql_backend.open() as store:
             assert await store.load_runtimes(10) == []
-            await store.add_runtimes([("heat", "1.0", {"buildings": float(b)}, b / 10, 100.0 + b)
-                                      for b in range(1, 21)])
+            await store.add_runtimes(
+                [("heat", "1.0", {"buildings": float(b)}, b / 10, 100.0 + b) for b in range(1, 21)]
+            )
             newest = await store.load_runtimes(5)
             assert [r[2]["buildings"] for r in newest] == [16.0, 17.0, 18.0, 19.0, 20.0]
             assert newest[0][:2] == ("heat", "1.0") and newest[0][3] == pytest.approx(1.6)
+
     run(body())

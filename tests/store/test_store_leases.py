@@ -10,11 +10,11 @@ import pytest
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress, status
 from tests.support import eventually_async
+from workmesh.services.core.errors import NotFound
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2 as pb
-from workmesh.services.core.errors import NotFound
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 LEASES = ("claim", "renew", "release")
 
 
@@ -23,12 +23,14 @@ def test_two_owners_claim_disjoint_sets(backend: Backend) -> None:
         async with backend.open() as one, backend.open() as two:
             backend.needs(one, *LEASES)
             ids = [(await one.create(new_job()))[0].job_id for _ in range(30)]
-            rounds = await asyncio.gather(*(store.claim(owner, 4, 60)
-                                            for _ in range(5) for store, owner in ((one, "a"), (two, "b"))))
+            rounds = await asyncio.gather(
+                *(store.claim(owner, 4, 60) for _ in range(5) for store, owner in ((one, "a"), (two, "b")))
+            )
             claimed = [job.job_id for jobs in rounds for job in jobs]
             assert len(claimed) == len(set(claimed)) == 30  # 10 claims of up to 4: all, each once
             assert set(claimed) == set(ids)
             assert await one.claim("a", 10, 60) == [] and await two.claim("b", 10, 60) == []
+
     run(body())
 
 
@@ -50,6 +52,7 @@ def test_claim_takes_oldest_first_and_respects_types_not_before_and_terminal(bac
             await store.append(waiting, [], JobUpdate(not_before=dt.datetime.now(UTC) - dt.timedelta(seconds=1)))
             claimed = await store.claim("g", 10, 60)
             assert [j.job_id for j in claimed] == [waiting] and claimed[0].workflow_type == "a"
+
     run(body())
 
 
@@ -69,6 +72,7 @@ def test_expired_leases_hand_over_and_renew_keeps_them(backend: Backend) -> None
             assert await eventually_async(handed_over, timeout=20) == [lost]
             assert await one.renew("dead", [kept, lost], 60) == {kept}  # `lost` belongs to "alive" now
             assert await two.renew("alive", [kept, lost, "no-such-job"], 60) == {lost}
+
     run(body())
 
 
@@ -86,6 +90,7 @@ def test_release_frees_and_terminal_jobs_drop_their_lease(backend: Backend) -> N
             await store.append(second, [status(pb.JOB_STATUS_SUCCEEDED)], JobUpdate(status=pb.JOB_STATUS_SUCCEEDED))
             assert await store.renew("g1", [second], 60) == set()
             assert await store.claim("g2", 10, 60) == []  # finished jobs are never claimed
+
     run(body())
 
 
@@ -95,8 +100,11 @@ def test_running_jobs_of_a_dead_owner_are_claimed_for_reattach(backend: Backend)
             backend.needs(store, *LEASES)
             job = (await store.create(new_job()))[0].job_id
             assert len(await store.claim("g1", 1, 0.2)) == 1
-            await store.append(job, [status(pb.JOB_STATUS_RUNNING)],
-                               JobUpdate(status=pb.JOB_STATUS_RUNNING, instance_id="w-1", attempts=1))
+            await store.append(
+                job,
+                [status(pb.JOB_STATUS_RUNNING)],
+                JobUpdate(status=pb.JOB_STATUS_RUNNING, instance_id="w-1", attempts=1),
+            )
 
             async def reclaimed() -> list:
                 return await store.claim("g2", 1, 60)
@@ -104,6 +112,7 @@ def test_running_jobs_of_a_dead_owner_are_claimed_for_reattach(backend: Backend)
             again = await eventually_async(reclaimed, timeout=20)
             assert again[0].job_id == job and again[0].status == pb.JOB_STATUS_RUNNING
             assert again[0].instance_id == "w-1" and again[0].last_seq == 2
+
     run(body())
 
 
@@ -130,6 +139,7 @@ def test_attempts_are_recorded(backend: Backend) -> None:
             assert await store.attempts("no-such-job") == []
             assert await store.delete(job)
             assert await store.attempts(job) == []
+
     run(body())
 
 
@@ -140,8 +150,11 @@ def test_retention_deletes_only_jobs_finished_before_the_cutoff(backend: Backend
             now = dt.datetime.now(UTC)
             old, recent, running = [(await store.create(new_job()))[0].job_id for _ in range(3)]
             for job, finished in ((old, now - dt.timedelta(days=8)), (recent, now - dt.timedelta(hours=1))):
-                await store.append(job, [progress(1.0), status(pb.JOB_STATUS_SUCCEEDED)],
-                                   JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, finished_at=finished))
+                await store.append(
+                    job,
+                    [progress(1.0), status(pb.JOB_STATUS_SUCCEEDED)],
+                    JobUpdate(status=pb.JOB_STATUS_SUCCEEDED, finished_at=finished),
+                )
             await store.append(running, [status(pb.JOB_STATUS_RUNNING)], JobUpdate(status=pb.JOB_STATUS_RUNNING))
             assert await store.finished_before(now - dt.timedelta(days=7)) == [old]
             assert await store.finished_before(now + dt.timedelta(seconds=1)) == [old, recent]  # oldest first
@@ -151,4 +164,5 @@ def test_retention_deletes_only_jobs_finished_before_the_cutoff(backend: Backend
             assert {j.job_id for j in await store.list()} == {recent, running}
             assert await store.delete_finished_before(now + dt.timedelta(seconds=1)) == 1  # running stays
             assert [j.job_id for j in await store.list()] == [running]
+
     run(body())

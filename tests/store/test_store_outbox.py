@@ -17,12 +17,16 @@ MAIL = NotifyTarget("email", "ops@example.org")
 
 
 def outcome(delivered: bool, detail: str = "") -> pb.JobEvent:
-    return pb.JobEvent(notification=pb.NotificationOutcome(channel="webhook", target="http://127.0.0.1:9",
-                                                           delivered=delivered, attempts=1, detail=detail))
+    return pb.JobEvent(
+        notification=pb.NotificationOutcome(
+            channel="webhook", target="http://127.0.0.1:9", delivered=delivered, attempts=1, detail=detail
+        )
+    )
 
 
 async def finish(store, job_id: str, value: int = pb.JOB_STATUS_SUCCEEDED) -> None:
     from workmesh.services.gateway.store import JobUpdate
+
     await store.append(job_id, [status(value)], JobUpdate(status=value, finished_at=dt.datetime.now(dt.UTC)))
 
 
@@ -41,6 +45,7 @@ def test_rows_are_due_only_once_the_job_ended_and_are_claimed_once(backend: Back
             assert len({d.delivery_id for d in claimed}) == 2
             assert all(d.attempts == 0 and d.first_at is not None for d in claimed)
             assert await store.claim_deliveries(10, 30) == []  # held
+
     run(body())
 
 
@@ -50,14 +55,16 @@ def test_a_retried_row_comes_back_with_its_count_and_first_attempt_time(backend:
             job, _ = await store.create(new_job(notify=(HOOK,)))
             await finish(store, job.job_id, pb.JOB_STATUS_FAILED)
             [first] = await store.claim_deliveries(10, 30)
-            await store.retry_delivery(first.delivery_id, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2),
-                                       "HTTP 503")
+            await store.retry_delivery(
+                first.delivery_id, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=0.2), "HTTP 503"
+            )
             assert await store.claim_deliveries(10, 30) == []  # not yet due again
             await asyncio.sleep(0.3)
             [again] = await store.claim_deliveries(10, 30)
             assert again.delivery_id == first.delivery_id
             assert again.attempts == 1
             assert abs((again.first_at - first.first_at).total_seconds()) < 0.01
+
     run(body())
 
 
@@ -70,6 +77,7 @@ def test_a_claim_that_is_never_ended_is_due_again_after_its_hold(backend: Backen
             await asyncio.sleep(0.3)  # the claimer died: nobody ended or retried the row
             [again] = await store.claim_deliveries(10, 30)
             assert again.delivery_id == first.delivery_id and again.attempts == 0
+
     run(body())
 
 
@@ -91,6 +99,7 @@ def test_ending_a_row_appends_its_event_after_the_terminal_status(backend: Backe
             assert await store.end_delivery(claimed.delivery_id, True, outcome(True)) is None
             assert len(await store.events(job.job_id)) == 3
             assert await store.claim_deliveries(10, 0) == []
+
     run(body())
 
 
@@ -101,6 +110,7 @@ def test_rows_go_with_their_job(backend: Backend) -> None:
             await finish(store, job.job_id, pb.JOB_STATUS_CANCELLED)
             assert await store.delete(job.job_id)
             assert await store.claim_deliveries(10, 30) == []
+
     run(body())
 
 
@@ -112,6 +122,7 @@ def test_an_idempotent_resubmit_adds_no_rows(backend: Backend) -> None:
             assert not created and again.job_id == job.job_id
             await finish(store, job.job_id)
             assert [d.target for d in await store.claim_deliveries(10, 30)] == [HOOK]
+
     run(body())
 
 
@@ -129,4 +140,5 @@ def test_rows_survive_a_reopen_and_two_replicas_claim_disjoint_rows(sql_backend:
                     break
                 claimed += [d.delivery_id for batch in got for d in batch]
             assert len(claimed) == len(set(claimed)) == 40
+
     run(body())

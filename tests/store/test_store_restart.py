@@ -13,10 +13,10 @@ import pytest
 from tests.fixtures.postgres import PostgresServer
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress, status
-from workmesh.services.gateway.store.sql._store import SqlJobStore
-from workmesh.services.gateway.store import JobUpdate
-from workmesh.v1 import common_pb2 as pb
 from workmesh.services.core.errors import Unavailable
+from workmesh.services.gateway.store import JobUpdate
+from workmesh.services.gateway.store.sql._store import SqlJobStore
+from workmesh.v1 import common_pb2 as pb
 
 
 def test_a_reopened_store_has_every_acknowledged_write(sql_backend: Backend) -> None:
@@ -33,6 +33,7 @@ def test_a_reopened_store_has_every_acknowledged_write(sql_backend: Backend) -> 
             assert [e.SerializeToString() for e in events[1:11]] == [e.SerializeToString() for e in written]
             assert (await reopened.create(new_job(idempotency_key="k")))[0].job_id == job.job_id
             assert await reopened.claim("other", 1, 60) == []  # the lease outlived the restart
+
     run(body())
 
 
@@ -48,11 +49,13 @@ def test_postgres_restart_between_appends(postgres_server: PostgresServer, postg
             stored = await peer.events(job.job_id)
             assert [e.SerializeToString() for e in stored[1:]] == [e.SerializeToString() for e in first + second]
             assert (await store.claim("g", 1, 60))[0].job_id == job.job_id
+
     run(body())
 
 
-async def _append_until(store: SqlJobStore, job_id: str, acknowledged: list[bytes], stop: asyncio.Event,
-                        at_least: int) -> None:
+async def _append_until(
+    store: SqlJobStore, job_id: str, acknowledged: list[bytes], stop: asyncio.Event, at_least: int
+) -> None:
     """Append one event at a time, remembering each acknowledged one, until `stop` and `at_least`."""
     while not stop.is_set() or len(acknowledged) < at_least:
         [event] = await store.append(job_id, [progress(len(acknowledged) / 1000)])
@@ -64,8 +67,10 @@ async def _append_until(store: SqlJobStore, job_id: str, acknowledged: list[byte
 @pytest.mark.postgres
 @pytest.mark.parametrize("mode", ["fast", "immediate"])
 def test_postgres_restart_during_appends_loses_nothing_acknowledged(
-        postgres_server: PostgresServer, postgres_url: str, mode: str) -> None:
+    postgres_server: PostgresServer, postgres_url: str, mode: str
+) -> None:
     """pg_ctl stop -m fast (clean) or -m immediate (crash + WAL recovery) while 8 writers append."""
+
     async def body() -> None:
         async with SqlJobStore(postgres_url, retry_for=60) as store, SqlJobStore(postgres_url, retry_for=60) as peer:
             jobs = [(await store.create(new_job()))[0].job_id for _ in range(8)]
@@ -102,6 +107,7 @@ def test_postgres_restart_during_appends_loses_nothing_acknowledged(
             await asyncio.sleep(0.05)
             await store.append(jobs[0], [progress(1.0)])
             await asyncio.wait_for(waiter, 30)
+
     run(body(), timeout=110)
 
 
@@ -112,7 +118,8 @@ async def _wait_for_count(items: list, count: int) -> None:
 
 @pytest.mark.postgres
 def test_postgres_down_longer_than_retry_for_is_unavailable_then_recovers(
-        postgres_server: PostgresServer, postgres_url: str) -> None:
+    postgres_server: PostgresServer, postgres_url: str
+) -> None:
     async def body() -> None:
         async with SqlJobStore(postgres_url, retry_for=1.0) as store:
             job, _ = await store.create(new_job())
@@ -127,4 +134,5 @@ def test_postgres_down_longer_than_retry_for_is_unavailable_then_recovers(
             [event] = await store.append(job.job_id, [progress(0.6)])
             assert event.seq == 2  # the failed append left nothing behind
             assert [e.seq for e in await store.events(job.job_id)] == [1, 2]
+
     run(body())

@@ -7,24 +7,27 @@ import asyncio
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from alembic.config import Config
 
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress
-from workmesh.services.gateway.store.sql._store import SqlJobStore
+from workmesh.services.core.errors import InvalidArgument, Unavailable
 from workmesh.services.gateway.store.sql._engine import MIGRATIONS, normalize_url
 from workmesh.services.gateway.store.sql._schema import metadata
-from workmesh.services.core.errors import InvalidArgument, Unavailable
+from workmesh.services.gateway.store.sql._store import SqlJobStore
 
 
-@pytest.mark.parametrize(("given", "driver"), [
-    ("postgresql://u:p@127.0.0.1:5432/jobs", "postgresql+psycopg"),
-    ("postgres://u:p@127.0.0.1/jobs", "postgresql+psycopg"),
-    ("postgresql+psycopg://u@127.0.0.1/jobs", "postgresql+psycopg"),
-    ("sqlite:///var/lib/workmesh/jobs.db", "sqlite+pysqlite"),
-])
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("postgresql://u:p@127.0.0.1:5432/jobs", "postgresql+psycopg"),
+        ("postgres://u:p@127.0.0.1/jobs", "postgresql+psycopg"),
+        ("postgresql+psycopg://u@127.0.0.1/jobs", "postgresql+psycopg"),
+        ("sqlite:///var/lib/workmesh/jobs.db", "sqlite+pysqlite"),
+    ],
+)
 def test_database_urls_are_normalised(given: str, driver: str) -> None:
     url = normalize_url(given)
     assert url.drivername == driver
@@ -35,12 +38,15 @@ def make_db(given: str) -> str:
     return sa.make_url(given.replace("postgres://", "postgresql://")).database
 
 
-@pytest.mark.parametrize(("given", "rule"), [
-    ("sqlite://", "SQLite needs a file"),
-    ("sqlite:///:memory:", "SQLite needs a file"),
-    ("mysql://u@h/db", "unsupported database 'mysql'"),
-    ("not a url", "not a database URL"),
-])
+@pytest.mark.parametrize(
+    ("given", "rule"),
+    [
+        ("sqlite://", "SQLite needs a file"),
+        ("sqlite:///:memory:", "SQLite needs a file"),
+        ("mysql://u@h/db", "unsupported database 'mysql'"),
+        ("not a url", "not a database URL"),
+    ],
+)
 def test_bad_database_urls_name_the_setting_and_the_rule(given: str, rule: str) -> None:
     with pytest.raises(InvalidArgument, match=rule) as caught:
         SqlJobStore(given)
@@ -50,6 +56,7 @@ def test_bad_database_urls_name_the_setting_and_the_rule(given: str, rule: str) 
 def test_migrations_create_exactly_the_tables_of_the_code(sql_backend: Backend) -> None:
     async def body() -> None:
         async with sql_backend.open() as store:
+
             def compare(conn: sa.Connection) -> tuple[list, str | None]:
                 context = MigrationContext.configure(conn)
                 return compare_metadata(context, metadata), context.get_current_revision()
@@ -58,6 +65,7 @@ def test_migrations_create_exactly_the_tables_of_the_code(sql_backend: Backend) 
             head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
             assert diff == []
             assert revision == head
+
     run(body())
 
 
@@ -69,6 +77,7 @@ def _alembic_config() -> Config:
 
 def test_concurrent_appends_share_commits(sql_backend: Backend) -> None:
     """Group commit: 64 concurrent appenders need fewer transactions than appends."""
+
     async def body() -> None:
         async with sql_backend.open() as store:
             jobs = [(await store.create(new_job()))[0].job_id for _ in range(64)]
@@ -77,6 +86,7 @@ def test_concurrent_appends_share_commits(sql_backend: Backend) -> None:
             assert store.commits - before < 64 * 5
             for job in jobs:
                 assert [e.seq for e in await store.events(job)] == [1, 2, 3, 4, 5, 6]
+
     run(body())
 
 
@@ -89,6 +99,7 @@ def test_a_failing_operation_does_not_spoil_its_batch(sql_backend: Backend) -> N
             results = await asyncio.gather(*calls, return_exceptions=True)
             assert [r[0].seq for r in results[:10]] == [2] * 10
             assert [type(r).__name__ for r in results[10:]] == ["NotFound", "FailedPrecondition"]
+
     run(body())
 
 
@@ -110,6 +121,7 @@ def test_close_answers_queued_writes_and_refuses_new_ones(sql_backend: Backend) 
         async with sql_backend.open() as reopened:
             stored = [e.seq for e in await reopened.events(job.job_id)]
             assert stored == [1, *acknowledged]
+
     run(body())
 
 
@@ -133,6 +145,7 @@ def test_commit_marker_tells_a_committed_batch_from_a_lost_one(sql_backend: Back
             other = payload_of(progress(0.6))
             assert not await store._read(lambda conn: marker_committed(conn, (job.job_id, 2, other)))
             assert not await store._read(lambda conn: marker_committed(conn, (job.job_id, 3, payload)))
+
     run(body())
 
 
@@ -154,4 +167,5 @@ def test_postgres_url_options_reach_every_connection(request) -> None:
             await asyncio.sleep(0.05)
             await one.append(job.job_id, [progress(0.5)])
             await asyncio.wait_for(waiter, 10)
+
     run(body())

@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from workmesh.services.core.auth import ApiTokenVerifier, new_token
-from workmesh.services.core.errors import InvalidArgument, Unauthenticated
 
 from tests.store.conftest import run
+from workmesh.services.core.auth import ApiTokenVerifier, new_token
+from workmesh.services.core.errors import InvalidArgument, Unauthenticated
 
 
 def test_tokens_round_trip_and_revoke(backend):
@@ -38,4 +38,5 @@ def test_tokens_round_trip_and_revoke(backend):
             _, renewed = new_token("acme", "ci", ["jobs:read"])
             await store.create_token(renewed)  # the name is free again once revoked
             assert len(await store.list_tokens("acme")) == 2
+
     run(body())

@@ -16,9 +16,16 @@ import grpc
 import grpc.aio
 from grpc_health.v1 import health, health_pb2_grpc
 
-from workmesh.services.core.telemetry import (client_interceptors, current_span_id, current_trace_id,
-                                         get_logger, job_span, rpc_parent, server_interceptors,
-                                         trace_metadata)
+from workmesh.services.core.telemetry import (
+    client_interceptors,
+    current_span_id,
+    current_trace_id,
+    get_logger,
+    job_span,
+    rpc_parent,
+    server_interceptors,
+    trace_metadata,
+)
 from workmesh.v1 import results_pb2, results_pb2_grpc, worker_pb2, worker_pb2_grpc
 
 CONCAT_METHOD = "/workmesh.test.Bytes/Concat"
@@ -83,8 +90,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
             # The caller's x-job-id is passed on; "missing" makes the callee answer NOT_FOUND.
             job_id = dict(context.invocation_metadata() or ()).get("x-job-id", "j")
             try:
-                await results_pb2_grpc.ResultsStub(channel).ListSeries(results_pb2.ListSeriesRequest(),
-                                                                       metadata=(("x-job-id", job_id),))
+                await results_pb2_grpc.ResultsStub(channel).ListSeries(
+                    results_pb2.ListSeriesRequest(), metadata=(("x-job-id", job_id),)
+                )
             except grpc.aio.AioRpcError as exc:
                 await context.abort(exc.code(), exc.details())
         return worker_pb2.DescribeResponse()
@@ -92,8 +100,9 @@ class WorkerServicer(worker_pb2_grpc.WorkerServicer):
     async def Execute(self, request, context) -> AsyncIterator[worker_pb2.WorkerEvent]:  # noqa: N802, ANN001
         # As the worker SDK does: the job's span under the server span, or, with interceptors off,
         # under the caller's context from the metadata.
-        with job_span("job.execute", job_id=request.job_id, attempt=request.attempt or None,
-                      parent=rpc_parent(context)):
+        with job_span(
+            "job.execute", job_id=request.job_id, attempt=request.attempt or None, parent=rpc_parent(context)
+        ):
             self.seen.record("Execute")
             async with self._channel() as channel:
                 stub = results_pb2_grpc.ResultsStub(channel)
@@ -140,8 +149,9 @@ async def two_services() -> AsyncIterator[tuple[str, str, Seen]]:
 
     results, results_address = await start_server("results", register_results)
     worker, worker_address = await start_server(
-        "worker", lambda server: worker_pb2_grpc.add_WorkerServicer_to_server(
-            WorkerServicer(seen, results_address), server))
+        "worker",
+        lambda server: worker_pb2_grpc.add_WorkerServicer_to_server(WorkerServicer(seen, results_address), server),
+    )
     try:
         yield worker_address, results_address, seen
     finally:

@@ -16,10 +16,17 @@ import grpc.aio
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from workmesh.services.core.telemetry import _tracing
-from workmesh.services.core.telemetry import (GatewayMetrics, TelemetryConfig, client_interceptors,
-                                         configure_telemetry, inject_context, job_span,
-                                         server_interceptors, trace_metadata)
+from workmesh.services.core.telemetry import (
+    GatewayMetrics,
+    TelemetryConfig,
+    _tracing,
+    client_interceptors,
+    configure_telemetry,
+    inject_context,
+    job_span,
+    server_interceptors,
+    trace_metadata,
+)
 
 N = 20_000
 
@@ -46,8 +53,9 @@ async def rpc_costs(rounds: int = 6, n: int = 1000) -> tuple[float, float]:
         health_pb2_grpc.add_HealthServicer_to_server(health.aio.HealthServicer(), server)
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
-        channel = grpc.aio.insecure_channel(f"127.0.0.1:{port}",
-                                            interceptors=client_interceptors(always=True) if traced else None)
+        channel = grpc.aio.insecure_channel(
+            f"127.0.0.1:{port}", interceptors=client_interceptors(always=True) if traced else None
+        )
         servers.append(server)
         channels.append(channel)
         stubs.append(health_pb2_grpc.HealthStub(channel))

@@ -12,9 +12,14 @@ from opentelemetry import metrics
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry import (
+    Telemetry,
+    TelemetryConfig,
+    _tracing,
+    configure_logging,
+    configure_telemetry,
+)
 from workmesh.services.core.telemetry._metrics import install_meter_provider
-from workmesh.services.core.telemetry import Telemetry, TelemetryConfig, configure_logging, configure_telemetry
 
 
 @pytest.fixture(autouse=True)
@@ -44,8 +49,7 @@ def captured() -> Captured:
     spans = InMemorySpanExporter()
     reader = InMemoryMetricReader()
     config = TelemetryConfig(service_name="workmesh-test", instance_id="test-1")
-    telemetry = configure_telemetry("workmesh-test", config=config, span_exporter=spans,
-                                    metric_readers=[reader])
+    telemetry = configure_telemetry("workmesh-test", config=config, span_exporter=spans, metric_readers=[reader])
     logs = io.StringIO()
     configure_logging("DEBUG", json=True, stream=logs)
     try:

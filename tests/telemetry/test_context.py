@@ -8,10 +8,22 @@ import json
 
 from opentelemetry.trace import SpanKind
 
-from workmesh.services.core.telemetry import (ATTR_ATTEMPT, ATTR_INSTANCE, ATTR_JOB_ID, ATTR_WORKFLOW_TYPE,
-                                         current_trace_id, current_traceparent, end_span, extract_context,
-                                         get_logger, inject_context, job_span, start_job_span,
-                                         trace_id_from_carrier, use_span)
+from workmesh.services.core.telemetry import (
+    ATTR_ATTEMPT,
+    ATTR_INSTANCE,
+    ATTR_JOB_ID,
+    ATTR_WORKFLOW_TYPE,
+    current_trace_id,
+    current_traceparent,
+    end_span,
+    extract_context,
+    get_logger,
+    inject_context,
+    job_span,
+    start_job_span,
+    trace_id_from_carrier,
+    use_span,
+)
 
 
 def test_attempts_join_the_submit_trace_across_a_queue(captured):
@@ -27,8 +39,14 @@ def test_attempts_join_the_submit_trace_across_a_queue(captured):
         job_id, stored = await queue.get()
         seen = []
         for attempt in (1, 2):  # the first attempt's worker is lost; the job is retried
-            with job_span("job.dispatch", job_id=job_id, workflow_type="heat-demand", attempt=attempt,
-                          instance=f"w-{attempt}", parent=json.loads(stored)):
+            with job_span(
+                "job.dispatch",
+                job_id=job_id,
+                workflow_type="heat-demand",
+                attempt=attempt,
+                instance=f"w-{attempt}",
+                parent=json.loads(stored),
+            ):
                 seen.append(current_trace_id())
         return seen
 
@@ -102,7 +120,8 @@ def test_traceparent_string_is_enough_to_store(captured):
     with job_span("job.submit", job_id="j-4") as submit:
         stored = current_traceparent()  # one string column in the job store
     assert stored.startswith("00-") and trace_id_from_carrier(stored) == format(
-        submit.get_span_context().trace_id, "032x")
+        submit.get_span_context().trace_id, "032x"
+    )
     with job_span("job.dispatch", job_id="j-4", attempt=1, parent=stored) as dispatch:
         assert dispatch.parent.span_id == submit.get_span_context().span_id
     with job_span("job.dispatch", job_id="j-5", parent=""):
@@ -111,7 +130,7 @@ def test_traceparent_string_is_enough_to_store(captured):
 
 
 def test_queued_span_covers_the_wait(captured):
-    created = dt.datetime.now(dt.timezone.utc) - dt.timedelta(seconds=5)
+    created = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=5)
     with job_span("job.submit", job_id="j-6"):
         stored = current_traceparent()
     with job_span("job.queued", job_id="j-6", parent=stored, start_time=created):
@@ -146,8 +165,10 @@ def test_attempt_span_spans_tasks_and_ends_where_the_attempt_ends(captured):
     traces = asyncio.run(dispatch())
     submit_trace = format(submit.get_span_context().trace_id, "032x")
     assert traces == [submit_trace, submit_trace]
-    attempts = sorted((s for s in captured.spans.get_finished_spans() if s.name == "job.attempt"),
-                      key=lambda s: s.attributes[ATTR_ATTEMPT])
+    attempts = sorted(
+        (s for s in captured.spans.get_finished_spans() if s.name == "job.attempt"),
+        key=lambda s: s.attributes[ATTR_ATTEMPT],
+    )
     assert [s.status.status_code.name for s in attempts] == ["ERROR", "UNSET"]
     assert "worker lost" in attempts[0].status.description
     assert all(s.parent.span_id == submit.get_span_context().span_id for s in attempts)

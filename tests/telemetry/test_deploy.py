@@ -17,13 +17,15 @@ _spec = importlib.util.spec_from_file_location("check_compose", REPO / "deploy" 
 check_compose = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(check_compose)
 
-needs_compose_tool = pytest.mark.skipif(check_compose.compose_tool() is None,
-                                        reason="no docker-compose / docker compose installed here")
+needs_compose_tool = pytest.mark.skipif(
+    check_compose.compose_tool() is None, reason="no docker-compose / docker compose installed here"
+)
 
 
 def test_repository_compose_file_passes_the_ci_check():
-    proc = subprocess.run([sys.executable, "deploy/check_compose.py"], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "deploy/check_compose.py"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "docker-compose.yml: ok" in proc.stdout
 
@@ -130,15 +132,31 @@ def test_entrypoint_advertises_the_container_hostname(tmp_path):
     stub.write_text('#!/bin/sh\necho "args=$*"\nenv | grep ADVERTISE | sort\n')
     stub.chmod(0o755)
     env = {"PATH": f"{tmp_path}:/usr/bin:/bin", "HOSTNAME": "c0ffee123456"}
-    out = subprocess.run(["sh", str(REPO / "deploy" / "entrypoint.sh"), "worker", "m:w"], env=env,
-                         capture_output=True, text=True, check=True, timeout=30).stdout
+    out = subprocess.run(
+        ["sh", str(REPO / "deploy" / "entrypoint.sh"), "worker", "m:w"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     assert "args=worker m:w" in out
-    for var in ("WORKMESH_ADVERTISE_HOST", "WORKMESH_WORKER_ADVERTISE", "WORKMESH_RESULTS_ADVERTISE",
-                "WORKMESH_GATEWAY_ADVERTISE"):
+    for var in (
+        "WORKMESH_ADVERTISE_HOST",
+        "WORKMESH_WORKER_ADVERTISE",
+        "WORKMESH_RESULTS_ADVERTISE",
+        "WORKMESH_GATEWAY_ADVERTISE",
+    ):
         assert f"{var}=c0ffee123456" in out
     env["WORKMESH_WORKER_ADVERTISE"] = "10.0.0.7"
-    out = subprocess.run(["sh", str(REPO / "deploy" / "entrypoint.sh"), "worker", "m:w"], env=env,
-                         capture_output=True, text=True, check=True, timeout=30).stdout
+    out = subprocess.run(
+        ["sh", str(REPO / "deploy" / "entrypoint.sh"), "worker", "m:w"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    ).stdout
     assert "WORKMESH_WORKER_ADVERTISE=10.0.0.7" in out  # an explicit setting wins
     assert os.access(REPO / "deploy" / "entrypoint.sh", os.X_OK)
 
@@ -146,7 +164,10 @@ def test_entrypoint_advertises_the_container_hostname(tmp_path):
 def test_consul_server_config_has_the_production_settings():
     hcl = (REPO / "deploy" / "consul" / "server.hcl").read_text()
     settings = {
-        "server": "true", "bootstrap_expect": "1", "client_addr": '"0.0.0.0"', "data_dir": '"/consul/data"',
+        "server": "true",
+        "bootstrap_expect": "1",
+        "client_addr": '"0.0.0.0"',
+        "data_dir": '"/consul/data"',
     }
     for key, value in settings.items():
         assert re.search(rf"^{key}\s*=\s*{re.escape(value)}\s*$", hcl, re.M), key

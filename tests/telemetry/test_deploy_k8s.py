@@ -32,8 +32,9 @@ def named(docs, kind, name):
 
 
 def test_repository_manifests_pass_the_ci_check():
-    proc = subprocess.run([sys.executable, "deploy/check_k8s.py"], cwd=REPO, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "deploy/check_k8s.py"], cwd=REPO, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "deploy/k8s/base:" in proc.stdout and "deploy/k8s/overlays/example:" in proc.stdout
 
@@ -46,10 +47,16 @@ def test_the_layout_has_what_production_needs(docs):
     for probe in ("readinessProbe", "livenessProbe"):
         assert container[probe]["exec"]["command"][:2] == ["workmesh", "health"]
     kinds = {(d["kind"], d["metadata"]["name"]) for d in docs}
-    for kind, name in (("Service", "workmesh-gateway"), ("Service", "workmesh-results"),
-                       ("Deployment", "workmesh-results"), ("ConfigMap", "workmesh-config"),
-                       ("Secret", "workmesh-secrets"), ("Secret", "workmesh-tls"),
-                       ("Deployment", "workmesh-worker-heat-demand"), ("ScaledObject", "workmesh-worker-heat-demand")):
+    for kind, name in (
+        ("Service", "workmesh-gateway"),
+        ("Service", "workmesh-results"),
+        ("Deployment", "workmesh-results"),
+        ("ConfigMap", "workmesh-config"),
+        ("Secret", "workmesh-secrets"),
+        ("Secret", "workmesh-tls"),
+        ("Deployment", "workmesh-worker-heat-demand"),
+        ("ScaledObject", "workmesh-worker-heat-demand"),
+    ):
         assert (kind, name) in kinds
     assert all(d["metadata"].get("namespace") == "workmesh" for d in docs)
 
@@ -58,7 +65,7 @@ def test_the_queue_depth_metric_name_is_the_one_exported():
     names = check_k8s.exported_metrics()
     assert "workmesh_gateway_queue_depth" in names
     assert "workmesh_worker_jobs_running" in names
-    assert "workmesh_gateway_job_transitions_total" in names   # counters get _total
+    assert "workmesh_gateway_job_transitions_total" in names  # counters get _total
     assert check_k8s.prometheus_name("a.b.latency", "ms", False, False) == "a_b_latency_milliseconds"
 
 
@@ -69,7 +76,7 @@ def test_schema_errors_are_found(docs):
     misspelt = copy.deepcopy(named(docs, "Deployment", "workmesh-gateway"))
     misspelt["spec"]["template"]["spec"]["containers"][0]["livenesProbe"] = {}
     scaled = copy.deepcopy(named(docs, "ScaledObject", "workmesh-worker-heat-demand"))
-    scaled["spec"]["maxReplicas"] = 3   # KEDA's field is maxReplicaCount
+    scaled["spec"]["maxReplicas"] = 3  # KEDA's field is maxReplicaCount
     problems = check_k8s.check_schemas([wrong_type, misspelt, scaled], "1.30")
     assert len(problems) == 3, problems
     assert any("replicas" in p for p in problems), problems
@@ -96,7 +103,7 @@ def test_commands_env_and_drain_are_checked(docs):
     assert "preStop" in text
     assert "no_such_worker" in text
     assert "'healthz' is not a workmesh subcommand" in text
-    assert "POD_IP" not in text   # used as $(POD_IP) in the advertise address: a helper, not a setting
+    assert "POD_IP" not in text  # used as $(POD_IP) in the advertise address: a helper, not a setting
 
 
 def test_autoscaling_metrics_and_types_are_checked(docs):
@@ -104,7 +111,8 @@ def test_autoscaling_metrics_and_types_are_checked(docs):
     scaled = named(docs, "ScaledObject", "workmesh-worker-heat-demand")
     scaled["spec"]["triggers"][0]["metadata"]["query"] = (
         'sum(workmesh_gateway_queue_length{workflow_type="heat-demand"}) + sum(workmesh_gateway_queue_depth'
-        '{workflow_type="kpi-peak-ratio"})')
+        '{workflow_type="kpi-peak-ratio"})'
+    )
     problems = check_k8s.check_scaling(docs, check_k8s.exported_metrics())
     assert any("workmesh_gateway_queue_length is not a metric" in p for p in problems), problems
     assert any("'kpi-peak-ratio' is not served" in p for p in problems), problems

@@ -14,9 +14,18 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.support import eventually_async
 from tests.telemetry._services import CONCAT_METHOD, two_services
-from workmesh.services.core.telemetry import (ATTR_JOB_ID, ATTR_SERVICE, client_interceptors, current_trace_id,
-                                         end_span, job_span, server_interceptors, start_job_span,
-                                         trace_metadata, use_span)
+from workmesh.services.core.telemetry import (
+    ATTR_JOB_ID,
+    ATTR_SERVICE,
+    client_interceptors,
+    current_trace_id,
+    end_span,
+    job_span,
+    server_interceptors,
+    start_job_span,
+    trace_metadata,
+    use_span,
+)
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
 
 
@@ -29,7 +38,8 @@ def by_name(spans: tuple[ReadableSpan, ...], name: str, kind: SpanKind) -> Reada
 def assert_child(child: ReadableSpan, parent: ReadableSpan) -> None:
     assert child.context.trace_id == parent.context.trace_id
     assert child.parent is not None and child.parent.span_id == parent.context.span_id, (
-        f"{child.name} should be a child of {parent.name}")
+        f"{child.name} should be a child of {parent.name}"
+    )
 
 
 def hex_ids(span: ReadableSpan) -> tuple[str, str]:
@@ -39,8 +49,9 @@ def hex_ids(span: ReadableSpan) -> tuple[str, str]:
 def test_unary_call_chain_is_one_trace(captured):
     async def scenario():
         async with two_services() as (worker_address, _, seen):
-            async with grpc.aio.insecure_channel(worker_address,
-                                                 interceptors=client_interceptors("gateway")) as channel:
+            async with grpc.aio.insecure_channel(
+                worker_address, interceptors=client_interceptors("gateway")
+            ) as channel:
                 with job_span("job.dispatch", job_id="job-1", workflow_type="demo", attempt=1):
                     await worker_pb2_grpc.WorkerStub(channel).Describe(worker_pb2.DescribeRequest())
             return seen
@@ -68,16 +79,18 @@ def test_unary_call_chain_is_one_trace(captured):
 def test_streaming_calls_carry_the_trace(captured):
     async def scenario():
         async with two_services() as (worker_address, results_address, seen):
-            async with grpc.aio.insecure_channel(worker_address,
-                                                 interceptors=client_interceptors("gateway")) as channel:
+            async with grpc.aio.insecure_channel(
+                worker_address, interceptors=client_interceptors("gateway")
+            ) as channel:
                 with job_span("job.dispatch", job_id="job-2", attempt=1):
                     call = worker_pb2_grpc.WorkerStub(channel).Execute(worker_pb2.ExecuteRequest(job_id="job-2"))
                     # The interceptor hands back the real call: read() and code() work.
                     first = await call.read()
                     rest = [event.seq async for event in call]
                     code = await call.code()
-            async with grpc.aio.insecure_channel(results_address,
-                                                 interceptors=client_interceptors("gateway")) as channel:
+            async with grpc.aio.insecure_channel(
+                results_address, interceptors=client_interceptors("gateway")
+            ) as channel:
                 with job_span("concat", job_id="job-2"):
                     concat = channel.stream_unary(CONCAT_METHOD)
                     joined = await concat(iter([b"a", b"b"]))
@@ -112,13 +125,15 @@ def test_streaming_calls_carry_the_trace(captured):
 
 def test_error_status_is_recorded_on_both_sides(captured):
     async def scenario():
-        async with two_services() as (worker_address, _, _seen):
-            async with grpc.aio.insecure_channel(worker_address,
-                                                 interceptors=client_interceptors("gateway")) as channel:
-                with pytest.raises(grpc.aio.AioRpcError) as caught:
-                    await worker_pb2_grpc.WorkerStub(channel).Describe(
-                        worker_pb2.DescribeRequest(), metadata=(("x-job-id", "missing"),))
-                return caught.value.code()
+        async with (
+            two_services() as (worker_address, _, _seen),
+            grpc.aio.insecure_channel(worker_address, interceptors=client_interceptors("gateway")) as channel,
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await worker_pb2_grpc.WorkerStub(channel).Describe(
+                    worker_pb2.DescribeRequest(), metadata=(("x-job-id", "missing"),)
+                )
+            return caught.value.code()
 
     assert asyncio.run(scenario()) is grpc.StatusCode.NOT_FOUND
     spans = captured.spans.get_finished_spans()
@@ -131,10 +146,9 @@ def test_error_status_is_recorded_on_both_sides(captured):
 
 def test_health_checks_are_not_traced(captured):
     async def scenario():
-        async with two_services() as (worker_address, _, _seen):
-            async with grpc.aio.insecure_channel(worker_address) as channel:
-                response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
-                return response.status
+        async with two_services() as (worker_address, _, _seen), grpc.aio.insecure_channel(worker_address) as channel:
+            response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
+            return response.status
 
     assert asyncio.run(scenario()) == health_pb2.HealthCheckResponse.SERVING
     assert not [s for s in captured.spans.get_finished_spans() if "Health" in s.name]
@@ -154,7 +168,8 @@ def test_tracing_off_no_interceptors_yet_ids_cross_processes():
                     assert not span.is_recording()
                     caller_trace = current_trace_id()
                     call = worker_pb2_grpc.WorkerStub(channel).Execute(
-                        worker_pb2.ExecuteRequest(job_id="job-3"), metadata=trace_metadata())
+                        worker_pb2.ExecuteRequest(job_id="job-3"), metadata=trace_metadata()
+                    )
                     events = [event.seq async for event in call]
             return caller_trace, seen, events
 
@@ -163,7 +178,10 @@ def test_tracing_off_no_interceptors_yet_ids_cross_processes():
     assert len(caller_trace) == 32
     # Execute (worker) and WriteSeries/ReadSeries (results, called by the worker) share the trace.
     assert [(method, trace_id) for method, trace_id, _ in seen.calls] == [
-        ("Execute", caller_trace), ("WriteSeries", caller_trace), ("ReadSeries", caller_trace)]
+        ("Execute", caller_trace),
+        ("WriteSeries", caller_trace),
+        ("ReadSeries", caller_trace),
+    ]
 
 
 def test_cancelled_stream_ends_both_spans(captured):
@@ -182,8 +200,9 @@ def test_cancelled_stream_ends_both_spans(captured):
         port = server.add_insecure_port("127.0.0.1:0")
         await server.start()
         try:
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{port}",
-                                                 interceptors=client_interceptors("gateway")) as channel:
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{port}", interceptors=client_interceptors("gateway")
+            ) as channel:
                 call = worker_pb2_grpc.WorkerStub(channel).Execute(worker_pb2.ExecuteRequest(job_id="j"))
                 assert (await call.read()).seq == 1
                 await started.wait()
@@ -191,8 +210,10 @@ def test_cancelled_stream_ends_both_spans(captured):
 
                 async def both_ended():
                     names = [(s.name, s.kind) for s in captured.spans.get_finished_spans()]
-                    return names.count(("workmesh.v1.Worker/Execute", SpanKind.SERVER)) == 1 and \
-                        names.count(("workmesh.v1.Worker/Execute", SpanKind.CLIENT)) == 1
+                    return (
+                        names.count(("workmesh.v1.Worker/Execute", SpanKind.SERVER)) == 1
+                        and names.count(("workmesh.v1.Worker/Execute", SpanKind.CLIENT)) == 1
+                    )
 
                 await eventually_async(both_ended)
         finally:
@@ -210,16 +231,18 @@ def test_cancelled_stream_ends_both_spans(captured):
 
 def test_call_started_under_a_span_keeps_it_after_the_block(captured):
     """The gateway starts Execute under the attempt span and reads the stream elsewhere later."""
+
     async def scenario():
-        async with two_services() as (worker_address, _, _seen):
-            async with grpc.aio.insecure_channel(worker_address,
-                                                 interceptors=client_interceptors("gateway")) as channel:
-                attempt = start_job_span("job.attempt", job_id="j-10", attempt=1)
-                with use_span(attempt):
-                    call = worker_pb2_grpc.WorkerStub(channel).Execute(worker_pb2.ExecuteRequest(job_id="j-10"))
-                events = [event.seq async for event in call]  # outside the block
-                end_span(attempt)
-                return events
+        async with (
+            two_services() as (worker_address, _, _seen),
+            grpc.aio.insecure_channel(worker_address, interceptors=client_interceptors("gateway")) as channel,
+        ):
+            attempt = start_job_span("job.attempt", job_id="j-10", attempt=1)
+            with use_span(attempt):
+                call = worker_pb2_grpc.WorkerStub(channel).Execute(worker_pb2.ExecuteRequest(job_id="j-10"))
+            events = [event.seq async for event in call]  # outside the block
+            end_span(attempt)
+            return events
 
     assert asyncio.run(scenario()) == [4, 11, 12, 13]
     spans = captured.spans.get_finished_spans()

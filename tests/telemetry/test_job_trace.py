@@ -20,13 +20,15 @@ from workmesh.v1 import common_pb2 as c
 def run_job_with_retry(tmp_path) -> tuple[str, list[c.JobEvent]]:
     async def body():
         async with serving(ParquetStore(tmp_path / "series")) as results, Mesh() as mesh:
-            registration = ServiceRegistration(name="workmesh-results", service_id="workmesh-results-trace",
-                                               address="127.0.0.1", port=results.port)
+            registration = ServiceRegistration(
+                name="workmesh-results", service_id="workmesh-results-trace", address="127.0.0.1", port=results.port
+            )
             async with Registrar(mesh.registry.config, [registration]):
                 await mesh.add_worker([series_async])
                 await mesh.wait_instances("series-async", 1)
                 job = await mesh.submit("series-async", steps=24, fail_first=True)
                 return job.job_id, await mesh.follow(job.job_id)
+
     return asyncio.run(body())
 
 
@@ -51,7 +53,7 @@ def test_a_retried_job_is_one_trace_across_gateway_worker_and_results(captured, 
 
     executes = sorted((s for s in spans if s.name == "job.execute"), key=lambda s: s.attributes["workmesh.attempt"])
     assert [s.attributes["workmesh.attempt"] for s in executes] == [1, 2]
-    for attempt, execute in zip(attempts, executes):
+    for attempt, execute in zip(attempts, executes, strict=False):
         assert execute.parent.span_id == attempt.context.span_id, "the worker's span continues the attempt"
     assert executes[0].status.is_ok is False, "the failed first attempt is marked as an error"
 

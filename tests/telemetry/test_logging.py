@@ -89,10 +89,13 @@ def test_json_by_default_when_not_a_terminal(monkeypatch):
     assert lines(stream)[0]["event"] == "hello"
 
 
-@pytest.mark.parametrize(("var", "value", "call"), [
-    ("WORKMESH_LOG_LEVEL", "LOUD", lambda: configure_logging(stream=io.StringIO())),
-    ("WORKMESH_LOG_FORMAT", "xml", lambda: configure_logging(stream=io.StringIO())),
-])
+@pytest.mark.parametrize(
+    ("var", "value", "call"),
+    [
+        ("WORKMESH_LOG_LEVEL", "LOUD", lambda: configure_logging(stream=io.StringIO())),
+        ("WORKMESH_LOG_FORMAT", "xml", lambda: configure_logging(stream=io.StringIO())),
+    ],
+)
 def test_bad_settings_name_the_variable(monkeypatch, var, value, call):
     monkeypatch.setenv(var, value)
     with pytest.raises(ValueError, match=var):

@@ -36,8 +36,10 @@ def test_gateway_instruments(captured):
     gateway.observe_in_flight(lambda: {"w-1": 1, "w-2": 0})
 
     found = collect(captured.metrics)
-    transitions = {(p.attributes["state"], p.attributes["workflow_type"]): p.value
-                   for p in found["workmesh.gateway.job.transitions"]}
+    transitions = {
+        (p.attributes["state"], p.attributes["workflow_type"]): p.value
+        for p in found["workmesh.gateway.job.transitions"]
+    }
     assert transitions == {("QUEUED", "heat-demand"): 2, ("RUNNING", "heat-demand"): 1}
     (latency,) = found["workmesh.gateway.dispatch.latency"]
     assert (latency.count, latency.sum, latency.min, latency.max) == (2, 123.5, 3.5, 120.0)

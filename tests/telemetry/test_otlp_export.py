@@ -10,9 +10,8 @@ import pytest
 from opentelemetry import metrics
 
 from tests.support import eventually
-from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry import GatewayMetrics, _tracing, configure_telemetry, job_span
 from workmesh.services.core.telemetry._metrics import install_meter_provider
-from workmesh.services.core.telemetry import GatewayMetrics, configure_telemetry, job_span
 
 _OTLP = "needs opentelemetry-exporter-otlp-proto-grpc (the OTLP exporter services use in production)"
 pytest.importorskip("opentelemetry.exporter.otlp.proto.grpc.trace_exporter", reason=_OTLP)

@@ -9,30 +9,33 @@ import sys
 import pytest
 from opentelemetry import metrics
 
-from workmesh.services.core.telemetry import _tracing
+from workmesh.services.core.telemetry import TelemetryConfig, _tracing, configure_telemetry, job_span
 from workmesh.services.core.telemetry._metrics import install_meter_provider
 from workmesh.services.core.telemetry._tracing import IdOnlyTracerProvider
-from workmesh.services.core.telemetry import TelemetryConfig, configure_telemetry, job_span
 
 
-@pytest.mark.parametrize(("env", "traces", "metrics_"), [
-    ({}, "none", "none"),
-    ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317"}, "otlp", "otlp"),
-    ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4317"}, "otlp", "none"),
-    ({"OTEL_TRACES_EXPORTER": "console"}, "console", "none"),
-    ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, "none", "otlp"),
-    ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, "none", "none"),
-    ({"OTEL_METRICS_EXPORTER": "Console"}, "none", "console"),
-])
+@pytest.mark.parametrize(
+    ("env", "traces", "metrics_"),
+    [
+        ({}, "none", "none"),
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://jaeger:4317"}, "otlp", "otlp"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://jaeger:4317"}, "otlp", "none"),
+        ({"OTEL_TRACES_EXPORTER": "console"}, "console", "none"),
+        ({"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, "none", "otlp"),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4317"}, "none", "none"),
+        ({"OTEL_METRICS_EXPORTER": "Console"}, "none", "console"),
+    ],
+)
 def test_exporter_choice(env, traces, metrics_):
     config = TelemetryConfig.from_env("workmesh-gateway", env, instance_id="i-1")
     assert (config.traces_exporter, config.metrics_exporter) == (traces, metrics_)
 
 
 def test_names_and_levels_from_env():
-    config = TelemetryConfig.from_env("workmesh-worker", {"OTEL_SERVICE_NAME": "workmesh-worker-heat",
-                                                         "WORKMESH_INSTANCE_ID": "w-7",
-                                                         "WORKMESH_LOG_LEVEL": "debug"})
+    config = TelemetryConfig.from_env(
+        "workmesh-worker",
+        {"OTEL_SERVICE_NAME": "workmesh-worker-heat", "WORKMESH_INSTANCE_ID": "w-7", "WORKMESH_LOG_LEVEL": "debug"},
+    )
     assert (config.service_name, config.instance_id, config.log_level) == ("workmesh-worker-heat", "w-7", "DEBUG")
     default = TelemetryConfig.from_env("workmesh-results", {})
     assert default.service_name == "workmesh-results" and default.instance_id and default.log_level == "INFO"

@@ -13,6 +13,10 @@ import sys
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from tests.auth.keys import SECRET, hs256
+from tests.support import eventually_async
+from tests.tls.certs import CA
 from workmesh.registry import EmbeddedRegistry
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.core.tls import TlsConfig
@@ -20,10 +24,6 @@ from workmesh.services.gateway import GatewayConfig, MemoryJobStore, create_serv
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers import Worker, WorkerConfig
 from workmesh.workers.examples.basic import echo
-
-from tests.auth.keys import SECRET, hs256
-from tests.support import eventually_async
-from tests.tls.certs import CA
 
 
 @pytest.fixture
@@ -40,22 +40,32 @@ def test_a_tls_gateway_with_authentication_refuses_plaintext_and_unverified_clie
         registry = EmbeddedRegistry(ca_file=str(ca.pem))
         await registry.start()
         gw_tls = TlsConfig(cert_file=str(gw_pair.cert), key_file=str(gw_pair.key), ca_file=str(ca.pem))
-        gateway, port = create_server(GatewayConfig(address="127.0.0.1:0", registry=registry.config, tls=gw_tls,
-                                                    auth=AuthConfig(enabled=True, jwt=JwtConfig(secret=SECRET))),
-                                      store=MemoryJobStore())
+        gateway, port = create_server(
+            GatewayConfig(
+                address="127.0.0.1:0",
+                registry=registry.config,
+                tls=gw_tls,
+                auth=AuthConfig(enabled=True, jwt=JwtConfig(secret=SECRET)),
+            ),
+            store=MemoryJobStore(),
+        )
         await gateway.start()
         credentials = grpc.ssl_channel_credentials(ca.pem.read_bytes())
         try:
-            async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials,
-                                               interceptors=bearer_interceptors(token)) as channel:
+            async with grpc.aio.secure_channel(
+                f"127.0.0.1:{port}", credentials, interceptors=bearer_interceptors(token)
+            ) as channel:
                 await gateway_pb2_grpc.GatewayStub(channel).ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest())
             async with grpc.aio.secure_channel(f"127.0.0.1:{port}", credentials) as channel:
                 with pytest.raises(grpc.aio.AioRpcError) as info:
                     await gateway_pb2_grpc.GatewayStub(channel).ListWorkflowTypes(
-                        gateway_pb2.ListWorkflowTypesRequest())
+                        gateway_pb2.ListWorkflowTypesRequest()
+                    )
                 assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
-            for channel in (grpc.aio.insecure_channel(f"127.0.0.1:{port}"),
-                            grpc.aio.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials())):
+            for channel in (
+                grpc.aio.insecure_channel(f"127.0.0.1:{port}"),
+                grpc.aio.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials()),
+            ):
                 async with channel:
                     with pytest.raises(grpc.aio.AioRpcError) as info:
                         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
@@ -63,6 +73,7 @@ def test_a_tls_gateway_with_authentication_refuses_plaintext_and_unverified_clie
         finally:
             await gateway.stop(0)
             await registry.stop()
+
     asyncio.run(main())
 
 
@@ -72,22 +83,32 @@ def test_a_worker_asking_for_client_certificates_takes_only_those_of_its_ca(pki,
 
     async def main():
         worker = Worker([echo], capacity=1)
-        await worker.start(WorkerConfig(register=False, drain_grace=0.0, tls=TlsConfig(
-            cert_file=str(wk_pair.cert), key_file=str(wk_pair.key), ca_file=str(ca.pem), client_auth=True)))
+        await worker.start(
+            WorkerConfig(
+                register=False,
+                drain_grace=0.0,
+                tls=TlsConfig(
+                    cert_file=str(wk_pair.cert), key_file=str(wk_pair.key), ca_file=str(ca.pem), client_auth=True
+                ),
+            )
+        )
         target = f"127.0.0.1:{worker.port}"
         try:
             gateway_side = TlsConfig(cert_file=str(gw_pair.cert), key_file=str(gw_pair.key), ca_file=str(ca.pem))
             async with gateway_side.aio_channel(target) as channel:
                 reply = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=5)
                 assert reply.status == health_pb2.HealthCheckResponse.SERVING
-            for tls in (TlsConfig(ca_file=str(ca.pem)),  # no certificate
-                        TlsConfig(cert_file=str(stranger.cert), key_file=str(stranger.key), ca_file=str(ca.pem))):
+            for tls in (
+                TlsConfig(ca_file=str(ca.pem)),  # no certificate
+                TlsConfig(cert_file=str(stranger.cert), key_file=str(stranger.key), ca_file=str(ca.pem)),
+            ):
                 async with tls.aio_channel(target) as channel:
                     with pytest.raises(grpc.aio.AioRpcError) as info:
                         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
                     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
         finally:
             await worker.stop(grace=0)
+
     asyncio.run(main())
 
 
@@ -98,12 +119,18 @@ def test_a_tls_worker_serves_jobs_through_a_tls_gateway(pki):
         registry = EmbeddedRegistry(ca_file=str(ca.pem))
         await registry.start()
         gw_tls = TlsConfig(cert_file=str(gw_pair.cert), key_file=str(gw_pair.key), ca_file=str(ca.pem))
-        gateway, port = create_server(GatewayConfig(address="127.0.0.1:0", registry=registry.config, tls=gw_tls),
-                                      store=MemoryJobStore())
+        gateway, port = create_server(
+            GatewayConfig(address="127.0.0.1:0", registry=registry.config, tls=gw_tls), store=MemoryJobStore()
+        )
         await gateway.start()
         worker = Worker([echo], capacity=4)
-        await worker.start(WorkerConfig(registry=registry.config, drain_grace=0.0,
-                                        tls=TlsConfig(cert_file=str(wk_pair.cert), key_file=str(wk_pair.key))))
+        await worker.start(
+            WorkerConfig(
+                registry=registry.config,
+                drain_grace=0.0,
+                tls=TlsConfig(cert_file=str(wk_pair.cert), key_file=str(wk_pair.key)),
+            )
+        )
         channel = grpc.aio.secure_channel(f"127.0.0.1:{port}", grpc.ssl_channel_credentials(ca.pem.read_bytes()))
         try:
             stub = gateway_pb2_grpc.GatewayStub(channel)
@@ -111,28 +138,55 @@ def test_a_tls_worker_serves_jobs_through_a_tls_gateway(pki):
             async def listed():
                 types = (await stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest())).types
                 return any(t.type.name == "echo" and t.healthy_instances == 1 for t in types)
+
             await eventually_async(listed, timeout=15)  # the registry's GRPCUseTLS check passes
-            job = (await stub.SubmitJob(gateway_pb2.SubmitJobRequest(
-                workflow_type="echo", params={"message": common_pb2.ParamValue(string_value="tls")}))).job
+            job = (
+                await stub.SubmitJob(
+                    gateway_pb2.SubmitJobRequest(
+                        workflow_type="echo", params={"message": common_pb2.ParamValue(string_value="tls")}
+                    )
+                )
+            ).job
             events = [e async for e in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job.job_id))]
             assert events[-1].status.status == common_pb2.JOB_STATUS_SUCCEEDED
             result = next(e.result for e in events if e.HasField("result"))
             assert result.outputs["message"] == "tls"
             # The CLI with --ca.
             env = {**os.environ, "WORKMESH_TLS_CA": ""}
-            done = await asyncio.to_thread(subprocess.run, [
-                sys.executable, "-m", "workmesh.services.cli", "job", job.job_id, "--json",
-                "--gateway", f"127.0.0.1:{port}", "--ca", str(ca.pem)], capture_output=True, text=True,
-                timeout=60, env=env)
+            done = await asyncio.to_thread(
+                subprocess.run,
+                [
+                    sys.executable,
+                    "-m",
+                    "workmesh.services.cli",
+                    "job",
+                    job.job_id,
+                    "--json",
+                    "--gateway",
+                    f"127.0.0.1:{port}",
+                    "--ca",
+                    str(ca.pem),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
             assert done.returncode == 0, done.stderr
             assert '"JOB_STATUS_SUCCEEDED"' in done.stdout
-            plain = await asyncio.to_thread(subprocess.run, [
-                sys.executable, "-m", "workmesh.services.cli", "job", job.job_id,
-                "--gateway", f"127.0.0.1:{port}"], capture_output=True, text=True, timeout=60, env=env)
+            plain = await asyncio.to_thread(
+                subprocess.run,
+                [sys.executable, "-m", "workmesh.services.cli", "job", job.job_id, "--gateway", f"127.0.0.1:{port}"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                env=env,
+            )
             assert plain.returncode != 0
         finally:
             await channel.close()
             await worker.stop(grace=0)
             await gateway.stop(0)
             await registry.stop()
+
     asyncio.run(main())

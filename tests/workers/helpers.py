@@ -6,6 +6,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import grpc
+
 from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from workmesh.workers import Worker, WorkerConfig
 
@@ -24,12 +25,14 @@ async def serving(worker: Worker, **config) -> AsyncIterator[worker_pb2_grpc.Wor
         await worker.stop(grace=0)
 
 
-def execute_request(job_id: str, workflow_type: str, attempt: int = 1, **params: object
-                    ) -> worker_pb2.ExecuteRequest:
+def execute_request(job_id: str, workflow_type: str, attempt: int = 1, **params: object) -> worker_pb2.ExecuteRequest:
     """An ExecuteRequest whose params are all sent as strings (parsed by the worker)."""
     return worker_pb2.ExecuteRequest(
-        job_id=job_id, workflow_type=workflow_type, attempt=attempt,
-        params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()})
+        job_id=job_id,
+        workflow_type=workflow_type,
+        attempt=attempt,
+        params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()},
+    )
 
 
 async def collect(stream) -> list[worker_pb2.WorkerEvent]:

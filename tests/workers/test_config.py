@@ -3,21 +3,39 @@
 from __future__ import annotations
 
 import pytest
+
 from workmesh.workers import WorkerConfig
 
 
 def test_defaults_and_env():
     config = WorkerConfig.from_env({})
-    assert (config.host, config.port, config.capacity, config.register, config.drain_grace) == \
-        ("127.0.0.1", 0, None, True, 30.0)
+    assert (config.host, config.port, config.capacity, config.register, config.drain_grace) == (
+        "127.0.0.1",
+        0,
+        None,
+        True,
+        30.0,
+    )
     assert config.instance_id.count("-") >= 2
-    env = {"WORKMESH_WORKER_HOST": "0.0.0.0", "WORKMESH_WORKER_PORT": "50061", "WORKMESH_WORKER_CAPACITY": "8",
-           "WORKMESH_WORKER_REGISTER": "no", "WORKMESH_WORKER_DRAIN_GRACE": "2.5",
-           "WORKMESH_WORKER_INSTANCE_ID": "w1", "WORKMESH_WORKER_ORPHAN_TIMEOUT": "60",
-           "WORKMESH_WORKER_CANCEL_GRACE": "1"}
+    env = {
+        "WORKMESH_WORKER_HOST": "0.0.0.0",
+        "WORKMESH_WORKER_PORT": "50061",
+        "WORKMESH_WORKER_CAPACITY": "8",
+        "WORKMESH_WORKER_REGISTER": "no",
+        "WORKMESH_WORKER_DRAIN_GRACE": "2.5",
+        "WORKMESH_WORKER_INSTANCE_ID": "w1",
+        "WORKMESH_WORKER_ORPHAN_TIMEOUT": "60",
+        "WORKMESH_WORKER_CANCEL_GRACE": "1",
+    }
     config = WorkerConfig.from_env(env, capacity=3)
-    assert (config.host, config.port, config.capacity, config.register, config.drain_grace, config.instance_id) == \
-        ("0.0.0.0", 50061, 3, False, 2.5, "w1")
+    assert (config.host, config.port, config.capacity, config.register, config.drain_grace, config.instance_id) == (
+        "0.0.0.0",
+        50061,
+        3,
+        False,
+        2.5,
+        "w1",
+    )
     assert (config.orphan_timeout, config.cancel_grace) == (60.0, 1.0)
     assert config.advertise_host == "127.0.0.1"  # all interfaces: advertise loopback unless told
     assert config.with_(advertise="10.0.0.5").advertise_host == "10.0.0.5"
@@ -31,12 +49,15 @@ def test_listen_and_capacity_helpers():
         WorkerConfig().with_listen("nowhere")
 
 
-@pytest.mark.parametrize("env, fragment", [
-    ({"WORKMESH_WORKER_PORT": "http"}, "WORKMESH_WORKER_PORT='http' is not a valid int"),
-    ({"WORKMESH_WORKER_PORT": "70000"}, "port must be 0-65535"),
-    ({"WORKMESH_WORKER_CAPACITY": "0"}, "capacity must be ≥ 1"),
-    ({"WORKMESH_WORKER_DRAIN_GRACE": "-1"}, "drain grace must be ≥ 0"),
-])
+@pytest.mark.parametrize(
+    "env, fragment",
+    [
+        ({"WORKMESH_WORKER_PORT": "http"}, "WORKMESH_WORKER_PORT='http' is not a valid int"),
+        ({"WORKMESH_WORKER_PORT": "70000"}, "port must be 0-65535"),
+        ({"WORKMESH_WORKER_CAPACITY": "0"}, "capacity must be ≥ 1"),
+        ({"WORKMESH_WORKER_DRAIN_GRACE": "-1"}, "drain grace must be ≥ 0"),
+    ],
+)
 def test_bad_env_is_named(env, fragment):
     with pytest.raises(ValueError) as info:
         WorkerConfig.from_env(env)

@@ -11,11 +11,11 @@ import threading
 
 import numpy as np
 import pytest
-from workmesh.v1 import common_pb2
-from workmesh.workers import Cancelled, Context, Param, Result, Worker, workflow
-from workmesh.services.core.errors import InvalidArgument
 
 from tests.workers.helpers import execute_request, kinds
+from workmesh.services.core.errors import InvalidArgument
+from workmesh.v1 import common_pb2
+from workmesh.workers import Cancelled, Context, Param, Result, Worker, workflow
 
 
 async def run_job(worker: Worker, job_id: str, workflow_type: str, **params):
@@ -66,6 +66,7 @@ def test_progress_bursts_are_coalesced_and_last_is_kept():
         assert progress[-1].fraction == 1.0 and progress[-1].message == "1000/1000"
         assert kinds(events)[0] == "started" and kinds(events)[-1] == "result"
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
+
     asyncio.run(body())
 
 
@@ -78,12 +79,15 @@ def test_thread_handler_reports_progress_logs_and_result(caplog):
         assert len(progress) < 200
         logs = [e.log for e in events if e.WhichOneof("payload") == "log"]
         assert [(line.level, line.message) for line in logs] == [
-            (common_pb2.LOG_LEVEL_WARNING, "low on coffee"), (common_pb2.LOG_LEVEL_INFO, "computed 3 things")]
+            (common_pb2.LOG_LEVEL_WARNING, "low on coffee"),
+            (common_pb2.LOG_LEVEL_INFO, "computed 3 things"),
+        ]
         assert dict(logs[0].fields) == {"cups": "0"}
         result = events[-1].result
         assert result.data == b"\x00raw"
         assert result.outputs["mean"] == 2.5 and list(result.outputs["counts"]) == [0, 1, 2]
         assert "computed 3 things" in caplog.text  # the logger also feeds Python logging
+
     asyncio.run(body())
 
 
@@ -100,6 +104,7 @@ def test_wait_cancelled_and_check_cancelled():
         assert not events[-1].error.retryable
         assert not worker.cancel("nope")
         assert worker.running == 0
+
     asyncio.run(body())
 
 
@@ -108,6 +113,7 @@ def test_bad_return_value_is_a_handler_error():
         events = await run_job(Worker([bad_return]), "j4", "bad-return")
         assert events[-1].error.code == "HANDLER_ERROR"
         assert "return a dict or workmesh.workers.Result" in events[-1].error.message
+
     asyncio.run(body())
 
 
@@ -130,6 +136,7 @@ def test_context_fields_and_log_levels():
         events = await run_job(Worker([fields]), "j5", "fields")
         assert events[-1].WhichOneof("payload") == "result", events[-1]
         assert [e.progress.fraction for e in events if e.WhichOneof("payload") == "progress"] == [1.0]
+
     asyncio.run(body())
     assert seen == {"job_id": "j5", "attempt": 1, "params": {"n": 2, "s": None}, "type": "fields"}
 
@@ -156,6 +163,7 @@ def test_finished_jobs_are_dropped_after_retention_or_beyond_the_count():
         with pytest.raises(NotFound):
             counted.attach("j0", 0)
         assert [e.seq for e in [e async for e in counted.attach("j3", 0).follow(1)]] == [2, 3]
+
     asyncio.run(body())
 
 
@@ -170,5 +178,6 @@ def test_result_data_beyond_the_message_limit_is_a_clear_error(monkeypatch):
 
     async def body():
         return await run_job(Worker([big]), "b", "big")
+
     error = asyncio.run(body())[-1].error
     assert error.code == "RESULT_TOO_LARGE" and "11 bytes; at most 10" in error.message

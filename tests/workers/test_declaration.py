@@ -5,14 +5,23 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
 from workmesh.v1 import common_pb2
 from workmesh.workers import Context, Param, Worker, definition_of, workflow
 
 
 def test_definition_attached_and_frozen():
-    @workflow(name="heat-demand", version="1.2.0", description="demo", timeout=90, max_attempts=5,
-              params=[Param.int("buildings", default=100, min=1, max=100000, description="how many"),
-                      Param.enum("profile", ["residential", "office"], default="office")])
+    @workflow(
+        name="heat-demand",
+        version="1.2.0",
+        description="demo",
+        timeout=90,
+        max_attempts=5,
+        params=[
+            Param.int("buildings", default=100, min=1, max=100000, description="how many"),
+            Param.enum("profile", ["residential", "office"], default="office"),
+        ],
+    )
     async def handler(ctx: Context, buildings: int, profile: str) -> dict:
         return {}
 
@@ -71,26 +80,29 @@ def test_type_name_limits_accepted():
     workflow(name="heat-demand-2")
 
 
-@pytest.mark.parametrize("make, error, fragment", [
-    (lambda: Param.int("n", default=0, min=1), ValueError, "default 0: must be ≥ 1"),
-    (lambda: Param.float("x", default=11.0, max=10), ValueError, "default 11.0: must be ≤ 10"),
-    (lambda: Param.enum("p", ["a", "b"], default="c"), ValueError, "must be one of a, b"),
-    (lambda: Param.enum("p", []), ValueError, "non-empty list"),
-    (lambda: Param.enum("p", ["a", "a"]), ValueError, "repeat"),
-    (lambda: Param.int("n", min=5, max=1), ValueError, "min (5) is greater than max (1)"),
-    (lambda: Param.int("n", default="many"), ValueError, "expected an int"),
-    (lambda: Param.int("n", default=1.5), TypeError, "does not fit a int parameter"),
-    (lambda: Param.bool("b", default="perhaps"), ValueError, "expected a bool"),
-    (lambda: Param.duration("d", default="soon"), ValueError, "expected a duration"),
-    (lambda: Param.int("n", default=1, required=True), ValueError, "cannot have a default"),
-    (lambda: Param.int("class"), ValueError, "Python identifier"),
-    (lambda: Param.int("my-param"), ValueError, "Python identifier"),
-    (lambda: Param.int("n", min="1"), TypeError, "min must be a number"),
-    (lambda: Param.float("x", max=float("inf")), ValueError, "max must be finite"),
-    (lambda: Param(name="s", type=common_pb2.PARAM_TYPE_STRING, min=1), TypeError, "min/max only apply"),
-    (lambda: Param(name="s", type=common_pb2.PARAM_TYPE_STRING, allowed=("a",)), TypeError, "only apply to enum"),
-    (lambda: Param(name="s", type=99), ValueError, "unknown type"),
-])
+@pytest.mark.parametrize(
+    "make, error, fragment",
+    [
+        (lambda: Param.int("n", default=0, min=1), ValueError, "default 0: must be ≥ 1"),
+        (lambda: Param.float("x", default=11.0, max=10), ValueError, "default 11.0: must be ≤ 10"),
+        (lambda: Param.enum("p", ["a", "b"], default="c"), ValueError, "must be one of a, b"),
+        (lambda: Param.enum("p", []), ValueError, "non-empty list"),
+        (lambda: Param.enum("p", ["a", "a"]), ValueError, "repeat"),
+        (lambda: Param.int("n", min=5, max=1), ValueError, "min (5) is greater than max (1)"),
+        (lambda: Param.int("n", default="many"), ValueError, "expected an int"),
+        (lambda: Param.int("n", default=1.5), TypeError, "does not fit a int parameter"),
+        (lambda: Param.bool("b", default="perhaps"), ValueError, "expected a bool"),
+        (lambda: Param.duration("d", default="soon"), ValueError, "expected a duration"),
+        (lambda: Param.int("n", default=1, required=True), ValueError, "cannot have a default"),
+        (lambda: Param.int("class"), ValueError, "Python identifier"),
+        (lambda: Param.int("my-param"), ValueError, "Python identifier"),
+        (lambda: Param.int("n", min="1"), TypeError, "min must be a number"),
+        (lambda: Param.float("x", max=float("inf")), ValueError, "max must be finite"),
+        (lambda: Param(name="s", type=common_pb2.PARAM_TYPE_STRING, min=1), TypeError, "min/max only apply"),
+        (lambda: Param(name="s", type=common_pb2.PARAM_TYPE_STRING, allowed=("a",)), TypeError, "only apply to enum"),
+        (lambda: Param(name="s", type=99), ValueError, "unknown type"),
+    ],
+)
 def test_bad_params(make, error, fragment):
     with pytest.raises(error) as info:
         make()
@@ -99,18 +111,22 @@ def test_bad_params(make, error, fragment):
 
 def test_signature_must_match_params():
     with pytest.raises(TypeError, match="has no Param declaration"):
+
         @workflow(name="a", params=[Param.int("n", default=1)])
         async def extra(ctx, n, m): ...
 
     with pytest.raises(TypeError, match=r"declared params \['m'\] are not handler arguments"):
+
         @workflow(name="b", params=[Param.int("n", default=1), Param.int("m", default=1)])
         async def missing(ctx, n): ...
 
     with pytest.raises(TypeError, match="first argument must be the Context"):
+
         @workflow(name="c")
         async def no_ctx(): ...
 
     with pytest.raises(TypeError, match="cannot be passed by keyword"):
+
         @workflow(name="d", params=[Param.int("n", default=1)])
         async def positional(ctx, n, /): ...
 

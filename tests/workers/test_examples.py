@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from workmesh.workers import Worker
-from workmesh.services.core.errors import InvalidArgument
-from workmesh.workers.examples import basic, heat_demand, kpi
 
 from tests.workers.helpers import execute_request, kinds
+from workmesh.services.core.errors import InvalidArgument
+from workmesh.workers import Worker
+from workmesh.workers.examples import basic, heat_demand, kpi
 
 
 async def run_job(worker, job_id, workflow_type, **params):
@@ -20,13 +20,13 @@ async def run_job(worker, job_id, workflow_type, **params):
 def test_heat_demand_is_plausible_and_reproducible():
     async def body():
         worker = Worker([heat_demand.heat_demand])
-        first = await run_job(worker, "h1", "heat-demand", buildings=1200, year=2024, seed=3,
-                              write_series=False)
-        again = await run_job(worker, "h2", "heat-demand", buildings=1200, year=2024, seed=3,
-                              write_series=False)
-        warmer = await run_job(worker, "h3", "heat-demand", buildings=1200, year=2024, seed=3,
-                               base_temperature=15.5, write_series=False)
+        first = await run_job(worker, "h1", "heat-demand", buildings=1200, year=2024, seed=3, write_series=False)
+        again = await run_job(worker, "h2", "heat-demand", buildings=1200, year=2024, seed=3, write_series=False)
+        warmer = await run_job(
+            worker, "h3", "heat-demand", buildings=1200, year=2024, seed=3, base_temperature=15.5, write_series=False
+        )
         return first, again, warmer
+
     first, again, warmer = asyncio.run(body())
     assert kinds(first)[-1] == "result", first[-1]
     out = first[-1].result.outputs
@@ -55,6 +55,7 @@ def test_heat_demand_stops_when_cancelled():
             if event.WhichOneof("payload") == "progress":
                 worker.cancel("hc", "user cancelled")
         return events
+
     events = asyncio.run(body())
     assert events[-1].error.code == "CANCELLED" and events[-1].error.message == "user cancelled"
 
@@ -69,6 +70,7 @@ def test_basic_types():
         worker.cancel("sc")
         cancelled = [e async for e in job.follow(0)]
         return echo, sleep, fail, cancelled
+
     echo, sleep, fail, cancelled = asyncio.run(body())
     assert kinds(echo) == ["started", "result"] and echo[-1].result.outputs["message"] == "hello"
     assert sleep[-1].result.outputs["steps"] == 2
@@ -83,14 +85,17 @@ def test_kpi_peak_ratio():
         with pytest.raises(InvalidArgument, match="params.average: must be ≥ 0.001"):
             worker.execute(execute_request("k2", "kpi-peak-ratio", peak=10, average=0))
         return events
+
     events = asyncio.run(body())
     assert dict(events[-1].result.outputs) == {"ratio": 2.5}
 
 
 def test_heat_demand_small_runs_report_progress_and_match_simulate():
     async def body():
-        return await run_job(Worker([heat_demand.heat_demand]), "hs", "heat-demand", buildings=40, seed=7,
-                             write_series=False)
+        return await run_job(
+            Worker([heat_demand.heat_demand]), "hs", "heat-demand", buildings=40, seed=7, write_series=False
+        )
+
     events = asyncio.run(body())
     fractions = [e.progress.fraction for e in events if e.WhichOneof("payload") == "progress"]
     assert len(fractions) >= 2 and fractions[-1] == 1.0
@@ -99,8 +104,9 @@ def test_heat_demand_small_runs_report_progress_and_match_simulate():
     # Chunking does not change the numbers: building properties are drawn up front.
     heat_demand.MAX_CHUNK, saved = 3, heat_demand.MAX_CHUNK
     try:
-        assert heat_demand.simulate(buildings=40, seed=7)["peak_demand_kw"] == \
-            pytest.approx(expected["peak_demand_kw"], rel=1e-9)
+        assert heat_demand.simulate(buildings=40, seed=7)["peak_demand_kw"] == pytest.approx(
+            expected["peak_demand_kw"], rel=1e-9
+        )
     finally:
         heat_demand.MAX_CHUNK = saved
 

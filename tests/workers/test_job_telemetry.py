@@ -8,11 +8,11 @@ import asyncio
 import grpc
 import pytest
 from structlog.contextvars import get_contextvars
+
+from tests.workers.helpers import collect, serving
 from workmesh.services.core.telemetry import current_trace_id
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers import Context, Worker, workflow
-
-from tests.workers.helpers import collect, serving
 
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
 CARRIER = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
@@ -20,8 +20,12 @@ CARRIER = {"traceparent": f"00-{TRACE_ID}-00f067aa0ba902b7-01"}
 
 def _seen(ctx: Context) -> dict:
     bound = get_contextvars()
-    return {"trace_id": current_trace_id(), "job_id": bound.get("job_id", ""),
-            "attempt": str(bound.get("attempt", "")), "instance": bound.get("instance", "")}
+    return {
+        "trace_id": current_trace_id(),
+        "job_id": bound.get("job_id", ""),
+        "attempt": str(bound.get("attempt", "")),
+        "instance": bound.get("instance", ""),
+    }
 
 
 @workflow(name="traced-async", version="1.0.0")
@@ -40,8 +44,9 @@ def test_handler_runs_in_the_jobs_trace_with_job_fields_bound(workflow_type, pat
     async def main():
         worker = Worker([traced_async, traced_thread], instance_id="w-1")
         async with serving(worker) as stub:
-            request = worker_pb2.ExecuteRequest(job_id="job-t", workflow_type=workflow_type, attempt=2,
-                                                trace_context=CARRIER)
+            request = worker_pb2.ExecuteRequest(
+                job_id="job-t", workflow_type=workflow_type, attempt=2, trace_context=CARRIER
+            )
             if path == "execute":
                 events = await collect(stub.Execute(request))
             else:
@@ -54,6 +59,7 @@ def test_handler_runs_in_the_jobs_trace_with_job_fields_bound(workflow_type, pat
                 call.cancel()
         outputs = dict(events[-1].result.outputs)
         assert outputs == {"trace_id": TRACE_ID, "job_id": "job-t", "attempt": "2", "instance": "w-1"}
+
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
@@ -64,6 +70,7 @@ def test_without_a_carrier_the_attempt_still_gets_a_trace():
             events = await collect(stub.Execute(worker_pb2.ExecuteRequest(job_id="j", workflow_type="traced-async")))
         trace_id = events[-1].result.outputs["trace_id"]
         assert len(trace_id) == 32 and trace_id != TRACE_ID
+
     asyncio.run(asyncio.wait_for(main(), 30))
 
 
@@ -71,6 +78,7 @@ def test_worker_metrics_report_running_capacity_and_finished_jobs():
     from opentelemetry import metrics
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
     from workmesh.services.core.telemetry._metrics import install_meter_provider
     from workmesh.workers.examples.basic import echo, fail, sleep
 
@@ -83,7 +91,8 @@ def test_worker_metrics_report_running_capacity_and_finished_jobs():
             for scope in resource.scope_metrics:
                 for metric in scope.metrics:
                     found.setdefault(metric.name, []).extend(
-                        (dict(p.attributes), p.value) for p in metric.data.data_points)
+                        (dict(p.attributes), p.value) for p in metric.data.data_points
+                    )
         return found
 
     async def main():
@@ -91,8 +100,11 @@ def test_worker_metrics_report_running_capacity_and_finished_jobs():
         async with serving(worker) as stub:
             await collect(stub.Execute(worker_pb2.ExecuteRequest(job_id="ok", workflow_type="echo")))
             await collect(stub.Execute(worker_pb2.ExecuteRequest(job_id="bad", workflow_type="fail")))
-            call = stub.Execute(worker_pb2.ExecuteRequest(job_id="slow", workflow_type="sleep", params={
-                "seconds": common_pb2.ParamValue(float_value=30)}))
+            call = stub.Execute(
+                worker_pb2.ExecuteRequest(
+                    job_id="slow", workflow_type="sleep", params={"seconds": common_pb2.ParamValue(float_value=30)}
+                )
+            )
             await call.read()  # started: one job running now
             seen = points()
             await stub.Cancel(worker_pb2.CancelRequest(job_id="slow"))

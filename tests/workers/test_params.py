@@ -5,24 +5,28 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+
+from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
 from workmesh.workers import Param, from_python, to_python, validate_params
-from workmesh.services.core.errors import InvalidArgument
 from workmesh.workers.params import ParamsValidator
 
 PV = common_pb2.ParamValue
 UTC = dt.UTC
 
-SPECS = [p.spec for p in (
-    Param.int("buildings", default=100, min=1, max=10000),
-    Param.float("temperature", default=18.0, min=-50, max=50, unit="°C"),
-    Param.enum("profile", ["residential", "office"], default="residential"),
-    Param.bool("verbose", default=False),
-    Param.string("label", required=True),
-    Param.datetime("start", default="2026-01-01T00:00:00Z"),
-    Param.duration("step", default="1h", min=1, max=86400),
-    Param.bytes("blob", default=b""),
-)]
+SPECS = [
+    p.spec
+    for p in (
+        Param.int("buildings", default=100, min=1, max=10000),
+        Param.float("temperature", default=18.0, min=-50, max=50, unit="°C"),
+        Param.enum("profile", ["residential", "office"], default="residential"),
+        Param.bool("verbose", default=False),
+        Param.string("label", required=True),
+        Param.datetime("start", default="2026-01-01T00:00:00Z"),
+        Param.duration("step", default="1h", min=1, max=86400),
+        Param.bytes("blob", default=b""),
+    )
+]
 
 
 def check(**values: PV) -> dict[str, object]:
@@ -42,16 +46,33 @@ def rejects(field: str, fragment: str, **values: PV) -> InvalidArgument:
 
 def test_defaults_are_filled():
     out = check()
-    assert out == {"buildings": 100, "temperature": 18.0, "profile": "residential", "verbose": False,
-                   "label": "x", "start": dt.datetime(2026, 1, 1, tzinfo=UTC),
-                   "step": dt.timedelta(hours=1), "blob": b""}
+    assert out == {
+        "buildings": 100,
+        "temperature": 18.0,
+        "profile": "residential",
+        "verbose": False,
+        "label": "x",
+        "start": dt.datetime(2026, 1, 1, tzinfo=UTC),
+        "step": dt.timedelta(hours=1),
+        "blob": b"",
+    }
 
 
 def test_typed_values_pass():
-    out = check(buildings=PV(int_value=7), temperature=PV(float_value=-3.5), verbose=PV(bool_value=True),
-                profile=PV(string_value="office"), blob=PV(bytes_value=b"\x00\x01"))
-    assert (out["buildings"], out["temperature"], out["verbose"], out["profile"], out["blob"]) == \
-        (7, -3.5, True, "office", b"\x00\x01")
+    out = check(
+        buildings=PV(int_value=7),
+        temperature=PV(float_value=-3.5),
+        verbose=PV(bool_value=True),
+        profile=PV(string_value="office"),
+        blob=PV(bytes_value=b"\x00\x01"),
+    )
+    assert (out["buildings"], out["temperature"], out["verbose"], out["profile"], out["blob"]) == (
+        7,
+        -3.5,
+        True,
+        "office",
+        b"\x00\x01",
+    )
 
 
 def test_unknown_key_lists_known_names():
@@ -77,13 +98,16 @@ def test_optional_without_default_may_be_absent():
     assert validate_params(specs, {}) == {}
 
 
-@pytest.mark.parametrize("value, fragment", [
-    (PV(float_value=3.0), "expected int, got float"),
-    (PV(string_value="3.5"), "expected an int, got '3.5'"),
-    (PV(string_value="many"), "expected an int, got 'many'"),
-    (PV(bool_value=True), "expected int, got bool"),
-    (PV(string_value=str(2**63)), "64-bit"),
-])
+@pytest.mark.parametrize(
+    "value, fragment",
+    [
+        (PV(float_value=3.0), "expected int, got float"),
+        (PV(string_value="3.5"), "expected an int, got '3.5'"),
+        (PV(string_value="many"), "expected an int, got 'many'"),
+        (PV(bool_value=True), "expected int, got bool"),
+        (PV(string_value=str(2**63)), "64-bit"),
+    ],
+)
 def test_int_wrong_type(value, fragment):
     rejects("params.buildings", fragment, buildings=value)
 
@@ -115,8 +139,9 @@ def test_enum_not_allowed():
     rejects("params.profile", "expected enum, got int", profile=PV(int_value=1))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("true", True), ("FALSE", False), ("1", True), ("0", False), ("yes", True), ("No", False)])
+@pytest.mark.parametrize(
+    "text, expected", [("true", True), ("FALSE", False), ("1", True), ("0", False), ("yes", True), ("No", False)]
+)
 def test_bool_from_string(text, expected):
     assert check(verbose=PV(string_value=text))["verbose"] is expected
 
@@ -126,9 +151,21 @@ def test_bool_rejects_other_strings_and_ints():
     rejects("params.verbose", "expected bool, got int", verbose=PV(int_value=1))
 
 
-@pytest.mark.parametrize("text, seconds", [
-    ("90s", 90), ("1h30m", 5400), ("PT1H30M", 5400), ("pt15m", 900), ("P1DT1S", 86401), ("3600", 3600),
-    ("1.5", 1.5), ("1.5h", 5400), ("250ms", 0.25), ("2m30s", 150)])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        ("90s", 90),
+        ("1h30m", 5400),
+        ("PT1H30M", 5400),
+        ("pt15m", 900),
+        ("P1DT1S", 86401),
+        ("3600", 3600),
+        ("1.5", 1.5),
+        ("1.5h", 5400),
+        ("250ms", 0.25),
+        ("2m30s", 150),
+    ],
+)
 def test_duration_from_string(text, seconds):
     specs = [Param.duration("d", required=True).spec]
     value = validate_params(specs, {"d": PV(string_value=text)})["d"]
@@ -144,12 +181,15 @@ def test_duration_rules():
     rejects("params.step", "expected duration, got bool", step=PV(bool_value=True))
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("2026-03-01T12:30:00Z", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),
-    ("2026-03-01T12:30:00", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),         # naive -> UTC
-    ("2026-03-01T13:30:00+01:00", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),
-    ("2026-03-01", dt.datetime(2026, 3, 1, tzinfo=UTC)),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2026-03-01T12:30:00Z", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),
+        ("2026-03-01T12:30:00", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),  # naive -> UTC
+        ("2026-03-01T13:30:00+01:00", dt.datetime(2026, 3, 1, 12, 30, tzinfo=UTC)),
+        ("2026-03-01", dt.datetime(2026, 3, 1, tzinfo=UTC)),
+    ],
+)
 def test_datetime_from_string(text, expected):
     assert check(start=PV(string_value=text))["start"] == expected
 
@@ -170,8 +210,9 @@ def test_empty_value_counts_as_absent():
 
 
 def test_returned_values_are_typed():
-    typed = validate_params(SPECS, {"label": PV(string_value="x"), "buildings": PV(string_value="5"),
-                                    "step": PV(string_value="90s")})
+    typed = validate_params(
+        SPECS, {"label": PV(string_value="x"), "buildings": PV(string_value="5"), "step": PV(string_value="90s")}
+    )
     assert typed["buildings"].WhichOneof("kind") == "int_value"
     assert typed["step"].duration_value.seconds == 90
     assert typed["profile"].string_value == "residential"
@@ -188,8 +229,11 @@ def test_validator_reuse_and_cache_follow_content():
 
 def test_from_python_and_back():
     cases = [
-        (Param.int("a").spec, 3), (Param.float("b").spec, 2.5), (Param.bool("c").spec, True),
-        (Param.string("d").spec, "x"), (Param.bytes("e").spec, b"\x01"),
+        (Param.int("a").spec, 3),
+        (Param.float("b").spec, 2.5),
+        (Param.bool("c").spec, True),
+        (Param.string("d").spec, "x"),
+        (Param.bytes("e").spec, b"\x01"),
         (Param.datetime("f").spec, dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)),
         (Param.duration("g").spec, dt.timedelta(seconds=1.5)),
     ]

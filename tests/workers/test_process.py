@@ -9,19 +9,22 @@ import threading
 
 import grpc
 import pytest
-from workmesh.registry import find_service, service_name
-from workmesh.v1 import worker_pb2_grpc
 
 from tests.support import eventually, free_port, wait_for_port
 from tests.workers.helpers import execute_request
+from workmesh.registry import find_service, service_name
+from workmesh.v1 import worker_pb2_grpc
 
-REGISTRY = "import asyncio, sys; from workmesh.registry import run_embedded_registry; " \
-           "asyncio.run(run_embedded_registry('127.0.0.1', int(sys.argv[1])))"
+REGISTRY = (
+    "import asyncio, sys; from workmesh.registry import run_embedded_registry; "
+    "asyncio.run(run_embedded_registry('127.0.0.1', int(sys.argv[1])))"
+)
 WORKER = "import asyncio, sys; from workmesh.workers import run_worker; asyncio.run(run_worker(sys.argv[1]))"
 
 
 def passing(address: str, workflow_type: str) -> list:
     from workmesh.registry import RegistryConfig
+
     return asyncio.run(find_service(RegistryConfig(address=address), service_name(workflow_type)))
 
 
@@ -30,8 +33,7 @@ def test_sigterm_drains_a_worker_process(procs):
     procs.start("-c", REGISTRY, str(registry_port), name="registry")
     wait_for_port(registry_port)
     address = f"127.0.0.1:{registry_port}"
-    env = {"CONSUL_HTTP_ADDR": address, "WORKMESH_WORKER_PORT": str(worker_port),
-           "WORKMESH_WORKER_DRAIN_GRACE": "60"}
+    env = {"CONSUL_HTTP_ADDR": address, "WORKMESH_WORKER_PORT": str(worker_port), "WORKMESH_WORKER_DRAIN_GRACE": "60"}
     worker = procs.start("-c", WORKER, "workmesh.workers.examples.basic:worker", env=env, name="worker")
     eventually(lambda: passing(address, "sleep"), timeout=30)
 
@@ -52,6 +54,7 @@ def test_sigterm_drains_a_worker_process(procs):
             with pytest.raises(grpc.RpcError) as info:
                 list(stub.Execute(execute_request("new", "echo")))
             return info.value.code() == grpc.StatusCode.UNAVAILABLE and "draining" in info.value.details()
+
         assert refused()
         reader.join(30)
         assert rest and rest[-1].WhichOneof("payload") == "result", rest[-1:]

@@ -9,12 +9,12 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
-from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.workers import ApplicationError, Context, Param, RetryableError, Worker, workflow
-from workmesh.workers.examples import basic
 
 from tests.support import eventually_async
 from tests.workers.helpers import collect, execute_request, kinds, serving
+from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.workers import ApplicationError, Context, Param, RetryableError, Worker, workflow
+from workmesh.workers.examples import basic
 
 GATES: dict[str, asyncio.Event] = {}
 RUNS: dict[str, int] = {}
@@ -92,6 +92,7 @@ def test_describe_lists_full_schemas():
         seconds = {p.name: p for p in types["sleep"].params}["seconds"]
         assert seconds.type == common_pb2.PARAM_TYPE_FLOAT and seconds.max == 86400 and seconds.unit == "s"
         assert seconds.default.float_value == 1.0
+
     run(body())
 
 
@@ -106,21 +107,29 @@ def test_execute_streams_ordered_events_ending_in_a_result():
         assert fractions == sorted(fractions) and fractions[-1] == 1.0
         assert events[-1].result.outputs["steps"] == 3
         assert all(e.time.seconds > 0 for e in events)
+
     run(body())
 
 
-@pytest.mark.parametrize("kind, code, retryable, message", [
-    ("plain", "HANDLER_ERROR", False, "ZeroDivisionError: division by zero"),
-    ("app", "BAD_DATA", False, "bad input data"),
-    ("retryable", "RETRYABLE_ERROR", True, "database briefly away"),
-])
+@pytest.mark.parametrize(
+    "kind, code, retryable, message",
+    [
+        ("plain", "HANDLER_ERROR", False, "ZeroDivisionError: division by zero"),
+        ("app", "BAD_DATA", False, "bad input data"),
+        ("retryable", "RETRYABLE_ERROR", True, "database briefly away"),
+    ],
+)
 def test_handler_errors_end_the_stream(kind, code, retryable, message):
     async def body():
         async with serving(Worker([broken])) as stub:
             events = await collect(stub.Execute(execute_request(f"err-{kind}", "broken", kind=kind)))
         assert kinds(events) == ["started", "error"]
-        assert (events[-1].error.code, events[-1].error.retryable, events[-1].error.message) == \
-            (code, retryable, message)
+        assert (events[-1].error.code, events[-1].error.retryable, events[-1].error.message) == (
+            code,
+            retryable,
+            message,
+        )
+
     run(body())
 
 
@@ -142,6 +151,7 @@ def test_bad_requests_get_clear_statuses():
                 await collect(stub.Attach(worker_pb2.AttachRequest(job_id="ghost")))
             assert info.value.code() == grpc.StatusCode.NOT_FOUND and "ghost" in info.value.details()
             assert not (await stub.Cancel(worker_pb2.CancelRequest(job_id="ghost"))).found
+
     run(body())
 
 
@@ -158,6 +168,7 @@ def test_capacity_exhausted():
             assert (await stub.Describe(worker_pb2.DescribeRequest())).running == 1
             gate.set()
             assert kinds(await collect(first))[-1] == "result"
+
     run(body())
 
 
@@ -171,6 +182,7 @@ def test_cancel_reaches_a_checking_handler():
             assert (await stub.Cancel(worker_pb2.CancelRequest(job_id="c-1", reason="user cancelled"))).found
             rest = await collect(call)
         assert rest[-1].error.code == "CANCELLED" and rest[-1].error.message == "user cancelled"
+
     run(body())
 
 
@@ -192,7 +204,9 @@ def test_handlers_ignoring_cancel_are_forced_after_the_grace_period():
 
             async def idle():
                 return (await stub.Describe(worker_pb2.DescribeRequest())).running == 0
+
             await eventually_async(idle)
+
     run(body())
 
 
@@ -214,6 +228,7 @@ def test_attach_replays_after_a_seq_and_follows_live():
             tail = await collect(stub.Attach(worker_pb2.AttachRequest(job_id="a-1", after_seq=4)))
             assert [e.seq for e in tail] == [5] and tail[0].result.outputs["gate"] == "attach"
         assert RUNS["attach"] == 1
+
     run(body())
 
 
@@ -233,6 +248,7 @@ def test_execute_twice_with_the_same_job_id_runs_once():
             replay = await collect(stub.Execute(execute_request("t-1", "gated", gate="twice")))
             assert replay[-1] == first[-1]
         assert RUNS["twice"] == 1
+
     run(body())
 
 
@@ -244,6 +260,7 @@ def test_a_new_attempt_of_a_finished_job_runs_again():
             events = await collect(stub.Execute(execute_request("r-1", "gated", attempt=2, gate="retry")))
             assert kinds(events)[-1] == "result" and events[0].seq == 1
         assert RUNS["retry"] == 2
+
     run(body())
 
 
@@ -257,11 +274,14 @@ def test_orphaned_job_is_cancelled_when_nobody_attaches():
 
             async def cancelled():
                 events = await collect(stub.Attach(worker_pb2.AttachRequest(job_id="o-1", after_seq=3)))
-                return events and events[-1].error.code == "CANCELLED" and "no client attached" in \
-                    events[-1].error.message
+                return (
+                    events and events[-1].error.code == "CANCELLED" and "no client attached" in events[-1].error.message
+                )
+
             # Attaching itself would stop the orphan timer, so attach only once the job is done.
             await eventually_async(lambda: worker_done(stub))
             assert await cancelled()
+
     run(body())
 
 
@@ -278,6 +298,7 @@ def test_deadline_times_the_job_out():
             request.deadline.nanos = 0  # already in the past: times out at once
             events = await collect(stub.Execute(request))
         assert events[-1].error.code == "TIMED_OUT" and "deadline" in events[-1].error.message
+
     run(body())
 
 
@@ -293,6 +314,7 @@ def test_health_and_reflection():
             replies = refl.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
             names = {s.name async for r in replies for s in r.list_services_response.service}
             assert {"workmesh.v1.Worker", "grpc.health.v1.Health"} <= names
+
     run(body())
 
 
@@ -309,6 +331,7 @@ def test_drain_finishes_running_jobs_and_rejects_new_ones():
             async def not_serving():
                 reply = await health.Check(health_pb2.HealthCheckRequest(service="gated"))
                 return reply.status == health_pb2.HealthCheckResponse.NOT_SERVING
+
             await eventually_async(not_serving)
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await collect(stub.Execute(execute_request("dr-2", "gated", gate="drain")))
@@ -317,6 +340,7 @@ def test_drain_finishes_running_jobs_and_rejects_new_ones():
             gate.set()
             assert kinds(await collect(running))[-1] == "result"
             await drain
+
     run(body())
 
 
@@ -330,4 +354,5 @@ def test_drain_cancels_jobs_left_after_the_grace_period():
             await worker.drain(grace=0.1)
             events = await collect(running)
             assert events[-1].error.code == "CANCELLED" and "shutting down" in events[-1].error.message
+
     run(body())

@@ -10,13 +10,13 @@ import asyncio
 
 import grpc
 import pytest
-from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
-from workmesh.workers import Context, Param, Result, Worker, workflow
-from workmesh.services.core.streams import Outbox
-from workmesh.workers.examples.basic import echo, fail, sleep
 
 from tests.support import eventually_async
 from tests.workers.helpers import collect, execute_request, kinds, serving
+from workmesh.services.core.streams import Outbox
+from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
+from workmesh.workers import Context, Param, Result, Worker, workflow
+from workmesh.workers.examples.basic import echo, fail, sleep
 
 Command = worker_pb2.SessionCommand
 
@@ -39,9 +39,15 @@ class RawSession:
 
     async def until_done(self, *job_ids: str) -> None:
         """Read replies until every job in `job_ids` has its terminal event or an error."""
+
         def pending():
-            return [j for j in job_ids if j not in self.errors
-                    and not (self.events.get(j) and kinds(self.events[j])[-1] in ("result", "error"))]
+            return [
+                j
+                for j in job_ids
+                if j not in self.errors
+                and not (self.events.get(j) and kinds(self.events[j])[-1] in ("result", "error"))
+            ]
+
         while pending():
             reply = await self.call.read()
             assert reply is not grpc.aio.EOF, f"the session ended with {pending()} unfinished"
@@ -82,14 +88,18 @@ def test_describe_advertises_the_session():
     async def main():
         async with serving(Worker([echo])) as stub:
             assert (await stub.Describe(worker_pb2.DescribeRequest())).session is True
+
     run(main())
 
 
-@pytest.mark.parametrize("workflow_type, params", [
-    ("echo", {"message": "hi"}),
-    ("fail", {"message": "boom"}),
-    ("sleep", {"seconds": 0.3, "steps": 3}),  # steps further apart than the progress rate limit
-])
+@pytest.mark.parametrize(
+    "workflow_type, params",
+    [
+        ("echo", {"message": "hi"}),
+        ("fail", {"message": "boom"}),
+        ("sleep", {"seconds": 0.3, "steps": 3}),  # steps further apart than the progress rate limit
+    ],
+)
 def test_session_events_equal_execute_events(workflow_type, params):
     async def main():
         worker = Worker([echo, fail, sleep], capacity=4)
@@ -101,6 +111,7 @@ def test_session_events_equal_execute_events(workflow_type, params):
             session.call.cancel()
         assert kinds(via_execute)[-1] in ("result", "error")
         assert shape(session.events["s-1"]) == shape(via_execute)
+
     run(main())
 
 
@@ -110,8 +121,12 @@ def test_many_jobs_on_one_stream_in_order_per_job_and_batched():
         async with serving(worker) as stub:
             session = RawSession(stub)
             ids = [f"job-{i}" for i in range(40)]
-            commands = [Command(execute=execute_request(j, "sleep", seconds=0.02, steps=2)) if i % 2
-                        else Command(execute=execute_request(j, "echo", message=j)) for i, j in enumerate(ids)]
+            commands = [
+                Command(execute=execute_request(j, "sleep", seconds=0.02, steps=2))
+                if i % 2
+                else Command(execute=execute_request(j, "echo", message=j))
+                for i, j in enumerate(ids)
+            ]
             await session.send(*commands)
             await session.until_done(*ids)
             session.call.cancel()
@@ -125,6 +140,7 @@ def test_many_jobs_on_one_stream_in_order_per_job_and_batched():
                 assert events[-1].result.outputs["message"] == job_id
         # The 40 commands arrived in one message; their events left in far fewer than 120 messages.
         assert session.replies < 120
+
     run(main())
 
 
@@ -133,10 +149,12 @@ def test_refused_commands_get_an_error_item_and_the_stream_goes_on():
         worker = Worker([echo, sleep], capacity=1)
         async with serving(worker) as stub:
             session = RawSession(stub)
-            await session.send(Command(execute=execute_request("busy", "sleep", seconds=0.3, steps=1)),
-                               Command(execute=execute_request("full", "echo")),
-                               Command(execute=execute_request("nope", "no-such-type")),
-                               Command(attach=worker_pb2.AttachRequest(job_id="ghost")))
+            await session.send(
+                Command(execute=execute_request("busy", "sleep", seconds=0.3, steps=1)),
+                Command(execute=execute_request("full", "echo")),
+                Command(execute=execute_request("nope", "no-such-type")),
+                Command(attach=worker_pb2.AttachRequest(job_id="ghost")),
+            )
             await session.until_done("full", "nope", "ghost")
             assert session.errors["full"].code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
             assert session.errors["nope"].code == grpc.StatusCode.NOT_FOUND.value[0]
@@ -149,6 +167,7 @@ def test_refused_commands_get_an_error_item_and_the_stream_goes_on():
             await session.until_done("after")
             assert session.events["after"][-1].result.outputs["message"] == "ok"
             session.call.cancel()
+
     run(main())
 
 
@@ -171,6 +190,7 @@ def test_cancel_command_reaches_the_handler_like_cancel_rpc():
         assert kinds(via_execute) == ["error"]
         assert via_execute[-1].error.code == "CANCELLED" and via_execute[-1].error.message == "stop it"
         assert shape(session.events["s"][1:]) == shape(via_execute)
+
     run(main())
 
 
@@ -188,6 +208,7 @@ def test_idempotent_execute_on_a_session_runs_the_job_once():
             events = session.events["once"]
             assert kinds(events).count("result") == 1
             assert worker.running == 0
+
     run(main())
 
 
@@ -219,6 +240,7 @@ def test_attach_after_the_stream_broke_replays_and_follows_to_the_end(path):
                 again.call.cancel()
         assert [e.seq for e in rest] == list(range(2, len(rest) + 2))
         assert kinds(rest)[-1] == "result" and rest[-1].result.outputs["steps"] == 4
+
     run(main())
 
 
@@ -240,12 +262,14 @@ def test_a_job_nobody_follows_is_cancelled_after_the_orphan_timeout(path):
 
             async def orphan_cancelled():
                 return worker.running == 0
+
             await eventually_async(orphan_cancelled, timeout=10)
             events = await collect(stub.Attach(worker_pb2.AttachRequest(job_id="o", after_seq=1)))
             if path == "session":
                 session.call.cancel()
         assert kinds(events) == ["error"] and events[-1].error.code == "CANCELLED"
         assert "no client attached" in events[-1].error.message
+
     run(main())
 
 
@@ -259,8 +283,10 @@ def test_batches_stay_under_the_message_limit_with_large_results():
         worker = Worker([big], capacity=8)
         async with serving(worker):
             limit = 64 * 1024 * 1024  # what the gateway's channel accepts, as the worker's server
-            async with grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}", options=[
-                    ("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)]) as channel:
+            async with grpc.aio.insecure_channel(
+                f"127.0.0.1:{worker.port}",
+                options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
+            ) as channel:
                 session = RawSession(worker_pb2_grpc.WorkerStub(channel))
                 ids = [f"big-{i}" for i in range(4)]
                 # 4 x 25 MiB finish in the same turn: together far above the 64 MiB message limit.
@@ -270,6 +296,7 @@ def test_batches_stay_under_the_message_limit_with_large_results():
         for j in ids:
             assert len(session.events[j][-1].result.data) == 25 * 1024 * 1024
         assert session.replies >= 4  # each large result left in a message of its own
+
     run(main())
 
 

@@ -10,17 +10,26 @@ import asyncio
 from workmesh.workers import ApplicationError, Context, Param, RetryableError, Worker, workflow
 
 
-@workflow(name="echo", version="1.0.0", description="Returns its parameters; a no-op for benchmarks.",
-          params=[Param.string("message", default="", description="any text, returned as is")])
+@workflow(
+    name="echo",
+    version="1.0.0",
+    description="Returns its parameters; a no-op for benchmarks.",
+    params=[Param.string("message", default="", description="any text, returned as is")],
+)
 async def echo(ctx: Context, message: str) -> dict:
     # Kept minimal on purpose: the dispatch benchmark measures the platform, not this handler.
     return {"message": message}
 
 
-@workflow(name="sleep", version="1.0.0", description="Sleeps in steps, reporting progress; honours cancel.",
-          params=[Param.float("seconds", default=1.0, min=0.0, max=86400.0, unit="s",
-                              description="total time to sleep"),
-                  Param.int("steps", default=10, min=1, max=100000, description="progress events to send")])
+@workflow(
+    name="sleep",
+    version="1.0.0",
+    description="Sleeps in steps, reporting progress; honours cancel.",
+    params=[
+        Param.float("seconds", default=1.0, min=0.0, max=86400.0, unit="s", description="total time to sleep"),
+        Param.int("steps", default=10, min=1, max=100000, description="progress events to send"),
+    ],
+)
 async def sleep(ctx: Context, seconds: float, steps: int) -> dict:
     step = seconds / steps
     for i in range(steps):
@@ -30,9 +39,15 @@ async def sleep(ctx: Context, seconds: float, steps: int) -> dict:
     return {"slept": seconds, "steps": steps}
 
 
-@workflow(name="fail", version="1.0.0", description="Fails on request, with a retryable error or not.",
-          params=[Param.string("message", default="failed on request", description="the error message"),
-                  Param.bool("retryable", default=False, description="raise a RetryableError")])
+@workflow(
+    name="fail",
+    version="1.0.0",
+    description="Fails on request, with a retryable error or not.",
+    params=[
+        Param.string("message", default="failed on request", description="the error message"),
+        Param.bool("retryable", default=False, description="raise a RetryableError"),
+    ],
+)
 async def fail(ctx: Context, message: str, retryable: bool) -> dict:
     await asyncio.sleep(0)
     if retryable:

@@ -21,10 +21,11 @@ import datetime as _dt
 from collections.abc import Callable
 
 import numpy as np
+
 from workmesh.workers import Context, Param, Worker, workflow
 
 MAX_CHUNK = 500  # buildings per vectorised step: ~35 MB of float64 for a leap year
-STEPS = 20       # aim for this many progress steps, so small runs report progress too
+STEPS = 20  # aim for this many progress steps, so small runs report progress too
 MAX_BUILDING_SERIES = 1000  # per-building series beyond this would dwarf the job: totals only
 
 # Per profile: median floor area (m²), specific UA range (W/K per m²), DHW share of the total.
@@ -68,9 +69,16 @@ def schedules(hours: np.ndarray, profile: str) -> tuple[np.ndarray, np.ndarray]:
     return heating, dhw / dhw.sum()
 
 
-def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 18.0, profile: str = "residential",
-             seed: int = 42, progress: Callable[[float, str], None] | None = None, *,
-             on_load: Callable[[int, np.ndarray], None] | None = None) -> dict:
+def simulate(
+    buildings: int = 100,
+    year: int = 2025,
+    base_temperature: float = 18.0,
+    profile: str = "residential",
+    seed: int = 42,
+    progress: Callable[[float, str], None] | None = None,
+    *,
+    on_load: Callable[[int, np.ndarray], None] | None = None,
+) -> dict:
     """Run the model; `progress(fraction, message)` is called after each chunk of buildings.
 
     Every random draw depends only on the inputs (building properties are drawn up front), so
@@ -84,14 +92,14 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
     hours, t_out = outdoor_temperature(year, rng)
     degree_hours = np.maximum(base_temperature - t_out, 0.0)
     office = (rng.random(buildings) < 0.3) if profile == "mixed" else np.full(buildings, profile == "office")
-    area = np.empty(buildings)                                   # m²
-    ua_kw = np.empty(buildings)                                  # kW/K
+    area = np.empty(buildings)  # m²
+    ua_kw = np.empty(buildings)  # kW/K
     for name, mask in (("office", office), ("residential", ~office)):
         spec, n = PROFILES[name], int(mask.sum())
         area[mask] = spec["area"] * rng.lognormal(0.0, 0.35, n)
         ua_kw[mask] = area[mask] * rng.uniform(*spec["ua"], n) / 1000.0
     shapes = {name: schedules(hours, name) for name in PROFILES}
-    total = np.zeros(hours.size)                                 # coincident demand of all buildings, kW
+    total = np.zeros(hours.size)  # coincident demand of all buildings, kW
     space_kwh = dhw_kwh = max_building_peak = 0.0
     chunk = max(1, min(MAX_CHUNK, -(-buildings // STEPS)))
     for start in range(0, buildings, chunk):
@@ -104,7 +112,7 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
             heating, dhw_shape = shapes[name]
             share = PROFILES[name]["dhw"]
             load = ua_kw[start:stop][mask][:, None] * (degree_hours * heating)[None, :]  # kW, buildings × hours
-            annual = load.sum(axis=1)                                                    # kWh per building
+            annual = load.sum(axis=1)  # kWh per building
             dhw_annual = annual * share / (1.0 - share)
             # dhw_shape sums to 1 over the year, so each building's DHW adds up to dhw_annual.
             load += dhw_annual[:, None] * dhw_shape[None, :]
@@ -119,7 +127,7 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
         if progress is not None:
             progress(stop / buildings, f"buildings {stop}/{buildings}")
     months = hours.astype("datetime64[M]").astype(int) % 12
-    monthly = np.bincount(months, weights=total, minlength=12) / 1000.0          # MWh
+    monthly = np.bincount(months, weights=total, minlength=12) / 1000.0  # MWh
     peak_index = int(total.argmax())
     return {
         "buildings": buildings,
@@ -139,25 +147,40 @@ def simulate(buildings: int = 100, year: int = 2025, base_temperature: float = 1
 
 
 @workflow(
-    name="heat-demand", version="1.1.0",
+    name="heat-demand",
+    version="1.1.0",
     description="Hourly heat demand of N buildings over a year from a degree-day model (Dutch climate); "
-                "writes the hourly series to the results service.",
+    "writes the hourly series to the results service.",
     params=[
         Param.int("buildings", default=100, min=1, max=100_000, description="number of buildings"),
         Param.int("year", default=2025, min=1900, max=2100, description="calendar year simulated"),
-        Param.float("base_temperature", default=18.0, min=10.0, max=24.0, unit="°C",
-                    description="heating base temperature of the degree-day model"),
-        Param.enum("profile", ["residential", "office", "mixed"], default="residential",
-                   description="building stock; mixed is 70% residential, 30% office"),
+        Param.float(
+            "base_temperature",
+            default=18.0,
+            min=10.0,
+            max=24.0,
+            unit="°C",
+            description="heating base temperature of the degree-day model",
+        ),
+        Param.enum(
+            "profile",
+            ["residential", "office", "mixed"],
+            default="residential",
+            description="building stock; mixed is 70% residential, 30% office",
+        ),
         Param.int("seed", default=42, min=0, max=2**31 - 1, description="seed of the synthetic data"),
-        Param.bool("write_series", default=True,
-                   description=f"write hourly series: district total and outdoor temperature, and per "
-                               f"building for the first {MAX_BUILDING_SERIES} buildings"),
+        Param.bool(
+            "write_series",
+            default=True,
+            description=f"write hourly series: district total and outdoor temperature, and per "
+            f"building for the first {MAX_BUILDING_SERIES} buildings",
+        ),
     ],
     timeout=_dt.timedelta(hours=1),
 )
-def heat_demand(ctx: Context, buildings: int, year: int, base_temperature: float, profile: str,
-                seed: int, write_series: bool = True) -> dict:
+def heat_demand(
+    ctx: Context, buildings: int, year: int, base_temperature: float, profile: str, seed: int, write_series: bool = True
+) -> dict:
     # A plain `def`: the numpy work runs in a worker thread and leaves the event loop free; the
     # series writes block this thread (not the loop) while the results service is busy.
     ctx.log("info", "simulating", buildings=buildings, year=year)

@@ -27,7 +27,8 @@ class _JobWriter:
 
 
 @workflow(
-    name="series-load", version="1.0.0",
+    name="series-load",
+    version="1.0.0",
     description="Writes components x fields x steps benchmark values as series (load generator).",
     params=[
         Param.int("components", default=1000, min=1, max=100_000, description="series (one per component)"),
@@ -49,12 +50,19 @@ worker = Worker([series_load], capacity=1)
 
 
 @workflow(
-    name="progress-load", version="1.0.0",
+    name="progress-load",
+    version="1.0.0",
     description="Sends progress events as fast as asked, each stamped with when it was sent (load generator).",
     params=[
         Param.int("events", default=100_000, min=1, max=10_000_000, description="progress events to send"),
-        Param.float("rate", default=0.0, min=0.0, max=1_000_000.0, unit="1/s",
-                    description="events per second (0: as fast as the worker can)"),
+        Param.float(
+            "rate",
+            default=0.0,
+            min=0.0,
+            max=1_000_000.0,
+            unit="1/s",
+            description="events per second (0: as fast as the worker can)",
+        ),
     ],
     max_attempts=1,
 )

@@ -16,9 +16,10 @@ import logging
 from typing import TYPE_CHECKING
 
 import grpc
+
+from workmesh.services.core.errors import WorkmeshError, status_of
 from workmesh.services.core.streams import BatchedStream
 from workmesh.v1 import worker_pb2
-from workmesh.services.core.errors import WorkmeshError, status_of
 
 if TYPE_CHECKING:
     from workmesh.workers._job import Job
@@ -40,7 +41,7 @@ class ServerSession(BatchedStream):
     def __init__(self, worker: Worker, context: grpc.aio.ServicerContext) -> None:
         super().__init__(context, worker_pb2.SessionReply, "events")
         self._worker = worker
-        self._jobs: dict[str, Job] = {}          # jobs this stream follows, by id
+        self._jobs: dict[str, Job] = {}  # jobs this stream follows, by id
 
     def _pending(self) -> bool:
         return bool(self._jobs)

@@ -49,8 +49,9 @@ class Authenticator:
 
     def __init__(self, config: AuthConfig, tokens: TokenStore | None = None, *, max_cached: int = 10_000) -> None:
         self._jwt = JwtVerifier(config.jwt) if config.jwt.enabled else None
-        self._tokens = (ApiTokenVerifier(tokens, cache_seconds=config.token_cache_seconds)
-                        if tokens is not None else None)
+        self._tokens = (
+            ApiTokenVerifier(tokens, cache_seconds=config.token_cache_seconds) if tokens is not None else None
+        )
         self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
         self._max = max_cached
 
@@ -73,8 +74,10 @@ class Authenticator:
                 return cached[0]
             del self._cache[token]
         if self._jwt is None:
-            raise Unauthenticated("JWTs are not accepted (no WORKMESH_JWT_SECRET, WORKMESH_JWKS_URL or "
-                                  "WORKMESH_JWKS_FILE is set); use an API token")
+            raise Unauthenticated(
+                "JWTs are not accepted (no WORKMESH_JWT_SECRET, WORKMESH_JWKS_URL or "
+                "WORKMESH_JWKS_FILE is set); use an API token"
+            )
         identity, exp = await self._jwt.verify(token)
         if isinstance(exp, (int, float)):
             self._cache[token] = (identity, float(exp))

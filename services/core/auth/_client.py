@@ -19,8 +19,9 @@ class _Bearer:
     def _details(self, details: grpc.aio.ClientCallDetails) -> grpc.aio.ClientCallDetails:
         metadata = grpc.aio.Metadata(*[(k, v) for k, v in (details.metadata or ()) if k != "authorization"])
         metadata.add(*self._header)
-        return grpc.aio.ClientCallDetails(details.method, details.timeout, metadata, details.credentials,
-                                          details.wait_for_ready)
+        return grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
 
 
 # One class per kind of call: grpc.aio files an interceptor under the first kind it implements only.
@@ -52,8 +53,12 @@ def bearer_interceptors(token: str | None) -> list[grpc.aio.ClientInterceptor]:
     return [kind(token) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary, _StreamStream)]
 
 
-class _SyncBearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor,
-                  grpc.StreamUnaryClientInterceptor, grpc.StreamStreamClientInterceptor):
+class _SyncBearer(
+    grpc.UnaryUnaryClientInterceptor,
+    grpc.UnaryStreamClientInterceptor,
+    grpc.StreamUnaryClientInterceptor,
+    grpc.StreamStreamClientInterceptor,
+):
     # grpc.intercept_channel (the blocking API) takes one interceptor for every kind of call.
     def __init__(self, token: str) -> None:
         self._header = ("authorization", f"Bearer {token}")
@@ -63,8 +68,14 @@ class _SyncBearer(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterc
 
     def _details(self, details):
         metadata = [(k, v) for k, v in (details.metadata or ()) if k != "authorization"] + [self._header]
-        return _SyncDetails(details.method, details.timeout, metadata, details.credentials,
-                            getattr(details, "wait_for_ready", None), getattr(details, "compression", None))
+        return _SyncDetails(
+            details.method,
+            details.timeout,
+            metadata,
+            details.credentials,
+            getattr(details, "wait_for_ready", None),
+            getattr(details, "compression", None),
+        )
 
     def intercept_unary_unary(self, continuation, details, request):
         return continuation(self._details(details), request)

@@ -76,22 +76,34 @@ class AuthConfig:
         algorithms = tuple(a.strip() for a in _text(env, "WORKMESH_JWT_ALGORITHMS").split(",") if a.strip())
         for alg in algorithms:
             if alg not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"):
-                raise ValueError(f"WORKMESH_JWT_ALGORITHMS={alg!r}: not an asymmetric JWS algorithm "
-                                 f"(HS256 is used when WORKMESH_JWT_SECRET is set)")
-        jwt = JwtConfig(secret=_text(env, "WORKMESH_JWT_SECRET"), jwks_url=_text(env, "WORKMESH_JWKS_URL"),
-                        jwks_file=_text(env, "WORKMESH_JWKS_FILE"), algorithms=algorithms or d.algorithms,
-                        issuer=_text(env, "WORKMESH_JWT_ISSUER"), audience=_text(env, "WORKMESH_JWT_AUDIENCE"),
-                        leeway=_seconds(env, "WORKMESH_JWT_LEEWAY", d.leeway),
-                        subject_claim=_text(env, "WORKMESH_JWT_SUBJECT_CLAIM", d.subject_claim),
-                        tenant_claim=_text(env, "WORKMESH_JWT_TENANT_CLAIM", d.tenant_claim),
-                        scopes_claim=_text(env, "WORKMESH_JWT_SCOPES_CLAIM", d.scopes_claim),
-                        groups_claim=_text(env, "WORKMESH_JWT_GROUPS_CLAIM", d.groups_claim),
-                        default_tenant=_text(env, "WORKMESH_JWT_DEFAULT_TENANT"))
+                raise ValueError(
+                    f"WORKMESH_JWT_ALGORITHMS={alg!r}: not an asymmetric JWS algorithm "
+                    f"(HS256 is used when WORKMESH_JWT_SECRET is set)"
+                )
+        jwt = JwtConfig(
+            secret=_text(env, "WORKMESH_JWT_SECRET"),
+            jwks_url=_text(env, "WORKMESH_JWKS_URL"),
+            jwks_file=_text(env, "WORKMESH_JWKS_FILE"),
+            algorithms=algorithms or d.algorithms,
+            issuer=_text(env, "WORKMESH_JWT_ISSUER"),
+            audience=_text(env, "WORKMESH_JWT_AUDIENCE"),
+            leeway=_seconds(env, "WORKMESH_JWT_LEEWAY", d.leeway),
+            subject_claim=_text(env, "WORKMESH_JWT_SUBJECT_CLAIM", d.subject_claim),
+            tenant_claim=_text(env, "WORKMESH_JWT_TENANT_CLAIM", d.tenant_claim),
+            scopes_claim=_text(env, "WORKMESH_JWT_SCOPES_CLAIM", d.scopes_claim),
+            groups_claim=_text(env, "WORKMESH_JWT_GROUPS_CLAIM", d.groups_claim),
+            default_tenant=_text(env, "WORKMESH_JWT_DEFAULT_TENANT"),
+        )
         if jwt.secret and len(jwt.secret) < 32:
-            raise ValueError("WORKMESH_JWT_SECRET: must be at least 32 characters (RFC 7518 asks for a key "
-                             "as long as the hash, 256 bits for HS256)")
-        return cls(enabled=_flag(env, "WORKMESH_AUTH", False), jwt=jwt,
-                   token_cache_seconds=_seconds(env, "WORKMESH_TOKEN_CACHE_SECONDS", cls.token_cache_seconds))
+            raise ValueError(
+                "WORKMESH_JWT_SECRET: must be at least 32 characters (RFC 7518 asks for a key "
+                "as long as the hash, 256 bits for HS256)"
+            )
+        return cls(
+            enabled=_flag(env, "WORKMESH_AUTH", False),
+            jwt=jwt,
+            token_cache_seconds=_seconds(env, "WORKMESH_TOKEN_CACHE_SECONDS", cls.token_cache_seconds),
+        )
 
     def describe(self, tokens: bool = True) -> str:
         """One line for the start-up log: what is accepted (never a secret); `tokens`: whether

@@ -65,8 +65,10 @@ class Identity:
     def require(self, scope: str) -> None:
         """Raise PermissionDenied naming `scope` unless the caller holds it."""
         if not self.has(scope):
-            raise PermissionDenied(f"this call needs the scope {scope!r}; the caller "
-                                   f"{self.subject!r} of tenant {self.tenant!r} does not have it")
+            raise PermissionDenied(
+                f"this call needs the scope {scope!r}; the caller "
+                f"{self.subject!r} of tenant {self.tenant!r} does not have it"
+            )
 
 
 _CURRENT: contextvars.ContextVar[Identity | None] = contextvars.ContextVar("workmesh_identity", default=None)

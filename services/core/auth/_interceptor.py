@@ -42,8 +42,9 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
         self._auth = authenticator
         self._public = tuple(public)
 
-    async def intercept_service(self, continuation: Callable[..., Any],
-                                handler_call_details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = await continuation(handler_call_details)
         if handler is None or handler_call_details.method.startswith(self._public):
             return handler
@@ -65,11 +66,13 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
 
     def _wrap(self, behavior: Callable[..., Any], header: str | None) -> Callable[..., Any]:
         if inspect.isasyncgenfunction(behavior):
+
             async def stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
                 # The call runs in a task of its own: the identity set here is this call's only.
                 use_identity(await self._identity(header, context))
                 async for response in behavior(request, context):
                     yield response
+
             return stream
 
         async def call(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -78,5 +81,5 @@ class AuthInterceptor(grpc.aio.ServerInterceptor):
                 return await behavior(request, context)
             finally:
                 reset_identity(token)
-        return call
 
+        return call

@@ -103,11 +103,13 @@ class JwtVerifier:
         if config.jwks_url:
             # cooldown: an unknown key id refetches the set at most every 30 s, so a flood of
             # tokens with made-up key ids does not become a flood of requests to the provider.
-            self._client = jwt.PyJWKClient(config.jwks_url, cache_jwk_set=True, lifespan=300, timeout=5,
-                                           cooldown_duration=30)
+            self._client = jwt.PyJWKClient(
+                config.jwks_url, cache_jwk_set=True, lifespan=300, timeout=5, cooldown_duration=30
+            )
         self._asymmetric = tuple(a for a in config.algorithms if a not in _HMAC)
         self._allowed = (("HS256",) if config.secret else ()) + (
-            self._asymmetric if (config.jwks_url or config.jwks_file) else ())
+            self._asymmetric if (config.jwks_url or config.jwks_file) else ()
+        )
 
     async def verify(self, token: str) -> tuple[Identity, float | None]:
         """The caller a token stands for, and the token's expiry (epoch seconds).
@@ -126,10 +128,15 @@ class JwtVerifier:
         key = self._config.secret if alg in _HMAC else await self._signing_key(header)
         c = self._config
         try:
-            claims = jwt.decode(token, key, algorithms=[alg], audience=c.audience or None, issuer=c.issuer or None,
-                                leeway=c.leeway,
-                                options={"require": ["exp"], "verify_aud": bool(c.audience),
-                                         "verify_iss": bool(c.issuer)})
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=[alg],
+                audience=c.audience or None,
+                issuer=c.issuer or None,
+                leeway=c.leeway,
+                options={"require": ["exp"], "verify_aud": bool(c.audience), "verify_iss": bool(c.issuer)},
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthenticated("token expired") from None
         except jwt.ImmatureSignatureError:
@@ -178,5 +185,10 @@ class JwtVerifier:
             tenant = c.default_tenant
         if not isinstance(tenant, str):
             raise Unauthenticated(f"token's {c.tenant_claim!r} claim is not a string")
-        return Identity(tenant=tenant, subject=subject, scopes=_names(_claim(claims, c.scopes_claim)),
-                        groups=_names(_claim(claims, c.groups_claim)), via="jwt")
+        return Identity(
+            tenant=tenant,
+            subject=subject,
+            scopes=_names(_claim(claims, c.scopes_claim)),
+            groups=_names(_claim(claims, c.groups_claim)),
+            via="jwt",
+        )

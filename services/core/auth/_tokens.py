@@ -117,8 +117,15 @@ def new_token(tenant: str, name: str, scopes, *, created_by: str = "") -> tuple[
         raise InvalidArgument("name", "must be 1 to 64 of A-Z a-z 0-9 . _ -, starting with a letter or digit")
     token_id = secrets.token_hex(_ID_LEN // 2)
     secret = secrets.token_urlsafe(32)  # 43 characters
-    record = TokenRecord(token_id=token_id, tenant=tenant, name=name, scopes=check_scopes(scopes),
-                         secret_hash=_hash(secret), created_at=time.time(), created_by=created_by)
+    record = TokenRecord(
+        token_id=token_id,
+        tenant=tenant,
+        name=name,
+        scopes=check_scopes(scopes),
+        secret_hash=_hash(secret),
+        created_at=time.time(),
+        created_by=created_by,
+    )
     return f"{TOKEN_PREFIX}{token_id}_{secret}", record
 
 
@@ -178,16 +185,20 @@ class MemoryTokens:
     async def create_token(self, record: TokenRecord) -> None:
         for other in self._api_tokens.values():
             if other.tenant == record.tenant and other.name == record.name and other.revoked_at is None:
-                raise InvalidArgument("name", f"tenant {record.tenant!r} has a live token named {record.name!r}; "
-                                              f"revoke it first or choose another name")
+                raise InvalidArgument(
+                    "name",
+                    f"tenant {record.tenant!r} has a live token named {record.name!r}; "
+                    f"revoke it first or choose another name",
+                )
         self._api_tokens[record.token_id] = record
 
     async def find_token(self, token_id: str) -> TokenRecord | None:
         return self._api_tokens.get(token_id)
 
     async def list_tokens(self, tenant: str | None = None) -> list[TokenRecord]:
-        return sorted((r for r in self._api_tokens.values() if tenant is None or r.tenant == tenant),
-                      key=lambda r: r.created_at)
+        return sorted(
+            (r for r in self._api_tokens.values() if tenant is None or r.tenant == tenant), key=lambda r: r.created_at
+        )
 
     async def revoke_token(self, token_id: str, at: float) -> TokenRecord | None:
         record = self._api_tokens.get(token_id)

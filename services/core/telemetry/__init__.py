@@ -26,9 +26,20 @@ carriers), ``_grpc`` (interceptors, metadata), ``_logging``, ``_metrics``,
 ``_setup`` (environment).
 """
 
-from workmesh.services.core.telemetry._grpc import (client_interceptors, rpc_parent, server_interceptors, trace_metadata,
-                                             tracing_enabled)
-from workmesh.services.core.telemetry._logging import JobBinding, add_trace_context, bind_job, configure_logging, get_logger
+from workmesh.services.core.telemetry._grpc import (
+    client_interceptors,
+    rpc_parent,
+    server_interceptors,
+    trace_metadata,
+    tracing_enabled,
+)
+from workmesh.services.core.telemetry._logging import (
+    JobBinding,
+    add_trace_context,
+    bind_job,
+    configure_logging,
+    get_logger,
+)
 from workmesh.services.core.telemetry._metrics import GatewayMetrics, WorkerMetrics, get_meter, state_name
 from workmesh.services.core.telemetry._setup import Telemetry, TelemetryConfig, configure_telemetry
 from workmesh.services.core.telemetry._tracing import (

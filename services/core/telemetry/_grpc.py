@@ -63,14 +63,16 @@ class _ServerTracingInterceptor(grpc.aio.ServerInterceptor):
         self._service = service
         self._exclude = tuple(exclude)
 
-    async def intercept_service(self, continuation: Callable[..., Any],
-                                handler_call_details: grpc.HandlerCallDetails) -> Any:
+    async def intercept_service(
+        self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
         handler = await continuation(handler_call_details)
         method = handler_call_details.method
         if handler is None or method.startswith(self._exclude) or not hasattr(handler, "_replace"):
             return handler  # not traced: excluded, or a handler type other than grpc's own
-        carrier = {key: value for key, value in (handler_call_details.invocation_metadata or ())
-                   if isinstance(value, str)}
+        carrier = {
+            key: value for key, value in (handler_call_details.invocation_metadata or ()) if isinstance(value, str)
+        }
         parent = propagate.extract(carrier, context=Context())
         attrs = _rpc_attributes(method, self._service)
         name = method.lstrip("/")
@@ -86,15 +88,13 @@ class _ServerTracingInterceptor(grpc.aio.ServerInterceptor):
 
 
 def _start_server_span(name: str, parent: Context, attrs: dict[str, Any]) -> Span:
-    return get_tracer(TRACER_NAME).start_span(name, context=parent, kind=SpanKind.SERVER,
-                                              attributes=attrs)
+    return get_tracer(TRACER_NAME).start_span(name, context=parent, kind=SpanKind.SERVER, attributes=attrs)
 
 
 def _end_server_span(span: Span, context: grpc.aio.ServicerContext, exc: BaseException | None) -> None:
     if span.is_recording():
         code = _context_code(context)
-        if exc is not None and not isinstance(exc, (grpc.aio.AbortError, asyncio.CancelledError,
-                                                     GeneratorExit)):
+        if exc is not None and not isinstance(exc, (grpc.aio.AbortError, asyncio.CancelledError, GeneratorExit)):
             # An unexpected exception: grpc answers UNKNOWN.
             span.record_exception(exc)
             span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
@@ -120,15 +120,13 @@ def _context_details(context: grpc.aio.ServicerContext) -> str | None:
     return details.decode(errors="replace") if isinstance(details, bytes) else details
 
 
-def _wrap_unary(behavior: Callable[..., Any], name: str, parent: Context,
-                attrs: dict[str, Any]) -> Callable[..., Any]:
+def _wrap_unary(behavior: Callable[..., Any], name: str, parent: Context, attrs: dict[str, Any]) -> Callable[..., Any]:
     # Unary response (request unary or streaming): a coroutine returning the response.
     async def traced(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
         span = _start_server_span(name, parent, attrs)
         exc: BaseException | None = None
         try:
-            with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                set_status_on_exception=False):
+            with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                 result = behavior(request_or_iterator, context)
                 if inspect.isawaitable(result):
                     result = await result
@@ -142,16 +140,15 @@ def _wrap_unary(behavior: Callable[..., Any], name: str, parent: Context,
     return traced
 
 
-def _wrap_stream(behavior: Callable[..., Any], name: str, parent: Context,
-                 attrs: dict[str, Any]) -> Callable[..., Any]:
+def _wrap_stream(behavior: Callable[..., Any], name: str, parent: Context, attrs: dict[str, Any]) -> Callable[..., Any]:
     # Streaming response: either an async generator or a coroutine writing with context.write().
     if inspect.isasyncgenfunction(behavior):
+
         async def traced_gen(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
             span = _start_server_span(name, parent, attrs)
             exc: BaseException | None = None
             try:
-                with trace.use_span(span, end_on_exit=False, record_exception=False,
-                                    set_status_on_exception=False):
+                with trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
                     async for response in behavior(request_or_iterator, context):
                         yield response
             except BaseException as error:
@@ -171,8 +168,9 @@ def tracing_enabled() -> bool:
     return not isinstance(tracer_provider(), IdOnlyTracerProvider)
 
 
-def server_interceptors(service: str | None = None, *, exclude: Sequence[str] = DEFAULT_EXCLUDE,
-                        always: bool = False) -> list[grpc.aio.ServerInterceptor]:
+def server_interceptors(
+    service: str | None = None, *, exclude: Sequence[str] = DEFAULT_EXCLUDE, always: bool = False
+) -> list[grpc.aio.ServerInterceptor]:
     """Interceptors for ``grpc.aio.server(interceptors=...)`` that continue the caller's trace.
 
     Empty when tracing is off (call :func:`configure_telemetry` before building servers): grpc.aio's
@@ -220,12 +218,12 @@ class _ClientTracing:
 
     def _start(self, details: grpc.aio.ClientCallDetails) -> tuple[Span, grpc.aio.ClientCallDetails]:
         method = details.method.decode() if isinstance(details.method, bytes) else details.method
-        span = get_tracer(TRACER_NAME).start_span(method.lstrip("/"), kind=SpanKind.CLIENT,
-                                                  attributes=_rpc_attributes(method, self._service))
+        span = get_tracer(TRACER_NAME).start_span(
+            method.lstrip("/"), kind=SpanKind.CLIENT, attributes=_rpc_attributes(method, self._service)
+        )
         carrier: dict[str, str] = {}
         propagate.inject(carrier, context=trace.set_span_in_context(span))
-        metadata = grpc.aio.Metadata(*[(key, value) for key, value in (details.metadata or ())
-                                       if key not in carrier])
+        metadata = grpc.aio.Metadata(*[(key, value) for key, value in (details.metadata or ()) if key not in carrier])
         for key, value in carrier.items():
             metadata.add(key, value)
         return span, details._replace(metadata=metadata)
@@ -253,8 +251,7 @@ class _ClientTracing:
             span.end()
         return call
 
-    async def _traced(self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails,
-                      request: Any) -> Any:
+    async def _traced(self, continuation: Any, client_call_details: grpc.aio.ClientCallDetails, request: Any) -> Any:
         """One CLIENT span around the call, whatever its kind (the four interceptors share it)."""
         span, details = self._start(client_call_details)
         try:

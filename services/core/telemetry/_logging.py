@@ -22,8 +22,17 @@ from structlog.typing import EventDict, WrappedLogger
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # Libraries that log per request or per connection at INFO/DEBUG: kept at WARNING.
-NOISY_LOGGERS = ("grpc", "grpc._cython", "aiohttp", "aiohttp.access", "aiohttp.server", "asyncio",
-                 "urllib3", "sqlalchemy.engine", "alembic.runtime.migration")
+NOISY_LOGGERS = (
+    "grpc",
+    "grpc._cython",
+    "aiohttp",
+    "aiohttp.access",
+    "aiohttp.server",
+    "asyncio",
+    "urllib3",
+    "sqlalchemy.engine",
+    "alembic.runtime.migration",
+)
 
 
 def add_trace_context(_logger: WrappedLogger, _method: str, event_dict: EventDict) -> EventDict:
@@ -54,8 +63,7 @@ def _level(level: str | None) -> int:
     return logging.getLevelName(name)
 
 
-def configure_logging(level: str | None = None, json: bool | None = None, *,
-                      stream: TextIO | None = None) -> None:
+def configure_logging(level: str | None = None, json: bool | None = None, *, stream: TextIO | None = None) -> None:
     """Route structlog and standard-library logging through one formatter on `stream`.
 
     Safe to call again (the previous workmesh handler is replaced).
@@ -89,8 +97,9 @@ def configure_logging(level: str | None = None, json: bool | None = None, *,
         # No local variables in tracebacks: they would print connection strings and tokens.
         tracebacks = structlog.dev.plain_traceback
         if structlog.dev.rich is not None:
-            tracebacks = structlog.dev.RichTracebackFormatter(show_locals=False,
-                                                              color_system="auto" if colors else None)
+            tracebacks = structlog.dev.RichTracebackFormatter(
+                show_locals=False, color_system="auto" if colors else None
+            )
         final = [structlog.dev.ConsoleRenderer(colors=colors, exception_formatter=tracebacks)]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
@@ -109,8 +118,7 @@ def configure_logging(level: str | None = None, json: bool | None = None, *,
         logging.getLogger(name).setLevel(max(logging.WARNING, numeric_level))
 
     structlog.configure(
-        processors=[structlog.stdlib.filter_by_level, *shared,
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[structlog.stdlib.filter_by_level, *shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         # Not cached: a reconfiguration (tests, `workmesh dev`) must reach loggers made at import.

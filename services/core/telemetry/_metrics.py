@@ -65,9 +65,13 @@ def state_name(state: int | str) -> str:
     return state.removeprefix("JOB_STATUS_")
 
 
-def _observer(name: str, attr: str, source: Callable[[], Callable[[], Mapping[Any, int]] | None],
-              key: Callable[[Any], str] = str,
-              extra: Callable[[], Mapping[str, str]] = dict) -> Callable[[CallbackOptions], Iterable[Observation]]:
+def _observer(
+    name: str,
+    attr: str,
+    source: Callable[[], Callable[[], Mapping[Any, int]] | None],
+    key: Callable[[Any], str] = str,
+    extra: Callable[[], Mapping[str, str]] = dict,
+) -> Callable[[CallbackOptions], Iterable[Observation]]:
     # Adapts a "() -> {key: value}" callback to the OTel gauge callback; a failing callback costs one
     # warning and an empty collection, never the exporter thread.
     def observe(_options: CallbackOptions) -> Iterable[Observation]:
@@ -99,29 +103,43 @@ class GatewayMetrics:
         self._in_flight: Callable[[], Mapping[str, int]] | None = None
         self._shares: Callable[[], Mapping[str, float]] | None = None
         self._wait = meter.create_histogram(
-            "workmesh.gateway.queue.wait", unit="s",
-            description="Time a job waited in the queue before it got a slot, by tenant and workflow type")
+            "workmesh.gateway.queue.wait",
+            unit="s",
+            description="Time a job waited in the queue before it got a slot, by tenant and workflow type",
+        )
         meter.create_observable_gauge(
-            "workmesh.gateway.tenant.share", unit="1",
+            "workmesh.gateway.tenant.share",
+            unit="1",
             description="Fraction of the decayed worker-seconds of all tenants that each tenant received",
-            callbacks=[_observer("tenant share", "tenant", lambda: self._shares)])
+            callbacks=[_observer("tenant share", "tenant", lambda: self._shares)],
+        )
         self._transitions = meter.create_counter(
-            "workmesh.gateway.job.transitions", unit="{transition}",
-            description="Job state transitions, by new state")
+            "workmesh.gateway.job.transitions", unit="{transition}", description="Job state transitions, by new state"
+        )
         self._latency = meter.create_histogram(
-            "workmesh.gateway.dispatch.latency", unit="ms",
+            "workmesh.gateway.dispatch.latency",
+            unit="ms",
             description="Time from a job becoming dispatchable to a worker accepting it",
-            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_MS)
+            explicit_bucket_boundaries_advisory=LATENCY_BUCKETS_MS,
+        )
         meter.create_observable_gauge(
-            "workmesh.gateway.jobs", unit="{job}", description="Jobs in the store, by state",
-            callbacks=[_observer("jobs", "state", lambda: self._jobs, key=state_name)])
+            "workmesh.gateway.jobs",
+            unit="{job}",
+            description="Jobs in the store, by state",
+            callbacks=[_observer("jobs", "state", lambda: self._jobs, key=state_name)],
+        )
         meter.create_observable_gauge(
-            "workmesh.gateway.queue.depth", unit="{job}", description="Queued jobs, by workflow type",
-            callbacks=[_observer("queue depth", "workflow_type", lambda: self._queue)])
+            "workmesh.gateway.queue.depth",
+            unit="{job}",
+            description="Queued jobs, by workflow type",
+            callbacks=[_observer("queue depth", "workflow_type", lambda: self._queue)],
+        )
         meter.create_observable_gauge(
-            "workmesh.gateway.instance.in_flight", unit="{job}",
+            "workmesh.gateway.instance.in_flight",
+            unit="{job}",
             description="Jobs dispatched and not finished, by worker instance",
-            callbacks=[_observer("in-flight", "instance", lambda: self._in_flight)])
+            callbacks=[_observer("in-flight", "instance", lambda: self._in_flight)],
+        )
 
     def job_transition(self, state: int | str, workflow_type: str) -> None:
         """Count one job entering `state` (a JobStatus value or name)."""
@@ -166,14 +184,20 @@ class WorkerMetrics:
         self._running: Callable[[], Mapping[str, int]] | None = None
         self._capacity: Callable[[], int] | None = None
         self._finished = meter.create_counter(
-            "workmesh.worker.jobs", unit="{job}", description="Finished jobs, by outcome")
+            "workmesh.worker.jobs", unit="{job}", description="Finished jobs, by outcome"
+        )
         meter.create_observable_gauge(
-            "workmesh.worker.jobs.running", unit="{job}", description="Jobs running, by workflow type",
-            callbacks=[_observer("running", "workflow_type", lambda: self._running,
-                                 extra=lambda: self._instance)])
+            "workmesh.worker.jobs.running",
+            unit="{job}",
+            description="Jobs running, by workflow type",
+            callbacks=[_observer("running", "workflow_type", lambda: self._running, extra=lambda: self._instance)],
+        )
         meter.create_observable_gauge(
-            "workmesh.worker.capacity", unit="{job}", description="Jobs this instance runs at once",
-            callbacks=[self._observe_capacity])
+            "workmesh.worker.capacity",
+            unit="{job}",
+            description="Jobs this instance runs at once",
+            callbacks=[self._observe_capacity],
+        )
 
     def observe(self, running: Callable[[], Mapping[str, int]], capacity: Callable[[], int]) -> None:
         """Register `running() -> {workflow_type: running count}` and `capacity() -> int`."""

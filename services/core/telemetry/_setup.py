@@ -26,8 +26,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import (BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor,
-                                            SpanExporter)
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 
 from workmesh.services.core.telemetry._logging import configure_logging
 from workmesh.services.core.telemetry._metrics import install_meter_provider
@@ -45,8 +44,7 @@ def _exporter_choice(env: Mapping[str, str], signal: str) -> str:
     # The spec allows a comma list; one exporter per signal is all we support.
     choice = env.get(var, "").split(",")[0].strip().lower()
     if not choice:
-        endpoint = (env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or
-                    env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT"))
+        endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT") or env.get(f"OTEL_EXPORTER_OTLP_{signal.upper()}_ENDPOINT")
         return "otlp" if endpoint else "none"
     if choice not in EXPORTERS:
         raise ValueError(f"{var}: must be one of {', '.join(EXPORTERS)}, got {choice!r}")
@@ -75,8 +73,9 @@ class TelemetryConfig:
     log_format: str = ""
 
     @classmethod
-    def from_env(cls, service_name: str, env: Mapping[str, str] | None = None, *,
-                 instance_id: str | None = None) -> TelemetryConfig:
+    def from_env(
+        cls, service_name: str, env: Mapping[str, str] | None = None, *, instance_id: str | None = None
+    ) -> TelemetryConfig:
         """Read the configuration; raises ValueError naming the variable on a bad value."""
         env = os.environ if env is None else env
         log_format = env.get("WORKMESH_LOG_FORMAT", "").strip().lower()
@@ -84,8 +83,11 @@ class TelemetryConfig:
             raise ValueError(f"WORKMESH_LOG_FORMAT: must be 'json' or 'console', got {log_format!r}")
         return cls(
             service_name=env.get("OTEL_SERVICE_NAME", "").strip() or service_name,
-            instance_id=(instance_id or env.get("WORKMESH_INSTANCE_ID", "").strip()
-                         or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"),
+            instance_id=(
+                instance_id
+                or env.get("WORKMESH_INSTANCE_ID", "").strip()
+                or f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+            ),
             traces_exporter=_exporter_choice(env, "traces"),
             metrics_exporter=_exporter_choice(env, "metrics"),
             log_level=(env.get("WORKMESH_LOG_LEVEL", "").strip() or "INFO").upper(),
@@ -128,6 +130,7 @@ def _otlp_span_exporter() -> SpanExporter | None:
 def _metric_reader(choice: str) -> MetricReader | None:
     if choice == "console":
         from opentelemetry.sdk.metrics.export import ConsoleMetricExporter
+
         return PeriodicExportingMetricReader(ConsoleMetricExporter(out=sys.stdout))
     if choice == "otlp":
         try:
@@ -139,12 +142,11 @@ def _metric_reader(choice: str) -> MetricReader | None:
     return None
 
 
-def build_providers(config: TelemetryConfig, *, span_exporter: SpanExporter | None = None,
-                    metric_readers: Sequence[MetricReader] = ()
-                    ) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
+def build_providers(
+    config: TelemetryConfig, *, span_exporter: SpanExporter | None = None, metric_readers: Sequence[MetricReader] = ()
+) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
     """Tracer and meter providers for `config` (extra exporter/readers: tests, embedding)."""
-    resource = Resource.create({"service.name": config.service_name,
-                                "service.instance.id": config.instance_id})
+    resource = Resource.create({"service.name": config.service_name, "service.instance.id": config.instance_id})
     processors = []
     if span_exporter is not None:
         processors.append(SimpleSpanProcessor(span_exporter))
@@ -167,14 +169,20 @@ def build_providers(config: TelemetryConfig, *, span_exporter: SpanExporter | No
     if (reader := _metric_reader(config.metrics_exporter)) is not None:
         readers.append(reader)
     meter_provider: metrics.MeterProvider = (
-        MeterProvider(resource=resource, metric_readers=readers) if readers else metrics.NoOpMeterProvider())
+        MeterProvider(resource=resource, metric_readers=readers) if readers else metrics.NoOpMeterProvider()
+    )
     return tracer_provider, meter_provider
 
 
-def configure_telemetry(service_name: str, *, console_logs: bool | None = None,
-                        instance_id: str | None = None, config: TelemetryConfig | None = None,
-                        span_exporter: SpanExporter | None = None,
-                        metric_readers: Sequence[MetricReader] = ()) -> Telemetry:
+def configure_telemetry(
+    service_name: str,
+    *,
+    console_logs: bool | None = None,
+    instance_id: str | None = None,
+    config: TelemetryConfig | None = None,
+    span_exporter: SpanExporter | None = None,
+    metric_readers: Sequence[MetricReader] = (),
+) -> Telemetry:
     """Set up logs, traces and metrics for this process; call once at start, before serving.
 
     Args:
@@ -198,10 +206,15 @@ def configure_telemetry(service_name: str, *, console_logs: bool | None = None,
     if json is None and config.log_format:
         json = config.log_format == "json"
     configure_logging(config.log_level, json)
-    tracer_provider, meter_provider = build_providers(config, span_exporter=span_exporter,
-                                                      metric_readers=metric_readers)
+    tracer_provider, meter_provider = build_providers(
+        config, span_exporter=span_exporter, metric_readers=metric_readers
+    )
     install_tracer_provider(tracer_provider)
     install_meter_provider(meter_provider)
-    _log.debug("telemetry configured: service=%s traces=%s metrics=%s", config.service_name,
-               config.traces_exporter, config.metrics_exporter)
+    _log.debug(
+        "telemetry configured: service=%s traces=%s metrics=%s",
+        config.service_name,
+        config.traces_exporter,
+        config.metrics_exporter,
+    )
     return Telemetry(config, tracer_provider, meter_provider)

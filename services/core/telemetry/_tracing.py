@@ -43,17 +43,23 @@ class _IdOnlyTracer(trace.Tracer):
     so a process that exports nothing does not cut the trace of processes around it that do.
     """
 
-    def start_span(self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-                   *args: Any, **kwargs: Any) -> Span:
+    def start_span(
+        self, name: str, context: Context | None = None, kind: SpanKind = SpanKind.INTERNAL, *args: Any, **kwargs: Any
+    ) -> Span:
         parent = trace.get_current_span(context).get_span_context()
         if parent.is_valid:
-            return trace.NonRecordingSpan(trace.SpanContext(
-                parent.trace_id, _random_id(64), is_remote=False, trace_flags=parent.trace_flags,
-                trace_state=parent.trace_state))
+            return trace.NonRecordingSpan(
+                trace.SpanContext(
+                    parent.trace_id,
+                    _random_id(64),
+                    is_remote=False,
+                    trace_flags=parent.trace_flags,
+                    trace_state=parent.trace_state,
+                )
+            )
         return trace.NonRecordingSpan(trace.SpanContext(_random_id(128), _random_id(64), is_remote=False))
 
-    def start_as_current_span(self, name: str, context: Context | None = None, *args: Any,
-                              **kwargs: Any) -> Any:
+    def start_as_current_span(self, name: str, context: Context | None = None, *args: Any, **kwargs: Any) -> Any:
         return trace.use_span(self.start_span(name, context), end_on_exit=True)
 
 
@@ -124,8 +130,9 @@ def get_tracer(name: str = DEFAULT_TRACER) -> trace.Tracer:
     return tracer
 
 
-def job_attributes(job_id: str | None = None, workflow_type: str | None = None,
-                   attempt: int | None = None, instance: str | None = None) -> dict[str, Any]:
+def job_attributes(
+    job_id: str | None = None, workflow_type: str | None = None, attempt: int | None = None, instance: str | None = None
+) -> dict[str, Any]:
     """Span attributes for a job; None values are left out."""
     attrs: dict[str, Any] = {}
     if job_id is not None:
@@ -167,11 +174,20 @@ class job_span:  # noqa: N801 - used like a function: `with job_span(...) as spa
 
     __slots__ = ("_name", "_ctx", "_attrs", "_kind", "_start", "_log_fields", "_span", "_token", "_log_tokens")
 
-    def __init__(self, name: str, *, job_id: str, workflow_type: str | None = None,
-                 attempt: int | None = None, instance: str | None = None,
-                 parent: Carrier | str | Context | None = None, kind: SpanKind = SpanKind.INTERNAL,
-                 attributes: Mapping[str, Any] | None = None, bind_logs: bool = True,
-                 start_time: int | dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        *,
+        job_id: str,
+        workflow_type: str | None = None,
+        attempt: int | None = None,
+        instance: str | None = None,
+        parent: Carrier | str | Context | None = None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: Mapping[str, Any] | None = None,
+        bind_logs: bool = True,
+        start_time: int | dt.datetime | None = None,
+    ) -> None:
         self._name = name
         self._start = int(start_time.timestamp() * 1e9) if isinstance(start_time, dt.datetime) else start_time
         self._ctx = extract_context(parent) if parent is not None and not isinstance(parent, Context) else parent
@@ -190,14 +206,14 @@ class job_span:  # noqa: N801 - used like a function: `with job_span(...) as spa
                 self._log_fields["instance"] = instance
 
     def __enter__(self) -> Span:
-        self._span = span = get_tracer().start_span(self._name, context=self._ctx, kind=self._kind,
-                                                    attributes=self._attrs, start_time=self._start)
+        self._span = span = get_tracer().start_span(
+            self._name, context=self._ctx, kind=self._kind, attributes=self._attrs, start_time=self._start
+        )
         self._token = otel_context.attach(trace.set_span_in_context(span, self._ctx))
         self._log_tokens = bind_contextvars(**self._log_fields) if self._log_fields else None
         return span
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 _tb: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object) -> None:
         try:
             if self._log_tokens is not None:
                 reset_contextvars(**self._log_tokens)
@@ -206,10 +222,18 @@ class job_span:  # noqa: N801 - used like a function: `with job_span(...) as spa
             end_span(self._span, exc)
 
 
-def start_job_span(name: str, *, job_id: str, workflow_type: str | None = None, attempt: int | None = None,
-                   instance: str | None = None, parent: Carrier | str | Context | None = None,
-                   kind: SpanKind = SpanKind.INTERNAL, attributes: Mapping[str, Any] | None = None,
-                   start_time: int | dt.datetime | None = None) -> Span:
+def start_job_span(
+    name: str,
+    *,
+    job_id: str,
+    workflow_type: str | None = None,
+    attempt: int | None = None,
+    instance: str | None = None,
+    parent: Carrier | str | Context | None = None,
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    start_time: int | dt.datetime | None = None,
+) -> Span:
     """Start a job span that outlives a block (e.g. a dispatch attempt ended by another task).
 
     Same arguments as :func:`job_span`. The span is not made current: wrap the code that should run

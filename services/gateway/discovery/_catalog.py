@@ -24,6 +24,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import grpc
+
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
@@ -63,8 +64,11 @@ class InstanceState:
         self.address = address
         self.port = port
         self.key = f"{address}:{port}"
-        self.channel = (tls.aio_channel(self.key, CHANNEL_OPTIONS) if tls is not None
-                        else grpc.aio.insecure_channel(self.key, options=CHANNEL_OPTIONS))
+        self.channel = (
+            tls.aio_channel(self.key, CHANNEL_OPTIONS)
+            if tls is not None
+            else grpc.aio.insecure_channel(self.key, options=CHANNEL_OPTIONS)
+        )
         self.stub = worker_pb2_grpc.WorkerStub(self.channel)
         self.service_ids: set[str] = set()
         self.registered_types: set[str] = set()  # from the registry view
@@ -73,19 +77,23 @@ class InstanceState:
         self.capacity = 0
         self.in_flight = 0
         self.described = False
-        self.present = True     # still in the registry view
-        self.healthy = True     # False after a connection failure, until the registry says otherwise
-        self.busy_until = 0.0   # monotonic time until which the worker said it is full
-        self.sessions = sessions          # use the worker's Session stream when it serves one
-        self.session_supported = False    # from Describe
+        self.present = True  # still in the registry view
+        self.healthy = True  # False after a connection failure, until the registry says otherwise
+        self.busy_until = 0.0  # monotonic time until which the worker said it is full
+        self.sessions = sessions  # use the worker's Session stream when it serves one
+        self.session_supported = False  # from Describe
         self._session: WorkerSession | None = None
         self.absent_timer: asyncio.TimerHandle | None = None  # running out while it is gone
 
     @property
     def available(self) -> bool:
         """Takes new jobs: described, registered, healthy and not recently full."""
-        return (self.described and self.present and self.healthy
-                and (self.busy_until == 0.0 or time.monotonic() >= self.busy_until))
+        return (
+            self.described
+            and self.present
+            and self.healthy
+            and (self.busy_until == 0.0 or time.monotonic() >= self.busy_until)
+        )
 
     @property
     def name(self) -> str:
@@ -148,9 +156,16 @@ class Catalog:
         tls: channels to the workers use TLS when it has a CA (and present its certificate).
     """
 
-    def __init__(self, watch: Watch, *, describe_timeout: float = 5.0, sessions: bool = True,
-                 lost_after: float = 10.0, remembered: RememberedTypes | None = None,
-                 tls: TlsConfig | None = None) -> None:
+    def __init__(
+        self,
+        watch: Watch,
+        *,
+        describe_timeout: float = 5.0,
+        sessions: bool = True,
+        lost_after: float = 10.0,
+        remembered: RememberedTypes | None = None,
+        tls: TlsConfig | None = None,
+    ) -> None:
         self._watch = watch
         self._tls = tls  # channels to the workers: TLS when it has a CA
         self._lost_after = lost_after
@@ -187,8 +202,9 @@ class Catalog:
         for inst in self._absent.values():
             if inst.absent_timer is not None:
                 inst.absent_timer.cancel()
-        await asyncio.gather(*(inst.close() for inst in [*self._instances.values(), *self._absent.values()]),
-                             return_exceptions=True)
+        await asyncio.gather(
+            *(inst.close() for inst in [*self._instances.values(), *self._absent.values()]), return_exceptions=True
+        )
         self._instances.clear()
         self._absent.clear()
 
@@ -340,16 +356,19 @@ class Catalog:
             return
         del self._absent[inst.key]
         inst.absent_timer = None
-        log.warning("instance %s left the registry %gs ago with %d job(s) of ours: ending their streams",
-                    inst.name, self._lost_after, inst.in_flight)
+        log.warning(
+            "instance %s left the registry %gs ago with %d job(s) of ours: ending their streams",
+            inst.name,
+            self._lost_after,
+            inst.in_flight,
+        )
         self._spawn(inst.close())  # its calls fail like a broken connection: the jobs are lost
 
     async def _describe(self, inst: InstanceState) -> None:
         delay = 0.05
         while inst.present and self._instances.get(inst.key) is inst:
             try:
-                reply = await inst.stub.Describe(worker_pb2.DescribeRequest(),
-                                                 timeout=self._describe_timeout)
+                reply = await inst.stub.Describe(worker_pb2.DescribeRequest(), timeout=self._describe_timeout)
             except grpc.aio.AioRpcError as exc:
                 log.warning("Describe %s failed (%s); retrying in %.2fs", inst.key, exc.code(), delay)
                 await asyncio.sleep(delay)
@@ -374,11 +393,20 @@ class Catalog:
             healthy = [i for i in insts if i.healthy]
             newest = max(insts, key=lambda i: version_key(i.types[name].version)).types[name]
             infos[name] = gateway_pb2.WorkflowTypeInfo(
-                type=newest, healthy_instances=len(healthy), capacity=sum(i.capacity for i in healthy),
-                instances=[gateway_pb2.InstanceInfo(address=i.key, instance_id=i.instance_id,
-                                                    version=i.types[name].version, capacity=i.capacity,
-                                                    healthy=i.healthy)
-                           for i in sorted(insts, key=lambda i: i.key)])
+                type=newest,
+                healthy_instances=len(healthy),
+                capacity=sum(i.capacity for i in healthy),
+                instances=[
+                    gateway_pb2.InstanceInfo(
+                        address=i.key,
+                        instance_id=i.instance_id,
+                        version=i.types[name].version,
+                        capacity=i.capacity,
+                        healthy=i.healthy,
+                    )
+                    for i in sorted(insts, key=lambda i: i.key)
+                ],
+            )
         self._by_type = by_type
         self._remembered.served({name: info.type for name, info in infos.items()})
         old, self._infos = self._infos, infos

@@ -18,6 +18,7 @@ import logging
 from typing import Any
 
 import grpc
+
 from workmesh.services.core.streams import Outbox
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
 
@@ -49,7 +50,7 @@ class SessionCall:
         self._events: collections.deque[worker_pb2.WorkerEvent] = collections.deque()
         self._waiter: asyncio.Future[None] | None = None
         self._error: grpc.aio.AioRpcError | None = None
-        self._done = False        # the terminal event was read: EOF from now on
+        self._done = False  # the terminal event was read: EOF from now on
         self._cancelled = False
 
     async def read(self) -> worker_pb2.WorkerEvent | object:
@@ -208,8 +209,9 @@ class WorkerSession:
         except grpc.aio.AioRpcError as exc:
             # Whatever ended the stream (connection refused or reset, worker stopped, channel
             # closed), every job on it is in the state of a broken Execute stream: UNAVAILABLE.
-            error = _rpc_error(grpc.StatusCode.UNAVAILABLE,
-                               f"session to {self._name} broke: {exc.code().name}: {exc.details()}")
+            error = _rpc_error(
+                grpc.StatusCode.UNAVAILABLE, f"session to {self._name} broke: {exc.code().name}: {exc.details()}"
+            )
         except asyncio.CancelledError:
             error = _rpc_error(grpc.StatusCode.UNAVAILABLE, f"session to {self._name} closed")
             self._break(error)

@@ -23,8 +23,7 @@ def utcnow() -> dt.datetime:
 
 def status_event(status: int, reason: str = "", attempt: int = 0, instance_id: str = "") -> S.JobEvent:
     """A job event announcing a status change."""
-    return S.JobEvent(status=S.StatusChange(status=status, reason=reason, attempt=attempt,
-                                            instance_id=instance_id))
+    return S.JobEvent(status=S.StatusChange(status=status, reason=reason, attempt=attempt, instance_id=instance_id))
 
 
 @dataclass(eq=False)
@@ -39,11 +38,11 @@ class Pending:
     attempts: int = 0
     cancelled: bool = False
     timer: asyncio.TimerHandle | None = None  # backoff before the next attempt
-    trace_parent: str = ""          # the job's traceparent: each attempt's span is its child
-    ready_at: float = 0.0           # monotonic time it became dispatchable (dispatch latency)
-    owner: Owner = Owner()          # who it is accounted to (fair share, limits)
-    priority: int = 0               # order among its owner's jobs
-    enqueued_at: float = 0.0        # wall-clock creation time: its place in the queue, across restarts
+    trace_parent: str = ""  # the job's traceparent: each attempt's span is its child
+    ready_at: float = 0.0  # monotonic time it became dispatchable (dispatch latency)
+    owner: Owner = Owner()  # who it is accounted to (fair share, limits)
+    priority: int = 0  # order among its owner's jobs
+    enqueued_at: float = 0.0  # wall-clock creation time: its place in the queue, across restarts
 
 
 @dataclass(eq=False)
@@ -51,25 +50,25 @@ class Attempt:
     """One running attempt of a job on one instance."""
 
     job: Pending
-    inst: InstanceState | None      # None only for an attempt lost before it could be re-attached
+    inst: InstanceState | None  # None only for an attempt lost before it could be re-attached
     number: int
     task: asyncio.Task | None = None
     call: object | None = None
-    stop_status: int = 0            # CANCELLED or TIMED_OUT once the gateway asked it to stop
+    stop_status: int = 0  # CANCELLED or TIMED_OUT once the gateway asked it to stop
     stop_reason: str = ""
-    outcome: str = "LOST"           # how it ended, for the store's attempt record
+    outcome: str = "LOST"  # how it ended, for the store's attempt record
     outcome_reason: str = ""
     forced: bool = False
-    worker_seq: int = 0             # last WorkerEvent seq consumed (where an Attach would resume)
+    worker_seq: int = 0  # last WorkerEvent seq consumed (where an Attach would resume)
     timers: list[asyncio.TimerHandle] = field(default_factory=list)
-    resumed: bool = False           # taken over from the store (re-attached): already recorded
+    resumed: bool = False  # taken over from the store (re-attached): already recorded
     timeout_in: float | None = None  # seconds left of the job's timeout when resumed
-    abandoned: bool = False         # given up by this gateway while it may run on (lease lost, store down)
-    reattaches: int = 0             # Attach calls made after the stream broke
-    unstarted: bool = False         # re-attached, but its worker never had the job: it did not happen
-    span: Any = None                # the "job.attempt" span
+    abandoned: bool = False  # given up by this gateway while it may run on (lease lost, store down)
+    reattaches: int = 0  # Attach calls made after the stream broke
+    unstarted: bool = False  # re-attached, but its worker never had the job: it did not happen
+    span: Any = None  # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
-    ended: bool = False             # the attempt's end is recorded (with the terminal write)
+    ended: bool = False  # the attempt's end is recorded (with the terminal write)
 
     # Writes in flight: a job's writes go to the store in order (tasks start in creation
     # order) without each waiting for the commit of the one before.
@@ -118,8 +117,14 @@ def open_attempt_span(job: Pending, instance: str, number: int, request: worker_
     trace context into the worker request, so the worker's spans join the job's trace."""
     from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
 
-    span = start_job_span("job.attempt", job_id=job.job_id, workflow_type=job.workflow_type, attempt=number,
-                          instance=instance, parent=job.trace_parent or None)
+    span = start_job_span(
+        "job.attempt",
+        job_id=job.job_id,
+        workflow_type=job.workflow_type,
+        attempt=number,
+        instance=instance,
+        parent=job.trace_parent or None,
+    )
     with use_span(span):
         request.trace_context.clear()
         request.trace_context.update(inject_context())

@@ -19,12 +19,13 @@ import time
 from collections.abc import Awaitable, Callable
 
 import grpc
-from workmesh.services.gateway.dispatch._attempt import Attempt, status_event
+
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.services.gateway.dispatch._attempt import Attempt, status_event
 from workmesh.services.gateway.dispatch._recovery import find_instance
 from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 S = common_pb2
@@ -73,7 +74,8 @@ class ControlMixin:
             raise NotFound(f"job_id: no job {job_id!r}")
         if record.terminal:
             raise FailedPrecondition(
-                f"job_id: job {job_id} is already {S.JobStatus.Name(record.status)[len('JOB_STATUS_'):]}")
+                f"job_id: job {job_id} is already {S.JobStatus.Name(record.status)[len('JOB_STATUS_') :]}"
+            )
         await self._cancel(record, reason or "cancelled by request")
         return await self._store.get(job_id) or record
 
@@ -98,11 +100,14 @@ class ControlMixin:
             found = inst is not None and await self._send_cancel(inst, job_id, why)
             if found and followed:
                 return
-        await self._finish(job_id, [status_event(S.JOB_STATUS_CANCELLED, why, record.attempts)],
-                           S.JOB_STATUS_CANCELLED, workflow_type=record.workflow_type)
+        await self._finish(
+            job_id,
+            [status_event(S.JOB_STATUS_CANCELLED, why, record.attempts)],
+            S.JOB_STATUS_CANCELLED,
+            workflow_type=record.workflow_type,
+        )
 
-    async def delete(self, job_id: str,
-                     delete_series: Callable[[str], Awaitable[object]] | None = None) -> bool:
+    async def delete(self, job_id: str, delete_series: Callable[[str], Awaitable[object]] | None = None) -> bool:
         """Delete a job with its events; a running job is cancelled (and its attempt ended) first.
 
         Args:

@@ -28,6 +28,10 @@ import os
 import time
 
 import grpc
+
+from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
+from workmesh.services.core.telemetry import end_span
+from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import (
     Attempt,
     Lost,
@@ -36,11 +40,10 @@ from workmesh.services.gateway.dispatch._attempt import (
     status_event,
     utcnow,
 )
-from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._control import ControlMixin
+from workmesh.services.gateway.dispatch._fairshare import Scheduler
 from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
-from workmesh.services.gateway.dispatch._fairshare import Scheduler
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue, owner_of, priority_of, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
 from workmesh.services.gateway.dispatch._outcomes import OutcomeMixin
@@ -52,9 +55,7 @@ from workmesh.services.gateway.dispatch._policy import (
 )
 from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMixin
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
-from workmesh.services.core.telemetry import end_span
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 
@@ -63,9 +64,14 @@ _STREAMED = frozenset({"progress", "log"})
 # A deadline (and timer) is never computed further out than this: a bad stored timeout cannot
 # overflow a datetime (its job still gets it, capped).
 MAX_DEADLINE_SECONDS = 400 * 86400
-_TERMINAL_ERRORS = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.FAILED_PRECONDITION,
-                    grpc.StatusCode.UNIMPLEMENTED, grpc.StatusCode.PERMISSION_DENIED,
-                    grpc.StatusCode.UNAUTHENTICATED, grpc.StatusCode.OUT_OF_RANGE}
+_TERMINAL_ERRORS = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.OUT_OF_RANGE,
+}
 
 
 class LeaseExpired(Exception):
@@ -93,11 +99,23 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         flush_interval: seconds between writes of usage and finished runtimes to the store.
     """
 
-    def __init__(self, store: JobStore, catalog: Catalog, *, retry: RetryPolicy = DEFAULT_RETRY,
-                 cancel_grace: float = 5.0, busy_pause: float = 0.2, replica_id: str = "",
-                 lease_seconds: float = 10.0, renew_interval: float = 3.0, reattach_wait: float = 10.0,
-                 metrics=None, faults: Faults | None = None, scheduler: Scheduler | None = None,
-                 flush_interval: float = 3.0) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        catalog: Catalog,
+        *,
+        retry: RetryPolicy = DEFAULT_RETRY,
+        cancel_grace: float = 5.0,
+        busy_pause: float = 0.2,
+        replica_id: str = "",
+        lease_seconds: float = 10.0,
+        renew_interval: float = 3.0,
+        reattach_wait: float = 10.0,
+        metrics=None,
+        faults: Faults | None = None,
+        scheduler: Scheduler | None = None,
+        flush_interval: float = 3.0,
+    ) -> None:
         self._store = store
         self._catalog = catalog
         self._retry = retry
@@ -108,19 +126,25 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         self._metrics = metrics
         self._faults = faults or Faults()
         self._renew_interval = renew_interval
-        self._leases = LeaseKeeper(store, self.replica_id, lease_seconds=lease_seconds,
-                                   renew_interval=renew_interval, owned=self.owned,
-                                   on_claimed=self._on_claimed, on_lost=self._on_lost,
-                                   on_renewed=self._after_lease_round)
+        self._leases = LeaseKeeper(
+            store,
+            self.replica_id,
+            lease_seconds=lease_seconds,
+            renew_interval=renew_interval,
+            owned=self.owned,
+            on_claimed=self._on_claimed,
+            on_lost=self._on_lost,
+            on_renewed=self._after_lease_round,
+        )
         self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
         self.queue = JobQueue(scheduler or Scheduler(), capacity=lambda: type_capacity(catalog))
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task | None = None
-        self._pending: dict[str, Pending] = {}      # queued or backing off, by job id
+        self._pending: dict[str, Pending] = {}  # queued or backing off, by job id
         self._running: dict[str, Attempt] = {}
         self._side_tasks: set[asyncio.Task] = set()
         self._started = False
-        self._stale: set[str] = set()   # types whose next job waits for a fresher lease
+        self._stale: set[str] = set()  # types whose next job waits for a fresher lease
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -204,16 +228,20 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         metrics.observe_queue_depth(self.queue.depths)
         metrics.observe_tenant_shares(self.queue.tenant_shares)
         metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
-        metrics.observe_jobs(lambda: {S.JOB_STATUS_QUEUED: len(self._pending),
-                                      S.JOB_STATUS_RUNNING: len(self._running)})
+        metrics.observe_jobs(
+            lambda: {S.JOB_STATUS_QUEUED: len(self._pending), S.JOB_STATUS_RUNNING: len(self._running)}
+        )
 
     async def check_invariants(self):
         """The self-check (``GatewayAdmin.CheckInvariants``): leases only on jobs driven here,
         capacity slots only for live attempts, and no job driven here without a way forward."""
         leased = getattr(self._store, "leased", None)
-        return await check_invariants(self.replica_id, self._snapshot,
-                                      None if leased is None else lambda: leased(self.replica_id),
-                                      settle=2 * self._renew_interval + 1.0)
+        return await check_invariants(
+            self.replica_id,
+            self._snapshot,
+            None if leased is None else lambda: leased(self.replica_id),
+            settle=2 * self._renew_interval + 1.0,
+        )
 
     def _snapshot(self) -> Snapshot:
         live: collections.Counter[str] = collections.Counter()
@@ -222,20 +250,29 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 live[a.inst.key] += 1
         slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
         queued = self.queue.ids()
-        stuck = [job_id for job_id, job in self._pending.items()
-                 if job_id not in queued and job.timer is None]
-        return Snapshot(driven=frozenset(self.owned()), running=len(self._running), slots=slots,
-                        stuck=tuple(sorted(stuck)))
+        stuck = [job_id for job_id, job in self._pending.items() if job_id not in queued and job.timer is None]
+        return Snapshot(
+            driven=frozenset(self.owned()), running=len(self._running), slots=slots, stuck=tuple(sorted(stuck))
+        )
 
     @staticmethod
     def _pending_of(record: JobRecord) -> Pending:
-        request = worker_pb2.ExecuteRequest(job_id=record.job_id, workflow_type=record.workflow_type,
-                                            params=record.params)
-        return Pending(record.job_id, record.workflow_type, request, record.timeout_s,
-                       effective_max_attempts(record.max_attempts), attempts=record.attempts,
-                       trace_parent=record.trace_parent, ready_at=time.monotonic(),
-                       owner=owner_of(record.labels), priority=priority_of(record.labels),
-                       enqueued_at=record.created_at.timestamp())
+        request = worker_pb2.ExecuteRequest(
+            job_id=record.job_id, workflow_type=record.workflow_type, params=record.params
+        )
+        return Pending(
+            record.job_id,
+            record.workflow_type,
+            request,
+            record.timeout_s,
+            effective_max_attempts(record.max_attempts),
+            attempts=record.attempts,
+            trace_parent=record.trace_parent,
+            ready_at=time.monotonic(),
+            owner=owner_of(record.labels),
+            priority=priority_of(record.labels),
+            enqueued_at=record.created_at.timestamp(),
+        )
 
     def queued(self, workflow_type: str | None = None) -> int:
         """How many jobs wait for an instance (of one type, or of all)."""
@@ -314,16 +351,20 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
         a.span = open_attempt_span(job, inst.name, a.number, request)
         await asyncio.gather(
-            self._store.append(job.job_id, [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number,
-                                                         instance_id=inst.name)],
-                               JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name,
-                                         worker_seq=0)),
-            self._store.start_attempt(job.job_id, a.number, inst.name))
+            self._store.append(
+                job.job_id,
+                [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
+                JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name, worker_seq=0),
+            ),
+            self._store.start_attempt(job.job_id, a.number, inst.name),
+        )
         self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
         self._faults.at_execute(job.job_id)
         if a.stop_status:
             return False
-        if self._leases.remaining(job.job_id) < self.lease_seconds / 10 and not await self._leases.renew_now(job.job_id):
+        if self._leases.remaining(job.job_id) < self.lease_seconds / 10 and not await self._leases.renew_now(
+            job.job_id
+        ):
             raise LeaseExpired(f"job {job.job_id}: lease expired (and taken) while its dispatch was recorded")
         try:
             a.call = inst.execute(request)
@@ -344,8 +385,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                         return
                 timeout = a.timeout_in if a.resumed else job.timeout_s
                 if timeout is not None and job.timeout_s:
-                    a.timers.append(asyncio.get_running_loop().call_later(
-                        min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._on_timeout, a))
+                    a.timers.append(
+                        asyncio.get_running_loop().call_later(
+                            min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._on_timeout, a
+                        )
+                    )
                 await self._follow(a)
             except Lost as exc:
                 await self._lost(a, str(exc))
@@ -361,9 +405,15 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._hand_back(a, exc)
             except Exception:
                 log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
-                await self._finish(job.job_id, [S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
-                                                status_event(S.JOB_STATUS_FAILED, "INTERNAL")],
-                                   S.JOB_STATUS_FAILED, S.JobError(code="INTERNAL", message="gateway error"))
+                await self._finish(
+                    job.job_id,
+                    [
+                        S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
+                        status_event(S.JOB_STATUS_FAILED, "INTERNAL"),
+                    ],
+                    S.JOB_STATUS_FAILED,
+                    S.JobError(code="INTERNAL", message="gateway error"),
+                )
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - the outcome could not be stored: the job goes back
@@ -376,8 +426,9 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             if self._running.get(job.job_id) is a:
                 del self._running[job.job_id]
                 wf = inst.types.get(job.workflow_type)
-                self.queue.ended(job.job_id, succeeded=a.outcome == "SUCCEEDED",
-                                 version=wf.version if wf is not None else "")
+                self.queue.ended(
+                    job.job_id, succeeded=a.outcome == "SUCCEEDED", version=wf.version if wf is not None else ""
+                )
             inst.in_flight -= 1
             if self._started and self.queue.scheduler.shares.limited:
                 self.repump()  # a running limit may have let jobs of other types start
@@ -399,10 +450,17 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         a.drop_writes()
         if a.call is not None:
             a.call.cancel()
-        why = {Unavailable: "store unavailable", ResourceExhausted: "store full",
-               LeaseExpired: "lease expired"}.get(type(exc), "outcome not stored")
-        log.warning("job %s: %s (%s); handed back, attempt %d left running on %s for a re-attach", a.job.job_id,
-                    why, exc, a.number, a.inst.name if a.inst else "?")
+        why = {Unavailable: "store unavailable", ResourceExhausted: "store full", LeaseExpired: "lease expired"}.get(
+            type(exc), "outcome not stored"
+        )
+        log.warning(
+            "job %s: %s (%s); handed back, attempt %d left running on %s for a re-attach",
+            a.job.job_id,
+            why,
+            exc,
+            a.number,
+            a.inst.name if a.inst else "?",
+        )
 
     async def _end_attempt(self, a: Attempt) -> None:
         try:
@@ -420,8 +478,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 return
             except Lost:
                 # An instance gone from the registry is not dialled again: its jobs go elsewhere.
-                if (a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started
-                        or not a.inst.present):
+                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started or not a.inst.present:
                     raise
             a.reattaches += 1
             a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
@@ -446,9 +503,13 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 a.check_writes()
                 if kind == "started":
                     name = ev.started.instance_id or inst.name
-                    a.write_soon(self._store, [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
-                                     JobUpdate(status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name,
-                                               worker_seq=ev.seq))
+                    a.write_soon(
+                        self._store,
+                        [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
+                        JobUpdate(
+                            status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name, worker_seq=ev.seq
+                        ),
+                    )
                     self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
                     if self._metrics is not None:
                         self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
@@ -473,10 +534,15 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     a.outcome = "SUCCEEDED"
                     # Queued behind the writes in flight (same transaction when they meet), with
                     # the attempt's end.
-                    await self._finish(job.job_id, [S.JobEvent(result=ev.result),
-                                                    status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
-                                       S.JOB_STATUS_SUCCEEDED, result=ev.result, worker_seq=ev.seq, ordered=True,
-                                       attempt=a)
+                    await self._finish(
+                        job.job_id,
+                        [S.JobEvent(result=ev.result), status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
+                        S.JOB_STATUS_SUCCEEDED,
+                        result=ev.result,
+                        worker_seq=ev.seq,
+                        ordered=True,
+                        attempt=a,
+                    )
                     with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
                         await a.settle()  # committed before the terminal write: only errors are left
                     return
@@ -492,15 +558,19 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._catalog.mark_lost(inst)
             elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
                 self._catalog.mark_busy(inst, self._busy_pause)
-            elif (code in _TERMINAL_ERRORS or (code == grpc.StatusCode.INTERNAL and a.worker_seq == 0
-                                               and not a.resumed)) and not a.stop_status:
+            elif (
+                code in _TERMINAL_ERRORS or (code == grpc.StatusCode.INTERNAL and a.worker_seq == 0 and not a.resumed)
+            ) and not a.stop_status:
                 # INTERNAL before the first event: the worker could not take the request (e.g.
                 # decode it). Another instance of the same code would fail alike: not a lost worker.
                 error = S.JobError(code=code.name, message=exc.details() or "")
                 a.outcome, a.outcome_reason = "FAILED", f"{code.name}: {exc.details()}"
-                await self._finish(job.job_id, [S.JobEvent(error=error),
-                                                status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
-                                   S.JOB_STATUS_FAILED, error)
+                await self._finish(
+                    job.job_id,
+                    [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
+                    S.JOB_STATUS_FAILED,
+                    error,
+                )
                 return
             if code == grpc.StatusCode.NOT_FOUND and a.resumed and a.worker_seq == 0:
                 # Taken over from a replica that recorded the dispatch and died (or let go)

@@ -28,10 +28,10 @@ import numpy as np
 
 __all__ = ["MIN_FIT_RUNS", "Estimate", "RuntimeModel"]
 
-MIN_FIT_RUNS = 8        # runs before params are fitted (fewer: the runtimes' quantiles)
+MIN_FIT_RUNS = 8  # runs before params are fitted (fewer: the runtimes' quantiles)
 MIN_HISTORY_RUNS = 1
 MAX_RUNS_PER_KEY = 10_000  # the newest runs kept per type+version (older behaviour fades out)
-REFIT_EVERY = 0.05      # refit once the runs grew by 5% (and at least one run)
+REFIT_EVERY = 0.05  # refit once the runs grew by 5% (and at least one run)
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ class Estimate:
 @dataclass
 class _Fit:
     n: int
-    columns: tuple[tuple[str, bool], ...]   # (param, log-transformed)
+    columns: tuple[tuple[str, bool], ...]  # (param, log-transformed)
     beta: np.ndarray
     q50: float
     q90: float
@@ -81,7 +81,7 @@ class RuntimeModel:
 
     def __init__(self) -> None:
         self._runs: dict[tuple[str, str], _Runs] = {}
-        self._typical: dict[str, Estimate] = {}   # per type, until its next run arrives
+        self._typical: dict[str, Estimate] = {}  # per type, until its next run arrives
 
     def add(self, workflow_type: str, version: str, params: Mapping[str, float], runtime_s: float) -> None:
         """Record a finished run (`params`: its numeric parameters)."""
@@ -92,8 +92,11 @@ class RuntimeModel:
 
     def runs(self, workflow_type: str, version: str | None = None) -> int:
         """How many runs are known for a type+version (or every version of the type)."""
-        return sum(len(r.runtimes) for (t, v), r in self._runs.items()
-                   if t == workflow_type and (version is None or v == version))
+        return sum(
+            len(r.runtimes)
+            for (t, v), r in self._runs.items()
+            if t == workflow_type and (version is None or v == version)
+        )
 
     def typical(self, workflow_type: str) -> Estimate:
         """The type's runtime quantiles over every version, parameters ignored."""
@@ -120,8 +123,13 @@ class RuntimeModel:
             return _quantiles(own.runtimes, "history", f"too few runs of version {version} to fit its parameters")
         other = self.typical(workflow_type)
         if other.known:
-            return Estimate(other.p50_s, other.p90_s, other.runs, "history",
-                            f"no finished run of version {version!r}: other versions' runtimes")
+            return Estimate(
+                other.p50_s,
+                other.p90_s,
+                other.runs,
+                "history",
+                f"no finished run of version {version!r}: other versions' runtimes",
+            )
         return Estimate(None, None, 0, "unknown", f"no finished run of {workflow_type!r} yet")
 
     @staticmethod

@@ -88,9 +88,15 @@ class Shares:
     @functools.cached_property
     def limited(self) -> bool:
         """Whether any running limit is set (a job's end may then unblock other types)."""
-        return any(lim.max_running is not None for lim in (
-            self.default_tenant_limits, self.default_user_limits,
-            *self.tenant_limits.values(), *self.user_limits.values()))
+        return any(
+            lim.max_running is not None
+            for lim in (
+                self.default_tenant_limits,
+                self.default_user_limits,
+                *self.tenant_limits.values(),
+                *self.user_limits.values(),
+            )
+        )
 
     def tenant_weight(self, tenant: str) -> float:
         return float(self.tenants.get(tenant, 1.0))
@@ -143,7 +149,7 @@ class UsageLedger:
 
     def __init__(self, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
         self.half_life_s = half_life_s
-        self._done: dict[Owner, tuple[float, float]] = {}   # owner -> (value, as of)
+        self._done: dict[Owner, tuple[float, float]] = {}  # owner -> (value, as of)
         self._tenants: dict[str, tuple[float, float]] = {}  # the same, summed per tenant
 
     def _decay(self, value: float, dt: float) -> float:
@@ -241,7 +247,7 @@ class Scheduler:
         self._running_by_owner: dict[Owner, dict[str, float]] = {}
         self._queued_by_owner: dict[Owner, int] = {}
         self._queued_by_tenant: dict[str, int] = {}
-        self._agg: dict[object, _Running] = {}   # Owner or tenant name -> its running jobs
+        self._agg: dict[object, _Running] = {}  # Owner or tenant name -> its running jobs
 
     def clone(self) -> Scheduler:
         """An independent copy (jobs are immutable and shared), e.g. to simulate the queue."""
@@ -288,9 +294,9 @@ class Scheduler:
             return None
         owners = self._queues[job.workflow_type]
         heap = owners[job.owner]
-        if heap[0][1] is job:   # the usual case: the job next_job chose is starting
+        if heap[0][1] is job:  # the usual case: the job next_job chose is starting
             heapq.heappop(heap)
-        else:                   # cancelled or deleted while queued: rarer, O(n)
+        else:  # cancelled or deleted while queued: rarer, O(n)
             heap.remove((job.order_key(self._fifo), job))
             heapq.heapify(heap)
         if not heap:
@@ -412,7 +418,7 @@ class Scheduler:
         eligible = [o for o in owners if self.may_start(o)] if self.shares.limited else list(owners)
         if not eligible:
             return None
-        if len(eligible) == 1:   # the common case of a burst: nothing to weigh
+        if len(eligible) == 1:  # the common case of a burst: nothing to weigh
             return owners[eligible[0]][0][1]
         if self._fifo:
             return min((owners[o][0] for o in eligible), key=lambda entry: entry[0])[1]

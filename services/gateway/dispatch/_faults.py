@@ -25,7 +25,7 @@ class Faults:
     """Injected faults of one gateway process (read once from the environment)."""
 
     stall_dispatch: float = 0.0  # seconds the first dispatch blocks the event loop
-    stall_execute: float = 0.0   # seconds the first recorded dispatch blocks it before Execute
+    stall_execute: float = 0.0  # seconds the first recorded dispatch blocks it before Execute
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Faults:
@@ -34,8 +34,10 @@ class Faults:
         Raises:
             ValueError: not a number of seconds between 0 and 600.
         """
-        return cls(stall_dispatch=_seconds(env, "WORKMESH_FAULT_STALL_DISPATCH"),
-                   stall_execute=_seconds(env, "WORKMESH_FAULT_STALL_EXECUTE"))
+        return cls(
+            stall_dispatch=_seconds(env, "WORKMESH_FAULT_STALL_DISPATCH"),
+            stall_execute=_seconds(env, "WORKMESH_FAULT_STALL_EXECUTE"),
+        )
 
     def at_dispatch(self, job_id: str) -> None:
         """The lease boundary of a dispatch: stall here once if asked to."""

@@ -20,15 +20,15 @@ from workmesh.v1 import admin_pb2
 class Snapshot:
     """What a dispatcher drives and counts, at one instant."""
 
-    driven: frozenset[str]                      # queued, backing off, running, re-attaching
-    running: int                                # attempts followed right now
+    driven: frozenset[str]  # queued, backing off, running, re-attaching
+    running: int  # attempts followed right now
     slots: tuple[tuple[str, int, int, int], ...]  # (instance, capacity, in_flight, live attempts)
-    stuck: tuple[str, ...] = ()                 # owned, but neither queued, backing off nor running
+    stuck: tuple[str, ...] = ()  # owned, but neither queued, backing off nor running
 
 
-async def check_invariants(replica_id: str, snapshot: Callable[[], Snapshot],
-                           leased: Callable[[], Awaitable[set[str]]] | None,
-                           settle: float) -> admin_pb2.CheckInvariantsResponse:
+async def check_invariants(
+    replica_id: str, snapshot: Callable[[], Snapshot], leased: Callable[[], Awaitable[set[str]]] | None, settle: float
+) -> admin_pb2.CheckInvariantsResponse:
     """Check the invariants now; `settle` seconds is how long a lease round may take.
 
     Args:
@@ -39,8 +39,11 @@ async def check_invariants(replica_id: str, snapshot: Callable[[], Snapshot],
         settle: seconds to wait before looking again at leases on jobs not driven.
     """
     before = snapshot()
-    violations = [f"instance {name}: {in_flight} slot(s) counted, {live} live attempt(s)"
-                  for name, _, in_flight, live in before.slots if in_flight != live]
+    violations = [
+        f"instance {name}: {in_flight} slot(s) counted, {live} live attempt(s)"
+        for name, _, in_flight, live in before.slots
+        if in_flight != live
+    ]
     held: set[str] = set()
     stray: set[str] = set()
     if leased is not None:
@@ -57,7 +60,13 @@ async def check_invariants(replica_id: str, snapshot: Callable[[], Snapshot],
     violations.extend(f"job {job_id}: driven but neither queued, backing off nor running" for job_id in sorted(stuck))
     violations.extend(f"job {job_id}: leased to {replica_id} but not driven" for job_id in sorted(stray))
     return admin_pb2.CheckInvariantsResponse(
-        replica_id=replica_id, violations=violations, driven_jobs=len(before.driven),
-        leases_held=len(held) if leased is not None else -1, running_attempts=before.running,
-        instances=[admin_pb2.InstanceSlots(instance=name, capacity=capacity, in_flight=in_flight, live_attempts=live)
-                   for name, capacity, in_flight, live in before.slots])
+        replica_id=replica_id,
+        violations=violations,
+        driven_jobs=len(before.driven),
+        leases_held=len(held) if leased is not None else -1,
+        running_attempts=before.running,
+        instances=[
+            admin_pb2.InstanceSlots(instance=name, capacity=capacity, in_flight=in_flight, live_attempts=live)
+            for name, capacity, in_flight, live in before.slots
+        ],
+    )

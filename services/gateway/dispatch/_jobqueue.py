@@ -27,8 +27,16 @@ from workmesh.services.gateway.dispatch._estimate import Estimate, RuntimeModel
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, RunningJob, Scheduler
 from workmesh.services.gateway.dispatch._queue_sim import Simulated, simulate
 
-__all__ = ["PRIORITY_LABEL", "TENANT_LABEL", "USER_LABEL", "JobQueue", "numeric_params", "owner_of",
-           "priority_of", "type_capacity"]
+__all__ = [
+    "PRIORITY_LABEL",
+    "TENANT_LABEL",
+    "USER_LABEL",
+    "JobQueue",
+    "numeric_params",
+    "owner_of",
+    "priority_of",
+    "type_capacity",
+]
 
 log = logging.getLogger("workmesh.gateway.queue")
 
@@ -70,8 +78,7 @@ def numeric_params(params: Mapping[str, Any]) -> dict[str, float]:
 def type_capacity(catalog: Any) -> dict[str, int]:
     """Slots per type over the catalog's available instances (a process serving several types
     counts fully for each: an upper bound)."""
-    return {name: sum(i.capacity for i in catalog.instances_of(name) if i.available)
-            for name in catalog.type_names()}
+    return {name: sum(i.capacity for i in catalog.instances_of(name) if i.available) for name in catalog.type_names()}
 
 
 class JobQueue:
@@ -84,17 +91,23 @@ class JobQueue:
         clock: wall-clock seconds (usage is persisted and shared between replicas in it).
     """
 
-    def __init__(self, scheduler: Scheduler, model: RuntimeModel | None = None, *,
-                 capacity: Callable[[], Mapping[str, int]] = dict, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        scheduler: Scheduler,
+        model: RuntimeModel | None = None,
+        *,
+        capacity: Callable[[], Mapping[str, int]] = dict,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.scheduler = scheduler
         self.model = model or RuntimeModel()
         self._capacity = capacity
         self._clock = clock
-        self._jobs: dict[str, Any] = {}          # queued job id -> Pending
-        self._running: dict[str, Any] = {}       # running job id -> Pending
-        self._charges: dict[Owner, tuple[float, float]] = {}   # not yet flushed: owner -> (ws, at)
+        self._jobs: dict[str, Any] = {}  # queued job id -> Pending
+        self._running: dict[str, Any] = {}  # running job id -> Pending
+        self._charges: dict[Owner, tuple[float, float]] = {}  # not yet flushed: owner -> (ws, at)
         self._runtimes: list[tuple[str, str, dict[str, float], float, float]] = []
-        self._estimates: dict[str, float] = {}   # job id -> estimated runtime (s), while known here
+        self._estimates: dict[str, float] = {}  # job id -> estimated runtime (s), while known here
         self._places: tuple[float, dict[str, Simulated], dict[str, int]] | None = None
 
     def now(self) -> float:
@@ -108,11 +121,10 @@ class JobQueue:
     # -- the dispatcher's side ----------------------------------------------------------------
     def push(self, job: Any) -> None:
         """Queue a ``Pending`` job (again, after a retry backoff)."""
-        if job.job_id in self._running:   # a retry queued before its attempt was accounted
+        if job.job_id in self._running:  # a retry queued before its attempt was accounted
             self.ended(job.job_id)
         self._jobs[job.job_id] = job
-        self.scheduler.add(QueuedJob(job.job_id, job.workflow_type, job.owner, job.priority,
-                                     job.enqueued_at))
+        self.scheduler.add(QueuedJob(job.job_id, job.workflow_type, job.owner, job.priority, job.enqueued_at))
         self._places = None
 
     def peek(self, workflow_type: str) -> Any | None:
@@ -211,8 +223,7 @@ class JobQueue:
             return job_runtime(job.job_id, job.workflow_type)
 
         def remaining(run: RunningJob) -> float:
-            return max(job_runtime(run.job_id, run.workflow_type) - (self._clock() - run.started_at),
-                       MIN_REMAINING_S)
+            return max(job_runtime(run.job_id, run.workflow_type) - (self._clock() - run.started_at), MIN_REMAINING_S)
 
         return queued, remaining
 
@@ -226,8 +237,7 @@ class JobQueue:
             # Simulated up to this job only: a page of ListJobs asks newest first, so the deepest
             # job of the page comes first and the others are answered from the same run.
             runtime, remaining = self._sim_runtime(versions)
-            sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining,
-                           stop_at=job_id)
+            sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining, stop_at=job_id)
             positions: dict[str, int] = {}
             per_type: dict[str, int] = {}
             for jid, _ in sorted(((j, s) for j, s in sim.items() if j in self._jobs), key=lambda p: p[1].start):
@@ -244,8 +254,9 @@ class JobQueue:
             return position, queued, None
         return position, queued, start.start
 
-    def estimate_start(self, probe: QueuedJob, runtime_s: float | None,
-                       versions: Mapping[str, str] | None = None) -> tuple[float | None, int]:
+    def estimate_start(
+        self, probe: QueuedJob, runtime_s: float | None, versions: Mapping[str, str] | None = None
+    ) -> tuple[float | None, int]:
         """Expected start of a job not submitted yet, and its position among its type's queue."""
         scheduler = self.scheduler.clone()
         scheduler.add(probe)
@@ -254,14 +265,21 @@ class JobQueue:
         def probe_runtime(job: QueuedJob) -> float:
             return (runtime_s or 0.0) if job.job_id == probe.job_id else runtime(job)
 
-        sim = simulate(scheduler, self._capacity(), self._clock(), runtime=probe_runtime, remaining=remaining,
-                       stop_at=probe.job_id)
+        sim = simulate(
+            scheduler, self._capacity(), self._clock(), runtime=probe_runtime, remaining=remaining, stop_at=probe.job_id
+        )
         mine = sim.get(probe.job_id)
         if mine is None:
             return None, self.queued(probe.workflow_type) + 1
         known = runtime_s is not None and self.model.typical(probe.workflow_type).known
-        ahead = sum(1 for j, s in sim.items() if j in self._jobs and self._jobs[j].workflow_type == probe.workflow_type
-                    and s.start <= mine.start and j != probe.job_id)
+        ahead = sum(
+            1
+            for j, s in sim.items()
+            if j in self._jobs
+            and self._jobs[j].workflow_type == probe.workflow_type
+            and s.start <= mine.start
+            and j != probe.job_id
+        )
         return (mine.start if known else None), ahead + 1
 
     def estimate(self, workflow_type: str, version: str, params: Mapping[str, Any]) -> Estimate:
@@ -299,7 +317,7 @@ class JobQueue:
             if runtimes:
                 await store.add_runtimes(runtimes)
         except Exception:
-            self._runtimes[:0] = runtimes   # the usage is stored: only these wait for the next flush
+            self._runtimes[:0] = runtimes  # the usage is stored: only these wait for the next flush
             raise
         finally:
             self._reload(usage)

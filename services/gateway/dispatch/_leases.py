@@ -21,9 +21,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 
+from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger("workmesh.gateway.leases")
 
@@ -44,9 +44,18 @@ class LeaseKeeper:
         on_lost: called with the ids this replica drove but no longer holds.
     """
 
-    def __init__(self, store: JobStore, owner: str, *, lease_seconds: float, renew_interval: float,
-                 owned: Callable[[], Iterable[str]], on_claimed: Callable[[JobRecord], None],
-                 on_lost: Callable[[set[str]], None], on_renewed: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        owner: str,
+        *,
+        lease_seconds: float,
+        renew_interval: float,
+        owned: Callable[[], Iterable[str]],
+        on_claimed: Callable[[JobRecord], None],
+        on_lost: Callable[[set[str]], None],
+        on_renewed: Callable[[], None] | None = None,
+    ) -> None:
         self._store = store
         self.owner = owner
         self.lease_seconds = lease_seconds

@@ -8,10 +8,10 @@ import contextlib
 import datetime as dt
 import time
 
+from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, status_event, utcnow
 from workmesh.services.gateway.store import JobUpdate
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
 
 S = common_pb2
 
@@ -31,9 +31,12 @@ class OutcomeMixin:
             await self._requeue(a, f"{error.code}: {error.message}")
         else:
             a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
-            await self._finish(job.job_id, [S.JobEvent(error=error),
-                                            status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
-                               S.JOB_STATUS_FAILED, error)
+            await self._finish(
+                job.job_id,
+                [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
+                S.JOB_STATUS_FAILED,
+                error,
+            )
 
     async def _lost(self, a: Attempt, why: str) -> None:
         job = a.job
@@ -47,17 +50,22 @@ class OutcomeMixin:
             await self._requeue(a, f"WORKER_LOST: {why}")
         else:
             error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
-            await self._finish(job.job_id, [S.JobEvent(error=error),
-                                            status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
-                               S.JOB_STATUS_FAILED, error)
+            await self._finish(
+                job.job_id,
+                [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
+                S.JOB_STATUS_FAILED,
+                error,
+            )
 
     async def _requeue(self, a: Attempt, reason: str) -> None:
         job = a.job
         delay = self._retry.delay(a.number)
         try:
-            await self._store.append(job.job_id, [status_event(S.JOB_STATUS_QUEUED, reason, a.number)],
-                                     JobUpdate(status=S.JOB_STATUS_QUEUED,
-                                               not_before=utcnow() + dt.timedelta(seconds=delay)))
+            await self._store.append(
+                job.job_id,
+                [status_event(S.JOB_STATUS_QUEUED, reason, a.number)],
+                JobUpdate(status=S.JOB_STATUS_QUEUED, not_before=utcnow() + dt.timedelta(seconds=delay)),
+            )
         except (NotFound, FailedPrecondition):
             return
         self._transition(S.JOB_STATUS_QUEUED, job.workflow_type)
@@ -74,7 +82,7 @@ class OutcomeMixin:
 
     async def _stopped(self, a: Attempt, detail: str) -> None:
         status = a.stop_status or S.JOB_STATUS_CANCELLED
-        a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_"):]
+        a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_") :]
         a.outcome_reason = detail
         events = []
         error = None
@@ -84,19 +92,31 @@ class OutcomeMixin:
         events.append(status_event(status, f"{a.stop_reason or 'cancelled by the worker'} ({detail})", a.number))
         await self._finish(a.job.job_id, events, status, error)
 
-    async def _finish(self, job_id: str, events: list[S.JobEvent], status: int,
-                      error: S.JobError | None = None, result: S.JobResult | None = None,
-                      worker_seq: int | None = None, workflow_type: str = "", ordered: bool = False,
-                      attempt: Attempt | None = None) -> None:
-        write = self._store.append(job_id, events, JobUpdate(status=status, finished_at=utcnow(), error=error,
-                                                             result=result, worker_seq=worker_seq))
+    async def _finish(
+        self,
+        job_id: str,
+        events: list[S.JobEvent],
+        status: int,
+        error: S.JobError | None = None,
+        result: S.JobResult | None = None,
+        worker_seq: int | None = None,
+        workflow_type: str = "",
+        ordered: bool = False,
+        attempt: Attempt | None = None,
+    ) -> None:
+        write = self._store.append(
+            job_id,
+            events,
+            JobUpdate(status=status, finished_at=utcnow(), error=error, result=result, worker_seq=worker_seq),
+        )
         if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
             write = asyncio.ensure_future(write)
         end = None
         if attempt is not None:
             # The attempt's end goes out with the terminal write (one transaction).
-            end = asyncio.ensure_future(self._store.end_attempt(job_id, attempt.number, attempt.outcome,
-                                                                attempt.outcome_reason))
+            end = asyncio.ensure_future(
+                self._store.end_attempt(job_id, attempt.number, attempt.outcome, attempt.outcome_reason)
+            )
             attempt.ended = True
         try:
             await write

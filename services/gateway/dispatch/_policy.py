@@ -15,7 +15,7 @@ class Slot(Protocol):
     """What routing needs to know about an instance."""
 
     @property
-    def available(self) -> bool: ...   # healthy and taking jobs
+    def available(self) -> bool: ...  # healthy and taking jobs
     @property
     def capacity(self) -> int: ...
     @property

@@ -28,9 +28,16 @@ class Simulated:
     end: float
 
 
-def simulate(scheduler: Scheduler, capacity: Mapping[str, int], now: float, *,
-             runtime: Callable[[QueuedJob], float], remaining: Callable[[RunningJob], float],
-             stop_at: str | None = None, max_steps: int = MAX_STEPS) -> dict[str, Simulated]:
+def simulate(
+    scheduler: Scheduler,
+    capacity: Mapping[str, int],
+    now: float,
+    *,
+    runtime: Callable[[QueuedJob], float],
+    remaining: Callable[[RunningJob], float],
+    stop_at: str | None = None,
+    max_steps: int = MAX_STEPS,
+) -> dict[str, Simulated]:
     """Simulate dispatch from `now` until the queue is empty (or `stop_at` has started).
 
     Args:

@@ -16,11 +16,11 @@ import contextlib
 import logging
 from collections.abc import Callable
 
-from workmesh.services.gateway.dispatch._attempt import Attempt, open_attempt_span, utcnow
+from workmesh.services.core.errors import NotFound, WorkmeshError
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.dispatch._attempt import Attempt, open_attempt_span, utcnow
 from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.services.core.errors import NotFound, WorkmeshError
 
 log = logging.getLogger("workmesh.gateway.recovery")
 
@@ -45,8 +45,14 @@ class Reattacher:
         wait: seconds to wait for the instance.
     """
 
-    def __init__(self, catalog: Catalog, *, resume: Callable[[JobRecord, InstanceState], None],
-                 give_up: Callable[[JobRecord, str], None], wait: float) -> None:
+    def __init__(
+        self,
+        catalog: Catalog,
+        *,
+        resume: Callable[[JobRecord, InstanceState], None],
+        give_up: Callable[[JobRecord, str], None],
+        wait: float,
+    ) -> None:
         self._catalog = catalog
         self._resume = resume
         self._give_up = give_up
@@ -96,8 +102,9 @@ class Reattacher:
         entry = self._waiting.pop(job_id, None)
         if entry is not None:
             record = entry[0]
-            self._give_up(record, f"instance {record.instance_id or '?'} did not appear in the registry "
-                                  f"within {self._wait:g}s")
+            self._give_up(
+                record, f"instance {record.instance_id or '?'} did not appear in the registry within {self._wait:g}s"
+            )
 
 
 class RecoveryMixin:
@@ -109,8 +116,13 @@ class RecoveryMixin:
         if record.status == common_pb2.JOB_STATUS_QUEUED:
             self.enqueue(record)
         else:
-            log.info("job %s: taking over attempt %d on %s after worker event %d", record.job_id,
-                     record.attempts, record.instance_id or "?", record.worker_seq)
+            log.info(
+                "job %s: taking over attempt %d on %s after worker event %d",
+                record.job_id,
+                record.attempts,
+                record.instance_id or "?",
+                record.worker_seq,
+            )
             self._reattacher.add(record)
 
     def _on_lost(self, job_ids: set[str]) -> None:

@@ -20,17 +20,25 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
-from workmesh.services.gateway.http._calls import server_stream, unary, invalid
+from workmesh.services.gateway.http._calls import invalid, server_stream, unary
 from workmesh.services.gateway.http._messages import from_query, json_response, read_body, to_dict
 from workmesh.services.gateway.http._sse import Event, StreamCounter, serve_sse
 from workmesh.v1 import common_pb2, gateway_pb2
 
 JOB_ID = "{job_id:[^/:]+}"
-_TERMINAL = frozenset((common_pb2.JOB_STATUS_SUCCEEDED, common_pb2.JOB_STATUS_FAILED,
-                       common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT))
-_KINDS = {gateway_pb2.WorkflowTypeChange.KIND_ADDED: "added",
-          gateway_pb2.WorkflowTypeChange.KIND_REMOVED: "removed",
-          gateway_pb2.WorkflowTypeChange.KIND_UPDATED: "updated"}
+_TERMINAL = frozenset(
+    (
+        common_pb2.JOB_STATUS_SUCCEEDED,
+        common_pb2.JOB_STATUS_FAILED,
+        common_pb2.JOB_STATUS_CANCELLED,
+        common_pb2.JOB_STATUS_TIMED_OUT,
+    )
+)
+_KINDS = {
+    gateway_pb2.WorkflowTypeChange.KIND_ADDED: "added",
+    gateway_pb2.WorkflowTypeChange.KIND_REMOVED: "removed",
+    gateway_pb2.WorkflowTypeChange.KIND_UPDATED: "updated",
+}
 
 
 async def _mapped(stream: AsyncIterator, convert: Callable) -> AsyncIterator[Event]:

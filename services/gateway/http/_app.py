@@ -68,8 +68,7 @@ class HttpConfig:
             heartbeat = -1.0
         if not 0 < heartbeat < 86400:
             raise ValueError(f"WORKMESH_HTTP_HEARTBEAT={beat!r}: must be a number of seconds above 0")
-        return cls(address=address, max_body_bytes=int(body) if body else cls.max_body_bytes,
-                   sse_heartbeat=heartbeat)
+        return cls(address=address, max_body_bytes=int(body) if body else cls.max_body_bytes, sse_heartbeat=heartbeat)
 
 
 def parse_address(raw: str) -> str | None:
@@ -86,9 +85,11 @@ def parse_address(raw: str) -> str | None:
     return raw
 
 
-_REASONS = {404: (grpc.StatusCode.NOT_FOUND, "no such route"),
-            405: (grpc.StatusCode.UNIMPLEMENTED, "method not allowed on this route"),
-            413: (grpc.StatusCode.RESOURCE_EXHAUSTED, "body: larger than the limit")}
+_REASONS = {
+    404: (grpc.StatusCode.NOT_FOUND, "no such route"),
+    405: (grpc.StatusCode.UNIMPLEMENTED, "method not allowed on this route"),
+    413: (grpc.StatusCode.RESOURCE_EXHAUSTED, "body: larger than the limit"),
+}
 
 
 def _status_response(error: CallError, status: int | None = None, headers=None) -> web.Response:
@@ -118,8 +119,15 @@ async def _errors(request: web.Request, handler):
         return _status_response(CallError.of(exc))
 
 
-def create_app(servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
-               stats: Callable[[], dict] = dict, authenticator=None) -> web.Application:
+def create_app(
+    servicer,
+    registry,
+    config: HttpConfig,
+    *,
+    ready: Callable[[], bool] = lambda: True,
+    stats: Callable[[], dict] = dict,
+    authenticator=None,
+) -> web.Application:
     """The aiohttp application over a gateway servicer.
 
     Args:
@@ -154,6 +162,7 @@ def create_app(servicer, registry, config: HttpConfig, *, ready: Callable[[], bo
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if config.console:
+
         async def index(request: web.Request) -> web.FileResponse:
             return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
 
@@ -175,8 +184,16 @@ class HttpServer:
         app: the aiohttp application (its ``"streams"`` counts open SSE streams).
     """
 
-    def __init__(self, servicer, registry, config: HttpConfig, *, ready: Callable[[], bool] = lambda: True,
-                 stats: Callable[[], dict] = dict, authenticator=None) -> None:
+    def __init__(
+        self,
+        servicer,
+        registry,
+        config: HttpConfig,
+        *,
+        ready: Callable[[], bool] = lambda: True,
+        stats: Callable[[], dict] = dict,
+        authenticator=None,
+    ) -> None:
         self.config = config
         self.app = create_app(servicer, registry, config, ready=ready, stats=stats, authenticator=authenticator)
         self._runner: web.AppRunner | None = None

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 import grpc
 from google.protobuf import json_format
 from google.rpc import status_pb2
+
 from workmesh.services.core.errors import WorkmeshError, status_of
 
 # google.rpc.Code → HTTP status, as grpc-gateway maps them (runtime/errors.go).

@@ -75,7 +75,7 @@ def from_query(request: web.Request, message: M, skip: tuple[str, ...] = ()) -> 
     fields = message.DESCRIPTOR.fields_by_name
     by_json = {f.json_name: f for f in message.DESCRIPTOR.fields}
     value: dict = {}
-    for key in request.query.keys():
+    for key in request.query:
         if key in skip or key in value:
             continue
         field = fields.get(key) or by_json.get(key)

@@ -21,19 +21,30 @@ _WELL_KNOWN = {
     "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
     "google.protobuf.Value": {},
     "google.protobuf.ListValue": {"type": "array", "items": {}},
-    "google.protobuf.Any": {"type": "object", "properties": {"@type": {"type": "string"}},
-                            "additionalProperties": True},
+    "google.protobuf.Any": {
+        "type": "object",
+        "properties": {"@type": {"type": "string"}},
+        "additionalProperties": True,
+    },
 }
-_STATUS = {"type": "object", "description": "google.rpc.Status: the gRPC code and message of the call",
-           "properties": {"code": {"type": "integer"}, "message": {"type": "string"},
-                          "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}}},
-           "required": ["code", "message"]}
+_STATUS = {
+    "type": "object",
+    "description": "google.rpc.Status: the gRPC code and message of the call",
+    "properties": {
+        "code": {"type": "integer"},
+        "message": {"type": "string"},
+        "details": {"type": "array", "items": {"$ref": "#/components/schemas/google.protobuf.Any"}},
+    },
+    "required": ["code", "message"],
+}
 
 
 class _Schemas:
     def __init__(self) -> None:
-        self.components: dict[str, dict] = {"google.rpc.Status": _STATUS,
-                                            "google.protobuf.Any": _WELL_KNOWN["google.protobuf.Any"]}
+        self.components: dict[str, dict] = {
+            "google.rpc.Status": _STATUS,
+            "google.protobuf.Any": _WELL_KNOWN["google.protobuf.Any"],
+        }
 
     def ref(self, descriptor: Descriptor) -> dict:
         name = descriptor.full_name
@@ -81,28 +92,48 @@ def _json(schema: dict) -> dict:
 
 
 def _errors(*codes: int) -> dict:
-    text = {400: "a bad request (INVALID_ARGUMENT, FAILED_PRECONDITION)", 404: "not found (NOT_FOUND)",
-            405: "method not allowed", 413: "body larger than the limit (RESOURCE_EXHAUSTED)",
-            429: "a limit was reached (RESOURCE_EXHAUSTED)", 503: "a dependency is unavailable (UNAVAILABLE)"}
+    text = {
+        400: "a bad request (INVALID_ARGUMENT, FAILED_PRECONDITION)",
+        404: "not found (NOT_FOUND)",
+        405: "method not allowed",
+        413: "body larger than the limit (RESOURCE_EXHAUSTED)",
+        429: "a limit was reached (RESOURCE_EXHAUSTED)",
+        503: "a dependency is unavailable (UNAVAILABLE)",
+    }
     status = _json({"$ref": "#/components/schemas/google.rpc.Status"})
     return {str(code): {"description": text[code], "content": status} for code in codes}
 
 
 def _sse(data: dict, names: list[str], description: str, *, ids: bool) -> dict:
     """A text/event-stream response: each event as schemathesis and EventSource parse it."""
-    event = {"type": "object", "required": ["event", "data"], "properties": {
-        "event": {"type": "string", "enum": [*names, "error"]},
-        "data": {"type": "string", "description": "JSON: the message below, or a google.rpc.Status for "
-                                                  "an error event", "x-json-schema": data}}}
+    event = {
+        "type": "object",
+        "required": ["event", "data"],
+        "properties": {
+            "event": {"type": "string", "enum": [*names, "error"]},
+            "data": {
+                "type": "string",
+                "description": "JSON: the message below, or a google.rpc.Status for an error event",
+                "x-json-schema": data,
+            },
+        },
+    }
     if ids:
-        event["properties"]["id"] = {"type": "string", "pattern": "^[0-9]+$",
-                                     "description": "the event seq; send it back as Last-Event-ID"}
+        event["properties"]["id"] = {
+            "type": "string",
+            "pattern": "^[0-9]+$",
+            "description": "the event seq; send it back as Last-Event-ID",
+        }
     return {"description": description, "content": {"text/event-stream": {"schema": event}}}
 
 
 def _path_id() -> dict:
-    return {"name": "job_id", "in": "path", "required": True,
-            "schema": {"type": "string", "pattern": "^[^/:]+$", "minLength": 1}}
+    return {
+        "name": "job_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[^/:]+$", "minLength": 1},
+    }
 
 
 def _query(name: str, schema: dict, description: str = "", *, required: bool = False) -> dict:
@@ -120,8 +151,10 @@ def _payloads() -> list[str]:
 
 def _job_links() -> dict:
     job_id = {"job_id": "$response.body#/job/jobId"}
-    return {name: {"operationId": name, "parameters": job_id}
-            for name in ("GetJob", "WatchJob", "CancelJob", "ListSeries", "DeleteJob")}
+    return {
+        name: {"operationId": name, "parameters": job_id}
+        for name in ("GetJob", "WatchJob", "CancelJob", "ListSeries", "DeleteJob")
+    }
 
 
 def document(*, max_body_bytes: int) -> dict:
@@ -132,110 +165,229 @@ def document(*, max_body_bytes: int) -> dict:
     job = _json(s.ref(g["Job"]))
     event = s.ref(common_pb2.JobEvent.DESCRIPTOR)
     list_jobs = g["ListJobsRequest"].fields_by_name
-    series_json = {"type": "object", "properties": {
-        "unit": {"type": "string", "enum": ["s", "ms", "us", "ns"]},
-        "series": {"type": "array", "items": {"type": "object", "properties": {
-            "jobId": {"type": "string"}, "measurement": {"type": "string"},
-            "tags": {"type": "object", "additionalProperties": {"type": "string"}},
-            "units": {"type": "object", "additionalProperties": {"type": "string"}},
-            "timestamps": {"type": "array", "items": {"type": "integer"}},
-            "fields": {"type": "object", "additionalProperties": {
-                "type": "array", "items": {"type": "number", "nullable": True}}}}}}}}
-    health = {"type": "object", "properties": {"status": {"type": "string", "enum": ["SERVING", "NOT_SERVING"]},
-                                               "sseStreams": {"type": "integer", "minimum": 0},
-                                               "typeWatchers": {"type": "integer", "minimum": 0}}}
+    series_json = {
+        "type": "object",
+        "properties": {
+            "unit": {"type": "string", "enum": ["s", "ms", "us", "ns"]},
+            "series": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "jobId": {"type": "string"},
+                        "measurement": {"type": "string"},
+                        "tags": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "units": {"type": "object", "additionalProperties": {"type": "string"}},
+                        "timestamps": {"type": "array", "items": {"type": "integer"}},
+                        "fields": {
+                            "type": "object",
+                            "additionalProperties": {"type": "array", "items": {"type": "number", "nullable": True}},
+                        },
+                    },
+                },
+            },
+        },
+    }
+    health = {
+        "type": "object",
+        "properties": {
+            "status": {"type": "string", "enum": ["SERVING", "NOT_SERVING"]},
+            "sseStreams": {"type": "integer", "minimum": 0},
+            "typeWatchers": {"type": "integer", "minimum": 0},
+        },
+    }
     body_note = f" The body is at most {max_body_bytes} bytes (413 beyond)."
     paths = {
-        "/v1/types": {"get": {
-            "operationId": "ListWorkflowTypes", "summary": "The live workflow types (gRPC ListWorkflowTypes)",
-            "responses": {"200": {"description": "the types", "content": _json(s.ref(g["ListWorkflowTypesResponse"]))},
-                          **_errors(400)}}},
-        "/v1/types:watch": {"get": {
-            "operationId": "WatchWorkflowTypes",
-            "summary": "The types, then every change (SSE; events added, removed, updated)",
-            "responses": {"200": _sse(s.ref(g["WorkflowTypeChange"]), ["added", "removed", "updated"],
-                                       "a WorkflowTypeChange per event", ids=False),
-                          **_errors(400)}}},
+        "/v1/types": {
+            "get": {
+                "operationId": "ListWorkflowTypes",
+                "summary": "The live workflow types (gRPC ListWorkflowTypes)",
+                "responses": {
+                    "200": {"description": "the types", "content": _json(s.ref(g["ListWorkflowTypesResponse"]))},
+                    **_errors(400),
+                },
+            }
+        },
+        "/v1/types:watch": {
+            "get": {
+                "operationId": "WatchWorkflowTypes",
+                "summary": "The types, then every change (SSE; events added, removed, updated)",
+                "responses": {
+                    "200": _sse(
+                        s.ref(g["WorkflowTypeChange"]),
+                        ["added", "removed", "updated"],
+                        "a WorkflowTypeChange per event",
+                        ids=False,
+                    ),
+                    **_errors(400),
+                },
+            }
+        },
         "/v1/jobs": {
-            "post": {"operationId": "SubmitJob", "summary": "Submit a job (gRPC SubmitJob)." + body_note,
-                     "requestBody": {"required": True, "content": {"application/json": {
-                         "schema": s.ref(g["SubmitJobRequest"]),
-                         "example": {"workflowType": "echo", "params": {"message": {"stringValue": "hi"}}}}}},
-                     "responses": {"200": {"description": "the job", "content": _json(s.ref(g["SubmitJobResponse"])),
-                                           "links": _job_links()},
-                                   **_errors(400, 404, 413, 429, 503)}},
-            "get": {"operationId": "ListJobs", "summary": "Jobs, newest first, paged (gRPC ListJobs)",
-                    "parameters": [_query("workflow_type", s.field(list_jobs["workflow_type"])),
-                                   _query("statuses", s.field(list_jobs["statuses"])),
-                                   _query("page_size", {"type": "integer", "minimum": 0, "maximum": 1000}),
-                                   _query("page_token", {"type": "string"})],
-                    "responses": {"200": {"description": "a page", "content": _json(s.ref(g["ListJobsResponse"]))},
-                                  **_errors(400, 503)}}},
+            "post": {
+                "operationId": "SubmitJob",
+                "summary": "Submit a job (gRPC SubmitJob)." + body_note,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": s.ref(g["SubmitJobRequest"]),
+                            "example": {"workflowType": "echo", "params": {"message": {"stringValue": "hi"}}},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {
+                        "description": "the job",
+                        "content": _json(s.ref(g["SubmitJobResponse"])),
+                        "links": _job_links(),
+                    },
+                    **_errors(400, 404, 413, 429, 503),
+                },
+            },
+            "get": {
+                "operationId": "ListJobs",
+                "summary": "Jobs, newest first, paged (gRPC ListJobs)",
+                "parameters": [
+                    _query("workflow_type", s.field(list_jobs["workflow_type"])),
+                    _query("statuses", s.field(list_jobs["statuses"])),
+                    _query("page_size", {"type": "integer", "minimum": 0, "maximum": 1000}),
+                    _query("page_token", {"type": "string"}),
+                ],
+                "responses": {
+                    "200": {"description": "a page", "content": _json(s.ref(g["ListJobsResponse"]))},
+                    **_errors(400, 503),
+                },
+            },
+        },
         "/v1/jobs/{job_id}": {
             "parameters": [_path_id()],
-            "get": {"operationId": "GetJob", "summary": "One job (gRPC GetJob)",
-                    "responses": {"200": {"description": "the job", "content": job}, **_errors(400, 404, 503)}},
-            "delete": {"operationId": "DeleteJob",
-                       "summary": "Delete a job, its events and its series (gRPC DeleteJob)",
-                       "responses": {"200": {"description": "deleted",
-                                             "content": _json(s.ref(g["DeleteJobResponse"]))},
-                                     **_errors(400, 404, 503)}}},
+            "get": {
+                "operationId": "GetJob",
+                "summary": "One job (gRPC GetJob)",
+                "responses": {"200": {"description": "the job", "content": job}, **_errors(400, 404, 503)},
+            },
+            "delete": {
+                "operationId": "DeleteJob",
+                "summary": "Delete a job, its events and its series (gRPC DeleteJob)",
+                "responses": {
+                    "200": {"description": "deleted", "content": _json(s.ref(g["DeleteJobResponse"]))},
+                    **_errors(400, 404, 503),
+                },
+            },
+        },
         "/v1/jobs/{job_id}:cancel": {
             "parameters": [_path_id()],
-            "post": {"operationId": "CancelJob", "summary": "Cancel a job (gRPC CancelJob)." + body_note,
-                     "requestBody": {"required": False, "content": _json({
-                         "type": "object", "properties": {"reason": {"type": "string"}},
-                         "additionalProperties": False})},
-                     "responses": {"200": {"description": "the job", "content": job},
-                                   **_errors(400, 404, 413, 503)}}},
+            "post": {
+                "operationId": "CancelJob",
+                "summary": "Cancel a job (gRPC CancelJob)." + body_note,
+                "requestBody": {
+                    "required": False,
+                    "content": _json(
+                        {"type": "object", "properties": {"reason": {"type": "string"}}, "additionalProperties": False}
+                    ),
+                },
+                "responses": {"200": {"description": "the job", "content": job}, **_errors(400, 404, 413, 503)},
+            },
+        },
         "/v1/jobs/{job_id}/events": {
             "parameters": [_path_id()],
-            "get": {"operationId": "WatchJob",
-                    "summary": "The job's events after Last-Event-ID (or after_seq), then live, "
-                               "to the terminal one (SSE; id = event seq, event = payload kind)",
-                    "parameters": [
-                        {"name": "Last-Event-ID", "in": "header", "required": False,
-                         "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"}},
-                        _query("after_seq", {"type": "string", "pattern": "^[0-9]{1,19}$"})],
-                    "responses": {"200": _sse(event, _payloads(), "a JobEvent per event", ids=True),
-                                  "204": {"description": "the job had ended at or before the seq given"},
-                                  **_errors(400, 404, 503)}}},
+            "get": {
+                "operationId": "WatchJob",
+                "summary": "The job's events after Last-Event-ID (or after_seq), then live, "
+                "to the terminal one (SSE; id = event seq, event = payload kind)",
+                "parameters": [
+                    {
+                        "name": "Last-Event-ID",
+                        "in": "header",
+                        "required": False,
+                        "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
+                    },
+                    _query("after_seq", {"type": "string", "pattern": "^[0-9]{1,19}$"}),
+                ],
+                "responses": {
+                    "200": _sse(event, _payloads(), "a JobEvent per event", ids=True),
+                    "204": {"description": "the job had ended at or before the seq given"},
+                    **_errors(400, 404, 503),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/series": {
             "parameters": [_path_id()],
-            "get": {"operationId": "ListSeries", "summary": "The job's series (results ListSeries)",
-                    "responses": {"200": {"description": "the series",
-                                          "content": _json(s.ref(r["ListSeriesResponse"]))},
-                                  **_errors(400, 404, 503)}}},
-        "/v1/series": {"get": {
-            "operationId": "ReadSeries",
-            "summary": "Series of several jobs (results ReadSeries) as JSON, CSV or Arrow IPC by Accept "
-                       "or format; NaN/missing values are null in JSON and empty in CSV",
-            "parameters": [
-                _query("job", {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
-                       "job ids to compare", required=True),
-                _query("measurement", {"type": "string"}),
-                _query("field", {"type": "array", "items": {"type": "string"}}),
-                _query("tag", {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
-                       "KEY=VALUE; every tag given must match"),
-                _query("start", {"type": "integer"}, "inclusive, in unit"),
-                _query("end", {"type": "integer"}, "exclusive, in unit"),
-                _query("unit", {"type": "string", "enum": ["s", "ms", "us", "ns"]}, "of timestamps; default s"),
-                _query("window", {"type": "string"}, "downsampling window, e.g. 1d, 6h"),
-                _query("agg", {"type": "string", "enum": ["mean", "min", "max", "last"]}),
-                _query("format", {"type": "string", "enum": ["json", "csv", "arrow"]}, "overrides Accept")],
-            "responses": {"200": {"description": "the series", "content": {
-                "application/json": {"schema": series_json},
-                "text/csv": {"schema": {"type": "string"}},
-                "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}}}},
-                **_errors(400, 404, 503)}}},
-        "/healthz": {"get": {"operationId": "Healthz", "summary": "The process is up",
-                             "responses": {"200": {"description": "up", "content": _json(health)}}}},
-        "/readyz": {"get": {"operationId": "Readyz", "summary": "Serving: started and not stopping",
-                            "responses": {"200": {"description": "ready", "content": _json(health)},
-                                          "503": {"description": "not ready", "content": _json(health)}}}},
+            "get": {
+                "operationId": "ListSeries",
+                "summary": "The job's series (results ListSeries)",
+                "responses": {
+                    "200": {"description": "the series", "content": _json(s.ref(r["ListSeriesResponse"]))},
+                    **_errors(400, 404, 503),
+                },
+            },
+        },
+        "/v1/series": {
+            "get": {
+                "operationId": "ReadSeries",
+                "summary": "Series of several jobs (results ReadSeries) as JSON, CSV or Arrow IPC by Accept "
+                "or format; NaN/missing values are null in JSON and empty in CSV",
+                "parameters": [
+                    _query(
+                        "job",
+                        {"type": "array", "items": {"type": "string"}, "minItems": 1, "maxItems": 64},
+                        "job ids to compare",
+                        required=True,
+                    ),
+                    _query("measurement", {"type": "string"}),
+                    _query("field", {"type": "array", "items": {"type": "string"}}),
+                    _query(
+                        "tag",
+                        {"type": "array", "items": {"type": "string", "pattern": "^[^=]+=.*$"}},
+                        "KEY=VALUE; every tag given must match",
+                    ),
+                    _query("start", {"type": "integer"}, "inclusive, in unit"),
+                    _query("end", {"type": "integer"}, "exclusive, in unit"),
+                    _query("unit", {"type": "string", "enum": ["s", "ms", "us", "ns"]}, "of timestamps; default s"),
+                    _query("window", {"type": "string"}, "downsampling window, e.g. 1d, 6h"),
+                    _query("agg", {"type": "string", "enum": ["mean", "min", "max", "last"]}),
+                    _query("format", {"type": "string", "enum": ["json", "csv", "arrow"]}, "overrides Accept"),
+                ],
+                "responses": {
+                    "200": {
+                        "description": "the series",
+                        "content": {
+                            "application/json": {"schema": series_json},
+                            "text/csv": {"schema": {"type": "string"}},
+                            "application/vnd.apache.arrow.stream": {"schema": {"type": "string", "format": "binary"}},
+                        },
+                    },
+                    **_errors(400, 404, 503),
+                },
+            }
+        },
+        "/healthz": {
+            "get": {
+                "operationId": "Healthz",
+                "summary": "The process is up",
+                "responses": {"200": {"description": "up", "content": _json(health)}},
+            }
+        },
+        "/readyz": {
+            "get": {
+                "operationId": "Readyz",
+                "summary": "Serving: started and not stopping",
+                "responses": {
+                    "200": {"description": "ready", "content": _json(health)},
+                    "503": {"description": "not ready", "content": _json(health)},
+                },
+            }
+        },
     }
-    return {"openapi": "3.0.3",
-            "info": {"title": "workmesh gateway HTTP API", "version": "v1",
-                     "description": "The gRPC API workmesh.v1.Gateway over HTTP/JSON. Errors are "
-                                    "google.rpc.Status with the code and message the gRPC call gives."},
-            "paths": paths, "components": {"schemas": s.components}}
+    return {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "workmesh gateway HTTP API",
+            "version": "v1",
+            "description": "The gRPC API workmesh.v1.Gateway over HTTP/JSON. Errors are "
+            "google.rpc.Status with the code and message the gRPC call gives.",
+        },
+        "paths": paths,
+        "components": {"schemas": s.components},
+    }

@@ -18,12 +18,12 @@ import pyarrow as pa
 from aiohttp import web
 
 from workmesh.registry import RegistryConfig, find_service
+from workmesh.services.clients import ResultsClient
+from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.core.auth import SERIES_READ, require_scope
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.http._calls import CallError, invalid, unary
 from workmesh.services.gateway.http._messages import json_response
-from workmesh.services.clients import ResultsClient
-from workmesh.services.clients._errors import from_rpc_error
 from workmesh.v1 import gateway_pb2, results_pb2
 from workmesh.workers._convert import parse_duration
 
@@ -167,20 +167,42 @@ class SeriesRoutes:
             await self._job(job_id)
         client = await self._results.client()
         try:
-            series = await client.read(jobs, measurement=query.get("measurement", ""), tags=tags,
-                                       fields=query.getall("field", []), start=start, end=end,
-                                       time_unit=unit, window=window, aggregate=agg)
+            series = await client.read(
+                jobs,
+                measurement=query.get("measurement", ""),
+                tags=tags,
+                fields=query.getall("field", []),
+                start=start,
+                end=end,
+                time_unit=unit,
+                window=window,
+                aggregate=agg,
+            )
         except Exception as exc:
             raise CallError.of(exc) from exc
         if fmt == "csv":
-            return web.Response(body=_csv(series), content_type="text/csv", charset="utf-8",
-                                headers={"Content-Disposition": 'attachment; filename="series.csv"'})
+            return web.Response(
+                body=_csv(series),
+                content_type="text/csv",
+                charset="utf-8",
+                headers={"Content-Disposition": 'attachment; filename="series.csv"'},
+            )
         if fmt == "arrow":
             return web.Response(body=_arrow(series, unit), content_type=ARROW_STREAM)
-        body = {"unit": unit, "series": [
-            {"jobId": s.job_id, "measurement": s.measurement, "tags": s.tags,
-             "timestamps": s.timestamps.tolist(), "units": s.units,
-             "fields": {name: _floats(values) for name, values in s.fields.items()}} for s in series]}
+        body = {
+            "unit": unit,
+            "series": [
+                {
+                    "jobId": s.job_id,
+                    "measurement": s.measurement,
+                    "tags": s.tags,
+                    "timestamps": s.timestamps.tolist(),
+                    "units": s.units,
+                    "fields": {name: _floats(values) for name, values in s.fields.items()},
+                }
+                for s in series
+            ],
+        }
         return web.json_response(body, dumps=lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False))
 
 
@@ -228,9 +250,10 @@ def _arrow(series, unit: str) -> bytes:
             parts["time"].append(pa.array(s.timestamps, pa.int64()))
             parts["value"].append(pa.array(values, pa.float64(), from_pandas=True))
     types = {"time": pa.int64(), "value": pa.float64()}
-    table = pa.table({name: pa.chunked_array(chunks, types.get(name, pa.string()))
-                      for name, chunks in parts.items()},
-                     metadata={"time_unit": unit})
+    table = pa.table(
+        {name: pa.chunked_array(chunks, types.get(name, pa.string())) for name, chunks in parts.items()},
+        metadata={"time_unit": unit},
+    )
     sink = pa.BufferOutputStream()
     with pa.ipc.new_stream(sink, table.schema) as writer:
         writer.write_table(table)

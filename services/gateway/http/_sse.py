@@ -42,16 +42,18 @@ class StreamCounter:
         self.total = 0
 
 
-async def serve_sse(request: web.Request, events: AsyncIterator[Event], *, heartbeat: float,
-                    counter: StreamCounter) -> web.StreamResponse:
+async def serve_sse(
+    request: web.Request, events: AsyncIterator[Event], *, heartbeat: float, counter: StreamCounter
+) -> web.StreamResponse:
     """Write `events` to the client as text/event-stream until they end or the client leaves.
 
     An error the iterator raises after the headers went out is sent as a last ``error`` event
     (its data a google.rpc.Status) before the stream ends. A comment line goes out after
     `heartbeat` quiet seconds, so that proxies keep the connection and a gone client is noticed.
     """
-    response = web.StreamResponse(headers={
-        "Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
     counter.open += 1
     counter.total += 1
     iterator = aiter(events)

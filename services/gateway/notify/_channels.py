@@ -45,17 +45,22 @@ class WebhookSender:
     async def send(self, delivery: Delivery, body: bytes) -> None:
         if self._session is None:
             self._session = aiohttp.ClientSession(timeout=self._timeout)
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self._secret, body),
-                   DELIVERY_HEADER: delivery.delivery_id, "Idempotency-Key": delivery.delivery_id,
-                   "User-Agent": "workmesh-notify"}
+        headers = {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: sign(self._secret, body),
+            DELIVERY_HEADER: delivery.delivery_id,
+            "Idempotency-Key": delivery.delivery_id,
+            "User-Agent": "workmesh-notify",
+        }
         try:
             # No redirects: a redirect would re-send the signed body to an address nobody checked.
-            async with self._session.post(delivery.target.address, data=body, headers=headers,
-                                          allow_redirects=False) as reply:
+            async with self._session.post(
+                delivery.target.address, data=body, headers=headers, allow_redirects=False
+            ) as reply:
                 await reply.read()
                 if not 200 <= reply.status < 300:
                     raise DeliveryFailed(f"HTTP {reply.status} {reply.reason or ''}".strip())
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise DeliveryFailed(f"no answer within {self._timeout.total:g}s") from None
         except aiohttp.ClientError as exc:
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None

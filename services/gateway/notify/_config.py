@@ -101,17 +101,24 @@ class NotifyConfig:
             ca_file = env.get("WORKMESH_SMTP_CA_FILE", "").strip()
             if ca_file and not Path(ca_file).is_file():
                 raise ValueError(f"WORKMESH_SMTP_CA_FILE={ca_file!r}: no such file")
-            smtp = SmtpConfig(host=host, port=int(raw_port) if raw_port else _DEFAULT_PORTS[security],
-                              security=security, username=env.get("WORKMESH_SMTP_USERNAME", "").strip(),
-                              password=env.get("WORKMESH_SMTP_PASSWORD", ""),
-                              sender=env.get("WORKMESH_SMTP_FROM", "").strip() or f"workmesh@{socket.getfqdn()}",
-                              ca_file=ca_file)
-        config = cls(secret=env.get("WORKMESH_NOTIFY_SECRET", ""), smtp=smtp,
-                     timeout=_seconds(env, "WORKMESH_NOTIFY_TIMEOUT", cls.timeout),
-                     backoff=_seconds(env, "WORKMESH_NOTIFY_BACKOFF", cls.backoff),
-                     backoff_max=_seconds(env, "WORKMESH_NOTIFY_BACKOFF_MAX", cls.backoff_max),
-                     give_up=_seconds(env, "WORKMESH_NOTIFY_GIVE_UP", cls.give_up),
-                     poll=_seconds(env, "WORKMESH_NOTIFY_POLL", cls.poll))
+            smtp = SmtpConfig(
+                host=host,
+                port=int(raw_port) if raw_port else _DEFAULT_PORTS[security],
+                security=security,
+                username=env.get("WORKMESH_SMTP_USERNAME", "").strip(),
+                password=env.get("WORKMESH_SMTP_PASSWORD", ""),
+                sender=env.get("WORKMESH_SMTP_FROM", "").strip() or f"workmesh@{socket.getfqdn()}",
+                ca_file=ca_file,
+            )
+        config = cls(
+            secret=env.get("WORKMESH_NOTIFY_SECRET", ""),
+            smtp=smtp,
+            timeout=_seconds(env, "WORKMESH_NOTIFY_TIMEOUT", cls.timeout),
+            backoff=_seconds(env, "WORKMESH_NOTIFY_BACKOFF", cls.backoff),
+            backoff_max=_seconds(env, "WORKMESH_NOTIFY_BACKOFF_MAX", cls.backoff_max),
+            give_up=_seconds(env, "WORKMESH_NOTIFY_GIVE_UP", cls.give_up),
+            poll=_seconds(env, "WORKMESH_NOTIFY_POLL", cls.poll),
+        )
         raw = env.get("WORKMESH_NOTIFY_DEFAULTS", "").strip()
         if raw:
             return _with_defaults(config, raw)
@@ -141,15 +148,19 @@ def _with_defaults(config: NotifyConfig, raw: str) -> NotifyConfig:
     except (OSError, ValueError) as exc:
         raise ValueError(f"{name}: {exc}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{name}: must be a JSON object of tenant -> {{\"webhooks\": [...], \"emails\": [...]}}")
+        raise ValueError(f'{name}: must be a JSON object of tenant -> {{"webhooks": [...], "emails": [...]}}')
     defaults: dict[str, tuple[NotifyTarget, ...]] = {}
     for tenant, spec in data.items():
-        if not isinstance(spec, dict) or set(spec) - {"webhooks", "emails"} or not all(
-                isinstance(v, list) and all(isinstance(x, str) for x in v) for v in spec.values()):
-            raise ValueError(f"{name}: tenant {tenant!r}: must be {{\"webhooks\": [URL, ...], \"emails\": [address, ...]}}")
+        if (
+            not isinstance(spec, dict)
+            or set(spec) - {"webhooks", "emails"}
+            or not all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in spec.values())
+        ):
+            raise ValueError(f'{name}: tenant {tenant!r}: must be {{"webhooks": [URL, ...], "emails": [address, ...]}}')
         try:
-            defaults[tenant] = check_notify(common_pb2.Notify(**spec), webhooks_enabled=bool(config.secret),
-                                            email_enabled=config.smtp is not None)
+            defaults[tenant] = check_notify(
+                common_pb2.Notify(**spec), webhooks_enabled=bool(config.secret), email_enabled=config.smtp is not None
+            )
         except WorkmeshError as exc:
             raise ValueError(f"{name}: tenant {tenant!r}: {exc.message}") from None
     return NotifyConfig(**{**config.__dict__, "defaults": defaults})

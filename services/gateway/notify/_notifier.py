@@ -36,9 +36,11 @@ log = logging.getLogger("workmesh.gateway.notify")
 def summary_body(job, delivery: Delivery) -> bytes:
     """The webhook/e-mail JSON: the delivery id, the event type and the job as GetJob shows it
     (big parameter values left out, as in list views)."""
-    summary = {"type": "job.finished", "deliveryId": delivery.delivery_id,
-               "job": json_format.MessageToDict(job_to_proto(job, list_view=True),
-                                                always_print_fields_with_no_presence=True)}
+    summary = {
+        "type": "job.finished",
+        "deliveryId": delivery.delivery_id,
+        "job": json_format.MessageToDict(job_to_proto(job, list_view=True), always_print_fields_with_no_presence=True),
+    }
     return json.dumps(summary, separators=(",", ":"), sort_keys=True).encode()
 
 
@@ -121,8 +123,13 @@ class Notifier:
         deadline = delivery.first_at + dt.timedelta(seconds=config.give_up)
         if now >= deadline:
             self.given_up += 1
-            log.warning("notifications: gave up on %s for job %s after %d attempts: %s",
-                        public_address(delivery.target), delivery.job_id, attempt, reason)
+            log.warning(
+                "notifications: gave up on %s for job %s after %d attempts: %s",
+                public_address(delivery.target),
+                delivery.job_id,
+                attempt,
+                reason,
+            )
             await self._end(delivery, False, attempt, reason)
             return
         delay = min(config.backoff * 2 ** (attempt - 1), config.backoff_max) * random.uniform(0.8, 1.2)
@@ -130,7 +137,12 @@ class Notifier:
         await self._store.retry_delivery(delivery.delivery_id, next_at, reason)
 
     async def _end(self, delivery: Delivery, delivered: bool, attempts: int, detail: str) -> None:
-        outcome = common_pb2.NotificationOutcome(channel=delivery.target.channel, target=public_address(delivery.target),
-                                                 delivered=delivered, attempts=attempts, detail=detail,
-                                                 delivery_id=delivery.delivery_id)
+        outcome = common_pb2.NotificationOutcome(
+            channel=delivery.target.channel,
+            target=public_address(delivery.target),
+            delivered=delivered,
+            attempts=attempts,
+            detail=detail,
+            delivery_id=delivery.delivery_id,
+        )
         await self._store.end_delivery(delivery.delivery_id, delivered, common_pb2.JobEvent(notification=outcome))

@@ -18,9 +18,9 @@ from workmesh.v1 import common_pb2
 
 __all__ = ["MAX_TARGETS", "check_notify", "public_address", "request_targets", "targets_for"]
 
-MAX_TARGETS = 10          # per channel and job
+MAX_TARGETS = 10  # per channel and job
 MAX_URL_LENGTH = 2048
-MAX_EMAIL_LENGTH = 254    # RFC 5321's path limit
+MAX_EMAIL_LENGTH = 254  # RFC 5321's path limit
 # A pragmatic address check: one @, a local part without spaces or control characters, a
 # domain of dot-separated labels (or a bracketed IP literal). SMTP servers judge the rest.
 _LOCAL = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]{1,64}")
@@ -70,16 +70,21 @@ def _check_email(address: str, field: str) -> str:
     if not at or not local or not domain:
         raise InvalidArgument(field, "must be an e-mail address local@domain")
     if not _LOCAL.fullmatch(local) or local.startswith(".") or local.endswith(".") or ".." in local:
-        raise InvalidArgument(field, "the part before @ must be 1-64 letters, digits or !#$%&'*+/=?^_`{|}~.- "
-                                     "(no leading, trailing or double dot)")
+        raise InvalidArgument(
+            field,
+            "the part before @ must be 1-64 letters, digits or !#$%&'*+/=?^_`{|}~.- "
+            "(no leading, trailing or double dot)",
+        )
     if not _check_domain(domain):
-        raise InvalidArgument(field, "the domain must be dot-separated labels of letters, digits and hyphens "
-                                     "(or a bracketed IP address)")
+        raise InvalidArgument(
+            field, "the domain must be dot-separated labels of letters, digits and hyphens (or a bracketed IP address)"
+        )
     return address
 
 
-def check_notify(notify: common_pb2.Notify, *, webhooks_enabled: bool = True,
-                 email_enabled: bool = True) -> tuple[NotifyTarget, ...]:
+def check_notify(
+    notify: common_pb2.Notify, *, webhooks_enabled: bool = True, email_enabled: bool = True
+) -> tuple[NotifyTarget, ...]:
     """The targets of a SubmitJob ``notify`` field, checked; duplicates dropped, order kept.
 
     Args:
@@ -106,8 +111,9 @@ def check_notify(notify: common_pb2.Notify, *, webhooks_enabled: bool = True,
     return tuple(targets)
 
 
-def targets_for(requested: tuple[NotifyTarget, ...], asked: bool, tenant: str,
-                defaults: Mapping[str, tuple[NotifyTarget, ...]]) -> tuple[NotifyTarget, ...]:
+def targets_for(
+    requested: tuple[NotifyTarget, ...], asked: bool, tenant: str, defaults: Mapping[str, tuple[NotifyTarget, ...]]
+) -> tuple[NotifyTarget, ...]:
     """What a job notifies: its own ``notify`` when the request set it (even empty: none),
     else its tenant's defaults (the default tenant is ``""``)."""
     if asked:
@@ -139,6 +145,9 @@ def request_targets(request, config, tenant: str) -> tuple[NotifyTarget, ...]:
         if asked and (request.notify.webhooks or request.notify.emails):
             check_notify(request.notify, webhooks_enabled=False, email_enabled=False)
         return ()
-    requested = check_notify(request.notify, webhooks_enabled=bool(config.secret),
-                             email_enabled=config.smtp is not None) if asked else ()
+    requested = (
+        check_notify(request.notify, webhooks_enabled=bool(config.secret), email_enabled=config.smtp is not None)
+        if asked
+        else ()
+    )
     return targets_for(requested, asked, tenant, config.defaults)

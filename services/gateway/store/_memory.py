@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 
 from workmesh.services.core.auth import MemoryTokens
+from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 _UPDATE_FIELDS = tuple(f.name for f in dataclasses.fields(JobUpdate))
 
@@ -63,8 +63,8 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         MemoryTokens.__init__(self)  # API tokens (core.auth's in-memory TokenStore)
         self._jobs: dict[str, _Entry] = {}
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
-        self._keys: dict[str, str] = {}     # idempotency key -> job id
-        self._live: dict[str, None] = {}    # non-terminal job ids, oldest first (for claim)
+        self._keys: dict[str, str] = {}  # idempotency key -> job id
+        self._live: dict[str, None] = {}  # non-terminal job ids, oldest first (for claim)
         self._types: dict[str, tuple[common_pb2.WorkflowType, dt.datetime]] = {}
 
     async def create(self, job: JobRecord) -> tuple[JobRecord, bool]:
@@ -100,8 +100,14 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         entry = self._jobs.get(job_id)
         return _copy(entry.record) if entry is not None else None
 
-    async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
-                   limit: int = 100, after: str | None = None) -> list[JobRecord]:
+    async def list(
+        self,
+        *,
+        workflow_type: str | None = None,
+        statuses: Sequence[int] = (),
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
         if after is not None:
             entry = self._jobs.get(after)
@@ -126,8 +132,9 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
             out.append(_copy(record))
         return out
 
-    async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
-                     update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
+    async def append(
+        self, job_id: str, events: Sequence[common_pb2.JobEvent], update: JobUpdate | None = None
+    ) -> list[common_pb2.JobEvent]:
         """Number and store `events`, apply `update`, wake the waiters of the job."""
         entry = self._jobs.get(job_id)
         if entry is None:
@@ -161,7 +168,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         entry = self._jobs.get(job_id)
         if entry is None:
             return []
-        return entry.events[after_seq:after_seq + limit]
+        return entry.events[after_seq : after_seq + limit]
 
     async def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) of the job, or None when unknown."""
@@ -203,14 +210,16 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         return True
 
     # -- attempts ----------------------------------------------------------------------------
-    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
-                            started_at: dt.datetime | None = None) -> None:
+    async def start_attempt(
+        self, job_id: str, attempt: int, instance_id: str, started_at: dt.datetime | None = None
+    ) -> None:
         """Record that attempt `attempt` of the job started on `instance_id`."""
         entry = self._entry(job_id)
         entry.attempts[attempt] = AttemptRecord(job_id, attempt, instance_id, started_at or _utcnow())
 
-    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
-                          ended_at: dt.datetime | None = None) -> None:
+    async def end_attempt(
+        self, job_id: str, attempt: int, outcome: str, reason: str = "", ended_at: dt.datetime | None = None
+    ) -> None:
         """Record how attempt `attempt` ended."""
         record = self._entry(job_id).attempts.get(attempt)
         if record is None:
@@ -225,8 +234,9 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         return [dataclasses.replace(entry.attempts[n]) for n in sorted(entry.attempts)]
 
     # -- leases (one process: they only matter to code written against the protocol) ----------
-    async def claim(self, owner: str, limit: int, lease_seconds: float,
-                    types: Sequence[str] | None = None) -> list[JobRecord]:
+    async def claim(
+        self, owner: str, limit: int, lease_seconds: float, types: Sequence[str] | None = None
+    ) -> list[JobRecord]:
         """Lease up to `limit` free non-terminal jobs to `owner`, oldest first."""
         now = time.time()
         wall = _utcnow()
@@ -278,8 +288,11 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
     async def leased(self, owner: str) -> set[str]:
         """Ids of the non-terminal jobs whose unexpired lease `owner` holds (the self-check)."""
         now = time.time()
-        return {job_id for job_id in self._live
-                if self._jobs[job_id].lease_owner == owner and self._jobs[job_id].lease_until > now}
+        return {
+            job_id
+            for job_id in self._live
+            if self._jobs[job_id].lease_owner == owner and self._jobs[job_id].lease_until > now
+        }
 
     async def release(self, owner: str, job_ids: Sequence[str]) -> None:
         """Give up `owner`'s leases on `job_ids`."""
@@ -290,8 +303,10 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
 
     async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
         """Ids of terminal jobs that finished (else were last updated) before `cutoff`, oldest first."""
+
         def finished(entry: _Entry) -> dt.datetime:
             return entry.record.finished_at or entry.record.updated_at or entry.record.created_at
+
         old = sorted((e for e in self._jobs.values() if e.record.terminal and finished(e) < cutoff), key=finished)
         return [e.record.job_id for e in old[:limit]]
 

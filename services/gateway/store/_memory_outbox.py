@@ -70,8 +70,9 @@ class MemoryOutboxMixin:
             row.next_at = next_at.timestamp()
             row.last_error = error
 
-    async def end_delivery(self, delivery_id: str, delivered: bool,
-                           event: common_pb2.JobEvent) -> common_pb2.JobEvent | None:
+    async def end_delivery(
+        self, delivery_id: str, delivered: bool, event: common_pb2.JobEvent
+    ) -> common_pb2.JobEvent | None:
         """Mark the row delivered or given up and append `event` after the job's terminal status."""
         row = self._outbox_rows().pop(delivery_id, None)  # ended rows go: claims scan only pending ones
         entry = self._jobs.get(row.job_id) if row is not None else None

@@ -23,12 +23,14 @@ from typing import Protocol
 from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
 from workmesh.v1 import common_pb2
 
-TERMINAL = frozenset({
-    common_pb2.JOB_STATUS_SUCCEEDED,
-    common_pb2.JOB_STATUS_FAILED,
-    common_pb2.JOB_STATUS_CANCELLED,
-    common_pb2.JOB_STATUS_TIMED_OUT,
-})
+TERMINAL = frozenset(
+    {
+        common_pb2.JOB_STATUS_SUCCEEDED,
+        common_pb2.JOB_STATUS_FAILED,
+        common_pb2.JOB_STATUS_CANCELLED,
+        common_pb2.JOB_STATUS_TIMED_OUT,
+    }
+)
 
 
 @dataclass
@@ -39,7 +41,7 @@ class JobRecord:
     workflow_type: str
     params: dict[str, common_pb2.ParamValue]
     status: int = common_pb2.JOB_STATUS_QUEUED
-    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+    created_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
     updated_at: dt.datetime | None = None
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
@@ -55,8 +57,8 @@ class JobRecord:
     labels: dict[str, str] = field(default_factory=dict)
     idempotency_key: str | None = None
     not_before: dt.datetime | None = None  # retry backoff: do not dispatch before this time
-    trace_parent: str = ""      # W3C traceparent of the job's submit span (its trace crosses processes)
-    worker_seq: int = 0         # last WorkerEvent seq of the current attempt stored (Attach resumes after it)
+    trace_parent: str = ""  # W3C traceparent of the job's submit span (its trace crosses processes)
+    worker_seq: int = 0  # last WorkerEvent seq of the current attempt stored (Attach resumes after it)
     # Lease given with create (the replica that accepted the job drives it); claim/renew later.
     lease_owner: str | None = None
     lease_until: dt.datetime | None = None
@@ -119,13 +121,20 @@ class JobStore(Protocol):
         """The job, or None when unknown."""
         ...
 
-    async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
-                   limit: int = 100, after: str | None = None) -> list[JobRecord]:
+    async def list(
+        self,
+        *,
+        workflow_type: str | None = None,
+        statuses: Sequence[int] = (),
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job_id the previous page ended with."""
         ...
 
-    async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
-                     update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
+    async def append(
+        self, job_id: str, events: Sequence[common_pb2.JobEvent], update: JobUpdate | None = None
+    ) -> list[common_pb2.JobEvent]:
         """Number and store events and apply `update` atomically; return the numbered events.
 
         Raises:
@@ -156,8 +165,9 @@ class JobStore(Protocol):
 
     # --- attempts -------------------------------------------------------------------------
 
-    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
-                            started_at: dt.datetime | None = None) -> None:
+    async def start_attempt(
+        self, job_id: str, attempt: int, instance_id: str, started_at: dt.datetime | None = None
+    ) -> None:
         """Record that attempt number `attempt` (1, 2, ...) of the job started on `instance_id`.
 
         Recording the same attempt again overwrites it (safe to retry).
@@ -169,8 +179,9 @@ class JobStore(Protocol):
         """
         ...
 
-    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
-                          ended_at: dt.datetime | None = None) -> None:
+    async def end_attempt(
+        self, job_id: str, attempt: int, outcome: str, reason: str = "", ended_at: dt.datetime | None = None
+    ) -> None:
         """Record how an attempt ended (`outcome`, see :class:`AttemptRecord`); `ended_at` defaults to now.
 
         Raises:
@@ -184,8 +195,9 @@ class JobStore(Protocol):
 
     # --- row leases (several gateway replicas on one database) ----------------------------
 
-    async def claim(self, owner: str, limit: int, lease_seconds: float,
-                    types: Sequence[str] | None = None) -> list[JobRecord]:
+    async def claim(
+        self, owner: str, limit: int, lease_seconds: float, types: Sequence[str] | None = None
+    ) -> list[JobRecord]:
         """Lease up to `limit` jobs to `owner` for `lease_seconds` and return them, oldest first.
 
         Claimable: non-terminal (QUEUED, DISPATCHED or RUNNING — the latter two are jobs whose
@@ -237,8 +249,9 @@ class JobStore(Protocol):
         """Count a failed attempt of the row and make it due again at `next_at`."""
         ...
 
-    async def end_delivery(self, delivery_id: str, delivered: bool,
-                           event: common_pb2.JobEvent) -> common_pb2.JobEvent | None:
+    async def end_delivery(
+        self, delivery_id: str, delivered: bool, event: common_pb2.JobEvent
+    ) -> common_pb2.JobEvent | None:
         """Mark the row delivered or given up and append `event` (its ``notification`` outcome)
         to the job's events after the terminal status, in one transaction. Returns the numbered
         event; None when the row is gone (the job was deleted) or already ended.

@@ -83,7 +83,7 @@ class JobCatalog:
     catalog: dict
     stat: os.stat_result
     offset: int  # of the log's end (after the last complete line)
-    ids: dict = field(default_factory=dict)   # SeriesKey -> series id, filled by the store
+    ids: dict = field(default_factory=dict)  # SeriesKey -> series id, filled by the store
     ends: dict[int, int] = field(default_factory=dict)  # series id -> last timestamp stored
     indexed: bool = False
 
@@ -105,8 +105,11 @@ class Catalogs:
                 size = os.stat(job_dir / log).st_size if log else 0
             except FileNotFoundError:
                 stat, size = None, -1
-            if stat is not None and (stat.st_ino, stat.st_mtime_ns) == (known.stat.st_ino, known.stat.st_mtime_ns) \
-                    and size == known.offset:
+            if (
+                stat is not None
+                and (stat.st_ino, stat.st_mtime_ns) == (known.stat.st_ino, known.stat.st_mtime_ns)
+                and size == known.offset
+            ):
                 return known
             del self._jobs[job_dir]
         found = _read(job_dir)

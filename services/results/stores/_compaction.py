@@ -58,8 +58,15 @@ class Compactor:
         retry, max_retry: seconds before a compaction that hit a full disk is tried again.
     """
 
-    def __init__(self, store: ParquetStore, *, delay: float = 2.0, target_rows: int = 1 << 20,
-                 retry: float = 30.0, max_retry: float = 600.0) -> None:
+    def __init__(
+        self,
+        store: ParquetStore,
+        *,
+        delay: float = 2.0,
+        target_rows: int = 1 << 20,
+        retry: float = 30.0,
+        max_retry: float = 600.0,
+    ) -> None:
         self.store = store
         self.delay = delay
         self.target_rows = target_rows
@@ -85,7 +92,8 @@ class Compactor:
         del self._active[job_id]
         if job_id not in self._scheduled:
             self._scheduled[job_id] = asyncio.get_running_loop().create_task(
-                self._later(job_id), name=f"compact-{job_id}")
+                self._later(job_id), name=f"compact-{job_id}"
+            )
 
     async def _later(self, job_id: str) -> None:
         wait = self.delay
@@ -99,13 +107,18 @@ class Compactor:
                         raise
                     self.postponed += 1
                     wait = self.retry if wait == self.delay else min(wait * 2, self.max_retry)
-                    log.warning("compaction postponed: the disk is full; the old parts stay readable",
-                                job_id=job_id, retry_in=wait, error=str(exc))
+                    log.warning(
+                        "compaction postponed: the disk is full; the old parts stay readable",
+                        job_id=job_id,
+                        retry_in=wait,
+                        error=str(exc),
+                    )
                     continue
                 if result is not None and result.parts_after < result.parts_before:
                     self.results = [*self.results[-99:], result]
-                    log.info("compacted", job_id=job_id, parts_before=result.parts_before,
-                             parts_after=result.parts_after)
+                    log.info(
+                        "compacted", job_id=job_id, parts_before=result.parts_before, parts_after=result.parts_after
+                    )
                 return
         except asyncio.CancelledError:
             raise
@@ -183,8 +196,12 @@ def _merge(store: ParquetStore, job_id: str, parts: list[dict]) -> None:
     # series ids in part order are time order: a stable sort by series keeps each series sorted
     all_sids = np.concatenate(sids)
     order = np.argsort(all_sids, kind="stable")
-    fields = {n: np.concatenate([c[n] if n in c else np.full(k, np.nan) for c, k in zip(columns, lengths, strict=True)])
-              [order] for n in names}
+    fields = {
+        n: np.concatenate([c[n] if n in c else np.full(k, np.nan) for c, k in zip(columns, lengths, strict=True)])[
+            order
+        ]
+        for n in names
+    }
     sorted_sids = all_sids[order]
     unique, local = np.unique(sorted_sids, return_inverse=True)
     entries = _entries(parts, unique)
@@ -200,7 +217,7 @@ def _merge(store: ParquetStore, job_id: str, parts: list[dict]) -> None:
             name = f"{measurement}/part-{catalog['next_part']:06d}-{uuid.uuid4().hex[:8]}.parquet"
             catalog["next_part"] += 1
             kept = [p for p in catalog["parts"] if p["file"] not in old]
-            position = sum(1 for f in files[:files.index(parts[0]["file"])] if f not in old)
+            position = sum(1 for f in files[: files.index(parts[0]["file"])] if f not in old)
             kept.insert(position, {"file": name, "measurement": measurement, "series": entries})
             catalog["parts"] = kept
             final = job_dir / name

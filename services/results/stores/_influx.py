@@ -27,11 +27,11 @@ import aiohttp
 import numpy as np
 import structlog
 
+from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
+from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
 from workmesh.services.results._config import InfluxConfig
 from workmesh.services.results.stores._influx_tombstones import InfluxTombstones
 from workmesh.services.results.stores._lineproto import PRECISION, encode_lines, escape_key, ident, literal
-from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
-from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
 
 UNITS = "_workmesh_units"
 MIN_TIME, MAX_TIME = -9223372036854775806, 9223372036854775806
@@ -70,7 +70,8 @@ class InfluxStore:
         if self._session is None:
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.config.timeout),
-                connector=aiohttp.TCPConnector(limit=self.config.writers + 4))
+                connector=aiohttp.TCPConnector(limit=self.config.writers + 4),
+            )
             self._slots = asyncio.Semaphore(self.config.writers)
         return self._session
 
@@ -96,8 +97,9 @@ class InfluxStore:
         try:
             async with self._http().post(f"{self.config.url}/query", params=params, data={"q": q}) as resp:
                 if resp.status >= 500:
-                    raise Unavailable(f"InfluxDB at {self.config.url} answered {resp.status}: "
-                                      f"{(await resp.read())[:300]!r}")
+                    raise Unavailable(
+                        f"InfluxDB at {self.config.url} answered {resp.status}: {(await resp.read())[:300]!r}"
+                    )
                 rest = b""
                 async for block in resp.content.iter_chunked(1 << 20):
                     lines = (rest + block).split(b"\n")
@@ -118,8 +120,9 @@ class InfluxStore:
             headers["Content-Encoding"] = "gzip"
         for attempt in range(4):
             try:
-                async with self._http().post(f"{self.config.url}/write", params=params, data=body,
-                                             headers=headers) as resp:
+                async with self._http().post(
+                    f"{self.config.url}/write", params=params, data=body, headers=headers
+                ) as resp:
                     if resp.status == 204:
                         return
                     text = (await resp.text())[:500]
@@ -133,7 +136,7 @@ class InfluxStore:
                     error: Exception = Unavailable(f"InfluxDB write failed ({resp.status}): {text}")
             except aiohttp.ClientError as exc:
                 error = Unavailable(f"InfluxDB at {self.config.url} cannot be reached: {exc}")
-            await asyncio.sleep(0.2 * 2 ** attempt)
+            await asyncio.sleep(0.2 * 2**attempt)
         raise error
 
     async def _known_databases(self) -> set[str]:
@@ -195,8 +198,10 @@ class InfluxStore:
                 if marker not in self._units and marker not in markers:
                     markers.add(marker)
                     value = unit.replace("\\", "\\\\").replace('"', '\\"')
-                    lines.append(f"{UNITS},field={escape_key(name)},measurement={escape_key(chunk.key.measurement)} "
-                                 f'unit="{value}" 0')
+                    lines.append(
+                        f"{UNITS},field={escape_key(name)},measurement={escape_key(chunk.key.measurement)} "
+                        f'unit="{value}" 0'
+                    )
         if lines:
             await self._post_lines(db, "n", ("\n".join(lines) + "\n").encode())
             self._units |= markers
@@ -207,12 +212,14 @@ class InfluxStore:
             span = spans.setdefault(chunk.key, [int(chunk.timestamps[0]), int(chunk.timestamps[-1])])
             span[0] = min(span[0], int(chunk.timestamps[0]))
             span[1] = max(span[1], int(chunk.timestamps[-1]))
-        statements = [f"DELETE FROM {ident(key.measurement)} WHERE "
-                      + " AND ".join([*(f"{ident(k)} = {literal(v)}" for k, v in key.tags),
-                                      f"time >= {lo} AND time <= {hi}"]) for key, (lo, hi) in spans.items()]
+        statements = [
+            f"DELETE FROM {ident(key.measurement)} WHERE "
+            + " AND ".join([*(f"{ident(k)} = {literal(v)}" for k, v in key.tags), f"time >= {lo} AND time <= {hi}"])
+            for key, (lo, hi) in spans.items()
+        ]
         try:
             for i in range(0, len(statements), 100):
-                await self.query(";".join(statements[i:i + 100]), db)
+                await self.query(";".join(statements[i : i + 100]), db)
         except Exception as exc:  # noqa: BLE001 - report and keep the original error
             log.error("rollback of a failed batch failed; unacknowledged points may remain", db=db, error=str(exc))
 
@@ -222,8 +229,7 @@ class InfluxStore:
         """Measurement -> field keys (without the units catalogue)."""
         q = "SHOW FIELD KEYS" + (f" FROM {ident(measurement)}" if measurement else "")
         result = await self.query(q, db)
-        return {s["name"]: [row[0] for row in s.get("values") or []]
-                for s in result[0]["series"] if s["name"] != UNITS}
+        return {s["name"]: [row[0] for row in s.get("values") or []] for s in result[0]["series"] if s["name"] != UNITS}
 
     async def _units_of(self, db: str) -> dict[tuple[str, str], str]:
         result = await self.query(f"SELECT last(unit) AS unit FROM {ident(UNITS)} GROUP BY *", db)
@@ -241,8 +247,9 @@ class InfluxStore:
         out.sort(key=lambda s: s.key)
         return out
 
-    async def _read_measurement(self, db: str, query: ReadQuery, measurement: str, fields: list[str],
-                                units: dict[tuple[str, str], str]) -> list[SeriesData]:
+    async def _read_measurement(
+        self, db: str, query: ReadQuery, measurement: str, fields: list[str], units: dict[tuple[str, str], str]
+    ) -> list[SeriesData]:
         where = [f"{ident(k)} = {literal(v)}" for k, v in query.tags]
         where.append(f"time >= {MIN_TIME if query.start is None else query.start}")
         where.append(f"time < {MAX_TIME if query.end is None else query.end}")
@@ -271,8 +278,9 @@ class InfluxStore:
             matrix = np.concatenate([p[1] for p in parts])
             values = {name: np.ascontiguousarray(matrix[:, i]) for i, name in enumerate(columns[tags])}
             key = SeriesKey(query.job_id, measurement, tags)
-            out.append(SeriesData(key, ts, values, {n: units[(measurement, n)] for n in values
-                                                    if (measurement, n) in units}))
+            out.append(
+                SeriesData(key, ts, values, {n: units[(measurement, n)] for n in values if (measurement, n) in units})
+            )
         return out
 
     async def list(self, job_id: str) -> list[SeriesSummary]:
@@ -281,8 +289,10 @@ class InfluxStore:
         by_measurement = await self._fields(db)
         stats: dict[tuple[str, tuple], dict] = {}
         for measurement, fields in by_measurement.items():
-            statements = [f"SELECT {', '.join(f'count({ident(f)}) AS {ident(f)}' for f in fields)} "
-                          f"FROM {ident(measurement)} GROUP BY *"]
+            statements = [
+                f"SELECT {', '.join(f'count({ident(f)}) AS {ident(f)}' for f in fields)} "
+                f"FROM {ident(measurement)} GROUP BY *"
+            ]
             for f in fields:
                 statements.append(f"SELECT first({ident(f)}) FROM {ident(measurement)} GROUP BY *")
                 statements.append(f"SELECT last({ident(f)}) FROM {ident(measurement)} GROUP BY *")
@@ -290,8 +300,9 @@ class InfluxStore:
             for i, result in enumerate(results):
                 for s in result["series"]:
                     tags = tuple(sorted((k, v) for k, v in (s.get("tags") or {}).items() if v))
-                    entry = stats.setdefault((measurement, tags), {"fields": set(), "count": 0,
-                                                                   "start": None, "end": None})
+                    entry = stats.setdefault(
+                        (measurement, tags), {"fields": set(), "count": 0, "start": None, "end": None}
+                    )
                     row = s["values"][0]
                     if i == 0:
                         counts = dict(zip(s["columns"][1:], row[1:], strict=True))
@@ -306,16 +317,25 @@ class InfluxStore:
             if not e["fields"]:
                 continue
             fields = tuple(f for f in by_measurement[measurement] if f in e["fields"])
-            out.append(SeriesSummary(SeriesKey(job_id, measurement, tags), fields, e["count"], e["start"], e["end"],
-                                     {f: units[(measurement, f)] for f in fields if (measurement, f) in units}))
+            out.append(
+                SeriesSummary(
+                    SeriesKey(job_id, measurement, tags),
+                    fields,
+                    e["count"],
+                    e["start"],
+                    e["end"],
+                    {f: units[(measurement, f)] for f in fields if (measurement, f) in units},
+                )
+            )
         out.sort(key=lambda s: s.key)
         return out
 
     async def delete(self, job_id: str) -> int:
         db = await self._require(job_id)
         result = await self.query("SHOW SERIES", db)
-        count = sum(1 for s in result[0]["series"] for row in s.get("values") or []
-                    if not row[0].startswith(UNITS + ","))
+        count = sum(
+            1 for s in result[0]["series"] for row in s.get("values") or [] if not row[0].startswith(UNITS + ",")
+        )
         await self.query(f"DROP DATABASE {ident(db)}")
         self._databases.discard(db)
         self._units = {u for u in self._units if u[0] != db}
@@ -354,4 +374,3 @@ def _groups(batch: Sequence[Chunk], lines: int) -> list[list[Chunk]]:
 def _encode_group(group: list[Chunk]) -> bytes:
     bodies = [encode_lines(chunk)[0] for chunk in group]
     return bodies[0] if len(bodies) == 1 else b"".join(bodies)
-

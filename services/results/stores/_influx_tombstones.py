@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from workmesh.services.results.stores._lineproto import ident, literal
 from workmesh.services.clients._model import check_job_id
+from workmesh.services.results.stores._lineproto import ident, literal
 
 if TYPE_CHECKING:
     from workmesh.services.results.stores._influx import InfluxStore

@@ -14,8 +14,12 @@ import pyarrow.compute as pc
 from workmesh.services.clients._model import Chunk, ns_per
 from workmesh.v1 import results_pb2
 
-PRECISION = {results_pb2.TIME_UNIT_SECONDS: "s", results_pb2.TIME_UNIT_MILLISECONDS: "ms",
-             results_pb2.TIME_UNIT_MICROSECONDS: "u", results_pb2.TIME_UNIT_NANOSECONDS: "n"}
+PRECISION = {
+    results_pb2.TIME_UNIT_SECONDS: "s",
+    results_pb2.TIME_UNIT_MILLISECONDS: "ms",
+    results_pb2.TIME_UNIT_MICROSECONDS: "u",
+    results_pb2.TIME_UNIT_NANOSECONDS: "n",
+}
 
 
 def escape_key(value: str) -> str:
@@ -35,8 +39,7 @@ def literal(value: str) -> str:
 
 def series_prefix(chunk: Chunk) -> str:
     """``measurement,tag=value,...`` (tags are already sorted, as InfluxDB prefers)."""
-    return escape_key(chunk.key.measurement) + "".join(
-        f",{escape_key(k)}={escape_key(v)}" for k, v in chunk.key.tags)
+    return escape_key(chunk.key.measurement) + "".join(f",{escape_key(k)}={escape_key(v)}" for k, v in chunk.key.tags)
 
 
 def encode_lines(chunk: Chunk) -> tuple[bytes, int]:
@@ -62,8 +65,12 @@ def encode_lines(chunk: Chunk) -> tuple[bytes, int]:
         return _data(lines), len(lines)
     # Missing values: "name=value," or "" per field, joined, the last comma trimmed; a line left
     # without any field is dropped (InfluxDB has no points without fields).
-    parts = [pc.fill_null(pc.binary_join_element_wise(pa.scalar(name + "="), pc.cast(arr, pa.string()),
-                                                      pa.scalar(","), ""), "") for name, arr in arrays]
+    parts = [
+        pc.fill_null(
+            pc.binary_join_element_wise(pa.scalar(name + "="), pc.cast(arr, pa.string()), pa.scalar(","), ""), ""
+        )
+        for name, arr in arrays
+    ]
     fieldset = pc.utf8_rtrim(pc.binary_join_element_wise(*parts, ""), ",")
     keep = pc.greater(pc.binary_length(fieldset), 0)
     fieldset, times = pc.filter(fieldset, keep), pc.filter(times, keep)
@@ -75,5 +82,5 @@ def encode_lines(chunk: Chunk) -> tuple[bytes, int]:
 
 def _data(strings: pa.StringArray) -> bytes:
     """The concatenated characters of a string array without a copy per element."""
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset:strings.offset + len(strings) + 1]
-    return memoryview(strings.buffers()[2])[offsets[0]:offsets[-1]].tobytes()
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
+    return memoryview(strings.buffers()[2])[offsets[0] : offsets[-1]].tobytes()

@@ -48,9 +48,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
+from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.results.stores._catalog import Catalogs, _fsync, load_catalog
 from workmesh.services.results.stores._parquet_read import JobPlan, key_of, read_job, stream_groups
-from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.results.stores._tombstones import FileTombstones
 
 TOMBSTONES = "_deleted"  # job ids cannot start with "_": no clash with job directories
@@ -74,8 +74,16 @@ class ParquetStore:
 
     kind = "parquet"
 
-    def __init__(self, root: str | os.PathLike, host: str = "", *, row_group_rows: int = 1 << 20,
-                 compression: str = "none", compression_level: int = -1, fsync: bool = True) -> None:
+    def __init__(
+        self,
+        root: str | os.PathLike,
+        host: str = "",
+        *,
+        row_group_rows: int = 1 << 20,
+        compression: str = "none",
+        compression_level: int = -1,
+        fsync: bool = True,
+    ) -> None:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
@@ -138,8 +146,10 @@ class ParquetStore:
                 return self._commit(job_dir, staged)
         except OSError as exc:
             if disk_full(exc):
-                raise ResourceExhausted(f"the results store's disk is full ({exc}); nothing of this batch of "
-                                        f"job {job_id!r} was stored, retry when space is free") from exc
+                raise ResourceExhausted(
+                    f"the results store's disk is full ({exc}); nothing of this batch of "
+                    f"job {job_id!r} was stored, retry when space is free"
+                ) from exc
             raise
         finally:
             for tmp, _, _ in staged:
@@ -156,26 +166,40 @@ class ParquetStore:
         lengths = np.fromiter((len(c) for c in chunks), np.int64, len(chunks))
         # One contiguous array per column: written from Arrow chunks of one series each, the
         # Parquet writer cuts a page per chunk and compresses three times slower (measured).
-        fields = {name: np.concatenate([c.fields[name] if name in c.fields else np.full(len(c), np.nan)
-                                        for c in chunks]) for name in names}
-        self.write_columns(path, np.repeat(np.asarray(index, np.int32), lengths),
-                           np.concatenate([c.timestamps for c in chunks]), fields)
+        fields = {
+            name: np.concatenate([c.fields[name] if name in c.fields else np.full(len(c), np.nan) for c in chunks])
+            for name in names
+        }
+        self.write_columns(
+            path,
+            np.repeat(np.asarray(index, np.int32), lengths),
+            np.concatenate([c.timestamps for c in chunks]),
+            fields,
+        )
 
     def write_columns(self, path: Path, series: np.ndarray, times: np.ndarray, fields: dict[str, np.ndarray]) -> None:
         """Write one part file (rows sorted by series, then time) and fsync it."""
         names = list(fields)
-        columns = {"_series": pa.array(series), "_time": pa.array(times),
-                   **{name: pa.array(values) for name, values in fields.items()}}
+        columns = {
+            "_series": pa.array(series),
+            "_time": pa.array(times),
+            **{name: pa.array(values) for name, values in fields.items()},
+        }
         # Not nullable (a missing value is NaN, never null): no definition levels to write, and
         # a field column reads about 40% faster (measured on the benchmark data).
         schema = pa.schema([pa.field(name, col.type, nullable=False) for name, col in columns.items()])
         table = pa.table(columns, schema=schema)
         level = {"compression_level": self.compression_level} if self.compression == "zstd" else {}
-        pq.write_table(table, path, row_group_size=self.row_group_rows, compression=self.compression, **level,
-                       use_dictionary=["_series"],
-                       column_encoding={"_time": "DELTA_BINARY_PACKED",
-                                        **{name: "BYTE_STREAM_SPLIT" for name in names}},
-                       write_statistics=["_series", "_time"])
+        pq.write_table(
+            table,
+            path,
+            row_group_size=self.row_group_rows,
+            compression=self.compression,
+            **level,
+            use_dictionary=["_series"],
+            column_encoding={"_time": "DELTA_BINARY_PACKED", **{name: "BYTE_STREAM_SPLIT" for name in names}},
+            write_statistics=["_series", "_time"],
+        )
         if self.fsync:
             _fsync(path)
 
@@ -220,8 +244,11 @@ class ParquetStore:
                         record["fields"].append([sid, name, unit])
                 first, last = int(chunk.timestamps[0]), int(chunk.timestamps[-1])
                 if sid in ends and first <= ends[sid]:
-                    raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp {first} "
-                                          f"is not after the last one stored ({ends[sid]})")
+                    raise InvalidArgument(
+                        "chunk.timestamps",
+                        f"series {_describe(chunk.key)}: timestamp {first} "
+                        f"is not after the last one stored ({ends[sid]})",
+                    )
                 step = _step(chunk.timestamps)
                 if entries and entries[-1][0] == sid:
                     entry = entries[-1]
@@ -302,8 +329,9 @@ class ParquetStore:
     def _plan(self, query: ReadQuery) -> JobPlan:
         return JobPlan.of(self.root / query.job_id, self._catalog(query.job_id), query)
 
-    async def read_groups(self, queries: Sequence[ReadQuery],
-                          block_values: int = 4_000_000) -> AsyncIterator[list[SeriesData]]:
+    async def read_groups(
+        self, queries: Sequence[ReadQuery], block_values: int = 4_000_000
+    ) -> AsyncIterator[list[SeriesData]]:
         """The series of the queries' jobs in blocks of whole groups (see ``_parquet_read``).
 
         Raises NotFound for a job without series before yielding anything. While the read runs,
@@ -399,9 +427,12 @@ def _check_batch_order(chunks: list[Chunk]) -> None:
     """Chunks of one series in a batch must not overlap (they are sorted by key and first time)."""
     for prev, chunk in zip(chunks, chunks[1:], strict=False):
         if prev.key == chunk.key and chunk.timestamps[0] <= prev.timestamps[-1]:
-            raise InvalidArgument("chunk.timestamps", f"series {_describe(chunk.key)}: timestamp "
-                                  f"{int(chunk.timestamps[0])} is not after {int(prev.timestamps[-1])} of an "
-                                  "earlier chunk")
+            raise InvalidArgument(
+                "chunk.timestamps",
+                f"series {_describe(chunk.key)}: timestamp "
+                f"{int(chunk.timestamps[0])} is not after {int(prev.timestamps[-1])} of an "
+                "earlier chunk",
+            )
 
 
 def disk_full(exc: OSError) -> bool:

@@ -47,8 +47,10 @@ def part_pieces(path: Path, part: dict, wanted: list[tuple[int, int]], query: Re
         cols = {n: table.column(n).to_numpy() for n in fields}
         row = 0
         for sid, count, start, _end, step in part["series"]:
-            out[sid] = (start + np.arange(count, dtype=np.int64) * step,
-                        {n: c[row:row + count] for n, c in cols.items()})
+            out[sid] = (
+                start + np.arange(count, dtype=np.int64) * step,
+                {n: c[row : row + count] for n, c in cols.items()},
+            )
             row += count
         return out
     locals_ = np.array([w[0] for w in wanted])
@@ -73,8 +75,12 @@ def series_of(entry: dict, job_id: str, pieces: list[Piece], query: ReadQuery) -
     ts = pieces[0][0] if len(pieces) == 1 else np.concatenate([p[0] for p in pieces])
     # a part holds the union of its series' fields; keep the ones this series has
     names = [n for n in dict.fromkeys(n for p in pieces for n in p[1]) if n in entry["fields"]]
-    fields = {n: pieces[0][1][n] if len(pieces) == 1 else np.concatenate(
-        [p[1].get(n, np.full(len(p[0]), np.nan)) for p in pieces]) for n in names}
+    fields = {
+        n: pieces[0][1][n]
+        if len(pieces) == 1
+        else np.concatenate([p[1].get(n, np.full(len(p[0]), np.nan)) for p in pieces])
+        for n in names
+    }
     if query.start is not None or query.end is not None:
         window = time_slice(ts, query.start, query.end)
         ts = ts[window]
@@ -94,7 +100,7 @@ class JobPlan:
     job_dir: Path
     catalog: dict
     query: ReadQuery
-    by_key: dict[tuple, int] = field(default_factory=dict)        # (measurement, tags) -> series id
+    by_key: dict[tuple, int] = field(default_factory=dict)  # (measurement, tags) -> series id
     parts_of: dict[int, list[int]] = field(default_factory=dict)  # series id -> part indexes, in order
     wanted: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # part -> (local, series id)
     _loaded: dict[int, dict[int, Piece]] = field(default_factory=dict)
@@ -124,8 +130,9 @@ class JobPlan:
             loaded = self._loaded.get(index)
             if loaded is None:
                 part = self.catalog["parts"][index]
-                loaded = self._loaded[index] = part_pieces(self.job_dir / part["file"], part, self.wanted[index],
-                                                           self.query)
+                loaded = self._loaded[index] = part_pieces(
+                    self.job_dir / part["file"], part, self.wanted[index], self.query
+                )
             piece = loaded.pop(sid, None)
             if piece is not None:
                 pieces.append(piece)

@@ -65,8 +65,9 @@ def time_slice(ts: np.ndarray, start: int | None, end: int | None) -> slice:
     return slice(lo, max(lo, hi))
 
 
-def downsample(ts: np.ndarray, fields: dict[str, np.ndarray], window: int,
-               aggregate: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def downsample(
+    ts: np.ndarray, fields: dict[str, np.ndarray], window: int, aggregate: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Aggregate sorted ns timestamps into windows that start at multiples of `window` since the epoch.
 
     Windows without points are left out (InfluxQL ``fill(none)``); NaN values are ignored, and a

@@ -19,6 +19,7 @@ tombstone. Tombstones are kept for good: job ids are not reused, and one costs a
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -26,8 +27,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesSummary, check_job_id
-from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.results.stores._protocol import SeriesStore
 
 __all__ = ["FileTombstones", "Tombstones", "TombstonedStore", "deleted_error"]
 
@@ -125,10 +126,8 @@ class TombstonedStore:
         try:
             await self.store.write(batch)
             if await self.tombstones.contains(job_id):  # deleted by another replica meanwhile
-                try:
+                with contextlib.suppress(NotFound):
                     await self.store.delete(job_id)
-                except NotFound:
-                    pass
                 raise _refused(job_id)
         finally:
             async with self._idle:

@@ -14,7 +14,6 @@ connection = context.config.attributes.get("connection")
 if connection is None:
     raise RuntimeError("the job store migrations run through workmesh.services.gateway.store.sql._engine.upgrade")
 
-context.configure(connection=connection, target_metadata=metadata,
-                  render_as_batch=connection.dialect.name == "sqlite")
+context.configure(connection=connection, target_metadata=metadata, render_as_batch=connection.dialect.name == "sqlite")
 with context.begin_transaction():
     context.run_migrations()

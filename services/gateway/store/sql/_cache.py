@@ -2,7 +2,8 @@
 
 A SQLite file serves one gateway process; the gateway opens its store ``exclusive``, which a lock
 file enforces (:class:`FileLock`: no other store can open the file meanwhile, not even in the same
-process), so every event of a job created by this process went through this store's writer: the events of such a job, numbered 1..n without gaps, are exactly
+process), so every event of a job created by this process went through this store's writer: the events of
+such a job, numbered 1..n without gaps, are exactly
 what the database holds, and WatchJob (which reads after every wake-up) can be served from
 memory instead of a reader thread and a query per wake-up. The writer thread fills the cache
 right after each commit and before any caller or watcher is told, so a woken watcher always
@@ -26,6 +27,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from workmesh.services.core.errors import FailedPrecondition
+from workmesh.services.gateway.store import TERMINAL
 from workmesh.services.gateway.store.sql._ops import (
     Append,
     Create,
@@ -33,9 +36,7 @@ from workmesh.services.gateway.store.sql._ops import (
     DeleteFinishedBefore,
 )
 from workmesh.services.gateway.store.sql._outbox import EndDelivery
-from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import FailedPrecondition
 
 
 class EventCache:
@@ -112,7 +113,7 @@ class EventCache:
         """The cached events past `after_seq`, or None when the job is not cached."""
         with self._lock:
             cached = self._jobs.get(job_id)
-            return None if cached is None else cached[after_seq:after_seq + limit]
+            return None if cached is None else cached[after_seq : after_seq + limit]
 
     def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) if the job is cached, else None."""
@@ -160,7 +161,8 @@ class FileLock:
             raise FailedPrecondition(
                 f"DATABASE_URL: the SQLite job store {path} is in use by "
                 f"{'another process or store' if exclusive else 'a gateway that has it to itself'}; "
-                "a SQLite file serves one gateway — run several replicas on PostgreSQL") from None
+                "a SQLite file serves one gateway — run several replicas on PostgreSQL"
+            ) from None
         return cls(fd)
 
     def release(self) -> None:

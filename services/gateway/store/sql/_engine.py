@@ -25,8 +25,14 @@ WRITER_OPTION = "workmesh_writer"  # execution option marking the writer's conne
 # connection) must surface as a connection error within seconds, so that the store's retry budget
 # (WORKMESH_STORE_RETRY) applies; TCP by itself waits many minutes, and every call hangs meanwhile.
 # libpq options; DATABASE_URL query parameters of the same names win.
-PG_CONNECT_DEFAULTS = {"connect_timeout": 10, "keepalives": 1, "keepalives_idle": 5, "keepalives_interval": 2,
-                       "keepalives_count": 3, "tcp_user_timeout": 10_000}
+PG_CONNECT_DEFAULTS = {
+    "connect_timeout": 10,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 3,
+    "tcp_user_timeout": 10_000,
+}
 
 
 def pg_connect_args(url: URL) -> dict[str, int]:
@@ -41,7 +47,7 @@ def normalize_url(url: str) -> URL:
         InvalidArgument: not a SQLite file URL nor a PostgreSQL URL.
     """
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     try:
         parsed = make_url(url)
     except sa_exc.ArgumentError as exc:
@@ -51,8 +57,11 @@ def normalize_url(url: str) -> URL:
         return parsed.set(drivername="postgresql+psycopg")
     if backend == "sqlite":
         if not parsed.database or parsed.database == ":memory:" or parsed.database.startswith("file::memory:"):
-            raise InvalidArgument("DATABASE_URL", "SQLite needs a file, e.g. sqlite:///var/workmesh/jobs.db "
-                                                  "(an in-memory database cannot be shared by the store's threads)")
+            raise InvalidArgument(
+                "DATABASE_URL",
+                "SQLite needs a file, e.g. sqlite:///var/workmesh/jobs.db "
+                "(an in-memory database cannot be shared by the store's threads)",
+            )
         return parsed.set(drivername="sqlite+pysqlite")
     raise InvalidArgument("DATABASE_URL", f"unsupported database {backend!r}: use sqlite:///FILE or postgresql://...")
 
@@ -73,8 +82,9 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
         if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InvalidArgument("sqlite_synchronous", "must be one of OFF, NORMAL, FULL, EXTRA")
         Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30.0},
-                                  pool_size=8, max_overflow=8)
+        engine = sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30.0}, pool_size=8, max_overflow=8
+        )
 
         @sa.event.listens_for(engine, "connect")
         def _sqlite_settings(dbapi_conn, _record) -> None:  # noqa: ANN001 - DB-API connection
@@ -161,8 +171,10 @@ def store_error(exc: Exception) -> Exception:
     if is_transient(exc):
         return Unavailable(f"job store unavailable: {exc.__class__.__name__}: {exc}")
     if is_disk_full(exc):
-        return ResourceExhausted(f"job store: database or disk is full ({exc.__class__.__name__}); "
-                                 f"nothing was stored, retry once space is freed")
+        return ResourceExhausted(
+            f"job store: database or disk is full ({exc.__class__.__name__}); "
+            f"nothing was stored, retry once space is freed"
+        )
     return exc
 
 

@@ -25,7 +25,8 @@ from workmesh.services.gateway.store.sql._schema import metadata
 __all__ = ["SqlFairshareMixin", "fair_usage", "job_runtimes"]
 
 fair_usage = sa.Table(
-    "fair_usage", metadata,
+    "fair_usage",
+    metadata,
     sa.Column("tenant", sa.String(200), primary_key=True),
     sa.Column("user", sa.String(200), primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
@@ -35,7 +36,8 @@ fair_usage = sa.Table(
 _Id = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 job_runtimes = sa.Table(
-    "job_runtimes", metadata,
+    "job_runtimes",
+    metadata,
     sa.Column("id", _Id, primary_key=True, autoincrement=True),
     sa.Column("workflow_type", sa.String(200), nullable=False),
     sa.Column("version", sa.String(100), nullable=False),
@@ -51,16 +53,19 @@ def _read_usage(conn: sa.Connection) -> dict[Owner, tuple[float, float]]:
     return {Owner(t, u): (v, a) for t, u, v, a in rows}
 
 
-def _add_usage(conn: sa.Connection, charges: Mapping[Owner, tuple[float, float]],
-               half_life_s: float) -> dict[Owner, tuple[float, float]]:
+def _add_usage(
+    conn: sa.Connection, charges: Mapping[Owner, tuple[float, float]], half_life_s: float
+) -> dict[Owner, tuple[float, float]]:
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(fair_usage)
     with conn.begin():
-        for owner, (value, at) in sorted(charges.items()):   # one lock order: no deadlocks
-            conn.execute(insert.values(tenant=owner.tenant, user=owner.user, value=0.0, as_of=at)
-                         .on_conflict_do_nothing())
+        for owner, (value, at) in sorted(charges.items()):  # one lock order: no deadlocks
+            conn.execute(
+                insert.values(tenant=owner.tenant, user=owner.user, value=0.0, as_of=at).on_conflict_do_nothing()
+            )
             key = (fair_usage.c.tenant == owner.tenant) & (fair_usage.c.user == owner.user)
-            old, as_of = conn.execute(sa.select(fair_usage.c.value, fair_usage.c.as_of).where(key)
-                                      .with_for_update()).one()
+            old, as_of = conn.execute(
+                sa.select(fair_usage.c.value, fair_usage.c.as_of).where(key).with_for_update()
+            ).one()
             if at >= as_of:
                 new, new_at = old * math.pow(2.0, -(at - as_of) / half_life_s) + value, at
             else:
@@ -71,15 +76,33 @@ def _add_usage(conn: sa.Connection, charges: Mapping[Owner, tuple[float, float]]
 
 def _add_runtimes(conn: sa.Connection, rows: Sequence[tuple[str, str, dict[str, float], float, float]]) -> None:
     with conn.begin():
-        conn.execute(job_runtimes.insert(), [
-            {"workflow_type": t, "version": v, "params": json.dumps(p, sort_keys=True), "runtime_s": r,
-             "finished_at": f} for t, v, p, r, f in rows])
+        conn.execute(
+            job_runtimes.insert(),
+            [
+                {
+                    "workflow_type": t,
+                    "version": v,
+                    "params": json.dumps(p, sort_keys=True),
+                    "runtime_s": r,
+                    "finished_at": f,
+                }
+                for t, v, p, r, f in rows
+            ],
+        )
 
 
 def _read_runtimes(conn: sa.Connection, limit: int) -> list[tuple[str, str, dict[str, float], float]]:
-    newest = (sa.select(job_runtimes.c.id, job_runtimes.c.workflow_type, job_runtimes.c.version,
-                        job_runtimes.c.params, job_runtimes.c.runtime_s)
-              .order_by(job_runtimes.c.id.desc()).limit(limit))
+    newest = (
+        sa.select(
+            job_runtimes.c.id,
+            job_runtimes.c.workflow_type,
+            job_runtimes.c.version,
+            job_runtimes.c.params,
+            job_runtimes.c.runtime_s,
+        )
+        .order_by(job_runtimes.c.id.desc())
+        .limit(limit)
+    )
     rows = list(conn.execute(newest))
     rows.reverse()
     return [(t, v, json.loads(p), r) for _, t, v, p, r in rows]
@@ -94,8 +117,9 @@ class SqlFairshareMixin:
         """Every owner's stored decayed usage: ``owner -> (worker-seconds, as of)``."""
         return await self._read(_read_usage)
 
-    async def add_usage(self, charges: Mapping[Owner, tuple[float, float]],
-                        half_life_s: float) -> dict[Owner, tuple[float, float]]:
+    async def add_usage(
+        self, charges: Mapping[Owner, tuple[float, float]], half_life_s: float
+    ) -> dict[Owner, tuple[float, float]]:
         """Add decayed worker-seconds ``owner -> (value, at)``; return every owner's usage."""
         return await self._read(lambda conn: _add_usage(conn, charges, half_life_s))
 

@@ -21,19 +21,27 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.gateway.store import TERMINAL
 from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, payload_of
 from workmesh.services.gateway.store.sql._schema import TERMINAL_STATUSES, jobs, record_to_row, row_to_record
-from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import FailedPrecondition, NotFound
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _SCALARS = ("status", "started_at", "finished_at", "attempts", "instance_id", "not_before", "worker_seq")
 _MESSAGES = ("progress", "result", "error")
-_TYPES = {"status": "smallint", "started_at": "timestamptz", "finished_at": "timestamptz", "attempts": "integer",
-          "instance_id": "varchar", "not_before": "timestamptz", "worker_seq": "bigint", "progress": "bytea",
-          "result": "bytea",
-          "error": "bytea"}
+_TYPES = {
+    "status": "smallint",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "attempts": "integer",
+    "instance_id": "varchar",
+    "not_before": "timestamptz",
+    "worker_seq": "bigint",
+    "progress": "bytea",
+    "result": "bytea",
+    "error": "bytea",
+}
 _COLUMNS = (*_SCALARS, *_MESSAGES)
 _FIRST_TERMINAL = min(TERMINAL_STATUSES)  # statuses at or above it are terminal (4..7)
 
@@ -54,7 +62,8 @@ _UPDATE = sa.text(
     + " FROM unnest(CAST(:ev_job_id AS varchar[]), CAST(:ev_ord AS bigint[]), CAST(:ev_kind AS varchar[]),"
     + " CAST(:ev_time AS timestamptz[]), CAST(:ev_payload AS bytea[])) AS x(job_id, ord, kind, time, payload)"
     + " JOIN u ON u.job_id = x.job_id)"
-    + " SELECT job_id, last_seq FROM u")
+    + " SELECT job_id, last_seq FROM u"
+)
 
 
 class _Folded:
@@ -97,7 +106,12 @@ def run_appends(conn: sa.Connection, batch: Batch, appends: list[Append]) -> lis
     for name in _COLUMNS:
         params[name] = [folded[j].fields.get(name) for j in ids]
     events: dict[str, list[str | int | bytes | dt.datetime]] = {
-        "ev_job_id": [], "ev_ord": [], "ev_kind": [], "ev_time": [], "ev_payload": []}
+        "ev_job_id": [],
+        "ev_ord": [],
+        "ev_kind": [],
+        "ev_time": [],
+        "ev_payload": [],
+    }
     for job_id, fold in folded.items():
         ordinal = 0
         for index in fold.indexes:
@@ -115,14 +129,22 @@ def run_appends(conn: sa.Connection, batch: Batch, appends: list[Append]) -> lis
     last_seqs = dict(conn.execute(_UPDATE, params).all())
 
     missing = [job_id for job_id in ids if job_id not in last_seqs]
-    statuses = dict(conn.execute(sa.select(jobs.c.job_id, jobs.c.status).where(jobs.c.job_id.in_(missing)))
-                    .all()) if missing else {}
+    statuses = (
+        dict(conn.execute(sa.select(jobs.c.job_id, jobs.c.status).where(jobs.c.job_id.in_(missing))).all())
+        if missing
+        else {}
+    )
     for job_id, fold in folded.items():
         last_seq = last_seqs.get(job_id)
         if last_seq is None:
             status = statuses.get(job_id)
-            error: Exception = (NotFound(f"job {job_id} not found") if status is None else FailedPrecondition(
-                f"job {job_id} is already finished (status {common_pb2.JobStatus.Name(status)})"))
+            error: Exception = (
+                NotFound(f"job {job_id} not found")
+                if status is None
+                else FailedPrecondition(
+                    f"job {job_id} is already finished (status {common_pb2.JobStatus.Name(status)})"
+                )
+            )
             for index in fold.indexes:
                 outcomes[index] = (error, True)
             continue
@@ -141,12 +163,30 @@ def run_appends(conn: sa.Connection, batch: Batch, appends: list[Append]) -> lis
 
 
 _JOB_COLUMNS = {
-    "job_id": "varchar", "workflow_type": "varchar", "params": "bytea", "status": "smallint",
-    "created_at": "timestamptz", "updated_at": "timestamptz", "started_at": "timestamptz",
-    "finished_at": "timestamptz", "timeout_s": "float8", "max_attempts": "integer", "attempts": "integer",
-    "instance_id": "varchar", "progress": "bytea", "result": "bytea", "error": "bytea", "last_seq": "bigint",
-    "trace_id": "varchar", "labels": "json", "idempotency_key": "varchar", "not_before": "timestamptz",
-    "trace_parent": "varchar", "worker_seq": "bigint", "lease_owner": "varchar", "lease_until": "timestamptz",
+    "job_id": "varchar",
+    "workflow_type": "varchar",
+    "params": "bytea",
+    "status": "smallint",
+    "created_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "started_at": "timestamptz",
+    "finished_at": "timestamptz",
+    "timeout_s": "float8",
+    "max_attempts": "integer",
+    "attempts": "integer",
+    "instance_id": "varchar",
+    "progress": "bytea",
+    "result": "bytea",
+    "error": "bytea",
+    "last_seq": "bigint",
+    "trace_id": "varchar",
+    "labels": "json",
+    "idempotency_key": "varchar",
+    "not_before": "timestamptz",
+    "trace_parent": "varchar",
+    "worker_seq": "bigint",
+    "lease_owner": "varchar",
+    "lease_until": "timestamptz",
 }
 # Arrays rather than a VALUES list: the statement text stays the same whatever the number of
 # rows, so psycopg parses it once and PostgreSQL prepares it once. Rows go in array order.
@@ -154,7 +194,8 @@ _INSERT_JOBS = sa.text(
     f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) SELECT {', '.join(_JOB_COLUMNS)} FROM unnest("
     + ", ".join(f"CAST(:{c} AS {t}[])" for c, t in _JOB_COLUMNS.items())
     + f") WITH ORDINALITY AS r({', '.join(_JOB_COLUMNS)}, ord) ORDER BY ord"
-    + " ON CONFLICT DO NOTHING RETURNING job_id")
+    + " ON CONFLICT DO NOTHING RETURNING job_id"
+)
 
 
 def run_creates(conn: sa.Connection, batch: Batch, creates: list[Create]) -> list[tuple[Any, bool]]:
@@ -178,8 +219,14 @@ def run_creates(conn: sa.Connection, batch: Batch, creates: list[Create]) -> lis
         inserted = set(conn.execute(_INSERT_JOBS, params).scalars())
     created = {index for job_id, index in included.items() if job_id in inserted}
     wanted = {r.idempotency_key for i, r in enumerate(records) if i not in created and r.idempotency_key}
-    earlier = {row.idempotency_key: row_to_record(row) for row in conn.execute(
-        sa.select(jobs).where(jobs.c.idempotency_key.in_(wanted)))} if wanted else {}
+    earlier = (
+        {
+            row.idempotency_key: row_to_record(row)
+            for row in conn.execute(sa.select(jobs).where(jobs.c.idempotency_key.in_(wanted)))
+        }
+        if wanted
+        else {}
+    )
     outcomes: list[tuple[Any, bool]] = []
     for index, record in enumerate(records):
         if index in created:

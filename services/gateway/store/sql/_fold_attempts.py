@@ -14,8 +14,9 @@ import datetime as dt
 from typing import Any
 
 import sqlalchemy as sa
-from workmesh.services.gateway.store.sql._ops import Batch, EndAttempt, StartAttempt
+
 from workmesh.services.core.errors import NotFound
+from workmesh.services.gateway.store.sql._ops import Batch, EndAttempt, StartAttempt
 
 _START = sa.text(
     "INSERT INTO attempts (job_id, attempt, instance_id, started_at, ended_at, outcome, reason)"
@@ -25,12 +26,14 @@ _START = sa.text(
     " JOIN jobs j ON j.job_id = a.job_id ORDER BY a.ord"
     " ON CONFLICT (job_id, attempt) DO UPDATE SET instance_id = EXCLUDED.instance_id,"
     " started_at = EXCLUDED.started_at, ended_at = NULL, outcome = '', reason = ''"
-    " RETURNING job_id, attempt")
+    " RETURNING job_id, attempt"
+)
 _END = sa.text(
     "UPDATE attempts t SET ended_at = u.ended_at, outcome = u.outcome, reason = u.reason FROM unnest("
     "CAST(:job_id AS varchar[]), CAST(:attempt AS integer[]), CAST(:ended_at AS timestamptz[]),"
     " CAST(:outcome AS varchar[]), CAST(:reason AS text[])) AS u(job_id, attempt, ended_at, outcome, reason)"
-    " WHERE t.job_id = u.job_id AND t.attempt = u.attempt RETURNING t.job_id, t.attempt")
+    " WHERE t.job_id = u.job_id AND t.attempt = u.attempt RETURNING t.job_id, t.attempt"
+)
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -47,21 +50,44 @@ def run_start_attempts(conn: sa.Connection, batch: Batch, ops: list[StartAttempt
     """Record the starts of `ops`; return (None or exception, failed) per operation."""
     last = _last_per_attempt(ops)
     rows = list(last.values())
-    done = {tuple(row) for row in conn.execute(_START, {
-        "job_id": [op.job_id for op in rows], "attempt": [op.attempt for op in rows],
-        "instance_id": [op.instance_id for op in rows],
-        "started_at": [_utc(op.started_at or batch.now) for op in rows]})}
-    return [(None, False) if (op.job_id, op.attempt) in done
-            else (NotFound(f"job {op.job_id} not found"), True) for op in ops]
+    done = {
+        tuple(row)
+        for row in conn.execute(
+            _START,
+            {
+                "job_id": [op.job_id for op in rows],
+                "attempt": [op.attempt for op in rows],
+                "instance_id": [op.instance_id for op in rows],
+                "started_at": [_utc(op.started_at or batch.now) for op in rows],
+            },
+        )
+    }
+    return [
+        (None, False) if (op.job_id, op.attempt) in done else (NotFound(f"job {op.job_id} not found"), True)
+        for op in ops
+    ]
 
 
 def run_end_attempts(conn: sa.Connection, batch: Batch, ops: list[EndAttempt]) -> list[tuple[Any, bool]]:
     """Record how the attempts of `ops` ended; return (None or exception, failed) per operation."""
     last = _last_per_attempt(ops)
     rows = list(last.values())
-    done = {tuple(row) for row in conn.execute(_END, {
-        "job_id": [op.job_id for op in rows], "attempt": [op.attempt for op in rows],
-        "ended_at": [_utc(op.ended_at or batch.now) for op in rows], "outcome": [op.outcome for op in rows],
-        "reason": [op.reason for op in rows]})}
-    return [(None, False) if (op.job_id, op.attempt) in done
-            else (NotFound(f"attempt {op.attempt} of job {op.job_id} not found"), True) for op in ops]
+    done = {
+        tuple(row)
+        for row in conn.execute(
+            _END,
+            {
+                "job_id": [op.job_id for op in rows],
+                "attempt": [op.attempt for op in rows],
+                "ended_at": [_utc(op.ended_at or batch.now) for op in rows],
+                "outcome": [op.outcome for op in rows],
+                "reason": [op.reason for op in rows],
+            },
+        )
+    }
+    return [
+        (None, False)
+        if (op.job_id, op.attempt) in done
+        else (NotFound(f"attempt {op.attempt} of job {op.job_id} not found"), True)
+        for op in ops
+    ]

@@ -18,21 +18,36 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, missing_or_finished
-from workmesh.services.gateway.store.sql._schema import (
-    ACTIVE, jobs, record_to_row, sqlite_timestamp, update_values,
-)
 from workmesh.services.core.errors import NotFound
+from workmesh.services.gateway.store.sql._ops import (
+    Append,
+    Batch,
+    Create,
+    EndAttempt,
+    StartAttempt,
+    missing_or_finished,
+)
+from workmesh.services.gateway.store.sql._schema import (
+    ACTIVE,
+    jobs,
+    record_to_row,
+    sqlite_timestamp,
+    update_values,
+)
 
 _DATETIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "not_before", "lease_until"})
 _JOB_COLUMNS = tuple(c.name for c in jobs.c if c.name != "pos")
-_INSERT_JOB = (f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))})"
-               " ON CONFLICT DO NOTHING RETURNING pos")
+_INSERT_JOB = (
+    f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))})"
+    " ON CONFLICT DO NOTHING RETURNING pos"
+)
 _APPEND_WHERE = f" WHERE job_id = ? AND status BETWEEN {ACTIVE[0]} AND {ACTIVE[-1]} RETURNING last_seq"
-_START = ("INSERT INTO attempts (job_id, attempt, instance_id, started_at, ended_at, outcome, reason)"
-          " SELECT ?, ?, ?, ?, NULL, '', '' WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = ?)"
-          " ON CONFLICT (job_id, attempt) DO UPDATE SET instance_id = excluded.instance_id,"
-          " started_at = excluded.started_at, ended_at = NULL, outcome = '', reason = ''")
+_START = (
+    "INSERT INTO attempts (job_id, attempt, instance_id, started_at, ended_at, outcome, reason)"
+    " SELECT ?, ?, ?, ?, NULL, '', '' WHERE EXISTS (SELECT 1 FROM jobs WHERE job_id = ?)"
+    " ON CONFLICT (job_id, attempt) DO UPDATE SET instance_id = excluded.instance_id,"
+    " started_at = excluded.started_at, ended_at = NULL, outcome = '', reason = ''"
+)
 _END = "UPDATE attempts SET ended_at = ?, outcome = ?, reason = ? WHERE job_id = ? AND attempt = ?"
 _append_sql: dict[tuple[str, ...], str] = {}
 
@@ -63,8 +78,11 @@ def append(cur: sqlite3.Cursor, conn: sa.Connection, batch: Batch, op: Append) -
     columns = tuple(values)
     sql = _append_sql.get(columns)
     if sql is None:
-        sql = _append_sql[columns] = ("UPDATE jobs SET last_seq = last_seq + ?, updated_at = ?"
-                                      + "".join(f", {c} = ?" for c in columns) + _APPEND_WHERE)
+        sql = _append_sql[columns] = (
+            "UPDATE jobs SET last_seq = last_seq + ?, updated_at = ?"
+            + "".join(f", {c} = ?" for c in columns)
+            + _APPEND_WHERE
+        )
     count = len(op.events)
     row = cur.execute(sql, [count, batch.now_text, *[_bind(c, values[c]) for c in columns], op.job_id]).fetchone()
     if row is None:

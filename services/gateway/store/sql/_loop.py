@@ -40,8 +40,14 @@ class LoopWriter(Committer):
     copies back (None: SQLite's own automatic checkpoints, on the loop).
     """
 
-    def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, *,
-                 checkpointer: Checkpointer | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        checkpointer: Checkpointer | None = None,
+        **options: Any,
+    ) -> None:
         super().__init__(engine, loop, **options)
         self._pending: list[Request] = []
         self._scheduled = False
@@ -71,7 +77,7 @@ class LoopWriter(Committer):
         self._scheduled = False
         pending, self._pending = self._pending, []
         for start in range(0, len(pending), self._max_batch):
-            self._process_or_fail(pending[start:start + self._max_batch])
+            self._process_or_fail(pending[start : start + self._max_batch])
         if self._checkpointer is not None and self.commits - self._since_checkpoint >= CHECKPOINT_EVERY:
             self._since_checkpoint = self.commits
             self._checkpointer.request()

@@ -67,9 +67,11 @@ def send_notifications(conn: sa.Connection, touched: dict[str, int]) -> None:
     deleted = [f"{job_id} -1" for job_id, seq in touched.items() if seq < 0]
     if not deleted:
         return
-    payloads = [",".join(deleted[i:i + 80]) for i in range(0, len(deleted), 80)]
-    conn.execute(sa.text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
-                 {"channel": CHANNEL, "payloads": payloads})
+    payloads = [",".join(deleted[i : i + 80]) for i in range(0, len(deleted), 80)]
+    conn.execute(
+        sa.text("SELECT pg_notify(:channel, p) FROM unnest(CAST(:payloads AS text[])) AS p"),
+        {"channel": CHANNEL, "payloads": payloads},
+    )
 
 
 def parse_payload(payload: str) -> dict[str, int]:
@@ -120,8 +122,9 @@ class PgListener:
         delay = 0.05
         while True:
             try:
-                async with await psycopg.AsyncConnection.connect(self._conninfo, autocommit=True,
-                                                                **self._connect_args) as conn:
+                async with await psycopg.AsyncConnection.connect(
+                    self._conninfo, autocommit=True, **self._connect_args
+                ) as conn:
                     await conn.execute(f"LISTEN {CHANNEL}")
                     if self._listening.is_set():
                         # Events committed while we were away were not announced to us.

@@ -21,15 +21,24 @@ import sqlalchemy as sa
 from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects import postgresql, sqlite
 
-from workmesh.services.gateway.store.sql._schema import (
-    ACTIVE, TERMINAL_STATUSES, attempts, event_from_payload, job_events, jobs, record_to_row,
-    row_to_attempt, row_to_record, sqlite_timestamp, update_values,
-)
-from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
-from workmesh.v1 import common_pb2
 from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store.sql._schema import (
+    ACTIVE,
+    TERMINAL_STATUSES,
+    attempts,
+    event_from_payload,
+    job_events,
+    jobs,
+    record_to_row,
+    row_to_attempt,
+    row_to_record,
+    sqlite_timestamp,
+    update_values,
+)
+from workmesh.v1 import common_pb2
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 _CHUNK = 500  # ids per IN (...) list: well under SQLite's bound-parameter limit
 
 
@@ -74,8 +83,15 @@ class Batch:
             stamp = self.now_text if now else sqlite_timestamp(event.time.ToDatetime())
             self._event_rows.append((job_id, event.seq, kind, stamp, payload))
         else:
-            self._event_rows.append({"job_id": job_id, "seq": event.seq, "kind": kind,
-                                     "time": event.time.ToDatetime(UTC), "payload": payload})
+            self._event_rows.append(
+                {
+                    "job_id": job_id,
+                    "seq": event.seq,
+                    "kind": kind,
+                    "time": event.time.ToDatetime(UTC),
+                    "payload": payload,
+                }
+            )
 
     def note_written(self, job_id: str, seq: int, payload: bytes) -> None:
         """Remember the batch's first event as its commit marker."""
@@ -106,16 +122,19 @@ _INSERT_JOB = {
     "postgresql": postgresql.insert(jobs).on_conflict_do_nothing().returning(jobs.c.pos),
     "sqlite": sqlite.insert(jobs).on_conflict_do_nothing().returning(jobs.c.pos),
 }
-_APPEND = (sa.update(jobs)
-           .where(jobs.c.job_id == sa.bindparam("_job_id"), jobs.c.status.between(ACTIVE[0], ACTIVE[-1]))
-           .values(last_seq=jobs.c.last_seq + sa.bindparam("_count", type_=sa.BigInteger))
-           .returning(jobs.c.last_seq))
+_APPEND = (
+    sa.update(jobs)
+    .where(jobs.c.job_id == sa.bindparam("_job_id"), jobs.c.status.between(ACTIVE[0], ACTIVE[-1]))
+    .values(last_seq=jobs.c.last_seq + sa.bindparam("_count", type_=sa.BigInteger))
+    .returning(jobs.c.last_seq)
+)
 _INSERT_EVENTS = job_events.insert()
 _INSERT_EVENTS_SQLITE = "INSERT INTO job_events (job_id, seq, kind, time, payload) VALUES (?, ?, ?, ?, ?)"
 _EVENT_COLUMNS = ("job_id", "seq", "kind", "time", "payload")
 _INSERT_EVENTS_PG = sa.text(
     "INSERT INTO job_events (job_id, seq, kind, time, payload) SELECT * FROM unnest(CAST(:job_id AS varchar[]),"
-    " CAST(:seq AS bigint[]), CAST(:kind AS varchar[]), CAST(:time AS timestamptz[]), CAST(:payload AS bytea[]))")
+    " CAST(:seq AS bigint[]), CAST(:kind AS varchar[]), CAST(:time AS timestamptz[]), CAST(:payload AS bytea[]))"
+)
 
 
 def payload_of(event: common_pb2.JobEvent) -> bytes:
@@ -146,10 +165,15 @@ class Create:
 
     def prepared(self) -> JobRecord:
         """The record as stored: QUEUED with its first event, a private copy of the caller's."""
-        return dataclasses.replace(self.job, params=dict(self.job.params), labels=dict(self.job.labels),
-                                   status=common_pb2.JOB_STATUS_QUEUED, last_seq=1,
-                                   updated_at=self.job.created_at,
-                                   idempotency_key=self.job.idempotency_key or None)
+        return dataclasses.replace(
+            self.job,
+            params=dict(self.job.params),
+            labels=dict(self.job.labels),
+            status=common_pb2.JOB_STATUS_QUEUED,
+            last_seq=1,
+            updated_at=self.job.created_at,
+            idempotency_key=self.job.idempotency_key or None,
+        )
 
     @staticmethod
     def stored(record: JobRecord, batch: Batch) -> tuple[JobRecord, bool]:
@@ -230,7 +254,7 @@ class DeleteFinishedBefore:
         batch.flush_events(conn)
         ids = read_finished_before(conn, self.cutoff)
         for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
+            chunk = ids[start : start + _CHUNK]
             conn.execute(job_events.delete().where(job_events.c.job_id.in_(chunk)))
             conn.execute(attempts.delete().where(attempts.c.job_id.in_(chunk)))
             conn.execute(jobs.delete().where(jobs.c.job_id.in_(chunk)))
@@ -249,8 +273,13 @@ class StartAttempt:
         batch.flush_events(conn)
         if conn.execute(sa.select(jobs.c.pos).where(jobs.c.job_id == self.job_id)).first() is None:
             raise NotFound(f"job {self.job_id} not found")
-        values = {"instance_id": self.instance_id, "started_at": self.started_at or batch.now,
-                  "ended_at": None, "outcome": "", "reason": ""}
+        values = {
+            "instance_id": self.instance_id,
+            "started_at": self.started_at or batch.now,
+            "ended_at": None,
+            "outcome": "",
+            "reason": "",
+        }
         stmt = batch.insert(attempts).values(job_id=self.job_id, attempt=self.attempt, **values)
         conn.execute(stmt.on_conflict_do_update(index_elements=["job_id", "attempt"], set_=values))
 
@@ -266,8 +295,10 @@ class EndAttempt:
     def run(self, conn: sa.Connection, batch: Batch) -> None:
         batch.flush_events(conn)
         changed = conn.execute(
-            attempts.update().where(attempts.c.job_id == self.job_id, attempts.c.attempt == self.attempt)
-            .values(ended_at=self.ended_at or batch.now, outcome=self.outcome, reason=self.reason)).rowcount
+            attempts.update()
+            .where(attempts.c.job_id == self.job_id, attempts.c.attempt == self.attempt)
+            .values(ended_at=self.ended_at or batch.now, outcome=self.outcome, reason=self.reason)
+        ).rowcount
         if not changed:
             raise NotFound(f"attempt {self.attempt} of job {self.job_id} not found")
 
@@ -282,21 +313,29 @@ class Claim:
     def run(self, conn: sa.Connection, batch: Batch) -> list[JobRecord]:
         batch.flush_events(conn)
         now = batch.now
-        query = (sa.select(jobs.c.pos)
-                 .where(jobs.c.status.in_(ACTIVE),
-                        sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
-                        sa.or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now))
-                 .order_by(jobs.c.pos).limit(self.limit)
-                 .with_for_update(skip_locked=True))  # another replica's rows: skip, don't wait
+        query = (
+            sa.select(jobs.c.pos)
+            .where(
+                jobs.c.status.in_(ACTIVE),
+                sa.or_(jobs.c.lease_until.is_(None), jobs.c.lease_until < now),
+                sa.or_(jobs.c.not_before.is_(None), jobs.c.not_before <= now),
+            )
+            .order_by(jobs.c.pos)
+            .limit(self.limit)
+            .with_for_update(skip_locked=True)
+        )  # another replica's rows: skip, don't wait
         if self.types is not None:
             query = query.where(jobs.c.workflow_type.in_(list(self.types)))
         positions = conn.execute(query).scalars().all()
         if not positions:
             return []
         until = now + dt.timedelta(seconds=self.lease_seconds)
-        rows = conn.execute(sa.update(jobs).where(jobs.c.pos.in_(positions))
-                            .values(lease_owner=self.owner, lease_until=until)
-                            .returning(*jobs.c)).all()
+        rows = conn.execute(
+            sa.update(jobs)
+            .where(jobs.c.pos.in_(positions))
+            .values(lease_owner=self.owner, lease_until=until)
+            .returning(*jobs.c)
+        ).all()
         return [row_to_record(row) for row in sorted(rows, key=lambda r: r.pos)]
 
 
@@ -312,9 +351,14 @@ class Renew:
         held: set[str] = set()
         ids = list(self.job_ids)
         for start in range(0, len(ids), _CHUNK):
-            held.update(conn.execute(
-                sa.update(jobs).where(jobs.c.lease_owner == self.owner, jobs.c.job_id.in_(ids[start:start + _CHUNK]))
-                .values(lease_until=until).returning(jobs.c.job_id)).scalars())
+            held.update(
+                conn.execute(
+                    sa.update(jobs)
+                    .where(jobs.c.lease_owner == self.owner, jobs.c.job_id.in_(ids[start : start + _CHUNK]))
+                    .values(lease_until=until)
+                    .returning(jobs.c.job_id)
+                ).scalars()
+            )
         return held
 
 
@@ -327,20 +371,24 @@ class Release:
         batch.flush_events(conn)
         ids = list(self.job_ids)
         for start in range(0, len(ids), _CHUNK):
-            conn.execute(sa.update(jobs).where(jobs.c.lease_owner == self.owner,
-                                               jobs.c.job_id.in_(ids[start:start + _CHUNK]))
-                         .values(lease_owner=None, lease_until=None))
+            conn.execute(
+                sa.update(jobs)
+                .where(jobs.c.lease_owner == self.owner, jobs.c.job_id.in_(ids[start : start + _CHUNK]))
+                .values(lease_owner=None, lease_until=None)
+            )
 
 
 # --- reads ----------------------------------------------------------------------------------
+
 
 def read_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
     row = conn.execute(sa.select(jobs).where(jobs.c.job_id == job_id)).first()
     return None if row is None else row_to_record(row)
 
 
-def read_jobs(conn: sa.Connection, workflow_type: str | None, statuses: Sequence[int], limit: int,
-              after: str | None) -> list[JobRecord]:
+def read_jobs(
+    conn: sa.Connection, workflow_type: str | None, statuses: Sequence[int], limit: int, after: str | None
+) -> list[JobRecord]:
     query = sa.select(jobs).order_by(jobs.c.pos.desc()).limit(limit)
     if workflow_type:
         query = query.where(jobs.c.workflow_type == workflow_type)
@@ -353,9 +401,12 @@ def read_jobs(conn: sa.Connection, workflow_type: str | None, statuses: Sequence
 
 
 def read_events(conn: sa.Connection, job_id: str, after_seq: int, limit: int) -> list[common_pb2.JobEvent]:
-    rows = conn.execute(sa.select(job_events.c.seq, job_events.c.payload)
-                        .where(job_events.c.job_id == job_id, job_events.c.seq > after_seq)
-                        .order_by(job_events.c.seq).limit(limit))
+    rows = conn.execute(
+        sa.select(job_events.c.seq, job_events.c.payload)
+        .where(job_events.c.job_id == job_id, job_events.c.seq > after_seq)
+        .order_by(job_events.c.seq)
+        .limit(limit)
+    )
     events = []
     for seq, payload in rows:
         event = event_from_payload(payload)
@@ -367,8 +418,13 @@ def read_events(conn: sa.Connection, job_id: str, after_seq: int, limit: int) ->
 def read_leased(conn: sa.Connection, owner: str) -> set[str]:
     """Ids of the non-terminal jobs whose unexpired lease `owner` holds."""
     now = dt.datetime.now(UTC)
-    return set(conn.execute(sa.select(jobs.c.job_id).where(
-        jobs.c.lease_owner == owner, jobs.c.lease_until > now, jobs.c.status.in_(ACTIVE))).scalars())
+    return set(
+        conn.execute(
+            sa.select(jobs.c.job_id).where(
+                jobs.c.lease_owner == owner, jobs.c.lease_until > now, jobs.c.status.in_(ACTIVE)
+            )
+        ).scalars()
+    )
 
 
 def read_last_seq(conn: sa.Connection, job_id: str) -> int | None:
@@ -390,6 +446,7 @@ def read_attempts(conn: sa.Connection, job_id: str) -> list[AttemptRecord]:
 def marker_committed(conn: sa.Connection, marker: tuple[str, int, bytes]) -> bool:
     """Whether the event a batch wrote first is in the database (so the whole batch is)."""
     job_id, seq, payload = marker
-    stored = conn.execute(sa.select(job_events.c.payload)
-                          .where(job_events.c.job_id == job_id, job_events.c.seq == seq)).scalar()
+    stored = conn.execute(
+        sa.select(job_events.c.payload).where(job_events.c.job_id == job_id, job_events.c.seq == seq)
+    ).scalar()
     return stored is not None and bytes(stored) == payload

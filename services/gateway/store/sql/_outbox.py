@@ -22,7 +22,8 @@ from workmesh.services.gateway.store.sql._schema import TERMINAL_STATUSES, UtcDa
 from workmesh.v1 import common_pb2
 
 notifications = sa.Table(
-    "notifications", metadata,
+    "notifications",
+    metadata,
     sa.Column("delivery_id", sa.String(64), primary_key=True),
     sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id", ondelete="CASCADE"), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),
@@ -53,11 +54,23 @@ class CreateNotified:
         batch.flush_events(conn)
         record, created = Create(self.job).run(conn, batch)
         if created:
-            conn.execute(notifications.insert(), [
-                {"delivery_id": new_delivery_id(record.job_id, index), "job_id": record.job_id,
-                 "channel": target.channel, "address": target.address, "state": PENDING, "attempts": 0,
-                 "next_at": batch.now, "first_at": None, "last_error": ""}
-                for index, target in enumerate(self.job.notify, 1)])
+            conn.execute(
+                notifications.insert(),
+                [
+                    {
+                        "delivery_id": new_delivery_id(record.job_id, index),
+                        "job_id": record.job_id,
+                        "channel": target.channel,
+                        "address": target.address,
+                        "state": PENDING,
+                        "attempts": 0,
+                        "next_at": batch.now,
+                        "first_at": None,
+                        "last_error": "",
+                    }
+                    for index, target in enumerate(self.job.notify, 1)
+                ],
+            )
             record = dataclasses.replace(record, notify=tuple(self.job.notify))
         return record, created
 
@@ -68,9 +81,13 @@ def has_due(conn: sa.Connection, now: dt.datetime) -> bool:
 
 
 def _due_ids(now: dt.datetime, limit: int) -> sa.Select:
-    return (sa.select(_n.delivery_id).select_from(notifications.join(jobs, jobs.c.job_id == _n.job_id))
-            .where(_n.state == PENDING, _n.next_at <= now, jobs.c.status.in_(TERMINAL_STATUSES))
-            .order_by(_n.next_at).limit(limit))
+    return (
+        sa.select(_n.delivery_id)
+        .select_from(notifications.join(jobs, jobs.c.job_id == _n.job_id))
+        .where(_n.state == PENDING, _n.next_at <= now, jobs.c.status.in_(TERMINAL_STATUSES))
+        .order_by(_n.next_at)
+        .limit(limit)
+    )
 
 
 @dataclasses.dataclass
@@ -89,11 +106,19 @@ class ClaimDeliveries:
         rows = conn.execute(
             notifications.update()
             .where(_n.delivery_id.in_(ids), _n.state == PENDING, _n.next_at <= now)
-            .values(next_at=now + dt.timedelta(seconds=self.hold_seconds),
-                    first_at=sa.func.coalesce(_n.first_at, sa.literal(now, UtcDateTime())))
-            .returning(_n.delivery_id, _n.job_id, _n.channel, _n.address, _n.attempts, _n.first_at)).all()
-        return sorted((Delivery(r.job_id, NotifyTarget(r.channel, r.address), r.delivery_id, r.attempts,
-                                r.first_at or now) for r in rows), key=lambda d: ids.index(d.delivery_id))
+            .values(
+                next_at=now + dt.timedelta(seconds=self.hold_seconds),
+                first_at=sa.func.coalesce(_n.first_at, sa.literal(now, UtcDateTime())),
+            )
+            .returning(_n.delivery_id, _n.job_id, _n.channel, _n.address, _n.attempts, _n.first_at)
+        ).all()
+        return sorted(
+            (
+                Delivery(r.job_id, NotifyTarget(r.channel, r.address), r.delivery_id, r.attempts, r.first_at or now)
+                for r in rows
+            ),
+            key=lambda d: ids.index(d.delivery_id),
+        )
 
 
 @dataclasses.dataclass
@@ -104,8 +129,11 @@ class RetryDelivery:
 
     def run(self, conn: sa.Connection, batch: Batch) -> None:
         batch.flush_events(conn)
-        conn.execute(notifications.update().where(_n.delivery_id == self.delivery_id, _n.state == PENDING)
-                     .values(attempts=_n.attempts + 1, next_at=self.next_at, last_error=self.error[:2000]))
+        conn.execute(
+            notifications.update()
+            .where(_n.delivery_id == self.delivery_id, _n.state == PENDING)
+            .values(attempts=_n.attempts + 1, next_at=self.next_at, last_error=self.error[:2000])
+        )
 
 
 @dataclasses.dataclass
@@ -122,14 +150,24 @@ class EndDelivery:
         batch.flush_events(conn)
         outcome = self.event.notification
         row = conn.execute(
-            notifications.update().where(_n.delivery_id == self.delivery_id, _n.state == PENDING)
-            .values(state=DELIVERED if self.delivered else GAVE_UP, attempts=_n.attempts + 1,
-                    last_error=outcome.detail[:2000]).returning(_n.job_id)).first()
+            notifications.update()
+            .where(_n.delivery_id == self.delivery_id, _n.state == PENDING)
+            .values(
+                state=DELIVERED if self.delivered else GAVE_UP,
+                attempts=_n.attempts + 1,
+                last_error=outcome.detail[:2000],
+            )
+            .returning(_n.job_id)
+        ).first()
         if row is None:
             return None
         self.job_id = row.job_id
-        seq = conn.execute(jobs.update().where(jobs.c.job_id == row.job_id, jobs.c.status.in_(TERMINAL_STATUSES))
-                           .values(last_seq=jobs.c.last_seq + 1).returning(jobs.c.last_seq)).scalar()
+        seq = conn.execute(
+            jobs.update()
+            .where(jobs.c.job_id == row.job_id, jobs.c.status.in_(TERMINAL_STATUSES))
+            .values(last_seq=jobs.c.last_seq + 1)
+            .returning(jobs.c.last_seq)
+        ).scalar()
         if seq is None:
             return None
         event = self.event

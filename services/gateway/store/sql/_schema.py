@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from workmesh.services.gateway.store import TERMINAL, AttemptRecord, JobRecord
 from workmesh.v1 import common_pb2, gateway_pb2
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 ACTIVE = (common_pb2.JOB_STATUS_QUEUED, common_pb2.JOB_STATUS_DISPATCHED, common_pb2.JOB_STATUS_RUNNING)
 TERMINAL_STATUSES = tuple(sorted(TERMINAL))
 
@@ -52,7 +52,8 @@ metadata = sa.MetaData()
 _Pos = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 jobs = sa.Table(
-    "jobs", metadata,
+    "jobs",
+    metadata,
     sa.Column("pos", _Pos, primary_key=True, autoincrement=True),
     sa.Column("job_id", sa.String(64), nullable=False, unique=True),
     sa.Column("workflow_type", sa.String(200), nullable=False),
@@ -84,7 +85,8 @@ jobs = sa.Table(
 )
 
 job_events = sa.Table(
-    "job_events", metadata,
+    "job_events",
+    metadata,
     sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("seq", sa.BigInteger, primary_key=True, autoincrement=False),
     sa.Column("kind", sa.String(16), nullable=False),
@@ -93,7 +95,8 @@ job_events = sa.Table(
 )
 
 attempts = sa.Table(
-    "attempts", metadata,
+    "attempts",
+    metadata,
     sa.Column("job_id", sa.String(64), sa.ForeignKey("jobs.job_id", ondelete="CASCADE"), primary_key=True),
     sa.Column("attempt", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("instance_id", sa.String(300), nullable=False),
@@ -137,14 +140,28 @@ def params_blob(params: dict[str, common_pb2.ParamValue]) -> bytes:
 def record_to_row(job: JobRecord) -> dict[str, Any]:
     """Column values of a new job (lease columns left empty)."""
     return {
-        "job_id": job.job_id, "workflow_type": job.workflow_type, "params": params_blob(job.params),
-        "status": job.status, "created_at": job.created_at, "updated_at": job.updated_at or job.created_at,
-        "started_at": job.started_at, "finished_at": job.finished_at, "timeout_s": job.timeout_s,
-        "max_attempts": job.max_attempts, "attempts": job.attempts, "instance_id": job.instance_id,
-        "progress": _blob(job.progress), "result": _blob(job.result), "error": _blob(job.error),
-        "last_seq": job.last_seq, "trace_id": job.trace_id, "labels": dict(job.labels),
-        "idempotency_key": job.idempotency_key or None, "not_before": job.not_before,
-        "trace_parent": job.trace_parent or "", "worker_seq": job.worker_seq,
+        "job_id": job.job_id,
+        "workflow_type": job.workflow_type,
+        "params": params_blob(job.params),
+        "status": job.status,
+        "created_at": job.created_at,
+        "updated_at": job.updated_at or job.created_at,
+        "started_at": job.started_at,
+        "finished_at": job.finished_at,
+        "timeout_s": job.timeout_s,
+        "max_attempts": job.max_attempts,
+        "attempts": job.attempts,
+        "instance_id": job.instance_id,
+        "progress": _blob(job.progress),
+        "result": _blob(job.result),
+        "error": _blob(job.error),
+        "last_seq": job.last_seq,
+        "trace_id": job.trace_id,
+        "labels": dict(job.labels),
+        "idempotency_key": job.idempotency_key or None,
+        "not_before": job.not_before,
+        "trace_parent": job.trace_parent or "",
+        "worker_seq": job.worker_seq,
         "lease_owner": job.lease_owner if job.lease_until is not None else None,
         "lease_until": job.lease_until if job.lease_owner else None,
     }
@@ -154,15 +171,29 @@ def row_to_record(row: Any) -> JobRecord:
     """A JobRecord from a row of ``jobs``."""
     holder = _parse(gateway_pb2.SubmitJobRequest, row.params)
     return JobRecord(
-        job_id=row.job_id, workflow_type=row.workflow_type,
+        job_id=row.job_id,
+        workflow_type=row.workflow_type,
         params={name: _copy_value(value) for name, value in holder.params.items()},
-        status=row.status, created_at=row.created_at, updated_at=row.updated_at,
-        started_at=row.started_at, finished_at=row.finished_at, timeout_s=row.timeout_s,
-        max_attempts=row.max_attempts, attempts=row.attempts, instance_id=row.instance_id,
-        progress=_parse(common_pb2.Progress, row.progress), result=_parse(common_pb2.JobResult, row.result),
-        error=_parse(common_pb2.JobError, row.error), last_seq=row.last_seq, trace_id=row.trace_id,
-        labels=dict(row.labels or {}), idempotency_key=row.idempotency_key, not_before=row.not_before,
-        trace_parent=row.trace_parent, worker_seq=row.worker_seq, lease_owner=row.lease_owner,
+        status=row.status,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        started_at=row.started_at,
+        finished_at=row.finished_at,
+        timeout_s=row.timeout_s,
+        max_attempts=row.max_attempts,
+        attempts=row.attempts,
+        instance_id=row.instance_id,
+        progress=_parse(common_pb2.Progress, row.progress),
+        result=_parse(common_pb2.JobResult, row.result),
+        error=_parse(common_pb2.JobError, row.error),
+        last_seq=row.last_seq,
+        trace_id=row.trace_id,
+        labels=dict(row.labels or {}),
+        idempotency_key=row.idempotency_key,
+        not_before=row.not_before,
+        trace_parent=row.trace_parent,
+        worker_seq=row.worker_seq,
+        lease_owner=row.lease_owner,
         lease_until=row.lease_until,
     )
 
@@ -181,9 +212,15 @@ def event_from_payload(payload: bytes) -> common_pb2.JobEvent:
 
 def row_to_attempt(row: Any) -> AttemptRecord:
     """An AttemptRecord from a row of ``attempts``."""
-    return AttemptRecord(job_id=row.job_id, attempt=row.attempt, instance_id=row.instance_id,
-                         started_at=row.started_at, ended_at=row.ended_at, outcome=row.outcome,
-                         reason=row.reason)
+    return AttemptRecord(
+        job_id=row.job_id,
+        attempt=row.attempt,
+        instance_id=row.instance_id,
+        started_at=row.started_at,
+        ended_at=row.ended_at,
+        outcome=row.outcome,
+        reason=row.reason,
+    )
 
 
 def update_values(update: Any) -> dict[str, Any]:

@@ -42,12 +42,12 @@ from typing import Any, TypeVar
 import psycopg
 import sqlalchemy as sa
 
+from workmesh.services.core.errors import Unavailable
+from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql import _outbox as outbox
 from workmesh.services.gateway.store.sql import _types as types_ops
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
-from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
-from workmesh.services.gateway.store.sql._tokens import SqlTokensMixin
 from workmesh.services.gateway.store.sql._engine import (
     create_engine,
     is_transient,
@@ -56,12 +56,12 @@ from workmesh.services.gateway.store.sql._engine import (
     store_error,
     upgrade,
 )
+from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
 from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
 from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
+from workmesh.services.gateway.store.sql._tokens import SqlTokensMixin
 from workmesh.services.gateway.store.sql._writer import GroupWriter
-from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.v1 import common_pb2
-from workmesh.services.core.errors import Unavailable
 
 T = TypeVar("T")
 
@@ -104,9 +104,16 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         workmesh.services.core.errors.InvalidArgument: the URL is neither SQLite file nor PostgreSQL.
     """
 
-    def __init__(self, url: str, *, retry_for: float = 60.0, readers: int = 4,
-                 sqlite_synchronous: str = "NORMAL", exclusive: bool = False,
-                 own_events: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        retry_for: float = 60.0,
+        readers: int = 4,
+        sqlite_synchronous: str = "NORMAL",
+        exclusive: bool = False,
+        own_events: bool = False,
+    ) -> None:
         self.url = normalize_url(url)
         self._engine = create_engine(self.url, sqlite_synchronous=sqlite_synchronous)
         self._synchronous = sqlite_synchronous.upper()
@@ -167,8 +174,12 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
             def notify(conn: sa.Connection, touched: dict[str, int]) -> None:
                 cache.expect(touched)
                 send_notifications(conn, touched)
-        options = {"on_commit": self._waiters.wake, "retry_for": self._retry_for,
-                   "on_thread_commit": self._cache.on_commit if self._cache is not None else None}
+
+        options = {
+            "on_commit": self._waiters.wake,
+            "retry_for": self._retry_for,
+            "on_thread_commit": self._cache.on_commit if self._cache is not None else None,
+        }
         if self._exclusive and self._synchronous in ("OFF", "NORMAL"):
             # Commits that do not sync: cheaper on the loop than handed to a thread.
             self._writer = LoopWriter(self._engine, loop, checkpointer=Checkpointer(self.url.database), **options)
@@ -230,8 +241,9 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
 
         return await self._retrying(asyncio.get_running_loop(), run, executor=self._readers)
 
-    async def _retrying(self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T],
-                        executor: concurrent.futures.Executor | None = None) -> T:
+    async def _retrying(
+        self, loop: asyncio.AbstractEventLoop, fn: Callable[[], T], executor: concurrent.futures.Executor | None = None
+    ) -> T:
         deadline = time.monotonic() + self._retry_for
         delay = 0.02
         while True:
@@ -261,15 +273,22 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         """The job, or None when unknown."""
         return await self._read(lambda conn: ops.read_job(conn, job_id))
 
-    async def list(self, *, workflow_type: str | None = None, statuses: Sequence[int] = (),
-                   limit: int = 100, after: str | None = None) -> list[JobRecord]:
+    async def list(
+        self,
+        *,
+        workflow_type: str | None = None,
+        statuses: Sequence[int] = (),
+        limit: int = 100,
+        after: str | None = None,
+    ) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
         limit = _bounded(limit)
         statuses = tuple(s for s in statuses if INT32_MIN <= s <= INT32_MAX)
         return await self._read(lambda conn: ops.read_jobs(conn, workflow_type, statuses, limit, after))
 
-    async def append(self, job_id: str, events: Sequence[common_pb2.JobEvent],
-                     update: JobUpdate | None = None) -> list[common_pb2.JobEvent]:
+    async def append(
+        self, job_id: str, events: Sequence[common_pb2.JobEvent], update: JobUpdate | None = None
+    ) -> list[common_pb2.JobEvent]:
         """Number and store `events` and apply `update` in one transaction (see JobStore)."""
         return await self._write(ops.Append(job_id, events, update))
 
@@ -315,13 +334,15 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         """Remove the job with its events and attempts; its waiters return at once."""
         return await self._write(ops.Delete(job_id))
 
-    async def start_attempt(self, job_id: str, attempt: int, instance_id: str,
-                            started_at: dt.datetime | None = None) -> None:
+    async def start_attempt(
+        self, job_id: str, attempt: int, instance_id: str, started_at: dt.datetime | None = None
+    ) -> None:
         """Record the start of an attempt (see JobStore)."""
         await self._write(ops.StartAttempt(job_id, attempt, instance_id, started_at))
 
-    async def end_attempt(self, job_id: str, attempt: int, outcome: str, reason: str = "",
-                          ended_at: dt.datetime | None = None) -> None:
+    async def end_attempt(
+        self, job_id: str, attempt: int, outcome: str, reason: str = "", ended_at: dt.datetime | None = None
+    ) -> None:
         """Record how an attempt ended (see JobStore)."""
         await self._write(ops.EndAttempt(job_id, attempt, outcome, reason, ended_at))
 
@@ -329,8 +350,9 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         """The job's attempts by number."""
         return await self._read(lambda conn: ops.read_attempts(conn, job_id))
 
-    async def claim(self, owner: str, limit: int, lease_seconds: float,
-                    types: Sequence[str] | None = None) -> list[JobRecord]:
+    async def claim(
+        self, owner: str, limit: int, lease_seconds: float, types: Sequence[str] | None = None
+    ) -> list[JobRecord]:
         """Lease claimable jobs to `owner` (see JobStore); disjoint between concurrent owners."""
         if limit <= 0 or (types is not None and not types):
             return []
@@ -350,6 +372,7 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
     async def finished_before(self, cutoff: dt.datetime, limit: int = 500) -> list[str]:
         """Ids of terminal jobs finished before `cutoff`, oldest first (see JobStore)."""
         return await self._read(lambda conn: ops.read_finished_before(conn, cutoff, limit))
+
     # --- workflow types seen (see store/_protocol.py) ----------------------------------------
     async def remember_types(self, items: Sequence[tuple[common_pb2.WorkflowType, dt.datetime]]) -> None:
         """Keep each type's declaration with when a worker last served it."""
@@ -387,8 +410,9 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         """Count a failed attempt and make the row due again at `next_at`."""
         await self._write(outbox.RetryDelivery(delivery_id, next_at, error))
 
-    async def end_delivery(self, delivery_id: str, delivered: bool,
-                           event: common_pb2.JobEvent) -> common_pb2.JobEvent | None:
+    async def end_delivery(
+        self, delivery_id: str, delivered: bool, event: common_pb2.JobEvent
+    ) -> common_pb2.JobEvent | None:
         """Mark the row ended and append its event after the terminal status (one transaction)."""
         return await self._write(outbox.EndDelivery(delivery_id, delivered, event))
 

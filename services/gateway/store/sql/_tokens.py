@@ -18,7 +18,8 @@ from workmesh.services.gateway.store.sql._schema import metadata
 __all__ = ["SqlTokensMixin", "api_tokens"]
 
 api_tokens = sa.Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     sa.Column("token_id", sa.String(16), primary_key=True),
     sa.Column("tenant", sa.String(200), nullable=False),
     sa.Column("name", sa.String(64), nullable=False),
@@ -27,26 +28,49 @@ api_tokens = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("revoked_at", sa.Float),
     sa.Column("created_by", sa.String(200), nullable=False, server_default=""),
-    sa.Index("ux_api_tokens_live_name", "tenant", "name", unique=True,
-             sqlite_where=sa.text("revoked_at IS NULL"), postgresql_where=sa.text("revoked_at IS NULL")),
+    sa.Index(
+        "ux_api_tokens_live_name",
+        "tenant",
+        "name",
+        unique=True,
+        sqlite_where=sa.text("revoked_at IS NULL"),
+        postgresql_where=sa.text("revoked_at IS NULL"),
+    ),
 )
 
 
 def _record(row: Any) -> TokenRecord:
-    return TokenRecord(token_id=row.token_id, tenant=row.tenant, name=row.name, scopes=tuple(row.scopes.split()),
-                       secret_hash=row.secret_hash, created_at=row.created_at, revoked_at=row.revoked_at,
-                       created_by=row.created_by)
+    return TokenRecord(
+        token_id=row.token_id,
+        tenant=row.tenant,
+        name=row.name,
+        scopes=tuple(row.scopes.split()),
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        created_by=row.created_by,
+    )
 
 
 def _create(conn: sa.Connection, record: TokenRecord) -> None:
     try:
         with conn.begin():
-            conn.execute(api_tokens.insert().values(
-                token_id=record.token_id, tenant=record.tenant, name=record.name, scopes=" ".join(record.scopes),
-                secret_hash=record.secret_hash, created_at=record.created_at, created_by=record.created_by))
+            conn.execute(
+                api_tokens.insert().values(
+                    token_id=record.token_id,
+                    tenant=record.tenant,
+                    name=record.name,
+                    scopes=" ".join(record.scopes),
+                    secret_hash=record.secret_hash,
+                    created_at=record.created_at,
+                    created_by=record.created_by,
+                )
+            )
     except sa.exc.IntegrityError:
-        raise InvalidArgument("name", f"tenant {record.tenant!r} has a live token named {record.name!r}; "
-                                      f"revoke it first or choose another name") from None
+        raise InvalidArgument(
+            "name",
+            f"tenant {record.tenant!r} has a live token named {record.name!r}; revoke it first or choose another name",
+        ) from None
 
 
 def _find(conn: sa.Connection, token_id: str) -> TokenRecord | None:
@@ -63,8 +87,11 @@ def _list(conn: sa.Connection, tenant: str | None) -> list[TokenRecord]:
 
 def _revoke(conn: sa.Connection, token_id: str, at: float) -> TokenRecord | None:
     with conn.begin():
-        conn.execute(api_tokens.update().where((api_tokens.c.token_id == token_id)
-                                               & api_tokens.c.revoked_at.is_(None)).values(revoked_at=at))
+        conn.execute(
+            api_tokens.update()
+            .where((api_tokens.c.token_id == token_id) & api_tokens.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
         return _find(conn, token_id)
 
 

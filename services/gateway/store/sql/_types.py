@@ -19,7 +19,8 @@ from workmesh.services.gateway.store.sql._schema import UtcDateTime, metadata
 from workmesh.v1 import common_pb2
 
 workflow_types = sa.Table(
-    "workflow_types", metadata,
+    "workflow_types",
+    metadata,
     sa.Column("name", sa.String(200), primary_key=True),
     sa.Column("declaration", sa.LargeBinary, nullable=False),
     sa.Column("last_seen", UtcDateTime, nullable=False),
@@ -35,12 +36,16 @@ class RememberTypes:
     def run(self, conn: sa.Connection, batch: object) -> None:
         insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
         for declaration, seen in self.items:
-            statement = insert(workflow_types).values(name=declaration.name,
-                                                      declaration=declaration.SerializeToString(), last_seen=seen)
-            conn.execute(statement.on_conflict_do_update(
-                index_elements=[workflow_types.c.name],
-                set_={"declaration": statement.excluded.declaration, "last_seen": statement.excluded.last_seen},
-                where=workflow_types.c.last_seen <= statement.excluded.last_seen))
+            statement = insert(workflow_types).values(
+                name=declaration.name, declaration=declaration.SerializeToString(), last_seen=seen
+            )
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[workflow_types.c.name],
+                    set_={"declaration": statement.excluded.declaration, "last_seen": statement.excluded.last_seen},
+                    where=workflow_types.c.last_seen <= statement.excluded.last_seen,
+                )
+            )
 
 
 @dataclasses.dataclass
@@ -52,8 +57,11 @@ class ForgetTypes:
 
     def run(self, conn: sa.Connection, batch: object) -> None:
         if self.names:
-            conn.execute(sa.delete(workflow_types).where(workflow_types.c.name.in_(list(self.names)),
-                                                         workflow_types.c.last_seen < self.before))
+            conn.execute(
+                sa.delete(workflow_types).where(
+                    workflow_types.c.name.in_(list(self.names)), workflow_types.c.last_seen < self.before
+                )
+            )
 
 
 def read_types(conn: sa.Connection) -> list[tuple[common_pb2.WorkflowType, dt.datetime]]:

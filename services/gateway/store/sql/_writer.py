@@ -29,12 +29,12 @@ from typing import Any, Protocol
 
 import sqlalchemy as sa
 
+from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.store.sql import _lite as lite
 from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient, store_error
 from workmesh.services.gateway.store.sql._fold import run_appends, run_creates
 from workmesh.services.gateway.store.sql._fold_attempts import run_end_attempts, run_start_attempts
 from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, marker_committed
-from workmesh.services.core.errors import WorkmeshError
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -78,11 +78,17 @@ class Committer:
             cache is filled there, so a woken watcher always finds the events).
     """
 
-    def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, *,
-                 on_commit: Callable[[dict[str, int]], None],
-                 notify: Callable[[sa.Connection, dict[str, int]], None] | None = None,
-                 max_batch: int = 256, retry_for: float = 60.0,
-                 on_thread_commit: Callable[[list[Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        on_commit: Callable[[dict[str, int]], None],
+        notify: Callable[[sa.Connection, dict[str, int]], None] | None = None,
+        max_batch: int = 256,
+        retry_for: float = 60.0,
+        on_thread_commit: Callable[[list[Any]], None] | None = None,
+    ) -> None:
         self._on_thread_commit = on_thread_commit
         self._engine = engine
         self._loop = loop
@@ -228,7 +234,7 @@ class Committer:
     def _run_folded(conn: sa.Connection, batch: Batch, requests: list[Request]) -> None:
         fold = _FOLDS[type(requests[0].op)]
         outcomes = fold(conn, batch, [request.op for request in requests])
-        for request, (outcome, failed) in zip(requests, outcomes):
+        for request, (outcome, failed) in zip(requests, outcomes, strict=False):
             request.outcome, request.failed = outcome, failed
 
     def _connection(self) -> sa.Connection:
@@ -302,14 +308,11 @@ class GroupWriter(Committer):
                 self._conn.close()
 
     def _deliver(self, requests: list[Request], touched: dict[str, int]) -> None:
-        try:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody is waiting any more
             self._loop.call_soon_threadsafe(resolve, requests, touched, self._on_commit)
-        except RuntimeError:  # the loop is closed: nobody is waiting any more
-            pass
 
 
-def resolve(requests: list[Request], touched: dict[str, int],
-             on_commit: Callable[[dict[str, int]], None]) -> None:
+def resolve(requests: list[Request], touched: dict[str, int], on_commit: Callable[[dict[str, int]], None]) -> None:
     for request in requests:
         if request.future.done():  # the caller was cancelled; the operation ran anyway
             continue
