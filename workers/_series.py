@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from workmesh.registry import RegistryConfig, find_service
+from workmesh.services.clients import ResultsClient, SeriesWriter
+from workmesh.services.clients._model import check_name, check_tags
+from workmesh.services.clients._model import time_unit as check_unit
 from workmesh.services.core.errors import ApplicationError, InvalidArgument, WorkmeshError
 from workmesh.v1 import common_pb2
-
-if TYPE_CHECKING:
-    from workmesh.services.results import ResultsClient, SeriesWriter
-    from workmesh.workers._context import Context
+from workmesh.workers._context import Context
 
 RESULTS_SERVICE = "workmesh-results"
 UNAVAILABLE = "RESULTS_UNAVAILABLE"
@@ -71,14 +72,10 @@ class ResultsConnection:
             self._client, self._loop, self._lock = None, loop, asyncio.Lock()
         async with self._lock:
             if self._client is None:
-                from workmesh.services.results import ResultsClient
-
                 self._client = ResultsClient(self.address or await self._find(), timeout=600.0)
             return self._client
 
     async def _find(self) -> str:
-        from workmesh.registry import RegistryConfig, find_service
-
         config = self.registry or RegistryConfig.from_env()
         try:
             instances = await find_service(config, RESULTS_SERVICE)
@@ -136,8 +133,6 @@ class JobSeries:
         self, measurement: str, *, units: Mapping[str, str] | None, time_unit: str, tags: Mapping[str, str]
     ) -> SeriesStream | BlockingSeriesStream:
         """A series handle: awaitable writes on the event loop, blocking ones in a handler thread."""
-        from workmesh.services.clients._model import check_name, check_tags
-
         check_name("measurement", measurement)
         check_tags(tags)
         self._use_unit(time_unit)
@@ -148,8 +143,6 @@ class JobSeries:
         return BlockingSeriesStream(self.connection, blocking, blocking.series(measurement, units=units, **tags))
 
     def _use_unit(self, time_unit: str) -> None:
-        from workmesh.services.clients._model import time_unit as check_unit
-
         check_unit(time_unit)
         if not self.time_unit:
             self.time_unit = time_unit

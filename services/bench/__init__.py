@@ -9,7 +9,7 @@ from workmesh.services.bench._estimate import bench_estimate
 from workmesh.services.bench._fairness import bench_fairness
 from workmesh.services.bench._http import bench_http
 from workmesh.services.bench._progress import bench_progress
-from workmesh.services.bench._series import bench_series, write_bench_series
+from workmesh.services.bench._series import bench_series
 
 __all__ = [
     "bench_dispatch",
@@ -18,5 +18,4 @@ __all__ = [
     "bench_http",
     "bench_progress",
     "bench_series",
-    "write_bench_series",
 ]

@@ -16,7 +16,7 @@ import threading
 import time
 from pathlib import Path
 
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 
 BASIC = "workmesh.workers.examples.basic:worker"
 PROGRESS = "workmesh.workers.examples.loadgen:progress_worker"

@@ -22,7 +22,7 @@ from pathlib import Path
 import grpc
 import numpy as np
 
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 HEAT = "workmesh.workers.examples.heat_demand:worker"

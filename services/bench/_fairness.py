@@ -25,7 +25,7 @@ from pathlib import Path
 
 import grpc
 
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"

@@ -3,8 +3,8 @@
 By default the write is one worker job: a mesh of real processes (registry, results service,
 gateway, a worker serving ``series-load`` from :mod:`workmesh.workers.examples.loadgen`) runs it,
 and the job writes components x fields x steps values with ``ctx.series`` (through
-:func:`write_bench_series`); the figure is from submit to the job's result, whose series are
-stored by then. Then one field of every component is read back as a front end would
+:func:`workmesh.workers.examples._loaddata.write_bench_series`); the figure is from submit to the
+job's result, whose series are stored by then. Then one field of every component is read back as a front end would
 (ReadSeries). The results service is its own process, so its peak RSS is its own. With
 ``worker=False`` this process writes through a :class:`SeriesWriter` itself instead.
 For InfluxDB the same data is also written directly (line protocol over HTTP, one client,
@@ -32,31 +32,17 @@ import numpy as np
 
 from workmesh.services.bench._influxd import TempInfluxd
 from workmesh.services.bench._series_compare import compare_variations
-from workmesh.services.bench._series_data import bench_values
 from workmesh.services.clients._model import Chunk, SeriesKey
 from workmesh.services.clients._results import ResultsClient
-from workmesh.services.clients._writer import SeriesWriter
 from workmesh.services.results.stores._lineproto import encode_lines
 from workmesh.v1 import results_pb2
+from workmesh.workers.examples._loaddata import HOUR_S, bench_values, write_bench_series
 
-HOUR_S = 3600
 LOADGEN = "workmesh.workers.examples.loadgen:worker"
 _SERVE = (
     "import asyncio; from workmesh.services.results import ResultsConfig, serve; "
     "asyncio.run(serve(ResultsConfig.from_env()))"
 )
-
-
-async def write_bench_series(writer: SeriesWriter | object, components: int, fields: int, steps: int) -> int:
-    """Write the benchmark series with a writer (a SeriesWriter, or a job context's series writer).
-
-    Returns the number of values written. Timestamps are hourly, in seconds from 2030-01-01.
-    """
-    start = int(np.datetime64("2030-01-01T00:00:00", "s").astype(np.int64))
-    ts = start + np.arange(steps, dtype=np.int64) * HOUR_S
-    for component in range(components):
-        await writer.series("bench", component=f"c{component:05d}").write(ts, **bench_values(component, fields, steps))
-    return components * fields * steps
 
 
 def _rss_peak(pid: int) -> int:
@@ -207,7 +193,7 @@ async def _through_worker(
     stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
 ) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
-    from workmesh.services.cli._devmesh import DevMesh
+    from workmesh.services.devmesh import DevMesh
 
     mesh = stack.enter_context(
         DevMesh(workers=(LOADGEN,), results=True, database_url="memory://", data_dir=tmp, log_dir=tmp, env=env)

@@ -19,13 +19,12 @@ from pathlib import Path
 
 import numpy as np
 
-from workmesh.services.bench._series_data import bench_values
 from workmesh.services.clients._results import ResultsClient
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.services.results import ParquetStore, ResultsConfig, create_server
 from workmesh.services.results.stores._compaction import compact_job
+from workmesh.workers.examples._loaddata import HOUR_S, bench_values
 
-HOUR_S = 3600
 _START = int(np.datetime64("2030-01-01T00:00:00", "s").astype(np.int64))
 
 __all__ = ["bench_small_batches", "compare_variations"]
@@ -33,8 +32,6 @@ __all__ = ["bench_small_batches", "compare_variations"]
 
 async def write_variation(writer: SeriesWriter, variation: int, components: int, fields: int, steps: int) -> None:
     """The benchmark series of one more variation: the same profiles, scaled per variation."""
-    from workmesh.services.bench._series import bench_values
-
     ts = _START + np.arange(steps, dtype=np.int64) * HOUR_S
     scale = 1.0 + 0.05 * variation
     for component in range(components):

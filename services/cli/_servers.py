@@ -10,7 +10,7 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-from workmesh.services.cli._devmesh import EXAMPLE_WORKERS, DevMesh
+from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
 
 
 def registry(args) -> int:

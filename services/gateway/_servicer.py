@@ -7,6 +7,8 @@ import functools
 import logging
 import time
 
+from workmesh.registry import find_service
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
 from workmesh.services.core.errors import (
     InvalidArgument,
@@ -45,6 +47,7 @@ from workmesh.services.gateway.dispatch._policy import effective_max_attempts
 from workmesh.services.gateway.notify import NotifyConfig, request_targets
 from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.workers.params import validate_params
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -57,13 +60,6 @@ LIST_PAGE_BYTES = 3 * 1024 * 1024  # below gRPC's default 4 MiB receive limit of
 # valid datetime and Timestamp.
 MAX_TIMEOUT_SECONDS = 366 * 86400
 _VALID_STATUSES = frozenset(v for v in common_pb2.JobStatus.values() if v != common_pb2.JOB_STATUS_UNSPECIFIED)
-
-
-def _validate_params(specs, values):
-    # Imported late: the SDK module is only needed once a job is submitted.
-    from workmesh.workers.params import validate_params
-
-    return validate_params(specs, values)
 
 
 def _timeout_seconds(timeout) -> float | None:
@@ -139,7 +135,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
 
-    _check_params = staticmethod(lambda wf, params: _validate_params(wf.params, params))
+    _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))
 
     def _workflow_type(self, name: str):
         """The declaration of a known type (SubmitJob and EstimateJob alike).
@@ -195,7 +191,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if len(request.idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
         wf = self._workflow_type(name)
-        params = _validate_params(wf.params, request.params)
+        params = validate_params(wf.params, request.params)
         owner, priority = owner_fields(request, context)
         labels = owner_labels(request.labels, owner, priority)
         dispatcher = self._dispatcher
@@ -365,9 +361,6 @@ class SeriesCleaner:
         self._tls = tls  # the channel to the results service uses TLS when it has a CA
 
     async def __call__(self, job_id: str) -> None:
-        from workmesh.registry import find_service
-        from workmesh.services.results import ResultsClient
-
         instances = await find_service(self._registry, "workmesh-results")
         if not instances:
             if await find_service(self._registry, "workmesh-results", passing=False):

@@ -12,7 +12,7 @@ import sys
 import pytest
 
 from tests.support import eventually
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 
 pytestmark = pytest.mark.e2e
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"

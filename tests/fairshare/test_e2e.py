@@ -11,7 +11,7 @@ import pytest
 
 from tests.fairshare.support import BASIC, all_terminal, cli, job, started, submit
 from tests.support import eventually
-from workmesh.services.cli._devmesh import DevMesh
+from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 pytestmark = pytest.mark.e2e

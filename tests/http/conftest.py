@@ -7,7 +7,7 @@ import grpc
 import pytest
 
 from tests.http.client import Http
-from workmesh.services.cli._devmesh import EXAMPLE_WORKERS, DevMesh
+from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
 from workmesh.v1 import gateway_pb2_grpc
 
 

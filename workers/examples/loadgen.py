@@ -3,7 +3,7 @@
 ``series-load`` writes components x fields x steps values (hourly from 2030-01-01, timestamps
 in seconds) through ``ctx.series`` — the path every workflow's series take: worker SDK ->
 results service -> store. The data are the benchmark's deterministic profiles
-(:func:`workmesh.services.bench._series.bench_values`), so a reader can check them.
+(:func:`workmesh.workers.examples._loaddata.bench_values`), so a reader can check them.
 
 Serve with ``workmesh worker workmesh.workers.examples.loadgen:worker``.
 """
@@ -14,6 +14,7 @@ import asyncio
 import time
 
 from workmesh.workers import Context, Param, Worker, workflow
+from workmesh.workers.examples._loaddata import write_bench_series
 
 
 class _JobWriter:
@@ -38,8 +39,6 @@ class _JobWriter:
     max_attempts=1,
 )
 async def series_load(ctx: Context, components: int, fields: int, steps: int) -> dict:
-    from workmesh.services.bench import write_bench_series
-
     began, cpu = time.perf_counter(), time.process_time()
     values = await write_bench_series(_JobWriter(ctx), components, fields, steps)
     # The SDK closes the writer (the last batches are stored) after this returns.
