@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test protos dev multihost chaos-load lint format
+.PHONY: demo test protos dev multihost chaos-load lint format typecheck
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,11 @@ lint: $(VENV)/.installed
 	@for d in registry services workers; do ln -sfn ../../../$$d $(IMPORT_GRAPH)/workmesh/$$d; done
 	@ln -sfn ../../../protos/workmesh/v1 $(IMPORT_GRAPH)/workmesh/v1
 	PYTHONPATH=$(IMPORT_GRAPH) $(VENV)/bin/lint-imports --no-cache
+
+# Type check (mypy, settings in pyproject.toml) the installed namespace through the in-repo
+# workmesh/ symlinks, which mirror pyproject's package-dir mapping.
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy -p workmesh
 
 # Rewrite the sources into the house format (ruff format) and apply ruff's safe fixes.
 format: $(VENV)/.installed
