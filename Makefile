@@ -26,18 +26,14 @@ test: $(VENV)/.installed
 # Lint (ruff: pycodestyle, pyflakes, bugbear, pyupgrade, simplify, import order), the format check
 # and the import contracts between the layers (import-linter, [tool.importlinter] in pyproject.toml).
 # The editable install maps the top-level folders into `workmesh` through an import hook that
-# import-linter cannot read files through, so it reads them through a tree of symlinks in build/.
-IMPORT_GRAPH := build/import-graph
+# import-linter cannot read files through, so it reads them through the in-repo workmesh/ symlinks
+# (README, Types and IDEs), as mypy does.
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	@mkdir -p $(IMPORT_GRAPH)/workmesh
-	@for d in registry services workers; do ln -sfn ../../../$$d $(IMPORT_GRAPH)/workmesh/$$d; done
-	@ln -sfn ../../../protos/workmesh/v1 $(IMPORT_GRAPH)/workmesh/v1
-	PYTHONPATH=$(IMPORT_GRAPH) $(VENV)/bin/lint-imports --no-cache
+	PYTHONPATH=. $(VENV)/bin/lint-imports --no-cache
 
-# Type check (mypy, settings in pyproject.toml) the installed namespace through the in-repo
-# workmesh/ symlinks, which mirror pyproject's package-dir mapping.
+# Type check (mypy, settings in pyproject.toml) the installed namespace through the same symlinks.
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy -p workmesh
 

@@ -40,7 +40,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0, host
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         if proc.poll() is not None:
-            raise RuntimeError(f"{' '.join(proc.args[2:])} exited with {proc.returncode} before listening")
+            command = proc.args[2:] if isinstance(proc.args, list) else [proc.args]  # after "python -m"
+            raise RuntimeError(f"{' '.join(map(str, command))} exited with {proc.returncode} before listening")
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
         time.sleep(0.02)
