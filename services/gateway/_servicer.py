@@ -40,6 +40,7 @@ from workmesh.services.gateway._queue_service import (
     owner_labels,
     set_owner_fields,
 )
+from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
@@ -134,6 +135,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._catalog = catalog
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
+        self._queue_watch = QueueWatch(dispatcher.queue, self._versions)
 
     _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))
 
@@ -229,6 +231,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         )
 
     async def WatchJob(self, request, context):
+        watcher = None
         try:
             job_id = _job_id(request)
             after = request.after_seq
@@ -238,6 +241,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             await visible_job(store.get, job_id, READ)
             events = await store.events(job_id, after)
             last_seq, unknown = after, f"job_id: no job {job_id!r}"
+            if request.queue_updates:
+                watcher = self._queue_watch.watch(job_id)
             while True:
                 if not events:
                     state = await _peek(store, job_id)
@@ -258,11 +263,19 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                         events = await store.events(job_id, after)
                         continue
                 unknown = f"job_id: job {job_id!r} was deleted"
-                # Woken by the job's next event, even when the client asked for events beyond it.
-                await store.wait(job_id, min(after, last_seq), self._watch_idle)
+                if watcher is None:
+                    # Woken by the job's next event, even when the client asked for events beyond it.
+                    await store.wait(job_id, min(after, last_seq), self._watch_idle)
+                else:
+                    if (place := self._queue_watch.take(watcher)) is not None:
+                        yield queue_event(after, place)
+                    await watcher.wait(store.wait(job_id, min(after, last_seq), self._watch_idle))
                 events = await store.events(job_id, after)
         except WorkmeshError as exc:
             await abort(context, exc)
+        finally:
+            if watcher is not None:
+                self._queue_watch.unwatch(watcher)
 
     @_unary
     async def GetJob(self, request, context):

@@ -131,6 +131,43 @@ def test_the_light_user_goes_first_and_priority_orders_only_within_a_user():
     run(body())
 
 
+def test_watchjob_tells_a_queued_jobs_place_as_earlier_jobs_start():
+    async def body():
+        async with sleep_mesh(1) as mesh:
+            blocker = await submit(mesh, seconds=30.0, steps=1)
+            await mesh.wait_status(blocker.job_id, c.JOB_STATUS_RUNNING)
+            earlier = [await submit(mesh, seconds=0.5, steps=1) for _ in range(2)]
+            job = await submit(mesh, seconds=0.0)
+            request = g.WatchJobRequest(job_id=job.job_id, queue_updates=True)
+            events: list[c.JobEvent] = []
+            async with contextlib.aclosing(aiter(mesh.stub.WatchJob(request))) as stream:
+                async for event in stream:
+                    events.append(event)
+                    if event.WhichOneof("payload") == "queue" and len(events) == 2:
+                        # Its first place is told at once (after the stored QUEUED event);
+                        # then the blocker ends and the earlier jobs start one by one.
+                        assert (event.queue.position, event.queue.queued) == (3, 3)
+                        await mesh.stub.CancelJob(g.CancelJobRequest(job_id=blocker.job_id))
+            kinds = [e.WhichOneof("payload") for e in events]
+            left = kinds.index("status", 1)  # the first status after QUEUED: it left the queue
+            assert events[left].status.status == c.JOB_STATUS_DISPATCHED
+            assert "queue" not in kinds[left:]  # nothing about the queue once it left it
+            places = [e.queue for e in events if e.WhichOneof("payload") == "queue"]
+            positions = [p.position for i, p in enumerate(places) if i == 0 or p.position != places[i - 1].position]
+            assert positions == [3, 2, 1]
+            assert [p.queued for p in places][-1] == 1
+            # Not stored: each has the seq of the stream's place, so seqs never go back.
+            seqs = [e.seq for e in events]
+            assert seqs == sorted(seqs)
+            assert [e.seq for e in await mesh.follow(job.job_id)] == sorted({e.seq for e in events})
+            for other in earlier:
+                assert (await mesh.job(other.job_id)).status == c.JOB_STATUS_SUCCEEDED
+            # Without queue_updates a stream has only stored events (the default is unchanged).
+            assert all(e.WhichOneof("payload") != "queue" for e in await mesh.follow(job.job_id))
+
+    run(body())
+
+
 def test_estimate_checks_params_like_submit_and_learns_from_finished_jobs():
     async def body():
         async with sleep_mesh(2, echo) as mesh:

@@ -206,7 +206,7 @@ class StatusChange(_message.Message):
     def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification")
+    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification", "queue")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -215,6 +215,7 @@ class JobEvent(_message.Message):
     RESULT_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: _timestamp_pb2.Timestamp
     status: StatusChange
@@ -223,7 +224,18 @@ class JobEvent(_message.Message):
     result: JobResult
     error: JobError
     notification: NotificationOutcome
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ...) -> None: ...
+    queue: QueuePlace
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ...) -> None: ...
+
+class QueuePlace(_message.Message):
+    __slots__ = ("position", "queued", "expected_start")
+    POSITION_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_START_FIELD_NUMBER: _ClassVar[int]
+    position: int
+    queued: int
+    expected_start: _timestamp_pb2.Timestamp
+    def __init__(self, position: _Optional[int] = ..., queued: _Optional[int] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class Notify(_message.Message):
     __slots__ = ("webhooks", "emails")

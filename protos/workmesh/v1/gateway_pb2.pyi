@@ -181,18 +181,8 @@ class Job(_message.Message):
     tenant: str
     user: str
     priority: int
-    queue: QueuePlace
-    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ..., omitted_params: _Optional[_Iterable[str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[int] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ...) -> None: ...
-
-class QueuePlace(_message.Message):
-    __slots__ = ("position", "queued", "expected_start")
-    POSITION_FIELD_NUMBER: _ClassVar[int]
-    QUEUED_FIELD_NUMBER: _ClassVar[int]
-    EXPECTED_START_FIELD_NUMBER: _ClassVar[int]
-    position: int
-    queued: int
-    expected_start: _timestamp_pb2.Timestamp
-    def __init__(self, position: _Optional[int] = ..., queued: _Optional[int] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    queue: _common_pb2.QueuePlace
+    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ..., omitted_params: _Optional[_Iterable[str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[int] = ..., queue: _Optional[_Union[_common_pb2.QueuePlace, _Mapping]] = ...) -> None: ...
 
 class EstimateJobRequest(_message.Message):
     __slots__ = ("workflow_type", "version", "params", "tenant", "user", "priority")
@@ -296,12 +286,14 @@ class GetQueueResponse(_message.Message):
     def __init__(self, policy: _Optional[str] = ..., half_life_seconds: _Optional[float] = ..., types: _Optional[_Iterable[_Union[TypeQueue, _Mapping]]] = ..., owners: _Optional[_Iterable[_Union[OwnerQueue, _Mapping]]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
-    __slots__ = ("job_id", "after_seq")
+    __slots__ = ("job_id", "after_seq", "queue_updates")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_UPDATES_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     after_seq: int
-    def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ...) -> None: ...
+    queue_updates: bool
+    def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., queue_updates: _Optional[bool] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)

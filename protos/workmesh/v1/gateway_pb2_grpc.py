@@ -116,6 +116,7 @@ class GatewayServicer:
 
     def WatchJob(self, request, context):
         """Replays the job's events after after_seq, then follows live; ends after the terminal event.
+        With queue_updates, also the queued job's place as it changes (JobEvent.queue).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

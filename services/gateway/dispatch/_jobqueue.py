@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from workmesh.services.gateway.dispatch._estimate import Estimate, RuntimeModel
@@ -109,6 +109,16 @@ class JobQueue:
         self._runtimes: list[tuple[str, str, dict[str, float], float, float]] = []
         self._estimates: dict[str, float] = {}  # job id -> estimated runtime (s), while known here
         self._places: tuple[float, dict[str, Simulated], dict[str, int]] | None = None
+        self._listeners: list[Callable[[], None]] = []
+
+    def on_change(self, listener: Callable[[], None]) -> None:
+        """Call `listener()` whenever a job is queued, starts, ends or leaves the queue."""
+        self._listeners.append(listener)
+
+    def _changed(self) -> None:
+        self._places = None
+        for listener in self._listeners:
+            listener()
 
     def now(self) -> float:
         """The queue's clock (wall-clock seconds)."""
@@ -125,7 +135,7 @@ class JobQueue:
             self.ended(job.job_id)
         self._jobs[job.job_id] = job
         self.scheduler.add(QueuedJob(job.job_id, job.workflow_type, job.owner, job.priority, job.enqueued_at))
-        self._places = None
+        self._changed()
 
     def peek(self, workflow_type: str) -> Any | None:
         """The job that should get the next free slot of the type, or None (nothing may start)."""
@@ -143,13 +153,13 @@ class JobQueue:
         self.scheduler.start(job.job_id, self._clock())
         self._jobs.pop(job.job_id, None)
         self._running[job.job_id] = job
-        self._places = None
+        self._changed()
 
     def discard(self, job_id: str) -> None:
         """Forget a queued job (cancelled, deleted, given up)."""
         self.scheduler.remove(job_id)
         self._jobs.pop(job_id, None)
-        self._places = None
+        self._changed()
 
     def track(self, job: Any, started_at: float) -> None:
         """Count a re-attached job as running since `started_at` (wall-clock seconds)."""
@@ -162,7 +172,7 @@ class JobQueue:
         now = self._clock()
         run = self.scheduler.finish(job_id, now)
         self._estimates.pop(job_id, None)
-        self._places = None
+        self._changed()
         if run is None:
             return
         worked = now - run.started_at
@@ -227,24 +237,40 @@ class JobQueue:
 
         return queued, remaining
 
+    def _simulate_places(self, versions: Mapping[str, str] | None, stop_at: str | None) -> None:
+        runtime, remaining = self._sim_runtime(versions)
+        now = self._clock()
+        sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining, stop_at=stop_at)
+        positions: dict[str, int] = {}
+        per_type: dict[str, int] = {}
+        for jid, _ in sorted(((j, s) for j, s in sim.items() if j in self._jobs), key=lambda p: p[1].start):
+            t = self._jobs[jid].workflow_type
+            per_type[t] = per_type.get(t, 0) + 1
+            positions[jid] = per_type[t]
+        self._places = (now, sim, positions)
+
     def place(self, job_id: str, versions: Mapping[str, str] | None = None) -> tuple[int, int, float | None] | None:
         """(position within its type, queued of its type, expected start) of a queued job here."""
         job = self._jobs.get(job_id)
         if job is None:
             return None
-        now = self._clock()
-        if self._places is None or now - self._places[0] > PLACE_TTL_S or job_id not in self._places[1]:
+        if self._places is None or self._clock() - self._places[0] > PLACE_TTL_S or job_id not in self._places[1]:
             # Simulated up to this job only: a page of ListJobs asks newest first, so the deepest
             # job of the page comes first and the others are answered from the same run.
-            runtime, remaining = self._sim_runtime(versions)
-            sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining, stop_at=job_id)
-            positions: dict[str, int] = {}
-            per_type: dict[str, int] = {}
-            for jid, _ in sorted(((j, s) for j, s in sim.items() if j in self._jobs), key=lambda p: p[1].start):
-                t = self._jobs[jid].workflow_type
-                per_type[t] = per_type.get(t, 0) + 1
-                positions[jid] = per_type[t]
-            self._places = (now, sim, positions)
+            self._simulate_places(versions, job_id)
+        return self._answer(job_id, job)
+
+    def places(
+        self, job_ids: Iterable[str], versions: Mapping[str, str] | None = None
+    ) -> dict[str, tuple[int, int, float | None]]:
+        """:meth:`place` of each of `job_ids` that is queued here, from one simulation at most."""
+        queued = [j for j in job_ids if j in self._jobs]
+        fresh = self._places is not None and self._clock() - self._places[0] <= PLACE_TTL_S
+        if queued and not (fresh and all(j in self._places[1] for j in queued)):
+            self._simulate_places(versions, None)
+        return {j: self._answer(j, self._jobs[j]) for j in queued}
+
+    def _answer(self, job_id: str, job: Any) -> tuple[int, int, float | None]:
         _, sim, positions = self._places
         queued = self.queued(job.workflow_type)
         position = positions.get(job_id, queued)

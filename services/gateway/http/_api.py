@@ -7,7 +7,7 @@
 | ``POST /v1/jobs`` (body: SubmitJobRequest) | SubmitJob |
 | ``GET /v1/jobs?workflow_type=&statuses=&page_size=&page_token=`` | ListJobs |
 | ``GET /v1/jobs/{job_id}`` | GetJob |
-| ``GET /v1/jobs/{job_id}/events`` (SSE; ``Last-Event-ID`` or ``after_seq``) | WatchJob |
+| ``GET /v1/jobs/{job_id}/events`` (SSE; ``Last-Event-ID`` or ``after_seq``; ``queue_updates``) | WatchJob |
 | ``POST /v1/jobs/{job_id}:cancel`` (body: ``{"reason": ...}``, optional) | CancelJob |
 | ``DELETE /v1/jobs/{job_id}`` | DeleteJob |
 
@@ -122,12 +122,13 @@ class GatewayRoutes:
     async def job_events(self, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]
         after = after_seq(request)
-        from_query(request, gateway_pb2.WatchJobRequest(), skip=("after_seq",))
+        query = from_query(request, gateway_pb2.WatchJobRequest(), skip=("after_seq",))
         # Errors (unknown job) as a status before the stream starts; a job that ended at or
         # before `after` answers 204, which tells an EventSource not to reconnect.
         job = await unary(self._servicer.GetJob, gateway_pb2.GetJobRequest(job_id=job_id))
         if job.status in _TERMINAL and after >= job.last_seq:
             return web.Response(status=204)
-        stream = server_stream(self._servicer.WatchJob, gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after))
+        watch = gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after, queue_updates=query.queue_updates)
+        stream = server_stream(self._servicer.WatchJob, watch)
         events = _mapped(stream, lambda e: Event(e.WhichOneof("payload") or "event", to_dict(e), str(e.seq)))
         return await serve_sse(request, events, heartbeat=self._heartbeat, counter=self._streams)

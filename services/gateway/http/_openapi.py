@@ -304,6 +304,11 @@ def document(*, max_body_bytes: int) -> dict:
                         "schema": {"type": "string", "pattern": "^[0-9]{1,19}$"},
                     },
                     _query("after_seq", {"type": "string", "pattern": "^[0-9]{1,19}$"}),
+                    _query(
+                        "queue_updates",
+                        {"type": "boolean"},
+                        "also `queue` events (not stored) with the queued job's place, whenever it changes",
+                    ),
                 ],
                 "responses": {
                     "200": _sse(event, _payloads(), "a JobEvent per event", ids=True),
