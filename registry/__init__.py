@@ -16,7 +16,6 @@ from workmesh.registry.client._model import WORKFLOW_TAG, Instance, ServiceRegis
 from workmesh.registry.client._registrar import Registrar
 from workmesh.registry.client._watch import ServiceWatch, find_service
 from workmesh.registry.embedded._server import EmbeddedRegistry, run_embedded_registry
-from workmesh.services.core.durations import parse_duration
 
 __all__ = [
     "WORKFLOW_TAG",
@@ -27,7 +26,6 @@ __all__ = [
     "ServiceRegistration",
     "ServiceWatch",
     "find_service",
-    "parse_duration",
     "run_embedded_registry",
     "service_name",
 ]

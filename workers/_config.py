@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workmesh.services.core import env as envvars
 from workmesh.services.core.tls import TlsConfig
 
 
@@ -16,16 +17,6 @@ def default_instance_id() -> str:
     """``<hostname>-<pid>-<random>``, safe inside a Consul service id."""
     host = "".join(c if c.isalnum() or c == "-" else "-" for c in socket.gethostname().lower())[:40] or "host"
     return f"{host}-{os.getpid()}-{secrets.token_hex(3)}"
-
-
-def _number(env: Mapping[str, str], key: str, default: float | None, kind: type = float) -> Any:
-    raw = env.get(key, "").strip()
-    if not raw:
-        return default
-    try:
-        return kind(raw)
-    except ValueError:
-        raise ValueError(f"{key}={raw!r} is not a valid {kind.__name__}") from None
 
 
 @dataclass(frozen=True)
@@ -84,20 +75,23 @@ class WorkerConfig:
         """Read ``WORKMESH_WORKER_*`` variables (and the registry's ``CONSUL_HTTP_*``).
 
         Variables: ``WORKMESH_WORKER_HOST``, ``_PORT``, ``_ADVERTISE``, ``_CAPACITY``,
-        ``_REGISTER`` (0/false to skip), ``_DRAIN_GRACE`` (seconds), ``_INSTANCE_ID``,
-        ``_ORPHAN_TIMEOUT`` and ``_CANCEL_GRACE`` (seconds).
+        ``_REGISTER`` (0/false/no/off to skip), ``_DRAIN_GRACE`` (a duration), ``_INSTANCE_ID``,
+        ``_ORPHAN_TIMEOUT`` and ``_CANCEL_GRACE`` (durations: seconds, ``90s``, ``5m``...).
+
+        Raises:
+            ValueError: a malformed variable; the message names it and the rule.
         Keyword overrides (e.g. from CLI flags) win when not ``None``.
         """
         env = os.environ if env is None else env
         values: dict[str, Any] = {
-            "host": env.get("WORKMESH_WORKER_HOST") or "127.0.0.1",
-            "port": _number(env, "WORKMESH_WORKER_PORT", 0, int),
-            "advertise": env.get("WORKMESH_WORKER_ADVERTISE") or None,
-            "capacity": _number(env, "WORKMESH_WORKER_CAPACITY", None, int),
-            "register": env.get("WORKMESH_WORKER_REGISTER", "1").strip().lower() not in ("0", "false", "no"),
-            "drain_grace": _number(env, "WORKMESH_WORKER_DRAIN_GRACE", 30.0),
-            "orphan_timeout": _number(env, "WORKMESH_WORKER_ORPHAN_TIMEOUT", None),
-            "cancel_grace": _number(env, "WORKMESH_WORKER_CANCEL_GRACE", None),
+            "host": envvars.text(env, "WORKMESH_WORKER_HOST", "127.0.0.1"),
+            "port": envvars.integer(env, "WORKMESH_WORKER_PORT", 0, minimum=0, maximum=65535),
+            "advertise": envvars.text(env, "WORKMESH_WORKER_ADVERTISE") or None,
+            "capacity": envvars.integer(env, "WORKMESH_WORKER_CAPACITY", None, minimum=1),
+            "register": envvars.flag(env, "WORKMESH_WORKER_REGISTER", True),
+            "drain_grace": envvars.seconds(env, "WORKMESH_WORKER_DRAIN_GRACE", 30.0),
+            "orphan_timeout": envvars.seconds(env, "WORKMESH_WORKER_ORPHAN_TIMEOUT", None),
+            "cancel_grace": envvars.seconds(env, "WORKMESH_WORKER_CANCEL_GRACE", None),
             "tls": TlsConfig.from_env(env),
         }
         if env.get("WORKMESH_WORKER_INSTANCE_ID"):

@@ -6,6 +6,8 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from workmesh.services.core import env as envvars
+
 
 @dataclass(frozen=True)
 class RegistryConfig:
@@ -34,11 +36,12 @@ class RegistryConfig:
         ``CONSUL_HTTP_TOKEN`` and ``CONSUL_HTTP_SSL``, with Consul's defaults.
 
         Raises:
-            ValueError: ``CONSUL_HTTP_ADDR`` is not ``[scheme://]host:port``.
+            ValueError: ``CONSUL_HTTP_ADDR`` is not ``[scheme://]host:port``, or ``CONSUL_HTTP_SSL``
+                not a boolean.
         """
         env = os.environ if environ is None else environ
-        raw = env.get("CONSUL_HTTP_ADDR", "").strip() or "127.0.0.1:8500"
-        scheme = "https" if env.get("CONSUL_HTTP_SSL", "").lower() in ("1", "true") else "http"
+        raw = envvars.text(env, "CONSUL_HTTP_ADDR", "127.0.0.1:8500")
+        scheme = "https" if envvars.flag(env, "CONSUL_HTTP_SSL", False) else "http"
         if "://" in raw:
             scheme, raw = raw.split("://", 1)
             scheme = scheme.lower()

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
-from workmesh.services.core.durations import parse_duration
+from workmesh.services.core.durations import parse_go_duration
 
 WORKFLOW_TAG = "workmesh-workflow"
 """Tag carried by every workflow-type service; the gateway watches services with it."""
@@ -99,7 +99,7 @@ class ServiceRegistration:
             raise ValueError(f"ServiceRegistration.meta: {problem}")
         for attr in ("check_interval", "deregister_critical_after"):
             try:
-                seconds = parse_duration(getattr(self, attr))
+                seconds = parse_go_duration(getattr(self, attr))
             except ValueError as exc:
                 raise ValueError(f"ServiceRegistration.{attr}: {exc}") from None
             if seconds <= 0:

@@ -19,7 +19,7 @@ from types import MappingProxyType
 from workmesh.registry.client._config import RegistryConfig
 from workmesh.registry.client._consul import Backoff, next_index, open_client
 from workmesh.registry.client._model import WORKFLOW_TAG, Instance
-from workmesh.services.core.durations import parse_duration
+from workmesh.services.core.durations import parse_go_duration
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class ServiceWatch:
         min_interval: float = 0.05,
         hint_ttl: float = 10.0,
     ) -> None:
-        wait_s = parse_duration(wait)
+        wait_s = parse_go_duration(wait)
         if wait_s <= 0:
             raise ValueError(f"ServiceWatch.wait: must be > 0, got {wait!r}")
         self.config, self.tag, self.wait = config, tag, wait

@@ -25,7 +25,7 @@ from workmesh.registry.embedded._decode import (
 )
 from workmesh.registry.embedded._params import AGENT, ANY, BLOCKING, READ, NoPathToDatacenter, check_query
 from workmesh.registry.embedded._state import CRITICAL, DATACENTER, PASSING, WARNING, RegistryState
-from workmesh.services.core.durations import parse_duration
+from workmesh.services.core.durations import parse_go_duration
 
 # The Consul version whose HTTP API the embedded registry follows (for tools that parse
 # /v1/agent/self); VersionMetadata says it is not Consul.
@@ -106,7 +106,7 @@ def _blocking_params(request: web.Request) -> tuple[int, float]:
         raise BadRequest(f"Invalid index: {raw_index!r}") from None
     raw_wait = request.query.get("wait", "")
     try:
-        wait = parse_duration(raw_wait) if raw_wait else DEFAULT_WAIT
+        wait = parse_go_duration(raw_wait) if raw_wait else DEFAULT_WAIT
     except ValueError:
         raise BadRequest(f"Invalid wait time: {raw_wait!r}") from None
     return index, min(max(wait, 0.0), MAX_WAIT)

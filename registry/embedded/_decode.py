@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workmesh.registry.client._model import meta_problem
-from workmesh.services.core.durations import parse_duration
+from workmesh.services.core.durations import parse_go_duration
 
 STATUSES = ("passing", "warning", "critical")
 # Check types Consul knows but the embedded registry does not run.
@@ -130,7 +130,7 @@ def _duration(raw: dict[str, Any], key: str, label: str) -> tuple[float, str]:
     if value in (None, ""):
         return 0.0, ""
     try:
-        seconds = parse_duration(value)
+        seconds = parse_go_duration(value)
     except (ValueError, OverflowError) as exc:
         raise BadRequest(f"Request decode failed: {label}: {exc}") from None
     if not math.isfinite(seconds) or abs(seconds) > _MAX_DURATION:

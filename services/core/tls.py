@@ -15,9 +15,9 @@ from pathlib import Path
 
 import grpc
 
-__all__ = ["TlsConfig", "bind"]
+from workmesh.services.core import env as envvars
 
-_TRUE = ("1", "true", "yes", "on")
+__all__ = ["TlsConfig", "bind"]
 
 
 @dataclass(frozen=True)
@@ -66,12 +66,11 @@ class TlsConfig:
             ValueError: a missing file or an incomplete pair; the message names the variable.
         """
         env = os.environ if env is None else env
-        flag = env.get("WORKMESH_TLS_CLIENT_AUTH", "").strip().lower()
         return cls(
-            cert_file=cert or env.get("WORKMESH_TLS_CERT", "").strip(),
-            key_file=key or env.get("WORKMESH_TLS_KEY", "").strip(),
-            ca_file=ca or env.get("WORKMESH_TLS_CA", "").strip(),
-            client_auth=flag in _TRUE,
+            cert_file=cert or envvars.text(env, "WORKMESH_TLS_CERT"),
+            key_file=key or envvars.text(env, "WORKMESH_TLS_KEY"),
+            ca_file=ca or envvars.text(env, "WORKMESH_TLS_CA"),
+            client_auth=envvars.flag(env, "WORKMESH_TLS_CLIENT_AUTH", False),
         )
 
     @property

@@ -8,7 +8,6 @@ import datetime as dt
 import gc
 import logging
 import os
-import re
 import signal
 import socket
 from collections.abc import Mapping
@@ -25,6 +24,7 @@ from workmesh.registry import (
     ServiceRegistration,
     ServiceWatch,
 )
+from workmesh.services.core import env as envvars
 from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, announce
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
@@ -56,48 +56,6 @@ SERVICE_NAME = "workmesh-gateway"
 GRPC_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"].full_name
 TOKENS_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"].full_name
-
-
-def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: must be a number of seconds") from None
-    if value < 0:
-        raise ValueError(f"{name}={raw!r}: must not be negative")
-    return value
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(name: str, raw: str) -> float | None:
-    """``"30d"``, ``"12h"``, ``"90m"``, ``"45s"`` or plain seconds; empty/"0"/"off" → None.
-
-    Raises:
-        ValueError: malformed; the message names the variable.
-    """
-    raw = raw.strip().lower()
-    if raw in ("", "0", "off", "none"):
-        return None
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw]?)", raw)
-    if match is None:
-        raise ValueError(f"{name}={raw!r}: must be a duration such as 30d, 12h, 90m, 45s or seconds")
-    return float(match.group(1)) * _UNITS[match.group(2) or "s"]
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if not raw:
-        return default
-    if raw in ("1", "true", "yes", "on"):
-        return True
-    if raw in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"{name}={raw!r}: must be 1/true/yes/on or 0/false/no/off")
 
 
 @dataclass(frozen=True)
@@ -198,49 +156,35 @@ class GatewayConfig:
             ValueError: a variable is malformed; the message names it.
         """
         env = os.environ if env is None else env
-        address = env.get("WORKMESH_GATEWAY_ADDR", "").strip() or cls.address
-        host, _, port = address.rpartition(":")
-        if not host or not port.isdigit() or int(port) > 65535:
-            raise ValueError(f"WORKMESH_GATEWAY_ADDR={address!r}: must be host:port")
-        lease = _float(env, "WORKMESH_LEASE_SECONDS", cls.lease_seconds)
-        renew = _float(env, "WORKMESH_LEASE_RENEW", min(cls.lease_renew, lease / 3))
-        if lease <= 0 or not 0 < renew < lease:
-            raise ValueError(
-                f"WORKMESH_LEASE_RENEW={renew:g} must be above 0 and below WORKMESH_LEASE_SECONDS={lease:g}"
+        lease = envvars.seconds(env, "WORKMESH_LEASE_SECONDS", cls.lease_seconds, above=0)
+        renew = envvars.seconds(env, "WORKMESH_LEASE_RENEW", min(cls.lease_renew, lease / 3), above=0)
+        if renew >= lease:
+            raise envvars.EnvError(
+                "WORKMESH_LEASE_RENEW", f"{renew:g}", f"must be below WORKMESH_LEASE_SECONDS={lease:g}"
             )
-        sync = env.get("WORKMESH_SQLITE_SYNC", "").strip().upper() or cls.sqlite_sync
-        if sync not in ("NORMAL", "FULL", "EXTRA"):
-            raise ValueError(f"WORKMESH_SQLITE_SYNC={sync!r}: must be NORMAL, FULL or EXTRA")
-        scheduler = env.get("WORKMESH_SCHEDULER", "").strip().lower() or cls.scheduler
-        if scheduler not in POLICIES:
-            raise ValueError(f"WORKMESH_SCHEDULER={scheduler!r}: must be one of {', '.join(POLICIES)}")
         return cls(
-            address=address,
+            address=envvars.host_port(env, "WORKMESH_GATEWAY_ADDR", cls.address),
             registry=RegistryConfig.from_env(env),
-            scheduler=scheduler,
-            shares_file=env.get("WORKMESH_SHARES_FILE", "").strip(),
-            database_url=env.get("DATABASE_URL", "").strip(),
-            data_dir=env.get("WORKMESH_DATA_DIR", "").strip() or cls.data_dir,
-            sqlite_sync=sync,
-            replica_id=env.get("WORKMESH_REPLICA_ID", "").strip(),
+            scheduler=envvars.choice(env, "WORKMESH_SCHEDULER", cls.scheduler, POLICIES),
+            shares_file=envvars.text(env, "WORKMESH_SHARES_FILE"),
+            database_url=envvars.text(env, "DATABASE_URL"),
+            data_dir=envvars.text(env, "WORKMESH_DATA_DIR", cls.data_dir),
+            sqlite_sync=envvars.choice(env, "WORKMESH_SQLITE_SYNC", cls.sqlite_sync, ("NORMAL", "FULL", "EXTRA")),
+            replica_id=envvars.text(env, "WORKMESH_REPLICA_ID"),
             lease_seconds=lease,
             lease_renew=renew,
-            reattach_wait=_float(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
-            job_ttl=parse_duration("WORKMESH_JOB_TTL", env.get("WORKMESH_JOB_TTL", "")),
-            store_retry=_float(env, "WORKMESH_STORE_RETRY", cls.store_retry),
-            cancel_grace=_float(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
-            shutdown_grace=_float(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
-            worker_sessions=_flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
+            reattach_wait=envvars.seconds(env, "WORKMESH_REATTACH_WAIT", cls.reattach_wait),
+            job_ttl=envvars.seconds(env, "WORKMESH_JOB_TTL", None, above=0, off=True),
+            store_retry=envvars.seconds(env, "WORKMESH_STORE_RETRY", cls.store_retry),
+            cancel_grace=envvars.seconds(env, "WORKMESH_CANCEL_GRACE", cls.cancel_grace),
+            shutdown_grace=envvars.seconds(env, "WORKMESH_SHUTDOWN_GRACE", cls.shutdown_grace),
+            worker_sessions=envvars.flag(env, "WORKMESH_WORKER_SESSIONS", cls.worker_sessions),
             http=HttpConfig.from_env(env),
             faults=Faults.from_env(env),
             auth=AuthConfig.from_env(env),
             tls=TlsConfig.from_env(env),
             notify=NotifyConfig.from_env(env),
-            type_retention=(
-                parse_duration("WORKMESH_TYPE_RETENTION", env["WORKMESH_TYPE_RETENTION"])
-                if env.get("WORKMESH_TYPE_RETENTION", "").strip()
-                else cls.type_retention
-            ),
+            type_retention=envvars.seconds(env, "WORKMESH_TYPE_RETENTION", cls.type_retention, above=0, off=True),
         )
 
 

@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from workmesh.services.core import env as envvars
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.core.tls import TlsConfig
 
@@ -59,9 +60,9 @@ class InfluxConfig:
             username=env.get("INFLUX_USERNAME", ""),
             password=env.get("INFLUX_PASSWORD", ""),
             db_prefix=env.get("INFLUX_DB_PREFIX", ""),
-            batch_lines=int(env.get("INFLUX_BATCH_LINES", cls.batch_lines)),
-            writers=int(env.get("INFLUX_WRITERS", cls.writers)),
-            gzip=env.get("INFLUX_GZIP", "auto"),
+            batch_lines=envvars.integer(env, "INFLUX_BATCH_LINES", cls.batch_lines, minimum=5_000),
+            writers=envvars.integer(env, "INFLUX_WRITERS", cls.writers, minimum=1),
+            gzip=envvars.choice(env, "INFLUX_GZIP", cls.gzip, ("auto", "on", "off")),
         )
 
 
@@ -126,22 +127,19 @@ class ResultsConfig:
             data_dir = Path(env["WORKMESH_DATA_DIR"]) / "series"
         else:
             data_dir = cls.data_dir
-        kwargs: dict[str, Any] = {}
-        if env.get("WORKMESH_RESULTS_BATCH_VALUES"):
-            kwargs["batch_values"] = int(env["WORKMESH_RESULTS_BATCH_VALUES"])
-        if env.get("WORKMESH_RESULTS_COMPRESSION"):
-            kwargs["compression"] = env["WORKMESH_RESULTS_COMPRESSION"]
-        if env.get("WORKMESH_RESULTS_COMPACTION_DELAY"):
-            kwargs["compaction_delay"] = float(env["WORKMESH_RESULTS_COMPACTION_DELAY"])
         return cls(
-            listen=env.get("WORKMESH_RESULTS_ADDR", cls.listen),
-            advertise_host=env.get("WORKMESH_RESULTS_ADVERTISE", ""),
-            store=env.get("WORKMESH_RESULTS_STORE", cls.store),
+            listen=envvars.host_port(env, "WORKMESH_RESULTS_ADDR", cls.listen),
+            advertise_host=envvars.text(env, "WORKMESH_RESULTS_ADVERTISE"),
+            store=envvars.choice(env, "WORKMESH_RESULTS_STORE", cls.store, STORES),
+            batch_values=envvars.integer(env, "WORKMESH_RESULTS_BATCH_VALUES", cls.batch_values, minimum=1),
+            compression=envvars.choice(env, "WORKMESH_RESULTS_COMPRESSION", cls.compression, COMPRESSIONS),
+            compaction_delay=envvars.seconds(
+                env, "WORKMESH_RESULTS_COMPACTION_DELAY", cls.compaction_delay, minimum=None
+            ),
             data_dir=data_dir,
             influx=InfluxConfig.from_env(env),
             registry=RegistryConfig.from_env(env),
             tls=TlsConfig.from_env(env),
-            **kwargs,
         )
 
     def with_listen(self, listen: str) -> ResultsConfig:

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from tests.gateway.mesh import Mesh, terminal
 from tests.support import eventually_async
 from workmesh.registry import EmbeddedRegistry
+from workmesh.services.core import env as envvars
 from workmesh.services.core.telemetry import (
     ATTR_ATTEMPT,
     ATTR_INSTANCE,
@@ -27,7 +28,6 @@ from workmesh.services.core.telemetry import (
 )
 from workmesh.services.core.telemetry._metrics import install_meter_provider
 from workmesh.services.gateway import GatewayConfig, create_server
-from workmesh.services.gateway._server import parse_duration
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo
@@ -48,7 +48,7 @@ def test_durable_defaults_and_env():
     )
     assert (config.data_dir, config.replica_id, config.job_ttl) == ("/var/lib/workmesh", "gw-a", 30 * 86400.0)
     assert config.lease_seconds == 2 and 0 < config.lease_renew < 2  # renew follows a short lease
-    assert [parse_duration("X", v) for v in ("12h", "90m", "45s", "7", "off", "")] == [
+    assert [envvars.seconds({"X": v}, "X", None, off=True) for v in ("12h", "90m", "45s", "7", "off", "")] == [
         43200.0,
         5400.0,
         45.0,

@@ -14,7 +14,6 @@ def test_exported_names_are_pinned():
             "ServiceRegistration",
             "ServiceWatch",
             "find_service",
-            "parse_duration",
             "run_embedded_registry",
             "service_name",
         ]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from workmesh.registry import WORKFLOW_TAG, Instance, RegistryConfig, ServiceRegistration, parse_duration, service_name
+from workmesh.registry import WORKFLOW_TAG, Instance, RegistryConfig, ServiceRegistration, service_name
 from workmesh.registry.client._consul import Backoff, next_index
+from workmesh.services.core.durations import parse_go_duration
 
 
 @pytest.mark.parametrize(
@@ -21,14 +22,14 @@ from workmesh.registry.client._consul import Backoff, next_index
         (2_000_000_000, 2.0),
     ],
 )
-def test_parse_duration_accepts_go_durations(text, seconds):
-    assert parse_duration(text) == pytest.approx(seconds)
+def test_parse_go_duration_accepts_go_durations(text, seconds):
+    assert parse_go_duration(text) == pytest.approx(seconds)
 
 
-@pytest.mark.parametrize("text", ["", "1", "s", "1x", "1s2", "abc", "1 s", True, None])
-def test_parse_duration_rejects_garbage_naming_it(text):
+@pytest.mark.parametrize("text", ["", "1", "s", "1x", "1s2", "abc", "1 s", "1d", "PT1S", True, None])
+def test_parse_go_duration_rejects_garbage_naming_it(text):
     with pytest.raises(ValueError, match="invalid duration"):
-        parse_duration(text)
+        parse_go_duration(text)
 
 
 def test_config_defaults_match_consul():

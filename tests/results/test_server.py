@@ -16,7 +16,7 @@ from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, RegistryConfig, find_service
 from workmesh.services.core.errors import InvalidArgument
-from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
+from workmesh.services.results import InfluxConfig, ParquetStore, ResultsClient, ResultsConfig
 
 SERVE = (
     "import asyncio; from workmesh.services.results import ResultsConfig, serve; "
@@ -67,7 +67,33 @@ def test_config_from_env(tmp_path):
     with pytest.raises(InvalidArgument, match="store: must be one of parquet, influx"):
         ResultsConfig(store="mongo")
     with pytest.raises(InvalidArgument, match="INFLUX_BATCH_LINES: must be at least 5000"):
-        ResultsConfig.from_env({"INFLUX_BATCH_LINES": "100"})
+        InfluxConfig(batch_lines=100)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"INFLUX_BATCH_LINES": "100"}, "INFLUX_BATCH_LINES='100': must be an integer, at least 5000"),
+        ({"INFLUX_WRITERS": "four"}, "INFLUX_WRITERS='four': must be an integer, at least 1"),
+        ({"WORKMESH_RESULTS_BATCH_VALUES": "8M"}, "WORKMESH_RESULTS_BATCH_VALUES='8M': must be an integer, at least 1"),
+        ({"WORKMESH_RESULTS_COMPACTION_DELAY": "soon"}, "WORKMESH_RESULTS_COMPACTION_DELAY='soon': must be a duration"),
+        ({"WORKMESH_RESULTS_STORE": "mongo"}, "WORKMESH_RESULTS_STORE='mongo': must be one of parquet, influx"),
+        ({"WORKMESH_RESULTS_ADDR": "nowhere"}, "WORKMESH_RESULTS_ADDR='nowhere': must be host:port"),
+    ],
+)
+def test_bad_env_names_the_variable_and_the_rule(env, message):
+    # Regression (issue 8): numbers were read with a bare int(), whose error names neither.
+    with pytest.raises(ValueError) as info:
+        ResultsConfig.from_env(env)
+    assert message in str(info.value)
+
+
+def test_env_durations_and_choices():
+    config = ResultsConfig.from_env(
+        {"WORKMESH_RESULTS_COMPACTION_DELAY": "1m30s", "WORKMESH_RESULTS_COMPRESSION": "ZSTD", "INFLUX_GZIP": "Off"}
+    )
+    assert (config.compaction_delay, config.compression, config.influx.gzip) == (90.0, "zstd", "off")
+    assert ResultsConfig.from_env({"WORKMESH_RESULTS_COMPACTION_DELAY": "-1"}).compaction_delay == -1.0
 
 
 def test_serve_registers_and_stops_gracefully(procs, tmp_path):

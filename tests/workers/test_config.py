@@ -52,10 +52,12 @@ def test_listen_and_capacity_helpers():
 @pytest.mark.parametrize(
     "env, fragment",
     [
-        ({"WORKMESH_WORKER_PORT": "http"}, "WORKMESH_WORKER_PORT='http' is not a valid int"),
-        ({"WORKMESH_WORKER_PORT": "70000"}, "port must be 0-65535"),
-        ({"WORKMESH_WORKER_CAPACITY": "0"}, "capacity must be ≥ 1"),
-        ({"WORKMESH_WORKER_DRAIN_GRACE": "-1"}, "drain grace must be ≥ 0"),
+        ({"WORKMESH_WORKER_PORT": "http"}, "WORKMESH_WORKER_PORT='http': must be an integer between 0 and 65535"),
+        ({"WORKMESH_WORKER_PORT": "70000"}, "WORKMESH_WORKER_PORT='70000': must be an integer between 0 and 65535"),
+        ({"WORKMESH_WORKER_CAPACITY": "0"}, "WORKMESH_WORKER_CAPACITY='0': must be an integer, at least 1"),
+        ({"WORKMESH_WORKER_DRAIN_GRACE": "-1"}, "WORKMESH_WORKER_DRAIN_GRACE='-1': must be a duration"),
+        ({"WORKMESH_WORKER_DRAIN_GRACE": "soon"}, "WORKMESH_WORKER_DRAIN_GRACE='soon': must be a duration"),
+        ({"WORKMESH_WORKER_REGISTER": "maybe"}, "WORKMESH_WORKER_REGISTER='maybe': must be 1/true/yes/on"),
     ],
 )
 def test_bad_env_is_named(env, fragment):

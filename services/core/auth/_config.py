@@ -7,40 +7,14 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from workmesh.services.core import env as envvars
 from workmesh.services.core.auth._jwt import JwtConfig
 
 __all__ = ["AuthConfig", "announce"]
 
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _text(env: Mapping[str, str], name: str, default: str = "") -> str:
-    return env.get(name, "").strip() or default
-
-
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = _text(env, name).lower()
-    if not raw:
-        return default
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    raise ValueError(f"{name}={raw!r}: must be 1/true/yes/on or 0/false/no/off")
-
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = _text(env, name)
-    if not raw:
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ValueError(f"{name}={raw!r}: must be a number of seconds") from None
-    if not 0 <= value <= 3600:
-        raise ValueError(f"{name}={raw!r}: must be between 0 and 3600 seconds")
-    return value
+    return envvars.seconds(env, name, default, minimum=0, maximum=3600)
 
 
 @dataclass(frozen=True)
@@ -73,7 +47,7 @@ class AuthConfig:
         """
         env = os.environ if env is None else env
         d = JwtConfig()
-        algorithms = tuple(a.strip() for a in _text(env, "WORKMESH_JWT_ALGORITHMS").split(",") if a.strip())
+        algorithms = tuple(a.strip() for a in envvars.text(env, "WORKMESH_JWT_ALGORITHMS").split(",") if a.strip())
         for alg in algorithms:
             if alg not in ("RS256", "RS384", "RS512", "ES256", "ES384", "ES512", "PS256", "PS384", "PS512", "EdDSA"):
                 raise ValueError(
@@ -81,18 +55,18 @@ class AuthConfig:
                     f"(HS256 is used when WORKMESH_JWT_SECRET is set)"
                 )
         jwt = JwtConfig(
-            secret=_text(env, "WORKMESH_JWT_SECRET"),
-            jwks_url=_text(env, "WORKMESH_JWKS_URL"),
-            jwks_file=_text(env, "WORKMESH_JWKS_FILE"),
+            secret=envvars.text(env, "WORKMESH_JWT_SECRET"),
+            jwks_url=envvars.text(env, "WORKMESH_JWKS_URL"),
+            jwks_file=envvars.text(env, "WORKMESH_JWKS_FILE"),
             algorithms=algorithms or d.algorithms,
-            issuer=_text(env, "WORKMESH_JWT_ISSUER"),
-            audience=_text(env, "WORKMESH_JWT_AUDIENCE"),
+            issuer=envvars.text(env, "WORKMESH_JWT_ISSUER"),
+            audience=envvars.text(env, "WORKMESH_JWT_AUDIENCE"),
             leeway=_seconds(env, "WORKMESH_JWT_LEEWAY", d.leeway),
-            subject_claim=_text(env, "WORKMESH_JWT_SUBJECT_CLAIM", d.subject_claim),
-            tenant_claim=_text(env, "WORKMESH_JWT_TENANT_CLAIM", d.tenant_claim),
-            scopes_claim=_text(env, "WORKMESH_JWT_SCOPES_CLAIM", d.scopes_claim),
-            groups_claim=_text(env, "WORKMESH_JWT_GROUPS_CLAIM", d.groups_claim),
-            default_tenant=_text(env, "WORKMESH_JWT_DEFAULT_TENANT"),
+            subject_claim=envvars.text(env, "WORKMESH_JWT_SUBJECT_CLAIM", d.subject_claim),
+            tenant_claim=envvars.text(env, "WORKMESH_JWT_TENANT_CLAIM", d.tenant_claim),
+            scopes_claim=envvars.text(env, "WORKMESH_JWT_SCOPES_CLAIM", d.scopes_claim),
+            groups_claim=envvars.text(env, "WORKMESH_JWT_GROUPS_CLAIM", d.groups_claim),
+            default_tenant=envvars.text(env, "WORKMESH_JWT_DEFAULT_TENANT"),
         )
         if jwt.secret and len(jwt.secret) < 32:
             raise ValueError(
@@ -100,7 +74,7 @@ class AuthConfig:
                 "as long as the hash, 256 bits for HS256)"
             )
         return cls(
-            enabled=_flag(env, "WORKMESH_AUTH", False),
+            enabled=envvars.flag(env, "WORKMESH_AUTH", False),
             jwt=jwt,
             token_cache_seconds=_seconds(env, "WORKMESH_TOKEN_CACHE_SECONDS", cls.token_cache_seconds),
         )

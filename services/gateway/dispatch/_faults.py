@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from workmesh.services.core import env as envvars
+
 log = logging.getLogger("workmesh.gateway.faults")
 
 
@@ -32,7 +34,7 @@ class Faults:
         """Read ``WORKMESH_FAULT_STALL_DISPATCH`` and ``WORKMESH_FAULT_STALL_EXECUTE``.
 
         Raises:
-            ValueError: not a number of seconds between 0 and 600.
+            ValueError: not a duration between 0 and 600 seconds; the message names the variable.
         """
         return cls(
             stall_dispatch=_seconds(env, "WORKMESH_FAULT_STALL_DISPATCH"),
@@ -59,13 +61,4 @@ def _stall(seconds: float, where: str) -> None:
 
 
 def _seconds(env: Mapping[str, str], name: str) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return 0.0
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1.0
-    if not 0.0 <= seconds <= 600.0:
-        raise ValueError(f"{name}={raw!r}: must be seconds between 0 and 600")
-    return seconds
+    return envvars.seconds(env, name, 0.0, minimum=0.0, maximum=600.0)

@@ -12,6 +12,7 @@ from pathlib import Path
 import grpc
 from aiohttp import web
 
+from workmesh.services.core import env as envvars
 from workmesh.services.gateway.http._api import GatewayRoutes
 from workmesh.services.gateway.http._auth import authenticate
 from workmesh.services.gateway.http._calls import CallError
@@ -58,17 +59,11 @@ class HttpConfig:
         env = os.environ if env is None else env
         raw = env.get("WORKMESH_HTTP_ADDR", "").strip()
         address = parse_address(raw) if raw else cls.address
-        body = env.get("WORKMESH_HTTP_MAX_BODY", "").strip()
-        if body and (not body.isdigit() or int(body) < 1024):
-            raise ValueError(f"WORKMESH_HTTP_MAX_BODY={body!r}: must be a number of bytes, at least 1024")
-        beat = env.get("WORKMESH_HTTP_HEARTBEAT", "").strip()
-        try:
-            heartbeat = float(beat) if beat else cls.sse_heartbeat
-        except ValueError:
-            heartbeat = -1.0
-        if not 0 < heartbeat < 86400:
-            raise ValueError(f"WORKMESH_HTTP_HEARTBEAT={beat!r}: must be a number of seconds above 0")
-        return cls(address=address, max_body_bytes=int(body) if body else cls.max_body_bytes, sse_heartbeat=heartbeat)
+        return cls(
+            address=address,
+            max_body_bytes=envvars.integer(env, "WORKMESH_HTTP_MAX_BODY", cls.max_body_bytes, minimum=1024),
+            sse_heartbeat=envvars.seconds(env, "WORKMESH_HTTP_HEARTBEAT", cls.sse_heartbeat, above=0, maximum=86400),
+        )
 
 
 def parse_address(raw: str) -> str | None:

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from workmesh.services.core.durations import parse_duration
+from workmesh.services.core import env as envvars
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.notify._targets import check_notify
 from workmesh.services.gateway.store import NotifyTarget
@@ -92,18 +92,14 @@ class NotifyConfig:
         smtp = None
         host = env.get("WORKMESH_SMTP_HOST", "").strip()
         if host:
-            security = env.get("WORKMESH_SMTP_SECURITY", "").strip().lower() or "starttls"
-            if security not in SECURITY:
-                raise ValueError(f"WORKMESH_SMTP_SECURITY={security!r}: must be one of {', '.join(SECURITY)}")
-            raw_port = env.get("WORKMESH_SMTP_PORT", "").strip()
-            if raw_port and (not raw_port.isdigit() or not 0 < int(raw_port) < 65536):
-                raise ValueError(f"WORKMESH_SMTP_PORT={raw_port!r}: must be a port number 1-65535")
+            security = envvars.choice(env, "WORKMESH_SMTP_SECURITY", "starttls", SECURITY)
+            port = envvars.integer(env, "WORKMESH_SMTP_PORT", _DEFAULT_PORTS[security], minimum=1, maximum=65535)
             ca_file = env.get("WORKMESH_SMTP_CA_FILE", "").strip()
             if ca_file and not Path(ca_file).is_file():
                 raise ValueError(f"WORKMESH_SMTP_CA_FILE={ca_file!r}: no such file")
             smtp = SmtpConfig(
                 host=host,
-                port=int(raw_port) if raw_port else _DEFAULT_PORTS[security],
+                port=port,
                 security=security,
                 username=env.get("WORKMESH_SMTP_USERNAME", "").strip(),
                 password=env.get("WORKMESH_SMTP_PASSWORD", ""),
@@ -126,16 +122,7 @@ class NotifyConfig:
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = float(raw) if raw.replace(".", "", 1).isdigit() else parse_duration(raw)
-    except ValueError:
-        value = -1.0
-    if not 0 < value <= 366 * 86400:
-        raise ValueError(f"{name}={raw!r}: must be a duration above 0, e.g. 500ms, 30s, 24h, or seconds")
-    return value
+    return envvars.seconds(env, name, default, above=0, maximum=366 * 86400)
 
 
 def _with_defaults(config: NotifyConfig, raw: str) -> NotifyConfig:
