@@ -16,6 +16,8 @@ import time
 from collections.abc import AsyncIterator, Mapping
 from types import MappingProxyType
 
+import consul.aio
+
 from workmesh.registry.client._config import RegistryConfig
 from workmesh.registry.client._consul import Backoff, next_index, open_client
 from workmesh.registry.client._model import WORKFLOW_TAG, Instance
@@ -53,7 +55,7 @@ class ServiceWatch:
         self.config, self.tag, self.wait = config, tag, wait
         self.min_interval, self.hint_ttl = min_interval, hint_ttl
         self._timeout = wait_s * 1.1 + 5.0  # Consul may add up to wait/16 of jitter
-        self._client = None
+        self._client: consul.aio.Consul | None = None
         self._catalog_task: asyncio.Task | None = None
         self._service_tasks: dict[str, asyncio.Task] = {}
         self._raw: dict[str, tuple[Instance, ...]] = {}  # passing instances per the registry
@@ -88,8 +90,8 @@ class ServiceWatch:
         if self._catalog_task is not None:
             return
         self._closed = False
-        self._client = open_client(self.config, self._timeout)
-        self._catalog_task = asyncio.create_task(self._watch_catalog(), name="workmesh-watch-catalog")
+        self._client = client = open_client(self.config, self._timeout)
+        self._catalog_task = asyncio.create_task(self._watch_catalog(client), name="workmesh-watch-catalog")
 
     async def wait_synced(self) -> View:
         """Wait until :attr:`synced`, then return the view."""
@@ -174,13 +176,13 @@ class ServiceWatch:
         if pause > 0:
             await asyncio.sleep(pause)
 
-    async def _watch_catalog(self) -> None:
+    async def _watch_catalog(self, client: consul.aio.Consul) -> None:
         index, backoff, last, failing = 0, Backoff(), 0.0, False
         while True:
             await self._pace(last)
             last = time.monotonic()
             try:
-                got, services = await self._client.catalog.services(index=index or None, wait=self.wait)
+                got, services = await client.catalog.services(index=index or None, wait=self.wait)
                 got = int(got)
                 names = {name for name, tags in (services or {}).items() if self.tag in (tags or ())}
             except asyncio.CancelledError:
@@ -204,17 +206,18 @@ class ServiceWatch:
                 self._synced.discard(gone)
                 self._failing.discard(gone)
             for new in sorted(names - set(self._service_tasks)):
-                self._service_tasks[new] = asyncio.create_task(self._watch_service(new), name=f"workmesh-watch-{new}")
+                task = asyncio.create_task(self._watch_service(client, new), name=f"workmesh-watch-{new}")
+                self._service_tasks[new] = task
             self._catalog_synced = True
             self._publish()
 
-    async def _watch_service(self, name: str) -> None:
+    async def _watch_service(self, client: consul.aio.Consul, name: str) -> None:
         index, seen_index, backoff, last = 0, 0, Backoff(), 0.0
         while True:
             await self._pace(last)
             last = time.monotonic()
             try:
-                got, entries = await self._client.health.service(
+                got, entries = await client.health.service(
                     name, index=index or None, wait=self.wait, passing=True, tag=self.tag
                 )
                 got = int(got)

@@ -78,6 +78,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         "pretty" in request.query
         and isinstance(response, web.Response)
         and response.content_type == "application/json"
+        and isinstance(response.body, bytes | bytearray)
         and response.body
     ):
         response.body = json.dumps(json.loads(response.body), indent=4).encode()

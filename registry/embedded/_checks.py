@@ -149,7 +149,8 @@ class CheckRunner:
                             if cdef.grpc_use_tls
                             else grpc.aio.insecure_channel(target)
                         )
-                    reply = await health_pb2_grpc.HealthStub(channel).Check(
+                    # types-grpcio-health-checking declares HealthStub without its methods.
+                    reply = await health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
                         health_pb2.HealthCheckRequest(service=service), timeout=timeout
                     )
                     if reply.status == health_pb2.HealthCheckResponse.SERVING:
@@ -162,7 +163,8 @@ class CheckRunner:
                     output = f"gRPC check {cdef.grpc}: {exc.code().name}: {exc.details()}"
                     # A fresh channel next time: a restarted target is seen at once instead of
                     # after grpc's reconnect backoff.
-                    await channel.close()
+                    if channel is not None:  # None: opening the TLS channel failed
+                        await channel.close()
                     channel = None
                 except OSError as exc:  # TLSSkipVerify: the certificate could not be fetched
                     status, output = CRITICAL, f"gRPC check {cdef.grpc}: TLS handshake failed: {exc}"

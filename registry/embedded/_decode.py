@@ -50,7 +50,7 @@ _UNSUPPORTED_CHECK_FIELDS = {
     "failuresbeforewarning": "FailuresBeforeWarning",
     "failuresbeforecritical": "FailuresBeforeCritical",
 }
-_UNSET = (None, "", 0, False, [], {}, "default")
+_UNSET: tuple[object, ...] = (None, "", 0, False, [], {}, "default")
 _MAX_DURATION = (2**63 - 1) / 1e9  # seconds in Go's largest time.Duration
 
 
@@ -167,17 +167,19 @@ def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
     timeout, timeout_text = _duration(raw, "timeout", f"{label}.Timeout")
     ttl, _ = _duration(raw, "ttl", f"{label}.TTL")
     deregister, _ = _duration(raw, "deregistercriticalserviceafter", f"{label}.DeregisterCriticalServiceAfter")
-    common = {
-        "check_id": _string(raw, "checkid", f"{label}.CheckID") or _string(raw, "id", f"{label}.ID"),
-        "name": _string(raw, "name", f"{label}.Name"),
-        "status": status,
-        "notes": _string(raw, "notes", f"{label}.Notes"),
-        "deregister_after": deregister,
-    }
+    common = CheckDef(
+        kind="",
+        check_id=_string(raw, "checkid", f"{label}.CheckID") or _string(raw, "id", f"{label}.ID"),
+        name=_string(raw, "name", f"{label}.Name"),
+        status=status,
+        notes=_string(raw, "notes", f"{label}.Notes"),
+        deregister_after=deregister,
+    )
     if raw.get("grpc"):
         if interval <= 0:
             raise BadRequest(f"Invalid check: {label}.Interval must be > 0 for GRPC checks")
-        return CheckDef(
+        return replace(
+            common,
             kind="grpc",
             grpc=_string(raw, "grpc", f"{label}.GRPC"),
             grpc_use_tls=bool(raw.get("grpcusetls")),
@@ -187,12 +189,11 @@ def decode_check(obj: Any, label: str = "Check") -> CheckDef | None:
             timeout=timeout,
             interval_text=interval_text,
             timeout_text=timeout_text,
-            **common,
         )
     if raw.get("ttl") not in (None, ""):
         if ttl <= 0:
             raise BadRequest(f"Invalid check: {label}.TTL must be > 0 for TTL checks")
-        return CheckDef(kind="ttl", ttl=ttl, **common)
+        return replace(common, kind="ttl", ttl=ttl)
     other = [k for k in _OTHER_KINDS if raw.get(k)]
     if other:
         raise BadRequest(

@@ -442,11 +442,7 @@ class RegistryState:
             out.append(
                 {
                     "Node": node,
-                    "Service": {
-                        **self._service_fields(s),
-                        "CreateIndex": s.create_index,
-                        "ModifyIndex": s.modify_index,
-                    },
+                    "Service": self._service_fields(s) | {"CreateIndex": s.create_index, "ModifyIndex": s.modify_index},
                     "Checks": [serf, *(self.check_json(c) for c in checks)],
                 }
             )

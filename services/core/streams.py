@@ -129,8 +129,9 @@ class BatchedStream:
         while True:
             if not self._outbox:
                 if reader.done():
-                    if not reader.cancelled() and reader.exception() is not None:
-                        raise reader.exception()
+                    error = None if reader.cancelled() else reader.exception()
+                    if error is not None:
+                        raise error
                     if not self._pending():
                         return
                 self._wake = self._loop.create_future()

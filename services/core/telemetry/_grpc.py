@@ -226,7 +226,10 @@ class _ClientTracing:
         metadata = grpc.aio.Metadata(*[(key, value) for key, value in (details.metadata or ()) if key not in carrier])
         for key, value in carrier.items():
             metadata.add(key, value)
-        return span, details._replace(metadata=metadata)
+        details = grpc.aio.ClientCallDetails(
+            details.method, details.timeout, metadata, details.credentials, details.wait_for_ready
+        )
+        return span, details
 
     @staticmethod
     def _failed(span: Span, exc: BaseException) -> None:

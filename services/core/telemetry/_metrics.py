@@ -68,7 +68,7 @@ def state_name(state: int | str) -> str:
 def _observer(
     name: str,
     attr: str,
-    source: Callable[[], Callable[[], Mapping[Any, int]] | None],
+    source: Callable[[], Callable[[], Mapping[Any, float]] | None],
     key: Callable[[Any], str] = str,
     extra: Callable[[], Mapping[str, str]] = dict,
 ) -> Callable[[CallbackOptions], Iterable[Observation]]:

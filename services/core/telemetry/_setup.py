@@ -25,7 +25,7 @@ from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import MetricReader, PeriodicExportingMetricReader
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter, SimpleSpanProcessor, SpanExporter
 
 from workmesh.services.core.telemetry._logging import configure_logging
@@ -147,7 +147,7 @@ def build_providers(
 ) -> tuple[trace.TracerProvider, metrics.MeterProvider]:
     """Tracer and meter providers for `config` (extra exporter/readers: tests, embedding)."""
     resource = Resource.create({"service.name": config.service_name, "service.instance.id": config.instance_id})
-    processors = []
+    processors: list[SpanProcessor] = []
     if span_exporter is not None:
         processors.append(SimpleSpanProcessor(span_exporter))
     if config.traces_exporter == "console":
