@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as _dt
 import math
-import re
 
 from google.protobuf import duration_pb2, timestamp_pb2
 
+from workmesh.services.core import durations
 from workmesh.v1 import common_pb2
 
 T = common_pb2.ParamType
@@ -35,16 +35,6 @@ TYPE_NAMES = {
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})
-
-# Go-style durations ("90s", "1h30m", "1.5h", "250ms"); the whole string must be unit terms.
-_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6, "µs": 1e-6}
-_GO_TERM = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ms|us|µs|d|h|m|s)")
-_GO_FULL = re.compile(r"(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ms|us|µs|d|h|m|s))+")
-# ISO 8601 durations without years/months (their length in seconds is not defined).
-_ISO = re.compile(
-    r"P(?:(?P<w>\d+(?:\.\d+)?)W)?(?:(?P<d>\d+(?:\.\d+)?)D)?"
-    r"(?:T(?:(?P<h>\d+(?:\.\d+)?)H)?(?:(?P<m>\d+(?:\.\d+)?)M)?(?:(?P<s>\d+(?:\.\d+)?)S)?)?"
-)
 
 
 class ParseError(ValueError):
@@ -81,35 +71,12 @@ def parse_float(text: str) -> float:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from "90", "1.5", "90s", "1h30m", "-5m", "PT1H30M" or "P1DT2H"."""
-    raw = text.strip()
-    if not raw:
-        raise ParseError('expected a duration such as "90s", "1h30m", "PT1H30M" or seconds, got an empty string')
-    body, sign = raw, 1.0
-    if body[:1] in "+-":
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
+    """Seconds from "90", "1.5", "90s", "1h30m", "-5m", "PT1H30M" or "P1DT2H" (the one grammar,
+    :func:`workmesh.services.core.durations.parse_duration`)."""
     try:
-        seconds = float(body)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(seconds):
-            raise ParseError("must be a finite duration")
-        return sign * seconds
-    if _GO_FULL.fullmatch(body):
-        return sign * sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_TERM.findall(body))
-    iso = _ISO.fullmatch(body.upper())
-    if iso and body.upper() not in ("P", "PT") and not body.upper().endswith("T"):
-        parts = {k: float(v) for k, v in iso.groupdict().items() if v}
-        return sign * (
-            parts.get("w", 0) * 604800
-            + parts.get("d", 0) * 86400
-            + parts.get("h", 0) * 3600
-            + parts.get("m", 0) * 60
-            + parts.get("s", 0)
-        )
-    raise ParseError(f'expected a duration such as "90s", "1h30m", "PT1H30M" or seconds, got {text!r}')
+        return durations.parse_duration(text)
+    except ValueError as exc:
+        raise ParseError(str(exc)) from None
 
 
 def parse_datetime(text: str) -> _dt.datetime:
@@ -157,13 +124,7 @@ def seconds_of(value: common_pb2.ParamValue) -> float:
 
 
 def duration_value(seconds: float) -> common_pb2.ParamValue:
-    dur = duration_pb2.Duration()
-    # Built by hand: FromTimedelta/FromNanoseconds round-trip through ints anyway, and this keeps
-    # sub-microsecond precision within what a double carries.
-    whole = math.trunc(seconds)
-    dur.seconds = int(whole)
-    dur.nanos = int(round((seconds - whole) * 1e9))
-    return common_pb2.ParamValue(duration_value=dur)
+    return common_pb2.ParamValue(duration_value=durations.to_proto(seconds))
 
 
 def datetime_value(value: _dt.datetime) -> common_pb2.ParamValue:

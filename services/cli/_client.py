@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 from rich.table import Table
 
 from workmesh.services.core.auth import with_bearer
+from workmesh.services.core.durations import parse_duration, to_proto
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 STATUS_NAMES = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
@@ -68,19 +69,15 @@ def parse_pairs(pairs: Iterable[str], what: str) -> dict[str, str]:
     return result
 
 
-def parse_duration(text: str) -> duration_pb2.Duration:
-    """``"90"``/``"90s"``/``"15m"``/``"2h"`` -> Duration."""
-    units = {"s": 1, "m": 60, "h": 3600}
-    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+def parse_timeout(text: str) -> duration_pb2.Duration:
+    """``--timeout``: a duration (``90``, ``90s``, ``1h30m``, ``PT2H``...) as a Duration."""
     try:
-        seconds = float(number) * units[unit]
-    except ValueError:
-        raise UsageError(f"duration {text!r}: expected a number with an optional s, m or h") from None
+        seconds = parse_duration(text)
+    except ValueError as exc:
+        raise UsageError(f"--timeout {text!r}: {exc}") from None
     if seconds <= 0:
-        raise UsageError(f"duration {text!r}: must be positive")
-    duration = duration_pb2.Duration()
-    duration.FromNanoseconds(int(seconds * 1e9))
-    return duration
+        raise UsageError(f"--timeout {text!r}: must be positive")
+    return to_proto(seconds)
 
 
 # --- types -------------------------------------------------------------------------------------
@@ -166,7 +163,7 @@ def submit_request(
         params={k: common_pb2.ParamValue(string_value=v) for k, v in params.items()},
     )
     if timeout:
-        request.timeout.CopyFrom(parse_duration(timeout))
+        request.timeout.CopyFrom(parse_timeout(timeout))
     return request
 
 

@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("workflow_type", metavar="TYPE")
     sm.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     sm.add_argument("--follow", "-f", action="store_true", help="show progress and the result")
-    sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 2h")
+    sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 1h30m, PT2H (plain numbers: seconds)")
     sm.add_argument("--idempotency-key", default="", help="submitting the same key again returns the same job")
     sm.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     sm.add_argument(

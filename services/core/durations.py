@@ -118,7 +118,10 @@ def format_duration(seconds: float) -> str:
 
 
 def to_proto(seconds: float) -> duration_pb2.Duration:
-    """Seconds as a ``google.protobuf.Duration`` (to the nanosecond)."""
-    duration = duration_pb2.Duration()
-    duration.FromNanoseconds(round(seconds * 1e9))
-    return duration
+    """Seconds as a ``google.protobuf.Duration``, to the nanosecond (within what a double carries:
+    whole seconds and the fraction are split before scaling, so large values keep their nanos)."""
+    whole = math.trunc(seconds)
+    nanos = round((seconds - whole) * 1e9)
+    if abs(nanos) == 1_000_000_000:  # the fraction rounded up to a whole second
+        whole, nanos = whole + (1 if nanos > 0 else -1), 0
+    return duration_pb2.Duration(seconds=int(whole), nanos=int(nanos))

@@ -124,7 +124,9 @@ def test_cli_types_submit_follow_jobs_and_errors(mesh):
     assert run.returncode == 0, run.stderr
     events = [json.loads(line) for line in run.stdout.splitlines()]
     assert any(e.get("result") for e in events)
-    job_id = cli("submit", "sleep", "-p", "seconds=0.1", gateway=mesh.gateway_address).stdout.strip()
+    timed = cli("submit", "sleep", "-p", "seconds=0.1", "--timeout", "1h30m", gateway=mesh.gateway_address)
+    assert timed.returncode == 0, timed.stderr  # the CLI's own parser used to refuse 1h30m
+    job_id = timed.stdout.strip()
     assert cli("watch", job_id, gateway=mesh.gateway_address).returncode == 0
     jobs = cli("jobs", "--json", gateway=mesh.gateway_address)
     assert job_id in {j["job_id"] for j in json.loads(jobs.stdout)}

@@ -21,11 +21,11 @@ from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients import ResultsClient
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.core.auth import SERIES_READ, require_scope
+from workmesh.services.core.durations import parse_duration
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.http._calls import CallError, invalid, unary
 from workmesh.services.gateway.http._messages import json_response
 from workmesh.v1 import gateway_pb2, results_pb2
-from workmesh.workers._convert import parse_duration
 
 MAX_JOBS = 64
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
