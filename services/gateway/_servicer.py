@@ -13,6 +13,7 @@ from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
 from workmesh.services.core.errors import (
     InvalidArgument,
     NotFound,
+    ResourceExhausted,
     Unavailable,
     WorkmeshError,
     abort,
@@ -197,7 +198,18 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         owner, priority = owner_fields(request, context)
         labels = owner_labels(request.labels, owner, priority)
         dispatcher = self._dispatcher
-        check_queue_limits(dispatcher.queue, owner)
+        key = owned_key(request.idempotency_key) or None
+        try:
+            check_queue_limits(dispatcher.queue, owner)
+        except ResourceExhausted:
+            # A resubmit of a job that exists (a client retrying after a lost reply) is not a
+            # new job: it gets that job, as below, even with the owner at its queued limit.
+            earlier = await self._store.get_by_key(key) if key else None
+            if earlier is None:
+                raise
+            return gateway_pb2.SubmitJobResponse(
+                job=set_owner_fields(job_to_proto(earlier, list_view=True)), existing=True
+            )
         # The job's owner's tenant (authenticated, once identity lands) picks the defaults.
         notify = request_targets(request, self._notify, owner.tenant)
         if timeout_s is None and wf.HasField("default_timeout"):
@@ -215,7 +227,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 timeout_s=timeout_s,
                 max_attempts=effective_max_attempts(wf.max_attempts),
                 labels=labels,
-                idempotency_key=owned_key(request.idempotency_key) or None,
+                idempotency_key=key,
                 trace_parent=trace_parent,
                 trace_id=current_trace_id(),
                 lease_owner=dispatcher.replica_id,

@@ -114,6 +114,31 @@ def test_queued_limit_refuses_with_the_limit_and_the_count(shares_file):
     run(body())
 
 
+def test_an_idempotent_resubmit_at_the_queued_limit_returns_the_existing_job(shares_file):
+    async def body():
+        async with sleep_mesh(1, shares_file=shares_file) as mesh:
+            first = await submit(mesh, seconds=30.0, steps=1)
+            await mesh.wait_status(first.job_id, c.JOB_STATUS_RUNNING)
+            keyed = submit_request(seconds=0.0)
+            keyed.idempotency_key = "once"
+            created = await mesh.stub.SubmitJob(keyed)
+            queued = [created.job, *[await submit(mesh, seconds=0.0) for _ in range(2)]]  # ann at max_queued 3
+            again = await mesh.stub.SubmitJob(keyed)
+            assert again.existing and not created.existing
+            assert again.job.job_id == created.job.job_id and again.job.user == "ann"
+            before = len(await mesh.store.list(limit=100))
+            fresh = submit_request(seconds=0.0)
+            fresh.idempotency_key = "new"  # a key not seen: a new job, refused at the limit
+            with pytest.raises(grpc.aio.AioRpcError) as err:
+                await mesh.stub.SubmitJob(fresh)
+            assert err.value.code() == Code.RESOURCE_EXHAUSTED and "max_queued" in err.value.details()
+            assert len(await mesh.store.list(limit=100)) == before
+            assert (await mesh.job(queued[0].job_id)).status == c.JOB_STATUS_QUEUED
+            await mesh.stub.CancelJob(g.CancelJobRequest(job_id=first.job_id))
+
+    run(body())
+
+
 def test_the_light_user_goes_first_and_priority_orders_only_within_a_user():
     async def body():
         async with sleep_mesh(1) as mesh:

@@ -114,6 +114,9 @@ def test_idempotency_key_returns_the_earlier_job(backend: Backend) -> None:
             assert len(await store.list()) == 1
             other, other_new = await store.create(new_job(idempotency_key="other"))
             assert other_new and other.job_id != first.job_id
+            assert (await store.get_by_key("once")).job_id == first.job_id
+            assert (await store.get_by_key("other")).job_id == other.job_id
+            assert await store.get_by_key("never") is None
 
     run(body())
 
@@ -291,6 +294,7 @@ def test_delete_removes_the_job_and_its_events(backend: Backend) -> None:
             assert await store.get(job.job_id) is None
             assert await store.events(job.job_id) == []
             assert not await store.delete(job.job_id)
+            assert await store.get_by_key("k") is None
             assert [j.job_id for j in await store.list()] == [keep.job_id]
             again, is_new = await store.create(new_job(idempotency_key="k"))
             assert is_new and again.job_id != job.job_id

@@ -95,6 +95,11 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
             self._outbox_created(record.job_id, record.notify)
         return _copy(record), True
 
+    async def get_by_key(self, idempotency_key: str) -> JobRecord | None:
+        """The job created with this idempotency key, or None."""
+        job_id = self._keys.get(idempotency_key) if idempotency_key else None
+        return None if job_id is None else await self.get(job_id)
+
     async def get(self, job_id: str) -> JobRecord | None:
         """The job, or None when unknown."""
         entry = self._jobs.get(job_id)

@@ -121,6 +121,10 @@ class JobStore(Protocol):
         """The job, or None when unknown."""
         ...
 
+    async def get_by_key(self, idempotency_key: str) -> JobRecord | None:
+        """The job created with this idempotency key, or None (no such key, or its job deleted)."""
+        ...
+
     async def list(
         self,
         *,

@@ -386,6 +386,11 @@ def read_job(conn: sa.Connection, job_id: str) -> JobRecord | None:
     return None if row is None else row_to_record(row)
 
 
+def read_job_by_key(conn: sa.Connection, idempotency_key: str) -> JobRecord | None:
+    row = conn.execute(sa.select(jobs).where(jobs.c.idempotency_key == idempotency_key)).first()
+    return None if row is None else row_to_record(row)
+
+
 def read_jobs(
     conn: sa.Connection, workflow_type: str | None, statuses: Sequence[int], limit: int, after: str | None
 ) -> list[JobRecord]:

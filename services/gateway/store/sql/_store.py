@@ -273,6 +273,12 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         """The job, or None when unknown."""
         return await self._read(lambda conn: ops.read_job(conn, job_id))
 
+    async def get_by_key(self, idempotency_key: str) -> JobRecord | None:
+        """The job created with this idempotency key, or None."""
+        if not idempotency_key:
+            return None
+        return await self._read(lambda conn: ops.read_job_by_key(conn, idempotency_key))
+
     async def list(
         self,
         *,
