@@ -20,6 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+import grpc
+
+from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
+
 EXAMPLE_WORKERS = (
     "workmesh.workers.examples.heat_demand:worker",
     "workmesh.workers.examples.basic:worker",
@@ -180,6 +184,8 @@ class DevMesh:
 
     def add_worker(self, target: str, *extra: str, port: int = 0, env: Mapping[str, str] | None = None) -> MeshProcess:
         """Start one more worker process (``workmesh worker TARGET``); port 0 picks a free one."""
+        # Lazy on purpose: the CLI imports this module at start-up (`workmesh dev`, `demo`), and the
+        # worker SDK costs about 1.5 s to import; only adding a worker needs it.
         from workmesh.workers import load_worker
 
         proc = self.spawn("worker", "worker", target, "--listen", f"127.0.0.1:{port}", *extra, env=env)
@@ -191,10 +197,6 @@ class DevMesh:
 
     def wait_for_types(self, timeout: float = 30.0) -> None:
         """Wait until the gateway lists, for every type, as many healthy instances as were started."""
-        import grpc
-
-        from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
-
         if not self.expected:
             return
         deadline = time.monotonic() + timeout

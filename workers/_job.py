@@ -19,7 +19,7 @@ import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode
 
@@ -27,10 +27,8 @@ from workmesh.services.core.errors import ApplicationError
 from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
+from workmesh.workers._decorator import WorkflowDefinition
 from workmesh.workers.transport._servicer import MAX_MESSAGE_BYTES
-
-if TYPE_CHECKING:
-    from workmesh.workers._decorator import WorkflowDefinition
 
 log = logging.getLogger("workmesh.workers")
 PROGRESS_INTERVAL = 0.05  # default seconds between two progress events of one job (Worker(progress_interval=))

@@ -7,6 +7,7 @@ import importlib
 import inspect
 from typing import Any
 
+from workmesh.services.core.telemetry import configure_telemetry
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import definition_of
 from workmesh.workers._worker import Worker
@@ -64,8 +65,6 @@ async def run_worker(target: str, config: WorkerConfig | None = None) -> None:
 
     Sets up the process's telemetry (``workmesh-worker``, exporters from ``OTEL_*``) first.
     """
-    from workmesh.services.core.telemetry import configure_telemetry
-
     worker = load_worker(target)
     config = config or WorkerConfig.from_env()
     # The instance id is fixed here so traces, logs and metrics name the same instance.

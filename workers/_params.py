@@ -17,6 +17,7 @@ from typing import Any
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
+from workmesh.workers.params import ParamsValidator, from_python, to_python
 
 T = common_pb2.ParamType
 _NUMERIC = (T.PARAM_TYPE_INT, T.PARAM_TYPE_FLOAT, T.PARAM_TYPE_DURATION)
@@ -100,8 +101,6 @@ class Param:
         object.__setattr__(self, "spec", spec)
 
     def _set_default(self, spec: common_pb2.ParamSpec) -> None:
-        from workmesh.workers.params import ParamsValidator, from_python, to_python
-
         try:
             value = from_python(self.type, self.default)
             checked = ParamsValidator([spec]).validate({self.name: value})[self.name]

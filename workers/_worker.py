@@ -15,11 +15,14 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2
 
+from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, service_name
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from workmesh.services.core.telemetry import WorkerMetrics
 from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import WorkflowDefinition, definition_of
 from workmesh.workers._job import PROGRESS_INTERVAL, Job
+from workmesh.workers._series import ResultsConnection
 from workmesh.workers.params import to_python
 from workmesh.workers.transport._servicer import create_server
 
@@ -117,8 +120,6 @@ class Worker:
         self.retention = retention
         self.max_retained = max_retained
         if series_factory is None:
-            from workmesh.workers._series import ResultsConnection
-
             series_factory = ResultsConnection()
         self.series_factory = series_factory
         self.stream_log_level = stream_log_level
@@ -254,8 +255,6 @@ class Worker:
         if config.cancel_grace is not None:
             self.cancel_grace = config.cancel_grace
         if self._metrics is None:
-            from workmesh.services.core.telemetry import WorkerMetrics
-
             self._metrics = WorkerMetrics(self.instance_id)
             # Read on the exporter's thread: plain copies of in-memory counters.
             self._metrics.observe(
@@ -284,13 +283,6 @@ class Worker:
         return port
 
     async def _register(self, config: WorkerConfig) -> None:
-        try:
-            from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, service_name
-        except ImportError as exc:
-            raise RuntimeError(
-                f"cannot register: workmesh.registry is not available ({exc}); "
-                "run with registration off (WORKMESH_WORKER_REGISTER=0)"
-            ) from exc
         address = config.advertise_host
         registrations = [
             ServiceRegistration(

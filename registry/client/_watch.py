@@ -22,6 +22,7 @@ from workmesh.registry.client._config import RegistryConfig
 from workmesh.registry.client._consul import Backoff, next_index, open_client
 from workmesh.registry.client._model import WORKFLOW_TAG, Instance
 from workmesh.services.core.durations import parse_go_duration
+from workmesh.services.core.errors import Unavailable
 
 log = logging.getLogger(__name__)
 
@@ -256,9 +257,6 @@ async def find_service(
     Raises:
         workmesh.services.core.errors.Unavailable: the registry cannot be reached or answered an error.
     """
-    # Imported here: workmesh.workers imports this package, so a module-level import would cycle.
-    from workmesh.services.core.errors import Unavailable
-
     client = open_client(config, timeout)
     try:
         _, entries = await client.health.service(name, passing=passing, tag=tag)

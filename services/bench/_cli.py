@@ -14,9 +14,21 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
 
+import grpc
+
+from workmesh.registry import RegistryConfig, service_name
+from workmesh.services.bench._dispatch import bench_dispatch
+from workmesh.services.bench._estimate import bench_estimate
+from workmesh.services.bench._fairness import bench_fairness, scheduler_cost
+from workmesh.services.bench._http import bench_http
+from workmesh.services.bench._progress import bench_progress
+from workmesh.services.bench._series import bench_series
+from workmesh.services.bench._series_compare import bench_small_batches
 from workmesh.services.devmesh import DevMesh
+from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"
 PROGRESS = "workmesh.workers.examples.loadgen:progress_worker"
@@ -57,14 +69,10 @@ def _load() -> str:
 
 
 def fairness(args) -> dict:
-    from workmesh.services.bench._fairness import bench_fairness
-
     return bench_fairness(args.job_seconds)
 
 
 def estimate(args) -> dict:
-    from workmesh.services.bench._estimate import bench_estimate
-
     return bench_estimate(runs=args.runs, history=args.history)
 
 
@@ -85,8 +93,6 @@ def store_url(store: str, database_url: str, data_dir: Path) -> str:
 def dispatch(args) -> dict:
     """One store, or with ``--store all`` each of memory, SQLite and (given a URL) PostgreSQL in
     turn, each on a fresh mesh; the load average is printed with every figure."""
-    from workmesh.services.bench._dispatch import bench_dispatch
-
     if args.gateway:
         figures = asyncio.run(bench_dispatch(args.gateway, args.jobs, args.concurrency))
         return {"gateway": args.gateway, "load_average": _load(), **figures}
@@ -100,8 +106,6 @@ def dispatch(args) -> dict:
 
 def _dispatch_policies(args) -> dict:
     """FIFO, then fair share, on fresh meshes in one run; the ratio; the scheduler's own cost."""
-    from workmesh.services.bench._fairness import scheduler_cost
-
     out: dict = {"store": args.store}
     for policy in ("fifo", "fair"):
         out[policy] = _dispatch_on(args.store, args, policy)
@@ -114,8 +118,6 @@ def _dispatch_policies(args) -> dict:
 
 
 def _dispatch_on(store: str, args, policy: str = "") -> dict:
-    from workmesh.services.bench._dispatch import bench_dispatch
-
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
         url = store_url(store, args.database_url, Path(tmp))
         figures: dict = {"load_average": _load()}
@@ -158,8 +160,6 @@ def commit_round_trip(url: str, rounds: int = 200) -> float:
 
 def progress(args) -> dict:
     """One job's progress stream at full speed, then lag under fan-out, on a fresh mesh."""
-    from workmesh.services.bench._progress import bench_progress
-
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
         url = store_url(args.store, args.database_url, Path(tmp))
         with DevMesh(
@@ -194,8 +194,6 @@ def _rss(pid: int) -> int:
 
 def http(args) -> dict:
     """The HTTP API's job path (POST + SSE) against gRPC unary, then many SSE watchers."""
-    from workmesh.services.bench._http import bench_http
-
     with (
         tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp,
         DevMesh(
@@ -225,11 +223,6 @@ def discovery(args) -> dict:
     gateway's WatchWorkflowTypes stream announcing the type (the gateway's own discovery delay),
     and from the worker process being spawned (includes Python start-up and registration).
     """
-    import grpc
-
-    from workmesh.registry import RegistryConfig, service_name
-    from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
-
     registered, announced, spawned = [], [], []
     with (
         tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp,
@@ -264,10 +257,6 @@ def discovery(args) -> dict:
 
 
 def _wait_added(stream, name: str, event: threading.Event) -> None:
-    import grpc
-
-    from workmesh.v1 import gateway_pb2
-
     try:
         for change in stream:
             if change.kind == gateway_pb2.WorkflowTypeChange.KIND_ADDED and change.type.type.name == name:
@@ -280,8 +269,6 @@ def _wait_added(stream, name: str, event: threading.Event) -> None:
 
 def _wait_passing(config, name: str, timeout: float = 30.0) -> float:
     """Poll the registry's health endpoint (tightly: this is the reference clock) until `name` passes."""
-    import urllib.request
-
     deadline = time.monotonic() + timeout
     url = f"http://{config.address}/v1/health/service/{name}?passing=1"
     while time.monotonic() < deadline:
@@ -293,8 +280,6 @@ def _wait_passing(config, name: str, timeout: float = 30.0) -> float:
 
 
 def mesh_types_gone(stub, name: str, timeout: float = 30.0) -> None:
-    from workmesh.v1 import gateway_pb2
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5).types
@@ -305,9 +290,6 @@ def mesh_types_gone(stub, name: str, timeout: float = 30.0) -> None:
 
 
 def series(args) -> dict:
-    from workmesh.services.bench._series import bench_series
-    from workmesh.services.bench._series_compare import bench_small_batches
-
     if args.variations < 1 or args.small_batches < 0:
         raise SystemExit("--variations must be at least 1 and --small-batches not negative")
     if args.small_batches:

@@ -23,7 +23,9 @@ import grpc
 import numpy as np
 
 from workmesh.services.devmesh import DevMesh
+from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.workers import load_worker
 
 HEAT = "workmesh.workers.examples.heat_demand:worker"
 
@@ -88,8 +90,6 @@ def _accuracy(tmp: Path, runs: int, seed: int) -> dict:
 
 
 async def _fill(url: str, history: int, version: str, seed: int) -> None:
-    from workmesh.services.gateway.store.sql._store import SqlJobStore
-
     rng = np.random.default_rng(seed)
     async with SqlJobStore(url) as store:
         now = time.time()
@@ -101,8 +101,6 @@ async def _fill(url: str, history: int, version: str, seed: int) -> None:
 
 
 def _cost(tmp: Path, history: int, seed: int, calls: int = 300) -> dict:
-    from workmesh.workers import load_worker
-
     version = load_worker(HEAT).definitions["heat-demand"].version
     url = f"sqlite:///{tmp / 'estimate-history.db'}"
     asyncio.run(_fill(url, history, version, seed))

@@ -26,6 +26,7 @@ from pathlib import Path
 import grpc
 
 from workmesh.services.devmesh import DevMesh
+from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, Scheduler
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"
@@ -162,8 +163,6 @@ def bench_fairness(length: float = 0.2) -> dict:
 def scheduler_cost(jobs: int = 2000, in_flight: int = 64, owners: tuple[int, ...] = (1, 10, 100)) -> dict:
     """In process: microseconds per scheduling decision (choose, start, finish), FIFO and fair,
     for a burst of `jobs` spread over each number of owners, `in_flight` running at a time."""
-    from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, Scheduler
-
     # The machine's speed right now (shared, loaded cores): a plain Python loop, to compare runs.
     start = time.perf_counter()
     total = 0

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -28,14 +29,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import aiohttp
+import grpc
 import numpy as np
 
 from workmesh.services.bench._influxd import TempInfluxd
 from workmesh.services.bench._series_compare import compare_variations
 from workmesh.services.clients._model import Chunk, SeriesKey
 from workmesh.services.clients._results import ResultsClient
+from workmesh.services.devmesh import DevMesh
 from workmesh.services.results.stores._lineproto import encode_lines
-from workmesh.v1 import results_pb2
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2
 from workmesh.workers.examples._loaddata import HOUR_S, bench_values, write_bench_series
 
 LOADGEN = "workmesh.workers.examples.loadgen:worker"
@@ -193,8 +196,6 @@ async def _through_worker(
     stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
 ) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
-    from workmesh.services.devmesh import DevMesh
-
     mesh = stack.enter_context(
         DevMesh(workers=(LOADGEN,), results=True, database_url="memory://", data_dir=tmp, log_dir=tmp, env=env)
     )
@@ -261,10 +262,6 @@ async def _read_back(client: ResultsClient, job: str, refs, components: int, fie
 
 async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tuple[str, object, float]:
     """Submit a ``series-load`` job and follow it; returns its id, result and seconds to the result."""
-    import grpc
-
-    from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-
     params = {
         k: common_pb2.ParamValue(int_value=v)
         for k, v in {"components": components, "fields": fields, "steps": steps}.items()
@@ -287,8 +284,6 @@ async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tu
 
 
 def _free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 import grpc
 import numpy as np
 
+from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import (
     MAX_MESSAGE_BYTES,
@@ -19,6 +20,8 @@ from workmesh.services.clients._model import (
 from workmesh.services.clients._model import time_unit as _time_unit
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
+from workmesh.services.core.errors import InvalidArgument, Unavailable
+from workmesh.services.core.telemetry import client_interceptors
 from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -62,7 +65,6 @@ class ResultsClient:
     def __init__(self, address: str, *, timeout: float | None = 60.0, tls: TlsConfig | None = None) -> None:
         self.address = address
         self.timeout = timeout
-        from workmesh.services.core.telemetry import client_interceptors
 
         tls = TlsConfig.from_env() if tls is None else tls
         self._channel = tls.aio_channel(
@@ -97,9 +99,6 @@ class ResultsClient:
         Raises:
             Unavailable: no instance is registered and passing.
         """
-        from workmesh.registry import RegistryConfig, find_service
-        from workmesh.services.core.errors import Unavailable
-
         instances = await find_service(config or RegistryConfig.from_env(), "workmesh-results")
         if not instances:
             raise Unavailable("no passing workmesh-results instance in the registry")
@@ -170,8 +169,6 @@ class ResultsClient:
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         if aggregate not in _AGGREGATES:
-            from workmesh.services.core.errors import InvalidArgument
-
             raise InvalidArgument("aggregate", f"must be one of mean, min, max, last, got {aggregate!r}")
         request = results_pb2.ReadSeriesRequest(
             job_ids=ids,

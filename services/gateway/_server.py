@@ -201,6 +201,8 @@ def open_store(config: GatewayConfig) -> JobStore:
     url = store_url(config)
     if url in ("memory", "memory://"):
         return MemoryJobStore()
+    # Lazy on purpose: SQLAlchemy and alembic add about 1.4 s to start-up, which a gateway on
+    # memory:// (tests, benchmarks) does not need to pay.
     from workmesh.services.gateway.store.sql._store import SqlJobStore
 
     # A SQLite file belongs to one gateway: the store enforces it, and can then serve the

@@ -12,13 +12,16 @@ import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from workmesh.registry import Registrar, ServiceRegistration
 from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
 from workmesh.services.core.decode import add_servicer
+from workmesh.services.core.telemetry import configure_telemetry, server_interceptors
 from workmesh.services.core.tls import bind
 from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
+from workmesh.services.results.stores._influx import InfluxStore
 from workmesh.services.results.stores._parquet import ParquetStore
 from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.services.results.stores._tombstones import TombstonedStore
@@ -34,8 +37,6 @@ log = structlog.get_logger("workmesh.results")
 def create_store(config: ResultsConfig, host: str = "") -> SeriesStore:
     """The store `config` asks for; `host` is the results service address for Parquet refs."""
     if config.store == "influx":
-        from workmesh.services.results.stores._influx import InfluxStore
-
         return InfluxStore(config.influx)
     return ParquetStore(config.data_dir, host, fsync=config.fsync, compression=config.compression)
 
@@ -57,7 +58,6 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
         *HTTP2_OPTIONS,
     ]
-    from workmesh.services.core.telemetry import server_interceptors
 
     server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
     port = bind(server, config.listen, config.tls)
@@ -99,8 +99,6 @@ async def serve(config: ResultsConfig) -> None:
     signal it reports NOT_SERVING, deregisters, lets calls finish for ``config.grace`` seconds,
     then stops and closes the store.
     """
-    from workmesh.services.core.telemetry import configure_telemetry
-
     telemetry = configure_telemetry(SERVICE_NAME)
     server, port = create_server(config)
     await server.start()
@@ -124,8 +122,6 @@ async def serve(config: ResultsConfig) -> None:
     registrar = None
     try:
         if config.registry is not None:
-            from workmesh.registry import Registrar, ServiceRegistration
-
             registration = ServiceRegistration(
                 name=SERVICE_NAME,
                 service_id=f"{SERVICE_NAME}-{uuid.uuid4().hex[:12]}",
