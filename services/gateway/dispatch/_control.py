@@ -42,7 +42,7 @@ class ControlMixin:
             return
         a.stop_status, a.stop_reason = status, reason
         if a.call is not None:
-            self._spawn(self._send_cancel(a.inst, a.job.job_id, reason))
+            self._tasks.spawn(self._send_cancel(a.inst, a.job.job_id, reason))
         a.timers.append(asyncio.get_running_loop().call_later(self._cancel_grace, self._force, a))
 
     def _force(self, a: Attempt) -> None:
@@ -81,16 +81,11 @@ class ControlMixin:
 
     async def _cancel(self, record: JobRecord, why: str) -> None:
         job_id = record.job_id
-        attempt = self._running.get(job_id)
+        attempt = self._jobs.running.get(job_id)
         if attempt is not None:
             self._request_stop(attempt, S.JOB_STATUS_CANCELLED, why)
             return
-        job = self._pending.pop(job_id, None)
-        if job is not None:
-            job.cancelled = True
-            self.queue.discard(job_id)
-            if job.timer is not None:
-                job.timer.cancel()
+        job = self._jobs.drop(job_id)
         followed = False
         if job is None and record.status != S.JOB_STATUS_QUEUED:
             # Running on a worker and followed by another replica (or by nobody yet): tell the
@@ -100,7 +95,7 @@ class ControlMixin:
             found = inst is not None and await self._send_cancel(inst, job_id, why)
             if found and followed:
                 return
-        await self._finish(
+        await self._outcomes.finish(
             job_id,
             [status_event(S.JOB_STATUS_CANCELLED, why, record.attempts)],
             S.JOB_STATUS_CANCELLED,
@@ -126,18 +121,13 @@ class ControlMixin:
             await self._stop_for_delete(record)
         if delete_series is not None:
             await delete_series(job_id)
-        job = self._pending.pop(job_id, None)
-        if job is not None:
-            job.cancelled = True
-            self.queue.discard(job_id)
-            if job.timer is not None:
-                job.timer.cancel()
+        self._jobs.drop(job_id)
         self._reattacher.drop(job_id)
         return await self._store.delete(job_id)
 
     async def _stop_for_delete(self, record: JobRecord) -> None:
         job_id = record.job_id
-        attempt = self._running.get(job_id)
+        attempt = self._jobs.running.get(job_id)
         if attempt is not None:
             self._request_stop(attempt, S.JOB_STATUS_CANCELLED, "job deleted")
             if attempt.task is not None:

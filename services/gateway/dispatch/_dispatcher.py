@@ -46,7 +46,7 @@ from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue, owner_of, priority_of, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
-from workmesh.services.gateway.dispatch._outcomes import OutcomeMixin
+from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._policy import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -54,6 +54,7 @@ from workmesh.services.gateway.dispatch._policy import (
     effective_max_attempts,
 )
 from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMixin
+from workmesh.services.gateway.dispatch._state import Driven, SideTasks
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
 from workmesh.v1 import common_pb2, worker_pb2
 
@@ -78,7 +79,7 @@ class LeaseExpired(Exception):
     """This replica's lease on a job may have run out: it must not drive the job any further."""
 
 
-class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
+class Dispatcher(ControlMixin, RecoveryMixin):
     """Routes queued jobs to worker instances and drives every attempt to an outcome.
 
     Args:
@@ -138,12 +139,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         )
         self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
         self.queue = JobQueue(scheduler or Scheduler(), capacity=lambda: type_capacity(catalog))
+        self._jobs = Driven(self.queue)
+        self._tasks = SideTasks()
+        self._outcomes = Outcomes(store, self._jobs, retry=retry, retry_later=self._retry_later, metrics=metrics)
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task | None = None
-        self._pending: dict[str, Pending] = {}  # queued or backing off, by job id
-        self._running: dict[str, Attempt] = {}
-        self._side_tasks: set[asyncio.Task] = set()
-        self._started = False
         self._stale: set[str] = set()  # types whose next job waits for a fresher lease
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -154,8 +154,8 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         replica that died are claimed — queued ones join the queues, running ones are
         re-attached on their workers.
         """
-        if not self._started:
-            self._started = True
+        if not self._jobs.started:
+            self._jobs.started = True
             with contextlib.suppress(Exception):  # a store that is away now: usage starts at zero
                 await asyncio.wait_for(self.queue.load(self._store), 10.0)
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="gateway-usage")
@@ -166,19 +166,19 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
     async def stop(self) -> None:
         """Stop dispatching, abandon running attempts (their jobs stay non-terminal and keep
         running on their workers) and release their leases so another replica takes over."""
-        self._started = False
+        self._jobs.started = False
         owned = self.owned()
         await self._leases.stop(release=False)
         self._reattacher.clear()
-        for job in self._pending.values():
+        for job in self._jobs.pending.values():
             if job.timer is not None:
                 job.timer.cancel()
-        tasks = [a.task for a in self._running.values() if a.task is not None]
+        tasks = [a.task for a in self._jobs.running.values() if a.task is not None]
         for task in tasks:
             task.cancel()
         if self._flusher is not None:
             self._flusher.cancel()
-        await asyncio.gather(*tasks, *self._side_tasks, *filter(None, [self._flusher]), return_exceptions=True)
+        await asyncio.gather(*tasks, *self._tasks.pending(), *filter(None, [self._flusher]), return_exceptions=True)
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.queue.flush(self._store), 2.0)
         # Bounded: with the database away the leases simply expire.
@@ -187,11 +187,11 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
 
     def owned(self) -> list[str]:
         """Ids of the jobs this dispatcher drives (queued, backing off, running, re-attaching)."""
-        return [*self._pending, *self._running, *self._reattacher.ids()]
+        return [*self._jobs.pending, *self._jobs.running, *self._reattacher.ids()]
 
     def owns(self, job_id: str) -> bool:
         """Whether this dispatcher drives the job."""
-        return job_id in self._pending or job_id in self._running or job_id in self._reattacher
+        return job_id in self._jobs.pending or job_id in self._jobs.running or job_id in self._reattacher
 
     # -- intake ------------------------------------------------------------------------------
     def enqueue(self, record: JobRecord) -> None:
@@ -200,17 +200,30 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         A job this dispatcher already owns is left alone; one whose ``not_before`` lies in the
         future joins its queue then.
         """
-        if record.job_id in self._pending or record.job_id in self._running:
+        if record.job_id in self._jobs.pending or record.job_id in self._jobs.running:
             return
         job = self._pending_of(record)
-        self._pending[job.job_id] = job
         delay = (record.not_before - utcnow()).total_seconds() if record.not_before is not None else 0.0
         if delay > 0:
-            job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
+            self._retry_later(job, delay)
             return
+        self._jobs.pending[job.job_id] = job
         self.queue.push(job)
-        if self._started:
+        if self._jobs.started:
             self._pump(job.workflow_type)
+
+    def _retry_later(self, job: Pending, delay: float) -> None:
+        # Driven here meanwhile (its lease is renewed), queued once the delay is over.
+        self._jobs.pending[job.job_id] = job
+        job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
+
+    def _after_backoff(self, job: Pending) -> None:
+        job.timer = None
+        job.ready_at = time.monotonic()
+        if not job.cancelled and self._jobs.pending.get(job.job_id) is job:
+            self.queue.push(job)
+            if self._jobs.started:
+                self._pump(job.workflow_type)
 
     def submitted(self, record: JobRecord, leased_at: float | None = None) -> None:
         """Queue a job just created (leased to this replica) for dispatch.
@@ -220,7 +233,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             leased_at: monotonic time taken before its lease was computed (now if None).
         """
         self._leases.granted(record.job_id, time.monotonic() if leased_at is None else leased_at)
-        self._transition(S.JOB_STATUS_QUEUED, record.workflow_type)
+        self._outcomes.transition(S.JOB_STATUS_QUEUED, record.workflow_type)
         self.enqueue(record)
 
     def observe(self, metrics) -> None:
@@ -229,7 +242,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         metrics.observe_tenant_shares(self.queue.tenant_shares)
         metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
         metrics.observe_jobs(
-            lambda: {S.JOB_STATUS_QUEUED: len(self._pending), S.JOB_STATUS_RUNNING: len(self._running)}
+            lambda: {S.JOB_STATUS_QUEUED: len(self._jobs.pending), S.JOB_STATUS_RUNNING: len(self._jobs.running)}
         )
 
     async def check_invariants(self):
@@ -245,14 +258,14 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
 
     def _snapshot(self) -> Snapshot:
         live: collections.Counter[str] = collections.Counter()
-        for a in self._running.values():
+        for a in self._jobs.running.values():
             if a.inst is not None and a.task is not None and not a.task.done():
                 live[a.inst.key] += 1
         slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
         queued = self.queue.ids()
-        stuck = [job_id for job_id, job in self._pending.items() if job_id not in queued and job.timer is None]
+        stuck = [job_id for job_id, job in self._jobs.pending.items() if job_id not in queued and job.timer is None]
         return Snapshot(
-            driven=frozenset(self.owned()), running=len(self._running), slots=slots, stuck=tuple(sorted(stuck))
+            driven=frozenset(self.owned()), running=len(self._jobs.running), slots=slots, stuck=tuple(sorted(stuck))
         )
 
     @staticmethod
@@ -283,7 +296,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         self._on_capacity(self.queue.types())
 
     def _on_capacity(self, names) -> None:
-        if self._started:
+        if self._jobs.started:
             # Re-attachments first: their jobs already occupy worker slots.
             self._reattacher.resolve()
             for name in names:
@@ -308,7 +321,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 self._leases.poke()
                 return
             self.queue.take(job)
-            self._pending.pop(job.job_id, None)
+            self._jobs.pending.pop(job.job_id, None)
             if self._metrics is not None:
                 self._metrics.queue_wait(time.monotonic() - job.ready_at, job.owner.tenant, workflow_type)
             self._launch(job, inst)
@@ -334,7 +347,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
         job.attempts += 1
         attempt = Attempt(job, inst, job.attempts)
         inst.in_flight += 1
-        self._running[job.job_id] = attempt
+        self._jobs.running[job.job_id] = attempt
         attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(attempt))
 
     async def _start(self, a: Attempt) -> bool:
@@ -358,7 +371,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             ),
             self._store.start_attempt(job.job_id, a.number, inst.name),
         )
-        self._transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
+        self._outcomes.transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
         self._faults.at_execute(job.job_id)
         if a.stop_status:
             return False
@@ -381,7 +394,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 if not a.resumed:
                     recorded = True  # the attempt record is written by _start (or retried later)
                     if not await self._start(a):
-                        await self._stopped(a, "before it started")
+                        await self._outcomes.stopped(a, "before it started")
                         return
                 timeout = a.timeout_in if a.resumed else job.timeout_s
                 if timeout is not None and job.timeout_s:
@@ -392,20 +405,20 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     )
                 await self._follow(a)
             except Lost as exc:
-                await self._lost(a, str(exc))
+                await self._outcomes.lost(a, str(exc))
             except asyncio.CancelledError:
                 if a.call is not None:
                     a.call.cancel()
                 if not a.forced:
                     raise
-                await self._stopped(a, f"forced after {self._cancel_grace:g}s grace")
+                await self._outcomes.stopped(a, f"forced after {self._cancel_grace:g}s grace")
             except (NotFound, FailedPrecondition):
                 return  # deleted, or made terminal elsewhere (cancelled on another replica)
             except (Unavailable, ResourceExhausted, LeaseExpired) as exc:
                 self._hand_back(a, exc)
             except Exception:
                 log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
-                await self._finish(
+                await self._outcomes.finish(
                     job.job_id,
                     [
                         S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
@@ -423,19 +436,19 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 timer.cancel()
             # The slot and the job are let go of at once, whatever happened above: nothing
             # this task awaits any more can keep them.
-            if self._running.get(job.job_id) is a:
-                del self._running[job.job_id]
+            if self._jobs.running.get(job.job_id) is a:
+                del self._jobs.running[job.job_id]
                 wf = inst.types.get(job.workflow_type)
                 self.queue.ended(
                     job.job_id, succeeded=a.outcome == "SUCCEEDED", version=wf.version if wf is not None else ""
                 )
             inst.in_flight -= 1
-            if self._started and self.queue.scheduler.shares.limited:
+            if self._jobs.started and self.queue.scheduler.shares.limited:
                 self.repump()  # a running limit may have let jobs of other types start
             if a.span is not None:
                 end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
-            if recorded and self._started and not a.abandoned and not a.ended and not a.unstarted:
-                self._spawn(self._end_attempt(a))
+            if recorded and self._jobs.started and not a.abandoned and not a.ended and not a.unstarted:
+                self._tasks.spawn(self._end_attempt(a))
             self._catalog.released(inst)
 
     def _hand_back(self, a: Attempt, exc: BaseException) -> None:
@@ -478,7 +491,9 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 return
             except Lost:
                 # An instance gone from the registry is not dialled again: its jobs go elsewhere.
-                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._started or not a.inst.present:
+                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._jobs.started:
+                    raise
+                if not a.inst.present:
                     raise
             a.reattaches += 1
             a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
@@ -510,7 +525,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                             status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name, worker_seq=ev.seq
                         ),
                     )
-                    self._transition(S.JOB_STATUS_RUNNING, job.workflow_type)
+                    self._outcomes.transition(S.JOB_STATUS_RUNNING, job.workflow_type)
                     if self._metrics is not None:
                         self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
                 elif kind in _STREAMED:
@@ -534,7 +549,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     a.outcome = "SUCCEEDED"
                     # Queued behind the writes in flight (same transaction when they meet), with
                     # the attempt's end.
-                    await self._finish(
+                    await self._outcomes.finish(
                         job.job_id,
                         [S.JobEvent(result=ev.result), status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
                         S.JOB_STATUS_SUCCEEDED,
@@ -548,7 +563,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                     return
                 elif kind == "error":
                     await a.settle()
-                    await self._on_error(a, ev.error)
+                    await self._outcomes.on_error(a, ev.error)
                     return
         except grpc.aio.AioRpcError as exc:
             with contextlib.suppress(NotFound, FailedPrecondition):  # the writes below say so too
@@ -565,7 +580,7 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
                 # decode it). Another instance of the same code would fail alike: not a lost worker.
                 error = S.JobError(code=code.name, message=exc.details() or "")
                 a.outcome, a.outcome_reason = "FAILED", f"{code.name}: {exc.details()}"
-                await self._finish(
+                await self._outcomes.finish(
                     job.job_id,
                     [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
                     S.JOB_STATUS_FAILED,
@@ -590,22 +605,12 @@ class Dispatcher(OutcomeMixin, ControlMixin, RecoveryMixin):
             call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
             if a.outcome == "LOST":
                 a.outcome, a.outcome_reason = "CANCELLED", "job finished or deleted"
-            self._spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
+            self._tasks.spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
             return
         except BaseException:
             a.drop_writes()
             raise
         raise Lost("the worker ended the stream without a result")
-
-    def _spawn(self, coro) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._side_tasks.add(task)
-        task.add_done_callback(self._side_task_done)
-
-    def _side_task_done(self, task: asyncio.Task) -> None:
-        self._side_tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("gateway side task failed", exc_info=task.exception())
 
 
 def take_ready(call) -> worker_pb2.WorkerEvent | None:

@@ -6,51 +6,78 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import time
+from collections.abc import Callable
+from typing import Any
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, status_event, utcnow
-from workmesh.services.gateway.store import JobUpdate
-from workmesh.v1 import common_pb2
+from workmesh.services.gateway.dispatch._policy import RetryPolicy
+from workmesh.services.gateway.dispatch._state import Driven
+from workmesh.services.gateway.store import JobStore, JobUpdate
+from workmesh.v1 import common_pb2 as S
 
-S = common_pb2
 
+class Outcomes:
+    """Turns the end of an attempt into job events (and re-queues it when it may be retried).
 
-class OutcomeMixin:
-    """Turns the end of an attempt into job events (and re-queues it when it may be retried)."""
+    Args:
+        store: where job events go.
+        driven: the jobs the dispatcher drives.
+        retry: whether and when a failed or lost attempt is tried again.
+        retry_later: called with (job, delay) to drive a job re-queued for a retry again after
+            its backoff.
+        metrics: a ``GatewayMetrics`` counting status transitions, or None.
+    """
 
-    async def _on_error(self, a: Attempt, error: S.JobError) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        driven: Driven,
+        *,
+        retry: RetryPolicy,
+        retry_later: Callable[[Pending, float], None],
+        metrics: Any = None,
+    ) -> None:
+        self._store = store
+        self._driven = driven
+        self._retry = retry
+        self._retry_later = retry_later
+        self._metrics = metrics
+
+    async def on_error(self, a: Attempt, error: S.JobError) -> None:
+        """The worker ended the attempt with `error`: stop, retry or fail the job."""
         job = a.job
         if error.code == "TIMED_OUT" and not a.stop_status:
             # The worker's own deadline (the request carries it) passed before our timer fired.
             a.stop_status, a.stop_reason = S.JOB_STATUS_TIMED_OUT, f"timed out after {job.timeout_s or 0:g}s"
         if a.stop_status or error.code == "CANCELLED":
-            await self._stopped(a, error.message or error.code)
+            await self.stopped(a, error.message or error.code)
         elif error.retryable and self._retry.should_retry(a.number, job.max_attempts):
             a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
             await self._requeue(a, f"{error.code}: {error.message}")
         else:
             a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
-            await self._finish(
+            await self.finish(
                 job.job_id,
                 [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
                 S.JOB_STATUS_FAILED,
                 error,
             )
 
-    async def _lost(self, a: Attempt, why: str) -> None:
+    async def lost(self, a: Attempt, why: str) -> None:
+        """The attempt ended without an outcome from its worker: retry or fail the job."""
         job = a.job
         a.outcome_reason = why
         counted = a.number
         if a.unstarted:  # it never reached a worker: the next dispatch is this attempt again
             counted = job.attempts = a.number - 1
         if a.stop_status:
-            await self._stopped(a, f"worker lost: {why}")
+            await self.stopped(a, f"worker lost: {why}")
         elif self._retry.should_retry(counted, job.max_attempts):
             await self._requeue(a, f"WORKER_LOST: {why}")
         else:
             error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
-            await self._finish(
+            await self.finish(
                 job.job_id,
                 [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
                 S.JOB_STATUS_FAILED,
@@ -68,19 +95,11 @@ class OutcomeMixin:
             )
         except (NotFound, FailedPrecondition):
             return
-        self._transition(S.JOB_STATUS_QUEUED, job.workflow_type)
-        self._pending[job.job_id] = job
-        job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
+        self.transition(S.JOB_STATUS_QUEUED, job.workflow_type)
+        self._retry_later(job, delay)
 
-    def _after_backoff(self, job: Pending) -> None:
-        job.timer = None
-        job.ready_at = time.monotonic()
-        if not job.cancelled and self._pending.get(job.job_id) is job:
-            self.queue.push(job)
-            if self._started:
-                self._pump(job.workflow_type)
-
-    async def _stopped(self, a: Attempt, detail: str) -> None:
+    async def stopped(self, a: Attempt, detail: str) -> None:
+        """The attempt stopped as the gateway asked (cancel, timeout) or its worker decided."""
         status = a.stop_status or S.JOB_STATUS_CANCELLED
         a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_") :]
         a.outcome_reason = detail
@@ -90,9 +109,9 @@ class OutcomeMixin:
             error = S.JobError(code="TIMED_OUT", message=f"{a.stop_reason} ({detail})")
             events.append(S.JobEvent(error=error))
         events.append(status_event(status, f"{a.stop_reason or 'cancelled by the worker'} ({detail})", a.number))
-        await self._finish(a.job.job_id, events, status, error)
+        await self.finish(a.job.job_id, events, status, error)
 
-    async def _finish(
+    async def finish(
         self,
         job_id: str,
         events: list[S.JobEvent],
@@ -104,7 +123,14 @@ class OutcomeMixin:
         ordered: bool = False,
         attempt: Attempt | None = None,
     ) -> None:
-        write = self._store.append(
+        """Write the job's terminal `events` and `status` (a job already terminal or deleted is
+        left as it is).
+
+        Args:
+            ordered: queue the write behind the attempt's writes in flight.
+            attempt: the attempt whose end is recorded in the same transaction.
+        """
+        write: Any = self._store.append(
             job_id,
             events,
             JobUpdate(status=status, finished_at=utcnow(), error=error, result=result, worker_seq=worker_seq),
@@ -127,9 +153,10 @@ class OutcomeMixin:
                 with contextlib.suppress(NotFound, Unavailable):
                     await end
         if self._metrics is not None:
-            running = self._running.get(job_id)
-            self._transition(status, workflow_type or (running.job.workflow_type if running else ""))
+            running = self._driven.running.get(job_id)
+            self.transition(status, workflow_type or (running.job.workflow_type if running else ""))
 
-    def _transition(self, status: int, workflow_type: str) -> None:
+    def transition(self, status: int, workflow_type: str) -> None:
+        """Count a job's status change (metrics)."""
         if self._metrics is not None:
             self._metrics.job_transition(status, workflow_type)

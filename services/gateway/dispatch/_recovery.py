@@ -111,7 +111,7 @@ class RecoveryMixin:
     """Claimed and lost leases, and re-attaching, for the :class:`~workmesh.services.gateway.Dispatcher`."""
 
     def _on_claimed(self, record: JobRecord) -> None:
-        if not self._started or self.owns(record.job_id) or record.terminal:
+        if not self._jobs.started or self.owns(record.job_id) or record.terminal:
             return
         if record.status == common_pb2.JOB_STATUS_QUEUED:
             self.enqueue(record)
@@ -129,14 +129,9 @@ class RecoveryMixin:
         """Leases this replica no longer holds: stop driving those jobs here (nothing is written)."""
         for job_id in job_ids:
             self._reattacher.drop(job_id)
-            job = self._pending.pop(job_id, None)
-            if job is not None:
-                job.cancelled = True
-                self.queue.discard(job_id)
-                if job.timer is not None:
-                    job.timer.cancel()
-            if job_id in self._running:
-                self._spawn(self._abandon_if_live(job_id))
+            self._jobs.drop(job_id)
+            if job_id in self._jobs.running:
+                self._tasks.spawn(self._abandon_if_live(job_id))
 
     async def _abandon_if_live(self, job_id: str) -> None:
         # A job that just finished lost its lease with its terminal write: let its attempt end
@@ -148,7 +143,7 @@ class RecoveryMixin:
         else:
             if record is None or record.terminal:
                 return
-        attempt = self._running.get(job_id)
+        attempt = self._jobs.running.get(job_id)
         if attempt is None:
             return
         log.warning("job %s: lease lost to another replica; letting go of attempt %d", job_id, attempt.number)
@@ -158,7 +153,7 @@ class RecoveryMixin:
 
     def resume(self, record: JobRecord, inst: InstanceState) -> None:
         """Follow a job's running attempt again: Attach after the last stored worker event."""
-        if not self._started or record.job_id in self._running:
+        if not self._jobs.started or record.job_id in self._jobs.running:
             return
         job = self._pending_of(record)
         a = Attempt(job, inst, record.attempts, resumed=True, worker_seq=record.worker_seq)
@@ -166,7 +161,7 @@ class RecoveryMixin:
             began = record.started_at or record.updated_at or utcnow()
             a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
         inst.in_flight += 1
-        self._running[job.job_id] = a
+        self._jobs.running[job.job_id] = a
         began = record.started_at or record.updated_at or utcnow()
         self.queue.track(job, began.timestamp())
         a.span = open_attempt_span(job, inst.name, a.number, worker_pb2.ExecuteRequest())
@@ -179,18 +174,18 @@ class RecoveryMixin:
     def _resume_lost(self, record: JobRecord, why: str) -> None:
         """The instance of a taken-over attempt is gone: the attempt is lost; retry or fail."""
         job = self._pending_of(record)
-        self._pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
-        self._spawn(self._lose_taken_over(job, record.attempts, why))
+        self._jobs.pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
+        self._tasks.spawn(self._lose_taken_over(job, record.attempts, why))
 
     async def _lose_taken_over(self, job, number: int, why: str) -> None:
         try:
             with contextlib.suppress(NotFound):
                 await self._store.end_attempt(job.job_id, number, "LOST", why)
-            if self._pending.get(job.job_id) is job:
-                del self._pending[job.job_id]
-                await self._lost(Attempt(job, None, number), why)
+            if self._jobs.pending.get(job.job_id) is job:
+                del self._jobs.pending[job.job_id]
+                await self._outcomes.lost(Attempt(job, None, number), why)
         except Exception as exc:  # noqa: BLE001 - Unavailable, a full disk, or a bug: never keep it stuck
             # Not ours any more until the store works: the lease expires and a claim retries.
-            if self._pending.get(job.job_id) is job:
-                del self._pending[job.job_id]
+            if self._jobs.pending.get(job.job_id) is job:
+                del self._jobs.pending[job.job_id]
             log.warning("job %s: could not store the loss of a taken-over attempt: %r", job.job_id, exc)
