@@ -83,7 +83,10 @@ class _JobLogger(logging.LoggerAdapter):
         stack_info: bool = False,
         stacklevel: int = 1,
         extra: Mapping[str, object] | None = None,
+        **kwargs: object,
     ) -> None:
+        if kwargs:  # what Logger.log would refuse after LoggerAdapter.log passed them on
+            raise TypeError(f"log() got unexpected keyword arguments {sorted(kwargs)}")
         job = self.ctx._job
         if level >= job.host.stream_log_level:
             text = str(msg) % args if args else str(msg)
@@ -96,7 +99,7 @@ class _JobLogger(logging.LoggerAdapter):
                 exc_info=exc_info,
                 stack_info=stack_info,
                 stacklevel=stacklevel + 1,
-                extra={**self.extra, **(extra or {})},
+                extra={**(self.extra or {}), **(extra or {})},
             )
 
 

@@ -53,7 +53,7 @@ class Host(Protocol):
     def job_finished(self, job: Job) -> None: ...
 
 
-def _proto_level(level: int) -> int:
+def _proto_level(level: int) -> common_pb2.LogLevel:
     if level < logging.INFO:
         return _LOG_LEVEL.LOG_LEVEL_DEBUG
     if level < logging.WARNING:
@@ -275,7 +275,7 @@ class Job:
                 delay = self._last_progress + self.host.progress_interval - now
                 self._progress_timer = self.loop.call_later(max(delay, 0.0), self._flush_progress)
 
-    def _from_thread(self, callback: Callable[..., None], *args: Any) -> None:
+    def _from_thread(self, callback: Callable[..., object], *args: Any) -> None:
         # RuntimeError: the loop is closed (a thread outlived its worker); nobody listens any more.
         with contextlib.suppress(RuntimeError):
             self.loop.call_soon_threadsafe(callback, *args)
@@ -366,6 +366,7 @@ class Job:
 
     async def _outcome(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         definition = self.definition
+        payload: dict[str, common_pb2.JobResult | common_pb2.JobError]
         try:
             if definition.is_async:
                 value = await definition.handler(self.ctx, **kwargs)

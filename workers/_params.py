@@ -52,7 +52,7 @@ class Param:
     """
 
     name: str
-    type: int
+    type: common_pb2.ParamType
     default: Any = None
     min: builtins.float | None = None
     max: builtins.float | None = None
@@ -113,7 +113,9 @@ class Param:
         object.__setattr__(self, "default", to_python(self.type, checked))
 
     @classmethod
-    def _make(cls, type_: int, name: str, default: Any, required: builtins.bool | None, **kw: Any) -> Param:
+    def _make(
+        cls, type_: common_pb2.ParamType, name: str, default: Any, required: builtins.bool | None, **kw: Any
+    ) -> Param:
         return cls(
             name=name, type=type_, default=default, required=(default is None) if required is None else required, **kw
         )

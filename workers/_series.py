@@ -68,7 +68,7 @@ class ResultsConnection:
                 is registered and passing, or the registry cannot be asked.
         """
         loop = asyncio.get_running_loop()
-        if self._loop is not loop:  # a channel belongs to one event loop (tests run several)
+        if self._lock is None or self._loop is not loop:  # a channel belongs to one loop (tests run several)
             self._client, self._loop, self._lock = None, loop, asyncio.Lock()
         async with self._lock:
             if self._client is None:
@@ -126,7 +126,7 @@ class JobSeries:
         self.attempt = attempt
         self.loop = loop
         self.time_unit = ""
-        self._opening: asyncio.Task | None = None
+        self._opening: asyncio.Task[SeriesWriter] | None = None
         self._writer: SeriesWriter | None = None
 
     def handle(
@@ -159,8 +159,8 @@ class JobSeries:
             return self._writer
         opening = self._opening
         if opening is None or (opening.done() and (opening.cancelled() or opening.exception() is not None)):
-            self._opening = asyncio.ensure_future(self._open())
-        return await asyncio.shield(self._opening)
+            opening = self._opening = asyncio.ensure_future(self._open())
+        return await asyncio.shield(opening)
 
     async def _open(self) -> SeriesWriter:
         client = await self.connection.client()

@@ -121,7 +121,7 @@ class Worker:
         self.max_retained = max_retained
         if series_factory is None:
             series_factory = ResultsConnection()
-        self.series_factory = series_factory
+        self.series_factory: Callable[..., Any] | None = series_factory
         self.stream_log_level = stream_log_level
         if progress_interval < 0:
             raise ValueError(f"progress_interval must be ≥ 0, got {progress_interval!r}")
@@ -179,7 +179,7 @@ class Worker:
             raise ResourceExhausted(f"worker is at capacity ({self.capacity} jobs running)")
         values = definition.validator.validate(request.params)
         types = self._param_types[definition.name]
-        kwargs = {name: None for name in types} if len(values) != len(types) else {}
+        kwargs: dict[str, Any] = {name: None for name in types} if len(values) != len(types) else {}
         for name, value in values.items():
             kwargs[name] = to_python(types[name], value)
         if request.HasField("deadline"):
@@ -245,8 +245,9 @@ class Worker:
         self.instance_id = self.instance_id or config.instance_id or default_instance_id()
         self.started = worker_pb2.Started(instance_id=self.instance_id)
         self.draining = False
-        if getattr(self.series_factory, "registry", False) is None and config.registry is not None:
-            self.series_factory.registry = config.registry  # look for the results service where we register
+        factory = self.series_factory
+        if isinstance(factory, ResultsConnection) and factory.registry is None and config.registry is not None:
+            factory.registry = config.registry  # look for the results service where we register
         self._idle = asyncio.Event()
         if self._running == 0:
             self._idle.set()
@@ -268,7 +269,7 @@ class Worker:
             await self._health.set(name, _SERVING)
         if config.register if register is None else register:
             try:
-                await self._register(config)
+                await self._register(config, port)
             except BaseException:
                 await self.stop(grace=0)
                 raise
@@ -282,14 +283,14 @@ class Worker:
         )
         return port
 
-    async def _register(self, config: WorkerConfig) -> None:
+    async def _register(self, config: WorkerConfig, port: int) -> None:
         address = config.advertise_host
         registrations = [
             ServiceRegistration(
                 name=service_name(d.name),
                 service_id=f"{service_name(d.name)}-{self.instance_id}",
                 address=address,
-                port=self.port,
+                port=port,
                 tags=(WORKFLOW_TAG,),
                 meta={
                     "workflow_type": d.name,
@@ -297,7 +298,7 @@ class Worker:
                     "capacity": str(self.capacity),
                     "sdk_version": SDK_VERSION,
                 },
-                grpc_check=f"{address}:{self.port}/{d.name}",
+                grpc_check=f"{address}:{port}/{d.name}",
                 grpc_tls=config.tls.serves_tls,
             )
             for d in self.definitions.values()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -33,7 +34,7 @@ _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,127}")
 _JOB = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
 _RESERVED = frozenset({"time"})  # InfluxQL's time column cannot be a field or tag
 
-_UNIT_NS = {
+_UNIT_NS: dict[int, int] = {
     results_pb2.TIME_UNIT_UNSPECIFIED: 1,
     results_pb2.TIME_UNIT_NANOSECONDS: 1,
     results_pb2.TIME_UNIT_MICROSECONDS: 1_000,
@@ -58,11 +59,11 @@ def ns_per(unit: int) -> int:
         raise InvalidArgument("time_unit", f"unknown time unit {unit}") from None
 
 
-def time_unit(name: str | int) -> int:
+def time_unit(name: str | int) -> results_pb2.TimeUnit:
     """The ``TimeUnit`` value of ``"s"``, ``"ms"``, ``"us"`` or ``"ns"`` (ints pass through)."""
     if isinstance(name, int):
-        ns_per(name)
-        return name
+        ns_per(name)  # one of TimeUnit's values, or InvalidArgument
+        return cast(results_pb2.TimeUnit, name)
     try:
         return _UNIT_NAMES[name]
     except KeyError:
@@ -251,7 +252,7 @@ def encode_chunk(
     timestamps: np.ndarray,
     fields: Mapping[str, np.ndarray],
     units: Mapping[str, str] | None = None,
-    unit: int = results_pb2.TIME_UNIT_NANOSECONDS,
+    unit: results_pb2.TimeUnit = results_pb2.TIME_UNIT_NANOSECONDS,
     *,
     compact: bool = True,
 ) -> results_pb2.SeriesChunk:

@@ -21,7 +21,7 @@ from workmesh.services.clients._wire import chunk_message, encode_key
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
-_NP_UNITS = {
+_NP_UNITS: dict[int, str] = {
     results_pb2.TIME_UNIT_SECONDS: "s",
     results_pb2.TIME_UNIT_MILLISECONDS: "ms",
     results_pb2.TIME_UNIT_MICROSECONDS: "us",
@@ -80,7 +80,8 @@ class SeriesWriter:
         self.timeout = timeout
         self._handles: dict[SeriesKey, SeriesHandle] = {}
         self._buffered = 0
-        self._call: grpc.aio.StreamStreamCall | None = None
+        # Requests are messages or their bytes (write_series serialises them already).
+        self._call: grpc.aio.StreamStreamCall[Any, results_pb2.WriteSeriesResponse] | None = None
         self._reader: asyncio.Task | None = None
         self._acked = asyncio.Condition()
         self._lock = asyncio.Lock()
@@ -112,7 +113,7 @@ class SeriesWriter:
         await self._write(results_pb2.WriteSeriesRequest(flush=True))
         async with self._acked:
             await self._acked.wait_for(lambda: self.acked_chunks >= self.sent_chunks or self._ended)
-        if self._ended:
+        if self._ended and self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
         self._raise_failure()
 
@@ -122,7 +123,7 @@ class SeriesWriter:
             return list(self._refs)
         await self._send_buffers(lambda h: True)
         self._closed = True
-        if self._call is None:
+        if self._call is None or self._reader is None:  # both set on the first write
             return []
         try:
             await self._call.done_writing()
@@ -181,12 +182,13 @@ class SeriesWriter:
                 if self.fresh:
                     await self._delete_earlier()
                 self._call = (self._write_series or self._stub.WriteSeries)()
-                self._reader = asyncio.create_task(self._read_acks())
+                self._reader = asyncio.create_task(self._read_acks(self._call))
             self._raise_failure()
             try:
                 await self._call.write(request)
             except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as exc:
-                await asyncio.gather(self._reader, return_exceptions=True)
+                if self._reader is not None:
+                    await asyncio.gather(self._reader, return_exceptions=True)
                 self._raise_failure()
                 raise FailedPrecondition(f"the WriteSeries call ended: {exc}") from exc
 
@@ -199,11 +201,11 @@ class SeriesWriter:
             if exc.code() != grpc.StatusCode.NOT_FOUND:
                 raise from_rpc_error(exc) from exc
 
-    async def _read_acks(self) -> None:
+    async def _read_acks(self, call: grpc.aio.StreamStreamCall[Any, results_pb2.WriteSeriesResponse]) -> None:
         try:
             while True:
-                response = await self._call.read()
-                if response is grpc.aio.EOF:
+                response = await call.read()
+                if not isinstance(response, results_pb2.WriteSeriesResponse):  # grpc.aio.EOF
                     return
                 async with self._acked:
                     self.acked_chunks = response.acked_chunks
@@ -338,6 +340,6 @@ def _on_loop(loop: asyncio.AbstractEventLoop) -> bool:
         return False
 
 
-def _unit(unit: str | int) -> int:
+def _unit(unit: str | int) -> results_pb2.TimeUnit:
     value = time_unit(unit)
     return results_pb2.TIME_UNIT_NANOSECONDS if value == results_pb2.TIME_UNIT_UNSPECIFIED else value

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Callable
+from typing import TypedDict
 
 import numpy as np
 
@@ -28,8 +29,16 @@ MAX_CHUNK = 500  # buildings per vectorised step: ~35 MB of float64 for a leap y
 STEPS = 20  # aim for this many progress steps, so small runs report progress too
 MAX_BUILDING_SERIES = 1000  # per-building series beyond this would dwarf the job: totals only
 
-# Per profile: median floor area (m²), specific UA range (W/K per m²), DHW share of the total.
-PROFILES = {
+
+class Profile(TypedDict):
+    """A building profile: median floor area (m²), specific UA range (W/K per m²), DHW share of the total."""
+
+    area: float
+    ua: tuple[float, float]
+    dhw: float
+
+
+PROFILES: dict[str, Profile] = {
     "residential": {"area": 110.0, "ua": (0.9, 2.0), "dhw": 0.20},
     "office": {"area": 1400.0, "ua": (0.6, 1.4), "dhw": 0.05},
 }
@@ -122,7 +131,7 @@ def simulate(
             space_kwh += float(annual.sum())
             dhw_kwh += float(dhw_annual.sum())
             max_building_peak = max(max_building_peak, float(load.max()))
-        if loads is not None:
+        if on_load is not None and loads is not None:  # loads exist exactly when on_load is given
             on_load(start, loads)
         if progress is not None:
             progress(stop / buildings, f"buildings {stop}/{buildings}")

@@ -24,7 +24,7 @@ class _JobWriter:
         self.ctx = ctx
 
     def series(self, measurement: str, /, **tags: str):
-        return self.ctx.series(measurement, time_unit="s", **tags)
+        return self.ctx.series(measurement, units=None, time_unit="s", **tags)
 
 
 @workflow(

@@ -79,9 +79,9 @@ class ServerSession(BatchedStream):
                     elif kind == "cancel":
                         self._worker.cancel(command.cancel.job_id, command.cancel.reason or "cancelled")
                     elif kind == "detach":
-                        job = self._jobs.pop(command.detach, None)
-                        if job is not None:
-                            job.unlisten(self._on_event)
+                        followed = self._jobs.pop(command.detach, None)
+                        if followed is not None:
+                            followed.unlisten(self._on_event)
                 except Exception as exc:
                     job_id = command.execute.job_id if kind == "execute" else command.attach.job_id
                     if not isinstance(exc, WorkmeshError):
