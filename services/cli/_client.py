@@ -113,6 +113,26 @@ def param_text(value: common_pb2.ParamValue) -> str:
     return str(getattr(value, kind)).lower() if kind == "bool_value" else str(getattr(value, kind))
 
 
+def seconds_text(value: float | None) -> str:
+    """A runtime for people: 850 ms, 12.5 s, 4m 10s, 2h 05m."""
+    if value is None:
+        return "-"
+    if value < 1:
+        return f"{value * 1000:.0f} ms"
+    if value < 60:
+        return f"{value:.1f} s"
+    if value < 3600:
+        return f"{int(value // 60)}m {int(value % 60):02d}s"
+    return f"{int(value // 3600)}h {int(value % 3600 // 60):02d}m"
+
+
+def typical_runtime(info: gateway_pb2.WorkflowTypeInfo) -> str:
+    """The `types` table's runtime column: median of finished runs, with how many."""
+    if not info.runtime_runs:
+        return "-"
+    return f"{seconds_text(info.typical_runtime.ToNanoseconds() / 1e9)} ({info.runtime_runs} runs)"
+
+
 def show_types(stub, as_json: bool) -> int:
     types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=10).types
     if as_json:
@@ -121,8 +141,6 @@ def show_types(stub, as_json: bool) -> int:
     if not types:
         out.print("no workflow types: no healthy worker is registered")
         return 0
-    from workmesh.services.cli._queue import typical_runtime
-
     table = Table("type", "version", "instances", "free/capacity", "typical runtime", "description", "parameters")
     for info in sorted(types, key=lambda t: t.type.name):
         params = "\n".join(describe_param(p) for p in info.type.params) or "-"
@@ -345,70 +363,3 @@ def report_rpc_error(exc: grpc.RpcError) -> int:
     details = exc.details() if hasattr(exc, "details") else str(exc)
     err.print(f"[red]error[/red]: {code.name if code else 'UNKNOWN'}: {details}")
     return 3 if code == grpc.StatusCode.UNAVAILABLE else 1
-
-
-# --- command entry points (see workmesh.services.cli.COMMANDS) ------------------------------------
-
-
-def types_command(args) -> int:
-    return show_types(gateway_stub(args.gateway, args.token, args.ca), args.json)
-
-
-def submit_command(args) -> int:
-    stub = gateway_stub(args.gateway, args.token, args.ca)
-    request = submit_request(
-        args.workflow_type,
-        parse_pairs(args.param, "--param"),
-        timeout=args.timeout,
-        key=args.idempotency_key,
-        labels=parse_pairs(args.label, "--label"),
-        tenant=args.tenant,
-        user=args.user,
-        priority=args.priority,
-    )
-    if args.estimate:
-        from workmesh.services.cli._queue import estimate
-
-        return estimate(stub, request, args.json)
-    reply = stub.SubmitJob(request, timeout=30)
-    if not args.follow:
-        if args.json:
-            print_json(to_dict(reply))
-        else:
-            print(reply.job.job_id)
-        return 0
-    if not args.json:
-        err.print(f"job {reply.job.job_id}" + (" (existing)" if reply.existing else ""))
-    return follow(stub, reply.job.job_id, as_json=args.json)
-
-
-def watch_command(args) -> int:
-    return follow(gateway_stub(args.gateway, args.token, args.ca), args.job_id, after_seq=args.after, as_json=args.json)
-
-
-def jobs_command(args) -> int:
-    return show_jobs(
-        gateway_stub(args.gateway, args.token, args.ca),
-        args.workflow_type,
-        args.status,
-        args.limit,
-        args.json,
-        tenant_wide=args.tenant_wide,
-        all_tenants=args.all_tenants,
-    )
-
-
-def job_command(args) -> int:
-    return show_job(gateway_stub(args.gateway, args.token, args.ca), args.job_id, args.json)
-
-
-def cancel_command(args) -> int:
-    return cancel(gateway_stub(args.gateway, args.token, args.ca), args.job_id, args.reason, args.json)
-
-
-def delete_command(args) -> int:
-    return delete(gateway_stub(args.gateway, args.token, args.ca), args.job_id)
-
-
-def health_command(args) -> int:
-    return health(args.address, args.service, args.timeout)

@@ -9,12 +9,14 @@ for the gateway, ``CONSUL_HTTP_ADDR`` for the registry (as Consul's own tools re
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
+
+from workmesh.services.cli import _client, _commands, _queue, _series, _servers, _tokens
+from workmesh.services.core.errors import WorkmeshError
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
 
@@ -25,8 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     gateway_env = os.environ.get("WORKMESH_GATEWAY", DEFAULT_GATEWAY)
 
-    def client(name: str, help_text: str) -> argparse.ArgumentParser:
+    def client(name: str, help_text: str, handler: Callable[[argparse.Namespace], int]) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
+        cmd.set_defaults(handler=handler)
         cmd.add_argument("--gateway", default=gateway_env, help="gateway address (env WORKMESH_GATEWAY)")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
         cmd.add_argument(
@@ -54,15 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker target to start (repeatable; default: the examples)",
     )
     dev.add_argument("--data-dir", default=".workmesh", help="job store and series files")
+    dev.set_defaults(handler=_servers.dev)
 
     demo = sub.add_parser("demo", help="start a dev mesh on free ports, run the heat-demand example, stop")
     demo.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
+    demo.set_defaults(handler=_servers.demo)
 
     reg = sub.add_parser("registry", help="run the embedded Consul-API registry")
     reg.add_argument("--host", default="127.0.0.1")
     reg.add_argument("--port", type=int, default=8500)
+    reg.set_defaults(handler=_servers.registry)
 
     gw = sub.add_parser("gateway", help="run the gateway")
+    gw.set_defaults(handler=_servers.gateway)
     gw.add_argument("--listen", default=None, help="host:port (env WORKMESH_GATEWAY_ADDR)")
     gw.add_argument(
         "--http",
@@ -72,20 +79,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     wk = sub.add_parser("worker", help="run a worker serving the workflow types of MODULE:ATTR")
+    wk.set_defaults(handler=_servers.worker)
     wk.add_argument("target", metavar="MODULE:ATTR", help="a Worker, or a list of @workflow functions")
     wk.add_argument("--listen", default=None, help="host:port to serve on (port 0: any free port)")
     wk.add_argument("--capacity", type=int, default=None, help="jobs run at once")
 
     rs = sub.add_parser("results", help="run the results service")
+    rs.set_defaults(handler=_servers.results)
     rs.add_argument("--listen", default=None, help="host:port (env WORKMESH_RESULTS_ADDR)")
     rs.add_argument("--store", choices=("parquet", "influx"), default=None)
     for cmd in (gw, wk, rs):
         cmd.add_argument("--tls-cert", default=None, help="serve TLS with this PEM certificate (env WORKMESH_TLS_CERT)")
         cmd.add_argument("--tls-key", default=None, help="its private key (env WORKMESH_TLS_KEY)")
 
-    client("types", "list the workflow types live workers offer")
+    client("types", "list the workflow types live workers offer", _commands.types_command)
 
-    sm = client("submit", "submit a job")
+    sm = client("submit", "submit a job", _commands.submit_command)
     sm.add_argument("workflow_type", metavar="TYPE")
     sm.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     sm.add_argument("--follow", "-f", action="store_true", help="show progress and the result")
@@ -103,27 +112,32 @@ def build_parser() -> argparse.ArgumentParser:
         "--estimate", action="store_true", help="print the runtime estimate and expected start without submitting"
     )
 
-    wt = client("watch", "follow a job's progress and result")
+    wt = client("watch", "follow a job's progress and result", _commands.watch_command)
     wt.add_argument("job_id", metavar="JOB")
     wt.add_argument("--after", type=int, default=0, help="resume after this event number")
 
-    jb = client("jobs", "list jobs, newest first")
+    jb = client("jobs", "list jobs, newest first", _commands.jobs_command)
     jb.add_argument("--type", default="", dest="workflow_type")
     jb.add_argument("--status", action="append", default=[], help="queued, running, succeeded, ...")
     jb.add_argument("--limit", type=int, default=50)
     jb.add_argument("--tenant-wide", action="store_true", help="every job of your tenant (needs jobs:manage)")
     jb.add_argument("--all-tenants", action="store_true", help="every job (needs admin)")
 
-    client("job", "show one job (status, result, trace id)").add_argument("job_id", metavar="JOB")
-    client("queue", "queued and running jobs per type, by owner, with share and usage").add_argument(
-        "workflow_type", metavar="TYPE", nargs="?", default=""
+    client("job", "show one job (status, result, trace id)", _commands.job_command).add_argument(
+        "job_id", metavar="JOB"
     )
-    cn = client("cancel", "cancel a job")
+    client(
+        "queue", "queued and running jobs per type, by owner, with share and usage", _queue.queue_command
+    ).add_argument("workflow_type", metavar="TYPE", nargs="?", default="")
+    cn = client("cancel", "cancel a job", _commands.cancel_command)
     cn.add_argument("job_id", metavar="JOB")
     cn.add_argument("--reason", default="cancelled from the CLI")
-    client("delete", "delete a job, its events and its series").add_argument("job_id", metavar="JOB")
+    client("delete", "delete a job, its events and its series", _commands.delete_command).add_argument(
+        "job_id", metavar="JOB"
+    )
 
     tk = sub.add_parser("token", help="API tokens for service accounts and scripts (needs tokens:admin)")
+    tk.set_defaults(handler=_tokens.token_command)
     tks = tk.add_subparsers(dest="token_command", required=True, metavar="ACTION")
     tkc = tks.add_parser("create", help="create a token; its secret is printed once")
     tkc.add_argument("--tenant", default="", help="default: the caller's own")
@@ -155,6 +169,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
     se = sub.add_parser("series", help="list, export or plot the time series of jobs")
+    se.set_defaults(handler=_series.run)
     se.add_argument("job_ids", nargs="+", metavar="JOB")
     se.add_argument(
         "--results",
@@ -168,11 +183,14 @@ def build_parser() -> argparse.ArgumentParser:
     se.add_argument("--json", action="store_true")
 
     hc = sub.add_parser("health", help="grpc.health.v1 check of a service (exit 0 when serving)")
+    hc.set_defaults(handler=_commands.health_command)
     hc.add_argument("address")
     hc.add_argument("--service", default="")
     hc.add_argument("--timeout", type=float, default=3.0)
 
-    bench = sub.add_parser("bench", help="benchmarks").add_subparsers(dest="bench", required=True)
+    bench_cmd = sub.add_parser("bench", help="benchmarks")
+    bench_cmd.set_defaults(handler=_bench)
+    bench = bench_cmd.add_subparsers(dest="bench", required=True)
     bd = bench.add_parser("dispatch", help="no-op jobs through client -> gateway -> worker -> client")
     bd.add_argument("--jobs", type=int, default=2000)
     bd.add_argument("--concurrency", type=int, default=64)
@@ -244,46 +262,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Each command's implementation, imported only when it runs (client commands stay quick to start).
-COMMANDS: dict[str, str] = {
-    "types": "cli._client:types_command",
-    "submit": "cli._client:submit_command",
-    "watch": "cli._client:watch_command",
-    "jobs": "cli._client:jobs_command",
-    "job": "cli._client:job_command",
-    "cancel": "cli._client:cancel_command",
-    "delete": "cli._client:delete_command",
-    "health": "cli._client:health_command",
-    "queue": "cli._queue:queue_command",
-    "token": "cli._tokens:token_command",
-    "series": "cli._series:run",
-    "bench": "bench._cli:run",
-    "dev": "cli._servers:dev",
-    "demo": "cli._servers:demo",
-    "registry": "cli._servers:registry",
-    "gateway": "cli._servers:gateway",
-    "worker": "cli._servers:worker",
-    "results": "cli._servers:results",
-}
+def _bench(args: argparse.Namespace) -> int:
+    """``workmesh bench ...`` (services/bench/_cli.py)."""
+    # Lazy on purpose: the benchmarks import every server package and the SQL store (several
+    # seconds); only `workmesh bench` needs them, not every command's start-up.
+    from workmesh.services.bench import _cli as bench_cli
+
+    return bench_cli.run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``workmesh`` console script."""
-    from workmesh.services.cli import _client as cc
-    from workmesh.services.core.errors import WorkmeshError
-
     args = build_parser().parse_args(argv)
-    module_name, function_name = COMMANDS[args.command].split(":")
-    handler = getattr(importlib.import_module(f"workmesh.services.{module_name}"), function_name)
     try:
-        return handler(args) or 0
-    except cc.UsageError as exc:
-        cc.err.print(f"[red]usage error[/red]: {exc}")
+        return args.handler(args) or 0
+    except _client.UsageError as exc:
+        _client.err.print(f"[red]usage error[/red]: {exc}")
         return 2
     except grpc.RpcError as exc:
-        return cc.report_rpc_error(exc)
+        return _client.report_rpc_error(exc)
     except WorkmeshError as exc:
-        cc.err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}")
+        _client.err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -6,21 +6,8 @@ import datetime as dt
 
 from rich.table import Table
 
-from workmesh.services.cli._client import err, gateway_stub, out, print_json, to_dict
+from workmesh.services.cli._client import err, gateway_stub, out, print_json, seconds_text, to_dict
 from workmesh.v1 import gateway_pb2
-
-
-def seconds_text(value: float | None) -> str:
-    """A runtime for people: 850 ms, 12.5 s, 4m 10s, 2h 05m."""
-    if value is None:
-        return "-"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.1f} s"
-    if value < 3600:
-        return f"{int(value // 60)}m {int(value % 60):02d}s"
-    return f"{int(value // 3600)}h {int(value % 3600 // 60):02d}m"
 
 
 def _when(ts) -> str:
@@ -110,11 +97,4 @@ def queue_command(args) -> int:
     return 0
 
 
-def typical_runtime(info: gateway_pb2.WorkflowTypeInfo) -> str:
-    """The `types` table's runtime column: median of finished runs, with how many."""
-    if not info.runtime_runs:
-        return "-"
-    return f"{seconds_text(info.typical_runtime.ToNanoseconds() / 1e9)} ({info.runtime_runs} runs)"
-
-
-__all__ = ["estimate", "queue_command", "seconds_text", "typical_runtime"]
+__all__ = ["estimate", "queue_command"]

@@ -13,6 +13,8 @@ async def results_address(explicit: str) -> str:
     """The results service to use: the flag/env value, else the first passing instance in the registry."""
     if explicit:
         return explicit
+    # Lazy on purpose (CLI start-up): the registry client and the results package (pyarrow,
+    # matplotlib) load only when `workmesh series` runs.
     from workmesh.registry import RegistryConfig, find_service
     from workmesh.services.results import SERVICE_NAME
 
@@ -27,6 +29,7 @@ def run(args) -> int:
 
 
 async def _run(args) -> int:
+    # Lazy on purpose (CLI start-up): see results_address.
     from workmesh.services.results import export_csv, plot_series, series_rows
 
     address = await results_address(args.results)

@@ -1,4 +1,9 @@
-"""Server commands of the CLI: run one service in this process, or a whole dev mesh."""
+"""Server commands of the CLI: run one service in this process, or a whole dev mesh.
+
+Each command imports the server it runs inside its function, on purpose: the CLI imports this
+module at start-up, and loading every server (gateway, results, worker SDK, telemetry: several
+seconds together) would slow down every ``workmesh`` command, ``--help`` included.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,8 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
+from workmesh.services.cli import _client as cc
+from workmesh.services.core.tls import TlsConfig
 from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
 
 
@@ -27,8 +34,6 @@ def registry(args) -> int:
 
 
 def _tls(args):
-    from workmesh.services.core.tls import TlsConfig
-
     return TlsConfig.from_env(cert=args.tls_cert or "", key=args.tls_key or "")
 
 
@@ -112,8 +117,6 @@ def _interrupt(signum, frame) -> None:
 
 def demo(args) -> int:
     """Start a dev mesh on free ports, show the types, run the heat-demand example, stop."""
-    from workmesh.services.cli import _client as cc
-
     with tempfile.TemporaryDirectory(prefix="workmesh-demo-") as tmp:
         logs = Path(tmp, "logs")
         logs.mkdir()

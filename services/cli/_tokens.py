@@ -12,6 +12,7 @@ from pathlib import Path
 from rich.table import Table
 
 from workmesh.services.cli._client import err, gateway_channel, out, print_json, to_dict
+from workmesh.services.core.errors import WorkmeshError
 from workmesh.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["token_command"]
@@ -35,7 +36,8 @@ class _Direct:
         return call
 
     async def _call(self, method: str, request):
-        from workmesh.services.core.errors import WorkmeshError
+        # Lazy on purpose: the gateway and the SQL store (~3 s of imports) are needed only with
+        # --database-url/--data-dir, not by every `workmesh` command that imports this module.
         from workmesh.services.gateway._tokens import TokenAdminServicer
         from workmesh.services.gateway.http._calls import CallError, unary
         from workmesh.services.gateway.store.sql._store import SqlJobStore
