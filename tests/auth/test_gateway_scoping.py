@@ -14,7 +14,7 @@ from tests.auth.calls import stream_call
 from tests.auth.keys import SECRET, hs256
 from tests.gateway.mesh import Mesh, value
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
-from workmesh.services.gateway import TERMINAL
+from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc
 from workmesh.workers.examples.basic import echo, sleep

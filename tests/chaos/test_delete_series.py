@@ -12,8 +12,8 @@ import pytest
 
 from tests.support import eventually, free_port, wait_for_port
 from workmesh.registry import RegistryConfig, find_service
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
-from workmesh.services.results import ResultsClient
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 

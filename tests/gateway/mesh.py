@@ -10,13 +10,8 @@ import grpc
 
 from tests.support import eventually_async
 from workmesh.registry import EmbeddedRegistry
-from workmesh.services.gateway import (
-    TERMINAL,
-    GatewayConfig,
-    MemoryJobStore,
-    RetryPolicy,
-    create_server,
-)
+from workmesh.services.gateway import GatewayConfig, MemoryJobStore, RetryPolicy, create_server
+from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc

@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 
 from workmesh.services.core.errors import InvalidArgument
-from workmesh.services.gateway import JobRecord
 from workmesh.services.gateway._convert import (
     job_to_proto,
     new_job_id,
     page_token,
     parse_page_token,
 )
+from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import common_pb2 as c
 
 

@@ -14,7 +14,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import TERMINAL, Mesh, statuses
 from tests.support import eventually_async
-from workmesh.services.gateway import JobRecord
+from workmesh.services.gateway.store import JobRecord
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g

@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
-from workmesh.services.gateway import JobRecord, JobUpdate, MemoryJobStore
+from workmesh.services.gateway import MemoryJobStore
+from workmesh.services.gateway.store import JobRecord, JobUpdate
 from workmesh.v1 import common_pb2 as c
 
 

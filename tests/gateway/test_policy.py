@@ -7,9 +7,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from workmesh.services.gateway import RetryPolicy, choose_instance
+from workmesh.services.gateway import RetryPolicy
 from workmesh.services.gateway.discovery._catalog import version_key
-from workmesh.services.gateway.dispatch._policy import effective_max_attempts
+from workmesh.services.gateway.dispatch._policy import choose_instance, effective_max_attempts
 
 
 @dataclass

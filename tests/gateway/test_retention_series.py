@@ -16,9 +16,10 @@ from tests.gateway.mesh import terminal
 from tests.series.workflows import series_async
 from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration, find_service
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
 from workmesh.services.gateway import GatewayConfig, create_server
-from workmesh.services.results import ParquetStore, ResultsClient, ResultsConfig
+from workmesh.services.results import ParquetStore, ResultsConfig
 from workmesh.services.results import create_server as create_results_server
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g

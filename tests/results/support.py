@@ -6,8 +6,9 @@ import contextlib
 import uuid
 from collections.abc import AsyncIterator
 
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
-from workmesh.services.results import ResultsClient, ResultsConfig, SeriesStore, create_server
+from workmesh.services.results import ResultsConfig, SeriesStore, create_server
 
 HOUR = 3600 * 10**9
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
+from workmesh.services.clients import SeriesKey
 from workmesh.services.clients._model import encode_chunk
 from workmesh.services.core.errors import InvalidArgument
-from workmesh.services.results import SeriesKey
 from workmesh.v1 import results_pb2
 
 

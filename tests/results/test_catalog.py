@@ -8,7 +8,8 @@ import json
 import numpy as np
 
 from tests.results.support import HOUR, new_job
-from workmesh.services.results import Chunk, ParquetStore, ReadQuery, SeriesKey
+from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
+from workmesh.services.results import ParquetStore
 from workmesh.services.results.stores._catalog import CATALOG, load_catalog
 
 

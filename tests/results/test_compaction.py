@@ -9,7 +9,8 @@ import numpy as np
 
 from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async
-from workmesh.services.results import ParquetStore, ReadQuery
+from workmesh.services.clients import ReadQuery
+from workmesh.services.results import ParquetStore
 from workmesh.services.results.stores._compaction import Compactor, compact_job
 from workmesh.services.results.stores._parquet import _load
 

@@ -6,24 +6,12 @@ import workmesh.services.results as results
 def test_exported_names():
     assert sorted(results.__all__) == sorted(
         [
-            "MAX_CHUNK_BYTES",
-            "MAX_MESSAGE_BYTES",
             "SERVICE_NAME",
-            "BlockingSeriesWriter",
-            "Chunk",
             "InfluxConfig",
             "InfluxStore",
             "ParquetStore",
-            "ReadQuery",
-            "ResultsClient",
             "ResultsConfig",
-            "Series",
-            "SeriesData",
-            "SeriesHandle",
-            "SeriesKey",
             "SeriesStore",
-            "SeriesSummary",
-            "SeriesWriter",
             "create_server",
             "create_store",
             "export_csv",
@@ -34,3 +22,28 @@ def test_exported_names():
     )
     for name in results.__all__:
         assert getattr(results, name) is not None, name
+
+
+def test_client_names():
+    """The client side lives in one place, workmesh.services.clients (not re-exported by the server package)."""
+    import workmesh.services.clients as clients
+
+    assert sorted(clients.__all__) == sorted(
+        [
+            "MAX_CHUNK_BYTES",
+            "MAX_MESSAGE_BYTES",
+            "BlockingSeriesWriter",
+            "Chunk",
+            "ReadQuery",
+            "ResultsClient",
+            "Series",
+            "SeriesData",
+            "SeriesHandle",
+            "SeriesKey",
+            "SeriesSummary",
+            "SeriesWriter",
+        ]
+    )
+    for name in clients.__all__:
+        assert getattr(clients, name) is not None, name
+        assert not hasattr(results, name), f"{name} is re-exported by the results server package"

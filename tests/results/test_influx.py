@@ -7,7 +7,8 @@ import asyncio
 import numpy as np
 
 from tests.results.support import HOUR, new_job
-from workmesh.services.results import Chunk, InfluxConfig, InfluxStore, ReadQuery, SeriesKey
+from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
+from workmesh.services.results import InfluxConfig, InfluxStore
 
 
 def chunk(job: str, n: int = 6000, start: int = 0) -> Chunk:

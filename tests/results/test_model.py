@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workmesh.services.clients import MAX_CHUNK_BYTES, Chunk, SeriesKey
 from workmesh.services.clients._model import check_job_id, check_name, decode_chunk, encode_chunk
 from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
-from workmesh.services.results import MAX_CHUNK_BYTES, Chunk, SeriesKey
 from workmesh.services.results.stores._lineproto import encode_lines, escape_key, ident, literal
 from workmesh.services.results.stores._protocol import downsample
 from workmesh.v1 import results_pb2

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
+from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
 from workmesh.services.core.errors import InvalidArgument, NotFound
-from workmesh.services.results import Chunk, ReadQuery, SeriesKey
 
 DAY = 24 * HOUR
 

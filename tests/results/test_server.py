@@ -15,8 +15,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from tests.results.support import HOUR, new_job, serving
 from tests.support import eventually_async, free_port
 from workmesh.registry import EmbeddedRegistry, RegistryConfig, find_service
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import InvalidArgument
-from workmesh.services.results import InfluxConfig, ParquetStore, ResultsClient, ResultsConfig
+from workmesh.services.results import InfluxConfig, ParquetStore, ResultsConfig
 
 SERVE = (
     "import asyncio; from workmesh.services.results import ResultsConfig, serve; "

@@ -22,9 +22,9 @@ import pytest
 
 from tests.series.workflows import profile
 from tests.support import eventually
+from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
 from workmesh.services.devmesh import DevMesh
-from workmesh.services.results import ResultsClient
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers.examples import heat_demand
 

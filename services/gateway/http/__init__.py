@@ -1,7 +1,7 @@
 """The gateway's HTTP/JSON API and web console (served on its own port, e.g. 8080).
 
 The gRPC API mapped to HTTP as ``google.api.http`` rules would map it, served by calling the
-same :class:`~workmesh.services.gateway.GatewayServicer` in-process; Server-Sent Events for the
+same :class:`~workmesh.services.gateway._servicer.GatewayServicer` in-process; Server-Sent Events for the
 streams; series through the results client; an OpenAPI 3 document at ``/v1/openapi.json``; the
 console (static files in this package) at ``/``.
 """

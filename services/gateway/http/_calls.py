@@ -1,7 +1,7 @@
 """Calling the gateway servicer in-process, as the gRPC server would, and the errors it gives.
 
 The HTTP API does not re-implement the gateway: every route builds the gRPC request message and
-calls the same :class:`~workmesh.services.gateway.GatewayServicer` method the gRPC server calls,
+calls the same :class:`~workmesh.services.gateway._servicer.GatewayServicer` method the gRPC server calls,
 with a small stand-in for ``grpc.aio.ServicerContext``. A call that aborts raises
 :class:`CallError` with the gRPC code and message, which the HTTP layer writes as
 ``google.rpc.Status`` JSON — the same code and message a gRPC client gets.

@@ -1,7 +1,7 @@
 """Series over HTTP: a job's series list, and series of several jobs as JSON, CSV or Arrow.
 
 ``GET /v1/jobs/{job_id}/series`` is the results service's ListSeries; ``GET /v1/series`` its
-ReadSeries, through :class:`~workmesh.services.results.ResultsClient` against the results service
+ReadSeries, through :class:`~workmesh.services.clients.ResultsClient` against the results service
 found in the registry (``workmesh-results``). Each job named is looked up through the gateway's
 GetJob first, so an unknown job is NOT_FOUND as everywhere else (and later, access rules apply).
 """
