@@ -67,13 +67,12 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         store = create_store(config, f"{config.host}:{port}")
     elif not store.host:  # a Parquet store made before the port was known
         store.host = f"{config.host}:{port}"
-    if not isinstance(store, TombstonedStore):
-        store = TombstonedStore(store, store.tombstones)
+    served = store if isinstance(store, TombstonedStore) else TombstonedStore(store, store.tombstones)
     compactor = None
-    if isinstance(store.store, ParquetStore) and config.compaction_delay >= 0:
-        compactor = Compactor(store.store, delay=config.compaction_delay)
+    if isinstance(served.store, ParquetStore) and config.compaction_delay >= 0:
+        compactor = Compactor(served.store, delay=config.compaction_delay)
     add_servicer(
-        ResultsServicer(store, batch_values=config.batch_values, compactor=compactor),
+        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor),
         results_pb2.DESCRIPTOR.services_by_name["Results"],
         server,
         parsers={"WriteSeries": parse_write_request},
@@ -82,7 +81,7 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((GRPC_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
-    server.results_store = store  # type: ignore[attr-defined]
+    server.results_store = served  # type: ignore[attr-defined]
     server.health_servicer = health_servicer  # type: ignore[attr-defined]
     return server, port
 

@@ -120,7 +120,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         self, request: results_pb2.ListSeriesRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.ListSeriesResponse:
         try:
-            found = await self.store.list(check_job_id(request.job_id))
+            found = await self.store.list_series(check_job_id(request.job_id))
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.ListSeriesResponse(series=[s.to_pb() for s in found])

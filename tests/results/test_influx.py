@@ -42,7 +42,7 @@ def test_a_database_dropped_behind_the_store_is_created_again(influxd):
             await store.write([chunk(job, 10)])
             await store.query(f'DROP DATABASE "{job}"')  # e.g. another results instance deleted the job
             await store.write([chunk(job, 10, start=100)])
-            assert [s.count for s in await store.list(job)] == [10]
+            assert [s.count for s in await store.list_series(job)] == [10]
         finally:
             await store.close()
 

@@ -211,7 +211,7 @@ def test_cancelled_store_write_leaves_nothing(make_store):
                 await task
             assert await visible(store, job) == []
             await store.write(chunks[:1])  # the job works normally afterwards
-            assert [s.count for s in await store.list(job)] == [2000]
+            assert [s.count for s in await store.list_series(job)] == [2000]
             got = await store.read([ReadQuery(job)])
             np.testing.assert_array_equal(got[0].fields["Q"], chunks[0].fields["Q"])
         finally:
@@ -243,7 +243,7 @@ def test_failed_batch_leaves_nothing_of_itself(make_store):
                 bad = Chunk(SeriesKey(job, "heat", (("asset", "b9"),)), hourly(5, start=100), {"R": np.ones(5)})
             with pytest.raises(InvalidArgument):
                 await store.write([*good, bad])
-            listed = await store.list(job)
+            listed = await store.list_series(job)
             assert [(s.key.tags, s.count) for s in listed if s.key.tags != (("asset", "b9"),)] == [
                 ((("asset", "b0"),), 10)
             ]

@@ -19,7 +19,7 @@ async def raw_series(store, job: str) -> list:
     """What the store itself holds for the job, past the tombstone check."""
     inner = getattr(store, "store", store)
     try:
-        return await inner.list(job)
+        return await inner.list_series(job)
     except NotFound:
         return []
 

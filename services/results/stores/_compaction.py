@@ -212,7 +212,7 @@ def _merge(store: ParquetStore, job_id: str, parts: list[dict]) -> None:
             catalog = _load(job_dir)
             files = [p["file"] for p in catalog["parts"]] if catalog else []
             old = {p["file"] for p in parts}
-            if not old <= set(files):
+            if catalog is None or not old <= set(files):
                 return  # the job was deleted or restarted meanwhile: nothing to replace
             name = f"{measurement}/part-{catalog['next_part']:06d}-{uuid.uuid4().hex[:8]}.parquet"
             catalog["next_part"] += 1

@@ -129,11 +129,11 @@ class InfluxStore:
                     if resp.status == 404 and "database not found" in text:  # dropped meanwhile
                         await self.query(f"CREATE DATABASE {ident(db)}")
                         self._databases.add(db)
-                        error = Unavailable(f"InfluxDB database {db!r} vanished during the write")
+                        error: Exception = Unavailable(f"InfluxDB database {db!r} vanished during the write")
                         continue
                     if resp.status < 500:
                         raise InvalidArgument("chunk", f"InfluxDB rejected the write ({resp.status}): {text}")
-                    error: Exception = Unavailable(f"InfluxDB write failed ({resp.status}): {text}")
+                    error = Unavailable(f"InfluxDB write failed ({resp.status}): {text}")
             except aiohttp.ClientError as exc:
                 error = Unavailable(f"InfluxDB at {self.config.url} cannot be reached: {exc}")
             await asyncio.sleep(0.2 * 2**attempt)
@@ -159,6 +159,8 @@ class InfluxStore:
             await self.query(f"CREATE DATABASE {ident(db)}")
             self._databases.add(db)
         self._http()
+        slots = self._slots
+        assert slots is not None  # made with the session, for the session's event loop
         pending: set[asyncio.Task] = set()
         try:
             await self._write_units(db, batch)
@@ -166,9 +168,9 @@ class InfluxStore:
                 body = await asyncio.to_thread(_encode_group, group)
                 if not body:
                     continue
-                await self._slots.acquire()  # back-pressure: at most `writers` requests in flight
+                await slots.acquire()  # back-pressure: at most `writers` requests in flight
                 task = asyncio.create_task(self._post_lines(db, PRECISION[group[0].time_unit], body))
-                task.add_done_callback(lambda _: self._slots.release())
+                task.add_done_callback(lambda _: slots.release())
                 pending.add(task)
                 for done in [t for t in pending if t.done()]:
                     pending.discard(done)
@@ -269,8 +271,8 @@ class InfluxStore:
             tags = tuple(sorted((k, v) for k, v in (s.get("tags") or {}).items() if v))
             # times separately: ns timestamps do not fit a float64 exactly
             times = np.fromiter((r[0] for r in rows), np.int64, len(rows))
-            values = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), -1)
-            pieces.setdefault(tags, []).append((times, values))
+            block = np.array([r[1:] for r in rows], dtype=np.float64).reshape(len(rows), -1)
+            pieces.setdefault(tags, []).append((times, block))
             columns[tags] = s["columns"][1:]
         out = []
         for tags, parts in pieces.items():
@@ -283,7 +285,7 @@ class InfluxStore:
             )
         return out
 
-    async def list(self, job_id: str) -> list[SeriesSummary]:
+    async def list_series(self, job_id: str) -> list[SeriesSummary]:
         db = await self._require(job_id)
         units = await self._units_of(db)
         by_measurement = await self._fields(db)
@@ -316,15 +318,15 @@ class InfluxStore:
         for (measurement, tags), e in stats.items():
             if not e["fields"]:
                 continue
-            fields = tuple(f for f in by_measurement[measurement] if f in e["fields"])
+            present = tuple(f for f in by_measurement[measurement] if f in e["fields"])
             out.append(
                 SeriesSummary(
                     SeriesKey(job_id, measurement, tags),
-                    fields,
+                    present,
                     e["count"],
                     e["start"],
                     e["end"],
-                    {f: units[(measurement, f)] for f in fields if (measurement, f) in units},
+                    {f: units[(measurement, f)] for f in present if (measurement, f) in units},
                 )
             )
         out.sort(key=lambda s: s.key)
@@ -349,7 +351,7 @@ def _documents(line: bytes) -> list[tuple[int, dict]]:
     doc = json.loads(line)
     if "error" in doc:
         raise InvalidArgument("query", f"InfluxDB: {doc['error']}")
-    out = []
+    out: list[tuple[int, dict]] = []
     for result in doc.get("results", []):
         if "error" in result:
             raise InvalidArgument("query", f"InfluxDB: {result['error']}")

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from workmesh.services.clients._model import Chunk, ns_per
 from workmesh.v1 import results_pb2
 
-PRECISION = {
+PRECISION: dict[int, str] = {
     results_pb2.TIME_UNIT_SECONDS: "s",
     results_pb2.TIME_UNIT_MILLISECONDS: "ms",
     results_pb2.TIME_UNIT_MICROSECONDS: "u",
@@ -72,7 +72,7 @@ def encode_lines(chunk: Chunk) -> tuple[bytes, int]:
         for name, arr in arrays
     ]
     fieldset = pc.utf8_rtrim(pc.binary_join_element_wise(*parts, ""), ",")
-    keep = pc.greater(pc.binary_length(fieldset), 0)
+    keep = pc.greater(pc.binary_length(fieldset), 0)  # type: ignore[call-overload]  # pyarrow-stubs: no Python scalars
     fieldset, times = pc.filter(fieldset, keep), pc.filter(times, keep)
     if len(fieldset) == 0:
         return b"", 0
@@ -82,5 +82,10 @@ def encode_lines(chunk: Chunk) -> tuple[bytes, int]:
 
 def _data(strings: pa.StringArray) -> bytes:
     """The concatenated characters of a string array without a copy per element."""
-    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int32)[strings.offset : strings.offset + len(strings) + 1]
-    return memoryview(strings.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
+    _, offset_buffer, data = strings.buffers()[:3]
+    if offset_buffer is None or data is None:  # no characters at all
+        return b""
+    # pyarrow-stubs do not declare pa.Buffer's buffer protocol (numpy reads it).
+    offsets = np.frombuffer(offset_buffer, dtype=np.int32)  # type: ignore[call-overload]
+    offsets = offsets[strings.offset : strings.offset + len(strings) + 1]
+    return memoryview(data)[offsets[0] : offsets[-1]].tobytes()

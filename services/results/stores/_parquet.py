@@ -42,6 +42,7 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +55,7 @@ from workmesh.services.results.stores._parquet_read import JobPlan, key_of, read
 from workmesh.services.results.stores._tombstones import FileTombstones
 
 TOMBSTONES = "_deleted"  # job ids cannot start with "_": no clash with job directories
+_CODECS: dict[str, Literal["none", "lz4", "zstd"]] = {"none": "none", "lz4": "lz4", "zstd": "zstd"}
 
 
 class ParquetStore:
@@ -88,7 +90,10 @@ class ParquetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.host = host
         self.row_group_rows = row_group_rows
+        if compression not in _CODECS:
+            raise ValueError(f"compression: must be one of {', '.join(_CODECS)}, got {compression!r}")
         self.compression = compression
+        self._codec = _CODECS[compression]
         self.compression_level = compression_level
         self.fsync = fsync
         self._locks: dict[str, threading.Lock] = {}
@@ -189,14 +194,14 @@ class ParquetStore:
         # a field column reads about 40% faster (measured on the benchmark data).
         schema = pa.schema([pa.field(name, col.type, nullable=False) for name, col in columns.items()])
         table = pa.table(columns, schema=schema)
-        level = {"compression_level": self.compression_level} if self.compression == "zstd" else {}
         pq.write_table(
             table,
             path,
             row_group_size=self.row_group_rows,
-            compression=self.compression,
-            **level,
-            use_dictionary=["_series"],
+            compression=self._codec,
+            compression_level=self.compression_level if self._codec == "zstd" else None,
+            # pyarrow-stubs declare a bool; pyarrow also takes the columns to dictionary-encode.
+            use_dictionary=["_series"],  # type: ignore[arg-type]
             column_encoding={"_time": "DELTA_BINARY_PACKED", **{name: "BYTE_STREAM_SPLIT" for name in names}},
             write_statistics=["_series", "_time"],
         )
@@ -212,7 +217,7 @@ class ParquetStore:
 
     def _commit_once(self, job_dir: Path, staged: list[tuple[Path, str, list[Chunk]]]) -> list[str]:
         job = self.catalogs.get(job_dir)
-        catalog = job.catalog if job else {"version": 2, "series": [], "parts": [], "next_part": 1}
+        catalog: dict[str, Any] = job.catalog if job else {"version": 2, "series": [], "parts": [], "next_part": 1}
         if job is None:
             ids: dict[SeriesKey, int] = {}
             ends: dict[int, int] = {}
@@ -368,7 +373,7 @@ class ParquetStore:
         for path in paths:
             path.unlink(missing_ok=True)
 
-    async def list(self, job_id: str) -> list[SeriesSummary]:
+    async def list_series(self, job_id: str) -> list[SeriesSummary]:
         return await asyncio.to_thread(self._list, job_id)
 
     def _list(self, job_id: str) -> list[SeriesSummary]:

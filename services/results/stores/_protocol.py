@@ -28,7 +28,10 @@ class SeriesStore(Protocol):
 
     kind: str
     host: str
-    tombstones: Tombstones
+
+    @property
+    def tombstones(self) -> Tombstones:
+        """Read only: each store has its own kind of record (files, an InfluxDB database)."""
 
     async def write(self, batch: Sequence[Chunk]) -> None:
         """Store a batch durably, all of it or nothing.
@@ -45,7 +48,7 @@ class SeriesStore(Protocol):
     async def read(self, queries: Sequence[ReadQuery]) -> list[SeriesData]:
         """The selected series of every query's job, sorted by key; NotFound for an unknown job."""
 
-    async def list(self, job_id: str) -> list[SeriesSummary]:
+    async def list_series(self, job_id: str) -> list[SeriesSummary]:
         """The series of one job, sorted by key; NotFound for an unknown job."""
 
     async def delete(self, job_id: str) -> int:

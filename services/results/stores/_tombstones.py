@@ -154,10 +154,10 @@ class TombstonedStore:
         async for block in streamed(queries):
             yield block
 
-    async def list(self, job_id: str) -> list[SeriesSummary]:
+    async def list_series(self, job_id: str) -> list[SeriesSummary]:
         if await self.tombstones.contains(job_id):
             raise deleted_error(job_id)
-        return await self.store.list(job_id)
+        return await self.store.list_series(job_id)
 
     async def delete(self, job_id: str, *, restart: bool = False) -> int:
         """Delete the job's series; for good (a tombstone first) unless `restart`.
