@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 from workmesh.services.gateway.discovery._catalog import InstanceState
 from workmesh.services.gateway.dispatch._fairshare import Owner
+from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
+from workmesh.services.gateway.dispatch._policy import effective_max_attempts
+from workmesh.services.gateway.store import JobRecord
 from workmesh.v1 import common_pb2, worker_pb2
 
 S = common_pb2
@@ -43,6 +47,24 @@ class Pending:
     owner: Owner = Owner()  # who it is accounted to (fair share, limits)
     priority: int = 0  # order among its owner's jobs
     enqueued_at: float = 0.0  # wall-clock creation time: its place in the queue, across restarts
+
+
+def pending_of(record: JobRecord) -> Pending:
+    """What the dispatcher keeps of a stored job it drives."""
+    request = worker_pb2.ExecuteRequest(job_id=record.job_id, workflow_type=record.workflow_type, params=record.params)
+    return Pending(
+        record.job_id,
+        record.workflow_type,
+        request,
+        record.timeout_s,
+        effective_max_attempts(record.max_attempts),
+        attempts=record.attempts,
+        trace_parent=record.trace_parent,
+        ready_at=time.monotonic(),
+        owner=owner_of(record.labels),
+        priority=priority_of(record.labels),
+        enqueued_at=record.created_at.timestamp(),
+    )
 
 
 @dataclass(eq=False)

@@ -21,28 +21,60 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
-from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import Attempt, status_event
-from workmesh.services.gateway.dispatch._recovery import find_instance
-from workmesh.services.gateway.store import JobRecord
-from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.services.gateway.dispatch._outcomes import Outcomes
+from workmesh.services.gateway.dispatch._recovery import Reattacher, find_instance
+from workmesh.services.gateway.dispatch._state import Driven, SideTasks
+from workmesh.services.gateway.store import JobRecord, JobStore
+from workmesh.v1 import common_pb2 as S
+from workmesh.v1 import worker_pb2
 
 log = logging.getLogger("workmesh.gateway.dispatch")
-S = common_pb2
 
 
-class ControlMixin:
-    """Cancel, timeout and delete of the :class:`~workmesh.services.gateway.Dispatcher`."""
+class Control:
+    """Cancel, timeout and delete for the :class:`~workmesh.services.gateway.Dispatcher`.
 
-    def _on_timeout(self, a: Attempt) -> None:
+    Args:
+        store: where jobs are read and their events go.
+        catalog: where a job's worker instance is looked up.
+        driven: the jobs the dispatcher drives.
+        outcomes: writes the CANCELLED of a job that no worker stops.
+        waiting: the taken-over jobs that wait for their instance (a cancel stops the wait).
+        tasks: where the cancel calls to workers run.
+        cancel_grace: seconds a worker gets to stop a job before the gateway ends its attempt.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        catalog: Catalog,
+        driven: Driven,
+        outcomes: Outcomes,
+        waiting: Reattacher,
+        tasks: SideTasks,
+        *,
+        cancel_grace: float,
+    ) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._driven = driven
+        self._outcomes = outcomes
+        self._waiting = waiting
+        self._tasks = tasks
+        self._cancel_grace = cancel_grace
+
+    def on_timeout(self, a: Attempt) -> None:
+        """The job's timeout passed: stop its attempt (TIMED_OUT)."""
         self._request_stop(a, S.JOB_STATUS_TIMED_OUT, f"timed out after {a.job.timeout_s:g}s")
 
     def _request_stop(self, a: Attempt, status: int, reason: str) -> None:
         if a.stop_status:
             return
         a.stop_status, a.stop_reason = status, reason
-        if a.call is not None:
-            self._tasks.spawn(self._send_cancel(a.inst, a.job.job_id, reason))
+        if a.call is not None and a.inst is not None:
+            self._tasks.spawn(self.send_cancel(a.inst, a.job.job_id, reason))
         a.timers.append(asyncio.get_running_loop().call_later(self._cancel_grace, self._force, a))
 
     def _force(self, a: Attempt) -> None:
@@ -50,7 +82,8 @@ class ControlMixin:
             a.forced = True
             a.task.cancel()
 
-    async def _send_cancel(self, inst: InstanceState, job_id: str, reason: str) -> bool:
+    async def send_cancel(self, inst: InstanceState, job_id: str, reason: str) -> bool:
+        """Ask the worker instance to cancel the job; whether it had the job (False if the call failed)."""
         try:
             reply = await inst.stub.Cancel(worker_pb2.CancelRequest(job_id=job_id, reason=reason), timeout=5.0)
         except grpc.aio.AioRpcError as exc:
@@ -81,18 +114,18 @@ class ControlMixin:
 
     async def _cancel(self, record: JobRecord, why: str) -> None:
         job_id = record.job_id
-        attempt = self._jobs.running.get(job_id)
+        attempt = self._driven.running.get(job_id)
         if attempt is not None:
             self._request_stop(attempt, S.JOB_STATUS_CANCELLED, why)
             return
-        job = self._jobs.drop(job_id)
+        job = self._driven.drop(job_id)
         followed = False
         if job is None and record.status != S.JOB_STATUS_QUEUED:
             # Running on a worker and followed by another replica (or by nobody yet): tell the
             # worker; the follower stores the CANCELLED it reports.
-            followed = self._reattacher.drop(job_id) is None
+            followed = self._waiting.drop(job_id) is None
             inst = find_instance(self._catalog, record.instance_id)
-            found = inst is not None and await self._send_cancel(inst, job_id, why)
+            found = inst is not None and await self.send_cancel(inst, job_id, why)
             if found and followed:
                 return
         await self._outcomes.finish(
@@ -121,13 +154,13 @@ class ControlMixin:
             await self._stop_for_delete(record)
         if delete_series is not None:
             await delete_series(job_id)
-        self._jobs.drop(job_id)
-        self._reattacher.drop(job_id)
+        self._driven.drop(job_id)
+        self._waiting.drop(job_id)
         return await self._store.delete(job_id)
 
     async def _stop_for_delete(self, record: JobRecord) -> None:
         job_id = record.job_id
-        attempt = self._jobs.running.get(job_id)
+        attempt = self._driven.running.get(job_id)
         if attempt is not None:
             self._request_stop(attempt, S.JOB_STATUS_CANCELLED, "job deleted")
             if attempt.task is not None:

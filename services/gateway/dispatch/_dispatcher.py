@@ -26,6 +26,7 @@ import datetime as dt
 import logging
 import os
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 
@@ -37,23 +38,23 @@ from workmesh.services.gateway.dispatch._attempt import (
     Lost,
     Pending,
     open_attempt_span,
+    pending_of,
     status_event,
     utcnow,
 )
-from workmesh.services.gateway.dispatch._control import ControlMixin
+from workmesh.services.gateway.dispatch._control import Control
 from workmesh.services.gateway.dispatch._fairshare import Scheduler
 from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
-from workmesh.services.gateway.dispatch._jobqueue import JobQueue, owner_of, priority_of, type_capacity
+from workmesh.services.gateway.dispatch._jobqueue import JobQueue, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._policy import (
     DEFAULT_RETRY,
     RetryPolicy,
     choose_instance,
-    effective_max_attempts,
 )
-from workmesh.services.gateway.dispatch._recovery import Reattacher, RecoveryMixin
+from workmesh.services.gateway.dispatch._recovery import Recovery
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
 from workmesh.v1 import common_pb2, worker_pb2
@@ -79,7 +80,7 @@ class LeaseExpired(Exception):
     """This replica's lease on a job may have run out: it must not drive the job any further."""
 
 
-class Dispatcher(ControlMixin, RecoveryMixin):
+class Dispatcher:
     """Routes queued jobs to worker instances and drives every attempt to an outcome.
 
     Args:
@@ -119,7 +120,6 @@ class Dispatcher(ControlMixin, RecoveryMixin):
     ) -> None:
         self._store = store
         self._catalog = catalog
-        self._retry = retry
         self._cancel_grace = cancel_grace
         self._busy_pause = busy_pause
         self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
@@ -127,21 +127,34 @@ class Dispatcher(ControlMixin, RecoveryMixin):
         self._metrics = metrics
         self._faults = faults or Faults()
         self._renew_interval = renew_interval
+        self.queue = JobQueue(scheduler or Scheduler(), capacity=lambda: type_capacity(catalog))
+        self._driven = Driven(self.queue)
+        self._tasks = SideTasks()
+        self._outcomes = Outcomes(store, self._driven, retry=retry, retry_later=self._retry_later, metrics=metrics)
+        self._recovery = Recovery(
+            store,
+            catalog,
+            self._driven,
+            self._outcomes,
+            self._tasks,
+            enqueue=self.enqueue,
+            drive=self._drive,
+            wait=reattach_wait,
+        )
+        self._waiting = self._recovery.waiting
+        self._control = Control(
+            store, catalog, self._driven, self._outcomes, self._waiting, self._tasks, cancel_grace=cancel_grace
+        )
         self._leases = LeaseKeeper(
             store,
             self.replica_id,
             lease_seconds=lease_seconds,
             renew_interval=renew_interval,
             owned=self.owned,
-            on_claimed=self._on_claimed,
-            on_lost=self._on_lost,
+            on_claimed=self._recovery.on_claimed,
+            on_lost=self._recovery.on_lost,
             on_renewed=self._after_lease_round,
         )
-        self._reattacher = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=reattach_wait)
-        self.queue = JobQueue(scheduler or Scheduler(), capacity=lambda: type_capacity(catalog))
-        self._jobs = Driven(self.queue)
-        self._tasks = SideTasks()
-        self._outcomes = Outcomes(store, self._jobs, retry=retry, retry_later=self._retry_later, metrics=metrics)
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task | None = None
         self._stale: set[str] = set()  # types whose next job waits for a fresher lease
@@ -154,8 +167,8 @@ class Dispatcher(ControlMixin, RecoveryMixin):
         replica that died are claimed — queued ones join the queues, running ones are
         re-attached on their workers.
         """
-        if not self._jobs.started:
-            self._jobs.started = True
+        if not self._driven.started:
+            self._driven.started = True
             with contextlib.suppress(Exception):  # a store that is away now: usage starts at zero
                 await asyncio.wait_for(self.queue.load(self._store), 10.0)
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="gateway-usage")
@@ -166,14 +179,14 @@ class Dispatcher(ControlMixin, RecoveryMixin):
     async def stop(self) -> None:
         """Stop dispatching, abandon running attempts (their jobs stay non-terminal and keep
         running on their workers) and release their leases so another replica takes over."""
-        self._jobs.started = False
+        self._driven.started = False
         owned = self.owned()
         await self._leases.stop(release=False)
-        self._reattacher.clear()
-        for job in self._jobs.pending.values():
+        self._waiting.clear()
+        for job in self._driven.pending.values():
             if job.timer is not None:
                 job.timer.cancel()
-        tasks = [a.task for a in self._jobs.running.values() if a.task is not None]
+        tasks = [a.task for a in self._driven.running.values() if a.task is not None]
         for task in tasks:
             task.cancel()
         if self._flusher is not None:
@@ -187,11 +200,11 @@ class Dispatcher(ControlMixin, RecoveryMixin):
 
     def owned(self) -> list[str]:
         """Ids of the jobs this dispatcher drives (queued, backing off, running, re-attaching)."""
-        return [*self._jobs.pending, *self._jobs.running, *self._reattacher.ids()]
+        return [*self._driven.pending, *self._driven.running, *self._waiting.ids()]
 
     def owns(self, job_id: str) -> bool:
         """Whether this dispatcher drives the job."""
-        return job_id in self._jobs.pending or job_id in self._jobs.running or job_id in self._reattacher
+        return self._recovery.owns(job_id)
 
     # -- intake ------------------------------------------------------------------------------
     def enqueue(self, record: JobRecord) -> None:
@@ -200,29 +213,29 @@ class Dispatcher(ControlMixin, RecoveryMixin):
         A job this dispatcher already owns is left alone; one whose ``not_before`` lies in the
         future joins its queue then.
         """
-        if record.job_id in self._jobs.pending or record.job_id in self._jobs.running:
+        if record.job_id in self._driven.pending or record.job_id in self._driven.running:
             return
-        job = self._pending_of(record)
+        job = pending_of(record)
         delay = (record.not_before - utcnow()).total_seconds() if record.not_before is not None else 0.0
         if delay > 0:
             self._retry_later(job, delay)
             return
-        self._jobs.pending[job.job_id] = job
+        self._driven.pending[job.job_id] = job
         self.queue.push(job)
-        if self._jobs.started:
+        if self._driven.started:
             self._pump(job.workflow_type)
 
     def _retry_later(self, job: Pending, delay: float) -> None:
         # Driven here meanwhile (its lease is renewed), queued once the delay is over.
-        self._jobs.pending[job.job_id] = job
+        self._driven.pending[job.job_id] = job
         job.timer = asyncio.get_running_loop().call_later(delay, self._after_backoff, job)
 
     def _after_backoff(self, job: Pending) -> None:
         job.timer = None
         job.ready_at = time.monotonic()
-        if not job.cancelled and self._jobs.pending.get(job.job_id) is job:
+        if not job.cancelled and self._driven.pending.get(job.job_id) is job:
             self.queue.push(job)
-            if self._jobs.started:
+            if self._driven.started:
                 self._pump(job.workflow_type)
 
     def submitted(self, record: JobRecord, leased_at: float | None = None) -> None:
@@ -242,7 +255,7 @@ class Dispatcher(ControlMixin, RecoveryMixin):
         metrics.observe_tenant_shares(self.queue.tenant_shares)
         metrics.observe_in_flight(lambda: {i.name: i.in_flight for i in self._catalog.instances()})
         metrics.observe_jobs(
-            lambda: {S.JOB_STATUS_QUEUED: len(self._jobs.pending), S.JOB_STATUS_RUNNING: len(self._jobs.running)}
+            lambda: {S.JOB_STATUS_QUEUED: len(self._driven.pending), S.JOB_STATUS_RUNNING: len(self._driven.running)}
         )
 
     async def check_invariants(self):
@@ -258,34 +271,23 @@ class Dispatcher(ControlMixin, RecoveryMixin):
 
     def _snapshot(self) -> Snapshot:
         live: collections.Counter[str] = collections.Counter()
-        for a in self._jobs.running.values():
+        for a in self._driven.running.values():
             if a.inst is not None and a.task is not None and not a.task.done():
                 live[a.inst.key] += 1
         slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
         queued = self.queue.ids()
-        stuck = [job_id for job_id, job in self._jobs.pending.items() if job_id not in queued and job.timer is None]
+        stuck = [job_id for job_id, job in self._driven.pending.items() if job_id not in queued and job.timer is None]
         return Snapshot(
-            driven=frozenset(self.owned()), running=len(self._jobs.running), slots=slots, stuck=tuple(sorted(stuck))
+            driven=frozenset(self.owned()), running=len(self._driven.running), slots=slots, stuck=tuple(sorted(stuck))
         )
 
-    @staticmethod
-    def _pending_of(record: JobRecord) -> Pending:
-        request = worker_pb2.ExecuteRequest(
-            job_id=record.job_id, workflow_type=record.workflow_type, params=record.params
-        )
-        return Pending(
-            record.job_id,
-            record.workflow_type,
-            request,
-            record.timeout_s,
-            effective_max_attempts(record.max_attempts),
-            attempts=record.attempts,
-            trace_parent=record.trace_parent,
-            ready_at=time.monotonic(),
-            owner=owner_of(record.labels),
-            priority=priority_of(record.labels),
-            enqueued_at=record.created_at.timestamp(),
-        )
+    async def cancel(self, job_id: str, reason: str = "") -> JobRecord:
+        """Cancel a job (see :meth:`Control.cancel`)."""
+        return await self._control.cancel(job_id, reason)
+
+    async def delete(self, job_id: str, delete_series: Callable[[str], Awaitable[object]] | None = None) -> bool:
+        """Delete a job with its events (see :meth:`Control.delete`)."""
+        return await self._control.delete(job_id, delete_series)
 
     def queued(self, workflow_type: str | None = None) -> int:
         """How many jobs wait for an instance (of one type, or of all)."""
@@ -296,9 +298,9 @@ class Dispatcher(ControlMixin, RecoveryMixin):
         self._on_capacity(self.queue.types())
 
     def _on_capacity(self, names) -> None:
-        if self._jobs.started:
+        if self._driven.started:
             # Re-attachments first: their jobs already occupy worker slots.
-            self._reattacher.resolve()
+            self._waiting.resolve()
             for name in names:
                 self._pump(name)
 
@@ -321,7 +323,7 @@ class Dispatcher(ControlMixin, RecoveryMixin):
                 self._leases.poke()
                 return
             self.queue.take(job)
-            self._jobs.pending.pop(job.job_id, None)
+            self._driven.pending.pop(job.job_id, None)
             if self._metrics is not None:
                 self._metrics.queue_wait(time.monotonic() - job.ready_at, job.owner.tenant, workflow_type)
             self._launch(job, inst)
@@ -342,13 +344,15 @@ class Dispatcher(ControlMixin, RecoveryMixin):
                 log.exception("could not store usage")
 
     def _launch(self, job: Pending, inst: InstanceState) -> None:
+        job.attempts += 1
+        self._drive(Attempt(job, inst, job.attempts))
+
+    def _drive(self, a: Attempt) -> None:
         # The slot, the attempt and its task come together: whatever the job carries, the
         # task's cleanup gives the slot back and the job an outcome (see _run_attempt).
-        job.attempts += 1
-        attempt = Attempt(job, inst, job.attempts)
-        inst.in_flight += 1
-        self._jobs.running[job.job_id] = attempt
-        attempt.task = asyncio.get_running_loop().create_task(self._run_attempt(attempt))
+        a.inst.in_flight += 1
+        self._driven.running[a.job.job_id] = a
+        a.task = asyncio.get_running_loop().create_task(self._run_attempt(a))
 
     async def _start(self, a: Attempt) -> bool:
         """Record the dispatch, then send the job to the worker; False when it must not go.
@@ -400,7 +404,7 @@ class Dispatcher(ControlMixin, RecoveryMixin):
                 if timeout is not None and job.timeout_s:
                     a.timers.append(
                         asyncio.get_running_loop().call_later(
-                            min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._on_timeout, a
+                            min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._control.on_timeout, a
                         )
                     )
                 await self._follow(a)
@@ -436,18 +440,18 @@ class Dispatcher(ControlMixin, RecoveryMixin):
                 timer.cancel()
             # The slot and the job are let go of at once, whatever happened above: nothing
             # this task awaits any more can keep them.
-            if self._jobs.running.get(job.job_id) is a:
-                del self._jobs.running[job.job_id]
+            if self._driven.running.get(job.job_id) is a:
+                del self._driven.running[job.job_id]
                 wf = inst.types.get(job.workflow_type)
                 self.queue.ended(
                     job.job_id, succeeded=a.outcome == "SUCCEEDED", version=wf.version if wf is not None else ""
                 )
             inst.in_flight -= 1
-            if self._jobs.started and self.queue.scheduler.shares.limited:
+            if self._driven.started and self.queue.scheduler.shares.limited:
                 self.repump()  # a running limit may have let jobs of other types start
             if a.span is not None:
                 end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
-            if recorded and self._jobs.started and not a.abandoned and not a.ended and not a.unstarted:
+            if recorded and self._driven.started and not a.abandoned and not a.ended and not a.unstarted:
                 self._tasks.spawn(self._end_attempt(a))
             self._catalog.released(inst)
 
@@ -491,7 +495,7 @@ class Dispatcher(ControlMixin, RecoveryMixin):
                 return
             except Lost:
                 # An instance gone from the registry is not dialled again: its jobs go elsewhere.
-                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._jobs.started:
+                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._driven.started:
                     raise
                 if not a.inst.present:
                     raise
@@ -605,7 +609,7 @@ class Dispatcher(ControlMixin, RecoveryMixin):
             call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
             if a.outcome == "LOST":
                 a.outcome, a.outcome_reason = "CANCELLED", "job finished or deleted"
-            self._tasks.spawn(self._send_cancel(inst, job.job_id, "job finished or deleted"))
+            self._tasks.spawn(self._control.send_cancel(inst, job.job_id, "job finished or deleted"))
             return
         except BaseException:
             a.drop_writes()

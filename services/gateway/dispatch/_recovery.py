@@ -18,8 +18,10 @@ from collections.abc import Callable
 
 from workmesh.services.core.errors import NotFound, WorkmeshError
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
-from workmesh.services.gateway.dispatch._attempt import Attempt, open_attempt_span, utcnow
-from workmesh.services.gateway.store import JobRecord
+from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, open_attempt_span, pending_of, utcnow
+from workmesh.services.gateway.dispatch._outcomes import Outcomes
+from workmesh.services.gateway.dispatch._state import Driven, SideTasks
+from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2, worker_pb2
 
 log = logging.getLogger("workmesh.gateway.recovery")
@@ -107,14 +109,51 @@ class Reattacher:
             )
 
 
-class RecoveryMixin:
-    """Claimed and lost leases, and re-attaching, for the :class:`~workmesh.services.gateway.Dispatcher`."""
+class Recovery:
+    """Claimed and lost leases, and re-attaching, for the :class:`~workmesh.services.gateway.Dispatcher`.
 
-    def _on_claimed(self, record: JobRecord) -> None:
-        if not self._jobs.started or self.owns(record.job_id) or record.terminal:
+    Args:
+        store: where jobs are read and attempt records go.
+        catalog: where the instances of taken-over jobs are looked up.
+        driven: the jobs the dispatcher drives.
+        outcomes: retries or fails a taken-over job whose instance is gone.
+        tasks: where take-overs and let-gos run.
+        enqueue: queues a claimed QUEUED job.
+        drive: follows an attempt (counts its slot, makes it running, starts its task).
+        wait: seconds a taken-over job waits for its instance to appear in the registry.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        catalog: Catalog,
+        driven: Driven,
+        outcomes: Outcomes,
+        tasks: SideTasks,
+        *,
+        enqueue: Callable[[JobRecord], None],
+        drive: Callable[[Attempt], None],
+        wait: float,
+    ) -> None:
+        self._store = store
+        self._driven = driven
+        self._outcomes = outcomes
+        self._tasks = tasks
+        self._enqueue = enqueue
+        self._drive = drive
+        self.waiting = Reattacher(catalog, resume=self.resume, give_up=self._resume_lost, wait=wait)
+
+    def owns(self, job_id: str) -> bool:
+        """Whether the job is driven here (waiting, queued, backing off, running, re-attaching)."""
+        driven = self._driven
+        return job_id in driven.pending or job_id in driven.running or job_id in self.waiting
+
+    def on_claimed(self, record: JobRecord) -> None:
+        """A lease was claimed: queue the job, or re-attach to its running attempt."""
+        if not self._driven.started or self.owns(record.job_id) or record.terminal:
             return
         if record.status == common_pb2.JOB_STATUS_QUEUED:
-            self.enqueue(record)
+            self._enqueue(record)
         else:
             log.info(
                 "job %s: taking over attempt %d on %s after worker event %d",
@@ -123,14 +162,14 @@ class RecoveryMixin:
                 record.instance_id or "?",
                 record.worker_seq,
             )
-            self._reattacher.add(record)
+            self.waiting.add(record)
 
-    def _on_lost(self, job_ids: set[str]) -> None:
+    def on_lost(self, job_ids: set[str]) -> None:
         """Leases this replica no longer holds: stop driving those jobs here (nothing is written)."""
         for job_id in job_ids:
-            self._reattacher.drop(job_id)
-            self._jobs.drop(job_id)
-            if job_id in self._jobs.running:
+            self.waiting.drop(job_id)
+            self._driven.drop(job_id)
+            if job_id in self._driven.running:
                 self._tasks.spawn(self._abandon_if_live(job_id))
 
     async def _abandon_if_live(self, job_id: str) -> None:
@@ -143,7 +182,7 @@ class RecoveryMixin:
         else:
             if record is None or record.terminal:
                 return
-        attempt = self._jobs.running.get(job_id)
+        attempt = self._driven.running.get(job_id)
         if attempt is None:
             return
         log.warning("job %s: lease lost to another replica; letting go of attempt %d", job_id, attempt.number)
@@ -153,39 +192,37 @@ class RecoveryMixin:
 
     def resume(self, record: JobRecord, inst: InstanceState) -> None:
         """Follow a job's running attempt again: Attach after the last stored worker event."""
-        if not self._jobs.started or record.job_id in self._jobs.running:
+        if not self._driven.started or record.job_id in self._driven.running:
             return
-        job = self._pending_of(record)
+        job = pending_of(record)
         a = Attempt(job, inst, record.attempts, resumed=True, worker_seq=record.worker_seq)
-        if record.timeout_s:
-            began = record.started_at or record.updated_at or utcnow()
-            a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
-        inst.in_flight += 1
-        self._jobs.running[job.job_id] = a
         began = record.started_at or record.updated_at or utcnow()
-        self.queue.track(job, began.timestamp())
+        if record.timeout_s:
+            a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
+        self._driven.queue.track(job, began.timestamp())
         a.span = open_attempt_span(job, inst.name, a.number, worker_pb2.ExecuteRequest())
         try:
             a.call = inst.attach(worker_pb2.AttachRequest(job_id=job.job_id, after_seq=record.worker_seq))
         except Exception:
             log.warning("cannot call Attach on %s", inst.name, exc_info=True)
-        a.task = asyncio.get_running_loop().create_task(self._run_attempt(a))
+        self._drive(a)
 
     def _resume_lost(self, record: JobRecord, why: str) -> None:
         """The instance of a taken-over attempt is gone: the attempt is lost; retry or fail."""
-        job = self._pending_of(record)
-        self._jobs.pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
+        job = pending_of(record)
+        self._driven.pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
         self._tasks.spawn(self._lose_taken_over(job, record.attempts, why))
 
-    async def _lose_taken_over(self, job, number: int, why: str) -> None:
+    async def _lose_taken_over(self, job: Pending, number: int, why: str) -> None:
+        pending = self._driven.pending
         try:
             with contextlib.suppress(NotFound):
                 await self._store.end_attempt(job.job_id, number, "LOST", why)
-            if self._jobs.pending.get(job.job_id) is job:
-                del self._jobs.pending[job.job_id]
+            if pending.get(job.job_id) is job:
+                del pending[job.job_id]
                 await self._outcomes.lost(Attempt(job, None, number), why)
         except Exception as exc:  # noqa: BLE001 - Unavailable, a full disk, or a bug: never keep it stuck
             # Not ours any more until the store works: the lease expires and a claim retries.
-            if self._jobs.pending.get(job.job_id) is job:
-                del self._jobs.pending[job.job_id]
+            if pending.get(job.job_id) is job:
+                del pending[job.job_id]
             log.warning("job %s: could not store the loss of a taken-over attempt: %r", job.job_id, exc)
