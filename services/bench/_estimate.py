@@ -42,7 +42,8 @@ def _run(stub, buildings: int) -> float:
     job = stub.SubmitJob(
         gateway_pb2.SubmitJobRequest(workflow_type="heat-demand", params=_params(buildings)), timeout=60
     ).job
-    dispatched = ended = None
+    dispatched: int | None = None
+    ended: int | None = None
     for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job.job_id), timeout=600):
         if event.HasField("error"):
             raise RuntimeError(f"heat-demand job {job.job_id} failed: {event.error.message}")
@@ -50,6 +51,8 @@ def _run(stub, buildings: int) -> float:
             if event.status.status == common_pb2.JOB_STATUS_DISPATCHED:
                 dispatched = event.time.ToNanoseconds()
             ended = event.time.ToNanoseconds()
+    if dispatched is None or ended is None:
+        raise RuntimeError(f"heat-demand job {job.job_id} ended without being dispatched")
     return (ended - dispatched) / 1e9
 
 

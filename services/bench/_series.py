@@ -260,7 +260,7 @@ async def _read_back(client: ResultsClient, job: str, refs, components: int, fie
     return {"read_s": read_s, "read_values": read_values}
 
 
-async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tuple[str, object, float]:
+async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tuple[str, common_pb2.JobResult, float]:
     """Submit a ``series-load`` job and follow it; returns its id, result and seconds to the result."""
     params = {
         k: common_pb2.ParamValue(int_value=v)

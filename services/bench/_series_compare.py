@@ -114,6 +114,8 @@ async def bench_small_batches(
                 before = min([await read() for _ in range(2)])
                 began = time.perf_counter()
                 result = compact_job(store, job)
+                if result is None:
+                    raise RuntimeError(f"small-batch job {job} vanished before compaction")
                 compact_s = time.perf_counter() - began
                 after = min([await read() for _ in range(2)])
         finally:

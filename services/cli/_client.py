@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 from collections.abc import Iterable, Iterator
+from typing import cast
 
 import grpc
 from google.protobuf import duration_pb2
@@ -208,7 +210,8 @@ def show_jobs(
     all_tenants: bool = False,
 ) -> int:
     try:
-        codes = [common_pb2.JobStatus.Value("JOB_STATUS_" + s.upper()) for s in statuses]
+        # protoc's .pyi types EnumTypeWrapper.Value() as a plain int.
+        codes = [cast(common_pb2.JobStatus, common_pb2.JobStatus.Value("JOB_STATUS_" + s.upper())) for s in statuses]
     except ValueError:
         known = ", ".join(n.lower() for n in STATUS_NAMES.values() if n != "UNSPECIFIED")
         raise UsageError(f"--status: unknown status; known: {known}") from None
@@ -283,13 +286,13 @@ def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> i
     )
     bar = Progress(*columns, console=out, transient=False) if out.is_terminal else None
     with bar or contextlib.nullcontext():
-        task = bar.add_task(job_id[:12], total=1.0, message="") if bar else None
+        update = functools.partial(bar.update, bar.add_task(job_id[:12], total=1.0, message="")) if bar else None
         console = bar.console if bar else out
         for event in events(stub, job_id, after_seq):
             kind = event.WhichOneof("payload")
             if kind == "progress":
-                if bar:
-                    bar.update(task, completed=event.progress.fraction, message=event.progress.message)
+                if update:
+                    update(completed=event.progress.fraction, message=event.progress.message)
                 else:
                     console.print(f"{event.progress.fraction:5.0%}  {event.progress.message}")
             elif kind == "log":
@@ -298,14 +301,14 @@ def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> i
             elif kind == "status":
                 name = STATUS_NAMES.get(event.status.status, "?").lower()
                 reason = f" ({event.status.reason})" if event.status.reason else ""
-                if bar:
-                    bar.update(task, message=name + reason)
+                if update:
+                    update(message=name + reason)
                 else:
                     console.print(f"status {name}{reason}")
                 if event.status.status in TERMINAL:
                     final = event.status.status
-                    if bar and final == common_pb2.JOB_STATUS_SUCCEEDED:
-                        bar.update(task, completed=1.0)
+                    if update and final == common_pb2.JOB_STATUS_SUCCEEDED:
+                        update(completed=1.0)
             elif kind == "result":
                 print_result(console, event.result)
             elif kind == "error":
@@ -349,7 +352,8 @@ def health(address: str, service: str, timeout: float) -> int:
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
     with grpc.insecure_channel(address) as channel:
-        reply = health_pb2_grpc.HealthStub(channel).Check(
+        # types-grpcio-health-checking declares HealthStub without its methods.
+        reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
             health_pb2.HealthCheckRequest(service=service), timeout=timeout
         )
     name = health_pb2.HealthCheckResponse.ServingStatus.Name(reply.status)
