@@ -12,6 +12,7 @@ import math
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from workmesh.services.core import durations
+from workmesh.services.core.limits import PARAM_TYPE_NAMES
 from workmesh.v1 import common_pb2
 
 T = common_pb2.ParamType
@@ -22,16 +23,7 @@ INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 TIMESTAMP_MIN_SECONDS, TIMESTAMP_MAX_SECONDS = -62135596800, 253402300799
 DURATION_MAX_SECONDS = 315576000000
 
-TYPE_NAMES: dict[int, str] = {
-    T.PARAM_TYPE_STRING: "string",
-    T.PARAM_TYPE_ENUM: "enum",
-    T.PARAM_TYPE_BOOL: "bool",
-    T.PARAM_TYPE_INT: "int",
-    T.PARAM_TYPE_FLOAT: "float",
-    T.PARAM_TYPE_DATETIME: "datetime",
-    T.PARAM_TYPE_DURATION: "duration",
-    T.PARAM_TYPE_BYTES: "bytes",
-}
+TYPE_NAMES = PARAM_TYPE_NAMES
 
 _TRUE = frozenset({"true", "1", "yes"})
 _FALSE = frozenset({"false", "0", "no"})

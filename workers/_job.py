@@ -24,11 +24,11 @@ from typing import Any, Protocol
 from opentelemetry.trace import Status, StatusCode
 
 from workmesh.services.core.errors import ApplicationError
+from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers._decorator import WorkflowDefinition
-from workmesh.workers.transport._servicer import MAX_MESSAGE_BYTES
 
 log = logging.getLogger("workmesh.workers")
 PROGRESS_INTERVAL = 0.05  # default seconds between two progress events of one job (Worker(progress_interval=))

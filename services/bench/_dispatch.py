@@ -15,13 +15,10 @@ from collections.abc import Mapping
 
 import grpc
 
-from workmesh.services.gateway.store import TERMINAL
+from workmesh.services.core.limits import TERMINAL, message_options
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
-GRPC_OPTIONS = (
-    ("grpc.max_send_message_length", 64 * 1024 * 1024),
-    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-)
+GRPC_OPTIONS = tuple(message_options())
 
 
 class _Client:

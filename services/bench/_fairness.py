@@ -25,18 +25,13 @@ from pathlib import Path
 
 import grpc
 
+from workmesh.services.core.limits import TERMINAL
 from workmesh.services.devmesh import DevMesh
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, Scheduler
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 BASIC = "workmesh.workers.examples.basic:worker"
 CAPACITY = 4
-TERMINAL = {
-    common_pb2.JOB_STATUS_SUCCEEDED,
-    common_pb2.JOB_STATUS_FAILED,
-    common_pb2.JOB_STATUS_CANCELLED,
-    common_pb2.JOB_STATUS_TIMED_OUT,
-}
 
 
 def _s(ts) -> float:

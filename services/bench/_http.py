@@ -18,9 +18,8 @@ import aiohttp
 import grpc
 
 from workmesh.services.bench._dispatch import GRPC_OPTIONS, _Client, _measure, wait_for_type
+from workmesh.services.core.limits import TERMINAL_NAMES
 from workmesh.v1 import gateway_pb2_grpc
-
-_TERMINAL = ("JOB_STATUS_SUCCEEDED", "JOB_STATUS_FAILED", "JOB_STATUS_CANCELLED", "JOB_STATUS_TIMED_OUT")
 
 
 class _HttpClient:
@@ -50,7 +49,7 @@ class _HttpClient:
                 if "result" in event:
                     ok = True
                 status = event.get("status", {}).get("status")
-                if status in _TERMINAL:
+                if status in TERMINAL_NAMES:
                     ok = ok and status == "JOB_STATUS_SUCCEEDED"
                     break
                 if status == "JOB_STATUS_QUEUED":

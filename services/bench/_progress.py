@@ -20,7 +20,7 @@ from collections.abc import Callable
 import grpc
 
 from workmesh.services.bench._dispatch import GRPC_OPTIONS, percentile, wait_for_type
-from workmesh.services.gateway.store import TERMINAL
+from workmesh.services.core.limits import TERMINAL
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 WORKFLOW = "progress-load"

@@ -36,6 +36,7 @@ from workmesh.services.bench._influxd import TempInfluxd
 from workmesh.services.bench._series_compare import compare_variations
 from workmesh.services.clients._model import Chunk, SeriesKey
 from workmesh.services.clients._results import ResultsClient
+from workmesh.services.core.limits import message_options
 from workmesh.services.devmesh import DevMesh
 from workmesh.services.results.stores._lineproto import encode_lines
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2
@@ -266,7 +267,7 @@ async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tu
         k: common_pb2.ParamValue(int_value=v)
         for k, v in {"components": components, "fields": fields, "steps": steps}.items()
     }
-    options = [("grpc.max_receive_message_length", 64 << 20)]
+    options = message_options()
     async with grpc.aio.insecure_channel(gateway, options=options) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         began = time.perf_counter()

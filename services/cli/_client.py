@@ -17,16 +17,8 @@ from rich.table import Table
 
 from workmesh.services.core.auth import with_bearer
 from workmesh.services.core.durations import parse_duration, to_proto
+from workmesh.services.core.limits import PARAM_TYPE_NAMES, STATUS_NAMES, TERMINAL, message_options
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
-
-STATUS_NAMES = {v: k.removeprefix("JOB_STATUS_") for k, v in common_pb2.JobStatus.items()}
-PARAM_TYPE_NAMES = {v: k.removeprefix("PARAM_TYPE_").lower() for k, v in common_pb2.ParamType.items()}
-TERMINAL = {
-    common_pb2.JOB_STATUS_SUCCEEDED,
-    common_pb2.JOB_STATUS_FAILED,
-    common_pb2.JOB_STATUS_CANCELLED,
-    common_pb2.JOB_STATUS_TIMED_OUT,
-}
 
 out = Console()
 err = Console(stderr=True)
@@ -39,7 +31,7 @@ class UsageError(Exception):
 def gateway_channel(address: str, token: str = "", ca: str = "") -> grpc.Channel:
     """A channel to the gateway sending `token` (an API token or JWT) with every call; TLS
     verified against the CA file `ca` when given."""
-    options = [("grpc.max_receive_message_length", 64 << 20)]
+    options = message_options()
     if ca:
         with open(ca, "rb") as f:
             channel = grpc.secure_channel(address, grpc.ssl_channel_credentials(f.read()), options=options)

@@ -7,7 +7,6 @@ the wire model, but nothing here imports the server.
 
 from workmesh.services.clients._model import (
     MAX_CHUNK_BYTES,
-    MAX_MESSAGE_BYTES,
     Chunk,
     ReadQuery,
     SeriesData,
@@ -16,6 +15,7 @@ from workmesh.services.clients._model import (
 )
 from workmesh.services.clients._results import ResultsClient, Series
 from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 
 __all__ = [
     "MAX_CHUNK_BYTES",

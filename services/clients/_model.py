@@ -21,8 +21,6 @@ import numpy as np
 from workmesh.services.core.errors import InvalidArgument, ResourceExhausted
 from workmesh.v1 import results_pb2
 
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-"""gRPC message limit of the results service, both directions."""
 MAX_CHUNK_BYTES = 32 * 1024 * 1024
 """Largest chunk payload (timestamps + values) the service accepts."""
 MAX_FIELDS = 1024

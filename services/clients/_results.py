@@ -11,7 +11,6 @@ import numpy as np
 from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import (
-    MAX_MESSAGE_BYTES,
     SeriesKey,
     SeriesSummary,
     check_job_id,
@@ -21,6 +20,7 @@ from workmesh.services.clients._model import time_unit as _time_unit
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.services.core.errors import InvalidArgument, Unavailable
+from workmesh.services.core.limits import message_options
 from workmesh.services.core.telemetry import client_interceptors
 from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
@@ -70,8 +70,7 @@ class ResultsClient:
         self._channel = tls.aio_channel(
             address,
             [
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                *message_options(),
                 *HTTP2_OPTIONS,
             ],
             interceptors=client_interceptors("results-client"),

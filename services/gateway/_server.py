@@ -28,6 +28,7 @@ from workmesh.services.core import env as envvars
 from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, announce
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
+from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
     configure_telemetry,
@@ -127,7 +128,7 @@ class GatewayConfig:
     store_retry: float = 60.0
     cancel_grace: float = 5.0
     shutdown_grace: float = 5.0
-    max_message_bytes: int = 64 * 1024 * 1024
+    max_message_bytes: int = MAX_MESSAGE_BYTES
     register: bool = True
     worker_sessions: bool = True
     retry: RetryPolicy = DEFAULT_RETRY

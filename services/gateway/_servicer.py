@@ -18,6 +18,7 @@ from workmesh.services.core.errors import (
     WorkmeshError,
     abort,
 )
+from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 from workmesh.services.core.telemetry import current_trace_id, current_traceparent, job_span
 from workmesh.services.gateway._access import (
     MANAGE,
@@ -126,7 +127,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         *,
         watch_idle: float = 30.0,
         delete_series=None,
-        max_message_bytes: int = 64 * 1024 * 1024,
+        max_message_bytes: int = MAX_MESSAGE_BYTES,
         notify: NotifyConfig | None = None,
     ) -> None:
         self._notify = notify

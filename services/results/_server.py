@@ -13,9 +13,9 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from workmesh.registry import Registrar, ServiceRegistration
-from workmesh.services.clients._model import MAX_MESSAGE_BYTES
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
 from workmesh.services.core.decode import add_servicer
+from workmesh.services.core.limits import message_options
 from workmesh.services.core.telemetry import configure_telemetry, server_interceptors
 from workmesh.services.core.tls import bind
 from workmesh.services.results._config import ResultsConfig
@@ -53,8 +53,7 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         ``await server.stop(grace)`` and close the store via ``server.results_store``.
     """
     options = [
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        *message_options(),
         ("grpc.so_reuseport", 0),  # a second server on a taken port fails instead of sharing it
         *HTTP2_OPTIONS,
     ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from tests.support import Processes, eventually, free_port, processes, wait_for_port
+from workmesh.services.core.limits import message_options
 from workmesh.v1 import admin_pb2, admin_pb2_grpc, gateway_pb2_grpc, worker_pb2, worker_pb2_grpc
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
@@ -31,7 +32,6 @@ TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED,
 Code = grpc.StatusCode
 # Never acceptable, whatever a client sends: they mean the server did not understand its own failure.
 FORBIDDEN = {Code.UNKNOWN, Code.INTERNAL}
-MAX_MESSAGE = 64 * 1024 * 1024
 
 
 @dataclass
@@ -104,7 +104,7 @@ def start_mesh(procs: Processes, data_dir) -> FuzzMesh:
         },
     )
     wait_for_port(gateway_port, timeout=30)
-    options = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
+    options = message_options()
     channel = grpc.insecure_channel(f"127.0.0.1:{gateway_port}", options=options)
     mesh = FuzzMesh(procs, registry, gateway, worker, f"127.0.0.1:{gateway_port}", "", channel, None)
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.support import eventually_async
 from tests.workers.helpers import collect, execute_request, kinds, serving
+from workmesh.services.core.limits import message_options
 from workmesh.services.core.streams import Outbox
 from workmesh.v1 import common_pb2, worker_pb2, worker_pb2_grpc
 from workmesh.workers import Context, Param, Result, Worker, workflow
@@ -281,18 +282,14 @@ async def big(ctx: Context, mb: int) -> Result:
 def test_batches_stay_under_the_message_limit_with_large_results():
     async def main():
         worker = Worker([big], capacity=8)
-        async with serving(worker):
-            limit = 64 * 1024 * 1024  # what the gateway's channel accepts, as the worker's server
-            async with grpc.aio.insecure_channel(
-                f"127.0.0.1:{worker.port}",
-                options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", limit)],
-            ) as channel:
-                session = RawSession(worker_pb2_grpc.WorkerStub(channel))
-                ids = [f"big-{i}" for i in range(4)]
-                # 4 x 25 MiB finish in the same turn: together far above the 64 MiB message limit.
-                await session.send(*(Command(execute=execute_request(j, "big", mb=25)) for j in ids))
-                await session.until_done(*ids)
-                session.call.cancel()
+        options = message_options()  # what the gateway's channel accepts, as the worker's server
+        async with serving(worker), grpc.aio.insecure_channel(f"127.0.0.1:{worker.port}", options=options) as channel:
+            session = RawSession(worker_pb2_grpc.WorkerStub(channel))
+            ids = [f"big-{i}" for i in range(4)]
+            # 4 x 25 MiB finish in the same turn: together far above the 64 MiB message limit.
+            await session.send(*(Command(execute=execute_request(j, "big", mb=25)) for j in ids))
+            await session.until_done(*ids)
+            session.call.cancel()
         for j in ids:
             assert len(session.events[j][-1].result.data) == 25 * 1024 * 1024
         assert session.replies >= 4  # each large result left in a message of its own

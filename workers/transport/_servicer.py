@@ -11,14 +11,13 @@ from grpc_reflection.v1alpha import reflection
 
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError, abort
+from workmesh.services.core.limits import message_options
 from workmesh.services.core.tls import TlsConfig, bind
 from workmesh.v1 import worker_pb2, worker_pb2_grpc
 from workmesh.workers.transport._session import ServerSession
 
 if TYPE_CHECKING:
     from workmesh.workers._worker import Worker
-
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024  # results may carry a few MB of data; keep well above that
 
 
 class WorkerServicer(worker_pb2_grpc.WorkerServicer):
@@ -87,11 +86,7 @@ def create_server(
         The server and the bound port. Stop it with ``await server.stop(grace)``, or use
         :meth:`Worker.start`/:meth:`Worker.stop`, which also drain.
     """
-    options = [
-        ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-        ("grpc.so_reuseport", 0),
-    ]
+    options = [*message_options(), ("grpc.so_reuseport", 0)]
     server = grpc.aio.server(options=options)
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(WorkerServicer(worker), worker_pb2.DESCRIPTOR.services_by_name["Worker"], server)

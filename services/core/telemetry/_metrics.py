@@ -28,7 +28,7 @@ from typing import Any
 from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, Observation
 
-from workmesh.v1 import common_pb2
+from workmesh.services.core.limits import status_name as state_name
 
 _log = logging.getLogger(__name__)
 
@@ -56,13 +56,6 @@ def install_meter_provider(provider: metrics.MeterProvider) -> None:
 def get_meter(name: str = "workmesh") -> Meter:
     """A meter from the configured provider (no-op until configure_telemetry sets an exporter)."""
     return _state.provider.get_meter(name)
-
-
-def state_name(state: int | str) -> str:
-    """``common_pb2.JOB_STATUS_RUNNING`` (or "JOB_STATUS_RUNNING") -> ``"RUNNING"``."""
-    if isinstance(state, int):
-        state = common_pb2.JobStatus.Name(state)
-    return state.removeprefix("JOB_STATUS_")
 
 
 def _observer(

@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from workmesh.services.core.limits import message_options
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
@@ -33,11 +34,7 @@ from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
 log = logging.getLogger("workmesh.gateway.catalog")
 
 Change = gateway_pb2.WorkflowTypeChange
-MAX_MESSAGE_BYTES = 64 * 1024 * 1024
-CHANNEL_OPTIONS = (
-    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-)
+CHANNEL_OPTIONS = tuple(message_options())
 
 
 class Watch(Protocol):

@@ -20,20 +20,13 @@ from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from workmesh.services.core.limits import TERMINAL
 from workmesh.services.gateway.http._calls import invalid, server_stream, unary
 from workmesh.services.gateway.http._messages import from_query, json_response, read_body, to_dict
 from workmesh.services.gateway.http._sse import Event, StreamCounter, serve_sse
-from workmesh.v1 import common_pb2, gateway_pb2
+from workmesh.v1 import gateway_pb2
 
 JOB_ID = "{job_id:[^/:]+}"
-_TERMINAL = frozenset(
-    (
-        common_pb2.JOB_STATUS_SUCCEEDED,
-        common_pb2.JOB_STATUS_FAILED,
-        common_pb2.JOB_STATUS_CANCELLED,
-        common_pb2.JOB_STATUS_TIMED_OUT,
-    )
-)
 _KINDS = {
     gateway_pb2.WorkflowTypeChange.KIND_ADDED: "added",
     gateway_pb2.WorkflowTypeChange.KIND_REMOVED: "removed",
@@ -126,7 +119,7 @@ class GatewayRoutes:
         # Errors (unknown job) as a status before the stream starts; a job that ended at or
         # before `after` answers 204, which tells an EventSource not to reconnect.
         job = await unary(self._servicer.GetJob, gateway_pb2.GetJobRequest(job_id=job_id))
-        if job.status in _TERMINAL and after >= job.last_seq:
+        if job.status in TERMINAL and after >= job.last_seq:
             return web.Response(status=204)
         watch = gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after, queue_updates=query.queue_updates)
         stream = server_stream(self._servicer.WatchJob, watch)

@@ -16,6 +16,7 @@ from email.message import EmailMessage
 
 import aiohttp
 
+from workmesh.services.core.limits import status_name
 from workmesh.services.gateway.notify._config import NotifyConfig, SmtpConfig
 from workmesh.services.gateway.store import Delivery
 
@@ -97,7 +98,7 @@ class EmailSender:
 def _message(sender: str, delivery: Delivery, body: bytes) -> EmailMessage:
     summary = json.loads(body)
     job = summary["job"]
-    status = job.get("status", "").removeprefix("JOB_STATUS_")
+    status = status_name(job.get("status", ""))
     message = EmailMessage()
     message["From"] = sender
     message["To"] = delivery.target.address

@@ -20,17 +20,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from workmesh.services.core.limits import TERMINAL
 from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
 from workmesh.v1 import common_pb2
-
-TERMINAL = frozenset(
-    {
-        common_pb2.JOB_STATUS_SUCCEEDED,
-        common_pb2.JOB_STATUS_FAILED,
-        common_pb2.JOB_STATUS_CANCELLED,
-        common_pb2.JOB_STATUS_TIMED_OUT,
-    }
-)
 
 
 @dataclass
