@@ -195,7 +195,7 @@ class ResultsClient:
             out.append(_series(parts))
         return out
 
-    async def list(self, job_id: str) -> list[SeriesSummary]:
+    async def list_series(self, job_id: str) -> list[SeriesSummary]:
         """The series of a job with fields, counts, time span (ns) and units."""
         try:
             response = await self.stub.ListSeries(results_pb2.ListSeriesRequest(job_id=job_id), timeout=self.timeout)

@@ -312,7 +312,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         keep = list_filter(request.tenant_wide, request.all_tenants)
 
         def list_page(limit, after):
-            return self._store.list(
+            return self._store.list_jobs(
                 workflow_type=request.workflow_type or None, statuses=tuple(request.statuses), limit=limit, after=after
             )
 

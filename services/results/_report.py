@@ -43,7 +43,7 @@ async def series_rows(client: ResultsClient | str, job_id: str) -> list[dict]:
     ``start``/``end`` (ISO 8601 UTC) and ``start_ns``/``end_ns``.
     """
     async with _open(client) as c:
-        found = await c.list(job_id)
+        found = await c.list_series(job_id)
     return [
         {
             "measurement": s.key.measurement,

@@ -23,7 +23,7 @@ def test_bench_dispatch_reports_every_figure_for_both_paths():
                 assert figures[f"{path}_burst_jobs_per_s"] > 0
                 assert 0 < figures[f"{path}_p50_ms"] <= figures[f"{path}_p99_ms"] <= figures[f"{path}_max_ms"]
             # Per path 2 warm-up + 30 burst + 30 sequential jobs went through the gateway.
-            jobs = await mesh.store.list(limit=200)
+            jobs = await mesh.store.list_jobs(limit=200)
             assert len(jobs) == 124
             assert all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
 
@@ -37,7 +37,7 @@ def test_bench_dispatch_measures_one_path_on_request():
             figures = await bench_dispatch(f"127.0.0.1:{mesh.port}", jobs=5, concurrency=2, warmup=0, paths=("stream",))
             assert figures["stream_failed"] == 0
             assert not any(key.startswith("unary_") for key in figures)
-            assert len(await mesh.store.list(limit=100)) == 10
+            assert len(await mesh.store.list_jobs(limit=100)) == 10
 
     asyncio.run(main())
 

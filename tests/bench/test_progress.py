@@ -31,7 +31,7 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert 0 < figures["fanout_deliveries"] <= 4 * 25
             assert 0 <= figures["fanout_lag_p50_ms"] <= figures["fanout_lag_p99_ms"] <= figures["fanout_lag_max_ms"]
             assert figures["fanout_gateway_rss_peak_mb"] == 123.0
-            jobs = await mesh.store.list(limit=10)
+            jobs = await mesh.store.list_jobs(limit=10)
             assert len(jobs) == 4 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
             # Every progress call became a stored event (coalescing off): QUEUED, DISPATCHED,
             # RUNNING, 300 progress, result, SUCCEEDED.

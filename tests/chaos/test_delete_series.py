@@ -39,12 +39,12 @@ def test_delete_removes_series_or_answers_unavailable(cluster, procs, tmp_path):
     async def write_series(job_id):
         async with ResultsClient(f"127.0.0.1:{port}") as client:
             await client.write(job_id, "heat", np.arange(10, dtype="int64"), values=np.ones(10))
-            return len(await client.list(job_id))
+            return len(await client.list_series(job_id))
 
     async def series_of(job_id):
         async with ResultsClient(f"127.0.0.1:{port}") as client:
             try:
-                return len(await client.list(job_id))
+                return len(await client.list_series(job_id))
             except NotFound:  # the results service's answer for a job without series
                 return 0
 

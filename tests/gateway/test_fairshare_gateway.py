@@ -63,7 +63,7 @@ def test_owner_and_priority_are_kept_and_a_bad_priority_or_reserved_label_is_ref
             assert (job.tenant, job.user, job.priority) == ("acme", "ann", 10)
             got = await mesh.job(job.job_id)
             assert (got.tenant, got.user, got.priority) == ("acme", "ann", 10)
-            before = len(await mesh.store.list(limit=100))
+            before = len(await mesh.store.list_jobs(limit=100))
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await mesh.stub.SubmitJob(submit_request(priority="urgent"))
             assert err.value.code() == Code.INVALID_ARGUMENT and "priority" in err.value.details()
@@ -75,7 +75,7 @@ def test_owner_and_priority_are_kept_and_a_bad_priority_or_reserved_label_is_ref
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await mesh.stub.SubmitJob(submit_request(tenant="t" * 201))
             assert err.value.code() == Code.INVALID_ARGUMENT and "tenant" in err.value.details()
-            assert len(await mesh.store.list(limit=100)) == before  # nothing stored
+            assert len(await mesh.store.list_jobs(limit=100)) == before  # nothing stored
 
     run(body())
 
@@ -86,12 +86,12 @@ def test_queued_limit_refuses_with_the_limit_and_the_count(shares_file):
             first = await submit(mesh, seconds=30.0, steps=1)
             await mesh.wait_status(first.job_id, c.JOB_STATUS_RUNNING)
             queued = [await submit(mesh, seconds=0.0) for _ in range(3)]
-            before = len(await mesh.store.list(limit=100))
+            before = len(await mesh.store.list_jobs(limit=100))
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await submit(mesh, seconds=0.0)
             assert err.value.code() == Code.RESOURCE_EXHAUSTED
             assert "max_queued" in err.value.details() and "is 3 and 3 jobs are queued" in err.value.details()
-            assert len(await mesh.store.list(limit=100)) == before
+            assert len(await mesh.store.list_jobs(limit=100)) == before
             # Another user of the tenant is not limited by ann's queue.
             carl = await submit(mesh, user="carl", seconds=0.0)
             # The visible queue, in dispatch order: carl (no usage) first, then ann's jobs.
@@ -126,13 +126,13 @@ def test_an_idempotent_resubmit_at_the_queued_limit_returns_the_existing_job(sha
             again = await mesh.stub.SubmitJob(keyed)
             assert again.existing and not created.existing
             assert again.job.job_id == created.job.job_id and again.job.user == "ann"
-            before = len(await mesh.store.list(limit=100))
+            before = len(await mesh.store.list_jobs(limit=100))
             fresh = submit_request(seconds=0.0)
             fresh.idempotency_key = "new"  # a key not seen: a new job, refused at the limit
             with pytest.raises(grpc.aio.AioRpcError) as err:
                 await mesh.stub.SubmitJob(fresh)
             assert err.value.code() == Code.RESOURCE_EXHAUSTED and "max_queued" in err.value.details()
-            assert len(await mesh.store.list(limit=100)) == before
+            assert len(await mesh.store.list_jobs(limit=100)) == before
             assert (await mesh.job(queued[0].job_id)).status == c.JOB_STATUS_QUEUED
             await mesh.stub.CancelJob(g.CancelJobRequest(job_id=first.job_id))
 
@@ -295,5 +295,5 @@ def test_a_running_limit_holds_back_only_its_owner(shares_file):
 
 
 async def _all_done(mesh: Mesh) -> bool:
-    jobs = await mesh.store.list(limit=100)
+    jobs = await mesh.store.list_jobs(limit=100)
     return all(j.terminal for j in jobs)

@@ -149,15 +149,15 @@ def test_list_newest_first_with_filters_and_paging():
         await store.append(
             "j4", [c.JobEvent(status=c.StatusChange(status=c.JOB_STATUS_FAILED))], JobUpdate(status=c.JOB_STATUS_FAILED)
         )
-        assert [j.job_id for j in await store.list()] == [f"j{i}" for i in range(6, -1, -1)]
-        assert [j.job_id for j in await store.list(workflow_type="echo")] == ["j6", "j4", "j2", "j0"]
-        assert [j.job_id for j in await store.list(statuses=[c.JOB_STATUS_FAILED])] == ["j4"]
-        page1 = await store.list(limit=3)
-        page2 = await store.list(limit=3, after=page1[-1].job_id)
-        page3 = await store.list(limit=3, after=page2[-1].job_id)
+        assert [j.job_id for j in await store.list_jobs()] == [f"j{i}" for i in range(6, -1, -1)]
+        assert [j.job_id for j in await store.list_jobs(workflow_type="echo")] == ["j6", "j4", "j2", "j0"]
+        assert [j.job_id for j in await store.list_jobs(statuses=[c.JOB_STATUS_FAILED])] == ["j4"]
+        page1 = await store.list_jobs(limit=3)
+        page2 = await store.list_jobs(limit=3, after=page1[-1].job_id)
+        page3 = await store.list_jobs(limit=3, after=page2[-1].job_id)
         assert [j.job_id for j in page1 + page2 + page3] == [f"j{i}" for i in range(6, -1, -1)]
         await store.delete("j5")
-        assert [j.job_id for j in await store.list(limit=2)] == ["j6", "j4"]
+        assert [j.job_id for j in await store.list_jobs(limit=2)] == ["j6", "j4"]
         assert await store.events("j5") == []
 
     run(main())

@@ -84,7 +84,7 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                         events = [e async for e in stub.WatchJob(g.WatchJobRequest(job_id=job))]
                         assert terminal(events) == c.JOB_STATUS_SUCCEEDED
                         async with ResultsClient(f"127.0.0.1:{port}") as client:
-                            assert len(await client.list(job)) == 2
+                            assert len(await client.list_series(job)) == 2
 
                         # results goes down before the TTL passes: the job must stay
                         await results.__aexit__(None, None, None)
@@ -108,7 +108,7 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                         assert not (root / job).exists()
                         async with ResultsClient(f"127.0.0.1:{port}") as client:
                             try:
-                                await client.list(job)
+                                await client.list_series(job)
                                 raise AssertionError("the job's series are still listed")
                             except NotFound as exc:
                                 assert "was deleted" in str(exc)

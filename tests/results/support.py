@@ -39,8 +39,6 @@ async def serving(store: SeriesStore, **config) -> AsyncIterator[ResultsClient]:
 async def visible(client_or_store, job_id: str) -> list:
     """What ListSeries shows of a job ([] when the job is unknown)."""
     try:
-        if isinstance(client_or_store, SeriesStore):
-            return await client_or_store.list_series(job_id)
-        return await client_or_store.list(job_id)
+        return await client_or_store.list_series(job_id)
     except NotFound:
         return []

@@ -32,7 +32,7 @@ def test_cancelled_call_keeps_acknowledged_chunks_only(make_store):
             await call.write(request(job, range(10, 20)))  # buffered, never acknowledged
             call.cancel()
 
-            listed = await client.list(job)
+            listed = await client.list_series(job)
             assert [(s.count, s.end) for s in listed] == [(10, 9 * HOUR)]
             # the unacknowledged hours are free: a new call writes them
             refs = await client.write(job, "heat", np.arange(10, 15) * HOUR, tags={"asset": "b1"}, Q=np.full(5, 2.0))
@@ -69,7 +69,7 @@ def test_batches_are_acknowledged_as_they_are_stored(make_store):
             acks = [(r.acked_chunks, r.values, r.done) async for r in client.stub.WriteSeries(iter(requests))]
             assert acks[:-1] == [(2, 20, False), (4, 40, False), (6, 60, False)]
             assert acks[-1] == (6, 60, True)
-            assert [s.count for s in await client.list(job)] == [60]
+            assert [s.count for s in await client.list_series(job)] == [60]
 
     asyncio.run(scenario())
 

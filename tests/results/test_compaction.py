@@ -69,10 +69,10 @@ def test_small_parts_are_compacted_after_the_writes_and_read_the_same(tmp_path):
         job = new_job()
         async with serving(store, compaction_delay=0.05) as client:
             await write_in_batches(client, job, 60)
-            listed = await client.list(job)
+            listed = await client.list_series(job)
             await until(lambda: parts(store, job) == 1, timeout=30)
             check(await client.read(job), 5, 60 * 20)
-            assert await client.list(job) == listed
+            assert await client.list_series(job) == listed
             # the old part files go right after the new catalogue is in place
             await until(lambda: len(list((store.root / job).rglob("*.parquet"))) == 1)
 

@@ -38,7 +38,7 @@ def test_write_read_list_delete_round_trip(make_store):
             ]
             assert {r.database for r in refs} == {job} and all(r.host for r in refs)
 
-            listed = await client.list(job)
+            listed = await client.list_series(job)
             assert [
                 (s.key.measurement, s.key.tags, s.fields, s.count, s.start, s.end, dict(s.units)) for s in listed
             ] == [
@@ -55,7 +55,7 @@ def test_write_read_list_delete_round_trip(make_store):
 
             assert await client.delete(job) == 2
             with pytest.raises(NotFound):
-                await client.list(job)
+                await client.list_series(job)
 
     asyncio.run(scenario())
 
@@ -139,7 +139,7 @@ def test_nan_is_stored_as_missing(make_store):
 def test_unknown_job_is_not_found(make_store):
     async def scenario():
         async with serving(make_store()) as client:
-            for call in (client.list(new_job()), client.delete(new_job()), client.read([new_job()])):
+            for call in (client.list_series(new_job()), client.delete(new_job()), client.read([new_job()])):
                 with pytest.raises(NotFound, match="job"):
                     await call
 
@@ -185,7 +185,7 @@ def test_blocking_writer_from_a_handler_thread(make_store):
             assert [(r.field, r.count, r.unit) for r in result] == [("Q", 72, "kW")]
             with pytest.raises(RuntimeError, match="event loop"):
                 blocking.flush()  # on the loop itself it would deadlock: refused
-            listed = await client.list(job)
+            listed = await client.list_series(job)
             assert listed[0].count == 72
 
     asyncio.run(scenario())
@@ -263,7 +263,7 @@ def test_series_keep_their_own_fields(make_store):
             await writer.close()
             got = await client.read(job)
             assert [(s.tags["asset"], sorted(s.fields)) for s in got] == [("a", ["Q"]), ("b", ["T"])]
-            assert [s.fields for s in await client.list(job)] == [("Q",), ("T",)]
+            assert [s.fields for s in await client.list_series(job)] == [("Q",), ("T",)]
 
     asyncio.run(scenario())
 

@@ -34,7 +34,7 @@ def test_a_late_write_after_delete_is_refused_and_nothing_comes_back(make_store)
             await late.series("heat", asset="a").write(hours(10, 20), Q=np.ones(10))
             with pytest.raises(FailedPrecondition, match=f"job '{job}' was deleted"):
                 await late.close()
-            for call in (client.list(job), client.read(job)):
+            for call in (client.list_series(job), client.read(job)):
                 with pytest.raises(NotFound, match=f"job '{job}' was deleted"):
                     await call
             assert await raw_series(client.server_store, job) == []
@@ -126,7 +126,7 @@ def test_tombstones_survive_a_restart_and_hold_across_replicas(make_store):
             assert await raw_series(one.server_store, job) == []
         async with serving(make_store()) as restarted:
             with pytest.raises(NotFound, match="was deleted"):
-                await restarted.list(job)
+                await restarted.list_series(job)
             with pytest.raises(FailedPrecondition, match="was deleted"):
                 await restarted.write(job, "heat", hours(0, 4), Q=np.ones(4))
 

@@ -50,7 +50,7 @@ def test_unparseable_request_is_invalid_argument(make_store, method, streaming):
             assert "is not a valid workmesh.v1." in error.details()
             # the server still serves
             with pytest.raises(NotFound):
-                await client.list(new_job())
+                await client.list_series(new_job())
 
     asyncio.run(scenario())
 

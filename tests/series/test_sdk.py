@@ -67,12 +67,12 @@ def test_retried_attempt_writes_fresh(tmp_path, workflow_type):
             job = new_job()
             first = await run_job(worker, job, workflow_type, steps=20, fail_first=True)
             assert first[-1].error.code == "RETRYABLE_ERROR" and first[-1].error.retryable
-            stored = {s.key.measurement: s.count for s in await client.list(job)}
+            stored = {s.key.measurement: s.count for s in await client.list_series(job)}
             assert stored["heat"] == 20, "attempt 1 stored its heat series before failing"
             # Attempt 2 writes the same timestamps again: without fresh they would be rejected.
             second = await run_job(worker, job, workflow_type, attempt=2, steps=20, fail_first=True)
             assert second[-1].WhichOneof("payload") == "result", second[-1]
-            assert {s.key.measurement: s.count for s in await client.list(job)} == {"heat": 20, "outdoor": 20}
+            assert {s.key.measurement: s.count for s in await client.list_series(job)} == {"heat": 20, "outdoor": 20}
             await worker.series_factory.close()
 
     asyncio.run(body())
@@ -106,7 +106,7 @@ def test_failed_job_aborts_its_writer_and_unacknowledged_data_is_dropped(tmp_pat
             assert events[-1].error.code == "HANDLER_ERROR"
             # Small writes stay buffered until the writer closes; the abort drops them.
             with pytest.raises(NotFound):
-                await client.list(job)
+                await client.list_series(job)
             await worker.series_factory.close()
 
     asyncio.run(body())
@@ -131,7 +131,7 @@ def test_cancelled_job_keeps_only_acknowledged_data(tmp_path):
             await follower
             assert events[-1].error.code == "CANCELLED"
             with pytest.raises(NotFound):  # nothing was acknowledged: nothing stays
-                await client.list(job_id)
+                await client.list_series(job_id)
             await worker.series_factory.close()
 
     asyncio.run(body())
@@ -154,7 +154,7 @@ def test_found_through_the_registry_and_one_channel_for_all_jobs(tmp_path):
                 first = await connection.client()
                 assert connection.address == "" and (await connection.client()) is first
                 for job in jobs:
-                    assert {s.key.measurement for s in await client.list(job)} == {"heat", "outdoor"}
+                    assert {s.key.measurement for s in await client.list_series(job)} == {"heat", "outdoor"}
                 await connection.close()
 
     asyncio.run(body())

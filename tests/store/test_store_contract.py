@@ -85,21 +85,21 @@ def test_list_is_newest_first_with_filters_and_pages(backend: Backend) -> None:
                 job, _ = await store.create(new_job("a" if i % 2 == 0 else "b"))
                 ids.append(job.job_id)
             await store.append(ids[2], [status(pb.JOB_STATUS_RUNNING)], JobUpdate(status=pb.JOB_STATUS_RUNNING))
-            assert [j.job_id for j in await store.list()] == ids[::-1]
-            assert [j.job_id for j in await store.list(workflow_type="a")] == ids[::-2]
-            running = await store.list(statuses=[pb.JOB_STATUS_RUNNING])
+            assert [j.job_id for j in await store.list_jobs()] == ids[::-1]
+            assert [j.job_id for j in await store.list_jobs(workflow_type="a")] == ids[::-2]
+            running = await store.list_jobs(statuses=[pb.JOB_STATUS_RUNNING])
             assert [j.job_id for j in running] == [ids[2]] and running[0].status == pb.JOB_STATUS_RUNNING
-            queued_a = await store.list(workflow_type="a", statuses=[pb.JOB_STATUS_QUEUED, pb.JOB_STATUS_FAILED])
+            queued_a = await store.list_jobs(workflow_type="a", statuses=[pb.JOB_STATUS_QUEUED, pb.JOB_STATUS_FAILED])
             assert [j.job_id for j in queued_a] == [ids[6], ids[4], ids[0]]
             pages, after = [], None
             while True:
-                page = await store.list(limit=3, after=after)
+                page = await store.list_jobs(limit=3, after=after)
                 if not page:
                     break
                 pages.append([j.job_id for j in page])
                 after = page[-1].job_id
             assert pages == [ids[6:3:-1], ids[3:0:-1], ids[0:1]]
-            assert await store.list(after="no-such-job") == []
+            assert await store.list_jobs(after="no-such-job") == []
 
     run(body())
 
@@ -111,7 +111,7 @@ def test_idempotency_key_returns_the_earlier_job(backend: Backend) -> None:
             again, again_new = await store.create(new_job(idempotency_key="once"))
             assert is_new and not again_new
             assert again.job_id == first.job_id
-            assert len(await store.list()) == 1
+            assert len(await store.list_jobs()) == 1
             other, other_new = await store.create(new_job(idempotency_key="other"))
             assert other_new and other.job_id != first.job_id
             assert (await store.get_by_key("once")).job_id == first.job_id
@@ -128,7 +128,7 @@ def test_concurrent_creates_with_one_key_make_one_job(backend: Backend) -> None:
             results = await asyncio.gather(*(s.create(new_job(idempotency_key="race")) for s in stores))
             assert sum(is_new for _, is_new in results) == 1
             assert len({job.job_id for job, _ in results}) == 1
-            assert len(await one.list()) == 1
+            assert len(await one.list_jobs()) == 1
 
     run(body())
 
@@ -295,7 +295,7 @@ def test_delete_removes_the_job_and_its_events(backend: Backend) -> None:
             assert await store.events(job.job_id) == []
             assert not await store.delete(job.job_id)
             assert await store.get_by_key("k") is None
-            assert [j.job_id for j in await store.list()] == [keep.job_id]
+            assert [j.job_id for j in await store.list_jobs()] == [keep.job_id]
             again, is_new = await store.create(new_job(idempotency_key="k"))
             assert is_new and again.job_id != job.job_id
             with pytest.raises(NotFound):
@@ -358,7 +358,7 @@ def test_creates_queued_together_resolve_ids_and_keys_in_order(backend: Backend)
                 ("a", False),
                 ("b", True),
             ]
-            assert sorted(j.job_id for j in await store.list()) == ["a", "b"]
+            assert sorted(j.job_id for j in await store.list_jobs()) == ["a", "b"]
             assert [e.seq for e in await store.events("b")] == [1]
 
     run(body())

@@ -161,8 +161,8 @@ def test_retention_deletes_only_jobs_finished_before_the_cutoff(backend: Backend
             assert await store.finished_before(now + dt.timedelta(seconds=1), limit=1) == [old]
             assert await store.delete_finished_before(now - dt.timedelta(days=7)) == 1
             assert await store.get(old) is None and await store.events(old) == []
-            assert {j.job_id for j in await store.list()} == {recent, running}
+            assert {j.job_id for j in await store.list_jobs()} == {recent, running}
             assert await store.delete_finished_before(now + dt.timedelta(seconds=1)) == 1  # running stays
-            assert [j.job_id for j in await store.list()] == [running]
+            assert [j.job_id for j in await store.list_jobs()] == [running]
 
     run(body())

@@ -131,7 +131,7 @@ class LeaseKeeper:
         stale: list[str] = []
         after = None
         while True:
-            page = await self._store.list(statuses=ACTIVE, limit=1000, after=after)
+            page = await self._store.list_jobs(statuses=ACTIVE, limit=1000, after=after)
             stale.extend(r.job_id for r in page if r.job_id not in held)
             if len(page) < 1000:
                 break

@@ -55,7 +55,7 @@ def _copy(record: JobRecord) -> JobRecord:
 class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
     """A JobStore in memory. Not shared between processes; lost on exit.
 
-    Jobs are listed newest first by creation order; ``list(after=job_id)`` continues after
+    Jobs are listed newest first by creation order; ``list_jobs(after=job_id)`` continues after
     that job. Deleted jobs leave a hole in the order list that listing skips.
     """
 
@@ -105,7 +105,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
         entry = self._jobs.get(job_id)
         return _copy(entry.record) if entry is not None else None
 
-    async def list(
+    async def list_jobs(
         self,
         *,
         workflow_type: str | None = None,

@@ -117,7 +117,7 @@ class JobStore(Protocol):
         """The job created with this idempotency key, or None (no such key, or its job deleted)."""
         ...
 
-    async def list(
+    async def list_jobs(
         self,
         *,
         workflow_type: str | None = None,

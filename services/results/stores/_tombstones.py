@@ -10,7 +10,7 @@ deleted) would create the job's series again. :class:`TombstonedStore` wraps any
 * ``write`` refuses a deleted job (FAILED_PRECONDITION), and checks the tombstone again after
   storing: another results replica (same InfluxDB) may have deleted the job meanwhile, and then
   the batch is deleted again and refused — so what a deleter acknowledged stays deleted.
-* ``read``/``list`` answer NOT_FOUND "job X was deleted" (a comparison names the deleted job).
+* ``read``/``list_series`` answer NOT_FOUND "job X was deleted" (a comparison names the deleted job).
 
 ``delete(job, restart=True)`` (a retried attempt starting over) removes the series without a
 tombstone. Tombstones are kept for good: job ids are not reused, and one costs a few bytes.

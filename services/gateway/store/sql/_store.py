@@ -279,7 +279,7 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
             return None
         return await self._read(lambda conn: ops.read_job_by_key(conn, idempotency_key))
 
-    async def list(
+    async def list_jobs(
         self,
         *,
         workflow_type: str | None = None,
