@@ -244,18 +244,30 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         )
 
     async def WatchJob(self, request, context):
-        watcher = None
         try:
-            job_id = _job_id(request)
-            after = request.after_seq
-            if after > MAX_SEQ:
-                raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
-            store = self._store
-            await visible_job(store.get, job_id, READ)
-            events = await store.events(job_id, after)
-            last_seq, unknown = after, f"job_id: no job {job_id!r}"
-            if request.queue_updates:
-                watcher = self._queue_watch.watch(job_id)
+            async for batch in self.watch_batches(request):
+                for event in batch:
+                    yield event
+        except WorkmeshError as exc:
+            await abort(context, exc)
+
+    async def watch_batches(self, request, context=None):
+        """WatchJob's events, in the lists they become available in (the HTTP API writes each
+        list at once).
+
+        Raises:
+            WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
+        """
+        job_id = _job_id(request)
+        after = request.after_seq
+        if after > MAX_SEQ:
+            raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
+        store = self._store
+        await visible_job(store.get, job_id, READ)
+        events = await store.events(job_id, after)
+        last_seq, unknown = after, f"job_id: no job {job_id!r}"
+        watcher = self._queue_watch.watch(job_id) if request.queue_updates else None
+        try:
             while True:
                 if not events:
                     state = await _peek(store, job_id)
@@ -264,11 +276,12 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                     last_seq, terminal = state
                     if terminal and after >= last_seq:
                         return  # ended (the client may have asked to start after its last event)
-                for event in events:
-                    yield event
+                for i, event in enumerate(events):
                     if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
+                        yield events[: i + 1]
                         return
                 if events:
+                    yield events
                     after = last_seq = events[-1].seq
                     if events[-1].WhichOneof("payload") == "notification":
                         # Only after the terminal status: once caught up the stream ends at the
@@ -281,11 +294,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                     await store.wait(job_id, min(after, last_seq), self._watch_idle)
                 else:
                     if (place := self._queue_watch.take(watcher)) is not None:
-                        yield queue_event(after, place)
+                        yield [queue_event(after, place)]
                     await watcher.wait(store.wait(job_id, min(after, last_seq), self._watch_idle))
                 events = await store.events(job_id, after)
-        except WorkmeshError as exc:
-            await abort(context, exc)
         finally:
             if watcher is not None:
                 self._queue_watch.unwatch(watcher)

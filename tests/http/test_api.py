@@ -264,3 +264,19 @@ def test_openapi_is_served_and_health(http):
 def test_job_event_kinds_are_the_proto_oneof():
     names = [f.name for f in common_pb2.JobEvent.DESCRIPTOR.oneofs_by_name["payload"].fields]
     assert names == ["status", "progress", "log", "result", "error", "notification", "queue"]
+
+
+def test_event_cache_encodes_each_stored_event_once_and_stays_bounded():
+    from workmesh.services.gateway.http._api import EventCache
+
+    cache = EventCache(size=2)
+    first = common_pb2.JobEvent(seq=1, progress=common_pb2.Progress(fraction=0.5))
+    data = cache.encode("j1", first)
+    assert data.startswith(b"id: 1\nevent: progress\ndata: {") and data.endswith(b"\n\n")
+    assert cache.encode("j1", first) is data  # the same bytes for every stream of the job
+    assert cache.encode("j2", first) is not data  # another job's seq 1
+    cache.encode("j1", common_pb2.JobEvent(seq=2))
+    assert len(cache) == 2  # the oldest went first
+    place = common_pb2.JobEvent(seq=2, queue=common_pb2.QueuePlace(position=3, queued=4))
+    assert b"event: queue\n" in cache.encode("j1", place)  # not stored: not cached under seq 2
+    assert b"event: event\n" in cache.encode("j1", common_pb2.JobEvent(seq=2))

@@ -34,12 +34,40 @@ _KINDS = {
 }
 
 
-async def _mapped(stream: AsyncIterator, convert: Callable) -> AsyncIterator[Event]:
+async def _mapped(stream: AsyncIterator, convert: Callable) -> AsyncIterator[bytes]:
     try:
         async for item in stream:
             yield convert(item)
     finally:
         await stream.aclose()
+
+
+class EventCache:
+    """Stored job events encoded for SSE once, however many streams send them.
+
+    Stored events never change and job ids are never reused, so ``(job_id, seq)`` names the
+    encoding for good; the oldest entries go first beyond `size`. Unstored ``queue`` events
+    are encoded every time.
+    """
+
+    def __init__(self, size: int = 4096) -> None:
+        self._size = size
+        self._items: dict[tuple[str, int], bytes] = {}
+
+    def encode(self, job_id: str, event: common_pb2.JobEvent) -> bytes:
+        kind = event.WhichOneof("payload") or "event"
+        if kind == "queue":
+            return Event(kind, to_dict(event), str(event.seq)).encode()
+        key = (job_id, event.seq)
+        data = self._items.get(key)
+        if data is None:
+            data = self._items[key] = Event(kind, to_dict(event), str(event.seq)).encode()
+            if len(self._items) > self._size:
+                del self._items[next(iter(self._items))]
+        return data
+
+    def __len__(self) -> int:
+        return len(self._items)
 
 
 def after_seq(request: web.Request) -> int:
@@ -66,6 +94,7 @@ class GatewayRoutes:
         self._servicer = servicer
         self._streams = streams
         self._heartbeat = heartbeat
+        self._encoded = EventCache()
 
     def add_to(self, app: web.Application) -> None:
         router = app.router
@@ -86,7 +115,7 @@ class GatewayRoutes:
     async def watch_types(self, request: web.Request) -> web.StreamResponse:
         query = from_query(request, gateway_pb2.WatchWorkflowTypesRequest())
         stream = server_stream(self._servicer.WatchWorkflowTypes, query)
-        events = _mapped(stream, lambda change: Event(_KINDS.get(change.kind, "updated"), to_dict(change)))
+        events = _mapped(stream, lambda change: Event(_KINDS.get(change.kind, "updated"), to_dict(change)).encode())
         return await serve_sse(request, events, heartbeat=self._heartbeat, counter=self._streams)
 
     async def submit_job(self, request: web.Request) -> web.Response:
@@ -122,6 +151,9 @@ class GatewayRoutes:
         if job.status in TERMINAL and after >= job.last_seq:
             return web.Response(status=204)
         watch = gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after, queue_updates=query.queue_updates)
-        stream = server_stream(self._servicer.WatchJob, watch)
-        events = _mapped(stream, lambda e: Event(e.WhichOneof("payload") or "event", to_dict(e), str(e.seq)))
-        return await serve_sse(request, events, heartbeat=self._heartbeat, counter=self._streams)
+        # The events ready at once (a replay, or a worker's batch of progress) go out in one
+        # write, each encoded once for all the streams of the job.
+        stream = server_stream(self._servicer.watch_batches, watch)
+        encode = self._encoded.encode
+        chunks = _mapped(stream, lambda batch: b"".join([encode(job_id, e) for e in batch]))
+        return await serve_sse(request, chunks, heartbeat=self._heartbeat, counter=self._streams)

@@ -1,6 +1,7 @@
 """Server-Sent Events: one response per stream, counted, with heartbeats and a clean end.
 
-A stream is written by :func:`serve_sse` from an async iterator of :class:`Event`. When the
+A stream is written by :func:`serve_sse` from an async iterator of encoded chunks (one or more
+:class:`Event` each: whatever was ready at once goes out in one write). When the
 client goes away, aiohttp cancels the handler (the app runs with ``handler_cancellation``) or the
 next write fails; either way the iterator is closed at once, so the servicer's generator behind it
 runs its ``finally`` and releases its subscription. :class:`StreamCounter` holds how many streams
@@ -43,9 +44,10 @@ class StreamCounter:
 
 
 async def serve_sse(
-    request: web.Request, events: AsyncIterator[Event], *, heartbeat: float, counter: StreamCounter
+    request: web.Request, chunks: AsyncIterator[bytes], *, heartbeat: float, counter: StreamCounter
 ) -> web.StreamResponse:
-    """Write `events` to the client as text/event-stream until they end or the client leaves.
+    """Write `chunks` (encoded events, see :meth:`Event.encode`) to the client as
+    text/event-stream, one write each, until they end or the client leaves.
 
     An error the iterator raises after the headers went out is sent as a last ``error`` event
     (its data a google.rpc.Status) before the stream ends. A comment line goes out after
@@ -56,7 +58,7 @@ async def serve_sse(
     )
     counter.open += 1
     counter.total += 1
-    iterator = aiter(events)
+    iterator = aiter(chunks)
     pending: asyncio.Future | None = None
     try:
         await response.prepare(request)
@@ -70,13 +72,13 @@ async def serve_sse(
                 continue
             finished, pending = pending, None
             try:
-                event = finished.result()
+                chunk = finished.result()
             except StopAsyncIteration:
                 break
             except CallError as exc:
                 await response.write(Event("error", exc.json()).encode())
                 break
-            await response.write(event.encode())
+            await response.write(chunk)
         await response.write_eof()
     except ConnectionError:
         pass  # the client went away: nothing more to send
