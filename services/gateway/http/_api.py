@@ -24,7 +24,7 @@ from workmesh.services.core.limits import TERMINAL
 from workmesh.services.gateway.http._calls import invalid, server_stream, unary
 from workmesh.services.gateway.http._messages import from_query, json_response, read_body, to_dict
 from workmesh.services.gateway.http._sse import Event, StreamCounter, serve_sse
-from workmesh.v1 import gateway_pb2
+from workmesh.v1 import common_pb2, gateway_pb2
 
 JOB_ID = "{job_id:[^/:]+}"
 _KINDS = {
