@@ -25,6 +25,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from workmesh.services.core.errors import ApplicationError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
+from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
@@ -146,7 +147,7 @@ class Job:
         self.job_id = request.job_id
         self.attempt = request.attempt or 1
         self.trace_context = dict(request.trace_context)  # W3C carrier of the job's trace (may be empty)
-        self.outcome = ""  # "succeeded", "failed", "cancelled" or "timed_out" once done
+        self.outcome: Outcome | None = None  # once done
         self.loop = asyncio.get_running_loop()
         self.loop_thread = threading.get_ident()
         self.series_factory = host.series_factory
@@ -356,17 +357,16 @@ class Job:
             instance=self.host.instance_id,
             parent=parent,
         ) as span:
-            payload = await self._outcome(kwargs)
+            end = await self._outcome(kwargs)
             if self.ctx._series is not None:  # close the job's series writer into the result, or abort it
-                payload = await self.ctx._series.finish(payload)
-            if "error" in payload and span.is_recording():
-                error = payload["error"]
-                span.set_status(Status(StatusCode.ERROR, f"{error.code}: {error.message}"))
-        self._finish(payload)
+                end = await self.ctx._series.finish(end)
+            if isinstance(end, common_pb2.JobError) and span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, f"{end.code}: {end.message}"))
+        self._finish(end)
 
-    async def _outcome(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+    async def _outcome(self, kwargs: dict[str, Any]) -> common_pb2.JobResult | common_pb2.JobError:
+        """The handler's result, or the error it ended with."""
         definition = self.definition
-        payload: dict[str, common_pb2.JobResult | common_pb2.JobError]
         try:
             if definition.is_async:
                 value = await definition.handler(self.ctx, **kwargs)
@@ -374,29 +374,26 @@ class Job:
                 call = functools.partial(contextvars.copy_context().run, definition.handler, self.ctx, **kwargs)
                 self._future = _start_thread(call, f"workmesh-job-{self.job_id}")
                 value = await asyncio.wrap_future(self._future)
-            payload = {"result": job_result(value)}
+            return job_result(value)
         except Cancelled as exc:
-            payload = {"error": common_pb2.JobError(code=self.cancel_code, message=self._cancel_message(exc))}
+            return common_pb2.JobError(code=self.cancel_code, message=self._cancel_message(exc))
         except asyncio.CancelledError:
             # Forced after the grace period, or the worker is shutting down.
             if not self.cancel_requested:
                 self.cancel_requested, self.cancel_reason = True, "worker stopped"
-            payload = {
-                "error": common_pb2.JobError(
-                    code=self.cancel_code, message=f"{self.cancel_reason} (handler stopped after the grace period)"
-                )
-            }
+            return common_pb2.JobError(
+                code=self.cancel_code, message=f"{self.cancel_reason} (handler stopped after the grace period)"
+            )
         except ApplicationError as exc:
-            payload = {"error": common_pb2.JobError(code=exc.error_code, message=exc.message, retryable=exc.retryable)}
+            return common_pb2.JobError(code=exc.error_code, message=exc.message, retryable=exc.retryable)
         except Exception as exc:  # noqa: BLE001 - any handler failure becomes the job's error
             log.warning("job %s (%s) failed", self.job_id, definition.name, exc_info=True)
-            payload = {"error": common_pb2.JobError(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}")}
-        return payload
+            return common_pb2.JobError(code="HANDLER_ERROR", message=f"{type(exc).__name__}: {exc}")
 
     def _cancel_message(self, exc: Cancelled) -> str:
         return self.cancel_reason or exc.message or "cancelled"
 
-    def _finish(self, payload: dict[str, Any]) -> None:
+    def _finish(self, end: common_pb2.JobResult | common_pb2.JobError) -> None:
         if self._future is not None:
             self._take_thread_progress()
         if self._progress_timer is not None:
@@ -407,12 +404,13 @@ class Job:
                 timer.cancel()
         if self._orphan is not None:
             self._orphan.cancel()
-        self._append(WorkerEvent(**payload))
-        self.done = True
-        if "result" in payload:
-            self.outcome = "succeeded"
+        if isinstance(end, common_pb2.JobResult):
+            self._append(WorkerEvent(result=end))
+            self.outcome = Outcome.SUCCEEDED
         else:
-            self.outcome = {"CANCELLED": "cancelled", "TIMED_OUT": "timed_out"}.get(payload["error"].code, "failed")
+            self._append(WorkerEvent(error=end))
+            self.outcome = Outcome.of_error(end)
+        self.done = True
         if self._listeners:  # each got the terminal event: they stop following here
             self._followers -= len(self._listeners)
             self._listeners.clear()

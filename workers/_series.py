@@ -173,40 +173,39 @@ class JobSeries:
         )
         return self._writer
 
-    async def finish(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Close the writer into a successful payload's result, or abort it; returns the payload.
+    async def finish(
+        self, end: common_pb2.JobResult | common_pb2.JobError
+    ) -> common_pb2.JobResult | common_pb2.JobError:
+        """Close the writer into a job's result, or abort it after an error; returns how the job ends.
 
         A failure to store the series fails the job (``RESULTS_WRITE_FAILED``; retryable when
         the results service was unavailable).
         """
         writer = self._writer
         if writer is None:
-            return payload
-        if "result" not in payload:
+            return end
+        if not isinstance(end, common_pb2.JobResult):
             await writer.abort()
-            return payload
+            return end
         try:
             refs = await writer.close()
         except (Exception, asyncio.CancelledError) as exc:  # noqa: BLE001 - any failure fails the job
             await writer.abort()
             if isinstance(exc, asyncio.CancelledError):
-                return {"error": common_pb2.JobError(code="CANCELLED", message="stopped while storing its series")}
+                return common_pb2.JobError(code="CANCELLED", message="stopped while storing its series")
             retryable = isinstance(exc, WorkmeshError) and exc.retryable
             if retryable:
                 await self.connection.reset()
             message = exc.message if isinstance(exc, WorkmeshError) else f"{type(exc).__name__}: {exc}"
-            return {
-                "error": common_pb2.JobError(
-                    code=WRITE_FAILED, retryable=retryable, message=f"storing the job's series failed: {message}"
-                )
-            }
-        result: common_pb2.JobResult = payload["result"]
-        given = list(result.series)  # refs the handler returned itself stay, after the written ones
+            return common_pb2.JobError(
+                code=WRITE_FAILED, retryable=retryable, message=f"storing the job's series failed: {message}"
+            )
+        given = list(end.series)  # refs the handler returned itself stay, after the written ones
         seen = {ref.SerializeToString(deterministic=True) for ref in refs}
-        del result.series[:]
-        result.series.extend(refs)
-        result.series.extend(r for r in given if r.SerializeToString(deterministic=True) not in seen)
-        return payload
+        del end.series[:]
+        end.series.extend(refs)
+        end.series.extend(r for r in given if r.SerializeToString(deterministic=True) not in seen)
+        return end
 
 
 class SeriesStream:

@@ -218,7 +218,7 @@ class Worker:
 
     def job_finished(self, job: Job) -> None:
         if self._metrics is not None:
-            self._metrics.job_finished(job.definition.name, job.outcome)
+            self._metrics.job_finished(job.definition.name, job.outcome.label if job.outcome else "")
         self._finished.append(job)
         if len(self._finished) > self.max_retained:
             self._prune()

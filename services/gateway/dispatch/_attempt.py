@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from workmesh.services.core.outcome import Outcome
 from workmesh.services.gateway.discovery._catalog import InstanceState
 from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
@@ -78,7 +79,7 @@ class Attempt:
     call: object | None = None
     stop_status: int = 0  # CANCELLED or TIMED_OUT once the gateway asked it to stop
     stop_reason: str = ""
-    outcome: str = "LOST"  # how it ended, for the store's attempt record
+    outcome: Outcome = Outcome.LOST  # how it ended, for the store's attempt record
     outcome_reason: str = ""
     forced: bool = False
     worker_seq: int = 0  # last WorkerEvent seq consumed (where an Attach would resume)

@@ -31,6 +31,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
+from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import end_span
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import (
@@ -444,13 +445,13 @@ class Dispatcher:
                 del self._driven.running[job.job_id]
                 wf = inst.types.get(job.workflow_type)
                 self.queue.ended(
-                    job.job_id, succeeded=a.outcome == "SUCCEEDED", version=wf.version if wf is not None else ""
+                    job.job_id, succeeded=a.outcome is Outcome.SUCCEEDED, version=wf.version if wf is not None else ""
                 )
             inst.in_flight -= 1
             if self._driven.started and self.queue.scheduler.shares.limited:
                 self.repump()  # a running limit may have let jobs of other types start
             if a.span is not None:
-                end_span(a.span, None if a.outcome == "SUCCEEDED" or a.abandoned else a.outcome)
+                end_span(a.span, None if a.outcome is Outcome.SUCCEEDED or a.abandoned else a.outcome.value)
             if recorded and self._driven.started and not a.abandoned and not a.ended and not a.unstarted:
                 self._tasks.spawn(self._end_attempt(a))
             self._catalog.released(inst)
@@ -481,7 +482,7 @@ class Dispatcher:
 
     async def _end_attempt(self, a: Attempt) -> None:
         try:
-            await self._store.end_attempt(a.job.job_id, a.number, a.outcome, a.outcome_reason)
+            await self._store.end_attempt(a.job.job_id, a.number, a.outcome.value, a.outcome_reason)
         except (NotFound, Unavailable, ResourceExhausted) as exc:  # the record is informative only
             log.info("job %s: attempt %d end not recorded: %s", a.job.job_id, a.number, exc)
 
@@ -550,7 +551,7 @@ class Dispatcher:
                         kind = ev.WhichOneof("payload")
                     a.write_soon(self._store, events, JobUpdate(progress=progress, worker_seq=a.worker_seq))
                 elif kind == "result":
-                    a.outcome = "SUCCEEDED"
+                    a.outcome = Outcome.SUCCEEDED
                     # Queued behind the writes in flight (same transaction when they meet), with
                     # the attempt's end.
                     await self._outcomes.finish(
@@ -583,7 +584,7 @@ class Dispatcher:
                 # INTERNAL before the first event: the worker could not take the request (e.g.
                 # decode it). Another instance of the same code would fail alike: not a lost worker.
                 error = S.JobError(code=code.name, message=exc.details() or "")
-                a.outcome, a.outcome_reason = "FAILED", f"{code.name}: {exc.details()}"
+                a.outcome, a.outcome_reason = Outcome.FAILED, f"{code.name}: {exc.details()}"
                 await self._outcomes.finish(
                     job.job_id,
                     [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
@@ -607,8 +608,8 @@ class Dispatcher:
             raise
         except (NotFound, FailedPrecondition):
             call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
-            if a.outcome == "LOST":
-                a.outcome, a.outcome_reason = "CANCELLED", "job finished or deleted"
+            if a.outcome is Outcome.LOST:
+                a.outcome, a.outcome_reason = Outcome.CANCELLED, "job finished or deleted"
             self._tasks.spawn(self._control.send_cancel(inst, job.job_id, "job finished or deleted"))
             return
         except BaseException:

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
+from workmesh.services.core.outcome import Outcome
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, status_event, utcnow
 from workmesh.services.gateway.dispatch._policy import RetryPolicy
 from workmesh.services.gateway.dispatch._state import Driven
@@ -53,10 +54,10 @@ class Outcomes:
         if a.stop_status or error.code == "CANCELLED":
             await self.stopped(a, error.message or error.code)
         elif error.retryable and self._retry.should_retry(a.number, job.max_attempts):
-            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
+            a.outcome, a.outcome_reason = Outcome.FAILED, f"{error.code}: {error.message}"
             await self._requeue(a, f"{error.code}: {error.message}")
         else:
-            a.outcome, a.outcome_reason = "FAILED", f"{error.code}: {error.message}"
+            a.outcome, a.outcome_reason = Outcome.FAILED, f"{error.code}: {error.message}"
             await self.finish(
                 job.job_id,
                 [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, error.code, a.number)],
@@ -101,7 +102,7 @@ class Outcomes:
     async def stopped(self, a: Attempt, detail: str) -> None:
         """The attempt stopped as the gateway asked (cancel, timeout) or its worker decided."""
         status = a.stop_status or S.JOB_STATUS_CANCELLED
-        a.outcome = S.JobStatus.Name(status)[len("JOB_STATUS_") :]
+        a.outcome = Outcome.of_status(status)
         a.outcome_reason = detail
         events = []
         error = None
@@ -141,7 +142,7 @@ class Outcomes:
         if attempt is not None:
             # The attempt's end goes out with the terminal write (one transaction).
             end = asyncio.ensure_future(
-                self._store.end_attempt(job_id, attempt.number, attempt.outcome, attempt.outcome_reason)
+                self._store.end_attempt(job_id, attempt.number, attempt.outcome.value, attempt.outcome_reason)
             )
             attempt.ended = True
         try:

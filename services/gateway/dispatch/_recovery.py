@@ -17,6 +17,7 @@ import logging
 from collections.abc import Callable
 
 from workmesh.services.core.errors import NotFound, WorkmeshError
+from workmesh.services.core.outcome import Outcome
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, open_attempt_span, pending_of, utcnow
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
@@ -217,7 +218,7 @@ class Recovery:
         pending = self._driven.pending
         try:
             with contextlib.suppress(NotFound):
-                await self._store.end_attempt(job.job_id, number, "LOST", why)
+                await self._store.end_attempt(job.job_id, number, Outcome.LOST.value, why)
             if pending.get(job.job_id) is job:
                 del pending[job.job_id]
                 await self._outcomes.lost(Attempt(job, None, number), why)
