@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import signal
 import socket
@@ -66,6 +67,30 @@ async def eventually_async(check: Callable[[], Awaitable[T]], timeout: float = 1
         if time.monotonic() > deadline:
             raise AssertionError(f"not true within {timeout}s: {error}") from error
         await asyncio.sleep(interval)
+
+
+async def always_async(check: Callable[[], object], window: float = 0.3, interval: float = 0.02) -> None:
+    """Assert that `check` holds at every poll for `window` seconds: the bounded proof that
+    something does not happen (a job stays queued, nothing more arrives, a waiter keeps waiting).
+
+    `check` returns a truth value, or an awaitable of one. It fails at the first poll where the
+    check is false, naming it; a sleep followed by one assert would only look at the end.
+    """
+    deadline = time.monotonic() + window
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        assert value, f"{check} stopped holding: returned {value!r}"
+        if time.monotonic() >= deadline:
+            return
+        await asyncio.sleep(interval)
+
+
+def run(body: Awaitable[T], timeout: float = 90.0) -> T:
+    """The one way to run an async test: on a fresh event loop, bounded in time (a hang fails
+    with a TimeoutError and a traceback, before pytest-timeout's 120 s)."""
+    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 class Processes:

@@ -10,7 +10,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.gateway.flows import fresh, versioned_new, versioned_old
 from tests.gateway.mesh import Mesh, terminal
-from tests.support import eventually_async
+from tests.support import always_async, eventually_async
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, sleep
@@ -86,8 +86,11 @@ def test_job_waits_queued_until_an_instance_appears():
             await eventually_async(lambda: _absent(mesh, "sleep"))
             # The type is known from before: the job is accepted and waits.
             job = await mesh.submit("sleep", seconds=0.05, steps=1)
-            await asyncio.sleep(0.3)  # time in which a worker could have been chosen, if any existed
-            assert (await mesh.job(job.job_id)).status == c.JOB_STATUS_QUEUED
+
+            async def queued() -> bool:
+                return (await mesh.job(job.job_id)).status == c.JOB_STATUS_QUEUED
+
+            await always_async(queued)  # no worker to choose: it stays queued
             await mesh.add_worker([sleep])
             assert terminal(await mesh.follow(job.job_id)) == c.JOB_STATUS_SUCCEEDED
 

@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from tests.store.conftest import Backend, run
+from tests.support import always_async
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import JobRecord, JobUpdate
 from workmesh.v1 import common_pb2 as pb
@@ -245,22 +246,36 @@ def test_events_replay_after_seq_with_limit(backend: Backend) -> None:
 
 
 def test_wait_wakes_on_append_and_delete(backend: Backend) -> None:
+    # Every wait below is given a 60 s timeout and bounded at 10 s: a store that does not wake a
+    # waiter when it should fails with a TimeoutError, one that returns too early fails the
+    # `always_async` window in which the waiter must still be waiting.
     async def body() -> None:
         async with backend.open() as store:
             job, _ = await store.create(new_job())
-            await asyncio.wait_for(store.wait(job.job_id, 0, timeout=30), 10)  # seq 1 exists: at once
+            await asyncio.wait_for(store.wait(job.job_id, 0, timeout=60), 10)  # seq 1 exists: at once
             waiter = asyncio.create_task(store.wait(job.job_id, 1, timeout=60))
-            await asyncio.sleep(0.05)
-            assert not waiter.done()
+            await always_async(lambda: not waiter.done())  # nothing past seq 1 yet
             await store.append(job.job_id, [progress(0.5)])
             await asyncio.wait_for(waiter, 10)
             waiter = asyncio.create_task(store.wait(job.job_id, 2, timeout=60))
-            await asyncio.sleep(0.05)
+            await always_async(lambda: not waiter.done())
             assert await store.delete(job.job_id)
-            await asyncio.wait_for(waiter, 10)
-            await asyncio.wait_for(store.wait(job.job_id, 2, timeout=0.05), 10)  # unknown: at once
-            other, _ = await store.create(new_job())
-            await store.wait(other.job_id, 1, timeout=0.05)  # nothing new: returns after the timeout
+            await asyncio.wait_for(waiter, 10)  # woken by the delete
+            await asyncio.wait_for(store.wait(job.job_id, 2, timeout=60), 10)  # unknown job: at once
+
+    run(body())
+
+
+def test_wait_returns_after_its_timeout_when_nothing_happens(backend: Backend) -> None:
+    async def body() -> None:
+        async with backend.open() as store:
+            job, _ = await store.create(new_job())
+            quiet = asyncio.create_task(store.wait(job.job_id, 1, timeout=60))
+            await always_async(lambda: not quiet.done())  # nothing new: it keeps waiting
+            quiet.cancel()
+            # ...and a short timeout ends the wait although nothing happened (10 s bound).
+            await asyncio.wait_for(store.wait(job.job_id, 1, timeout=0.05), 10)
+            assert [e.seq for e in await store.events(job.job_id)] == [1]
 
     run(body())
 
@@ -275,8 +290,7 @@ def test_wait_wakes_across_two_stores(backend: Backend) -> None:
             job, _ = await one.create(new_job())
             for seq in range(1, 4):
                 waiter = asyncio.create_task(two.wait(job.job_id, seq, timeout=60))
-                await asyncio.sleep(0.05)
-                assert not waiter.done()
+                await always_async(lambda w=waiter: not w.done())
                 await one.append(job.job_id, [progress(seq / 10)])
                 await asyncio.wait_for(waiter, 10)
             assert [e.seq for e in await two.events(job.job_id)] == [1, 2, 3, 4]

@@ -13,6 +13,7 @@ from alembic.script import ScriptDirectory
 
 from tests.store.conftest import Backend, run
 from tests.store.test_store_contract import new_job, progress
+from tests.support import always_async
 from workmesh.services.core.errors import InvalidArgument, Unavailable
 from workmesh.services.gateway.store.sql._engine import MIGRATIONS, normalize_url
 from workmesh.services.gateway.store.sql._schema import metadata
@@ -164,7 +165,7 @@ def test_postgres_url_options_reach_every_connection(request) -> None:
             assert setting == "off"
             job, _ = await one.create(new_job())
             waiter = asyncio.create_task(two.wait(job.job_id, 1, timeout=60))  # woken by NOTIFY only
-            await asyncio.sleep(0.05)
+            await always_async(lambda: not waiter.done())  # waiting before the append, not after
             await one.append(job.job_id, [progress(0.5)])
             await asyncio.wait_for(waiter, 10)
 
