@@ -12,6 +12,8 @@ For the base and every overlay (each directory with a kustomization.yaml under d
   every environment variable it gets (``env``, and the keys of ``envFrom`` ConfigMaps) is one the
   workmesh code reads, one the OpenTelemetry SDK reads, one the image's entrypoint reads, or one
   only used inside another value as ``$(NAME)``; the ConfigMaps and Secrets it refers to exist;
+- gateway, results and workers advertise their pod IP (``WORKMESH_*_ADVERTISE`` = ``$(POD_IP)``
+  from a ``status.podIP`` fieldRef): what they register in Consul is where they are reached;
 - workers: a preStop hook, and terminationGracePeriodSeconds above the drain plus cancel grace;
 - ScaledObjects: the target Deployment exists, every metric name in a Prometheus query is one the
   workmesh instruments really export through the collector's Prometheus exporter, and every
@@ -41,6 +43,12 @@ KEDA_SCHEMA = K8S / "schemas" / "scaledobject-keda-v1alpha1.json"
 SOURCES = ("services", "registry", "workers")
 ENV_NAME = re.compile(r"^(WORKMESH|CONSUL|INFLUX|OTEL|DATABASE)_[A-Z0-9_]+$")
 POD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+# The variable each registering service advertises itself with.
+ADVERTISE = {
+    "gateway": "WORKMESH_GATEWAY_ADVERTISE",
+    "results": "WORKMESH_RESULTS_ADVERTISE",
+    "worker": "WORKMESH_WORKER_ADVERTISE",
+}
 DRAIN_DEFAULTS = {"WORKMESH_WORKER_DRAIN_GRACE": 30.0, "WORKMESH_WORKER_CANCEL_GRACE": 5.0}
 
 
@@ -214,6 +222,8 @@ def check_containers(docs: list[Mapping[str, Any]], parser: argparse.ArgumentPar
             problems += _unknown_env(where, env, env_names)
             if args[:1] == ["worker"]:
                 problems += _check_drain(where, pod, container, env)
+            if args[:1] and args[0] in ADVERTISE:
+                problems += _check_advertise(where, container, ADVERTISE[args[0]])
     if not found:
         problems.append("no container runs the workmesh image")
     return problems
@@ -255,6 +265,18 @@ def _unknown_env(where: str, env: Mapping[str, str], known: set[str]) -> list[st
         for name in sorted(env)
         if name not in known and name not in expanded
     ]
+
+
+def _check_advertise(where: str, container: Mapping[str, Any], variable: str) -> list[str]:
+    """A service that registers itself must advertise its pod IP: Consul's checks and the gateway
+    dial that address, and neither 127.0.0.1 nor the pod name (the entrypoint's default) reaches it."""
+    items = {item["name"]: item for item in container.get("env", [])}
+    value = str(items.get(variable, {}).get("value", ""))
+    helper = re.fullmatch(r"\$\(([A-Za-z_][A-Za-z0-9_]*)\)", value)
+    source = items.get(helper.group(1), {}) if helper else {}
+    if ((source.get("valueFrom") or {}).get("fieldRef") or {}).get("fieldPath") != "status.podIP":
+        return [f"{where}: set {variable} to the pod IP ($(POD_IP), a fieldRef to status.podIP); got {value!r}"]
+    return []
 
 
 def _check_drain(where: str, pod: Mapping[str, Any], container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:

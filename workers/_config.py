@@ -10,6 +10,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from workmesh.services.core import env as envvars
+from workmesh.services.core.net import advertise_host
 from workmesh.services.core.tls import TlsConfig
 
 
@@ -66,9 +67,8 @@ class WorkerConfig:
 
     @property
     def advertise_host(self) -> str:
-        if self.advertise:
-            return self.advertise
-        return "127.0.0.1" if self.host in ("", "0.0.0.0", "::", "[::]") else self.host
+        """The host registered in the registry (never a wildcard address)."""
+        return advertise_host(self.host, self.advertise)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> WorkerConfig:

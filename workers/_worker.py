@@ -17,6 +17,7 @@ from grpc_health.v1 import health, health_pb2
 
 from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, service_name
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import WorkerMetrics
 from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
@@ -298,7 +299,7 @@ class Worker:
                     "capacity": str(self.capacity),
                     "sdk_version": SDK_VERSION,
                 },
-                grpc_check=f"{address}:{port}/{d.name}",
+                grpc_check=f"{join_host_port(address, port)}/{d.name}",
                 grpc_tls=config.tls.serves_tls,
             )
             for d in self.definitions.values()

@@ -29,6 +29,7 @@ from workmesh.services.core.auth import AuthConfig, Authenticator, AuthIntercept
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
+from workmesh.services.core.net import advertise_host, join_host_port, split_host_port
 from workmesh.services.core.telemetry import (
     GatewayMetrics,
     configure_telemetry,
@@ -65,6 +66,10 @@ class GatewayConfig:
 
     Attributes:
         address: ``host:port`` to listen on (port 0 picks a free port).
+        advertise: the host registered in the registry, where workers' and clients' lookups and
+            the registry's health check reach this gateway (``WORKMESH_GATEWAY_ADVERTISE``;
+            default: the listen host, 127.0.0.1 for a wildcard one, see
+            :func:`~workmesh.services.core.net.advertise_host`).
         registry: where the registry is (``CONSUL_HTTP_ADDR``).
         database_url: SQLAlchemy URL of the job store (``DATABASE_URL``): empty means the durable
             default, a SQLite file ``jobs.db`` in `data_dir`; ``postgresql://...`` for PostgreSQL
@@ -116,6 +121,7 @@ class GatewayConfig:
     """
 
     address: str = "127.0.0.1:50051"
+    advertise: str = ""
     registry: RegistryConfig = field(default_factory=RegistryConfig)
     database_url: str = ""
     data_dir: str = ".workmesh"
@@ -143,7 +149,7 @@ class GatewayConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
-        """Read ``WORKMESH_GATEWAY_ADDR``, ``CONSUL_HTTP_ADDR``/``CONSUL_HTTP_TOKEN``,
+        """Read ``WORKMESH_GATEWAY_ADDR``, ``WORKMESH_GATEWAY_ADVERTISE``, ``CONSUL_HTTP_ADDR``/``CONSUL_HTTP_TOKEN``,
         ``DATABASE_URL``, ``WORKMESH_DATA_DIR``, ``WORKMESH_SQLITE_SYNC``, ``WORKMESH_REPLICA_ID``,
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
@@ -165,6 +171,7 @@ class GatewayConfig:
             )
         return cls(
             address=envvars.host_port(env, "WORKMESH_GATEWAY_ADDR", cls.address),
+            advertise=envvars.text(env, "WORKMESH_GATEWAY_ADVERTISE"),
             registry=RegistryConfig.from_env(env),
             scheduler=envvars.choice(env, "WORKMESH_SCHEDULER", cls.scheduler, POLICIES),
             shares_file=envvars.text(env, "WORKMESH_SHARES_FILE"),
@@ -461,12 +468,17 @@ async def serve(config: GatewayConfig) -> None:
     # the start-up heap and collecting less often saves ~5% CPU per job (profiled).
     gc.freeze()
     gc.set_threshold(5000, 20, 20)
-    host = config.address.rpartition(":")[0].strip("[]")
-    log.info("gateway serving on %s:%d (registry %s)", host, port, config.registry.address)
+    host, _ = split_host_port(config.address)
+    advertised = advertise_host(host, config.advertise)
+    log.info(
+        "gateway serving on %s (advertised as %s, registry %s)",
+        join_host_port(host, port),
+        join_host_port(advertised, port),
+        config.registry.address,
+    )
     announce(log, "gateway", config.auth, tokens=hasattr(server.store, "find_token"))
     registrar = None
     if config.register:
-        advertised = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
         registrar = Registrar(
             config.registry,
             [
@@ -475,7 +487,7 @@ async def serve(config: GatewayConfig) -> None:
                     service_id=f"{SERVICE_NAME}-{advertised}-{port}",
                     address=advertised,
                     port=port,
-                    grpc_check=f"{advertised}:{port}/{GRPC_SERVICE}",
+                    grpc_check=f"{join_host_port(advertised, port)}/{GRPC_SERVICE}",
                 )
             ],
         )

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from workmesh.services.core import env as envvars
 from workmesh.services.core.errors import InvalidArgument
+from workmesh.services.core.net import advertise_host, split_host_port
 from workmesh.services.core.tls import TlsConfig
 
 if TYPE_CHECKING:
@@ -151,7 +152,4 @@ class ResultsConfig:
     @property
     def host(self) -> str:
         """The advertised host (never a wildcard address)."""
-        if self.advertise_host:
-            return self.advertise_host
-        host = self.listen.rpartition(":")[0].strip("[]")
-        return "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+        return advertise_host(split_host_port(self.listen)[0], self.advertise_host)

@@ -16,6 +16,7 @@ from workmesh.registry import Registrar, ServiceRegistration
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.limits import message_options
+from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import configure_telemetry, server_interceptors
 from workmesh.services.core.tls import bind
 from workmesh.services.results._config import ResultsConfig
@@ -63,9 +64,9 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     if port == 0:
         raise OSError(f"cannot bind the results service to {config.listen}")
     if store is None:
-        store = create_store(config, f"{config.host}:{port}")
+        store = create_store(config, join_host_port(config.host, port))
     elif not store.host:  # a Parquet store made before the port was known
-        store.host = f"{config.host}:{port}"
+        store.host = join_host_port(config.host, port)
     served = store if isinstance(store, TombstonedStore) else TombstonedStore(store, store.tombstones)
     compactor = None
     if isinstance(served.store, ParquetStore) and config.compaction_delay >= 0:
@@ -103,7 +104,7 @@ async def serve(config: ResultsConfig) -> None:
     await _set_health(server, health_pb2.HealthCheckResponse.SERVING)
     log.info(
         "results service listening",
-        address=f"{config.host}:{port}",
+        address=join_host_port(config.host, port),
         listen=config.listen,
         store=config.store,
         data_dir=str(config.data_dir) if config.store == "parquet" else None,
@@ -127,7 +128,7 @@ async def serve(config: ResultsConfig) -> None:
                 port=port,
                 tags=("workmesh",),
                 meta={"store": config.store},
-                grpc_check=f"{config.host}:{port}/{SERVICE_NAME}",
+                grpc_check=f"{join_host_port(config.host, port)}/{SERVICE_NAME}",
                 grpc_tls=config.tls.serves_tls,
             )
             registrar = Registrar(config.registry, [registration])

@@ -4,7 +4,9 @@ registers as workmesh-gateway, stops gracefully on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import urllib.request
 
 import grpc
 import pytest
@@ -85,6 +87,50 @@ def test_serve_registers_and_stops_gracefully(procs):
             assert await find_service(registry.config, "workmesh-gateway") == []
 
     asyncio.run(main())
+
+
+@pytest.mark.parametrize(("advertise", "expected"), [("127.0.0.2", "127.0.0.2"), ("", "127.0.0.1")])
+def test_the_registry_holds_the_advertised_address(procs, advertise, expected):
+    # Regression (issue 8): in containers the gateway listens on 0.0.0.0 and the image's entrypoint
+    # exports WORKMESH_GATEWAY_ADVERTISE, but nothing read it, so the registry held 127.0.0.1.
+    async def main():
+        async with EmbeddedRegistry() as registry:
+            port = free_port()
+            proc = procs.start(
+                "-c",
+                SERVE,
+                name="gateway",
+                env={
+                    "WORKMESH_GATEWAY_ADDR": f"0.0.0.0:{port}",
+                    "WORKMESH_GATEWAY_ADVERTISE": advertise,
+                    "CONSUL_HTTP_ADDR": registry.address,
+                    "DATABASE_URL": "memory://",
+                },
+            )
+
+            async def registered():
+                return await find_service(registry.config, "workmesh-gateway", passing=False)
+
+            [entry] = await eventually_async(registered, timeout=20)
+            assert (entry.address, entry.port) == (expected, port)
+
+            target = f"{expected}:{port}/workmesh.v1.Gateway"
+
+            async def probed_there():  # the registry's gRPC check has reached the gateway there
+                checks = await asyncio.to_thread(agent_checks, registry.address)
+                found = [(c["Status"], c["Output"]) for c in checks.values() if c["ServiceID"] == entry.service_id]
+                return found == [("passing", f"gRPC check {target}: success")]
+
+            await eventually_async(probed_there, timeout=20)
+            assert await asyncio.to_thread(procs.stop, proc, signal.SIGTERM) == 0, procs.log_of(proc)
+            assert f"advertised as {expected}:{port}" in procs.log_of(proc)
+
+    asyncio.run(main())
+
+
+def agent_checks(registry: str) -> dict:
+    with urllib.request.urlopen(f"http://{registry}/v1/agent/checks", timeout=5) as reply:
+        return json.loads(reply.read())
 
 
 def test_open_store_picks_memory_or_sql(tmp_path):

@@ -7,7 +7,8 @@ host         octet  runs
 ===========  =====  ==============================================================
 registry     10     ``workmesh registry`` (the embedded Consul-API registry)
 postgres     11     PostgreSQL 15, listening on this host's address only
-gw1, gw2     21/22  ``workmesh gateway``: two replicas on that PostgreSQL
+gw1, gw2     21/22  ``workmesh gateway``: two replicas on that PostgreSQL (gw1 listens on
+                    0.0.0.0 and advertises its address, gw2 listens on its address)
 results      30     ``workmesh results`` (Parquet)
 w1, w2, w3   41–43  ``workmesh worker tests.multihost.flows:worker``
 (client)     1      the test process itself, on the bridge
@@ -127,10 +128,13 @@ class Bed:
             DATABASE_URL=self.postgres.url("workmesh"),
             WORKMESH_REPLICA_ID=name,
             WORKMESH_DATA_DIR=str(self.tmp / name),
-            WORKMESH_GATEWAY_ADVERTISE=self.ip(name),
+            WORKMESH_GATEWAY_ADVERTISE=self.ip(name) if name == GATEWAYS[0] else "",
         )
+        # gw1 listens on all interfaces and says where it is with WORKMESH_GATEWAY_ADVERTISE (as in a
+        # container); gw2 listens on its host's address only, which is then what it registers.
+        listen = "0.0.0.0" if name == GATEWAYS[0] else self.ip(name)
         proc = self.procs.workmesh(
-            "gateway", "--listen", f"{self.ip(name)}:{GATEWAY_PORT}", env=env, name=name, wrap=self.net.wrap(name)
+            "gateway", "--listen", f"{listen}:{GATEWAY_PORT}", env=env, name=name, wrap=self.net.wrap(name)
         )
         old = self.gateways.pop(name, None)
         if old is not None:

@@ -106,6 +106,22 @@ def test_commands_env_and_drain_are_checked(docs):
     assert "POD_IP" not in text  # used as $(POD_IP) in the advertise address: a helper, not a setting
 
 
+def test_every_registering_service_advertises_its_pod_ip(docs):
+    assert not [p for p in check_k8s.check_containers(docs, build_parser(), check_k8s.known_env()) if "pod IP" in p]
+    docs = copy.deepcopy(docs)
+    gateway = named(docs, "Deployment", "workmesh-gateway")["spec"]["template"]["spec"]["containers"][0]
+    gateway["env"] = [e for e in gateway["env"] if e["name"] != "WORKMESH_GATEWAY_ADVERTISE"]
+    results = named(docs, "Deployment", "workmesh-results")["spec"]["template"]["spec"]["containers"][0]
+    for item in results["env"]:
+        if item["name"] == "POD_IP":
+            item["valueFrom"] = {"fieldRef": {"fieldPath": "metadata.name"}}
+    problems = check_k8s.check_containers(docs, build_parser(), check_k8s.known_env())
+    advertise = [p for p in problems if "pod IP" in p]
+    assert len(advertise) == 2, problems
+    assert "workmesh-gateway" in advertise[0] and "WORKMESH_GATEWAY_ADVERTISE" in advertise[0]
+    assert "workmesh-results" in advertise[1] and "WORKMESH_RESULTS_ADVERTISE to the pod IP" in advertise[1]
+
+
 def test_autoscaling_metrics_and_types_are_checked(docs):
     docs = copy.deepcopy(docs)
     scaled = named(docs, "ScaledObject", "workmesh-worker-heat-demand")
