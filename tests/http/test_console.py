@@ -6,14 +6,19 @@ Screenshots of every page are kept as test artifacts in ``.workmesh/artifacts/co
 
 from __future__ import annotations
 
+import contextlib
 import os
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.http.browser import MISSING, chrome
+from tests.http.client import Http
 from tests.http.test_api import submit
 from tests.support import REPO, eventually
+from workmesh.services.devmesh import DevMesh, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(bool(MISSING), reason=MISSING or "-")]
 WAIT = 60
@@ -163,3 +168,55 @@ def test_cancel_a_running_sleep_job_from_its_page(browser, http, shots):
     assert http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_CANCELLED"
     assert css(browser, "#cancel")[0].get_attribute("disabled") is not None
     snap(browser, shots / "sleep-cancelled.png")
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    def do_POST(self):  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204)
+        self.end_headers()
+        self.server.seen.append(self.headers.get("X-Workmesh-Signature", ""))
+
+    def log_message(self, *args):
+        pass
+
+
+@contextlib.contextmanager
+def webhook_receiver():
+    """A real HTTP server on 127.0.0.1 that accepts every webhook (204) and notes its signature."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+    server.seen = []
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+
+def test_a_jobs_notification_outcomes_show_on_its_page(browser, shots, tmp_path):
+    # A mesh of its own: the shared one has no webhook secret (its bad-input cases rely on that),
+    # and a dead webhook is given up on after 2 s here instead of 24 h.
+    env = {"WORKMESH_NOTIFY_SECRET": "console-test", "WORKMESH_NOTIFY_GIVE_UP": "2", "WORKMESH_NOTIFY_POLL": "0.2"}
+    mesh = DevMesh(
+        workers=("workmesh.workers.examples.basic:worker",), results=False, data_dir=tmp_path, log_dir=tmp_path, env=env
+    )
+    with webhook_receiver() as receiver, mesh:
+        http = Http(mesh.http_port)
+        live = f"http://127.0.0.1:{receiver.server_port}/hook"
+        dead = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+        reply = http.post("/v1/jobs", {"workflowType": "echo", "notify": {"webhooks": [live, dead]}})
+        assert reply.status == 200, reply.body
+        job_id = reply.json()["job"]["jobId"]
+        browser.get(f"{http.base}/#/job/{job_id}")
+        until(browser, lambda d: "SUCCEEDED" in text(d, "#job-status"))
+        until(browser, lambda d: len(css(d, "#notifications li.delivered, #notifications li.given-up")) == 2)
+        delivered = text(browser, "#notifications li.delivered")
+        given_up = text(browser, "#notifications li.given-up")
+        assert "DELIVERED" in delivered and "webhook" in delivered and f"127.0.0.1:{receiver.server_port}" in delivered
+        assert "GIVEN UP" in given_up and dead.rsplit("/", 1)[0] in given_up
+        assert receiver.seen and receiver.seen[0]  # the live one got the signed webhook
+        assert not css(browser, "#notifications li.none")
+        snap(browser, shots / "job-notifications.png")

@@ -34,7 +34,29 @@ export const api = {
   get: (path) => call("GET", path),
   post: (path, body) => call("POST", path, body ?? {}),
   del: (path) => call("DELETE", path),
+  events: readEvents,
 };
+
+// The events of an SSE route that ends by itself (a job's events after its terminal status):
+// [{event, id, data}], none for 204. An `error` event (the stream's last) is thrown.
+async function readEvents(path) {
+  const response = await fetch(path, { headers: { Accept: "text/event-stream" } });
+  if (response.status === 204) return [];
+  const text = await response.text();
+  if (!response.ok) throw new ApiError(response.status, text ? JSON.parse(text) : null);
+  const out = [];
+  for (const block of text.split("\n\n")) {
+    const ev = { event: "message", id: "", data: null };
+    for (const line of block.split("\n")) {
+      if (line.startsWith("id: ")) ev.id = line.slice(4);
+      else if (line.startsWith("event: ")) ev.event = line.slice(7);
+      else if (line.startsWith("data: ")) ev.data = JSON.parse(line.slice(6));
+    }
+    if (ev.event === "error" && ev.data) throw new ApiError(0, ev.data);
+    if (ev.data !== null) out.push(ev);
+  }
+  return out;
+}
 
 // h("div", {class: "x", onclick: f}, "text", child, ...) — a DOM element.
 export function h(tag, attrs, ...children) {

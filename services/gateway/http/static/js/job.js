@@ -1,6 +1,7 @@
 // Job: its status timeline, progress, logs, result and error, followed live over the job's
-// event stream; its series with a quick plot; cancel and delete.
-import { api, badge, errorBox, h, isTerminal, paramText, progressBar, statusName, stream, when } from "./app.js";
+// event stream (with its place while queued); its series with a quick plot; the outcomes of its
+// notifications; cancel and delete.
+import { api, badge, errorBox, h, isTerminal, onLeave, paramText, progressBar, statusName, stream, when } from "./app.js";
 import { chart } from "./plot.js";
 
 function summary(job) {
@@ -60,10 +61,51 @@ async function seriesSection(jobId, section) {
     h("p", {}, h("a", { href: `#/compare?jobs=${jobId}` }, "compare with other jobs…")));
 }
 
+function notice(n) {
+  const attempts = `${n.attempts} attempt${n.attempts === 1 ? "" : "s"}`;
+  return h("li", { class: n.delivered ? "delivered" : "given-up" },
+    h("span", { class: `badge ${n.delivered ? "SUCCEEDED" : "FAILED"}` }, n.delivered ? "DELIVERED" : "GIVEN UP"),
+    ` ${n.channel} `, h("code", {}, n.target), ` after ${attempts}`,
+    n.detail ? h("span", { class: "muted" }, ` — ${n.detail}`) : "");
+}
+
+// Delivery outcomes are recorded after the terminal status, where the live stream ends: read
+// on after the last event seen, again with a growing pause (1 s … 30 s) while the page is open.
+function followNotifications(jobId, afterSeq, list) {
+  let after = afterSeq;
+  let timer = null;
+  let open = true;
+  onLeave(() => { open = false; clearTimeout(timer); });
+  const look = async (pause) => {
+    if (!open) return;
+    try {
+      for (const ev of await api.events(`/v1/jobs/${jobId}/events?after_seq=${after}`)) {
+        after = ev.id || after;
+        if (ev.event !== "notification") continue;
+        list.querySelector(".none")?.remove();
+        list.append(notice(ev.data.notification));
+      }
+    } catch (err) {
+      list.replaceChildren(errorBox(err));  // e.g. the job was deleted: nothing more to read
+      return;
+    }
+    timer = setTimeout(() => look(Math.min(pause * 2, 30000)), pause);
+  };
+  look(1000);
+}
+
+function placeText(q) {
+  const start = q.expectedStart ? `, expected to start ${when(q.expectedStart)}` : "";
+  return `queued: position ${q.position} of ${q.queued}${start}`;
+}
+
 export async function jobPage(main, [jobId]) {
   let job = await api.get(`/v1/jobs/${jobId}`);
   const status = h("div", {});
   const progress = h("div", { id: "progress" }, progressBar(0, true), h("p", { class: "muted", id: "progress-message" }));
+  const place = h("p", { class: "muted", id: "queue-place" }, job.queue ? placeText(job.queue) : "");
+  const notices = h("ul", { class: "timeline", id: "notifications" },
+    h("li", { class: "muted none" }, "None (yet): outcomes of the job's webhooks and e-mails appear once it has ended."));
   const timeline = h("ul", { class: "timeline", id: "timeline" });
   const logs = h("div", { class: "logs", id: "logs" });
   const outcome = h("div", { id: "outcome" });
@@ -80,10 +122,11 @@ export async function jobPage(main, [jobId]) {
   } }, "Delete");
   main.append(h("h1", {}, "Job ", h("code", {}, jobId)),
     h("div", { class: "row" }, cancel, remove), actionError,
-    h("div", { class: "card" }, status), h("div", { class: "card" }, h("h2", {}, "Progress"), progress),
+    h("div", { class: "card" }, status), h("div", { class: "card" }, h("h2", {}, "Progress"), place, progress),
     h("div", { class: "card" }, h("h2", {}, "Timeline"), timeline),
     h("div", { class: "card" }, h("h2", {}, "Result"), outcome),
     h("div", { class: "card" }, h("h2", {}, "Logs"), logs),
+    h("div", { class: "card" }, h("h2", {}, "Notifications"), notices),
     h("div", { class: "card" }, h("h2", {}, "Series"), series));
 
   const showJob = () => {
@@ -95,9 +138,11 @@ export async function jobPage(main, [jobId]) {
   };
   showJob();
   if (job.progress) setProgress(job.progress);
-  const source = stream(`/v1/jobs/${jobId}/events`, {
+  const source = stream(`/v1/jobs/${jobId}/events?queue_updates=true`, {
+    queue: (e) => { place.textContent = placeText(e.queue); },
     status: async (e) => {
       const s = e.status;
+      if (statusName(s.status) !== "QUEUED") place.textContent = "";
       timeline.append(h("li", {}, badge(s.status), " ", when(e.time),
         s.attempt ? ` attempt ${s.attempt}` : "", s.instanceId ? ` on ${s.instanceId}` : "",
         s.reason ? h("span", { class: "muted" }, ` — ${s.reason}`) : ""));
@@ -105,6 +150,7 @@ export async function jobPage(main, [jobId]) {
       showJob();
       if (isTerminal(s.status)) {
         source.close();  // the stream ends here; do not let the EventSource reconnect
+        followNotifications(jobId, e.seq, notices);
         job = await api.get(`/v1/jobs/${jobId}`);
         showJob();
         if (statusName(job.status) === "SUCCEEDED") setProgress(job.progress || { fraction: 1, message: "" });
