@@ -9,8 +9,9 @@ import time
 
 from workmesh.registry import find_service
 from workmesh.services.clients import ResultsClient
-from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, current_identity, require_scope
 from workmesh.services.core.errors import (
+    FailedPrecondition,
     InvalidArgument,
     NotFound,
     ResourceExhausted,
@@ -40,6 +41,7 @@ from workmesh.services.gateway._queue_service import (
     check_queue_limits,
     owner_fields,
     owner_labels,
+    retry_request,
     set_owner_fields,
 )
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
@@ -367,6 +369,22 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def GetQueue(self, request, context):
         return await self._queue_view(request)
+
+    @_unary
+    async def RetryJob(self, request, context):
+        require_scope(JOBS_SUBMIT)
+        job_id = _job_id(request)
+        record = await self._store.get(job_id)
+        if record is None:
+            raise NotFound(f"job_id: no job {job_id!r}")
+        check_job(record, READ)
+        if not record.terminal:
+            status = common_pb2.JobStatus.Name(record.status).removeprefix("JOB_STATUS_")
+            raise FailedPrecondition(f"job_id: job {job_id!r} is {status}: only a job that has ended can be retried")
+        if len(request.idempotency_key) > MAX_KEY_LENGTH:
+            raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
+        submit = retry_request(record, request.idempotency_key, as_caller=current_identity() is not None)
+        return await GatewayServicer.SubmitJob.__wrapped__(self, submit, context)
 
     async def RunJobs(self, request_iterator, context):
         # Each item goes through SubmitJob itself (its unwrapped body, which raises

@@ -280,3 +280,48 @@ def test_event_cache_encodes_each_stored_event_once_and_stays_bounded():
     place = common_pb2.JobEvent(seq=2, queue=common_pb2.QueuePlace(position=3, queued=4))
     assert b"event: queue\n" in cache.encode("j1", place)  # not stored: not cached under seq 2
     assert b"event: event\n" in cache.encode("j1", common_pb2.JobEvent(seq=2))
+
+
+def test_estimate_and_queue_answer_as_their_grpc_calls(http, stub):
+    body = {"workflowType": "sleep", "params": {"seconds": {"floatValue": 0.1}}}
+    estimate = http.post("/v1/jobs:estimate", body)
+    assert estimate.status == 200
+    grpc_estimate = stub.EstimateJob(json_format.ParseDict(body, g.EstimateJobRequest()))
+    assert estimate.json()["workflowType"] == "sleep" and estimate.json()["basis"] == grpc_estimate.basis
+    bad = {"workflowType": "sleep", "params": {"seconds": {"stringValue": "soon"}}}
+    reply = http.post("/v1/jobs:estimate", bad)
+    with pytest.raises(grpc.RpcError) as err:
+        stub.EstimateJob(json_format.ParseDict(bad, g.EstimateJobRequest()))
+    assert reply.status == 400 and reply.json()["message"] == err.value.details()
+    assert http.post("/v1/jobs:estimate", {"workflowType": "nope"}).status == 404
+    queue = http.get("/v1/queue")
+    assert queue.status == 200 and queue.json()["policy"] == stub.GetQueue(g.GetQueueRequest()).policy
+    assert http.get("/v1/queue?workflow_type=sleep").status == 200
+    unknown = http.get("/v1/queue?workflow_type=nope")
+    with pytest.raises(grpc.RpcError) as err:
+        stub.GetQueue(g.GetQueueRequest(workflow_type="nope"))
+    assert unknown.status == 404 and unknown.json()["message"] == err.value.details()
+
+
+def test_retry_submits_a_new_job_like_an_ended_one(http, stub):
+    job = submit(http, "sleep", seconds=300.0, steps=300)
+    try:
+        early = http.post(f"/v1/jobs/{job['jobId']}:retry")
+        assert early.status == 400 and early.json()["code"] == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+        assert "only a job that has ended can be retried" in early.json()["message"]
+    finally:
+        http.post(f"/v1/jobs/{job['jobId']}:cancel")
+    eventually(lambda: http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_CANCELLED", timeout=20)
+    again = http.post(f"/v1/jobs/{job['jobId']}:retry", {"idempotencyKey": "retry-once"}).json()
+    try:
+        new = again["job"]
+        assert new["jobId"] != job["jobId"] and not again.get("existing")
+        assert new["workflowType"] == "sleep" and new["params"] == job["params"]
+        assert new["labels"]["workmesh.retry_of"] == job["jobId"]
+        # The same key again: that job, as SubmitJob answers a key seen before (gRPC alike).
+        grpc_again = stub.RetryJob(g.RetryJobRequest(job_id=job["jobId"], idempotency_key="retry-once"))
+        assert grpc_again.existing and grpc_again.job.job_id == new["jobId"]
+    finally:
+        http.post(f"/v1/jobs/{again['job']['jobId']}:cancel")
+    assert http.post("/v1/jobs/nope:retry").status == 404
+    assert http.post(f"/v1/jobs/{job['jobId']}:retry", {"reason": "x"}).status == 400  # unknown field

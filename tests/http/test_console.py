@@ -168,6 +168,17 @@ def test_cancel_a_running_sleep_job_from_its_page(browser, http, shots):
     assert http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_CANCELLED"
     assert css(browser, "#cancel")[0].get_attribute("disabled") is not None
     snap(browser, shots / "sleep-cancelled.png")
+    # Retry: a new job like it, and its page.
+    until(browser, lambda d: css(d, "#retry") and css(d, "#retry")[0].get_attribute("disabled") is None)
+    css(browser, "#retry")[0].click()
+    until(browser, lambda d: "workmesh.retry_of" in text(d, "#main") and job["jobId"] not in d.current_url)
+    again = browser.current_url.rsplit("/", 1)[1]
+    try:
+        retried = http.get(f"/v1/jobs/{again}").json()
+        assert retried["labels"]["workmesh.retry_of"] == job["jobId"] and retried["params"] == job["params"]
+        snap(browser, shots / "sleep-retried.png")
+    finally:
+        http.post(f"/v1/jobs/{again}:cancel")
 
 
 class _Receiver(BaseHTTPRequestHandler):

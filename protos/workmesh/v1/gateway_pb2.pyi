@@ -231,6 +231,14 @@ class EstimateJobResponse(_message.Message):
     queue_position: int
     def __init__(self, workflow_type: _Optional[str] = ..., version: _Optional[str] = ..., runtime_p50: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_p90: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runs: _Optional[int] = ..., basis: _Optional[str] = ..., reason: _Optional[str] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., expected_finish: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., queue_position: _Optional[int] = ...) -> None: ...
 
+class RetryJobRequest(_message.Message):
+    __slots__ = ("job_id", "idempotency_key")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    IDEMPOTENCY_KEY_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    idempotency_key: str
+    def __init__(self, job_id: _Optional[str] = ..., idempotency_key: _Optional[str] = ...) -> None: ...
+
 class GetQueueRequest(_message.Message):
     __slots__ = ("workflow_type",)
     WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]

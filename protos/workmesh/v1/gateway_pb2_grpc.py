@@ -90,6 +90,11 @@ class GatewayStub:
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.FromString,
                 _registered_method=True)
+        self.RetryJob = channel.unary_unary(
+                '/workmesh.v1.Gateway/RetryJob',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -178,6 +183,16 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RetryJob(self, request, context):
+        """Submits a new job like an ended one: its type, parameters, labels, priority, timeout and
+        notification targets, and its owner (the caller, with authentication on). FAILED_PRECONDITION
+        while the job has not ended. The new job passes SubmitJob's checks and limits as any submit;
+        its label workmesh.retry_of names the job it retries.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -235,6 +250,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.GetQueue,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.SerializeToString,
+            ),
+            'RetryJob': grpc.unary_unary_rpc_method_handler(
+                    servicer.RetryJob,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -534,6 +554,33 @@ class Gateway:
             '/workmesh.v1.Gateway/GetQueue',
             workmesh_dot_v1_dot_gateway__pb2.GetQueueRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.GetQueueResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RetryJob(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/RetryJob',
+            workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.FromString,
             options,
             channel_credentials,
             insecure,

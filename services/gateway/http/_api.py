@@ -10,6 +10,9 @@
 | ``GET /v1/jobs/{job_id}/events`` (SSE; ``Last-Event-ID`` or ``after_seq``; ``queue_updates``) | WatchJob |
 | ``POST /v1/jobs/{job_id}:cancel`` (body: ``{"reason": ...}``, optional) | CancelJob |
 | ``DELETE /v1/jobs/{job_id}`` | DeleteJob |
+| ``POST /v1/jobs/{job_id}:retry`` (body: ``{"idempotencyKey": ...}``, optional) | RetryJob |
+| ``POST /v1/jobs:estimate`` (body: EstimateJobRequest) | EstimateJob |
+| ``GET /v1/queue?workflow_type=`` | GetQueue |
 
 Each handler calls the servicer method itself (see ``_calls.py``).
 """
@@ -106,6 +109,9 @@ class GatewayRoutes:
         router.add_delete(f"/v1/jobs/{JOB_ID}", self.delete_job)
         router.add_get(f"/v1/jobs/{JOB_ID}/events", self.job_events)
         router.add_post(f"/v1/jobs/{JOB_ID}:cancel", self.cancel_job)
+        router.add_post(f"/v1/jobs/{JOB_ID}:retry", self.retry_job)
+        router.add_post("/v1/jobs:estimate", self.estimate_job)
+        router.add_get("/v1/queue", self.get_queue)
 
     async def list_types(self, request: web.Request) -> web.Response:
         from_query(request, gateway_pb2.ListWorkflowTypesRequest())
@@ -140,6 +146,19 @@ class GatewayRoutes:
         # The path names the job (as google.api.http's `body: "*"` with a path variable).
         body.job_id = request.match_info["job_id"]
         return json_response(await unary(self._servicer.CancelJob, body))
+
+    async def retry_job(self, request: web.Request) -> web.Response:
+        body = await read_body(request, gateway_pb2.RetryJobRequest())
+        body.job_id = request.match_info["job_id"]
+        return json_response(await unary(self._servicer.RetryJob, body))
+
+    async def estimate_job(self, request: web.Request) -> web.Response:
+        body = await read_body(request, gateway_pb2.EstimateJobRequest())
+        return json_response(await unary(self._servicer.EstimateJob, body))
+
+    async def get_queue(self, request: web.Request) -> web.Response:
+        query = from_query(request, gateway_pb2.GetQueueRequest())
+        return json_response(await unary(self._servicer.GetQueue, query))
 
     async def job_events(self, request: web.Request) -> web.StreamResponse:
         job_id = request.match_info["job_id"]

@@ -290,6 +290,62 @@ def document(*, max_body_bytes: int) -> dict:
                 "responses": {"200": {"description": "the job", "content": job}, **_errors(400, 404, 413, 503)},
             },
         },
+        "/v1/jobs/{job_id}:retry": {
+            "parameters": [_path_id()],
+            "post": {
+                "operationId": "RetryJob",
+                "summary": "Submit a new job like an ended one (gRPC RetryJob)." + body_note,
+                "requestBody": {
+                    "required": False,
+                    "content": _json(
+                        {
+                            "type": "object",
+                            "properties": {"idempotencyKey": {"type": "string"}},
+                            "additionalProperties": False,
+                        }
+                    ),
+                },
+                "responses": {
+                    "200": {
+                        "description": "the new job",
+                        "content": _json(s.ref(g["SubmitJobResponse"])),
+                        "links": _job_links(),
+                    },
+                    **_errors(400, 404, 413, 429, 503),
+                },
+            },
+        },
+        "/v1/jobs:estimate": {
+            "post": {
+                "operationId": "EstimateJob",
+                "summary": "Runtime p50/p90 and expected start and finish of a job not submitted "
+                "(gRPC EstimateJob; params checked as SubmitJob checks them)." + body_note,
+                "requestBody": {
+                    "required": True,
+                    "content": {
+                        "application/json": {
+                            "schema": s.ref(g["EstimateJobRequest"]),
+                            "example": {"workflowType": "sleep", "params": {"seconds": {"floatValue": 1.0}}},
+                        }
+                    },
+                },
+                "responses": {
+                    "200": {"description": "the estimate", "content": _json(s.ref(g["EstimateJobResponse"]))},
+                    **_errors(400, 404, 413, 503),
+                },
+            },
+        },
+        "/v1/queue": {
+            "get": {
+                "operationId": "GetQueue",
+                "summary": "Queued and running jobs per type and owner, with weights, usage and shares (gRPC GetQueue)",
+                "parameters": [_query("workflow_type", {"type": "string"})],
+                "responses": {
+                    "200": {"description": "the queue", "content": _json(s.ref(g["GetQueueResponse"]))},
+                    **_errors(400, 404, 503),
+                },
+            },
+        },
         "/v1/jobs/{job_id}/events": {
             "parameters": [_path_id()],
             "get": {

@@ -1,6 +1,6 @@
 // Job: its status timeline, progress, logs, result and error, followed live over the job's
 // event stream (with its place while queued); its series with a quick plot; the outcomes of its
-// notifications; cancel and delete.
+// notifications; cancel, retry and delete.
 import { api, badge, errorBox, h, isTerminal, onLeave, paramText, progressBar, statusName, stream, when } from "./app.js";
 import { chart } from "./plot.js";
 
@@ -115,13 +115,19 @@ export async function jobPage(main, [jobId]) {
     try { await api.post(`/v1/jobs/${jobId}:cancel`, { reason: "cancelled from the web console" }); }
     catch (err) { actionError.replaceChildren(errorBox(err)); }
   } }, "Cancel");
+  const retry = h("button", { id: "retry", class: "secondary", onclick: async () => {
+    try {
+      const { job: again } = await api.post(`/v1/jobs/${jobId}:retry`, {});
+      location.hash = `#/job/${again.jobId}`;
+    } catch (err) { actionError.replaceChildren(errorBox(err)); }
+  } }, "Retry");
   const remove = h("button", { id: "delete", class: "secondary", onclick: async () => {
     if (!confirm(`Delete job ${jobId}, its events and its series?`)) return;
     try { await api.del(`/v1/jobs/${jobId}`); location.hash = "#/jobs"; }
     catch (err) { actionError.replaceChildren(errorBox(err)); }
   } }, "Delete");
   main.append(h("h1", {}, "Job ", h("code", {}, jobId)),
-    h("div", { class: "row" }, cancel, remove), actionError,
+    h("div", { class: "row" }, cancel, retry, remove), actionError,
     h("div", { class: "card" }, status), h("div", { class: "card" }, h("h2", {}, "Progress"), place, progress),
     h("div", { class: "card" }, h("h2", {}, "Timeline"), timeline),
     h("div", { class: "card" }, h("h2", {}, "Result"), outcome),
@@ -132,6 +138,7 @@ export async function jobPage(main, [jobId]) {
   const showJob = () => {
     status.replaceChildren(summary(job));
     cancel.disabled = isTerminal(job.status);
+    retry.disabled = !isTerminal(job.status);
   };
   const setProgress = (p) => {
     progress.replaceChildren(progressBar(p.fraction, true), h("p", { class: "muted", id: "progress-message" }, p.message));
