@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from workmesh.registry import RegistryConfig
 from workmesh.services.core import env as envvars
 from workmesh.services.core.net import advertise_host
 from workmesh.services.core.tls import TlsConfig
@@ -96,12 +97,7 @@ class WorkerConfig:
         }
         if env.get("WORKMESH_WORKER_INSTANCE_ID"):
             values["instance_id"] = env["WORKMESH_WORKER_INSTANCE_ID"]
-        try:
-            from workmesh.registry import RegistryConfig
-        except ImportError:  # registry package not available: registering will say so
-            pass
-        else:
-            values["registry"] = RegistryConfig.from_env()
+        values["registry"] = RegistryConfig.from_env()
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

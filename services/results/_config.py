@@ -6,15 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from workmesh.registry import RegistryConfig
 from workmesh.services.core import env as envvars
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.core.net import advertise_host, split_host_port
 from workmesh.services.core.tls import TlsConfig
-
-if TYPE_CHECKING:
-    from workmesh.registry import RegistryConfig
 
 STORES = ("parquet", "influx")
 COMPRESSIONS = ("none", "lz4", "zstd")
@@ -119,8 +116,6 @@ class ResultsConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ResultsConfig:
         """Read the configuration from the environment (see the attributes for the names)."""
-        from workmesh.registry import RegistryConfig
-
         env = os.environ if environ is None else environ
         if env.get("WORKMESH_RESULTS_DIR"):
             data_dir = Path(env["WORKMESH_RESULTS_DIR"])

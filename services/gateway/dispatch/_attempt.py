@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from workmesh.services.core.outcome import Outcome
+from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
 from workmesh.services.gateway.discovery._catalog import InstanceState
 from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
@@ -138,8 +139,6 @@ class Lost(Exception):
 def open_attempt_span(job: Pending, instance: str, number: int, request: worker_pb2.ExecuteRequest) -> Any:
     """Start the attempt's ``job.attempt`` span (child of the job's submit span) and put its
     trace context into the worker request, so the worker's spans join the job's trace."""
-    from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
-
     span = start_job_span(
         "job.attempt",
         job_id=job.job_id,

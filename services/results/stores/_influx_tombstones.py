@@ -18,7 +18,7 @@ __all__ = ["InfluxTombstones"]
 
 
 class InfluxTombstones:
-    """The :class:`~workmesh.services.results._tombstones.Tombstones` of an InfluxStore."""
+    """The :class:`~workmesh.services.results.stores._protocol.Tombstones` of an InfluxStore."""
 
     def __init__(self, store: InfluxStore) -> None:
         self.store = store

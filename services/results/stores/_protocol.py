@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesSummary
 
-if TYPE_CHECKING:
-    from workmesh.services.results.stores._tombstones import Tombstones
-
 AGGREGATES = ("mean", "min", "max", "last")
+
+
+@runtime_checkable
+class Tombstones(Protocol):
+    """The durable set of deleted jobs of a store."""
+
+    async def add(self, job_id: str) -> None:
+        """Record that `job_id` is deleted; durable when this returns."""
+
+    async def contains(self, job_id: str) -> bool:
+        """Whether `job_id` was deleted (by this process or another one on the same data)."""
 
 
 @runtime_checkable

@@ -24,24 +24,12 @@ import os
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
-from typing import Protocol, runtime_checkable
 
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesSummary, check_job_id
 from workmesh.services.core.errors import FailedPrecondition, NotFound
-from workmesh.services.results.stores._protocol import SeriesStore
+from workmesh.services.results.stores._protocol import SeriesStore, Tombstones
 
 __all__ = ["FileTombstones", "Tombstones", "TombstonedStore", "deleted_error"]
-
-
-@runtime_checkable
-class Tombstones(Protocol):
-    """The durable set of deleted jobs of a store."""
-
-    async def add(self, job_id: str) -> None:
-        """Record that `job_id` is deleted; durable when this returns."""
-
-    async def contains(self, job_id: str) -> bool:
-        """Whether `job_id` was deleted (by this process or another one on the same data)."""
 
 
 class FileTombstones:
