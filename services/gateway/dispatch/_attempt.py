@@ -41,7 +41,7 @@ class Pending:
     request: worker_pb2.ExecuteRequest
     timeout_s: float | None
     max_attempts: int
-    attempts: int = 0
+    attempts: int = 0  # made so far, the one running included (its number): the one count in memory
     cancelled: bool = False
     timer: asyncio.TimerHandle | None = None  # backoff before the next attempt
     trace_parent: str = ""  # the job's traceparent: each attempt's span is its child
@@ -71,11 +71,11 @@ def pending_of(record: JobRecord) -> Pending:
 
 @dataclass(eq=False)
 class Attempt:
-    """One running attempt of a job on one instance."""
+    """One running attempt of a job on one instance; its number is its job's count of attempts
+    (a job runs one attempt at a time)."""
 
     job: Pending
     inst: InstanceState | None  # None only for an attempt lost before it could be re-attached
-    number: int
     task: asyncio.Task | None = None
     call: object | None = None
     stop_status: int = 0  # CANCELLED or TIMED_OUT once the gateway asked it to stop
@@ -93,6 +93,11 @@ class Attempt:
     span: Any = None  # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
     ended: bool = False  # the attempt's end is recorded (with the terminal write)
+
+    @property
+    def number(self) -> int:
+        """Which attempt of its job this is (1 for the first)."""
+        return self.job.attempts
 
     # Writes in flight: a job's writes go to the store in order (tasks start in creation
     # order) without each waiting for the commit of the one before.

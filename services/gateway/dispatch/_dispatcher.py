@@ -346,7 +346,7 @@ class Dispatcher:
 
     def _launch(self, job: Pending, inst: InstanceState) -> None:
         job.attempts += 1
-        self._drive(Attempt(job, inst, job.attempts))
+        self._drive(Attempt(job, inst))
 
     def _drive(self, a: Attempt) -> None:
         # The slot, the attempt and its task come together: whatever the job carries, the
@@ -453,7 +453,8 @@ class Dispatcher:
             if a.span is not None:
                 end_span(a.span, None if a.outcome is Outcome.SUCCEEDED or a.abandoned else a.outcome.value)
             if recorded and self._driven.started and not a.abandoned and not a.ended and not a.unstarted:
-                self._tasks.spawn(self._end_attempt(a))
+                # Its number now: by the time the record is written a retry may be running.
+                self._tasks.spawn(self._end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason))
             self._catalog.released(inst)
 
     def _hand_back(self, a: Attempt, exc: BaseException) -> None:
@@ -480,11 +481,11 @@ class Dispatcher:
             a.inst.name if a.inst else "?",
         )
 
-    async def _end_attempt(self, a: Attempt) -> None:
+    async def _end_attempt(self, job_id: str, number: int, outcome: Outcome, reason: str) -> None:
         try:
-            await self._store.end_attempt(a.job.job_id, a.number, a.outcome.value, a.outcome_reason)
+            await self._store.end_attempt(job_id, number, outcome.value, reason)
         except (NotFound, Unavailable, ResourceExhausted) as exc:  # the record is informative only
-            log.info("job %s: attempt %d end not recorded: %s", a.job.job_id, a.number, exc)
+            log.info("job %s: attempt %d end not recorded: %s", job_id, number, exc)
 
     async def _follow(self, a: Attempt) -> None:
         """Consume the attempt's stream; if it breaks after the worker started the job,

@@ -69,9 +69,8 @@ class Outcomes:
         """The attempt ended without an outcome from its worker: retry or fail the job."""
         job = a.job
         a.outcome_reason = why
-        counted = a.number
-        if a.unstarted:  # it never reached a worker: the next dispatch is this attempt again
-            counted = job.attempts = a.number - 1
+        # One that never reached a worker does not count: the next dispatch is this attempt again.
+        counted = a.number - 1 if a.unstarted else a.number
         if a.stop_status:
             await self.stopped(a, f"worker lost: {why}")
         elif self._retry.should_retry(counted, job.max_attempts):
@@ -84,6 +83,8 @@ class Outcomes:
                 S.JOB_STATUS_FAILED,
                 error,
             )
+        if a.unstarted:  # only now: the events above name the attempt as it was numbered
+            job.attempts -= 1
 
     async def _requeue(self, a: Attempt, reason: str) -> None:
         job = a.job

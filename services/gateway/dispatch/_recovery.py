@@ -196,14 +196,14 @@ class Recovery:
         if not self._driven.started or record.job_id in self._driven.running:
             return
         job = pending_of(record)
-        a = Attempt(job, inst, record.attempts, resumed=True, worker_seq=record.worker_seq)
+        a = Attempt(job, inst, resumed=True, worker_seq=record.worker_seq)
         began = record.started_at or record.updated_at or utcnow()
         if record.timeout_s:
             a.timeout_in = record.timeout_s - (utcnow() - began).total_seconds()
         self._driven.queue.track(job, began.timestamp())
         a.span = open_attempt_span(job, inst.name, a.number, worker_pb2.ExecuteRequest())
         try:
-            a.call = inst.attach(worker_pb2.AttachRequest(job_id=job.job_id, after_seq=record.worker_seq))
+            a.call = inst.attach(worker_pb2.AttachRequest(job_id=job.job_id, after_seq=a.worker_seq))
         except Exception:
             log.warning("cannot call Attach on %s", inst.name, exc_info=True)
         self._drive(a)
@@ -212,16 +212,16 @@ class Recovery:
         """The instance of a taken-over attempt is gone: the attempt is lost; retry or fail."""
         job = pending_of(record)
         self._driven.pending[job.job_id] = job  # ours meanwhile (its lease is renewed)
-        self._tasks.spawn(self._lose_taken_over(job, record.attempts, why))
+        self._tasks.spawn(self._lose_taken_over(job, why))
 
-    async def _lose_taken_over(self, job: Pending, number: int, why: str) -> None:
+    async def _lose_taken_over(self, job: Pending, why: str) -> None:
         pending = self._driven.pending
         try:
             with contextlib.suppress(NotFound):
-                await self._store.end_attempt(job.job_id, number, Outcome.LOST.value, why)
+                await self._store.end_attempt(job.job_id, job.attempts, Outcome.LOST.value, why)
             if pending.get(job.job_id) is job:
                 del pending[job.job_id]
-                await self._outcomes.lost(Attempt(job, None, number), why)
+                await self._outcomes.lost(Attempt(job, None), why)
         except Exception as exc:  # noqa: BLE001 - Unavailable, a full disk, or a bug: never keep it stuck
             # Not ours any more until the store works: the lease expires and a claim retries.
             if pending.get(job.job_id) is job:
