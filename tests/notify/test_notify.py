@@ -33,6 +33,7 @@ async def mesh(tmp_path, **notify):
         async with Mesh(store=store, notify=config) as started:
             await started.add_worker([echo, fail])
             await started.wait_instances("echo", 1)
+            await started.wait_instances("fail", 1)
             yield started
     finally:
         await store.close()
