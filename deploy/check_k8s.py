@@ -38,6 +38,8 @@ from typing import Any
 
 from check_compose import REPO, check_cli_argv
 
+from workmesh.services.core.durations import parse_duration
+
 K8S = REPO / "deploy" / "k8s"
 KEDA_SCHEMA = K8S / "schemas" / "scaledobject-keda-v1alpha1.json"
 SOURCES = ("services", "registry", "workers")
@@ -281,7 +283,8 @@ def _check_advertise(where: str, container: Mapping[str, Any], variable: str) ->
 
 def _check_drain(where: str, pod: Mapping[str, Any], container: Mapping[str, Any], env: Mapping[str, str]) -> list[str]:
     problems = []
-    grace = {k: float(env.get(k) or default) for k, default in DRAIN_DEFAULTS.items()}
+    # As the worker reads them: durations ("30", "30s", "1m").
+    grace = {k: parse_duration(env[k]) if env.get(k) else default for k, default in DRAIN_DEFAULTS.items()}
     needed = sum(grace.values())
     period = pod.get("terminationGracePeriodSeconds", 30)
     if period <= needed:

@@ -91,6 +91,7 @@ def test_commands_env_and_drain_are_checked(docs):
     gateway["env"].append({"name": "WORKMESH_GATEWAY_PORT", "value": "1"})
     worker_pod = named(docs, "Deployment", "workmesh-worker-kpi-peak-ratio")["spec"]["template"]["spec"]
     worker_pod["terminationGracePeriodSeconds"] = 30
+    worker_pod["containers"][0]["env"].append({"name": "WORKMESH_WORKER_DRAIN_GRACE", "value": "1m"})
     del worker_pod["containers"][0]["lifecycle"]
     heat = named(docs, "Deployment", "workmesh-worker-heat-demand")["spec"]["template"]["spec"]["containers"][0]
     heat["args"] = ["worker", "workmesh.workers.examples.heat_demand:no_such_worker"]
@@ -99,7 +100,7 @@ def test_commands_env_and_drain_are_checked(docs):
     text = "\n".join(problems)
     assert "--port" in text
     assert "WORKMESH_GATEWAY_PORT is read by no workmesh code" in text
-    assert "terminationGracePeriodSeconds 30 must exceed" in text
+    assert "terminationGracePeriodSeconds 30 must exceed the drain grace plus the cancel grace (65 s)" in text
     assert "preStop" in text
     assert "no_such_worker" in text
     assert "'healthz' is not a workmesh subcommand" in text

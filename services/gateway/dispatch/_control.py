@@ -21,6 +21,7 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.core.limits import status_name
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import Attempt, status_event
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
@@ -106,9 +107,7 @@ class Control:
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
         if record.terminal:
-            raise FailedPrecondition(
-                f"job_id: job {job_id} is already {S.JobStatus.Name(record.status)[len('JOB_STATUS_') :]}"
-            )
+            raise FailedPrecondition(f"job_id: job {job_id} is already {status_name(record.status)}")
         await self._cancel(record, reason or "cancelled by request")
         return await self._store.get(job_id) or record
 
