@@ -319,17 +319,17 @@ class Catalog:
                 wf = item.meta.get("workflow_type") if item.meta else None
                 if wf:
                     types.add(wf)
-        for key, inst in list(self._instances.items()):
+        for key, gone in list(self._instances.items()):
             if key not in seen:
                 del self._instances[key]
-                inst.present = False
-                if inst.in_flight == 0:
-                    self._spawn(inst.close())
+                gone.present = False
+                if gone.in_flight == 0:
+                    self._spawn(gone.close())
                 else:
-                    self._absent[key] = inst
-                    inst.absent_timer = asyncio.get_running_loop().call_later(self._lost_after, self._give_up, inst)
+                    self._absent[key] = gone
+                    gone.absent_timer = asyncio.get_running_loop().call_later(self._lost_after, self._give_up, gone)
         for key, (address, port, ids, types) in seen.items():
-            inst = self._instances.get(key)
+            inst: InstanceState | None = self._instances.get(key)
             if inst is None and key in self._absent:
                 # Back within the window: the same channel and streams go on.
                 inst = self._instances[key] = self._absent.pop(key)

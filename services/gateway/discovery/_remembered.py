@@ -14,7 +14,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.v1 import common_pb2
@@ -22,6 +23,17 @@ from workmesh.v1 import common_pb2
 log = logging.getLogger("workmesh.gateway.catalog")
 
 REFRESH = 300.0  # seconds between two writes of "still served" for a type that stays live
+
+
+@runtime_checkable
+class TypeMemory(Protocol):
+    """The part of a job store that keeps workflow types across restarts (optional for a store)."""
+
+    async def remember_types(self, items: Sequence[tuple[common_pb2.WorkflowType, dt.datetime]]) -> None: ...
+
+    async def known_types(self) -> Sequence[tuple[common_pb2.WorkflowType, dt.datetime]]: ...
+
+    async def forget_types(self, names: Sequence[str], before: dt.datetime) -> None: ...
 
 
 def _now() -> dt.datetime:
@@ -38,7 +50,7 @@ class RememberedTypes:
     """
 
     def __init__(self, store: object | None = None, retention: float | None = 7 * 86400.0) -> None:
-        self._store = store if store is not None and hasattr(store, "remember_types") else None
+        self._store = store if isinstance(store, TypeMemory) else None
         self.retention = retention
         self._types: dict[str, tuple[common_pb2.WorkflowType, dt.datetime]] = {}
         self._live: set[str] = set()
@@ -116,10 +128,13 @@ class RememberedTypes:
             self._flushing = asyncio.get_running_loop().create_task(self._flush())
 
     async def _flush(self) -> None:
+        store = self._store
+        if store is None:  # nothing is marked dirty then
+            return
         while self._dirty:
             batch, self._dirty = self._dirty, {}
             try:
-                await self._store.remember_types(list(batch.values()))
+                await store.remember_types(list(batch.values()))
             except WorkmeshError as exc:  # kept for the next try (the refresher's)
                 log.warning("could not remember workflow types: %s", exc)
                 self._dirty = {**batch, **self._dirty}

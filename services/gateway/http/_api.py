@@ -19,7 +19,7 @@ Each handler calls the servicer method itself (see ``_calls.py``).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 
 from aiohttp import web
 
@@ -37,7 +37,7 @@ _KINDS = {
 }
 
 
-async def _mapped(stream: AsyncIterator, convert: Callable) -> AsyncIterator[bytes]:
+async def _mapped(stream: AsyncGenerator, convert: Callable) -> AsyncGenerator[bytes, None]:
     try:
         async for item in stream:
             yield convert(item)

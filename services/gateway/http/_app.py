@@ -101,13 +101,15 @@ async def _errors(request: web.Request, handler):
         if exc.status < 400:
             raise
         code, text = _REASONS.get(exc.status, (grpc.StatusCode.INVALID_ARGUMENT, exc.reason))
+        headers = None
         if exc.status == 413:
             text = f"{text} of {request.app[MAX_BODY]} bytes"
         elif exc.status == 404:
             text = f"{text}: {request.method} {request.path}"
-        elif exc.status == 405:
-            text = f"{text}: {request.method} {request.path} (allowed: {', '.join(sorted(exc.allowed_methods))})"
-        headers = {"Allow": ",".join(sorted(exc.allowed_methods))} if exc.status == 405 else None
+        elif isinstance(exc, web.HTTPMethodNotAllowed):
+            allowed = sorted(exc.allowed_methods)
+            text = f"{text}: {request.method} {request.path} (allowed: {', '.join(allowed)})"
+            headers = {"Allow": ",".join(allowed)}
         return _status_response(CallError(code, text), exc.status, headers)
     except Exception as exc:
         log.exception("HTTP %s %s failed", request.method, request.path)

@@ -9,7 +9,7 @@ with a small stand-in for ``grpc.aio.ServicerContext``. A call that aborts raise
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 import grpc
 from google.protobuf import json_format
@@ -105,7 +105,7 @@ async def unary(method, request):
         raise CallError.of(exc) from exc
 
 
-async def server_stream(method, request) -> AsyncIterator:
+async def server_stream(method, request) -> AsyncGenerator:
     """Iterate a server-streaming servicer method in-process; errors as :class:`CallError`.
 
     Closing this iterator (e.g. when the HTTP client goes away) closes the servicer's generator,

@@ -8,6 +8,8 @@ base64. Unknown fields are rejected (``additionalProperties: false``).
 
 from __future__ import annotations
 
+from typing import Any
+
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
 from workmesh.v1 import common_pb2, gateway_pb2, results_pb2
@@ -15,7 +17,7 @@ from workmesh.v1 import common_pb2, gateway_pb2, results_pb2
 F = FieldDescriptor
 _INTS = {F.TYPE_INT32, F.TYPE_SINT32, F.TYPE_SFIXED32, F.TYPE_UINT32, F.TYPE_FIXED32}
 _LONGS = {F.TYPE_INT64, F.TYPE_SINT64, F.TYPE_SFIXED64, F.TYPE_UINT64, F.TYPE_FIXED64}
-_WELL_KNOWN = {
+_WELL_KNOWN: dict[str, dict[str, Any]] = {
     "google.protobuf.Timestamp": {"type": "string", "format": "date-time"},
     "google.protobuf.Duration": {"type": "string", "pattern": r"^-?[0-9]+(\.[0-9]{1,9})?s$"},
     "google.protobuf.Struct": {"type": "object", "additionalProperties": True},
@@ -27,7 +29,7 @@ _WELL_KNOWN = {
         "additionalProperties": True,
     },
 }
-_STATUS = {
+_STATUS: dict[str, Any] = {
     "type": "object",
     "description": "google.rpc.Status: the gRPC code and message of the call",
     "properties": {
@@ -70,9 +72,9 @@ class _Schemas:
 
     def scalar(self, field: FieldDescriptor) -> dict:
         kind = field.type
-        if kind == F.TYPE_MESSAGE:
+        if kind == F.TYPE_MESSAGE and field.message_type is not None:
             return self.ref(field.message_type)
-        if kind == F.TYPE_ENUM:
+        if kind == F.TYPE_ENUM and field.enum_type is not None:
             return {"type": "string", "enum": [v.name for v in field.enum_type.values]}
         if kind in _INTS:
             return {"type": "integer", "format": "int32"}
@@ -106,7 +108,7 @@ def _errors(*codes: int) -> dict:
 
 def _sse(data: dict, names: list[str], description: str, *, ids: bool) -> dict:
     """A text/event-stream response: each event as schemathesis and EventSource parse it."""
-    event = {
+    event: dict[str, Any] = {
         "type": "object",
         "required": ["event", "data"],
         "properties": {
@@ -163,7 +165,7 @@ def document(*, max_body_bytes: int) -> dict:
     g = gateway_pb2.DESCRIPTOR.message_types_by_name
     r = results_pb2.DESCRIPTOR.message_types_by_name
     job = _json(s.ref(g["Job"]))
-    event = s.ref(common_pb2.JobEvent.DESCRIPTOR)
+    event = s.ref(common_pb2.DESCRIPTOR.message_types_by_name["JobEvent"])
     list_jobs = g["ListJobsRequest"].fields_by_name
     series_json = {
         "type": "object",

@@ -249,9 +249,10 @@ def _arrow(series, unit: str) -> bytes:
             parts["field"].append(pa.array([name] * n, pa.string()))
             parts["time"].append(pa.array(s.timestamps, pa.int64()))
             parts["value"].append(pa.array(values, pa.float64(), from_pandas=True))
-    types = {"time": pa.int64(), "value": pa.float64()}
+    types: dict[str, pa.DataType] = {"time": pa.int64(), "value": pa.float64()}
     table = pa.table(
-        {name: pa.chunked_array(chunks, types.get(name, pa.string())) for name, chunks in parts.items()},
+        # pyarrow-stubs have an overload per concrete type only, none for a DataType chosen at run time.
+        {name: pa.chunked_array(chunks, types.get(name, pa.string())) for name, chunks in parts.items()},  # type: ignore[call-overload]
         metadata={"time_unit": unit},
     )
     sink = pa.BufferOutputStream()

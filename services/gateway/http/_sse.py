@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -44,7 +44,7 @@ class StreamCounter:
 
 
 async def serve_sse(
-    request: web.Request, chunks: AsyncIterator[bytes], *, heartbeat: float, counter: StreamCounter
+    request: web.Request, chunks: AsyncGenerator[bytes, None], *, heartbeat: float, counter: StreamCounter
 ) -> web.StreamResponse:
     """Write `chunks` (encoded events, see :meth:`Event.encode`) to the client as
     text/event-stream, one write each, until they end or the client leaves.
@@ -58,7 +58,7 @@ async def serve_sse(
     )
     counter.open += 1
     counter.total += 1
-    iterator = aiter(chunks)
+    iterator = chunks
     pending: asyncio.Future | None = None
     try:
         await response.prepare(request)

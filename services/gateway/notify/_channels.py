@@ -13,6 +13,7 @@ import json
 import smtplib
 import ssl
 from email.message import EmailMessage
+from typing import Protocol
 
 import aiohttp
 
@@ -20,7 +21,7 @@ from workmesh.services.core.limits import status_name
 from workmesh.services.gateway.notify._config import NotifyConfig, SmtpConfig
 from workmesh.services.gateway.store import Delivery
 
-__all__ = ["DeliveryFailed", "EmailSender", "SIGNATURE_HEADER", "WebhookSender", "sign"]
+__all__ = ["DeliveryFailed", "EmailSender", "SIGNATURE_HEADER", "Sender", "WebhookSender", "sign"]
 
 SIGNATURE_HEADER = "X-Workmesh-Signature"
 DELIVERY_HEADER = "X-Workmesh-Delivery"
@@ -28,6 +29,14 @@ DELIVERY_HEADER = "X-Workmesh-Delivery"
 
 class DeliveryFailed(Exception):
     """One attempt did not get through; the message says why (status, connection error, ...)."""
+
+
+class Sender(Protocol):
+    """One channel: what the notifier calls for each attempt, and once when it stops."""
+
+    async def send(self, delivery: Delivery, body: bytes) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 def sign(secret: str, body: bytes) -> str:
@@ -87,7 +96,8 @@ class EmailSender:
             # smtplib blocks: a thread per send keeps the event loop free (mail is rare).
             await asyncio.to_thread(_send, self._smtp, self._timeout, message)
         except smtplib.SMTPResponseException as exc:
-            raise DeliveryFailed(f"SMTP {exc.smtp_code} {exc.smtp_error.decode(errors='replace')}") from None
+            reply = exc.smtp_error.decode(errors="replace") if isinstance(exc.smtp_error, bytes) else exc.smtp_error
+            raise DeliveryFailed(f"SMTP {exc.smtp_code} {reply}") from None
         except (smtplib.SMTPException, OSError) as exc:  # ssl.SSLError is an OSError
             raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from None
 

@@ -22,7 +22,7 @@ from google.protobuf import json_format
 
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway._convert import job_to_proto
-from workmesh.services.gateway.notify._channels import DeliveryFailed, EmailSender, WebhookSender
+from workmesh.services.gateway.notify._channels import DeliveryFailed, EmailSender, Sender, WebhookSender
 from workmesh.services.gateway.notify._config import NotifyConfig
 from workmesh.services.gateway.notify._targets import public_address
 from workmesh.services.gateway.store import Delivery, JobStore
@@ -55,7 +55,7 @@ class Notifier:
     def __init__(self, store: JobStore, config: NotifyConfig) -> None:
         self._store = store
         self._config = config
-        self._senders = {"webhook": WebhookSender(config), "email": EmailSender(config)}
+        self._senders: dict[str, Sender] = {"webhook": WebhookSender(config), "email": EmailSender(config)}
         # A claim holds a row for longer than one attempt can take, then it is due again.
         self._hold = 2 * config.timeout + 5.0
         self._task: asyncio.Task | None = None
