@@ -47,7 +47,7 @@ class Outcome(enum.StrEnum):
 
 
 _BY_ERROR_CODE = {"CANCELLED": Outcome.CANCELLED, "TIMED_OUT": Outcome.TIMED_OUT}
-_BY_STATUS = {
+_BY_STATUS: dict[int, Outcome] = {
     common_pb2.JOB_STATUS_SUCCEEDED: Outcome.SUCCEEDED,
     common_pb2.JOB_STATUS_FAILED: Outcome.FAILED,
     common_pb2.JOB_STATUS_CANCELLED: Outcome.CANCELLED,
