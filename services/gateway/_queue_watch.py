@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 from workmesh.v1 import common_pb2
 
@@ -27,7 +28,10 @@ def _same(a: Place | None, b: Place | None) -> bool:
     # seconds are what a client shows.
     if a is None or b is None:
         return a is b
-    return a[:2] == b[:2] and (a[2] is None) == (b[2] is None) and (a[2] is None or round(a[2]) == round(b[2]))
+    start_a, start_b = a[2], b[2]
+    if start_a is None or start_b is None:
+        return a[:2] == b[:2] and start_a is start_b
+    return a[:2] == b[:2] and round(start_a) == round(start_b)
 
 
 def queue_event(seq: int, place: Place) -> common_pb2.JobEvent:
@@ -65,7 +69,7 @@ class QueueWatcher:
         self._sent = place
         return place
 
-    async def wait(self, waiting: Awaitable[None]) -> None:
+    async def wait(self, waiting: Coroutine[Any, Any, None]) -> None:
         """Await `waiting` (the store's wait for the job's next event), or a change of place."""
         if self._wake.is_set():
             waiting.close()  # a coroutine not started

@@ -81,7 +81,8 @@ def create_engine(url: URL, *, sqlite_synchronous: str = "NORMAL") -> sa.Engine:
     if url.get_backend_name() == "sqlite":
         if sqlite_synchronous.upper() not in ("OFF", "NORMAL", "FULL", "EXTRA"):
             raise InvalidArgument("sqlite_synchronous", "must be one of OFF, NORMAL, FULL, EXTRA")
-        Path(url.database).expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
+        # normalize_url made sure a SQLite URL names a file
+        Path(url.database or "").expanduser().resolve().parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30.0}, pool_size=8, max_overflow=8
         )

@@ -126,7 +126,7 @@ def run_appends(conn: sa.Connection, batch: Batch, appends: list[Append]) -> lis
                 events["ev_time"].append(event.time.ToDatetime(UTC))
                 events["ev_payload"].append(payload_of(event))
     params.update(events)
-    last_seqs = dict(conn.execute(_UPDATE, params).all())
+    last_seqs: dict[str, int] = dict(conn.execute(_UPDATE, params).all())
 
     missing = [job_id for job_id in ids if job_id not in last_seqs]
     statuses = (

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
@@ -109,4 +110,10 @@ def end_attempt(cur: sqlite3.Cursor, conn: sa.Connection, batch: Batch, op: EndA
         raise NotFound(f"attempt {op.attempt} of job {op.job_id} not found")
 
 
-FAST = {Create: create, Append: append, StartAttempt: start_attempt, EndAttempt: end_attempt}
+# The fast path of each operation type on the raw sqlite3 cursor (what it returns is its outcome).
+FAST: dict[type, Callable[[sqlite3.Cursor, sa.Connection, Batch, Any], Any]] = {
+    Create: create,
+    Append: append,
+    StartAttempt: start_attempt,
+    EndAttempt: end_attempt,
+}

@@ -164,8 +164,9 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
 
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
+        path = self.url.database or ""  # SQLite: normalize_url made sure it names a file
         if not self._postgres:
-            self._lock_file = FileLock.take(self.url.database, exclusive=self._exclusive)
+            self._lock_file = FileLock.take(path, exclusive=self._exclusive)
         await self._retrying(loop, lambda: upgrade(self._engine))
         notify = send_notifications if self._postgres else None
         if self._postgres and self._cache is not None:
@@ -182,7 +183,7 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
         }
         if self._exclusive and self._synchronous in ("OFF", "NORMAL"):
             # Commits that do not sync: cheaper on the loop than handed to a thread.
-            self._writer = LoopWriter(self._engine, loop, checkpointer=Checkpointer(self.url.database), **options)
+            self._writer = LoopWriter(self._engine, loop, checkpointer=Checkpointer(path), **options)
         else:
             self._writer = GroupWriter(self._engine, loop, notify=notify, **options)
         if self._postgres:

@@ -38,7 +38,13 @@ from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndA
 
 log = logging.getLogger(__name__)
 _STOP = object()
-_FOLDS = {Append: run_appends, Create: run_creates, StartAttempt: run_start_attempts, EndAttempt: run_end_attempts}
+# Each folds a run of one operation type: (result or exception, failed) per operation.
+_FOLDS: dict[type, Callable[[sa.Connection, Batch, list[Any]], list[tuple[Any, bool]]]] = {
+    Append: run_appends,
+    Create: run_creates,
+    StartAttempt: run_start_attempts,
+    EndAttempt: run_end_attempts,
+}
 
 
 class Operation(Protocol):
@@ -205,7 +211,7 @@ class Committer:
                 continue
             fast = lite.FAST.get(type(request.op)) if cursor is not None else None
             try:
-                if fast is not None:
+                if fast is not None and cursor is not None:
                     request.outcome, request.failed = fast(cursor, conn, batch, request.op), False
                 else:
                     request.outcome, request.failed = request.op.run(conn, batch), False
