@@ -153,8 +153,13 @@ def test_compare_two_variations_and_toggle_one(browser, http, shots):
 
 def test_jobs_page_lists_jobs_with_progress(browser, http, shots):
     browser.get(f"{http.base}/#/jobs")
-    rows = until(browser, lambda d: css(d, "#jobs tbody tr"))
-    assert rows and all(r.find_elements("css selector", "[role=progressbar]") for r in rows)
+    # Checked in the page, in one go: the rows are re-rendered every second, so elements found
+    # by one WebDriver call may be stale by the next.
+    every_row_has_a_bar = (
+        "const rows = [...document.querySelectorAll('#jobs tbody tr')];"
+        "return rows.length > 0 && rows.every(r => r.querySelector('[role=progressbar]') !== null)"
+    )
+    until(browser, lambda d: d.execute_script(every_row_has_a_bar))
     snap(browser, shots / "jobs.png")
 
 
