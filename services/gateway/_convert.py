@@ -7,10 +7,11 @@ import binascii
 import datetime as dt
 import os
 import time
+from typing import cast
 
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.gateway.store import JobRecord
-from workmesh.v1 import gateway_pb2
+from workmesh.v1 import common_pb2, gateway_pb2
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _TOKEN_PREFIX = b"after:"
@@ -47,7 +48,7 @@ def job_to_proto(record: JobRecord, list_view: bool = False) -> gateway_pb2.Job:
         job_id=record.job_id,
         workflow_type=record.workflow_type,
         params=params,
-        status=record.status,
+        status=cast(common_pb2.JobStatus, record.status),  # protoc's .pyi: the enum type, not its int
         attempts=record.attempts,
         last_seq=record.last_seq,
         trace_id=record.trace_id,

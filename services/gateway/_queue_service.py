@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
+from typing import Any
 
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.gateway._access import caller_owner, visible_tenant
 from workmesh.services.gateway._shares import parse_priority
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
 from workmesh.services.gateway.dispatch._jobqueue import (
     PRIORITY_LABEL,
@@ -17,7 +21,7 @@ from workmesh.services.gateway.dispatch._jobqueue import (
     owner_of,
     priority_of,
 )
-from workmesh.v1 import gateway_pb2
+from workmesh.v1 import common_pb2, gateway_pb2
 
 __all__ = [
     "QueueServiceMixin",
@@ -156,8 +160,15 @@ class QueueServiceMixin:
     """EstimateJob and GetQueue for ``GatewayServicer`` (which provides ``_catalog``, ``_dispatcher``,
     ``_workflow_type`` and ``_check_params``)."""
 
+    # What the servicer provides (declared for the type checker; set or defined by GatewayServicer).
+    _catalog: Catalog
+    _dispatcher: Dispatcher
+    _workflow_type: Callable[[str], common_pb2.WorkflowType]
+    _check_params: Callable[[common_pb2.WorkflowType, Any], Any]
+
     def _versions(self) -> dict[str, str]:
-        return {name: self._catalog.known_type(name).version for name in self._catalog.type_names()}
+        catalog = self._catalog
+        return {name: wf.version for name in catalog.type_names() if (wf := catalog.known_type(name)) is not None}
 
     async def _estimate(self, request, context=None) -> gateway_pb2.EstimateJobResponse:
         name = request.workflow_type
@@ -172,16 +183,18 @@ class QueueServiceMixin:
         out = gateway_pb2.EstimateJobResponse(
             workflow_type=name, version=version, runs=est.runs, basis=est.basis, reason=est.reason
         )
-        if est.known:
-            _seconds(out.runtime_p50, est.p50_s)
+        p50 = est.p50_s  # None: unknown
+        if p50 is not None:
+            _seconds(out.runtime_p50, p50)
+        if est.p90_s is not None:
             _seconds(out.runtime_p90, est.p90_s)
         probe = QueuedJob(f"estimate-{os.urandom(4).hex()}", name, owner, priority, queue.now(), seq=1 << 62)
         start, position = queue.estimate_start(probe, est.p50_s, self._versions())
         out.queue_position = position
         if start is not None:
             out.expected_start.FromDatetime(dt.datetime.fromtimestamp(start, dt.UTC))
-            if est.known:
-                out.expected_finish.FromDatetime(dt.datetime.fromtimestamp(start + est.p50_s, dt.UTC))
+            if p50 is not None:
+                out.expected_finish.FromDatetime(dt.datetime.fromtimestamp(start + p50, dt.UTC))
         return out
 
     async def _queue_view(self, request) -> gateway_pb2.GetQueueResponse:

@@ -25,7 +25,7 @@ from workmesh.registry import (
     ServiceWatch,
 )
 from workmesh.services.core import env as envvars
-from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, announce
+from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, TokenStore, announce
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
@@ -369,7 +369,7 @@ def create_server(
     own_store = store is None
     store = open_store(config) if store is None else store  # lazy: opened by start()
     # API tokens live in the job store (when it keeps them); JWTs need no store.
-    tokens = store if hasattr(store, "find_token") else None
+    tokens = store if isinstance(store, TokenStore) else None
     # Off: no interceptor at all (an installed one costs tens of µs per call doing nothing).
     authenticator = Authenticator(config.auth, tokens) if config.auth.enabled else None
     interceptors = server_interceptors("gateway") + ([AuthInterceptor(authenticator)] if authenticator else [])

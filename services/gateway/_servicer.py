@@ -168,7 +168,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         model = self._dispatcher.queue.model
         for info in infos:
             typical = model.typical(info.type.name)
-            if typical.known:
+            if typical.p50_s is not None:  # known
                 info.typical_runtime.FromNanoseconds(int(typical.p50_s * 1e9))
                 info.runtime_runs = typical.runs
         return gateway_pb2.ListWorkflowTypesResponse(types=infos)

@@ -105,6 +105,9 @@ class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
             record = await self._store.find_token(request.token_id)
             if record is None or (identity is not None and not identity.admin and record.tenant != identity.tenant):
                 raise unknown
-            return token_message(await self._store.revoke_token(record.token_id, time.time()))
+            revoked = await self._store.revoke_token(record.token_id, time.time())
+            if revoked is None:  # deleted meanwhile
+                raise unknown
+            return token_message(revoked)
         except WorkmeshError as exc:
             await abort(context, exc)

@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from workmesh.services.core.auth._identity import SCOPES, Identity
 from workmesh.services.core.errors import InvalidArgument, Unauthenticated
@@ -70,6 +70,7 @@ class TokenRecord:
         return Identity(tenant=self.tenant, subject=self.subject, scopes=frozenset(self.scopes), via="token")
 
 
+@runtime_checkable
 class TokenStore(Protocol):
     """Where API tokens are kept (the gateway's job store; :class:`MemoryTokens` in memory)."""
 
