@@ -80,6 +80,7 @@ JOB_RPCS = {
     "WatchJob": lambda stub, job: _drain(stub.WatchJob(g.WatchJobRequest(job_id=job))),
     "CancelJob": lambda stub, job: stub.CancelJob(g.CancelJobRequest(job_id=job)),
     "DeleteJob": lambda stub, job: stub.DeleteJob(g.DeleteJobRequest(job_id=job)),
+    "RetryJob": lambda stub, job: stub.RetryJob(g.RetryJobRequest(job_id=job)),
 }
 OTHER_RPCS = {
     "ListWorkflowTypes": lambda stub: stub.ListWorkflowTypes(g.ListWorkflowTypesRequest()),
@@ -146,8 +147,9 @@ def test_every_rpc_with_every_kind_of_caller():
                         else g.SubmitJobRequest(workflow_type="sleep", params={"seconds": value(300.0)})
                     )
                     job = (await alice.SubmitJob(request)).job.job_id
-                    if rpc == "WatchJob" or rpc == "DeleteJob":
-                        await mesh.wait_status(job, *TERMINAL)  # terminal: watch ends, delete is quick
+                    if rpc in ("WatchJob", "DeleteJob", "RetryJob"):
+                        # Terminal: watch ends, delete is quick, retry may start a new job.
+                        await mesh.wait_status(job, *TERMINAL)
                     code, details = await status_of(call(callers.stubs[caller], job))
                     if code != expected:
                         failures.append(f"{rpc} by {caller}: {code.name} ({details}), expected {expected.name}")
@@ -297,5 +299,17 @@ def test_token_admin_is_scoped_to_the_tenant():
                 assert revoked.HasField("revoked_at")
             finally:
                 await channel.close()
+
+    asyncio.run(main())
+
+
+def test_a_retried_job_belongs_to_the_caller_who_retried_it():
+    async def main():
+        async with scoped_mesh(echo) as (mesh, callers):
+            job = (await callers.stubs["owner"].SubmitJob(echo_request())).job.job_id
+            await mesh.wait_status(job, *TERMINAL)
+            for caller, owner in (("owner", ("acme", "alice")), ("manager", ("acme", "ops"))):
+                again = (await callers.stubs[caller].RetryJob(g.RetryJobRequest(job_id=job))).job
+                assert (again.tenant, again.user) == owner and again.labels["workmesh.retry_of"] == job
 
     asyncio.run(main())
