@@ -37,6 +37,7 @@ from workmesh.services.core.telemetry import (
 )
 from workmesh.services.core.tls import TlsConfig, bind
 from workmesh.services.gateway._admin import GatewayAdminServicer
+from workmesh.services.gateway._audit import AuditServicer
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway._shares import SharesError, load_shares
 from workmesh.services.gateway._tokens import TokenAdminServicer
@@ -58,6 +59,7 @@ SERVICE_NAME = "workmesh-gateway"
 GRPC_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"].full_name
 TOKENS_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"].full_name
+AUDIT_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Audit"].full_name
 
 
 @dataclass(frozen=True)
@@ -419,8 +421,11 @@ def create_server(
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
     add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
+    audit = store if hasattr(store, "list_audit") else None  # the job store's audit log
     if tokens is not None:
-        add_servicer(TokenAdminServicer(tokens), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
+        add_servicer(TokenAdminServicer(tokens, audit), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
+    if audit is not None:
+        add_servicer(AuditServicer(audit), admin_pb2.DESCRIPTOR.services_by_name["Audit"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -428,6 +433,7 @@ def create_server(
             GRPC_SERVICE,
             ADMIN_SERVICE,
             TOKENS_SERVICE,
+            AUDIT_SERVICE,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

@@ -30,6 +30,7 @@ from workmesh.services.gateway._access import (
     scan_visible,
     visible_job,
 )
+from workmesh.services.gateway._audit import audit_entry, record_action
 from workmesh.services.gateway._convert import (
     job_to_proto,
     new_job_id,
@@ -136,6 +137,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
         self._delete_series = delete_series
         self._store = store
+        self._audit = store if hasattr(store, "record_audit") else None  # the store's audit log
         self._catalog = catalog
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
@@ -236,6 +238,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 lease_owner=dispatcher.replica_id,
                 lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds),
                 notify=notify,
+                audit=audit_entry("submit", job_id, context),  # stored with the job
             )
             stored, created = await self._store.create(record)
         if created:
@@ -351,6 +354,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     async def CancelJob(self, request, context):
         await visible_job(self._store.get, _job_id(request), MANAGE)
         record = await self._dispatcher.cancel(_job_id(request), request.reason)
+        await record_action(self._audit, "cancel", record.job_id, context, request.reason)
         return set_owner_fields(job_to_proto(record))
 
     @_unary
@@ -359,6 +363,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         await visible_job(self._store.get, job_id, MANAGE)
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
+        await record_action(self._audit, "delete", job_id, context)
         return gateway_pb2.DeleteJobResponse()
 
     @_unary
@@ -384,7 +389,10 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if len(request.idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
         submit = retry_request(record, request.idempotency_key, as_caller=current_identity() is not None)
-        return await GatewayServicer.SubmitJob.__wrapped__(self, submit, context)
+        reply = await GatewayServicer.SubmitJob.__wrapped__(self, submit, context)
+        # The new job's submit is recorded with it; this says which job it retries.
+        await record_action(self._audit, "retry", job_id, context, f"as job {reply.job.job_id}")
+        return reply
 
     async def RunJobs(self, request_iterator, context):
         # Each item goes through SubmitJob itself (its unwrapped body, which raises

@@ -21,6 +21,8 @@ from workmesh.services.core.auth import (
     new_token,
 )
 from workmesh.services.core.errors import InvalidArgument, NotFound, PermissionDenied, WorkmeshError, abort
+from workmesh.services.gateway._audit import record_action
+from workmesh.services.gateway.store import AuditLog
 from workmesh.v1 import admin_pb2, admin_pb2_grpc
 
 __all__ = ["TokenAdminServicer", "token_message"]
@@ -61,10 +63,16 @@ def _tenant(identity: Identity | None, requested: str) -> str | None:
 
 
 class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
-    """Implements workmesh.v1.TokenAdmin over a :class:`TokenStore` (the job store)."""
+    """Implements workmesh.v1.TokenAdmin over a :class:`TokenStore` (the job store).
 
-    def __init__(self, store: TokenStore) -> None:
+    Args:
+        store: where the tokens are.
+        audit: where creating and revoking a token is recorded (the job store's audit log).
+    """
+
+    def __init__(self, store: TokenStore, audit: AuditLog | None = None) -> None:
         self._store = store
+        self._audit = audit
 
     async def CreateToken(self, request, context):
         try:
@@ -83,6 +91,8 @@ class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
                 tenant, request.name, scopes, created_by=identity.subject if identity is not None else ""
             )
             await self._store.create_token(record)
+            detail = f"{record.name!r} of tenant {record.tenant!r}: {','.join(record.scopes)}"
+            await record_action(self._audit, "token.create", record.token_id, context, detail)
             return admin_pb2.CreateTokenResponse(token=plain, info=token_message(record))
         except WorkmeshError as exc:
             await abort(context, exc)
@@ -108,6 +118,8 @@ class TokenAdminServicer(admin_pb2_grpc.TokenAdminServicer):
             revoked = await self._store.revoke_token(record.token_id, time.time())
             if revoked is None:  # deleted meanwhile
                 raise unknown
+            detail = f"{record.name!r} of tenant {record.tenant!r}"
+            await record_action(self._audit, "token.revoke", record.token_id, context, detail)
             return token_message(revoked)
         except WorkmeshError as exc:
             await abort(context, exc)

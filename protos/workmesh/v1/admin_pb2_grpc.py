@@ -266,3 +266,84 @@ class TokenAdmin:
             timeout,
             metadata,
             _registered_method=True)
+
+
+class AuditStub:
+    """The audit log of the gateway's job store (`workmesh audit`): who did what, when and from
+    where, append-only. With authentication on, needs the scope tokens:admin (the caller's own
+    tenant) or admin (every tenant).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.ListAudit = channel.unary_unary(
+                '/workmesh.v1.Audit/ListAudit',
+                request_serializer=workmesh_dot_v1_dot_admin__pb2.ListAuditRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_admin__pb2.ListAuditResponse.FromString,
+                _registered_method=True)
+
+
+class AuditServicer:
+    """The audit log of the gateway's job store (`workmesh audit`): who did what, when and from
+    where, append-only. With authentication on, needs the scope tokens:admin (the caller's own
+    tenant) or admin (every tenant).
+    """
+
+    def ListAudit(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AuditServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'ListAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAudit,
+                    request_deserializer=workmesh_dot_v1_dot_admin__pb2.ListAuditRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_admin__pb2.ListAuditResponse.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'workmesh.v1.Audit', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('workmesh.v1.Audit', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Audit:
+    """The audit log of the gateway's job store (`workmesh audit`): who did what, when and from
+    where, append-only. With authentication on, needs the scope tokens:admin (the caller's own
+    tenant) or admin (every tenant).
+    """
+
+    @staticmethod
+    def ListAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Audit/ListAudit',
+            workmesh_dot_v1_dot_admin__pb2.ListAuditRequest.SerializeToString,
+            workmesh_dot_v1_dot_admin__pb2.ListAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)

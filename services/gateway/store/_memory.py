@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from workmesh.services.core.auth import MemoryTokens
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store._audit import MemoryAudit
 from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
 
@@ -52,7 +53,7 @@ def _copy(record: JobRecord) -> JobRecord:
     return copy
 
 
-class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
+class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
     """A JobStore in memory. Not shared between processes; lost on exit.
 
     Jobs are listed newest first by creation order; ``list_jobs(after=job_id)`` continues after
@@ -61,6 +62,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
 
     def __init__(self) -> None:
         MemoryTokens.__init__(self)  # API tokens (core.auth's in-memory TokenStore)
+        MemoryAudit.__init__(self)
         self._jobs: dict[str, _Entry] = {}
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
         self._keys: dict[str, str] = {}  # idempotency key -> job id
@@ -93,6 +95,9 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens):
             self._keys[job.idempotency_key] = record.job_id
         if record.notify:
             self._outbox_created(record.job_id, record.notify)
+        if record.audit is not None:
+            self._append_audit(record.audit)
+            record.audit = None
         return _copy(record), True
 
     async def get_by_key(self, idempotency_key: str) -> JobRecord | None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from workmesh.services.core.limits import TERMINAL
+from workmesh.services.gateway.store._audit import AuditEntry
 from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
 from workmesh.v1 import common_pb2
 
@@ -56,6 +57,9 @@ class JobRecord:
     lease_until: dt.datetime | None = None
     # Whom to notify when the job ends; stored with the job as its outbox rows (store/_outbox.py).
     notify: tuple[NotifyTarget, ...] = ()
+    # The submit's audit entry, stored with the job in the same transaction when create stores
+    # it (not when an idempotency key finds an earlier job); given to create, never read back.
+    audit: AuditEntry | None = None
 
     @property
     def terminal(self) -> bool:

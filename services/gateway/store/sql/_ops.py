@@ -22,7 +22,8 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from sqlalchemy.dialects import postgresql, sqlite
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
-from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store import AttemptRecord, AuditEntry, JobRecord, JobUpdate
+from workmesh.services.gateway.store.sql._audit import INSERT_AUDIT_SQLITE, audit_log, audit_row
 from workmesh.services.gateway.store.sql._schema import (
     ACTIVE,
     TERMINAL_STATUSES,
@@ -59,6 +60,7 @@ class Batch:
         self.touched: dict[str, int] = {}
         self.marker: tuple[str, int, bytes] | None = None
         self._event_rows: list[Any] = []
+        self._audit_rows: list[dict[str, Any]] = []
         # SQLite: the transaction's sqlite3 cursor; events go through it as plain tuples.
         self.cursor = cursor
         self.now_text = sqlite_timestamp(self.now) if cursor is not None else None
@@ -98,8 +100,18 @@ class Batch:
         if self.marker is None:
             self.marker = (job_id, seq, payload)
 
+    def add_audit(self, entry: AuditEntry) -> None:
+        """Queue an audit entry for the batch's insert (in this transaction; see ``_audit``)."""
+        self._audit_rows.append(audit_row(entry))
+
     def flush_events(self, conn: sa.Connection) -> None:
-        """Insert the events collected so far (one multi-row insert for the whole batch)."""
+        """Insert the events (and audit entries) collected so far: one multi-row insert each."""
+        if self._audit_rows:
+            if self.cursor is not None:
+                self.cursor.executemany(INSERT_AUDIT_SQLITE, [tuple(r.values()) for r in self._audit_rows])
+            else:
+                conn.execute(audit_log.insert(), self._audit_rows)
+            self._audit_rows = []
         if not self._event_rows:
             return
         if self.cursor is not None:
@@ -182,6 +194,9 @@ class Create:
         event.time.FromDatetime(record.created_at)
         batch.add_event(record.job_id, event)
         batch.touched[record.job_id] = 1
+        if record.audit is not None:
+            batch.add_audit(record.audit)
+            record.audit = None  # a private copy (prepared)
         return record, True
 
     def run(self, conn: sa.Connection, batch: Batch) -> tuple[JobRecord, bool]:

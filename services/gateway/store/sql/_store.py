@@ -47,6 +47,7 @@ from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql import _outbox as outbox
 from workmesh.services.gateway.store.sql import _types as types_ops
+from workmesh.services.gateway.store.sql._audit import SqlAuditMixin
 from workmesh.services.gateway.store.sql._cache import EventCache, FileLock
 from workmesh.services.gateway.store.sql._engine import (
     create_engine,
@@ -75,7 +76,7 @@ def _bounded(limit: int) -> int:
     return max(0, min(int(limit), INT64_MAX))
 
 
-class SqlJobStore(SqlFairshareMixin, SqlTokensMixin):
+class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin):
     """A JobStore in SQL: jobs, numbered job events, attempts, leases.
 
     Opening is lazy: the first call (or :meth:`start`, or ``async with``) applies the alembic
