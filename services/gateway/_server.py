@@ -49,7 +49,7 @@ from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._policy import DEFAULT_RETRY, RetryPolicy
 from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway.notify import Notifier, NotifyConfig
-from workmesh.services.gateway.store import JobStore
+from workmesh.services.gateway.store import AuditLog, JobStore
 from workmesh.services.gateway.store._memory import MemoryJobStore
 from workmesh.v1 import admin_pb2, gateway_pb2
 
@@ -421,7 +421,7 @@ def create_server(
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)
     add_servicer(GatewayAdminServicer(dispatcher), admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"], server)
-    audit = store if hasattr(store, "list_audit") else None  # the job store's audit log
+    audit = store if isinstance(store, AuditLog) else None  # the job store's audit log
     if tokens is not None:
         add_servicer(TokenAdminServicer(tokens, audit), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
     if audit is not None:

@@ -51,7 +51,7 @@ from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
 from workmesh.services.gateway.notify import NotifyConfig, request_targets
-from workmesh.services.gateway.store import TERMINAL, JobRecord, JobStore
+from workmesh.services.gateway.store import TERMINAL, AuditLog, JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers.params import validate_params
 
@@ -137,7 +137,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
         self._delete_series = delete_series
         self._store = store
-        self._audit = store if hasattr(store, "record_audit") else None  # the store's audit log
+        self._audit = store if isinstance(store, AuditLog) else None  # the store's audit log
         self._catalog = catalog
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 __all__ = ["ACTIONS", "AuditEntry", "AuditLog", "MemoryAudit"]
 
@@ -54,6 +54,7 @@ class AuditEntry:
     seq: int = 0
 
 
+@runtime_checkable
 class AuditLog(Protocol):
     """The audit part of a job store."""
 
