@@ -146,6 +146,9 @@ class Job:
         self.definition = definition
         self.job_id = request.job_id
         self.attempt = request.attempt or 1
+        # The attempt's series write capability (auth on): for the series writer only, never
+        # shown to handler code or logged.
+        self.series_token = request.series_token
         self.trace_context = dict(request.trace_context)  # W3C carrier of the job's trace (may be empty)
         self.outcome: Outcome | None = None  # once done
         self.loop = asyncio.get_running_loop()

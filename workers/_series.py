@@ -4,7 +4,8 @@ One :class:`ResultsConnection` per worker process finds the results service (in 
 as ``workmesh-results``, on the first series call of any job) and keeps one gRPC channel to it
 for every job. Each job gets a :class:`JobSeries` on its first ``ctx.series`` call: it opens one
 ``SeriesWriter`` (a single WriteSeries stream) lazily, with ``fresh=True`` on a retried attempt
-so the earlier attempt's data cannot clash. When the handler returns, the worker closes the
+so the earlier attempt's data cannot clash, and with the attempt's write capability (the
+gateway's ``ExecuteRequest.series_token``) when authentication is on. When the handler returns, the worker closes the
 writer and puts the SeriesRefs into the job result; when it fails or is cancelled, the writer is
 aborted (the results service keeps what it acknowledged and drops the rest).
 
@@ -58,7 +59,7 @@ class ResultsConnection:
         self._lock: asyncio.Lock | None = None
 
     def __call__(self, ctx: Context) -> JobSeries:
-        return JobSeries(self, ctx.job_id, ctx.attempt, ctx._job.loop)
+        return JobSeries(self, ctx.job_id, ctx.attempt, ctx._job.loop, capability=ctx._job.series_token)
 
     async def client(self) -> ResultsClient:
         """The shared client (found and connected on first use).
@@ -119,12 +120,19 @@ class JobSeries:
     """The series of one job attempt: one writer, opened on the first write, closed by the worker."""
 
     def __init__(
-        self, connection: ResultsConnection, job_id: str, attempt: int, loop: asyncio.AbstractEventLoop
+        self,
+        connection: ResultsConnection,
+        job_id: str,
+        attempt: int,
+        loop: asyncio.AbstractEventLoop,
+        *,
+        capability: str = "",
     ) -> None:
         self.connection = connection
         self.job_id = job_id
         self.attempt = attempt
         self.loop = loop
+        self.capability = capability  # the attempt's series write capability (auth on)
         self.time_unit = ""
         self._opening: asyncio.Task[SeriesWriter] | None = None
         self._writer: SeriesWriter | None = None
@@ -170,6 +178,7 @@ class JobSeries:
             time_unit=self.time_unit or "ns",
             chunk_bytes=self.connection.chunk_bytes,
             fresh=self.attempt > 1,
+            capability=self.capability,
         )
         return self._writer
 

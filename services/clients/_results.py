@@ -19,6 +19,7 @@ from workmesh.services.clients._model import (
 from workmesh.services.clients._model import time_unit as _time_unit
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
+from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import InvalidArgument, Unavailable
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.telemetry import client_interceptors
@@ -104,12 +105,20 @@ class ResultsClient:
         return cls(f"{instances[0].address}:{instances[0].port}", **kwargs)
 
     def writer(
-        self, job_id: str, *, time_unit: str | int = "ns", chunk_bytes: int = 4 << 20, fresh: bool = False
+        self,
+        job_id: str,
+        *,
+        time_unit: str | int = "ns",
+        chunk_bytes: int = 4 << 20,
+        fresh: bool = False,
+        capability: str = "",
     ) -> SeriesWriter:
         """A :class:`SeriesWriter` streaming the series of `job_id` over one WriteSeries call.
 
         With ``fresh=True`` the job's stored series are deleted before the first write (use it
         for a retried attempt: the data of the earlier attempt would clash with the new one).
+        `capability`: the attempt's series write capability (required when the results service
+        authenticates, see :mod:`workmesh.services.core.auth`).
         """
         return SeriesWriter(
             self.stub,
@@ -118,6 +127,7 @@ class ResultsClient:
             chunk_bytes=chunk_bytes,
             fresh=fresh,
             write_series=self._write_series,
+            capability=capability,
         )
 
     async def write(
@@ -152,6 +162,7 @@ class ResultsClient:
         time_unit: str | int = "ns",
         window: int = 0,
         aggregate: str = "",
+        metadata: Sequence[tuple[str, str]] | None = None,
     ) -> list[Series]:
         """Read series of one or several jobs; series with equal measurement and tags share timestamps.
 
@@ -162,6 +173,7 @@ class ResultsClient:
             start, end: [start, end) in `time_unit` (None: open).
             window, aggregate: downsample into windows of `window` (in `time_unit`) with
                 ``"mean"``, ``"min"``, ``"max"`` or ``"last"``.
+            metadata: call metadata (e.g. the caller's ``authorization``, forwarded).
 
         A series that came in one chunk is a read-only view of the received message (no copy);
         copy an array (``np.array(a)``) to change it in place.
@@ -183,7 +195,7 @@ class ResultsClient:
         out: list[Series] = []
         parts: list = []
         try:
-            async for chunks in self._read_series(request, timeout=self.timeout):
+            async for chunks in self._read_series(request, timeout=self.timeout, metadata=metadata):
                 for chunk in chunks:
                     if parts and chunk.key != parts[0].key:
                         out.append(_series(parts))
@@ -213,12 +225,17 @@ class ResultsClient:
             for s in response.series
         ]
 
-    async def delete(self, job_id: str) -> int:
-        """Delete every series of a job; returns how many there were."""
+    async def delete(self, job_id: str, *, capability: str = "") -> int:
+        """Delete every series of a job; returns how many there were.
+
+        `capability`: the gateway's delete capability of the job, when the results service
+        authenticates (only the gateway deletes then, on DeleteJob).
+        """
         check_job_id(job_id)
+        metadata = ((CAPABILITY_METADATA, capability),) if capability else None
         try:
             response = await self.stub.DeleteSeries(
-                results_pb2.DeleteSeriesRequest(job_id=job_id), timeout=self.timeout
+                results_pb2.DeleteSeriesRequest(job_id=job_id), timeout=self.timeout, metadata=metadata
             )
         except grpc.aio.AioRpcError as exc:
             raise from_rpc_error(exc) from exc

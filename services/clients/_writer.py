@@ -18,6 +18,7 @@ import numpy as np
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import SeriesKey, check_job_id, check_name, check_tags, time_unit
 from workmesh.services.clients._wire import chunk_message, encode_key
+from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -58,6 +59,8 @@ class SeriesWriter:
         write_series: the WriteSeries method with :func:`~workmesh.services.clients._wire.serialize`
             as its request serializer, so that chunks go out as the bytes they were encoded to
             (``ResultsClient`` passes it); without it, each chunk is parsed into a message first.
+        capability: the attempt's series write capability (``ExecuteRequest.series_token``),
+            sent as call metadata when the results service authenticates writes; empty: none.
     """
 
     def __init__(
@@ -70,8 +73,10 @@ class SeriesWriter:
         timeout: float | None = 600.0,
         fresh: bool = False,
         write_series=None,
+        capability: str = "",
     ) -> None:
         self._stub = stub
+        self._metadata = ((CAPABILITY_METADATA, capability),) if capability else None
         self._write_series = write_series
         self.fresh = fresh
         self.job_id = check_job_id(job_id)
@@ -181,7 +186,7 @@ class SeriesWriter:
             if self._call is None:
                 if self.fresh:
                     await self._delete_earlier()
-                self._call = (self._write_series or self._stub.WriteSeries)()
+                self._call = (self._write_series or self._stub.WriteSeries)(metadata=self._metadata)
                 self._reader = asyncio.create_task(self._read_acks(self._call))
             self._raise_failure()
             try:
@@ -195,7 +200,9 @@ class SeriesWriter:
     async def _delete_earlier(self) -> None:
         try:
             await self._stub.DeleteSeries(
-                results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True), timeout=self.timeout
+                results_pb2.DeleteSeriesRequest(job_id=self.job_id, restart=True),
+                timeout=self.timeout,
+                metadata=self._metadata,
             )
         except grpc.aio.AioRpcError as exc:
             if exc.code() != grpc.StatusCode.NOT_FOUND:

@@ -374,6 +374,12 @@ def create_server(
     tokens = store if isinstance(store, TokenStore) else None
     # Off: no interceptor at all (an installed one costs tens of µs per call doing nothing).
     authenticator = Authenticator(config.auth, tokens) if config.auth.enabled else None
+    capabilities = config.auth.capabilities()  # series write capabilities for attempts (auth on)
+    if config.auth.enabled and capabilities is None:
+        log.warning(
+            "gateway: authentication is on but WORKMESH_SERIES_KEY is not set: workers get no "
+            "series write capability and the results service refuses their series"
+        )
     interceptors = server_interceptors("gateway") + ([AuthInterceptor(authenticator)] if authenticator else [])
     server = grpc.aio.server(
         options=[
@@ -412,9 +418,10 @@ def create_server(
         metrics=metrics,
         faults=config.faults,
         scheduler=Scheduler(shares, config.scheduler),
+        capabilities=capabilities,
     )
     dispatcher.observe(metrics)
-    cleaner = SeriesCleaner(config.registry, tls=config.tls)
+    cleaner = SeriesCleaner(config.registry, tls=config.tls, capabilities=capabilities)
     servicer = GatewayServicer(
         store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size, notify=config.notify
     )

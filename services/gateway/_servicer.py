@@ -416,12 +416,14 @@ class SeriesCleaner:
     (crashed, restarting), or one that cannot be reached, or an unreachable registry, raises
     Unavailable, and DeleteJob then answers UNAVAILABLE having
     deleted nothing but cancelling a running job, so that the client can retry — the series
-    are never left behind unowned.
+    are never left behind unowned. With authentication on, the call carries a ``delete``
+    capability for the job, signed as the attempts' write capabilities are.
     """
 
-    def __init__(self, registry, tls=None) -> None:
+    def __init__(self, registry, tls=None, capabilities=None) -> None:
         self._registry = registry
         self._tls = tls  # the channel to the results service uses TLS when it has a CA
+        self._capabilities = capabilities
 
     async def __call__(self, job_id: str) -> None:
         instances = await find_service(self._registry, "workmesh-results")
@@ -436,7 +438,10 @@ class SeriesCleaner:
         address = f"{inst.address}:{inst.port}"
         client = ResultsClient(address, timeout=5.0, tls=self._tls)
         try:
-            await client.delete(job_id)
+            capability = ""
+            if self._capabilities is not None:
+                capability = self._capabilities.deleting(job_id)
+            await client.delete(job_id, capability=capability)
         except NotFound:
             return
         except WorkmeshError as exc:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from workmesh.registry import RegistryConfig
 from workmesh.services.core import env as envvars
+from workmesh.services.core.auth import AuthConfig
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.core.net import advertise_host, split_host_port
 from workmesh.services.core.tls import TlsConfig
@@ -87,6 +88,9 @@ class ResultsConfig:
             ``none`` (fastest to write and read), ``lz4`` or ``zstd`` (about 22% smaller).
         grace: seconds to let calls finish on shutdown.
         tls: the server's certificate and key (``WORKMESH_TLS_CERT``/``_KEY``): TLS when set.
+        auth: authentication (``WORKMESH_AUTH``, the ``WORKMESH_JWT_*`` variables and
+            ``WORKMESH_SERIES_KEY``, see :class:`~workmesh.services.core.auth.AuthConfig`);
+            off by default.
     """
 
     listen: str = "127.0.0.1:50052"
@@ -101,6 +105,7 @@ class ResultsConfig:
     compression: str = "none"
     grace: float = 10.0
     tls: TlsConfig = field(default_factory=TlsConfig)
+    auth: AuthConfig = field(default_factory=AuthConfig)
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -136,6 +141,7 @@ class ResultsConfig:
             influx=InfluxConfig.from_env(env),
             registry=RegistryConfig.from_env(env),
             tls=TlsConfig.from_env(env),
+            auth=AuthConfig.from_env(env),
         )
 
     def with_listen(self, listen: str) -> ResultsConfig:

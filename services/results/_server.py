@@ -14,15 +14,18 @@ from grpc_reflection.v1alpha import reflection
 
 from workmesh.registry import Registrar, ServiceRegistration
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
+from workmesh.services.core.auth import PUBLIC_METHODS, Authenticator, AuthInterceptor
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import configure_telemetry, server_interceptors
 from workmesh.services.core.tls import bind
+from workmesh.services.results._access import CAPABILITY_METHODS, SeriesAccess
 from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
 from workmesh.services.results.stores._influx import InfluxStore
+from workmesh.services.results.stores._owners import owners_of
 from workmesh.services.results.stores._parquet import ParquetStore
 from workmesh.services.results.stores._protocol import SeriesStore
 from workmesh.services.results.stores._tombstones import TombstonedStore
@@ -59,7 +62,19 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         *HTTP2_OPTIONS,
     ]
 
-    server = grpc.aio.server(options=options, interceptors=server_interceptors("results"))
+    interceptors = server_interceptors("results")
+    capabilities = config.auth.capabilities()
+    if config.auth.enabled:
+        if capabilities is None:
+            raise ValueError(
+                "WORKMESH_SERIES_KEY: required with WORKMESH_AUTH=on (the key the gateway signs the "
+                "workers' series write capabilities with)"
+            )
+        # Callers of ListSeries/ReadSeries by JWT (API tokens live in the gateway's job store);
+        # WriteSeries/DeleteSeries by the gateway's capabilities instead.
+        authenticator = Authenticator(config.auth, None)
+        interceptors = [*interceptors, AuthInterceptor(authenticator, (*PUBLIC_METHODS, *CAPABILITY_METHODS))]
+    server = grpc.aio.server(options=options, interceptors=interceptors)
     port = bind(server, config.listen, config.tls)
     if port == 0:
         raise OSError(f"cannot bind the results service to {config.listen}")
@@ -71,8 +86,9 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     compactor = None
     if isinstance(served.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(served.store, delay=config.compaction_delay)
+    access = SeriesAccess(capabilities, owners_of(served.store)) if capabilities is not None else None
     add_servicer(
-        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor),
+        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor, access=access),
         results_pb2.DESCRIPTOR.services_by_name["Results"],
         server,
         parsers={"WriteSeries": parse_write_request},
@@ -109,11 +125,13 @@ async def serve(config: ResultsConfig) -> None:
         store=config.store,
         data_dir=str(config.data_dir) if config.store == "parquet" else None,
     )
-    # Said at every start, so that nobody mistakes it for protected (issue 11: not yet scoped).
-    log.warning(
-        "results service: authentication is not implemented here yet; every caller may read and "
-        "write every series: keep it on a private network"
-    )
+    if config.auth.enabled:
+        log.info("results service: " + config.auth.describe(False) + "; series writes need the gateway's capability")
+    else:  # said at every start, so that nobody mistakes it for protected
+        log.warning(
+            "results service: authentication is OFF: every caller may read, write and delete every "
+            "series (WORKMESH_AUTH=on)"
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -8,6 +8,9 @@ next one is received; the call waits (and gRPC flow control holds the client) wh
 full. If the call breaks — client cancellation, an invalid chunk, a lost connection — the batch
 being stored is cancelled and rolled back and buffered chunks are dropped: what was
 acknowledged stays, nothing else does.
+
+With authentication on (an ``access``), writes need the attempt's write capability and reads
+follow the job rules (see :mod:`workmesh.services.results._access`); off, everything is allowed.
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ from workmesh.services.clients._model import (
     ns_per,
 )
 from workmesh.services.clients._wire import chunk_pieces, encode_key
+from workmesh.services.core.auth import WriteGrant
 from workmesh.services.core.errors import InvalidArgument, abort
+from workmesh.services.results._access import SeriesAccess
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -47,21 +52,33 @@ _AGGREGATES = {
 
 
 class ResultsServicer(results_pb2_grpc.ResultsServicer):
-    """Serves the Results API over one store."""
+    """Serves the Results API over one store; `access`: the rules with authentication on."""
 
-    def __init__(self, store: TombstonedStore, *, batch_values: int = 8_000_000, compactor=None) -> None:
+    def __init__(
+        self,
+        store: TombstonedStore,
+        *,
+        batch_values: int = 8_000_000,
+        compactor=None,
+        access: SeriesAccess | None = None,
+    ) -> None:
         self.store = store
         self.batch_values = batch_values
         self.compactor = compactor  # told when a job's write calls begin and end (Parquet: compaction)
+        self.access = access
 
     async def WriteSeries(
         self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest], context: grpc.aio.ServicerContext
     ) -> None:
         call = _WriteCall(self.store, context)
         try:
+            grant = self.access.grant(context) if self.access is not None else None
             async for request in request_iterator:
                 if request.HasField("chunk"):
-                    call.add(decode_chunk(request.chunk, f"chunk[{call.received}]"))
+                    chunk = decode_chunk(request.chunk, f"chunk[{call.received}]")
+                    if call.received == 0:
+                        await self._first_write(grant, chunk.key.job_id)
+                    call.add(chunk)
                     if self.compactor is not None and call.received == 1:
                         self.compactor.begin(call.job_id)
                 if request.flush:
@@ -79,6 +96,10 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
             if self.compactor is not None and call.job_id:
                 self.compactor.end(call.job_id)
 
+    async def _first_write(self, grant: WriteGrant | None, job_id: str) -> None:
+        if self.access is not None and grant is not None:
+            await self.access.writing(grant, job_id)
+
     async def ReadSeries(
         self, request: results_pb2.ReadSeriesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
@@ -87,6 +108,8 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         # from the arrays (see workmesh.services.clients._wire).
         try:
             queries, unit = _queries(request)
+            if self.access is not None:
+                await self.access.readable(request.job_ids)
             scale = ns_per(unit)
             order = {job_id: i for i, job_id in enumerate(request.job_ids)}
             pieces: list = []
@@ -120,7 +143,10 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         self, request: results_pb2.ListSeriesRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.ListSeriesResponse:
         try:
-            found = await self.store.list_series(check_job_id(request.job_id))
+            job_id = check_job_id(request.job_id)
+            if self.access is not None:
+                await self.access.readable([job_id], "job_id")
+            found = await self.store.list_series(job_id)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.ListSeriesResponse(series=[s.to_pb() for s in found])
@@ -129,7 +155,10 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         self, request: results_pb2.DeleteSeriesRequest, context: grpc.aio.ServicerContext
     ) -> results_pb2.DeleteSeriesResponse:
         try:
-            count = await self.store.delete(check_job_id(request.job_id), restart=request.restart)
+            job_id = check_job_id(request.job_id)
+            if self.access is not None:
+                self.access.deleting(context, job_id, restart=request.restart)
+            count = await self.store.delete(job_id, restart=request.restart)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.DeleteSeriesResponse(series=count)

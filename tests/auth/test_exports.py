@@ -7,6 +7,7 @@ def test_exports():
     assert sorted(auth.__all__) == sorted(
         [
             "ADMIN",
+            "CAPABILITY_METADATA",
             "JOBS_MANAGE",
             "JOBS_READ",
             "JOBS_SUBMIT",
@@ -24,11 +25,14 @@ def test_exports():
             "JwtConfig",
             "JwtVerifier",
             "MemoryTokens",
+            "SeriesCapabilities",
             "TokenRecord",
             "TokenStore",
+            "WriteGrant",
             "announce",
             "bearer",
             "bearer_interceptors",
+            "capability_of",
             "check_scopes",
             "current_identity",
             "is_api_token",

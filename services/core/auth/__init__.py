@@ -6,6 +6,12 @@ or :func:`require_scope`.
 """
 
 from workmesh.services.core.auth._authenticator import Authenticator, bearer
+from workmesh.services.core.auth._capability import (
+    CAPABILITY_METADATA,
+    SeriesCapabilities,
+    WriteGrant,
+    capability_of,
+)
 from workmesh.services.core.auth._client import bearer_interceptors, with_bearer
 from workmesh.services.core.auth._config import AuthConfig, announce
 from workmesh.services.core.auth._identity import (
@@ -38,6 +44,7 @@ from workmesh.services.core.auth._tokens import (
 
 __all__ = [
     "ADMIN",
+    "CAPABILITY_METADATA",
     "JOBS_MANAGE",
     "JOBS_READ",
     "JOBS_SUBMIT",
@@ -55,11 +62,14 @@ __all__ = [
     "JwtConfig",
     "JwtVerifier",
     "MemoryTokens",
+    "SeriesCapabilities",
     "TokenRecord",
     "TokenStore",
+    "WriteGrant",
     "announce",
     "bearer",
     "bearer_interceptors",
+    "capability_of",
     "check_scopes",
     "current_identity",
     "is_api_token",

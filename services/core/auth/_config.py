@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from workmesh.services.core import env as envvars
+from workmesh.services.core.auth._capability import SeriesCapabilities
 from workmesh.services.core.auth._jwt import JwtConfig
 
 __all__ = ["AuthConfig", "announce"]
@@ -28,11 +29,24 @@ class AuthConfig:
         token_cache_seconds: how long a verified API token is trusted before its record is read
             again (``WORKMESH_TOKEN_CACHE_SECONDS``, default 5): a revoked token stops working
             within this time.
+        series_key: the key the gateway signs series write capabilities with and the results
+            service checks them with (``WORKMESH_SERIES_KEY``, at least 32 characters, not the
+            JWT secret); both need it when authentication is on.
+        series_token_ttl: lifetime of the write capability of a job without a timeout
+            (``WORKMESH_SERIES_TOKEN_TTL``, default 24 h); with a timeout, the timeout plus 5 min.
     """
 
     enabled: bool = False
     jwt: JwtConfig = field(default_factory=JwtConfig)
     token_cache_seconds: float = 5.0
+    series_key: str = field(default="", repr=False)
+    series_token_ttl: float = 24 * 3600.0
+
+    def capabilities(self) -> SeriesCapabilities | None:
+        """The series write capabilities; None with authentication off or without a key."""
+        if not self.enabled or not self.series_key:
+            return None
+        return SeriesCapabilities(self.series_key, ttl=self.series_token_ttl)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:
@@ -40,7 +54,8 @@ class AuthConfig:
         ``WORKMESH_JWKS_FILE``, ``WORKMESH_JWT_ALGORITHMS``, ``WORKMESH_JWT_ISSUER``,
         ``WORKMESH_JWT_AUDIENCE``, ``WORKMESH_JWT_LEEWAY``, ``WORKMESH_JWT_SUBJECT_CLAIM``,
         ``WORKMESH_JWT_TENANT_CLAIM``, ``WORKMESH_JWT_SCOPES_CLAIM``, ``WORKMESH_JWT_GROUPS_CLAIM``,
-        ``WORKMESH_JWT_DEFAULT_TENANT`` and ``WORKMESH_TOKEN_CACHE_SECONDS``.
+        ``WORKMESH_JWT_DEFAULT_TENANT``, ``WORKMESH_TOKEN_CACHE_SECONDS``, ``WORKMESH_SERIES_KEY``
+        and ``WORKMESH_SERIES_TOKEN_TTL``.
 
         Raises:
             ValueError: a malformed variable; the message names it.
@@ -73,10 +88,22 @@ class AuthConfig:
                 "WORKMESH_JWT_SECRET: must be at least 32 characters (RFC 7518 asks for a key "
                 "as long as the hash, 256 bits for HS256)"
             )
+        series_key = envvars.text(env, "WORKMESH_SERIES_KEY")
+        if series_key and len(series_key) < 32:
+            raise ValueError("WORKMESH_SERIES_KEY: must be at least 32 characters (256 bits for HS256)")
+        if series_key and series_key == jwt.secret:
+            raise ValueError(
+                "WORKMESH_SERIES_KEY: must differ from WORKMESH_JWT_SECRET (a write capability must "
+                "never pass for a user token, nor the other way round)"
+            )
         return cls(
             enabled=envvars.flag(env, "WORKMESH_AUTH", False),
             jwt=jwt,
             token_cache_seconds=_seconds(env, "WORKMESH_TOKEN_CACHE_SECONDS", cls.token_cache_seconds),
+            series_key=series_key,
+            series_token_ttl=envvars.seconds(
+                env, "WORKMESH_SERIES_TOKEN_TTL", cls.series_token_ttl, minimum=60, maximum=7 * 24 * 3600
+            ),
         )
 
     def describe(self, tokens: bool = True) -> str:

@@ -30,6 +30,7 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
+from workmesh.services.core.auth import SeriesCapabilities
 from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import end_span
@@ -118,8 +119,10 @@ class Dispatcher:
         faults: Faults | None = None,
         scheduler: Scheduler | None = None,
         flush_interval: float = 3.0,
+        capabilities: SeriesCapabilities | None = None,
     ) -> None:
         self._store = store
+        self._capabilities = capabilities  # auth on: each attempt gets its series write capability
         self._catalog = catalog
         self._cancel_grace = cancel_grace
         self._busy_pause = busy_pause
@@ -367,6 +370,10 @@ class Dispatcher:
         request.attempt = a.number
         if job.timeout_s:
             request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
+        if self._capabilities is not None:
+            request.series_token = self._capabilities.issue(
+                job.job_id, a.number, tenant=job.owner.tenant, subject=job.owner.user, timeout_s=job.timeout_s
+            )
         a.span = open_attempt_span(job, inst.name, a.number, request)
         await asyncio.gather(
             self._store.append(

@@ -3,7 +3,9 @@
 ``GET /v1/jobs/{job_id}/series`` is the results service's ListSeries; ``GET /v1/series`` its
 ReadSeries, through :class:`~workmesh.services.clients.ResultsClient` against the results service
 found in the registry (``workmesh-results``). Each job named is looked up through the gateway's
-GetJob first, so an unknown job is NOT_FOUND as everywhere else (and later, access rules apply).
+GetJob first, so an unknown job is NOT_FOUND as everywhere else and the job rules apply; the
+caller's ``Authorization`` header goes on to the results service, which checks it again (JWTs
+only: API tokens live in the gateway's job store, which the results service does not read).
 """
 
 from __future__ import annotations
@@ -126,7 +128,9 @@ class SeriesRoutes:
         await self._job(job_id)
         client = await self._results.client()
         try:
-            reply = await client.stub.ListSeries(results_pb2.ListSeriesRequest(job_id=job_id), timeout=client.timeout)
+            reply = await client.stub.ListSeries(
+                results_pb2.ListSeriesRequest(job_id=job_id), timeout=client.timeout, metadata=_forwarded(request)
+            )
         except grpc.aio.AioRpcError as exc:
             raise CallError.of(from_rpc_error(exc)) from exc
         return json_response(reply)
@@ -177,6 +181,7 @@ class SeriesRoutes:
                 time_unit=unit,
                 window=window,
                 aggregate=agg,
+                metadata=_forwarded(request),
             )
         except Exception as exc:
             raise CallError.of(exc) from exc
@@ -204,6 +209,12 @@ class SeriesRoutes:
             ],
         }
         return web.json_response(body, dumps=lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False))
+
+
+def _forwarded(request: web.Request) -> tuple[tuple[str, str], ...] | None:
+    """The caller's credentials, for the results service (which authenticates them itself)."""
+    authorization = request.headers.get("Authorization")
+    return (("authorization", authorization),) if authorization else None
 
 
 def _floats(values: np.ndarray) -> list:

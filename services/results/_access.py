@@ -1,0 +1,106 @@
+"""Who may read and write which job's series in the results service (authentication on).
+
+* WriteSeries, and DeleteSeries with ``restart``, need the write capability the gateway signed
+  for a running attempt of that job (metadata ``workmesh-series-capability``); a DeleteSeries
+  of a whole job needs the gateway's delete capability (its DeleteJob). Without a valid one:
+  UNAUTHENTICATED with the reason; one of another job: PERMISSION_DENIED naming both jobs.
+* The first accepted write of a job records its owner (tenant, subject) from the capability.
+* ListSeries and ReadSeries need a caller token (as the gateway's) with ``series:read``, then
+  apply the gateway's job rules to every job named, in order, against the recorded owner:
+  another tenant's job, or one without a recorded owner, is NOT_FOUND worded as a job without
+  series; another subject's of the same tenant is PERMISSION_DENIED unless the caller holds
+  ``jobs:manage``; ``admin`` reads everything. A comparison fails as a whole, naming the first
+  job the caller may not read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import grpc
+
+from workmesh.services.core.auth import (
+    JOBS_MANAGE,
+    SERIES_READ,
+    Identity,
+    SeriesCapabilities,
+    WriteGrant,
+    capability_of,
+    current_identity,
+)
+from workmesh.services.core.auth._capability import DELETE, WRITE
+from workmesh.services.core.errors import NotFound, PermissionDenied
+from workmesh.services.results.stores._owners import Owners
+
+__all__ = ["CAPABILITY_METHODS", "SeriesAccess"]
+
+# Authenticated by the write capability, not by a caller token.
+CAPABILITY_METHODS = ("/workmesh.v1.Results/WriteSeries", "/workmesh.v1.Results/DeleteSeries")
+
+
+class SeriesAccess:
+    """The access rules of the results service.
+
+    Args:
+        capabilities: verifies the gateway's write capabilities (the shared key).
+        owners: the store's owner records.
+    """
+
+    def __init__(self, capabilities: SeriesCapabilities, owners: Owners) -> None:
+        self.capabilities = capabilities
+        self.owners = owners
+
+    def grant(self, context: grpc.aio.ServicerContext) -> WriteGrant:
+        """The call's capability, verified but not yet checked against a job.
+
+        Raises:
+            Unauthenticated: missing, forged, malformed or expired.
+        """
+        return self.capabilities.decode(capability_of(context.invocation_metadata()))
+
+    async def writing(self, grant: WriteGrant, job_id: str) -> None:
+        """Check that `grant` writes `job_id`, and record the job's owner on its first write.
+
+        Raises:
+            PermissionDenied: the capability is for another job (or only deletes).
+        """
+        grant.check(job_id)
+        if await self.owners.get(job_id) is None:
+            await self.owners.set(job_id, grant.tenant, grant.subject)
+
+    def deleting(self, context: grpc.aio.ServicerContext, job_id: str, *, restart: bool) -> None:
+        """Check a DeleteSeries: a restarting attempt clears its predecessor's series with its
+        write capability; only the gateway (its delete capability) deletes a whole job.
+
+        Raises:
+            Unauthenticated: no valid capability.
+            PermissionDenied: one of another job, or a write capability deleting a whole job.
+        """
+        self.grant(context).check(job_id, (WRITE, DELETE) if restart else (DELETE,))
+
+    async def readable(self, job_ids: Sequence[str], field: str = "job_ids") -> None:
+        """Raise unless the current caller may read the series of every job in `job_ids`.
+
+        Raises:
+            PermissionDenied: no ``series:read``, or another subject's job without ``jobs:manage``.
+            NotFound: another tenant's job, or a job without series.
+        """
+        identity = current_identity()
+        if identity is None:  # only with a custom server without the interceptor: refuse
+            raise PermissionDenied("this results service authenticates its callers; the call has no identity")
+        identity.require(SERIES_READ)
+        for i, job_id in enumerate(job_ids):
+            where = f"{field}[{i}]" if len(job_ids) > 1 or field == "job_ids" else field
+            await self._check(identity, job_id, where)
+
+    async def _check(self, identity: Identity, job_id: str, where: str) -> None:
+        if identity.admin:
+            return
+        owner = await self.owners.get(job_id)
+        if owner is None or owner[0] != identity.tenant:
+            raise NotFound(f"{where}: job {job_id!r} has no series")
+        if owner[1] != identity.subject and not identity.has(JOBS_MANAGE):
+            raise PermissionDenied(
+                f"{where}: the series of job {job_id!r} belong to another subject of tenant "
+                f"{identity.tenant!r}; its owner can share the job, or ask for the scope {JOBS_MANAGE!r}"
+            )

@@ -1,0 +1,220 @@
+"""The results service with authentication on, with real registry, gateway, results and worker
+processes: workers write series only with the capability of the attempt they run; ListSeries and
+ReadSeries (comparisons too) follow the jobs' rules, walked with every kind of caller; forged,
+expired and other jobs' capabilities are refused."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import numpy as np
+import pytest
+
+from tests.auth.keys import SECRET, hs256
+from workmesh.services.clients import ResultsClient
+from workmesh.services.core.auth import SeriesCapabilities
+from workmesh.services.core.errors import WorkmeshError
+from workmesh.services.devmesh import DevMesh
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2, results_pb2_grpc
+
+pytestmark = pytest.mark.e2e
+SERIES = "tests.series.workflows:worker"
+KEY = "w" * 40  # WORKMESH_SERIES_KEY shared by the gateway and the results service
+ENV = {"WORKMESH_AUTH": "on", "WORKMESH_JWT_SECRET": SECRET, "WORKMESH_SERIES_KEY": KEY}
+USER = "types:read jobs:submit jobs:read series:read"
+CALLERS = {
+    "nobody": None,
+    "owner": hs256(sub="alice", tenant="acme", scope=USER),
+    "other_tenant": hs256(sub="carol", tenant="globex", scope=USER),
+    "same_tenant": hs256(sub="bob", tenant="acme", scope=USER),
+    "no_scope": hs256(sub="alice", tenant="acme", scope="jobs:read"),
+    "manager": hs256(sub="ops", tenant="acme", scope=USER + " jobs:manage"),
+    "admin": hs256(sub="root", tenant="platform", scope="admin"),
+}
+OK, UNAUTH, DENIED, MISSING = (
+    grpc.StatusCode.OK,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.NOT_FOUND,
+)
+# caller → status of ListSeries/ReadSeries on alice's job
+ON_JOB = {
+    "nobody": UNAUTH,
+    "owner": OK,
+    "other_tenant": MISSING,
+    "same_tenant": DENIED,
+    "no_scope": DENIED,
+    "manager": OK,
+    "admin": OK,
+}
+
+
+def metadata(token: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+@pytest.fixture(scope="module")
+def mesh(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("results-auth")
+    # No workers at start: DevMesh waits for them with an unauthenticated ListWorkflowTypes.
+    with DevMesh(workers=(), results=True, http_port=None, data_dir=tmp, log_dir=tmp, env=ENV) as started:
+        started.add_worker(SERIES)
+        with grpc.insecure_channel(started.gateway_address) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            deadline = time.monotonic() + 30
+            while True:
+                types = stub.ListWorkflowTypes(
+                    gateway_pb2.ListWorkflowTypesRequest(), timeout=5, metadata=metadata(CALLERS["admin"])
+                ).types
+                if any(t.type.name == "series-async" and t.healthy_instances for t in types):
+                    break
+                assert time.monotonic() < deadline, "the worker's types were not listed"
+                time.sleep(0.1)
+        yield started
+
+
+@pytest.fixture(scope="module")
+def gateway(mesh):
+    with grpc.insecure_channel(mesh.gateway_address) as channel:
+        yield gateway_pb2_grpc.GatewayStub(channel)
+
+
+@pytest.fixture(scope="module")
+def results(mesh):
+    with grpc.insecure_channel(mesh.results_address) as channel:
+        yield results_pb2_grpc.ResultsStub(channel)
+
+
+def run_job(gateway, token: str) -> tuple[str, common_pb2.JobResult]:
+    request = gateway_pb2.SubmitJobRequest(
+        workflow_type="series-async", params={"steps": common_pb2.ParamValue(int_value=24)}
+    )
+    job_id = gateway.SubmitJob(request, timeout=10, metadata=metadata(token)).job.job_id
+    events = list(gateway.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id), timeout=90, metadata=metadata(token)))
+    ends = [e for e in events if e.WhichOneof("payload") in ("result", "error")]
+    assert ends and ends[-1].WhichOneof("payload") == "result", ends
+    return job_id, ends[-1].result
+
+
+@pytest.fixture(scope="module")
+def jobs(gateway):
+    """One job each of alice and bob (tenant acme) and carol (tenant globex), with series."""
+    made = {}
+    for name, caller in (("alice", "owner"), ("bob", "same_tenant"), ("carol", "other_tenant")):
+        made[name] = run_job(gateway, CALLERS[caller])
+    return made
+
+
+def status(call) -> tuple[grpc.StatusCode, str]:
+    try:
+        result = call()
+        if not isinstance(result, results_pb2.ListSeriesResponse):
+            list(result)  # a stream: read it to the end
+    except grpc.RpcError as exc:
+        return exc.code(), exc.details()
+    return OK, ""
+
+
+def list_series(results, job_id: str, token: str | None):
+    return lambda: results.ListSeries(
+        results_pb2.ListSeriesRequest(job_id=job_id), timeout=10, metadata=metadata(token)
+    )
+
+
+def read_series(results, job_ids: list[str], token: str | None):
+    return lambda: results.ReadSeries(
+        results_pb2.ReadSeriesRequest(job_ids=job_ids), timeout=10, metadata=metadata(token)
+    )
+
+
+def test_workers_wrote_their_jobs_series_with_the_attempts_capability(jobs):
+    for _job_id, result in jobs.values():
+        assert {(r.measurement, r.field) for r in result.series} == {("heat", "Q"), ("heat", "T"), ("outdoor", "T")}
+
+
+@pytest.mark.parametrize("rpc", ["ListSeries", "ReadSeries"])
+@pytest.mark.parametrize("caller", sorted(CALLERS))
+def test_reads_follow_the_job_rules(results, jobs, rpc, caller):
+    job_id = jobs["alice"][0]
+    token = CALLERS[caller]
+    call = list_series(results, job_id, token) if rpc == "ListSeries" else read_series(results, [job_id], token)
+    code, details = status(call)
+    assert code == ON_JOB[caller], (caller, rpc, details)
+    if code == MISSING:  # worded as a job that does not exist: its existence does not leak
+        missing = list_series if rpc == "ListSeries" else (lambda r, j, t: read_series(r, [j], t))
+        _, unknown = status(missing(results, "no-such-job", token))
+        assert details.replace(job_id, "X") == unknown.replace("no-such-job", "X")
+    if code == DENIED and caller == "no_scope":
+        assert "series:read" in details
+    if token:
+        assert token not in details
+
+
+def test_a_comparison_fails_as_a_whole_naming_the_job_the_caller_may_not_read(results, jobs):
+    alice, bob, carol = (jobs[name][0] for name in ("alice", "bob", "carol"))
+    code, details = status(read_series(results, [alice, bob], CALLERS["owner"]))
+    assert code == DENIED and bob in details and "job_ids[1]" in details
+    code, details = status(read_series(results, [alice, carol], CALLERS["owner"]))
+    assert code == MISSING and carol in details and "job_ids[1]" in details
+    assert status(read_series(results, [alice, bob], CALLERS["manager"])) == (OK, "")
+    assert status(read_series(results, [alice, bob, carol], CALLERS["admin"])) == (OK, "")
+
+
+async def write(mesh, job_id: str, capability: str) -> list:
+    async with ResultsClient(mesh.results_address) as client:
+        writer = client.writer(job_id, capability=capability)
+        try:
+            await writer.series("probe").write(np.arange(3), v=np.ones(3))
+            return await writer.close()
+        except BaseException:
+            await writer.abort()
+            raise
+
+
+def write_status(mesh, job_id: str, capability: str) -> tuple[grpc.StatusCode, str]:
+    try:
+        asyncio.run(write(mesh, job_id, capability))
+    except WorkmeshError as exc:
+        return exc.code, exc.message
+    return OK, ""
+
+
+def test_writes_need_the_capability_of_that_job(mesh, results, jobs):
+    caps = SeriesCapabilities(KEY)
+    alice, bob = jobs["alice"][0], jobs["bob"][0]
+    refused = {
+        "no capability": ("", UNAUTH, "missing series write capability"),
+        "a user token": (CALLERS["owner"], UNAUTH, "invalid signature"),
+        "forged": (SeriesCapabilities("f" * 40).issue(alice, 1, tenant="acme", subject="alice"), UNAUTH, "signature"),
+        "expired": (caps.issue(alice, 1, tenant="acme", subject="alice", lifetime=-60), UNAUTH, "expired"),
+        "another job's": (caps.issue(bob, 1, tenant="acme", subject="bob"), DENIED, f"for job {bob!r}"),
+        "the gateway's delete": (caps.deleting(alice), DENIED, "allows 'delete'"),
+    }
+    for name, (capability, code, reason) in refused.items():
+        got, details = write_status(mesh, alice, capability)
+        assert (got, reason in details) == (code, True), (name, details)
+        if capability:
+            assert capability not in details
+    # Nothing refused reached the store: alice's job still has exactly its own series.
+    listed = results.ListSeries(results_pb2.ListSeriesRequest(job_id=alice), metadata=metadata(CALLERS["owner"]))
+    assert {s.key.measurement for s in listed.series} == {"heat", "outdoor"}
+    # A valid capability writes, and records the owner it names: the series follow that job.
+    assert write_status(mesh, "fresh-job", caps.issue("fresh-job", 1, tenant="acme", subject="alice")) == (OK, "")
+    assert status(list_series(results, "fresh-job", CALLERS["owner"])) == (OK, "")
+    assert status(list_series(results, "fresh-job", CALLERS["same_tenant"]))[0] == DENIED
+
+
+def test_only_the_gateway_deletes_a_jobs_series(mesh, gateway, results, jobs):
+    caps = SeriesCapabilities(KEY)
+    carol = jobs["carol"][0]
+    token = CALLERS["other_tenant"]
+    for capability, code in ((None, UNAUTH), (caps.issue(carol, 1, tenant="globex", subject="carol"), DENIED)):
+        md = [("workmesh-series-capability", capability)] if capability else metadata(token)
+        got, _ = status(lambda md=md: results.DeleteSeries(results_pb2.DeleteSeriesRequest(job_id=carol), metadata=md))
+        assert got == code
+    assert status(list_series(results, carol, token)) == (OK, "")
+    gateway.DeleteJob(gateway_pb2.DeleteJobRequest(job_id=carol), timeout=30, metadata=metadata(token))
+    code, details = status(list_series(results, carol, token))
+    assert code == MISSING and "deleted" in details
