@@ -46,7 +46,7 @@ class Outcome(enum.StrEnum):
             raise ValueError(f"status: {status} is not a terminal job status") from None
 
 
-_BY_ERROR_CODE = {"CANCELLED": Outcome.CANCELLED, "TIMED_OUT": Outcome.TIMED_OUT}
+_BY_ERROR_CODE: dict[str, Outcome] = {"CANCELLED": Outcome.CANCELLED, "TIMED_OUT": Outcome.TIMED_OUT}
 _BY_STATUS: dict[int, Outcome] = {
     common_pb2.JOB_STATUS_SUCCEEDED: Outcome.SUCCEEDED,
     common_pb2.JOB_STATUS_FAILED: Outcome.FAILED,

@@ -7,7 +7,7 @@ import datetime as dt
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
@@ -27,7 +27,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def status_event(status: int, reason: str = "", attempt: int = 0, instance_id: str = "") -> S.JobEvent:
+def status_event(status: S.JobStatus, reason: str = "", attempt: int = 0, instance_id: str = "") -> S.JobEvent:
     """A job event announcing a status change."""
     return S.JobEvent(status=S.StatusChange(status=status, reason=reason, attempt=attempt, instance_id=instance_id))
 
@@ -69,16 +69,23 @@ def pending_of(record: JobRecord) -> Pending:
     )
 
 
+class Call(Protocol):
+    """A worker's Execute or Attach stream: a gRPC call, or one over the instance's Session."""
+
+    async def read(self) -> Any: ...
+    def cancel(self) -> bool: ...
+
+
 @dataclass(eq=False)
 class Attempt:
     """One running attempt of a job on one instance; its number is its job's count of attempts
     (a job runs one attempt at a time)."""
 
     job: Pending
-    inst: InstanceState | None  # None only for an attempt lost before it could be re-attached
-    task: asyncio.Task | None = None
-    call: object | None = None
-    stop_status: int = 0  # CANCELLED or TIMED_OUT once the gateway asked it to stop
+    inst: InstanceState
+    task: asyncio.Task[None] | None = None
+    call: Call | None = None
+    stop_status: S.JobStatus = S.JOB_STATUS_UNSPECIFIED  # CANCELLED or TIMED_OUT once asked to stop
     stop_reason: str = ""
     outcome: Outcome = Outcome.LOST  # how it ended, for the store's attempt record
     outcome_reason: str = ""
@@ -112,9 +119,9 @@ class Attempt:
             for task in self.writes:
                 if not task.done():
                     still.append(task)
-                elif task.exception() is not None:
+                elif (exc := task.exception()) is not None:
                     self.writes = [t for t in self.writes if t is not task]
-                    raise task.exception()
+                    raise exc
             self.writes = still
 
     async def settle(self) -> None:

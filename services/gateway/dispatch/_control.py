@@ -70,7 +70,7 @@ class Control:
         """The job's timeout passed: stop its attempt (TIMED_OUT)."""
         self._request_stop(a, S.JOB_STATUS_TIMED_OUT, f"timed out after {a.job.timeout_s:g}s")
 
-    def _request_stop(self, a: Attempt, status: int, reason: str) -> None:
+    def _request_stop(self, a: Attempt, status: S.JobStatus, reason: str) -> None:
         if a.stop_status:
             return
         a.stop_status, a.stop_reason = status, reason

@@ -29,7 +29,7 @@ import heapq
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
 
 __all__ = [
     "DEFAULT_HALF_LIFE_S",
@@ -45,6 +45,7 @@ __all__ = [
 
 DEFAULT_HALF_LIFE_S = 3600.0
 POLICIES = ("fair", "fifo")
+_K = TypeVar("_K")
 
 
 class Owner(NamedTuple):
@@ -343,12 +344,8 @@ class Scheduler:
         return run
 
     def _count_queued(self, owner: Owner, delta: int) -> None:
-        for table, key in ((self._queued_by_owner, owner), (self._queued_by_tenant, owner.tenant)):
-            n = table.get(key, 0) + delta
-            if n:
-                table[key] = n
-            else:
-                table.pop(key, None)
+        _add(self._queued_by_owner, owner, delta)
+        _add(self._queued_by_tenant, owner.tenant, delta)
 
     # -- reading ----------------------------------------------------------------------------
     def queued_jobs(self, workflow_type: str | None = None) -> list[QueuedJob]:
@@ -447,3 +444,12 @@ class Scheduler:
 
         # One pass: the tenant part of the key orders tenants, the user part users within one.
         return min(eligible, key=key)
+
+
+def _add(counts: dict[_K, int], key: _K, delta: int) -> None:
+    """Add `delta` to a count, dropping it at zero."""
+    n = counts.get(key, 0) + delta
+    if n:
+        counts[key] = n
+    else:
+        counts.pop(key, None)

@@ -54,7 +54,7 @@ async def check_invariants(
         await asyncio.sleep(settle)
         after = snapshot()
         stuck &= set(after.stuck)
-        if stray:
+        if stray and leased is not None:
             held = await leased()
             stray = (stray & held) - after.driven
     violations.extend(f"job {job_id}: driven but neither queued, backing off nor running" for job_id in sorted(stuck))

@@ -44,6 +44,8 @@ TENANT_LABEL = "workmesh.tenant"
 USER_LABEL = "workmesh.user"
 PRIORITY_LABEL = "workmesh.priority"
 PLACE_TTL_S = 1.0  # how long one queue simulation answers GetJob/ListJobs
+# When a simulation ran, its result per job, and each queued job's position within its type.
+_Places = tuple[float, dict[str, Simulated], dict[str, int]]
 MIN_REMAINING_S = 0.05
 UNKNOWN_RUNTIME_S = 1.0  # stands in for a type with no history: orders the simulation only
 
@@ -108,7 +110,7 @@ class JobQueue:
         self._charges: dict[Owner, tuple[float, float]] = {}  # not yet flushed: owner -> (ws, at)
         self._runtimes: list[tuple[str, str, dict[str, float], float, float]] = []
         self._estimates: dict[str, float] = {}  # job id -> estimated runtime (s), while known here
-        self._places: tuple[float, dict[str, Simulated], dict[str, int]] | None = None
+        self._places: _Places | None = None
         self._listeners: list[Callable[[], None]] = []
 
     def on_change(self, listener: Callable[[], None]) -> None:
@@ -237,7 +239,7 @@ class JobQueue:
 
         return queued, remaining
 
-    def _simulate_places(self, versions: Mapping[str, str] | None, stop_at: str | None) -> None:
+    def _simulate_places(self, versions: Mapping[str, str] | None, stop_at: str | None) -> _Places:
         runtime, remaining = self._sim_runtime(versions)
         now = self._clock()
         sim = simulate(self.scheduler, self._capacity(), now, runtime=runtime, remaining=remaining, stop_at=stop_at)
@@ -248,30 +250,35 @@ class JobQueue:
             per_type[t] = per_type.get(t, 0) + 1
             positions[jid] = per_type[t]
         self._places = (now, sim, positions)
+        return self._places
 
     def place(self, job_id: str, versions: Mapping[str, str] | None = None) -> tuple[int, int, float | None] | None:
         """(position within its type, queued of its type, expected start) of a queued job here."""
         job = self._jobs.get(job_id)
         if job is None:
             return None
-        if self._places is None or self._clock() - self._places[0] > PLACE_TTL_S or job_id not in self._places[1]:
+        places = self._places
+        if places is None or self._clock() - places[0] > PLACE_TTL_S or job_id not in places[1]:
             # Simulated up to this job only: a page of ListJobs asks newest first, so the deepest
             # job of the page comes first and the others are answered from the same run.
-            self._simulate_places(versions, job_id)
-        return self._answer(job_id, job)
+            places = self._simulate_places(versions, job_id)
+        return self._answer(job_id, job, places)
 
     def places(
         self, job_ids: Iterable[str], versions: Mapping[str, str] | None = None
     ) -> dict[str, tuple[int, int, float | None]]:
         """:meth:`place` of each of `job_ids` that is queued here, from one simulation at most."""
         queued = [j for j in job_ids if j in self._jobs]
-        fresh = self._places is not None and self._clock() - self._places[0] <= PLACE_TTL_S
-        if queued and not (fresh and all(j in self._places[1] for j in queued)):
-            self._simulate_places(versions, None)
-        return {j: self._answer(j, self._jobs[j]) for j in queued}
+        places = self._places
+        fresh = places is not None and self._clock() - places[0] <= PLACE_TTL_S
+        if queued and (places is None or not (fresh and all(j in places[1] for j in queued))):
+            places = self._simulate_places(versions, None)
+        if places is None:  # nothing queued here
+            return {}
+        return {j: self._answer(j, self._jobs[j], places) for j in queued}
 
-    def _answer(self, job_id: str, job: Any) -> tuple[int, int, float | None]:
-        _, sim, positions = self._places
+    def _answer(self, job_id: str, job: Any, places: _Places) -> tuple[int, int, float | None]:
+        _, sim, positions = places
         queued = self.queued(job.workflow_type)
         position = positions.get(job_id, queued)
         start = sim.get(job_id)

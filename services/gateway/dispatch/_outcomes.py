@@ -55,7 +55,7 @@ class Outcomes:
             await self.stopped(a, error.message or error.code)
         elif error.retryable and self._retry.should_retry(a.number, job.max_attempts):
             a.outcome, a.outcome_reason = Outcome.FAILED, f"{error.code}: {error.message}"
-            await self._requeue(a, f"{error.code}: {error.message}")
+            await self._requeue(job, f"{error.code}: {error.message}")
         else:
             a.outcome, a.outcome_reason = Outcome.FAILED, f"{error.code}: {error.message}"
             await self.finish(
@@ -69,30 +69,34 @@ class Outcomes:
         """The attempt ended without an outcome from its worker: retry or fail the job."""
         job = a.job
         a.outcome_reason = why
-        # One that never reached a worker does not count: the next dispatch is this attempt again.
-        counted = a.number - 1 if a.unstarted else a.number
         if a.stop_status:
             await self.stopped(a, f"worker lost: {why}")
-        elif self._retry.should_retry(counted, job.max_attempts):
-            await self._requeue(a, f"WORKER_LOST: {why}")
         else:
-            error = S.JobError(code="WORKER_LOST", message=f"attempt {a.number} of {job.max_attempts} lost: {why}")
-            await self.finish(
-                job.job_id,
-                [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", a.number)],
-                S.JOB_STATUS_FAILED,
-                error,
-            )
+            # One that never reached a worker does not count: the next dispatch is this attempt again.
+            await self.worker_lost(job, why, counted=a.number - 1 if a.unstarted else a.number)
         if a.unstarted:  # only now: the events above name the attempt as it was numbered
             job.attempts -= 1
 
-    async def _requeue(self, a: Attempt, reason: str) -> None:
-        job = a.job
-        delay = self._retry.delay(a.number)
+    async def worker_lost(self, job: Pending, why: str, *, counted: int) -> None:
+        """The job's current attempt (``job.attempts``) was lost with its worker: retry the job
+        if `counted` attempts leave room for another, else fail it."""
+        if self._retry.should_retry(counted, job.max_attempts):
+            await self._requeue(job, f"WORKER_LOST: {why}")
+        else:
+            error = S.JobError(code="WORKER_LOST", message=f"attempt {job.attempts} of {job.max_attempts} lost: {why}")
+            await self.finish(
+                job.job_id,
+                [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, "WORKER_LOST", job.attempts)],
+                S.JOB_STATUS_FAILED,
+                error,
+            )
+
+    async def _requeue(self, job: Pending, reason: str) -> None:
+        delay = self._retry.delay(job.attempts)
         try:
             await self._store.append(
                 job.job_id,
-                [status_event(S.JOB_STATUS_QUEUED, reason, a.number)],
+                [status_event(S.JOB_STATUS_QUEUED, reason, job.attempts)],
                 JobUpdate(status=S.JOB_STATUS_QUEUED, not_before=utcnow() + dt.timedelta(seconds=delay)),
             )
         except (NotFound, FailedPrecondition):

@@ -79,7 +79,7 @@ def simulate(
         if not ends or not sim.types():
             return out
         t, job_id = heapq.heappop(ends)
-        run = sim.finish(job_id, t)
-        if run is not None:
-            busy[run.workflow_type] -= 1
+        ended = sim.finish(job_id, t)
+        if ended is not None:
+            busy[ended.workflow_type] -= 1
     return out

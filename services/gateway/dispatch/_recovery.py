@@ -221,7 +221,7 @@ class Recovery:
                 await self._store.end_attempt(job.job_id, job.attempts, Outcome.LOST.value, why)
             if pending.get(job.job_id) is job:
                 del pending[job.job_id]
-                await self._outcomes.lost(Attempt(job, None), why)
+                await self._outcomes.worker_lost(job, why, counted=job.attempts)
         except Exception as exc:  # noqa: BLE001 - Unavailable, a full disk, or a bug: never keep it stuck
             # Not ours any more until the store works: the lease expires and a claim retries.
             if pending.get(job.job_id) is job:
