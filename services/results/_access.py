@@ -5,6 +5,9 @@
   of a whole job needs the gateway's delete capability (its DeleteJob). Without a valid one:
   UNAUTHENTICATED with the reason; one of another job: PERMISSION_DENIED naming both jobs.
 * The first accepted write of a job records its owner (tenant, subject) from the capability.
+* Once an attempt of a job wrote (or cleared the job for its restart), an earlier attempt's
+  capability is refused (PERMISSION_DENIED): a lost attempt still running somewhere cannot mix
+  its series into its successor's. This is known per results process (in memory).
 * ListSeries and ReadSeries need a caller token (as the gateway's) with ``series:read``, then
   apply the gateway's job rules to every job named, in order, against the recorded owner:
   another tenant's job, or one without a recorded owner, is NOT_FOUND worded as a job without
@@ -34,6 +37,7 @@ from workmesh.services.results.stores._owners import Owners
 
 __all__ = ["CAPABILITY_METHODS", "SeriesAccess"]
 
+_MAX_REMEMBERED = 100_000  # jobs whose latest attempt is kept (an int each)
 # Authenticated by the write capability, not by a caller token.
 CAPABILITY_METHODS = ("/workmesh.v1.Results/WriteSeries", "/workmesh.v1.Results/DeleteSeries")
 
@@ -49,6 +53,20 @@ class SeriesAccess:
     def __init__(self, capabilities: SeriesCapabilities, owners: Owners) -> None:
         self.capabilities = capabilities
         self.owners = owners
+        self._attempts: dict[str, int] = {}  # job -> the latest attempt that wrote or restarted
+
+    def _current(self, grant: WriteGrant, job_id: str) -> None:
+        if grant.op != WRITE:
+            return
+        latest = self._attempts.get(job_id, 0)
+        if grant.attempt < latest:
+            raise PermissionDenied(
+                f"job_id: the series write capability is of attempt {grant.attempt} of job {job_id!r}, "
+                f"which attempt {latest} has superseded"
+            )
+        self._attempts[job_id] = grant.attempt
+        if len(self._attempts) > _MAX_REMEMBERED:
+            del self._attempts[next(iter(self._attempts))]  # the job remembered longest
 
     def grant(self, context: grpc.aio.ServicerContext) -> WriteGrant:
         """The call's capability, verified but not yet checked against a job.
@@ -65,6 +83,7 @@ class SeriesAccess:
             PermissionDenied: the capability is for another job (or only deletes).
         """
         grant.check(job_id)
+        self._current(grant, job_id)
         if await self.owners.get(job_id) is None:
             await self.owners.set(job_id, grant.tenant, grant.subject)
 
@@ -76,7 +95,9 @@ class SeriesAccess:
             Unauthenticated: no valid capability.
             PermissionDenied: one of another job, or a write capability deleting a whole job.
         """
-        self.grant(context).check(job_id, (WRITE, DELETE) if restart else (DELETE,))
+        grant = self.grant(context)
+        grant.check(job_id, (WRITE, DELETE) if restart else (DELETE,))
+        self._current(grant, job_id)
 
     async def readable(self, job_ids: Sequence[str], field: str = "job_ids") -> None:
         """Raise unless the current caller may read the series of every job in `job_ids`.

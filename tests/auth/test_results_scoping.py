@@ -6,7 +6,10 @@ expired and other jobs' capabilities are refused."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+import urllib.error
+import urllib.request
 
 import grpc
 import numpy as np
@@ -59,7 +62,7 @@ def metadata(token: str | None) -> list[tuple[str, str]]:
 def mesh(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("results-auth")
     # No workers at start: DevMesh waits for them with an unauthenticated ListWorkflowTypes.
-    with DevMesh(workers=(), results=True, http_port=None, data_dir=tmp, log_dir=tmp, env=ENV) as started:
+    with DevMesh(workers=(), results=True, data_dir=tmp, log_dir=tmp, env=ENV) as started:
         started.add_worker(SERIES)
         with grpc.insecure_channel(started.gateway_address) as channel:
             stub = gateway_pb2_grpc.GatewayStub(channel)
@@ -87,10 +90,10 @@ def results(mesh):
         yield results_pb2_grpc.ResultsStub(channel)
 
 
-def run_job(gateway, token: str) -> tuple[str, common_pb2.JobResult]:
-    request = gateway_pb2.SubmitJobRequest(
-        workflow_type="series-async", params={"steps": common_pb2.ParamValue(int_value=24)}
-    )
+def run_job(gateway, token: str, **flags: bool) -> tuple[str, common_pb2.JobResult]:
+    params = {"steps": common_pb2.ParamValue(int_value=24)}
+    params.update({k: common_pb2.ParamValue(bool_value=v) for k, v in flags.items()})
+    request = gateway_pb2.SubmitJobRequest(workflow_type="series-async", params=params)
     job_id = gateway.SubmitJob(request, timeout=10, metadata=metadata(token)).job.job_id
     events = list(gateway.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id), timeout=90, metadata=metadata(token)))
     ends = [e for e in events if e.WhichOneof("payload") in ("result", "error")]
@@ -206,6 +209,15 @@ def test_writes_need_the_capability_of_that_job(mesh, results, jobs):
     assert status(list_series(results, "fresh-job", CALLERS["same_tenant"]))[0] == DENIED
 
 
+def test_a_retried_attempt_restarts_with_its_own_capability_and_supersedes_the_first(mesh, gateway, results):
+    # attempt 1 stores series and fails (retryable); attempt 2 clears them and writes anew
+    job_id, result = run_job(gateway, CALLERS["owner"], fail_first=True)
+    assert result.series and all(r.count == 24 for r in result.series if r.measurement == "heat")
+    caps = SeriesCapabilities(KEY)
+    code, details = write_status(mesh, job_id, caps.issue(job_id, 1, tenant="acme", subject="alice"))
+    assert code == DENIED and "attempt 2 has superseded" in details
+
+
 def test_only_the_gateway_deletes_a_jobs_series(mesh, gateway, results, jobs):
     caps = SeriesCapabilities(KEY)
     carol = jobs["carol"][0]
@@ -218,3 +230,23 @@ def test_only_the_gateway_deletes_a_jobs_series(mesh, gateway, results, jobs):
     gateway.DeleteJob(gateway_pb2.DeleteJobRequest(job_id=carol), timeout=30, metadata=metadata(token))
     code, details = status(list_series(results, carol, token))
     assert code == MISSING and "deleted" in details
+
+
+def http_get(mesh, path: str, token: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{mesh.http_port}{path}", headers={"Authorization": f"Bearer {token}"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as reply:
+            return reply.status, json.loads(reply.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def test_the_http_series_routes_pass_the_callers_token_on(mesh, jobs):
+    alice, bob = jobs["alice"][0], jobs["bob"][0]
+    code, body = http_get(mesh, f"/v1/series?job={alice}", CALLERS["owner"])
+    assert code == 200 and {s["measurement"] for s in body["series"]} == {"heat", "outdoor"}
+    assert http_get(mesh, f"/v1/jobs/{alice}/series", CALLERS["owner"])[0] == 200
+    assert http_get(mesh, f"/v1/series?job={alice}&job={bob}", CALLERS["owner"])[0] == 403
+    assert http_get(mesh, f"/v1/series?job={alice}&job={bob}", CALLERS["manager"])[0] == 200
