@@ -75,6 +75,8 @@ class DevMesh:
         data_dir: where the job store and series live when no URL says otherwise.
         log_dir: write each process's output to a file there; None: inherit this terminal.
         env: extra environment for every process.
+        token: bearer token the mesh itself calls the gateway with (waiting for the workers'
+            types) when the gateway authenticates.
     """
 
     workers: Sequence[str] = EXAMPLE_WORKERS
@@ -87,6 +89,7 @@ class DevMesh:
     data_dir: Path | None = None
     log_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
+    token: str = field(default="", repr=False)
     processes: list[MeshProcess] = field(default_factory=list, init=False)
     # Workflow types each started worker serves: what wait_for_types waits for.
     expected: Counter[str] = field(default_factory=Counter, init=False)
@@ -200,6 +203,7 @@ class DevMesh:
         if not self.expected:
             return
         deadline = time.monotonic() + timeout
+        metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
         with grpc.insecure_channel(self.gateway_address) as channel:
             stub = gateway_pb2_grpc.GatewayStub(channel)
             while True:
@@ -207,7 +211,9 @@ class DevMesh:
                     if proc.popen.poll() is not None:
                         raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}")
                 with contextlib.suppress(grpc.RpcError):
-                    types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=2).types
+                    types = stub.ListWorkflowTypes(
+                        gateway_pb2.ListWorkflowTypesRequest(), timeout=2, metadata=metadata
+                    ).types
                     healthy = {t.type.name: t.healthy_instances for t in types}
                     if all(healthy.get(name, 0) >= n for name, n in self.expected.items()):
                         return

@@ -57,6 +57,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="worker target to start (repeatable; default: the examples)",
     )
     dev.add_argument("--data-dir", default=".workmesh", help="job store and series files")
+    dev.add_argument(
+        "--auth",
+        action="store_true",
+        help="authentication on, with a local HS256 key kept in the data dir; prints a token with every scope",
+    )
     dev.set_defaults(handler=_servers.dev)
 
     demo = sub.add_parser("demo", help="start a dev mesh on free ports, run the heat-demand example, stop")

@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from workmesh.services.cli import _client as cc
+from workmesh.services.cli._devauth import DEV_TENANT, OFF_NOTICE, TOKEN_DAYS, dev_auth_env, dev_token
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
 
@@ -78,6 +79,11 @@ def dev(args) -> int:
     """Run the whole mesh in the foreground until Ctrl-C (or SIGTERM)."""
     data_dir = Path(args.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
+    env = {"WORKMESH_LOG_FORMAT": "console"}
+    token = ""
+    if args.auth:
+        env.update(dev_auth_env(data_dir))
+        token = dev_token(data_dir)
     mesh = DevMesh(
         workers=args.workers or EXAMPLE_WORKERS,
         registry_port=args.registry_port,
@@ -85,7 +91,8 @@ def dev(args) -> int:
         results_port=args.results_port,
         data_dir=data_dir,
         http_port=args.http_port or None,
-        env={"WORKMESH_LOG_FORMAT": "console"},
+        env=env,
+        token=token,
     )
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the mesh as Ctrl-C does
     try:
@@ -96,6 +103,13 @@ def dev(args) -> int:
         if mesh.console_url:
             print(f"\n  web console: {mesh.console_url}")
         print(f"\n  export WORKMESH_GATEWAY={mesh.gateway_address} CONSUL_HTTP_ADDR={mesh.registry_address}")
+        if token:
+            print(
+                f"\n  authentication is ON (HS256 key in {data_dir / 'auth-keys.json'}); a token with every "
+                f"scope for tenant {DEV_TENANT!r}, valid {TOKEN_DAYS} days:\n  export WORKMESH_TOKEN={token}\n"
+            )
+        else:
+            print(f"\n  {OFF_NOTICE}\n")
         print(
             "  workmesh types | workmesh submit heat-demand -p buildings=200 --follow\n  Ctrl-C stops everything.\n",
             flush=True,
@@ -121,6 +135,7 @@ def demo(args) -> int:
         logs = Path(tmp, "logs")
         logs.mkdir()
         cc.out.print("[bold]starting a dev mesh[/bold] (embedded registry, results, gateway, example workers) ...")
+        cc.out.print(f"  {OFF_NOTICE}")
         with DevMesh(data_dir=Path(tmp), log_dir=logs) as mesh:
             for line in mesh.describe():
                 cc.out.print("  " + line)
