@@ -1,0 +1,162 @@
+"""The audit log end to end, with real processes: a mesh with authentication on (``workmesh dev
+--auth``'s keys), jobs submitted and cancelled and a token made through the gateway, read back
+with ``workmesh audit``; and ``workmesh dev --auth`` itself started as a process whose printed
+token works."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import grpc
+import jwt
+import pytest
+
+from workmesh.services.cli._devauth import dev_auth_env, dev_token
+from workmesh.services.devmesh import DevMesh, free_port, terminate
+from workmesh.v1 import admin_pb2, admin_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
+
+pytestmark = pytest.mark.e2e
+
+BASIC = "workmesh.workers.examples.basic:worker"
+
+
+def cli(*args: str, token: str = "") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "WORKMESH_TOKEN"}
+    env["COLUMNS"] = "250"  # tables unwrapped
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args, *(("--token", token) if token else ())],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+
+
+def jwt_for(secret: str, tenant: str, subject: str, *scopes: str) -> str:
+    now = int(time.time())
+    claims = {"sub": subject, "tenant": tenant, "scope": " ".join(scopes), "iat": now, "exp": now + 600}
+    return jwt.encode(claims, secret, algorithm="HS256")
+
+
+def bearer(token: str):
+    return (("authorization", f"Bearer {token}"),)
+
+
+def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp_path):
+    env = dev_auth_env(tmp_path)
+    secret = env["WORKMESH_JWT_SECRET"]
+    alice = jwt_for(secret, "acme", "alice", "types:read", "jobs:submit", "jobs:read", "jobs:manage", "tokens:admin")
+    bob = jwt_for(secret, "acme", "bob", "types:read", "jobs:submit", "jobs:read")
+    root = jwt_for(secret, "ops", "root", "admin")
+    with DevMesh(
+        workers=(BASIC,),
+        results=False,
+        http_port=None,
+        data_dir=tmp_path,
+        log_dir=tmp_path,
+        env=env,
+        token=dev_token(tmp_path),
+    ) as mesh:
+        gw = ("--gateway", mesh.gateway_address)
+        with grpc.insecure_channel(mesh.gateway_address) as channel:
+            stub = gateway_pb2_grpc.GatewayStub(channel)
+            sleep = gateway_pb2.SubmitJobRequest(
+                workflow_type="sleep",
+                params={"seconds": common_pb2.ParamValue(float_value=60), "steps": common_pb2.ParamValue(int_value=1)},
+            )
+            job = stub.SubmitJob(sleep, metadata=bearer(alice), timeout=30).job.job_id
+            stub.CancelJob(gateway_pb2.CancelJobRequest(job_id=job, reason="audit test"), metadata=bearer(alice))
+            other = stub.SubmitJob(sleep, metadata=bearer(bob), timeout=30).job.job_id
+            stub.CancelJob(gateway_pb2.CancelJobRequest(job_id=other), metadata=bearer(bob))
+            made = admin_pb2_grpc.TokenAdminStub(channel).CreateToken(
+                admin_pb2.CreateTokenRequest(name="ci", scopes=["jobs:read"]), metadata=bearer(alice)
+            )
+            audit = admin_pb2_grpc.AuditStub(channel)
+            with pytest.raises(grpc.RpcError) as denied:
+                audit.ListAudit(admin_pb2.ListAuditRequest(), metadata=bearer(bob))
+            assert denied.value.code() == grpc.StatusCode.PERMISSION_DENIED
+            assert "tokens:admin" in denied.value.details()
+            with pytest.raises(grpc.RpcError) as elsewhere:
+                audit.ListAudit(admin_pb2.ListAuditRequest(tenant="ops"), metadata=bearer(alice))
+            assert elsewhere.value.code() == grpc.StatusCode.PERMISSION_DENIED
+
+        read = cli("audit", *gw, "--json", "--since", "1h", token=alice)
+        assert read.returncode == 0, read.stderr
+        entries = json.loads(read.stdout)
+        seen = [(e["action"], e["target"], e.get("subject", "")) for e in entries]
+        assert seen == [
+            ("submit", job, "alice"),
+            ("cancel", job, "alice"),
+            ("submit", other, "bob"),
+            ("cancel", other, "bob"),
+            ("token.create", made.info.token_id, "alice"),
+        ]
+        assert all(e["tenant"] == "acme" and e["peer"].startswith("ipv4:127.0.0.1:") for e in entries)
+        assert entries[1]["detail"] == "audit test"
+        assert "'ci' of tenant 'acme'" in entries[4]["detail"]
+        assert made.token not in read.stdout
+        # bob lacks the scope: the CLI says which one.
+        refused = cli("audit", *gw, token=bob)
+        assert refused.returncode == 1 and "PERMISSION_DENIED" in refused.stderr and "tokens:admin" in refused.stderr
+        # An admin reads every tenant; a time after the last entry gives nothing.
+        everything = json.loads(cli("audit", *gw, "--json", token=root).stdout)
+        assert [e["target"] for e in everything] == [e["target"] for e in entries]
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)).isoformat()
+        assert json.loads(cli("audit", *gw, "--json", "--since", later, token=root).stdout) == []
+        table = cli("audit", *gw, token=alice)
+        assert table.returncode == 0 and "token.create" in table.stdout and made.info.token_id in table.stdout
+
+
+def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_token(tmp_path):
+    ports = [str(free_port()) for _ in range(3)]
+    args = ["--registry-port", ports[0], "--gateway-port", ports[1], "--results-port", ports[2], "--http-port", "0"]
+    for auth in (False, True):
+        data_dir = tmp_path / ("on" if auth else "off")
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workmesh.services.cli", "dev", *args, "--worker", BASIC]
+            + ["--data-dir", str(data_dir)]
+            + (["--auth"] if auth else []),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            start_new_session=True,
+        )
+        lines: list[str] = []
+        ready = threading.Event()
+
+        def read(proc=proc, lines=lines, ready=ready) -> None:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                lines.append(line)
+                if "Ctrl-C stops everything" in line:
+                    ready.set()
+            ready.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        try:
+            assert ready.wait(120) and proc.poll() is None, "".join(lines)
+            output = "".join(lines)
+            gw = ("--gateway", f"127.0.0.1:{ports[1]}")
+            if not auth:
+                assert "authentication is OFF" in output and "--auth" in output
+                continue
+            token = re.search(r"export WORKMESH_TOKEN=(\S+)", output).group(1)
+            assert "authentication is ON" in output and (data_dir / "auth-keys.json").stat().st_mode & 0o077 == 0
+            assert cli("types", *gw, token=token).returncode == 0
+            anonymous = cli("jobs", *gw)
+            assert anonymous.returncode == 1 and "UNAUTHENTICATED" in anonymous.stderr
+            submitted = cli("submit", *gw, "echo", "-p", "message=hi", "--json", token=token)
+            assert submitted.returncode == 0, submitted.stderr
+            audit = json.loads(cli("audit", *gw, "--json", token=token).stdout)
+            assert [(e["action"], e["tenant"], e["subject"]) for e in audit] == [("submit", "local", "dev")]
+        finally:
+            if proc.poll() is None:
+                os.kill(proc.pid, signal.SIGTERM)  # `workmesh dev` stops its mesh on SIGTERM
+            terminate(proc, grace=40)
