@@ -70,15 +70,16 @@ class Registrar:
             return
         if self._client is None:
             self._client = open_client(self.config, self.request_timeout)
+        client = self._client
         self._deregistered = False
         try:
-            await self._register_missing(set())
+            await self._register_missing(client, set())
         except consul.exceptions.BadRequest as exc:
             await self._close_client()
             raise ValueError(f"registry at {self.config.address} rejected a registration: {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - any transport error: the loop retries
             log.warning("registry at %s unreachable, will retry: %s", self.config.address, exc)
-        self._task = asyncio.create_task(self._loop(), name="workmesh-registrar")
+        self._task = asyncio.create_task(self._loop(client), name="workmesh-registrar")
 
     async def stop(self) -> None:
         """Deregister (unless :meth:`deregister_now` did already) and stop the loop."""
@@ -111,14 +112,14 @@ class Registrar:
     ) -> None:
         await self.stop()
 
-    async def _loop(self) -> None:
+    async def _loop(self, client: consul.aio.Consul) -> None:
         backoff = Backoff(first=0.1, limit=min(self.resync_interval, 2.0))
         healthy = len(self._registered) == len(self.registrations)
         while True:
             await asyncio.sleep(self.resync_interval if healthy else backoff.delay())
             try:
-                known = await self._client.agent.services()  # type: ignore[union-attr]
-                await self._register_missing(set(known or {}))
+                known = await client.agent.services()
+                await self._register_missing(client, set(known or {}))
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep serving whatever the registry does
@@ -133,7 +134,7 @@ class Registrar:
             healthy = True
             backoff.reset()
 
-    async def _register_missing(self, known: set[str]) -> None:
+    async def _register_missing(self, client: consul.aio.Consul, known: set[str]) -> None:
         for reg in self.registrations:
             if reg.service_id in known:
                 self._registered.add(reg.service_id)
@@ -142,7 +143,7 @@ class Registrar:
                 log.info("registry forgot %s; registering it again", reg.service_id)
             self._registered.discard(reg.service_id)
             body = reg.payload()
-            await self._client.agent.service.register(  # type: ignore[union-attr]
+            await client.agent.service.register(
                 body["Name"],
                 service_id=body["ID"],
                 address=body["Address"],

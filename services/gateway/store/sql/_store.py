@@ -229,9 +229,9 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin):
     async def _write(self, op: Any) -> Any:
         if self._writer is None:
             await self.start()
-        if self._closed:
+        if self._closed or self._writer is None:  # start() sets the writer; close() keeps it
             raise Unavailable("job store is closed")
-        return await self._writer.submit(op)  # type: ignore[union-attr]
+        return await self._writer.submit(op)
 
     async def _read(self, fn: Callable[[sa.Connection], T]) -> T:
         if self._writer is None:
