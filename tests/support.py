@@ -87,9 +87,10 @@ async def always_async(check: Callable[[], object], window: float = 0.3, interva
         await asyncio.sleep(interval)
 
 
-def run(body: Awaitable[T], timeout: float = 90.0) -> T:
-    """The one way to run an async test: on a fresh event loop, bounded in time (a hang fails
-    with a TimeoutError and a traceback, before pytest-timeout's 120 s)."""
+def run(body: Awaitable[T], timeout: float = 110.0) -> T:
+    """The one way to run an async test (no asyncio plugin): on a fresh event loop, bounded in
+    time, so a hang fails with a TimeoutError and its traceback just before pytest-timeout's
+    120 s would. A test that may take longer passes its own ``timeout`` (and a timeout mark)."""
     return asyncio.run(asyncio.wait_for(body, timeout))
 
 

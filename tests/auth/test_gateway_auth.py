@@ -3,14 +3,13 @@ does not; off by default, and the gateway says which at start-up."""
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.auth.keys import SECRET, hs256
 from tests.gateway.mesh import Mesh
+from tests.support import run
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.gateway import GatewayConfig
 from workmesh.v1 import gateway_pb2 as g
@@ -43,7 +42,7 @@ def test_gateway_calls_need_a_token_when_auth_is_on():
             reply = await health_pb2_grpc.HealthStub(mesh.channel).Check(health_pb2.HealthCheckRequest())
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
 
-    asyncio.run(main())
+    run(main())
 
 
 async def _first(call):
@@ -82,7 +81,7 @@ def test_the_http_api_needs_the_same_token():
                 async with http.get(f"{base}/healthz") as reply:
                     assert reply.status == 200
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_http_routes_apply_the_same_rules():
@@ -121,4 +120,4 @@ def test_http_routes_apply_the_same_rules():
                 async with http.get(f"{url}/series", headers=auth()) as reply:
                     assert reply.status == 403 and "series:read" in (await reply.json())["message"]
 
-    asyncio.run(main())
+    run(main())

@@ -5,7 +5,6 @@ idempotency keys, and GetQueue show to whom."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import grpc
@@ -13,6 +12,7 @@ import grpc
 from tests.auth.calls import stream_call
 from tests.auth.keys import SECRET, hs256
 from tests.gateway.mesh import Mesh, value
+from tests.support import run
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
 from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import gateway_pb2 as g
@@ -166,7 +166,7 @@ def test_every_rpc_with_every_kind_of_caller():
                         failures.append(f"{rpc} by {caller}: {code.name} ({details}), expected {expected.name}")
             assert not failures, "\n".join(failures)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_jobs_belong_to_the_caller_and_listing_is_scoped():
@@ -209,7 +209,7 @@ def test_jobs_belong_to_the_caller_and_listing_is_scoped():
             assert all(o.tenant == "globex" for o in queue.owners)
             assert all(o.tenant == "globex" for t in queue.types for o in t.owners)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_list_pages_through_many_jobs_of_others():
@@ -235,7 +235,7 @@ def test_list_pages_through_many_jobs_of_others():
     old = _access.MAX_SCAN
     _access.MAX_SCAN = 10  # short scans: a page may come back empty with a token, never lose a job
     try:
-        asyncio.run(main())
+        run(main())
     finally:
         _access.MAX_SCAN = old
 
@@ -250,7 +250,7 @@ def test_gateway_admin_needs_admin():
                 code, _ = await status_of(stub.CheckInvariants(admin_pb2.CheckInvariantsRequest()))
                 assert code == expected, caller
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_token_admin_is_scoped_to_the_tenant():
@@ -300,7 +300,7 @@ def test_token_admin_is_scoped_to_the_tenant():
             finally:
                 await channel.close()
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_retried_job_belongs_to_the_caller_who_retried_it():
@@ -312,4 +312,4 @@ def test_a_retried_job_belongs_to_the_caller_who_retried_it():
                 again = (await callers.stubs[caller].RetryJob(g.RetryJobRequest(job_id=job))).job
                 assert (again.tenant, again.user) == owner and again.labels["workmesh.retry_of"] == job
 
-    asyncio.run(main())
+    run(main())

@@ -14,6 +14,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.auth.calls import stream_call
 from tests.auth.keys import SECRET, hs256
+from tests.support import run
 from workmesh.services.core.auth import (
     AuthConfig,
     Authenticator,
@@ -110,7 +111,7 @@ def test_every_kind_of_call_knows_its_caller():
             await s.tokens.create_token(record)
             assert await s.calls(plain) == [b"globex/token:ci"] * 4
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_calls_without_valid_credentials_are_unauthenticated_with_the_reason(caplog):
@@ -133,6 +134,6 @@ def test_calls_without_valid_credentials_are_unauthenticated_with_the_reason(cap
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
             return expired, plain
 
-    expired, plain = asyncio.run(main())
+    expired, plain = run(main())
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert expired not in logged and plain not in logged and plain[21:] not in logged

@@ -3,7 +3,6 @@ from a JWKS URL served over HTTP, claim names, and every way a token must be ref
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 import threading
@@ -14,12 +13,13 @@ import jwt
 import pytest
 
 from tests.auth.keys import SECRET, KeyPair, claims, hs256, jwks
+from tests.support import run
 from workmesh.services.core.auth import AuthConfig, JwtConfig, JwtVerifier
 from workmesh.services.core.errors import Unauthenticated, Unavailable
 
 
 def verify(config: JwtConfig, token: str):
-    return asyncio.run(JwtVerifier(config).verify(token))
+    return run(JwtVerifier(config).verify(token))
 
 
 def refused(config: JwtConfig, token: str) -> str:
@@ -194,7 +194,7 @@ def test_jwks_url_is_fetched_once_and_cached(jwks_url, rsa_key, ec_key):
         with pytest.raises(Unauthenticated, match="unknown key id"):
             await verifier.verify(KeyPair("nope", "ES256").sign(claims()))
 
-    asyncio.run(main())
+    run(main())
     assert 1 <= handler.hits <= 2  # once, plus at most one refresh for the unknown key id
 
 

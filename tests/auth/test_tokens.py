@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.support import run
 from workmesh.services.core.auth import ApiTokenVerifier, MemoryTokens, new_token
 from workmesh.services.core.errors import InvalidArgument, Unauthenticated
 
@@ -24,7 +25,7 @@ def test_a_new_token_is_stored_hashed_and_verifies():
         assert (identity.tenant, identity.subject, identity.via) == ("acme", "token:ci", "token")
         assert identity.scopes == {"jobs:submit", "jobs:read"}
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_wrong_secret_unknown_id_and_malformed_are_refused():
@@ -43,7 +44,7 @@ def test_wrong_secret_unknown_id_and_malformed_are_refused():
                 await verifier.verify(token)
             assert token not in str(info.value)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_revoked_token_stops_working_within_the_cache_time():
@@ -64,7 +65,7 @@ def test_a_revoked_token_stops_working_within_the_cache_time():
             assert time.monotonic() < deadline, "still accepted after the cache time"
             await asyncio.sleep(0.02)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_bad_token_requests_are_invalid_arguments():
@@ -93,4 +94,4 @@ def test_names_are_unique_among_a_tenants_live_tokens():
         await store.create_token(again)
         assert [r.token_id for r in await store.list_tokens("acme")] == [first.token_id, again.token_id]
 
-    asyncio.run(main())
+    run(main())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.gateway.mesh import Mesh
+from tests.support import run
 from workmesh.services.bench import bench_dispatch
 from workmesh.v1 import common_pb2 as c
 from workmesh.workers.examples.basic import echo
@@ -27,7 +26,7 @@ def test_bench_dispatch_reports_every_figure_for_both_paths():
             assert len(jobs) == 124
             assert all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_bench_dispatch_measures_one_path_on_request():
@@ -39,11 +38,11 @@ def test_bench_dispatch_measures_one_path_on_request():
             assert not any(key.startswith("unary_") for key in figures)
             assert len(await mesh.store.list_jobs(limit=100)) == 10
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_bench_dispatch_rejects_bad_arguments():
     with pytest.raises(ValueError, match="jobs"):
-        asyncio.run(bench_dispatch("127.0.0.1:1", jobs=0, concurrency=1))
+        run(bench_dispatch("127.0.0.1:1", jobs=0, concurrency=1))
     with pytest.raises(ValueError, match="paths"):
-        asyncio.run(bench_dispatch("127.0.0.1:1", jobs=1, concurrency=1, paths=("carrier-pigeon",)))
+        run(bench_dispatch("127.0.0.1:1", jobs=1, concurrency=1, paths=("carrier-pigeon",)))

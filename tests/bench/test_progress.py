@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.gateway.mesh import Mesh
+from tests.support import run
 from workmesh.services.bench import bench_progress
 from workmesh.v1 import common_pb2 as c
 from workmesh.workers.examples.loadgen import progress_load
@@ -38,4 +37,4 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             single = [j for j in jobs if j.last_seq > 100]
             assert len(single) == 2 and all(j.last_seq == 305 for j in single)
 
-    asyncio.run(main())
+    run(main())

@@ -3,14 +3,13 @@ results service cannot be reached, DeleteJob answers UNAVAILABLE and keeps the j
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 import grpc
 import numpy as np
 import pytest
 
-from tests.support import eventually, free_port, wait_for_port
+from tests.support import eventually, free_port, run, wait_for_port
 from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
@@ -29,7 +28,7 @@ def test_delete_removes_series_or_answers_unavailable(cluster, procs, tmp_path):
     )
     wait_for_port(port, timeout=30)
     registry = RegistryConfig(address=cluster.registry)
-    eventually(lambda: asyncio.run(find_service(registry, "workmesh-results")), timeout=30)
+    eventually(lambda: run(find_service(registry, "workmesh-results")), timeout=30)
     gw = cluster.gateway()
     cluster.worker(capacity=2)
     gw.wait_types("chaos-record", 1)
@@ -48,9 +47,9 @@ def test_delete_removes_series_or_answers_unavailable(cluster, procs, tmp_path):
             except NotFound:  # the results service's answer for a job without series
                 return 0
 
-    assert asyncio.run(write_series(jobs[0])) == 1
+    assert run(write_series(jobs[0])) == 1
     gw.stub.DeleteJob(g.DeleteJobRequest(job_id=jobs[0]), timeout=30)
-    assert asyncio.run(series_of(jobs[0])) == 0
+    assert run(series_of(jobs[0])) == 0
     with pytest.raises(grpc.RpcError) as info:
         gw.job(jobs[0])
     assert info.value.code() == grpc.StatusCode.NOT_FOUND

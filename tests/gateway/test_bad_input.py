@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 
 from tests.gateway.mesh import Mesh, value
+from tests.support import run
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, sleep
 
@@ -72,7 +71,7 @@ def results():
             out.append(((await mesh.follow(job.job_id))[-2].result.outputs["message"], ""))
             return out
 
-    return asyncio.run(main())
+    return run(main())
 
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])

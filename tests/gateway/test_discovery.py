@@ -10,16 +10,12 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.gateway.flows import fresh, versioned_new, versioned_old
 from tests.gateway.mesh import Mesh, terminal
-from tests.support import always_async, eventually_async
+from tests.support import always_async, eventually_async, run
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, sleep
 
 Change = g.WorkflowTypeChange
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_types_listed_with_schema_instances_and_capacity():

@@ -4,7 +4,6 @@ gateway metrics."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
@@ -14,7 +13,7 @@ from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from tests.gateway.mesh import Mesh, terminal
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.registry import EmbeddedRegistry
 from workmesh.services.core import env as envvars
 from workmesh.services.core.telemetry import (
@@ -110,7 +109,7 @@ def test_retention_sweep_deletes_finished_jobs_after_the_ttl(tmp_path):
             finally:
                 await server.stop(0)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_job_trace_spans_and_metrics():
@@ -132,7 +131,7 @@ def test_job_trace_spans_and_metrics():
             return await mesh.job(job.job_id), record
 
     try:
-        job, record = asyncio.run(main())
+        job, record = run(main())
         # The job's trace id is the submit span's; the attempt span is its child.
         assert job.trace_id and job.trace_id == trace_id_from_carrier(record.trace_parent)
         by_name = {s.name: s for s in spans.get_finished_spans()}

@@ -3,11 +3,10 @@ past the type's attempt budget → FAILED with WORKER_LOST."""
 
 from __future__ import annotations
 
-import asyncio
 import signal
 
 from tests.gateway.mesh import Mesh, statuses, terminal
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.v1 import common_pb2 as c
 from workmesh.workers.examples.basic import sleep
 
@@ -47,7 +46,7 @@ def test_worker_killed_mid_job_is_retried_on_the_other_instance(procs):
             assert terminal(await mesh.follow(again.job_id)) == c.JOB_STATUS_SUCCEEDED
             assert (await mesh.job(again.job_id)).instance_id == survivor.instance_id
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_job_fails_with_worker_lost_past_the_attempt_budget(procs):
@@ -72,4 +71,4 @@ def test_job_fails_with_worker_lost_past_the_attempt_budget(procs):
             final = await mesh.job(job.job_id)
             assert final.error.code == "WORKER_LOST" and "attempt 2 of 2" in final.error.message
 
-    asyncio.run(main())
+    run(main())

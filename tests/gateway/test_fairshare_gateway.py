@@ -3,14 +3,13 @@ queue, EstimateJob and reloading the shares file."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import grpc
 import pytest
 
 from tests.gateway.mesh import Mesh, value
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, sleep
@@ -38,10 +37,6 @@ def shares_file(tmp_path):
     path = tmp_path / "shares.toml"
     path.write_text(SHARES)
     return str(path)
-
-
-def run(body, timeout: float = 60.0):
-    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 def submit_request(
@@ -77,7 +72,7 @@ def test_owner_and_priority_are_kept_and_a_bad_priority_or_reserved_label_is_ref
             assert err.value.code() == Code.INVALID_ARGUMENT and "tenant" in err.value.details()
             assert len(await mesh.store.list_jobs(limit=100)) == before  # nothing stored
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_queued_limit_refuses_with_the_limit_and_the_count(shares_file):
@@ -111,7 +106,7 @@ def test_queued_limit_refuses_with_the_limit_and_the_count(shares_file):
             assert owners[("acme", "ann")].weight == pytest.approx(0.5)
             await mesh.stub.CancelJob(g.CancelJobRequest(job_id=first.job_id))
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_an_idempotent_resubmit_at_the_queued_limit_returns_the_existing_job(shares_file):
@@ -136,7 +131,7 @@ def test_an_idempotent_resubmit_at_the_queued_limit_returns_the_existing_job(sha
             assert (await mesh.job(queued[0].job_id)).status == c.JOB_STATUS_QUEUED
             await mesh.stub.CancelJob(g.CancelJobRequest(job_id=first.job_id))
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_the_light_user_goes_first_and_priority_orders_only_within_a_user():
@@ -153,7 +148,7 @@ def test_the_light_user_goes_first_and_priority_orders_only_within_a_user():
             assert order[0] == light.job_id  # lee has no usage: first, despite "low"
             assert order[1] == urgent.job_id  # within ann: high before her older jobs
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_watchjob_tells_a_queued_jobs_place_as_earlier_jobs_start():
@@ -190,7 +185,7 @@ def test_watchjob_tells_a_queued_jobs_place_as_earlier_jobs_start():
             # Without queue_updates a stream has only stored events (the default is unchanged).
             assert all(e.WhichOneof("payload") != "queue" for e in await mesh.follow(job.job_id))
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_estimate_checks_params_like_submit_and_learns_from_finished_jobs():
@@ -227,7 +222,7 @@ def test_estimate_checks_params_like_submit_and_learns_from_finished_jobs():
             for job in busy:
                 await mesh.stub.CancelJob(g.CancelJobRequest(job_id=job.job_id))
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_sighup_reload_keeps_the_previous_shares_on_a_bad_file(tmp_path):
@@ -245,7 +240,7 @@ def test_sighup_reload_keeps_the_previous_shares_on_a_bad_file(tmp_path):
             assert mesh.gateway.reload_shares()
             assert scheduler.shares.tenant_weight("acme") == 5
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_a_bad_shares_file_stops_the_gateway_from_starting(tmp_path):
@@ -257,7 +252,7 @@ def test_a_bad_shares_file_stops_the_gateway_from_starting(tmp_path):
             async with Mesh(shares_file=str(path)):
                 pass
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_fifo_switch_keeps_submission_order():
@@ -270,7 +265,7 @@ def test_fifo_switch_keeps_submission_order():
             started = [(await mesh.job(j.job_id)).started_at.ToNanoseconds() for j in jobs]
             assert started == sorted(started)
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 def test_a_running_limit_holds_back_only_its_owner(shares_file):
@@ -291,7 +286,7 @@ def test_a_running_limit_holds_back_only_its_owner(shares_file):
                 await mesh.stub.CancelJob(g.CancelJobRequest(job_id=job.job_id))
             await eventually_async(lambda: _all_done(mesh), timeout=15)
 
-    run(body())
+    run(body(), timeout=60.0)
 
 
 async def _all_done(mesh: Mesh) -> bool:

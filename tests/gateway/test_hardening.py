@@ -13,7 +13,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import TERMINAL, Mesh, statuses
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.services.gateway.store import JobRecord
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import common_pb2 as c
@@ -22,10 +22,6 @@ from workmesh.v1.gateway_pb2_grpc import GatewayStub
 
 Code = grpc.StatusCode
 MIB = 1024 * 1024
-
-
-def run(body, timeout: float = 120.0):
-    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 async def free_capacity(mesh: Mesh, name: str) -> int:
@@ -82,7 +78,7 @@ def test_overflowing_timeout_is_refused_and_nothing_leaks(timeout):
             job = await mesh.submit("nap", seconds=0.05)  # valid jobs of every type still run
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 _DIRECT = itertools.count()
@@ -123,7 +119,7 @@ def test_a_job_that_breaks_the_dispatcher_fails_and_gives_its_slot_back():
             job = await mesh.submit("nap", seconds=0.05)
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 def test_a_bad_stored_job_does_not_break_lease_rounds_after_a_restart(tmp_path):
@@ -146,7 +142,7 @@ def test_a_bad_stored_job_does_not_break_lease_rounds_after_a_restart(tmp_path):
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
         await store.close()
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 async def _capacity_is(mesh: Mesh, n: int) -> bool:
@@ -224,7 +220,7 @@ def bad_value_replies():
                         errors[update.ref] = update.error
             return submits, errors, await job_ids(mesh), await free_capacity(mesh, "typed")
 
-    return run(main())
+    return run(main(), timeout=120.0)
 
 
 @pytest.mark.parametrize("index", range(len(BAD_VALUES)), ids=BAD_IDS)
@@ -263,7 +259,7 @@ def test_a_worker_that_cannot_decode_a_request_is_not_a_lost_worker():
             assert "start" in job.error.message
             assert await free_capacity(mesh, "typed") == 3
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 def test_a_huge_job_id_gets_a_readable_not_found():
@@ -274,7 +270,7 @@ def test_a_huge_job_id_gets_a_readable_not_found():
             assert info.value.code() == Code.NOT_FOUND, info.value
             assert info.value.details().startswith("job_id: no job") and "left out" in info.value.details()
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 # -- defect 4: integers beyond the store's range ---------------------------------------------
@@ -303,7 +299,7 @@ def test_watch_with_a_huge_after_seq_is_not_unknown(tmp_path, after_seq):
                 assert exc.code() == Code.INVALID_ARGUMENT and "after_seq" in exc.details(), exc
         await store.close()
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 # -- defect 5: WatchJob after the last event of a running job --------------------------------
@@ -324,7 +320,7 @@ def test_watch_beyond_the_last_event_ends_when_the_job_ends():
             # The gateway waits up to 30 s (watch_idle) between checks; it must end well before.
             assert await asyncio.wait_for(watcher, 10) == []
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 # -- defect 6: big parameters and ListJobs ----------------------------------------------------
@@ -361,4 +357,4 @@ def test_jobs_with_big_parameters_do_not_break_listing():
             assert len(full.params["text"].string_value) == 10 * MIB
             assert list(full.omitted_params) == []
 
-    run(main())
+    run(main(), timeout=120.0)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import Mesh
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import admin_pb2, admin_pb2_grpc
 from workmesh.v1 import common_pb2 as c
@@ -23,10 +23,6 @@ from workmesh.v1 import gateway_pb2 as g
 
 Code = grpc.StatusCode
 TERMINAL = {c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED, c.JOB_STATUS_CANCELLED, c.JOB_STATUS_TIMED_OUT}
-
-
-def run(body, timeout: float = 180.0):
-    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 async def invariants(mesh: Mesh) -> admin_pb2.CheckInvariantsResponse:
@@ -124,4 +120,4 @@ def test_disk_full_strands_no_job_and_holds_no_lease_it_does_not_drive(tmp_path)
                 await eventually_async(settled, timeout=20)
             await store.close()
 
-    run(main())
+    run(main(), timeout=180.0)

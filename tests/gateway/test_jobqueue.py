@@ -3,10 +3,9 @@ flush keeps when the store fails (a stand-in store: this tests the queue's bookk
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.support import run
 from workmesh.services.gateway.dispatch._attempt import Pending
 from workmesh.services.gateway.dispatch._fairshare import Owner, Scheduler
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue
@@ -80,8 +79,8 @@ def test_a_failed_runtime_write_keeps_the_runtimes_but_not_a_second_copy_of_the_
     q.ended("a0", succeeded=True, version="1")
     store.fail_runtimes = True
     with pytest.raises(ConnectionError):
-        asyncio.run(q.flush(store))
-    asyncio.run(q.flush(store))
+        run(q.flush(store))
+    run(q.flush(store))
     assert store.usage[A][0] == pytest.approx(2.0, rel=1e-3)  # once, not twice
     assert len(store.runtimes) == 1
     assert q.scheduler.usage(A, clock.now) == pytest.approx(2.0, rel=1e-3)

@@ -10,16 +10,12 @@ import pytest
 
 from tests.gateway.flows import stubborn
 from tests.gateway.mesh import Mesh, statuses, terminal
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, fail, sleep
 
 S = c
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def test_echo_job_succeeds_with_its_result_and_full_lifecycle():

@@ -6,14 +6,11 @@ import asyncio
 
 import pytest
 
+from tests.support import run
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway import MemoryJobStore
 from workmesh.services.gateway.store import JobRecord, JobUpdate
 from workmesh.v1 import common_pb2 as c
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 def record(job_id: str, wf: str = "echo", key: str | None = None) -> JobRecord:

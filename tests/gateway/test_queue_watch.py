@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 
 from tests.gateway.test_jobqueue import A, B, Clock, pending
+from tests.support import run
 from workmesh.services.gateway._queue_watch import QueueWatch
 from workmesh.services.gateway.dispatch import _jobqueue
 from workmesh.services.gateway.dispatch._fairshare import Scheduler
@@ -51,4 +52,4 @@ def test_many_watchers_share_one_simulation_per_burst_and_see_only_changes(monke
         assert runs == [None]  # no watchers: no simulation
         watch.close()
 
-    asyncio.run(body())
+    run(body())

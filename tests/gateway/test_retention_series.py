@@ -7,14 +7,13 @@ registered with a GRPC health check as ``workmesh results`` registers itself.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 
 import grpc
 
 from tests.gateway.mesh import terminal
 from tests.series.workflows import series_async
-from tests.support import eventually_async, free_port
+from tests.support import eventually_async, free_port, run
 from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration, find_service
 from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
@@ -119,4 +118,4 @@ def test_retention_deletes_series_then_job_and_keeps_the_job_while_results_is_do
                     if results is not None:
                         await results.__aexit__(None, None, None)
 
-    asyncio.run(main())
+    run(main())

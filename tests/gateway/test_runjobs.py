@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 
 from tests.gateway.mesh import Mesh, statuses, value
+from tests.support import run
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.workers.examples.basic import echo, fail, sleep
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 90))
 
 
 def item(ref: str, workflow_type: str, **params) -> g.RunJobsItem:

@@ -11,7 +11,7 @@ import urllib.request
 import grpc
 import pytest
 
-from tests.support import eventually_async, free_port
+from tests.support import eventually_async, free_port, run
 from workmesh.registry import EmbeddedRegistry, find_service
 from workmesh.services.gateway import GatewayConfig
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
@@ -86,7 +86,7 @@ def test_serve_registers_and_stops_gracefully(procs):
             assert f"127.0.0.1:{port}" in log and "gateway stopped" in log
             assert await find_service(registry.config, "workmesh-gateway") == []
 
-    asyncio.run(main())
+    run(main())
 
 
 @pytest.mark.parametrize(("advertise", "expected"), [("127.0.0.2", "127.0.0.2"), ("", "127.0.0.1")])
@@ -125,7 +125,7 @@ def test_the_registry_holds_the_advertised_address(procs, advertise, expected):
             assert await asyncio.to_thread(procs.stop, proc, signal.SIGTERM) == 0, procs.log_of(proc)
             assert f"advertised as {expected}:{port}" in procs.log_of(proc)
 
-    asyncio.run(main())
+    run(main())
 
 
 def agent_checks(registry: str) -> dict:
@@ -140,9 +140,9 @@ def test_open_store_picks_memory_or_sql(tmp_path):
     assert isinstance(open_store(GatewayConfig(database_url="memory://")), MemoryJobStore)
     sql = open_store(GatewayConfig(database_url=f"sqlite:///{tmp_path}/jobs.db"))
     assert type(sql).__name__ == "SqlJobStore"
-    asyncio.run(sql.close())
+    run(sql.close())
     # Durable by default: no DATABASE_URL means a SQLite file in the data directory.
     default = open_store(GatewayConfig(data_dir=str(tmp_path / "data")))
     assert type(default).__name__ == "SqlJobStore" and default.dialect == "sqlite"
     assert default.url.database == str(tmp_path / "data" / "jobs.db")
-    asyncio.run(default.close())
+    run(default.close())

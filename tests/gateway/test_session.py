@@ -16,7 +16,7 @@ import pytest
 
 from tests.gateway.mesh import Mesh, statuses, terminal
 from tests.gateway.test_failures import start_worker
-from tests.support import eventually_async, free_port, wait_for_port
+from tests.support import eventually_async, free_port, run, wait_for_port
 from workmesh.services.gateway.discovery._session import WorkerSession
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
@@ -25,10 +25,6 @@ from workmesh.workers import Worker, WorkerConfig
 from workmesh.workers.examples.basic import echo, fail, sleep
 
 PATHS = pytest.mark.parametrize("sessions", [True, False], ids=["session", "execute"])
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 90))
 
 
 def carried_by(mesh: Mesh, sessions: bool) -> None:

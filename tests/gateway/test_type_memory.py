@@ -3,23 +3,17 @@ restart (its jobs wait QUEUED), until nobody has served it for WORKMESH_TYPE_RET
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 
 from tests.gateway import hardening_flows as flows
 from tests.gateway.mesh import Mesh, statuses
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
 
 Code = grpc.StatusCode
-
-
-def run(body, timeout: float = 120.0):
-    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 def test_a_type_without_a_live_worker_is_still_known_after_a_restart(tmp_path):
@@ -46,7 +40,7 @@ def test_a_type_without_a_live_worker_is_still_known_after_a_restart(tmp_path):
             assert statuses(await mesh.follow(job.job_id))[-1] == c.JOB_STATUS_SUCCEEDED
         await store.close()
 
-    run(main())
+    run(main(), timeout=120.0)
 
 
 def test_a_type_nobody_served_for_the_retention_is_forgotten_and_not_found_says_so(tmp_path):
@@ -74,4 +68,4 @@ def test_a_type_nobody_served_for_the_retention_is_forgotten_and_not_found_says_
             assert "typed" in exc.details() and "WORKMESH_TYPE_RETENTION" in exc.details()
         await store.close()
 
-    run(main())
+    run(main(), timeout=120.0)

@@ -11,7 +11,7 @@ import pytest
 from google.protobuf import json_format
 
 from tests.gateway.test_bad_input import CASES
-from tests.support import eventually
+from tests.support import eventually, run
 from workmesh.services.clients import ResultsClient
 from workmesh.v1 import common_pb2
 from workmesh.v1 import gateway_pb2 as g
@@ -231,13 +231,11 @@ def test_series_as_json_csv_and_arrow(http, mesh):
     assert series["jobId"] == job["jobId"] and len(series["timestamps"]) in (8760, 8784)
     assert series["units"] == {"Q": "kW"}
 
-    import asyncio
-
     async def direct():
         async with ResultsClient(mesh.results_address) as client:
             return await client.read(job["jobId"], measurement="district", fields=["Q"], time_unit="s")
 
-    expected = asyncio.run(direct())[0]
+    expected = run(direct())[0]
     assert series["timestamps"] == expected.timestamps.tolist()
     assert series["fields"]["Q"] == expected.fields["Q"].tolist()
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.support import run
 from workmesh.services.bench import bench_http
 
 pytestmark = pytest.mark.e2e
@@ -13,7 +12,7 @@ pytestmark = pytest.mark.e2e
 
 def test_bench_http_measures_both_paths_and_watchers(mesh):
     pid = next(p.popen.pid for p in mesh.processes if p.name == "gateway")
-    figures = asyncio.run(
+    figures = run(
         bench_http(
             mesh.console_url,
             mesh.gateway_address,

@@ -3,7 +3,6 @@ real workers, delivering to a real local HTTP receiver and a real aiosmtpd serve
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import email
 import time
@@ -13,7 +12,7 @@ import pytest
 
 from tests.gateway.mesh import Mesh, value
 from tests.notify.support import SmtpServer, receiver, self_signed
-from tests.support import always_async, eventually_async, free_port
+from tests.support import always_async, eventually_async, free_port, run
 from workmesh.services.gateway.notify import NotifyConfig, SmtpConfig
 from workmesh.services.gateway.store import NotifyTarget
 from workmesh.services.gateway.store.sql._store import SqlJobStore
@@ -90,7 +89,7 @@ def test_a_webhook_gets_the_signed_summary_once_and_the_job_records_it(tmp_path)
                 ]
                 assert [e.WhichOneof("payload") for e in after] == ["notification"]
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 def test_failed_attempts_are_retried_with_the_same_delivery_id(tmp_path) -> None:
@@ -106,7 +105,7 @@ def test_failed_attempts_are_retried_with_the_same_delivery_id(tmp_path) -> None
                 assert {h.json["deliveryId"] for h in hook.hits} == {outcome.delivery_id}
                 assert hook.hits[-1].json["job"]["status"] == "JOB_STATUS_FAILED"
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 async def _true(value: bool) -> bool:
@@ -125,7 +124,7 @@ def test_a_dead_endpoint_is_given_up_on_in_bounded_time_and_recorded(tmp_path) -
             # give_up + one attempt's timeout + a poll, with room for a loaded machine.
             assert time.monotonic() - started < 15
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 def test_tenant_defaults_apply_unless_the_job_sets_notify(tmp_path) -> None:
@@ -145,7 +144,7 @@ def test_tenant_defaults_apply_unless_the_job_sets_notify(tmp_path) -> None:
                 # Over several of the notifier's polls (0.05 s) nothing more arrives.
                 await always_async(lambda: sorted((h.path, h.json["job"]["jobId"]) for h in hook.hits) == expected)
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -174,7 +173,7 @@ def test_bad_targets_are_invalid_argument_naming_the_field_and_nothing_is_stored
             assert rule in caught.value.details()
             assert len((await m.stub.ListJobs(g.ListJobsRequest())).jobs) == before
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 def test_a_channel_the_gateway_lacks_is_failed_precondition(tmp_path) -> None:
@@ -189,7 +188,7 @@ def test_a_channel_the_gateway_lacks_is_failed_precondition(tmp_path) -> None:
                 assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
                 assert caught.value.details().startswith(field)
 
-    asyncio.run(asyncio.wait_for(body(), 60))
+    run(body(), timeout=60)
 
 
 @pytest.mark.parametrize("security", ["none", "starttls", "tls"])
@@ -222,7 +221,7 @@ def test_an_email_goes_through_a_real_smtp_server(tmp_path, security) -> None:
             assert server.logins == ["mailer"]
 
     try:
-        asyncio.run(asyncio.wait_for(body(), 60))
+        run(body(), timeout=60)
     finally:
         server.close()
 
@@ -239,6 +238,6 @@ def test_a_wrong_smtp_password_is_retried_then_given_up_and_recorded(tmp_path) -
             assert server.mails == []
 
     try:
-        asyncio.run(asyncio.wait_for(body(), 60))
+        run(body(), timeout=60)
     finally:
         server.close()

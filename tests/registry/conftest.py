@@ -7,7 +7,6 @@ Backends: every conformance case runs against the embedded registry and against 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import inspect
 import json
@@ -25,7 +24,7 @@ import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tests.support import eventually, free_port
+from tests.support import eventually, free_port, run
 from workmesh.registry import EmbeddedRegistry, RegistryConfig
 
 
@@ -39,10 +38,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
-    """Run ``async def`` tests in a fresh event loop (no asyncio plugin needed)."""
+    """Run ``async def`` tests with :func:`tests.support.run`, as every other async test runs."""
     if inspect.iscoroutinefunction(pyfuncitem.obj):
         kwargs = {name: pyfuncitem.funcargs[name] for name in pyfuncitem._fixtureinfo.argnames}
-        asyncio.run(pyfuncitem.obj(**kwargs))
+        run(pyfuncitem.obj(**kwargs))
         return True
     return None
 

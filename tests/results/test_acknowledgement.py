@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
+from tests.support import run
 from workmesh.services.clients import SeriesKey
 from workmesh.services.clients._model import encode_chunk
 from workmesh.services.core.errors import InvalidArgument
@@ -40,7 +39,7 @@ def test_cancelled_call_keeps_acknowledged_chunks_only(make_store):
             got = (await client.read(job))[0]
             np.testing.assert_array_equal(got.fields["Q"], [1.0] * 10 + [2.0] * 5)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_invalid_chunk_drops_the_unacknowledged_rest(make_store):
@@ -58,7 +57,7 @@ def test_invalid_chunk_drops_the_unacknowledged_rest(make_store):
             assert "chunk[2].timestamps" in caught.value.details()
             assert [s.count for s in await visible(client, job)] == [10]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_batches_are_acknowledged_as_they_are_stored(make_store):
@@ -71,7 +70,7 @@ def test_batches_are_acknowledged_as_they_are_stored(make_store):
             assert acks[-1] == (6, 60, True)
             assert [s.count for s in await client.list_series(job)] == [60]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_final_response_lists_the_series_refs(make_store):
@@ -87,7 +86,7 @@ def test_final_response_lists_the_series_refs(make_store):
             ]
             assert final.series[0].store in ("parquet", "influxdb")
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_second_call_with_earlier_timestamps(make_store):
@@ -107,7 +106,7 @@ def test_second_call_with_earlier_timestamps(make_store):
                 expected = np.array([0.0] * 5 + [1.0] * 7)
             np.testing.assert_array_equal((await client.read(job))[0].fields["Q"], expected)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_flush_acknowledges_chunks_with_nothing_to_store(make_store):
@@ -123,7 +122,7 @@ def test_flush_acknowledges_chunks_with_nothing_to_store(make_store):
             assert (final.acked_chunks, final.done, list(final.series)) == (1, True, [])
             assert await visible(client, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_fresh_writer_replaces_an_earlier_attempt(make_store):
@@ -140,4 +139,4 @@ def test_fresh_writer_replaces_an_earlier_attempt(make_store):
             got = (await client.read(job))[0]
             np.testing.assert_array_equal(got.fields["Q"], np.full(20, 2.0))
 
-    asyncio.run(scenario())
+    run(scenario())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
+from tests.support import run
 from workmesh.services.clients import MAX_CHUNK_BYTES, MAX_MESSAGE_BYTES, SeriesKey
 from workmesh.services.clients._model import encode_chunk
 from workmesh.services.core.errors import InvalidArgument
@@ -100,7 +99,7 @@ def test_bad_chunk_is_rejected_with_detail(make_store, case):
             assert detail in error.details()
             assert await visible(client, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_out_of_order_across_chunks_of_a_series(make_store):
@@ -116,7 +115,7 @@ def test_out_of_order_across_chunks_of_a_series(make_store):
                 f"{9 * HOUR} is duplicated after {9 * HOUR}"
             ) in error.details()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_oversized_chunk_is_resource_exhausted(make_store):
@@ -146,7 +145,7 @@ def test_oversized_chunk_is_resource_exhausted(make_store):
                 await channel.close()
             assert await visible(client, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_one_call_writes_one_job(make_store):
@@ -157,7 +156,7 @@ def test_one_call_writes_one_job(make_store):
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert "chunk[1].key.job_id: one WriteSeries call writes one job" in error.details()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 @pytest.mark.parametrize(
@@ -185,7 +184,7 @@ def test_bad_read_request(make_store, kwargs, detail):
             assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert detail in caught.value.details()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_client_checks_arrays_before_sending(make_store):
@@ -200,7 +199,7 @@ def test_client_checks_arrays_before_sending(make_store):
                 writer.series("a b")
             assert await writer.close() == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_server_error_reaches_the_writer_as_workmesh_error(make_store):
@@ -214,4 +213,4 @@ def test_server_error_reaches_the_writer_as_workmesh_error(make_store):
             assert caught.value.field == "chunk[0].fields['Q'].values"
             assert "is infinite" in caught.value.rule
 
-    asyncio.run(scenario())
+    run(scenario())

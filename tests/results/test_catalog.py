@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 import numpy as np
 
 from tests.results.support import HOUR, new_job
+from tests.support import run
 from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
 from workmesh.services.results import ParquetStore
 from workmesh.services.results.stores._catalog import CATALOG, load_catalog
@@ -42,7 +42,7 @@ def test_a_commit_appends_one_line_and_leaves_the_snapshot(tmp_path):
         np.testing.assert_array_equal(a.timestamps, np.arange(9) * HOUR)
         assert a.units == {"Q": "kW"} and len(b.timestamps) == 6
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_commit(tmp_path):
@@ -60,7 +60,7 @@ def test_a_torn_last_line_is_ignored_and_cut_off_by_the_next_commit(tmp_path):
         (a,) = await restarted.read([ReadQuery(job)])
         np.testing.assert_array_equal(a.timestamps, np.arange(9) * HOUR)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_the_log_is_folded_into_a_snapshot_as_it_grows(tmp_path):
@@ -76,4 +76,4 @@ def test_the_log_is_folded_into_a_snapshot_as_it_grows(tmp_path):
         found = await store.read([ReadQuery(job)])
         assert len(found) == 40 and all(len(s.timestamps) == 30 for s in found)
 
-    asyncio.run(main())
+    run(main())

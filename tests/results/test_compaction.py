@@ -8,7 +8,7 @@ import threading
 import numpy as np
 
 from tests.results.support import HOUR, new_job, serving
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.services.clients import ReadQuery
 from workmesh.services.results import ParquetStore
 from workmesh.services.results.stores._compaction import Compactor, compact_job
@@ -76,7 +76,7 @@ def test_small_parts_are_compacted_after_the_writes_and_read_the_same(tmp_path):
             # the old part files go right after the new catalogue is in place
             await until(lambda: len(list((store.root / job).rglob("*.parquet"))) == 1)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_reader_sees_old_parts_or_the_new_one_never_neither(tmp_path):
@@ -110,7 +110,7 @@ def test_a_reader_sees_old_parts_or_the_new_one_never_neither(tmp_path):
         assert failures == []
         assert set(counts) == {5 * 80 * 20}
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_compaction_on_a_full_disk_keeps_the_old_parts_and_retries(small_disk):
@@ -139,7 +139,7 @@ def test_compaction_on_a_full_disk_keeps_the_old_parts_and_retries(small_disk):
         await compactor.wait_idle()
         check(store._read(ReadQuery(job)), 20, 40 * 50)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_job_deleted_meanwhile_is_not_brought_back(tmp_path):
@@ -152,7 +152,7 @@ def test_a_job_deleted_meanwhile_is_not_brought_back(tmp_path):
         assert compact_job(store, job) is None
         assert not (store.root / job).exists()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_streamed_read_running_during_compaction_reads_the_old_parts(tmp_path):
@@ -171,7 +171,7 @@ def test_a_streamed_read_running_during_compaction_reads_the_old_parts(tmp_path)
         blocks = [block async for block in store.read_groups([ReadQuery(job)])]
         check([s for block in blocks for s in block], 6, 8 * 20)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_comparison_read_streams_whole_groups_in_job_order(tmp_path):
@@ -194,4 +194,4 @@ def test_a_comparison_read_streams_whole_groups_in_job_order(tmp_path):
             read = await client.read(jobs, fields=["Q"])
             assert [s.job_id for s in read] == jobs * 4
 
-    asyncio.run(main())
+    run(main())

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 
 from tests.results.support import HOUR, new_job
+from tests.support import run
 from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
 from workmesh.services.results import InfluxConfig, InfluxStore
 
@@ -31,7 +30,7 @@ def test_gzip_prefix_and_a_database_per_job(influxd):
         finally:
             await store.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_database_dropped_behind_the_store_is_created_again(influxd):
@@ -46,4 +45,4 @@ def test_a_database_dropped_behind_the_store_is_created_again(influxd):
         finally:
             await store.close()
 
-    asyncio.run(scenario())
+    run(scenario())

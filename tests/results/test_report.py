@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import struct
@@ -11,6 +10,7 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving
+from tests.support import run
 from workmesh.services.core.errors import NotFound
 from workmesh.services.results import ParquetStore, export_csv, plot_series, series_rows
 
@@ -48,7 +48,7 @@ def test_series_rows(tmp_path):
                 }
             ]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_export_csv_of_two_jobs(tmp_path):
@@ -64,7 +64,7 @@ def test_export_csv_of_two_jobs(tmp_path):
             with pytest.raises(NotFound, match="no series with field 'X'"):
                 await export_csv(client, base, "X", io.StringIO())
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_plot_png_compares_jobs(tmp_path):
@@ -75,7 +75,7 @@ def test_plot_png_compares_jobs(tmp_path):
                 client, [base, variant], "Q", tmp_path / "q.png", size=(8, 4), dpi=100, title="Q of two variations"
             )
 
-    path = asyncio.run(scenario())
+    path = run(scenario())
     data = path.read_bytes()
     assert data[:8] == PNG_SIGNATURE
     width, height = struct.unpack(">II", data[16:24])  # the IHDR chunk

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving, visible
+from tests.support import run
 from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
 from workmesh.services.core.errors import InvalidArgument, NotFound
 
@@ -57,7 +58,7 @@ def test_write_read_list_delete_round_trip(make_store):
             with pytest.raises(NotFound):
                 await client.list_series(job)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_read_compares_jobs_on_one_time_axis(make_store):
@@ -73,7 +74,7 @@ def test_read_compares_jobs_on_one_time_axis(make_store):
             np.testing.assert_array_equal(got[0].fields["Q"], np.arange(6.0))
             np.testing.assert_array_equal(got[1].fields["Q"], [np.nan, np.nan, 0, 10, 20, 30])
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_filters_time_range_and_time_unit(make_store):
@@ -101,7 +102,7 @@ def test_filters_time_range_and_time_unit(make_store):
             assert [(s.measurement, list(s.fields)) for s in power] == [("power", ["P"])]
             np.testing.assert_array_equal(power[0].timestamps, secs * 10**9)  # default unit: ns
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 @pytest.mark.parametrize(
@@ -117,7 +118,7 @@ def test_downsampling(make_store, aggregate, expected):
             np.testing.assert_array_equal(got[0].timestamps, [0, 4 * HOUR])
             np.testing.assert_allclose(got[0].fields["Q"], expected)
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_nan_is_stored_as_missing(make_store):
@@ -133,7 +134,7 @@ def test_nan_is_stored_as_missing(make_store):
             np.testing.assert_array_equal(got.fields["Q"], [1.0, 3.0, np.nan])
             np.testing.assert_array_equal(got.fields["T"], [np.nan, 30.0, 40.0])
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_unknown_job_is_not_found(make_store):
@@ -143,7 +144,7 @@ def test_unknown_job_is_not_found(make_store):
                 with pytest.raises(NotFound, match="job"):
                     await call
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_writer_buffers_small_writes_into_chunks_and_flushes(make_store):
@@ -162,7 +163,7 @@ def test_writer_buffers_small_writes_into_chunks_and_flushes(make_store):
             got = (await client.read(job))[0]
             np.testing.assert_array_equal(got.fields["Q"], np.arange(250.0))
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_blocking_writer_from_a_handler_thread(make_store):
@@ -188,7 +189,7 @@ def test_blocking_writer_from_a_handler_thread(make_store):
             listed = await client.list_series(job)
             assert listed[0].count == 72
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_cancelled_store_write_leaves_nothing(make_store):
@@ -217,7 +218,7 @@ def test_cancelled_store_write_leaves_nothing(make_store):
         finally:
             await store.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_failed_batch_leaves_nothing_of_itself(make_store):
@@ -250,7 +251,7 @@ def test_failed_batch_leaves_nothing_of_itself(make_store):
         finally:
             await store.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_series_keep_their_own_fields(make_store):
@@ -265,7 +266,7 @@ def test_series_keep_their_own_fields(make_store):
             assert [(s.tags["asset"], sorted(s.fields)) for s in got] == [("a", ["Q"]), ("b", ["T"])]
             assert [s.fields for s in await client.list_series(job)] == [("Q",), ("T",)]
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_regular_and_irregular_runs_read_back_alike(make_store):
@@ -290,4 +291,4 @@ def test_regular_and_irregular_runs_read_back_alike(make_store):
             np.testing.assert_array_equal(got["b"].timestamps, np.array([0, 1, 5, 6, 10, 11]) * HOUR)
             np.testing.assert_array_equal(got["b"].fields["Q"], [0, 1, 2, 3, 10, 11])
 
-    asyncio.run(scenario())
+    run(scenario())

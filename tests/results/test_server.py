@@ -13,7 +13,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.results.support import HOUR, new_job, serving
-from tests.support import eventually_async, free_port
+from tests.support import eventually_async, free_port, run
 from workmesh.registry import EmbeddedRegistry, RegistryConfig, find_service
 from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import InvalidArgument
@@ -45,7 +45,7 @@ def test_health_and_reflection(tmp_path):
             finally:
                 await channel.close()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_config_from_env(tmp_path):
@@ -137,4 +137,4 @@ def test_serve_registers_and_stops_gracefully(procs, tmp_path):
         finally:
             await registry.stop()
 
-    asyncio.run(scenario())
+    run(scenario())

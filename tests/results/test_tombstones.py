@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving
+from tests.support import run
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 
 
@@ -39,7 +38,7 @@ def test_a_late_write_after_delete_is_refused_and_nothing_comes_back(make_store)
                     await call
             assert await raw_series(client.server_store, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_delete_while_a_writer_streams(make_store):
@@ -59,7 +58,7 @@ def test_delete_while_a_writer_streams(make_store):
             await writer.abort()
             assert await raw_series(client.server_store, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_comparison_naming_a_deleted_job_fails_naming_it(make_store):
@@ -73,7 +72,7 @@ def test_a_comparison_naming_a_deleted_job_fails_naming_it(make_store):
                 await client.read([kept, gone], fields=["Q"])
             assert len(await client.read([kept])) == 1
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_job_without_series_is_marked_deleted_too(make_store):
@@ -86,7 +85,7 @@ def test_a_job_without_series_is_marked_deleted_too(make_store):
                 await client.write(job, "heat", hours(0, 4), Q=np.ones(4))
             assert await raw_series(client.server_store, job) == []
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_a_retried_attempt_starts_over_but_not_on_a_deleted_job(make_store):
@@ -106,7 +105,7 @@ def test_a_retried_attempt_starts_over_but_not_on_a_deleted_job(make_store):
                 await again.close()
             await again.abort()
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_tombstones_survive_a_restart_and_hold_across_replicas(make_store):
@@ -130,4 +129,4 @@ def test_tombstones_survive_a_restart_and_hold_across_replicas(make_store):
             with pytest.raises(FailedPrecondition, match="was deleted"):
                 await restarted.write(job, "heat", hours(0, 4), Q=np.ones(4))
 
-    asyncio.run(scenario())
+    run(scenario())

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import numpy as np
 import pytest
 
 from tests.results.support import HOUR, new_job, serving
+from tests.support import run
 from workmesh.services.core.errors import NotFound, ResourceExhausted
 from workmesh.services.results import ParquetStore
 
@@ -52,7 +51,7 @@ def test_unparseable_request_is_invalid_argument(make_store, method, streaming):
             with pytest.raises(NotFound):
                 await client.list_series(new_job())
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_garbage_item_after_good_ones_names_the_item(make_store):
@@ -69,7 +68,7 @@ def test_garbage_item_after_good_ones_names_the_item(make_store):
             assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert error.details().startswith("request[1]: is not a valid workmesh.v1.WriteSeriesRequest")
 
-    asyncio.run(scenario())
+    run(scenario())
 
 
 def test_full_disk_is_resource_exhausted_and_keeps_what_was_acknowledged(small_disk):
@@ -99,4 +98,4 @@ def test_full_disk_is_resource_exhausted_and_keeps_what_was_acknowledged(small_d
             await client.write(other, "heat", np.arange(10) * HOUR, Q=np.ones(10))
             assert len((await client.read(other))[0].timestamps) == 10
 
-    asyncio.run(scenario())
+    run(scenario())

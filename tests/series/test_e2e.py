@@ -7,7 +7,6 @@ subprocess) lists, exports and plots them.
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 
 from tests.series.workflows import profile
-from tests.support import eventually
+from tests.support import eventually, run
 from workmesh.services.clients import ResultsClient
 from workmesh.services.core.errors import NotFound
 from workmesh.services.devmesh import DevMesh
@@ -47,7 +46,7 @@ def gateway(mesh):
         yield gateway_pb2_grpc.GatewayStub(channel)
 
 
-def run(stub, workflow_type: str, **params) -> tuple[str, list[common_pb2.JobEvent]]:
+def run_job(stub, workflow_type: str, **params) -> tuple[str, list[common_pb2.JobEvent]]:
     request = gateway_pb2.SubmitJobRequest(
         workflow_type=workflow_type, params={k: common_pb2.ParamValue(string_value=str(v)) for k, v in params.items()}
     )
@@ -81,7 +80,7 @@ def read(mesh: DevMesh, job_id: str, **kwargs):
         async with ResultsClient(mesh.results_address) as client:
             return await client.read(job_id, **kwargs)
 
-    return asyncio.run(go())
+    return run(go())
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +88,7 @@ def heat_jobs(gateway):
     """Two variations of one heat-demand project: base temperature 18 °C and 15 °C."""
     jobs = {}
     for base in (18.0, 15.0):
-        job_id, events = run(gateway, "heat-demand", buildings=5, seed=7, base_temperature=base)
+        job_id, events = run_job(gateway, "heat-demand", buildings=5, seed=7, base_temperature=base)
         assert final_status(events) == SUCCEEDED, events[-3:]
         jobs[base] = (job_id, outcome(events, "result"))
     return jobs
@@ -157,7 +156,7 @@ def test_cli_plots_two_variations_into_a_png(mesh, heat_jobs, tmp_path):
 
 @pytest.mark.parametrize("workflow_type", ["series-async", "series-sync"])
 def test_retried_attempt_writes_fresh(mesh, gateway, workflow_type):
-    job_id, events = run(gateway, workflow_type, steps=24, scale=3.0, fail_first="true")
+    job_id, events = run_job(gateway, workflow_type, steps=24, scale=3.0, fail_first="true")
     assert final_status(events) == SUCCEEDED, [e for e in events if e.WhichOneof("payload") == "error"]
     attempts = {e.status.attempt for e in events if e.WhichOneof("payload") == "status"}
     assert max(attempts) == 2 and outcome(events, "result").outputs["attempt"] == 2
@@ -172,7 +171,7 @@ def test_retried_attempt_writes_fresh(mesh, gateway, workflow_type):
 
 
 def test_deleting_the_job_deletes_its_series(mesh, gateway):
-    job_id, events = run(gateway, "series-sync", steps=5)
+    job_id, events = run_job(gateway, "series-sync", steps=5)
     assert final_status(events) == SUCCEEDED
     assert read(mesh, job_id)
     gateway.DeleteJob(gateway_pb2.DeleteJobRequest(job_id=job_id), timeout=30)
@@ -192,7 +191,7 @@ def test_no_results_service_is_a_clear_job_error(tmp_path):
         DevMesh(workers=(SERIES,), results=False, data_dir=tmp_path, log_dir=tmp_path) as bare,
         grpc.insecure_channel(bare.gateway_address) as channel,
     ):
-        _, events = run(gateway_pb2_grpc.GatewayStub(channel), "series-async", steps=5)
+        _, events = run_job(gateway_pb2_grpc.GatewayStub(channel), "series-async", steps=5)
     assert final_status(events) == FAILED
     error = outcome(events, "error")
     assert error.code == "RESULTS_UNAVAILABLE"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.results.support import new_job, serving
 from tests.series.workflows import profile, series_async, series_sync
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.workers.helpers import execute_request
 from workmesh.registry import EmbeddedRegistry, Registrar, ServiceRegistration
 from workmesh.services.core.errors import NotFound
@@ -56,7 +56,7 @@ def test_job_result_lists_refs_and_the_values_read_back_are_the_written_ones(tmp
             np.testing.assert_array_equal(heat.fields["T"], t_values)
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 @pytest.mark.parametrize("workflow_type", TYPES)
@@ -75,7 +75,7 @@ def test_retried_attempt_writes_fresh(tmp_path, workflow_type):
             assert {s.key.measurement: s.count for s in await client.list_series(job)} == {"heat": 20, "outdoor": 20}
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_without_fresh_the_same_timestamps_are_rejected(tmp_path):
@@ -93,7 +93,7 @@ def test_without_fresh_the_same_timestamps_are_rejected(tmp_path):
             assert "timestamp" in error.message
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 @pytest.mark.parametrize("workflow_type", TYPES)
@@ -109,7 +109,7 @@ def test_failed_job_aborts_its_writer_and_unacknowledged_data_is_dropped(tmp_pat
                 await client.list_series(job)
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_cancelled_job_keeps_only_acknowledged_data(tmp_path):
@@ -134,7 +134,7 @@ def test_cancelled_job_keeps_only_acknowledged_data(tmp_path):
                 await client.list_series(job_id)
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_found_through_the_registry_and_one_channel_for_all_jobs(tmp_path):
@@ -157,7 +157,7 @@ def test_found_through_the_registry_and_one_channel_for_all_jobs(tmp_path):
                     assert {s.key.measurement for s in await client.list_series(job)} == {"heat", "outdoor"}
                 await connection.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 @pytest.mark.parametrize("workflow_type", TYPES)
@@ -170,7 +170,7 @@ def test_no_results_service_registered_is_a_clear_retryable_error(workflow_type)
             assert error.code == "RESULTS_UNAVAILABLE" and error.retryable
             assert "no passing 'workmesh-results'" in error.message and registry.address in error.message
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_one_time_unit_per_job_and_integer_timestamps_in_it(tmp_path):
@@ -195,7 +195,7 @@ def test_one_time_unit_per_job_and_integer_timestamps_in_it(tmp_path):
             assert series.timestamps.tolist() == [1_900_000_000 + 3600 * i for i in range(4)]
             await worker.series_factory.close()
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_results_service_gone_is_retryable_and_the_next_job_reconnects(tmp_path):
@@ -233,4 +233,4 @@ def test_results_service_gone_is_retryable_and_the_next_job_reconnects(tmp_path)
             await server.stop(0)
             await server.results_store.close()
 
-    asyncio.run(body())
+    run(body())

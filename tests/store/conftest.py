@@ -6,14 +6,14 @@ the same data (two gateway replicas). Each test body is a coroutine run by :func
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
+from tests.support import run  # noqa: F401 - the store tests import it from here
 
 # "sqlite-gateway": the store as the gateway opens it (exclusive: its writes run on the event
 # loop and WatchJob reads what it wrote from memory).
@@ -46,11 +46,6 @@ class Backend:
         missing = [m for m in methods if not hasattr(store, m)]
         if missing:
             pytest.skip(f"{type(store).__name__} does not implement {', '.join(missing)} yet")
-
-
-def run(body: Awaitable[Any], timeout: float = 90.0) -> Any:
-    """Run a test coroutine on a fresh event loop, bounded in time."""
-    return asyncio.run(asyncio.wait_for(body, timeout))
 
 
 def _backend(name: str, request: pytest.FixtureRequest, tmp_path) -> Backend:

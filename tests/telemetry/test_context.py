@@ -8,6 +8,7 @@ import json
 
 from opentelemetry.trace import SpanKind
 
+from tests.support import run
 from workmesh.services.core.telemetry import (
     ATTR_ATTEMPT,
     ATTR_INSTANCE,
@@ -56,7 +57,7 @@ def test_attempts_join_the_submit_trace_across_a_queue(captured):
         submitted = await asyncio.create_task(submit())
         return submitted, await dispatched
 
-    submit_trace, dispatch_traces = asyncio.run(main())
+    submit_trace, dispatch_traces = run(main())
     assert dispatch_traces == [submit_trace, submit_trace]
 
     spans = captured.spans.get_finished_spans()
@@ -162,7 +163,7 @@ def test_attempt_span_spans_tasks_and_ends_where_the_attempt_ends(captured):
             results.append(await task)
         return results
 
-    traces = asyncio.run(dispatch())
+    traces = run(dispatch())
     submit_trace = format(submit.get_span_context().trace_id, "032x")
     assert traces == [submit_trace, submit_trace]
     attempts = sorted(

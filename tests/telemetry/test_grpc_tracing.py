@@ -12,7 +12,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.telemetry._services import CONCAT_METHOD, two_services
 from workmesh.services.core.telemetry import (
     ATTR_JOB_ID,
@@ -56,7 +56,7 @@ def test_unary_call_chain_is_one_trace(captured):
                     await worker_pb2_grpc.WorkerStub(channel).Describe(worker_pb2.DescribeRequest())
             return seen
 
-    seen = asyncio.run(scenario())
+    seen = run(scenario())
     spans = captured.spans.get_finished_spans()
     dispatch = by_name(spans, "job.dispatch", SpanKind.INTERNAL)
     describe_client = by_name(spans, "workmesh.v1.Worker/Describe", SpanKind.CLIENT)
@@ -96,7 +96,7 @@ def test_streaming_calls_carry_the_trace(captured):
                     joined = await concat(iter([b"a", b"b"]))
             return seen, first.seq, rest, code, joined
 
-    seen, first, rest, code, joined = asyncio.run(scenario())
+    seen, first, rest, code, joined = run(scenario())
     assert (first, rest, code, joined) == (4, [11, 12, 13], grpc.StatusCode.OK, b"ab")
 
     spans = captured.spans.get_finished_spans()
@@ -135,7 +135,7 @@ def test_error_status_is_recorded_on_both_sides(captured):
                 )
             return caught.value.code()
 
-    assert asyncio.run(scenario()) is grpc.StatusCode.NOT_FOUND
+    assert run(scenario()) is grpc.StatusCode.NOT_FOUND
     spans = captured.spans.get_finished_spans()
     for name in ("workmesh.v1.Results/ListSeries", "workmesh.v1.Worker/Describe"):
         for kind in (SpanKind.CLIENT, SpanKind.SERVER):
@@ -150,7 +150,7 @@ def test_health_checks_are_not_traced(captured):
             response = await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest())
             return response.status
 
-    assert asyncio.run(scenario()) == health_pb2.HealthCheckResponse.SERVING
+    assert run(scenario()) == health_pb2.HealthCheckResponse.SERVING
     assert not [s for s in captured.spans.get_finished_spans() if "Health" in s.name]
 
 
@@ -173,7 +173,7 @@ def test_tracing_off_no_interceptors_yet_ids_cross_processes():
                     events = [event.seq async for event in call]
             return caller_trace, seen, events
 
-    caller_trace, seen, events = asyncio.run(scenario())
+    caller_trace, seen, events = run(scenario())
     assert events == [4, 11, 12, 13]
     assert len(caller_trace) == 32
     # Execute (worker) and WriteSeries/ReadSeries (results, called by the worker) share the trace.
@@ -219,7 +219,7 @@ def test_cancelled_stream_ends_both_spans(captured):
         finally:
             await server.stop(None)
 
-    asyncio.run(scenario())
+    run(scenario())
     spans = captured.spans.get_finished_spans()
     server_span = by_name(spans, "workmesh.v1.Worker/Execute", SpanKind.SERVER)
     client_span = by_name(spans, "workmesh.v1.Worker/Execute", SpanKind.CLIENT)
@@ -244,7 +244,7 @@ def test_call_started_under_a_span_keeps_it_after_the_block(captured):
             end_span(attempt)
             return events
 
-    assert asyncio.run(scenario()) == [4, 11, 12, 13]
+    assert run(scenario()) == [4, 11, 12, 13]
     spans = captured.spans.get_finished_spans()
     execute_client = by_name(spans, "workmesh.v1.Worker/Execute", SpanKind.CLIENT)
     assert_child(execute_client, by_name(spans, "job.attempt", SpanKind.INTERNAL))

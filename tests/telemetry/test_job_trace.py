@@ -7,11 +7,10 @@ registry: the trace context crosses real calls and the gateway's queue.
 
 from __future__ import annotations
 
-import asyncio
-
 from tests.gateway.mesh import Mesh, terminal
 from tests.results.support import serving
 from tests.series.workflows import series_async
+from tests.support import run
 from workmesh.registry import Registrar, ServiceRegistration
 from workmesh.services.results import ParquetStore
 from workmesh.v1 import common_pb2 as c
@@ -29,7 +28,7 @@ def run_job_with_retry(tmp_path) -> tuple[str, list[c.JobEvent]]:
                 job = await mesh.submit("series-async", steps=24, fail_first=True)
                 return job.job_id, await mesh.follow(job.job_id)
 
-    return asyncio.run(body())
+    return run(body())
 
 
 def test_a_retried_job_is_one_trace_across_gateway_worker_and_results(captured, tmp_path):

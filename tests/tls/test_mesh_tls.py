@@ -15,7 +15,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.auth.keys import SECRET, hs256
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.tls.certs import CA
 from workmesh.registry import EmbeddedRegistry
 from workmesh.services.core.auth import AuthConfig, JwtConfig, bearer_interceptors
@@ -74,7 +74,7 @@ def test_a_tls_gateway_with_authentication_refuses_plaintext_and_unverified_clie
             await gateway.stop(0)
             await registry.stop()
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_worker_asking_for_client_certificates_takes_only_those_of_its_ca(pki, tmp_path):
@@ -109,7 +109,7 @@ def test_a_worker_asking_for_client_certificates_takes_only_those_of_its_ca(pki,
         finally:
             await worker.stop(grace=0)
 
-    asyncio.run(main())
+    run(main())
 
 
 def test_a_tls_worker_serves_jobs_through_a_tls_gateway(pki):
@@ -189,4 +189,4 @@ def test_a_tls_worker_serves_jobs_through_a_tls_gateway(pki):
             await gateway.stop(0)
             await registry.stop()
 
-    asyncio.run(main())
+    run(main())

@@ -5,14 +5,12 @@ of a TLS server fails."""
 
 from __future__ import annotations
 
-import asyncio
-
 import aiohttp
 import grpc
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.tls.certs import CA
 from workmesh.registry import EmbeddedRegistry
 
@@ -80,4 +78,4 @@ def test_grpc_checks_of_a_tls_server(tmp_path, registry_ca, check, expected):
             await registry.stop()
             await server.stop(0)
 
-    asyncio.run(main())
+    run(main())

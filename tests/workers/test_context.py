@@ -5,13 +5,13 @@ These run a real Worker's jobs on the event loop without the gRPC layer (that is
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 
 import numpy as np
 import pytest
 
+from tests.support import run
 from tests.workers.helpers import execute_request, kinds
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
@@ -67,7 +67,7 @@ def test_progress_bursts_are_coalesced_and_last_is_kept():
         assert kinds(events)[0] == "started" and kinds(events)[-1] == "result"
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_thread_handler_reports_progress_logs_and_result(caplog):
@@ -88,7 +88,7 @@ def test_thread_handler_reports_progress_logs_and_result(caplog):
         assert result.outputs["mean"] == 2.5 and list(result.outputs["counts"]) == [0, 1, 2]
         assert "computed 3 things" in caplog.text  # the logger also feeds Python logging
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_wait_cancelled_and_check_cancelled():
@@ -105,7 +105,7 @@ def test_wait_cancelled_and_check_cancelled():
         assert not worker.cancel("nope")
         assert worker.running == 0
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_bad_return_value_is_a_handler_error():
@@ -114,7 +114,7 @@ def test_bad_return_value_is_a_handler_error():
         assert events[-1].error.code == "HANDLER_ERROR"
         assert "return a dict or workmesh.workers.Result" in events[-1].error.message
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_context_fields_and_log_levels():
@@ -137,7 +137,7 @@ def test_context_fields_and_log_levels():
         assert events[-1].WhichOneof("payload") == "result", events[-1]
         assert [e.progress.fraction for e in events if e.WhichOneof("payload") == "progress"] == [1.0]
 
-    asyncio.run(body())
+    run(body())
     assert seen == {"job_id": "j5", "attempt": 1, "params": {"n": 2, "s": None}, "type": "fields"}
 
 
@@ -164,7 +164,7 @@ def test_finished_jobs_are_dropped_after_retention_or_beyond_the_count():
             counted.attach("j0", 0)
         assert [e.seq for e in [e async for e in counted.attach("j3", 0).follow(1)]] == [2, 3]
 
-    asyncio.run(body())
+    run(body())
 
 
 def test_result_data_beyond_the_message_limit_is_a_clear_error(monkeypatch):
@@ -179,5 +179,5 @@ def test_result_data_beyond_the_message_limit_is_a_clear_error(monkeypatch):
     async def body():
         return await run_job(Worker([big]), "b", "big")
 
-    error = asyncio.run(body())[-1].error
+    error = run(body())[-1].error
     assert error.code == "RESULT_TOO_LARGE" and "11 bytes; at most 10" in error.message

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
+from tests.support import run
 from tests.workers.helpers import execute_request, kinds
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.workers import Worker
@@ -27,7 +26,7 @@ def test_heat_demand_is_plausible_and_reproducible():
         )
         return first, again, warmer
 
-    first, again, warmer = asyncio.run(body())
+    first, again, warmer = run(body())
     assert kinds(first)[-1] == "result", first[-1]
     out = first[-1].result.outputs
     assert out["hours"] == 8784  # a leap year
@@ -56,7 +55,7 @@ def test_heat_demand_stops_when_cancelled():
                 worker.cancel("hc", "user cancelled")
         return events
 
-    events = asyncio.run(body())
+    events = run(body())
     assert events[-1].error.code == "CANCELLED" and events[-1].error.message == "user cancelled"
 
 
@@ -71,7 +70,7 @@ def test_basic_types():
         cancelled = [e async for e in job.follow(0)]
         return echo, sleep, fail, cancelled
 
-    echo, sleep, fail, cancelled = asyncio.run(body())
+    echo, sleep, fail, cancelled = run(body())
     assert kinds(echo) == ["started", "result"] and echo[-1].result.outputs["message"] == "hello"
     assert sleep[-1].result.outputs["steps"] == 2
     assert (fail[-1].error.message, fail[-1].error.retryable) == ("boom", True)
@@ -86,7 +85,7 @@ def test_kpi_peak_ratio():
             worker.execute(execute_request("k2", "kpi-peak-ratio", peak=10, average=0))
         return events
 
-    events = asyncio.run(body())
+    events = run(body())
     assert dict(events[-1].result.outputs) == {"ratio": 2.5}
 
 
@@ -96,7 +95,7 @@ def test_heat_demand_small_runs_report_progress_and_match_simulate():
             Worker([heat_demand.heat_demand]), "hs", "heat-demand", buildings=40, seed=7, write_series=False
         )
 
-    events = asyncio.run(body())
+    events = run(body())
     fractions = [e.progress.fraction for e in events if e.WhichOneof("payload") == "progress"]
     assert len(fractions) >= 2 and fractions[-1] == 1.0
     expected = heat_demand.simulate(buildings=40, seed=7)

@@ -3,12 +3,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 from structlog.contextvars import get_contextvars
 
+from tests.support import run
 from tests.workers.helpers import collect, serving
 from workmesh.services.core.telemetry import current_trace_id
 from workmesh.v1 import common_pb2, worker_pb2
@@ -60,7 +59,7 @@ def test_handler_runs_in_the_jobs_trace_with_job_fields_bound(workflow_type, pat
         outputs = dict(events[-1].result.outputs)
         assert outputs == {"trace_id": TRACE_ID, "job_id": "job-t", "attempt": "2", "instance": "w-1"}
 
-    asyncio.run(asyncio.wait_for(main(), 30))
+    run(main(), timeout=30)
 
 
 def test_without_a_carrier_the_attempt_still_gets_a_trace():
@@ -71,7 +70,7 @@ def test_without_a_carrier_the_attempt_still_gets_a_trace():
         trace_id = events[-1].result.outputs["trace_id"]
         assert len(trace_id) == 32 and trace_id != TRACE_ID
 
-    asyncio.run(asyncio.wait_for(main(), 30))
+    run(main(), timeout=30)
 
 
 def test_worker_metrics_report_running_capacity_and_finished_jobs():
@@ -113,7 +112,7 @@ def test_worker_metrics_report_running_capacity_and_finished_jobs():
         return seen
 
     try:
-        seen = asyncio.run(asyncio.wait_for(main(), 30))
+        seen = run(main(), timeout=30)
     finally:
         install_meter_provider(metrics.NoOpMeterProvider())
     assert ({"instance": "w-m"}, 3) in seen["workmesh.worker.capacity"]

@@ -3,14 +3,13 @@ finishes the running one, exits 0. Real processes: an embedded registry and a wo
 
 from __future__ import annotations
 
-import asyncio
 import signal
 import threading
 
 import grpc
 import pytest
 
-from tests.support import eventually, free_port, wait_for_port
+from tests.support import eventually, free_port, run, wait_for_port
 from tests.workers.helpers import execute_request
 from workmesh.registry import find_service, service_name
 from workmesh.v1 import worker_pb2_grpc
@@ -25,7 +24,7 @@ WORKER = "import asyncio, sys; from workmesh.workers import run_worker; asyncio.
 def passing(address: str, workflow_type: str) -> list:
     from workmesh.registry import RegistryConfig
 
-    return asyncio.run(find_service(RegistryConfig(address=address), service_name(workflow_type)))
+    return run(find_service(RegistryConfig(address=address), service_name(workflow_type)))
 
 
 def test_sigterm_drains_a_worker_process(procs):

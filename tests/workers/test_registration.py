@@ -3,9 +3,7 @@ deregisters when it drains. Runs against the embedded registry this package ship
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from workmesh.registry import WORKFLOW_TAG, EmbeddedRegistry, find_service, service_name
 from workmesh.workers import SDK_VERSION, Worker, WorkerConfig
 from workmesh.workers.examples import basic
@@ -44,4 +42,4 @@ def test_types_register_pass_their_checks_and_deregister_on_drain():
             finally:
                 await worker.stop(grace=0)
 
-    asyncio.run(body())
+    run(body())

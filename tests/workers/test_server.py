@@ -10,7 +10,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.workers.helpers import collect, execute_request, kinds, serving
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers import ApplicationError, Context, Param, RetryableError, Worker, workflow
@@ -65,10 +65,6 @@ async def broken(ctx: Context, kind: str) -> dict:
 def new_gate(name: str) -> asyncio.Event:
     GATES[name] = asyncio.Event()
     return GATES[name]
-
-
-def run(coro):
-    return asyncio.run(coro)
 
 
 async def first_events(call, n: int) -> list[worker_pb2.WorkerEvent]:

@@ -6,12 +6,10 @@ per job, once over a raw Session stream, and the event sequences must match.
 
 from __future__ import annotations
 
-import asyncio
-
 import grpc
 import pytest
 
-from tests.support import eventually_async
+from tests.support import eventually_async, run
 from tests.workers.helpers import collect, execute_request, kinds, serving
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.streams import Outbox
@@ -20,10 +18,6 @@ from workmesh.workers import Context, Param, Result, Worker, workflow
 from workmesh.workers.examples.basic import echo, fail, sleep
 
 Command = worker_pb2.SessionCommand
-
-
-def run(coro):
-    return asyncio.run(asyncio.wait_for(coro, 60))
 
 
 class RawSession:
@@ -90,7 +84,7 @@ def test_describe_advertises_the_session():
         async with serving(Worker([echo])) as stub:
             assert (await stub.Describe(worker_pb2.DescribeRequest())).session is True
 
-    run(main())
+    run(main(), timeout=60)
 
 
 @pytest.mark.parametrize(
@@ -113,7 +107,7 @@ def test_session_events_equal_execute_events(workflow_type, params):
         assert kinds(via_execute)[-1] in ("result", "error")
         assert shape(session.events["s-1"]) == shape(via_execute)
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_many_jobs_on_one_stream_in_order_per_job_and_batched():
@@ -142,7 +136,7 @@ def test_many_jobs_on_one_stream_in_order_per_job_and_batched():
         # The 40 commands arrived in one message; their events left in far fewer than 120 messages.
         assert session.replies < 120
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_refused_commands_get_an_error_item_and_the_stream_goes_on():
@@ -169,7 +163,7 @@ def test_refused_commands_get_an_error_item_and_the_stream_goes_on():
             assert session.events["after"][-1].result.outputs["message"] == "ok"
             session.call.cancel()
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_cancel_command_reaches_the_handler_like_cancel_rpc():
@@ -192,7 +186,7 @@ def test_cancel_command_reaches_the_handler_like_cancel_rpc():
         assert via_execute[-1].error.code == "CANCELLED" and via_execute[-1].error.message == "stop it"
         assert shape(session.events["s"][1:]) == shape(via_execute)
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_idempotent_execute_on_a_session_runs_the_job_once():
@@ -210,7 +204,7 @@ def test_idempotent_execute_on_a_session_runs_the_job_once():
             assert kinds(events).count("result") == 1
             assert worker.running == 0
 
-    run(main())
+    run(main(), timeout=60)
 
 
 @pytest.mark.parametrize("path", ["execute", "session"])
@@ -242,7 +236,7 @@ def test_attach_after_the_stream_broke_replays_and_follows_to_the_end(path):
         assert [e.seq for e in rest] == list(range(2, len(rest) + 2))
         assert kinds(rest)[-1] == "result" and rest[-1].result.outputs["steps"] == 4
 
-    run(main())
+    run(main(), timeout=60)
 
 
 @pytest.mark.parametrize("path", ["execute", "session"])
@@ -271,7 +265,7 @@ def test_a_job_nobody_follows_is_cancelled_after_the_orphan_timeout(path):
         assert kinds(events) == ["error"] and events[-1].error.code == "CANCELLED"
         assert "no client attached" in events[-1].error.message
 
-    run(main())
+    run(main(), timeout=60)
 
 
 @workflow(name="big", version="1.0.0", description="Returns `mb` MiB of data.", params=[Param.int("mb", default=1)])
@@ -294,7 +288,7 @@ def test_batches_stay_under_the_message_limit_with_large_results():
             assert len(session.events[j][-1].result.data) == 25 * 1024 * 1024
         assert session.replies >= 4  # each large result left in a message of its own
 
-    run(main())
+    run(main(), timeout=60)
 
 
 def test_outbox_batches_by_size_and_sends_a_big_item_alone():
