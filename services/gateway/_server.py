@@ -467,6 +467,7 @@ def create_server(
             ready=lambda: gateway.serving,
             stats=lambda: {"typeWatchers": catalog.subscriber_count},
             authenticator=authenticator,
+            capabilities=capabilities,
         )
     return gateway, port
 

@@ -14,17 +14,22 @@
   series; another subject's of the same tenant is PERMISSION_DENIED unless the caller holds
   ``jobs:manage``; ``admin`` reads everything. A comparison fails as a whole, naming the first
   job the caller may not read.
+* The gateway's HTTP series routes apply the job rules to their caller themselves (API tokens
+  included, which only the gateway can verify), then call with a ``read`` capability naming
+  every job of the read instead of the caller's token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import grpc
 
 from workmesh.services.core.auth import (
     JOBS_MANAGE,
     SERIES_READ,
+    AuthInterceptor,
     Identity,
     SeriesCapabilities,
     WriteGrant,
@@ -35,11 +40,26 @@ from workmesh.services.core.auth._capability import DELETE, WRITE
 from workmesh.services.core.errors import NotFound, PermissionDenied
 from workmesh.services.results.stores._owners import Owners
 
-__all__ = ["CAPABILITY_METHODS", "SeriesAccess"]
+__all__ = ["CAPABILITY_METHODS", "ResultsAuthInterceptor", "SeriesAccess"]
 
 _MAX_REMEMBERED = 100_000  # jobs whose latest attempt is kept (an int each)
 # Authenticated by the write capability, not by a caller token.
 CAPABILITY_METHODS = ("/workmesh.v1.Results/WriteSeries", "/workmesh.v1.Results/DeleteSeries")
+# Authenticated by a caller token, or by the gateway's read capability.
+READ_METHODS = ("/workmesh.v1.Results/ListSeries", "/workmesh.v1.Results/ReadSeries")
+
+
+class ResultsAuthInterceptor(AuthInterceptor):
+    """The caller-token interceptor, except for reads that carry a capability instead: those
+    reach the handler without an identity, and :meth:`SeriesAccess.readable` checks the
+    capability (a wrong one is refused there, never let through)."""
+
+    async def intercept_service(
+        self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
+    ) -> Any:
+        if handler_call_details.method in READ_METHODS and capability_of(handler_call_details.invocation_metadata):
+            return await continuation(handler_call_details)
+        return await super().intercept_service(continuation, handler_call_details)
 
 
 class SeriesAccess:
@@ -99,16 +119,19 @@ class SeriesAccess:
         grant.check(job_id, (WRITE, DELETE) if restart else (DELETE,))
         self._current(grant, job_id)
 
-    async def readable(self, job_ids: Sequence[str], field: str = "job_ids") -> None:
+    async def readable(self, context: grpc.aio.ServicerContext, job_ids: Sequence[str], field: str = "job_ids") -> None:
         """Raise unless the current caller may read the series of every job in `job_ids`.
 
         Raises:
-            PermissionDenied: no ``series:read``, or another subject's job without ``jobs:manage``.
+            Unauthenticated: a call without identity whose capability does not verify.
+            PermissionDenied: no ``series:read``, or another subject's job without ``jobs:manage``;
+                a capability that is not the gateway's read capability of these jobs.
             NotFound: another tenant's job, or a job without series.
         """
         identity = current_identity()
-        if identity is None:  # only with a custom server without the interceptor: refuse
-            raise PermissionDenied("this results service authenticates its callers; the call has no identity")
+        if identity is None:  # no caller token: the gateway's read capability (the interceptor)
+            self.grant(context).check_read(list(job_ids))
+            return
         identity.require(SERIES_READ)
         for i, job_id in enumerate(job_ids):
             where = f"{field}[{i}]" if len(job_ids) > 1 or field == "job_ids" else field

@@ -14,13 +14,13 @@ from grpc_reflection.v1alpha import reflection
 
 from workmesh.registry import Registrar, ServiceRegistration
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_write_request
-from workmesh.services.core.auth import PUBLIC_METHODS, Authenticator, AuthInterceptor
+from workmesh.services.core.auth import PUBLIC_METHODS, Authenticator
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import configure_telemetry, server_interceptors
 from workmesh.services.core.tls import bind
-from workmesh.services.results._access import CAPABILITY_METHODS, SeriesAccess
+from workmesh.services.results._access import CAPABILITY_METHODS, ResultsAuthInterceptor, SeriesAccess
 from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
@@ -70,10 +70,10 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
                 "WORKMESH_SERIES_KEY: required with WORKMESH_AUTH=on (the key the gateway signs the "
                 "workers' series write capabilities with)"
             )
-        # Callers of ListSeries/ReadSeries by JWT (API tokens live in the gateway's job store);
-        # WriteSeries/DeleteSeries by the gateway's capabilities instead.
+        # Callers of ListSeries/ReadSeries by JWT (API tokens live in the gateway's job store) or
+        # the gateway's read capability; WriteSeries/DeleteSeries by the gateway's capabilities.
         authenticator = Authenticator(config.auth, None)
-        interceptors = [*interceptors, AuthInterceptor(authenticator, (*PUBLIC_METHODS, *CAPABILITY_METHODS))]
+        interceptors = [*interceptors, ResultsAuthInterceptor(authenticator, (*PUBLIC_METHODS, *CAPABILITY_METHODS))]
     server = grpc.aio.server(options=options, interceptors=interceptors)
     port = bind(server, config.listen, config.tls)
     if port == 0:

@@ -109,7 +109,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         try:
             queries, unit = _queries(request)
             if self.access is not None:
-                await self.access.readable(request.job_ids)
+                await self.access.readable(context, request.job_ids)
             scale = ns_per(unit)
             order = {job_id: i for i, job_id in enumerate(request.job_ids)}
             pieces: list = []
@@ -145,7 +145,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         try:
             job_id = check_job_id(request.job_id)
             if self.access is not None:
-                await self.access.readable([job_id], "job_id")
+                await self.access.readable(context, [job_id], "job_id")
             found = await self.store.list_series(job_id)
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)

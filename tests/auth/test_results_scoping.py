@@ -20,7 +20,15 @@ from workmesh.services.clients import ResultsClient
 from workmesh.services.core.auth import SeriesCapabilities
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.devmesh import DevMesh
-from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2, results_pb2_grpc
+from workmesh.v1 import (
+    admin_pb2,
+    admin_pb2_grpc,
+    common_pb2,
+    gateway_pb2,
+    gateway_pb2_grpc,
+    results_pb2,
+    results_pb2_grpc,
+)
 
 pytestmark = pytest.mark.e2e
 SERIES = "tests.series.workflows:worker"
@@ -243,10 +251,36 @@ def http_get(mesh, path: str, token: str) -> tuple[int, dict]:
         return exc.code, json.loads(exc.read())
 
 
-def test_the_http_series_routes_pass_the_callers_token_on(mesh, jobs):
-    alice, bob = jobs["alice"][0], jobs["bob"][0]
+def test_the_http_series_routes_read_with_the_gateways_capability_api_tokens_too(mesh, gateway, jobs):
+    alice, bob, carol = jobs["alice"][0], jobs["bob"][0], jobs["carol"][0]
     code, body = http_get(mesh, f"/v1/series?job={alice}", CALLERS["owner"])
     assert code == 200 and {s["measurement"] for s in body["series"]} == {"heat", "outdoor"}
     assert http_get(mesh, f"/v1/jobs/{alice}/series", CALLERS["owner"])[0] == 200
     assert http_get(mesh, f"/v1/series?job={alice}&job={bob}", CALLERS["owner"])[0] == 403
     assert http_get(mesh, f"/v1/series?job={alice}&job={bob}", CALLERS["manager"])[0] == 200
+    with grpc.insecure_channel(mesh.gateway_address) as channel:
+        made = admin_pb2_grpc.TokenAdminStub(channel).CreateToken(
+            admin_pb2.CreateTokenRequest(tenant="acme", name="ops", scopes=["jobs:read", "jobs:manage", "series:read"]),
+            metadata=metadata(CALLERS["admin"]),
+        )
+    assert http_get(mesh, f"/v1/series?job={alice}&job={bob}", made.token)[0] == 200
+    assert http_get(mesh, f"/v1/series?job={alice}&job={carol}", made.token)[0] == 404
+
+
+def test_reads_with_a_capability_need_the_gateways_read_capability_of_every_job(results, jobs):
+    caps = SeriesCapabilities(KEY)
+    alice, bob = jobs["alice"][0], jobs["bob"][0]
+
+    def read(job_ids, capability):
+        md = [("workmesh-series-capability", capability)]
+        return status(lambda: results.ReadSeries(results_pb2.ReadSeriesRequest(job_ids=job_ids), metadata=md))
+
+    assert read([alice, bob], caps.reading([alice, bob])) == (OK, "")
+    code, details = read([alice, bob], caps.reading([alice]))
+    assert code == DENIED and f"does not name job {bob!r}" in details
+    assert read([alice], caps.issue(alice, 1, tenant="acme", subject="alice"))[0] == DENIED  # a write one
+    assert read([alice], SeriesCapabilities("f" * 40).reading([alice]))[0] == UNAUTH
+    assert read([alice], caps.issue(alice, 0, tenant="", subject="", op="read", jobs=[alice], lifetime=-60)) == (
+        UNAUTH,
+        "the series write capability has expired",
+    )

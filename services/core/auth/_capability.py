@@ -11,7 +11,9 @@ with the claims:
   from ``WORKMESH_JWT_SECRET``, so neither kind of token passes for the other);
 * ``job``, ``attempt``: the attempt it was issued for (attempt 0: the gateway itself, deleting a
   job's series);
-* ``op``: ``write`` (an attempt) or ``delete`` (the gateway's DeleteJob);
+* ``op``: ``write`` (an attempt), ``delete`` (the gateway's DeleteJob) or ``read`` (the
+  gateway's HTTP series routes, after applying the job rules to the caller; ``jobs`` then lists
+  every job the read may name);
 * ``owner_tenant``, ``owner_subject``: the job's owner, which the results service records with
   the job's series so that reads follow the job's access rules;
 * ``exp``: the attempt's timeout plus a margin, or ``WORKMESH_SERIES_TOKEN_TTL`` for a job without
@@ -43,6 +45,7 @@ CAPABILITY_METADATA = "workmesh-series-capability"
 AUDIENCE = "workmesh:series"
 WRITE = "write"
 DELETE = "delete"
+READ = "read"
 _MARGIN_S = 300.0  # past the attempt's own timeout: the last flush and close still pass
 _MAX_BYTES = 4096
 
@@ -56,6 +59,15 @@ class WriteGrant:
     op: str
     tenant: str
     subject: str
+    jobs: tuple[str, ...] = ()
+
+    def check_read(self, job_ids: list[str] | tuple[str, ...]) -> None:
+        """Raise PermissionDenied unless this is the gateway's read capability for every job."""
+        if self.op != READ:
+            raise PermissionDenied(f"the series capability allows {self.op!r}, a read needs {READ!r}")
+        for i, job_id in enumerate(job_ids):
+            if job_id not in self.jobs:
+                raise PermissionDenied(f"job_ids[{i}]: the series read capability does not name job {job_id!r}")
 
     def check(self, job_id: str, ops: tuple[str, ...] = (WRITE,)) -> None:
         """Raise PermissionDenied unless this grant is for `job_id` and one of `ops`."""
@@ -105,6 +117,7 @@ class SeriesCapabilities:
         timeout_s: float | None = None,
         lifetime: float | None = None,
         now: float | None = None,
+        jobs: list[str] | tuple[str, ...] = (),
     ) -> str:
         """A capability for `attempt` of `job_id`, owned by (`tenant`, `subject`), valid for
         `lifetime` seconds (default: the attempt's `timeout_s` plus a margin, else the ttl)."""
@@ -121,11 +134,17 @@ class SeriesCapabilities:
             "iat": int(now),
             "exp": int(now + lifetime),
         }
+        if jobs:
+            claims["jobs"] = list(jobs)
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def deleting(self, job_id: str) -> str:
         """The gateway's own short capability to delete every series of `job_id` (DeleteJob)."""
         return self.issue(job_id, 0, tenant="", subject="", op=DELETE, lifetime=60.0)
+
+    def reading(self, job_ids: list[str] | tuple[str, ...]) -> str:
+        """The gateway's short capability to read the series of `job_ids` for a caller it checked."""
+        return self.issue(job_ids[0], 0, tenant="", subject="", op=READ, lifetime=60.0, jobs=job_ids)
 
     def verify(self, token: str | None, job_id: str, *, ops: tuple[str, ...] = (WRITE,)) -> WriteGrant:
         """Check a call's capability for `job_id` (:meth:`decode`, then :meth:`WriteGrant.check`).
@@ -177,6 +196,7 @@ class SeriesCapabilities:
                 str(claims["op"]),
                 str(claims.get("owner_tenant", "")),
                 str(claims.get("owner_subject", "")),
+                tuple(str(j) for j in claims.get("jobs") or ()),
             )
         except (TypeError, ValueError):
             raise Unauthenticated("the series write capability is malformed") from None

@@ -124,6 +124,7 @@ def create_app(
     ready: Callable[[], bool] = lambda: True,
     stats: Callable[[], dict] = dict,
     authenticator=None,
+    capabilities=None,
 ) -> web.Application:
     """The aiohttp application over a gateway servicer.
 
@@ -135,6 +136,8 @@ def create_app(
         stats: more figures for ``/healthz`` (e.g. how many type watchers the catalog feeds).
         authenticator: when authentication is on, the gRPC server's: every ``/v1/`` route but
             the OpenAPI document then needs ``Authorization: Bearer <token>``.
+        capabilities: with authentication on, signs the read capabilities the series routes
+            call the results service with (see ``SeriesRoutes``).
     """
     middlewares = [_errors] if authenticator is None else [_errors, authenticate(authenticator)]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
@@ -142,7 +145,7 @@ def create_app(
     streams = app[STREAMS] = StreamCounter()
     results = app[RESULTS] = ResultsLocator(registry)
     GatewayRoutes(servicer, streams, heartbeat=config.sse_heartbeat).add_to(app)
-    SeriesRoutes(servicer, results).add_to(app)
+    SeriesRoutes(servicer, results, capabilities).add_to(app)
     openapi = json.dumps(document(max_body_bytes=config.max_body_bytes))
 
     async def openapi_json(request: web.Request) -> web.Response:
@@ -190,9 +193,12 @@ class HttpServer:
         ready: Callable[[], bool] = lambda: True,
         stats: Callable[[], dict] = dict,
         authenticator=None,
+        capabilities=None,
     ) -> None:
         self.config = config
-        self.app = create_app(servicer, registry, config, ready=ready, stats=stats, authenticator=authenticator)
+        self.app = create_app(
+            servicer, registry, config, ready=ready, stats=stats, authenticator=authenticator, capabilities=capabilities
+        )
         self._runner: web.AppRunner | None = None
         self.port = 0
 

@@ -3,9 +3,9 @@
 ``GET /v1/jobs/{job_id}/series`` is the results service's ListSeries; ``GET /v1/series`` its
 ReadSeries, through :class:`~workmesh.services.clients.ResultsClient` against the results service
 found in the registry (``workmesh-results``). Each job named is looked up through the gateway's
-GetJob first, so an unknown job is NOT_FOUND as everywhere else and the job rules apply; the
-caller's ``Authorization`` header goes on to the results service, which checks it again (JWTs
-only: API tokens live in the gateway's job store, which the results service does not read).
+GetJob first, so an unknown job is NOT_FOUND as everywhere else and the job rules apply; with
+authentication on, the results service is then called with the gateway's read capability of
+exactly those jobs (it cannot verify API tokens, which live in the gateway's job store).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from aiohttp import web
 from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients import ResultsClient
 from workmesh.services.clients._errors import from_rpc_error
-from workmesh.services.core.auth import SERIES_READ, require_scope
+from workmesh.services.core.auth import CAPABILITY_METADATA, SERIES_READ, SeriesCapabilities, require_scope
 from workmesh.services.core.durations import parse_duration
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.http._calls import CallError, invalid, unary
@@ -106,9 +106,16 @@ def _window(raw: str, per_second: int) -> int:
 class SeriesRoutes:
     """``/v1/jobs/{job_id}/series`` and ``/v1/series`` over the results client."""
 
-    def __init__(self, servicer, results: ResultsLocator) -> None:
+    def __init__(self, servicer, results: ResultsLocator, capabilities: SeriesCapabilities | None = None) -> None:
         self._servicer = servicer
         self._results = results
+        self._capabilities = capabilities
+
+    def _vouched(self, job_ids: list[str]) -> tuple[tuple[str, str], ...] | None:
+        """The read capability of `job_ids`, once the caller was checked for every one of them."""
+        if self._capabilities is None:
+            return None
+        return ((CAPABILITY_METADATA, self._capabilities.reading(job_ids)),)
 
     def add_to(self, app: web.Application) -> None:
         app.router.add_get("/v1/jobs/{job_id:[^/:]+}/series", self.list_series)
@@ -129,7 +136,7 @@ class SeriesRoutes:
         client = await self._results.client()
         try:
             reply = await client.stub.ListSeries(
-                results_pb2.ListSeriesRequest(job_id=job_id), timeout=client.timeout, metadata=_forwarded(request)
+                results_pb2.ListSeriesRequest(job_id=job_id), timeout=client.timeout, metadata=self._vouched([job_id])
             )
         except grpc.aio.AioRpcError as exc:
             raise CallError.of(from_rpc_error(exc)) from exc
@@ -181,7 +188,7 @@ class SeriesRoutes:
                 time_unit=unit,
                 window=window,
                 aggregate=agg,
-                metadata=_forwarded(request),
+                metadata=self._vouched(jobs),
             )
         except Exception as exc:
             raise CallError.of(exc) from exc
@@ -209,12 +216,6 @@ class SeriesRoutes:
             ],
         }
         return web.json_response(body, dumps=lambda v: json.dumps(v, separators=(",", ":"), allow_nan=False))
-
-
-def _forwarded(request: web.Request) -> tuple[tuple[str, str], ...] | None:
-    """The caller's credentials, for the results service (which authenticates them itself)."""
-    authorization = request.headers.get("Authorization")
-    return (("authorization", authorization),) if authorization else None
 
 
 def _floats(values: np.ndarray) -> list:
