@@ -84,3 +84,14 @@ def test_the_key_comes_from_the_environment_and_must_be_long_and_not_the_jwt_sec
     with pytest.raises(ValueError, match="must differ from WORKMESH_JWT_SECRET"):
         AuthConfig.from_env({**on, "WORKMESH_SERIES_KEY": SECRET})
     assert KEY not in repr(AuthConfig.from_env({**on, "WORKMESH_SERIES_KEY": KEY}))
+
+
+def test_the_gateways_read_capability_names_every_job_and_nothing_else_reads():
+    grant = CAPS.decode(CAPS.reading(["a", "b"]))
+    grant.check_read(["b", "a"])
+    with pytest.raises(PermissionDenied, match="job_ids\\[1\\]: the series read capability does not name job 'c'"):
+        grant.check_read(["a", "c"])
+    with pytest.raises(PermissionDenied, match="a read needs 'read'"):
+        CAPS.decode(CAPS.issue("a", 1, tenant="acme", subject="alice")).check_read(["a"])
+    with pytest.raises(PermissionDenied, match="allows 'read'"):
+        CAPS.verify(CAPS.reading(["a"]), "a")  # a read capability never writes

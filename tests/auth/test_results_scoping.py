@@ -282,5 +282,5 @@ def test_reads_with_a_capability_need_the_gateways_read_capability_of_every_job(
     assert read([alice], SeriesCapabilities("f" * 40).reading([alice]))[0] == UNAUTH
     assert read([alice], caps.issue(alice, 0, tenant="", subject="", op="read", jobs=[alice], lifetime=-60)) == (
         UNAUTH,
-        "the series write capability has expired",
+        "the series capability has expired",
     )

@@ -169,7 +169,7 @@ class SeriesCapabilities:
                 f"the capability the gateway gave the attempt (ExecuteRequest.series_token)"
             )
         if len(token) > _MAX_BYTES:
-            raise Unauthenticated(f"the series write capability is longer than {_MAX_BYTES} bytes")
+            raise Unauthenticated(f"the series capability is longer than {_MAX_BYTES} bytes")
         try:
             claims = jwt.decode(
                 token,
@@ -180,15 +180,15 @@ class SeriesCapabilities:
                 options={"require": ["exp", "aud", "job", "attempt", "op"]},
             )
         except jwt.ExpiredSignatureError:
-            raise Unauthenticated("the series write capability has expired") from None
+            raise Unauthenticated("the series capability has expired") from None
         except jwt.InvalidSignatureError:
-            raise Unauthenticated("the series write capability has an invalid signature") from None
+            raise Unauthenticated("the series capability has an invalid signature") from None
         except jwt.InvalidAudienceError:
-            raise Unauthenticated("the series write capability has the wrong audience") from None
+            raise Unauthenticated("the series capability has the wrong audience") from None
         except jwt.MissingRequiredClaimError as exc:
-            raise Unauthenticated(f"the series write capability lacks the claim {exc.claim!r}") from None
+            raise Unauthenticated(f"the series capability lacks the claim {exc.claim!r}") from None
         except jwt.InvalidTokenError:
-            raise Unauthenticated("the series write capability is malformed") from None
+            raise Unauthenticated("the series capability is malformed") from None
         try:
             return WriteGrant(
                 str(claims["job"]),
@@ -199,4 +199,4 @@ class SeriesCapabilities:
                 tuple(str(j) for j in claims.get("jobs") or ()),
             )
         except (TypeError, ValueError):
-            raise Unauthenticated("the series write capability is malformed") from None
+            raise Unauthenticated("the series capability is malformed") from None
