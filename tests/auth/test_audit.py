@@ -79,6 +79,12 @@ def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp
             made = admin_pb2_grpc.TokenAdminStub(channel).CreateToken(
                 admin_pb2.CreateTokenRequest(name="ci", scopes=["jobs:read"]), metadata=bearer(alice)
             )
+            retried = stub.RetryJob(gateway_pb2.RetryJobRequest(job_id=job), metadata=bearer(alice)).job.job_id
+            stub.CancelJob(gateway_pb2.CancelJobRequest(job_id=retried), metadata=bearer(alice))
+            stub.DeleteJob(gateway_pb2.DeleteJobRequest(job_id=job), metadata=bearer(alice))
+            admin_pb2_grpc.TokenAdminStub(channel).RevokeToken(
+                admin_pb2.RevokeTokenRequest(token_id=made.info.token_id), metadata=bearer(alice)
+            )
             audit = admin_pb2_grpc.AuditStub(channel)
             with pytest.raises(grpc.RpcError) as denied:
                 audit.ListAudit(admin_pb2.ListAuditRequest(), metadata=bearer(bob))
@@ -98,9 +104,14 @@ def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp
             ("submit", other, "bob"),
             ("cancel", other, "bob"),
             ("token.create", made.info.token_id, "alice"),
+            ("submit", retried, "alice"),  # the new job of the retry, stored with it
+            ("retry", job, "alice"),
+            ("cancel", retried, "alice"),
+            ("delete", job, "alice"),  # the job is gone, its entries stay
+            ("token.revoke", made.info.token_id, "alice"),
         ]
         assert all(e["tenant"] == "acme" and e["peer"].startswith("ipv4:127.0.0.1:") for e in entries)
-        assert entries[1]["detail"] == "audit test"
+        assert entries[1]["detail"] == "audit test" and entries[6]["detail"] == f"as job {retried}"
         assert "'ci' of tenant 'acme'" in entries[4]["detail"]
         assert made.token not in read.stdout
         # bob lacks the scope: the CLI says which one.
