@@ -185,6 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=os.environ.get("WORKMESH_RESULTS", ""),
         help="results service address (default: from the registry)",
     )
+    se.add_argument(
+        "--token",
+        default=os.environ.get("WORKMESH_TOKEN", ""),
+        help="a JWT with series:read when the results service authenticates (env WORKMESH_TOKEN)",
+    )
     se.add_argument("--measurement", default="")
     se.add_argument("--field", default="")
     se.add_argument("--csv", action="store_true", help="export FIELD as CSV to stdout")

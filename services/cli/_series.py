@@ -30,19 +30,25 @@ def run(args) -> int:
 
 async def _run(args) -> int:
     # Lazy on purpose (CLI start-up): see results_address.
+    from workmesh.services.clients import ResultsClient
+
+    async with ResultsClient(await results_address(args.results), token=args.token) as client:
+        return await _show(args, client)
+
+
+async def _show(args, client) -> int:
     from workmesh.services.results import export_csv, plot_series, series_rows
 
-    address = await results_address(args.results)
     if args.csv or args.plot:
         if not args.field:
             raise UsageError("--csv and --plot need --field FIELD")
         if args.csv:
-            await export_csv(address, args.job_ids, args.field, sys.stdout, measurement=args.measurement)
+            await export_csv(client, args.job_ids, args.field, sys.stdout, measurement=args.measurement)
         if args.plot:
-            path = await plot_series(address, args.job_ids, args.field, args.plot, measurement=args.measurement)
+            path = await plot_series(client, args.job_ids, args.field, args.plot, measurement=args.measurement)
             print(f"wrote {path}", file=sys.stderr)
         return 0
-    rows = [row | {"job_id": job} for job in args.job_ids for row in await series_rows(address, job)]
+    rows = [row | {"job_id": job} for job in args.job_ids for row in await series_rows(client, job)]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

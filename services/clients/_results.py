@@ -19,7 +19,7 @@ from workmesh.services.clients._model import (
 from workmesh.services.clients._model import time_unit as _time_unit
 from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
 from workmesh.services.clients._writer import SeriesWriter
-from workmesh.services.core.auth import CAPABILITY_METADATA
+from workmesh.services.core.auth import CAPABILITY_METADATA, bearer_interceptors
 from workmesh.services.core.errors import InvalidArgument, Unavailable
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.telemetry import client_interceptors
@@ -59,11 +59,15 @@ class ResultsClient:
         timeout: seconds per unary call and per read.
         tls: TLS of the channel (when it has a CA); default: from ``WORKMESH_TLS_*``, so that
             every caller in a process with TLS on calls the results service over TLS.
+        token: a JWT sent as ``authorization: Bearer`` with every call, for ListSeries and
+            ReadSeries when the results service authenticates (``series:read``); empty: none.
 
     Use as ``async with ResultsClient(addr) as client: ...`` or call :meth:`close`.
     """
 
-    def __init__(self, address: str, *, timeout: float | None = 60.0, tls: TlsConfig | None = None) -> None:
+    def __init__(
+        self, address: str, *, timeout: float | None = 60.0, tls: TlsConfig | None = None, token: str = ""
+    ) -> None:
         self.address = address
         self.timeout = timeout
 
@@ -74,7 +78,7 @@ class ResultsClient:
                 *message_options(),
                 *HTTP2_OPTIONS,
             ],
-            interceptors=client_interceptors("results-client"),
+            interceptors=[*client_interceptors("results-client"), *bearer_interceptors(token)],
         )
         self.stub = results_pb2_grpc.ResultsStub(self._channel)
         # The series themselves skip the protobuf runtime's copies (see _wire).

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -284,3 +287,24 @@ def test_reads_with_a_capability_need_the_gateways_read_capability_of_every_job(
         UNAUTH,
         "the series capability has expired",
     )
+
+
+def series_cli(mesh, *args: str, token: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "WORKMESH_TOKEN": token}
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", "series", "--results", mesh.results_address, *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def test_the_series_cli_sends_its_token(mesh, jobs):
+    alice, bob = jobs["alice"][0], jobs["bob"][0]
+    listed = series_cli(mesh, alice, "--json", token=CALLERS["owner"])
+    assert listed.returncode == 0, listed.stderr
+    assert {row["measurement"] for row in json.loads(listed.stdout)} == {"heat", "outdoor"}
+    refused = series_cli(mesh, alice, bob, "--csv", "--field", "T", token=CALLERS["owner"])
+    assert refused.returncode == 1 and "PERMISSION_DENIED" in refused.stderr and bob in refused.stderr
+    assert CALLERS["owner"] not in refused.stderr
