@@ -7,6 +7,9 @@ stopped, since a gateway has its SQLite file to itself).
 from __future__ import annotations
 
 import asyncio
+import getpass
+import socket
+from dataclasses import replace
 from pathlib import Path
 
 from rich.table import Table
@@ -22,9 +25,25 @@ def _when(ts) -> str:
     return ts.ToDatetime().strftime("%Y-%m-%d %H:%M:%S") if ts.seconds else ""
 
 
+class _DirectAudit:
+    """The store's audit log, with the entries marked as made on the store directly: by the
+    operating-system user, from this host (there is no caller identity nor peer address)."""
+
+    def __init__(self, store) -> None:
+        self._store = store
+
+    async def record_audit(self, entry) -> None:
+        where = f"job store directly, from {socket.gethostname()}"
+        await self._store.record_audit(replace(entry, subject=entry.subject or f"os:{getpass.getuser()}", peer=where))
+
+    async def list_audit(self, **filters):
+        return await self._store.list_audit(**filters)
+
+
 class _Direct:
     """TokenAdmin's methods on the job store itself: the servicer, called in-process with
-    authentication off (whoever can open the database may do anything with it anyway)."""
+    authentication off (whoever can open the database may do anything with it anyway); what it
+    does is recorded in the store's audit log all the same."""
 
     def __init__(self, url: str) -> None:
         self._url = url
@@ -44,7 +63,8 @@ class _Direct:
 
         store = SqlJobStore(self._url, retry_for=5.0)
         try:
-            return await unary(getattr(TokenAdminServicer(store), method), request)
+            servicer = TokenAdminServicer(store, _DirectAudit(store))
+            return await unary(getattr(servicer, method), request)
         except CallError as exc:
             error = WorkmeshError(exc.message)
             error.code = exc.code  # reported as the gateway's status would be

@@ -5,6 +5,7 @@ token works."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import os
@@ -21,6 +22,7 @@ import pytest
 
 from workmesh.services.cli._devauth import dev_auth_env, dev_token
 from workmesh.services.devmesh import DevMesh, free_port, terminate
+from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import admin_pb2, admin_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
 
 pytestmark = pytest.mark.e2e
@@ -171,3 +173,22 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
             if proc.poll() is None:
                 os.kill(proc.pid, signal.SIGTERM)  # `workmesh dev` stops its mesh on SIGTERM
             terminate(proc, grace=40)
+
+
+def test_a_token_made_straight_in_the_job_store_is_recorded_too(tmp_path):
+    store_dir = ("--data-dir", str(tmp_path))
+    made = cli("token", "create", *store_dir, "--tenant", "acme", "--name", "root", "--scopes", "admin")
+    assert made.returncode == 0, made.stderr
+    listed = json.loads(cli("token", "list", *store_dir, "--json").stdout)
+
+    async def entries():
+        store = SqlJobStore(f"sqlite:///{tmp_path / 'jobs.db'}")
+        try:
+            return await store.list_audit()
+        finally:
+            await store.close()
+
+    (entry,) = asyncio.run(entries())
+    assert (entry.action, entry.target) == ("token.create", listed[0]["token_id"])
+    assert entry.subject.startswith("os:") and entry.peer.startswith("job store directly")
+    assert made.stdout.strip() not in entry.detail
