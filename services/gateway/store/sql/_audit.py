@@ -5,6 +5,10 @@ Rows are written through the group-commit writer: a submit's entry with its job,
 :class:`AppendAudit` operation of its own, committed with whatever else is in that batch. No
 statement here updates or deletes a row (and no foreign key ties a row to its job, so deleting
 the job keeps it).
+
+``seq`` is the database's auto-number, taken at insert: with several gateway replicas on one
+PostgreSQL database, an entry can commit just after one with a higher ``seq``, so a reader paging
+by ``after`` at that moment may pass it by; reading again with ``since`` finds it.
 """
 
 from __future__ import annotations
