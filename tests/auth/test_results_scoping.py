@@ -5,7 +5,6 @@ expired and other jobs' capabilities are refused."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
@@ -19,6 +18,7 @@ import numpy as np
 import pytest
 
 from tests.auth.keys import SECRET, hs256
+from tests.support import run
 from workmesh.services.clients import ResultsClient
 from workmesh.services.core.auth import SeriesCapabilities
 from workmesh.services.core.errors import WorkmeshError
@@ -189,7 +189,7 @@ async def write(mesh, job_id: str, capability: str) -> list:
 
 def write_status(mesh, job_id: str, capability: str) -> tuple[grpc.StatusCode, str]:
     try:
-        asyncio.run(write(mesh, job_id, capability))
+        run(write(mesh, job_id, capability))
     except WorkmeshError as exc:
         return exc.code, exc.message
     return OK, ""

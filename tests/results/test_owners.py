@@ -3,11 +3,10 @@ once, read back by another store object on the same data (another results replic
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.results.support import new_job
+from tests.support import run
 from workmesh.services.results.stores._owners import MemoryOwners, owners_of
 
 
@@ -29,4 +28,4 @@ def test_an_owner_is_recorded_and_every_replica_reads_it(make_store, tenant, sub
             await first.close()
             await second.close()
 
-    asyncio.run(scenario())
+    run(scenario())
