@@ -6,6 +6,7 @@ token works."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import json
 import os
@@ -21,7 +22,7 @@ import jwt
 import pytest
 
 from workmesh.services.cli._devauth import dev_auth_env, dev_token
-from workmesh.services.devmesh import DevMesh, free_port, terminate
+from workmesh.services.devmesh import DevMesh, free_port
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import admin_pb2, admin_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
 
@@ -128,6 +129,20 @@ def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp
         assert table.returncode == 0 and "token.create" in table.stdout and made.info.token_id in table.stdout
 
 
+def stop_group(proc: subprocess.Popen, grace: float = 60.0) -> None:
+    """Stop `workmesh dev` and its mesh as Ctrl-C does: one SIGTERM to the process group it leads
+    (a second SIGTERM to `workmesh dev` would interrupt its own stopping of the children), then
+    SIGKILL to the group for anything still there after `grace` seconds."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(grace)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)  # children that outlived it, if any
+        proc.wait(5)
+
+
 def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_token(tmp_path):
     ports = [str(free_port()) for _ in range(3)]
     args = ["--registry-port", ports[0], "--gateway-port", ports[1], "--results-port", ports[2], "--http-port", "0"]
@@ -170,9 +185,7 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
             audit = json.loads(cli("audit", *gw, "--json", token=token).stdout)
             assert [(e["action"], e["tenant"], e["subject"]) for e in audit] == [("submit", "local", "dev")]
         finally:
-            if proc.poll() is None:
-                os.kill(proc.pid, signal.SIGTERM)  # `workmesh dev` stops its mesh on SIGTERM
-            terminate(proc, grace=40)
+            stop_group(proc)
 
 
 def test_a_token_made_straight_in_the_job_store_is_recorded_too(tmp_path):
