@@ -95,6 +95,7 @@ def dev(args) -> int:
         token=token,
     )
     signal.signal(signal.SIGTERM, _interrupt)  # SIGTERM stops the mesh as Ctrl-C does
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         mesh.start()
         print("\nworkmesh dev is running:")
@@ -122,10 +123,19 @@ def dev(args) -> int:
         print("\nstopping workmesh dev ...")
         return 0
     finally:
+        _ignore_signals()  # (already, after a signal)
         mesh.stop()
 
 
+def _ignore_signals() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
+
 def _interrupt(signum, frame) -> None:
+    # The first Ctrl-C or SIGTERM stops the mesh; a second one must not cut that short (it
+    # would leave the children running).
+    _ignore_signals()
     raise KeyboardInterrupt
 
 

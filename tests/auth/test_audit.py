@@ -129,6 +129,14 @@ def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp
         assert table.returncode == 0 and "token.create" in table.stdout and made.info.token_id in table.stdout
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def stop_group(proc: subprocess.Popen, grace: float = 60.0) -> None:
     """Stop `workmesh dev` and its mesh as Ctrl-C does: one SIGTERM to the process group it leads
     (a second SIGTERM to `workmesh dev` would interrupt its own stopping of the children), then
@@ -174,6 +182,14 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
             gw = ("--gateway", f"127.0.0.1:{ports[1]}")
             if not auth:
                 assert "authentication is OFF" in output and "--auth" in output
+                # Two SIGTERMs to `workmesh dev` alone: the second does not cut its stopping short.
+                children = [int(pid) for pid in re.findall(r" pid (\d+)", output)]
+                assert len(children) == 4  # registry, results, gateway, worker
+                os.kill(proc.pid, signal.SIGTERM)
+                time.sleep(0.5)  # (not a timing assert: only that the second signal comes mid-stop)
+                os.kill(proc.pid, signal.SIGTERM)
+                assert proc.wait(90) == 0
+                assert [pid for pid in children if _alive(pid)] == []
                 continue
             token = re.search(r"export WORKMESH_TOKEN=(\S+)", output).group(1)
             assert "authentication is ON" in output and (data_dir / "auth-keys.json").stat().st_mode & 0o077 == 0
