@@ -35,7 +35,7 @@ log = logging.getLogger("workmesh.gateway.dispatch")
 
 
 class Control:
-    """Cancel, timeout and delete for the :class:`~workmesh.services.gateway.Dispatcher`.
+    """Cancel, timeout and delete for the :class:`~workmesh.services.gateway.dispatch._dispatcher.Dispatcher`.
 
     Args:
         store: where jobs are read and their events go.

@@ -1,5 +1,5 @@
 """How an attempt ends: handler errors, lost workers (retry with backoff or fail), stops, and
-the terminal write — for the :class:`~workmesh.services.gateway.Dispatcher`."""
+the terminal write — for the :class:`~workmesh.services.gateway.dispatch._dispatcher.Dispatcher`."""
 
 from __future__ import annotations
 
