@@ -111,7 +111,8 @@ class Reattacher:
 
 
 class Recovery:
-    """Claimed and lost leases, and re-attaching, for the :class:`~workmesh.services.gateway.dispatch._dispatcher.Dispatcher`.
+    """Claimed and lost leases, and re-attaching, for the dispatcher
+    (:class:`~workmesh.services.gateway.dispatch._dispatcher.Dispatcher`).
 
     Args:
         store: where jobs are read and attempt records go.
