@@ -78,12 +78,11 @@ def check_job(record: JobRecord, action: str, identity: Identity | None = None) 
     if identity is None:
         return
     _require_action(identity, action)
-    if identity.admin:
-        return
     owner = _owner(record)
-    if owner.tenant != identity.tenant:
+    access = identity.access_to(owner.tenant, owner.user)
+    if access == "hidden":
         raise unknown(record.job_id)
-    if owner.user != identity.subject and not identity.has(JOBS_MANAGE):
+    if access == "denied":
         raise PermissionDenied(
             f"job_id: job {record.job_id!r} belongs to another subject of tenant "
             f"{identity.tenant!r}; its owner can share it, or ask for the scope "

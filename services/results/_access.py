@@ -139,11 +139,12 @@ class SeriesAccess:
 
     async def _check(self, identity: Identity, job_id: str, where: str) -> None:
         if identity.admin:
-            return
+            return  # without reading the owner record
         owner = await self.owners.get(job_id)
-        if owner is None or owner[0] != identity.tenant:
+        access = "hidden" if owner is None else identity.access_to(*owner)
+        if access == "hidden":
             raise NotFound(f"{where}: job {job_id!r} has no series")
-        if owner[1] != identity.subject and not identity.has(JOBS_MANAGE):
+        if access == "denied":
             raise PermissionDenied(
                 f"{where}: the series of job {job_id!r} belong to another subject of tenant "
                 f"{identity.tenant!r}; its owner can share the job, or ask for the scope {JOBS_MANAGE!r}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextvars
 from dataclasses import dataclass, field
+from typing import Literal
 
 from workmesh.services.core.errors import PermissionDenied
 
@@ -61,6 +62,21 @@ class Identity:
     def admin(self) -> bool:
         """Cross-tenant operations are allowed."""
         return ADMIN in self.scopes
+
+    def access_to(self, tenant: str, subject: str) -> Literal["allowed", "hidden", "denied"]:
+        """The rule for a job (and its series) owned by `subject` of `tenant`, in one place.
+
+        ``allowed`` for ``admin``, the owner, or a holder of ``jobs:manage`` in the owner's tenant;
+        ``hidden`` for another tenant's (answer NOT_FOUND, as for a job that does not exist);
+        ``denied`` for another subject's of the same tenant (answer PERMISSION_DENIED).
+        """
+        if self.admin:
+            return "allowed"
+        if tenant != self.tenant:
+            return "hidden"
+        if subject != self.subject and not self.has(JOBS_MANAGE):
+            return "denied"
+        return "allowed"
 
     def require(self, scope: str) -> None:
         """Raise PermissionDenied naming `scope` unless the caller holds it."""
