@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 from google.protobuf import duration_pb2
 
 from workmesh.v1 import common_pb2
+from workmesh.workers._constraints import compile_constraints
 from workmesh.workers._params import Param
 from workmesh.workers.params import ParamsValidator
 
@@ -35,6 +36,8 @@ class WorkflowDefinition:
         handler: the decorated function (``async def`` runs on the event loop, ``def`` in a thread).
         timeout: the default job timeout (``None``: none).
         max_attempts: attempts after worker loss or retryable errors.
+        constraints: relations between parameters, e.g. ``("end > start",)``; they travel on
+            the left parameter's ``ParamSpec.constraints``.
     """
 
     name: str
@@ -44,11 +47,13 @@ class WorkflowDefinition:
     handler: Callable[..., Any]
     timeout: _dt.timedelta | None = None
     max_attempts: int = 3
+    constraints: tuple[str, ...] = ()
     is_async: bool = field(init=False)
     proto: common_pb2.WorkflowType = field(init=False, repr=False, compare=False)
     validator: ParamsValidator = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        relations = compile_constraints(self.name, self.constraints, {p.name: p.type for p in self.params})
         proto = common_pb2.WorkflowType(
             name=self.name,
             version=self.version,
@@ -56,6 +61,8 @@ class WorkflowDefinition:
             params=[p.spec for p in self.params],
             max_attempts=self.max_attempts,
         )
+        for spec in proto.params:  # copies: a Param may be shared by several types
+            spec.constraints.extend(relations.get(spec.name, ()))
         if self.timeout is not None:
             proto.default_timeout.CopyFrom(
                 duration_pb2.Duration(seconds=int(self.timeout.total_seconds()), nanos=self.timeout.microseconds * 1000)
@@ -112,6 +119,7 @@ def workflow(
     params: Sequence[Param] = (),
     timeout: _dt.timedelta | float | None = None,
     max_attempts: int = 3,
+    constraints: Sequence[str] = (),
 ) -> Callable[[F], F]:
     """Declare a function as the handler of a workflow type.
 
@@ -125,6 +133,9 @@ def workflow(
         params: the parameter declarations (:class:`Param`).
         timeout: default job timeout (a timedelta or seconds); ``None`` for none.
         max_attempts: attempts after worker loss or a RetryableError (≥ 1).
+        constraints: relations between two parameters, as ``"<param> <op> <param>"`` with op
+            one of ``>``, ``>=``, ``<``, ``<=``, ``==`` (e.g. ``"end > start"``); checked here
+            (both declared, comparable types) and for every job when both values are present.
 
     Returns:
         A decorator that attaches a frozen :class:`WorkflowDefinition` and returns the function.
@@ -156,6 +167,10 @@ def workflow(
         timeout = _dt.timedelta(seconds=timeout)
     if timeout is not None and timeout <= _dt.timedelta(0):
         raise ValueError(f"workflow {name!r}: timeout must be positive")
+    if isinstance(constraints, str):
+        constraints = (constraints,)
+    constraints = tuple(constraints)
+    compile_constraints(name, constraints, {p.name: p.type for p in params})  # fails at import, not at first job
 
     def decorate(fn: F) -> F:
         if not callable(fn):
@@ -173,6 +188,7 @@ def workflow(
             handler=fn,
             timeout=timeout,
             max_attempts=max_attempts,
+            constraints=constraints,
         )
         setattr(fn, _ATTR, definition)
         return fn

@@ -1,7 +1,8 @@
 """Validation of job parameters against a workflow type's parameter specs.
 
 Shared by the gateway (every SubmitJob) and the worker (every Execute), so both apply the same
-rules: unknown keys, missing required values, wrong types, bounds and allowed values are refused
+rules: unknown keys, missing required values, wrong types, bounds, allowed values and the
+constraints between two parameters (``end > start``, on ``ParamSpec.constraints``) are refused
 with an :class:`~workmesh.services.core.errors.InvalidArgument` naming ``params.<name>`` and the rule;
 values sent as strings are parsed by the parameter's type; absent values get their defaults.
 
@@ -19,6 +20,7 @@ from typing import Any
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.v1 import common_pb2
 from workmesh.workers import _convert as cv
+from workmesh.workers._constraints import comparison, describe
 
 __all__ = ["ParamsValidator", "validate_params", "to_python", "from_python"]
 
@@ -195,12 +197,21 @@ class ParamsValidator:
         specs: the type's parameter specs.
     """
 
-    __slots__ = ("_rules", "_order", "_known", "_defaults")
+    __slots__ = ("_rules", "_order", "_known", "_defaults", "_relations")
 
     def __init__(self, specs: Sequence[common_pb2.ParamSpec]) -> None:
         self._order = tuple(_Rule(spec) for spec in specs)
         self._rules = {rule.name: rule for rule in self._order}
         self._known = ", ".join(sorted(self._rules)) or "none (this type takes no parameters)"
+        # (left, right, compare, words, written form). A constraint naming an undeclared
+        # parameter or an unknown op (a worker built without this SDK's import-time checks)
+        # is left out: it is the type's mistake, not the client's.
+        self._relations = tuple(
+            (spec.name, c.other, found[0], found[1], describe(spec.name, c.op, c.other))
+            for spec in specs
+            for c in spec.constraints
+            if c.other in self._rules and c.other != spec.name and (found := comparison(c.op)) is not None
+        )
 
     def validate(self, values: Mapping[str, ParamValue]) -> dict[str, ParamValue]:
         """Check `values`, parse strings, fill defaults; see :func:`validate_params`."""
@@ -220,7 +231,35 @@ class ParamsValidator:
                         out[rule.name] = rule.default
                     elif rule.required:
                         raise rule.fail("required parameter is missing")
+        if self._relations:
+            self._check_relations(out)
         return out
+
+    def _check_relations(self, out: Mapping[str, ParamValue]) -> None:
+        rules = self._rules
+        for left, right, compare, words, written in self._relations:
+            a, b = out.get(left), out.get(right)
+            if a is None or b is None:  # an optional parameter left out: nothing to compare
+                continue
+            x, y = to_python(rules[left].type, a), to_python(rules[right].type, b)
+            try:
+                holds = compare(x, y)
+            except TypeError:  # e.g. an int with a string: a type whose declaration mixes them
+                holds = False
+            if not holds:
+                raise InvalidArgument(
+                    f"params.{left}",
+                    f"must be {words} params.{right} (constraint {written}); got {left}={_show(x)}, {right}={_show(y)}",
+                )
+
+
+def _show(obj: object) -> str:
+    if isinstance(obj, _dt.datetime):
+        return obj.isoformat()
+    if isinstance(obj, bytes):
+        return f"<{len(obj)} bytes>"
+    text = repr(obj)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _CACHE: dict[bytes, ParamsValidator] = {}

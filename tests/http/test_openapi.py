@@ -68,3 +68,11 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(http, tmp_pa
     )  # its caches go there too
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
     assert "passed" in result.stdout
+
+
+def test_document_carries_parameter_constraints():
+    schemas = document(max_body_bytes=1 << 20)["components"]["schemas"]
+    constraints = schemas["workmesh.v1.ParamSpec"]["properties"]["constraints"]
+    assert constraints == {"type": "array", "items": {"$ref": "#/components/schemas/workmesh.v1.ParamConstraint"}}
+    op = schemas["workmesh.v1.ParamConstraint"]["properties"]["op"]
+    assert "CONSTRAINT_OP_GREATER" in op["enum"]

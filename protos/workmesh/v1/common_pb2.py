@@ -27,7 +27,7 @@ from google.protobuf import struct_pb2 as google_dot_protobuf_dot_struct__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18workmesh/v1/common.proto\x12\x0bworkmesh.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nParamValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x04 \x01(\x01H\x00\x12\x34\n\x0e\x64\x61tetime_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x33\n\x0e\x64uration_value\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x42\x06\n\x04kind\"\xe3\x01\n\tParamSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.workmesh.v1.ParamType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12(\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x0b\x32\x17.workmesh.v1.ParamValue\x12\x10\n\x03min\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07\x61llowed\x18\x08 \x03(\t\x12\x0c\n\x04unit\x18\t \x01(\tB\x06\n\x04_minB\x06\n\x04_max\"\xb4\x01\n\x0cWorkflowType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12&\n\x06params\x18\x04 \x03(\x0b\x32\x16.workmesh.v1.ParamSpec\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\"-\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa1\x01\n\x07LogLine\x12$\n\x05level\x18\x01 \x01(\x0e\x32\x15.workmesh.v1.LogLevel\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x30\n\x06\x66ields\x18\x03 \x03(\x0b\x32 .workmesh.v1.LogLine.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd8\x01\n\tSeriesRef\x12\r\n\x05store\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x03 \x01(\t\x12\x13\n\x0bmeasurement\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\x12.\n\x04tags\x18\x06 \x03(\x0b\x32 .workmesh.v1.SeriesRef.TagsEntry\x12\r\n\x05\x63ount\x18\x07 \x01(\x03\x12\x0c\n\x04unit\x18\x08 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"k\n\tJobResult\x12(\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12&\n\x06series\x18\x03 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"<\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"l\n\x0cStatusChange\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.workmesh.v1.JobStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x13\n\x0binstance_id\x18\x04 \x01(\t\"\xff\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x06status\x18\x03 \x01(\x0b\x32\x19.workmesh.v1.StatusChangeH\x00\x12)\n\x08progress\x18\x04 \x01(\x0b\x32\x15.workmesh.v1.ProgressH\x00\x12#\n\x03log\x18\x05 \x01(\x0b\x32\x14.workmesh.v1.LogLineH\x00\x12(\n\x06result\x18\x06 \x01(\x0b\x32\x16.workmesh.v1.JobResultH\x00\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.workmesh.v1.JobErrorH\x00\x12\x38\n\x0cnotification\x18\x08 \x01(\x0b\x32 .workmesh.v1.NotificationOutcomeH\x00\x12(\n\x05queue\x18\t \x01(\x0b\x32\x17.workmesh.v1.QueuePlaceH\x00\x42\t\n\x07payload\"b\n\nQueuePlace\x12\x10\n\x08position\x18\x01 \x01(\x05\x12\x0e\n\x06queued\x18\x02 \x01(\x05\x12\x32\n\x0e\x65xpected_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x06Notify\x12\x10\n\x08webhooks\x18\x01 \x03(\t\x12\x0e\n\x06\x65mails\x18\x02 \x03(\t\"\x80\x01\n\x13NotificationOutcome\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x06 \x01(\t*\xda\x01\n\tParamType\x12\x1a\n\x16PARAM_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11PARAM_TYPE_STRING\x10\x01\x12\x13\n\x0fPARAM_TYPE_ENUM\x10\x02\x12\x13\n\x0fPARAM_TYPE_BOOL\x10\x03\x12\x12\n\x0ePARAM_TYPE_INT\x10\x04\x12\x14\n\x10PARAM_TYPE_FLOAT\x10\x05\x12\x17\n\x13PARAM_TYPE_DATETIME\x10\x06\x12\x17\n\x13PARAM_TYPE_DURATION\x10\x07\x12\x14\n\x10PARAM_TYPE_BYTES\x10\x08*\xd6\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_DISPATCHED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x06\x12\x18\n\x14JOB_STATUS_TIMED_OUT\x10\x07*z\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x15\n\x11LOG_LEVEL_WARNING\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18workmesh/v1/common.proto\x12\x0bworkmesh.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1cgoogle/protobuf/struct.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf0\x01\n\nParamValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x14\n\nbool_value\x18\x02 \x01(\x08H\x00\x12\x13\n\tint_value\x18\x03 \x01(\x03H\x00\x12\x15\n\x0b\x66loat_value\x18\x04 \x01(\x01H\x00\x12\x34\n\x0e\x64\x61tetime_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x12\x33\n\x0e\x64uration_value\x18\x06 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x12\x15\n\x0b\x62ytes_value\x18\x07 \x01(\x0cH\x00\x42\x06\n\x04kind\"\x96\x02\n\tParamSpec\x12\x0c\n\x04name\x18\x01 \x01(\t\x12$\n\x04type\x18\x02 \x01(\x0e\x32\x16.workmesh.v1.ParamType\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12\x10\n\x08required\x18\x04 \x01(\x08\x12(\n\x07\x64\x65\x66\x61ult\x18\x05 \x01(\x0b\x32\x17.workmesh.v1.ParamValue\x12\x10\n\x03min\x18\x06 \x01(\x01H\x00\x88\x01\x01\x12\x10\n\x03max\x18\x07 \x01(\x01H\x01\x88\x01\x01\x12\x0f\n\x07\x61llowed\x18\x08 \x03(\t\x12\x0c\n\x04unit\x18\t \x01(\t\x12\x31\n\x0b\x63onstraints\x18\n \x03(\x0b\x32\x1c.workmesh.v1.ParamConstraintB\x06\n\x04_minB\x06\n\x04_max\"G\n\x0fParamConstraint\x12%\n\x02op\x18\x01 \x01(\x0e\x32\x19.workmesh.v1.ConstraintOp\x12\r\n\x05other\x18\x02 \x01(\t\"\xb4\x01\n\x0cWorkflowType\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x03 \x01(\t\x12&\n\x06params\x18\x04 \x03(\x0b\x32\x16.workmesh.v1.ParamSpec\x12\x32\n\x0f\x64\x65\x66\x61ult_timeout\x18\x05 \x01(\x0b\x32\x19.google.protobuf.Duration\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\"-\n\x08Progress\x12\x10\n\x08\x66raction\x18\x01 \x01(\x01\x12\x0f\n\x07message\x18\x02 \x01(\t\"\xa1\x01\n\x07LogLine\x12$\n\x05level\x18\x01 \x01(\x0e\x32\x15.workmesh.v1.LogLevel\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x30\n\x06\x66ields\x18\x03 \x03(\x0b\x32 .workmesh.v1.LogLine.FieldsEntry\x1a-\n\x0b\x46ieldsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xd8\x01\n\tSeriesRef\x12\r\n\x05store\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x03 \x01(\t\x12\x13\n\x0bmeasurement\x18\x04 \x01(\t\x12\r\n\x05\x66ield\x18\x05 \x01(\t\x12.\n\x04tags\x18\x06 \x03(\x0b\x32 .workmesh.v1.SeriesRef.TagsEntry\x12\r\n\x05\x63ount\x18\x07 \x01(\x03\x12\x0c\n\x04unit\x18\x08 \x01(\t\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"k\n\tJobResult\x12(\n\x07outputs\x18\x01 \x01(\x0b\x32\x17.google.protobuf.Struct\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12&\n\x06series\x18\x03 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"<\n\x08JobError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x11\n\tretryable\x18\x03 \x01(\x08\"l\n\x0cStatusChange\x12&\n\x06status\x18\x01 \x01(\x0e\x32\x16.workmesh.v1.JobStatus\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x03 \x01(\x05\x12\x13\n\x0binstance_id\x18\x04 \x01(\t\"\xff\x02\n\x08JobEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12+\n\x06status\x18\x03 \x01(\x0b\x32\x19.workmesh.v1.StatusChangeH\x00\x12)\n\x08progress\x18\x04 \x01(\x0b\x32\x15.workmesh.v1.ProgressH\x00\x12#\n\x03log\x18\x05 \x01(\x0b\x32\x14.workmesh.v1.LogLineH\x00\x12(\n\x06result\x18\x06 \x01(\x0b\x32\x16.workmesh.v1.JobResultH\x00\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.workmesh.v1.JobErrorH\x00\x12\x38\n\x0cnotification\x18\x08 \x01(\x0b\x32 .workmesh.v1.NotificationOutcomeH\x00\x12(\n\x05queue\x18\t \x01(\x0b\x32\x17.workmesh.v1.QueuePlaceH\x00\x42\t\n\x07payload\"b\n\nQueuePlace\x12\x10\n\x08position\x18\x01 \x01(\x05\x12\x0e\n\x06queued\x18\x02 \x01(\x05\x12\x32\n\x0e\x65xpected_start\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"*\n\x06Notify\x12\x10\n\x08webhooks\x18\x01 \x03(\t\x12\x0e\n\x06\x65mails\x18\x02 \x03(\t\"\x80\x01\n\x13NotificationOutcome\x12\x0f\n\x07\x63hannel\x18\x01 \x01(\t\x12\x0e\n\x06target\x18\x02 \x01(\t\x12\x11\n\tdelivered\x18\x03 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x04 \x01(\x05\x12\x0e\n\x06\x64\x65tail\x18\x05 \x01(\t\x12\x13\n\x0b\x64\x65livery_id\x18\x06 \x01(\t*\xda\x01\n\tParamType\x12\x1a\n\x16PARAM_TYPE_UNSPECIFIED\x10\x00\x12\x15\n\x11PARAM_TYPE_STRING\x10\x01\x12\x13\n\x0fPARAM_TYPE_ENUM\x10\x02\x12\x13\n\x0fPARAM_TYPE_BOOL\x10\x03\x12\x12\n\x0ePARAM_TYPE_INT\x10\x04\x12\x14\n\x10PARAM_TYPE_FLOAT\x10\x05\x12\x17\n\x13PARAM_TYPE_DATETIME\x10\x06\x12\x17\n\x13PARAM_TYPE_DURATION\x10\x07\x12\x14\n\x10PARAM_TYPE_BYTES\x10\x08*\xb8\x01\n\x0c\x43onstraintOp\x12\x1d\n\x19\x43ONSTRAINT_OP_UNSPECIFIED\x10\x00\x12\x19\n\x15\x43ONSTRAINT_OP_GREATER\x10\x01\x12\x1f\n\x1b\x43ONSTRAINT_OP_GREATER_EQUAL\x10\x02\x12\x16\n\x12\x43ONSTRAINT_OP_LESS\x10\x03\x12\x1c\n\x18\x43ONSTRAINT_OP_LESS_EQUAL\x10\x04\x12\x17\n\x13\x43ONSTRAINT_OP_EQUAL\x10\x05*\xd6\x01\n\tJobStatus\x12\x1a\n\x16JOB_STATUS_UNSPECIFIED\x10\x00\x12\x15\n\x11JOB_STATUS_QUEUED\x10\x01\x12\x19\n\x15JOB_STATUS_DISPATCHED\x10\x02\x12\x16\n\x12JOB_STATUS_RUNNING\x10\x03\x12\x18\n\x14JOB_STATUS_SUCCEEDED\x10\x04\x12\x15\n\x11JOB_STATUS_FAILED\x10\x05\x12\x18\n\x14JOB_STATUS_CANCELLED\x10\x06\x12\x18\n\x14JOB_STATUS_TIMED_OUT\x10\x07*z\n\x08LogLevel\x12\x19\n\x15LOG_LEVEL_UNSPECIFIED\x10\x00\x12\x13\n\x0fLOG_LEVEL_DEBUG\x10\x01\x12\x12\n\x0eLOG_LEVEL_INFO\x10\x02\x12\x15\n\x11LOG_LEVEL_WARNING\x10\x03\x12\x13\n\x0fLOG_LEVEL_ERROR\x10\x04\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,40 +38,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LOGLINE_FIELDSENTRY']._serialized_options = b'8\001'
   _globals['_SERIESREF_TAGSENTRY']._loaded_options = None
   _globals['_SERIESREF_TAGSENTRY']._serialized_options = b'8\001'
-  _globals['_PARAMTYPE']._serialized_start=2165
-  _globals['_PARAMTYPE']._serialized_end=2383
-  _globals['_JOBSTATUS']._serialized_start=2386
-  _globals['_JOBSTATUS']._serialized_end=2600
-  _globals['_LOGLEVEL']._serialized_start=2602
-  _globals['_LOGLEVEL']._serialized_end=2724
+  _globals['_PARAMTYPE']._serialized_start=2289
+  _globals['_PARAMTYPE']._serialized_end=2507
+  _globals['_CONSTRAINTOP']._serialized_start=2510
+  _globals['_CONSTRAINTOP']._serialized_end=2694
+  _globals['_JOBSTATUS']._serialized_start=2697
+  _globals['_JOBSTATUS']._serialized_end=2911
+  _globals['_LOGLEVEL']._serialized_start=2913
+  _globals['_LOGLEVEL']._serialized_end=3035
   _globals['_PARAMVALUE']._serialized_start=137
   _globals['_PARAMVALUE']._serialized_end=377
   _globals['_PARAMSPEC']._serialized_start=380
-  _globals['_PARAMSPEC']._serialized_end=607
-  _globals['_WORKFLOWTYPE']._serialized_start=610
-  _globals['_WORKFLOWTYPE']._serialized_end=790
-  _globals['_PROGRESS']._serialized_start=792
-  _globals['_PROGRESS']._serialized_end=837
-  _globals['_LOGLINE']._serialized_start=840
-  _globals['_LOGLINE']._serialized_end=1001
-  _globals['_LOGLINE_FIELDSENTRY']._serialized_start=956
-  _globals['_LOGLINE_FIELDSENTRY']._serialized_end=1001
-  _globals['_SERIESREF']._serialized_start=1004
-  _globals['_SERIESREF']._serialized_end=1220
-  _globals['_SERIESREF_TAGSENTRY']._serialized_start=1177
-  _globals['_SERIESREF_TAGSENTRY']._serialized_end=1220
-  _globals['_JOBRESULT']._serialized_start=1222
-  _globals['_JOBRESULT']._serialized_end=1329
-  _globals['_JOBERROR']._serialized_start=1331
-  _globals['_JOBERROR']._serialized_end=1391
-  _globals['_STATUSCHANGE']._serialized_start=1393
-  _globals['_STATUSCHANGE']._serialized_end=1501
-  _globals['_JOBEVENT']._serialized_start=1504
-  _globals['_JOBEVENT']._serialized_end=1887
-  _globals['_QUEUEPLACE']._serialized_start=1889
-  _globals['_QUEUEPLACE']._serialized_end=1987
-  _globals['_NOTIFY']._serialized_start=1989
-  _globals['_NOTIFY']._serialized_end=2031
-  _globals['_NOTIFICATIONOUTCOME']._serialized_start=2034
-  _globals['_NOTIFICATIONOUTCOME']._serialized_end=2162
+  _globals['_PARAMSPEC']._serialized_end=658
+  _globals['_PARAMCONSTRAINT']._serialized_start=660
+  _globals['_PARAMCONSTRAINT']._serialized_end=731
+  _globals['_WORKFLOWTYPE']._serialized_start=734
+  _globals['_WORKFLOWTYPE']._serialized_end=914
+  _globals['_PROGRESS']._serialized_start=916
+  _globals['_PROGRESS']._serialized_end=961
+  _globals['_LOGLINE']._serialized_start=964
+  _globals['_LOGLINE']._serialized_end=1125
+  _globals['_LOGLINE_FIELDSENTRY']._serialized_start=1080
+  _globals['_LOGLINE_FIELDSENTRY']._serialized_end=1125
+  _globals['_SERIESREF']._serialized_start=1128
+  _globals['_SERIESREF']._serialized_end=1344
+  _globals['_SERIESREF_TAGSENTRY']._serialized_start=1301
+  _globals['_SERIESREF_TAGSENTRY']._serialized_end=1344
+  _globals['_JOBRESULT']._serialized_start=1346
+  _globals['_JOBRESULT']._serialized_end=1453
+  _globals['_JOBERROR']._serialized_start=1455
+  _globals['_JOBERROR']._serialized_end=1515
+  _globals['_STATUSCHANGE']._serialized_start=1517
+  _globals['_STATUSCHANGE']._serialized_end=1625
+  _globals['_JOBEVENT']._serialized_start=1628
+  _globals['_JOBEVENT']._serialized_end=2011
+  _globals['_QUEUEPLACE']._serialized_start=2013
+  _globals['_QUEUEPLACE']._serialized_end=2111
+  _globals['_NOTIFY']._serialized_start=2113
+  _globals['_NOTIFY']._serialized_end=2155
+  _globals['_NOTIFICATIONOUTCOME']._serialized_start=2158
+  _globals['_NOTIFICATIONOUTCOME']._serialized_end=2286
 # @@protoc_insertion_point(module_scope)

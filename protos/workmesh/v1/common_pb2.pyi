@@ -24,6 +24,15 @@ class ParamType(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     PARAM_TYPE_DURATION: _ClassVar[ParamType]
     PARAM_TYPE_BYTES: _ClassVar[ParamType]
 
+class ConstraintOp(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CONSTRAINT_OP_UNSPECIFIED: _ClassVar[ConstraintOp]
+    CONSTRAINT_OP_GREATER: _ClassVar[ConstraintOp]
+    CONSTRAINT_OP_GREATER_EQUAL: _ClassVar[ConstraintOp]
+    CONSTRAINT_OP_LESS: _ClassVar[ConstraintOp]
+    CONSTRAINT_OP_LESS_EQUAL: _ClassVar[ConstraintOp]
+    CONSTRAINT_OP_EQUAL: _ClassVar[ConstraintOp]
+
 class JobStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     JOB_STATUS_UNSPECIFIED: _ClassVar[JobStatus]
@@ -51,6 +60,12 @@ PARAM_TYPE_FLOAT: ParamType
 PARAM_TYPE_DATETIME: ParamType
 PARAM_TYPE_DURATION: ParamType
 PARAM_TYPE_BYTES: ParamType
+CONSTRAINT_OP_UNSPECIFIED: ConstraintOp
+CONSTRAINT_OP_GREATER: ConstraintOp
+CONSTRAINT_OP_GREATER_EQUAL: ConstraintOp
+CONSTRAINT_OP_LESS: ConstraintOp
+CONSTRAINT_OP_LESS_EQUAL: ConstraintOp
+CONSTRAINT_OP_EQUAL: ConstraintOp
 JOB_STATUS_UNSPECIFIED: JobStatus
 JOB_STATUS_QUEUED: JobStatus
 JOB_STATUS_DISPATCHED: JobStatus
@@ -84,7 +99,7 @@ class ParamValue(_message.Message):
     def __init__(self, string_value: _Optional[str] = ..., bool_value: _Optional[bool] = ..., int_value: _Optional[int] = ..., float_value: _Optional[float] = ..., datetime_value: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., duration_value: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., bytes_value: _Optional[bytes] = ...) -> None: ...
 
 class ParamSpec(_message.Message):
-    __slots__ = ("name", "type", "description", "required", "default", "min", "max", "allowed", "unit")
+    __slots__ = ("name", "type", "description", "required", "default", "min", "max", "allowed", "unit", "constraints")
     NAME_FIELD_NUMBER: _ClassVar[int]
     TYPE_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
@@ -94,6 +109,7 @@ class ParamSpec(_message.Message):
     MAX_FIELD_NUMBER: _ClassVar[int]
     ALLOWED_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
+    CONSTRAINTS_FIELD_NUMBER: _ClassVar[int]
     name: str
     type: ParamType
     description: str
@@ -103,7 +119,16 @@ class ParamSpec(_message.Message):
     max: float
     allowed: _containers.RepeatedScalarFieldContainer[str]
     unit: str
-    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ParamType, str]] = ..., description: _Optional[str] = ..., required: _Optional[bool] = ..., default: _Optional[_Union[ParamValue, _Mapping]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., allowed: _Optional[_Iterable[str]] = ..., unit: _Optional[str] = ...) -> None: ...
+    constraints: _containers.RepeatedCompositeFieldContainer[ParamConstraint]
+    def __init__(self, name: _Optional[str] = ..., type: _Optional[_Union[ParamType, str]] = ..., description: _Optional[str] = ..., required: _Optional[bool] = ..., default: _Optional[_Union[ParamValue, _Mapping]] = ..., min: _Optional[float] = ..., max: _Optional[float] = ..., allowed: _Optional[_Iterable[str]] = ..., unit: _Optional[str] = ..., constraints: _Optional[_Iterable[_Union[ParamConstraint, _Mapping]]] = ...) -> None: ...
+
+class ParamConstraint(_message.Message):
+    __slots__ = ("op", "other")
+    OP_FIELD_NUMBER: _ClassVar[int]
+    OTHER_FIELD_NUMBER: _ClassVar[int]
+    op: ConstraintOp
+    other: str
+    def __init__(self, op: _Optional[_Union[ConstraintOp, str]] = ..., other: _Optional[str] = ...) -> None: ...
 
 class WorkflowType(_message.Message):
     __slots__ = ("name", "version", "description", "params", "default_timeout", "max_attempts")
