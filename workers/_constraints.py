@@ -19,19 +19,20 @@ T = common_pb2.ParamType
 Op = common_pb2.ConstraintOp
 
 # Written form -> (proto op, Python comparison, words for error messages).
-OPS: dict[str, tuple[int, Callable[[Any, Any], bool], str]] = {
+OPS: dict[str, tuple[common_pb2.ConstraintOp, Callable[[Any, Any], bool], str]] = {
     ">": (Op.CONSTRAINT_OP_GREATER, operator.gt, "greater than"),
     ">=": (Op.CONSTRAINT_OP_GREATER_EQUAL, operator.ge, "greater than or equal to"),
     "<": (Op.CONSTRAINT_OP_LESS, operator.lt, "less than"),
     "<=": (Op.CONSTRAINT_OP_LESS_EQUAL, operator.le, "less than or equal to"),
     "==": (Op.CONSTRAINT_OP_EQUAL, operator.eq, "equal to"),
 }
-SYMBOLS = {op: symbol for symbol, (op, _, _) in OPS.items()}
-_BY_OP = {op: (compare, words) for op, compare, words in OPS.values()}
+SYMBOLS: dict[int, str] = {op: symbol for symbol, (op, _, _) in OPS.items()}
+_Compare = tuple[Callable[[Any, Any], bool], str]
+_BY_OP: dict[int, _Compare] = {op: (compare, words) for op, compare, words in OPS.values()}
 _FORM = re.compile(r"\s*([A-Za-z_]\w*)\s*(>=|<=|==|>|<)\s*([A-Za-z_]\w*)\s*")
 
 # Values of these families compare with each other (ints with floats; strings with enums).
-_FAMILY = {
+_FAMILY: dict[int, str] = {
     T.PARAM_TYPE_INT: "number",
     T.PARAM_TYPE_FLOAT: "number",
     T.PARAM_TYPE_DATETIME: "datetime",

@@ -15,7 +15,13 @@ from workmesh.v1 import gateway_pb2 as g
 def test_gateway_shows_constraints_and_refuses_a_broken_one_before_storing(procs):
     async def main():
         async with Mesh() as mesh:
-            procs.start("-m", "tests.gateway.worker_main", mesh.registry.address, "tests.gateway.versioned:worker_period", name="worker")
+            procs.start(
+                "-m",
+                "tests.gateway.worker_main",
+                mesh.registry.address,
+                "tests.gateway.versioned:worker_period",
+                name="worker",
+            )
             await mesh.wait_instances("period", 1)
             specs = {p.name: p for p in (await mesh.types())["period"].type.params}
             assert [(k.op, k.other) for k in specs["end"].constraints] == [(c.CONSTRAINT_OP_GREATER, "start")]
@@ -24,7 +30,12 @@ def test_gateway_shows_constraints_and_refuses_a_broken_one_before_storing(procs
             ]
 
             cases = [
-                ({"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"}, "params.end", "params.start", "end > start"),
+                (
+                    {"start": "2024-01-02T00:00:00Z", "end": "2024-01-01T00:00:00Z"},
+                    "params.end",
+                    "params.start",
+                    "end > start",
+                ),
                 (
                     {"start": "2024-01-01", "end": "2024-01-02", "min_temperature": 90.0},
                     "params.min_temperature",

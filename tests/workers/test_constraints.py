@@ -38,7 +38,9 @@ def test_constraints_travel_on_the_left_parameters_spec():
     proto = _period("end > start", "min_temperature <= max_temperature", "steps<=limit").to_proto()
     specs = {p.name: p for p in proto.params}
     assert [(k.op, k.other) for k in specs["end"].constraints] == [(c.CONSTRAINT_OP_GREATER, "start")]
-    assert [(k.op, k.other) for k in specs["min_temperature"].constraints] == [(c.CONSTRAINT_OP_LESS_EQUAL, "max_temperature")]
+    assert [(k.op, k.other) for k in specs["min_temperature"].constraints] == [
+        (c.CONSTRAINT_OP_LESS_EQUAL, "max_temperature")
+    ]
     assert [(k.op, k.other) for k in specs["steps"].constraints] == [(c.CONSTRAINT_OP_LESS_EQUAL, "limit")]
     assert not specs["start"].constraints
     # Round trip through the wire, as the gateway gets it from Describe.
@@ -80,19 +82,51 @@ def test_ordering_needs_ordered_types_and_duplicates_are_refused():
 def _values(**kw) -> dict[str, c.ParamValue]:
     out = {}
     for key, v in kw.items():
-        out[key] = DT(float_value=v) if isinstance(v, float) else DT(int_value=v) if isinstance(v, int) else DT(string_value=v)
+        out[key] = (
+            DT(float_value=v) if isinstance(v, float) else DT(int_value=v) if isinstance(v, int) else DT(string_value=v)
+        )
     return out
 
 
 @pytest.mark.parametrize(
     ("constraint", "values", "field", "rule"),
     [
-        ("end > start", {"start": "2024-01-02", "end": "2024-01-01"}, "params.end", "must be greater than params.start (constraint end > start)"),
-        ("end > start", {"start": "2024-01-01", "end": "2024-01-01"}, "params.end", "must be greater than params.start"),
-        ("end >= start", {"start": "2024-01-02", "end": "2024-01-01"}, "params.end", "greater than or equal to params.start"),
-        ("min_temperature <= max_temperature", {"min_temperature": 90.0}, "params.min_temperature", "less than or equal to params.max_temperature"),
-        ("min_temperature < max_temperature", {"min_temperature": 80.0}, "params.min_temperature", "must be less than params.max_temperature"),
-        ("limit == steps", {"steps": 5}, "params.limit", "must be equal to params.steps (constraint limit == steps); got limit=100, steps=5"),
+        (
+            "end > start",
+            {"start": "2024-01-02", "end": "2024-01-01"},
+            "params.end",
+            "must be greater than params.start (constraint end > start)",
+        ),
+        (
+            "end > start",
+            {"start": "2024-01-01", "end": "2024-01-01"},
+            "params.end",
+            "must be greater than params.start",
+        ),
+        (
+            "end >= start",
+            {"start": "2024-01-02", "end": "2024-01-01"},
+            "params.end",
+            "greater than or equal to params.start",
+        ),
+        (
+            "min_temperature <= max_temperature",
+            {"min_temperature": 90.0},
+            "params.min_temperature",
+            "less than or equal to params.max_temperature",
+        ),
+        (
+            "min_temperature < max_temperature",
+            {"min_temperature": 80.0},
+            "params.min_temperature",
+            "must be less than params.max_temperature",
+        ),
+        (
+            "limit == steps",
+            {"steps": 5},
+            "params.limit",
+            "must be equal to params.steps (constraint limit == steps); got limit=100, steps=5",
+        ),
     ],
 )
 def test_broken_constraint_names_both_parameters_and_the_rule(constraint, values, field, rule):
@@ -117,7 +151,12 @@ def test_kept_constraints_pass_and_absent_optional_values_are_not_compared():
 def test_durations_and_mixed_numbers_compare():
     @workflow(
         name="windows",
-        params=[Param.duration("step", "15m"), Param.duration("horizon", "1h"), Param.int("n", 1), Param.float("x", 1.5)],
+        params=[
+            Param.duration("step", "15m"),
+            Param.duration("horizon", "1h"),
+            Param.int("n", 1),
+            Param.float("x", 1.5),
+        ],
         constraints=["step < horizon", "n <= x"],
     )
     async def windows(ctx, step, horizon, n, x):
@@ -135,5 +174,7 @@ def test_durations_and_mixed_numbers_compare():
 
 def test_a_constraint_naming_an_unknown_parameter_on_the_wire_is_ignored():
     # A worker built without these import-time checks: its mistake must not fail clients' jobs.
-    spec = c.ParamSpec(name="a", type=c.PARAM_TYPE_INT, constraints=[c.ParamConstraint(op=c.CONSTRAINT_OP_GREATER, other="zz")])
+    spec = c.ParamSpec(
+        name="a", type=c.PARAM_TYPE_INT, constraints=[c.ParamConstraint(op=c.CONSTRAINT_OP_GREATER, other="zz")]
+    )
     assert validate_params([spec], {"a": DT(int_value=1)})["a"].int_value == 1
