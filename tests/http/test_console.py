@@ -16,6 +16,7 @@ import pytest
 
 from tests.http.browser import MISSING, chrome
 from tests.http.client import Http
+from tests.http.conftest import TRACE_URL
 from tests.http.test_api import submit
 from tests.support import REPO, eventually
 from workmesh.services.devmesh import DevMesh, free_port
@@ -161,6 +162,17 @@ def test_jobs_page_lists_jobs_with_progress(browser, http, shots):
     )
     until(browser, lambda d: d.execute_script(every_row_has_a_bar))
     snap(browser, shots / "jobs.png")
+
+
+def test_a_jobs_trace_id_links_to_the_configured_tracing_ui(browser, http, shots):
+    job = submit(http, "echo")
+    assert job["traceId"], "the gateway gave the job no trace id"
+    browser.get(f"{http.base}/#/job/{job['jobId']}")
+    until(browser, lambda d: css(d, "#trace-id a"))
+    link = css(browser, "#trace-id a")[0]
+    assert link.text == job["traceId"]
+    assert link.get_attribute("href") == TRACE_URL.replace("{trace_id}", job["traceId"])
+    snap(browser, shots / "job-trace-link.png")
 
 
 def test_cancel_a_running_sleep_job_from_its_page(browser, http, shots):

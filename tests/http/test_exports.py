@@ -14,10 +14,15 @@ def test_config_from_env():
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "off"}).address is None
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "0"}).address is None
     assert http.HttpConfig.from_env({"WORKMESH_HTTP_ADDR": "0.0.0.0:9000"}).address == "0.0.0.0:9000"
+    assert http.HttpConfig.from_env({}).trace_url == ""
+    jaeger = "http://jaeger:16686/trace/{trace_id}"
+    assert http.HttpConfig.from_env({"WORKMESH_HTTP_TRACE_URL": jaeger}).trace_url == jaeger
     for bad in (
         {"WORKMESH_HTTP_ADDR": "nowhere"},
         {"WORKMESH_HTTP_MAX_BODY": "lots"},
         {"WORKMESH_HTTP_HEARTBEAT": "-1"},
+        {"WORKMESH_HTTP_TRACE_URL": "http://jaeger:16686/trace/"},  # no {trace_id}
+        {"WORKMESH_HTTP_TRACE_URL": "javascript:alert({trace_id})"},  # not http(s)
     ):
         try:
             http.HttpConfig.from_env(bad)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -42,16 +43,20 @@ class HttpConfig:
         sse_heartbeat: seconds between keep-alive comments on a quiet SSE stream
             (``WORKMESH_HTTP_HEARTBEAT``, default 15).
         console: serve the web console at ``/``.
+        trace_url: where the console links a job's trace id (``WORKMESH_HTTP_TRACE_URL``): an
+            ``http(s)://`` address of a tracing UI with ``{trace_id}`` where the id goes, e.g.
+            ``http://localhost:16686/trace/{trace_id}`` for Jaeger; empty: the id is shown as text.
     """
 
     address: str | None = DEFAULT_ADDRESS
     max_body_bytes: int = DEFAULT_MAX_BODY
     sse_heartbeat: float = 15.0
     console: bool = True
+    trace_url: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> HttpConfig:
-        """Read ``WORKMESH_HTTP_ADDR``, ``WORKMESH_HTTP_MAX_BODY`` and ``WORKMESH_HTTP_HEARTBEAT``.
+        """Read ``WORKMESH_HTTP_ADDR``, ``_MAX_BODY``, ``_HEARTBEAT`` and ``_TRACE_URL``.
 
         Raises:
             ValueError: a variable is malformed; the message names it.
@@ -63,7 +68,24 @@ class HttpConfig:
             address=address,
             max_body_bytes=envvars.integer(env, "WORKMESH_HTTP_MAX_BODY", cls.max_body_bytes, minimum=1024),
             sse_heartbeat=envvars.seconds(env, "WORKMESH_HTTP_HEARTBEAT", cls.sse_heartbeat, above=0, maximum=86400),
+            trace_url=parse_trace_url(env.get("WORKMESH_HTTP_TRACE_URL", "").strip()),
         )
+
+
+def parse_trace_url(raw: str) -> str:
+    """A tracing UI's address template for ``WORKMESH_HTTP_TRACE_URL`` ("" stays "": no link).
+
+    Raises:
+        ValueError: not an ``http(s)://`` address, or no ``{trace_id}`` in it.
+    """
+    if not raw:
+        return ""
+    if not raw.startswith(("http://", "https://")) or "{trace_id}" not in raw:
+        raise ValueError(
+            "WORKMESH_HTTP_TRACE_URL: must be an http:// or https:// address with {trace_id} where the id goes "
+            f"(e.g. http://localhost:16686/trace/{{trace_id}}), not {raw!r}"
+        )
+    return raw
 
 
 def parse_address(raw: str) -> str | None:
@@ -162,9 +184,13 @@ def create_app(
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     if config.console:
+        # The page carries the console's settings in <meta> tags, so it needs no settings route.
+        page = (STATIC / "index.html").read_text(encoding="utf-8")
+        meta = f'<meta name="workmesh-trace-url" content="{html.escape(config.trace_url)}">'
+        page = page.replace("<head>", f"<head>\n  {meta}", 1)
 
-        async def index(request: web.Request) -> web.FileResponse:
-            return web.FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+        async def index(request: web.Request) -> web.Response:
+            return web.Response(text=page, content_type="text/html", headers={"Cache-Control": "no-cache"})
 
         app.router.add_get("/", index)
         app.router.add_static("/static/", STATIC, append_version=False)

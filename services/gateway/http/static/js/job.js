@@ -16,7 +16,15 @@ function summary(job) {
     h("span", {}, "started / finished"), h("span", {}, `${when(job.startedAt) || "—"} / ${when(job.finishedAt) || "—"}`),
     h("span", {}, "attempts"), h("span", { id: "job-attempts" }, job.attempts),
     h("span", {}, "instance"), h("code", {}, job.instanceId || "—"),
-    h("span", {}, "trace id"), h("code", { id: "trace-id" }, job.traceId || "—"));
+    h("span", {}, "trace id"), h("code", { id: "trace-id" }, traceLink(job.traceId)));
+}
+
+// The trace id, a link into the tracing UI when the gateway names one (WORKMESH_HTTP_TRACE_URL).
+function traceLink(traceId) {
+  const template = document.querySelector('meta[name="workmesh-trace-url"]')?.content;
+  if (!traceId || !template) return traceId || "—";
+  const href = template.replaceAll("{trace_id}", encodeURIComponent(traceId));
+  return h("a", { href, target: "_blank", rel: "noopener" }, traceId);
 }
 
 async function seriesSection(jobId, section) {
