@@ -77,6 +77,8 @@ class DevMesh:
         env: extra environment for every process.
         token: bearer token the mesh itself calls the gateway with (waiting for the workers'
             types) when the gateway authenticates.
+        ca_file: the CA the mesh itself verifies a TLS gateway with (waiting for the workers'
+            types); empty: plaintext. The processes' own TLS comes from ``WORKMESH_TLS_*`` in `env`.
     """
 
     workers: Sequence[str] = EXAMPLE_WORKERS
@@ -90,6 +92,7 @@ class DevMesh:
     log_dir: Path | None = None
     env: Mapping[str, str] = field(default_factory=dict)
     token: str = field(default="", repr=False)
+    ca_file: str = ""
     processes: list[MeshProcess] = field(default_factory=list, init=False)
     # Workflow types each started worker serves: what wait_for_types waits for.
     expected: Counter[str] = field(default_factory=Counter, init=False)
@@ -204,7 +207,7 @@ class DevMesh:
             return
         deadline = time.monotonic() + timeout
         metadata = (("authorization", f"Bearer {self.token}"),) if self.token else None
-        with grpc.insecure_channel(self.gateway_address) as channel:
+        with self.channel() as channel:
             stub = gateway_pb2_grpc.GatewayStub(channel)
             while True:
                 for proc in self.processes:
@@ -220,6 +223,13 @@ class DevMesh:
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"the gateway did not list the workers' types within {timeout}s")
                 time.sleep(0.05)
+
+    def channel(self) -> grpc.Channel:
+        """A blocking channel to the gateway: TLS verified against `ca_file` when set."""
+        if self.ca_file:
+            credentials = grpc.ssl_channel_credentials(Path(self.ca_file).read_bytes())
+            return grpc.secure_channel(self.gateway_address, credentials)
+        return grpc.insecure_channel(self.gateway_address)
 
     def stop(self, grace: float = 20.0) -> None:
         """Stop every process, newest first: SIGTERM, then SIGKILL after `grace` seconds."""

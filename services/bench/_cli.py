@@ -25,6 +25,7 @@ from workmesh.services.bench._estimate import bench_estimate
 from workmesh.services.bench._fairness import bench_fairness, scheduler_cost
 from workmesh.services.bench._http import bench_http
 from workmesh.services.bench._progress import bench_progress
+from workmesh.services.bench._secure import secure_mesh
 from workmesh.services.bench._series import bench_series
 from workmesh.services.bench._series_compare import bench_small_batches
 from workmesh.services.devmesh import DevMesh
@@ -98,6 +99,8 @@ def dispatch(args) -> dict:
         return {"gateway": args.gateway, "load_average": _load(), **figures}
     if args.scheduler == "both":
         return _dispatch_policies(args)
+    if args.auth_tls == "both":
+        return _dispatch_auth_tls(args)
     if args.store != "all":
         return {"store": args.store, **_dispatch_on(args.store, args)}
     stores = ["memory", "sqlite"] + (["postgres"] if args.database_url.startswith("postgres") else [])
@@ -117,7 +120,19 @@ def _dispatch_policies(args) -> dict:
     return out
 
 
-def _dispatch_on(store: str, args, policy: str = "") -> dict:
+def _dispatch_auth_tls(args) -> dict:
+    """Authentication and TLS off, then on, on fresh meshes in one run; the ratio per path."""
+    out: dict = {"store": args.store}
+    for mode in ("off", "on"):
+        out[f"auth_tls_{mode}"] = _dispatch_on(args.store, args, secure=mode == "on")
+    for path in ("unary", "stream"):
+        on, off = out["auth_tls_on"][f"{path}_burst_jobs_per_s"], out["auth_tls_off"][f"{path}_burst_jobs_per_s"]
+        out[f"{path}_burst_on_vs_off"] = round(on / off, 3)
+    return out
+
+
+def _dispatch_on(store: str, args, policy: str = "", secure: bool | None = None) -> dict:
+    secure = args.auth_tls == "on" if secure is None else secure
     with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
         url = store_url(store, args.database_url, Path(tmp))
         figures: dict = {"load_average": _load()}
@@ -125,10 +140,26 @@ def _dispatch_on(store: str, args, policy: str = "") -> dict:
             # What "p50 in commit round trips" is measured against, on the same server now.
             figures["commit_p50_ms"] = commit_round_trip(url)
         env = {"WORKMESH_SCHEDULER": policy or args.scheduler}
+        token = ca_file = ""
+        if secure:
+            settings = secure_mesh(Path(tmp))
+            env.update(settings.env)
+            token, ca_file = settings.token, settings.ca_file
         with DevMesh(
-            workers=(BASIC,), results=False, database_url=url, data_dir=Path(tmp), log_dir=Path(tmp), env=env
+            workers=(BASIC,),
+            results=False,
+            database_url=url,
+            data_dir=Path(tmp),
+            log_dir=Path(tmp),
+            env=env,
+            token=token,
+            ca_file=ca_file,
         ) as mesh:
-            figures.update(asyncio.run(bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency)))
+            figures.update(
+                asyncio.run(
+                    bench_dispatch(mesh.gateway_address, args.jobs, args.concurrency, ca_file=ca_file, token=token)
+                )
+            )
         if store == "postgres":
             for path in ("unary", "stream"):
                 figures[f"{path}_p50_commits"] = round(figures[f"{path}_p50_ms"] / figures["commit_p50_ms"], 2)

@@ -12,6 +12,7 @@ import asyncio
 import statistics
 import time
 from collections.abc import Mapping
+from pathlib import Path
 
 import grpc
 
@@ -19,15 +20,21 @@ from workmesh.services.core.limits import TERMINAL, message_options
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 GRPC_OPTIONS = tuple(message_options())
+Metadata = tuple[tuple[str, str], ...]
 
 
 class _Client:
     """The unary path: SubmitJob, then WatchJob until the terminal event."""
 
     def __init__(
-        self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, params: Mapping[str, common_pb2.ParamValue]
+        self,
+        stub: gateway_pb2_grpc.GatewayStub,
+        workflow_type: str,
+        params: Mapping[str, common_pb2.ParamValue],
+        metadata: Metadata = (),
     ) -> None:
         self.stub = stub
+        self.metadata = metadata
         self.request = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
         self.failed = 0
         self.retried = 0
@@ -35,8 +42,10 @@ class _Client:
     async def round_trip(self) -> float:
         """Submit one job and follow it to its end; the seconds it took."""
         start = time.perf_counter()
-        reply = await self.stub.SubmitJob(self.request)
-        call = self.stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, after_seq=reply.job.last_seq))
+        reply = await self.stub.SubmitJob(self.request, metadata=self.metadata)
+        call = self.stub.WatchJob(
+            gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, after_seq=reply.job.last_seq), metadata=self.metadata
+        )
         ok = False
         while True:
             event = await call.read()
@@ -56,10 +65,12 @@ class _Client:
         return elapsed
 
 
-async def wait_for_type(stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, timeout: float) -> None:
+async def wait_for_type(
+    stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, timeout: float, metadata: Metadata = ()
+) -> None:
     deadline = time.monotonic() + timeout
     while True:
-        reply = await stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5)
+        reply = await stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5, metadata=metadata)
         if any(t.type.name == workflow_type and t.healthy_instances for t in reply.types):
             return
         if time.monotonic() > deadline:
@@ -71,12 +82,16 @@ class _StreamClient:
     """The stream path: jobs as items of one RunJobs stream, sent and received in batches."""
 
     def __init__(
-        self, stub: gateway_pb2_grpc.GatewayStub, workflow_type: str, params: Mapping[str, common_pb2.ParamValue]
+        self,
+        stub: gateway_pb2_grpc.GatewayStub,
+        workflow_type: str,
+        params: Mapping[str, common_pb2.ParamValue],
+        metadata: Metadata = (),
     ) -> None:
         self.job = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
         self.failed = 0
         self.retried = 0
-        self._call = stub.RunJobs()
+        self._call = stub.RunJobs(metadata=metadata)
         self._next = 0
         self._waiting: dict[str, list] = {}  # ref -> [future, succeeded]
         self._outbox: list[gateway_pb2.RunJobsItem] = []
@@ -194,6 +209,8 @@ async def bench_dispatch(
     warmup: int = 100,
     ready_timeout: float = 30.0,
     paths: tuple[str, ...] = PATHS,
+    ca_file: str = "",
+    token: str = "",
 ) -> dict:
     """Measure dispatch throughput and latency against a running gateway, per client path.
 
@@ -207,6 +224,9 @@ async def bench_dispatch(
         ready_timeout: seconds to wait for a live instance of the type.
         paths: which client paths to measure: ``"unary"`` (SubmitJob + WatchJob per job) and/or
             ``"stream"`` (all jobs over one RunJobs stream).
+        ca_file: call the gateway over TLS, verified against this CA (empty: plaintext).
+        token: the bearer token sent with every call (a gateway with authentication on); sent
+            as call metadata, as a client's interceptor would add it.
 
     Returns:
         ``jobs``, ``concurrency`` and, for each path P measured (``unary_`` / ``stream_``
@@ -220,14 +240,20 @@ async def bench_dispatch(
     if not paths or unknown:
         raise ValueError(f"bench_dispatch: paths must be a non-empty subset of {PATHS}, got {tuple(paths)}")
     figures: dict = {"jobs": jobs, "concurrency": concurrency}
-    async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
+    metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    channel = (
+        grpc.aio.secure_channel(gateway, grpc.ssl_channel_credentials(Path(ca_file).read_bytes()), options=GRPC_OPTIONS)
+        if ca_file
+        else grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS)
+    )
+    async with channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
-        await wait_for_type(stub, workflow_type, ready_timeout)
+        await wait_for_type(stub, workflow_type, ready_timeout, metadata)
         if "unary" in paths:
-            client = _Client(stub, workflow_type, params or {})
+            client = _Client(stub, workflow_type, params or {}, metadata)
             figures.update(await _measure(client, jobs, concurrency, warmup, "unary_"))
         if "stream" in paths:
-            stream = _StreamClient(stub, workflow_type, params or {})
+            stream = _StreamClient(stub, workflow_type, params or {}, metadata)
             try:
                 figures.update(await _measure(stream, jobs, concurrency, warmup, "stream_"))
             finally:

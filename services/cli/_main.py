@@ -222,6 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="the gateway's queue policy; both: FIFO then fair share, same run",
     )
     bd.add_argument(
+        "--auth-tls",
+        choices=("off", "on", "both"),
+        default="off",
+        help="authentication (HS256 JWT) and TLS on every hop of the mesh it starts; both: off then on, same run",
+    )
+    bd.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres/all"
     )
     bd.add_argument("--json", action="store_true")
