@@ -13,6 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -43,7 +44,7 @@ bind-address = "127.0.0.1:{rpc_port}"
 [http]
   enabled = true
   bind-address = "127.0.0.1:{http_port}"
-  auth-enabled = false
+  auth-enabled = {auth_enabled}
   log-enabled = false
   write-tracing = false
   max-body-size = 0
@@ -75,10 +76,21 @@ def _free_port() -> int:
 
 
 class TempInfluxd:
-    """Start with :meth:`start` (or ``with TempInfluxd() as influx:``); ``url`` is its HTTP API."""
+    """Start with :meth:`start` (or ``with TempInfluxd() as influx:``); ``url`` is its HTTP API.
 
-    def __init__(self, root: str | os.PathLike | None = None, binary: str | None = None) -> None:
+    With `admin` (user, password) it runs with ``auth-enabled = true`` and :meth:`start` creates
+    that admin user (InfluxDB lets the first one be created without credentials).
+    """
+
+    def __init__(
+        self,
+        root: str | os.PathLike | None = None,
+        binary: str | None = None,
+        *,
+        admin: tuple[str, str] | None = None,
+    ) -> None:
         self.binary = binary or influxd_binary()
+        self.admin = admin
         self._own_root = root is None
         self.root = Path(root) if root is not None else Path(tempfile.mkdtemp(prefix="workmesh-influx-"))
         self.port = 0
@@ -99,7 +111,14 @@ class TempInfluxd:
         self.port = _free_port()
         self.root.mkdir(parents=True, exist_ok=True)
         config = self.root / "influxdb.conf"
-        config.write_text(_CONFIG.format(root=self.root, http_port=self.port, rpc_port=_free_port()))
+        config.write_text(
+            _CONFIG.format(
+                root=self.root,
+                http_port=self.port,
+                rpc_port=_free_port(),
+                auth_enabled="true" if self.admin else "false",
+            )
+        )
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
                 [self.binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
@@ -111,13 +130,20 @@ class TempInfluxd:
             try:
                 with urllib.request.urlopen(f"{self.url}/ping", timeout=0.5) as resp:
                     if resp.status == 204:
-                        return self
+                        break
             except OSError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
                 raise RuntimeError(f"influxd did not answer /ping within {timeout}s")
             time.sleep(0.05)
+        if self.admin is not None:
+            user, password = self.admin
+            q = f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+            data = urllib.parse.urlencode({"q": q}).encode()
+            with urllib.request.urlopen(f"{self.url}/query", data=data, timeout=10) as resp:
+                resp.read()
+        return self
 
     def rss_bytes(self) -> int:
         """Current resident memory of influxd (0 when not running)."""

@@ -44,6 +44,12 @@ class NotFound(WorkmeshError):
     code = grpc.StatusCode.NOT_FOUND
 
 
+class AlreadyExists(WorkmeshError):
+    """What the request would create exists already (e.g. an external reader of a job)."""
+
+    code = grpc.StatusCode.ALREADY_EXISTS
+
+
 class FailedPrecondition(WorkmeshError):
     """The request does not fit the current state (e.g. cancelling a finished job)."""
 

@@ -8,6 +8,8 @@
 * Once an attempt of a job wrote (or cleared the job for its restart), an earlier attempt's
   capability is refused (PERMISSION_DENIED): a lost attempt still running somewhere cannot mix
   its series into its successor's. This is known per results process (in memory).
+* GrantReader and RevokeReader need the gateway's ``grant`` capability of the job (its
+  GrantSeriesReader/RevokeSeriesReader, which check the caller and audit).
 * ListSeries and ReadSeries need a caller token (as the gateway's) with ``series:read``, then
   apply the gateway's job rules to every job named, in order, against the recorded owner:
   another tenant's job, or one without a recorded owner, is NOT_FOUND worded as a job without
@@ -36,15 +38,20 @@ from workmesh.services.core.auth import (
     capability_of,
     current_identity,
 )
-from workmesh.services.core.auth._capability import DELETE, WRITE
+from workmesh.services.core.auth._capability import DELETE, GRANT, WRITE
 from workmesh.services.core.errors import NotFound, PermissionDenied
 from workmesh.services.results.stores._owners import Owners
 
 __all__ = ["CAPABILITY_METHODS", "ResultsAuthInterceptor", "SeriesAccess"]
 
 _MAX_REMEMBERED = 100_000  # jobs whose latest attempt is kept (an int each)
-# Authenticated by the write capability, not by a caller token.
-CAPABILITY_METHODS = ("/workmesh.v1.Results/WriteSeries", "/workmesh.v1.Results/DeleteSeries")
+# Authenticated by the write capability (or the gateway's grant capability), not by a caller token.
+CAPABILITY_METHODS = (
+    "/workmesh.v1.Results/WriteSeries",
+    "/workmesh.v1.Results/DeleteSeries",
+    "/workmesh.v1.Results/GrantReader",
+    "/workmesh.v1.Results/RevokeReader",
+)
 # Authenticated by a caller token, or by the gateway's read capability.
 READ_METHODS = ("/workmesh.v1.Results/ListSeries", "/workmesh.v1.Results/ReadSeries")
 
@@ -118,6 +125,15 @@ class SeriesAccess:
         grant = self.grant(context)
         grant.check(job_id, (WRITE, DELETE) if restart else (DELETE,))
         self._current(grant, job_id)
+
+    def granting(self, context: grpc.aio.ServicerContext, job_id: str) -> None:
+        """Check a GrantReader/RevokeReader: only the gateway's grant capability of `job_id`.
+
+        Raises:
+            Unauthenticated: no valid capability.
+            PermissionDenied: one of another job, or for another operation.
+        """
+        self.grant(context).check(job_id, (GRANT,))
 
     async def readable(self, context: grpc.aio.ServicerContext, job_ids: Sequence[str], field: str = "job_ids") -> None:
         """Raise unless the current caller may read the series of every job in `job_ids`.

@@ -22,6 +22,7 @@ from workmesh.services.core.telemetry import configure_telemetry, server_interce
 from workmesh.services.core.tls import bind
 from workmesh.services.results._access import CAPABILITY_METHODS, ResultsAuthInterceptor, SeriesAccess
 from workmesh.services.results._config import ResultsConfig
+from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results.stores._compaction import Compactor
 from workmesh.services.results.stores._influx import InfluxStore
@@ -86,9 +87,11 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     compactor = None
     if isinstance(served.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(served.store, delay=config.compaction_delay)
-    access = SeriesAccess(capabilities, owners_of(served.store)) if capabilities is not None else None
+    owners = owners_of(served.store) if capabilities is not None else None
+    access = SeriesAccess(capabilities, owners) if capabilities is not None and owners is not None else None
+    readers = ReaderGrants(served, capabilities, owners)
     add_servicer(
-        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor, access=access),
+        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor, access=access, readers=readers),
         results_pb2.DESCRIPTOR.services_by_name["Results"],
         server,
         parsers={"WriteSeries": parse_write_request},

@@ -38,6 +38,7 @@ from workmesh.services.clients._wire import chunk_pieces, encode_key
 from workmesh.services.core.auth import WriteGrant
 from workmesh.services.core.errors import InvalidArgument, abort
 from workmesh.services.results._access import SeriesAccess
+from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
 
@@ -61,11 +62,13 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         batch_values: int = 8_000_000,
         compactor=None,
         access: SeriesAccess | None = None,
+        readers: ReaderGrants | None = None,
     ) -> None:
         self.store = store
         self.batch_values = batch_values
         self.compactor = compactor  # told when a job's write calls begin and end (Parquet: compaction)
         self.access = access
+        self.readers = readers or ReaderGrants(store, None, None)
 
     async def WriteSeries(
         self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest], context: grpc.aio.ServicerContext
@@ -162,6 +165,28 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
         return results_pb2.DeleteSeriesResponse(series=count)
+
+    async def GrantReader(
+        self, request: results_pb2.GrantReaderRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.GrantReaderResponse:
+        try:
+            if self.access is not None:
+                self.access.granting(context, check_job_id(request.job_id))
+            return await self.readers.grant(request)
+        except Exception as exc:  # noqa: BLE001
+            await abort(context, exc)
+            raise  # not reached: abort raises
+
+    async def RevokeReader(
+        self, request: results_pb2.RevokeReaderRequest, context: grpc.aio.ServicerContext
+    ) -> results_pb2.RevokeReaderResponse:
+        try:
+            if self.access is not None:
+                self.access.granting(context, check_job_id(request.job_id))
+            return await self.readers.revoke(request)
+        except Exception as exc:  # noqa: BLE001
+            await abort(context, exc)
+            raise  # not reached: abort raises
 
 
 class _WriteCall:

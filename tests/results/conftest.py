@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 
 from tests.fixtures.disk import small_disk  # noqa: F401 - fixture of the disk-full tests
-from tests.fixtures.influx import influxd  # noqa: F401 - session fixture used below
+from tests.fixtures.influx import influxd, influxd_auth  # noqa: F401 - session fixtures
 from workmesh.services.results import InfluxConfig, InfluxStore, ParquetStore, SeriesStore
 
 

@@ -180,3 +180,43 @@ class DeleteSeriesResponse(_message.Message):
     SERIES_FIELD_NUMBER: _ClassVar[int]
     series: int
     def __init__(self, series: _Optional[int] = ...) -> None: ...
+
+class GrantReaderRequest(_message.Message):
+    __slots__ = ("job_id", "reader", "ttl_seconds")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    TTL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reader: str
+    ttl_seconds: int
+    def __init__(self, job_id: _Optional[str] = ..., reader: _Optional[str] = ..., ttl_seconds: _Optional[int] = ...) -> None: ...
+
+class GrantReaderResponse(_message.Message):
+    __slots__ = ("store", "host", "database", "username", "password", "token", "expires_at")
+    STORE_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    DATABASE_FIELD_NUMBER: _ClassVar[int]
+    USERNAME_FIELD_NUMBER: _ClassVar[int]
+    PASSWORD_FIELD_NUMBER: _ClassVar[int]
+    TOKEN_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    store: str
+    host: str
+    database: str
+    username: str
+    password: str
+    token: str
+    expires_at: int
+    def __init__(self, store: _Optional[str] = ..., host: _Optional[str] = ..., database: _Optional[str] = ..., username: _Optional[str] = ..., password: _Optional[str] = ..., token: _Optional[str] = ..., expires_at: _Optional[int] = ...) -> None: ...
+
+class RevokeReaderRequest(_message.Message):
+    __slots__ = ("job_id", "reader")
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    READER_FIELD_NUMBER: _ClassVar[int]
+    job_id: str
+    reader: str
+    def __init__(self, job_id: _Optional[str] = ..., reader: _Optional[str] = ...) -> None: ...
+
+class RevokeReaderResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...

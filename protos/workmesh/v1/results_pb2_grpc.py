@@ -54,6 +54,16 @@ class ResultsStub:
                 request_serializer=workmesh_dot_v1_dot_results__pb2.DeleteSeriesRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_results__pb2.DeleteSeriesResponse.FromString,
                 _registered_method=True)
+        self.GrantReader = channel.unary_unary(
+                '/workmesh.v1.Results/GrantReader',
+                request_serializer=workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.FromString,
+                _registered_method=True)
+        self.RevokeReader = channel.unary_unary(
+                '/workmesh.v1.Results/RevokeReader',
+                request_serializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.FromString,
+                _registered_method=True)
 
 
 class ResultsServicer:
@@ -96,6 +106,24 @@ class ResultsServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GrantReader(self, request, context):
+        """An external reader of one job's series (`workmesh series grant`), through the gateway,
+        which checks the caller, audits and calls with a grant capability when authentication is
+        on. InfluxDB store: a user with READ on the job's database only, its password in the reply
+        (shown once); Parquet store: an expiring read token for this service's ListSeries and
+        ReadSeries of that job. NOT_FOUND: the job has no series; ALREADY_EXISTS: the reader exists.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeReader(self, request, context):
+        """Removes an external reader (InfluxDB: drops the user). Deleting the job removes them all.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ResultsServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -118,6 +146,16 @@ def add_ResultsServicer_to_server(servicer, server):
                     servicer.DeleteSeries,
                     request_deserializer=workmesh_dot_v1_dot_results__pb2.DeleteSeriesRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_results__pb2.DeleteSeriesResponse.SerializeToString,
+            ),
+            'GrantReader': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantReader,
+                    request_deserializer=workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.SerializeToString,
+            ),
+            'RevokeReader': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeReader,
+                    request_deserializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -228,6 +266,60 @@ class Results:
             '/workmesh.v1.Results/DeleteSeries',
             workmesh_dot_v1_dot_results__pb2.DeleteSeriesRequest.SerializeToString,
             workmesh_dot_v1_dot_results__pb2.DeleteSeriesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantReader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Results/GrantReader',
+            workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.SerializeToString,
+            workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeReader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Results/RevokeReader',
+            workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.SerializeToString,
+            workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -11,9 +11,11 @@ with the claims:
   from ``WORKMESH_JWT_SECRET``, so neither kind of token passes for the other);
 * ``job``, ``attempt``: the attempt it was issued for (attempt 0: the gateway itself, deleting a
   job's series);
-* ``op``: ``write`` (an attempt), ``delete`` (the gateway's DeleteJob) or ``read`` (the
-  gateway's HTTP series routes, after applying the job rules to the caller; ``jobs`` then lists
-  every job the read may name);
+* ``op``: ``write`` (an attempt), ``delete`` (the gateway's DeleteJob), ``grant`` (the
+  gateway's GrantSeriesReader/RevokeSeriesReader, adding or removing an external reader) or
+  ``read`` (the gateway's HTTP series routes, after applying the job rules to the caller, and
+  the expiring read tokens of external readers of a Parquet store; ``jobs`` then lists every
+  job the read may name, ``reader`` names an external reader);
 * ``owner_tenant``, ``owner_subject``: the job's owner, which the results service records with
   the job's series so that reads follow the job's access rules;
 * ``exp``: the attempt's timeout plus a margin, or ``WORKMESH_SERIES_TOKEN_TTL`` for a job without
@@ -35,6 +37,8 @@ from workmesh.services.core.errors import PermissionDenied, Unauthenticated
 __all__ = [
     "CAPABILITY_METADATA",
     "DELETE",
+    "GRANT",
+    "READ",
     "WRITE",
     "SeriesCapabilities",
     "WriteGrant",
@@ -45,6 +49,7 @@ CAPABILITY_METADATA = "workmesh-series-capability"
 AUDIENCE = "workmesh:series"
 WRITE = "write"
 DELETE = "delete"
+GRANT = "grant"
 READ = "read"
 _MARGIN_S = 300.0  # past the attempt's own timeout: the last flush and close still pass
 _MAX_BYTES = 4096
@@ -118,6 +123,7 @@ class SeriesCapabilities:
         lifetime: float | None = None,
         now: float | None = None,
         jobs: list[str] | tuple[str, ...] = (),
+        reader: str = "",
     ) -> str:
         """A capability for `attempt` of `job_id`, owned by (`tenant`, `subject`), valid for
         `lifetime` seconds (default: the attempt's `timeout_s` plus a margin, else the ttl)."""
@@ -136,11 +142,17 @@ class SeriesCapabilities:
         }
         if jobs:
             claims["jobs"] = list(jobs)
+        if reader:
+            claims["reader"] = reader
         return jwt.encode(claims, self._key, algorithm="HS256")
 
     def deleting(self, job_id: str) -> str:
         """The gateway's own short capability to delete every series of `job_id` (DeleteJob)."""
         return self.issue(job_id, 0, tenant="", subject="", op=DELETE, lifetime=60.0)
+
+    def granting(self, job_id: str) -> str:
+        """The gateway's short capability to add or remove an external reader of `job_id`."""
+        return self.issue(job_id, 0, tenant="", subject="", op=GRANT, lifetime=60.0)
 
     def reading(self, job_ids: list[str] | tuple[str, ...]) -> str:
         """The gateway's short capability to read the series of `job_ids` for a caller it checked."""

@@ -43,10 +43,11 @@ class AuthConfig:
     series_token_ttl: float = 24 * 3600.0
 
     def capabilities(self) -> SeriesCapabilities | None:
-        """The series write capabilities; None with authentication off or without a key."""
+        """The series capabilities; None with authentication off or without a key. Their expiry
+        allows the JWTs' clock skew (``WORKMESH_JWT_LEEWAY``)."""
         if not self.enabled or not self.series_key:
             return None
-        return SeriesCapabilities(self.series_key, ttl=self.series_token_ttl)
+        return SeriesCapabilities(self.series_key, ttl=self.series_token_ttl, leeway=self.jwt.leeway)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AuthConfig:

@@ -30,6 +30,7 @@ import structlog
 from workmesh.services.clients._model import Chunk, ReadQuery, SeriesData, SeriesKey, SeriesSummary, check_job_id
 from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
 from workmesh.services.results._config import InfluxConfig
+from workmesh.services.results.stores._influx_readers import InfluxReaders
 from workmesh.services.results.stores._influx_tombstones import InfluxTombstones
 from workmesh.services.results.stores._lineproto import PRECISION, encode_lines, escape_key, ident, literal
 
@@ -52,6 +53,7 @@ class InfluxStore:
         self._databases: set[str] = set()
         self._units: set[tuple[str, str, str, str]] = set()
         self.tombstones = InfluxTombstones(self)
+        self.readers = InfluxReaders(self)  # external readers: a user per reader of a job
         host = urlsplit(config.url).hostname or ""
         loopback = host in ("localhost", "::1") or host.startswith("127.")
         self.gzip = config.gzip == "on" or (config.gzip == "auto" and not loopback)
@@ -127,8 +129,7 @@ class InfluxStore:
                         return
                     text = (await resp.text())[:500]
                     if resp.status == 404 and "database not found" in text:  # dropped meanwhile
-                        await self.query(f"CREATE DATABASE {ident(db)}")
-                        self._databases.add(db)
+                        await self._create(db)
                         error: Exception = Unavailable(f"InfluxDB database {db!r} vanished during the write")
                         continue
                     if resp.status < 500:
@@ -138,6 +139,11 @@ class InfluxStore:
                 error = Unavailable(f"InfluxDB at {self.config.url} cannot be reached: {exc}")
             await asyncio.sleep(0.2 * 2**attempt)
         raise error
+
+    async def _create(self, db: str) -> None:
+        await self.query(f"CREATE DATABASE {ident(db)}")
+        await self.readers.regrant(db)  # a database made anew has lost its grants
+        self._databases.add(db)
 
     async def _known_databases(self) -> set[str]:
         result = await self.query("SHOW DATABASES")
@@ -156,8 +162,7 @@ class InfluxStore:
             return
         db = self.database(check_job_id(batch[0].key.job_id))
         if db not in self._databases:
-            await self.query(f"CREATE DATABASE {ident(db)}")
-            self._databases.add(db)
+            await self._create(db)
         self._http()
         slots = self._slots
         assert slots is not None  # made with the session, for the session's event loop

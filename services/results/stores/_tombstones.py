@@ -162,7 +162,12 @@ class TombstonedStore:
             await self.tombstones.add(job_id)
             async with self._idle:  # batches that began before the tombstone: stored, then deleted
                 await self._idle.wait_for(lambda: not self._writing[job_id])
-        return await self.store.delete(job_id)
+        try:
+            return await self.store.delete(job_id)
+        finally:
+            readers = getattr(self.store, "readers", None)
+            if readers is not None and not restart:  # a job deleted for good has no readers
+                await readers.drop_all(job_id)
 
     def __getattr__(self, name: str):
         # store-specific extras (e.g. ParquetStore.root, InfluxStore.query) stay reachable
