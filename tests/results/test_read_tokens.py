@@ -43,10 +43,11 @@ def test_a_read_token_reads_its_job_only_and_expires(tmp_path):
             await write_job(client, other)
             stub = results_pb2_grpc.ResultsStub(client._channel)
             request = results_pb2.GrantReaderRequest(job_id=job, reader="dashboard", ttl_seconds=3)
+            write_capability = CAPS.issue(job, 1, tenant="acme", subject="alice")
             for metadata, code in (
                 ((), grpc.StatusCode.UNAUTHENTICATED),
                 (with_capability(CAPS.granting(other)), grpc.StatusCode.PERMISSION_DENIED),
-                (with_capability(CAPS.issue(job, 1, tenant="acme", subject="alice")), grpc.StatusCode.PERMISSION_DENIED),
+                (with_capability(write_capability), grpc.StatusCode.PERMISSION_DENIED),
             ):
                 with pytest.raises(grpc.aio.AioRpcError) as refused:
                     await stub.GrantReader(request, metadata=metadata)
