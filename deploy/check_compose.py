@@ -4,7 +4,8 @@ For every service run from the workmesh image (built from deploy/Dockerfile, or 
 such a service builds), its ``command:`` and any ``workmesh`` healthcheck must parse with the
 ``workmesh`` CLI's own argument parser (``workmesh.services.cli.build_parser``), and every worker
 target ``module:attr`` must load as a worker (``workmesh.workers.load_worker``, as ``workmesh
-worker`` does). The Dockerfile's COPY sources must exist. No Docker engine is needed.
+worker`` does). Every such service runs with authentication and TLS on (``check_security``).
+The Dockerfile's COPY sources must exist. No Docker engine is needed.
 
 Usage: ``python deploy/check_compose.py [COMPOSE_FILE] [--require-compose-tool]``. Prints one line per
 problem and exits 1 if there is any; exits 0 otherwise.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import re
 import shlex
 import shutil
 import subprocess
@@ -159,6 +161,52 @@ def check_commands(compose: Mapping[str, Any], parser: argparse.ArgumentParser) 
     return problems
 
 
+ON = ("1", "true", "yes", "on")
+KEY_SOURCES = ("WORKMESH_JWKS_URL", "WORKMESH_JWKS_FILE", "WORKMESH_JWT_SECRET")
+
+
+def _environment(service: Mapping[str, Any]) -> dict[str, str]:
+    env = service.get("environment") or {}
+    if isinstance(env, list):
+        env = dict(item.split("=", 1) if "=" in item else (item, "") for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def _mount_targets(service: Mapping[str, Any]) -> list[str]:
+    targets = []
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, Mapping):
+            targets.append(str(volume.get("target", "")))
+        else:
+            # `${VAR:-default}` holds colons of its own: drop it before splitting source:target:mode.
+            parts = re.sub(r"\$\{[^}]*\}", "SOURCE", str(volume)).split(":")
+            targets.append(parts[1] if len(parts) > 1 else parts[0])
+    return [t for t in targets if t]
+
+
+def check_security(compose: Mapping[str, Any]) -> list[str]:
+    """Authentication and TLS are on for every service of our image: ``WORKMESH_AUTH`` on, a
+    JWT key source named, ``WORKMESH_TLS_CERT``/``KEY``/``CA`` set to files under a mounted
+    volume; the gateway and the results service share ``WORKMESH_SERIES_KEY``."""
+    problems: list[str] = []
+    for name, service in sorted(workmesh_services(compose).items()):
+        env, where = _environment(service), f"services.{name}.environment"
+        if env.get("WORKMESH_AUTH", "").strip().lower() not in ON:
+            problems.append(f"{where}: WORKMESH_AUTH must be on (the production set authenticates callers)")
+        if not any(k in env for k in KEY_SOURCES):
+            problems.append(f"{where}: none of {', '.join(KEY_SOURCES)} is passed (no way to verify JWTs)")
+        if "WORKMESH_SERIES_KEY" not in env:
+            problems.append(f"{where}: WORKMESH_SERIES_KEY is not passed (series write capabilities)")
+        targets = _mount_targets(service)
+        for var in ("WORKMESH_TLS_CERT", "WORKMESH_TLS_KEY", "WORKMESH_TLS_CA"):
+            path = env.get(var, "").strip()
+            if not path:
+                problems.append(f"{where}: {var} must be set (the production set serves and calls over TLS)")
+            elif not any(path.startswith(t.rstrip("/") + "/") for t in targets):
+                problems.append(f"services.{name}: {var}={path} is not under a mounted volume or secret")
+    return problems
+
+
 def check_dockerfile(path: Path, context: Path = REPO) -> list[str]:
     """Every local COPY/ADD source of the Dockerfile exists in the build context (the repository)."""
     problems: list[str] = []
@@ -203,7 +251,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError as exc:
         problems.append(f"cannot read the CLI's subcommands: workmesh.services.cli.build_parser: {exc}")
     else:
-        problems += check_commands(load_compose(path), build_parser())
+        compose = load_compose(path)
+        problems += check_commands(compose, build_parser())
+        problems += check_security(compose)
     problems += check_dockerfile(REPO / DOCKERFILE)
 
     for problem in problems:

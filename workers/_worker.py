@@ -301,6 +301,7 @@ class Worker:
                 },
                 grpc_check=f"{join_host_port(address, port)}/{d.name}",
                 grpc_tls=config.tls.serves_tls,
+                tls_server_name=config.tls.server_name,
             )
             for d in self.definitions.values()
         ]

@@ -68,6 +68,8 @@ class ServiceRegistration:
         grpc_tls: the instance serves TLS: the check sets Consul's ``GRPCUseTLS`` (the agent
             verifies the certificate against its CA, unless `tls_skip_verify`).
         tls_skip_verify: Consul's ``TLSSkipVerify`` for that check.
+        tls_server_name: Consul's ``TLSServerName``: the name the certificate is verified for
+            instead of the check's host (empty: the host).
         deregister_critical_after: DeregisterCriticalServiceAfter of that check (Go duration).
 
     Raises:
@@ -85,6 +87,7 @@ class ServiceRegistration:
     deregister_critical_after: str = "1m"
     grpc_tls: bool = False
     tls_skip_verify: bool = False
+    tls_server_name: str = ""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "tags", tuple(self.tags))
@@ -128,6 +131,8 @@ class ServiceRegistration:
             if self.grpc_tls:
                 body["Check"]["GRPCUseTLS"] = True
                 body["Check"]["TLSSkipVerify"] = self.tls_skip_verify
+                if self.tls_server_name:
+                    body["Check"]["TLSServerName"] = self.tls_server_name
         return body
 
 

@@ -6,6 +6,7 @@ import contextlib
 import functools
 import json
 from collections.abc import Iterable, Iterator
+from pathlib import Path
 from typing import cast
 
 import grpc
@@ -340,10 +341,26 @@ def delete(stub, job_id: str) -> int:
 
 
 def health(address: str, service: str, timeout: float) -> int:
-    """grpc.health.v1 Check against `address`; exit code 0 when SERVING."""
+    """grpc.health.v1 Check against `address`; exit code 0 when SERVING.
+
+    Over TLS, verified against ``WORKMESH_TLS_CA``, when that is set (a container's healthcheck
+    of its own TLS server), for ``WORKMESH_TLS_SERVER_NAME`` when set, else the address's host.
+    """
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-    with grpc.insecure_channel(address) as channel:
+    from workmesh.services.core.tls import TlsConfig
+
+    tls = TlsConfig.from_env()
+    opened = (
+        grpc.secure_channel(
+            address,
+            grpc.ssl_channel_credentials(Path(tls.ca_file).read_bytes()),
+            options=[("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else [],
+        )
+        if tls.calls_tls
+        else grpc.insecure_channel(address)
+    )
+    with opened as channel:
         # types-grpcio-health-checking declares HealthStub without its methods.
         reply = health_pb2_grpc.HealthStub(channel).Check(  # type: ignore[attr-defined]
             health_pb2.HealthCheckRequest(service=service), timeout=timeout

@@ -33,12 +33,17 @@ class TlsConfig:
             certificates when `client_auth` is on.
         client_auth: the server requires a client certificate signed by `ca_file`
             (``WORKMESH_TLS_CLIENT_AUTH``; mutual TLS, e.g. workers accepting only the gateway).
+        server_name: the name the other services' certificates are verified for instead of the
+            host of their address (``WORKMESH_TLS_SERVER_NAME``; containers that register a
+            generated hostname no certificate can name); as a server, the ``TLSServerName`` of
+            its registry check, so that Consul verifies it for that name too.
     """
 
     cert_file: str = ""
     key_file: str = ""
     ca_file: str = ""
     client_auth: bool = False
+    server_name: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.cert_file) != bool(self.key_file):
@@ -60,7 +65,7 @@ class TlsConfig:
         cls, env: Mapping[str, str] | None = None, *, cert: str = "", key: str = "", ca: str = ""
     ) -> TlsConfig:
         """Read ``WORKMESH_TLS_CERT``, ``WORKMESH_TLS_KEY``, ``WORKMESH_TLS_CA`` and
-        ``WORKMESH_TLS_CLIENT_AUTH``; `cert`/`key`/`ca` (command-line flags) win.
+        ``WORKMESH_TLS_CLIENT_AUTH`` and ``WORKMESH_TLS_SERVER_NAME``; `cert`/`key`/`ca` (command-line flags) win.
 
         Raises:
             ValueError: a missing file or an incomplete pair; the message names the variable.
@@ -71,6 +76,7 @@ class TlsConfig:
             key_file=key or envvars.text(env, "WORKMESH_TLS_KEY"),
             ca_file=ca or envvars.text(env, "WORKMESH_TLS_CA"),
             client_auth=envvars.flag(env, "WORKMESH_TLS_CLIENT_AUTH", False),
+            server_name=envvars.text(env, "WORKMESH_TLS_SERVER_NAME"),
         )
 
     @property
@@ -98,6 +104,8 @@ class TlsConfig:
     def aio_channel(self, target: str, options: Sequence[tuple] = (), interceptors=None) -> grpc.aio.Channel:
         """A grpc.aio channel to another service: TLS when `ca_file` is set, else plaintext."""
         if self.calls_tls:
+            if self.server_name:
+                options = (*options, ("grpc.ssl_target_name_override", self.server_name))
             return grpc.aio.secure_channel(
                 target, self.channel_credentials(), options=options, interceptors=interceptors
             )

@@ -151,6 +151,7 @@ async def serve(config: ResultsConfig) -> None:
                 meta={"store": config.store},
                 grpc_check=f"{join_host_port(config.host, port)}/{SERVICE_NAME}",
                 grpc_tls=config.tls.serves_tls,
+                tls_server_name=config.tls.server_name,
             )
             registrar = Registrar(config.registry, [registration])
             try:

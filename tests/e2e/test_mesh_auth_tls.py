@@ -40,6 +40,8 @@ def secure_mesh(tmp_path_factory):
         "WORKMESH_TLS_CERT": str(pair.cert),
         "WORKMESH_TLS_KEY": str(pair.key),
         "WORKMESH_TLS_CA": str(ca.pem),  # channels between services verify it; the registry's checks too
+        # ... for this name (as in docker-compose.yml), and the registrations carry it as TLSServerName.
+        "WORKMESH_TLS_SERVER_NAME": "mesh",
         "WORKMESH_AUTH": "on",
         "WORKMESH_JWT_SECRET": SECRET,
         "WORKMESH_SERIES_KEY": "k" * 40,
@@ -143,6 +145,16 @@ def test_plaintext_connections_to_every_service_fail(secure_mesh):
         with tls_channel(address, ca) as channel:
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=10)
             assert reply.status == health_pb2.HealthCheckResponse.SERVING
+        # ... and so does `workmesh health` (the containers' healthcheck) with WORKMESH_TLS_CA ...
+        env = {**os.environ, "WORKMESH_TLS_CA": str(ca.pem)}
+        health = subprocess.run(
+            [sys.executable, "-m", "workmesh.services.cli", "health", address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert health.returncode == 0 and "SERVING" in health.stdout, health.stderr
         # ... in plaintext, not even with a valid token, nothing does.
         metadata = (("authorization", f"Bearer {token}"),)
         with grpc.insecure_channel(address) as channel:

@@ -174,3 +174,20 @@ def test_consul_server_config_has_the_production_settings():
     assert re.search(r"ui_config\s*{\s*enabled\s*=\s*true\s*}", hcl)
     assert re.search(r"^\s*http\s*=\s*8500\s*$", hcl, re.M)
     assert hcl.count("{") == hcl.count("}")
+
+
+def test_the_production_set_runs_with_authentication_and_tls_on():
+    import copy
+
+    compose = check_compose.load_compose(REPO / "docker-compose.yml")
+    assert check_compose.check_security(compose) == []
+    plain = copy.deepcopy(compose)
+    gateway = plain["services"]["gateway"]
+    gateway["environment"]["WORKMESH_AUTH"] = "off"
+    del gateway["environment"]["WORKMESH_TLS_CA"]
+    gateway["volumes"] = []
+    problems = check_compose.check_security(plain)
+    assert any("services.gateway.environment: WORKMESH_AUTH must be on" in p for p in problems), problems
+    assert any("WORKMESH_TLS_CA must be set" in p for p in problems), problems
+    assert any("services.gateway: WORKMESH_TLS_CERT=" in p and "not under a mounted volume" in p for p in problems)
+    assert not any("services.results" in p for p in problems), "each service is judged on its own"
