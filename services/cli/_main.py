@@ -177,9 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--data-dir", default="", help="act on the SQLite job store in this data dir directly")
         cmd.add_argument("--json", action="store_true", help="machine-readable output")
 
-    se = sub.add_parser("series", help="list, export or plot the time series of jobs")
+    se = sub.add_parser(
+        "series",
+        help="list, export or plot the time series of jobs; `series grant|revoke JOB --reader NAME`: external readers",
+    )
     se.set_defaults(handler=_series.run)
     se.add_argument("job_ids", nargs="+", metavar="JOB")
+    se.add_argument("--reader", default="", help="grant/revoke: the external reader's name")
+    se.add_argument("--ttl", type=int, default=0, help="grant on Parquet: read token lifetime in seconds (default 1 h)")
+    se.add_argument("--gateway", default=gateway_env, help="grant/revoke: gateway address (env WORKMESH_GATEWAY)")
+    se.add_argument(
+        "--ca",
+        default=os.environ.get("WORKMESH_TLS_CA", ""),
+        help="grant/revoke: verify the gateway's TLS certificate against this CA (env WORKMESH_TLS_CA)",
+    )
     se.add_argument(
         "--results",
         default=os.environ.get("WORKMESH_RESULTS", ""),

@@ -25,7 +25,38 @@ async def results_address(explicit: str) -> str:
 
 
 def run(args) -> int:
+    if args.job_ids[0] in ("grant", "revoke"):
+        return readers(args)
     return asyncio.run(_run(args))
+
+
+def readers(args) -> int:
+    """``series grant JOB --reader NAME`` / ``series revoke JOB --reader NAME``, through the gateway."""
+    from workmesh.services.cli._client import gateway_stub, to_dict
+    from workmesh.v1 import results_pb2
+
+    action, *jobs = args.job_ids
+    if len(jobs) != 1 or not args.reader:
+        raise UsageError(f"usage: workmesh series {action} JOB --reader NAME")
+    stub = gateway_stub(args.gateway, args.token, args.ca)
+    if action == "revoke":
+        stub.RevokeSeriesReader(results_pb2.RevokeReaderRequest(job_id=jobs[0], reader=args.reader), timeout=30)
+        print(f"revoked reader {args.reader} of job {jobs[0]}")
+        return 0
+    reply = stub.GrantSeriesReader(
+        results_pb2.GrantReaderRequest(job_id=jobs[0], reader=args.reader, ttl_seconds=args.ttl), timeout=30
+    )
+    if args.json:
+        print(json.dumps(to_dict(reply), indent=2))
+        return 0
+    print(f"store:    {reply.store}\nhost:     {reply.host}\ndatabase: {reply.database}")
+    if reply.username:
+        print(f"username: {reply.username}\npassword: {reply.password}")
+        print("(shown once: InfluxDB keeps only its hash; READ on this database only)")
+    else:
+        print(f"token:    {reply.token}\nexpires:  {reply.expires_at} (Unix seconds)")
+        print("(send as gRPC metadata workmesh-series-capability to ListSeries/ReadSeries)")
+    return 0
 
 
 async def _run(args) -> int:

@@ -46,6 +46,7 @@ from workmesh.services.gateway._queue_service import (
     set_owner_fields,
 )
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
+from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
@@ -367,6 +368,14 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         return gateway_pb2.DeleteJobResponse()
 
     @_unary
+    async def GrantSeriesReader(self, request, context):
+        return await series_reader(self, request, context, revoke=False)
+
+    @_unary
+    async def RevokeSeriesReader(self, request, context):
+        return await series_reader(self, request, context, revoke=True)
+
+    @_unary
     async def EstimateJob(self, request, context):
         require_scope(JOBS_SUBMIT)  # an estimate is a submit that is not made
         return await self._estimate(request, context)
@@ -424,6 +433,18 @@ class SeriesCleaner:
         self._registry = registry
         self._tls = tls  # the channel to the results service uses TLS when it has a CA
         self._capabilities = capabilities
+
+    @property
+    def capabilities(self):
+        """The series capabilities it signs with (None with authentication off)."""
+        return self._capabilities
+
+    async def connect(self) -> ResultsClient:
+        """A client of a passing results service; Unavailable when there is none."""
+        instances = await find_service(self._registry, "workmesh-results")
+        if not instances:
+            raise Unavailable("no passing workmesh-results instance in the registry")
+        return ResultsClient(f"{instances[0].address}:{instances[0].port}", timeout=15.0, tls=self._tls)
 
     async def __call__(self, job_id: str) -> None:
         instances = await find_service(self._registry, "workmesh-results")

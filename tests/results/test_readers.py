@@ -34,7 +34,8 @@ def select(url: str, user: str, password: str, db: str, q: str = "SELECT * FROM 
     return influx_http(url, "/query", user, password, urllib.parse.urlencode({"q": q}).encode(), db=db)
 
 
-def users(url: str) -> list[str]:
+def users(url: str) -> str:
+    """SHOW USERS as the admin (the JSON body)."""
     status, body = influx_http(url, "/query", *INFLUX_ADMIN, urllib.parse.urlencode({"q": "SHOW USERS"}).encode())
     assert status == 200, body
     return body

@@ -5,6 +5,7 @@ import warnings
 
 from workmesh.v1 import common_pb2 as workmesh_dot_v1_dot_common__pb2
 from workmesh.v1 import gateway_pb2 as workmesh_dot_v1_dot_gateway__pb2
+from workmesh.v1 import results_pb2 as workmesh_dot_v1_dot_results__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__
@@ -74,6 +75,16 @@ class GatewayStub:
                 '/workmesh.v1.Gateway/DeleteJob',
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.FromString,
+                _registered_method=True)
+        self.GrantSeriesReader = channel.unary_unary(
+                '/workmesh.v1.Gateway/GrantSeriesReader',
+                request_serializer=workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.FromString,
+                _registered_method=True)
+        self.RevokeSeriesReader = channel.unary_unary(
+                '/workmesh.v1.Gateway/RevokeSeriesReader',
+                request_serializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.FromString,
                 _registered_method=True)
         self.RunJobs = channel.stream_stream(
                 '/workmesh.v1.Gateway/RunJobs',
@@ -147,6 +158,22 @@ class GatewayServicer:
 
     def DeleteJob(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GrantSeriesReader(self, request, context):
+        """An external reader of one job's series (`workmesh series grant JOB --reader NAME`): the
+        job's owner or a holder of jobs:manage; recorded in the audit log (series.grant). The
+        gateway calls Results.GrantReader with its grant capability; see that RPC for the reply.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeSeriesReader(self, request, context):
+        """Removes an external reader (`workmesh series revoke`), audited as series.revoke.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -235,6 +262,16 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.DeleteJob,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.SerializeToString,
+            ),
+            'GrantSeriesReader': grpc.unary_unary_rpc_method_handler(
+                    servicer.GrantSeriesReader,
+                    request_deserializer=workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.SerializeToString,
+            ),
+            'RevokeSeriesReader': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeSeriesReader,
+                    request_deserializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.SerializeToString,
             ),
             'RunJobs': grpc.stream_stream_rpc_method_handler(
                     servicer.RunJobs,
@@ -473,6 +510,60 @@ class Gateway:
             '/workmesh.v1.Gateway/DeleteJob',
             workmesh_dot_v1_dot_gateway__pb2.DeleteJobRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.DeleteJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GrantSeriesReader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/GrantSeriesReader',
+            workmesh_dot_v1_dot_results__pb2.GrantReaderRequest.SerializeToString,
+            workmesh_dot_v1_dot_results__pb2.GrantReaderResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeSeriesReader(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/RevokeSeriesReader',
+            workmesh_dot_v1_dot_results__pb2.RevokeReaderRequest.SerializeToString,
+            workmesh_dot_v1_dot_results__pb2.RevokeReaderResponse.FromString,
             options,
             channel_credentials,
             insecure,
