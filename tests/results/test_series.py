@@ -292,3 +292,30 @@ def test_regular_and_irregular_runs_read_back_alike(make_store):
             np.testing.assert_array_equal(got["b"].fields["Q"], [0, 1, 2, 3, 10, 11])
 
     run(scenario())
+
+
+def test_regular_timestamps_are_shared_read_only_and_right(make_store):
+    async def scenario():
+        base, variant = new_job(), new_job()
+        async with serving(make_store()) as client:
+            for job, scale in ((base, 1.0), (variant, 2.0)):
+                writer = client.writer(job)
+                for asset in ("a", "b"):
+                    await writer.series("heat", asset=asset).write(hourly(5), Q=np.arange(5.0) * scale)
+                await writer.series("heat", asset="c").write(hourly(3, start=1), Q=np.arange(3.0) * scale)
+                await writer.close()
+            got = await client.read([base, variant], fields=["Q"])
+            assert [(s.job_id, s.tags["asset"]) for s in got] == [
+                (job, asset) for asset in ("a", "b", "c") for job in (base, variant)
+            ]
+            for s in got:
+                expected = hourly(3, start=1) if s.tags["asset"] == "c" else hourly(5)
+                np.testing.assert_array_equal(s.timestamps, expected)
+                assert not s.timestamps.flags.writeable
+                scale = 1.0 if s.job_id == base else 2.0
+                np.testing.assert_array_equal(s.fields["Q"], np.arange(len(expected)) * scale)
+            # the series with the same regular axis share one array
+            assert got[0].timestamps is got[1].timestamps is got[2].timestamps
+            assert got[4].timestamps is not got[0].timestamps
+
+    run(scenario())
