@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import dataclasses
 import datetime as dt
 import logging
 import os
@@ -65,6 +66,7 @@ log = logging.getLogger("workmesh.gateway.dispatch")
 
 S = common_pb2
 _STREAMED = frozenset({"progress", "log"})
+_AFTER_START = _STREAMED | {"result"}  # what RUNNING may share its commit with
 # A deadline (and timer) is never computed further out than this: a bad stored timeout cannot
 # overflow a datetime (its job still gets it, capped).
 MAX_DEADLINE_SECONDS = 400 * 86400
@@ -529,10 +531,11 @@ class Dispatcher:
                 # (tasks start in creation order), share group commits, and watchers see them
                 # only once committed. A failed write surfaces at the next event or at the end.
                 a.check_writes()
+                # RUNNING, held back to share the commit of the event that came with it.
+                running: tuple[list[S.JobEvent], JobUpdate] | None = None
                 if kind == "started":
                     name = ev.started.instance_id or inst.name
-                    a.write_soon(
-                        self._store,
+                    running = (
                         [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
                         JobUpdate(
                             status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name, worker_seq=ev.seq
@@ -541,10 +544,20 @@ class Dispatcher:
                     self._outcomes.transition(S.JOB_STATUS_RUNNING, job.workflow_type)
                     if self._metrics is not None:
                         self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
-                elif kind in _STREAMED:
+                    # The worker's next event, when it is already here (a short job's result,
+                    # its first progress), is stored in the same transaction as RUNNING: one
+                    # commit less per job, and watchers still see RUNNING first. Only what is
+                    # already received is joined, so RUNNING is never kept waiting.
+                    ready = take_ready(call, _AFTER_START)
+                    if ready is None:
+                        a.write_soon(self._store, *running)
+                        continue
+                    ev, kind = ready, ready.WhichOneof("payload")
+                    a.worker_seq = ev.seq
+                if kind in _STREAMED:
                     # Every progress and log event the worker sent that is already here goes
                     # out in one append (all stored and numbered, one operation for the lot).
-                    events: list[S.JobEvent] = []
+                    events: list[S.JobEvent] = [] if running is None else running[0]
                     progress = None
                     while True:
                         if kind == "progress":
@@ -557,19 +570,27 @@ class Dispatcher:
                         if ev is None:
                             break
                         kind = ev.WhichOneof("payload")
-                    a.write_soon(self._store, events, JobUpdate(progress=progress, worker_seq=a.worker_seq))
+                    update = JobUpdate(progress=progress, worker_seq=a.worker_seq)
+                    if running is not None:
+                        update = dataclasses.replace(running[1], progress=progress, worker_seq=a.worker_seq)
+                    a.write_soon(self._store, events, update)
                 elif kind == "result":
                     a.outcome = Outcome.SUCCEEDED
                     # Queued behind the writes in flight (same transaction when they meet), with
-                    # the attempt's end.
+                    # the attempt's end (and RUNNING, when the result came with it).
                     await self._outcomes.finish(
                         job.job_id,
-                        [S.JobEvent(result=ev.result), status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number)],
+                        [
+                            *(running[0] if running is not None else ()),
+                            S.JobEvent(result=ev.result),
+                            status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number),
+                        ],
                         S.JOB_STATUS_SUCCEEDED,
                         result=ev.result,
                         worker_seq=ev.seq,
                         ordered=True,
                         attempt=a,
+                        running=running[1] if running is not None else None,
                     )
                     with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
                         await a.settle()  # committed before the terminal write: only errors are left
@@ -626,7 +647,7 @@ class Dispatcher:
         raise Lost("the worker ended the stream without a result")
 
 
-def take_ready(call) -> worker_pb2.WorkerEvent | None:
-    """The call's next event if it is a progress or log event already received, else None."""
+def take_ready(call, kinds: frozenset[str] = _STREAMED) -> worker_pb2.WorkerEvent | None:
+    """The call's next event if it is of `kinds` (progress or log) and already received, else None."""
     take = getattr(call, "take_ready", None)  # session calls buffer; a plain Execute call does not say
-    return None if take is None else take(_STREAMED)
+    return None if take is None else take(kinds)

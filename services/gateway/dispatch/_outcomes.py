@@ -128,6 +128,7 @@ class Outcomes:
         workflow_type: str = "",
         ordered: bool = False,
         attempt: Attempt | None = None,
+        running: JobUpdate | None = None,
     ) -> None:
         """Write the job's terminal `events` and `status` (a job already terminal or deleted is
         left as it is).
@@ -135,12 +136,13 @@ class Outcomes:
         Args:
             ordered: queue the write behind the attempt's writes in flight.
             attempt: the attempt whose end is recorded in the same transaction.
+            running: the RUNNING update whose events lead `events` (started_at, instance_id
+                kept; it shares this commit).
         """
-        write: Any = self._store.append(
-            job_id,
-            events,
-            JobUpdate(status=status, finished_at=utcnow(), error=error, result=result, worker_seq=worker_seq),
-        )
+        update = JobUpdate(status=status, finished_at=utcnow(), error=error, result=result, worker_seq=worker_seq)
+        if running is not None:
+            update.started_at, update.instance_id = running.started_at, running.instance_id
+        write: Any = self._store.append(job_id, events, update)
         if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
             write = asyncio.ensure_future(write)
         end = None
@@ -159,8 +161,8 @@ class Outcomes:
                 with contextlib.suppress(NotFound, Unavailable):
                     await end
         if self._metrics is not None:
-            running = self._driven.running.get(job_id)
-            self.transition(status, workflow_type or (running.job.workflow_type if running else ""))
+            driven = self._driven.running.get(job_id)
+            self.transition(status, workflow_type or (driven.job.workflow_type if driven else ""))
 
     def transition(self, status: int, workflow_type: str) -> None:
         """Count a job's status change (metrics)."""
