@@ -28,6 +28,7 @@ from workmesh.workers._decorator import WorkflowDefinition, definition_of, workf
 from workmesh.workers._loader import load_worker, run_worker
 from workmesh.workers._params import Param
 from workmesh.workers._series import ResultsConnection
+from workmesh.workers._steps import StepFailed
 from workmesh.workers._worker import SDK_VERSION, Worker
 from workmesh.workers.params import from_python, to_python, validate_params
 from workmesh.workers.transport._servicer import create_server
@@ -41,6 +42,7 @@ __all__ = [
     "Result",
     "ResultsConnection",
     "RetryableError",
+    "StepFailed",
     "Worker",
     "WorkerConfig",
     "WorkflowDefinition",

@@ -223,6 +223,48 @@ class Context:
         if self._event is not None:
             self._event.set()
 
+    def step(self, name: str, workflow_type: str, params: Mapping[str, Any] | None = None) -> Any:
+        """Run another workflow type as a step of this job: a child job, and return its result.
+
+        From an ``async def`` handler, await it (several steps in parallel with
+        ``asyncio.gather``)::
+
+            sim = await ctx.step("simulate", "heat-demand", {"buildings": 500})
+            kpi = await ctx.step("kpi", "kpi", {"demand": sim.outputs["total_kwh"]})
+
+        From a ``def`` handler (a worker thread) the same call blocks instead.
+
+        A step is identified by (this job, `name`) and runs at most once to success: when this
+        job runs again (its worker died, or it was retried with RetryJob), a step that succeeded
+        returns its stored result at once without running, one still running is awaited, and
+        one that failed runs again. The child job is routed, retried, timed out and traced like
+        any job; it is listed with this job as its ``parent_id`` and can be watched on its own.
+
+        Args:
+            name: the step's name, unique within this job (the same name with another type or
+                other params is refused).
+            workflow_type: the type the step runs (any type a live worker serves).
+            params: its parameters as Python values (numbers, strings, bools, datetimes,
+                timedeltas, bytes), checked by the gateway against that type.
+
+        Returns:
+            The child's :class:`Result` (outputs as plain Python values, data, series refs);
+            a coroutine in async handlers.
+
+        Raises:
+            StepFailed: the child failed, was cancelled or timed out (``job_id``, ``code`` say
+                which and why), or the gateway refused the step (``status``: NOT_FOUND for an
+                unknown type — the message names the available ones —, FAILED_PRECONDITION for
+                a reused name, RESOURCE_EXHAUSTED past the limits on steps).
+        """
+        from workmesh.workers._steps import run_step  # the gateway client: loaded with the first step
+
+        job = self._job
+        coro = run_step(job, name, workflow_type, params)
+        if job.loop_thread == threading.get_ident():
+            return coro
+        return asyncio.run_coroutine_threadsafe(coro, job.loop).result()
+
     def series(
         self, measurement: str, /, *, units: Mapping[str, str] | None = None, time_unit: str = "ns", **tags: str
     ) -> Any:

@@ -149,6 +149,7 @@ class Job:
         # The attempt's series write capability (auth on): for the series writer only, never
         # shown to handler code or logged.
         self.series_token = request.series_token
+        self.gateway_address = request.gateway_address  # where ctx.step calls RunStep ("" : no steps)
         self.trace_context = dict(request.trace_context)  # W3C carrier of the job's trace (may be empty)
         self.outcome: Outcome | None = None  # once done
         self.loop = asyncio.get_running_loop()

@@ -55,6 +55,8 @@ def job_to_proto(record: JobRecord, list_view: bool = False) -> gateway_pb2.Job:
         labels=record.labels,
         instance_id=record.instance_id,
         omitted_params=omitted,
+        parent_id=record.parent_id,
+        step_name=record.step_name,
     )
     _set_time(job.created_at, record.created_at)
     _set_time(job.updated_at, record.updated_at)

@@ -40,6 +40,7 @@ from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway._audit import AuditServicer
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway._shares import SharesError, load_shares
+from workmesh.services.gateway._steps import StepLimits
 from workmesh.services.gateway._tokens import TokenAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
@@ -148,6 +149,7 @@ class GatewayConfig:
     auth: AuthConfig = field(default_factory=AuthConfig)
     notify: NotifyConfig = field(default_factory=NotifyConfig)
     tls: TlsConfig = field(default_factory=TlsConfig)
+    steps: StepLimits = field(default_factory=StepLimits)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -156,7 +158,8 @@ class GatewayConfig:
         ``WORKMESH_LEASE_SECONDS``, ``WORKMESH_LEASE_RENEW``, ``WORKMESH_REATTACH_WAIT``,
         ``WORKMESH_JOB_TTL``, ``WORKMESH_STORE_RETRY``, ``WORKMESH_CANCEL_GRACE``, ``WORKMESH_SHUTDOWN_GRACE``,
         ``WORKMESH_TYPE_RETENTION``, ``WORKMESH_FAULT_STALL_DISPATCH``/``_EXECUTE``,
-        ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE``, (see
+        ``WORKMESH_WORKER_SESSIONS``, ``WORKMESH_SCHEDULER``, ``WORKMESH_SHARES_FILE``,
+        ``WORKMESH_MAX_STEPS``, ``WORKMESH_MAX_STEP_DEPTH``, (see
         :class:`HttpConfig`) ``WORKMESH_HTTP_ADDR``, (see
         :class:`~workmesh.services.core.auth.AuthConfig`) ``WORKMESH_AUTH``/``WORKMESH_JWT_*`` and (see
         :class:`NotifyConfig`) ``WORKMESH_NOTIFY_*``/``WORKMESH_SMTP_*``.
@@ -195,6 +198,10 @@ class GatewayConfig:
             tls=TlsConfig.from_env(env),
             notify=NotifyConfig.from_env(env),
             type_retention=envvars.seconds(env, "WORKMESH_TYPE_RETENTION", cls.type_retention, above=0, off=True),
+            steps=StepLimits(
+                max_steps=envvars.integer(env, "WORKMESH_MAX_STEPS", StepLimits.max_steps, minimum=0),
+                max_depth=envvars.integer(env, "WORKMESH_MAX_STEP_DEPTH", StepLimits.max_depth, minimum=0),
+            ),
         )
 
 
@@ -421,9 +428,18 @@ def create_server(
         capabilities=capabilities,
     )
     dispatcher.observe(metrics)
+    # Where a handler's ctx.step reaches this gateway (sent with each attempt).
+    bound_host, _ = split_host_port(config.address)
+    dispatcher.gateway_address = join_host_port(advertise_host(bound_host, config.advertise), port)
     cleaner = SeriesCleaner(config.registry, tls=config.tls, capabilities=capabilities)
     servicer = GatewayServicer(
-        store, catalog, dispatcher, delete_series=cleaner, max_message_bytes=size, notify=config.notify
+        store,
+        catalog,
+        dispatcher,
+        delete_series=cleaner,
+        max_message_bytes=size,
+        notify=config.notify,
+        step_limits=config.steps,
     )
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)

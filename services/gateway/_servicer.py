@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import logging
@@ -48,6 +49,7 @@ from workmesh.services.gateway._queue_service import (
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
 from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._runjobs import RunJobsStream
+from workmesh.services.gateway._steps import StepLimits, Steps, cascade
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
@@ -133,6 +135,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         delete_series=None,
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         notify: NotifyConfig | None = None,
+        step_limits: StepLimits | None = None,
     ) -> None:
         self._notify = notify
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
@@ -143,6 +146,13 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
         self._queue_watch = QueueWatch(dispatcher.queue, self._versions)
+        self._steps = Steps(
+            store,
+            self.submit,
+            lambda name, params: validate_params(self._workflow_type(name).params, params),
+            step_limits or StepLimits(),
+            watch_idle=watch_idle,
+        )
 
     _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))
 
@@ -190,6 +200,14 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
     @_unary
     async def SubmitJob(self, request, context):
+        return await self.submit(request, context)
+
+    async def submit(self, request, context, *, parent: str = "", step_name: str = "", key: str | None = None):
+        """SubmitJob's body; with `parent`, a step of that job (see ``_steps.py``) stored under `key`.
+
+        A step is not held to its owner's queued-job limit: its parent runs already, and
+        refusing its step would fail a workflow half way (steps are bounded per job instead).
+        """
         require_scope(JOBS_SUBMIT)  # before any check of the request: the answer does not depend on it
         name = request.workflow_type
         if not name:
@@ -204,9 +222,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         owner, priority = owner_fields(request, context)
         labels = owner_labels(request.labels, owner, priority)
         dispatcher = self._dispatcher
-        key = owned_key(request.idempotency_key) or None
+        if not parent:
+            key = owned_key(request.idempotency_key) or None
         try:
-            check_queue_limits(dispatcher.queue, owner)
+            if not parent:
+                check_queue_limits(dispatcher.queue, owner)
         except ResourceExhausted:
             # A resubmit of a job that exists (a client retrying after a lost reply) is not a
             # new job: it gets that job, as below, even with the owner at its queued limit.
@@ -240,6 +260,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(seconds=dispatcher.lease_seconds),
                 notify=notify,
                 audit=audit_entry("submit", job_id, context),  # stored with the job
+                parent_id=parent,
+                step_name=step_name,
             )
             stored, created = await self._store.create(record)
         if created:
@@ -352,9 +374,21 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         return gateway_pb2.ListJobsResponse(jobs=jobs, next_page_token=token)
 
     @_unary
+    async def RunStep(self, request, context):
+        return await self._steps.run(request, context)
+
+    @_unary
     async def CancelJob(self, request, context):
         await visible_job(self._store.get, _job_id(request), MANAGE)
         record = await self._dispatcher.cancel(_job_id(request), request.reason)
+        why = f"its parent job {record.job_id} was cancelled"
+
+        async def cancel_step(child: JobRecord) -> None:
+            if not child.terminal:
+                with contextlib.suppress(NotFound, FailedPrecondition):  # ended or deleted meanwhile
+                    await self._dispatcher.cancel(child.job_id, why)
+
+        await cascade(self._store, record.job_id, cancel_step)
         await record_action(self._audit, "cancel", record.job_id, context, request.reason)
         return set_owner_fields(job_to_proto(record))
 
@@ -362,6 +396,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     async def DeleteJob(self, request, context):
         job_id = _job_id(request)
         await visible_job(self._store.get, job_id, MANAGE)
+
+        async def delete_step(child: JobRecord) -> None:
+            await self._dispatcher.delete(child.job_id, self._delete_series)
+
+        await cascade(self._store, job_id, delete_step)  # a workflow goes with its steps
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
         await record_action(self._audit, "delete", job_id, context)

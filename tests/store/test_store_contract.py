@@ -376,3 +376,35 @@ def test_creates_queued_together_resolve_ids_and_keys_in_order(backend: Backend)
             assert [e.seq for e in await store.events("b")] == [1]
 
     run(body())
+
+
+def test_steps_are_found_or_created_once_and_listed_by_parent(backend: Backend) -> None:
+    # A workflow step is a job with parent_id/step_name, created under a key made of them:
+    # concurrent asks for one step make one child, and children() lists a parent's steps.
+    async def body() -> None:
+        async with backend.open() as one, backend.open() as two:
+            parent, _ = await one.create(new_job())
+            key = f"workmesh.step:{parent.job_id}:simulate:1"
+            stores = [one, two] * 4
+            made = await asyncio.gather(
+                *(s.create(new_job(parent_id=parent.job_id, step_name="simulate", idempotency_key=key)) for s in stores)
+            )
+            assert sum(is_new for _, is_new in made) == 1
+            child_id = made[0][0].job_id
+            assert {job.job_id for job, _ in made} == {child_id}
+            kpi, _ = await two.create(new_job("kpi", parent_id=parent.job_id, step_name="kpi"))
+            await one.create(new_job())  # an unrelated job is nobody's step
+            steps = await one.children(parent.job_id)
+            assert [(s.job_id, s.step_name, s.parent_id) for s in steps] == [
+                (child_id, "simulate", parent.job_id),
+                (kpi.job_id, "kpi", parent.job_id),
+            ]
+            got = await two.get(child_id)
+            assert (got.parent_id, got.step_name) == (parent.job_id, "simulate")
+            assert (await one.get(parent.job_id)).parent_id == ""
+            assert await one.children(child_id) == []
+            assert await one.children("no-such-job") == []
+            await one.delete(kpi.job_id)
+            assert [s.job_id for s in await two.children(parent.job_id)] == [child_id]
+
+    run(body())

@@ -15,6 +15,7 @@ def test_workers_exports():
             "Result",
             "ResultsConnection",
             "RetryableError",
+            "StepFailed",
             "Worker",
             "WorkerConfig",
             "WorkflowDefinition",

@@ -231,7 +231,7 @@ class StatusChange(_message.Message):
     def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification", "queue")
+    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification", "queue", "step")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -241,6 +241,7 @@ class JobEvent(_message.Message):
     ERROR_FIELD_NUMBER: _ClassVar[int]
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
+    STEP_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: _timestamp_pb2.Timestamp
     status: StatusChange
@@ -250,7 +251,34 @@ class JobEvent(_message.Message):
     error: JobError
     notification: NotificationOutcome
     queue: QueuePlace
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ...) -> None: ...
+    step: StepEvent
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ..., step: _Optional[_Union[StepEvent, _Mapping]] = ...) -> None: ...
+
+class StepEvent(_message.Message):
+    __slots__ = ("kind", "step_name", "child_job_id", "workflow_type", "child_status", "message")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[StepEvent.Kind]
+        KIND_STARTED: _ClassVar[StepEvent.Kind]
+        KIND_SUCCEEDED: _ClassVar[StepEvent.Kind]
+        KIND_FAILED: _ClassVar[StepEvent.Kind]
+    KIND_UNSPECIFIED: StepEvent.Kind
+    KIND_STARTED: StepEvent.Kind
+    KIND_SUCCEEDED: StepEvent.Kind
+    KIND_FAILED: StepEvent.Kind
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    STEP_NAME_FIELD_NUMBER: _ClassVar[int]
+    CHILD_JOB_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
+    CHILD_STATUS_FIELD_NUMBER: _ClassVar[int]
+    MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: StepEvent.Kind
+    step_name: str
+    child_job_id: str
+    workflow_type: str
+    child_status: JobStatus
+    message: str
+    def __init__(self, kind: _Optional[_Union[StepEvent.Kind, str]] = ..., step_name: _Optional[str] = ..., child_job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., child_status: _Optional[_Union[JobStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class QueuePlace(_message.Message):
     __slots__ = ("position", "queued", "expected_start")

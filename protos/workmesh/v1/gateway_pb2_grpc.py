@@ -106,6 +106,11 @@ class GatewayStub:
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.FromString,
                 _registered_method=True)
+        self.RunStep = channel.unary_unary(
+                '/workmesh.v1.Gateway/RunStep',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -220,6 +225,19 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunStep(self, request, context):
+        """Runs one step of a running job (issue 13; called by the worker SDK's ctx.step): finds or
+        creates the child job keyed by (parent_job_id, step_name) and returns it once it has ended.
+        A step that already succeeded (in an earlier attempt of the parent, or in the job it
+        retries) is returned at once without running again; one still running is awaited, never
+        duplicated; one that failed in an earlier attempt runs again. The same step name with another
+        type or other params: FAILED_PRECONDITION. Unknown type: NOT_FOUND. Too many steps or too
+        deep: RESOURCE_EXHAUSTED.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -292,6 +310,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.RetryJob,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.SerializeToString,
+            ),
+            'RunStep': grpc.unary_unary_rpc_method_handler(
+                    servicer.RunStep,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -672,6 +695,33 @@ class Gateway:
             '/workmesh.v1.Gateway/RetryJob',
             workmesh_dot_v1_dot_gateway__pb2.RetryJobRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.SubmitJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunStep(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/workmesh.v1.Gateway/RunStep',
+            workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.FromString,
             options,
             channel_credentials,
             insecure,

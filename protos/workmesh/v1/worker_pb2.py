@@ -26,7 +26,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from workmesh.v1 import common_pb2 as workmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18workmesh/v1/worker.proto\x12\x0bworkmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18workmesh/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x9a\x01\n\x10\x44\x65scribeResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x05types\x18\x02 \x03(\x0b\x32\x19.workmesh.v1.WorkflowType\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12\x0f\n\x07session\x18\x06 \x01(\x08\"\x88\x03\n\x0e\x45xecuteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_type\x18\x02 \x01(\t\x12\x37\n\x06params\x18\x03 \x03(\x0b\x32\'.workmesh.v1.ExecuteRequest.ParamsEntry\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12,\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\rtrace_context\x18\x06 \x03(\x0b\x32-.workmesh.v1.ExecuteRequest.TraceContextEntry\x12\x14\n\x0cseries_token\x18\x07 \x01(\t\x1a\x46\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.workmesh.v1.ParamValue:\x02\x38\x01\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x07Started\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"\x9a\x02\n\x0bWorkerEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x07started\x18\x03 \x01(\x0b\x32\x14.workmesh.v1.StartedH\x00\x12)\n\x08progress\x18\x04 \x01(\x0b\x32\x15.workmesh.v1.ProgressH\x00\x12#\n\x03log\x18\x05 \x01(\x0b\x32\x14.workmesh.v1.LogLineH\x00\x12(\n\x06result\x18\x06 \x01(\x0b\x32\x16.workmesh.v1.JobResultH\x00\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.workmesh.v1.JobErrorH\x00\x42\t\n\x07payload\"/\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"2\n\rAttachRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\"\xb9\x01\n\x0eSessionCommand\x12.\n\x07\x65xecute\x18\x01 \x01(\x0b\x32\x1b.workmesh.v1.ExecuteRequestH\x00\x12,\n\x06\x61ttach\x18\x02 \x01(\x0b\x32\x1a.workmesh.v1.AttachRequestH\x00\x12,\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1a.workmesh.v1.CancelRequestH\x00\x12\x10\n\x06\x64\x65tach\x18\x04 \x01(\tH\x00\x42\t\n\x07\x63ommand\"?\n\x0eSessionRequest\x12-\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x1b.workmesh.v1.SessionCommand\"-\n\x0cSessionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x80\x01\n\x0cSessionEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x18.workmesh.v1.WorkerEventH\x00\x12*\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.workmesh.v1.SessionErrorH\x00\x42\t\n\x07payload\"9\n\x0cSessionReply\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.workmesh.v1.SessionEvent2\xe1\x02\n\x06Worker\x12G\n\x08\x44\x65scribe\x12\x1c.workmesh.v1.DescribeRequest\x1a\x1d.workmesh.v1.DescribeResponse\x12\x42\n\x07\x45xecute\x12\x1b.workmesh.v1.ExecuteRequest\x1a\x18.workmesh.v1.WorkerEvent0\x01\x12\x41\n\x06\x43\x61ncel\x12\x1a.workmesh.v1.CancelRequest\x1a\x1b.workmesh.v1.CancelResponse\x12@\n\x06\x41ttach\x12\x1a.workmesh.v1.AttachRequest\x1a\x18.workmesh.v1.WorkerEvent0\x01\x12\x45\n\x07Session\x12\x1b.workmesh.v1.SessionRequest\x1a\x19.workmesh.v1.SessionReply(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18workmesh/v1/worker.proto\x12\x0bworkmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x18workmesh/v1/common.proto\"\x11\n\x0f\x44\x65scribeRequest\"\x9a\x01\n\x10\x44\x65scribeResponse\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\x12(\n\x05types\x18\x02 \x03(\x0b\x32\x19.workmesh.v1.WorkflowType\x12\x10\n\x08\x63\x61pacity\x18\x03 \x01(\x05\x12\x0f\n\x07running\x18\x04 \x01(\x05\x12\x13\n\x0bsdk_version\x18\x05 \x01(\t\x12\x0f\n\x07session\x18\x06 \x01(\x08\"\xa1\x03\n\x0e\x45xecuteRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_type\x18\x02 \x01(\t\x12\x37\n\x06params\x18\x03 \x03(\x0b\x32\'.workmesh.v1.ExecuteRequest.ParamsEntry\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12,\n\x08\x64\x65\x61\x64line\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x44\n\rtrace_context\x18\x06 \x03(\x0b\x32-.workmesh.v1.ExecuteRequest.TraceContextEntry\x12\x14\n\x0cseries_token\x18\x07 \x01(\t\x12\x17\n\x0fgateway_address\x18\x08 \x01(\t\x1a\x46\n\x0bParamsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12&\n\x05value\x18\x02 \x01(\x0b\x32\x17.workmesh.v1.ParamValue:\x02\x38\x01\x1a\x33\n\x11TraceContextEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x1e\n\x07Started\x12\x13\n\x0binstance_id\x18\x01 \x01(\t\"\x9a\x02\n\x0bWorkerEvent\x12\x0b\n\x03seq\x18\x01 \x01(\x04\x12(\n\x04time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\'\n\x07started\x18\x03 \x01(\x0b\x32\x14.workmesh.v1.StartedH\x00\x12)\n\x08progress\x18\x04 \x01(\x0b\x32\x15.workmesh.v1.ProgressH\x00\x12#\n\x03log\x18\x05 \x01(\x0b\x32\x14.workmesh.v1.LogLineH\x00\x12(\n\x06result\x18\x06 \x01(\x0b\x32\x16.workmesh.v1.JobResultH\x00\x12&\n\x05\x65rror\x18\x07 \x01(\x0b\x32\x15.workmesh.v1.JobErrorH\x00\x42\t\n\x07payload\"/\n\rCancelRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\x1f\n\x0e\x43\x61ncelResponse\x12\r\n\x05\x66ound\x18\x01 \x01(\x08\"2\n\rAttachRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x11\n\tafter_seq\x18\x02 \x01(\x04\"\xb9\x01\n\x0eSessionCommand\x12.\n\x07\x65xecute\x18\x01 \x01(\x0b\x32\x1b.workmesh.v1.ExecuteRequestH\x00\x12,\n\x06\x61ttach\x18\x02 \x01(\x0b\x32\x1a.workmesh.v1.AttachRequestH\x00\x12,\n\x06\x63\x61ncel\x18\x03 \x01(\x0b\x32\x1a.workmesh.v1.CancelRequestH\x00\x12\x10\n\x06\x64\x65tach\x18\x04 \x01(\tH\x00\x42\t\n\x07\x63ommand\"?\n\x0eSessionRequest\x12-\n\x08\x63ommands\x18\x01 \x03(\x0b\x32\x1b.workmesh.v1.SessionCommand\"-\n\x0cSessionError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x80\x01\n\x0cSessionEvent\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12)\n\x05\x65vent\x18\x02 \x01(\x0b\x32\x18.workmesh.v1.WorkerEventH\x00\x12*\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x19.workmesh.v1.SessionErrorH\x00\x42\t\n\x07payload\"9\n\x0cSessionReply\x12)\n\x06\x65vents\x18\x01 \x03(\x0b\x32\x19.workmesh.v1.SessionEvent2\xe1\x02\n\x06Worker\x12G\n\x08\x44\x65scribe\x12\x1c.workmesh.v1.DescribeRequest\x1a\x1d.workmesh.v1.DescribeResponse\x12\x42\n\x07\x45xecute\x12\x1b.workmesh.v1.ExecuteRequest\x1a\x18.workmesh.v1.WorkerEvent0\x01\x12\x41\n\x06\x43\x61ncel\x12\x1a.workmesh.v1.CancelRequest\x1a\x1b.workmesh.v1.CancelResponse\x12@\n\x06\x41ttach\x12\x1a.workmesh.v1.AttachRequest\x1a\x18.workmesh.v1.WorkerEvent0\x01\x12\x45\n\x07Session\x12\x1b.workmesh.v1.SessionRequest\x1a\x19.workmesh.v1.SessionReply(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -42,31 +42,31 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_DESCRIBERESPONSE']._serialized_start=120
   _globals['_DESCRIBERESPONSE']._serialized_end=274
   _globals['_EXECUTEREQUEST']._serialized_start=277
-  _globals['_EXECUTEREQUEST']._serialized_end=669
-  _globals['_EXECUTEREQUEST_PARAMSENTRY']._serialized_start=546
-  _globals['_EXECUTEREQUEST_PARAMSENTRY']._serialized_end=616
-  _globals['_EXECUTEREQUEST_TRACECONTEXTENTRY']._serialized_start=618
-  _globals['_EXECUTEREQUEST_TRACECONTEXTENTRY']._serialized_end=669
-  _globals['_STARTED']._serialized_start=671
-  _globals['_STARTED']._serialized_end=701
-  _globals['_WORKEREVENT']._serialized_start=704
-  _globals['_WORKEREVENT']._serialized_end=986
-  _globals['_CANCELREQUEST']._serialized_start=988
-  _globals['_CANCELREQUEST']._serialized_end=1035
-  _globals['_CANCELRESPONSE']._serialized_start=1037
-  _globals['_CANCELRESPONSE']._serialized_end=1068
-  _globals['_ATTACHREQUEST']._serialized_start=1070
-  _globals['_ATTACHREQUEST']._serialized_end=1120
-  _globals['_SESSIONCOMMAND']._serialized_start=1123
-  _globals['_SESSIONCOMMAND']._serialized_end=1308
-  _globals['_SESSIONREQUEST']._serialized_start=1310
-  _globals['_SESSIONREQUEST']._serialized_end=1373
-  _globals['_SESSIONERROR']._serialized_start=1375
-  _globals['_SESSIONERROR']._serialized_end=1420
-  _globals['_SESSIONEVENT']._serialized_start=1423
-  _globals['_SESSIONEVENT']._serialized_end=1551
-  _globals['_SESSIONREPLY']._serialized_start=1553
-  _globals['_SESSIONREPLY']._serialized_end=1610
-  _globals['_WORKER']._serialized_start=1613
-  _globals['_WORKER']._serialized_end=1966
+  _globals['_EXECUTEREQUEST']._serialized_end=694
+  _globals['_EXECUTEREQUEST_PARAMSENTRY']._serialized_start=571
+  _globals['_EXECUTEREQUEST_PARAMSENTRY']._serialized_end=641
+  _globals['_EXECUTEREQUEST_TRACECONTEXTENTRY']._serialized_start=643
+  _globals['_EXECUTEREQUEST_TRACECONTEXTENTRY']._serialized_end=694
+  _globals['_STARTED']._serialized_start=696
+  _globals['_STARTED']._serialized_end=726
+  _globals['_WORKEREVENT']._serialized_start=729
+  _globals['_WORKEREVENT']._serialized_end=1011
+  _globals['_CANCELREQUEST']._serialized_start=1013
+  _globals['_CANCELREQUEST']._serialized_end=1060
+  _globals['_CANCELRESPONSE']._serialized_start=1062
+  _globals['_CANCELRESPONSE']._serialized_end=1093
+  _globals['_ATTACHREQUEST']._serialized_start=1095
+  _globals['_ATTACHREQUEST']._serialized_end=1145
+  _globals['_SESSIONCOMMAND']._serialized_start=1148
+  _globals['_SESSIONCOMMAND']._serialized_end=1333
+  _globals['_SESSIONREQUEST']._serialized_start=1335
+  _globals['_SESSIONREQUEST']._serialized_end=1398
+  _globals['_SESSIONERROR']._serialized_start=1400
+  _globals['_SESSIONERROR']._serialized_end=1445
+  _globals['_SESSIONEVENT']._serialized_start=1448
+  _globals['_SESSIONEVENT']._serialized_end=1576
+  _globals['_SESSIONREPLY']._serialized_start=1578
+  _globals['_SESSIONREPLY']._serialized_end=1635
+  _globals['_WORKER']._serialized_start=1638
+  _globals['_WORKER']._serialized_end=1991
 # @@protoc_insertion_point(module_scope)

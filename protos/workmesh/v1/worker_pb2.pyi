@@ -31,7 +31,7 @@ class DescribeResponse(_message.Message):
     def __init__(self, instance_id: _Optional[str] = ..., types: _Optional[_Iterable[_Union[_common_pb2.WorkflowType, _Mapping]]] = ..., capacity: _Optional[int] = ..., running: _Optional[int] = ..., sdk_version: _Optional[str] = ..., session: _Optional[bool] = ...) -> None: ...
 
 class ExecuteRequest(_message.Message):
-    __slots__ = ("job_id", "workflow_type", "params", "attempt", "deadline", "trace_context", "series_token")
+    __slots__ = ("job_id", "workflow_type", "params", "attempt", "deadline", "trace_context", "series_token", "gateway_address")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class ExecuteRequest(_message.Message):
     DEADLINE_FIELD_NUMBER: _ClassVar[int]
     TRACE_CONTEXT_FIELD_NUMBER: _ClassVar[int]
     SERIES_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    GATEWAY_ADDRESS_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
@@ -60,7 +61,8 @@ class ExecuteRequest(_message.Message):
     deadline: _timestamp_pb2.Timestamp
     trace_context: _containers.ScalarMap[str, str]
     series_token: str
-    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., attempt: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., series_token: _Optional[str] = ...) -> None: ...
+    gateway_address: str
+    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., attempt: _Optional[int] = ..., deadline: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., trace_context: _Optional[_Mapping[str, str]] = ..., series_token: _Optional[str] = ..., gateway_address: _Optional[str] = ...) -> None: ...
 
 class Started(_message.Message):
     __slots__ = ("instance_id",)

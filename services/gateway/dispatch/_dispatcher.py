@@ -130,6 +130,7 @@ class Dispatcher:
         self._busy_pause = busy_pause
         self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
         self.lease_seconds = lease_seconds
+        self.gateway_address = ""  # host:port of this gateway, sent with attempts for ctx.step
         self._metrics = metrics
         self._faults = faults or Faults()
         self._renew_interval = renew_interval
@@ -370,6 +371,7 @@ class Dispatcher:
         job, inst = a.job, a.inst
         request = job.request
         request.attempt = a.number
+        request.gateway_address = self.gateway_address
         if job.timeout_s:
             request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
         if self._capabilities is not None:

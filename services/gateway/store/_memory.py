@@ -66,6 +66,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
         self._jobs: dict[str, _Entry] = {}
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
         self._keys: dict[str, str] = {}  # idempotency key -> job id
+        self._children: dict[str, list[str]] = {}  # parent job id -> its steps' job ids, oldest first
         self._live: dict[str, None] = {}  # non-terminal job ids, oldest first (for claim)
         self._types: dict[str, tuple[common_pb2.WorkflowType, dt.datetime]] = {}
 
@@ -93,6 +94,8 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
         self._live[record.job_id] = None
         if job.idempotency_key:
             self._keys[job.idempotency_key] = record.job_id
+        if record.parent_id:
+            self._children.setdefault(record.parent_id, []).append(record.job_id)
         if record.notify:
             self._outbox_created(record.job_id, record.notify)
         if record.audit is not None:
@@ -109,6 +112,10 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
         """The job, or None when unknown."""
         entry = self._jobs.get(job_id)
         return _copy(entry.record) if entry is not None else None
+
+    async def children(self, parent_id: str) -> list[JobRecord]:
+        """The jobs created with ``parent_id``, oldest first."""
+        return [_copy(self._jobs[c].record) for c in self._children.get(parent_id, ()) if c in self._jobs]
 
     async def list_jobs(
         self,
@@ -211,6 +218,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
             return False
         self._order[entry.index] = None
         self._live.pop(job_id, None)
+        self._children.pop(job_id, None)
         key = entry.record.idempotency_key
         if key and self._keys.get(key) == job_id:
             del self._keys[key]

@@ -60,6 +60,10 @@ class JobRecord:
     # The submit's audit entry, stored with the job in the same transaction when create stores
     # it (not when an idempotency key finds an earlier job); given to create, never read back.
     audit: AuditEntry | None = None
+    # A step of a workflow (issue 13): the job whose handler asked for it, and the step's name
+    # within that job. Empty for a job submitted by a client.
+    parent_id: str = ""
+    step_name: str = ""
 
     @property
     def terminal(self) -> bool:
@@ -145,6 +149,10 @@ class JobStore(Protocol):
 
     async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
         """Stored events with seq > after_seq, in order."""
+        ...
+
+    async def children(self, parent_id: str) -> list[JobRecord]:
+        """The jobs created with ``parent_id`` (the steps of that job), oldest first."""
         ...
 
     # Optional: ``async def peek(job_id) -> (last_seq, terminal) | None`` — the same as from

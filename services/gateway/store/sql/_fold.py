@@ -185,6 +185,8 @@ _JOB_COLUMNS = {
     "not_before": "timestamptz",
     "trace_parent": "varchar",
     "worker_seq": "bigint",
+    "parent_id": "varchar",
+    "step_name": "varchar",
     "lease_owner": "varchar",
     "lease_until": "timestamptz",
 }

@@ -406,6 +406,11 @@ def read_job_by_key(conn: sa.Connection, idempotency_key: str) -> JobRecord | No
     return None if row is None else row_to_record(row)
 
 
+def read_children(conn: sa.Connection, parent_id: str) -> list[JobRecord]:
+    query = sa.select(jobs).where(jobs.c.parent_id == parent_id).order_by(jobs.c.pos)
+    return [row_to_record(row) for row in conn.execute(query)]
+
+
 def read_jobs(
     conn: sa.Connection, workflow_type: str | None, statuses: Sequence[int], limit: int, after: str | None
 ) -> list[JobRecord]:

@@ -79,7 +79,10 @@ jobs = sa.Table(
     sa.Column("lease_until", UtcDateTime),
     sa.Column("trace_parent", sa.String(512), nullable=False, server_default=""),
     sa.Column("worker_seq", sa.BigInteger, nullable=False, server_default="0"),
+    sa.Column("parent_id", sa.String(64)),
+    sa.Column("step_name", sa.String(200)),
     sa.Index("ix_jobs_type_pos", "workflow_type", "pos"),
+    sa.Index("ix_jobs_parent_id", "parent_id"),
     sa.Index("ix_jobs_status_pos", "status", "pos"),
     sa.Index("ix_jobs_lease_owner", "lease_owner"),
 )
@@ -162,6 +165,8 @@ def record_to_row(job: JobRecord) -> dict[str, Any]:
         "not_before": job.not_before,
         "trace_parent": job.trace_parent or "",
         "worker_seq": job.worker_seq,
+        "parent_id": job.parent_id or None,
+        "step_name": job.step_name or None,
         "lease_owner": job.lease_owner if job.lease_until is not None else None,
         "lease_until": job.lease_until if job.lease_owner else None,
     }
@@ -193,6 +198,8 @@ def row_to_record(row: Any) -> JobRecord:
         not_before=row.not_before,
         trace_parent=row.trace_parent,
         worker_seq=row.worker_seq,
+        parent_id=row.parent_id or "",
+        step_name=row.step_name or "",
         lease_owner=row.lease_owner,
         lease_until=row.lease_until,
     )

@@ -281,6 +281,10 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin):
             return None
         return await self._read(lambda conn: ops.read_job_by_key(conn, idempotency_key))
 
+    async def children(self, parent_id: str) -> list[JobRecord]:
+        """The jobs created with ``parent_id``, oldest first."""
+        return await self._read(lambda conn: ops.read_children(conn, parent_id))
+
     async def list_jobs(
         self,
         *,

@@ -1,0 +1,252 @@
+"""Workflow steps (issue 13): RunStep finds or creates a running job's child job and awaits it.
+
+A step is identified by (parent job, step name). Its child job is created under the
+idempotency key ``workmesh.step:<parent>:<name>:<attempt>`` — the store's unique key is what
+makes "find or create" one atomic operation on every adapter, even with several gateway replicas
+or two calls racing. Looking up the keys of the parent's attempts, newest first, gives the
+step's history:
+
+- a child that SUCCEEDED (in any attempt of the parent, or of the job the parent retries —
+  ``RetryJob`` labels it ``workmesh.retry_of``) is returned at once: nothing runs again;
+- a child still running (its parent's worker died while it ran) is awaited, not duplicated;
+- a child that failed in *this* attempt is returned as it ended (a handler asking twice sees
+  the same answer); one that failed in an earlier attempt runs again, as a new child.
+
+The parent's events record each step that starts and ends (``JobEvent.step``, with the child
+job id), so that one WatchJob of the parent shows the workflow.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
+from workmesh.services.core.limits import status_name
+from workmesh.services.gateway._convert import job_to_proto
+from workmesh.services.gateway._queue_service import RETRY_LABEL
+from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
+from workmesh.services.gateway.store import JobRecord, JobStore
+from workmesh.v1 import common_pb2, gateway_pb2
+
+log = logging.getLogger("workmesh.gateway.steps")
+
+MAX_STEP_NAME = 200
+PARENT_LABEL = "workmesh.parent"
+STEP_LABEL = "workmesh.step"
+_K = common_pb2.StepEvent
+# Submits a child (SubmitJob's checks and dispatch): (request, context, parent, step name, key).
+Submit = Callable[..., Awaitable[gateway_pb2.SubmitJobResponse]]
+
+
+@dataclass(frozen=True)
+class StepLimits:
+    """Bounds on workflows (``WORKMESH_MAX_STEPS``, ``WORKMESH_MAX_STEP_DEPTH``).
+
+    Attributes:
+        max_steps: child jobs one job may create (over all its attempts).
+        max_depth: how deep steps may nest (a step of a step of ... a job).
+    """
+
+    max_steps: int = 1000
+    max_depth: int = 8
+
+
+def step_key(parent_id: str, step_name: str, attempt: int) -> str:
+    """The idempotency key of a step's child job made by `attempt` of the parent."""
+    return f"workmesh.step:{parent_id}:{step_name}:{attempt}"
+
+
+def _check_request(request: gateway_pb2.RunStepRequest) -> None:
+    if not request.parent_job_id:
+        raise InvalidArgument("parent_job_id", "must not be empty")
+    name = request.step_name
+    if not name:
+        raise InvalidArgument("step_name", "must not be empty")
+    if len(name) > MAX_STEP_NAME or not name.isprintable():
+        raise InvalidArgument("step_name", f"must be at most {MAX_STEP_NAME} printable characters")
+    if not request.workflow_type:
+        raise InvalidArgument("workflow_type", "must not be empty")
+    if request.parent_attempt < 0:
+        raise InvalidArgument("parent_attempt", "must not be negative")
+
+
+def _same(child: JobRecord, request: gateway_pb2.RunStepRequest, params: dict) -> None:
+    if child.workflow_type != request.workflow_type or child.params != params:
+        raise FailedPrecondition(
+            f"step_name: step {request.step_name!r} of job {request.parent_job_id} already ran as job "
+            f"{child.job_id} ({child.workflow_type}) with other params; a step name is one step: give "
+            "a step with another type or other params its own name"
+        )
+
+
+class Steps:
+    """RunStep for the gateway servicer.
+
+    Args:
+        store: the job store.
+        submit: creates and dispatches a child job (the servicer's SubmitJob body).
+        check_params: ``(workflow_type, params) -> validated params`` (NOT_FOUND for an unknown
+            type naming the available ones, INVALID_ARGUMENT for bad params).
+        limits: the bounds on steps.
+        watch_idle: seconds to wait for a child's next event before looking at it again.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        submit: Submit,
+        check_params: Callable[[str, Any], dict],
+        limits: StepLimits,
+        *,
+        watch_idle: float = 30.0,
+    ) -> None:
+        self._store = store
+        self._submit = submit
+        self._check_params = check_params
+        self.limits = limits
+        self._watch_idle = watch_idle
+
+    async def run(self, request: gateway_pb2.RunStepRequest, context=None) -> gateway_pb2.RunStepResponse:
+        """Run (or find) the step and return its child job once it has ended."""
+        _check_request(request)
+        parent = await self._store.get(request.parent_job_id)
+        if parent is None:
+            raise NotFound(f"parent_job_id: no job {request.parent_job_id!r}")
+        if parent.terminal:
+            raise FailedPrecondition(
+                f"parent_job_id: job {parent.job_id} is {status_name(parent.status)}: only a running job starts steps"
+            )
+        params = self._check_params(request.workflow_type, request.params)
+        attempt = request.parent_attempt or max(parent.attempts, 1)
+        child, own = await self._find(parent, request.step_name, attempt)
+        if child is not None:
+            _same(child, request, params)
+            if child.status == common_pb2.JOB_STATUS_SUCCEEDED or (child.terminal and own):
+                return gateway_pb2.RunStepResponse(job=job_to_proto(child), reused=True)
+        if child is None or child.terminal:
+            child = await self._create(parent, request, params, attempt, context)
+        ended = await self._await(child.job_id)
+        await self._record(parent.job_id, request.step_name, ended)
+        return gateway_pb2.RunStepResponse(job=job_to_proto(ended))
+
+    async def _find(self, parent: JobRecord, name: str, attempt: int) -> tuple[JobRecord | None, bool]:
+        """The step's latest child and whether this attempt made it; a succeeded one first.
+
+        The parent's own attempts newest first, then the job it retries (its succeeded steps
+        only: that job has ended, its other children are no concern of the retry).
+        """
+        latest: JobRecord | None = None
+        own = False
+        for number in range(attempt, 0, -1):
+            child = await self._store.get_by_key(step_key(parent.job_id, name, number))
+            if child is None:
+                continue
+            if child.status == common_pb2.JOB_STATUS_SUCCEEDED or not child.terminal:
+                return child, number == attempt
+            if latest is None:
+                latest, own = child, number == attempt
+        seen = {parent.job_id}
+        origin = parent.labels.get(RETRY_LABEL, "")
+        while origin and origin not in seen and len(seen) <= self.limits.max_depth * 8:
+            seen.add(origin)
+            earlier = await self._store.get(origin)
+            if earlier is None:
+                break
+            for number in range(max(earlier.attempts, 1), 0, -1):
+                child = await self._store.get_by_key(step_key(earlier.job_id, name, number))
+                if child is not None and child.status == common_pb2.JOB_STATUS_SUCCEEDED:
+                    return child, False
+            origin = earlier.labels.get(RETRY_LABEL, "")
+        return latest, own
+
+    async def _depth(self, parent: JobRecord) -> int:
+        """How many jobs are above a step of `parent` (1: the parent is a submitted job)."""
+        depth, current = 1, parent
+        while current.parent_id and depth <= self.limits.max_depth:
+            above = await self._store.get(current.parent_id)
+            if above is None:
+                break
+            depth, current = depth + 1, above
+        return depth
+
+    async def _create(
+        self, parent: JobRecord, request: gateway_pb2.RunStepRequest, params: dict, attempt: int, context
+    ) -> JobRecord:
+        limits = self.limits
+        if await self._depth(parent) >= limits.max_depth + 1:
+            raise ResourceExhausted(
+                f"step_name: job {parent.job_id} is nested {limits.max_depth} steps deep already: steps nest at "
+                f"most {limits.max_depth} deep (WORKMESH_MAX_STEP_DEPTH)"
+            )
+        if len(await self._store.children(parent.job_id)) >= limits.max_steps:
+            raise ResourceExhausted(
+                f"step_name: job {parent.job_id} has started {limits.max_steps} steps: at most "
+                f"{limits.max_steps} per job (WORKMESH_MAX_STEPS)"
+            )
+        owner = owner_of(parent.labels)
+        priority = priority_of(parent.labels)
+        submit = gateway_pb2.SubmitJobRequest(
+            workflow_type=request.workflow_type,
+            labels={PARENT_LABEL: parent.job_id, STEP_LABEL: request.step_name},
+            tenant=owner.tenant,
+            user=owner.user,
+            priority=str(priority) if priority else "",
+        )
+        for name, value in params.items():
+            submit.params[name].CopyFrom(value)
+        key = step_key(parent.job_id, request.step_name, attempt)
+        reply = await self._submit(submit, context, parent=parent.job_id, step_name=request.step_name, key=key)
+        if not reply.existing:
+            event = common_pb2.JobEvent(
+                step=_K(
+                    kind=_K.KIND_STARTED,
+                    step_name=request.step_name,
+                    child_job_id=reply.job.job_id,
+                    workflow_type=request.workflow_type,
+                    child_status=common_pb2.JOB_STATUS_QUEUED,
+                )
+            )
+            await self._append(parent.job_id, event)
+        child = await self._store.get(reply.job.job_id)
+        if child is None:
+            raise NotFound(f"step_name: the job of step {request.step_name!r} was deleted")
+        return child
+
+    async def _await(self, job_id: str) -> JobRecord:
+        while True:
+            child = await self._store.get(job_id)
+            if child is None:
+                raise NotFound(f"step_name: the step's job {job_id} was deleted")
+            if child.terminal:
+                return child
+            await self._store.wait(job_id, child.last_seq, self._watch_idle)
+
+    async def _record(self, parent_id: str, name: str, child: JobRecord) -> None:
+        ok = child.status == common_pb2.JOB_STATUS_SUCCEEDED
+        event = common_pb2.JobEvent(
+            step=_K(
+                kind=_K.KIND_SUCCEEDED if ok else _K.KIND_FAILED,
+                step_name=name,
+                child_job_id=child.job_id,
+                workflow_type=child.workflow_type,
+                child_status=child.status,  # type: ignore[arg-type]
+                message="" if ok or child.error is None else f"{child.error.code}: {child.error.message}",
+            )
+        )
+        await self._append(parent_id, event)
+
+    async def _append(self, parent_id: str, event: common_pb2.JobEvent) -> None:
+        try:
+            await self._store.append(parent_id, [event])
+        except (FailedPrecondition, NotFound):  # the parent ended (or went) meanwhile: nothing to show it on
+            log.debug("step event for job %s not stored: the job has ended", parent_id)
+
+
+async def cascade(store: JobStore, job_id: str, action: Callable[[JobRecord], Awaitable[object]]) -> None:
+    """Apply `action` to every step of `job_id`, deepest first (cancel and delete a workflow)."""
+    for child in await store.children(job_id):
+        await cascade(store, child.job_id, action)
+        await action(child)

@@ -1,0 +1,161 @@
+"""``ctx.step``: a handler runs another workflow type as a child job, through the gateway.
+
+The gateway's RunStep does the work (find-or-create of the child keyed by parent job and step
+name, dispatch, waiting; see services/gateway/_steps.py): the worker only calls it, with the
+address the gateway sent in the attempt's ExecuteRequest. A re-executed parent asks again for
+the same steps and gets the stored results of those that succeeded, at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as _dt
+import math
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf import json_format
+
+from workmesh.services.core.errors import ApplicationError
+from workmesh.services.core.limits import MAX_MESSAGE_BYTES
+from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
+from workmesh.workers import _convert as cv
+from workmesh.workers._context import Result
+
+if TYPE_CHECKING:
+    from workmesh.workers._job import Job
+
+# How long a step call keeps trying while the gateway is unreachable (a gateway restart): the
+# step's child job lives in the store meanwhile and is found again.
+UNAVAILABLE_PATIENCE = 60.0
+_channels: dict[tuple[int, str], tuple[grpc.aio.Channel, gateway_pb2_grpc.GatewayStub]] = {}
+
+
+class StepFailed(ApplicationError):
+    """A step did not succeed: its child job failed, or the gateway refused the step.
+
+    Catch it in the handler to carry on without the step; uncaught, the job fails with the
+    step's error code.
+
+    Attributes:
+        step_name: the step.
+        job_id: the child job ("" when none was made, e.g. an unknown type).
+        status: the gRPC status the gateway refused the step with (e.g. ``NOT_FOUND`` for an
+            unknown type, ``RESOURCE_EXHAUSTED`` for too many steps), None when the child ran.
+        child_status: how the child job ended (a ``JobStatus``), 0 when none ran.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        step_name: str,
+        code: str,
+        job_id: str = "",
+        status: grpc.StatusCode | None = None,
+        child_status: int = 0,
+        retryable: bool = False,
+    ) -> None:
+        super().__init__(message, code=code, retryable=retryable)
+        self.step_name = step_name
+        self.job_id = job_id
+        self.status = status
+        self.child_status = child_status
+
+
+def param_value(name: str, obj: Any) -> common_pb2.ParamValue:
+    """A ParamValue for a Python value, without the child type's spec (the gateway checks it).
+
+    Integral floats are sent as ints: a step's params often come from an earlier step's outputs,
+    where every number is a float (JSON), and an ``int`` parameter accepts only whole numbers
+    while a ``float`` one widens ints.
+    """
+    if isinstance(obj, bool):
+        return common_pb2.ParamValue(bool_value=obj)
+    if isinstance(obj, int):
+        return common_pb2.ParamValue(int_value=obj)
+    if isinstance(obj, float):
+        if math.isfinite(obj) and obj.is_integer() and abs(obj) < 2**53:
+            return common_pb2.ParamValue(int_value=int(obj))
+        return common_pb2.ParamValue(float_value=obj)
+    if isinstance(obj, str):
+        return common_pb2.ParamValue(string_value=obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return common_pb2.ParamValue(bytes_value=bytes(obj))
+    if isinstance(obj, _dt.datetime):
+        return cv.datetime_value(obj)
+    if isinstance(obj, _dt.timedelta):
+        return cv.duration_value(obj.total_seconds())
+    if isinstance(obj, common_pb2.ParamValue):
+        return obj
+    raise TypeError(f"step param {name!r}: {type(obj).__name__} is not a parameter value")
+
+
+def step_result(job: gateway_pb2.Job) -> Result:
+    """The :class:`Result` of a succeeded child job."""
+    outputs = json_format.MessageToDict(job.result.outputs) if job.result.HasField("outputs") else {}
+    return Result(outputs=outputs, data=job.result.data, series=tuple(job.result.series))
+
+
+def _stub(address: str) -> gateway_pb2_grpc.GatewayStub:
+    key = (id(asyncio.get_running_loop()), address)
+    entry = _channels.get(key)
+    if entry is None:
+        channel = grpc.aio.insecure_channel(
+            address,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
+        entry = _channels[key] = (channel, gateway_pb2_grpc.GatewayStub(channel))
+    return entry[1]
+
+
+async def run_step(job: Job, name: str, workflow_type: str, params: Mapping[str, Any] | None) -> Result:
+    """Run one step of `job` (see :meth:`Context.step`)."""
+    if not job.gateway_address:
+        raise StepFailed(
+            f"step {name!r}: this attempt came without a gateway address (ExecuteRequest.gateway_address), "
+            "so it cannot start steps",
+            step_name=name,
+            code="STEPS_UNAVAILABLE",
+        )
+    request = gateway_pb2.RunStepRequest(
+        parent_job_id=job.job_id, parent_attempt=job.attempt, step_name=name, workflow_type=workflow_type
+    )
+    for key, value in (params or {}).items():
+        request.params[str(key)].CopyFrom(param_value(str(key), value))
+    loop = asyncio.get_running_loop()
+    give_up = loop.time() + UNAVAILABLE_PATIENCE
+    delay = 0.1
+    while True:
+        try:
+            reply = await _stub(job.gateway_address).RunStep(request, wait_for_ready=False)
+            break
+        except grpc.aio.AioRpcError as exc:
+            code = exc.code()
+            if code == grpc.StatusCode.UNAVAILABLE and loop.time() < give_up:
+                await asyncio.sleep(delay)  # the gateway restarts: the step is found again after
+                delay = min(delay * 2, 2.0)
+                continue
+            raise StepFailed(
+                f"step {name!r}: {exc.details() or code.name}",
+                step_name=name,
+                code=code.name,
+                status=code,
+                retryable=code == grpc.StatusCode.UNAVAILABLE,
+            ) from None
+    child = reply.job
+    if child.status == common_pb2.JOB_STATUS_SUCCEEDED:
+        return step_result(child)
+    status = common_pb2.JobStatus.Name(child.status).removeprefix("JOB_STATUS_")
+    error = child.error
+    raise StepFailed(
+        f"step {name!r} ({workflow_type}, job {child.job_id}) ended {status}: {error.code}: {error.message}",
+        step_name=name,
+        code=error.code or status,
+        job_id=child.job_id,
+        child_status=child.status,
+    )
