@@ -161,7 +161,7 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
             + ["--data-dir", str(data_dir)]
             + (["--auth"] if auth else []),
             stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
+            stderr=(data_dir.parent / f"dev-{'on' if auth else 'off'}.err").open("w"),  # shown on failure
             text=True,
             start_new_session=True,
         )
@@ -177,8 +177,11 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
 
         threading.Thread(target=read, daemon=True).start()
         try:
+            # `ready` is also set when its output ends (it exited): then the start-up line is missing.
             assert ready.wait(120) and proc.poll() is None, "".join(lines)
             output = "".join(lines)
+            errors = (data_dir.parent / f"dev-{'on' if auth else 'off'}.err").read_text()
+            assert "Ctrl-C stops everything" in output, output + errors
             gw = ("--gateway", f"127.0.0.1:{ports[1]}")
             if not auth:
                 assert "authentication is OFF" in output and "--auth" in output
