@@ -12,6 +12,7 @@ from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExh
 from workmesh.services.gateway._access import caller_owner, visible_tenant
 from workmesh.services.gateway._shares import parse_priority
 from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._versions import VERSION_LABEL
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob
 from workmesh.services.gateway.dispatch._jobqueue import (
@@ -35,7 +36,7 @@ __all__ = [
 
 MAX_OWNER_LENGTH = 200
 RETRY_LABEL = "workmesh.retry_of"
-_RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL)
+_RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL, VERSION_LABEL)
 
 
 def submit_owner(request, context=None) -> Owner:
@@ -73,7 +74,7 @@ def owner_labels(labels, owner: Owner, priority: int) -> dict[str, str]:
     """The job's labels with the reserved owner labels set from the request's fields."""
     for key in labels:
         if key in _RESERVED:
-            raise InvalidArgument(f"labels[{key}]", "is reserved: set the request's tenant, user or priority")
+            raise InvalidArgument(f"labels[{key}]", "is reserved: set the request's tenant, user, priority or version")
     out = dict(labels)
     if owner.tenant:
         out[TENANT_LABEL] = owner.tenant
@@ -98,6 +99,7 @@ def retry_request(record, idempotency_key: str, *, as_caller: bool) -> gateway_p
         idempotency_key=idempotency_key,
         labels=labels,
         priority=str(priority) if priority else "",
+        version=record.labels.get(VERSION_LABEL, ""),  # the same versions may run it again
     )
     if not as_caller:
         owner = owner_of(record.labels)
@@ -136,6 +138,7 @@ def set_owner_fields(job: gateway_pb2.Job, queue=None, versions=None) -> gateway
     """Fill a Job message's tenant/user/priority (and queue place when queued here)."""
     labels = job.labels
     job.tenant, job.user, job.priority = labels.get(TENANT_LABEL, ""), labels.get(USER_LABEL, ""), priority_of(labels)
+    job.version = labels.get(VERSION_LABEL, "")
     if queue is not None:
         place = queue.place(job.job_id, versions)
         if place is not None:

@@ -51,6 +51,7 @@ from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway._steps import StepLimits, Steps, cascade
 from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._versions import VERSION_LABEL, parse_requirement, version_of
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
 from workmesh.services.gateway.notify import NotifyConfig, request_targets
@@ -174,6 +175,24 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             raise NotFound(f"workflow_type: unknown type {name!r}{why}; available types: {available}")
         return wf
 
+    def _declaration(self, name: str, version: str) -> tuple[common_pb2.WorkflowType, str]:
+        """The declaration a job's params are checked against, and the requirement stored with it.
+
+        Raises:
+            InvalidArgument: `version` is no requirement. NotFound: unknown type, or no version
+                of it matching was live or seen.
+        """
+        requirement = parse_requirement(version)  # names the field "version"
+        wf = self._workflow_type(name)
+        if not requirement:
+            # The newest version live now, or any newer one (a rolling upgrade must not strand it).
+            return wf, (f">={wf.version}" if version_of(wf.version) is not None else "")
+        matching = self._catalog.declaration(name, requirement)
+        if matching is None:
+            live = ", ".join(sorted(self._catalog.live_versions(name))) or "none"
+            raise NotFound(f"version: no version of {name!r} matching {version!r} is known; live versions: {live}")
+        return matching, requirement.text
+
     @_unary
     async def ListWorkflowTypes(self, request, context):
         require_scope(TYPES_READ)
@@ -217,10 +236,12 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             timeout_s = _timeout_seconds(request.timeout)
         if len(request.idempotency_key) > MAX_KEY_LENGTH:
             raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
-        wf = self._workflow_type(name)
+        wf, requirement = self._declaration(name, request.version)
         params = validate_params(wf.params, request.params)
         owner, priority = owner_fields(request, context)
         labels = owner_labels(request.labels, owner, priority)
+        if requirement:
+            labels[VERSION_LABEL] = requirement
         dispatcher = self._dispatcher
         if not parent:
             key = owned_key(request.idempotency_key) or None

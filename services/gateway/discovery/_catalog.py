@@ -29,6 +29,7 @@ from workmesh.services.core.limits import message_options
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
+from workmesh.services.gateway.discovery._versions import Requirement, newest
 from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("workmesh.gateway.catalog")
@@ -172,6 +173,9 @@ class Catalog:
         self._instances: dict[str, InstanceState] = {}
         self._by_type: dict[str, list[InstanceState]] = {}
         self._infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
+        # Every declaration seen since start, by type and version: a job pinned to a version
+        # whose instances are gone for now (a rolling upgrade) is validated and waits queued.
+        self._seen: dict[str, dict[str, common_pb2.WorkflowType]] = {}
         self._remembered = remembered or RememberedTypes()  # every type seen (across restarts)
         self._subscribers: set[asyncio.Queue[Change]] = set()
         self._listeners: list[Callable[[Iterable[str]], None]] = []
@@ -220,6 +224,24 @@ class Catalog:
         """
         info = self._infos.get(name)
         return info.type if info is not None else self._remembered.get(name)
+
+    def live_versions(self, name: str) -> dict[str, list[InstanceState]]:
+        """The versions of a type its registered, described instances serve, with those instances."""
+        out: dict[str, list[InstanceState]] = {}
+        for inst in self._by_type.get(name, []):
+            out.setdefault(inst.types[name].version, []).append(inst)
+        return out
+
+    def declaration(self, name: str, requirement: Requirement) -> common_pb2.WorkflowType | None:
+        """The newest declaration of a type matching `requirement`: among the live versions,
+        else among those seen before (since start, or remembered across restarts), else None."""
+        live = {v: insts[0].types[name] for v, insts in self.live_versions(name).items()}
+        for pool in (live, self._seen.get(name, {})):
+            best = newest([v for v in pool if requirement.matches(v)])
+            if best is not None:
+                return pool[best]
+        remembered = self._remembered.get(name)
+        return remembered if remembered is not None and requirement.matches(remembered.version) else None
 
     def forgotten(self, name: str) -> float | None:
         """The retention (seconds) after which a type seen before was forgotten, or None."""
@@ -387,6 +409,9 @@ class Catalog:
                     by_type.setdefault(name, []).append(inst)
         infos: dict[str, gateway_pb2.WorkflowTypeInfo] = {}
         for name, insts in by_type.items():
+            seen = self._seen.setdefault(name, {})
+            for inst in insts:
+                seen[inst.types[name].version] = inst.types[name]
             healthy = [i for i in insts if i.healthy]
             newest = max(insts, key=lambda i: version_key(i.types[name].version)).types[name]
             infos[name] = gateway_pb2.WorkflowTypeInfo(

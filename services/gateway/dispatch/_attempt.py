@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
 from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.services.gateway.discovery._versions import ANY, Requirement, stored_requirement
 from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
@@ -49,6 +50,7 @@ class Pending:
     owner: Owner = Owner()  # who it is accounted to (fair share, limits)
     priority: int = 0  # order among its owner's jobs
     enqueued_at: float = 0.0  # wall-clock creation time: its place in the queue, across restarts
+    requirement: Requirement = ANY  # the versions that may run it (SubmitJobRequest.version)
 
 
 def pending_of(record: JobRecord) -> Pending:
@@ -66,6 +68,7 @@ def pending_of(record: JobRecord) -> Pending:
         owner=owner_of(record.labels),
         priority=priority_of(record.labels),
         enqueued_at=record.created_at.timestamp(),
+        requirement=stored_requirement(record.labels),
     )
 
 

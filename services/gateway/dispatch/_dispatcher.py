@@ -59,6 +59,7 @@ from workmesh.services.gateway.dispatch._policy import (
 )
 from workmesh.services.gateway.dispatch._recovery import Recovery
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks
+from workmesh.services.gateway.dispatch._versioned import VersionGate
 from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
 from workmesh.v1 import common_pb2, worker_pb2
 
@@ -149,6 +150,7 @@ class Dispatcher:
             wait=reattach_wait,
         )
         self._waiting = self._recovery.waiting
+        self._versions = VersionGate(store, catalog, self._driven, self._outcomes, self._tasks)
         self._control = Control(
             store, catalog, self._driven, self._outcomes, self._waiting, self._tasks, cancel_grace=cancel_grace
         )
@@ -190,6 +192,7 @@ class Dispatcher:
         owned = self.owned()
         await self._leases.stop(release=False)
         self._waiting.clear()
+        self._versions.stop()
         for job in self._driven.pending.values():
             if job.timer is not None:
                 job.timer.cancel()
@@ -316,24 +319,36 @@ class Dispatcher:
         # limit) is passed over, never waited for.
         # A free instance first: it is cheaper to find than the job, and usually there is none.
         candidates = self._catalog.instances_of(workflow_type)
-        while (inst := choose_instance(candidates)) is not None:
-            job = self.queue.peek(workflow_type)
-            if job is None:
-                return
-            self._faults.at_dispatch(job.job_id)
-            # At most once: dispatch only under a lease that surely lasts until the dispatch is
-            # recorded and the worker has the job — else another replica may take the job over
-            # meanwhile and run it too. A stale lease waits for the next renewal (which also
-            # tells whether the job is still ours).
-            if not self._leases.fresh(job.job_id):
-                self._stale.add(workflow_type)
-                self._leases.poke()
-                return
-            self.queue.take(job)
-            self._driven.pending.pop(job.job_id, None)
-            if self._metrics is not None:
-                self._metrics.queue_wait(time.monotonic() - job.ready_at, job.owner.tenant, workflow_type)
-            self._launch(job, inst)
+        held: list = []  # jobs no free instance may run (by version): out of this pass only
+        try:
+            while (inst := choose_instance(candidates)) is not None:
+                job = self.queue.peek(workflow_type)
+                if job is None:
+                    return
+                if job.requirement:
+                    inst = choose_instance(self._versions.matching(job, workflow_type, candidates))
+                    if inst is None:
+                        held.append((self.queue.hold(job), job))
+                        continue
+                self._faults.at_dispatch(job.job_id)
+                # At most once: dispatch only under a lease that surely lasts until the dispatch is
+                # recorded and the worker has the job — else another replica may take the job over
+                # meanwhile and run it too. A stale lease waits for the next renewal (which also
+                # tells whether the job is still ours).
+                if not self._leases.fresh(job.job_id):
+                    self._stale.add(workflow_type)
+                    self._leases.poke()
+                    return
+                self.queue.take(job)
+                self._driven.pending.pop(job.job_id, None)
+                self._versions.started(job.job_id)
+                if self._metrics is not None:
+                    self._metrics.queue_wait(time.monotonic() - job.ready_at, job.owner.tenant, workflow_type)
+                self._launch(job, inst)
+        finally:
+            for entry, job in held:
+                self.queue.unhold(entry)
+                self._versions.held(job, workflow_type)
 
     def _after_lease_round(self) -> None:
         stale, self._stale = self._stale, set()

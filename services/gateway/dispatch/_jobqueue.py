@@ -157,6 +157,17 @@ class JobQueue:
         self._running[job.job_id] = job
         self._changed()
 
+    def hold(self, job: Any) -> Any:
+        """Take a queued job out of the scheduler's choice for one dispatch pass (no instance
+        serving a version it may run on has a slot); give the returned entry to :meth:`unhold`
+        before the pass ends. It stays queued (``ids``, places) meanwhile."""
+        return self.scheduler.remove(job.job_id)
+
+    def unhold(self, entry: Any) -> None:
+        """Put an entry from :meth:`hold` back, in its place (order is by creation time)."""
+        if entry is not None and entry.job_id in self._jobs:
+            self.scheduler.add(entry)
+
     def discard(self, job_id: str) -> None:
         """Forget a queued job (cancelled, deleted, given up)."""
         self.scheduler.remove(job_id)

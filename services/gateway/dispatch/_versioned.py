@@ -1,0 +1,113 @@
+"""Routing by version: a job goes only to instances serving a version its requirement matches.
+
+During a rolling upgrade a type's instances serve several versions at once. The dispatcher asks
+:meth:`VersionGate.matching` for the instances that may run a job. If none of them has a free
+slot, the job is held out of that dispatch pass, so jobs behind it that other instances can run
+still start (no head-of-line blocking). A job that no live instance can run at all (a job pinned
+to ``^1`` after the last 1.x worker left) stays QUEUED. Its events then say why, once per change
+of the live versions. If it has a timeout, it ends TIMED_OUT when that timeout has passed since
+it was submitted, with an error naming the requirement and the versions that were live.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Sequence
+
+from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.dispatch._attempt import Pending, status_event
+from workmesh.services.gateway.dispatch._outcomes import Outcomes
+from workmesh.services.gateway.dispatch._state import Driven, SideTasks
+from workmesh.services.gateway.store import JobStore
+from workmesh.v1 import common_pb2 as S
+
+log = logging.getLogger("workmesh.gateway.dispatch")
+
+
+class VersionGate:
+    """Version matching, waiting reasons and queue timeouts for the dispatcher.
+
+    Args:
+        store: where the waiting reasons go (as WARNING log events of the job).
+        catalog: the live instances and their versions.
+        driven: the jobs the dispatcher drives (a timed-out waiting job is dropped from it).
+        outcomes: writes the TIMED_OUT of a job that waited too long.
+        tasks: where those writes run.
+    """
+
+    def __init__(self, store: JobStore, catalog: Catalog, driven: Driven, outcomes: Outcomes, tasks: SideTasks) -> None:
+        self._store = store
+        self._catalog = catalog
+        self._driven = driven
+        self._outcomes = outcomes
+        self._tasks = tasks
+        self._told: dict[str, tuple[str, ...]] = {}  # job id -> the live versions when told why it waits
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+
+    @staticmethod
+    def matching(job: Pending, workflow_type: str, candidates: Sequence[InstanceState]) -> list[InstanceState]:
+        """The candidates serving a version the job may run on."""
+        requirement = job.requirement
+        return [i for i in candidates if requirement.matches(i.types[workflow_type].version)]
+
+    def held(self, job: Pending, workflow_type: str) -> None:
+        """No instance with a free slot may run `job` now: if no live instance serves a matching
+        version at all, record why it waits and arm its queue timeout."""
+        live = self._catalog.live_versions(workflow_type)
+        if any(job.requirement.matches(v) for v in live):
+            return  # one is live, only busy: it will come to this job
+        versions = tuple(sorted(live))
+        if self._told.get(job.job_id) != versions:
+            self._told[job.job_id] = versions
+            reason = (
+                f"waiting: no live instance of {workflow_type!r} serves a version matching "
+                f"{job.requirement.text!r} (live versions: {', '.join(versions) or 'none'})"
+            )
+            log.info("job %s %s", job.job_id, reason)
+            event = S.JobEvent(log=S.LogLine(level=S.LOG_LEVEL_WARNING, message=reason))
+            self._tasks.spawn(self._note(job.job_id, event))
+        if job.timeout_s and job.job_id not in self._timers:
+            left = max(0.0, job.enqueued_at + job.timeout_s - time.time())
+            loop = asyncio.get_running_loop()
+            self._timers[job.job_id] = loop.call_later(left, self._expire, job, workflow_type)
+
+    def started(self, job_id: str) -> None:
+        """The job was dispatched (or left this replica's queue): forget its wait."""
+        self._told.pop(job_id, None)
+        timer = self._timers.pop(job_id, None)
+        if timer is not None:
+            timer.cancel()
+
+    def stop(self) -> None:
+        """Cancel every queue timer (the dispatcher stops)."""
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        self._told.clear()
+
+    async def _note(self, job_id: str, event: S.JobEvent) -> None:
+        with contextlib.suppress(NotFound, FailedPrecondition):  # deleted or ended meanwhile
+            await self._store.append(job_id, [event])
+
+    def _expire(self, job: Pending, workflow_type: str) -> None:
+        self._timers.pop(job.job_id, None)
+        if self._driven.pending.get(job.job_id) is not job or job.job_id not in self._driven.queue.ids():
+            return  # dispatched (its attempt's own timeout applies), cancelled or no longer ours
+        live = self._catalog.live_versions(workflow_type)
+        if any(job.requirement.matches(v) for v in live):
+            return  # a matching instance came: the job starts at its next slot
+        self._driven.drop(job.job_id)
+        self._told.pop(job.job_id, None)
+        message = (
+            f"timed out after {job.timeout_s:g}s in the queue: no live instance of {workflow_type!r} served a "
+            f"version matching {job.requirement.text!r} (live versions: {', '.join(sorted(live)) or 'none'})"
+        )
+        error = S.JobError(code="TIMED_OUT", message=message)
+        events = [S.JobEvent(error=error), status_event(S.JOB_STATUS_TIMED_OUT, message, job.attempts)]
+        self._tasks.spawn(
+            self._outcomes.finish(job.job_id, events, S.JOB_STATUS_TIMED_OUT, error, workflow_type=workflow_type)
+        )

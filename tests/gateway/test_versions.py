@@ -1,0 +1,137 @@
+"""Version selection and routing (issue 13 point 6), with real worker processes serving
+``upgrade`` 1.0.0 and 2.0.0 (2.0.0 adds the ``scale`` parameter) behind the embedded registry."""
+
+from __future__ import annotations
+
+import signal
+
+import grpc
+import pytest
+from packaging.specifiers import SpecifierSet
+
+from tests.gateway.mesh import Mesh, value
+from tests.support import eventually_async, run
+from workmesh.v1 import common_pb2 as c
+from workmesh.v1 import gateway_pb2 as g
+
+Code = grpc.StatusCode
+V1, V2 = "tests.gateway.versioned:worker_v1", "tests.gateway.versioned:worker_v2"
+
+
+def start(procs, mesh: Mesh, target: str):
+    return procs.start("-m", "tests.gateway.worker_main", mesh.registry.address, target, "2", name="worker")
+
+
+async def submit(mesh: Mesh, version: str = "", timeout: float | None = None, **params) -> g.Job:
+    request = g.SubmitJobRequest(
+        workflow_type="upgrade", version=version, params={k: value(v) for k, v in params.items()}
+    )
+    if timeout is not None:
+        request.timeout.FromNanoseconds(int(timeout * 1e9))
+    return (await mesh.stub.SubmitJob(request)).job
+
+
+async def refused(mesh: Mesh, version: str, **params) -> grpc.aio.AioRpcError:
+    try:
+        await submit(mesh, version, **params)
+    except grpc.aio.AioRpcError as exc:
+        return exc
+    raise AssertionError(f"version {version!r} with {params} was accepted")
+
+
+async def versions_live(mesh: Mesh, *versions: str) -> None:
+    async def check():
+        info = (await mesh.types()).get("upgrade")
+        live = sorted(i.version for i in info.instances) if info is not None else []
+        return live == sorted(versions)
+
+    await eventually_async(check, timeout=20)
+
+
+def test_jobs_are_validated_against_and_routed_to_the_version_they_ask_for(procs):
+    async def main():
+        async with Mesh() as mesh:
+            start(procs, mesh, V1)
+            start(procs, mesh, V2)
+            await versions_live(mesh, "1.0.0", "2.0.0")
+
+            # Validated against the matching version's declaration: 1.x has no "scale".
+            exc = await refused(mesh, "^1", scale=2)
+            assert exc.code() == Code.INVALID_ARGUMENT and "params.scale" in exc.details()
+            for bad in ("^x", ">>1", "1.0 banana", "~", "=" + "9" * 300):
+                exc = await refused(mesh, bad)
+                assert exc.code() == Code.INVALID_ARGUMENT, (bad, exc.code())
+                assert exc.details().startswith("version:"), exc.details()
+            exc = await refused(mesh, "^3")
+            assert exc.code() == Code.NOT_FOUND and "version" in exc.details() and "1.0.0, 2.0.0" in exc.details()
+            assert list((await mesh.stub.ListJobs(g.ListJobsRequest())).jobs) == []  # nothing stored
+
+            pinned = [await submit(mesh, req, seconds=0.05) for req in ("^1", "=1.0.0", ">=1,<2", "1.0.0") * 2]
+            newer = [await submit(mesh, "^2", scale=3), await submit(mesh, "=2.0.0")]
+            default = await submit(mesh, scale=4)  # the newest live version (2.0.0) or newer
+            assert pinned[0].version == str(SpecifierSet(">=1,<2")) and pinned[1].version == "==1.0.0"
+            assert default.version == ">=2.0.0"
+            for job in pinned:
+                done = await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
+                assert done.result.outputs["version"] == "1.0.0", job.version
+            for job, scale in zip([*newer, default], [3, 1, 4], strict=True):
+                done = await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
+                assert done.result.outputs["version"] == "2.0.0" and done.result.outputs["scale"] == scale
+
+    run(main())
+
+
+def test_a_pinned_job_waits_with_its_reason_then_runs_or_times_out(procs):
+    async def main():
+        async with Mesh() as mesh:
+            v1 = start(procs, mesh, V1)
+            start(procs, mesh, V2)
+            await versions_live(mesh, "1.0.0", "2.0.0")
+            procs.stop(v1, signal.SIGTERM)  # drains and deregisters
+            await versions_live(mesh, "2.0.0")
+
+            # Still known (seen before): accepted, validated against 1.0.0, and it waits.
+            late = await submit(mesh, "^1", timeout=1.5)
+            waiting = await submit(mesh, "^1")
+            unpinned = await submit(mesh)
+            ran = await mesh.wait_status(unpinned.job_id, c.JOB_STATUS_SUCCEEDED)
+            assert ran.result.outputs["version"] == "2.0.0"
+
+            events = await mesh.follow(late.job_id, timeout=20)
+            reasons = [e.log.message for e in events if e.WhichOneof("payload") == "log"]
+            assert any("no live instance of 'upgrade' serves a version matching" in r and "2.0.0" in r for r in reasons)
+            ended = await mesh.job(late.job_id)
+            assert ended.status == c.JOB_STATUS_TIMED_OUT and ended.attempts == 0
+            assert "in the queue" in ended.error.message and "<2,>=1" in ended.error.message
+
+            async def told():
+                events = await mesh.store.events(waiting.job_id)
+                return any(e.WhichOneof("payload") == "log" and "waiting:" in e.log.message for e in events)
+
+            await eventually_async(told, timeout=10)
+            start(procs, mesh, V1)  # a 1.x instance comes back: the waiting job runs there
+            done = await mesh.wait_status(waiting.job_id, c.JOB_STATUS_SUCCEEDED)
+            assert done.result.outputs["version"] == "1.0.0"
+
+    run(main())
+
+
+@pytest.mark.parametrize(
+    ("written", "inside", "outside"),
+    [
+        ("^1.2", ["1.2.0", "1.9.3"], ["1.1.9", "2.0.0"]),
+        ("^0.3", ["0.3.0", "0.3.7"], ["0.4.0", "1.0.0"]),
+        ("~1.2", ["1.2.0", "1.2.9"], ["1.3.0"]),
+        ("=1.2.0", ["1.2.0"], ["1.2.1"]),
+        ("1.2.0", ["1.2.0"], ["1.2.1"]),
+        (">=1.2,<2", ["1.2", "1.10.0"], ["1.1", "2.0"]),
+        ("^1.2, !=1.5.0", ["1.4.0"], ["1.5.0", "2.0.0"]),
+    ],
+)
+def test_requirement_forms(written, inside, outside):
+    from workmesh.services.gateway.discovery._versions import parse_requirement
+
+    requirement = parse_requirement(written)
+    assert all(requirement.matches(v) for v in inside)
+    assert not any(requirement.matches(v) for v in outside)
+    assert not requirement.matches("not-a-version")
