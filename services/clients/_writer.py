@@ -17,7 +17,7 @@ import numpy as np
 
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import SeriesKey, check_job_id, check_name, check_tags, time_unit
-from workmesh.services.clients._wire import chunk_message, encode_key
+from workmesh.services.clients._wire import WRITE_ACCEPTED, chunk_message, encode_key
 from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
@@ -188,6 +188,7 @@ class SeriesWriter:
                     await self._delete_earlier()
                 self._call = (self._write_series or self._stub.WriteSeries)(metadata=self._metadata)
                 self._reader = asyncio.create_task(self._read_acks(self._call))
+                await self._accepted()
             self._raise_failure()
             try:
                 await self._call.write(request)
@@ -196,6 +197,28 @@ class SeriesWriter:
                     await asyncio.gather(self._reader, return_exceptions=True)
                 self._raise_failure()
                 raise FailedPrecondition(f"the WriteSeries call ended: {exc}") from exc
+
+    async def _accepted(self) -> None:
+        """Wait until the service has accepted the call; raise its own status if it refused it.
+
+        Nothing is written before: a message racing the refusal fails on this side, and the
+        call's status then becomes grpc.aio's INTERNAL instead of the service's (see
+        :data:`~workmesh.services.clients._wire.WRITE_ACCEPTED`).
+        """
+        assert self._call is not None and self._reader is not None
+        try:
+            metadata = await self._call.initial_metadata()
+        except grpc.aio.AioRpcError as exc:
+            raise from_rpc_error(exc) from exc
+        if WRITE_ACCEPTED in tuple(metadata or ()):
+            return
+        # A refusal: no initial metadata but the status (trailers only); the reader ends with it.
+        await asyncio.gather(self._reader, return_exceptions=True)
+        self._raise_failure()
+        raise FailedPrecondition(
+            "the WriteSeries call ended before the results service accepted it (a service without"
+            f" the {WRITE_ACCEPTED[0]!r} handshake?)"
+        )
 
     async def _delete_earlier(self) -> None:
         try:

@@ -34,7 +34,7 @@ from workmesh.services.clients._model import (
     decode_chunk,
     ns_per,
 )
-from workmesh.services.clients._wire import chunk_pieces, encode_key
+from workmesh.services.clients._wire import WRITE_ACCEPTED, chunk_pieces, encode_key
 from workmesh.services.core.auth import WriteGrant
 from workmesh.services.core.errors import InvalidArgument, abort
 from workmesh.services.results._access import SeriesAccess
@@ -76,6 +76,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         call = _WriteCall(self.store, context)
         try:
             grant = self.access.grant(context) if self.access is not None else None
+            await context.send_initial_metadata((WRITE_ACCEPTED,))  # the writer waits for it
             async for request in request_iterator:
                 if request.HasField("chunk"):
                     chunk = decode_chunk(request.chunk, f"chunk[{call.received}]")
