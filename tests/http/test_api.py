@@ -261,7 +261,7 @@ def test_openapi_is_served_and_health(http):
 
 def test_job_event_kinds_are_the_proto_oneof():
     names = [f.name for f in common_pb2.JobEvent.DESCRIPTOR.oneofs_by_name["payload"].fields]
-    assert names == ["status", "progress", "log", "result", "error", "notification", "queue"]
+    assert names == ["status", "progress", "log", "result", "error", "notification", "queue", "step"]
 
 
 def test_event_cache_encodes_each_stored_event_once_and_stays_bounded():
