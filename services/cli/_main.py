@@ -1,7 +1,7 @@
 """``workmesh`` — one command line for running and using the mesh.
 
 Servers: ``dev`` (everything on one machine), ``registry``, ``gateway``, ``worker``, ``results``.
-Clients: ``types``, ``submit``, ``watch``, ``jobs``, ``job``, ``cancel``, ``delete``, ``audit``, ``series``,
+Clients: ``types``, ``submit``, ``watch``, ``jobs``, ``job``, ``cancel``, ``delete``, ``retry``, ``audit``, ``series``,
 ``health``, ``bench``, ``demo``. Addresses come from flags or the environment: ``WORKMESH_GATEWAY``
 for the gateway, ``CONSUL_HTTP_ADDR`` for the registry (as Consul's own tools read it).
 """
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from workmesh.services.cli import _audit, _client, _commands, _queue, _series, _servers, _tokens
+from workmesh.services.cli import _audit, _client, _commands, _queue, _retry, _series, _servers, _tokens
 from workmesh.services.core.errors import WorkmeshError
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
@@ -140,6 +140,16 @@ def build_parser() -> argparse.ArgumentParser:
     client("delete", "delete a job, its events and its series", _commands.delete_command).add_argument(
         "job_id", metavar="JOB"
     )
+
+    rt = client(
+        "retry",
+        "run a failed, cancelled or timed-out job again as a new attempt of the same job "
+        "(its succeeded steps are reused)",
+        _retry.retry_command,
+    )
+    rt.add_argument("job_id", metavar="JOB")
+    rt.add_argument("--follow", "-f", action="store_true", help="show the new attempt's progress and result")
+    rt.add_argument("--idempotency-key", default="", help="retrying with the same key again retries once")
 
     au = client("audit", "who submitted, cancelled, deleted, retried; tokens created and revoked", _audit.audit_command)
     au.add_argument("--since", default="", help="a duration back from now (1h, 7d) or a time (ISO 8601, UTC)")

@@ -19,7 +19,6 @@ from workmesh.services.gateway.dispatch._jobqueue import (
     PRIORITY_LABEL,
     TENANT_LABEL,
     USER_LABEL,
-    owner_of,
     priority_of,
 )
 from workmesh.v1 import common_pb2, gateway_pb2
@@ -29,13 +28,11 @@ __all__ = [
     "check_queue_limits",
     "owner_fields",
     "owner_labels",
-    "retry_request",
     "set_owner_fields",
     "submit_owner",
 ]
 
 MAX_OWNER_LENGTH = 200
-RETRY_LABEL = "workmesh.retry_of"
 _RESERVED = (TENANT_LABEL, USER_LABEL, PRIORITY_LABEL, VERSION_LABEL)
 
 
@@ -83,34 +80,6 @@ def owner_labels(labels, owner: Owner, priority: int) -> dict[str, str]:
     if priority:
         out[PRIORITY_LABEL] = str(priority)
     return out
-
-
-def retry_request(record, idempotency_key: str, *, as_caller: bool) -> gateway_pb2.SubmitJobRequest:
-    """The SubmitJobRequest that RetryJob submits for an ended job's record.
-
-    Args:
-        as_caller: leave the owner undeclared (authentication on: the new job is the caller's).
-    """
-    labels = {k: v for k, v in record.labels.items() if k not in _RESERVED}
-    labels[RETRY_LABEL] = record.job_id
-    priority = priority_of(record.labels)
-    request = gateway_pb2.SubmitJobRequest(
-        workflow_type=record.workflow_type,
-        idempotency_key=idempotency_key,
-        labels=labels,
-        priority=str(priority) if priority else "",
-        version=record.labels.get(VERSION_LABEL, ""),  # the same versions may run it again
-    )
-    if not as_caller:
-        owner = owner_of(record.labels)
-        request.tenant, request.user = owner.tenant, owner.user
-    for name, value in record.params.items():
-        request.params[name].CopyFrom(value)
-    if record.timeout_s:
-        request.timeout.FromNanoseconds(int(record.timeout_s * 1e9))
-    for target in record.notify:
-        (request.notify.webhooks if target.channel == "webhook" else request.notify.emails).append(target.address)
-    return request
 
 
 def check_queue_limits(queue, owner: Owner) -> None:

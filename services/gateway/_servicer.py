@@ -10,7 +10,7 @@ import time
 
 from workmesh.registry import find_service
 from workmesh.services.clients import ResultsClient
-from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, current_identity, require_scope
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
 from workmesh.services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -43,11 +43,11 @@ from workmesh.services.gateway._queue_service import (
     check_queue_limits,
     owner_fields,
     owner_labels,
-    retry_request,
     set_owner_fields,
 )
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
 from workmesh.services.gateway._readers import series_reader
+from workmesh.services.gateway._retry import MAX_KEY_LENGTH, retry_job
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway._steps import StepLimits, Steps, cascade
 from workmesh.services.gateway.discovery._catalog import Catalog
@@ -63,7 +63,6 @@ log = logging.getLogger("workmesh.gateway")
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
-MAX_KEY_LENGTH = 256
 MAX_SEQ = 2**63 - 1
 LIST_PAGE_BYTES = 3 * 1024 * 1024  # below gRPC's default 4 MiB receive limit of clients
 # Longer than any computation this platform is for; every deadline computed from it stays a
@@ -103,6 +102,28 @@ async def _peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:
         return await peek(job_id)
     record = await store.get(job_id)
     return None if record is None else (record.last_seq, record.terminal)
+
+
+async def _ends_here(store: JobStore, job_id: str, events: list, i: int) -> bool:
+    """Whether the terminal status ``events[i]`` is where the job's stream ends: not where a
+    retry (``RetryJob``, a new attempt of the same job) went on from."""
+    if any(e.WhichOneof("payload") == "status" for e in events[i + 1 :]):
+        return False
+    state = await _peek(store, job_id)
+    if state is None:
+        return True
+    last_seq, terminal = state
+    if not terminal:
+        return False  # retried meanwhile: QUEUED again
+    seen = events[-1].seq
+    while last_seq > seen:  # ended again after a retry, beyond this batch (rare)
+        more = await store.events(job_id, seen)
+        if not more:
+            break
+        if any(e.WhichOneof("payload") == "status" for e in more):
+            return False
+        seen = more[-1].seq
+    return True
 
 
 def _job_id(request) -> str:
@@ -326,7 +347,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                     if terminal and after >= last_seq:
                         return  # ended (the client may have asked to start after its last event)
                 for i, event in enumerate(events):
-                    if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
+                    if (
+                        event.WhichOneof("payload") == "status"
+                        and event.status.status in TERMINAL
+                        and await _ends_here(store, job_id, events, i)
+                    ):
                         yield events[: i + 1]
                         return
                 if events:
@@ -357,7 +382,15 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
         check_job(record, READ)
-        return set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
+        job = set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
+        for attempt in await self._store.attempts(job_id):
+            item = job.attempt_history.add(
+                attempt=attempt.attempt, instance_id=attempt.instance_id, outcome=attempt.outcome, reason=attempt.reason
+            )
+            item.started_at.FromDatetime(attempt.started_at)
+            if attempt.ended_at is not None:
+                item.ended_at.FromDatetime(attempt.ended_at)
+        return job
 
     @_unary
     async def ListJobs(self, request, context):
@@ -446,22 +479,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
     @_unary
     async def RetryJob(self, request, context):
-        require_scope(JOBS_SUBMIT)
-        job_id = _job_id(request)
-        record = await self._store.get(job_id)
-        if record is None:
-            raise NotFound(f"job_id: no job {job_id!r}")
-        check_job(record, READ)
-        if not record.terminal:
-            status = common_pb2.JobStatus.Name(record.status).removeprefix("JOB_STATUS_")
-            raise FailedPrecondition(f"job_id: job {job_id!r} is {status}: only a job that has ended can be retried")
-        if len(request.idempotency_key) > MAX_KEY_LENGTH:
-            raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
-        submit = retry_request(record, request.idempotency_key, as_caller=current_identity() is not None)
-        reply = await GatewayServicer.SubmitJob.__wrapped__(self, submit, context)
-        # The new job's submit is recorded with it; this says which job it retries.
-        await record_action(self._audit, "retry", job_id, context, f"as job {reply.job.job_id}")
-        return reply
+        return await retry_job(self, request, context)
 
     async def RunJobs(self, request_iterator, context):
         # Each item goes through SubmitJob itself (its unwrapped body, which raises

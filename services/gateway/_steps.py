@@ -6,8 +6,8 @@ makes "find or create" one atomic operation on every adapter, even with several 
 or two calls racing. Looking up the keys of the parent's attempts, newest first, gives the
 step's history:
 
-- a child that SUCCEEDED (in any attempt of the parent, or of the job the parent retries —
-  ``RetryJob`` labels it ``workmesh.retry_of``) is returned at once: nothing runs again;
+- a child that SUCCEEDED (in any attempt of the parent: one after its worker died, or one that
+  ``RetryJob`` started) is returned at once: nothing runs again;
 - a child still running (its parent's worker died while it ran) is awaited, not duplicated;
 - a child that failed in *this* attempt is returned as it ended (a handler asking twice sees
   the same answer); one that failed in an earlier attempt runs again, as a new child.
@@ -26,7 +26,6 @@ from typing import Any
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.core.limits import status_name
 from workmesh.services.gateway._convert import job_to_proto
-from workmesh.services.gateway._queue_service import RETRY_LABEL
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2
@@ -133,10 +132,10 @@ class Steps:
         return gateway_pb2.RunStepResponse(job=job_to_proto(ended))
 
     async def _find(self, parent: JobRecord, name: str, attempt: int) -> tuple[JobRecord | None, bool]:
-        """The step's latest child and whether this attempt made it; a succeeded one first.
+        """The step's latest child and whether this attempt made it; a succeeded or running one first.
 
-        The parent's own attempts newest first, then the job it retries (its succeeded steps
-        only: that job has ended, its other children are no concern of the retry).
+        The parent's attempts newest first: a RetryJob is a new attempt of the same job, so the
+        steps of every earlier attempt are found under their keys.
         """
         latest: JobRecord | None = None
         own = False
@@ -148,18 +147,6 @@ class Steps:
                 return child, number == attempt
             if latest is None:
                 latest, own = child, number == attempt
-        seen = {parent.job_id}
-        origin = parent.labels.get(RETRY_LABEL, "")
-        while origin and origin not in seen and len(seen) <= self.limits.max_depth * 8:
-            seen.add(origin)
-            earlier = await self._store.get(origin)
-            if earlier is None:
-                break
-            for number in range(max(earlier.attempts, 1), 0, -1):
-                child = await self._store.get_by_key(step_key(earlier.job_id, name, number))
-                if child is not None and child.status == common_pb2.JOB_STATUS_SUCCEEDED:
-                    return child, False
-            origin = earlier.labels.get(RETRY_LABEL, "")
         return latest, own
 
     async def _depth(self, parent: JobRecord) -> int:

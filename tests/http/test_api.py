@@ -301,7 +301,7 @@ def test_estimate_and_queue_answer_as_their_grpc_calls(http, stub):
     assert unknown.status == 404 and unknown.json()["message"] == err.value.details()
 
 
-def test_retry_submits_a_new_job_like_an_ended_one(http, stub):
+def test_retry_runs_an_ended_job_again_as_a_new_attempt(http, stub):
     job = submit(http, "sleep", seconds=300.0, steps=300)
     try:
         early = http.post(f"/v1/jobs/{job['jobId']}:retry")
@@ -310,16 +310,18 @@ def test_retry_submits_a_new_job_like_an_ended_one(http, stub):
     finally:
         http.post(f"/v1/jobs/{job['jobId']}:cancel")
     eventually(lambda: http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_CANCELLED", timeout=20)
+    ended = http.get(f"/v1/jobs/{job['jobId']}").json()
     again = http.post(f"/v1/jobs/{job['jobId']}:retry", {"idempotencyKey": "retry-once"}).json()
     try:
-        new = again["job"]
-        assert new["jobId"] != job["jobId"] and not again.get("existing")
-        assert new["workflowType"] == "sleep" and new["params"] == job["params"]
-        assert new["labels"]["workmesh.retry_of"] == job["jobId"]
-        # The same key again: that job, as SubmitJob answers a key seen before (gRPC alike).
+        retried = again["job"]
+        assert retried["jobId"] == job["jobId"] and not again.get("existing")
+        assert retried["status"] == "JOB_STATUS_QUEUED" and retried["params"] == job["params"]
+        assert int(retried["lastSeq"]) == int(ended["lastSeq"]) + 1, "its events number on"
+        # The same key again: the job as it is, not a second retry (gRPC alike).
         grpc_again = stub.RetryJob(g.RetryJobRequest(job_id=job["jobId"], idempotency_key="retry-once"))
-        assert grpc_again.existing and grpc_again.job.job_id == new["jobId"]
+        assert grpc_again.existing and grpc_again.job.job_id == job["jobId"]
+        assert grpc_again.job.last_seq >= int(retried["lastSeq"])
     finally:
-        http.post(f"/v1/jobs/{again['job']['jobId']}:cancel")
+        http.post(f"/v1/jobs/{job['jobId']}:cancel")
     assert http.post("/v1/jobs/nope:retry").status == 404
     assert http.post(f"/v1/jobs/{job['jobId']}:retry", {"reason": "x"}).status == 400  # unknown field

@@ -11,6 +11,8 @@ another of the steps. Each step run appends a line to a per-test file, so the te
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -91,6 +93,16 @@ def test_parent_worker_killed_while_step_two_runs(cluster, tmp_path):
     check_once(gw.events(job_id))
 
 
+def workmesh_cli(gw: Gateway, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", f"127.0.0.1:{gw.port}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
 def test_step_two_fails_then_retry_runs_only_step_two(cluster, tmp_path):
     log, fail = tmp_path / "runs.log", tmp_path / "fail"
     fail.touch()
@@ -101,10 +113,27 @@ def test_step_two_fails_then_retry_runs_only_step_two(cluster, tmp_path):
     assert failed.error.code == "TEST_FAILURE" and "step two failed" in failed.error.message
     assert step_runs(log) == Counter(parent=1, one=1, two=1)
     fail.unlink()
-    again = gw.stub.RetryJob(g.RetryJobRequest(job_id=job_id), timeout=30).job.job_id
-    done = gw.wait_terminal([again], timeout=60)[again]
+    retried = workmesh_cli(gw, "retry", job_id)
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == job_id, "a retry is a new attempt of the same job"
+    done = gw.wait_terminal([job_id], timeout=60)[job_id]
     assert done.status == c.JOB_STATUS_SUCCEEDED, done.error
-    assert step_runs(log) == Counter(parent=2, one=1, two=2, three=1)
+    assert MessageToDict(done.result.outputs)["tags"] == ["one", "two", "three"]
+    assert step_runs(log) == Counter(parent=2, one=1, two=2, three=1), "only the failed step ran again"
+    steps = children(gw, job_id)
+    assert [j.status for j in steps["two"]] == [c.JOB_STATUS_FAILED, c.JOB_STATUS_SUCCEEDED]
+    assert len(steps["one"]) == 1 and len(steps["three"]) == 1
+    # One job, its attempts both listed, its events numbered on through the retry.
+    assert [(a.attempt, a.outcome) for a in done.attempt_history] == [(1, "FAILED"), (2, "SUCCEEDED")]
+    events = gw.events(job_id)
+    assert [e.seq for e in events] == list(range(1, len(events) + 1))
+    ends = [(e.status.status, e.status.reason.split(":")[0]) for e in events if e.WhichOneof("payload") == "status"]
+    assert ends.index((c.JOB_STATUS_QUEUED, "RETRIED")) > [s for s, _ in ends].index(c.JOB_STATUS_FAILED)
+    assert ends[-1][0] == c.JOB_STATUS_SUCCEEDED
+    # A succeeded job is not retried.
+    again = workmesh_cli(gw, "retry", job_id)
+    assert again.returncode != 0 and "FAILED_PRECONDITION" in again.stderr and "SUCCEEDED" in again.stderr
+    assert gw.job(job_id).last_seq == events[-1].seq
 
 
 def test_cancel_of_the_parent_cancels_its_running_step(cluster, tmp_path):

@@ -157,7 +157,7 @@ class SubmitJobResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., existing: _Optional[bool] = ...) -> None: ...
 
 class Job(_message.Message):
-    __slots__ = ("job_id", "workflow_type", "params", "status", "created_at", "updated_at", "started_at", "finished_at", "progress", "attempts", "result", "error", "last_seq", "trace_id", "labels", "instance_id", "omitted_params", "tenant", "user", "priority", "queue", "parent_id", "step_name", "version")
+    __slots__ = ("job_id", "workflow_type", "params", "status", "created_at", "updated_at", "started_at", "finished_at", "progress", "attempts", "result", "error", "last_seq", "trace_id", "labels", "instance_id", "omitted_params", "tenant", "user", "priority", "queue", "parent_id", "step_name", "version", "attempt_history")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -196,6 +196,7 @@ class Job(_message.Message):
     PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     STEP_NAME_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    ATTEMPT_HISTORY_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
@@ -220,7 +221,24 @@ class Job(_message.Message):
     parent_id: str
     step_name: str
     version: str
-    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ..., omitted_params: _Optional[_Iterable[str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[int] = ..., queue: _Optional[_Union[_common_pb2.QueuePlace, _Mapping]] = ..., parent_id: _Optional[str] = ..., step_name: _Optional[str] = ..., version: _Optional[str] = ...) -> None: ...
+    attempt_history: _containers.RepeatedCompositeFieldContainer[JobAttempt]
+    def __init__(self, job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., status: _Optional[_Union[_common_pb2.JobStatus, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., finished_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., attempts: _Optional[int] = ..., result: _Optional[_Union[_common_pb2.JobResult, _Mapping]] = ..., error: _Optional[_Union[_common_pb2.JobError, _Mapping]] = ..., last_seq: _Optional[int] = ..., trace_id: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ..., instance_id: _Optional[str] = ..., omitted_params: _Optional[_Iterable[str]] = ..., tenant: _Optional[str] = ..., user: _Optional[str] = ..., priority: _Optional[int] = ..., queue: _Optional[_Union[_common_pb2.QueuePlace, _Mapping]] = ..., parent_id: _Optional[str] = ..., step_name: _Optional[str] = ..., version: _Optional[str] = ..., attempt_history: _Optional[_Iterable[_Union[JobAttempt, _Mapping]]] = ...) -> None: ...
+
+class JobAttempt(_message.Message):
+    __slots__ = ("attempt", "instance_id", "started_at", "ended_at", "outcome", "reason")
+    ATTEMPT_FIELD_NUMBER: _ClassVar[int]
+    INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
+    STARTED_AT_FIELD_NUMBER: _ClassVar[int]
+    ENDED_AT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    attempt: int
+    instance_id: str
+    started_at: _timestamp_pb2.Timestamp
+    ended_at: _timestamp_pb2.Timestamp
+    outcome: str
+    reason: str
+    def __init__(self, attempt: _Optional[int] = ..., instance_id: _Optional[str] = ..., started_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ended_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., outcome: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class EstimateJobRequest(_message.Message):
     __slots__ = ("workflow_type", "version", "params", "tenant", "user", "priority")

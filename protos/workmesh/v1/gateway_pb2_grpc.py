@@ -216,10 +216,11 @@ class GatewayServicer:
         raise NotImplementedError('Method not implemented!')
 
     def RetryJob(self, request, context):
-        """Submits a new job like an ended one: its type, parameters, labels, priority, timeout and
-        notification targets, and its owner (the caller, with authentication on). FAILED_PRECONDITION
-        while the job has not ended. The new job passes SubmitJob's checks and limits as any submit;
-        its label workmesh.retry_of names the job it retries.
+        """Runs an ended job again as a new attempt of the same job: FAILED, CANCELLED or TIMED_OUT →
+        QUEUED (reason RETRIED), same job id, its events numbered on, its attempts listed in GetJob's
+        attempt_history; a fresh attempt budget. Its steps that succeeded are reused, the others run
+        again. FAILED_PRECONDITION for a job that has not ended or that SUCCEEDED. Needs jobs:submit
+        and the right to manage the job (owner or jobs:manage); the job keeps its owner.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -296,7 +296,7 @@ def document(*, max_body_bytes: int) -> dict:
             "parameters": [_path_id()],
             "post": {
                 "operationId": "RetryJob",
-                "summary": "Submit a new job like an ended one (gRPC RetryJob)." + body_note,
+                "summary": "Run an ended job again as a new attempt of the same job (gRPC RetryJob)." + body_note,
                 "requestBody": {
                     "required": False,
                     "content": _json(

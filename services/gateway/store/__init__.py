@@ -2,10 +2,20 @@
 
 from workmesh.services.gateway.store._audit import ACTIONS, AuditEntry, AuditLog
 from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
-from workmesh.services.gateway.store._protocol import TERMINAL, AttemptRecord, JobRecord, JobStore, JobUpdate
+from workmesh.services.gateway.store._protocol import (
+    REOPENABLE,
+    TERMINAL,
+    AttemptRecord,
+    JobRecord,
+    JobStore,
+    JobUpdate,
+    Reopen,
+    reopen_refusal,
+)
 
 __all__ = [
     "ACTIONS",
+    "REOPENABLE",
     "TERMINAL",
     "AttemptRecord",
     "AuditEntry",
@@ -15,4 +25,6 @@ __all__ = [
     "JobStore",
     "JobUpdate",
     "NotifyTarget",
+    "Reopen",
+    "reopen_refusal",
 ]

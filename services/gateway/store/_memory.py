@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 from workmesh.services.core.auth import MemoryTokens
 from workmesh.services.core.errors import FailedPrecondition, NotFound
-from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store import REOPENABLE, AttemptRecord, JobRecord, JobUpdate, Reopen, reopen_refusal
 from workmesh.services.gateway.store._audit import MemoryAudit
 from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
@@ -179,6 +179,32 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
             entry.lease_owner = None
         entry.wake()
         return list(events)
+
+    async def reopen(self, job_id: str, event: common_pb2.JobEvent, reopen: Reopen) -> JobRecord:
+        """Make an ended job QUEUED again for a new attempt (see JobStore.reopen)."""
+        entry = self._jobs.get(job_id)
+        if entry is None:
+            raise NotFound(f"job_id: no job {job_id!r}")
+        record = entry.record
+        if record.status not in REOPENABLE:
+            raise reopen_refusal(job_id, record.status)
+        now_ns = time.time_ns()
+        record.last_seq += 1
+        event.seq = record.last_seq
+        if not event.HasField("time"):
+            event.time.FromNanoseconds(now_ns)
+        entry.events.append(event)
+        record.status = common_pb2.JOB_STATUS_QUEUED
+        record.finished_at = record.not_before = None
+        record.result = record.error = record.progress = None
+        record.worker_seq = 0
+        record.max_attempts = reopen.max_attempts
+        record.labels = dict(reopen.labels)
+        record.updated_at = dt.datetime.fromtimestamp(now_ns / 1e9, dt.UTC)
+        entry.lease_owner, entry.lease_until = reopen.lease_owner, reopen.lease_until.timestamp()
+        self._live[job_id] = None
+        entry.wake()
+        return _copy(record)
 
     async def events(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[common_pb2.JobEvent]:
         """Stored events with seq > after_seq, in order (seq n is at index n-1)."""

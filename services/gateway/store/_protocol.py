@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from workmesh.services.core.errors import FailedPrecondition
 from workmesh.services.core.limits import TERMINAL
 from workmesh.services.gateway.store._audit import AuditEntry
 from workmesh.services.gateway.store._outbox import Delivery, NotifyTarget
@@ -103,6 +104,36 @@ class JobUpdate:
     worker_seq: int | None = None
 
 
+@dataclass(frozen=True)
+class Reopen:
+    """What :meth:`JobStore.reopen` sets on the job it makes QUEUED again.
+
+    Attributes:
+        max_attempts: the job's new attempt budget (its attempts so far plus the type's budget).
+        labels: the job's labels from now on.
+        lease_owner: the replica that drives the job from now on.
+        lease_until: until when its lease holds.
+    """
+
+    max_attempts: int
+    labels: dict[str, str]
+    lease_owner: str
+    lease_until: dt.datetime
+
+
+REOPENABLE = (common_pb2.JOB_STATUS_FAILED, common_pb2.JOB_STATUS_CANCELLED, common_pb2.JOB_STATUS_TIMED_OUT)
+
+
+def reopen_refusal(job_id: str, status: int) -> FailedPrecondition:
+    """Why a job in `status` is not reopened."""
+    name = common_pb2.JobStatus.Name(status).removeprefix("JOB_STATUS_")
+    if status == common_pb2.JOB_STATUS_SUCCEEDED:
+        return FailedPrecondition(
+            f"job_id: job {job_id!r} SUCCEEDED: only a failed, cancelled or timed-out job is retried"
+        )
+    return FailedPrecondition(f"job_id: job {job_id!r} is {name}: only a job that has ended can be retried")
+
+
 class JobStore(Protocol):
     """Persistence of jobs and job events. All methods are coroutines safe to call concurrently."""
 
@@ -162,6 +193,20 @@ class JobStore(Protocol):
     # Optional: the workflow types seen — ``remember_types([(WorkflowType, last_seen)])``,
     # ``known_types() -> [(WorkflowType, last_seen)]``, ``forget_types(names, before)`` — so a
     # restarted gateway knows the types whose workers are down (discovery/_remembered.py).
+
+    async def reopen(self, job_id: str, event: common_pb2.JobEvent, reopen: Reopen) -> JobRecord:
+        """Make an ended job QUEUED again for a new attempt (``RetryJob``), in one transaction.
+
+        Only a job that ended FAILED, CANCELLED or TIMED_OUT is reopened: `event` (its status
+        QUEUED) is numbered after its last event, its result, error, progress, finish time and
+        backoff are cleared and the fields of `reopen` applied. Its attempts, events and
+        idempotency key stay: the job keeps its id and the numbering of its events.
+
+        Raises:
+            workmesh.services.core.errors.NotFound: unknown job.
+            workmesh.services.core.errors.FailedPrecondition: the job has not ended, or it succeeded.
+        """
+        ...
 
     async def wait(self, job_id: str, after_seq: int, timeout: float) -> None:
         """Return when the job may have events past `after_seq` (or after `timeout` seconds)."""

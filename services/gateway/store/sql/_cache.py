@@ -36,6 +36,7 @@ from workmesh.services.gateway.store.sql._ops import (
     DeleteFinishedBefore,
 )
 from workmesh.services.gateway.store.sql._outbox import EndDelivery
+from workmesh.services.gateway.store.sql._reopen import ReopenJob
 from workmesh.v1 import common_pb2
 
 
@@ -68,6 +69,9 @@ class EventCache:
                     record, created = request.outcome
                     if created:
                         self._created(record)
+                elif isinstance(op, ReopenJob):
+                    # A retried job: its watchers read the database from now on (rare).
+                    self._jobs.pop(op.job_id, None)
                 elif isinstance(op, Delete):
                     self._jobs.pop(op.job_id, None)
                 elif isinstance(op, DeleteFinishedBefore):

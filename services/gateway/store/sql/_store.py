@@ -43,7 +43,7 @@ import psycopg
 import sqlalchemy as sa
 
 from workmesh.services.core.errors import Unavailable
-from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate
+from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate, Reopen
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql import _outbox as outbox
 from workmesh.services.gateway.store.sql import _types as types_ops
@@ -60,6 +60,7 @@ from workmesh.services.gateway.store.sql._engine import (
 from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
 from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
 from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
+from workmesh.services.gateway.store.sql._reopen import ReopenJob
 from workmesh.services.gateway.store.sql._tokens import SqlTokensMixin
 from workmesh.services.gateway.store.sql._writer import GroupWriter
 from workmesh.v1 import common_pb2
@@ -341,6 +342,10 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin):
             if not future.done():
                 future.cancel()
             self._waiters.discard(job_id, future)
+
+    async def reopen(self, job_id: str, event: common_pb2.JobEvent, reopen: Reopen) -> JobRecord:
+        """Make an ended job QUEUED again for a new attempt (see JobStore.reopen)."""
+        return await self._write(ReopenJob(job_id, event, reopen))
 
     async def delete(self, job_id: str) -> bool:
         """Remove the job with its events and attempts; its waiters return at once."""

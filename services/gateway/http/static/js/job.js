@@ -126,7 +126,9 @@ export async function jobPage(main, [jobId]) {
   const retry = h("button", { id: "retry", class: "secondary", onclick: async () => {
     try {
       const { job: again } = await api.post(`/v1/jobs/${jobId}:retry`, {});
-      location.hash = `#/job/${again.jobId}`;
+      // A retry is a new attempt of the same job: the page is shown again, following it.
+      if (location.hash === `#/job/${again.jobId}`) window.dispatchEvent(new HashChangeEvent("hashchange"));
+      else location.hash = `#/job/${again.jobId}`;
     } catch (err) { actionError.replaceChildren(errorBox(err)); }
   } }, "Retry");
   const remove = h("button", { id: "delete", class: "secondary", onclick: async () => {
