@@ -223,7 +223,9 @@ class Context:
         if self._event is not None:
             self._event.set()
 
-    def step(self, name: str, workflow_type: str, params: Mapping[str, Any] | None = None) -> Any:
+    def step(
+        self, name: str, workflow_type: str, params: Mapping[str, Any] | None = None, *, weight: float = 1.0
+    ) -> Any:
         """Run another workflow type as a step of this job: a child job, and return its result.
 
         From an ``async def`` handler, await it (several steps in parallel with
@@ -246,6 +248,9 @@ class Context:
             workflow_type: the type the step runs (any type a live worker serves).
             params: its parameters as Python values (numbers, strings, bools, datetimes,
                 timedeltas, bytes), checked by the gateway against that type.
+            weight: the step's share in this job's progress, which the gateway rolls up from
+                its steps' progress (the weighted mean over the steps so far; 1 each unless
+                declared, at most 1e6).
 
         Returns:
             The child's :class:`Result` (outputs as plain Python values, data, series refs);
@@ -260,7 +265,7 @@ class Context:
         from workmesh.workers._steps import run_step  # the gateway client: loaded with the first step
 
         job = self._job
-        coro = run_step(job, name, workflow_type, params)
+        coro = run_step(job, name, workflow_type, params, weight)
         if job.loop_thread == threading.get_ident():
             return coro
         return asyncio.run_coroutine_threadsafe(coro, job.loop).result()

@@ -113,7 +113,9 @@ def _stub(address: str) -> gateway_pb2_grpc.GatewayStub:
     return entry[1]
 
 
-async def run_step(job: Job, name: str, workflow_type: str, params: Mapping[str, Any] | None) -> Result:
+async def run_step(
+    job: Job, name: str, workflow_type: str, params: Mapping[str, Any] | None, weight: float = 1.0
+) -> Result:
     """Run one step of `job` (see :meth:`Context.step`)."""
     if not job.gateway_address:
         raise StepFailed(
@@ -123,7 +125,11 @@ async def run_step(job: Job, name: str, workflow_type: str, params: Mapping[str,
             code="STEPS_UNAVAILABLE",
         )
     request = gateway_pb2.RunStepRequest(
-        parent_job_id=job.job_id, parent_attempt=job.attempt, step_name=name, workflow_type=workflow_type
+        parent_job_id=job.job_id,
+        parent_attempt=job.attempt,
+        step_name=name,
+        workflow_type=workflow_type,
+        weight=weight,
     )
     for key, value in (params or {}).items():
         request.params[str(key)].CopyFrom(param_value(str(key), value))

@@ -26,6 +26,7 @@ from typing import Any
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, NotFound, ResourceExhausted
 from workmesh.services.core.limits import status_name
 from workmesh.services.gateway._convert import job_to_proto
+from workmesh.services.gateway._rollup import MAX_WEIGHT, WEIGHT_LABEL, Rollup
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2
@@ -70,6 +71,8 @@ def _check_request(request: gateway_pb2.RunStepRequest) -> None:
         raise InvalidArgument("workflow_type", "must not be empty")
     if request.parent_attempt < 0:
         raise InvalidArgument("parent_attempt", "must not be negative")
+    if not 0 <= request.weight <= MAX_WEIGHT:  # NaN fails both
+        raise InvalidArgument("weight", f"must be from 0 to {MAX_WEIGHT:g} (0: the default, 1)")
 
 
 def _same(child: JobRecord, request: gateway_pb2.RunStepRequest, params: dict) -> None:
@@ -107,6 +110,7 @@ class Steps:
         self._check_params = check_params
         self.limits = limits
         self._watch_idle = watch_idle
+        self.rollup = Rollup(store)
 
     async def run(self, request: gateway_pb2.RunStepRequest, context=None) -> gateway_pb2.RunStepResponse:
         """Run (or find) the step and return its child job once it has ended."""
@@ -127,7 +131,7 @@ class Steps:
                 return gateway_pb2.RunStepResponse(job=job_to_proto(child), reused=True)
         if child is None or child.terminal:
             child = await self._create(parent, request, params, attempt, context)
-        ended = await self._await(child.job_id)
+        ended = await self._await(child.job_id, parent.job_id)
         await self._record(parent.job_id, request.step_name, ended)
         return gateway_pb2.RunStepResponse(job=job_to_proto(ended))
 
@@ -175,9 +179,12 @@ class Steps:
             )
         owner = owner_of(parent.labels)
         priority = priority_of(parent.labels)
+        labels = {PARENT_LABEL: parent.job_id, STEP_LABEL: request.step_name}
+        if request.weight and request.weight != 1:
+            labels[WEIGHT_LABEL] = f"{request.weight:g}"
         submit = gateway_pb2.SubmitJobRequest(
             workflow_type=request.workflow_type,
-            labels={PARENT_LABEL: parent.job_id, STEP_LABEL: request.step_name},
+            labels=labels,
             tenant=owner.tenant,
             user=owner.user,
             priority=str(priority) if priority else "",
@@ -202,13 +209,17 @@ class Steps:
             raise NotFound(f"step_name: the job of step {request.step_name!r} was deleted")
         return child
 
-    async def _await(self, job_id: str) -> JobRecord:
+    async def _await(self, job_id: str, parent_id: str) -> JobRecord:
+        progress = None
         while True:
             child = await self._store.get(job_id)
             if child is None:
                 raise NotFound(f"step_name: the step's job {job_id} was deleted")
             if child.terminal:
                 return child
+            if child.progress != progress:
+                progress = child.progress
+                self.rollup.poke(parent_id)
             await self._store.wait(job_id, child.last_seq, self._watch_idle)
 
     async def _record(self, parent_id: str, name: str, child: JobRecord) -> None:
@@ -226,6 +237,7 @@ class Steps:
         await self._append(parent_id, event)
 
     async def _append(self, parent_id: str, event: common_pb2.JobEvent) -> None:
+        self.rollup.poke(parent_id)  # a step started or ended
         try:
             await self._store.append(parent_id, [event])
         except (FailedPrecondition, NotFound):  # the parent ended (or went) meanwhile: nothing to show it on

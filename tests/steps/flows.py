@@ -5,11 +5,12 @@ to the file named by ``log`` — ``<tag> <job id> <attempt>`` — so a test coun
 each step really ran; it waits while the file ``hold`` is missing and fails while the file
 ``fail`` exists. ``steps-flow`` (the parent, :data:`parents`) runs the steps one, two (with the
 hold and fail files) and three in sequence; ``steps-reuse`` asks for one step name twice with
-other params.
+other params; ``steps-weighted`` runs two weighted steps in parallel (progress roll-up).
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 from workmesh.workers import ApplicationError, Context, Param, StepFailed, Worker, workflow
@@ -34,6 +35,7 @@ def _append(log: str, line: str) -> None:
 )
 async def record(ctx: Context, log: str, tag: str, hold: str, fail: str) -> dict:
     _append(log, f"{tag} {ctx.job_id} {ctx.attempt}")
+    ctx.progress(0.5, f"{tag} half way")
     while hold and not os.path.exists(hold):
         if await ctx.wait_cancelled(0.05):
             ctx.check_cancelled()
@@ -73,5 +75,19 @@ async def reuse(ctx: Context, log: str) -> dict:
     return {"code": "", "message": "reused"}
 
 
+@workflow(
+    name="steps-weighted",
+    version="1.0.0",
+    description="Two steps in parallel: big (weight 3) ends at once, small (weight 1) holds half way.",
+    params=[Param.string("log"), Param.string("hold")],
+)
+async def weighted(ctx: Context, log: str, hold: str) -> dict:
+    big, small = await asyncio.gather(
+        ctx.step("big", "steps-record", {"log": log, "tag": "big"}, weight=3),
+        ctx.step("small", "steps-record", {"log": log, "tag": "small", "hold": hold}),
+    )
+    return {"tags": [big.outputs["tag"], small.outputs["tag"]]}
+
+
 children = Worker([record], capacity=8)
-parents = Worker([flow, reuse], capacity=4)
+parents = Worker([flow, reuse, weighted], capacity=4)

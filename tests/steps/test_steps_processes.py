@@ -180,3 +180,20 @@ def test_gateway_restart_while_step_two_runs(cluster, tmp_path):
     steps = children(restarted, job_id)
     assert {name: len(jobs) for name, jobs in steps.items()} == {"one": 1, "two": 1, "three": 1}
     check_once(restarted.events(job_id))
+
+
+def test_the_parents_progress_rolls_up_its_steps(cluster, tmp_path):
+    log, hold = tmp_path / "runs.log", tmp_path / "hold"
+    gw = mesh(cluster)
+    gw.wait_types("steps-weighted", 1)
+    job_id = submit(gw, "steps-weighted", log=log, hold=hold)
+    # big (weight 3) done, small (weight 1) half way: (3 * 1.0 + 1 * 0.5) / 4.
+    rolled = eventually(lambda: (p := gw.job(job_id).progress).fraction == 0.875 and p, timeout=60, interval=0.05)
+    assert rolled.message == "steps: 1 of 2 done; running: small"
+    hold.touch()
+    done = gw.wait_terminal([job_id], timeout=60)[job_id]
+    assert done.status == c.JOB_STATUS_SUCCEEDED, done.error
+    events = gw.events(job_id)
+    shown = [(e.progress.fraction, e.progress.message) for e in events if e.WhichOneof("payload") == "progress"]
+    assert (0.875, "steps: 1 of 2 done; running: small") in shown, shown
+    assert all(0.0 <= f <= 1.0 for f, _ in shown)

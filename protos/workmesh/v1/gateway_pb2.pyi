@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RunStepRequest(_message.Message):
-    __slots__ = ("parent_job_id", "parent_attempt", "step_name", "workflow_type", "params")
+    __slots__ = ("parent_job_id", "parent_attempt", "step_name", "workflow_type", "params", "weight")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -27,12 +27,14 @@ class RunStepRequest(_message.Message):
     STEP_NAME_FIELD_NUMBER: _ClassVar[int]
     WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
     parent_job_id: str
     parent_attempt: int
     step_name: str
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
-    def __init__(self, parent_job_id: _Optional[str] = ..., parent_attempt: _Optional[int] = ..., step_name: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ...) -> None: ...
+    weight: float
+    def __init__(self, parent_job_id: _Optional[str] = ..., parent_attempt: _Optional[int] = ..., step_name: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class RunStepResponse(_message.Message):
     __slots__ = ("job", "reused")
