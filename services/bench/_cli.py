@@ -28,6 +28,7 @@ from workmesh.services.bench._progress import bench_progress
 from workmesh.services.bench._secure import secure_mesh
 from workmesh.services.bench._series import bench_series
 from workmesh.services.bench._series_compare import bench_small_batches
+from workmesh.services.bench._steps import bench_steps
 from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
@@ -45,6 +46,7 @@ def run(args) -> int:
         "http": http,
         "fairness": fairness,
         "estimate": estimate,
+        "steps": steps,
     }[args.bench]
     figures = runner(args)
     if args.json:
@@ -71,6 +73,21 @@ def _load() -> str:
 
 def fairness(args) -> dict:
     return bench_fairness(args.job_seconds)
+
+
+def steps(args) -> dict:
+    """Workflow steps: per-step overhead in sequence and in parallel, re-execution of a done parent."""
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        url = store_url(args.store, args.database_url, Path(tmp))
+        load = _load()
+        figures = bench_steps(url, Path(tmp), runs=args.runs, steps=args.steps)
+    return {
+        "store": args.store,
+        "steps": args.steps,
+        "load_average_before": load,
+        "load_average_after": _load(),
+        **figures,
+    }
 
 
 def estimate(args) -> dict:

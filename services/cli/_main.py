@@ -280,6 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     be.add_argument("--runs", type=int, default=40)
     be.add_argument("--history", type=int, default=10_000, help="finished runs behind the EstimateJob latency")
     be.add_argument("--json", action="store_true")
+    bt = bench.add_parser(
+        "steps", help="workflow steps: per-step overhead, re-execution of a parent whose steps are done"
+    )
+    bt.add_argument("--steps", type=int, default=100, help="no-op steps per parent")
+    bt.add_argument("--runs", type=int, default=3)
+    bt.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="sqlite")
+    bt.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres"
+    )
+    bt.add_argument("--json", action="store_true")
     bs = bench.add_parser("series", help="write and read a job's worth of time series")
     bs.add_argument("--store", choices=("parquet", "influx"), default="parquet")
     bs.add_argument("--components", type=int, default=1000)

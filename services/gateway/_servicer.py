@@ -452,9 +452,14 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         await visible_job(self._store.get, job_id, MANAGE)
 
         async def delete_step(child: JobRecord) -> None:
+            self._steps.forget(child.job_id)
             await self._dispatcher.delete(child.job_id, self._delete_series)
 
         await cascade(self._store, job_id, delete_step)  # a workflow goes with its steps
+        record = await self._store.get(job_id)
+        if record is not None and record.parent_id:
+            self._steps.forget(record.parent_id)  # a step alone: its parent would run it again
+        self._steps.forget(job_id)
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
         await record_action(self._audit, "delete", job_id, context)

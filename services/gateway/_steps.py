@@ -3,8 +3,8 @@
 A step is identified by (parent job, step name). Its child job is created under the
 idempotency key ``workmesh.step:<parent>:<name>:<attempt>`` — the store's unique key is what
 makes "find or create" one atomic operation on every adapter, even with several gateway replicas
-or two calls racing. Looking up the keys of the parent's attempts, newest first, gives the
-step's history:
+or two calls racing. The parent's child jobs, read once per parent attempt (and kept, see
+``_step_cache``), give the step's history:
 
 - a child that SUCCEEDED (in any attempt of the parent: one after its worker died, or one that
   ``RetryJob`` started) is returned at once: nothing runs again;
@@ -18,6 +18,7 @@ job id), so that one WatchJob of the parent shows the workflow.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -27,6 +28,7 @@ from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, N
 from workmesh.services.core.limits import status_name
 from workmesh.services.gateway._convert import job_to_proto
 from workmesh.services.gateway._rollup import MAX_WEIGHT, WEIGHT_LABEL, Rollup
+from workmesh.services.gateway._step_cache import ParentSteps, StepCache
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2
@@ -111,47 +113,81 @@ class Steps:
         self.limits = limits
         self._watch_idle = watch_idle
         self.rollup = Rollup(store)
+        self._cache = StepCache()
+        self._loading: dict[tuple[str, int], asyncio.Future[ParentSteps]] = {}
 
     async def run(self, request: gateway_pb2.RunStepRequest, context=None) -> gateway_pb2.RunStepResponse:
         """Run (or find) the step and return its child job once it has ended."""
         _check_request(request)
-        parent = await self._store.get(request.parent_job_id)
+        params = self._check_params(request.workflow_type, request.params)
+        parent_id, name = request.parent_job_id, request.step_name
+        entry = await self._entry(request)
+        child = entry.done.get(name)
+        if child is not None:
+            _same(child, request, params)
+            return gateway_pb2.RunStepResponse(job=job_to_proto(child), reused=True)
+        earlier = entry.earlier.pop(name, None)
+        if earlier is not None:
+            _same(earlier, request, params)
+            child = await self._await(earlier.job_id, parent_id)  # left running by an earlier attempt
+        else:
+            job_id, existing = await self._create(parent_id, entry, request, params, context)
+            if existing:
+                found = await self._store.get(job_id)
+                if found is None:
+                    raise NotFound(f"step_name: the job of step {name!r} was deleted")
+                _same(found, request, params)
+                if found.terminal:  # asked again in this attempt: as it ended
+                    self._ended(entry, found)
+                    return gateway_pb2.RunStepResponse(job=job_to_proto(found), reused=True)
+            child = await self._await(job_id, parent_id)
+        self._ended(entry, child)
+        await self._record(parent_id, name, child)
+        return gateway_pb2.RunStepResponse(job=job_to_proto(child))
+
+    @staticmethod
+    def _ended(entry: ParentSteps, child: JobRecord) -> None:
+        if child.status == common_pb2.JOB_STATUS_SUCCEEDED:
+            entry.done[child.step_name] = child
+
+    def forget(self, job_id: str) -> None:
+        """A job was deleted: forget what is kept of it as a parent (DeleteJob calls it)."""
+        self._cache.forget(job_id)
+
+    async def _entry(self, request: gateway_pb2.RunStepRequest) -> ParentSteps:
+        """The parent attempt's steps: read once per attempt, then the parent only peeked at."""
+        parent_id = request.parent_job_id
+        entry = self._cache.get(parent_id, request.parent_attempt) if request.parent_attempt else None
+        if entry is not None:
+            state = await _peek(self._store, parent_id)
+            if state is None:
+                self._cache.forget(parent_id)
+                raise NotFound(f"parent_job_id: no job {parent_id!r}")
+            if state[1]:
+                raise FailedPrecondition(f"parent_job_id: job {parent_id} has ended: only a running job starts steps")
+            return entry
+        # Steps started together (asyncio.gather) arrive together: one of them reads the parent.
+        key = (parent_id, request.parent_attempt)
+        loading = self._loading.get(key)
+        if loading is None:
+            loading = self._loading[key] = asyncio.ensure_future(self._load(request))
+            loading.add_done_callback(lambda _: self._loading.pop(key, None))
+        return await asyncio.shield(loading)
+
+    async def _load(self, request: gateway_pb2.RunStepRequest) -> ParentSteps:
+        parent_id = request.parent_job_id
+        parent = await self._store.get(parent_id)
         if parent is None:
-            raise NotFound(f"parent_job_id: no job {request.parent_job_id!r}")
+            raise NotFound(f"parent_job_id: no job {parent_id!r}")
         if parent.terminal:
             raise FailedPrecondition(
                 f"parent_job_id: job {parent.job_id} is {status_name(parent.status)}: only a running job starts steps"
             )
-        params = self._check_params(request.workflow_type, request.params)
         attempt = request.parent_attempt or max(parent.attempts, 1)
-        child, own = await self._find(parent, request.step_name, attempt)
-        if child is not None:
-            _same(child, request, params)
-            if child.status == common_pb2.JOB_STATUS_SUCCEEDED or (child.terminal and own):
-                return gateway_pb2.RunStepResponse(job=job_to_proto(child), reused=True)
-        if child is None or child.terminal:
-            child = await self._create(parent, request, params, attempt, context)
-        ended = await self._await(child.job_id, parent.job_id)
-        await self._record(parent.job_id, request.step_name, ended)
-        return gateway_pb2.RunStepResponse(job=job_to_proto(ended))
-
-    async def _find(self, parent: JobRecord, name: str, attempt: int) -> tuple[JobRecord | None, bool]:
-        """The step's latest child and whether this attempt made it; a succeeded or running one first.
-
-        The parent's attempts newest first: a RetryJob is a new attempt of the same job, so the
-        steps of every earlier attempt are found under their keys.
-        """
-        latest: JobRecord | None = None
-        own = False
-        for number in range(attempt, 0, -1):
-            child = await self._store.get_by_key(step_key(parent.job_id, name, number))
-            if child is None:
-                continue
-            if child.status == common_pb2.JOB_STATUS_SUCCEEDED or not child.terminal:
-                return child, number == attempt
-            if latest is None:
-                latest, own = child, number == attempt
-        return latest, own
+        children = await self._store.children(parent_id)
+        entry = ParentSteps.of(parent, attempt, await self._depth(parent), children)
+        self._cache.put(parent_id, entry)
+        return entry
 
     async def _depth(self, parent: JobRecord) -> int:
         """How many jobs are above a step of `parent` (1: the parent is a submitted job)."""
@@ -164,22 +200,23 @@ class Steps:
         return depth
 
     async def _create(
-        self, parent: JobRecord, request: gateway_pb2.RunStepRequest, params: dict, attempt: int, context
-    ) -> JobRecord:
+        self, parent_id: str, entry: ParentSteps, request: gateway_pb2.RunStepRequest, params: dict, context
+    ) -> tuple[str, bool]:
+        """Find or create the step's child of this attempt: (its job id, whether it existed)."""
         limits = self.limits
-        if await self._depth(parent) >= limits.max_depth + 1:
+        if entry.depth >= limits.max_depth + 1:
             raise ResourceExhausted(
-                f"step_name: job {parent.job_id} is nested {limits.max_depth} steps deep already: steps nest at "
+                f"step_name: job {parent_id} is nested {limits.max_depth} steps deep already: steps nest at "
                 f"most {limits.max_depth} deep (WORKMESH_MAX_STEP_DEPTH)"
             )
-        if len(await self._store.children(parent.job_id)) >= limits.max_steps:
+        if entry.count >= limits.max_steps:
             raise ResourceExhausted(
-                f"step_name: job {parent.job_id} has started {limits.max_steps} steps: at most "
+                f"step_name: job {parent_id} has started {limits.max_steps} steps: at most "
                 f"{limits.max_steps} per job (WORKMESH_MAX_STEPS)"
             )
-        owner = owner_of(parent.labels)
-        priority = priority_of(parent.labels)
-        labels = {PARENT_LABEL: parent.job_id, STEP_LABEL: request.step_name}
+        owner = owner_of(entry.labels)
+        priority = priority_of(entry.labels)
+        labels = {PARENT_LABEL: parent_id, STEP_LABEL: request.step_name}
         if request.weight and request.weight != 1:
             labels[WEIGHT_LABEL] = f"{request.weight:g}"
         submit = gateway_pb2.SubmitJobRequest(
@@ -191,9 +228,10 @@ class Steps:
         )
         for name, value in params.items():
             submit.params[name].CopyFrom(value)
-        key = step_key(parent.job_id, request.step_name, attempt)
-        reply = await self._submit(submit, context, parent=parent.job_id, step_name=request.step_name, key=key)
+        key = step_key(parent_id, request.step_name, entry.attempt)
+        reply = await self._submit(submit, context, parent=parent_id, step_name=request.step_name, key=key)
         if not reply.existing:
+            entry.count += 1
             event = common_pb2.JobEvent(
                 step=_K(
                     kind=_K.KIND_STARTED,
@@ -203,24 +241,23 @@ class Steps:
                     child_status=common_pb2.JOB_STATUS_QUEUED,
                 )
             )
-            await self._append(parent.job_id, event)
-        child = await self._store.get(reply.job.job_id)
-        if child is None:
-            raise NotFound(f"step_name: the job of step {request.step_name!r} was deleted")
-        return child
+            await self._append(parent_id, event)
+        return reply.job.job_id, reply.existing
 
     async def _await(self, job_id: str, parent_id: str) -> JobRecord:
-        progress = None
+        """The child once it has ended; its changes meanwhile roll up into the parent's progress."""
         while True:
-            child = await self._store.get(job_id)
-            if child is None:
+            state = await _peek(self._store, job_id)
+            if state is None:
                 raise NotFound(f"step_name: the step's job {job_id} was deleted")
-            if child.terminal:
+            last_seq, terminal = state
+            if terminal:
+                child = await self._store.get(job_id)
+                if child is None:
+                    raise NotFound(f"step_name: the step's job {job_id} was deleted")
                 return child
-            if child.progress != progress:
-                progress = child.progress
-                self.rollup.poke(parent_id)
-            await self._store.wait(job_id, child.last_seq, self._watch_idle)
+            await self._store.wait(job_id, last_seq, self._watch_idle)
+            self.rollup.poke(parent_id)
 
     async def _record(self, parent_id: str, name: str, child: JobRecord) -> None:
         ok = child.status == common_pb2.JOB_STATUS_SUCCEEDED
@@ -242,6 +279,15 @@ class Steps:
             await self._store.append(parent_id, [event])
         except (FailedPrecondition, NotFound):  # the parent ended (or went) meanwhile: nothing to show it on
             log.debug("step event for job %s not stored: the job has ended", parent_id)
+
+
+async def _peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:
+    """(last_seq, terminal) of a job, or None when unknown — from memory when the store can."""
+    peek = getattr(store, "peek", None)
+    if peek is not None:
+        return await peek(job_id)
+    record = await store.get(job_id)
+    return None if record is None else (record.last_seq, record.terminal)
 
 
 async def cascade(store: JobStore, job_id: str, action: Callable[[JobRecord], Awaitable[object]]) -> None:

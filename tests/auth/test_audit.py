@@ -21,6 +21,7 @@ import grpc
 import jwt
 import pytest
 
+from tests.support import eventually
 from workmesh.services.cli._devauth import dev_auth_env, dev_token
 from workmesh.services.devmesh import DevMesh, free_port
 from workmesh.services.gateway.store.sql._store import SqlJobStore
@@ -81,6 +82,13 @@ def test_actions_are_recorded_with_their_caller_and_read_only_with_the_scope(tmp
             stub.CancelJob(gateway_pb2.CancelJobRequest(job_id=other), metadata=bearer(bob))
             made = admin_pb2_grpc.TokenAdminStub(channel).CreateToken(
                 admin_pb2.CreateTokenRequest(name="ci", scopes=["jobs:read"]), metadata=bearer(alice)
+            )
+            eventually(  # a running job ends CANCELLED once its worker stopped it: then it may be retried
+                lambda: (
+                    stub.GetJob(gateway_pb2.GetJobRequest(job_id=job), metadata=bearer(alice)).status
+                    == common_pb2.JOB_STATUS_CANCELLED
+                ),
+                timeout=30,
             )
             retried = stub.RetryJob(gateway_pb2.RetryJobRequest(job_id=job), metadata=bearer(alice)).job.job_id
             assert retried == job  # a new attempt of the same job

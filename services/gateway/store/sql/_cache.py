@@ -70,8 +70,7 @@ class EventCache:
                     if created:
                         self._created(record)
                 elif isinstance(op, ReopenJob):
-                    # A retried job: its watchers read the database from now on (rare).
-                    self._jobs.pop(op.job_id, None)
+                    self._appended(op.job_id, [op.event])  # a retried job: its QUEUED event
                 elif isinstance(op, Delete):
                     self._jobs.pop(op.job_id, None)
                 elif isinstance(op, DeleteFinishedBefore):
