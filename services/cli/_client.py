@@ -138,16 +138,28 @@ def show_types(stub, as_json: bool) -> int:
         return 0
     table = Table("type", "version", "instances", "free/capacity", "typical runtime", "description", "parameters")
     for info in sorted(types, key=lambda t: t.type.name):
-        params = "\n".join(describe_param(p) for p in info.type.params) or "-"
-        table.add_row(
-            info.type.name,
-            info.type.version,
-            str(info.healthy_instances),
-            f"{info.free_capacity}/{info.capacity}",
-            typical_runtime(info),
-            info.type.description,
-            params,
-        )
+        # One row per live version (several during a rolling upgrade), newest first; a gateway
+        # from before TypeVersionInfo sends none: then the type's newest declaration alone.
+        versions = list(info.versions) or [
+            gateway_pb2.TypeVersionInfo(
+                version=info.type.version,
+                type=info.type,
+                healthy_instances=info.healthy_instances,
+                capacity=info.capacity,
+                free_capacity=info.free_capacity,
+            )
+        ]
+        for index, version in enumerate(versions):
+            first = index == 0
+            table.add_row(
+                info.type.name if first else "",
+                version.version,
+                "\n".join([str(version.healthy_instances), *version.addresses]),
+                f"{version.free_capacity}/{version.capacity}",
+                typical_runtime(info) if first else "",
+                version.type.description,
+                "\n".join(describe_param(p) for p in version.type.params) or "-",
+            )
     out.print(table)
     return 0
 

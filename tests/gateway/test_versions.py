@@ -3,7 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import signal
+import subprocess
+import sys
 
 import grpc
 import pytest
@@ -112,6 +117,56 @@ def test_a_pinned_job_waits_with_its_reason_then_runs_or_times_out(procs):
             start(procs, mesh, V1)  # a 1.x instance comes back: the waiting job runs there
             done = await mesh.wait_status(waiting.job_id, c.JOB_STATUS_SUCCEEDED)
             assert done.result.outputs["version"] == "1.0.0"
+
+    run(main())
+
+
+def cli_types(mesh: Mesh, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "workmesh.services.cli", "types", *args, "--gateway", f"127.0.0.1:{mesh.port}"]
+    env = {**os.environ, "COLUMNS": "300"}  # one table row per line
+    return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
+
+
+def test_types_lists_each_live_version_with_its_instances_and_capacity(procs):
+    async def main():
+        async with Mesh() as mesh:
+            start(procs, mesh, V1)
+            start(procs, mesh, V2)
+            start(procs, mesh, V2)
+            await versions_live(mesh, "1.0.0", "2.0.0", "2.0.0")
+
+            info = (await mesh.types())["upgrade"]
+            assert [v.version for v in info.versions] == ["2.0.0", "1.0.0"]  # newest first
+            v2, v1 = info.versions
+            assert (v2.healthy_instances, v2.capacity, len(v2.addresses)) == (2, 4, 2)
+            assert (v1.healthy_instances, v1.capacity, len(v1.addresses)) == (1, 2, 1)
+            assert sorted([*v1.addresses, *v2.addresses]) == sorted(i.address for i in info.instances)
+            assert {p.name for p in v2.type.params} == {"seconds", "scale"}
+            assert {p.name for p in v1.type.params} == {"seconds"}  # each version's own declaration
+            # A job in flight on the one 1.x instance takes a slot of 1.0.0 only.
+            busy = await submit(mesh, "^1", seconds=60)  # outlasts the CLI's start-up under load
+            await mesh.wait_status(busy.job_id, c.JOB_STATUS_RUNNING)
+            info = (await mesh.types())["upgrade"]
+            assert [(v.version, v.free_capacity) for v in info.versions] == [("2.0.0", 4), ("1.0.0", 1)]
+
+            listed = await asyncio.to_thread(cli_types, mesh, "--json")
+            assert listed.returncode == 0, listed.stderr
+            (shown,) = [t for t in json.loads(listed.stdout) if t["type"]["name"] == "upgrade"]
+            assert [(v["version"], v["capacity"], len(v["addresses"])) for v in shown["versions"]] == [
+                ("2.0.0", 4, 2),
+                ("1.0.0", 2, 1),
+            ]
+            table = await asyncio.to_thread(cli_types, mesh)
+            assert table.returncode == 0, table.stderr
+            lines = table.stdout.splitlines()
+            at = [i for i, line in enumerate(lines) if "2.0.0" in line or "1.0.0" in line]
+            assert len(at) == 2 and "upgrade" in lines[at[0]] and "2.0.0" in lines[at[0]], table.stdout
+            newer, older = "\n".join(lines[at[0] : at[1]]), "\n".join(lines[at[1] :])  # a row each, newest first
+            assert "1.0.0" in older and "4/4" in newer and "1/2" in older, table.stdout  # free/capacity per version
+            assert "scale" in newer and "scale" not in older, table.stdout  # each version's parameters
+            assert all(a in newer for a in v2.addresses) and all(a in older for a in v1.addresses), table.stdout
+            await mesh.stub.CancelJob(g.CancelJobRequest(job_id=busy.job_id))
+            await mesh.wait_status(busy.job_id, c.JOB_STATUS_CANCELLED)
 
     run(main())
 

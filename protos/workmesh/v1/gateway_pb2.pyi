@@ -45,7 +45,7 @@ class RunStepResponse(_message.Message):
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
 
 class WorkflowTypeInfo(_message.Message):
-    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "instances", "typical_runtime", "runtime_runs")
+    __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "instances", "typical_runtime", "runtime_runs", "versions")
     TYPE_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_INSTANCES_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class WorkflowTypeInfo(_message.Message):
     INSTANCES_FIELD_NUMBER: _ClassVar[int]
     TYPICAL_RUNTIME_FIELD_NUMBER: _ClassVar[int]
     RUNTIME_RUNS_FIELD_NUMBER: _ClassVar[int]
+    VERSIONS_FIELD_NUMBER: _ClassVar[int]
     type: _common_pb2.WorkflowType
     healthy_instances: int
     capacity: int
@@ -60,7 +61,24 @@ class WorkflowTypeInfo(_message.Message):
     instances: _containers.RepeatedCompositeFieldContainer[InstanceInfo]
     typical_runtime: _duration_pb2.Duration
     runtime_runs: int
-    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[InstanceInfo, _Mapping]]] = ..., typical_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_runs: _Optional[int] = ...) -> None: ...
+    versions: _containers.RepeatedCompositeFieldContainer[TypeVersionInfo]
+    def __init__(self, type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., instances: _Optional[_Iterable[_Union[InstanceInfo, _Mapping]]] = ..., typical_runtime: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., runtime_runs: _Optional[int] = ..., versions: _Optional[_Iterable[_Union[TypeVersionInfo, _Mapping]]] = ...) -> None: ...
+
+class TypeVersionInfo(_message.Message):
+    __slots__ = ("version", "type", "healthy_instances", "capacity", "free_capacity", "addresses")
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    TYPE_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_INSTANCES_FIELD_NUMBER: _ClassVar[int]
+    CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    FREE_CAPACITY_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    version: str
+    type: _common_pb2.WorkflowType
+    healthy_instances: int
+    capacity: int
+    free_capacity: int
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, version: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstanceInfo(_message.Message):
     __slots__ = ("address", "instance_id", "version", "capacity", "in_flight", "healthy")

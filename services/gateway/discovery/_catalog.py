@@ -29,7 +29,7 @@ from workmesh.services.core.limits import message_options
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
 from workmesh.services.gateway.discovery._session import WorkerSession
-from workmesh.services.gateway.discovery._versions import Requirement, newest
+from workmesh.services.gateway.discovery._versions import Requirement, newest, order_key
 from workmesh.v1 import common_pb2, gateway_pb2, worker_pb2, worker_pb2_grpc
 
 log = logging.getLogger("workmesh.gateway.catalog")
@@ -272,6 +272,12 @@ class Catalog:
             inst = insts.get(entry.address)
             if inst is not None:
                 entry.in_flight = inst.in_flight
+        for summary in out.versions:
+            summary.free_capacity = sum(
+                max(0, i.capacity - i.in_flight)
+                for a in summary.addresses
+                if (i := insts.get(a)) is not None and i.available
+            )
         return out
 
     def subscribe(self) -> asyncio.Queue[Change]:
@@ -428,6 +434,7 @@ class Catalog:
                     )
                     for i in sorted(insts, key=lambda i: i.key)
                 ],
+                versions=version_summaries(name, insts),
             )
         self._by_type = by_type
         self._remembered.served({name: info.type for name, info in infos.items()})
@@ -443,7 +450,7 @@ class Catalog:
         for change in changes:
             for queue in self._subscribers:
                 queue.put_nowait(change)
-        self._notify(infos.keys())
+        self._notify(infos.keys() | old.keys())  # a type gone: its pinned jobs are checked again
 
     def _notify(self, names: Iterable[str]) -> None:
         names = list(names)
@@ -455,3 +462,22 @@ class Catalog:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def version_summaries(name: str, insts: Iterable[InstanceState]) -> list[gateway_pb2.TypeVersionInfo]:
+    """The versions of type `name` that `insts` serve, newest first, with their instances
+    (free capacity is filled in per request, by ``Catalog._with_load``)."""
+    by_version: dict[str, list[InstanceState]] = {}
+    for inst in sorted(insts, key=lambda i: i.key):
+        by_version.setdefault(inst.types[name].version, []).append(inst)
+    order = sorted(by_version, key=order_key)
+    return [
+        gateway_pb2.TypeVersionInfo(
+            version=version,
+            type=by_version[version][0].types[name],
+            healthy_instances=sum(i.healthy for i in by_version[version]),
+            capacity=sum(i.capacity for i in by_version[version] if i.healthy),
+            addresses=[i.key for i in by_version[version]],
+        )
+        for version in reversed(order)
+    ]

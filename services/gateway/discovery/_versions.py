@@ -21,7 +21,16 @@ from packaging.version import InvalidVersion, Version
 
 from workmesh.services.core.errors import InvalidArgument
 
-__all__ = ["ANY", "VERSION_LABEL", "Requirement", "newest", "parse_requirement", "stored_requirement", "version_of"]
+__all__ = [
+    "ANY",
+    "VERSION_LABEL",
+    "Requirement",
+    "newest",
+    "order_key",
+    "parse_requirement",
+    "stored_requirement",
+    "version_of",
+]
 
 VERSION_LABEL = "workmesh.version"
 MAX_REQUIREMENT_LENGTH = 200
@@ -136,8 +145,14 @@ def stored_requirement(labels: Mapping[str, str]) -> Requirement:
         return ANY
 
 
+def order_key(version: str) -> tuple[bool, Version, str]:
+    """Sort key of a declared version: PEP 440 order; versions that are not PEP 440 sort below, by text."""
+    parsed = version_of(version)
+    return (parsed is not None, parsed or Version("0"), version)
+
+
 def newest(versions: list[str]) -> str | None:
     """The newest of some declared versions (PEP 440 order; others sort below, by text)."""
     if not versions:
         return None
-    return max(versions, key=lambda v: (version_of(v) is not None, version_of(v) or Version("0"), v))
+    return max(versions, key=order_key)
