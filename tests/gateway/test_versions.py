@@ -171,6 +171,35 @@ def test_types_lists_each_live_version_with_its_instances_and_capacity(procs):
     run(main())
 
 
+def test_a_pinned_job_times_out_when_no_instance_of_its_type_is_left(procs):
+    """No pass of the dispatcher reaches a job whose type has no instance at all (or only busy
+    ones of other versions): its queue timeout is armed when it is queued or the versions change."""
+
+    async def main():
+        async with Mesh() as mesh:
+            v1 = start(procs, mesh, V1)
+            await versions_live(mesh, "1.0.0")
+            busy = [await submit(mesh, "^1", seconds=3) for _ in range(2)]  # both slots of the one instance
+            for job in busy:
+                await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
+            queued = await submit(mesh, "^1", timeout=2.0)  # a matching instance is live, only busy
+            os.kill(v1.pid, signal.SIGTERM)  # drains its two jobs, deregisters at once (stopped by pid at the end)
+            await versions_live(mesh)
+            late = await submit(mesh, "=1.0.0", timeout=1.0)  # no instance of the type at all
+
+            for job in (queued, late):
+                ended = await mesh.wait_status(job.job_id, c.JOB_STATUS_TIMED_OUT)
+                assert ended.attempts == 0 and "in the queue" in ended.error.message, ended.error.message
+                assert "live versions: none" in ended.error.message, ended.error.message
+                events = await mesh.store.events(job.job_id)
+                reasons = [e.log.message for e in events if e.WhichOneof("payload") == "log"]
+                assert any(r.startswith("waiting: no live instance of 'upgrade'") for r in reasons), reasons
+            for job in busy:  # the drained instance finished what it had
+                await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
+
+    run(main())
+
+
 @pytest.mark.parametrize(
     ("written", "inside", "outside"),
     [

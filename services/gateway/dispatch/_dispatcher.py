@@ -182,6 +182,10 @@ class Dispatcher:
                 await asyncio.wait_for(self.queue.load(self._store), 10.0)
             self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="gateway-usage")
             self._catalog.add_listener(self._on_capacity)
+            queued = self.queue.ids()
+            for job in self._driven.pending.values():
+                if job.job_id in queued:
+                    self._versions.queued(job)
             self._on_capacity(self.queue.types())
             await self._leases.start()
 
@@ -233,6 +237,7 @@ class Dispatcher:
         self._driven.pending[job.job_id] = job
         self.queue.push(job)
         if self._driven.started:
+            self._versions.queued(job)
             self._pump(job.workflow_type)
 
     def _retry_later(self, job: Pending, delay: float) -> None:
@@ -246,6 +251,7 @@ class Dispatcher:
         if not job.cancelled and self._driven.pending.get(job.job_id) is job:
             self.queue.push(job)
             if self._driven.started:
+                self._versions.queued(job)
                 self._pump(job.workflow_type)
 
     def submitted(self, record: JobRecord, leased_at: float | None = None) -> None:
@@ -311,6 +317,7 @@ class Dispatcher:
         if self._driven.started:
             # Re-attachments first: their jobs already occupy worker slots.
             self._waiting.resolve()
+            self._versions.recheck()
             for name in names:
                 self._pump(name)
 

@@ -7,6 +7,11 @@ still start (no head-of-line blocking). A job that no live instance can run at a
 to ``^1`` after the last 1.x worker left) stays QUEUED. Its events then say why, once per change
 of the live versions. If it has a timeout, it ends TIMED_OUT when that timeout has passed since
 it was submitted, with an error naming the requirement and the versions that were live.
+
+A pinned job is also checked when it joins the queue and whenever the live versions of its type
+change (:meth:`VersionGate.queued`, :meth:`VersionGate.recheck`), not only when a dispatch pass
+reaches it: with no instance of its type left at all, or only busy instances of other versions,
+no pass would, and its queue timeout would never be armed.
 """
 
 from __future__ import annotations
@@ -47,12 +52,39 @@ class VersionGate:
         self._tasks = tasks
         self._told: dict[str, tuple[str, ...]] = {}  # job id -> the live versions when told why it waits
         self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._pinned: dict[str, dict[str, Pending]] = {}  # type -> queued pinned jobs by id
+        self._live: dict[str, frozenset[str]] = {}  # type -> its live versions at the last recheck
 
     @staticmethod
     def matching(job: Pending, workflow_type: str, candidates: Sequence[InstanceState]) -> list[InstanceState]:
         """The candidates serving a version the job may run on."""
         requirement = job.requirement
         return [i for i in candidates if requirement.matches(i.types[workflow_type].version)]
+
+    def queued(self, job: Pending) -> None:
+        """A job joined the queue: if it is pinned, watch it (see :meth:`held`) until it starts."""
+        if job.requirement:
+            self._pinned.setdefault(job.workflow_type, {})[job.job_id] = job
+            self.held(job, job.workflow_type)
+
+    def recheck(self) -> None:
+        """After a catalog change: the queued pinned jobs of each type whose live versions
+        changed are checked again (a last matching instance may have left)."""
+        queued = None
+        for workflow_type, jobs in list(self._pinned.items()):
+            live = frozenset(self._catalog.live_versions(workflow_type))
+            if self._live.get(workflow_type) == live:
+                continue
+            self._live[workflow_type] = live
+            queued = self._driven.queue.ids() if queued is None else queued
+            for job_id, job in list(jobs.items()):
+                if self._driven.pending.get(job_id) is not job or job_id not in queued:
+                    del jobs[job_id]  # started elsewhere, cancelled or no longer ours
+                else:
+                    self.held(job, workflow_type)
+            if not jobs:
+                del self._pinned[workflow_type]
+                self._live.pop(workflow_type, None)
 
     def held(self, job: Pending, workflow_type: str) -> None:
         """No instance with a free slot may run `job` now: if no live instance serves a matching
@@ -78,6 +110,8 @@ class VersionGate:
     def started(self, job_id: str) -> None:
         """The job was dispatched (or left this replica's queue): forget its wait."""
         self._told.pop(job_id, None)
+        for jobs in self._pinned.values():
+            jobs.pop(job_id, None)
         timer = self._timers.pop(job_id, None)
         if timer is not None:
             timer.cancel()
@@ -88,6 +122,8 @@ class VersionGate:
             timer.cancel()
         self._timers.clear()
         self._told.clear()
+        self._pinned.clear()
+        self._live.clear()
 
     async def _note(self, job_id: str, event: S.JobEvent) -> None:
         with contextlib.suppress(NotFound, FailedPrecondition):  # deleted or ended meanwhile
@@ -101,7 +137,7 @@ class VersionGate:
         if any(job.requirement.matches(v) for v in live):
             return  # a matching instance came: the job starts at its next slot
         self._driven.drop(job.job_id)
-        self._told.pop(job.job_id, None)
+        self.started(job.job_id)
         message = (
             f"timed out after {job.timeout_s:g}s in the queue: no live instance of {workflow_type!r} served a "
             f"version matching {job.requirement.text!r} (live versions: {', '.join(sorted(live)) or 'none'})"
