@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from workmesh.services.clients import PermissionDenied, Unauthenticated, WorkmeshError, from_rpc_error
 from workmesh.services.core.auth import with_bearer
 from workmesh.services.core.durations import parse_duration, to_proto
 from workmesh.services.core.limits import PARAM_TYPE_NAMES, STATUS_NAMES, TERMINAL, message_options
@@ -382,9 +383,32 @@ def health(address: str, service: str, timeout: float) -> int:
     return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
 
 
+_HINTS: dict[type[WorkmeshError], str] = {
+    Unauthenticated: "not signed in or the token was refused: pass --token or set WORKMESH_TOKEN "
+    "to an API token (workmesh token create) or a JWT the service accepts",
+    PermissionDenied: "signed in, but the token lacks the scope or grant named above: "
+    "ask a tenant admin for it, or have the job's owner share it (workmesh share)",
+}
+
+
+def report_error(exc: WorkmeshError) -> int:
+    """Print a workmesh error as ``error: CODE: message`` (plus a hint for auth errors); the exit code."""
+    err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}", markup=True, highlight=False)
+    hint = next((text for cls, text in _HINTS.items() if isinstance(exc, cls)), None)
+    if hint is not None:
+        err.print(f"  hint: {hint}", markup=False, highlight=False)
+    return 3 if exc.code == grpc.StatusCode.UNAVAILABLE else 1
+
+
 def report_rpc_error(exc: grpc.RpcError) -> int:
     """Print a gRPC error as ``error: CODE: details`` and return the exit code."""
     code = exc.code() if hasattr(exc, "code") else None
     details = exc.details() if hasattr(exc, "details") else str(exc)
-    err.print(f"[red]error[/red]: {code.name if code else 'UNKNOWN'}: {details}")
-    return 3 if code == grpc.StatusCode.UNAVAILABLE else 1
+    if code is None:
+        err.print(f"[red]error[/red]: UNKNOWN: {details}")
+        return 1
+    error = from_rpc_error(cast(grpc.aio.AioRpcError, exc))
+    if not isinstance(error, (Unauthenticated, PermissionDenied)):
+        err.print(f"[red]error[/red]: {code.name}: {details}")
+        return 3 if code == grpc.StatusCode.UNAVAILABLE else 1
+    return report_error(error)

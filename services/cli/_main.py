@@ -333,8 +333,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except grpc.RpcError as exc:
         return _client.report_rpc_error(exc)
     except WorkmeshError as exc:
-        _client.err.print(f"[red]error[/red]: {exc.code.name}: {exc.message}")
-        return 1
+        return _client.report_error(exc)
     except KeyboardInterrupt:
         return 130
 

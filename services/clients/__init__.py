@@ -5,6 +5,7 @@ registry (the client finds the results service there); the results server import
 the wire model, but nothing here imports the server.
 """
 
+from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.clients._model import (
     MAX_CHUNK_BYTES,
     Chunk,
@@ -15,6 +16,7 @@ from workmesh.services.clients._model import (
 )
 from workmesh.services.clients._results import ResultsClient, Series
 from workmesh.services.clients._writer import BlockingSeriesWriter, SeriesHandle, SeriesWriter
+from workmesh.services.core.errors import PermissionDenied, Unauthenticated, WorkmeshError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "MAX_MESSAGE_BYTES",
     "BlockingSeriesWriter",
     "Chunk",
+    "PermissionDenied",
     "ReadQuery",
     "ResultsClient",
     "Series",
@@ -30,4 +33,7 @@ __all__ = [
     "SeriesKey",
     "SeriesSummary",
     "SeriesWriter",
+    "Unauthenticated",
+    "WorkmeshError",
+    "from_rpc_error",
 ]

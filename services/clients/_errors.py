@@ -13,11 +13,18 @@ _BY_CODE: dict[grpc.StatusCode, type[errors.WorkmeshError]] = {
     grpc.StatusCode.RESOURCE_EXHAUSTED: errors.ResourceExhausted,
     grpc.StatusCode.UNAVAILABLE: errors.Unavailable,
     grpc.StatusCode.DEADLINE_EXCEEDED: errors.Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: errors.Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: errors.PermissionDenied,
 }
 
 
 def from_rpc_error(exc: grpc.aio.AioRpcError) -> errors.WorkmeshError:
-    """The workmesh error for a failed call (INVALID_ARGUMENT keeps its field and rule)."""
+    """The workmesh error for a failed call (INVALID_ARGUMENT keeps its field and rule).
+
+    UNAUTHENTICATED and PERMISSION_DENIED become :class:`~workmesh.services.core.errors.Unauthenticated`
+    and :class:`~workmesh.services.core.errors.PermissionDenied`, so a caller can tell a missing or
+    bad token from a missing scope or grant without looking at status codes.
+    """
     code, details = exc.code(), exc.details() or ""
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         field, sep, rule = details.partition(": ")

@@ -53,6 +53,7 @@ def test_tokens_from_the_first_to_revoked(tmp_path):
         gw = ("--gateway", mesh.gateway_address)
         denied = cli("jobs", *gw)
         assert denied.returncode == 1 and "UNAUTHENTICATED" in denied.stderr
+        assert "WORKMESH_TOKEN" in denied.stderr  # the hint says how to sign in
         made = cli("token", "create", *gw, "--name", "ci", "--scopes", "jobs:read", token=root)
         assert made.returncode == 0, made.stderr
         ci = made.stdout.strip()
@@ -60,6 +61,7 @@ def test_tokens_from_the_first_to_revoked(tmp_path):
         assert cli("types", *gw, env_token=ci).returncode == 1  # no types:read
         escalate = cli("token", "create", *gw, "--name", "x", "--scopes", "admin", token=root)
         assert escalate.returncode == 1 and "PERMISSION_DENIED" in escalate.stderr
+        assert "lacks the scope or grant" in escalate.stderr and "WORKMESH_TOKEN" not in escalate.stderr
         other = cli("token", "create", *gw, "--tenant", "globex", "--name", "x", "--scopes", "jobs:read", token=root)
         assert other.returncode == 1 and "PERMISSION_DENIED" in other.stderr
         listed = cli("token", "list", *gw, "--json", token=root)
