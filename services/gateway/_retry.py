@@ -12,11 +12,12 @@ key again returns the job as it is (``existing``), whatever its state.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
 
 from workmesh.services.core.auth import JOBS_SUBMIT, require_scope
-from workmesh.services.core.errors import InvalidArgument, NotFound
+from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
 from workmesh.services.gateway._access import MANAGE, visible_job
 from workmesh.services.gateway._audit import record_action
 from workmesh.services.gateway._convert import job_to_proto
@@ -29,6 +30,20 @@ from workmesh.v1 import common_pb2, gateway_pb2
 
 RETRY_KEY_LABEL = "workmesh.retry_key"
 MAX_KEY_LENGTH = 256
+
+
+async def _wound_down(dispatcher, job_id: str, patience: float = 5.0) -> None:
+    """Wait until the dispatcher has let go of the ended job (its last attempt's records are
+    written just after its terminal status), so that the reopened job is queued afresh.
+
+    Raises:
+        Unavailable: it did not let go within `patience` seconds (retry the call).
+    """
+    give_up = time.monotonic() + patience
+    while dispatcher.driving(job_id):
+        if time.monotonic() > give_up:
+            raise Unavailable(f"job_id: job {job_id!r} is still winding down its last attempt; retry in a moment")
+        await asyncio.sleep(0.02)
 
 
 async def retry_job(servicer, request: gateway_pb2.RetryJobRequest, context=None) -> gateway_pb2.SubmitJobResponse:
@@ -59,6 +74,7 @@ async def retry_job(servicer, request: gateway_pb2.RetryJobRequest, context=None
         raise reopen_refusal(job_id, record.status)
     if not record.parent_id:
         check_queue_limits(dispatcher.queue, owner_of(record.labels))
+    await _wound_down(dispatcher, job_id)
     declared = servicer._catalog.known_type(record.workflow_type)
     budget = effective_max_attempts(declared.max_attempts if declared is not None else 0)
     labels = dict(record.labels)

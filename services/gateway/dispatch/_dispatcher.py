@@ -221,6 +221,10 @@ class Dispatcher:
         return self._recovery.owns(job_id)
 
     # -- intake ------------------------------------------------------------------------------
+    def driving(self, job_id: str) -> bool:
+        """Whether this dispatcher still holds the job (queued here, or an attempt winding down)."""
+        return job_id in self._driven.pending or job_id in self._driven.running
+
     def enqueue(self, record: JobRecord) -> None:
         """Queue a stored, non-terminal job for dispatch (after submit, or on recovery).
 
