@@ -34,6 +34,7 @@ def test_client_names():
             "MAX_MESSAGE_BYTES",
             "BlockingSeriesWriter",
             "Chunk",
+            "PermissionDenied",
             "ReadQuery",
             "ResultsClient",
             "Series",
@@ -42,6 +43,9 @@ def test_client_names():
             "SeriesKey",
             "SeriesSummary",
             "SeriesWriter",
+            "Unauthenticated",
+            "WorkmeshError",
+            "from_rpc_error",
         ]
     )
     for name in clients.__all__:
