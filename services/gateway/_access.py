@@ -6,7 +6,9 @@ scheduler keys on too). With authentication on, for every RPC that names a job:
 * a job of another tenant is NOT_FOUND, worded exactly as a job that does not exist — its
   existence does not leak;
 * a job of the same tenant but another subject is PERMISSION_DENIED, unless the caller holds
-  ``jobs:manage`` (the tenant's operators);
+  ``jobs:manage`` (the tenant's operators) or a grant (sharing, ``core.auth.Grant``): the owner
+  shared the job, or a label value it carries, with the caller's subject or one of its groups —
+  ``read`` lets it read the job, ``manage`` also cancel, delete and retry it;
 * ``admin`` sees every job of every tenant.
 
 Scopes are checked first and the same way for every job (the answer does not depend on the
@@ -23,8 +25,12 @@ from workmesh.services.core.auth import (
     JOBS_MANAGE,
     JOBS_READ,
     JOBS_SUBMIT,
+    MANAGE_LEVEL,
+    Grant,
+    GrantStore,
     Identity,
     current_identity,
+    level_of,
 )
 from workmesh.services.core.errors import InvalidArgument, NotFound, PermissionDenied
 from workmesh.services.gateway.dispatch._fairshare import Owner
@@ -34,17 +40,20 @@ from workmesh.services.gateway.store import JobRecord
 __all__ = [
     "MANAGE",
     "READ",
+    "SHARE",
     "caller_owner",
     "check_job",
     "list_filter",
     "owned_key",
     "scan_visible",
+    "shared_level",
     "visible_job",
     "visible_tenant",
 ]
 
 READ = "read"
 MANAGE = "manage"
+SHARE = "share"  # give or take a grant: the owner, jobs:manage or admin only (never a grantee)
 # Records scanned per ListJobs call at most while looking for the caller's jobs: a page may come
 # back short (with a next_page_token) rather than scanning the whole store.
 MAX_SCAN = 5000
@@ -67,11 +76,25 @@ def _require_action(identity: Identity, action: str) -> None:
         identity.require(JOBS_SUBMIT)  # raises, naming the scope
 
 
-def check_job(record: JobRecord, action: str, identity: Identity | None = None) -> None:
-    """Raise unless the current caller may `action` (READ or MANAGE) this job.
+async def shared_level(grants: GrantStore | None, identity: Identity, record: JobRecord) -> str | None:
+    """The level (``read``/``manage``) the caller's grants give it on the job, or None."""
+    if grants is None:
+        return None
+    found = await grants.grants_to(identity.tenant, identity.subject, identity.groups)
+    return level_of(identity, found, record.job_id, record.labels or {})
+
+
+async def check_job(
+    record: JobRecord, action: str, grants: GrantStore | None, identity: Identity | None = None
+) -> None:
+    """Raise unless the current caller may `action` (READ, MANAGE or SHARE) this job.
+
+    Args:
+        grants: where the grants are (the job store); None: no sharing.
 
     Raises:
-        PermissionDenied: a missing scope, or another subject's job without ``jobs:manage``.
+        PermissionDenied: a missing scope, or another subject's job without ``jobs:manage`` or
+            a grant of the level `action` needs.
         NotFound: a job of another tenant.
     """
     identity = identity or current_identity()
@@ -82,17 +105,36 @@ def check_job(record: JobRecord, action: str, identity: Identity | None = None) 
     access = identity.access_to(owner.tenant, owner.user)
     if access == "hidden":
         raise unknown(record.job_id)
-    if access == "denied":
+    if access == "allowed":
+        return
+    level = None if action == SHARE else await shared_level(grants, identity, record)
+    if level == MANAGE_LEVEL or (level is not None and action == READ):
+        return
+    if level is not None:
         raise PermissionDenied(
-            f"job_id: job {record.job_id!r} belongs to another subject of tenant "
-            f"{identity.tenant!r}; its owner can share it, or ask for the scope "
-            f"{JOBS_MANAGE!r}"
+            f"job_id: job {record.job_id!r} is shared with {identity.subject!r} for reading only; "
+            f"cancelling, deleting or retrying it needs a manage grant from its owner, or the scope {JOBS_MANAGE!r}"
         )
+    if action == SHARE:
+        raise PermissionDenied(
+            f"job_id: only the owner of job {record.job_id!r} (or a holder of the scope {JOBS_MANAGE!r}) "
+            "can share it or take a grant of it back"
+        )
+    raise PermissionDenied(
+        f"job_id: job {record.job_id!r} belongs to another subject of tenant "
+        f"{identity.tenant!r}; its owner can share it, or ask for the scope "
+        f"{JOBS_MANAGE!r}"
+    )
 
 
-async def visible_job(get: Callable[[str], Awaitable[JobRecord | None]], job_id: str, action: str) -> None:
+async def visible_job(
+    get: Callable[[str], Awaitable[JobRecord | None]], job_id: str, action: str, grants: GrantStore | None
+) -> JobRecord | None:
     """Check the caller's access to a job by id before an RPC acts on it (a no-op when
     authentication is off, so the job is not read twice).
+
+    Returns:
+        The record read for the check (None when authentication is off).
 
     Raises:
         NotFound: no such job, or one of another tenant (the same message).
@@ -100,12 +142,13 @@ async def visible_job(get: Callable[[str], Awaitable[JobRecord | None]], job_id:
     """
     identity = current_identity()
     if identity is None:
-        return
+        return None
     _require_action(identity, action)  # before the read: the answer must not depend on the job
     record = await get(job_id)
     if record is None:
         raise unknown(job_id)
-    check_job(record, action, identity)
+    await check_job(record, action, grants, identity)
+    return record
 
 
 def caller_owner(declared: Owner) -> Owner:
@@ -141,10 +184,12 @@ def owned_key(key: str | None) -> str | None:
     return f"o:{digest}"
 
 
-def list_filter(tenant_wide: bool, all_tenants: bool) -> Callable[[JobRecord], bool] | None:
+def list_filter(
+    tenant_wide: bool, all_tenants: bool, shared: list[Grant] | None = None
+) -> Callable[[JobRecord], bool] | None:
     """Which jobs a ListJobs call returns: None (all) with authentication off; the caller's own
-    by default; the tenant's with ``tenant_wide`` (needs ``jobs:manage``); every tenant's with
-    ``all_tenants`` (needs ``admin``).
+    by default, and those its grants (`shared`, when given) reach; the tenant's with
+    ``tenant_wide`` (needs ``jobs:manage``); every tenant's with ``all_tenants`` (needs ``admin``).
 
     Raises:
         PermissionDenied: naming the scope a flag needs.
@@ -160,7 +205,17 @@ def list_filter(tenant_wide: bool, all_tenants: bool) -> Callable[[JobRecord], b
     if tenant_wide:
         identity.require(JOBS_MANAGE)
         return lambda record: _owner(record).tenant == tenant
-    return lambda record: _owner(record) == Owner(tenant, subject)
+    me = Owner(tenant, subject)
+    if not shared:
+        return lambda record: _owner(record) == me
+
+    def mine_or_shared(record: JobRecord) -> bool:
+        owner = _owner(record)
+        if owner == me:
+            return True
+        return owner.tenant == tenant and level_of(identity, shared, record.job_id, record.labels or {}) is not None
+
+    return mine_or_shared
 
 
 def visible_tenant() -> str | None:

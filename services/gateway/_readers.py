@@ -16,7 +16,7 @@ import grpc
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
-from workmesh.services.gateway._access import MANAGE, check_job
+from workmesh.services.gateway._access import SHARE, check_job
 from workmesh.services.gateway._audit import record_action
 from workmesh.v1 import results_pb2
 
@@ -30,7 +30,7 @@ async def series_reader(servicer, request, context, *, revoke: bool):
     record = await servicer._store.get(request.job_id)
     if record is None:
         raise NotFound(f"job_id: no job {request.job_id!r}")
-    check_job(record, MANAGE)
+    await check_job(record, SHARE, servicer._grants)  # an external reader is a share
     cleaner = servicer._delete_series
     connect = getattr(cleaner, "connect", None)
     if connect is None:

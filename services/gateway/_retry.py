@@ -63,7 +63,7 @@ async def retry_job(servicer, request: gateway_pb2.RetryJobRequest, context=None
     if len(request.idempotency_key) > MAX_KEY_LENGTH:
         raise InvalidArgument("idempotency_key", f"must be at most {MAX_KEY_LENGTH} characters")
     store, dispatcher = servicer._store, servicer._dispatcher
-    await visible_job(store.get, job_id, MANAGE)
+    await visible_job(store.get, job_id, MANAGE, servicer._grants)
     record = await store.get(job_id)
     if record is None:
         raise NotFound(f"job_id: no job {job_id!r}")

@@ -10,7 +10,7 @@ import time
 
 from workmesh.registry import find_service
 from workmesh.services.clients import ResultsClient
-from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, require_scope
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, GrantStore, require_scope
 from workmesh.services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -164,6 +164,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._delete_series = delete_series
         self._store = store
         self._audit = store if isinstance(store, AuditLog) else None  # the store's audit log
+        self._grants = store if isinstance(store, GrantStore) else None  # sharing
         self._catalog = catalog
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
@@ -333,7 +334,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if after > MAX_SEQ:
             raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
         store = self._store
-        await visible_job(store.get, job_id, READ)
+        await visible_job(store.get, job_id, READ, self._grants)
         events = await store.events(job_id, after)
         last_seq, unknown = after, f"job_id: no job {job_id!r}"
         watcher = self._queue_watch.watch(job_id) if request.queue_updates else None
@@ -381,7 +382,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         record = await self._store.get(job_id)
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
-        check_job(record, READ)
+        await check_job(record, READ, self._grants)
         job = set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
         for attempt in await self._store.attempts(job_id):
             item = job.attempt_history.add(
@@ -433,7 +434,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
     @_unary
     async def CancelJob(self, request, context):
-        await visible_job(self._store.get, _job_id(request), MANAGE)
+        await visible_job(self._store.get, _job_id(request), MANAGE, self._grants)
         record = await self._dispatcher.cancel(_job_id(request), request.reason)
         why = f"its parent job {record.job_id} was cancelled"
 
@@ -449,7 +450,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def DeleteJob(self, request, context):
         job_id = _job_id(request)
-        await visible_job(self._store.get, job_id, MANAGE)
+        await visible_job(self._store.get, job_id, MANAGE, self._grants)
 
         async def delete_step(child: JobRecord) -> None:
             self._steps.forget(child.job_id)

@@ -1,4 +1,5 @@
-"""Who is calling, and what it may do: identities, JWT and API-token authentication, scopes.
+"""Who is calling, and what it may do: identities, JWT and API-token authentication, scopes,
+grants (sharing).
 
 Authentication is off unless ``WORKMESH_AUTH=on`` (:class:`AuthConfig`). When on, servers
 install :class:`AuthInterceptor`; handler code asks :func:`current_identity` (None when off)
@@ -14,6 +15,17 @@ from workmesh.services.core.auth._capability import (
 )
 from workmesh.services.core.auth._client import bearer_interceptors, with_bearer
 from workmesh.services.core.auth._config import AuthConfig, announce
+from workmesh.services.core.auth._grants import (
+    LEVELS,
+    MANAGE_LEVEL,
+    READ_LEVEL,
+    Grant,
+    GrantStore,
+    MemoryGrants,
+    level_of,
+    new_grant,
+    parse_label,
+)
 from workmesh.services.core.auth._identity import (
     ADMIN,
     JOBS_MANAGE,
@@ -46,9 +58,12 @@ __all__ = [
     "ADMIN",
     "CAPABILITY_METADATA",
     "JOBS_MANAGE",
+    "LEVELS",
+    "MANAGE_LEVEL",
     "JOBS_READ",
     "JOBS_SUBMIT",
     "PUBLIC_METHODS",
+    "READ_LEVEL",
     "SCOPES",
     "SERIES_READ",
     "TOKENS_ADMIN",
@@ -58,9 +73,12 @@ __all__ = [
     "AuthConfig",
     "AuthInterceptor",
     "Authenticator",
+    "Grant",
+    "GrantStore",
     "Identity",
     "JwtConfig",
     "JwtVerifier",
+    "MemoryGrants",
     "MemoryTokens",
     "SeriesCapabilities",
     "TokenRecord",
@@ -73,7 +91,10 @@ __all__ = [
     "check_scopes",
     "current_identity",
     "is_api_token",
+    "level_of",
+    "new_grant",
     "new_token",
+    "parse_label",
     "require_scope",
     "reset_identity",
     "use_identity",

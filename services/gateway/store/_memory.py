@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 
-from workmesh.services.core.auth import MemoryTokens
+from workmesh.services.core.auth import MemoryGrants, MemoryTokens
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import REOPENABLE, AttemptRecord, JobRecord, JobUpdate, Reopen, reopen_refusal
 from workmesh.services.gateway.store._audit import MemoryAudit
@@ -53,7 +53,7 @@ def _copy(record: JobRecord) -> JobRecord:
     return copy
 
 
-class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
+class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit, MemoryGrants):
     """A JobStore in memory. Not shared between processes; lost on exit.
 
     Jobs are listed newest first by creation order; ``list_jobs(after=job_id)`` continues after
@@ -63,6 +63,7 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit):
     def __init__(self) -> None:
         MemoryTokens.__init__(self)  # API tokens (core.auth's in-memory TokenStore)
         MemoryAudit.__init__(self)
+        MemoryGrants.__init__(self)  # sharing (core.auth's in-memory GrantStore)
         self._jobs: dict[str, _Entry] = {}
         self._order: list[str | None] = []  # job ids by creation; None where a job was deleted
         self._keys: dict[str, str] = {}  # idempotency key -> job id

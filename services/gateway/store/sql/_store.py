@@ -58,6 +58,7 @@ from workmesh.services.gateway.store.sql._engine import (
     upgrade,
 )
 from workmesh.services.gateway.store.sql._fairshare import SqlFairshareMixin
+from workmesh.services.gateway.store.sql._grants import SqlGrantsMixin
 from workmesh.services.gateway.store.sql._loop import Checkpointer, LoopWriter
 from workmesh.services.gateway.store.sql._notify import PgListener, Waiters, send_notifications
 from workmesh.services.gateway.store.sql._reopen import ReopenJob
@@ -77,7 +78,7 @@ def _bounded(limit: int) -> int:
     return max(0, min(int(limit), INT64_MAX))
 
 
-class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin):
+class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin, SqlGrantsMixin):
     """A JobStore in SQL: jobs, numbered job events, attempts, leases.
 
     Opening is lazy: the first call (or :meth:`start`, or ``async with``) applies the alembic
