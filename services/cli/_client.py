@@ -178,9 +178,11 @@ def submit_request(
     tenant: str = "",
     user: str = "",
     priority: str = "",
+    version: str = "",
 ) -> gateway_pb2.SubmitJobRequest:
     request = gateway_pb2.SubmitJobRequest(
         workflow_type=workflow_type,
+        version=version,
         idempotency_key=key,
         labels=labels or {},
         tenant=tenant,
@@ -250,6 +252,7 @@ def show_job(stub, job_id: str, as_json: bool) -> int:
     for key in (
         "job_id",
         "workflow_type",
+        "version",
         "status",
         "attempts",
         "instance_id",

@@ -50,6 +50,7 @@ def submit_command(args) -> int:
         tenant=args.tenant,
         user=args.user,
         priority=args.priority,
+        version=args.version,
     )
     if args.estimate:
         return estimate(stub, request, args.json)

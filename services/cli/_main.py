@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     sm.add_argument("--follow", "-f", action="store_true", help="show progress and the result")
     sm.add_argument("--timeout", help="job timeout, e.g. 90s, 15m, 1h30m, PT2H (plain numbers: seconds)")
     sm.add_argument("--idempotency-key", default="", help="submitting the same key again returns the same job")
+    sm.add_argument(
+        "--version",
+        default="",
+        metavar="RANGE",
+        help="the versions of the type it may run on: =1.2.0, ^1.2, ~1.2 or >=1.2,<2 (default: the newest live)",
+    )
     sm.add_argument("--label", action="append", default=[], metavar="KEY=VALUE")
     sm.add_argument(
         "--tenant",

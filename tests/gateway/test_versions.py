@@ -83,6 +83,16 @@ def test_jobs_are_validated_against_and_routed_to_the_version_they_ask_for(procs
                 done = await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
                 assert done.result.outputs["version"] == "2.0.0" and done.result.outputs["scale"] == scale
 
+            # The same from the CLI: workmesh submit --version, and workmesh job shows it.
+            bad = await asyncio.to_thread(cli, mesh, "submit", "upgrade", "--version", "^1", "-p", "scale=2")
+            assert bad.returncode == 1 and "INVALID_ARGUMENT" in bad.stderr and "params.scale" in bad.stderr, bad
+            ok = await asyncio.to_thread(cli, mesh, "submit", "upgrade", "--version", "~1.0", "-p", "seconds=0")
+            assert ok.returncode == 0, ok.stderr
+            done = await mesh.wait_status(ok.stdout.strip(), c.JOB_STATUS_SUCCEEDED)
+            assert done.version == "<1.1,>=1.0" and done.result.outputs["version"] == "1.0.0"
+            shown = await asyncio.to_thread(cli, mesh, "job", done.job_id)
+            assert shown.returncode == 0 and "<1.1,>=1.0" in shown.stdout, shown
+
     run(main())
 
 
@@ -121,8 +131,8 @@ def test_a_pinned_job_waits_with_its_reason_then_runs_or_times_out(procs):
     run(main())
 
 
-def cli_types(mesh: Mesh, *args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "workmesh.services.cli", "types", *args, "--gateway", f"127.0.0.1:{mesh.port}"]
+def cli(mesh: Mesh, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "workmesh.services.cli", *args, "--gateway", f"127.0.0.1:{mesh.port}"]
     env = {**os.environ, "COLUMNS": "300"}  # one table row per line
     return subprocess.run(command, capture_output=True, text=True, timeout=60, env=env, check=False)
 
@@ -149,14 +159,14 @@ def test_types_lists_each_live_version_with_its_instances_and_capacity(procs):
             info = (await mesh.types())["upgrade"]
             assert [(v.version, v.free_capacity) for v in info.versions] == [("2.0.0", 4), ("1.0.0", 1)]
 
-            listed = await asyncio.to_thread(cli_types, mesh, "--json")
+            listed = await asyncio.to_thread(cli, mesh, "types", "--json")
             assert listed.returncode == 0, listed.stderr
             (shown,) = [t for t in json.loads(listed.stdout) if t["type"]["name"] == "upgrade"]
             assert [(v["version"], v["capacity"], len(v["addresses"])) for v in shown["versions"]] == [
                 ("2.0.0", 4, 2),
                 ("1.0.0", 2, 1),
             ]
-            table = await asyncio.to_thread(cli_types, mesh)
+            table = await asyncio.to_thread(cli, mesh, "types")
             assert table.returncode == 0, table.stderr
             lines = table.stdout.splitlines()
             at = [i for i, line in enumerate(lines) if "2.0.0" in line or "1.0.0" in line]
@@ -196,6 +206,42 @@ def test_a_pinned_job_times_out_when_no_instance_of_its_type_is_left(procs):
                 assert any(r.startswith("waiting: no live instance of 'upgrade'") for r in reasons), reasons
             for job in busy:  # the drained instance finished what it had
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
+
+    run(main())
+
+
+def test_a_range_over_versions_with_other_params_runs_each_job_where_they_are_declared(procs):
+    """``>=1`` spans 1.0.0 and 2.0.0, validated against 2.0.0 (its ``scale`` default is stored):
+    such a job never goes to 1.0.0, which does not declare ``scale``; with only 1.0.0 left it waits."""
+
+    async def main():
+        async with Mesh() as mesh:
+            start(procs, mesh, V1)
+            v2 = start(procs, mesh, V2)
+            await versions_live(mesh, "1.0.0", "2.0.0")
+            spread = [await submit(mesh, ">=1", seconds=0.05) for _ in range(6)]
+            older = [await submit(mesh, ">=1,<2", seconds=0.05) for _ in range(2)]
+            for job in spread:
+                done = await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED, c.JOB_STATUS_FAILED)
+                assert done.result.outputs["version"] == "2.0.0", done.error.message
+            for job in older:
+                done = await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)
+                assert done.result.outputs["version"] == "1.0.0"
+
+            busy = [await submit(mesh, ">=1", seconds=3) for _ in range(2)]  # both slots of 2.0.0
+            for job in busy:
+                await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
+            queued = await submit(mesh, ">=1", timeout=2.0, scale=2)  # 1.0.0 is free but has no scale
+            os.kill(v2.pid, signal.SIGTERM)  # drains its two jobs (stopped by pid at the end)
+            await versions_live(mesh, "1.0.0")
+            ended = await mesh.wait_status(queued.job_id, c.JOB_STATUS_TIMED_OUT)
+            assert ended.attempts == 0, ended
+            assert "that declares its params (live versions: 1.0.0)" in ended.error.message, ended.error.message
+            events = await mesh.store.events(queued.job_id)
+            reasons = [e.log.message for e in events if e.WhichOneof("payload") == "log"]
+            assert any("matching '>=1' that declares its params (live versions: 1.0.0)" in r for r in reasons), reasons
+            for job in busy:
+                assert (await mesh.wait_status(job.job_id, c.JOB_STATUS_SUCCEEDED)).result.outputs["version"] == "2.0.0"
 
     run(main())
 

@@ -51,6 +51,7 @@ class Pending:
     priority: int = 0  # order among its owner's jobs
     enqueued_at: float = 0.0  # wall-clock creation time: its place in the queue, across restarts
     requirement: Requirement = ANY  # the versions that may run it (SubmitJobRequest.version)
+    fits: dict[str, bool] = field(default_factory=dict)  # version -> its declaration accepts the params
 
 
 def pending_of(record: JobRecord) -> Pending:

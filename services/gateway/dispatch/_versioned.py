@@ -8,6 +8,11 @@ to ``^1`` after the last 1.x worker left) stays QUEUED. Its events then say why,
 of the live versions. If it has a timeout, it ends TIMED_OUT when that timeout has passed since
 it was submitted, with an error naming the requirement and the versions that were live.
 
+A requirement may span versions whose parameters differ (``^1.2`` over 1.2 and 1.3 where 1.3
+added one; the default ``>=`` newest over a 2.0 that removed one or narrowed its bounds): a job
+goes only to a version whose declaration accepts its stored params (:meth:`VersionGate.fits`,
+checked once per job and version), so it never fails on an instance that does not know them.
+
 A pinned job is also checked when it joins the queue and whenever the live versions of its type
 change (:meth:`VersionGate.queued`, :meth:`VersionGate.recheck`), not only when a dispatch pass
 reaches it: with no instance of its type left at all, or only busy instances of other versions,
@@ -22,15 +27,17 @@ import logging
 import time
 from collections.abc import Sequence
 
-from workmesh.services.core.errors import FailedPrecondition, NotFound
+from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import Pending, status_event
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks
 from workmesh.services.gateway.store import JobStore
 from workmesh.v1 import common_pb2 as S
+from workmesh.workers.params import validate_params
 
 log = logging.getLogger("workmesh.gateway.dispatch")
+_DECLARING = " that declares its params"  # a matching version is live, but without (some of) its params
 
 
 class VersionGate:
@@ -56,10 +63,38 @@ class VersionGate:
         self._live: dict[str, frozenset[str]] = {}  # type -> its live versions at the last recheck
 
     @staticmethod
-    def matching(job: Pending, workflow_type: str, candidates: Sequence[InstanceState]) -> list[InstanceState]:
-        """The candidates serving a version the job may run on."""
+    def fits(job: Pending, declaration: S.WorkflowType) -> bool:
+        """Whether a version's declaration accepts the job's params (remembered per version)."""
+        fit = job.fits.get(declaration.version)
+        if fit is None:
+            try:
+                validate_params(declaration.params, job.request.params)
+                fit = True
+            except InvalidArgument:  # a param it does not declare, or out of its bounds
+                fit = False
+            job.fits[declaration.version] = fit
+        return fit
+
+    @classmethod
+    def matching(cls, job: Pending, workflow_type: str, candidates: Sequence[InstanceState]) -> list[InstanceState]:
+        """The candidates serving a version the job may run on: it matches the job's
+        requirement and its declaration accepts the job's params."""
         requirement = job.requirement
-        return [i for i in candidates if requirement.matches(i.types[workflow_type].version)]
+        return [
+            i
+            for i in candidates
+            if requirement.matches((declared := i.types[workflow_type]).version) and cls.fits(job, declared)
+        ]
+
+    def _runnable(self, job: Pending, workflow_type: str) -> tuple[bool, bool]:
+        """Whether a live version may run the job; and whether one matches its requirement at all."""
+        matched = False
+        for version, instances in self._catalog.live_versions(workflow_type).items():
+            if job.requirement.matches(version):
+                matched = True
+                if self.fits(job, instances[0].types[workflow_type]):
+                    return True, True
+        return False, matched
 
     def queued(self, job: Pending) -> None:
         """A job joined the queue: if it is pinned, watch it (see :meth:`held`) until it starts."""
@@ -89,15 +124,16 @@ class VersionGate:
     def held(self, job: Pending, workflow_type: str) -> None:
         """No instance with a free slot may run `job` now: if no live instance serves a matching
         version at all, record why it waits and arm its queue timeout."""
-        live = self._catalog.live_versions(workflow_type)
-        if any(job.requirement.matches(v) for v in live):
+        runnable, matched = self._runnable(job, workflow_type)
+        if runnable:
             return  # one is live, only busy: it will come to this job
-        versions = tuple(sorted(live))
+        versions = tuple(sorted(self._catalog.live_versions(workflow_type)))
         if self._told.get(job.job_id) != versions:
             self._told[job.job_id] = versions
             reason = (
                 f"waiting: no live instance of {workflow_type!r} serves a version matching "
-                f"{job.requirement.text!r} (live versions: {', '.join(versions) or 'none'})"
+                f"{job.requirement.text!r}{_DECLARING if matched else ''} "
+                f"(live versions: {', '.join(versions) or 'none'})"
             )
             log.info("job %s %s", job.job_id, reason)
             event = S.JobEvent(log=S.LogLine(level=S.LOG_LEVEL_WARNING, message=reason))
@@ -133,14 +169,16 @@ class VersionGate:
         self._timers.pop(job.job_id, None)
         if self._driven.pending.get(job.job_id) is not job or job.job_id not in self._driven.queue.ids():
             return  # dispatched (its attempt's own timeout applies), cancelled or no longer ours
-        live = self._catalog.live_versions(workflow_type)
-        if any(job.requirement.matches(v) for v in live):
+        runnable, matched = self._runnable(job, workflow_type)
+        if runnable:
             return  # a matching instance came: the job starts at its next slot
         self._driven.drop(job.job_id)
         self.started(job.job_id)
+        live = self._catalog.live_versions(workflow_type)
         message = (
             f"timed out after {job.timeout_s:g}s in the queue: no live instance of {workflow_type!r} served a "
-            f"version matching {job.requirement.text!r} (live versions: {', '.join(sorted(live)) or 'none'})"
+            f"version matching {job.requirement.text!r}{_DECLARING if matched else ''} "
+            f"(live versions: {', '.join(sorted(live)) or 'none'})"
         )
         error = S.JobError(code="TIMED_OUT", message=message)
         events = [S.JobEvent(error=error), status_event(S.JOB_STATUS_TIMED_OUT, message, job.attempts)]
