@@ -41,7 +41,9 @@ class WorkerConfig:
         cancel_grace: overrides the Worker's: seconds a cancelled handler gets before it is forced.
         tls: the server's certificate and key (``WORKMESH_TLS_CERT``/``_KEY``; with
             ``WORKMESH_TLS_CLIENT_AUTH`` only clients with a certificate of ``WORKMESH_TLS_CA``,
-            i.e. the gateway, may call); its registry check then uses Consul's GRPCUseTLS.
+            i.e. the gateway, may call); its registry check then uses Consul's GRPCUseTLS. With
+            ``WORKMESH_TLS_CA``, a handler's ``ctx.step`` reaches the gateway over TLS verified
+            against it (for ``WORKMESH_TLS_SERVER_NAME`` when set).
     """
 
     host: str = "127.0.0.1"

@@ -27,6 +27,7 @@ from workmesh.services.core.errors import ApplicationError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import extract_context, job_span
+from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, worker_pb2
 from workmesh.workers._context import Cancelled, Context, Result
 from workmesh.workers._decorator import WorkflowDefinition
@@ -49,6 +50,7 @@ class Host(Protocol):
     cancel_grace: float
     orphan_timeout: float
     series_factory: Callable[..., Any] | None
+    tls: TlsConfig  # of the channels a handler's ctx.step opens to the gateway
 
     def job_released(self, job: Job) -> None: ...
     def job_finished(self, job: Job) -> None: ...

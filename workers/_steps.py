@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from google.protobuf import json_format
 
+from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import ApplicationError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
+from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers import _convert as cv
 from workmesh.workers._context import Result
@@ -29,7 +31,7 @@ if TYPE_CHECKING:
 # How long a step call keeps trying while the gateway is unreachable (a gateway restart): the
 # step's child job lives in the store meanwhile and is found again.
 UNAVAILABLE_PATIENCE = 60.0
-_channels: dict[tuple[int, str], tuple[grpc.aio.Channel, gateway_pb2_grpc.GatewayStub]] = {}
+_channels: dict[tuple[int, str, TlsConfig], tuple[grpc.aio.Channel, gateway_pb2_grpc.GatewayStub]] = {}
 
 
 class StepFailed(ApplicationError):
@@ -98,16 +100,18 @@ def step_result(job: gateway_pb2.Job) -> Result:
     return Result(outputs=outputs, data=job.result.data, series=tuple(job.result.series))
 
 
-def _stub(address: str) -> gateway_pb2_grpc.GatewayStub:
-    key = (id(asyncio.get_running_loop()), address)
+def _stub(address: str, tls: TlsConfig) -> gateway_pb2_grpc.GatewayStub:
+    """A stub for the gateway at `address`: over TLS verified against the worker's CA
+    (``WORKMESH_TLS_CA``, and ``WORKMESH_TLS_SERVER_NAME`` when set), else plaintext."""
+    key = (id(asyncio.get_running_loop()), address, tls)
     entry = _channels.get(key)
     if entry is None:
-        channel = grpc.aio.insecure_channel(
+        channel = tls.aio_channel(
             address,
-            options=[
+            options=(
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ],
+            ),
         )
         entry = _channels[key] = (channel, gateway_pb2_grpc.GatewayStub(channel))
     return entry[1]
@@ -133,12 +137,16 @@ async def run_step(
     )
     for key, value in (params or {}).items():
         request.params[str(key)].CopyFrom(param_value(str(key), value))
+    # With authentication on, the attempt's capability is its credential (the gateway checks it
+    # is this attempt's of this job, and starts the step as the job's owner).
+    metadata = ((CAPABILITY_METADATA, job.series_token),) if job.series_token else None
+    stub = _stub(job.gateway_address, job.host.tls)
     loop = asyncio.get_running_loop()
     give_up = loop.time() + UNAVAILABLE_PATIENCE
     delay = 0.1
     while True:
         try:
-            reply = await _stub(job.gateway_address).RunStep(request, wait_for_ready=False)
+            reply = await stub.RunStep(request, metadata=metadata, wait_for_ready=False)
             break
         except grpc.aio.AioRpcError as exc:
             code = exc.code()
@@ -146,8 +154,14 @@ async def run_step(
                 await asyncio.sleep(delay)  # the gateway restarts: the step is found again after
                 delay = min(delay * 2, 2.0)
                 continue
+            hint = ""
+            if code == grpc.StatusCode.UNAUTHENTICATED and not job.series_token:
+                hint = (
+                    " (the gateway has authentication on but gave this attempt no capability: "
+                    "set WORKMESH_SERIES_KEY on the gateway)"
+                )
             raise StepFailed(
-                f"step {name!r}: {exc.details() or code.name}",
+                f"step {name!r}: {exc.details() or code.name}{hint}",
                 step_name=name,
                 code=code.name,
                 status=code,

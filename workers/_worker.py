@@ -19,6 +19,7 @@ from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRe
 from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import WorkerMetrics
+from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import worker_pb2
 from workmesh.workers._config import WorkerConfig, default_instance_id
 from workmesh.workers._decorator import WorkflowDefinition, definition_of
@@ -128,6 +129,7 @@ class Worker:
             raise ValueError(f"progress_interval must be ≥ 0, got {progress_interval!r}")
         self.progress_interval = progress_interval
         self.port: int | None = None
+        self.tls = TlsConfig()  # of the channels a handler's ctx.step opens to the gateway
         self.draining = False
         self._param_types = {d.name: {p.name: p.type for p in d.params} for d in self.definitions.values()}
         self._types = [d.proto for d in self.definitions.values()]
@@ -245,6 +247,7 @@ class Worker:
             self.capacity = config.capacity
         self.instance_id = self.instance_id or config.instance_id or default_instance_id()
         self.started = worker_pb2.Started(instance_id=self.instance_id)
+        self.tls = config.tls
         self.draining = False
         factory = self.series_factory
         if isinstance(factory, ResultsConnection) and factory.registry is None and config.registry is not None:

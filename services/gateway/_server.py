@@ -25,7 +25,7 @@ from workmesh.registry import (
     ServiceWatch,
 )
 from workmesh.services.core import env as envvars
-from workmesh.services.core.auth import AuthConfig, Authenticator, AuthInterceptor, TokenStore, announce
+from workmesh.services.core.auth import AuthConfig, Authenticator, TokenStore, announce
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
@@ -40,6 +40,7 @@ from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway._audit import AuditServicer
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway._shares import SharesError, load_shares
+from workmesh.services.gateway._step_access import GatewayAuthInterceptor, StepAccess
 from workmesh.services.gateway._steps import StepLimits
 from workmesh.services.gateway._tokens import TokenAdminServicer
 from workmesh.services.gateway.discovery._catalog import Catalog, Watch
@@ -387,7 +388,8 @@ def create_server(
             "gateway: authentication is on but WORKMESH_SERIES_KEY is not set: workers get no "
             "series write capability and the results service refuses their series"
         )
-    interceptors = server_interceptors("gateway") + ([AuthInterceptor(authenticator)] if authenticator else [])
+    # A RunStep of a worker carries its attempt's capability instead of a token (_step_access).
+    interceptors = server_interceptors("gateway") + ([GatewayAuthInterceptor(authenticator)] if authenticator else [])
     server = grpc.aio.server(
         options=[
             ("grpc.max_send_message_length", size),
@@ -440,6 +442,7 @@ def create_server(
         max_message_bytes=size,
         notify=config.notify,
         step_limits=config.steps,
+        step_access=StepAccess(capabilities) if authenticator else None,
     )
     # Registered so that a request that cannot be parsed is INVALID_ARGUMENT (core.decode).
     add_servicer(servicer, gateway_pb2.DESCRIPTOR.services_by_name["Gateway"], server)

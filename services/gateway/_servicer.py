@@ -49,6 +49,7 @@ from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
 from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._retry import MAX_KEY_LENGTH, retry_job
 from workmesh.services.gateway._runjobs import RunJobsStream
+from workmesh.services.gateway._step_access import StepAccess
 from workmesh.services.gateway._steps import StepLimits, Steps, cascade
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.discovery._versions import VERSION_LABEL, parse_requirement, version_of
@@ -158,6 +159,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         max_message_bytes: int = MAX_MESSAGE_BYTES,
         notify: NotifyConfig | None = None,
         step_limits: StepLimits | None = None,
+        step_access: StepAccess | None = None,
     ) -> None:
         self._notify = notify
         self._page_bytes = min(LIST_PAGE_BYTES, max_message_bytes // 2)
@@ -175,6 +177,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             lambda name, params: validate_params(self._workflow_type(name).params, params),
             step_limits or StepLimits(),
             watch_idle=watch_idle,
+            access=step_access,
         )
 
     _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))

@@ -28,6 +28,7 @@ from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, N
 from workmesh.services.core.limits import status_name
 from workmesh.services.gateway._convert import job_to_proto
 from workmesh.services.gateway._rollup import MAX_WEIGHT, WEIGHT_LABEL, Rollup
+from workmesh.services.gateway._step_access import StepAccess
 from workmesh.services.gateway._step_cache import ParentSteps, StepCache
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.store import JobRecord, JobStore
@@ -96,6 +97,8 @@ class Steps:
             type naming the available ones, INVALID_ARGUMENT for bad params).
         limits: the bounds on steps.
         watch_idle: seconds to wait for a child's next event before looking at it again.
+        access: with authentication on, checks that the caller is the parent's attempt (see
+            ``_step_access``); None: authentication off.
     """
 
     def __init__(
@@ -106,8 +109,10 @@ class Steps:
         limits: StepLimits,
         *,
         watch_idle: float = 30.0,
+        access: StepAccess | None = None,
     ) -> None:
         self._store = store
+        self._access = access
         self._submit = submit
         self._check_params = check_params
         self.limits = limits
@@ -118,6 +123,12 @@ class Steps:
 
     async def run(self, request: gateway_pb2.RunStepRequest, context=None) -> gateway_pb2.RunStepResponse:
         """Run (or find) the step and return its child job once it has ended."""
+        if self._access is None:
+            return await self._run(request, context)
+        with self._access.acting(request, context):  # as the parent's owner
+            return await self._run(request, context)
+
+    async def _run(self, request: gateway_pb2.RunStepRequest, context) -> gateway_pb2.RunStepResponse:
         _check_request(request)
         params = self._check_params(request.workflow_type, request.params)
         parent_id, name = request.parent_job_id, request.step_name

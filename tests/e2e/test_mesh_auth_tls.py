@@ -2,7 +2,9 @@
 gateway and worker processes, each serving TLS with a certificate made in the test and calling
 the others over verified TLS; the gateway and the results service verify HS256 JWTs. A job that
 writes series is submitted and watched, its series are read back; a call without a token is
-UNAUTHENTICATED and a plaintext connection to any service fails."""
+UNAUTHENTICATED and a plaintext connection to any service fails. A handler's steps run too: the
+worker calls RunStep over TLS with its attempt's capability, and the child jobs belong to the
+parent's owner."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import sys
 import grpc
 import numpy as np
 import pytest
+from google.protobuf.json_format import MessageToDict
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from tests.auth.keys import SECRET, hs256
@@ -20,7 +23,7 @@ from tests.series.workflows import profile
 from tests.support import free_port, run
 from tests.tls.certs import CA
 from workmesh.services.clients import ResultsClient
-from workmesh.services.core.auth import with_bearer
+from workmesh.services.core.auth import CAPABILITY_METADATA, SeriesCapabilities, with_bearer
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.devmesh import DevMesh
@@ -28,6 +31,7 @@ from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2, 
 
 pytestmark = pytest.mark.e2e
 SERIES = "tests.series.workflows:worker"
+STEPS = "tests.steps.pipeline:worker"  # pipeline: two echo steps and one of an unknown type
 SCOPES = "types:read jobs:submit jobs:read series:read"
 
 
@@ -58,6 +62,7 @@ def secure_mesh(tmp_path_factory):
         ca_file=str(ca.pem),
     ) as mesh:
         mesh.add_worker(SERIES, port=free_port())  # a known port: the plaintext test calls it
+        mesh.add_worker(STEPS, port=free_port())
         mesh.wait_for_types()  # over TLS, with the token
         yield mesh, ca, token
 
@@ -167,3 +172,60 @@ def test_plaintext_connections_to_every_service_fail(secure_mesh):
                         gateway_pb2.ListWorkflowTypesRequest(), timeout=5, metadata=metadata
                     )
                 assert err.value.code() == grpc.StatusCode.UNAVAILABLE
+
+
+def run_step(stub, job_id: str, attempt: int = 1, metadata=None) -> grpc.RpcError:
+    request = gateway_pb2.RunStepRequest(
+        parent_job_id=job_id, parent_attempt=attempt, step_name="x", workflow_type="echo"
+    )
+    with pytest.raises(grpc.RpcError) as refused:
+        stub.RunStep(request, timeout=10, metadata=metadata)
+    return refused.value
+
+
+def test_steps_run_over_tls_with_the_attempts_capability_as_the_parents_owner(secure_mesh):
+    mesh, ca, token = secure_mesh
+    with tls_channel(mesh.gateway_address, ca, token) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        job_id = stub.SubmitJob(gateway_pb2.SubmitJobRequest(workflow_type="pipeline"), timeout=10).job.job_id
+        events = list(stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id), timeout=90))
+        statuses = [e.status.status for e in events if e.WhichOneof("payload") == "status"]
+        errors = [e for e in events if e.WhichOneof("payload") == "error"]
+        assert statuses[-1] == common_pb2.JOB_STATUS_SUCCEEDED, errors
+        outputs = MessageToDict(next(e.result for e in events if e.WhichOneof("payload") == "result").outputs)
+        assert outputs["second"] == "hi!", "step two got step one's output"
+        assert outputs["unknown"].startswith("NOT_FOUND") and "echo" in outputs["unknown"], outputs
+        children = [e.step.child_job_id for e in events if e.WhichOneof("payload") == "step" and e.step.child_job_id]
+        assert len(set(children)) == 2
+        for child_id in set(children):
+            child = stub.GetJob(gateway_pb2.GetJobRequest(job_id=child_id), timeout=10)
+            assert (child.tenant, child.user, child.parent_id) == ("acme", "alice", job_id)
+            assert child.status == common_pb2.JOB_STATUS_SUCCEEDED
+        listed = {j.job_id for j in stub.ListJobs(gateway_pb2.ListJobsRequest(page_size=100), timeout=10).jobs}
+        assert set(children) <= listed
+
+        # A caller's token does not start steps, not even the owner's; nor a forged capability.
+        refused = run_step(stub, job_id)
+        assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "attempt's capability" in refused.details()
+    with tls_channel(mesh.gateway_address, ca) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        forged = SeriesCapabilities("f" * 40).issue(job_id, 1, tenant="acme", subject="alice")
+        refused = run_step(stub, job_id, metadata=((CAPABILITY_METADATA, forged),))
+        assert refused.code() == grpc.StatusCode.UNAUTHENTICATED and "invalid signature" in refused.details()
+        other = SeriesCapabilities("k" * 40).issue("another-job", 1, tenant="acme", subject="alice")
+        refused = run_step(stub, job_id, metadata=((CAPABILITY_METADATA, other),))
+        assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "'another-job'" in refused.details()
+        mine = SeriesCapabilities("k" * 40).issue(job_id, 1, tenant="acme", subject="alice")
+        refused = run_step(stub, job_id, metadata=((CAPABILITY_METADATA, mine),))
+        assert refused.code() == grpc.StatusCode.FAILED_PRECONDITION, refused.details()  # the parent has ended
+        assert "only a running job starts steps" in refused.details()
+
+    # Another tenant does not see the children (NOT_FOUND, as for no job), nor lists them.
+    with tls_channel(mesh.gateway_address, ca, hs256(sub="mallory", tenant="umbrella", scope=SCOPES)) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
+        for child_id in set(children):
+            with pytest.raises(grpc.RpcError) as hidden:
+                stub.GetJob(gateway_pb2.GetJobRequest(job_id=child_id), timeout=10)
+            assert hidden.value.code() == grpc.StatusCode.NOT_FOUND
+        listed = {j.job_id for j in stub.ListJobs(gateway_pb2.ListJobsRequest(page_size=100), timeout=10).jobs}
+        assert not listed & {job_id, *children}
