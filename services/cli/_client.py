@@ -263,7 +263,7 @@ def show_job(stub, job_id: str, as_json: bool) -> int:
     ):
         if key in data:
             out.print(f"[bold]{key:<14}[/bold] {data[key]}")
-    for key in ("params", "progress", "result", "error", "labels"):
+    for key in ("params", "progress", "queue", "result", "error", "labels"):
         if key in data:
             out.print(f"[bold]{key:<14}[/bold] {json.dumps(data[key])}")
     return 0

@@ -387,6 +387,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             raise NotFound(f"job_id: no job {job_id!r}")
         await check_job(record, READ, self._grants)
         job = set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
+        if job.HasField("queue"):
+            job.queue.waiting = self._dispatcher.waiting(job_id)
         for attempt in await self._store.attempts(job_id):
             item = job.attempt_history.add(
                 attempt=attempt.attempt, instance_id=attempt.instance_id, outcome=attempt.outcome, reason=attempt.reason
@@ -422,6 +424,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         total = 0
         for record in records[:size]:
             job = set_owner_fields(job_to_proto(record, list_view=True), queue, versions)
+            if job.HasField("queue"):
+                job.queue.waiting = self._dispatcher.waiting(record.job_id)
             total += job.ByteSize() + 16  # + the field's tag and length
             if jobs and total > self._page_bytes:
                 break

@@ -195,6 +195,8 @@ def test_rolling_upgrade_with_jobs_submitted_throughout(cluster, tmp_path):
         assert reason == (
             "waiting: no live instance of 'rolling' serves a version matching '<2,>=1' (live versions: 2.0.0)"
         )
+        queued = gw.job(waiting)  # GetJob says it too (workmesh job shows it)
+        assert queued.status == c.JOB_STATUS_QUEUED and queued.queue.waiting == reason.removeprefix("waiting: ")
         timed_out = gw.wait_status(late, c.JOB_STATUS_TIMED_OUT, timeout=30)
         assert timed_out.attempts == 0 and timed_out.error.code == "TIMED_OUT", timed_out.error
         assert "in the queue" in timed_out.error.message and "<2,>=1" in timed_out.error.message

@@ -124,6 +124,10 @@ def test_a_pinned_job_waits_with_its_reason_then_runs_or_times_out(procs):
                 return any(e.WhichOneof("payload") == "log" and "waiting:" in e.log.message for e in events)
 
             await eventually_async(told, timeout=10)
+            place = (await mesh.job(waiting.job_id)).queue
+            assert place.waiting.startswith("no live instance of 'upgrade' serves a version matching '<2,>=1'"), place
+            shown = await asyncio.to_thread(cli, mesh, "job", waiting.job_id)
+            assert shown.returncode == 0 and "no live instance of 'upgrade'" in shown.stdout, shown
             start(procs, mesh, V1)  # a 1.x instance comes back: the waiting job runs there
             done = await mesh.wait_status(waiting.job_id, c.JOB_STATUS_SUCCEEDED)
             assert done.result.outputs["version"] == "1.0.0"
@@ -193,6 +197,8 @@ def test_a_pinned_job_times_out_when_no_instance_of_its_type_is_left(procs):
             for job in busy:
                 await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
             queued = await submit(mesh, "^1", timeout=2.0)  # a matching instance is live, only busy
+            place = (await mesh.job(queued.job_id)).queue
+            assert place.queued >= 1 and place.waiting == "", place  # it waits for a slot only
             os.kill(v1.pid, signal.SIGTERM)  # drains its two jobs, deregisters at once (stopped by pid at the end)
             await versions_live(mesh)
             late = await submit(mesh, "=1.0.0", timeout=1.0)  # no instance of the type at all

@@ -281,14 +281,16 @@ class StepEvent(_message.Message):
     def __init__(self, kind: _Optional[_Union[StepEvent.Kind, str]] = ..., step_name: _Optional[str] = ..., child_job_id: _Optional[str] = ..., workflow_type: _Optional[str] = ..., child_status: _Optional[_Union[JobStatus, str]] = ..., message: _Optional[str] = ...) -> None: ...
 
 class QueuePlace(_message.Message):
-    __slots__ = ("position", "queued", "expected_start")
+    __slots__ = ("position", "queued", "expected_start", "waiting")
     POSITION_FIELD_NUMBER: _ClassVar[int]
     QUEUED_FIELD_NUMBER: _ClassVar[int]
     EXPECTED_START_FIELD_NUMBER: _ClassVar[int]
+    WAITING_FIELD_NUMBER: _ClassVar[int]
     position: int
     queued: int
     expected_start: _timestamp_pb2.Timestamp
-    def __init__(self, position: _Optional[int] = ..., queued: _Optional[int] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    waiting: str
+    def __init__(self, position: _Optional[int] = ..., queued: _Optional[int] = ..., expected_start: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., waiting: _Optional[str] = ...) -> None: ...
 
 class Notify(_message.Message):
     __slots__ = ("webhooks", "emails")

@@ -309,6 +309,11 @@ class Dispatcher:
         """Delete a job with its events (see :meth:`Control.delete`)."""
         return await self._control.delete(job_id, delete_series)
 
+    def waiting(self, job_id: str) -> str:
+        """Why a job queued here cannot start at its turn (no live instance serves its version),
+        or "" (it waits for a free slot only, or is not queued here)."""
+        return self._versions.waiting(job_id)
+
     def queued(self, workflow_type: str | None = None) -> int:
         """How many jobs wait for an instance (of one type, or of all)."""
         return self.queue.queued(workflow_type)

@@ -57,7 +57,7 @@ class VersionGate:
         self._driven = driven
         self._outcomes = outcomes
         self._tasks = tasks
-        self._told: dict[str, tuple[str, ...]] = {}  # job id -> the live versions when told why it waits
+        self._told: dict[str, tuple[tuple[str, ...], str]] = {}  # job id -> (live versions, why it waits)
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._pinned: dict[str, dict[str, Pending]] = {}  # type -> queued pinned jobs by id
         self._live: dict[str, frozenset[str]] = {}  # type -> its live versions at the last recheck
@@ -126,22 +126,29 @@ class VersionGate:
         version at all, record why it waits and arm its queue timeout."""
         runnable, matched = self._runnable(job, workflow_type)
         if runnable:
+            self._told.pop(job.job_id, None)  # a matching instance is back: it waits for a slot only
             return  # one is live, only busy: it will come to this job
         versions = tuple(sorted(self._catalog.live_versions(workflow_type)))
-        if self._told.get(job.job_id) != versions:
-            self._told[job.job_id] = versions
+        told = self._told.get(job.job_id)
+        if told is None or told[0] != versions:
             reason = (
-                f"waiting: no live instance of {workflow_type!r} serves a version matching "
+                f"no live instance of {workflow_type!r} serves a version matching "
                 f"{job.requirement.text!r}{_DECLARING if matched else ''} "
                 f"(live versions: {', '.join(versions) or 'none'})"
             )
-            log.info("job %s %s", job.job_id, reason)
-            event = S.JobEvent(log=S.LogLine(level=S.LOG_LEVEL_WARNING, message=reason))
+            self._told[job.job_id] = (versions, reason)
+            log.info("job %s waiting: %s", job.job_id, reason)
+            event = S.JobEvent(log=S.LogLine(level=S.LOG_LEVEL_WARNING, message=f"waiting: {reason}"))
             self._tasks.spawn(self._note(job.job_id, event))
         if job.timeout_s and job.job_id not in self._timers:
             left = max(0.0, job.enqueued_at + job.timeout_s - time.time())
             loop = asyncio.get_running_loop()
             self._timers[job.job_id] = loop.call_later(left, self._expire, job, workflow_type)
+
+    def waiting(self, job_id: str) -> str:
+        """Why a queued job cannot start at its turn ("" when it only waits for a slot)."""
+        told = self._told.get(job_id)
+        return told[1] if told is not None else ""
 
     def started(self, job_id: str) -> None:
         """The job was dispatched (or left this replica's queue): forget its wait."""
