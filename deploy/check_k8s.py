@@ -15,6 +15,9 @@ For the base and every overlay (each directory with a kustomization.yaml under d
 - gateway, results and workers advertise their pod IP (``WORKMESH_*_ADVERTISE`` = ``$(POD_IP)``
   from a ``status.podIP`` fieldRef): what they register in Consul is where they are reached;
 - workers: a preStop hook, and terminationGracePeriodSeconds above the drain plus cancel grace;
+- authentication and TLS are on for every workmesh service, mutual TLS on workers, no probe,
+  Service or Ingress speaks plaintext to them (``k8s_security``, the rules of check_compose's
+  ``check_security`` for Kubernetes);
 - ScaledObjects: the target Deployment exists, every metric name in a Prometheus query is one the
   workmesh instruments really export through the collector's Prometheus exporter, and every
   ``workflow_type="..."`` is a type the target's worker serves.
@@ -37,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from check_compose import REPO, check_cli_argv
+from k8s_security import check_container, check_network
 
 from workmesh.services.core.durations import parse_duration
 
@@ -226,9 +230,15 @@ def check_containers(docs: list[Mapping[str, Any]], parser: argparse.ArgumentPar
                 problems += _check_drain(where, pod, container, env)
             if args[:1] and args[0] in ADVERTISE:
                 problems += _check_advertise(where, container, ADVERTISE[args[0]])
+            problems += check_container(where, args[0] if args else "", pod, container, env, secrets)
     if not found:
         problems.append("no container runs the workmesh image")
-    return problems
+    labels = [
+        ((d["spec"].get("template") or {}).get("metadata") or {}).get("labels") or {}
+        for d in docs
+        if any(_ours(c) for c in (_pod_spec(d) or {}).get("containers", []))
+    ]
+    return problems + check_network(docs, labels)
 
 
 def _environment(

@@ -6,7 +6,6 @@ import contextlib
 import functools
 import json
 from collections.abc import Iterable, Iterator
-from pathlib import Path
 from typing import cast
 
 import grpc
@@ -360,7 +359,8 @@ def health(address: str, service: str, timeout: float) -> int:
     """grpc.health.v1 Check against `address`; exit code 0 when SERVING.
 
     Over TLS, verified against ``WORKMESH_TLS_CA``, when that is set (a container's healthcheck
-    of its own TLS server), for ``WORKMESH_TLS_SERVER_NAME`` when set, else the address's host.
+    of its own TLS server), for ``WORKMESH_TLS_SERVER_NAME`` when set, else the address's host;
+    presenting ``WORKMESH_TLS_CERT``/``_KEY`` when set (a worker with mutual TLS refuses others).
     """
     from grpc_health.v1 import health_pb2, health_pb2_grpc
 
@@ -370,7 +370,7 @@ def health(address: str, service: str, timeout: float) -> int:
     opened = (
         grpc.secure_channel(
             address,
-            grpc.ssl_channel_credentials(Path(tls.ca_file).read_bytes()),
+            tls.channel_credentials(),
             options=[("grpc.ssl_target_name_override", tls.server_name)] if tls.server_name else [],
         )
         if tls.calls_tls

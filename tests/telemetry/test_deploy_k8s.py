@@ -134,3 +134,52 @@ def test_autoscaling_metrics_and_types_are_checked(docs):
     assert any("workmesh_gateway_queue_length is not a metric" in p for p in problems), problems
     assert any("'kpi-peak-ratio' is not served" in p for p in problems), problems
     assert len(problems) == 2
+
+
+def security_problems(docs):
+    return [
+        p
+        for p in check_k8s.check_containers(docs, build_parser(), check_k8s.known_env())
+        if "WORKMESH_AUTH" in p or "WORKMESH_TLS" in p or "WORKMESH_SERIES_KEY" in p or "plaintext" in p or "GRPCS" in p
+    ]
+
+
+def test_every_service_runs_with_authentication_and_tls(docs):
+    assert not security_problems(docs)
+    config = named(docs, "ConfigMap", "workmesh-config")["data"]
+    assert config["WORKMESH_AUTH"] == "on" and config["WORKMESH_TLS_CA"] == "/etc/workmesh/tls/ca.crt"
+    for name in ("workmesh-gateway", "workmesh-results", "workmesh-worker-heat-demand"):
+        pod = named(docs, "Deployment", name)["spec"]["template"]["spec"]
+        assert pod["volumes"][0]["secret"]["secretName"] == "workmesh-mesh-tls"
+        assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == "/etc/workmesh/tls"
+
+
+def test_a_plaintext_or_unauthenticated_service_fails_the_check(docs):
+    docs = copy.deepcopy(docs)
+    named(docs, "ConfigMap", "workmesh-config")["data"]["WORKMESH_AUTH"] = "off"
+    results = named(docs, "Deployment", "workmesh-results")["spec"]["template"]["spec"]["containers"][0]
+    del results["volumeMounts"]
+    results["env"] = [e for e in results["env"] if e["name"] != "WORKMESH_SERIES_KEY"]
+    kpi = named(docs, "Deployment", "workmesh-worker-kpi-peak-ratio")["spec"]["template"]["spec"]["containers"][0]
+    kpi["env"] = [e for e in kpi["env"] if e["name"] != "WORKMESH_TLS_CLIENT_AUTH"]
+    heat = named(docs, "Deployment", "workmesh-worker-heat-demand")["spec"]["template"]["spec"]["containers"][0]
+    heat["livenessProbe"] = {"grpc": {"port": 50061}}
+    named(docs, "Secret", "workmesh-mesh-tls")["stringData"].pop("ca.crt")
+    named(docs, "Service", "workmesh-gateway")["spec"]["ports"][0]["appProtocol"] = "kubernetes.io/h2c"
+    named(docs, "Ingress", "workmesh-gateway")["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/backend-protocol"
+    ] = "GRPC"
+    problems = check_k8s.check_containers(docs, build_parser(), check_k8s.known_env())
+    text = "\n".join(problems)
+    for where in ("Deployment/workmesh-gateway", "Deployment/workmesh-results"):
+        assert f"{where} container" in text and "WORKMESH_AUTH must be on" in text
+    assert sum("WORKMESH_AUTH must be on" in p for p in problems) == 2, problems  # workers do not authenticate
+    assert "workmesh-results container results: WORKMESH_SERIES_KEY is not passed" in text
+    for var in ("WORKMESH_TLS_CERT", "WORKMESH_TLS_KEY"):
+        assert f"workmesh-results container results: {var}=/etc/workmesh/tls/" in text
+    # ca.crt gone from the Secret: no container has the CA any more.
+    assert sum("WORKMESH_TLS_CA=/etc/workmesh/tls/ca.crt is no file" in p for p in problems) == 4, problems
+    assert "workmesh-worker-kpi-peak-ratio container worker: WORKMESH_TLS_CLIENT_AUTH must be on" in text
+    assert "workmesh-worker-heat-demand container worker: livenessProbe is a grpc probe" in text
+    assert "Service/workmesh-gateway port grpc: appProtocol kubernetes.io/h2c declares plaintext" in text
+    assert "Ingress/workmesh-gateway: nginx.ingress.kubernetes.io/backend-protocol must be GRPCS" in text

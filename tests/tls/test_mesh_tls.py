@@ -106,6 +106,26 @@ def test_a_worker_asking_for_client_certificates_takes_only_those_of_its_ca(pki,
                     with pytest.raises(grpc.aio.AioRpcError) as info:
                         await health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), timeout=3)
                     assert info.value.code() == grpc.StatusCode.UNAVAILABLE
+            # `workmesh health` (the Kubernetes probe of such a worker, deploy/k8s) presents the
+            # pod's certificate from WORKMESH_TLS_CERT/_KEY; with the CA alone it is refused.
+            env = {**os.environ, "WORKMESH_TLS_CA": str(ca.pem), "WORKMESH_TLS_SERVER_NAME": "worker"}
+            mutual = {**env, "WORKMESH_TLS_CERT": str(wk_pair.cert), "WORKMESH_TLS_KEY": str(wk_pair.key)}
+            for environment, serving in ((mutual, True), (env, False)):
+                probe = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "workmesh.services.cli",
+                    "health",
+                    target,
+                    "--timeout",
+                    "5",
+                    env=environment,
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.PIPE,
+                )
+                out, errors = await asyncio.wait_for(probe.communicate(), 60)
+                assert (probe.returncode == 0) == serving, (out, errors)
+                assert b"SERVING" in out if serving else b"UNAVAILABLE" in errors, (out, errors)
         finally:
             await worker.stop(grace=0)
 
