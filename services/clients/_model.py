@@ -285,12 +285,17 @@ def chunk_timestamps(chunk: results_pb2.SeriesChunk) -> np.ndarray:
 
 @dataclass
 class SeriesData:
-    """A series as a store returns it: ns timestamps and float64 fields (NaN: missing)."""
+    """A series as a store returns it: ns timestamps and float64 fields (NaN: missing).
+
+    `step` > 0: the store knows the timestamps are regular (timestamps[0] + i * step), so the
+    service sends them as start and step without checking; 0: not known (checked when sent).
+    """
 
     key: SeriesKey
     timestamps: np.ndarray
     fields: dict[str, np.ndarray]
     units: dict[str, str] = field(default_factory=dict)
+    step: int = 0
 
 
 @dataclass(frozen=True)

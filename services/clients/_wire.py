@@ -116,6 +116,7 @@ def chunk_pieces(
     unit: int,
     *,
     compact: bool = True,
+    step: int = 0,
 ) -> tuple[list, int]:
     """The pieces (bytes and arrays) of :func:`chunk_message` and their total size, to be joined.
 
@@ -127,15 +128,17 @@ def chunk_pieces(
         fields: name -> float64 values, as long as `timestamps`.
         units: field -> display unit.
         unit: the ``TimeUnit`` of the timestamps.
+        step: > 0 when the caller knows the timestamps are regular with this step (not checked).
     """
     units = units or {}
     ts = np.asarray(timestamps, dtype=np.int64)
-    step = int(ts[1] - ts[0]) if len(ts) > 1 else 0
+    known = step > 0 and len(ts) > 1
+    step = step if known else int(ts[1] - ts[0]) if len(ts) > 1 else 0
     regular = (
         compact
         and step > 0
         and bool(fields)
-        and bool(np.array_equal(ts, ts[0] + np.arange(len(ts), dtype=np.int64) * step))
+        and (known or bool(np.array_equal(ts, ts[0] + np.arange(len(ts), dtype=np.int64) * step)))
     )
     pieces: list = [key_field]
     if unit:

@@ -132,6 +132,7 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
                             {k: v[lo : lo + step] for k, v in series.fields.items()},
                             series.units,
                             unit,
+                            step=series.step if scale == 1 else 0,
                         )
                         pieces += more
                         size += n
@@ -349,7 +350,10 @@ def _with_values(found: Sequence[SeriesData]) -> list[SeriesData]:
     """
     out = []
     for series in found:
-        series.fields = {n: v for n, v in series.fields.items() if len(v) and not np.isnan(v).all()}
+        # a first value that is not NaN settles it without a pass over the array
+        series.fields = {
+            n: v for n, v in series.fields.items() if len(v) and (not np.isnan(v[0]) or not np.isnan(v).all())
+        }
         if series.fields:
             out.append(series)
     return out
@@ -363,7 +367,11 @@ def _aligned(found: Sequence[SeriesData]) -> list[SeriesData]:
     out: list[SeriesData] = []
     for group in groups.values():
         axis = group[0].timestamps
-        if any(len(s.timestamps) != len(axis) or not np.array_equal(s.timestamps, axis) for s in group[1:]):
+        # the jobs' regular times are one shared array (see regular_axis): `is` settles most groups
+        if any(
+            s.timestamps is not axis and (len(s.timestamps) != len(axis) or not np.array_equal(s.timestamps, axis))
+            for s in group[1:]
+        ):
             axis = np.unique(np.concatenate([s.timestamps for s in group]))
             for series in group:
                 if len(series.timestamps) == len(axis):
@@ -374,6 +382,6 @@ def _aligned(found: Sequence[SeriesData]) -> list[SeriesData]:
                     full = np.full(len(axis), np.nan)
                     full[pos] = values
                     fields[name] = full
-                series.timestamps, series.fields = axis, fields
+                series.timestamps, series.fields, series.step = axis, fields, 0
         out.extend(group)
     return out

@@ -341,8 +341,8 @@ class ParquetStore:
     def _read_once(self, query: ReadQuery) -> list[SeriesData]:
         return read_job(self._plan(query))
 
-    def _plan(self, query: ReadQuery) -> JobPlan:
-        return JobPlan.of(self.root / query.job_id, self._catalog(query.job_id), query)
+    def _plan(self, query: ReadQuery, axes: dict | None = None) -> JobPlan:
+        return JobPlan.of(self.root / query.job_id, self._catalog(query.job_id), query, axes)
 
     async def read_groups(
         self, queries: Sequence[ReadQuery], block_values: int = 4_000_000
@@ -356,7 +356,8 @@ class ParquetStore:
         jobs = [q.job_id for q in queries]
         self._hold(jobs, +1)
         try:
-            plans = await asyncio.to_thread(lambda: [self._plan(q) for q in queries])
+            axes: dict = {}  # regular times shared by the series of all the jobs read
+            plans = await asyncio.to_thread(lambda: [self._plan(q, axes) for q in queries])
             blocks = stream_groups(plans, block_values)
             while (block := await asyncio.to_thread(next, blocks, None)) is not None:
                 yield block
