@@ -16,7 +16,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2
 
 from workmesh.registry import WORKFLOW_TAG, Registrar, RegistryConfig, ServiceRegistration, service_name
-from workmesh.services.core.errors import InvalidArgument, NotFound, ResourceExhausted, Unavailable
+from workmesh.services.core.errors import WORKER_DRAINING, InvalidArgument, NotFound, ResourceExhausted, Unavailable
 from workmesh.services.core.net import join_host_port
 from workmesh.services.core.telemetry import WorkerMetrics
 from workmesh.services.core.tls import TlsConfig
@@ -169,7 +169,7 @@ class Worker:
         if existing is not None and (not existing.done or request.attempt <= existing.attempt):
             return existing, 0  # idempotent: the same job is never run twice at once here
         if self.draining:
-            raise Unavailable("worker is draining: it takes no new jobs")
+            raise Unavailable(WORKER_DRAINING)
         definition = self.definitions.get(request.workflow_type)
         if definition is None:
             raise NotFound(

@@ -69,6 +69,11 @@ class Unavailable(WorkmeshError):
     retryable = True
 
 
+# What a draining worker answers an Execute with (UNAVAILABLE): the gateway knows by it that the
+# attempt never started there, so it does not count against the job's attempts.
+WORKER_DRAINING = "worker is draining: it takes no new jobs"
+
+
 class Unauthenticated(WorkmeshError):
     """The caller presented no credentials, or credentials that do not verify.
 

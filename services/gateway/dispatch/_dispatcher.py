@@ -32,7 +32,14 @@ from collections.abc import Awaitable, Callable
 import grpc
 
 from workmesh.services.core.auth import SeriesCapabilities
-from workmesh.services.core.errors import FailedPrecondition, NotFound, ResourceExhausted, Unavailable, WorkmeshError
+from workmesh.services.core.errors import (
+    WORKER_DRAINING,
+    FailedPrecondition,
+    NotFound,
+    ResourceExhausted,
+    Unavailable,
+    WorkmeshError,
+)
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import end_span
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
@@ -658,6 +665,11 @@ class Dispatcher:
                 # Taken over from a replica that recorded the dispatch and died (or let go)
                 # before the worker got the job: this attempt never ran anywhere.
                 a.unstarted = True
+            elif a.worker_seq == 0 and not a.resumed and _refused(code, exc.details() or ""):
+                # The worker refused the job before starting it: full (another gateway's jobs),
+                # or draining (it left the registry a moment before this gateway saw it go, as
+                # in a rolling upgrade). Not an attempt: the job goes to another instance.
+                a.unstarted = True
             raise Lost(f"{code.name}: {exc.details()}") from None
         except asyncio.CancelledError:
             # Closing the channel of an instance that vanished cancels its Execute calls; only
@@ -678,6 +690,13 @@ class Dispatcher:
             a.drop_writes()
             raise
         raise Lost("the worker ended the stream without a result")
+
+
+def _refused(code: grpc.StatusCode, details: str) -> bool:
+    """Whether a worker's answer to Execute says it did not take the job."""
+    return code == grpc.StatusCode.RESOURCE_EXHAUSTED or (
+        code == grpc.StatusCode.UNAVAILABLE and details.startswith(WORKER_DRAINING)
+    )
 
 
 def take_ready(call, kinds: frozenset[str] = _STREAMED) -> worker_pb2.WorkerEvent | None:
