@@ -215,6 +215,7 @@ def show_jobs(
     *,
     tenant_wide: bool = False,
     all_tenants: bool = False,
+    shared: bool = False,
 ) -> int:
     try:
         # protoc's .pyi types EnumTypeWrapper.Value() as a plain int.
@@ -229,6 +230,7 @@ def show_jobs(
             page_size=limit,
             tenant_wide=tenant_wide,
             all_tenants=all_tenants,
+            shared=shared,
         ),
         timeout=10,
     )

@@ -79,6 +79,7 @@ def jobs_command(args) -> int:
         args.json,
         tenant_wide=args.tenant_wide,
         all_tenants=args.all_tenants,
+        shared=args.shared,
     )
 
 

@@ -1,9 +1,10 @@
 """``workmesh`` — one command line for running and using the mesh.
 
 Servers: ``dev`` (everything on one machine), ``registry``, ``gateway``, ``worker``, ``results``.
-Clients: ``types``, ``submit``, ``watch``, ``jobs``, ``job``, ``cancel``, ``delete``, ``retry``, ``audit``, ``series``,
-``health``, ``bench``, ``demo``. Addresses come from flags or the environment: ``WORKMESH_GATEWAY``
-for the gateway, ``CONSUL_HTTP_ADDR`` for the registry (as Consul's own tools read it).
+Clients: ``types``, ``submit``, ``watch``, ``jobs``, ``job``, ``cancel``, ``delete``, ``retry``, ``share``,
+``shares``, ``unshare``, ``audit``, ``series``, ``health``, ``bench``, ``demo``. Addresses come from flags or
+the environment: ``WORKMESH_GATEWAY`` for the gateway, ``CONSUL_HTTP_ADDR`` for the registry (as Consul's
+own tools read it).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from collections.abc import Callable, Sequence
 
 import grpc
 
-from workmesh.services.cli import _audit, _client, _commands, _queue, _retry, _series, _servers, _tokens
+from workmesh.services.cli import _audit, _client, _commands, _queue, _retry, _series, _servers, _share, _tokens
 from workmesh.services.core.errors import WorkmeshError
 
 DEFAULT_GATEWAY = "127.0.0.1:50051"
@@ -133,6 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--limit", type=int, default=50)
     jb.add_argument("--tenant-wide", action="store_true", help="every job of your tenant (needs jobs:manage)")
     jb.add_argument("--all-tenants", action="store_true", help="every job (needs admin)")
+    jb.add_argument("--shared", action="store_true", help="also the jobs shared with you")
 
     client("job", "show one job (status, result, trace id)", _commands.job_command).add_argument(
         "job_id", metavar="JOB"
@@ -156,6 +158,17 @@ def build_parser() -> argparse.ArgumentParser:
     rt.add_argument("job_id", metavar="JOB")
     rt.add_argument("--follow", "-f", action="store_true", help="show the new attempt's progress and result")
     rt.add_argument("--idempotency-key", default="", help="retrying with the same key again retries once")
+
+    sh = client("share", "share a job, or your jobs with a label value, with a subject or group", _share.share_command)
+    sh.add_argument("job_id", metavar="JOB", nargs="?", default="")
+    sh.add_argument("--label", default="", metavar="KEY=VALUE", help="every job of yours with this label value")
+    sh.add_argument("--with", dest="grantee", required=True, metavar="SUBJECT", help="who gets access")
+    sh.add_argument("--group", action="store_true", help="SUBJECT is a group claim, not a subject")
+    sh.add_argument("--manage", action="store_true", help="also cancel, delete and retry (default: read only)")
+    client("shares", "the shares you gave, of your jobs, and given to you", _share.shares_command).add_argument(
+        "--job", default="", metavar="JOB", help="only the shares of this job"
+    )
+    client("unshare", "take a share back", _share.unshare_command).add_argument("share_id", metavar="SHARE_ID")
 
     au = client("audit", "who submitted, cancelled, deleted, retried; tokens created and revoked", _audit.audit_command)
     au.add_argument("--since", default="", help="a duration back from now (1h, 7d) or a time (ISO 8601, UTC)")

@@ -81,7 +81,7 @@ async def shared_level(grants: GrantStore | None, identity: Identity, record: Jo
     if grants is None:
         return None
     found = await grants.grants_to(identity.tenant, identity.subject, identity.groups)
-    return level_of(identity, found, record.job_id, record.labels or {})
+    return level_of(identity, found, record.job_id, record.labels or {}, _owner(record).user)
 
 
 async def check_job(
@@ -213,7 +213,10 @@ def list_filter(
         owner = _owner(record)
         if owner == me:
             return True
-        return owner.tenant == tenant and level_of(identity, shared, record.job_id, record.labels or {}) is not None
+        return (
+            owner.tenant == tenant
+            and level_of(identity, shared, record.job_id, record.labels or {}, owner.user) is not None
+        )
 
     return mine_or_shared
 

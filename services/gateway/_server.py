@@ -25,7 +25,7 @@ from workmesh.registry import (
     ServiceWatch,
 )
 from workmesh.services.core import env as envvars
-from workmesh.services.core.auth import AuthConfig, Authenticator, TokenStore, announce
+from workmesh.services.core.auth import AuthConfig, Authenticator, GrantStore, TokenStore, announce
 from workmesh.services.core.decode import add_servicer
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.core.limits import MAX_MESSAGE_BYTES
@@ -40,6 +40,7 @@ from workmesh.services.gateway._admin import GatewayAdminServicer
 from workmesh.services.gateway._audit import AuditServicer
 from workmesh.services.gateway._servicer import GatewayServicer, SeriesCleaner
 from workmesh.services.gateway._shares import SharesError, load_shares
+from workmesh.services.gateway._sharing import SharingServicer
 from workmesh.services.gateway._step_access import GatewayAuthInterceptor, StepAccess
 from workmesh.services.gateway._steps import StepLimits
 from workmesh.services.gateway._tokens import TokenAdminServicer
@@ -53,7 +54,7 @@ from workmesh.services.gateway.http import HttpConfig, HttpServer
 from workmesh.services.gateway.notify import Notifier, NotifyConfig
 from workmesh.services.gateway.store import AuditLog, JobStore
 from workmesh.services.gateway.store._memory import MemoryJobStore
-from workmesh.v1 import admin_pb2, gateway_pb2
+from workmesh.v1 import admin_pb2, gateway_pb2, sharing_pb2
 
 log = logging.getLogger("workmesh.gateway")
 
@@ -62,6 +63,7 @@ GRPC_SERVICE = gateway_pb2.DESCRIPTOR.services_by_name["Gateway"].full_name
 ADMIN_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["GatewayAdmin"].full_name
 TOKENS_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"].full_name
 AUDIT_SERVICE = admin_pb2.DESCRIPTOR.services_by_name["Audit"].full_name
+SHARING_SERVICE = sharing_pb2.DESCRIPTOR.services_by_name["Sharing"].full_name
 
 
 @dataclass(frozen=True)
@@ -452,6 +454,9 @@ def create_server(
         add_servicer(TokenAdminServicer(tokens, audit), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
     if audit is not None:
         add_servicer(AuditServicer(audit), admin_pb2.DESCRIPTOR.services_by_name["Audit"], server)
+    if isinstance(store, GrantStore):
+        sharing = SharingServicer(store, store, audit)
+        add_servicer(sharing, sharing_pb2.DESCRIPTOR.services_by_name["Sharing"], server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -460,6 +465,7 @@ def create_server(
             ADMIN_SERVICE,
             TOKENS_SERVICE,
             AUDIT_SERVICE,
+            SHARING_SERVICE,
             health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
             reflection.SERVICE_NAME,
         ),

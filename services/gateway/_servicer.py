@@ -10,7 +10,7 @@ import time
 
 from workmesh.registry import find_service
 from workmesh.services.clients import ResultsClient
-from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, GrantStore, require_scope
+from workmesh.services.core.auth import JOBS_SUBMIT, TYPES_READ, GrantStore, current_identity, require_scope
 from workmesh.services.core.errors import (
     FailedPrecondition,
     InvalidArgument,
@@ -408,7 +408,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             if status not in _VALID_STATUSES:
                 raise InvalidArgument("statuses", f"{status} is not a known job status")
         after = parse_page_token(request.page_token)
-        keep = list_filter(request.tenant_wide, request.all_tenants)
+        identity = current_identity()
+        shared = None
+        if request.shared and identity is not None and self._grants is not None:
+            shared = await self._grants.grants_to(identity.tenant, identity.subject, identity.groups)
+        keep = list_filter(request.tenant_wide, request.all_tenants, shared)
 
         def list_page(limit, after):
             return self._store.list_jobs(
@@ -470,6 +474,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._steps.forget(job_id)
         if not await self._dispatcher.delete(job_id, self._delete_series):
             raise NotFound(f"job_id: no job {job_id!r}")
+        if self._grants is not None:  # its shares go with it (label shares stay: other jobs)
+            for grant in await self._grants.list_grants(job_id=job_id):
+                await self._grants.delete_grant(grant.grant_id)
         await record_action(self._audit, "delete", job_id, context)
         return gateway_pb2.DeleteJobResponse()
 

@@ -20,6 +20,12 @@ ALICE_JOB = JobRecord(
     params={},
     labels={"workmesh.tenant": "acme", "workmesh.user": "alice", "project": "harbour-north"},
 )
+BOBS_JOB = JobRecord(
+    job_id="j-bob",
+    workflow_type="echo",
+    params={},
+    labels={"workmesh.tenant": "acme", "workmesh.user": "bob", "project": "harbour-north"},
+)
 OTHER_JOB = JobRecord(
     job_id="j-other", workflow_type="echo", params={}, labels={"workmesh.tenant": "acme", "workmesh.user": "alice"}
 )
@@ -32,8 +38,8 @@ def who(subject: str, tenant: str = "acme", scopes=USER, groups=()) -> Identity:
 GRANTS = [
     new_grant("acme", "bob", job_id="j-alice", created_by="alice"),  # bob reads j-alice
     new_grant("acme", "erin", job_id="j-alice", level="manage", created_by="alice"),  # erin manages it
-    new_grant("acme", "designers", group=True, label="project=harbour-north", created_by="alice"),
-    new_grant("acme", "ops-team", group=True, label="project=harbour-north", level="manage"),
+    new_grant("acme", "designers", group=True, label="project=harbour-north", owner="alice", created_by="alice"),
+    new_grant("acme", "ops-team", group=True, label="project=harbour-north", level="manage", owner="alice"),
     new_grant("globex", "carol", job_id="j-alice"),  # another tenant's grant never applies
 ]
 OK, DENIED, MISSING = "ok", PermissionDenied, NotFound
@@ -52,6 +58,7 @@ ROWS = [
     (who("dan", groups=["designers"]), ALICE_JOB, READ, OK),  # by the label, through a group
     (who("dan", groups=["designers"]), ALICE_JOB, MANAGE, DENIED),
     (who("dan", groups=["designers"]), OTHER_JOB, READ, DENIED),  # no project label
+    (who("dan", groups=["designers"]), BOBS_JOB, READ, DENIED),  # alice's label shares alice's jobs only
     (who("dan", groups=["designers", "ops-team"]), ALICE_JOB, MANAGE, OK),  # the highest level wins
     (who("designers"), ALICE_JOB, READ, DENIED),  # a subject named like the group is not in it
     (who("dan"), ALICE_JOB, READ, DENIED),

@@ -12,7 +12,9 @@ def test_grants_round_trip_lookup_and_delete(backend):
         async with backend.open() as store:
             assert isinstance(store, GrantStore)
             job = new_grant("acme", "bob", job_id="j-1", created_by="alice")
-            label = new_grant("acme", "designers", group=True, level="manage", label="project=harbour-north")
+            label = new_grant(
+                "acme", "designers", group=True, level="manage", label="project=harbour-north", owner="alice"
+            )
             other = new_grant("globex", "bob", job_id="j-2", created_by="carol")
             for grant in (job, label, other):
                 await store.create_grant(grant)
@@ -20,6 +22,7 @@ def test_grants_round_trip_lookup_and_delete(backend):
             assert await store.find_grant(label.grant_id) == label
             assert await store.find_grant("0" * 16) is None
             assert label.label_key == "project" and label.label_value == "harbour-north" and label.group
+            assert (await store.find_grant(label.grant_id)).owner == "alice"
 
             assert {g.grant_id for g in await store.list_grants("acme")} == {job.grant_id, label.grant_id}
             assert {g.grant_id for g in await store.list_grants()} == {job.grant_id, label.grant_id, other.grant_id}

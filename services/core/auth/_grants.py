@@ -53,6 +53,9 @@ class Grant:
         level: :data:`READ_LEVEL` or :data:`MANAGE_LEVEL`.
         job_id: the job shared, or empty for a label grant.
         label_key, label_value: the label every shared job carries (a label grant).
+        owner: whose jobs a label grant covers (the sharer's own: another subject's job with the
+            same label stays unshared); empty: any subject's of the tenant (authentication off).
+            For a job grant, the job's owner.
         created_by: the subject that shared.
         created_at: epoch seconds.
     """
@@ -65,6 +68,7 @@ class Grant:
     job_id: str = ""
     label_key: str = ""
     label_value: str = ""
+    owner: str = ""
     created_by: str = ""
     created_at: float = 0.0
 
@@ -73,11 +77,11 @@ class Grant:
         """What is shared, as people write it: a job id, or ``key=value``."""
         return self.job_id or f"{self.label_key}={self.label_value}"
 
-    def covers(self, job_id: str, labels: Mapping[str, str]) -> bool:
-        """Whether the grant is about this job."""
+    def covers(self, job_id: str, labels: Mapping[str, str], owner: str) -> bool:
+        """Whether the grant is about this job (of `owner`, a subject of the grant's tenant)."""
         if self.job_id:
             return self.job_id == job_id
-        return labels.get(self.label_key) == self.label_value
+        return labels.get(self.label_key) == self.label_value and (not self.owner or self.owner == owner)
 
     def reaches(self, identity: Identity) -> bool:
         """Whether the grant is to this caller (its subject, or one of its groups, in its tenant)."""
@@ -86,11 +90,13 @@ class Grant:
         return self.grantee in identity.groups if self.group else self.grantee == identity.subject
 
 
-def level_of(identity: Identity, grants: Iterable[Grant], job_id: str, labels: Mapping[str, str]) -> str | None:
-    """The highest level the grants give `identity` on the job, or None."""
+def level_of(
+    identity: Identity, grants: Iterable[Grant], job_id: str, labels: Mapping[str, str], owner: str
+) -> str | None:
+    """The highest level the grants give `identity` on the job `job_id` of `owner`, or None."""
     best: str | None = None
     for grant in grants:
-        if grant.reaches(identity) and grant.covers(job_id, labels):
+        if grant.reaches(identity) and grant.covers(job_id, labels, owner):
             if grant.level == MANAGE_LEVEL:
                 return MANAGE_LEVEL
             best = READ_LEVEL
@@ -127,6 +133,7 @@ def new_grant(
     group: bool = False,
     job_id: str = "",
     label: str = "",
+    owner: str = "",
     created_by: str = "",
 ) -> Grant:
     """A validated grant with a fresh id, not stored yet: exactly one of `job_id` and `label`.
@@ -150,6 +157,7 @@ def new_grant(
         job_id=job_id,
         label_key=key,
         label_value=value,
+        owner=owner,
         created_by=created_by,
         created_at=time.time(),
     )

@@ -27,6 +27,7 @@ job_grants = sa.Table(
     sa.Column("job_id", sa.String(64), nullable=False),  # empty for a label grant
     sa.Column("label_key", sa.String(63), nullable=False),
     sa.Column("label_value", sa.String(200), nullable=False),
+    sa.Column("owner", sa.String(300), nullable=False, server_default=""),  # migration 0010
     sa.Column("created_by", sa.String(300), nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index("ix_job_grants_grantee", "tenant", "grantee"),
@@ -43,6 +44,7 @@ def _grant(row: Any) -> Grant:
         job_id=row.job_id,
         label_key=row.label_key,
         label_value=row.label_value,
+        owner=row.owner,
         created_by=row.created_by,
         created_at=row.created_at,
     )
@@ -60,6 +62,7 @@ def _create(conn: sa.Connection, grant: Grant) -> None:
                 job_id=grant.job_id,
                 label_key=grant.label_key,
                 label_value=grant.label_value,
+                owner=grant.owner,
                 created_by=grant.created_by,
                 created_at=grant.created_at,
             )
