@@ -195,3 +195,23 @@ def test_a_comparison_read_streams_whole_groups_in_job_order(tmp_path):
             assert [s.job_id for s in read] == jobs * 4
 
     run(main())
+
+
+def test_a_streamed_read_stopped_early_lets_compaction_remove_the_old_parts(tmp_path):
+    # the next block is read ahead while the caller holds this one: stopping after the first
+    # must wait for that read, then release the job, so the replaced parts do not linger
+    async def main():
+        store, job = await written(tmp_path / "series", batches=8, components=6)
+        old = {p["file"] for p in _load(store.root / job)["parts"]}
+        stream = store.read_groups([ReadQuery(job)], block_values=1)
+        first = await anext(stream)
+        assert len(first) == 1
+        await stream.aclose()
+        assert not store._readers
+        result = await asyncio.to_thread(compact_job, store, job)
+        assert result.parts_after < result.parts_before
+        assert not any((store.root / job / name).exists() for name in old)
+        blocks = [block async for block in store.read_groups([ReadQuery(job)])]
+        check([s for block in blocks for s in block], 6, 8 * 20)
+
+    run(main())

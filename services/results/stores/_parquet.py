@@ -351,19 +351,28 @@ class ParquetStore:
 
         Raises NotFound for a job without series before yielding anything. While the read runs,
         a compaction of its jobs leaves the replaced part files in place (they are removed when
-        the last read of the job ends), so the catalogues loaded here stay readable.
+        the last read of the job ends), so the catalogues loaded here stay readable. The next
+        block is read (in a thread, Parquet decoding releases the GIL) while the caller sends
+        this one: two blocks are held at most.
         """
         jobs = [q.job_id for q in queries]
         self._hold(jobs, +1)
+        pending: asyncio.Future | None = None
         try:
             axes: dict = {}  # regular times shared by the series of all the jobs read
             plans = await asyncio.to_thread(lambda: [self._plan(q, axes) for q in queries])
             blocks = stream_groups(plans, block_values)
-            while (block := await asyncio.to_thread(next, blocks, None)) is not None:
+            pending = asyncio.ensure_future(asyncio.to_thread(next, blocks, None))
+            while (block := await pending) is not None:
+                pending = asyncio.ensure_future(asyncio.to_thread(next, blocks, None))
                 yield block
+            pending = None
         except FileNotFoundError as exc:  # the job was deleted while it was read
             raise NotFound(f"a job of this read was deleted while it was read ({exc.filename})") from exc
         finally:
+            if pending is not None:  # the caller stopped early: let the thread finish its block first
+                with contextlib.suppress(BaseException):
+                    await pending
             self._hold(jobs, -1)
 
     def _hold(self, jobs: list[str], change: int) -> None:
