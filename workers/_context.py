@@ -253,8 +253,9 @@ class Context:
                 declared, at most 1e6).
 
         Returns:
-            The child's :class:`Result` (outputs as plain Python values, data, series refs);
-            a coroutine in async handlers.
+            The child's :class:`Result` (outputs as plain Python values, data, series refs —
+            each naming the job that wrote it); a coroutine in async handlers. When this
+            job succeeds, its result lists the series of its succeeded steps after its own.
 
         Raises:
             StepFailed: the child failed, was cancelled or timed out (``job_id``, ``code`` say

@@ -152,6 +152,9 @@ class Job:
         # shown to handler code or logged.
         self.series_token = request.series_token
         self.gateway_address = request.gateway_address  # where ctx.step calls RunStep ("" : no steps)
+        # The series refs of each step that succeeded, by step name in the order the steps were
+        # asked for: a workflow's result lists its steps' series after its own (see with_steps).
+        self.step_series: dict[str, tuple[common_pb2.SeriesRef, ...]] = {}
         self.trace_context = dict(request.trace_context)  # W3C carrier of the job's trace (may be empty)
         self.outcome: Outcome | None = None  # once done
         self.loop = asyncio.get_running_loop()
@@ -366,6 +369,10 @@ class Job:
             end = await self._outcome(kwargs)
             if self.ctx._series is not None:  # close the job's series writer into the result, or abort it
                 end = await self.ctx._series.finish(end)
+            if self.step_series and isinstance(end, common_pb2.JobResult):
+                from workmesh.workers._steps import with_steps  # loaded already: steps ran
+
+                with_steps(end, self.step_series.values())
             if isinstance(end, common_pb2.JobError) and span.is_recording():
                 span.set_status(Status(StatusCode.ERROR, f"{end.code}: {end.message}"))
         self._finish(end)

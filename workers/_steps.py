@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import datetime as _dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import grpc
@@ -100,6 +100,22 @@ def step_result(job: gateway_pb2.Job) -> Result:
     return Result(outputs=outputs, data=job.result.data, series=tuple(job.result.series))
 
 
+def with_steps(result: common_pb2.JobResult, steps: Iterable[Sequence[common_pb2.SeriesRef]]) -> None:
+    """Append the series of a workflow's steps to its `result`, after its own, each ref once.
+
+    A step's result already holds its own steps' series, so a workflow's result lists the
+    series of its whole tree; a ref the handler returned itself (e.g. passed on from a step's
+    Result) is not listed twice.
+    """
+    seen = {ref.SerializeToString(deterministic=True) for ref in result.series}
+    for refs in steps:
+        for ref in refs:
+            key = ref.SerializeToString(deterministic=True)
+            if key not in seen:
+                seen.add(key)
+                result.series.append(ref)
+
+
 def _stub(address: str, tls: TlsConfig) -> gateway_pb2_grpc.GatewayStub:
     """A stub for the gateway at `address`: over TLS verified against the worker's CA
     (``WORKMESH_TLS_CA``, and ``WORKMESH_TLS_SERVER_NAME`` when set), else plaintext."""
@@ -128,6 +144,7 @@ async def run_step(
             step_name=name,
             code="STEPS_UNAVAILABLE",
         )
+    job.step_series.setdefault(name, ())  # its place among the job's series: the order asked for
     request = gateway_pb2.RunStepRequest(
         parent_job_id=job.job_id,
         parent_attempt=job.attempt,
@@ -169,7 +186,9 @@ async def run_step(
             ) from None
     child = reply.job
     if child.status == common_pb2.JOB_STATUS_SUCCEEDED:
-        return step_result(child)
+        result = step_result(child)
+        job.step_series[name] = tuple(result.series)
+        return result
     status = common_pb2.JobStatus.Name(child.status).removeprefix("JOB_STATUS_")
     error = child.error
     raise StepFailed(

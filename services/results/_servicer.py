@@ -276,6 +276,7 @@ class _WriteCall:
                     tags=dict(key.tags),
                     count=count,
                     unit=unit,
+                    job_id=self.job_id,
                 )
                 for (key, name), (count, unit) in sorted(self.refs.items())
             ]

@@ -172,7 +172,7 @@ class LogLine(_message.Message):
     def __init__(self, level: _Optional[_Union[LogLevel, str]] = ..., message: _Optional[str] = ..., fields: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class SeriesRef(_message.Message):
-    __slots__ = ("store", "host", "database", "measurement", "field", "tags", "count", "unit")
+    __slots__ = ("store", "host", "database", "measurement", "field", "tags", "count", "unit", "job_id")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -188,6 +188,7 @@ class SeriesRef(_message.Message):
     TAGS_FIELD_NUMBER: _ClassVar[int]
     COUNT_FIELD_NUMBER: _ClassVar[int]
     UNIT_FIELD_NUMBER: _ClassVar[int]
+    JOB_ID_FIELD_NUMBER: _ClassVar[int]
     store: str
     host: str
     database: str
@@ -196,7 +197,8 @@ class SeriesRef(_message.Message):
     tags: _containers.ScalarMap[str, str]
     count: int
     unit: str
-    def __init__(self, store: _Optional[str] = ..., host: _Optional[str] = ..., database: _Optional[str] = ..., measurement: _Optional[str] = ..., field: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., count: _Optional[int] = ..., unit: _Optional[str] = ...) -> None: ...
+    job_id: str
+    def __init__(self, store: _Optional[str] = ..., host: _Optional[str] = ..., database: _Optional[str] = ..., measurement: _Optional[str] = ..., field: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., count: _Optional[int] = ..., unit: _Optional[str] = ..., job_id: _Optional[str] = ...) -> None: ...
 
 class JobResult(_message.Message):
     __slots__ = ("outputs", "data", "series")
