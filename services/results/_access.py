@@ -15,7 +15,8 @@
   another tenant's job, or one without a recorded owner, is NOT_FOUND worded as a job without
   series; another subject's of the same tenant is PERMISSION_DENIED unless the caller holds
   ``jobs:manage``; ``admin`` reads everything. A comparison fails as a whole, naming the first
-  job the caller may not read.
+  job the caller may not read. A job refused by that rule alone is read through a share when
+  the gateway says so (``_shared.GatewayShares``: its GetJob with the caller's token).
 * The gateway's HTTP series routes apply the job rules to their caller themselves (API tokens
   included, which only the gateway can verify), then call with a ``read`` capability naming
   every job of the read instead of the caller's token.
@@ -40,6 +41,7 @@ from workmesh.services.core.auth import (
 )
 from workmesh.services.core.auth._capability import DELETE, GRANT, WRITE
 from workmesh.services.core.errors import NotFound, PermissionDenied
+from workmesh.services.results._shared import GatewayShares
 from workmesh.services.results.stores._owners import Owners
 
 __all__ = ["CAPABILITY_METHODS", "ResultsAuthInterceptor", "SeriesAccess"]
@@ -75,11 +77,13 @@ class SeriesAccess:
     Args:
         capabilities: verifies the gateway's write capabilities (the shared key).
         owners: the store's owner records.
+        shares: asks the gateway about shared jobs; None: no sharing.
     """
 
-    def __init__(self, capabilities: SeriesCapabilities, owners: Owners) -> None:
+    def __init__(self, capabilities: SeriesCapabilities, owners: Owners, shares: GatewayShares | None = None) -> None:
         self.capabilities = capabilities
         self.owners = owners
+        self.shares = shares
         self._attempts: dict[str, int] = {}  # job -> the latest attempt that wrote or restarted
 
     def _current(self, grant: WriteGrant, job_id: str) -> None:
@@ -151,15 +155,19 @@ class SeriesAccess:
         identity.require(SERIES_READ)
         for i, job_id in enumerate(job_ids):
             where = f"{field}[{i}]" if len(job_ids) > 1 or field == "job_ids" else field
-            await self._check(identity, job_id, where)
+            await self._check(identity, job_id, where, context)
 
-    async def _check(self, identity: Identity, job_id: str, where: str) -> None:
+    async def _check(self, identity: Identity, job_id: str, where: str, context: grpc.aio.ServicerContext) -> None:
         if identity.admin:
             return  # without reading the owner record
         owner = await self.owners.get(job_id)
         access = "hidden" if owner is None else identity.access_to(*owner)
         if access == "hidden":
             raise NotFound(f"{where}: job {job_id!r} has no series")
+        if access == "denied" and self.shares is not None:
+            authorization = dict(context.invocation_metadata() or ()).get("authorization", "")
+            if await self.shares.readable(job_id, str(authorization)):
+                return
         if access == "denied":
             raise PermissionDenied(
                 f"{where}: the series of job {job_id!r} belong to another subject of tenant "

@@ -91,6 +91,8 @@ class ResultsConfig:
         auth: authentication (``WORKMESH_AUTH``, the ``WORKMESH_JWT_*`` variables and
             ``WORKMESH_SERIES_KEY``, see :class:`~workmesh.services.core.auth.AuthConfig`);
             off by default.
+        gateway: the gateway asked whether a caller may read a shared job's series
+            (``WORKMESH_RESULTS_GATEWAY``); empty: the ``workmesh-gateway`` found in the registry.
     """
 
     listen: str = "127.0.0.1:50052"
@@ -106,6 +108,7 @@ class ResultsConfig:
     grace: float = 10.0
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
+    gateway: str = ""
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -142,6 +145,7 @@ class ResultsConfig:
             registry=RegistryConfig.from_env(env),
             tls=TlsConfig.from_env(env),
             auth=AuthConfig.from_env(env),
+            gateway=envvars.text(env, "WORKMESH_RESULTS_GATEWAY"),
         )
 
     def with_listen(self, listen: str) -> ResultsConfig:

@@ -24,6 +24,7 @@ from workmesh.services.results._access import CAPABILITY_METHODS, ResultsAuthInt
 from workmesh.services.results._config import ResultsConfig
 from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results._servicer import ResultsServicer
+from workmesh.services.results._shared import GatewayShares
 from workmesh.services.results.stores._compaction import Compactor
 from workmesh.services.results.stores._influx import InfluxStore
 from workmesh.services.results.stores._owners import owners_of
@@ -88,7 +89,8 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     if isinstance(served.store, ParquetStore) and config.compaction_delay >= 0:
         compactor = Compactor(served.store, delay=config.compaction_delay)
     owners = owners_of(served.store) if capabilities is not None else None
-    access = SeriesAccess(capabilities, owners) if capabilities is not None and owners is not None else None
+    shares = GatewayShares(config.registry, address=config.gateway, tls=config.tls) if config.auth.enabled else None
+    access = SeriesAccess(capabilities, owners, shares) if capabilities is not None and owners is not None else None
     readers = ReaderGrants(served, capabilities, owners)
     add_servicer(
         ResultsServicer(served, batch_values=config.batch_values, compactor=compactor, access=access, readers=readers),
