@@ -167,8 +167,8 @@ class SharingServicer(sharing_pb2_grpc.SharingServicer):
             if not request.share_id:
                 raise InvalidArgument("share_id", "must not be empty")
             grant = await self._grants.find_grant(request.share_id)
-            if grant is None or not _may_see(identity, grant):
-                raise NotFound(f"share_id: no share {request.share_id!r}")
+            if grant is None or (identity is not None and not identity.admin and grant.tenant != identity.tenant):
+                raise NotFound(f"share_id: no share {request.share_id!r}")  # another tenant's: as none
             if not (
                 identity is None
                 or identity.admin

@@ -12,6 +12,7 @@ from tests.auth.test_gateway_scoping import DENIED, MISSING, OK, echo_request, s
 from tests.gateway.mesh import value
 from tests.support import run
 from workmesh.services.core.auth import bearer_interceptors
+from workmesh.services.gateway.store import TERMINAL
 from workmesh.v1 import gateway_pb2 as g
 from workmesh.v1 import gateway_pb2_grpc, sharing_pb2_grpc
 from workmesh.v1 import sharing_pb2 as s
@@ -150,5 +151,97 @@ def test_bad_shares_name_the_field_and_store_nothing():
             assert not failures, "\n".join(failures)
             assert await mesh.store.list_grants() == []
             assert not [e for e in await mesh.store.list_audit() if e.action == "share"]
+
+    run(main())
+
+
+# The walk of tests/auth/test_gateway_scoping.py once more, with grants: every job RPC by a
+# subject of the tenant holding a read share and by one holding a manage share; every Sharing
+# RPC by every kind of caller.
+GRANTED = {
+    "reader": {"GetJob": OK, "WatchJob": OK, "CancelJob": DENIED, "DeleteJob": DENIED, "RetryJob": DENIED},
+    "sharee_manager": {"GetJob": OK, "WatchJob": OK, "CancelJob": OK, "DeleteJob": OK, "RetryJob": OK},
+}
+SHARING_RPCS = {
+    # caller -> status, for ShareJob of alice's job / ListShares / Unshare of a share of alice's
+    "ShareJob": {
+        "nobody": grpc.StatusCode.UNAUTHENTICATED,
+        "owner": OK,
+        "other_tenant": MISSING,
+        "same_tenant": DENIED,
+        "no_scope": DENIED,
+        "manager": OK,
+        "admin": OK,
+    },
+    "ListShares": {
+        "nobody": grpc.StatusCode.UNAUTHENTICATED,
+        "owner": OK,
+        "other_tenant": OK,
+        "same_tenant": OK,
+        "no_scope": DENIED,
+        "manager": OK,
+        "admin": OK,
+    },
+    "Unshare": {
+        "nobody": grpc.StatusCode.UNAUTHENTICATED,
+        "owner": OK,
+        "other_tenant": MISSING,
+        "same_tenant": DENIED,
+        "no_scope": DENIED,
+        "manager": OK,
+        "admin": OK,
+    },
+}
+
+
+def test_every_job_rpc_with_a_grant_and_every_sharing_rpc_with_every_caller():
+    from tests.auth.test_gateway_scoping import JOB_RPCS
+
+    async def main():
+        async with scoped_mesh(echo, sleep) as (mesh, callers):
+            alice = callers.stubs["owner"]
+            alice_sharing = sharing_pb2_grpc.SharingStub(callers.channels["owner"])
+            granted = {
+                name: grpc.aio.insecure_channel(
+                    f"127.0.0.1:{mesh.port}",
+                    interceptors=bearer_interceptors(hs256(sub=name, tenant="acme", scope=USER)),
+                )
+                for name in GRANTED
+            }
+            failures = []
+            try:
+                for rpc, call in JOB_RPCS.items():
+                    for caller, expected in GRANTED.items():
+                        sleeping = rpc in ("CancelJob", "RetryJob")
+                        job = (await alice.SubmitJob(_sleep() if sleeping else echo_request())).job.job_id
+                        await alice_sharing.ShareJob(
+                            s.ShareJobRequest(job_id=job, grantee=caller, manage=caller == "sharee_manager")
+                        )
+                        if rpc == "RetryJob":
+                            await alice.CancelJob(g.CancelJobRequest(job_id=job))
+                        if rpc in ("WatchJob", "DeleteJob", "RetryJob"):
+                            await mesh.wait_status(job, *TERMINAL)
+                        stub = gateway_pb2_grpc.GatewayStub(granted[caller])
+                        code, details = await status_of(call(stub, job))
+                        if code != expected[rpc]:
+                            failures.append(f"{rpc} by {caller}: {code.name} ({details}), expected {expected[rpc]}")
+                for rpc, expected in SHARING_RPCS.items():
+                    for caller, want in expected.items():
+                        job = (await alice.SubmitJob(echo_request())).job.job_id
+                        share = await alice_sharing.ShareJob(s.ShareJobRequest(job_id=job, grantee="zed"))
+                        stub = sharing_pb2_grpc.SharingStub(callers.channels[caller])
+                        if rpc == "ShareJob":
+                            call = stub.ShareJob(s.ShareJobRequest(job_id=job, grantee="yan"))
+                        elif rpc == "ListShares":
+                            call = stub.ListShares(s.ListSharesRequest())
+                        else:
+                            call = stub.Unshare(s.UnshareRequest(share_id=share.share_id))
+                        code, details = await status_of(call)
+                        if code != want:
+                            failures.append(f"{rpc} by {caller}: {code.name} ({details}), expected {want.name}")
+            finally:
+                for channel in granted.values():
+                    await channel.close()
+            assert not failures, "\n".join(failures)
 
     run(main())
