@@ -1,7 +1,7 @@
 """Sharing with real processes and authentication on (registry, gateway, results, a worker):
 alice shares a job and a label value with bob through the CLI (``workmesh share``, ``shares``,
 ``unshare``); bob then sees and reads the jobs and their series — straight from the results
-service, comparison included, the results service asking the gateway about the shares — cannot
+service and through the HTTP API, comparison included, the results service asking the gateway about the shares — cannot
 cancel or delete without manage, and is refused again once the shares are taken back."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import grpc
 import pytest
 
 from tests.auth.keys import hs256
-from tests.auth.test_results_scoping import DENIED, ENV, OK, SERIES, USER, metadata
+from tests.auth.test_results_scoping import DENIED, ENV, OK, SERIES, USER, http_get, metadata
 from tests.support import eventually
 from workmesh.services.devmesh import DevMesh
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc, results_pb2, results_pb2_grpc
@@ -117,6 +117,10 @@ def test_alice_shares_with_bob_and_takes_it_back(tmp_path):
                 assert bob_gets(job) == (OK, ""), job
                 assert bob_lists(job) == (OK, ""), job
             assert bob_reads([single, *north]) == (OK, "")  # a comparison across both shares
+            # the HTTP API: the same rules (its series routes check GetJob, then read by capability)
+            code, body = http_get(mesh, "/v1/jobs?shared=true", BOB)
+            assert code == 200 and {j["jobId"] for j in body["jobs"]} == {single, *north}
+            assert http_get(mesh, f"/v1/series?job={single}&job={north[0]}", BOB)[0] == 200
             code, details = status(
                 lambda: gateway.CancelJob(
                     gateway_pb2.CancelJobRequest(job_id=single), timeout=10, metadata=metadata(BOB)
@@ -135,4 +139,6 @@ def test_alice_shares_with_bob_and_takes_it_back(tmp_path):
                 assert code == DENIED and job in details
             code, details = bob_reads([single, north[0]])
             assert code == DENIED and "job_ids[0]" in details
+            assert http_get(mesh, f"/v1/series?job={single}&job={north[0]}", BOB)[0] == 403
+            assert http_get(mesh, "/v1/jobs?shared=true", BOB)[1].get("jobs", []) == []
             assert json.loads(cli(mesh, "shares", "--json", token=BOB).stdout) == []

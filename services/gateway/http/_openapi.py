@@ -255,6 +255,11 @@ def document(*, max_body_bytes: int) -> dict:
                     _query("statuses", s.field(list_jobs["statuses"])),
                     _query("page_size", {"type": "integer", "minimum": 0, "maximum": 1000}),
                     _query("page_token", {"type": "string"}),
+                    # With authentication on: the tenant's jobs (jobs:manage), every tenant's
+                    # (admin), or the caller's own and those shared with it (workmesh.v1.Sharing).
+                    _query("tenant_wide", {"type": "boolean"}),
+                    _query("all_tenants", {"type": "boolean"}),
+                    _query("shared", {"type": "boolean"}),
                 ],
                 "responses": {
                     "200": {"description": "a page", "content": _json(s.ref(g["ListJobsResponse"]))},
