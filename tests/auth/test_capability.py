@@ -27,6 +27,18 @@ def test_a_capability_names_its_job_attempt_and_owner():
     )
 
 
+def test_the_signed_capability_is_the_jws_pyjwt_makes_of_the_same_claims():
+    # The gateway builds the compact JWS itself (it is on the dispatch path): the very bytes.
+    for kw in ({}, {"op": "read", "jobs": ["job-1", "jöb-2"], "lifetime": 60.0}, {"reader": "bi", "timeout_s": 9.5}):
+        token = CAPS.issue("job-1", 2, tenant="acme", subject="ålice", **kw)
+        claims = jwt.decode(token, KEY, algorithms=["HS256"], audience="workmesh:series")
+        assert token == jwt.encode(claims, KEY, algorithm="HS256")
+        assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    forged = SeriesCapabilities("x" * 40).issue("job-1", 2, tenant="acme", subject="alice")
+    with pytest.raises(Unauthenticated, match="invalid signature"):
+        CAPS.verify(forged, "job-1")
+
+
 def test_lifetime_follows_the_job_timeout_else_the_ttl():
     now = time.time()
     with_timeout = jwt.decode(
