@@ -99,6 +99,7 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
         parsers={"WriteSeries": parse_write_request},
     )
     server.results_compactor = compactor  # type: ignore[attr-defined]
+    server.results_shares = shares  # type: ignore[attr-defined]  # its gateway channels, closed on stop
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection((GRPC_SERVICE, health.SERVICE_NAME, reflection.SERVICE_NAME), server)
@@ -176,6 +177,8 @@ async def serve(config: ResultsConfig) -> None:
         await server.stop(0)
         if server.results_compactor is not None:  # type: ignore[attr-defined]
             await server.results_compactor.close()  # type: ignore[attr-defined]
+        if server.results_shares is not None:  # type: ignore[attr-defined]
+            await server.results_shares.close()  # type: ignore[attr-defined]
         await server.results_store.close()  # type: ignore[attr-defined]
         log.info("results service stopped")
         telemetry.shutdown()
