@@ -27,6 +27,7 @@ from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 EXAMPLE_WORKERS = (
     "workmesh.workers.examples.heat_demand:worker",
     "workmesh.workers.examples.basic:worker",
+    "workmesh.workers.examples.district:worker",
 )
 
 

@@ -65,7 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.set_defaults(handler=_servers.dev)
 
-    demo = sub.add_parser("demo", help="start a dev mesh on free ports, run the heat-demand example, stop")
+    demo = sub.add_parser("demo", help="start a dev mesh on free ports, run an example workflow, stop")
+    demo.add_argument(
+        "workflow",
+        nargs="?",
+        default="heat-demand",
+        choices=("heat-demand", "district-design"),
+        help="heat-demand (one job, the default) or district-design (a workflow of steps: its step tree is shown)",
+    )
     demo.add_argument("-p", "--param", action="append", default=[], metavar="KEY=VALUE")
     demo.set_defaults(handler=_servers.demo)
 

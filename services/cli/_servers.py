@@ -17,8 +17,13 @@ from pathlib import Path
 
 from workmesh.services.cli import _client as cc
 from workmesh.services.cli._devauth import DEV_TENANT, OFF_NOTICE, TOKEN_DAYS, dev_auth_env, dev_token
+from workmesh.services.cli._steps import print_tree, step_tree
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
+from workmesh.v1 import gateway_pb2
+
+# What `workmesh demo WORKFLOW` submits unless --param says otherwise.
+DEMO_PARAMS = {"heat-demand": {"buildings": "500"}, "district-design": {"buildings": "200"}}
 
 
 def registry(args) -> int:
@@ -140,7 +145,11 @@ def _interrupt(signum, frame) -> None:
 
 
 def demo(args) -> int:
-    """Start a dev mesh on free ports, show the types, run the heat-demand example, stop."""
+    """Start a dev mesh on free ports, show the types, run an example workflow, stop.
+
+    ``heat-demand`` (the default) is one job; ``district-design`` a workflow of steps, whose
+    step tree is printed after its result.
+    """
     with tempfile.TemporaryDirectory(prefix="workmesh-demo-") as tmp:
         logs = Path(tmp, "logs")
         logs.mkdir()
@@ -152,9 +161,14 @@ def demo(args) -> int:
             cc.out.print(f"  web console: {mesh.console_url} (while the demo runs)")
             stub = cc.gateway_stub(mesh.gateway_address)
             cc.show_types(stub, as_json=False)
-            params = {"buildings": "500", **cc.parse_pairs(args.param, "--param")}
-            cc.out.print(f"[bold]submitting heat-demand[/bold] {params}")
-            reply = cc.submit(stub, "heat-demand", params, timeout=None, key="", labels={})
+            params = {**DEMO_PARAMS.get(args.workflow, {}), **cc.parse_pairs(args.param, "--param")}
+            cc.out.print(f"[bold]submitting {args.workflow}[/bold] {params}")
+            reply = cc.submit(stub, args.workflow, params, timeout=None, key="", labels={})
             code = cc.follow(stub, reply.job.job_id)
+            job = stub.GetJob(gateway_pb2.GetJobRequest(job_id=reply.job.job_id), timeout=10)
+            nodes = step_tree(stub, job)
+            if nodes:
+                cc.out.print("[bold]steps[/bold]")
+                print_tree(cc.out, job, nodes)
             cc.out.print("[bold]stopping the mesh[/bold]")
         return code

@@ -57,9 +57,9 @@ def test_types_watch_starts_with_the_current_types(http):
     for event in http.events("/v1/types:watch"):
         assert event.event == "added" and event.data["initial"] is True
         seen.append(event.data["type"]["type"]["name"])
-        if len(seen) == 4:
+        if len(seen) == 6:
             break
-    assert set(seen) == {"heat-demand", "echo", "sleep", "fail"}
+    assert set(seen) == {"heat-demand", "echo", "sleep", "fail", "district-design", "heat-kpi"}
 
 
 def test_submit_follow_and_resume_with_last_event_id(http, stub):

@@ -81,11 +81,11 @@ def css(driver, selector: str):
 
 def test_types_page_shows_the_example_types_with_instances(browser, http, shots):
     browser.get(f"{http.base}/#/types")
-    until(browser, lambda d: len(css(d, ".card.type")) == 4)
+    until(browser, lambda d: len(css(d, ".card.type")) == 6)
     # One snapshot in the page: the cards are re-rendered whenever the load changes.
     cards = browser.execute_script("""return [...document.querySelectorAll('.card.type')].map(c =>
         [c.dataset.type, c.innerText, [...c.querySelectorAll('table.instances tr')].slice(1).map(r => r.innerText)])""")
-    assert {name for name, _, _ in cards} == {"heat-demand", "echo", "sleep", "fail"}
+    assert {name for name, _, _ in cards} == {"heat-demand", "echo", "sleep", "fail", "district-design", "heat-kpi"}
     for _name, text, rows in cards:
         assert rows and all("127.0.0.1:" in r and "passing" in r for r in rows), text
         assert "capacity" in text and "free" in text
