@@ -1,7 +1,8 @@
-"""The "with a grant" rows of the table walk (test_gateway_scoping walks the other callers): every
-Gateway RPC on a job, streams included, by a subject of the job's tenant holding a read grant, a
-manage grant, a grant through a group claim, a label grant, and a grant of another job or of the
-same subject in another tenant — each asserting its status. Grants are put in the job store as
+"""More "with a grant" rows of the table walk (test_gateway_scoping walks the other callers,
+test_sharing a read and a manage share): every Gateway RPC on a job, streams included, by a
+subject holding a grant through a group claim (read, manage), a label grant, a grant of another
+job, the same subject name in another tenant, and a grantee without the scope — each asserting its
+status. Grants are put in the job store as
 the sharing RPCs will (core.auth.Grant)."""
 
 from __future__ import annotations
@@ -32,8 +33,13 @@ from workmesh.workers.examples.basic import echo, sleep
 
 GRANTEES = {
     # caller → (token, grant on alice's job or None, status for reads, status for cancel/delete/retry)
-    "read_grant": (hs256(sub="bob", tenant="acme", scope=USER), dict(grantee="bob"), OK, DENIED),
-    "manage_grant": (hs256(sub="bob", tenant="acme", scope=USER), dict(grantee="bob", level=MANAGE_LEVEL), OK, OK),
+    # (A read and a manage share made through the Sharing RPCs: tests/auth/test_sharing.py.)
+    "group_manage_grant": (
+        hs256(sub="erin", tenant="acme", scope=USER, groups=["ops"]),
+        dict(grantee="ops", group=True, level=MANAGE_LEVEL),
+        OK,
+        OK,
+    ),
     "group_grant": (
         hs256(sub="erin", tenant="acme", scope=USER, groups=["harbour"]),
         dict(grantee="harbour", group=True),
