@@ -2,8 +2,7 @@
 test_sharing a read and a manage share): every Gateway RPC on a job, streams included, by a
 subject holding a grant through a group claim (read, manage), a label grant, a grant of another
 job, the same subject name in another tenant, and a grantee without the scope — each asserting its
-status. Grants are put in the job store as
-the sharing RPCs will (core.auth.Grant)."""
+status. The grants are put straight into the job store (core.auth.Grant), one at a time."""
 
 from __future__ import annotations
 
