@@ -454,6 +454,7 @@ def create_server(
         add_servicer(TokenAdminServicer(tokens, audit), admin_pb2.DESCRIPTOR.services_by_name["TokenAdmin"], server)
     if audit is not None:
         add_servicer(AuditServicer(audit), admin_pb2.DESCRIPTOR.services_by_name["Audit"], server)
+    sharing = None
     if isinstance(store, GrantStore):
         sharing = SharingServicer(store, store, audit)
         add_servicer(sharing, sharing_pb2.DESCRIPTOR.services_by_name["Sharing"], server)
@@ -493,6 +494,7 @@ def create_server(
             stats=lambda: {"typeWatchers": catalog.subscriber_count},
             authenticator=authenticator,
             capabilities=capabilities,
+            sharing=sharing,
         )
     return gateway, port
 

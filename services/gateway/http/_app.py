@@ -14,11 +14,12 @@ import grpc
 from aiohttp import web
 
 from workmesh.services.core import env as envvars
-from workmesh.services.gateway.http._api import GatewayRoutes
+from workmesh.services.gateway.http._api import JOB_ID, GatewayRoutes
 from workmesh.services.gateway.http._auth import authenticate
 from workmesh.services.gateway.http._calls import CallError
 from workmesh.services.gateway.http._openapi import document
 from workmesh.services.gateway.http._series import ResultsLocator, SeriesRoutes
+from workmesh.services.gateway.http._shares import ShareRoutes
 from workmesh.services.gateway.http._sse import StreamCounter
 
 log = logging.getLogger("workmesh.gateway.http")
@@ -147,6 +148,7 @@ def create_app(
     stats: Callable[[], dict] = dict,
     authenticator=None,
     capabilities=None,
+    sharing=None,
 ) -> web.Application:
     """The aiohttp application over a gateway servicer.
 
@@ -160,6 +162,8 @@ def create_app(
             the OpenAPI document then needs ``Authorization: Bearer <token>``.
         capabilities: with authentication on, signs the read capabilities the series routes
             call the results service with (see ``SeriesRoutes``).
+        sharing: the ``SharingServicer`` the gRPC server serves (None: the sharing routes
+            answer UNIMPLEMENTED).
     """
     middlewares = [_errors] if authenticator is None else [_errors, authenticate(authenticator)]
     app = web.Application(middlewares=middlewares, client_max_size=config.max_body_bytes)
@@ -168,6 +172,7 @@ def create_app(
     results = app[RESULTS] = ResultsLocator(registry)
     GatewayRoutes(servicer, streams, heartbeat=config.sse_heartbeat).add_to(app)
     SeriesRoutes(servicer, results, capabilities).add_to(app)
+    ShareRoutes(sharing).add_to(app, JOB_ID)
     openapi = json.dumps(document(max_body_bytes=config.max_body_bytes))
 
     async def openapi_json(request: web.Request) -> web.Response:
@@ -220,10 +225,18 @@ class HttpServer:
         stats: Callable[[], dict] = dict,
         authenticator=None,
         capabilities=None,
+        sharing=None,
     ) -> None:
         self.config = config
         self.app = create_app(
-            servicer, registry, config, ready=ready, stats=stats, authenticator=authenticator, capabilities=capabilities
+            servicer,
+            registry,
+            config,
+            ready=ready,
+            stats=stats,
+            authenticator=authenticator,
+            capabilities=capabilities,
+            sharing=sharing,
         )
         self._runner: web.AppRunner | None = None
         self.port = 0

@@ -12,6 +12,7 @@ from typing import Any
 
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 
+from workmesh.services.gateway.http._shares import share_paths
 from workmesh.v1 import common_pb2, gateway_pb2, results_pb2
 
 F = FieldDescriptor
@@ -96,6 +97,7 @@ def _json(schema: dict) -> dict:
 def _errors(*codes: int) -> dict:
     text = {
         400: "a bad request (INVALID_ARGUMENT, FAILED_PRECONDITION)",
+        403: "not permitted (PERMISSION_DENIED)",
         404: "not found (NOT_FOUND)",
         405: "method not allowed",
         413: "body larger than the limit (RESOURCE_EXHAUSTED)",
@@ -430,6 +432,7 @@ def document(*, max_body_bytes: int) -> dict:
                 },
             }
         },
+        **share_paths(s, _errors, _path_id, _query, body_note),
         "/healthz": {
             "get": {
                 "operationId": "Healthz",
@@ -453,7 +456,7 @@ def document(*, max_body_bytes: int) -> dict:
         "info": {
             "title": "workmesh gateway HTTP API",
             "version": "v1",
-            "description": "The gRPC API workmesh.v1.Gateway over HTTP/JSON. Errors are "
+            "description": "The gRPC API workmesh.v1.Gateway (and workmesh.v1.Sharing) over HTTP/JSON. Errors are "
             "google.rpc.Status with the code and message the gRPC call gives.",
         },
         "paths": paths,
