@@ -245,9 +245,13 @@ def show_jobs(
 
 
 def show_job(stub, job_id: str, as_json: bool) -> int:
+    """One job's fields, then its step tree (a workflow's steps, nested; ``steps`` in --json)."""
+    from workmesh.services.cli._steps import print_tree, step_tree
+
     job = stub.GetJob(gateway_pb2.GetJobRequest(job_id=job_id), timeout=10)
+    nodes = step_tree(stub, job)
     if as_json:
-        print_json(to_dict(job))
+        print_json({**to_dict(job), "steps": nodes})
         return 0
     data = to_dict(job)
     for key in (
@@ -267,6 +271,9 @@ def show_job(stub, job_id: str, as_json: bool) -> int:
     for key in ("params", "progress", "queue", "result", "error", "labels"):
         if key in data:
             out.print(f"[bold]{key:<14}[/bold] {json.dumps(data[key])}")
+    if nodes:
+        out.print("[bold]steps[/bold]")
+        print_tree(out, job, nodes)
     return 0
 
 

@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     jb.add_argument("--all-tenants", action="store_true", help="every job (needs admin)")
     jb.add_argument("--shared", action="store_true", help="also the jobs shared with you")
 
-    client("job", "show one job (status, result, trace id)", _commands.job_command).add_argument(
+    client("job", "show one job (status, result, trace id, step tree)", _commands.job_command).add_argument(
         "job_id", metavar="JOB"
     )
     client(

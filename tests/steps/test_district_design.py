@@ -4,6 +4,8 @@ are those of the simulations; ``workmesh demo district-design`` runs it and show
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 
@@ -31,6 +33,8 @@ def test_district_design_compares_three_variations_through_steps(tmp_path):
             job = stub.GetJob(gateway_pb2.GetJobRequest(job_id=job_id), timeout=10)
             assert job.status == common_pb2.JOB_STATUS_SUCCEEDED, job.error
             listed = stub.ListJobs(gateway_pb2.ListJobsRequest(page_size=100), timeout=10).jobs
+        shown = _cli("job", job_id, "--gateway", mesh.gateway_address)
+        as_json = json.loads(_cli("job", job_id, "--json", "--gateway", mesh.gateway_address))
     steps = {j.step_name: j for j in listed if j.parent_id == job_id}
     assert set(steps) == {f"simulate-{n}" for n in NAMES} | {f"kpi-{n}" for n in NAMES}
     assert all(j.status == common_pb2.JOB_STATUS_SUCCEEDED for j in steps.values())
@@ -56,11 +60,33 @@ def test_district_design_compares_three_variations_through_steps(tmp_path):
     assert rows["deep-retrofit"]["total_demand_mwh"] < rows["insulated"]["total_demand_mwh"]
     assert rows["insulated"]["total_demand_mwh"] < rows["as-is"]["total_demand_mwh"]
 
+    # workmesh job: the step tree, each step with type, status, times and child job id
+    tree = shown[shown.index("\nsteps\n") :]
+    for name, step in steps.items():
+        line = next(line for line in tree.splitlines() if f" {name}  " in line)
+        assert f"{step.workflow_type}  SUCCEEDED" in line and step.job_id in line and " s  " in line, line
+    nodes = {node["step"]: node for node in as_json["steps"]}
+    assert as_json["job_id"] == job_id and set(nodes) == set(steps)
+    for name, node in nodes.items():
+        step = steps[name]
+        assert (node["job_id"], node["workflow_type"], node["status"]) == (step.job_id, step.workflow_type, "SUCCEEDED")
+        assert node["started_at"] == step.started_at.ToJsonString() and node["finished_at"]
+        assert node["duration_s"] >= 0 and node["steps"] == []
+
     # its series are the simulations': 20 buildings, district and outdoor, for each variation
     by_job: dict[str, int] = {}
     for ref in job.result.series:
         by_job[ref.job_id] = by_job.get(ref.job_id, 0) + 1
     assert by_job == {steps[f"simulate-{n}"].job_id: 22 for n in NAMES}
+
+
+def _cli(*args: str) -> str:
+    env = {**os.environ, "COLUMNS": "200"}  # one line per step (rich wraps at 80 columns off a terminal)
+    done = subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", *args], capture_output=True, text=True, timeout=60, env=env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
 
 
 def test_workmesh_demo_district_design_prints_the_result_and_the_step_tree():
