@@ -178,6 +178,34 @@ def test_a_jobs_trace_id_links_to_the_configured_tracing_ui(browser, http, shots
     snap(browser, shots / "job-trace-link.png")
 
 
+def test_a_workflows_page_shows_its_step_tree_with_links_to_the_steps(browser, http, shots):
+    job = submit(http, "district-design", buildings=5)
+    browser.get(f"{http.base}/#/job/{job['jobId']}")
+    until(browser, lambda d: "SUCCEEDED" in text(d, "#job-status"))
+
+    def tree(d):  # one snapshot in the page: a row is re-rendered as its step's job is read
+        return d.execute_script("""return [...document.querySelectorAll('#step-tree tr.step')].map(r =>
+            [r.dataset.step, r.dataset.depth, [...r.cells].map(c => c.textContent),
+             r.querySelector('a').getAttribute('href')])""")
+
+    until(browser, lambda d: len(tree(d)) == 6 and all(" s" in cells[4] for _, _, cells, _ in tree(d)))
+    rows = tree(browser)
+    listed = http.get("/v1/jobs?page_size=100").json()["jobs"]
+    children = {j["stepName"]: j for j in listed if j.get("parentId") == job["jobId"]}
+    assert {name for name, _, _, _ in rows} == set(children) and len(children) == 6
+    for name, depth, cells, href in rows:
+        child = children[name]
+        assert depth == "0" and cells[0] == name and cells[1] == child["workflowType"] and cells[2] == "SUCCEEDED"
+        assert cells[3] != "—" and cells[5] == child["jobId"] and href == f"#/job/{child['jobId']}"
+    snap(browser, shots / "district-design-steps.png")
+    # a step's link leads to its job, which links back to its parent
+    name = "simulate-as-is"
+    browser.execute_script("document.querySelector(`#step-tree tr[data-step='${arguments[0]}'] a`).click()", name)
+    until(browser, lambda d: children[name]["jobId"] in d.current_url and "SUCCEEDED" in text(d, "#job-status"))
+    assert text(browser, "#parent-job") == f"{job['jobId']} (step {name})"
+    assert text(browser, "#steps").startswith("No steps")
+
+
 def test_cancel_a_running_sleep_job_from_its_page(browser, http, shots):
     job = submit(http, "sleep", seconds=300.0, steps=300)
     browser.get(f"{http.base}/#/job/{job['jobId']}")

@@ -1,9 +1,13 @@
 """A workflow's result lists its steps' series (issue 13), with real registry, gateway, results
-and worker processes: each SeriesRef names the job that wrote it, and reads back by that job."""
+and worker processes: each SeriesRef names the job that wrote it, and reads back by that job;
+``workmesh job --json`` nests a step's own steps under it."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
+import sys
 
 import grpc
 import pytest
@@ -29,9 +33,23 @@ def test_a_parent_result_lists_the_series_of_its_steps_and_theirs(tmp_path):
             mid_id = by_step["mid"].job_id
             deep = next(j for j in jobs if j.parent_id == mid_id)
             mid = stub.GetJob(gateway_pb2.GetJobRequest(job_id=mid_id), timeout=10)
+        shown = subprocess.run(
+            [sys.executable, "-m", "workmesh.services.cli", "job", job_id, "--json", "--gateway", mesh.gateway_address],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         parent_series = asyncio.run(_list(mesh, job_id))
         a_series = asyncio.run(_list(mesh, by_step["a"].job_id))
 
+    # workmesh job --json: the step tree, a step's own steps nested under it
+    tree = json.loads(shown.stdout)["steps"]
+    assert [(n["step"], n["job_id"], n["status"]) for n in tree] == [
+        (name, by_step[name].job_id, "SUCCEEDED") for name in ("a", "b", "mid")
+    ]
+    assert [(n["step"], n["job_id"], n["workflow_type"]) for n in tree[2]["steps"]] == [
+        ("deep", deep.job_id, "steps-series-leaf")
+    ]
     # the parent's own series first, then its steps' in the order asked for (a, b, mid's deep)
     listed = [(r.job_id, r.measurement, r.field, dict(r.tags)) for r in job.result.series]
     assert listed == [

@@ -1,8 +1,9 @@
 // Job: its status timeline, progress, logs, result and error, followed live over the job's
 // event stream (with its place while queued); its series with a quick plot; the outcomes of its
-// notifications; cancel, retry and delete.
+// notifications; a workflow's step tree (steps.js); cancel, retry and delete.
 import { api, badge, errorBox, h, isTerminal, onLeave, paramText, progressBar, statusName, stream, when } from "./app.js";
 import { chart } from "./plot.js";
+import { stepsSection } from "./steps.js";
 
 function summary(job) {
   const params = Object.entries(job.params || {}).map(([k, v]) => `${k}=${paramText(v)}`).join(", ");
@@ -12,6 +13,8 @@ function summary(job) {
     h("span", {}, "status"), h("span", { id: "job-status" }, badge(job.status)),
     h("span", {}, "parameters"), h("code", {}, params),
     h("span", {}, "labels"), h("span", {}, labels || "—"),
+    job.parentId ? [h("span", {}, "step of"), h("span", { id: "parent-job" },
+      h("a", { href: `#/job/${job.parentId}` }, h("code", {}, job.parentId)), ` (step ${job.stepName})`)] : null,
     h("span", {}, "created"), h("span", {}, when(job.createdAt)),
     h("span", {}, "started / finished"), h("span", {}, `${when(job.startedAt) || "—"} / ${when(job.finishedAt) || "—"}`),
     h("span", {}, "attempts"), h("span", { id: "job-attempts" }, job.attempts),
@@ -117,6 +120,7 @@ export async function jobPage(main, [jobId]) {
   const timeline = h("ul", { class: "timeline", id: "timeline" });
   const logs = h("div", { class: "logs", id: "logs" });
   const outcome = h("div", { id: "outcome" });
+  const steps = stepsSection();
   const series = h("div", { id: "series-section" }, h("p", { class: "muted" }, "once the job has ended…"));
   const actionError = h("div", {});
   const cancel = h("button", { id: "cancel", class: "danger", onclick: async () => {
@@ -140,6 +144,7 @@ export async function jobPage(main, [jobId]) {
     h("div", { class: "row" }, cancel, retry, remove), actionError,
     h("div", { class: "card" }, status), h("div", { class: "card" }, h("h2", {}, "Progress"), place, progress),
     h("div", { class: "card" }, h("h2", {}, "Timeline"), timeline),
+    h("div", { class: "card" }, h("h2", {}, "Steps"), steps.el),
     h("div", { class: "card" }, h("h2", {}, "Result"), outcome),
     h("div", { class: "card" }, h("h2", {}, "Logs"), logs),
     h("div", { class: "card" }, h("h2", {}, "Notifications"), notices),
@@ -175,6 +180,7 @@ export async function jobPage(main, [jobId]) {
       }
     },
     progress: (e) => setProgress(e.progress),
+    step: (e) => steps.onStep(e.step),
     log: (e) => {
       logs.append(h("div", { class: e.log.level.replace("LOG_LEVEL_", "") }, `${when(e.time)} ${e.log.message}`));
       logs.scrollTop = logs.scrollHeight;
