@@ -44,6 +44,8 @@ def test_district_design_compares_three_variations_through_steps(tmp_path):
     last_simulation = max(steps[f"simulate-{n}"].finished_at.ToNanoseconds() for n in NAMES)
     assert all(steps[f"kpi-{n}"].created_at.ToNanoseconds() >= last_simulation for n in NAMES)
 
+    assert job.progress.fraction == 1.0, job.progress
+
     outputs = MessageToDict(job.result.outputs)
     rows = {row["variation"]: row for row in outputs["variations"]}
     assert set(rows) == set(NAMES)
