@@ -281,3 +281,34 @@ def test_a_jobs_notification_outcomes_show_on_its_page(browser, shots, tmp_path)
         assert receiver.seen and receiver.seen[0]  # the live one got the signed webhook
         assert not css(browser, "#notifications li.none")
         snap(browser, shots / "job-notifications.png")
+
+
+def test_a_steps_own_steps_show_nested_under_it(browser, shots, tmp_path):
+    # A mesh of its own with a workflow whose step runs a step (tests/steps/series_flow.py).
+    mesh = DevMesh(workers=("tests.steps.series_flow:worker",), data_dir=tmp_path, log_dir=tmp_path)
+    with mesh:
+        http = Http(mesh.http_port)
+        reply = http.post("/v1/jobs", {"workflowType": "steps-series"})
+        assert reply.status == 200, reply.body
+        job_id = reply.json()["job"]["jobId"]
+        browser.get(f"{http.base}/#/job/{job_id}")
+        until(browser, lambda d: "SUCCEEDED" in text(d, "#job-status"))
+
+        def tree(d):
+            return d.execute_script("""return [...document.querySelectorAll('#step-tree tr.step')].map(r =>
+                [r.dataset.step, r.dataset.depth, r.dataset.job, r.cells[2].textContent])""")
+
+        until(
+            browser,
+            lambda d: (
+                [(name, depth) for name, depth, _, _ in tree(d)]
+                == [("a", "0"), ("b", "0"), ("mid", "0"), ("deep", "1")]
+            ),
+        )
+        listed = http.get("/v1/jobs?page_size=100").json()["jobs"]
+        mid = next(j for j in listed if j.get("parentId") == job_id and j["stepName"] == "mid")
+        deep = next(j for j in listed if j.get("parentId") == mid["jobId"])
+        rows = tree(browser)
+        assert rows[3] == ["deep", "1", deep["jobId"], "SUCCEEDED"] and rows[2][2] == mid["jobId"]
+        assert all(status == "SUCCEEDED" for _, _, _, status in rows)
+        snap(browser, shots / "nested-steps.png")
