@@ -146,6 +146,8 @@ class Instance:
     port: int
     tags: tuple[str, ...]
     meta: Mapping[str, str] = field(hash=False)
+    checks: tuple[tuple[str, str, str, str], ...] = field(default=(), hash=False)
+    """(service id, name, status, output) of its checks and of its node's ("" service id)."""
 
     @property
     def workflow_type(self) -> str:
@@ -172,4 +174,9 @@ class Instance:
             port=int(svc.get("Port") or 0),
             tags=tuple(svc.get("Tags") or ()),
             meta=MappingProxyType(dict(svc.get("Meta") or {})),
+            checks=tuple(
+                (c.get("ServiceID") or "", c.get("Name") or "", c.get("Status") or "", c.get("Output") or "")
+                for c in entry.get("Checks") or ()
+                if c.get("ServiceID") in ("", None, svc["ID"])
+            ),
         )

@@ -47,6 +47,12 @@ def test_types_are_the_grpc_types_with_instances(http, stub):
     for info in body["types"]:
         assert info["healthyInstances"] >= 1 and info["instances"], info
         assert all(i["address"].startswith("127.0.0.1:") and i["healthy"] for i in info["instances"])
+        # The registry's view: the check of each instance's registration for this type, passing,
+        # with the check's own output.
+        for inst in info["instances"]:
+            service_id = f"workmesh-wf-{info['type']['name']}-{inst['instanceId']}"
+            mine = [c for c in inst["checks"] if c["serviceId"] == service_id]
+            assert mine and all(c["status"] == "passing" and "success" in c["output"] for c in mine), inst
     heat = next(t for t in body["types"] if t["type"]["name"] == "heat-demand")
     buildings = next(p for p in heat["type"]["params"] if p["name"] == "buildings")
     assert buildings["type"] == "PARAM_TYPE_INT" and "min" in buildings

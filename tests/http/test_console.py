@@ -87,7 +87,7 @@ def test_types_page_shows_the_example_types_with_instances(browser, http, shots)
         [c.dataset.type, c.innerText, [...c.querySelectorAll('table.instances tr')].slice(1).map(r => r.innerText)])""")
     assert {name for name, _, _ in cards} == {"heat-demand", "echo", "sleep", "fail", "district-design", "heat-kpi"}
     for _name, text, rows in cards:
-        assert rows and all("127.0.0.1:" in r and "passing" in r for r in rows), text
+        assert rows and all("127.0.0.1:" in r and "passing" in r and "gRPC check" in r for r in rows), text
         assert "capacity" in text and "free" in text
     heat = next(text for name, text, _ in cards if name == "heat-demand")
     assert "buildings" in heat and "°C" in heat

@@ -81,20 +81,34 @@ class TypeVersionInfo(_message.Message):
     def __init__(self, version: _Optional[str] = ..., type: _Optional[_Union[_common_pb2.WorkflowType, _Mapping]] = ..., healthy_instances: _Optional[int] = ..., capacity: _Optional[int] = ..., free_capacity: _Optional[int] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class InstanceInfo(_message.Message):
-    __slots__ = ("address", "instance_id", "version", "capacity", "in_flight", "healthy")
+    __slots__ = ("address", "instance_id", "version", "capacity", "in_flight", "healthy", "checks")
     ADDRESS_FIELD_NUMBER: _ClassVar[int]
     INSTANCE_ID_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     CAPACITY_FIELD_NUMBER: _ClassVar[int]
     IN_FLIGHT_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
     address: str
     instance_id: str
     version: str
     capacity: int
     in_flight: int
     healthy: bool
-    def __init__(self, address: _Optional[str] = ..., instance_id: _Optional[str] = ..., version: _Optional[str] = ..., capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., healthy: _Optional[bool] = ...) -> None: ...
+    checks: _containers.RepeatedCompositeFieldContainer[InstanceCheck]
+    def __init__(self, address: _Optional[str] = ..., instance_id: _Optional[str] = ..., version: _Optional[str] = ..., capacity: _Optional[int] = ..., in_flight: _Optional[int] = ..., healthy: _Optional[bool] = ..., checks: _Optional[_Iterable[_Union[InstanceCheck, _Mapping]]] = ...) -> None: ...
+
+class InstanceCheck(_message.Message):
+    __slots__ = ("service_id", "name", "status", "output")
+    SERVICE_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_FIELD_NUMBER: _ClassVar[int]
+    service_id: str
+    name: str
+    status: str
+    output: str
+    def __init__(self, service_id: _Optional[str] = ..., name: _Optional[str] = ..., status: _Optional[str] = ..., output: _Optional[str] = ...) -> None: ...
 
 class ListWorkflowTypesRequest(_message.Message):
     __slots__ = ()

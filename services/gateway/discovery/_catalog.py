@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import grpc
 
+from workmesh.registry import service_name
 from workmesh.services.core.limits import message_options
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.gateway.discovery._remembered import RememberedTypes
@@ -70,6 +71,7 @@ class InstanceState:
         self.stub = worker_pb2_grpc.WorkerStub(self.channel)
         self.service_ids: set[str] = set()
         self.registered_types: set[str] = set()  # from the registry view
+        self.checks: list[gateway_pb2.InstanceCheck] = []  # the registry's, of all its registrations
         self.types: dict[str, common_pb2.WorkflowType] = {}  # from Describe
         self.instance_id = ""
         self.capacity = 0
@@ -339,11 +341,16 @@ class Catalog:
 
     def _apply(self, view: Mapping[str, Iterable[Any]]) -> None:
         seen: dict[str, tuple[str, int, set[str], set[str]]] = {}
+        checks: dict[str, dict[tuple[str, str], gateway_pb2.InstanceCheck]] = {}
         for instances in view.values():
             for item in instances:
                 key = f"{item.address}:{item.port}"
                 _, _, ids, types = seen.setdefault(key, (item.address, item.port, set(), set()))
                 ids.add(item.service_id)
+                for sid, name, status, output in getattr(item, "checks", ()):
+                    checks.setdefault(key, {})[sid, name] = gateway_pb2.InstanceCheck(
+                        service_id=sid, name=name, status=status, output=output
+                    )
                 wf = item.meta.get("workflow_type") if item.meta else None
                 if wf:
                     types.add(wf)
@@ -370,6 +377,7 @@ class Catalog:
                 inst = self._instances[key] = InstanceState(address, port, sessions=self._sessions, tls=self._tls)
             new_ids = not ids <= inst.service_ids
             inst.service_ids, inst.registered_types = ids, types
+            inst.checks = [c for _, c in sorted(checks.get(key, {}).items())]
             inst.healthy = True
             if new_ids or not inst.described:
                 # A new registration (new process on the same port, or new type): ask again.
@@ -431,6 +439,8 @@ class Catalog:
                         version=i.types[name].version,
                         capacity=i.capacity,
                         healthy=i.healthy,
+                        checks=[c for c in i.checks if c.service_id in ("", f"{service_name(name)}-{i.instance_id}")]
+                        or i.checks,
                     )
                     for i in sorted(insts, key=lambda i: i.key)
                 ],

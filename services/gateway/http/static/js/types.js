@@ -18,7 +18,11 @@ function instanceRow(inst) {
     h("td", {}, h("code", {}, inst.address)), h("td", {}, inst.instanceId), h("td", {}, inst.version),
     h("td", {}, `${inst.inFlight} / ${inst.capacity}`),
     h("td", {}, h("span", { class: `badge ${inst.healthy ? "healthy" : "unhealthy"}` },
-      inst.healthy ? "passing" : "critical")));
+      inst.healthy ? "passing" : "critical")),
+    h("td", { class: "checks" }, (inst.checks || []).map((c) =>
+      h("div", { class: "check" }, h("span", { class: `badge ${c.status === "passing" ? "healthy" : "unhealthy"}` }, c.status),
+        " ", h("b", {}, c.name), c.serviceId ? h("span", { class: "muted" }, ` (${c.serviceId})`) : "",
+        c.output ? h("div", { class: "muted" }, h("code", {}, c.output)) : ""))));
 }
 
 function card(info) {
@@ -34,7 +38,7 @@ function card(info) {
     h("table", { class: "params" }, h("tr", {}, ...["parameter", "type", "default", "allowed", "unit", ""].map((x) => h("th", {}, x))),
       t.params.map(paramRow)),
     h("h2", {}, "Instances"),
-    h("table", { class: "instances" }, h("tr", {}, ...["address", "instance", "version", "in flight", "health"].map((x) => h("th", {}, x))),
+    h("table", { class: "instances" }, h("tr", {}, ...["address", "instance", "version", "in flight", "health", "registry checks (service, status, output)"].map((x) => h("th", {}, x))),
       info.instances.map(instanceRow)));
 }
 
