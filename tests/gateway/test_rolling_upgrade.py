@@ -34,16 +34,6 @@ V1, V2 = "tests.gateway.rolling:worker_v1", "tests.gateway.rolling:worker_v2"
 DECLARED = {"1.0.0": {"log", "hold", "seconds"}, "2.0.0": {"log", "hold", "seconds", "scale"}}
 
 
-@pytest.fixture
-def cluster(procs, tmp_path):
-    """A registry process; the test adds the gateway and the workers (all stopped by pid)."""
-    started = Cluster(procs, tmp_path)
-    try:
-        yield started
-    finally:
-        started.close()
-
-
 def request(version: str = "", timeout: float | None = None, **params: object) -> g.SubmitJobRequest:
     values = {
         k: c.ParamValue(int_value=v) if isinstance(v, int) else c.ParamValue(string_value=str(v))
