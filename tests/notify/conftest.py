@@ -1,4 +1,3 @@
-"""Fixtures of the notification tests: the chaos tests' cluster of real processes, and PostgreSQL."""
+"""Fixtures of the notification tests: PostgreSQL (the cluster of real processes is in tests/conftest.py)."""
 
-from tests.chaos.conftest import cluster  # noqa: F401 - fixture
 from tests.fixtures.postgres import postgres_server, postgres_url  # noqa: F401 - fixtures
