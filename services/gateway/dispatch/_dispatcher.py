@@ -1,10 +1,11 @@
 """The dispatcher: per-type queues, routing to instances, attempts, retries, timeouts, cancel.
 
-One asyncio task per running attempt consumes the worker's ``Execute`` stream and turns its
-events into job events through ``store.append`` — the only writer of a running job's events, so
-terminal states cannot race each other. Queued jobs wait in per-type queues whose next job the
-scheduler chooses (``_jobqueue``: fair share by decayed usage, or FIFO); a type is pumped
-whenever capacity may have appeared (a job ended, an instance joined); nothing polls.
+One asyncio task per running attempt (``_runner``) consumes the worker's ``Execute`` stream
+and turns its events into job events through ``store.append`` (``_consume``) — the only writer
+of a running job's events, so terminal states cannot race each other. Queued jobs wait in
+per-type queues whose next job the scheduler chooses (``_jobqueue``: fair share by decayed
+usage, or FIFO); a type is pumped whenever capacity may have appeared (a job ended, an
+instance joined); nothing polls.
 
 Durability: every non-terminal job is driven by the one replica holding its lease
 (``_leases``: renewed every few seconds, claimed when free or expired). A gateway that takes over
@@ -22,36 +23,23 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import dataclasses
-import datetime as dt
 import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
 
-import grpc
-
 from workmesh.services.core.auth import SeriesCapabilities
 from workmesh.services.core.errors import (
-    WORKER_DRAINING,
-    FailedPrecondition,
-    NotFound,
-    ResourceExhausted,
-    Unavailable,
     WorkmeshError,
 )
-from workmesh.services.core.outcome import Outcome
-from workmesh.services.core.telemetry import end_span
 from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
 from workmesh.services.gateway.dispatch._attempt import (
     Attempt,
-    Lost,
     Pending,
-    open_attempt_span,
     pending_of,
-    status_event,
     utcnow,
 )
+from workmesh.services.gateway.dispatch._consume import Consumer
 from workmesh.services.gateway.dispatch._control import Control
 from workmesh.services.gateway.dispatch._fairshare import Scheduler
 from workmesh.services.gateway.dispatch._faults import Faults
@@ -65,31 +53,15 @@ from workmesh.services.gateway.dispatch._policy import (
     choose_instance,
 )
 from workmesh.services.gateway.dispatch._recovery import Recovery
+from workmesh.services.gateway.dispatch._runner import Runner
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks
 from workmesh.services.gateway.dispatch._versioned import VersionGate
-from workmesh.services.gateway.store import JobRecord, JobStore, JobUpdate
-from workmesh.v1 import common_pb2, worker_pb2
+from workmesh.services.gateway.store import JobRecord, JobStore
+from workmesh.v1 import common_pb2
 
 log = logging.getLogger("workmesh.gateway.dispatch")
 
 S = common_pb2
-_STREAMED = frozenset({"progress", "log"})
-_AFTER_START = _STREAMED | {"result"}  # what RUNNING may share its commit with
-# A deadline (and timer) is never computed further out than this: a bad stored timeout cannot
-# overflow a datetime (its job still gets it, capped).
-MAX_DEADLINE_SECONDS = 400 * 86400
-_TERMINAL_ERRORS = {
-    grpc.StatusCode.INVALID_ARGUMENT,
-    grpc.StatusCode.FAILED_PRECONDITION,
-    grpc.StatusCode.UNIMPLEMENTED,
-    grpc.StatusCode.PERMISSION_DENIED,
-    grpc.StatusCode.UNAUTHENTICATED,
-    grpc.StatusCode.OUT_OF_RANGE,
-}
-
-
-class LeaseExpired(Exception):
-    """This replica's lease on a job may have run out: it must not drive the job any further."""
 
 
 class Dispatcher:
@@ -138,7 +110,6 @@ class Dispatcher:
         self._busy_pause = busy_pause
         self.replica_id = replica_id or f"gateway-{os.getpid()}-{os.urandom(3).hex()}"
         self.lease_seconds = lease_seconds
-        self.gateway_address = ""  # host:port of this gateway, sent with attempts for ctx.step
         self._metrics = metrics
         self._faults = faults or Faults()
         self._renew_interval = renew_interval
@@ -171,9 +142,37 @@ class Dispatcher:
             on_lost=self._recovery.on_lost,
             on_renewed=self._after_lease_round,
         )
+        consumer = Consumer(
+            store, catalog, self._outcomes, self._control, self._tasks, metrics=metrics, busy_pause=busy_pause
+        )
+        self._runner = Runner(
+            store,
+            catalog,
+            self._driven,
+            self._outcomes,
+            self._control,
+            self._tasks,
+            self._leases,
+            consumer,
+            faults=self._faults,
+            capabilities=capabilities,
+            cancel_grace=cancel_grace,
+            lease_seconds=lease_seconds,
+            repump=self.repump,
+            metrics=metrics,
+        )
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task | None = None
         self._stale: set[str] = set()  # types whose next job waits for a fresher lease
+
+    @property
+    def gateway_address(self) -> str:
+        """host:port of this gateway, sent with attempts for ``ctx.step``."""
+        return self._runner.gateway_address
+
+    @gateway_address.setter
+    def gateway_address(self, value: str) -> None:
+        self._runner.gateway_address = value
 
     # -- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -397,309 +396,4 @@ class Dispatcher:
         # task's cleanup gives the slot back and the job an outcome (see _run_attempt).
         a.inst.in_flight += 1
         self._driven.running[a.job.job_id] = a
-        a.task = asyncio.get_running_loop().create_task(self._run_attempt(a))
-
-    async def _start(self, a: Attempt) -> bool:
-        """Record the dispatch, then send the job to the worker; False when it must not go.
-
-        Recorded first: a replica that takes the job over after this one died finds it
-        DISPATCHED and re-attaches (a job still QUEUED in the store would be run again,
-        elsewhere). Sent only while the lease still holds, for the same reason.
-        """
-        job, inst = a.job, a.inst
-        request = job.request
-        request.attempt = a.number
-        request.gateway_address = self.gateway_address
-        if job.timeout_s:
-            request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
-        if self._capabilities is not None:
-            request.series_token = self._capabilities.issue(
-                job.job_id, a.number, tenant=job.owner.tenant, subject=job.owner.user, timeout_s=job.timeout_s
-            )
-        a.span = open_attempt_span(job, inst.name, a.number, request)
-        await asyncio.gather(
-            self._store.append(
-                job.job_id,
-                [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
-                JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name, worker_seq=0),
-            ),
-            self._store.start_attempt(job.job_id, a.number, inst.name),
-        )
-        self._outcomes.transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
-        self._faults.at_execute(job.job_id)
-        if a.stop_status:
-            return False
-        if self._leases.remaining(job.job_id) < self.lease_seconds / 10 and not await self._leases.renew_now(
-            job.job_id
-        ):
-            raise LeaseExpired(f"job {job.job_id}: lease expired (and taken) while its dispatch was recorded")
-        try:
-            a.call = inst.execute(request)
-        except Exception:  # noqa: BLE001 - counts as a lost attempt (Lost below)
-            log.warning("cannot call Execute on %s", inst.name, exc_info=True)
-        return True
-
-    # -- one attempt -------------------------------------------------------------------------
-    async def _run_attempt(self, a: Attempt) -> None:
-        job, inst = a.job, a.inst
-        recorded = a.resumed
-        try:
-            try:
-                if not a.resumed:
-                    recorded = True  # the attempt record is written by _start (or retried later)
-                    if not await self._start(a):
-                        await self._outcomes.stopped(a, "before it started")
-                        return
-                timeout = a.timeout_in if a.resumed else job.timeout_s
-                if timeout is not None and job.timeout_s:
-                    a.timers.append(
-                        asyncio.get_running_loop().call_later(
-                            min(max(timeout, 0.0), MAX_DEADLINE_SECONDS), self._control.on_timeout, a
-                        )
-                    )
-                await self._follow(a)
-            except Lost as exc:
-                await self._outcomes.lost(a, str(exc))
-            except asyncio.CancelledError:
-                if a.call is not None:
-                    a.call.cancel()
-                if not a.forced:
-                    raise
-                await self._outcomes.stopped(a, f"forced after {self._cancel_grace:g}s grace")
-            except (NotFound, FailedPrecondition):
-                return  # deleted, or made terminal elsewhere (cancelled on another replica)
-            except (Unavailable, ResourceExhausted, LeaseExpired) as exc:
-                self._hand_back(a, exc)
-            except Exception:
-                log.exception("attempt %d of job %s failed in the gateway", a.number, job.job_id)
-                await self._outcomes.finish(
-                    job.job_id,
-                    [
-                        S.JobEvent(error=S.JobError(code="INTERNAL", message="gateway error")),
-                        status_event(S.JOB_STATUS_FAILED, "INTERNAL"),
-                    ],
-                    S.JOB_STATUS_FAILED,
-                    S.JobError(code="INTERNAL", message="gateway error"),
-                )
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - the outcome could not be stored: the job goes back
-            self._hand_back(a, exc)
-        finally:
-            for timer in a.timers:
-                timer.cancel()
-            # The slot and the job are let go of at once, whatever happened above: nothing
-            # this task awaits any more can keep them.
-            if self._driven.running.get(job.job_id) is a:
-                del self._driven.running[job.job_id]
-                wf = inst.types.get(job.workflow_type)
-                self.queue.ended(
-                    job.job_id, succeeded=a.outcome is Outcome.SUCCEEDED, version=wf.version if wf is not None else ""
-                )
-            inst.in_flight -= 1
-            if self._driven.started and self.queue.scheduler.shares.limited:
-                self.repump()  # a running limit may have let jobs of other types start
-            if a.span is not None:
-                end_span(a.span, None if a.outcome is Outcome.SUCCEEDED or a.abandoned else a.outcome.value)
-            if recorded and self._driven.started and not a.abandoned and not a.ended and not a.unstarted:
-                # Its number now: by the time the record is written a retry may be running.
-                self._tasks.spawn(self._end_attempt(job.job_id, a.number, a.outcome, a.outcome_reason))
-            self._catalog.released(inst)
-
-    def _hand_back(self, a: Attempt, exc: BaseException) -> None:
-        """Stop driving a job whose state could not be stored (or whose lease ran out).
-
-        The attempt may go on on its worker, which buffers its events. Nothing half written is
-        kept here; the lease, no longer renewed, expires, and a claim — this replica's once the
-        store works again, or another's — re-attaches from the last stored worker event (or
-        dispatches the job again if it never reached a worker).
-        """
-        a.abandoned = True
-        a.drop_writes()
-        if a.call is not None:
-            a.call.cancel()
-        why = {Unavailable: "store unavailable", ResourceExhausted: "store full", LeaseExpired: "lease expired"}.get(
-            type(exc), "outcome not stored"
-        )
-        log.warning(
-            "job %s: %s (%s); handed back, attempt %d left running on %s for a re-attach",
-            a.job.job_id,
-            why,
-            exc,
-            a.number,
-            a.inst.name if a.inst else "?",
-        )
-
-    async def _end_attempt(self, job_id: str, number: int, outcome: Outcome, reason: str) -> None:
-        try:
-            await self._store.end_attempt(job_id, number, outcome.value, reason)
-        except (NotFound, Unavailable, ResourceExhausted) as exc:  # the record is informative only
-            log.info("job %s: attempt %d end not recorded: %s", job_id, number, exc)
-
-    async def _follow(self, a: Attempt) -> None:
-        """Consume the attempt's stream; if it breaks after the worker started the job,
-        re-attach to the same worker after the last event stored before counting it lost (a
-        new Execute would replay the job's events from the start)."""
-        while True:
-            try:
-                await self._consume(a)
-                return
-            except Lost:
-                # An instance gone from the registry is not dialled again: its jobs go elsewhere.
-                if a.stop_status or a.worker_seq == 0 or a.reattaches >= 2 or not self._driven.started:
-                    raise
-                if not a.inst.present:
-                    raise
-            a.reattaches += 1
-            a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
-
-    async def _consume(self, a: Attempt) -> None:
-        job, inst = a.job, a.inst
-        call = a.call
-        if call is None:
-            raise Lost("could not start the Execute call")
-        try:
-            while True:
-                ev = await call.read()
-                if ev is grpc.aio.EOF:
-                    await a.settle()
-                    break
-                a.worker_seq = ev.seq
-                kind = ev.WhichOneof("payload")
-                # Non-terminal events are written without waiting for their commit before the
-                # next worker event is read: a job's writes still reach the store in order
-                # (tasks start in creation order), share group commits, and watchers see them
-                # only once committed. A failed write surfaces at the next event or at the end.
-                a.check_writes()
-                # RUNNING, held back to share the commit of the event that came with it.
-                running: tuple[list[S.JobEvent], JobUpdate] | None = None
-                if kind == "started":
-                    name = ev.started.instance_id or inst.name
-                    running = (
-                        [status_event(S.JOB_STATUS_RUNNING, attempt=a.number, instance_id=name)],
-                        JobUpdate(
-                            status=S.JOB_STATUS_RUNNING, started_at=utcnow(), instance_id=name, worker_seq=ev.seq
-                        ),
-                    )
-                    self._outcomes.transition(S.JOB_STATUS_RUNNING, job.workflow_type)
-                    if self._metrics is not None:
-                        self._metrics.dispatch_latency((time.monotonic() - job.ready_at) * 1000, job.workflow_type)
-                    # The worker's next event, when it is already here (a short job's result,
-                    # its first progress), is stored in the same transaction as RUNNING: one
-                    # commit less per job, and watchers still see RUNNING first. Only what is
-                    # already received is joined, so RUNNING is never kept waiting.
-                    ready = take_ready(call, _AFTER_START)
-                    if ready is None:
-                        a.write_soon(self._store, *running)
-                        continue
-                    ev, kind = ready, ready.WhichOneof("payload")
-                    a.worker_seq = ev.seq
-                if kind in _STREAMED:
-                    # Every progress and log event the worker sent that is already here goes
-                    # out in one append (all stored and numbered, one operation for the lot).
-                    events: list[S.JobEvent] = [] if running is None else running[0]
-                    progress = None
-                    while True:
-                        if kind == "progress":
-                            progress = ev.progress
-                            events.append(S.JobEvent(progress=progress))
-                        else:
-                            events.append(S.JobEvent(log=ev.log))
-                        a.worker_seq = ev.seq
-                        ev = take_ready(call)
-                        if ev is None:
-                            break
-                        kind = ev.WhichOneof("payload")
-                    update = JobUpdate(progress=progress, worker_seq=a.worker_seq)
-                    if running is not None:
-                        update = dataclasses.replace(running[1], progress=progress, worker_seq=a.worker_seq)
-                    a.write_soon(self._store, events, update)
-                elif kind == "result":
-                    a.outcome = Outcome.SUCCEEDED
-                    # Queued behind the writes in flight (same transaction when they meet), with
-                    # the attempt's end (and RUNNING, when the result came with it).
-                    await self._outcomes.finish(
-                        job.job_id,
-                        [
-                            *(running[0] if running is not None else ()),
-                            S.JobEvent(result=ev.result),
-                            status_event(S.JOB_STATUS_SUCCEEDED, attempt=a.number),
-                        ],
-                        S.JOB_STATUS_SUCCEEDED,
-                        result=ev.result,
-                        worker_seq=ev.seq,
-                        ordered=True,
-                        attempt=a,
-                        running=running[1] if running is not None else None,
-                    )
-                    with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
-                        await a.settle()  # committed before the terminal write: only errors are left
-                    return
-                elif kind == "error":
-                    await a.settle()
-                    await self._outcomes.on_error(a, ev.error)
-                    return
-        except grpc.aio.AioRpcError as exc:
-            with contextlib.suppress(NotFound, FailedPrecondition):  # the writes below say so too
-                await a.settle()
-            code = exc.code()
-            if code == grpc.StatusCode.UNAVAILABLE:
-                self._catalog.mark_lost(inst)
-            elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                self._catalog.mark_busy(inst, self._busy_pause)
-            elif (
-                code in _TERMINAL_ERRORS or (code == grpc.StatusCode.INTERNAL and a.worker_seq == 0 and not a.resumed)
-            ) and not a.stop_status:
-                # INTERNAL before the first event: the worker could not take the request (e.g.
-                # decode it). Another instance of the same code would fail alike: not a lost worker.
-                error = S.JobError(code=code.name, message=exc.details() or "")
-                a.outcome, a.outcome_reason = Outcome.FAILED, f"{code.name}: {exc.details()}"
-                await self._outcomes.finish(
-                    job.job_id,
-                    [S.JobEvent(error=error), status_event(S.JOB_STATUS_FAILED, code.name, a.number)],
-                    S.JOB_STATUS_FAILED,
-                    error,
-                )
-                return
-            if code == grpc.StatusCode.NOT_FOUND and a.resumed and a.worker_seq == 0:
-                # Taken over from a replica that recorded the dispatch and died (or let go)
-                # before the worker got the job: this attempt never ran anywhere.
-                a.unstarted = True
-            elif a.worker_seq == 0 and not a.resumed and _refused(code, exc.details() or ""):
-                # The worker refused the job before starting it: full (another gateway's jobs),
-                # or draining (it left the registry a moment before this gateway saw it go, as
-                # in a rolling upgrade). Not an attempt: the job goes to another instance.
-                a.unstarted = True
-            raise Lost(f"{code.name}: {exc.details()}") from None
-        except asyncio.CancelledError:
-            # Closing the channel of an instance that vanished cancels its Execute calls; only
-            # a cancel of this task itself is a real cancellation.
-            task = asyncio.current_task()
-            if not inst.present and task is not None and not task.cancelling():
-                a.drop_writes()
-                raise Lost(f"instance {inst.name} left the registry") from None
-            a.drop_writes()
-            raise
-        except (NotFound, FailedPrecondition):
-            call.cancel()  # the job was deleted or finished (forced, or cancelled by another replica)
-            if a.outcome is Outcome.LOST:
-                a.outcome, a.outcome_reason = Outcome.CANCELLED, "job finished or deleted"
-            self._tasks.spawn(self._control.send_cancel(inst, job.job_id, "job finished or deleted"))
-            return
-        except BaseException:
-            a.drop_writes()
-            raise
-        raise Lost("the worker ended the stream without a result")
-
-
-def _refused(code: grpc.StatusCode, details: str) -> bool:
-    """Whether a worker's answer to Execute says it did not take the job."""
-    return code == grpc.StatusCode.RESOURCE_EXHAUSTED or (
-        code == grpc.StatusCode.UNAVAILABLE and details.startswith(WORKER_DRAINING)
-    )
-
-
-def take_ready(call, kinds: frozenset[str] = _STREAMED) -> worker_pb2.WorkerEvent | None:
-    """The call's next event if it is of `kinds` (progress or log) and already received, else None."""
-    take = getattr(call, "take_ready", None)  # session calls buffer; a plain Execute call does not say
-    return None if take is None else take(kinds)
+        a.task = asyncio.get_running_loop().create_task(self._runner.run(a))
