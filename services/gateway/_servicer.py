@@ -38,6 +38,7 @@ from workmesh.services.gateway._convert import (
     page_token,
     parse_page_token,
 )
+from workmesh.services.gateway._list_jobs import list_selectors
 from workmesh.services.gateway._queue_service import (
     QueueServiceMixin,
     check_queue_limits,
@@ -407,6 +408,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         for status in request.statuses:
             if status not in _VALID_STATUSES:
                 raise InvalidArgument("statuses", f"{status} is not a known job status")
+        labels, parent_id = list_selectors(request)
         after = parse_page_token(request.page_token)
         identity = current_identity()
         shared = None
@@ -416,7 +418,12 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
 
         def list_page(limit, after):
             return self._store.list_jobs(
-                workflow_type=request.workflow_type or None, statuses=tuple(request.statuses), limit=limit, after=after
+                workflow_type=request.workflow_type or None,
+                statuses=tuple(request.statuses),
+                limit=limit,
+                after=after,
+                labels=labels,
+                parent_id=parent_id,
             )
 
         records, resume = await scan_visible(list_page, keep, size + 1, after)

@@ -400,7 +400,7 @@ class GetJobRequest(_message.Message):
     def __init__(self, job_id: _Optional[str] = ...) -> None: ...
 
 class ListJobsRequest(_message.Message):
-    __slots__ = ("workflow_type", "statuses", "page_size", "page_token", "tenant_wide", "all_tenants", "shared")
+    __slots__ = ("workflow_type", "statuses", "page_size", "page_token", "tenant_wide", "all_tenants", "shared", "owner", "labels", "parent_id")
     WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
     STATUSES_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
@@ -408,6 +408,9 @@ class ListJobsRequest(_message.Message):
     TENANT_WIDE_FIELD_NUMBER: _ClassVar[int]
     ALL_TENANTS_FIELD_NUMBER: _ClassVar[int]
     SHARED_FIELD_NUMBER: _ClassVar[int]
+    OWNER_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    PARENT_ID_FIELD_NUMBER: _ClassVar[int]
     workflow_type: str
     statuses: _containers.RepeatedScalarFieldContainer[_common_pb2.JobStatus]
     page_size: int
@@ -415,7 +418,10 @@ class ListJobsRequest(_message.Message):
     tenant_wide: bool
     all_tenants: bool
     shared: bool
-    def __init__(self, workflow_type: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.JobStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant_wide: _Optional[bool] = ..., all_tenants: _Optional[bool] = ..., shared: _Optional[bool] = ...) -> None: ...
+    owner: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    parent_id: str
+    def __init__(self, workflow_type: _Optional[str] = ..., statuses: _Optional[_Iterable[_Union[_common_pb2.JobStatus, str]]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., tenant_wide: _Optional[bool] = ..., all_tenants: _Optional[bool] = ..., shared: _Optional[bool] = ..., owner: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., parent_id: _Optional[str] = ...) -> None: ...
 
 class ListJobsResponse(_message.Message):
     __slots__ = ("jobs", "next_page_token")

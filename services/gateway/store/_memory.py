@@ -11,7 +11,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from workmesh.services.core.auth import MemoryGrants, MemoryTokens
 from workmesh.services.core.errors import FailedPrecondition, NotFound
@@ -41,6 +41,10 @@ class _Entry:
         waiters, self.waiters = self.waiters, []
         for fut in waiters:
             _resolve(fut)
+
+
+def _carries(labels: Mapping[str, str], wanted: Mapping[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in wanted.items())
 
 
 def _copy(record: JobRecord) -> JobRecord:
@@ -125,6 +129,8 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit, MemoryGrants)
         statuses: Sequence[int] = (),
         limit: int = 100,
         after: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
         if after is not None:
@@ -146,6 +152,10 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit, MemoryGrants)
             if workflow_type and record.workflow_type != workflow_type:
                 continue
             if wanted and record.status not in wanted:
+                continue
+            if parent_id is not None and record.parent_id != parent_id:
+                continue
+            if labels and not _carries(record.labels or {}, labels):
                 continue
             out.append(_copy(record))
         return out

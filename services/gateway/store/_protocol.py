@@ -16,7 +16,7 @@ and another claims them) and a retention sweep for the optional TTL of finished 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -163,8 +163,14 @@ class JobStore(Protocol):
         statuses: Sequence[int] = (),
         limit: int = 100,
         after: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
     ) -> list[JobRecord]:
-        """Jobs newest first, filtered; ``after`` is the job_id the previous page ended with."""
+        """Jobs newest first, filtered; ``after`` is the job_id the previous page ended with.
+
+        ``labels``: only jobs carrying every one of these (key, value) pairs; ``parent_id``: only
+        the steps of that job.
+        """
         ...
 
     async def append(

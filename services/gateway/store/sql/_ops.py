@@ -14,7 +14,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -412,11 +412,21 @@ def read_children(conn: sa.Connection, parent_id: str) -> list[JobRecord]:
 
 
 def read_jobs(
-    conn: sa.Connection, workflow_type: str | None, statuses: Sequence[int], limit: int, after: str | None
+    conn: sa.Connection,
+    workflow_type: str | None,
+    statuses: Sequence[int],
+    limit: int,
+    after: str | None,
+    labels: Mapping[str, str] | None = None,
+    parent_id: str | None = None,
 ) -> list[JobRecord]:
     query = sa.select(jobs).order_by(jobs.c.pos.desc()).limit(limit)
     if workflow_type:
         query = query.where(jobs.c.workflow_type == workflow_type)
+    if parent_id is not None:
+        query = query.where(jobs.c.parent_id == parent_id)
+    for key, value in (labels or {}).items():
+        query = query.where(jobs.c.labels[key].as_string() == value)
     if statuses:
         query = query.where(jobs.c.status.in_(list(statuses)))
     if after is not None:

@@ -36,7 +36,7 @@ import asyncio
 import concurrent.futures
 import datetime as dt
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import psycopg
@@ -294,11 +294,15 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin, SqlGrantsMix
         statuses: Sequence[int] = (),
         limit: int = 100,
         after: str | None = None,
+        labels: Mapping[str, str] | None = None,
+        parent_id: str | None = None,
     ) -> list[JobRecord]:
         """Jobs newest first, filtered; ``after`` is the job id the previous page ended with."""
         limit = _bounded(limit)
         statuses = tuple(s for s in statuses if INT32_MIN <= s <= INT32_MAX)
-        return await self._read(lambda conn: ops.read_jobs(conn, workflow_type, statuses, limit, after))
+        return await self._read(
+            lambda conn: ops.read_jobs(conn, workflow_type, statuses, limit, after, labels, parent_id)
+        )
 
     async def append(
         self, job_id: str, events: Sequence[common_pb2.JobEvent], update: JobUpdate | None = None
