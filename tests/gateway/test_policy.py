@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pytest
 
 from workmesh.services.gateway import RetryPolicy
-from workmesh.services.gateway.discovery._catalog import version_key
+from workmesh.services.gateway.discovery._instance import version_key
 from workmesh.services.gateway.dispatch._policy import choose_instance, effective_max_attempts
 
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import inject_context, start_job_span, use_span
-from workmesh.services.gateway.discovery._catalog import InstanceState
+from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.discovery._versions import ANY, Requirement, stored_requirement
 from workmesh.services.gateway.dispatch._fairshare import Owner
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of

@@ -22,7 +22,8 @@ import grpc
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.core.limits import status_name
-from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.dispatch._attempt import Attempt, status_event
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._recovery import Reattacher, find_instance

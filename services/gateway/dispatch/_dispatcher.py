@@ -32,7 +32,8 @@ from workmesh.services.core.auth import SeriesCapabilities
 from workmesh.services.core.errors import (
     WorkmeshError,
 )
-from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.dispatch._attempt import (
     Attempt,
     Pending,

@@ -18,7 +18,8 @@ from collections.abc import Callable
 
 from workmesh.services.core.errors import NotFound, WorkmeshError
 from workmesh.services.core.outcome import Outcome
-from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.dispatch._attempt import Attempt, Pending, open_attempt_span, pending_of, utcnow
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks

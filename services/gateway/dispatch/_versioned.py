@@ -28,7 +28,8 @@ import time
 from collections.abc import Sequence
 
 from workmesh.services.core.errors import FailedPrecondition, InvalidArgument, NotFound
-from workmesh.services.gateway.discovery._catalog import Catalog, InstanceState
+from workmesh.services.gateway.discovery._catalog import Catalog
+from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.dispatch._attempt import Pending, status_event
 from workmesh.services.gateway.dispatch._outcomes import Outcomes
 from workmesh.services.gateway.dispatch._state import Driven, SideTasks
