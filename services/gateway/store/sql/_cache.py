@@ -15,7 +15,10 @@ store wrote is dropped before any watcher is woken; the seqs of the transaction 
 are noted first (:meth:`EventCache.expect`) so that this store's own notification, which may
 arrive before the writer thread filled the cache, is not taken for a foreign one.
 
-Bounded: the least recently written jobs are dropped beyond ``max_jobs``.
+Bounded: the least recently written jobs are dropped beyond ``max_jobs``. Each event is kept
+serialized (about 50 bytes for a progress event, against some 900 for a live message object), so a
+job's long progress stream costs a few MB, not hundreds; a read parses what it returns, and
+:meth:`EventCache.encoded` hands out the bytes themselves.
 """
 
 from __future__ import annotations
@@ -40,11 +43,29 @@ from workmesh.services.gateway.store.sql._reopen import ReopenJob
 from workmesh.v1 import common_pb2
 
 
+def _is_terminal(event: common_pb2.JobEvent) -> bool:
+    return event.WhichOneof("payload") == "status" and event.status.status in TERMINAL
+
+
+class _Log:
+    """One job's events 1..n, serialized, and whether the last one is a terminal status."""
+
+    __slots__ = ("data", "terminal")
+
+    def __init__(self) -> None:
+        self.data: list[bytes] = []
+        self.terminal = False
+
+    def extend(self, events: list[common_pb2.JobEvent]) -> None:
+        self.data.extend(event.SerializeToString() for event in events)
+        self.terminal = _is_terminal(events[-1])
+
+
 class EventCache:
     """Events by job id, filled by the writer thread, read on the event loop."""
 
     def __init__(self, max_jobs: int = 20_000) -> None:
-        self._jobs: collections.OrderedDict[str, list[common_pb2.JobEvent]] = collections.OrderedDict()
+        self._jobs: collections.OrderedDict[str, _Log] = collections.OrderedDict()
         self._max = max_jobs
         self._lock = threading.Lock()
         self._expected: dict[str, int] = {}  # the committing transaction's own seqs
@@ -83,7 +104,8 @@ class EventCache:
     def _created(self, record: Any) -> None:
         event = common_pb2.JobEvent(seq=1, status=common_pb2.StatusChange(status=common_pb2.JOB_STATUS_QUEUED))
         event.time.FromDatetime(record.created_at)
-        self._jobs[record.job_id] = [event]
+        log = self._jobs[record.job_id] = _Log()
+        log.extend([event])
         while len(self._jobs) > self._max:
             self._jobs.popitem(last=False)
 
@@ -91,7 +113,7 @@ class EventCache:
         cached = self._jobs.get(job_id)
         if cached is None or not events:
             return
-        if events[0].seq != len(cached) + 1:
+        if events[0].seq != len(cached.data) + 1:
             del self._jobs[job_id]  # a gap: somebody else wrote; the database answers from now on
             return
         cached.extend(events)
@@ -103,7 +125,7 @@ class EventCache:
         with self._lock:
             for job_id, seq in last_seqs.items():
                 cached = self._jobs.get(job_id)
-                if cached is not None and (seq < 0 or seq > max(len(cached), self._expected.get(job_id, 0))):
+                if cached is not None and (seq < 0 or seq > max(len(cached.data), self._expected.get(job_id, 0))):
                     del self._jobs[job_id]
                     self.dropped += 1
 
@@ -114,25 +136,27 @@ class EventCache:
 
     def events(self, job_id: str, after_seq: int, limit: int) -> list[common_pb2.JobEvent] | None:
         """The cached events past `after_seq`, or None when the job is not cached."""
+        encoded = self.encoded(job_id, after_seq, limit)
+        return None if encoded is None else [common_pb2.JobEvent.FromString(data) for data in encoded]
+
+    def encoded(self, job_id: str, after_seq: int, limit: int) -> list[bytes] | None:
+        """The cached events past `after_seq` as serialized ``JobEvent`` messages (seq
+        ``after_seq + 1`` on, without gaps), or None when the job is not cached."""
         with self._lock:
             cached = self._jobs.get(job_id)
-            return None if cached is None else cached[after_seq : after_seq + limit]
+            return None if cached is None else cached.data[after_seq : after_seq + limit]
 
     def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) if the job is cached, else None."""
         with self._lock:
             cached = self._jobs.get(job_id)
-            if cached is None:
-                return None
-            last = cached[-1]
-            terminal = last.WhichOneof("payload") == "status" and last.status.status in TERMINAL
-            return len(cached), terminal
+            return None if cached is None else (len(cached.data), cached.terminal)
 
     def last_seq(self, job_id: str) -> int | None:
         """The job's last event seq if cached, else None."""
         with self._lock:
             cached = self._jobs.get(job_id)
-            return None if cached is None else len(cached)
+            return None if cached is None else len(cached.data)
 
 
 class FileLock:
