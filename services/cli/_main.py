@@ -172,6 +172,10 @@ def build_parser() -> argparse.ArgumentParser:
     sh.add_argument("--with", dest="grantee", required=True, metavar="SUBJECT", help="who gets access")
     sh.add_argument("--group", action="store_true", help="SUBJECT is a group claim, not a subject")
     sh.add_argument("--manage", action="store_true", help="also cancel, delete and retry (default: read only)")
+    sh.add_argument(
+        "--tenant-wide", action="store_true", help="with --label: every job of the tenant with it (jobs:manage)"
+    )
+    sh.add_argument("--tenant", default="", help="with --tenant-wide: another tenant's jobs (admin)")
     client("shares", "the shares you gave, of your jobs, and given to you", _share.shares_command).add_argument(
         "--job", default="", metavar="JOB", help="only the shares of this job"
     )

@@ -1,5 +1,5 @@
-"""``workmesh share JOB|--label k=v --with SUBJECT [--group] [--manage]``, ``workmesh shares
-[--job JOB] [--json]``, ``workmesh unshare SHARE_ID``: sharing through the gateway's
+"""``workmesh share JOB|--label k=v [--tenant-wide [--tenant T]] --with SUBJECT [--group] [--manage]``,
+``workmesh shares [--job JOB] [--json]``, ``workmesh unshare SHARE_ID``: sharing through the gateway's
 workmesh.v1.Sharing service."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ def _stub(args) -> sharing_pb2_grpc.SharingStub:
 
 
 def _what(share: sharing_pb2.Share) -> str:
-    return share.job_id or f"label {share.label}" + (f" of {share.owner}" if share.owner else "")
+    return share.job_id or f"label {share.label}" + (f" of {share.owner}" if share.owner else f" in {share.tenant}")
 
 
 def _whom(share: sharing_pb2.Share) -> str:
@@ -29,11 +29,21 @@ def _level(share: sharing_pb2.Share) -> str:
 
 
 def share_command(args) -> int:
-    """Share a job, or the caller's jobs with a label value."""
+    """Share a job, or the caller's jobs with a label value (``--tenant-wide``: the tenant's)."""
     if bool(args.job_id) == bool(args.label):
         raise UsageError("name a job or --label key=value (one of them)")
+    if (args.tenant_wide or args.tenant) and not args.label:
+        raise UsageError("--tenant-wide and --tenant go with --label key=value")
+    if args.tenant and not args.tenant_wide:
+        raise UsageError("--tenant goes with --tenant-wide")
     request = sharing_pb2.ShareJobRequest(
-        job_id=args.job_id or "", label=args.label, grantee=args.grantee, group=args.group, manage=args.manage
+        job_id=args.job_id or "",
+        label=args.label,
+        grantee=args.grantee,
+        group=args.group,
+        manage=args.manage,
+        tenant_wide=args.tenant_wide,
+        tenant=args.tenant,
     )
     share = _stub(args).ShareJob(request, timeout=10)
     if args.json:

@@ -3,7 +3,9 @@ a group of the tenant, list the shares, take one back (see ``protos/workmesh/v1/
 
 Who may: sharing needs ``jobs:submit`` (one's own jobs) or ``jobs:manage``; a job share is
 checked with the job rule's SHARE action (the owner, ``jobs:manage`` in its tenant, ``admin`` —
-never a grantee); a label share covers the sharer's own jobs. Listing needs ``jobs:read``.
+never a grantee); a label share covers the sharer's own jobs, or with ``tenant_wide`` (needs
+``jobs:manage``) every job of the tenant carrying the label, whoever owns it — ``admin`` may name
+another tenant. Listing needs ``jobs:read``.
 Every share and unshare is recorded in the audit log (``share``/``unshare``, the target being
 the job id or ``label:key=value``).
 """
@@ -13,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 
 from workmesh.services.core.auth import (
+    ADMIN,
     JOBS_MANAGE,
     JOBS_READ,
     JOBS_SUBMIT,
@@ -57,7 +60,8 @@ def _target(grant: Grant) -> str:
 
 def _detail(grant: Grant) -> str:
     whom = f"group {grant.grantee!r}" if grant.group else repr(grant.grantee)
-    return f"share {grant.grant_id}: {grant.level} to {whom}"
+    wide = " (every job of the tenant with the label)" if grant.label_key and not grant.owner else ""
+    return f"share {grant.grant_id}: {grant.level} to {whom}{wide}"
 
 
 def _same(a: Grant, b: Grant) -> bool:
@@ -117,6 +121,36 @@ class SharingServicer(sharing_pb2_grpc.SharingServicer):
             created_by=identity.subject if identity is not None else "",
         )
 
+    @staticmethod
+    def _label_grant(request, identity: Identity | None, level: str) -> Grant:
+        """A label share: of the sharer's own jobs, or with ``tenant_wide`` of every job of the
+        tenant (``jobs:manage``; ``admin`` for another tenant than the caller's)."""
+        if not request.label:
+            raise InvalidArgument("job_id", "name exactly one of job_id and label (key=value)")
+        if request.tenant and not request.tenant_wide:
+            raise InvalidArgument("tenant", "only with tenant_wide (a label share of every job of that tenant)")
+        tenant = identity.tenant if identity is not None else ""
+        owner = identity.subject if identity is not None else ""
+        if request.tenant_wide:
+            if identity is not None:
+                identity.require(JOBS_MANAGE)  # names the scope: sharing others' jobs is an operator's
+                if request.tenant and request.tenant != identity.tenant and not identity.admin:
+                    raise PermissionDenied(
+                        f"tenant: sharing the jobs of tenant {request.tenant!r} needs the scope {ADMIN!r}; "
+                        f"the caller {identity.subject!r} shares in its own tenant {identity.tenant!r} only"
+                    )
+            tenant = request.tenant or tenant
+            owner = ""  # every subject's jobs of the tenant
+        return new_grant(
+            tenant,
+            request.grantee,
+            level=level,
+            group=request.group,
+            label=request.label,
+            owner=owner,
+            created_by=identity.subject if identity is not None else "",
+        )
+
     async def ShareJob(self, request, context):
         try:
             identity = current_identity()
@@ -124,20 +158,13 @@ class SharingServicer(sharing_pb2_grpc.SharingServicer):
             level = MANAGE_LEVEL if request.manage else READ_LEVEL
             if request.job_id and request.label:
                 raise InvalidArgument("job_id", "name exactly one of job_id and label (key=value), not both")
+            if request.job_id and (request.tenant_wide or request.tenant):
+                field = "tenant_wide" if request.tenant_wide else "tenant"
+                raise InvalidArgument(field, "only with label: a job share names its job, whose tenant it is")
             if request.job_id:
                 grant = await self._job_grant(request, identity, level)
             else:
-                if not request.label:
-                    raise InvalidArgument("job_id", "name exactly one of job_id and label (key=value)")
-                grant = new_grant(
-                    identity.tenant if identity is not None else "",
-                    request.grantee,
-                    level=level,
-                    group=request.group,
-                    label=request.label,
-                    owner=identity.subject if identity is not None else "",
-                    created_by=identity.subject if identity is not None else "",
-                )
+                grant = self._label_grant(request, identity, level)
             if not grant.group and grant.owner and grant.grantee == grant.owner:
                 raise InvalidArgument("grantee", f"{grant.grantee!r} owns the shared jobs already")
             for existing in await self._grants.list_grants(grant.tenant, job_id=grant.job_id or None):

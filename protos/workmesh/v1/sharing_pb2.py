@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/sharing.proto\x12\x0bworkmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x05Share\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x0f\n\x07grantee\x18\x05 \x01(\t\x12\r\n\x05group\x18\x06 \x01(\x08\x12\x0e\n\x06manage\x18\x07 \x01(\x08\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x12\n\ncreated_by\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"`\n\x0fShareJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12\r\n\x05group\x18\x04 \x01(\x08\x12\x0e\n\x06manage\x18\x05 \x01(\x08\"#\n\x11ListSharesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x12ListSharesResponse\x12\"\n\x06shares\x18\x01 \x03(\x0b\x32\x12.workmesh.v1.Share\"\"\n\x0eUnshareRequest\x12\x10\n\x08share_id\x18\x01 \x01(\t2\xd2\x01\n\x07Sharing\x12<\n\x08ShareJob\x12\x1c.workmesh.v1.ShareJobRequest\x1a\x12.workmesh.v1.Share\x12M\n\nListShares\x12\x1e.workmesh.v1.ListSharesRequest\x1a\x1f.workmesh.v1.ListSharesResponse\x12:\n\x07Unshare\x12\x1b.workmesh.v1.UnshareRequest\x1a\x12.workmesh.v1.Shareb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/sharing.proto\x12\x0bworkmesh.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\xcb\x01\n\x05Share\x12\x10\n\x08share_id\x18\x01 \x01(\t\x12\x0e\n\x06tenant\x18\x02 \x01(\t\x12\x0e\n\x06job_id\x18\x03 \x01(\t\x12\r\n\x05label\x18\x04 \x01(\t\x12\x0f\n\x07grantee\x18\x05 \x01(\t\x12\r\n\x05group\x18\x06 \x01(\x08\x12\x0e\n\x06manage\x18\x07 \x01(\x08\x12\r\n\x05owner\x18\x08 \x01(\t\x12\x12\n\ncreated_by\x18\t \x01(\t\x12.\n\ncreated_at\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x85\x01\n\x0fShareJobRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\r\n\x05label\x18\x02 \x01(\t\x12\x0f\n\x07grantee\x18\x03 \x01(\t\x12\r\n\x05group\x18\x04 \x01(\x08\x12\x0e\n\x06manage\x18\x05 \x01(\x08\x12\x13\n\x0btenant_wide\x18\x06 \x01(\x08\x12\x0e\n\x06tenant\x18\x07 \x01(\t\"#\n\x11ListSharesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"8\n\x12ListSharesResponse\x12\"\n\x06shares\x18\x01 \x03(\x0b\x32\x12.workmesh.v1.Share\"\"\n\x0eUnshareRequest\x12\x10\n\x08share_id\x18\x01 \x01(\t2\xd2\x01\n\x07Sharing\x12<\n\x08ShareJob\x12\x1c.workmesh.v1.ShareJobRequest\x1a\x12.workmesh.v1.Share\x12M\n\nListShares\x12\x1e.workmesh.v1.ListSharesRequest\x1a\x1f.workmesh.v1.ListSharesResponse\x12:\n\x07Unshare\x12\x1b.workmesh.v1.UnshareRequest\x1a\x12.workmesh.v1.Shareb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -34,14 +34,14 @@ if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_SHARE']._serialized_start=76
   _globals['_SHARE']._serialized_end=279
-  _globals['_SHAREJOBREQUEST']._serialized_start=281
-  _globals['_SHAREJOBREQUEST']._serialized_end=377
-  _globals['_LISTSHARESREQUEST']._serialized_start=379
-  _globals['_LISTSHARESREQUEST']._serialized_end=414
-  _globals['_LISTSHARESRESPONSE']._serialized_start=416
-  _globals['_LISTSHARESRESPONSE']._serialized_end=472
-  _globals['_UNSHAREREQUEST']._serialized_start=474
-  _globals['_UNSHAREREQUEST']._serialized_end=508
-  _globals['_SHARING']._serialized_start=511
-  _globals['_SHARING']._serialized_end=721
+  _globals['_SHAREJOBREQUEST']._serialized_start=282
+  _globals['_SHAREJOBREQUEST']._serialized_end=415
+  _globals['_LISTSHARESREQUEST']._serialized_start=417
+  _globals['_LISTSHARESREQUEST']._serialized_end=452
+  _globals['_LISTSHARESRESPONSE']._serialized_start=454
+  _globals['_LISTSHARESRESPONSE']._serialized_end=510
+  _globals['_UNSHAREREQUEST']._serialized_start=512
+  _globals['_UNSHAREREQUEST']._serialized_end=546
+  _globals['_SHARING']._serialized_start=549
+  _globals['_SHARING']._serialized_end=759
 # @@protoc_insertion_point(module_scope)

@@ -34,18 +34,22 @@ class Share(_message.Message):
     def __init__(self, share_id: _Optional[str] = ..., tenant: _Optional[str] = ..., job_id: _Optional[str] = ..., label: _Optional[str] = ..., grantee: _Optional[str] = ..., group: _Optional[bool] = ..., manage: _Optional[bool] = ..., owner: _Optional[str] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class ShareJobRequest(_message.Message):
-    __slots__ = ("job_id", "label", "grantee", "group", "manage")
+    __slots__ = ("job_id", "label", "grantee", "group", "manage", "tenant_wide", "tenant")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     GRANTEE_FIELD_NUMBER: _ClassVar[int]
     GROUP_FIELD_NUMBER: _ClassVar[int]
     MANAGE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_WIDE_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     label: str
     grantee: str
     group: bool
     manage: bool
-    def __init__(self, job_id: _Optional[str] = ..., label: _Optional[str] = ..., grantee: _Optional[str] = ..., group: _Optional[bool] = ..., manage: _Optional[bool] = ...) -> None: ...
+    tenant_wide: bool
+    tenant: str
+    def __init__(self, job_id: _Optional[str] = ..., label: _Optional[str] = ..., grantee: _Optional[str] = ..., group: _Optional[bool] = ..., manage: _Optional[bool] = ..., tenant_wide: _Optional[bool] = ..., tenant: _Optional[str] = ...) -> None: ...
 
 class ListSharesRequest(_message.Message):
     __slots__ = ("job_id",)
