@@ -1,9 +1,10 @@
 """The step tree of a workflow job (issue 13) for ``workmesh job`` and ``workmesh demo``.
 
-A job's steps are read from its own events (``JobEvent.step``: each step's name, type and
-child job id, in the order started), then each child job with GetJob (status and times) and,
-recursively, its own steps. A step that ran again (it failed, and the job was retried) shows
-its latest child job.
+A job's steps are its child jobs, listed with ``ListJobs(parent_id=...)`` (one call per job in
+the tree, pages aside: each child's status, type and times come with the listing), and,
+recursively, their own steps; no job's events are read. Steps are shown in the order they were
+first started; a step that ran again (it failed, and the job was retried) shows its latest child
+job.
 """
 
 from __future__ import annotations
@@ -15,54 +16,74 @@ from rich.console import Console
 from rich.tree import Tree
 
 from workmesh.services.core.limits import STATUS_NAMES
-from workmesh.v1 import common_pb2, gateway_pb2
+from workmesh.v1 import gateway_pb2
 
 MAX_DEPTH = 16  # deeper than any gateway lets steps nest (WORKMESH_MAX_STEP_DEPTH): a loop guard
+PAGE_SIZE = 1000  # the gateway's largest ListJobs page
+# How to ask for a job's children, widest first: an admin sees every tenant's jobs, an operator
+# (jobs:manage) the tenant's, anybody else its own and those shared with it. A caller who may
+# not ask the wider way gets PERMISSION_DENIED and the next one is tried (authentication off:
+# the first one lists everything).
+_SCOPES = ("all_tenants", "tenant_wide", "shared")
 
 
-def step_children(stub, job: gateway_pb2.Job) -> list[tuple[str, str]]:
-    """(step name, child job id) of `job`'s steps, in the order they first started."""
-    if not job.last_seq:
-        return []
-    latest: dict[str, str] = {}
-    call = stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job.job_id), timeout=30)
-    try:
-        for event in call:
-            if event.WhichOneof("payload") == "step" and event.step.kind == common_pb2.StepEvent.KIND_STARTED:
-                latest[event.step.step_name] = event.step.child_job_id
-            if event.seq >= job.last_seq:  # the events stored when GetJob answered: a running job's stream goes on
-                break
-    finally:
-        call.cancel()
-    return list(latest.items())
+class _Lister:
+    """Lists child jobs, remembering which scope the caller may use."""
+
+    def __init__(self, stub) -> None:
+        self._stub = stub
+        self._scope = 0
+
+    def children(self, parent_id: str) -> list[gateway_pb2.Job]:
+        """The child jobs of `parent_id`, oldest first."""
+        while True:
+            try:
+                return self._all(parent_id, _SCOPES[self._scope])
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.PERMISSION_DENIED or self._scope == len(_SCOPES) - 1:
+                    raise
+                self._scope += 1
+
+    def _all(self, parent_id: str, scope: str) -> list[gateway_pb2.Job]:
+        jobs: list[gateway_pb2.Job] = []
+        token = ""
+        while True:
+            request = gateway_pb2.ListJobsRequest(parent_id=parent_id, page_size=PAGE_SIZE, page_token=token)
+            setattr(request, scope, True)
+            reply = self._stub.ListJobs(request, timeout=30)
+            jobs.extend(reply.jobs)
+            token = reply.next_page_token
+            if not token:
+                return jobs[::-1]  # listed newest first
+
+
+def step_children(stub, job: gateway_pb2.Job, lister: _Lister | None = None) -> list[gateway_pb2.Job]:
+    """The latest child job of each of `job`'s steps, in the order the steps first started."""
+    latest: dict[str, gateway_pb2.Job] = {}
+    for child in (lister or _Lister(stub)).children(job.job_id):
+        latest[child.step_name] = child  # a step keeps its first place, and shows its latest child
+    return list(latest.values())
 
 
 def _time(job: gateway_pb2.Job, name: str) -> str:
     return getattr(job, name).ToJsonString() if job.HasField(name) else ""
 
 
-def step_tree(stub, job: gateway_pb2.Job, depth: int = 0) -> list[dict[str, Any]]:
+def step_tree(stub, job: gateway_pb2.Job, depth: int = 0, lister: _Lister | None = None) -> list[dict[str, Any]]:
     """The steps of `job` as plain data: name, type, child job id, status, start/end/duration,
     and their own steps (``steps``)."""
     nodes: list[dict[str, Any]] = []
     if depth >= MAX_DEPTH:
         return nodes
-    for name, child_id in step_children(stub, job):
-        node: dict[str, Any] = {"step": name, "job_id": child_id}
-        try:
-            child = stub.GetJob(gateway_pb2.GetJobRequest(job_id=child_id), timeout=10)
-        except grpc.RpcError as exc:
-            if exc.code() != grpc.StatusCode.NOT_FOUND:
-                raise
-            node["status"] = "DELETED"
-            nodes.append(node)
-            continue
+    lister = lister or _Lister(stub)
+    for child in step_children(stub, job, lister):
+        node: dict[str, Any] = {"step": child.step_name, "job_id": child.job_id}
         node.update(workflow_type=child.workflow_type, status=STATUS_NAMES.get(child.status, "?"))
         node.update(started_at=_time(child, "started_at"), finished_at=_time(child, "finished_at"))
         if child.HasField("started_at") and child.HasField("finished_at"):
             span = child.finished_at.ToNanoseconds() - child.started_at.ToNanoseconds()
             node["duration_s"] = round(span / 1e9, 3)
-        node["steps"] = step_tree(stub, child, depth + 1)
+        node["steps"] = step_tree(stub, child, depth + 1, lister)
         nodes.append(node)
     return nodes
 

@@ -8,6 +8,7 @@ parent's owner."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -204,6 +205,24 @@ def test_steps_run_over_tls_with_the_attempts_capability_as_the_parents_owner(se
         listed = {j.job_id for j in stub.ListJobs(gateway_pb2.ListJobsRequest(page_size=100), timeout=10).jobs}
         assert set(children) <= listed
 
+    # workmesh job shows the owner its step tree: alice may list neither all tenants' jobs nor
+    # the tenant's (no admin, no jobs:manage), so the CLI lists the steps as her own.
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WORKMESH_TLS_", "WORKMESH_TOKEN"))}
+    shown = subprocess.run(
+        [sys.executable, "-m", "workmesh.services.cli", "job", job_id, "--json"]
+        + ["--gateway", mesh.gateway_address, "--ca", str(ca.pem), "--token", token],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert shown.returncode == 0, shown.stderr
+    tree = json.loads(shown.stdout)["steps"]
+    assert sorted(n["job_id"] for n in tree) == sorted(set(children))
+    assert all(n["status"] == "SUCCEEDED" and n["steps"] == [] for n in tree), tree
+
+    with tls_channel(mesh.gateway_address, ca, token) as channel:
+        stub = gateway_pb2_grpc.GatewayStub(channel)
         # A caller's token does not start steps, not even the owner's; nor a forged capability.
         refused = run_step(stub, job_id)
         assert refused.code() == grpc.StatusCode.PERMISSION_DENIED and "attempt's capability" in refused.details()
