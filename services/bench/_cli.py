@@ -24,6 +24,7 @@ from workmesh.services.bench._dispatch import bench_dispatch
 from workmesh.services.bench._estimate import bench_estimate
 from workmesh.services.bench._fairness import bench_fairness, scheduler_cost
 from workmesh.services.bench._http import bench_http
+from workmesh.services.bench._jobs_page import bench_jobs_page
 from workmesh.services.bench._progress import bench_progress
 from workmesh.services.bench._secure import secure_mesh
 from workmesh.services.bench._series import bench_series
@@ -47,6 +48,7 @@ def run(args) -> int:
         "fairness": fairness,
         "estimate": estimate,
         "steps": steps,
+        "jobs-page": jobs_page,
     }[args.bench]
     figures = runner(args)
     if args.json:
@@ -88,6 +90,15 @@ def steps(args) -> dict:
         "load_average_after": _load(),
         **figures,
     }
+
+
+def jobs_page(args) -> dict:
+    """The console's Jobs page requests with ``--jobs`` jobs in the store (services/bench/_jobs_page.py)."""
+    with tempfile.TemporaryDirectory(prefix="workmesh-bench-") as tmp:
+        url = store_url(args.store, args.database_url, Path(tmp))
+        if url == "memory://":
+            raise SystemExit("--store memory: the jobs are seeded into a SQL store the gateway then opens")
+        return {"store": args.store, **bench_jobs_page(url, Path(tmp), jobs=args.jobs, repeats=args.repeats)}
 
 
 def estimate(args) -> dict:

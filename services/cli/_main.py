@@ -320,6 +320,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres"
     )
     bt.add_argument("--json", action="store_true")
+    bj = bench.add_parser("jobs-page", help="the console's Jobs page requests (pages, filters) with many jobs stored")
+    bj.add_argument("--jobs", type=int, default=10_000)
+    bj.add_argument("--repeats", type=int, default=30, help="requests per figure")
+    bj.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
+    bj.add_argument(
+        "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres"
+    )
+    bj.add_argument("--json", action="store_true")
     bs = bench.add_parser("series", help="write and read a job's worth of time series")
     bs.add_argument("--store", choices=("parquet", "influx"), default="parquet")
     bs.add_argument("--components", type=int, default=1000)

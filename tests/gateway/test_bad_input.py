@@ -41,6 +41,10 @@ CASES = [
     ("ListJobs", g.ListJobsRequest(page_size=5000), Code.INVALID_ARGUMENT, ["page_size", "1000"]),
     ("ListJobs", g.ListJobsRequest(page_token="not-a-token"), Code.INVALID_ARGUMENT, ["page_token"]),
     ("ListJobs", g.ListJobsRequest(statuses=[42]), Code.INVALID_ARGUMENT, ["statuses"]),
+    ("ListJobs", g.ListJobsRequest(labels=["project"]), Code.INVALID_ARGUMENT, ["labels[0]", "key=value"]),
+    ("ListJobs", g.ListJobsRequest(labels=["a=1", "b c=2"]), Code.INVALID_ARGUMENT, ["labels[1]", "key 'b c'"]),
+    ("ListJobs", g.ListJobsRequest(owner="u" * 201), Code.INVALID_ARGUMENT, ["owner", "200"]),
+    ("ListJobs", g.ListJobsRequest(parent_id="p" * 65), Code.INVALID_ARGUMENT, ["parent_id", "64"]),
 ]
 
 

@@ -5,7 +5,7 @@
 | ``GET /v1/types`` | ListWorkflowTypes |
 | ``GET /v1/types:watch`` (SSE) | WatchWorkflowTypes |
 | ``POST /v1/jobs`` (body: SubmitJobRequest) | SubmitJob |
-| ``GET /v1/jobs?workflow_type=&statuses=&page_size=&page_token=`` | ListJobs |
+| ``GET /v1/jobs?workflow_type=&statuses=&owner=&labels=&parent_id=&page_size=&page_token=`` | ListJobs |
 | ``GET /v1/jobs/{job_id}`` | GetJob |
 | ``GET /v1/jobs/{job_id}/events`` (SSE; ``Last-Event-ID`` or ``after_seq``; ``queue_updates``) | WatchJob |
 | ``POST /v1/jobs/{job_id}:cancel`` (body: ``{"reason": ...}``, optional) | CancelJob |

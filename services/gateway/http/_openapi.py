@@ -115,7 +115,7 @@ def document(*, max_body_bytes: int) -> dict:
             },
             "get": {
                 "operationId": "ListJobs",
-                "summary": "Jobs, newest first, paged (gRPC ListJobs)",
+                "summary": "Jobs, newest first, paged, filtered server-side (gRPC ListJobs)",
                 "parameters": [
                     _query("workflow_type", s.field(list_jobs["workflow_type"])),
                     _query("statuses", s.field(list_jobs["statuses"])),
@@ -126,6 +126,18 @@ def document(*, max_body_bytes: int) -> dict:
                     _query("tenant_wide", {"type": "boolean"}),
                     _query("all_tenants", {"type": "boolean"}),
                     _query("shared", {"type": "boolean"}),
+                    # Filters that narrow what the caller may see, never widen it.
+                    _query("owner", {"type": "string", "maxLength": 200}, "only the jobs of this user"),
+                    _query(
+                        "labels",
+                        {
+                            "type": "array",
+                            "maxItems": 16,
+                            "items": {"type": "string", "pattern": "^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}=.*$"},
+                        },
+                        "key=value; a job must carry every label given",
+                    ),
+                    _query("parent_id", {"type": "string", "maxLength": 64}, "only the steps of this job"),
                 ],
                 "responses": {
                     "200": {"description": "a page", "content": _json(s.ref(g["ListJobsResponse"]))},
