@@ -349,8 +349,8 @@ def mesh_types_gone(stub, name: str, timeout: float = 30.0) -> None:
 
 
 def series(args) -> dict:
-    if args.variations < 1 or args.small_batches < 0:
-        raise SystemExit("--variations must be at least 1 and --small-batches not negative")
+    if args.variations < 1 or args.small_batches < 0 or args.reads < 1:
+        raise SystemExit("--variations and --reads must be at least 1 and --small-batches not negative")
     if args.small_batches:
         return asyncio.run(bench_small_batches(args.small_batches, components=args.components, steps=args.steps))
     return asyncio.run(
@@ -361,5 +361,6 @@ def series(args) -> dict:
             steps=args.steps,
             influx_url=args.influx_url,
             variations=args.variations,
+            reads=args.reads,
         )
     )

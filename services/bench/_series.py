@@ -105,6 +105,7 @@ async def bench_series(
     direct: bool = True,
     worker: bool = True,
     variations: int = 1,
+    reads: int = 1,
     out: Callable[[str], None] = print,
 ) -> dict:
     """Write components x fields x steps values through a results service process, read one field back.
@@ -118,6 +119,8 @@ async def bench_series(
             SeriesWriter itself (the results service alone).
         variations: with more than 1, also write that many jobs minus one more and read one
             field of all of them in one aligned comparison read (compare_s, compare_values).
+        reads: how many times each read is made (on a shared machine one read is noisy);
+            read_s and compare_s are then the median, read_runs_s and compare_runs_s every run.
         out: where the human-readable lines go.
 
     Returns:
@@ -127,6 +130,8 @@ async def bench_series(
     """
     if store not in ("parquet", "influx"):
         raise ValueError(f"store must be parquet or influx, got {store!r}")
+    if reads < 1:
+        raise ValueError(f"reads must be at least 1, got {reads}")
     values = components * fields * steps
     figures: dict = {
         "store": store,
@@ -161,7 +166,7 @@ async def bench_series(
             "PYTHONUNBUFFERED": "1",
         }
         run = _through_worker if worker else _through_client
-        figures.update(await run(stack, tmp, env, components, fields, steps, variations))
+        figures.update(await run(stack, tmp, env, components, fields, steps, variations, reads))
         write_s, read_s = figures["write_s"], figures["read_s"]
         figures.update(values_per_s=values / write_s, total_s=write_s + read_s)
         out(f"store {store}: {components} components x {fields} fields x {steps} steps = {values:,} values")
@@ -169,7 +174,10 @@ async def bench_series(
             f"write through the results service ({figures['via']}): {write_s:.2f} s, "
             f"{values / write_s / 1e6:.2f} M values/s"
         )
-        out(f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)")
+        out(
+            f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)"
+            + _runs(figures["read_runs_s"])
+        )
         out(
             f"total: {write_s + read_s:.2f} s; results service peak RSS: "
             f"{figures['server_peak_rss_bytes'] / 2**20:.0f} MiB"
@@ -177,8 +185,9 @@ async def bench_series(
         if variations > 1:
             out(
                 f"compare field f0 of {variations} variations x {components} components (aligned on time): "
-                f"{figures['compare_s']:.3f} s ({figures['compare_values']:,} values); results service peak RSS "
-                f"then: {figures['compare_peak_rss_bytes'] / 2**20:.0f} MiB (the extra jobs written in "
+                f"{figures['compare_s']:.3f} s ({figures['compare_values']:,} values)"
+                f"{_runs(figures['compare_runs_s'])}; results service peak RSS then: "
+                f"{figures['compare_peak_rss_bytes'] / 2**20:.0f} MiB (the extra jobs written in "
                 f"{figures['variations_write_s']:.1f} s)"
             )
         if measure_direct:
@@ -194,7 +203,14 @@ async def bench_series(
 
 
 async def _through_worker(
-    stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
+    stack: contextlib.ExitStack,
+    tmp: Path,
+    env: dict,
+    components: int,
+    fields: int,
+    steps: int,
+    variations: int = 1,
+    reads: int = 1,
 ) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
     mesh = stack.enter_context(
@@ -203,10 +219,10 @@ async def _through_worker(
     results = next(p for p in mesh.processes if p.name == "results")
     job, result, write_s = await _run_job(mesh.gateway_address, components, fields, steps)
     async with ResultsClient(mesh.results_address, timeout=600) as client:
-        figures = await _read_back(client, job, result.series, components, fields, steps)
+        figures = await _read_back(client, job, result.series, components, fields, steps, reads)
         figures["server_peak_rss_bytes"] = _rss_peak(results.popen.pid)
         if variations > 1:
-            figures.update(await compare_variations(client, job, variations, components, fields, steps))
+            figures.update(await compare_variations(client, job, variations, components, fields, steps, reads))
             figures["compare_peak_rss_bytes"] = _rss_peak(results.popen.pid)
         await client.delete(job)
     return {
@@ -218,7 +234,14 @@ async def _through_worker(
 
 
 async def _through_client(
-    stack: contextlib.ExitStack, tmp: Path, env: dict, components: int, fields: int, steps: int, variations: int = 1
+    stack: contextlib.ExitStack,
+    tmp: Path,
+    env: dict,
+    components: int,
+    fields: int,
+    steps: int,
+    variations: int = 1,
+    reads: int = 1,
 ) -> dict:
     """This process writes through a SeriesWriter to a results service process of its own."""
     port = _free_port()
@@ -238,27 +261,38 @@ async def _through_client(
         handler_s, handler_cpu_s = time.perf_counter() - began, time.process_time() - cpu
         refs = await writer.close()
         write_s = time.perf_counter() - began
-        figures = await _read_back(client, job, refs, components, fields, steps)
+        figures = await _read_back(client, job, refs, components, fields, steps, reads)
         figures["server_peak_rss_bytes"] = _rss_peak(server.pid)
         if variations > 1:
-            figures.update(await compare_variations(client, job, variations, components, fields, steps))
+            figures.update(await compare_variations(client, job, variations, components, fields, steps, reads))
             figures["compare_peak_rss_bytes"] = _rss_peak(server.pid)
         await client.delete(job)
     return {"write_s": write_s, "handler_s": handler_s, "handler_cpu_s": handler_cpu_s, **figures}
 
 
-async def _read_back(client: ResultsClient, job: str, refs, components: int, fields: int, steps: int) -> dict:
-    """Read field f0 of every component; check that everything written is there."""
-    began = time.perf_counter()
-    read = await client.read(job, fields=["f0"])
-    read_s = time.perf_counter() - began
+async def _read_back(
+    client: ResultsClient, job: str, refs, components: int, fields: int, steps: int, reads: int = 1
+) -> dict:
+    """Read field f0 of every component `reads` times; check that everything written is there."""
+    runs = []
+    for _ in range(reads):
+        began = time.perf_counter()
+        read = await client.read(job, fields=["f0"])
+        runs.append(time.perf_counter() - began)
     read_values = sum(len(s.timestamps) for s in read)
     stored = sum(ref.count for ref in refs)
     if len(refs) != components * fields or read_values != components * steps or stored != components * fields * steps:
         raise RuntimeError(
             f"benchmark data incomplete: {len(refs)} refs of {stored:,} values, {read_values:,} values read"
         )
-    return {"read_s": read_s, "read_values": read_values}
+    return {"read_s": float(np.median(runs)), "read_runs_s": runs, "read_values": read_values}
+
+
+def _runs(runs: list[float]) -> str:
+    """`` (median of N: a, b, c s)`` when a read was made more than once."""
+    if len(runs) < 2:
+        return ""
+    return f" (median of {len(runs)}: {', '.join(f'{r:.3f}' for r in runs)} s)"
 
 
 async def _run_job(gateway: str, components: int, fields: int, steps: int) -> tuple[str, common_pb2.JobResult, float]:

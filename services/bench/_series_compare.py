@@ -40,9 +40,12 @@ async def write_variation(writer: SeriesWriter, variation: int, components: int,
 
 
 async def compare_variations(
-    client: ResultsClient, first_job: str, variations: int, components: int, fields: int, steps: int
+    client: ResultsClient, first_job: str, variations: int, components: int, fields: int, steps: int, reads: int = 1
 ) -> dict:
-    """Write variations 2..N next to `first_job`, read field f0 of all N aligned; delete the extra jobs."""
+    """Write variations 2..N next to `first_job`, read field f0 of all N aligned `reads` times; delete the extra jobs.
+
+    compare_s is the median of the reads, compare_runs_s every read.
+    """
     jobs = [first_job] + [f"{first_job}-v{i}" for i in range(1, variations)]
     began = time.perf_counter()
     for i, job in enumerate(jobs[1:], start=1):
@@ -51,9 +54,11 @@ async def compare_variations(
         await writer.close()
     written_s = time.perf_counter() - began
     try:
-        began = time.perf_counter()
-        read = await client.read(jobs, fields=["f0"])
-        compare_s = time.perf_counter() - began
+        runs = []
+        for _ in range(reads):
+            began = time.perf_counter()
+            read = await client.read(jobs, fields=["f0"])
+            runs.append(time.perf_counter() - began)
         values = sum(len(s.timestamps) for s in read)
         by_key: dict[tuple, list] = {}
         for series in read:
@@ -67,7 +72,13 @@ async def compare_variations(
     finally:
         for job in jobs[1:]:
             await client.delete(job)
-    return {"variations": variations, "compare_s": compare_s, "compare_values": values, "variations_write_s": written_s}
+    return {
+        "variations": variations,
+        "compare_s": float(np.median(runs)),
+        "compare_runs_s": runs,
+        "compare_values": values,
+        "variations_write_s": written_s,
+    }
 
 
 async def bench_small_batches(

@@ -347,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help="instead: read a job written in N small batches before and after compaction",
     )
+    bs.add_argument(
+        "--reads", type=int, default=1, metavar="N", help="make each read N times and report the median and every run"
+    )
     bs.add_argument("--json", action="store_true")
     return parser
 

@@ -18,9 +18,12 @@ def test_bench_parquet_small():
 def test_bench_parquet_variations_and_small_batches():
     lines: list[str] = []
     figures = run(
-        bench_series("parquet", components=3, fields=2, steps=48, variations=3, worker=False, out=lines.append)
+        bench_series("parquet", components=3, fields=2, steps=48, variations=3, reads=3, worker=False, out=lines.append)
     )
     assert figures["compare_values"] == 3 * 3 * 48 and figures["compare_s"] > 0
+    assert len(figures["read_runs_s"]) == 3 and len(figures["compare_runs_s"]) == 3
+    assert figures["compare_s"] == sorted(figures["compare_runs_s"])[1]
+    assert any("median of 3" in line for line in lines)
     assert any("compare field f0 of 3 variations" in line for line in lines)
     small = run(bench_small_batches(30, components=3, steps=48, out=lines.append))
     assert (small["batches"], small["parts_before"], small["parts_after"]) == (30, 30, 1)
