@@ -38,6 +38,7 @@ from workmesh.services.gateway._convert import (
     page_token,
     parse_page_token,
 )
+from workmesh.services.gateway._feeds import JobFeeds
 from workmesh.services.gateway._list_jobs import list_selectors
 from workmesh.services.gateway._queue_service import (
     QueueServiceMixin,
@@ -46,18 +47,19 @@ from workmesh.services.gateway._queue_service import (
     owner_labels,
     set_owner_fields,
 )
-from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
+from workmesh.services.gateway._queue_watch import QueueWatch
 from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._retry import MAX_KEY_LENGTH, retry_job
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway._step_access import StepAccess
 from workmesh.services.gateway._steps import StepLimits, Steps, cascade
+from workmesh.services.gateway._watch import Watches
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.discovery._versions import VERSION_LABEL, parse_requirement, version_of
 from workmesh.services.gateway.dispatch._dispatcher import Dispatcher
 from workmesh.services.gateway.dispatch._policy import effective_max_attempts
 from workmesh.services.gateway.notify import NotifyConfig, request_targets
-from workmesh.services.gateway.store import TERMINAL, AuditLog, JobRecord, JobStore
+from workmesh.services.gateway.store import AuditLog, JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers.params import validate_params
 
@@ -65,7 +67,6 @@ log = logging.getLogger("workmesh.gateway")
 
 MAX_PAGE_SIZE = 1000
 DEFAULT_PAGE_SIZE = 100
-MAX_SEQ = 2**63 - 1
 LIST_PAGE_BYTES = 3 * 1024 * 1024  # below gRPC's default 4 MiB receive limit of clients
 # Longer than any computation this platform is for; every deadline computed from it stays a
 # valid datetime and Timestamp.
@@ -95,37 +96,6 @@ def _unary(method):
             await abort(context, exc)
 
     return wrapper
-
-
-async def _peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:
-    """(last_seq, terminal) of a job, or None when unknown — from memory when the store can."""
-    peek = getattr(store, "peek", None)
-    if peek is not None:
-        return await peek(job_id)
-    record = await store.get(job_id)
-    return None if record is None else (record.last_seq, record.terminal)
-
-
-async def _ends_here(store: JobStore, job_id: str, events: list, i: int) -> bool:
-    """Whether the terminal status ``events[i]`` is where the job's stream ends: not where a
-    retry (``RetryJob``, a new attempt of the same job) went on from."""
-    if any(e.WhichOneof("payload") == "status" for e in events[i + 1 :]):
-        return False
-    state = await _peek(store, job_id)
-    if state is None:
-        return True
-    last_seq, terminal = state
-    if not terminal:
-        return False  # retried meanwhile: QUEUED again
-    seen = events[-1].seq
-    while last_seq > seen:  # ended again after a retry, beyond this batch (rare)
-        more = await store.events(job_id, seen)
-        if not more:
-            break
-        if any(e.WhichOneof("payload") == "status" for e in more):
-            return False
-        seen = more[-1].seq
-    return True
 
 
 def _job_id(request) -> str:
@@ -172,6 +142,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._dispatcher = dispatcher
         self._watch_idle = watch_idle
         self._queue_watch = QueueWatch(dispatcher.queue, self._versions)
+        self._feeds = JobFeeds(store, watch_idle)
+        self._watches = Watches(store, self._feeds, self._queue_watch, self._grants)
         self._steps = Steps(
             store,
             self.submit,
@@ -319,10 +291,12 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         )
 
     async def WatchJob(self, request, context):
+        # A coroutine writing each event's bytes (serialized once by the job's feed), not a
+        # generator of messages: no serialization and no generator hop per event and watcher.
         try:
-            async for batch in self.watch_batches(request):
-                for event in batch:
-                    yield event
+            async for batch in self._watches.entries(_job_id(request), request.after_seq, request.queue_updates):
+                for entry in batch:
+                    await context.write(entry.data)
         except WorkmeshError as exc:
             await abort(context, exc)
 
@@ -333,52 +307,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         Raises:
             WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
         """
-        job_id = _job_id(request)
-        after = request.after_seq
-        if after > MAX_SEQ:
-            raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
-        store = self._store
-        await visible_job(store.get, job_id, READ, self._grants)
-        events = await store.events(job_id, after)
-        last_seq, unknown = after, f"job_id: no job {job_id!r}"
-        watcher = self._queue_watch.watch(job_id) if request.queue_updates else None
-        try:
-            while True:
-                if not events:
-                    state = await _peek(store, job_id)
-                    if state is None:
-                        raise NotFound(unknown)
-                    last_seq, terminal = state
-                    if terminal and after >= last_seq:
-                        return  # ended (the client may have asked to start after its last event)
-                for i, event in enumerate(events):
-                    if (
-                        event.WhichOneof("payload") == "status"
-                        and event.status.status in TERMINAL
-                        and await _ends_here(store, job_id, events, i)
-                    ):
-                        yield events[: i + 1]
-                        return
-                if events:
-                    yield events
-                    after = last_seq = events[-1].seq
-                    if events[-1].WhichOneof("payload") == "notification":
-                        # Only after the terminal status: once caught up the stream ends at the
-                        # top instead of waiting for an event that will not come.
-                        events = await store.events(job_id, after)
-                        continue
-                unknown = f"job_id: job {job_id!r} was deleted"
-                if watcher is None:
-                    # Woken by the job's next event, even when the client asked for events beyond it.
-                    await store.wait(job_id, min(after, last_seq), self._watch_idle)
-                else:
-                    if (place := self._queue_watch.take(watcher)) is not None:
-                        yield [queue_event(after, place)]
-                    await watcher.wait(store.wait(job_id, min(after, last_seq), self._watch_idle))
-                events = await store.events(job_id, after)
-        finally:
-            if watcher is not None:
-                self._queue_watch.unwatch(watcher)
+        async for batch in self._watches.entries(_job_id(request), request.after_seq, request.queue_updates):
+            yield [entry.event() for entry in batch]
 
     @_unary
     async def GetJob(self, request, context):

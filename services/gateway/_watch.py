@@ -1,0 +1,120 @@
+"""WatchJob's stream: the job's events after ``after_seq``, then live ones, up to its end.
+
+The events come as :class:`~workmesh.services.gateway._feeds.Entry` lists from the job's shared
+feed (one reader and one serialization per event for all its watchers): the gRPC stream writes
+each entry's bytes as they are, the HTTP API parses them for its JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from workmesh.services.core.auth import GrantStore
+from workmesh.services.core.errors import InvalidArgument, NotFound
+from workmesh.services.gateway._access import READ, visible_job
+from workmesh.services.gateway._feeds import (
+    NOTIFICATION,
+    STATUS,
+    TERMINAL_STATUS,
+    Entry,
+    JobFeeds,
+    entry_of,
+    peek,
+)
+from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
+from workmesh.services.gateway.store import JobStore
+
+MAX_SEQ = 2**63 - 1
+
+
+async def _ends_here(store: JobStore, job_id: str, entries: list[Entry], i: int) -> bool:
+    """Whether the terminal status ``entries[i]`` is where the job's stream ends: not where a
+    retry (``RetryJob``, a new attempt of the same job) went on from."""
+    if any(e.kind in (STATUS, TERMINAL_STATUS) for e in entries[i + 1 :]):
+        return False
+    state = await peek(store, job_id)
+    if state is None:
+        return True
+    last_seq, terminal = state
+    if not terminal:
+        return False  # retried meanwhile: QUEUED again
+    seen = entries[-1].seq
+    while last_seq > seen:  # ended again after a retry, beyond this batch (rare)
+        more = await store.events(job_id, seen)
+        if not more:
+            break
+        if any(e.WhichOneof("payload") == "status" for e in more):
+            return False
+        seen = more[-1].seq
+    return True
+
+
+class Watches:
+    """The WatchJob streams of one gateway.
+
+    Args:
+        store: the job store.
+        feeds: the shared per-job readers.
+        queue_watch: queue places for streams that ask for them.
+        grants: sharing grants (None: the store keeps none).
+    """
+
+    def __init__(self, store: JobStore, feeds: JobFeeds, queue_watch: QueueWatch, grants: GrantStore | None) -> None:
+        self._store = store
+        self._feeds = feeds
+        self._queue_watch = queue_watch
+        self._grants = grants
+
+    async def entries(self, job_id: str, after: int, queue_updates: bool) -> AsyncIterator[list[Entry]]:
+        """The stream of `job_id` after seq `after`, in the lists its entries become available
+        in; it ends after the job's terminal event.
+
+        Raises:
+            WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
+        """
+        if after > MAX_SEQ:
+            raise InvalidArgument("after_seq", "must be below 2^63 (event numbers are signed 64-bit)")
+        store = self._store
+        await visible_job(store.get, job_id, READ, self._grants)
+        unknown = f"job_id: no job {job_id!r}"
+        state = await peek(store, job_id)
+        if state is None:
+            raise NotFound(unknown)
+        feed = self._feeds.open(job_id, state[0])
+        watcher = self._queue_watch.watch(job_id) if queue_updates else None
+        try:
+            entries = await feed.read(after)
+            last_seq = after
+            while True:
+                if not entries:
+                    state = await peek(store, job_id)
+                    if state is None:
+                        raise NotFound(unknown)
+                    last_seq, terminal = state
+                    if terminal and after >= last_seq:
+                        return  # ended (the client may have asked to start after its last event)
+                for i, entry in enumerate(entries):
+                    if entry.kind == TERMINAL_STATUS and await _ends_here(store, job_id, entries, i):
+                        yield entries[: i + 1]
+                        return
+                if entries:
+                    yield entries
+                    after = last_seq = entries[-1].seq
+                    if entries[-1].kind == NOTIFICATION:
+                        # Only after the terminal status: once caught up the stream ends at the
+                        # top instead of waiting for an event that will not come.
+                        entries = await feed.read(after)
+                        continue
+                unknown = f"job_id: job {job_id!r} was deleted"
+                # Woken by the job's next event, even when the client asked for events beyond it.
+                if watcher is None:
+                    await feed.wait(min(after, last_seq))
+                else:
+                    if (place := self._queue_watch.take(watcher)) is not None:
+                        yield [entry_of(queue_event(after, place))]
+                    await watcher.wait(feed.wait(min(after, last_seq)))
+                entries = await feed.read(after)
+        finally:
+            if watcher is not None:
+                self._queue_watch.unwatch(watcher)
+            self._feeds.close(feed)
