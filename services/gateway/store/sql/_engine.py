@@ -8,6 +8,7 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -133,11 +134,15 @@ def is_transient(exc: BaseException) -> bool:
     """Whether a database error may pass on a new connection or a later try.
 
     Lost connections, a database shutting down or starting up, deadlocks and serialization
-    failures between replicas, and SQLite's "database is locked".
+    failures between replicas, and SQLite's "database is locked" (as SQLAlchemy classifies
+    them; psycopg's own errors alike: its OperationalError covers deadlocks and serialization
+    failures too).
     """
     if isinstance(exc, sqlite3.Error):  # from the statements that bypass SQLAlchemy (_sql_lite)
         message = str(exc).lower()
         return isinstance(exc, sqlite3.OperationalError) and ("locked" in message or "busy" in message)
+    if isinstance(exc, psycopg.Error):  # from the statements run on psycopg itself (_pipeline)
+        return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError))
     if isinstance(exc, sa_exc.DBAPIError):
         if exc.connection_invalidated:
             return True

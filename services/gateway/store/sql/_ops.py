@@ -23,7 +23,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import AttemptRecord, AuditEntry, JobRecord, JobUpdate
-from workmesh.services.gateway.store.sql._audit import INSERT_AUDIT_SQLITE, audit_log, audit_row
+from workmesh.services.gateway.store.sql._audit import AUDIT_COLUMNS, INSERT_AUDIT_SQLITE, audit_log, audit_row
+from workmesh.services.gateway.store.sql._pipeline import Query, pg_sql
 from workmesh.services.gateway.store.sql._schema import (
     ACTIVE,
     TERMINAL_STATUSES,
@@ -124,6 +125,20 @@ class Batch:
             conn.execute(_INSERT_EVENTS, self._event_rows)
         self._event_rows = []
 
+    def pg_queries(self) -> list[Query]:
+        """PostgreSQL: the audit entries and events collected so far as queries (emptied here),
+        for a pipelined commit to send with COMMIT; the same inserts :meth:`flush_events` runs."""
+        queries = []
+        if self._audit_rows:
+            params = {name: [row[name] for row in self._audit_rows] for name in AUDIT_COLUMNS}
+            queries.append(Query(_INSERT_AUDIT_PG, params))
+            self._audit_rows = []
+        if self._event_rows:
+            params = {name: [row[name] for row in self._event_rows] for name in _EVENT_COLUMNS}
+            queries.append(Query(_INSERT_EVENTS_PG_SQL, params))
+            self._event_rows = []
+        return queries
+
     def insert(self, table: sa.Table) -> Any:
         return (postgresql.insert if self.dialect == "postgresql" else sqlite.insert)(table)
 
@@ -146,6 +161,13 @@ _EVENT_COLUMNS = ("job_id", "seq", "kind", "time", "payload")
 _INSERT_EVENTS_PG = sa.text(
     "INSERT INTO job_events (job_id, seq, kind, time, payload) SELECT * FROM unnest(CAST(:job_id AS varchar[]),"
     " CAST(:seq AS bigint[]), CAST(:kind AS varchar[]), CAST(:time AS timestamptz[]), CAST(:payload AS bytea[]))"
+)
+_INSERT_EVENTS_PG_SQL = pg_sql(_INSERT_EVENTS_PG)
+_AUDIT_TYPES = ("float8", "varchar", "varchar", "varchar", "varchar", "varchar", "text")  # of AUDIT_COLUMNS
+_INSERT_AUDIT_PG = (
+    f"INSERT INTO audit_log ({', '.join(AUDIT_COLUMNS)}) SELECT * FROM unnest("
+    + ", ".join(f"CAST(%({c})s AS {t}[])" for c, t in zip(AUDIT_COLUMNS, _AUDIT_TYPES, strict=True))
+    + ")"
 )
 
 

@@ -28,13 +28,20 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 import sqlalchemy as sa
+from psycopg import pq
 
 from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.store.sql import _lite as lite
 from workmesh.services.gateway.store.sql._engine import WRITER_OPTION, close_quietly, is_transient, store_error
-from workmesh.services.gateway.store.sql._fold import run_appends, run_creates
-from workmesh.services.gateway.store.sql._fold_attempts import run_end_attempts, run_start_attempts
+from workmesh.services.gateway.store.sql._fold import plan_appends, plan_creates, run_appends, run_creates
+from workmesh.services.gateway.store.sql._fold_attempts import (
+    plan_end_attempts,
+    plan_start_attempts,
+    run_end_attempts,
+    run_start_attempts,
+)
 from workmesh.services.gateway.store.sql._ops import Append, Batch, Create, EndAttempt, StartAttempt, marker_committed
+from workmesh.services.gateway.store.sql._pipeline import Plan, commit_pipelined, driver_connection
 
 log = logging.getLogger(__name__)
 _STOP = object()
@@ -44,6 +51,13 @@ _FOLDS: dict[type, Callable[[sa.Connection, Batch, list[Any]], list[tuple[Any, b
     Create: run_creates,
     StartAttempt: run_start_attempts,
     EndAttempt: run_end_attempts,
+}
+# The same folds as plans, for a batch made of nothing else (pipelined: two round trips).
+_PLANS: dict[type, Callable[[Batch, list[Any]], Plan]] = {
+    Append: plan_appends,
+    Create: plan_creates,
+    StartAttempt: plan_start_attempts,
+    EndAttempt: plan_end_attempts,
 }
 
 
@@ -178,6 +192,8 @@ class Committer:
             delay = min(delay * 2, 1.0)
 
     def _commit_once(self, conn: sa.Connection, requests: list[Request]) -> dict[str, int]:
+        if conn.dialect.name == "postgresql" and all(type(r.op) in _PLANS for r in requests):
+            return self._commit_pipelined(conn, requests)
         # SQLite: the hot operations run as plain sqlite3 statements in the same transaction.
         # The transaction is begun and committed on the sqlite3 connection itself (what
         # SQLAlchemy would do, minus its per-transaction cost); an operation run through
@@ -227,12 +243,48 @@ class Committer:
         try:
             if conn.in_transaction():
                 conn.commit()
+            elif fold and driver_connection(conn).info.transaction_status != pq.TransactionStatus.IDLE:
+                driver_connection(conn).commit()  # only folds ran, on psycopg itself (_pipeline.drive)
             if raw is not None and raw.in_transaction:
                 raw.commit()
         except Exception as exc:
             if batch.marker is not None and is_transient(exc):
                 raise _CommitUnknown(batch.marker) from exc
             raise
+        self.commits += 1
+        return batch.touched
+
+    def _commit_pipelined(self, conn: sa.Connection, requests: list[Request]) -> dict[str, int]:
+        """PostgreSQL, a batch of folds only: one transaction in two round trips (``_pipeline``)."""
+        batch = Batch("postgresql")
+        runs: list[list[Request]] = []
+        starts: list[Request] = []
+        ends: list[Request] = []
+        for request in requests:  # the order of _commit_once: runs of one type, attempts last
+            if isinstance(request.op, StartAttempt):
+                starts.append(request)
+            elif isinstance(request.op, EndAttempt):
+                ends.append(request)
+            elif runs and type(runs[-1][0].op) is type(request.op):
+                runs[-1].append(request)
+            else:
+                runs.append([request])
+        runs += [run for run in (starts, ends) if run]
+
+        def before_commit(outcomes: list[list[tuple[Any, bool]]]) -> list:
+            for run, run_outcomes in zip(runs, outcomes, strict=True):
+                for request, (outcome, failed) in zip(run, run_outcomes, strict=False):
+                    request.outcome, request.failed = outcome, failed
+            self._last_touched = batch.touched  # what a commit found done after all returns
+            if self._notify is not None and batch.touched:  # folds delete nothing: no statement here
+                self._notify(conn, batch.touched)
+            return batch.pg_queries()
+
+        def on_commit_error(exc: BaseException) -> BaseException:
+            return _CommitUnknown(batch.marker) if batch.marker is not None and is_transient(exc) else exc
+
+        plans = [_PLANS[type(run[0].op)](batch, [request.op for request in run]) for run in runs]
+        commit_pipelined(conn, plans, before_commit=before_commit, on_commit_error=on_commit_error)
         self.commits += 1
         return batch.touched
 
@@ -257,6 +309,12 @@ class Committer:
                     raw = lite.sqlite_connection(self._conn)
                     if raw.in_transaction:  # begun by _commit_once, unknown to SQLAlchemy
                         raw.rollback()
+                else:
+                    pg = driver_connection(self._conn)
+                    if pg.broken or pg.closed:
+                        raise ConnectionError("connection lost")
+                    if pg.info.transaction_status != pq.TransactionStatus.IDLE:
+                        pg.rollback()  # begun by the folds on psycopg itself, unknown to SQLAlchemy
                 return
             except Exception:  # noqa: BLE001 - the connection is gone after all
                 pass
