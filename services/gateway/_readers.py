@@ -16,7 +16,7 @@ import grpc
 from workmesh.services.clients._errors import from_rpc_error
 from workmesh.services.core.auth import CAPABILITY_METADATA
 from workmesh.services.core.errors import InvalidArgument, NotFound, Unavailable
-from workmesh.services.gateway._access import SHARE, check_job
+from workmesh.services.gateway._access import SHARE, visible_job
 from workmesh.services.gateway._audit import record_action
 from workmesh.v1 import results_pb2
 
@@ -27,10 +27,11 @@ async def series_reader(servicer, request, context, *, revoke: bool):
     """Grant (or with `revoke`, remove) an external reader of ``request.job_id``."""
     if not request.job_id:
         raise InvalidArgument("job_id", "must not be empty")
-    record = await servicer._store.get(request.job_id)
+    # An external reader is a share; the scope is checked before the job is read (visible_job).
+    get = servicer._store.get
+    record = await visible_job(get, request.job_id, SHARE, servicer._grants) or await get(request.job_id)
     if record is None:
         raise NotFound(f"job_id: no job {request.job_id!r}")
-    await check_job(record, SHARE, servicer._grants)  # an external reader is a share
     cleaner = servicer._delete_series
     connect = getattr(cleaner, "connect", None)
     if connect is None:

@@ -25,7 +25,6 @@ from workmesh.services.core.telemetry import current_trace_id, current_tracepare
 from workmesh.services.gateway._access import (
     MANAGE,
     READ,
-    check_job,
     list_filter,
     owned_key,
     scan_visible,
@@ -313,10 +312,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def GetJob(self, request, context):
         job_id = _job_id(request)
-        record = await self._store.get(job_id)
+        # The scope first, then the job (visible_job): the answer to a caller without jobs:read
+        # is the same for a job that exists and one that does not.
+        record = await visible_job(self._store.get, job_id, READ, self._grants) or await self._store.get(job_id)
         if record is None:
             raise NotFound(f"job_id: no job {job_id!r}")
-        await check_job(record, READ, self._grants)
         job = set_owner_fields(job_to_proto(record), self._dispatcher.queue, self._versions())
         if job.HasField("queue"):
             job.queue.waiting = self._dispatcher.waiting(job_id)

@@ -34,8 +34,13 @@ def jwks(*pairs: KeyPair) -> dict:
     return {"keys": [p.jwk for p in pairs]}
 
 
+# Four hours: the callers' tables are made when their modules are imported, and a full test run
+# (collection first) reaches the last of them well after the five minutes this once was.
+TTL = 4 * 3600
+
+
 def claims(
-    sub: str = "alice", tenant: str = "acme", scope: str = "types:read jobs:read jobs:submit", ttl: float = 300, **extra
+    sub: str = "alice", tenant: str = "acme", scope: str = "types:read jobs:read jobs:submit", ttl: float = TTL, **extra
 ) -> dict:
     now = int(time.time())
     return {"sub": sub, "tenant": tenant, "scope": scope, "iat": now, "exp": now + int(ttl), **extra}

@@ -1,7 +1,8 @@
-"""Every Gateway RPC, streams included, walked with: no token, a token of another tenant, one of
-the same tenant without a grant, one without the scope, the job's owner, one with the scope
-(jobs:manage) and admin — each asserting its status. Plus what ListJobs, SubmitJob's owner and
-idempotency keys, and GetQueue show to whom."""
+"""The Gateway RPCs on jobs, streams included, walked in-process with: no token, a token of
+another tenant, one of the same tenant without a grant, one without the scope, the job's owner,
+one with the scope (jobs:manage) and admin — each asserting its status, on a fresh job per row.
+Plus what ListJobs, SubmitJob's owner and idempotency keys, and GetQueue show to whom. (Every
+RPC of every service: test_rpc_table.py.)"""
 
 from __future__ import annotations
 
