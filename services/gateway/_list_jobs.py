@@ -12,9 +12,9 @@ import re
 
 from workmesh.services.core.errors import InvalidArgument
 from workmesh.services.gateway._queue_service import MAX_OWNER_LENGTH
-from workmesh.services.gateway.dispatch._jobqueue import USER_LABEL
+from workmesh.services.gateway.dispatch._jobqueue import TENANT_LABEL, USER_LABEL
 
-__all__ = ["MAX_LABEL_SELECTORS", "list_selectors"]
+__all__ = ["MAX_LABEL_SELECTORS", "list_selectors", "within_scope"]
 
 MAX_LABEL_SELECTORS = 16
 _MAX_VALUE = 1024
@@ -60,3 +60,30 @@ def list_selectors(request) -> tuple[dict[str, str], str | None]:
     if parent_id is not None and len(parent_id) > _MAX_JOB_ID:
         raise InvalidArgument("parent_id", f"must be at most {_MAX_JOB_ID} characters (a job id)")
     return wanted, parent_id
+
+
+def within_scope(
+    wanted: dict[str, str], identity, *, tenant_wide: bool, all_tenants: bool, shared: bool
+) -> dict[str, str] | None:
+    """`wanted` plus the owner labels the caller's scope implies, so that the job store skips the
+    jobs the caller may not see instead of the gateway reading and dropping them: the caller's
+    tenant, and its own user unless ``tenant_wide`` or ``shared`` (jobs of others in the tenant)
+    are asked for. Nothing for ``all_tenants`` or with authentication off (`identity` None).
+
+    Only narrows to what ``_access.list_filter`` keeps anyway (it still decides); an empty tenant
+    or subject stays out (an absent label is no store filter). None: the filters contradict the
+    scope (e.g. another owner without tenant_wide or shared), so no job can match.
+    """
+    if identity is None or all_tenants:
+        return wanted
+    implied = {TENANT_LABEL: identity.tenant}
+    if not (tenant_wide or shared):
+        implied[USER_LABEL] = identity.subject
+    out = dict(wanted)
+    for key, value in implied.items():
+        if not value:
+            continue
+        if out.get(key, value) != value:
+            return None
+        out[key] = value
+    return out

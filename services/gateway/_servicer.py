@@ -38,7 +38,7 @@ from workmesh.services.gateway._convert import (
     parse_page_token,
 )
 from workmesh.services.gateway._feeds import JobFeeds
-from workmesh.services.gateway._list_jobs import list_selectors
+from workmesh.services.gateway._list_jobs import list_selectors, within_scope
 from workmesh.services.gateway._queue_service import (
     QueueServiceMixin,
     check_queue_limits,
@@ -345,6 +345,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         if request.shared and identity is not None and self._grants is not None:
             shared = await self._grants.grants_to(identity.tenant, identity.subject, identity.groups)
         keep = list_filter(request.tenant_wide, request.all_tenants, shared)
+        scoped = within_scope(
+            labels, identity, tenant_wide=request.tenant_wide, all_tenants=request.all_tenants, shared=bool(shared)
+        )
+        if scoped is None:
+            return gateway_pb2.ListJobsResponse()
 
         def list_page(limit, after):
             return self._store.list_jobs(
@@ -352,7 +357,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 statuses=tuple(request.statuses),
                 limit=limit,
                 after=after,
-                labels=labels,
+                labels=scoped,
                 parent_id=parent_id,
             )
 

@@ -49,3 +49,29 @@ def test_filters_never_widen_what_the_caller_sees():
             assert await ids("admin", labels=["project=north"], all_tenants=True) == [c1, b1, a1]
 
     run(main())
+
+
+def test_the_callers_own_jobs_come_in_full_pages_among_many_of_others():
+    """The store skips the jobs of others (the scope's owner labels go down to it): the caller's
+    own jobs fill a page even when its scan limit is far below the jobs of others in between."""
+    from workmesh.services.gateway import _access
+
+    async def main():
+        async with scoped_mesh(echo) as (mesh, callers):
+            st = callers.stubs
+            mine = [(await st["owner"].SubmitJob(echo_request())).job.job_id]
+            for _ in range(150):  # more than one store read of the gateway's scan (100 for a page of 10)
+                await st["same_tenant"].SubmitJob(echo_request())
+            mine.insert(0, (await st["owner"].SubmitJob(echo_request())).job.job_id)
+            reply = await st["owner"].ListJobs(g.ListJobsRequest(page_size=10))
+            assert [j.job_id for j in reply.jobs] == mine and not reply.next_page_token
+            # tenant_wide: the tenant goes down to the store, bob's jobs are the caller's to see
+            reply = await st["manager"].ListJobs(g.ListJobsRequest(page_size=10, tenant_wide=True, owner="alice"))
+            assert [j.job_id for j in reply.jobs] == mine and not reply.next_page_token
+
+    old = _access.MAX_SCAN
+    _access.MAX_SCAN = 10  # without the owner labels in the store query: an empty page and a token
+    try:
+        run(main())
+    finally:
+        _access.MAX_SCAN = old
