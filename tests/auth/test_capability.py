@@ -34,6 +34,14 @@ def test_the_signed_capability_is_the_jws_pyjwt_makes_of_the_same_claims():
         claims = jwt.decode(token, KEY, algorithms=["HS256"], audience="workmesh:series")
         assert token == jwt.encode(claims, KEY, algorithm="HS256")
         assert jwt.get_unverified_header(token) == {"alg": "HS256", "typ": "JWT"}
+    # The attempts' own path (claims written out, HMAC from keyed SHA-256 states): keys longer
+    # than SHA-256's block are hashed first, as HMAC does; names are escaped as JSON.
+    for key in (KEY, "y" * 64, "z" * 100, "\u00fc" * 40):
+        for subject in ("alice", '\u00e5l"i\\ce\n', "\u2603\u2028"):
+            token = SeriesCapabilities(key).issue("job-\u00e9", 3, tenant="acme", subject=subject, timeout_s=9.5)
+            claims = jwt.decode(token, key, algorithms=["HS256"], audience="workmesh:series")
+            assert claims["owner_subject"] == subject
+            assert token == jwt.encode(claims, key, algorithm="HS256")
     forged = SeriesCapabilities("x" * 40).issue("job-1", 2, tenant="acme", subject="alice")
     with pytest.raises(Unauthenticated, match="invalid signature"):
         CAPS.verify(forged, "job-1")
