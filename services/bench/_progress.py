@@ -7,8 +7,12 @@ numbered without gaps. **Fan-out**: `jobs` jobs send progress at `rate` per seco
 `seconds`, and `watchers` WatchJob streams spread evenly over them measure each event's lag
 from the moment the worker sent it (its message carries the send time; one clock, one machine)
 to its arrival — live events only: those sent before a watcher subscribed reach it as replay
-and are not counted — while the gateway's resident memory is sampled. The worker is
-``progress-load`` from :mod:`workmesh.workers.examples.loadgen`, with progress coalescing off.
+and are not counted — while the gateway's resident memory is sampled. The fan-out runs twice:
+watchers that take every event (``fanout_*``), then watchers that ask for the newest progress
+only (``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind
+skips superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only
+if it misses the job's last progress event or its end). The worker is ``progress-load`` from
+:mod:`workmesh.workers.examples.loadgen`, with progress coalescing off.
 """
 
 from __future__ import annotations
@@ -41,17 +45,21 @@ class _Tally:
         self.first = 0.0
         self.last_seq = 0
         self.gaps = 0
+        self.skipped = 0
         self.status = 0
+        self.fraction = 0.0
 
     def see(self, event: common_pb2.JobEvent) -> bool:
         """Count one event; True at the terminal one."""
         if event.seq != self.last_seq + 1:
             self.gaps += 1
+            self.skipped += max(0, event.seq - self.last_seq - 1)
         self.last_seq = event.seq
         if event.HasField("progress"):
             if not self.progress:
                 self.first = time.perf_counter()
             self.progress += 1
+            self.fraction = event.progress.fraction
         elif event.HasField("status") and event.status.status in TERMINAL:
             self.status = event.status.status
             return True
@@ -100,26 +108,36 @@ def _single(tally: _Tally, events: int, end: float) -> dict:
 
 
 async def _fan_out(
-    stub: gateway_pb2_grpc.GatewayStub, jobs: int, watchers: int, rate: float, seconds: float, rss: Callable[[], int]
+    stub: gateway_pb2_grpc.GatewayStub,
+    jobs: int,
+    watchers: int,
+    rate: float,
+    seconds: float,
+    rss: Callable[[], int],
+    latest: bool = False,
 ) -> dict:
     events = max(1, round(rate * seconds))
     replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
     ids = [r.job.job_id for r in replies]
     lags: list[float] = []
-    incomplete = 0
+    incomplete = skipped = 0
 
     async def watch(job_id: str) -> None:
-        nonlocal incomplete
+        nonlocal incomplete, skipped
         tally = _Tally()
         since = time.time_ns()  # events sent before the watcher came are replayed, not live: not counted
-        async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id)):
+        async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id, latest_progress=latest)):
             if event.HasField("progress"):
                 sent = int(event.progress.message)
                 if sent >= since:
                     lags.append(time.time_ns() - sent)
             if tally.see(event):
                 break
-        if tally.progress != events or tally.gaps:
+        skipped += tally.skipped
+        if latest:
+            if tally.fraction != 1.0 or tally.status != common_pb2.JOB_STATUS_SUCCEEDED:
+                incomplete += 1
+        elif tally.progress != events or tally.gaps:
             incomplete += 1
 
     peak = rss()
@@ -141,6 +159,7 @@ async def _fan_out(
         "lag_p99_ms": round(percentile(ms, 0.99), 3),
         "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
         "incomplete_watchers": incomplete,
+        "skipped": skipped,
         "gateway_rss_peak_mb": round(peak / 2**20, 1),
     }
 
@@ -167,8 +186,9 @@ async def bench_progress(
 
     Returns:
         ``watch_*`` and ``stream_*`` (single stream over WatchJob / RunJobs: events_per_s,
-        received, sent, gaps, succeeded) and ``fanout_*`` (lag p50/p99/max in ms from the
-        worker's send to arrival, deliveries, incomplete watchers, gateway peak RSS in MB).
+        received, sent, gaps, succeeded), ``fanout_*`` (lag p50/p99/max in ms from the
+        worker's send to arrival, deliveries, incomplete watchers, skipped events, gateway peak
+        RSS in MB) and ``fanout_latest_*`` (the same with ``latest_progress`` watchers).
     """
     figures: dict = {}
     async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
@@ -177,7 +197,7 @@ async def bench_progress(
         for prefix, single in (("watch_", _watch_one), ("stream_", _run_one)):
             figures.update({prefix + k: v for k, v in (await single(stub, events)).items()})
         if jobs and watchers:
-            figures.update(
-                {"fanout_" + k: v for k, v in (await _fan_out(stub, jobs, watchers, rate, seconds, rss)).items()}
-            )
+            for prefix, latest in (("fanout_", False), ("fanout_latest_", True)):
+                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, latest)
+                figures.update({prefix + k: v for k, v in fanned.items()})
     return figures

@@ -25,7 +25,7 @@ from workmesh.v1 import common_pb2
 log = logging.getLogger(__name__)
 
 # Entry kinds: what a watcher needs to know of an event without parsing it again.
-OTHER, STATUS, TERMINAL_STATUS, NOTIFICATION = 0, 1, 2, 3
+OTHER, STATUS, TERMINAL_STATUS, NOTIFICATION, PROGRESS = 0, 1, 2, 3, 4
 WINDOW = 2048  # recent entries a feed keeps per job (trimmed to this when twice as many)
 
 
@@ -46,6 +46,8 @@ def entry_of(event: common_pb2.JobEvent) -> Entry:
     payload = event.WhichOneof("payload")
     if payload == "status":
         kind = TERMINAL_STATUS if event.status.status in TERMINAL else STATUS
+    elif payload == "progress":
+        kind = PROGRESS
     else:
         kind = NOTIFICATION if payload == "notification" else OTHER
     return Entry(event.seq, kind, event.SerializeToString())
@@ -146,6 +148,19 @@ class JobFeed:
         if self._task is not None:
             self._task.cancel()
         self._wake()
+
+
+def newest_progress(entries: list[Entry]) -> list[Entry]:
+    """`entries` without the progress events that a later one in the list supersedes (the
+    newest progress wins; every other entry stays, in order)."""
+    last = -1
+    count = 0
+    for i, entry in enumerate(entries):
+        if entry.kind == PROGRESS:
+            last, count = i, count + 1
+    if count < 2:
+        return entries
+    return [entry for i, entry in enumerate(entries) if entry.kind != PROGRESS or i == last]
 
 
 async def peek(store: JobStore, job_id: str) -> tuple[int, bool] | None:

@@ -293,7 +293,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         # A coroutine writing each event's bytes (serialized once by the job's feed), not a
         # generator of messages: no serialization and no generator hop per event and watcher.
         try:
-            async for batch in self._watches.entries(_job_id(request), request.after_seq, request.queue_updates):
+            async for batch in self._watches.entries(
+                _job_id(request), request.after_seq, request.queue_updates, request.latest_progress
+            ):
                 for entry in batch:
                     await context.write(entry.data)
         except WorkmeshError as exc:
@@ -306,7 +308,9 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         Raises:
             WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
         """
-        async for batch in self._watches.entries(_job_id(request), request.after_seq, request.queue_updates):
+        async for batch in self._watches.entries(
+            _job_id(request), request.after_seq, request.queue_updates, request.latest_progress
+        ):
             yield [entry.event() for entry in batch]
 
     @_unary

@@ -19,6 +19,7 @@ from workmesh.services.gateway._feeds import (
     Entry,
     JobFeeds,
     entry_of,
+    newest_progress,
     peek,
 )
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
@@ -65,9 +66,12 @@ class Watches:
         self._queue_watch = queue_watch
         self._grants = grants
 
-    async def entries(self, job_id: str, after: int, queue_updates: bool) -> AsyncIterator[list[Entry]]:
+    async def entries(
+        self, job_id: str, after: int, queue_updates: bool = False, latest_progress: bool = False
+    ) -> AsyncIterator[list[Entry]]:
         """The stream of `job_id` after seq `after`, in the lists its entries become available
-        in; it ends after the job's terminal event.
+        in; it ends after the job's terminal event. With `latest_progress`, each list keeps only
+        its newest progress event (``WatchJobRequest.latest_progress``).
 
         Raises:
             WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
@@ -95,10 +99,10 @@ class Watches:
                         return  # ended (the client may have asked to start after its last event)
                 for i, entry in enumerate(entries):
                     if entry.kind == TERMINAL_STATUS and await _ends_here(store, job_id, entries, i):
-                        yield entries[: i + 1]
+                        yield newest_progress(entries[: i + 1]) if latest_progress else entries[: i + 1]
                         return
                 if entries:
-                    yield entries
+                    yield newest_progress(entries) if latest_progress else entries
                     after = last_seq = entries[-1].seq
                     if entries[-1].kind == NOTIFICATION:
                         # Only after the terminal status: once caught up the stream ends at the

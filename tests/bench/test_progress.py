@@ -30,8 +30,12 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert 0 < figures["fanout_deliveries"] <= 4 * 25
             assert 0 <= figures["fanout_lag_p50_ms"] <= figures["fanout_lag_p99_ms"] <= figures["fanout_lag_max_ms"]
             assert figures["fanout_gateway_rss_peak_mb"] == 123.0
+            # The same with latest_progress watchers: each sees its job's last progress and end.
+            assert figures["fanout_latest_events_per_job"] == 25 and figures["fanout_latest_incomplete_watchers"] == 0
+            assert 0 < figures["fanout_latest_deliveries"] <= 4 * 25
+            assert figures["fanout_latest_deliveries"] + figures["fanout_latest_skipped"] <= 4 * 25 + 4 * 5
             jobs = await mesh.store.list_jobs(limit=10)
-            assert len(jobs) == 4 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
+            assert len(jobs) == 6 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
             # Every progress call became a stored event (coalescing off): QUEUED, DISPATCHED,
             # RUNNING, 300 progress, result, SUCCEEDED.
             single = [j for j in jobs if j.last_seq > 100]

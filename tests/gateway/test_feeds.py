@@ -13,7 +13,7 @@ from tests.gateway.test_jobqueue import Clock
 from tests.store.test_store_contract import new_job, progress, status
 from tests.support import run
 from workmesh.services.core.errors import NotFound
-from workmesh.services.gateway._feeds import JobFeeds
+from workmesh.services.gateway._feeds import JobFeeds, entry_of, newest_progress
 from workmesh.services.gateway._queue_watch import QueueWatch
 from workmesh.services.gateway._watch import Watches
 from workmesh.services.gateway.dispatch._fairshare import Scheduler
@@ -46,9 +46,11 @@ def _watches(store, window: int = 2048) -> tuple[Watches, JobFeeds]:
     return Watches(store, feeds, queue, None), feeds
 
 
-async def _collect(watches: Watches, job_id: str, after: int = 0, pause: asyncio.Event | None = None) -> list:
+async def _collect(
+    watches: Watches, job_id: str, after: int = 0, pause: asyncio.Event | None = None, latest: bool = False
+) -> list:
     seen = []
-    async for batch in watches.entries(job_id, after, False):
+    async for batch in watches.entries(job_id, after, latest_progress=latest):
         seen.extend(pb.JobEvent.FromString(entry.data) for entry in batch)
         if pause is not None:
             await pause.wait()  # a slow client: reads nothing more until let go
@@ -149,3 +151,53 @@ def test_watchers_of_a_deleted_job_end_with_not_found(make_store) -> None:
             await store.close()
 
     run(body())
+
+
+def test_a_slow_latest_progress_watcher_skips_superseded_progress_but_nothing_else(make_store) -> None:
+    async def body() -> None:
+        store = await _started(make_store)
+        try:
+            watches, feeds = _watches(store, window=16)
+            job, _ = await store.create(new_job())
+            paused = asyncio.Event()
+            slow = asyncio.create_task(_collect(watches, job.job_id, pause=paused, latest=True))
+            await asyncio.sleep(0.05)  # it has sent the QUEUED event and waits for its client
+            logs = []
+            for i in range(40):
+                await store.append(job.job_id, [progress(i / 40)])
+                if i % 10 == 9:
+                    logs.append(pb.JobEvent(log=pb.LogLine(message=f"log {i}")))
+                    await store.append(job.job_id, [logs[-1]])
+            await store.append(job.job_id, [progress(1.0), status(SUCCEEDED)], JobUpdate(status=SUCCEEDED))
+            every = [e for after in (0, 1000) for e in await store.events(job.job_id, after)]
+            paused.set()
+            seen = await slow
+            seqs = [e.seq for e in seen]
+            assert seqs == sorted(seqs) and set(seqs) <= {e.seq for e in every}
+            kinds = [e.WhichOneof("payload") for e in seen]
+            # Every log and the end are there; of the progress only the newest of each batch.
+            assert [e.log.message for e in seen if e.HasField("log")] == [m.log.message for m in logs]
+            assert seen[-1].status.status == SUCCEEDED and seen[-2].progress.fraction == 1.0
+            # Everything after QUEUED was ready at once when its client read on: one batch.
+            assert kinds == ["status", "log", "log", "log", "log", "progress", "status"]
+            for a, b in zip(seen, seen[1:], strict=False):  # no two progress events in a row were both kept
+                skipped = [e for e in every if a.seq < e.seq < b.seq]
+                assert all(e.HasField("progress") for e in skipped)
+            assert len(feeds) == 0
+        finally:
+            await store.close()
+
+    run(body())
+
+
+def test_newest_progress_keeps_order_and_every_other_event() -> None:
+    events = [progress(0.1), progress(0.2), status(pb.JOB_STATUS_RUNNING), progress(0.3), progress(0.4)]
+    entries = [entry_of(_numbered(e, i + 1)) for i, e in enumerate(events)]
+    assert [e.seq for e in newest_progress(entries)] == [3, 5]
+    assert newest_progress(entries[:1]) == entries[:1]
+    assert newest_progress(entries[2:4]) == entries[2:4]
+
+
+def _numbered(event: pb.JobEvent, seq: int) -> pb.JobEvent:
+    event.seq = seq
+    return event
