@@ -7,7 +7,11 @@ latest child's fraction — and its message says how many are done. The gateway 
 ``progress`` event of the parent whenever a step starts, reports progress or ends, at most once
 per ``delay`` per parent (a burst of step events makes one roll-up), so the parent's one
 WatchJob shows the workflow's progress. Progress the parent's handler reports itself is shown
-too; the latest of the two is the job's progress.
+too; the latest of the two is the job's progress: the handler's own report drops a roll-up
+still waiting for the changes before it, and a step's change after it rolls up again. When the
+parent ends with a roll-up still due (it ended right after its last steps), the dispatcher
+writes that roll-up with the terminal status (:meth:`Rollup.final`), so a finished workflow's
+progress counts every step as it ended.
 """
 
 from __future__ import annotations
@@ -82,11 +86,39 @@ class Rollup:
         if parent_id not in self._pending:
             self._pending[parent_id] = asyncio.get_running_loop().create_task(self._later(parent_id))
 
+    def reported(self, job_id: str) -> None:
+        """The job's handler reported progress itself: a roll-up of the changes before is dropped."""
+        self._drop(job_id)
+
+    def due(self, job_id: str) -> bool:
+        """Whether a roll-up waits for the job (a step changed since the last one)."""
+        return job_id in self._pending
+
+    async def final(self, parent_id: str) -> common_pb2.Progress | None:
+        """The roll-up due for a parent that is ending (written with its terminal status), or
+        None when nothing changed. The parent is not checked for being terminal: it is not yet."""
+        self._drop(parent_id)
+        try:
+            parent = await self._store.get(parent_id)
+            if parent is None:
+                return None
+            progress = rolled_up(await self._store.children(parent_id))
+        except WorkmeshError as exc:  # the store is down: the terminal write says so too
+            log.debug("final progress roll-up of job %s: %s", parent_id, exc)
+            return None
+        return None if progress is None or progress == parent.progress else progress
+
+    def _drop(self, job_id: str) -> None:
+        task = self._pending.pop(job_id, None)
+        if task is not None:
+            task.cancel()
+
     async def _later(self, parent_id: str) -> None:
         try:
             await asyncio.sleep(self._delay)
         finally:
-            self._pending.pop(parent_id, None)  # changes from now on roll up again
+            if self._pending.get(parent_id) is asyncio.current_task():
+                del self._pending[parent_id]  # changes from now on roll up again
         try:
             await self.roll_up(parent_id)
         except WorkmeshError as exc:  # the store is down: the next change rolls up again

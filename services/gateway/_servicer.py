@@ -151,6 +151,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             watch_idle=watch_idle,
             access=step_access,
         )
+        dispatcher.follow_rollups(self._steps.rollup)  # a workflow's end carries its last roll-up
 
     _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))
 

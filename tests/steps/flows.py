@@ -5,7 +5,8 @@ to the file named by ``log`` — ``<tag> <job id> <attempt>`` — so a test coun
 each step really ran; it waits while the file ``hold`` is missing and fails while the file
 ``fail`` exists. ``steps-flow`` (the parent, :data:`parents`) runs the steps one, two (with the
 hold and fail files) and three in sequence; ``steps-reuse`` asks for one step name twice with
-other params; ``steps-weighted`` runs two weighted steps in parallel (progress roll-up).
+other params; ``steps-weighted`` runs two weighted steps in parallel (progress roll-up);
+``steps-last-word`` runs one step, then reports its own progress and ends at once.
 """
 
 from __future__ import annotations
@@ -89,5 +90,17 @@ async def weighted(ctx: Context, log: str, hold: str) -> dict:
     return {"tags": [big.outputs["tag"], small.outputs["tag"]]}
 
 
+@workflow(
+    name="steps-last-word",
+    version="1.0.0",
+    description="One step, then its own progress (the last word on it), and the end.",
+    params=[Param.string("log")],
+)
+async def last_word(ctx: Context, log: str) -> dict:
+    await ctx.step("only", "steps-record", {"log": log, "tag": "only"})
+    ctx.progress(1.0, "compared 1 variation")
+    return {}
+
+
 children = Worker([record], capacity=8)
-parents = Worker([flow, reuse, weighted], capacity=4)
+parents = Worker([flow, reuse, weighted, last_word], capacity=4)

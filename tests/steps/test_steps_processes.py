@@ -197,3 +197,21 @@ def test_the_parents_progress_rolls_up_its_steps(cluster, tmp_path):
     shown = [(e.progress.fraction, e.progress.message) for e in events if e.WhichOneof("payload") == "progress"]
     assert (0.875, "steps: 1 of 2 done; running: small") in shown, shown
     assert all(0.0 <= f <= 1.0 for f, _ in shown)
+    # The job ended right after its last step: the roll-up still due goes out with its end
+    # (before it, the finished job kept "steps: 1 of 2 done; running: small").
+    assert (done.progress.fraction, done.progress.message) == (1.0, "steps: 2 of 2 done"), done.progress
+    assert shown[-1] == (1.0, "steps: 2 of 2 done"), shown
+    assert events[-1].status.status == c.JOB_STATUS_SUCCEEDED
+
+
+def test_a_parents_own_progress_after_its_last_step_is_its_last_word(cluster, tmp_path):
+    gw = mesh(cluster)
+    gw.wait_types("steps-last-word", 1)
+    job_id = submit(gw, "steps-last-word", log=tmp_path / "runs.log")
+    done = gw.wait_terminal([job_id], timeout=60)[job_id]
+    assert done.status == c.JOB_STATUS_SUCCEEDED, done.error
+    # Reported after the step ended: the latest word, not replaced by a roll-up of the step.
+    assert (done.progress.fraction, done.progress.message) == (1.0, "compared 1 variation"), done.progress
+    events = gw.events(job_id)
+    shown = [e.progress.message for e in events if e.WhichOneof("payload") == "progress"]
+    assert shown[-1] == "compared 1 variation", shown

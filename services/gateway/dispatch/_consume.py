@@ -126,6 +126,8 @@ class Consumer:
                         if ev is None:
                             break
                         kind = ev.WhichOneof("payload")
+                    if progress is not None:
+                        self._outcomes.reported(job.job_id)
                     update = JobUpdate(progress=progress, worker_seq=a.worker_seq)
                     if running is not None:
                         update = dataclasses.replace(running[1], progress=progress, worker_seq=a.worker_seq)

@@ -47,7 +47,7 @@ from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
-from workmesh.services.gateway.dispatch._outcomes import Outcomes
+from workmesh.services.gateway.dispatch._outcomes import Outcomes, ProgressRollup
 from workmesh.services.gateway.dispatch._policy import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -275,6 +275,10 @@ class Dispatcher:
         self._leases.granted(record.job_id, time.monotonic() if leased_at is None else leased_at)
         self._outcomes.transition(S.JOB_STATUS_QUEUED, record.workflow_type)
         self.enqueue(record)
+
+    def follow_rollups(self, rollup: ProgressRollup) -> None:
+        """Tell `rollup` of each job's own progress; a roll-up still due goes out with the end."""
+        self._outcomes.rollup = rollup
 
     def observe(self, metrics) -> None:
         """Feed the gauges of a GatewayMetrics from this dispatcher's in-memory state."""

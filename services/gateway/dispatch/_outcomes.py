@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import datetime as dt
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from workmesh.services.core.errors import FailedPrecondition, NotFound, Unavailable
 from workmesh.services.core.outcome import Outcome
@@ -16,6 +16,18 @@ from workmesh.services.gateway.dispatch._policy import RetryPolicy
 from workmesh.services.gateway.dispatch._state import Driven
 from workmesh.services.gateway.store import JobStore, JobUpdate
 from workmesh.v1 import common_pb2 as S
+
+
+class ProgressRollup(Protocol):
+    """The gateway's roll-up of a workflow's progress from its steps (``gateway._rollup``), as the
+    dispatcher sees it: told of a job's own progress, and asked for a roll-up still due when the
+    job ends (written with the terminal status, so a finished workflow counts all its steps)."""
+
+    def reported(self, job_id: str) -> None: ...
+
+    def due(self, job_id: str) -> bool: ...
+
+    async def final(self, job_id: str) -> S.Progress | None: ...
 
 
 class Outcomes:
@@ -44,6 +56,12 @@ class Outcomes:
         self._retry = retry
         self._retry_later = retry_later
         self._metrics = metrics
+        self.rollup: ProgressRollup | None = None
+
+    def reported(self, job_id: str) -> None:
+        """The job's handler reported its progress itself (the latest word, for now)."""
+        if self.rollup is not None:
+            self.rollup.reported(job_id)
 
     async def on_error(self, a: Attempt, error: S.JobError) -> None:
         """The worker ended the attempt with `error`: stop, retry or fail the job."""
@@ -142,6 +160,14 @@ class Outcomes:
         update = JobUpdate(status=status, finished_at=utcnow(), error=error, result=result, worker_seq=worker_seq)
         if running is not None:
             update.started_at, update.instance_id = running.started_at, running.instance_id
+        if self.rollup is not None and self.rollup.due(job_id):  # a workflow whose steps changed lately
+            progress = await self.rollup.final(job_id)
+            if progress is not None:
+                update.progress = progress
+                lead = 0  # after a RUNNING that shares this write: watchers see RUNNING first
+                while lead < len(events) and events[lead].status.status == S.JOB_STATUS_RUNNING:
+                    lead += 1
+                events = [*events[:lead], S.JobEvent(progress=progress), *events[lead:]]
         write: Any = self._store.append(job_id, events, update)
         if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
             write = asyncio.ensure_future(write)
