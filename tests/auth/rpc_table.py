@@ -3,10 +3,11 @@
 One row per RPC, keyed by its full method name (``/workmesh.v1.Service/Method``): how to call it
 on a target, which target (a job of alice's, or a fresh one for a caller the row lets through
 when the call changes it), and the status each caller gets. The callers are the issue's: no
-token, another tenant, the same tenant without a grant, a grantee, without the scope, with the
-scope (jobs:manage, tokens:admin, admin) — and, for the RPCs authenticated by the gateway's
-capabilities instead of a caller token (the worker's series writes, its steps, the gateway's
-calls to the results service), the right capability and one of another job.
+token, another tenant, the same tenant without a grant, a grantee (read, manage, and of a
+tenant-wide label share), without the scope, with the scope (jobs:manage, tokens:admin, admin)
+— and, for the RPCs authenticated by the gateway's capabilities instead of a caller token (the
+worker's series writes, its steps, the gateway's calls to the results service), the right
+capability and one of another job.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ TOKENS = {
     "other_tenant": hs256(sub="carol", tenant="globex", scope=USER),
     "same_tenant": hs256(sub="bob", tenant="acme", scope=USER),
     "grantee": hs256(sub="erin", tenant="acme", scope=USER),  # alice shares her table jobs (read)
+    "manage_grantee": hs256(sub="fay", tenant="acme", scope=USER),  # alice shares them read + manage
+    "tenant_grantee": hs256(sub="gus", tenant="acme", scope=USER),  # ops shares the label tenant-wide
     "no_scope": hs256(sub="alice", tenant="acme", scope=""),  # the owner herself, without scopes
     "other_no_scope": hs256(sub="carol", tenant="globex", scope=""),
     "manager": hs256(sub="ops", tenant="acme", scope=USER + " jobs:manage"),
@@ -86,6 +89,8 @@ READ_JOB = {
     "other_tenant": MISSING,
     "same_tenant": DENIED,
     "grantee": OK,
+    "manage_grantee": OK,
+    "tenant_grantee": OK,
     "no_scope": DENIED,
     "other_no_scope": DENIED,
     "manager": OK,
@@ -94,8 +99,8 @@ READ_JOB = {
     "capability": UNAUTH,
     "other_capability": UNAUTH,
 }
-MANAGE_JOB = _statuses(READ_JOB, grantee=DENIED)  # a read share does not cancel, delete, retry
-SHARE_JOB = MANAGE_JOB  # the owner, jobs:manage, admin; never a grantee
+MANAGE_JOB = _statuses(READ_JOB, grantee=DENIED, tenant_grantee=DENIED)  # read shares: no cancel, delete, retry
+SHARE_JOB = _statuses(MANAGE_JOB, manage_grantee=DENIED)  # the owner, jobs:manage, admin; never a grantee
 # A token RPC that names no job.
 NO_JOB = _statuses(
     READ_JOB, other_tenant=OK, same_tenant=OK, grantee=OK, no_scope=DENIED, other_no_scope=DENIED, tokens_admin=DENIED

@@ -90,7 +90,12 @@ class Ctx:
             self.gateway.SubmitJob(_series_job(), timeout=30, metadata=md(TOKENS["same_tenant"])).job.job_id,
             md(TOKENS["same_tenant"]),
         )
-        self.sharing.ShareJob(s.ShareJobRequest(label="table=walk", grantee="erin"), timeout=10, metadata=self.alice)
+        for request, who in (
+            (s.ShareJobRequest(label="table=walk", grantee="erin"), self.alice),
+            (s.ShareJobRequest(label="table=walk", grantee="fay", manage=True), self.alice),
+            (s.ShareJobRequest(label="table=walk", grantee="gus", tenant_wide=True), md(TOKENS["manager"])),
+        ):
+            self.sharing.ShareJob(request, timeout=10, metadata=who)
         assert LABEL == {"table": "walk"}
 
     def close(self) -> None:

@@ -5,10 +5,15 @@ refused naming the scope; bad combinations name the field; unshare takes it back
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import sys
+
 import grpc
 
 from tests.auth.keys import hs256
-from tests.auth.test_gateway_scoping import DENIED, MISSING, OK, USER, echo_request, scoped_mesh, status_of
+from tests.auth.test_gateway_scoping import CALLERS, DENIED, MISSING, OK, USER, echo_request, scoped_mesh, status_of
 from tests.gateway.mesh import value
 from tests.support import run
 from workmesh.services.core.auth import bearer_interceptors
@@ -18,6 +23,7 @@ from workmesh.v1 import sharing_pb2 as s
 from workmesh.workers.examples.basic import echo, sleep
 
 INVALID = grpc.StatusCode.INVALID_ARGUMENT
+MANAGER, OWNER = CALLERS["manager"], CALLERS["owner"]
 
 
 async def share_ids(stub) -> set[str]:
@@ -116,5 +122,48 @@ def test_jobs_manage_shares_a_label_of_every_owner_in_the_tenant():
                 assert (await status_of(bob.GetJob(g.GetJobRequest(job_id=running.job.job_id))))[0] == DENIED
             finally:
                 await erin_channel.close()
+
+    run(main())
+
+
+async def _cli(mesh, *args: str, token: str) -> tuple[int, str, str]:
+    """`workmesh ARGS --gateway ...` as a process (asyncio: the in-process gateway keeps serving)."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workmesh.services.cli",
+        *args,
+        "--gateway",
+        f"127.0.0.1:{mesh.port}",
+        env={**os.environ, "WORKMESH_TOKEN": token},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def test_workmesh_share_tenant_wide():
+    async def main():
+        async with scoped_mesh(echo) as (mesh, callers):
+            stubs = callers.stubs
+            alices = (await stubs["owner"].SubmitJob(echo_request(labels={"project": "east"}))).job.job_id
+            code, out, err = await _cli(
+                mesh, "share", "--label", "project=east", "--tenant-wide", "--with", "bob", "--json", token=MANAGER
+            )
+            assert code == 0, err
+            share = json.loads(out)
+            assert share["tenant"] == "acme" and share["label"] == "project=east" and not share.get("owner")
+            assert (await stubs["same_tenant"].GetJob(g.GetJobRequest(job_id=alices))).job_id == alices
+            code, out, err = await _cli(mesh, "shares", "--json", token=MANAGER)
+            assert code == 0 and share["share_id"] in {x["share_id"] for x in json.loads(out)}, err
+            code, _, err = await _cli(
+                mesh, "share", "--label", "project=east", "--tenant-wide", "--with", "bob", token=OWNER
+            )
+            assert code != 0 and "PERMISSION_DENIED" in err and "jobs:manage" in err, err
+            args = ("share", "--label", "project=east", "--tenant", "globex", "--with", "bob")
+            code, _, err = await _cli(mesh, *args, token=MANAGER)
+            assert code != 0 and "--tenant goes with --tenant-wide" in err, err
 
     run(main())
