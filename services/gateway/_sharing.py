@@ -88,6 +88,8 @@ def _may_see(identity: Identity | None, grant: Grant) -> bool:
         return True
     if grant.tenant != identity.tenant:
         return False
+    if grant.label_key and not grant.owner:
+        return True  # a tenant-wide label share: of every subject's jobs with the label, theirs too
     return identity.has(JOBS_MANAGE) or identity.subject in (grant.created_by, grant.owner) or grant.reaches(identity)
 
 

@@ -79,4 +79,18 @@ def test_share_list_unshare_over_http():
                 assert status == 400 and "colour" in body["message"], body
                 assert (await call("GET", "/v1/shares", alice))[1]["shares"] == []
 
+                # a tenant-wide label share: jobs:manage only; alice sees it (it covers her jobs)
+                ops = {"Authorization": f"Bearer {hs256(sub='ops', scope='jobs:read jobs:submit jobs:manage')}"}
+                wide = {"label": "p=h", "grantee": "bob", "tenantWide": True}
+                status, body = await call("POST", "/v1/shares", alice, wide)
+                assert (status, body["code"]) == (403, grpc.StatusCode.PERMISSION_DENIED.value[0]), body
+                assert "'jobs:manage'" in body["message"], body
+                status, share = await call("POST", "/v1/shares", ops, wide)
+                assert status == 200 and (share["tenant"], share.get("owner", "")) == ("acme", ""), share
+                assert (await call("GET", f"/v1/jobs/{job}", bob))[0] == 200
+                status, listed = await call("GET", "/v1/shares", alice)
+                assert [s["shareId"] for s in listed["shares"]] == [share["shareId"]], listed
+                assert (await call("DELETE", f"/v1/shares/{share['shareId']}", ops))[0] == 200
+                assert (await call("GET", f"/v1/jobs/{job}", bob))[0] == 403
+
     run(main())

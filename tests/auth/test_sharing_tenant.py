@@ -98,6 +98,7 @@ def test_jobs_manage_shares_a_label_of_every_owner_in_the_tenant():
                 # A grant never crosses tenants: globex's job with the label stays invisible to bob.
                 assert (await status_of(bob.GetJob(g.GetJobRequest(job_id=theirs))))[0] == MISSING
                 assert share.share_id in await share_ids(sharing["same_tenant"])
+                assert share.share_id in await share_ids(sharing["owner"])  # it covers her jobs too
                 assert share.share_id not in await share_ids(sharing["other_tenant"])
                 entry = [e for e in await mesh.store.list_audit() if e.action == "share"][-1]
                 assert entry.target == "label:project=north" and "every job of the tenant" in entry.detail

@@ -64,8 +64,9 @@ class SharingServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListShares(self, request, context):
-        """The shares the caller gave, those of its jobs, and those given to it (its subject or one of
-        its groups); with jobs:manage every share of its tenant; admin: every share.
+        """The shares the caller gave, those of its jobs (tenant-wide label shares included: they may
+        cover its jobs), and those given to it (its subject or one of its groups); with jobs:manage
+        every share of its tenant; admin: every share.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
