@@ -74,3 +74,34 @@ def test_list_filters_by_parent(backend: Backend) -> None:
             assert both == []
 
     run(body())
+
+
+def test_the_owner_filter_reads_the_owner_index(sql_backend: Backend) -> None:
+    """The query ListJobs sends for one owner's jobs is answered from ix_jobs_owner_pos (the
+    migration's index matches the expression the query is written with)."""
+    import sqlalchemy as sa
+
+    from workmesh.services.gateway.store.sql._ops import jobs_query, read_jobs
+
+    async def body() -> None:
+        async with sql_backend.open() as store:
+            for i in range(20):
+                await store.create(new_job({"workmesh.user": f"u{i % 4}"}))
+
+            def plan(conn: sa.Connection) -> tuple[str, list[str]]:
+                owner = {"workmesh.user": "u1"}
+                found = [r.job_id for r in read_jobs(conn, None, (), 3, None, owner)]
+                query = jobs_query(None, (), 3, None, owner)
+                compiled = query.compile(dialect=conn.dialect, compile_kwargs={"literal_binds": True})
+                if conn.dialect.name == "sqlite":
+                    rows = conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}").all()
+                    return " ".join(str(r[-1]) for r in rows), found
+                conn.exec_driver_sql("SET LOCAL enable_seqscan = off")  # 20 rows: it would rather scan
+                rows = conn.exec_driver_sql(f"EXPLAIN {compiled}").all()
+                return " ".join(r[0] for r in rows), found
+
+            text, found = await store._read(plan)
+            assert len(found) == 3
+            assert "ix_jobs_owner_pos" in text, text
+
+    run(body())

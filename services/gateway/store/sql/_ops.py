@@ -24,6 +24,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import AttemptRecord, AuditEntry, JobRecord, JobUpdate
 from workmesh.services.gateway.store.sql._audit import AUDIT_COLUMNS, INSERT_AUDIT_SQLITE, audit_log, audit_row
+from workmesh.services.gateway.store.sql._labels import label_equals
 from workmesh.services.gateway.store.sql._pipeline import Query, pg_sql
 from workmesh.services.gateway.store.sql._schema import (
     ACTIVE,
@@ -433,6 +434,30 @@ def read_children(conn: sa.Connection, parent_id: str) -> list[JobRecord]:
     return [row_to_record(row) for row in conn.execute(query)]
 
 
+def jobs_query(
+    workflow_type: str | None,
+    statuses: Sequence[int],
+    limit: int,
+    after: str | None,
+    labels: Mapping[str, str] | None = None,
+    parent_id: str | None = None,
+) -> sa.Select:
+    """The SELECT of :func:`read_jobs` (a test reads its query plan)."""
+    query = sa.select(jobs).order_by(jobs.c.pos.desc()).limit(limit)
+    if workflow_type:
+        query = query.where(jobs.c.workflow_type == workflow_type)
+    if parent_id is not None:
+        query = query.where(jobs.c.parent_id == parent_id)
+    for key, value in (labels or {}).items():
+        query = query.where(label_equals(jobs.c.labels, key, value))
+    if statuses:
+        query = query.where(jobs.c.status.in_(list(statuses)))
+    if after is not None:
+        # An unknown `after` compares with NULL and yields an empty page, as in MemoryJobStore.
+        query = query.where(jobs.c.pos < sa.select(jobs.c.pos).where(jobs.c.job_id == after).scalar_subquery())
+    return query
+
+
 def read_jobs(
     conn: sa.Connection,
     workflow_type: str | None,
@@ -442,18 +467,7 @@ def read_jobs(
     labels: Mapping[str, str] | None = None,
     parent_id: str | None = None,
 ) -> list[JobRecord]:
-    query = sa.select(jobs).order_by(jobs.c.pos.desc()).limit(limit)
-    if workflow_type:
-        query = query.where(jobs.c.workflow_type == workflow_type)
-    if parent_id is not None:
-        query = query.where(jobs.c.parent_id == parent_id)
-    for key, value in (labels or {}).items():
-        query = query.where(jobs.c.labels[key].as_string() == value)
-    if statuses:
-        query = query.where(jobs.c.status.in_(list(statuses)))
-    if after is not None:
-        # An unknown `after` compares with NULL and yields an empty page, as in MemoryJobStore.
-        query = query.where(jobs.c.pos < sa.select(jobs.c.pos).where(jobs.c.job_id == after).scalar_subquery())
+    query = jobs_query(workflow_type, statuses, limit, after, labels, parent_id)
     return [row_to_record(row) for row in conn.execute(query)]
 
 

@@ -15,6 +15,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from workmesh.services.gateway.store import TERMINAL, AttemptRecord, JobRecord
+from workmesh.services.gateway.store.sql._labels import OWNER_LABEL, LabelValue
 from workmesh.v1 import common_pb2, gateway_pb2
 
 UTC = dt.UTC
@@ -86,6 +87,8 @@ jobs = sa.Table(
     sa.Index("ix_jobs_status_pos", "status", "pos"),
     sa.Index("ix_jobs_lease_owner", "lease_owner"),
 )
+# One owner's jobs newest first (ListJobs of a caller's own jobs, the owner filter): _labels.py.
+sa.Index("ix_jobs_owner_pos", LabelValue(jobs.c.labels, OWNER_LABEL), jobs.c.pos)
 
 job_events = sa.Table(
     "job_events",
