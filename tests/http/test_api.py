@@ -82,6 +82,12 @@ def test_submit_follow_and_resume_with_last_event_id(http, stub):
     resumed = list(http.events(f"/v1/jobs/{job['jobId']}/events", headers={"Last-Event-ID": "2"}))
     assert [e.id for e in resumed] == [e.id for e in events[2:]]
     assert [e.id for e in http.events(f"/v1/jobs/{job['jobId']}/events?after_seq=4")] == [e.id for e in events[4:]]
+    # A replay with latest_progress: the newest progress only, every other event (HTTP and gRPC).
+    latest = list(http.events(f"/v1/jobs/{job['jobId']}/events?latest_progress=true"))
+    kept = [e for e in events if e.event != "progress" or e is [p for p in events if p.event == "progress"][-1]]
+    assert [e.id for e in latest] == [e.id for e in kept]
+    grpc_latest = stub.WatchJob(g.WatchJobRequest(job_id=job["jobId"], latest_progress=True), timeout=10)
+    assert [str(e.seq) for e in grpc_latest] == [e.id for e in kept]
     # After the end: 204, which tells an EventSource not to reconnect.
     assert http.get(f"/v1/jobs/{job['jobId']}/events", headers={"Last-Event-ID": events[-1].id}).status == 204
     assert http.get(f"/v1/jobs/{job['jobId']}").json()["status"] == "JOB_STATUS_SUCCEEDED"

@@ -7,7 +7,7 @@
 | ``POST /v1/jobs`` (body: SubmitJobRequest) | SubmitJob |
 | ``GET /v1/jobs?workflow_type=&statuses=&owner=&labels=&parent_id=&page_size=&page_token=`` | ListJobs |
 | ``GET /v1/jobs/{job_id}`` | GetJob |
-| ``GET /v1/jobs/{job_id}/events`` (SSE; ``Last-Event-ID`` or ``after_seq``; ``queue_updates``) | WatchJob |
+| ``GET /v1/jobs/{job_id}/events`` (SSE; Last-Event-ID, after_seq, queue_updates, latest_progress) | WatchJob |
 | ``POST /v1/jobs/{job_id}:cancel`` (body: ``{"reason": ...}``, optional) | CancelJob |
 | ``DELETE /v1/jobs/{job_id}`` | DeleteJob |
 | ``POST /v1/jobs/{job_id}:retry`` (body: ``{"idempotencyKey": ...}``, optional) | RetryJob |
@@ -169,7 +169,9 @@ class GatewayRoutes:
         job = await unary(self._servicer.GetJob, gateway_pb2.GetJobRequest(job_id=job_id))
         if job.status in TERMINAL and after >= job.last_seq:
             return web.Response(status=204)
-        watch = gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after, queue_updates=query.queue_updates)
+        watch = gateway_pb2.WatchJobRequest(
+            job_id=job_id, after_seq=after, queue_updates=query.queue_updates, latest_progress=query.latest_progress
+        )
         # The events ready at once (a replay, or a worker's batch of progress) go out in one
         # write, each encoded once for all the streams of the job.
         stream = server_stream(self._servicer.watch_batches, watch)

@@ -250,6 +250,11 @@ def document(*, max_body_bytes: int) -> dict:
                         {"type": "boolean"},
                         "also `queue` events (not stored) with the queued job's place, whenever it changes",
                     ),
+                    _query(
+                        "latest_progress",
+                        {"type": "boolean"},
+                        "of the progress events ready at once (a replay, a stream behind the job) only the newest",
+                    ),
                 ],
                 "responses": {
                     "200": _sse(event, _payloads(), "a JobEvent per event", ids=True),
