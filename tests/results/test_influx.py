@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import socket
+
+import grpc
 import numpy as np
 
 from tests.results.support import HOUR, new_job
 from tests.support import run
 from workmesh.services.clients import Chunk, ReadQuery, SeriesKey
+from workmesh.services.core.errors import Unavailable, status_of
 from workmesh.services.results import InfluxConfig, InfluxStore
 
 
@@ -46,3 +50,27 @@ def test_a_database_dropped_behind_the_store_is_created_again(influxd):
             await store.close()
 
     run(scenario())
+
+
+def test_an_influxdb_that_does_not_answer_in_time_is_unavailable_not_internal():
+    """A busy influxd (seen under load: a write past the HTTP timeout) is UNAVAILABLE, so callers retry."""
+
+    async def scenario(url: str):
+        store = InfluxStore(InfluxConfig(url=url, timeout=0.5))
+        try:
+            for attempt in (store.write([chunk(new_job(), 10)]), store.query("SHOW DATABASES")):
+                try:
+                    await attempt
+                except Unavailable as exc:
+                    code, message = status_of(exc)
+                    assert code == grpc.StatusCode.UNAVAILABLE
+                    assert url in message and "did not answer" in message and "0.5 s" in message
+                else:
+                    raise AssertionError("a server that never answers must fail the call")
+        finally:
+            await store.close()
+
+    with socket.socket() as hung:  # accepts connections (the kernel's backlog) and never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)
+        run(scenario(f"http://127.0.0.1:{hung.getsockname()[1]}"))

@@ -113,6 +113,8 @@ class InfluxStore:
                     yield item
         except aiohttp.ClientError as exc:
             raise Unavailable(f"InfluxDB at {self.config.url} cannot be reached: {exc}") from exc
+        except TimeoutError as exc:  # aiohttp's total timeout: a busy or hung server, not our bug
+            raise Unavailable(self._late("query")) from exc
 
     async def _post_lines(self, db: str, precision: str, body: bytes) -> None:
         params = {"db": db, "precision": precision, **self._auth()}
@@ -137,8 +139,17 @@ class InfluxStore:
                     error = Unavailable(f"InfluxDB write failed ({resp.status}): {text}")
             except aiohttp.ClientError as exc:
                 error = Unavailable(f"InfluxDB at {self.config.url} cannot be reached: {exc}")
+            except TimeoutError as exc:
+                # not retried: another `timeout` seconds per attempt would hold the writer for minutes
+                raise Unavailable(self._late("write")) from exc
             await asyncio.sleep(0.2 * 2**attempt)
         raise error
+
+    def _late(self, what: str) -> str:
+        return (
+            f"InfluxDB at {self.config.url} did not answer a {what} within {self.config.timeout:g} s "
+            "(InfluxConfig.timeout); try again later"
+        )
 
     async def _create(self, db: str) -> None:
         await self.query(f"CREATE DATABASE {ident(db)}")
