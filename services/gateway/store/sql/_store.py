@@ -2,8 +2,9 @@
 
 Layout: tables and row conversions in ``_schema``, engines/URLs/migrations in
 ``_engine``, the statements in ``_ops`` (PostgreSQL's folded multi-row forms in
-``_fold``; SQLite's hot statements as plain sqlite3 in ``_lite``), group commit on a thread in
-``_writer`` and on the event loop in ``_loop``, waking watchers in ``_notify``.
+``_fold``, pipelined in two round trips per transaction by ``_pipeline``; SQLite's hot
+statements as plain sqlite3 in ``_lite``), group commit on a thread in ``_writer`` and on the
+event loop in ``_loop``, waking watchers in ``_notify``.
 
 Why threads and not SQLAlchemy's asyncio extension: writes go through one writer anyway (group
 commit: whatever queued up while the last transaction ran is committed together; SQLite admits
