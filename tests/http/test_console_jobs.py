@@ -120,3 +120,23 @@ def test_jobs_page_with_10000_jobs_pages_and_filters_on_the_server(browser, big,
     browser.get(f"{http.base}/#/jobs?parent={parent}")
     _rows_are(browser, steps)
     assert parent in text(browser, "#filter-parent")
+
+
+def test_compare_picks_the_jobs_with_a_label_from_the_server(browser, http, shots):  # noqa: F811
+    run = uuid.uuid4().hex[:8]
+    made = []
+    for _ in range(2):
+        body = {"workflowType": "echo", "params": {"message": {"stringValue": "hi"}}, "labels": {"project": run}}
+        reply = http.post("/v1/jobs", body)
+        assert reply.status == 200, reply.body
+        made.append(reply.json()["job"]["jobId"])
+    until(browser, lambda _: _ids(http, labels=f"project={run}", statuses="JOB_STATUS_SUCCEEDED")[0] == made[::-1])
+    browser.get(f"{http.base}/#/compare")
+    picks = "return [...document.querySelectorAll('#pick-jobs input[type=checkbox]')].map(b => b.value)"
+    until(browser, lambda d: d.execute_script(picks))
+    _filter(browser, "#pick-label", f"project={run}")
+    until(browser, lambda d: d.execute_script(picks) == made[::-1])
+    snap(browser, shots / "compare-picked-by-label.png")
+    _filter(browser, "#pick-label", "project")
+    until(browser, lambda d: "labels[0]: must be key=value" in text(d, "#pick-error"))
+    assert browser.execute_script(picks) == []

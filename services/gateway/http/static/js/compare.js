@@ -16,11 +16,20 @@ function variation(job, others) {
 
 export async function comparePage(main, _rest, params) {
   const chosen = new Set((params.get("jobs") || "").split(",").filter(Boolean));
-  const { jobs: recent } = await api.get("/v1/jobs?page_size=200&statuses=JOB_STATUS_SUCCEEDED");
+  // The jobs to pick from: the newest 200 that succeeded, carrying the labels asked for (the
+  // server filters, so "all jobs with project=X" are found however many jobs there are).
+  const succeeded = (labels) => {
+    const query = new URLSearchParams({ page_size: 200, statuses: "JOB_STATUS_SUCCEEDED" });
+    for (const pair of labels.split(/\s+/).filter(Boolean)) query.append("labels", pair);
+    return api.get(`/v1/jobs?${query}`).then((r) => r.jobs);
+  };
+  let recent = await succeeded(params.get("label") || "");
   for (const id of chosen) {
     if (!recent.some((j) => j.jobId === id)) recent.unshift(await api.get(`/v1/jobs/${id}`));
   }
-  const labelFilter = h("input", { id: "pick-label", placeholder: "label key=value, e.g. project=X" });
+  const labelFilter = h("input", { id: "pick-label", placeholder: "label key=value, e.g. project=X",
+                                   value: params.get("label") || "" });
+  const pickError = h("div", { id: "pick-error" });
   const typeFilter = h("select", { id: "pick-type" }, h("option", { value: "" }, "all types"),
     [...new Set(recent.map((j) => j.workflowType))].map((t) => h("option", { value: t }, t)));
   const picks = h("div", { class: "pick", id: "pick-jobs" });
@@ -34,9 +43,7 @@ export async function comparePage(main, _rest, params) {
   let keys = [];  // {measurement, fields, tags} of the chosen jobs' series
 
   function renderPicks() {
-    const [key, value] = labelFilter.value.split("=");
-    const shown = recent.filter((j) => (!typeFilter.value || j.workflowType === typeFilter.value)
-      && (!labelFilter.value || (j.labels || {})[key] === value));
+    const shown = recent.filter((j) => !typeFilter.value || j.workflowType === typeFilter.value);
     picks.replaceChildren(h("table", {}, shown.map((j) => h("tr", {},
       h("td", {}, h("input", { type: "checkbox", value: j.jobId, checked: chosen.has(j.jobId), onchange: (e) => {
         if (e.target.checked) chosen.add(j.jobId); else chosen.delete(j.jobId);
@@ -45,7 +52,16 @@ export async function comparePage(main, _rest, params) {
       h("td", {}, h("code", {}, j.jobId)), h("td", {}, j.workflowType),
       h("td", { class: "muted" }, Object.entries(j.params || {}).map(([k, v]) => `${k}=${paramText(v)}`).join(" "))))));
   }
-  labelFilter.oninput = renderPicks;
+  labelFilter.onchange = async () => {
+    try {
+      recent = await succeeded(labelFilter.value);
+      pickError.replaceChildren();
+    } catch (err) {  // e.g. a label without "=": the server's message names the field and the rule
+      recent = [];
+      pickError.replaceChildren(errorBox(err));
+    }
+    renderPicks();
+  };
   typeFilter.onchange = renderPicks;
 
   async function loadKeys() {
@@ -101,7 +117,7 @@ export async function comparePage(main, _rest, params) {
   }
 
   main.append(h("h1", {}, "Compare jobs"),
-    h("div", { class: "row" }, h("label", {}, "type", typeFilter), h("label", {}, "label", labelFilter)), picks,
+    h("div", { class: "row" }, h("label", {}, "type", typeFilter), h("label", {}, "label", labelFilter)), pickError, picks,
     h("div", { class: "row" }, h("label", {}, "measurement", measurement), h("label", {}, "field", field),
       h("label", {}, "tags", tag), h("label", {}, "window", windowSel), h("label", {}, "aggregate", agg),
       h("button", { id: "plot", onclick: plot }, "Plot"), csv),
