@@ -36,8 +36,20 @@ def submit(http, workflow_type: str, **params) -> dict:
     return reply.json()["job"]
 
 
+def _probed(body: dict) -> dict:
+    """`body` if the registry's check of every instance's registration has passed a probe: the
+    check of each registration for its type, passing, with the check's own output (a check starts
+    out passing with no output until its first probe, which under load may take a while)."""
+    for info in body["types"]:
+        for inst in info["instances"]:
+            service_id = f"workmesh-wf-{info['type']['name']}-{inst['instanceId']}"
+            mine = [c for c in inst["checks"] if c["serviceId"] == service_id]
+            assert mine and all(c["status"] == "passing" and "success" in c["output"] for c in mine), inst
+    return body
+
+
 def test_types_are_the_grpc_types_with_instances(http, stub):
-    body = http.get("/v1/types").json()
+    body = eventually(lambda: _probed(http.get("/v1/types").json()), timeout=30, interval=0.2)
     expected = json_format.MessageToDict(
         stub.ListWorkflowTypes(g.ListWorkflowTypesRequest()), always_print_fields_with_no_presence=True
     )
@@ -47,12 +59,6 @@ def test_types_are_the_grpc_types_with_instances(http, stub):
     for info in body["types"]:
         assert info["healthyInstances"] >= 1 and info["instances"], info
         assert all(i["address"].startswith("127.0.0.1:") and i["healthy"] for i in info["instances"])
-        # The registry's view: the check of each instance's registration for this type, passing,
-        # with the check's own output.
-        for inst in info["instances"]:
-            service_id = f"workmesh-wf-{info['type']['name']}-{inst['instanceId']}"
-            mine = [c for c in inst["checks"] if c["serviceId"] == service_id]
-            assert mine and all(c["status"] == "passing" and "success" in c["output"] for c in mine), inst
     heat = next(t for t in body["types"] if t["type"]["name"] == "heat-demand")
     buildings = next(p for p in heat["type"]["params"] if p["name"] == "buildings")
     assert buildings["type"] == "PARAM_TYPE_INT" and "min" in buildings
