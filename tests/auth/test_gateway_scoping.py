@@ -128,7 +128,8 @@ async def scoped_mesh(*workflows, capacity: int = 64):
         try:
             if workflows:
                 await mesh.add_worker(list(workflows), capacity=capacity)
-                await mesh.wait_instances("echo", 1)  # every test here serves echo
+                for workflow in workflows:  # each type is registered on its own: wait for all
+                    await mesh.wait_instances(workflow.__workmesh_workflow__.name, 1)
             yield mesh, callers
         finally:
             await callers.close()
