@@ -6,6 +6,7 @@ the per-service-name index (``/v1/health/service/<name>``, ``/v1/catalog/service
 Per-name indexes survive deregistration as tombstones, so an index never goes backwards while
 the process lives. Writes that change nothing (an identical re-registration, a check result
 equal to the last one) take no index, so blocking queries do not wake for nothing.
+The Consul-shaped JSON of the reads is in :mod:`._views`, the records in :mod:`._model`.
 """
 
 from __future__ import annotations
@@ -13,52 +14,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from typing import Any
 
 from workmesh.registry.embedded._decode import CheckDef, ServiceDef
+from workmesh.registry.embedded._model import CRITICAL, DATACENTER, PASSING, WARNING, Check, Service
+from workmesh.registry.embedded._views import CatalogViews
 
-PASSING, WARNING, CRITICAL = "passing", "warning", "critical"
-DATACENTER = "dc1"
-
-
-@dataclass
-class Check:
-    """A check as the registry holds it."""
-
-    definition: CheckDef
-    check_id: str
-    name: str
-    service_id: str
-    service_name: str
-    status: str
-    output: str = ""
-    create_index: int = 0
-    modify_index: int = 0
-    critical_since: float | None = None  # monotonic time it turned critical
-    ttl_deadline: float | None = None  # monotonic time a TTL check expires
-
-    @property
-    def kind(self) -> str:
-        return self.definition.kind
-
-
-@dataclass
-class Service:
-    """A registered service instance."""
-
-    definition: ServiceDef
-    create_index: int
-    modify_index: int
-    check_ids: list[str] = field(default_factory=list)
-
-    @property
-    def service_id(self) -> str:
-        return self.definition.service_id
-
-    @property
-    def name(self) -> str:
-        return self.definition.name
+__all__ = ["CRITICAL", "DATACENTER", "PASSING", "WARNING", "Check", "RegistryState", "Service"]
 
 
 def _check_ids(sdef: ServiceDef) -> list[str]:
@@ -70,7 +31,7 @@ def _check_ids(sdef: ServiceDef) -> list[str]:
     return ids
 
 
-class RegistryState:
+class RegistryState(CatalogViews):
     """Services and checks of a single-node registry.
 
     Args:
@@ -304,158 +265,12 @@ class RegistryState:
             self.deregister(service_id)
         return sorted(doomed)
 
-    # -- reads ------------------------------------------------------------------------------
+    # -- reads (the JSON ones are CatalogViews') ------------------------------------------------
     def services_index(self) -> int:
         return self._services_index
 
     def name_index(self, name: str) -> int:
         return self._name_index.get(name, self._services_index)
-
-    def node_json(self) -> dict[str, Any]:
-        addr = self.node_address
-        return {
-            "ID": self.node_id,
-            "Node": self.node_name,
-            "Address": addr,
-            "Datacenter": DATACENTER,
-            "TaggedAddresses": {"lan": addr, "lan_ipv4": addr, "wan": addr, "wan_ipv4": addr},
-            "Meta": {"consul-network-segment": ""},
-            "CreateIndex": 1,
-            "ModifyIndex": 1,
-        }
-
-    def _serf_json(self) -> dict[str, Any]:
-        # Consul attaches the node's serfHealth check to every health entry.
-        return {
-            "Node": self.node_name,
-            "CheckID": "serfHealth",
-            "Name": "Serf Health Status",
-            "Status": PASSING,
-            "Notes": "",
-            "Output": "Agent alive and reachable",
-            "ServiceID": "",
-            "ServiceName": "",
-            "ServiceTags": [],
-            "Type": "",
-            "Interval": "",
-            "Timeout": "",
-            "ExposedPort": 0,
-            "Definition": {},
-            "CreateIndex": 1,
-            "ModifyIndex": 1,
-        }
-
-    def check_json(self, check: Check) -> dict[str, Any]:
-        service = self.services.get(check.service_id)
-        cdef = check.definition
-        return {
-            "Node": self.node_name,
-            "CheckID": check.check_id,
-            "Name": check.name,
-            "Status": check.status,
-            "Notes": cdef.notes,
-            "Output": check.output,
-            "ServiceID": check.service_id,
-            "ServiceName": check.service_name,
-            "ServiceTags": list(service.definition.tags) if service else [],
-            "Type": cdef.kind,
-            "Interval": cdef.interval_text,
-            "Timeout": cdef.timeout_text,
-            "ExposedPort": 0,
-            "Definition": {},
-            "CreateIndex": check.create_index,
-            "ModifyIndex": check.modify_index,
-        }
-
-    @staticmethod
-    def _service_fields(service: Service) -> dict[str, Any]:
-        sdef = service.definition
-        fields = {
-            "ID": sdef.service_id,
-            "Service": sdef.name,
-            "Tags": list(sdef.tags),
-            "Meta": dict(sdef.meta),
-            "Port": sdef.port,
-            "Address": sdef.address,
-            "Weights": {"Passing": sdef.weights[0], "Warning": sdef.weights[1]},
-            "EnableTagOverride": sdef.enable_tag_override,
-        }
-        if sdef.tagged_addresses:  # Consul leaves the field out when empty
-            fields["TaggedAddresses"] = {
-                tag: {"Address": address, "Port": port} for tag, (address, port) in sdef.tagged_addresses.items()
-            }
-        return fields
-
-    def agent_services(self) -> dict[str, Any]:
-        return {sid: {**self._service_fields(s), "Datacenter": DATACENTER} for sid, s in self.services.items()}
-
-    def agent_checks(self) -> dict[str, Any]:
-        return {cid: self.check_json(c) for cid, c in self.checks.items()}
-
-    def catalog_services(self) -> dict[str, list[str]]:
-        """Service name -> the union of its instances' tags (sorted, unique), like Consul."""
-        return {
-            name: sorted({t for s in instances.values() for t in s.definition.tags})
-            for name, instances in sorted(self._by_name.items())
-        }
-
-    def _instances(self, name: str, tags: Iterable[str]) -> list[Service]:
-        wanted = set(tags)
-        return [s for _, s in sorted(self._by_name.get(name, {}).items()) if wanted <= set(s.definition.tags)]
-
-    def catalog_service(self, name: str, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
-        node = self.node_json()
-        out = []
-        for s in self._instances(name, tags):
-            fields = self._service_fields(s)
-            out.append(
-                {
-                    "ID": node["ID"],
-                    "Node": node["Node"],
-                    "Address": node["Address"],
-                    "Datacenter": DATACENTER,
-                    "TaggedAddresses": node["TaggedAddresses"],
-                    "NodeMeta": node["Meta"],
-                    "ServiceID": fields["ID"],
-                    "ServiceName": fields["Service"],
-                    "ServiceTags": fields["Tags"],
-                    "ServiceAddress": fields["Address"],
-                    "ServiceMeta": fields["Meta"],
-                    "ServicePort": fields["Port"],
-                    "ServiceWeights": fields["Weights"],
-                    "ServiceTaggedAddresses": fields.get("TaggedAddresses", {}),
-                    "ServiceEnableTagOverride": fields["EnableTagOverride"],
-                    "CreateIndex": s.create_index,
-                    "ModifyIndex": s.modify_index,
-                }
-            )
-        return out
-
-    def health_service(self, name: str, *, passing: bool = False, tags: Iterable[str] = ()) -> list[dict[str, Any]]:
-        node, serf = self.node_json(), self._serf_json()
-        node_checks = [c for c in self.checks.values() if not c.service_id]
-        out = []
-        for s in self._instances(name, tags):
-            checks = node_checks + [self.checks[cid] for cid in s.check_ids if cid in self.checks]
-            if passing and any(c.status != PASSING for c in checks):
-                continue
-            out.append(
-                {
-                    "Node": node,
-                    "Service": self._service_fields(s) | {"CreateIndex": s.create_index, "ModifyIndex": s.modify_index},
-                    "Checks": [serf, *(self.check_json(c) for c in checks)],
-                }
-            )
-        return out
-
-    def health_checks(self, name: str) -> list[dict[str, Any]]:
-        """The checks of every instance of service `name` (``/v1/health/checks/<name>``)."""
-        return [
-            self.check_json(self.checks[cid])
-            for s in self._instances(name, ())
-            for cid in s.check_ids
-            if cid in self.checks
-        ]
 
     def next_ttl_deadline(self) -> float | None:
         """The earliest time (on :attr:`clock`) a TTL check expires, None when none is armed."""
