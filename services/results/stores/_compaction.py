@@ -29,7 +29,9 @@ import numpy as np
 import pyarrow.parquet as pq
 import structlog
 
-from workmesh.services.results.stores._parquet import ParquetStore, _fsync, _load, disk_full
+from workmesh.services.results.stores._catalog import _fsync
+from workmesh.services.results.stores._parquet import ParquetStore, _load
+from workmesh.services.results.stores._parquet_write import disk_full
 
 __all__ = ["CompactionResult", "Compactor", "compact_job"]
 
