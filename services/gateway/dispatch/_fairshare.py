@@ -24,12 +24,18 @@ both policies.
 
 from __future__ import annotations
 
-import functools
 import heapq
-import math
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
+
+from workmesh.services.gateway.dispatch._sched_model import (
+    DEFAULT_HALF_LIFE_S,
+    Limits,
+    Owner,
+    QueuedJob,
+    RunningJob,
+    Shares,
+)
+from workmesh.services.gateway.dispatch._usage import RunningWork, UsageLedger
 
 __all__ = [
     "DEFAULT_HALF_LIFE_S",
@@ -43,187 +49,8 @@ __all__ = [
     "UsageLedger",
 ]
 
-DEFAULT_HALF_LIFE_S = 3600.0
 POLICIES = ("fair", "fifo")
 _K = TypeVar("_K")
-
-
-class Owner(NamedTuple):
-    """Who a job is accounted to: a user within a tenant (empty strings: the default).
-
-    A named tuple, not a dataclass: owners are dictionary keys on every scheduling decision,
-    and a tuple hashes in C.
-    """
-
-    tenant: str = ""
-    user: str = ""
-
-    def __str__(self) -> str:
-        return f"{self.tenant or '-'}/{self.user or '-'}"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Caps on an owner's jobs (None: no cap). Running counts jobs of every type."""
-
-    max_running: int | None = None
-    max_queued: int | None = None
-
-
-@dataclass(frozen=True)
-class Shares:
-    """Weights and limits: tenant weights, then user weights within a tenant (1 unless set).
-
-    ``tenant_limits``/``user_limits`` override ``default_tenant_limits``/``default_user_limits``
-    per tenant or per (tenant, user).
-    """
-
-    tenants: Mapping[str, float] = field(default_factory=dict)
-    users: Mapping[tuple[str, str], float] = field(default_factory=dict)
-    tenant_limits: Mapping[str, Limits] = field(default_factory=dict)
-    user_limits: Mapping[tuple[str, str], Limits] = field(default_factory=dict)
-    default_tenant_limits: Limits = Limits()
-    default_user_limits: Limits = Limits()
-    half_life_s: float = DEFAULT_HALF_LIFE_S
-
-    @functools.cached_property
-    def limited(self) -> bool:
-        """Whether any running limit is set (a job's end may then unblock other types)."""
-        return any(
-            lim.max_running is not None
-            for lim in (
-                self.default_tenant_limits,
-                self.default_user_limits,
-                *self.tenant_limits.values(),
-                *self.user_limits.values(),
-            )
-        )
-
-    def tenant_weight(self, tenant: str) -> float:
-        return float(self.tenants.get(tenant, 1.0))
-
-    def user_weight(self, owner: Owner) -> float:
-        return float(self.users.get((owner.tenant, owner.user), 1.0))
-
-    def tenant_limit(self, tenant: str) -> Limits:
-        return self.tenant_limits.get(tenant, self.default_tenant_limits)
-
-    def user_limit(self, owner: Owner) -> Limits:
-        return self.user_limits.get((owner.tenant, owner.user), self.default_user_limits)
-
-
-@dataclass(frozen=True)
-class QueuedJob:
-    """A job waiting for a slot. ``enqueued_at`` orders it (its creation time, so the order
-    survives a restart); ``seq`` breaks ties between jobs enqueued at the same instant."""
-
-    job_id: str
-    workflow_type: str
-    owner: Owner = Owner()
-    priority: int = 0
-    enqueued_at: float = 0.0
-    seq: int = 0
-
-    def order_key(self, fifo: bool = False) -> tuple:
-        """Within one owner: highest priority first, then oldest (`fifo`: oldest first)."""
-        if fifo:
-            return (self.enqueued_at, self.seq, self.job_id)
-        return (-self.priority, self.enqueued_at, self.seq, self.job_id)
-
-
-@dataclass(frozen=True)
-class RunningJob:
-    """A job holding a slot since ``started_at``."""
-
-    job_id: str
-    workflow_type: str
-    owner: Owner
-    started_at: float
-
-
-class UsageLedger:
-    """Decayed worker-seconds per owner: finished work plus the running jobs' work so far.
-
-    A job running from ``s`` contributes ``∫ 2^-((t-x)/H) dx`` over ``[s, t]`` at time ``t``,
-    i.e. ``H/ln2 · (1 - 2^-((t-s)/H))``; finished work decays by ``2^-(Δt/H)``.
-    """
-
-    def __init__(self, half_life_s: float = DEFAULT_HALF_LIFE_S) -> None:
-        self.half_life_s = half_life_s
-        self._done: dict[Owner, tuple[float, float]] = {}  # owner -> (value, as of)
-        self._tenants: dict[str, tuple[float, float]] = {}  # the same, summed per tenant
-
-    def _decay(self, value: float, dt: float) -> float:
-        return value * math.pow(2.0, -max(dt, 0.0) / self.half_life_s)
-
-    def worked(self, start: float, end: float) -> float:
-        """Decayed worker-seconds, as of `end`, of one slot held from `start` to `end`."""
-        h = self.half_life_s
-        return h / math.log(2) * -math.expm1(-math.log(2) * max(end - start, 0.0) / h)
-
-    def entries(self) -> dict[Owner, tuple[float, float]]:
-        """``owner -> (value, as_of)`` of the finished work (what a store persists)."""
-        return dict(self._done)
-
-    def load(self, entries: Mapping[Owner, tuple[float, float]]) -> None:
-        """Replace the finished work by stored ``owner -> (value, as_of)`` entries."""
-        self._done = dict(entries)
-        self._tenants = {}
-        for owner, (value, as_of) in self._done.items():
-            self._add(self._tenants, owner.tenant, value, as_of)
-
-    def charge(self, owner: Owner, start: float, end: float) -> None:
-        """Add the work of a job that ran from `start` to `end`."""
-        self.add(owner, self.worked(start, end), end)
-
-    def add(self, owner: Owner, worker_seconds: float, at: float) -> None:
-        """Add decayed worker-seconds as of time `at`."""
-        self._add(self._done, owner, worker_seconds, at)
-        self._add(self._tenants, owner.tenant, worker_seconds, at)
-
-    def _add(self, table: dict, key: object, worker_seconds: float, at: float) -> None:
-        value, as_of = table.get(key, (0.0, at))
-        if at >= as_of:
-            table[key] = (self._decay(value, at - as_of) + worker_seconds, at)
-        else:  # an older charge (e.g. replayed): decay it to the stored time instead
-            table[key] = (value + self._decay(worker_seconds, as_of - at), as_of)
-
-    def _value(self, entry: tuple[float, float] | None, now: float) -> float:
-        if entry is None:
-            return 0.0
-        value, as_of = entry
-        return self._decay(value, now - as_of) if now >= as_of else value
-
-    def usage(self, owner: Owner, now: float, running_since: Iterable[float] = ()) -> float:
-        """The owner's usage at `now`, with its running jobs started at `running_since`."""
-        return self._value(self._done.get(owner), now) + sum(self.worked(s, now) for s in running_since)
-
-    def tenant_usage(self, tenant: str, now: float) -> float:
-        """The finished work of a tenant's users at `now` (running jobs not included)."""
-        return self._value(self._tenants.get(tenant), now)
-
-
-class _Running:
-    """The running jobs of one owner or tenant, summed so their usage so far is O(1) to read:
-    ``Σ H/ln2·(1 - 2^-((t-s_i)/H)) = H/ln2·(n - 2^-((t-r)/H)·Σ 2^((s_i-r)/H))`` for a reference r."""
-
-    __slots__ = ("n", "ref", "total")
-
-    def __init__(self) -> None:
-        self.n, self.ref, self.total = 0, 0.0, 0.0
-
-    def add(self, start: float, h: float, sign: int = 1) -> None:
-        if self.n == 0:
-            self.ref, self.total = start, 0.0
-        self.n += sign
-        self.total += sign * math.pow(2.0, (start - self.ref) / h)
-        if self.n == 0:
-            self.total = 0.0
-
-    def work(self, now: float, h: float) -> float:
-        if self.n == 0:
-            return 0.0
-        return max(h / math.log(2) * (self.n - math.pow(2.0, -(now - self.ref) / h) * self.total), 0.0)
 
 
 class Scheduler:
@@ -248,7 +75,7 @@ class Scheduler:
         self._running_by_owner: dict[Owner, dict[str, float]] = {}
         self._queued_by_owner: dict[Owner, int] = {}
         self._queued_by_tenant: dict[str, int] = {}
-        self._agg: dict[object, _Running] = {}  # Owner or tenant name -> its running jobs
+        self._agg: dict[object, RunningWork] = {}  # Owner or tenant name -> its running jobs
 
     def clone(self) -> Scheduler:
         """An independent copy (jobs are immutable and shared), e.g. to simulate the queue."""
@@ -264,7 +91,7 @@ class Scheduler:
         other._queued_by_tenant = dict(self._queued_by_tenant)
         other._agg = {}
         for k, a in self._agg.items():
-            copy = other._agg[k] = _Running()
+            copy = other._agg[k] = RunningWork()
             copy.n, copy.ref, copy.total = a.n, a.ref, a.total
         return other
 
@@ -325,7 +152,7 @@ class Scheduler:
         for key in (run.owner, run.owner.tenant):
             agg = self._agg.get(key)
             if agg is None:
-                agg = self._agg[key] = _Running()
+                agg = self._agg[key] = RunningWork()
             agg.add(run.started_at, h, sign)
             if agg.n == 0:
                 del self._agg[key]
