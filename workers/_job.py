@@ -15,26 +15,24 @@ import contextvars
 import datetime as _dt
 import functools
 import logging
-import math
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from opentelemetry.trace import Status, StatusCode
 
 from workmesh.services.core.errors import ApplicationError
-from workmesh.services.core.limits import MAX_MESSAGE_BYTES
 from workmesh.services.core.outcome import Outcome
 from workmesh.services.core.telemetry import extract_context, job_span
 from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, worker_pb2
-from workmesh.workers._context import Cancelled, Context, Result
+from workmesh.workers._context import Cancelled, Context
 from workmesh.workers._decorator import WorkflowDefinition
+from workmesh.workers._result import job_result
 
 log = logging.getLogger("workmesh.workers")
 PROGRESS_INTERVAL = 0.05  # default seconds between two progress events of one job (Worker(progress_interval=))
-MAX_RESULT_DATA = MAX_MESSAGE_BYTES - 1024 * 1024  # room for the outputs and the envelope
 
 WorkerEvent = worker_pb2.WorkerEvent
 _LOG_LEVEL = common_pb2.LogLevel
@@ -64,57 +62,6 @@ def _proto_level(level: int) -> common_pb2.LogLevel:
     if level < logging.ERROR:
         return _LOG_LEVEL.LOG_LEVEL_WARNING
     return _LOG_LEVEL.LOG_LEVEL_ERROR
-
-
-def _plain(obj: Any) -> Any:
-    """A JSON-like copy of handler outputs (numpy values, datetimes, tuples, ...)."""
-    if obj is None or isinstance(obj, (str, bool)):
-        return obj
-    if isinstance(obj, (int, float)):
-        return float(obj) if math.isfinite(obj) else str(obj)
-    if isinstance(obj, Mapping):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple, set, frozenset)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, _dt.datetime):
-        return obj.isoformat()
-    if isinstance(obj, _dt.timedelta):
-        return obj.total_seconds()
-    if isinstance(obj, bytes):
-        return obj.decode("utf-8", "replace")
-    if hasattr(obj, "tolist"):  # numpy arrays and scalars
-        return _plain(obj.tolist())
-    if hasattr(obj, "__float__"):
-        return float(obj)
-    raise TypeError(f"output value {obj!r} of type {type(obj).__name__} is not JSON-like")
-
-
-def job_result(value: Any) -> common_pb2.JobResult:
-    """The JobResult for a handler's return value (a dict, a Result or None)."""
-    if isinstance(value, Result):
-        outputs, data, series = value.outputs, value.data, value.series
-    elif value is None or isinstance(value, Mapping):
-        outputs, data, series = value or {}, b"", ()
-    else:
-        raise TypeError(f"the handler returned a {type(value).__name__}; return a dict or workmesh.workers.Result")
-    result = common_pb2.JobResult()
-    if data:
-        if len(data) > MAX_RESULT_DATA:
-            raise ApplicationError(
-                f"the result's data is {len(data)} bytes; at most {MAX_RESULT_DATA} fit in a "
-                "message: write large results as series or files",
-                code="RESULT_TOO_LARGE",
-            )
-        result.data = bytes(data)
-    if series:
-        result.series.extend(series)
-    if outputs:
-        try:  # the common case (plain Python values) converts directly
-            result.outputs.update(outputs)
-        except (TypeError, ValueError):
-            result.outputs.Clear()
-            result.outputs.update(_plain(outputs))
-    return result
 
 
 def _start_thread(call: Callable[[], Any], name: str) -> concurrent.futures.Future[Any]:

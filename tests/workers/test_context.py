@@ -168,9 +168,9 @@ def test_finished_jobs_are_dropped_after_retention_or_beyond_the_count():
 
 
 def test_result_data_beyond_the_message_limit_is_a_clear_error(monkeypatch):
-    from workmesh.workers import _job
+    from workmesh.workers import _result
 
-    monkeypatch.setattr(_job, "MAX_RESULT_DATA", 10)  # stands in for the 63 MiB limit
+    monkeypatch.setattr(_result, "MAX_RESULT_DATA", 10)  # stands in for the 63 MiB limit
 
     @workflow(name="big")
     async def big(ctx: Context) -> Result:
