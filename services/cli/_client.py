@@ -1,24 +1,24 @@
-"""The client side of the ``workmesh`` CLI: talk to a gateway, render tables and progress."""
+"""The client side of the ``workmesh`` CLI: talk to a gateway, render jobs and errors.
+
+The ``types`` table is in :mod:`._types_table`, following a job's events in :mod:`._follow`.
+"""
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import cast
 
 import grpc
 from google.protobuf import duration_pb2
 from google.protobuf.json_format import MessageToDict
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from workmesh.services.clients import PermissionDenied, Unauthenticated, WorkmeshError, from_rpc_error
 from workmesh.services.core.auth import with_bearer
 from workmesh.services.core.durations import parse_duration, to_proto
-from workmesh.services.core.limits import PARAM_TYPE_NAMES, STATUS_NAMES, TERMINAL, message_options
+from workmesh.services.core.limits import STATUS_NAMES, message_options
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 
 out = Console()
@@ -73,95 +73,6 @@ def parse_timeout(text: str) -> duration_pb2.Duration:
     if seconds <= 0:
         raise UsageError(f"--timeout {text!r}: must be positive")
     return to_proto(seconds)
-
-
-# --- types -------------------------------------------------------------------------------------
-
-
-def describe_param(spec: common_pb2.ParamSpec) -> str:
-    parts = [f"{spec.name}: {PARAM_TYPE_NAMES.get(spec.type, '?')}"]
-    if spec.HasField("default"):
-        parts.append(f"= {param_text(spec.default)}")
-    elif spec.required:
-        parts.append("(required)")
-    if spec.HasField("min") or spec.HasField("max"):
-        lo = f"{spec.min:g}" if spec.HasField("min") else ""
-        hi = f"{spec.max:g}" if spec.HasField("max") else ""
-        parts.append(f"[{lo}..{hi}]")
-    if spec.allowed:
-        parts.append("{" + ", ".join(spec.allowed) + "}")
-    if spec.unit:
-        parts.append(spec.unit)
-    return " ".join(parts)
-
-
-def param_text(value: common_pb2.ParamValue) -> str:
-    kind = value.WhichOneof("kind")
-    if kind is None:
-        return ""
-    if kind == "datetime_value":
-        return value.datetime_value.ToJsonString()
-    if kind == "duration_value":
-        return value.duration_value.ToJsonString()
-    if kind == "bytes_value":
-        return f"<{len(value.bytes_value)} bytes>"
-    return str(getattr(value, kind)).lower() if kind == "bool_value" else str(getattr(value, kind))
-
-
-def seconds_text(value: float | None) -> str:
-    """A runtime for people: 850 ms, 12.5 s, 4m 10s, 2h 05m."""
-    if value is None:
-        return "-"
-    if value < 1:
-        return f"{value * 1000:.0f} ms"
-    if value < 60:
-        return f"{value:.1f} s"
-    if value < 3600:
-        return f"{int(value // 60)}m {int(value % 60):02d}s"
-    return f"{int(value // 3600)}h {int(value % 3600 // 60):02d}m"
-
-
-def typical_runtime(info: gateway_pb2.WorkflowTypeInfo) -> str:
-    """The `types` table's runtime column: median of finished runs, with how many."""
-    if not info.runtime_runs:
-        return "-"
-    return f"{seconds_text(info.typical_runtime.ToNanoseconds() / 1e9)} ({info.runtime_runs} runs)"
-
-
-def show_types(stub, as_json: bool) -> int:
-    types = stub.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=10).types
-    if as_json:
-        print_json([to_dict(t) for t in types])
-        return 0
-    if not types:
-        out.print("no workflow types: no healthy worker is registered")
-        return 0
-    table = Table("type", "version", "instances", "free/capacity", "typical runtime", "description", "parameters")
-    for info in sorted(types, key=lambda t: t.type.name):
-        # One row per live version (several during a rolling upgrade), newest first; a gateway
-        # from before TypeVersionInfo sends none: then the type's newest declaration alone.
-        versions = list(info.versions) or [
-            gateway_pb2.TypeVersionInfo(
-                version=info.type.version,
-                type=info.type,
-                healthy_instances=info.healthy_instances,
-                capacity=info.capacity,
-                free_capacity=info.free_capacity,
-            )
-        ]
-        for index, version in enumerate(versions):
-            first = index == 0
-            table.add_row(
-                info.type.name if first else "",
-                version.version,
-                "\n".join([str(version.healthy_instances), *version.addresses]),
-                f"{version.free_capacity}/{version.capacity}",
-                typical_runtime(info) if first else "",
-                version.type.description,
-                "\n".join(describe_param(p) for p in version.type.params) or "-",
-            )
-    out.print(table)
-    return 0
 
 
 # --- jobs --------------------------------------------------------------------------------------
@@ -275,78 +186,6 @@ def show_job(stub, job_id: str, as_json: bool) -> int:
         out.print("[bold]steps[/bold]")
         print_tree(out, job, nodes)
     return 0
-
-
-def events(stub, job_id: str, after_seq: int = 0) -> Iterator[common_pb2.JobEvent]:
-    yield from stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id, after_seq=after_seq))
-
-
-def follow(stub, job_id: str, *, after_seq: int = 0, as_json: bool = False) -> int:
-    """Stream a job's events to the terminal; exit code 0 when it succeeded.
-
-    ``--json`` prints one JSON event per line; on a terminal a progress bar shows progress and
-    the worker's messages; otherwise (a pipe, a log file) each event is one plain line.
-    """
-    final = common_pb2.JOB_STATUS_UNSPECIFIED
-    if as_json:
-        for event in events(stub, job_id, after_seq):
-            print(json.dumps(to_dict(event)), flush=True)
-            if event.WhichOneof("payload") == "status" and event.status.status in TERMINAL:
-                final = event.status.status
-        return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TaskProgressColumn(),
-        TimeElapsedColumn(),
-        TextColumn("{task.fields[message]}"),
-    )
-    bar = Progress(*columns, console=out, transient=False) if out.is_terminal else None
-    with bar or contextlib.nullcontext():
-        update = functools.partial(bar.update, bar.add_task(job_id[:12], total=1.0, message="")) if bar else None
-        console = bar.console if bar else out
-        for event in events(stub, job_id, after_seq):
-            kind = event.WhichOneof("payload")
-            if kind == "progress":
-                if update:
-                    update(completed=event.progress.fraction, message=event.progress.message)
-                else:
-                    console.print(f"{event.progress.fraction:5.0%}  {event.progress.message}")
-            elif kind == "log":
-                level = common_pb2.LogLevel.Name(event.log.level).removeprefix("LOG_LEVEL_").lower()
-                console.print(f"[dim]{level}[/dim] {event.log.message}")
-            elif kind == "status":
-                name = STATUS_NAMES.get(event.status.status, "?").lower()
-                reason = f" ({event.status.reason})" if event.status.reason else ""
-                if update:
-                    update(message=name + reason)
-                else:
-                    console.print(f"status {name}{reason}")
-                if event.status.status in TERMINAL:
-                    final = event.status.status
-                    if update and final == common_pb2.JOB_STATUS_SUCCEEDED:
-                        update(completed=1.0)
-            elif kind == "result":
-                print_result(console, event.result)
-            elif kind == "error":
-                console.print(f"[red]error[/red] {event.error.code}: {event.error.message}")
-    out.print(f"{job_id}: {STATUS_NAMES.get(final, '?')}")
-    return 0 if final == common_pb2.JOB_STATUS_SUCCEEDED else 1
-
-
-def print_result(console: Console, result: common_pb2.JobResult) -> None:
-    """A job result for people: the outputs, then a summary of the series it wrote."""
-    console.print_json(json.dumps(to_dict(result.outputs) if result.HasField("outputs") else {}))
-    if result.data:
-        console.print(f"data: {len(result.data):,} bytes")
-    if result.series:
-        per_measurement: dict[str, set[str]] = {}
-        for ref in result.series:
-            per_measurement.setdefault(ref.measurement, set()).add(ref.field)
-        shown = ", ".join(f"{m} ({', '.join(sorted(f))})" for m, f in sorted(per_measurement.items()))
-        console.print(
-            f"{len(result.series):,} series in {result.series[0].store}: {shown} — list them with `workmesh series JOB`"
-        )
 
 
 def cancel(stub, job_id: str, reason: str, as_json: bool) -> int:

@@ -1,7 +1,7 @@
 """Entry points of the client subcommands: types, submit, watch, jobs, job, cancel, delete, health.
 
 Each takes the parsed arguments and returns the exit code; :mod:`._client` talks to the gateway
-and renders, :mod:`._queue` shows the scheduler's view.
+and renders (with :mod:`._types_table` and :mod:`._follow`), :mod:`._queue` shows the scheduler's view.
 """
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ from workmesh.services.cli._client import (
     cancel,
     delete,
     err,
-    follow,
     gateway_stub,
     health,
     parse_pairs,
     print_json,
     show_job,
     show_jobs,
-    show_types,
     submit_request,
     to_dict,
 )
+from workmesh.services.cli._follow import follow
 from workmesh.services.cli._queue import estimate
+from workmesh.services.cli._types_table import show_types
 
 __all__ = [
     "cancel_command",

@@ -6,7 +6,8 @@ import datetime as dt
 
 from rich.table import Table
 
-from workmesh.services.cli._client import err, gateway_stub, out, print_json, seconds_text, to_dict
+from workmesh.services.cli._client import err, gateway_stub, out, print_json, to_dict
+from workmesh.services.cli._types_table import seconds_text
 from workmesh.v1 import gateway_pb2
 
 

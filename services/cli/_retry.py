@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from workmesh.services.cli._client import err, follow, gateway_stub, print_json, to_dict
+from workmesh.services.cli._client import err, gateway_stub, print_json, to_dict
+from workmesh.services.cli._follow import follow
 from workmesh.v1 import gateway_pb2
 
 __all__ = ["retry_command"]

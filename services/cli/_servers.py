@@ -17,7 +17,9 @@ from pathlib import Path
 
 from workmesh.services.cli import _client as cc
 from workmesh.services.cli._devauth import DEV_TENANT, OFF_NOTICE, TOKEN_DAYS, dev_auth_env, dev_token
+from workmesh.services.cli._follow import follow
 from workmesh.services.cli._steps import print_tree, step_tree
+from workmesh.services.cli._types_table import show_types
 from workmesh.services.core.tls import TlsConfig
 from workmesh.services.devmesh import EXAMPLE_WORKERS, DevMesh
 from workmesh.v1 import gateway_pb2
@@ -160,11 +162,11 @@ def demo(args) -> int:
                 cc.out.print("  " + line)
             cc.out.print(f"  web console: {mesh.console_url} (while the demo runs)")
             stub = cc.gateway_stub(mesh.gateway_address)
-            cc.show_types(stub, as_json=False)
+            show_types(stub, as_json=False)
             params = {**DEMO_PARAMS.get(args.workflow, {}), **cc.parse_pairs(args.param, "--param")}
             cc.out.print(f"[bold]submitting {args.workflow}[/bold] {params}")
             reply = cc.submit(stub, args.workflow, params, timeout=None, key="", labels={})
-            code = cc.follow(stub, reply.job.job_id)
+            code = follow(stub, reply.job.job_id)
             job = stub.GetJob(gateway_pb2.GetJobRequest(job_id=reply.job.job_id), timeout=10)
             nodes = step_tree(stub, job)
             if nodes:
