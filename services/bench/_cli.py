@@ -236,11 +236,19 @@ def progress(args) -> dict:
                         rate=args.rate,
                         seconds=args.seconds,
                         rss=lambda: _rss(gateway),
+                        cpu=lambda: _cpu(gateway),
                     )
                 )
             )
             figures["load_average_after"] = _load()
     return figures
+
+
+def _cpu(pid: int) -> float:
+    """User + system CPU seconds of process `pid` so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _rss(pid: int) -> int:

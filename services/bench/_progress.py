@@ -6,8 +6,12 @@ the client receives to the terminal one, with every event checked to arrive once
 numbered without gaps. **Fan-out**: `jobs` jobs send progress at `rate` per second each for
 `seconds`, and `watchers` WatchJob streams spread evenly over them measure each event's lag
 from the moment the worker sent it (its message carries the send time; one clock, one machine)
-to its arrival — live events only: those sent before a watcher subscribed reach it as replay
-and are not counted — while the gateway's resident memory is sampled. The fan-out runs twice:
+to its arrival, while the gateway's resident memory and the CPU time of gateway and client are
+sampled. Live events only: a watcher counts as subscribed once its first event (the replay of
+the job's start) arrived, and events sent before that reach it as replay and are not counted as
+lag; how long the subscription itself took (call to first event) is reported apart
+(``subscribe_*``), and so is the lag's p99 per second of the run (``lag_p99_by_second_ms``: a
+backlog at the start shows there, a throughput shortfall as a rising line). The fan-out runs twice:
 watchers that take every event (``fanout_*``), then watchers that ask for the newest progress
 only (``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind
 skips superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only
@@ -114,23 +118,30 @@ async def _fan_out(
     rate: float,
     seconds: float,
     rss: Callable[[], int],
+    cpu: Callable[[], float],
     latest: bool = False,
 ) -> dict:
     events = max(1, round(rate * seconds))
     replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
     ids = [r.job.job_id for r in replies]
-    lags: list[float] = []
+    lags: list[tuple[int, int]] = []  # (sent, lag) in ns
+    subscribed: list[float] = []
     incomplete = skipped = 0
 
     async def watch(job_id: str) -> None:
         nonlocal incomplete, skipped
         tally = _Tally()
-        since = time.time_ns()  # events sent before the watcher came are replayed, not live: not counted
+        opened = time.time_ns()
+        since = 0  # until the first event came, what arrives is replay: not counted
         async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id, latest_progress=latest)):
+            now = time.time_ns()
+            if not since:
+                since = now
+                subscribed.append((now - opened) / 1e6)
             if event.HasField("progress"):
                 sent = int(event.progress.message)
                 if sent >= since:
-                    lags.append(time.time_ns() - sent)
+                    lags.append((sent, now - sent))
             if tally.see(event):
                 break
         skipped += tally.skipped
@@ -141,14 +152,21 @@ async def _fan_out(
             incomplete += 1
 
     peak = rss()
+    began, gateway_cpu, client_cpu = time.perf_counter(), cpu(), time.process_time()
+    start_ns = time.time_ns()
     tasks = [asyncio.ensure_future(watch(ids[i % jobs])) for i in range(watchers)]
     while not all(t.done() for t in tasks):
         peak = max(peak, rss())
         await asyncio.wait(tasks, timeout=0.25)
+    wall, gateway_cpu, client_cpu = (
+        time.perf_counter() - began,
+        cpu() - gateway_cpu,
+        time.process_time() - client_cpu,
+    )
     for task in tasks:
         task.result()
-    lags.sort()
-    ms = [lag / 1e6 for lag in lags]
+    ms = sorted(lag / 1e6 for _, lag in lags)
+    subscribed.sort()
     return {
         "jobs": jobs,
         "watchers": watchers,
@@ -158,10 +176,25 @@ async def _fan_out(
         "lag_p50_ms": round(percentile(ms, 0.50), 3),
         "lag_p99_ms": round(percentile(ms, 0.99), 3),
         "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
+        "lag_p99_by_second_ms": _by_second(lags, start_ns),
+        "subscribe_p50_ms": round(percentile(subscribed, 0.50), 3),
+        "subscribe_max_ms": round(subscribed[-1], 3) if subscribed else 0.0,
         "incomplete_watchers": incomplete,
         "skipped": skipped,
         "gateway_rss_peak_mb": round(peak / 2**20, 1),
+        "wall_s": round(wall, 2),
+        "gateway_cpu_s": round(gateway_cpu, 2),
+        "client_cpu_s": round(client_cpu, 2),
+        "gateway_cpu_us_per_delivery": round(gateway_cpu / len(ms) * 1e6, 1) if ms else 0.0,
     }
+
+
+def _by_second(lags: list[tuple[int, int]], start_ns: int) -> list[float]:
+    """The p99 lag in ms of the events sent in each second after `start_ns`."""
+    seconds: dict[int, list[float]] = {}
+    for sent, lag in lags:
+        seconds.setdefault(max(0, (sent - start_ns) // 1_000_000_000), []).append(lag / 1e6)
+    return [round(percentile(sorted(seconds.get(s, [0.0])), 0.99), 1) for s in range(max(seconds, default=-1) + 1)]
 
 
 async def bench_progress(
@@ -173,6 +206,7 @@ async def bench_progress(
     rate: float = 20.0,
     seconds: float = 10.0,
     rss: Callable[[], int] = lambda: 0,
+    cpu: Callable[[], float] = lambda: 0.0,
     ready_timeout: float = 30.0,
 ) -> dict:
     """Measure progress throughput on one stream and lag under fan-out against a running gateway.
@@ -183,21 +217,25 @@ async def bench_progress(
         jobs, watchers, rate, seconds: the fan-out: `jobs` jobs each sending `rate` events/s
             for `seconds`, followed by `watchers` WatchJob streams spread evenly over them.
         rss: returns the gateway's resident memory in bytes (sampled during the fan-out).
+        cpu: returns the gateway's CPU time in seconds (read before and after each fan-out).
 
     Returns:
         ``watch_*`` and ``stream_*`` (single stream over WatchJob / RunJobs: events_per_s,
-        received, sent, gaps, succeeded), ``fanout_*`` (lag p50/p99/max in ms from the
-        worker's send to arrival, deliveries, incomplete watchers, skipped events, gateway peak
-        RSS in MB) and ``fanout_latest_*`` (the same with ``latest_progress`` watchers).
+        received, sent, gaps, succeeded, the gateway's CPU seconds), ``fanout_*`` (lag p50/p99/max in ms from the
+        worker's send to arrival, the lag's p99 per second, subscribe times, deliveries,
+        incomplete watchers, skipped events, gateway peak RSS in MB, wall and CPU seconds of
+        gateway and client) and ``fanout_latest_*`` (the same with ``latest_progress`` watchers).
     """
     figures: dict = {}
     async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         await wait_for_type(stub, WORKFLOW, ready_timeout)
         for prefix, single in (("watch_", _watch_one), ("stream_", _run_one)):
+            used = cpu()
             figures.update({prefix + k: v for k, v in (await single(stub, events)).items()})
+            figures[prefix + "gateway_cpu_s"] = round(cpu() - used, 2)
         if jobs and watchers:
             for prefix, latest in (("fanout_", False), ("fanout_latest_", True)):
-                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, latest)
+                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, cpu, latest)
                 figures.update({prefix + k: v for k, v in fanned.items()})
     return figures

@@ -21,6 +21,7 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
                 rate=50.0,
                 seconds=0.5,
                 rss=lambda: 123 * 2**20,
+                cpu=lambda: 7.5,
             )
             for path in ("watch", "stream"):
                 assert figures[f"{path}_received"] == figures[f"{path}_sent"] == 300
@@ -30,6 +31,13 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert 0 < figures["fanout_deliveries"] <= 4 * 25
             assert 0 <= figures["fanout_lag_p50_ms"] <= figures["fanout_lag_p99_ms"] <= figures["fanout_lag_max_ms"]
             assert figures["fanout_gateway_rss_peak_mb"] == 123.0
+            # Lag per second of the run (each second up to the last event counted), the
+            # subscriptions apart, CPU of the gateway (the callable: unchanged) and of the client.
+            by_second = figures["fanout_lag_p99_by_second_ms"]
+            assert len(by_second) >= 1 and max(by_second) <= figures["fanout_lag_max_ms"]
+            assert 0 < figures["fanout_subscribe_p50_ms"] <= figures["fanout_subscribe_max_ms"]
+            assert figures["fanout_gateway_cpu_s"] == 0.0 and figures["fanout_client_cpu_s"] > 0
+            assert figures["fanout_wall_s"] > 0
             # The same with latest_progress watchers: each sees its job's last progress and end.
             assert figures["fanout_latest_events_per_job"] == 25 and figures["fanout_latest_incomplete_watchers"] == 0
             assert 0 < figures["fanout_latest_deliveries"] <= 4 * 25
