@@ -225,7 +225,7 @@ def progress(args) -> dict:
             workers=(PROGRESS,), results=False, database_url=url, data_dir=Path(tmp), log_dir=Path(tmp)
         ) as mesh:
             gateway = next(p.popen.pid for p in mesh.processes if p.name.startswith("gateway"))
-            figures = {"store": args.store, "load_average": _load()}
+            figures = {"store": args.store, "fanout_batch": not args.unbatched, "load_average": _load()}
             figures.update(
                 asyncio.run(
                     bench_progress(
@@ -237,6 +237,7 @@ def progress(args) -> dict:
                         seconds=args.seconds,
                         rss=lambda: _rss(gateway),
                         cpu=lambda: _cpu(gateway),
+                        batch=not args.unbatched,
                     )
                 )
             )

@@ -1,17 +1,21 @@
 """``bench_progress``: progress events through worker → gateway (stored) → watching clients, timed.
 
 Two figures. **Single stream**: one job sends `events` progress events as fast as its worker
-can and one client follows it (WatchJob, and RunJobs); events per second from the first event
+can and one client follows it (WatchJob one event per message, WatchJob with
+``WatchJobRequest.batch``, and RunJobs); events per second from the first event
 the client receives to the terminal one, with every event checked to arrive once, in order,
 numbered without gaps. **Fan-out**: `jobs` jobs send progress at `rate` per second each for
-`seconds`, and `watchers` WatchJob streams spread evenly over them measure each event's lag
+`seconds`, and `watchers` WatchJob streams (with ``batch`` unless asked otherwise) spread
+evenly over them measure each event's lag
 from the moment the worker sent it (its message carries the send time; one clock, one machine)
 to its arrival, while the gateway's resident memory and the CPU time of gateway and client are
 sampled. Live events only: a watcher counts as subscribed once its first event (the replay of
 the job's start) arrived, and events sent before that reach it as replay and are not counted as
 lag; how long the subscription itself took (call to first event) is reported apart
 (``subscribe_*``), and so is the lag's p99 per second of the run (``lag_p99_by_second_ms``: a
-backlog at the start shows there, a throughput shortfall as a rising line). The fan-out runs twice:
+backlog at the start shows there, a throughput shortfall as a rising line). ``stored_lag_*`` is
+the part of the lag up to the event's time, which the gateway stamps when it stores the event:
+the rest is the fan-out (feed, gRPC send, the client's receive). The fan-out runs twice:
 watchers that take every event (``fanout_*``), then watchers that ask for the newest progress
 only (``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind
 skips superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only
@@ -70,14 +74,23 @@ class _Tally:
         return False
 
 
-async def _watch_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
+def _events(message: common_pb2.JobEvent, batch: bool):
+    """The events of one WatchJob message (a batch stream's messages hold them in `batch`)."""
+    return message.batch if batch else (message,)
+
+
+async def _watch_one(stub: gateway_pb2_grpc.GatewayStub, events: int, batch: bool = False) -> dict:
     reply = await stub.SubmitJob(_request(events, 0.0))
     tally = _Tally()
-    call = stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id))
-    async for event in call:
-        if tally.see(event):
+    call = stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, batch=batch))
+    async for message in call:
+        if any(tally.see(event) for event in _events(message, batch)):
             break
     return _single(tally, events, time.perf_counter())
+
+
+async def _watch_batch_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
+    return await _watch_one(stub, events, batch=True)
 
 
 async def _run_one(stub: gateway_pb2_grpc.GatewayStub, events: int) -> dict:
@@ -120,12 +133,14 @@ async def _fan_out(
     rss: Callable[[], int],
     cpu: Callable[[], float],
     latest: bool = False,
+    batch: bool = True,
 ) -> dict:
     events = max(1, round(rate * seconds))
     replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
     ids = [r.job.job_id for r in replies]
     lags: list[tuple[int, int]] = []  # (sent, lag) in ns
     subscribed: list[float] = []
+    stored: list[float] = []  # ms from the worker's send to the event's time (stamped when stored)
     incomplete = skipped = 0
 
     async def watch(job_id: str) -> None:
@@ -133,16 +148,21 @@ async def _fan_out(
         tally = _Tally()
         opened = time.time_ns()
         since = 0  # until the first event came, what arrives is replay: not counted
-        async for event in stub.WatchJob(gateway_pb2.WatchJobRequest(job_id=job_id, latest_progress=latest)):
+        request = gateway_pb2.WatchJobRequest(job_id=job_id, latest_progress=latest, batch=batch)
+        ended = False
+        async for message in stub.WatchJob(request):
             now = time.time_ns()
             if not since:
                 since = now
                 subscribed.append((now - opened) / 1e6)
-            if event.HasField("progress"):
-                sent = int(event.progress.message)
-                if sent >= since:
-                    lags.append((sent, now - sent))
-            if tally.see(event):
+            for event in _events(message, batch):
+                if event.HasField("progress"):
+                    sent = int(event.progress.message)
+                    if sent >= since:
+                        lags.append((sent, now - sent))
+                        stored.append((event.time.ToNanoseconds() - sent) / 1e6)
+                ended = tally.see(event) or ended
+            if ended:
                 break
         skipped += tally.skipped
         if latest:
@@ -167,6 +187,7 @@ async def _fan_out(
         task.result()
     ms = sorted(lag / 1e6 for _, lag in lags)
     subscribed.sort()
+    stored.sort()
     return {
         "jobs": jobs,
         "watchers": watchers,
@@ -177,6 +198,8 @@ async def _fan_out(
         "lag_p99_ms": round(percentile(ms, 0.99), 3),
         "lag_max_ms": round(ms[-1], 3) if ms else 0.0,
         "lag_p99_by_second_ms": _by_second(lags, start_ns),
+        "stored_lag_p50_ms": round(percentile(stored, 0.50), 3),
+        "stored_lag_p99_ms": round(percentile(stored, 0.99), 3),
         "subscribe_p50_ms": round(percentile(subscribed, 0.50), 3),
         "subscribe_max_ms": round(subscribed[-1], 3) if subscribed else 0.0,
         "incomplete_watchers": incomplete,
@@ -207,6 +230,7 @@ async def bench_progress(
     seconds: float = 10.0,
     rss: Callable[[], int] = lambda: 0,
     cpu: Callable[[], float] = lambda: 0.0,
+    batch: bool = True,
     ready_timeout: float = 30.0,
 ) -> dict:
     """Measure progress throughput on one stream and lag under fan-out against a running gateway.
@@ -218,9 +242,12 @@ async def bench_progress(
             for `seconds`, followed by `watchers` WatchJob streams spread evenly over them.
         rss: returns the gateway's resident memory in bytes (sampled during the fan-out).
         cpu: returns the gateway's CPU time in seconds (read before and after each fan-out).
+        batch: the fan-out's watchers ask for ``WatchJobRequest.batch`` (False: one event per
+            message, as a client that does not ask).
 
     Returns:
-        ``watch_*`` and ``stream_*`` (single stream over WatchJob / RunJobs: events_per_s,
+        ``watch_*``, ``watch_batch_*`` and ``stream_*`` (single stream over WatchJob with one
+        event per message, WatchJob with ``batch``, RunJobs: events_per_s,
         received, sent, gaps, succeeded, the gateway's CPU seconds), ``fanout_*`` (lag p50/p99/max in ms from the
         worker's send to arrival, the lag's p99 per second, subscribe times, deliveries,
         incomplete watchers, skipped events, gateway peak RSS in MB, wall and CPU seconds of
@@ -230,12 +257,12 @@ async def bench_progress(
     async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         await wait_for_type(stub, WORKFLOW, ready_timeout)
-        for prefix, single in (("watch_", _watch_one), ("stream_", _run_one)):
+        for prefix, single in (("watch_", _watch_one), ("watch_batch_", _watch_batch_one), ("stream_", _run_one)):
             used = cpu()
             figures.update({prefix + k: v for k, v in (await single(stub, events)).items()})
             figures[prefix + "gateway_cpu_s"] = round(cpu() - used, 2)
         if jobs and watchers:
             for prefix, latest in (("fanout_", False), ("fanout_latest_", True)):
-                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, cpu, latest)
+                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, cpu, latest, batch)
                 figures.update({prefix + k: v for k, v in fanned.items()})
     return figures

@@ -288,6 +288,9 @@ def build_parser() -> argparse.ArgumentParser:
     bp.add_argument("--watchers", type=int, default=500, help="fan-out: WatchJob streams over those jobs")
     bp.add_argument("--rate", type=float, default=20.0, help="fan-out: progress events per second per job")
     bp.add_argument("--seconds", type=float, default=10.0, help="fan-out: how long each job sends")
+    bp.add_argument(
+        "--unbatched", action="store_true", help="fan-out: one event per message (watchers without WatchJob batch)"
+    )
     bp.add_argument("--store", choices=("memory", "sqlite", "postgres"), default="sqlite")
     bp.add_argument(
         "--database-url", default=os.environ.get("DATABASE_URL", ""), help="PostgreSQL URL for --store postgres"

@@ -291,14 +291,8 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         )
 
     async def WatchJob(self, request, context):
-        # A coroutine writing each event's bytes (serialized once by the job's feed), not a
-        # generator of messages: no serialization and no generator hop per event and watcher.
-        try:
-            async for batch in self._watches.entries(
-                _job_id(request), request.after_seq, request.queue_updates, request.latest_progress
-            ):
-                for entry in batch:
-                    await context.write(entry.data)
+        try:  # writes the bytes the job's feed serialized (services/gateway/_watch.py)
+            await self._watches.write(context, _job_id(request), request)
         except WorkmeshError as exc:
             await abort(context, exc)
 

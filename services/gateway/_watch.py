@@ -2,12 +2,18 @@
 
 The events come as :class:`~workmesh.services.gateway._feeds.Entry` lists from the job's shared
 feed (one reader and one serialization per event for all its watchers): the gRPC stream writes
-each entry's bytes as they are, the HTTP API parses them for its JSON.
+each entry's bytes as they are (:meth:`Watches.write`), the HTTP API parses them for its JSON.
+A stream that asked for ``WatchJobRequest.batch`` gets each list in one message, a ``JobEvent``
+whose ``batch`` field holds the entries: its bytes are the entries' bytes, each behind the
+field's tag and length, so nothing is parsed or serialized again, and the per-message cost of
+gRPC (a write, a completion, a syscall) is paid once for all the events ready together.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+
+import grpc
 
 from workmesh.services.core.auth import GrantStore
 from workmesh.services.core.errors import InvalidArgument, NotFound
@@ -24,8 +30,37 @@ from workmesh.services.gateway._feeds import (
 )
 from workmesh.services.gateway._queue_watch import QueueWatch, queue_event
 from workmesh.services.gateway.store import JobStore
+from workmesh.v1 import common_pb2, gateway_pb2
 
 MAX_SEQ = 2**63 - 1
+BATCH_BYTES = 256 * 1024  # a batch message holds entries up to about this size (one at least)
+_BATCH = common_pb2.JobEvent.DESCRIPTOR.fields_by_name["batch"].number
+assert _BATCH < 16  # its tag is one byte
+_BATCH_TAG = bytes([_BATCH << 3 | 2])  # field `batch`, length-delimited
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+def batches(entries: list[Entry], limit: int = BATCH_BYTES) -> Iterator[bytes]:
+    """`entries` as serialized ``JobEvent`` messages with only ``batch`` set, in order: as many
+    entries in each as fit in about `limit` bytes, and at least one."""
+    parts: list[bytes] = []
+    size = 0
+    for entry in entries:
+        if parts and size + len(entry.data) > limit:
+            yield b"".join(parts)
+            parts, size = [], 0
+        parts += (_BATCH_TAG, _varint(len(entry.data)), entry.data)
+        size += len(entry.data) + 6
+    if parts:
+        yield b"".join(parts)
 
 
 async def _ends_here(store: JobStore, job_id: str, entries: list[Entry], i: int) -> bool:
@@ -65,6 +100,23 @@ class Watches:
         self._feeds = feeds
         self._queue_watch = queue_watch
         self._grants = grants
+
+    async def write(self, context: grpc.aio.ServicerContext, job_id: str, request: gateway_pb2.WatchJobRequest) -> None:
+        """Serve `request` (for `job_id`) on a WatchJob stream's `context`: each event as one
+        message, or with ``request.batch`` the events ready together in one message.
+
+        Raises:
+            WorkmeshError: as WatchJob's status (bad request, unknown or deleted job).
+        """
+        stream = self.entries(job_id, request.after_seq, request.queue_updates, request.latest_progress)
+        if request.batch:
+            async for entries in stream:
+                for message in batches(entries):
+                    await context.write(message)
+        else:
+            async for entries in stream:
+                for entry in entries:
+                    await context.write(entry.data)
 
     async def entries(
         self, job_id: str, after: int, queue_updates: bool = False, latest_progress: bool = False

@@ -23,7 +23,7 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
                 rss=lambda: 123 * 2**20,
                 cpu=lambda: 7.5,
             )
-            for path in ("watch", "stream"):
+            for path in ("watch", "watch_batch", "stream"):
                 assert figures[f"{path}_received"] == figures[f"{path}_sent"] == 300
                 assert figures[f"{path}_gaps"] == 0 and figures[f"{path}_succeeded"]
                 assert figures[f"{path}_events_per_s"] > 0
@@ -38,15 +38,17 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert 0 < figures["fanout_subscribe_p50_ms"] <= figures["fanout_subscribe_max_ms"]
             assert figures["fanout_gateway_cpu_s"] == 0.0 and figures["fanout_client_cpu_s"] > 0
             assert figures["fanout_wall_s"] > 0
+            stored = figures["fanout_stored_lag_p50_ms"], figures["fanout_stored_lag_p99_ms"]
+            assert stored[0] <= stored[1] <= figures["fanout_lag_max_ms"]  # stored before received
             # The same with latest_progress watchers: each sees its job's last progress and end.
             assert figures["fanout_latest_events_per_job"] == 25 and figures["fanout_latest_incomplete_watchers"] == 0
             assert 0 < figures["fanout_latest_deliveries"] <= 4 * 25
             assert figures["fanout_latest_deliveries"] + figures["fanout_latest_skipped"] <= 4 * 25 + 4 * 5
             jobs = await mesh.store.list_jobs(limit=10)
-            assert len(jobs) == 6 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
+            assert len(jobs) == 7 and all(j.status == c.JOB_STATUS_SUCCEEDED for j in jobs)
             # Every progress call became a stored event (coalescing off): QUEUED, DISPATCHED,
             # RUNNING, 300 progress, result, SUCCEEDED.
             single = [j for j in jobs if j.last_seq > 100]
-            assert len(single) == 2 and all(j.last_seq == 305 for j in single)
+            assert len(single) == 3 and all(j.last_seq == 305 for j in single)
 
     run(main())

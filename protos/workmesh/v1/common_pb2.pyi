@@ -233,7 +233,7 @@ class StatusChange(_message.Message):
     def __init__(self, status: _Optional[_Union[JobStatus, str]] = ..., reason: _Optional[str] = ..., attempt: _Optional[int] = ..., instance_id: _Optional[str] = ...) -> None: ...
 
 class JobEvent(_message.Message):
-    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification", "queue", "step")
+    __slots__ = ("seq", "time", "status", "progress", "log", "result", "error", "notification", "queue", "step", "batch")
     SEQ_FIELD_NUMBER: _ClassVar[int]
     TIME_FIELD_NUMBER: _ClassVar[int]
     STATUS_FIELD_NUMBER: _ClassVar[int]
@@ -244,6 +244,7 @@ class JobEvent(_message.Message):
     NOTIFICATION_FIELD_NUMBER: _ClassVar[int]
     QUEUE_FIELD_NUMBER: _ClassVar[int]
     STEP_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     seq: int
     time: _timestamp_pb2.Timestamp
     status: StatusChange
@@ -254,7 +255,8 @@ class JobEvent(_message.Message):
     notification: NotificationOutcome
     queue: QueuePlace
     step: StepEvent
-    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ..., step: _Optional[_Union[StepEvent, _Mapping]] = ...) -> None: ...
+    batch: _containers.RepeatedCompositeFieldContainer[JobEvent]
+    def __init__(self, seq: _Optional[int] = ..., time: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[StatusChange, _Mapping]] = ..., progress: _Optional[_Union[Progress, _Mapping]] = ..., log: _Optional[_Union[LogLine, _Mapping]] = ..., result: _Optional[_Union[JobResult, _Mapping]] = ..., error: _Optional[_Union[JobError, _Mapping]] = ..., notification: _Optional[_Union[NotificationOutcome, _Mapping]] = ..., queue: _Optional[_Union[QueuePlace, _Mapping]] = ..., step: _Optional[_Union[StepEvent, _Mapping]] = ..., batch: _Optional[_Iterable[_Union[JobEvent, _Mapping]]] = ...) -> None: ...
 
 class StepEvent(_message.Message):
     __slots__ = ("kind", "step_name", "child_job_id", "workflow_type", "child_status", "message")

@@ -384,16 +384,18 @@ class GetQueueResponse(_message.Message):
     def __init__(self, policy: _Optional[str] = ..., half_life_seconds: _Optional[float] = ..., types: _Optional[_Iterable[_Union[TypeQueue, _Mapping]]] = ..., owners: _Optional[_Iterable[_Union[OwnerQueue, _Mapping]]] = ...) -> None: ...
 
 class WatchJobRequest(_message.Message):
-    __slots__ = ("job_id", "after_seq", "queue_updates", "latest_progress")
+    __slots__ = ("job_id", "after_seq", "queue_updates", "latest_progress", "batch")
     JOB_ID_FIELD_NUMBER: _ClassVar[int]
     AFTER_SEQ_FIELD_NUMBER: _ClassVar[int]
     QUEUE_UPDATES_FIELD_NUMBER: _ClassVar[int]
     LATEST_PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    BATCH_FIELD_NUMBER: _ClassVar[int]
     job_id: str
     after_seq: int
     queue_updates: bool
     latest_progress: bool
-    def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., queue_updates: _Optional[bool] = ..., latest_progress: _Optional[bool] = ...) -> None: ...
+    batch: bool
+    def __init__(self, job_id: _Optional[str] = ..., after_seq: _Optional[int] = ..., queue_updates: _Optional[bool] = ..., latest_progress: _Optional[bool] = ..., batch: _Optional[bool] = ...) -> None: ...
 
 class GetJobRequest(_message.Message):
     __slots__ = ("job_id",)
