@@ -335,38 +335,60 @@ class GroupWriter(Committer):
     def __init__(self, engine: sa.Engine, loop: asyncio.AbstractEventLoop, **options: Any) -> None:
         super().__init__(engine, loop, **options)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        # The operations submitted during the current loop turn, handed to the thread together
+        # at its end: what one caller submits at once (a dispatch and its attempt record, a
+        # result and the attempt's end) is one transaction, not two in a row.
+        self._pending: list[Request] = []
+        self._scheduled = False
+        self._hand_off_lock = threading.Lock()  # stop() may take the pending ones from another thread
         self._thread = threading.Thread(target=self._main, name="workmesh-store-writer", daemon=True)
         self._thread.start()
 
     def submit(self, op: Operation) -> asyncio.Future:
-        """Queue `op`; the future resolves with its result once committed (call on the loop)."""
+        """Queue `op` for this loop turn's hand-off; the future resolves with its result once
+        committed (call on the loop)."""
         future = self._loop.create_future()
-        self._queue.put(Request(op, future))
+        self._pending.append(Request(op, future))
+        if not self._scheduled:
+            self._scheduled = True
+            self._loop.call_soon(self._hand_off)
         return future
+
+    def _hand_off(self) -> None:
+        with self._hand_off_lock:
+            self._scheduled = False
+            pending, self._pending = self._pending, []
+            if pending:
+                self._queue.put(pending)
 
     def stop(self) -> None:
         """Finish the queued operations, close the connection and end the thread (blocking)."""
+        self._hand_off()
         self._queue.put(_STOP)
         self._thread.join()
 
     def _main(self) -> None:
         stopping = False
-        while not stopping:
-            item = self._queue.get()
-            batch: list[Request] = []
-            while True:
+        carry: list[Request] = []
+        while not stopping or carry:
+            batch, carry = carry, []
+            if not batch:
+                item = self._queue.get()
                 if item is _STOP:
-                    stopping = True
                     break
-                batch.append(item)
-                if len(batch) >= self._max_batch:
-                    break
+                batch = item
+            # Whatever else queued up meanwhile joins, up to max_batch (the rest goes next).
+            while len(batch) < self._max_batch and not stopping:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
                     break
-            if batch:
-                self._process_or_fail(batch)
+                if item is _STOP:
+                    stopping = True
+                else:
+                    batch.extend(item)
+            batch, carry = batch[: self._max_batch], batch[self._max_batch :]
+            self._process_or_fail(batch)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 self._conn.close()
