@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: demo test protos dev multihost chaos-load lint format typecheck
+.PHONY: demo test protos dev multihost chaos-load lint format typecheck bench-celery
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,3 +53,13 @@ multihost: $(VENV)/.installed
 # (tests/chaos/under_load.sh: RUNS, STRESS, RUN_LIMIT; each run's output kept in CHAOS_OUT).
 chaos-load: $(VENV)/.installed
 	tests/chaos/under_load.sh $(CHAOS_OUT)
+
+# Issue 10's comparison: Celery + RabbitMQ (deploy/bench/celery, its own scratch venv in /tmp and
+# Debian's rabbitmq-server), then `workmesh bench dispatch --store all --jobs 2000 --concurrency 64`,
+# ROUNDS times back to back, with the issue's ratios; DATABASE_URL adds PostgreSQL, OUT keeps the JSON.
+# CELERY_ARGS: the worker settings measured each round (Celery's best of them is compared against).
+ROUNDS ?= 3
+CELERY_ARGS ?= --worker threads:64:1 --worker solo:1:64 --worker prefork:2:32
+bench-celery: $(VENV)/.installed
+	$(PYTHON) deploy/bench/celery/compare.py --rounds $(ROUNDS) --workmesh $(VENV)/bin/workmesh \
+		$(if $(DATABASE_URL),--database-url $(DATABASE_URL)) $(if $(OUT),--out $(OUT)) -- $(CELERY_ARGS)

@@ -325,7 +325,8 @@ def run(args) -> dict:
             finally:
                 _stop(worker, 30.0)
             figures["load_average_after"] = _load()
-            out[f"celery_{pool}{concurrency}_prefetch{prefetch}"] = figures
+            name = f"celery_{pool}{concurrency}_prefetch{prefetch}"
+            out[name if name not in out else f"{name}_{len(out) + 1}"] = figures  # a setting given twice
     except BaseException:
         print(f"celery_bench: failed; logs in {tmp}", file=sys.stderr)
         args.keep = True
@@ -367,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
         "--worker",
         action="append",
         help="POOL[:CONCURRENCY[:PREFETCH_MULTIPLIER]] of a worker to measure, in turn (repeatable; "
-        "default threads:16:4, see README)",
+        "default threads:64:1, see README)",
     )
     parser.add_argument("--prefetch", type=int, default=4, help="worker_prefetch_multiplier (Celery's default 4)")
     parser.add_argument(
@@ -386,7 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--jobs and --concurrency must be >= 1")
     if not os.access(args.rabbitmq_server, os.X_OK):
         parser.error(f"--rabbitmq-server {args.rabbitmq_server}: not an executable (apt-get install rabbitmq-server)")
-    args.worker = args.worker or ["threads:16:4"]
+    args.worker = args.worker or ["threads:64:1"]
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _on_signal)
     figures = run(args)

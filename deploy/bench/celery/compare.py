@@ -32,15 +32,16 @@ TARGETS = (
 
 
 def ratios(celery: dict, workmesh: dict) -> list[dict]:
-    """The issue's targets for one round: SQLite's figure over Celery's best setting's, met or not.
+    """The issue's targets for one round: SQLite's figure over Celery's, met or not.
 
     `celery` is celery_bench.py's JSON (a key per worker setting), `workmesh` that of
-    `workmesh bench dispatch --store all --json` (a key per store). The Celery setting compared
-    against is the one with the highest burst (the fairest to Celery).
+    `workmesh bench dispatch --store all --json` (a key per store). Each figure is compared with
+    Celery's best of the settings measured (highest burst, lowest p50: the fairest to Celery).
     """
-    name, best = max(celery.items(), key=lambda item: item[1]["celery_burst_jobs_per_s"])
     rows = []
     for path, figure, sense, target in TARGETS:
+        pick = max if sense == ">=" else min
+        name, best = pick(celery.items(), key=lambda item: item[1][f"celery_{figure}"])  # noqa: B023
         ours, theirs = workmesh["sqlite"][f"{path}_{figure}"], best[f"celery_{figure}"]
         ratio = ours / theirs
         rows.append(
