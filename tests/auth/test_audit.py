@@ -159,6 +159,9 @@ def stop_group(proc: subprocess.Popen, grace: float = 60.0) -> None:
         proc.wait(5)
 
 
+# Two `workmesh dev` meshes (4 processes each) one after the other and 4 CLI processes: at load 12
+# on 2 cores each mesh took 34-36 s to be ready and each CLI call 5-9 s, 120 s in all, the default limit.
+@pytest.mark.timeout(360)
 def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_token(tmp_path):
     ports = [str(free_port()) for _ in range(3)]
     args = ["--registry-port", ports[0], "--gateway-port", ports[1], "--results-port", ports[2], "--http-port", "0"]
