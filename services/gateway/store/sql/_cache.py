@@ -119,15 +119,27 @@ class EventCache:
         cached.extend(events)
         self._jobs.move_to_end(job_id)
 
-    def foreign(self, last_seqs: dict[str, int]) -> None:
+    def foreign(self, last_seqs: dict[str, int]) -> dict[str, int]:
         """Loop thread, before waking watchers on a PostgreSQL notification: drop the jobs whose
-        announced seq is past what this store wrote (another replica wrote or deleted them)."""
+        announced seq is past what this store wrote (another replica wrote or deleted them).
+
+        Returns:
+            The announcements to wake watchers for: all but this store's own writes to jobs it
+            caches. Those wake their watchers from the writer once the cache holds the events;
+            the notification often comes first, and a watcher woken by it would find nothing
+            new here and ask the database.
+        """
+        wake: dict[str, int] = {}
         with self._lock:
             for job_id, seq in last_seqs.items():
                 cached = self._jobs.get(job_id)
-                if cached is not None and (seq < 0 or seq > max(len(cached.data), self._expected.get(job_id, 0))):
+                if cached is None:
+                    wake[job_id] = seq
+                elif seq < 0 or seq > max(len(cached.data), self._expected.get(job_id, 0)):
                     del self._jobs[job_id]
                     self.dropped += 1
+                    wake[job_id] = seq
+        return wake
 
     def clear(self) -> None:
         """Forget everything (notifications may have been missed)."""

@@ -135,7 +135,7 @@ class PgListener:
                     async for note in conn.notifies():
                         last_seqs = parse_payload(note.payload)
                         if self._cache is not None:
-                            self._cache.foreign(last_seqs)
+                            last_seqs = self._cache.foreign(last_seqs)  # this store's own: woken by its writer
                         self._waiters.wake(last_seqs)
             except asyncio.CancelledError:
                 raise
