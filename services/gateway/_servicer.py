@@ -145,13 +145,14 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         self._watches = Watches(store, self._feeds, self._queue_watch, self._grants)
         self._steps = Steps(
             store,
-            self.submit,
+            self.store_job,
             lambda name, params: validate_params(self._workflow_type(name).params, params),
             step_limits or StepLimits(),
             watch_idle=watch_idle,
             access=step_access,
         )
         dispatcher.follow_rollups(self._steps.rollup)  # a workflow's end carries its last roll-up
+        dispatcher.follow_ends(self._steps.ends)  # a step's end is answered from memory
 
     _check_params = staticmethod(lambda wf, params: validate_params(wf.params, params))
 
@@ -219,8 +220,20 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     async def SubmitJob(self, request, context):
         return await self.submit(request, context)
 
-    async def submit(self, request, context, *, parent: str = "", step_name: str = "", key: str | None = None):
-        """SubmitJob's body; with `parent`, a step of that job (see ``_steps.py``) stored under `key`.
+    async def submit(self, request, context):
+        """SubmitJob's body (RunJobs' too)."""
+        stored, created = await self.store_job(request, context)
+        # The client has the parameters it sent: big ones are not echoed back (see ListJobs).
+        return gateway_pb2.SubmitJobResponse(
+            job=set_owner_fields(job_to_proto(stored, list_view=True)), existing=not created
+        )
+
+    async def store_job(
+        self, request, context, *, parent: str = "", step_name: str = "", key: str | None = None
+    ) -> tuple[JobRecord, bool]:
+        """Check, store and dispatch a submitted job: the stored job, and whether it is new (an
+        idempotency key may find an earlier one). With `parent`, a step of that job (see
+        ``_steps.py``) stored under `key`.
 
         A step is not held to its owner's queued-job limit: its parent runs already, and
         refusing its step would fail a workflow half way (steps are bounded per job instead).
@@ -252,9 +265,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             earlier = await self._store.get_by_key(key) if key else None
             if earlier is None:
                 raise
-            return gateway_pb2.SubmitJobResponse(
-                job=set_owner_fields(job_to_proto(earlier, list_view=True)), existing=True
-            )
+            return earlier, False
         # The job's owner's tenant (authenticated, once identity lands) picks the defaults.
         notify = request_targets(request, self._notify, owner.tenant)
         if timeout_s is None and wf.HasField("default_timeout"):
@@ -285,10 +296,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
             stored, created = await self._store.create(record)
         if created:
             dispatcher.submitted(stored, leased_at)
-        # The client has the parameters it sent: big ones are not echoed back (see ListJobs).
-        return gateway_pb2.SubmitJobResponse(
-            job=set_owner_fields(job_to_proto(stored, list_view=True)), existing=not created
-        )
+        return stored, created
 
     async def WatchJob(self, request, context):
         try:  # writes the bytes the job's feed serialized (services/gateway/_watch.py)

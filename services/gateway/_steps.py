@@ -30,6 +30,7 @@ from workmesh.services.gateway._convert import job_to_proto
 from workmesh.services.gateway._rollup import MAX_WEIGHT, WEIGHT_LABEL, Rollup
 from workmesh.services.gateway._step_access import StepAccess
 from workmesh.services.gateway._step_cache import ParentSteps, StepCache
+from workmesh.services.gateway._step_ends import StepEnds, step_ended_event
 from workmesh.services.gateway.dispatch._jobqueue import owner_of, priority_of
 from workmesh.services.gateway.store import JobRecord, JobStore
 from workmesh.v1 import common_pb2, gateway_pb2
@@ -40,8 +41,9 @@ MAX_STEP_NAME = 200
 PARENT_LABEL = "workmesh.parent"
 STEP_LABEL = "workmesh.step"
 _K = common_pb2.StepEvent
-# Submits a child (SubmitJob's checks and dispatch): (request, context, parent, step name, key).
-Submit = Callable[..., Awaitable[gateway_pb2.SubmitJobResponse]]
+# Stores a child (SubmitJob's checks and dispatch): (request, context, parent, step name, key)
+# -> (the stored job, whether it is new).
+Submit = Callable[..., Awaitable[tuple[JobRecord, bool]]]
 
 
 @dataclass(frozen=True)
@@ -88,11 +90,12 @@ def _same(child: JobRecord, request: gateway_pb2.RunStepRequest, params: dict) -
 
 
 class Steps:
-    """RunStep for the gateway servicer.
+    """RunStep for the gateway servicer; the dispatcher tells :attr:`ends` of its children's
+    ends (``Dispatcher.follow_ends``).
 
     Args:
         store: the job store.
-        submit: creates and dispatches a child job (the servicer's SubmitJob body).
+        submit: stores and dispatches a child job (the servicer's SubmitJob body).
         check_params: ``(workflow_type, params) -> validated params`` (NOT_FOUND for an unknown
             type naming the available ones, INVALID_ARGUMENT for bad params).
         limits: the bounds on steps.
@@ -118,6 +121,7 @@ class Steps:
         self.limits = limits
         self._watch_idle = watch_idle
         self.rollup = Rollup(store)
+        self.ends = StepEnds(self.rollup.poke)
         self._cache = StepCache()
         self._loading: dict[tuple[str, int], asyncio.Future[ParentSteps]] = {}
 
@@ -140,7 +144,7 @@ class Steps:
         earlier = entry.earlier.pop(name, None)
         if earlier is not None:
             _same(earlier, request, params)
-            child = await self._await(earlier.job_id, parent_id)  # left running by an earlier attempt
+            child, _ = await self._await(earlier.job_id, parent_id)  # left running by an earlier attempt
         else:
             job_id, started = await self._create(parent_id, entry, request, params, context)
             if started is None:  # the child existed
@@ -152,10 +156,14 @@ class Steps:
                     self._ended(entry, found)
                     return gateway_pb2.RunStepResponse(job=job_to_proto(found), reused=True)
             try:
-                child = await self._await(job_id, parent_id)
+                child, told = await self._await(job_id, parent_id)
             finally:
+                self.ends.forget(job_id)
                 if started is not None:
                     await started  # stored before the step's end is (and its failure surfaces)
+            self._ended(entry, child)
+            if told == child.status:  # written with the child's end, in its transaction
+                return gateway_pb2.RunStepResponse(job=job_to_proto(child))
         self._ended(entry, child)
         await self._record(parent_id, name, child)
         return gateway_pb2.RunStepResponse(job=job_to_proto(child))
@@ -250,48 +258,43 @@ class Steps:
         for name, value in params.items():
             submit.params[name].CopyFrom(value)
         key = step_key(parent_id, request.step_name, entry.attempt)
-        reply = await self._submit(submit, context, parent=parent_id, step_name=request.step_name, key=key)
-        if reply.existing:
-            return reply.job.job_id, None
+        stored, created = await self._submit(submit, context, parent=parent_id, step_name=request.step_name, key=key)
+        if not created:
+            return stored.job_id, None
+        self.ends.expect(stored)  # before any await: the dispatcher may end it from now on
         entry.count += 1
         event = common_pb2.JobEvent(
             step=_K(
                 kind=_K.KIND_STARTED,
                 step_name=request.step_name,
-                child_job_id=reply.job.job_id,
+                child_job_id=stored.job_id,
                 workflow_type=request.workflow_type,
                 child_status=common_pb2.JOB_STATUS_QUEUED,
             )
         )
-        return reply.job.job_id, asyncio.ensure_future(self._append(parent_id, event))
+        return stored.job_id, asyncio.ensure_future(self._append(parent_id, event))
 
-    async def _await(self, job_id: str, parent_id: str) -> JobRecord:
-        """The child once it has ended; its changes meanwhile roll up into the parent's progress."""
+    async def _await(self, job_id: str, parent_id: str) -> tuple[JobRecord, int | None]:
+        """The child once it has ended, and the child status the parent's "step ended" event
+        was written with alongside its end (None: not written); its changes meanwhile roll up
+        into the parent's progress."""
         while True:
             state = await _peek(self._store, job_id)
             if state is None:
                 raise NotFound(f"step_name: the step's job {job_id} was deleted")
             last_seq, terminal = state
             if terminal:
-                child = await self._store.get(job_id)
+                child, told = await self.ends.take(job_id)  # from memory when the dispatcher ended it
+                if child is None:
+                    child = await self._store.get(job_id)
                 if child is None:
                     raise NotFound(f"step_name: the step's job {job_id} was deleted")
-                return child
+                return child, told
             await self._store.wait(job_id, last_seq, self._watch_idle)
             self.rollup.poke(parent_id)
 
     async def _record(self, parent_id: str, name: str, child: JobRecord) -> None:
-        ok = child.status == common_pb2.JOB_STATUS_SUCCEEDED
-        event = common_pb2.JobEvent(
-            step=_K(
-                kind=_K.KIND_SUCCEEDED if ok else _K.KIND_FAILED,
-                step_name=name,
-                child_job_id=child.job_id,
-                workflow_type=child.workflow_type,
-                child_status=child.status,  # type: ignore[arg-type]
-                message="" if ok or child.error is None else f"{child.error.code}: {child.error.message}",
-            )
-        )
+        event = step_ended_event(name, child.job_id, child.workflow_type, child.status, child.error)
         await self._append(parent_id, event)
 
     async def _append(self, parent_id: str, event: common_pb2.JobEvent) -> None:

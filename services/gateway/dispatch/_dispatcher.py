@@ -47,7 +47,7 @@ from workmesh.services.gateway.dispatch._faults import Faults
 from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
-from workmesh.services.gateway.dispatch._outcomes import Outcomes, ProgressRollup
+from workmesh.services.gateway.dispatch._outcomes import EndListener, Outcomes, ProgressRollup
 from workmesh.services.gateway.dispatch._policy import (
     DEFAULT_RETRY,
     RetryPolicy,
@@ -279,6 +279,10 @@ class Dispatcher:
     def follow_rollups(self, rollup: ProgressRollup) -> None:
         """Tell `rollup` of each job's own progress; a roll-up still due goes out with the end."""
         self._outcomes.rollup = rollup
+
+    def follow_ends(self, listener: EndListener) -> None:
+        """Tell `listener` of each job's terminal write (RunStep answers a step from memory)."""
+        self._outcomes.ends = listener
 
     def observe(self, metrics) -> None:
         """Feed the gauges of a GatewayMetrics from this dispatcher's in-memory state."""

@@ -30,6 +30,22 @@ class ProgressRollup(Protocol):
     async def final(self, job_id: str) -> S.Progress | None: ...
 
 
+class EndListener(Protocol):
+    """Told of the terminal writes of jobs (the gateway's RunStep, ``gateway._steps``): the
+    child of a step is answered from memory once its end is committed, and the parent's "step
+    ended" event is written in the same transaction as the child's end."""
+
+    def ending(self, job_id: str, status: int, error: S.JobError | None) -> list[tuple[str, S.JobEvent]]:
+        """The terminal write of `job_id` is about to be submitted: the events of other jobs
+        (job id, event) to write with it."""
+        ...
+
+    def ended(self, job_id: str, update: JobUpdate | None, last_seq: int, attempts: int) -> None:
+        """The terminal write was committed with `update`, leaving the job at `last_seq` after
+        `attempts` (0: not known) — or was not (None: the job had ended or was deleted meanwhile)."""
+        ...
+
+
 class Outcomes:
     """Turns the end of an attempt into job events (and re-queues it when it may be retried).
 
@@ -57,6 +73,7 @@ class Outcomes:
         self._retry_later = retry_later
         self._metrics = metrics
         self.rollup: ProgressRollup | None = None
+        self.ends: EndListener | None = None
 
     def reported(self, job_id: str) -> None:
         """The job's handler reported its progress itself (the latest word, for now)."""
@@ -171,6 +188,12 @@ class Outcomes:
         write: Any = self._store.append(job_id, events, update)
         if ordered:  # behind the attempt's writes in flight (tasks start in creation order)
             write = asyncio.ensure_future(write)
+        ends = self.ends
+        # Started in this loop turn, like the write: they share its transaction.
+        with_it = [
+            asyncio.ensure_future(self._store.append(other, [event]))
+            for other, event in (ends.ending(job_id, status, error) if ends is not None else ())
+        ]
         end = None
         if attempt is not None:
             # The attempt's end goes out with the terminal write (one transaction).
@@ -178,14 +201,24 @@ class Outcomes:
                 self._store.end_attempt(job_id, attempt.number, attempt.outcome.value, attempt.outcome_reason)
             )
             attempt.ended = True
+        written = None
         try:
-            await write
+            written = await write
         except (NotFound, FailedPrecondition):  # deleted, or already terminal
             return
         finally:
-            if end is not None:
-                with contextlib.suppress(NotFound, Unavailable):
-                    await end
+            try:
+                if end is not None:
+                    with contextlib.suppress(NotFound, Unavailable):
+                        await end
+                for other in with_it:  # another job ended meanwhile: nothing to show it on
+                    with contextlib.suppress(NotFound, FailedPrecondition, Unavailable):
+                        await other
+            finally:
+                if ends is not None:
+                    driven = self._driven.running.get(job_id)
+                    attempts = attempt.number if attempt is not None else driven.number if driven is not None else 0
+                    ends.ended(job_id, update if written else None, written[-1].seq if written else 0, attempts)
         if self._metrics is not None:
             driven = self._driven.running.get(job_id)
             self.transition(status, workflow_type or (driven.job.workflow_type if driven else ""))
