@@ -17,7 +17,8 @@ from workmesh.services.clients._model import (
     chunk_timestamps,
 )
 from workmesh.services.clients._model import time_unit as _time_unit
-from workmesh.services.clients._wire import HTTP2_OPTIONS, parse_read_response, serialize
+from workmesh.services.clients._packed import parse_response
+from workmesh.services.clients._wire import HTTP2_OPTIONS, serialize
 from workmesh.services.clients._writer import SeriesWriter
 from workmesh.services.core.auth import CAPABILITY_METADATA, bearer_interceptors
 from workmesh.services.core.errors import InvalidArgument, Unavailable
@@ -90,7 +91,7 @@ class ResultsClient:
         self._read_series = self._channel.unary_stream(
             "/workmesh.v1.Results/ReadSeries",
             request_serializer=results_pb2.ReadSeriesRequest.SerializeToString,
-            response_deserializer=parse_read_response,
+            response_deserializer=parse_response,  # packed or chunked, as the service answers
         )
 
     @classmethod
@@ -195,6 +196,7 @@ class ResultsClient:
             time_unit=_time_unit(time_unit),
             window=window,
             aggregate=_AGGREGATES[aggregate],
+            packed=True,
         )
         out: list[Series] = []
         parts: list = []

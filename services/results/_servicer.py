@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
 
 from workmesh.services.clients._model import (
-    MAX_CHUNK_BYTES,
     Chunk,
     ReadQuery,
-    SeriesData,
     SeriesKey,
     check_job_id,
     check_name,
@@ -34,15 +32,14 @@ from workmesh.services.clients._model import (
     decode_chunk,
     ns_per,
 )
-from workmesh.services.clients._wire import WRITE_ACCEPTED, chunk_pieces, encode_key
+from workmesh.services.clients._wire import WRITE_ACCEPTED
 from workmesh.services.core.auth import WriteGrant
 from workmesh.services.core.errors import InvalidArgument, abort
 from workmesh.services.results._access import SeriesAccess
+from workmesh.services.results._read_messages import response_messages
 from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results.stores._tombstones import TombstonedStore
 from workmesh.v1 import common_pb2, results_pb2, results_pb2_grpc
-
-_RESPONSE_BYTES = 4 << 20  # small series are packed into messages of about this size
 
 _AGGREGATES = {
     results_pb2.AGGREGATE_MEAN: "mean",
@@ -108,39 +105,17 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         self, request: results_pb2.ReadSeriesRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[bytes]:
         # Streamed: the store hands over blocks of whole groups (one key from every job), so the
-        # service holds a block, not every job of a comparison. Responses are encoded straight
-        # from the arrays (see workmesh.services.clients._wire).
+        # service holds a block, not every job of a comparison (see _read_messages).
         try:
             queries, unit = _queries(request)
             if self.access is not None:
                 await self.access.readable(context, request.job_ids)
-            scale = ns_per(unit)
-            order = {job_id: i for i, job_id in enumerate(request.job_ids)}
-            pieces: list = []
-            size = 0
-            async for block in self.store.read_groups(queries):
-                found = _with_values(block)
-                found.sort(key=lambda s: (s.key.measurement, s.key.tags, order[s.key.job_id]))
-                for series in _aligned(found):
-                    ts = series.timestamps // scale if scale != 1 else series.timestamps
-                    key_field = encode_key(series.key)
-                    step = max(1, MAX_CHUNK_BYTES // (8 * (1 + len(series.fields))))
-                    for lo in range(0, len(ts), step):
-                        more, n = chunk_pieces(
-                            key_field,
-                            ts[lo : lo + step],
-                            {k: v[lo : lo + step] for k, v in series.fields.items()},
-                            series.units,
-                            unit,
-                            step=series.step if scale == 1 else 0,
-                        )
-                        pieces += more
-                        size += n
-                        if size >= _RESPONSE_BYTES:
-                            yield b"".join(pieces)
-                            pieces, size = [], 0
-            if pieces:
-                yield b"".join(pieces)
+            blocks = self.store.read_groups(queries)
+            async with contextlib.aclosing(
+                response_messages(blocks, request.job_ids, unit, packed=request.packed)
+            ) as out:
+                async for message in out:
+                    yield message
         except Exception as exc:  # noqa: BLE001
             await abort(context, exc)
 
@@ -341,48 +316,3 @@ def _queries(request: results_pb2.ReadSeriesRequest) -> tuple[list[ReadQuery], i
         for job_id in request.job_ids
     ]
     return queries, unit
-
-
-def _with_values(found: Sequence[SeriesData]) -> list[SeriesData]:
-    """Leave out fields without any value in the range read, and series left without fields.
-
-    Both stores then answer alike: InfluxDB cannot tell a field a series never had from one
-    that is missing (NaN) over the whole range.
-    """
-    out = []
-    for series in found:
-        # a first value that is not NaN settles it without a pass over the array
-        series.fields = {
-            n: v for n, v in series.fields.items() if len(v) and (not np.isnan(v[0]) or not np.isnan(v).all())
-        }
-        if series.fields:
-            out.append(series)
-    return out
-
-
-def _aligned(found: Sequence[SeriesData]) -> list[SeriesData]:
-    """Put series with the same measurement and tags (from different jobs) on one time axis (keeps order)."""
-    groups: dict[tuple, list[SeriesData]] = {}
-    for series in found:
-        groups.setdefault((series.key.measurement, series.key.tags), []).append(series)
-    out: list[SeriesData] = []
-    for group in groups.values():
-        axis = group[0].timestamps
-        # the jobs' regular times are one shared array (see regular_axis): `is` settles most groups
-        if any(
-            s.timestamps is not axis and (len(s.timestamps) != len(axis) or not np.array_equal(s.timestamps, axis))
-            for s in group[1:]
-        ):
-            axis = np.unique(np.concatenate([s.timestamps for s in group]))
-            for series in group:
-                if len(series.timestamps) == len(axis):
-                    continue
-                pos = np.searchsorted(axis, series.timestamps)
-                fields = {}
-                for name, values in series.fields.items():
-                    full = np.full(len(axis), np.nan)
-                    full[pos] = values
-                    fields[name] = full
-                series.timestamps, series.fields, series.step = axis, fields, 0
-        out.extend(group)
-    return out

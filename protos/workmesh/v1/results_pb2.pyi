@@ -98,7 +98,7 @@ class WriteSeriesResponse(_message.Message):
     def __init__(self, acked_chunks: _Optional[int] = ..., values: _Optional[int] = ..., done: _Optional[bool] = ..., series: _Optional[_Iterable[_Union[_common_pb2.SeriesRef, _Mapping]]] = ...) -> None: ...
 
 class ReadSeriesRequest(_message.Message):
-    __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate")
+    __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate", "packed")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -115,6 +115,7 @@ class ReadSeriesRequest(_message.Message):
     TIME_UNIT_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     measurement: str
     tags: _containers.ScalarMap[str, str]
@@ -124,13 +125,34 @@ class ReadSeriesRequest(_message.Message):
     time_unit: TimeUnit
     window: int
     aggregate: Aggregate
-    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ...) -> None: ...
+    packed: bool
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ..., packed: _Optional[bool] = ...) -> None: ...
 
 class ReadSeriesResponse(_message.Message):
-    __slots__ = ("chunks",)
+    __slots__ = ("chunks", "packed", "data")
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
+    PACKED_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
     chunks: _containers.RepeatedCompositeFieldContainer[SeriesChunk]
-    def __init__(self, chunks: _Optional[_Iterable[_Union[SeriesChunk, _Mapping]]] = ...) -> None: ...
+    packed: _containers.RepeatedCompositeFieldContainer[PackedSeries]
+    data: bytes
+    def __init__(self, chunks: _Optional[_Iterable[_Union[SeriesChunk, _Mapping]]] = ..., packed: _Optional[_Iterable[_Union[PackedSeries, _Mapping]]] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class PackedSeries(_message.Message):
+    __slots__ = ("key", "count", "time_start", "time_step", "fields", "units")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    TIME_START_FIELD_NUMBER: _ClassVar[int]
+    TIME_STEP_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    key: SeriesKey
+    count: int
+    time_start: int
+    time_step: int
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    units: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., count: _Optional[int] = ..., time_start: _Optional[int] = ..., time_step: _Optional[int] = ..., fields: _Optional[_Iterable[str]] = ..., units: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListSeriesRequest(_message.Message):
     __slots__ = ("job_id",)
