@@ -3,8 +3,9 @@
 Without it each WatchJob stream waits on the store by itself (a future and a timer per wait),
 reads the job's events by itself and serializes each event again: 500 watchers of 100 jobs did
 all of that 500 times per event. A :class:`JobFeed` is shared by the watchers of one job: one
-pump task waits on the store, reads each new batch of events once, serializes each event once
-(:class:`Entry`) and wakes the job's watchers together. Each watcher keeps only a cursor (the
+pump task waits on the store, reads each new batch of events once as :class:`Entry` tuples
+(serialized: the bytes the store keeps, where it keeps them so — the SQL store's event cache —
+else serialized once here) and wakes the job's watchers together. Each watcher keeps only a cursor (the
 seq it has sent), so no watcher has a buffer of its own: a slow one reads on from the feed's
 window of recent entries, and one that fell behind the window (or replays from an old seq)
 reads the store at its own pace, as before. Every watcher thus gets every event of its job, in
@@ -16,41 +17,49 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Awaitable, Callable
 
-from workmesh.services.gateway.store import TERMINAL, JobStore
-from workmesh.v1 import common_pb2
+from workmesh.services.gateway.store import JobStore
+from workmesh.services.gateway.store._entries import (
+    NOTIFICATION,
+    OTHER,
+    PROGRESS,
+    STATUS,
+    TERMINAL_STATUS,
+    Entry,
+    entry_of,
+)
+
+__all__ = [
+    "NOTIFICATION",
+    "OTHER",
+    "PROGRESS",
+    "STATUS",
+    "TERMINAL_STATUS",
+    "Entry",
+    "JobFeed",
+    "JobFeeds",
+    "entry_of",
+    "newest_progress",
+    "peek",
+]
 
 log = logging.getLogger(__name__)
 
-# Entry kinds: what a watcher needs to know of an event without parsing it again.
-OTHER, STATUS, TERMINAL_STATUS, NOTIFICATION, PROGRESS = 0, 1, 2, 3, 4
 WINDOW = 2048  # recent entries a feed keeps per job (trimmed to this when twice as many)
 
 
-class Entry(NamedTuple):
-    """One stored event, serialized (``data``), with its seq and kind."""
+def entries_reader(store: JobStore) -> Callable[[str, int, int], Awaitable[list[Entry]]]:
+    """How to read a job's stored events as entries from `store`: its own ``entries`` (the
+    bytes it keeps, not parsed and serialized again) when it has one, else its events."""
+    own = getattr(store, "entries", None)
+    if own is not None:
+        return own
 
-    seq: int
-    kind: int
-    data: bytes
+    async def read(job_id: str, after_seq: int, limit: int = 1000) -> list[Entry]:
+        return [entry_of(event) for event in await store.events(job_id, after_seq, limit)]
 
-    def event(self) -> common_pb2.JobEvent:
-        """The event as a message (parsed again: the entry keeps only the bytes)."""
-        return common_pb2.JobEvent.FromString(self.data)
-
-
-def entry_of(event: common_pb2.JobEvent) -> Entry:
-    """The entry of `event`, serialized now."""
-    payload = event.WhichOneof("payload")
-    if payload == "status":
-        kind = TERMINAL_STATUS if event.status.status in TERMINAL else STATUS
-    elif payload == "progress":
-        kind = PROGRESS
-    else:
-        kind = NOTIFICATION if payload == "notification" else OTHER
-    return Entry(event.seq, kind, event.SerializeToString())
+    return read
 
 
 class JobFeed:
@@ -58,6 +67,7 @@ class JobFeed:
 
     def __init__(self, store: JobStore, job_id: str, idle: float, window: int = WINDOW) -> None:
         self._store = store
+        self._entries_of = entries_reader(store)
         self.job_id = job_id
         self._idle = idle
         self._window = window
@@ -66,6 +76,7 @@ class JobFeed:
         self._started = False
         self._waiters: list[asyncio.Future[None]] = []
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._error: BaseException | None = None
         self.watchers = 0
 
@@ -77,17 +88,18 @@ class JobFeed:
     def start(self, last_seq: int) -> None:
         """Begin following after `last_seq` (the job's last event when the first watcher came)."""
         self._base, self._started = last_seq, True
-        self._task = asyncio.get_running_loop().create_task(self._pump(), name=f"feed {self.job_id}")
+        self._loop = asyncio.get_running_loop()  # kept: asking for it costs a getpid() each time
+        self._task = self._loop.create_task(self._pump(), name=f"feed {self.job_id}")
 
     async def read(self, after: int, limit: int = 1000) -> list[Entry]:
         """Entries with seq > `after`, in order, without gaps (at most `limit`): from the
-        feed's window when it holds them, else read from the store (and serialized) for this
+        feed's window when it holds them, else read from the store for this
         caller alone."""
         base = self._base
         if self._started and after >= base:
             start = after - base
             return self._entries[start : start + limit]
-        return [entry_of(event) for event in await self._store.events(self.job_id, after, limit)]
+        return await self._entries_of(self.job_id, after, limit)
 
     async def wait(self, after: int) -> None:
         """Return once the feed has read past `after`, when the job may have changed otherwise
@@ -100,7 +112,7 @@ class JobFeed:
             raise self._error
         if self.last > after or (self._task is not None and self._task.done()):
             return  # a reader that has stopped: its job is gone, the watcher finds out
-        future = asyncio.get_running_loop().create_future()
+        future = (self._loop or asyncio.get_running_loop()).create_future()
         self._waiters.append(future)
         try:
             await future
@@ -114,11 +126,11 @@ class JobFeed:
         try:
             while True:
                 await store.wait(job_id, self.last, self._idle)
-                events = await store.events(job_id, self.last)
-                if events:
-                    self._add(events)
+                entries = await self._entries_of(job_id, self.last, 1000)
+                if entries:
+                    self._add(entries)
                 self._wake()
-                if not events and await peek(store, job_id) is None:
+                if not entries and await peek(store, job_id) is None:
                     return  # deleted: the watchers find out themselves
         except asyncio.CancelledError:
             raise
@@ -127,11 +139,11 @@ class JobFeed:
             self._error = exc
             self._wake()
 
-    def _add(self, events: Sequence[common_pb2.JobEvent]) -> None:
-        if events[0].seq != self.last + 1:  # not expected from a store; start the window anew
+    def _add(self, entries: list[Entry]) -> None:
+        if entries[0].seq != self.last + 1:  # not expected from a store; start the window anew
             self._entries.clear()
-            self._base = events[0].seq - 1
-        self._entries.extend(entry_of(event) for event in events)
+            self._base = entries[0].seq - 1
+        self._entries.extend(entries)
         if len(self._entries) > 2 * self._window:
             drop = len(self._entries) - self._window
             del self._entries[:drop]

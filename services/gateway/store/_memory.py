@@ -17,6 +17,7 @@ from workmesh.services.core.auth import MemoryGrants, MemoryTokens
 from workmesh.services.core.errors import FailedPrecondition, NotFound
 from workmesh.services.gateway.store import REOPENABLE, AttemptRecord, JobRecord, JobUpdate, Reopen, reopen_refusal
 from workmesh.services.gateway.store._audit import MemoryAudit
+from workmesh.services.gateway.store._entries import Entry, entry_of
 from workmesh.services.gateway.store._memory_outbox import MemoryOutboxMixin
 from workmesh.v1 import common_pb2
 
@@ -223,6 +224,10 @@ class MemoryJobStore(MemoryOutboxMixin, MemoryTokens, MemoryAudit, MemoryGrants)
         if entry is None:
             return []
         return entry.events[after_seq : after_seq + limit]
+
+    async def entries(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
+        """:meth:`events` as serialized :class:`Entry` tuples (what the progress fan-out sends)."""
+        return [entry_of(event) for event in await self.events(job_id, after_seq, limit)]
 
     async def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) of the job, or None when unknown."""

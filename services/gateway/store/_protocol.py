@@ -194,6 +194,9 @@ class JobStore(Protocol):
 
     # Optional: ``async def peek(job_id) -> (last_seq, terminal) | None`` — the same as from
     # :meth:`get`, cheaper (WatchJob uses it when present).
+    # Optional: ``async def entries(job_id, after_seq=0, limit=1000) -> list[Entry]`` — the
+    # events of :meth:`events` serialized (store/_entries.py), from the bytes the store keeps
+    # when it keeps them so (the progress fan-out uses it when present).
     # Optional: ``async def leased(owner) -> set[str]`` — the non-terminal jobs whose unexpired
     # lease `owner` holds (the gateway's self-check, CheckInvariants).
     # Optional: the workflow types seen — ``remember_types([(WorkflowType, last_seen)])``,

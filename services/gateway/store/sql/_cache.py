@@ -18,7 +18,8 @@ arrive before the writer thread filled the cache, is not taken for a foreign one
 Bounded: the least recently written jobs are dropped beyond ``max_jobs``. Each event is kept
 serialized (about 50 bytes for a progress event, against some 900 for a live message object), so a
 job's long progress stream costs a few MB, not hundreds; a read parses what it returns, and
-:meth:`EventCache.encoded` hands out the bytes themselves.
+:meth:`EventCache.entries` hands out the bytes themselves with each event's kind (one byte
+more per event), which the progress fan-out writes to its watchers as they are.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from typing import Any
 
 from workmesh.services.core.errors import FailedPrecondition
 from workmesh.services.gateway.store import TERMINAL
+from workmesh.services.gateway.store._entries import Entry, kind_of
 from workmesh.services.gateway.store.sql._ops import (
     Append,
     Create,
@@ -48,16 +50,18 @@ def _is_terminal(event: common_pb2.JobEvent) -> bool:
 
 
 class _Log:
-    """One job's events 1..n, serialized, and whether the last one is a terminal status."""
+    """One job's events 1..n, serialized, their kinds, and whether the last one is a terminal status."""
 
-    __slots__ = ("data", "terminal")
+    __slots__ = ("data", "kinds", "terminal")
 
     def __init__(self) -> None:
         self.data: list[bytes] = []
+        self.kinds = bytearray()
         self.terminal = False
 
     def extend(self, events: list[common_pb2.JobEvent]) -> None:
         self.data.extend(event.SerializeToString() for event in events)
+        self.kinds.extend(kind_of(event) for event in events)
         self.terminal = _is_terminal(events[-1])
 
 
@@ -157,6 +161,17 @@ class EventCache:
         with self._lock:
             cached = self._jobs.get(job_id)
             return None if cached is None else cached.data[after_seq : after_seq + limit]
+
+    def entries(self, job_id: str, after_seq: int, limit: int) -> list[Entry] | None:
+        """The cached events past `after_seq` as :class:`Entry` tuples (the bytes kept, not
+        parsed), or None when the job is not cached."""
+        with self._lock:
+            cached = self._jobs.get(job_id)
+            if cached is None:
+                return None
+            end = after_seq + limit
+            data, kinds = cached.data[after_seq:end], cached.kinds[after_seq:end]
+        return list(map(Entry, range(after_seq + 1, after_seq + 1 + len(data)), kinds, data))
 
     def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) if the job is cached, else None."""

@@ -45,6 +45,7 @@ import sqlalchemy as sa
 
 from workmesh.services.core.errors import Unavailable
 from workmesh.services.gateway.store import AttemptRecord, JobRecord, JobUpdate, Reopen
+from workmesh.services.gateway.store._entries import Entry, entry_of
 from workmesh.services.gateway.store.sql import _ops as ops
 from workmesh.services.gateway.store.sql import _outbox as outbox
 from workmesh.services.gateway.store.sql import _types as types_ops
@@ -321,6 +322,15 @@ class SqlJobStore(SqlFairshareMixin, SqlTokensMixin, SqlAuditMixin, SqlGrantsMix
             if cached is not None:
                 return cached
         return await self._read(lambda conn: ops.read_events(conn, job_id, after_seq, limit))
+
+    async def entries(self, job_id: str, after_seq: int = 0, limit: int = 1000) -> list[Entry]:
+        """:meth:`events` as serialized :class:`Entry` tuples: the bytes the event cache keeps
+        when it has the job (nothing parsed or serialized again), else the events read, serialized."""
+        if self._cache is not None and after_seq < INT64_MAX:
+            cached = self._cache.entries(job_id, after_seq, _bounded(limit))
+            if cached is not None:
+                return cached
+        return [entry_of(event) for event in await self.events(job_id, after_seq, limit)]
 
     async def peek(self, job_id: str) -> tuple[int, bool] | None:
         """(last_seq, terminal) of the job, or None when unknown; from memory when cached."""
