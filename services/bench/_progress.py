@@ -14,8 +14,9 @@ the job's start) arrived, and events sent before that reach it as replay and are
 lag; how long the subscription itself took (call to first event) is reported apart
 (``subscribe_*``), and so is the lag's p99 per second of the run (``lag_p99_by_second_ms``: a
 backlog at the start shows there, a throughput shortfall as a rising line). ``stored_lag_*`` is
-the part of the lag up to the event's time, which the gateway stamps when it stores the event:
-the rest is the fan-out (feed, gRPC send, the client's receive). The fan-out runs twice:
+the part of the lag up to the event's time, which the gateway stamps when it stores the event
+(the worker's send, the gateway's ingest and commit), ``delivered_lag_*`` the rest, from there
+to the watcher (the fan-out: feed, gRPC send, the client's receive). The fan-out runs twice:
 watchers that take every event (``fanout_*``), then watchers that ask for the newest progress
 only (``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind
 skips superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only
@@ -141,6 +142,7 @@ async def _fan_out(
     lags: list[tuple[int, int]] = []  # (sent, lag) in ns
     subscribed: list[float] = []
     stored: list[float] = []  # ms from the worker's send to the event's time (stamped when stored)
+    delivered: list[float] = []  # ms from the event's time to its arrival
     incomplete = skipped = 0
 
     async def watch(job_id: str) -> None:
@@ -160,7 +162,9 @@ async def _fan_out(
                     sent = int(event.progress.message)
                     if sent >= since:
                         lags.append((sent, now - sent))
-                        stored.append((event.time.ToNanoseconds() - sent) / 1e6)
+                        at = event.time.ToNanoseconds()
+                        stored.append((at - sent) / 1e6)
+                        delivered.append((now - at) / 1e6)
                 ended = tally.see(event) or ended
             if ended:
                 break
@@ -188,6 +192,7 @@ async def _fan_out(
     ms = sorted(lag / 1e6 for _, lag in lags)
     subscribed.sort()
     stored.sort()
+    delivered.sort()
     return {
         "jobs": jobs,
         "watchers": watchers,
@@ -200,6 +205,8 @@ async def _fan_out(
         "lag_p99_by_second_ms": _by_second(lags, start_ns),
         "stored_lag_p50_ms": round(percentile(stored, 0.50), 3),
         "stored_lag_p99_ms": round(percentile(stored, 0.99), 3),
+        "delivered_lag_p50_ms": round(percentile(delivered, 0.50), 3),
+        "delivered_lag_p99_ms": round(percentile(delivered, 0.99), 3),
         "subscribe_p50_ms": round(percentile(subscribed, 0.50), 3),
         "subscribe_max_ms": round(subscribed[-1], 3) if subscribed else 0.0,
         "incomplete_watchers": incomplete,

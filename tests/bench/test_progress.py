@@ -40,6 +40,8 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert figures["fanout_wall_s"] > 0
             stored = figures["fanout_stored_lag_p50_ms"], figures["fanout_stored_lag_p99_ms"]
             assert stored[0] <= stored[1] <= figures["fanout_lag_max_ms"]  # stored before received
+            delivered = figures["fanout_delivered_lag_p50_ms"], figures["fanout_delivered_lag_p99_ms"]
+            assert 0 <= delivered[0] <= delivered[1] <= figures["fanout_lag_max_ms"]
             # The same with latest_progress watchers: each sees its job's last progress and end.
             assert figures["fanout_latest_events_per_job"] == 25 and figures["fanout_latest_incomplete_watchers"] == 0
             assert 0 < figures["fanout_latest_deliveries"] <= 4 * 25
