@@ -21,7 +21,6 @@ expires and a claim resumes it. Cancel, timeout and delete, on any replica: ``_c
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import os
@@ -44,7 +43,7 @@ from workmesh.services.gateway.dispatch._consume import Consumer
 from workmesh.services.gateway.dispatch._control import Control
 from workmesh.services.gateway.dispatch._fairshare import Scheduler
 from workmesh.services.gateway.dispatch._faults import Faults
-from workmesh.services.gateway.dispatch._invariants import Snapshot, check_invariants
+from workmesh.services.gateway.dispatch._invariants import check_invariants, snapshot
 from workmesh.services.gateway.dispatch._jobqueue import JobQueue, type_capacity
 from workmesh.services.gateway.dispatch._leases import LeaseKeeper
 from workmesh.services.gateway.dispatch._outcomes import EndListener, Outcomes, ProgressRollup
@@ -299,21 +298,9 @@ class Dispatcher:
         leased = getattr(self._store, "leased", None)
         return await check_invariants(
             self.replica_id,
-            self._snapshot,
+            lambda: snapshot(self._driven, self._catalog, self.owned()),
             None if leased is None else lambda: leased(self.replica_id),
             settle=2 * self._renew_interval + 1.0,
-        )
-
-    def _snapshot(self) -> Snapshot:
-        live: collections.Counter[str] = collections.Counter()
-        for a in self._driven.running.values():
-            if a.inst is not None and a.task is not None and not a.task.done():
-                live[a.inst.key] += 1
-        slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in self._catalog.instances())
-        queued = self.queue.ids()
-        stuck = [job_id for job_id, job in self._driven.pending.items() if job_id not in queued and job.timer is None]
-        return Snapshot(
-            driven=frozenset(self.owned()), running=len(self._driven.running), slots=slots, stuck=tuple(sorted(stuck))
         )
 
     async def cancel(self, job_id: str, reason: str = "") -> JobRecord:

@@ -10,9 +10,12 @@ on a job not driven counts only when it is still so after the next lease round.
 from __future__ import annotations
 
 import asyncio
+import collections
 import dataclasses
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any
 
+from workmesh.services.gateway.dispatch._state import Driven
 from workmesh.v1 import admin_pb2
 
 
@@ -24,6 +27,18 @@ class Snapshot:
     running: int  # attempts followed right now
     slots: tuple[tuple[str, int, int, int], ...]  # (instance, capacity, in_flight, live attempts)
     stuck: tuple[str, ...] = ()  # owned, but neither queued, backing off nor running
+
+
+def snapshot(driven: Driven, catalog: Any, owned: Iterable[str]) -> Snapshot:
+    """The dispatcher's state now: the jobs it `owned`, its attempts and the catalog's slots."""
+    live: collections.Counter[str] = collections.Counter()
+    for a in driven.running.values():
+        if a.inst is not None and a.task is not None and not a.task.done():
+            live[a.inst.key] += 1
+    slots = tuple((i.name, i.capacity, i.in_flight, live[i.key]) for i in catalog.instances())
+    queued = driven.queue.ids()
+    stuck = [job_id for job_id, job in driven.pending.items() if job_id not in queued and job.timer is None]
+    return Snapshot(driven=frozenset(owned), running=len(driven.running), slots=slots, stuck=tuple(sorted(stuck)))
 
 
 async def check_invariants(
