@@ -293,9 +293,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 parent_id=parent,
                 step_name=step_name,
             )
-            stored, created = await self._store.create(record)
-        if created:
-            dispatcher.submitted(stored, leased_at)
+            stored, created = await dispatcher.admit(record, leased_at)
         return stored, created
 
     async def WatchJob(self, request, context):

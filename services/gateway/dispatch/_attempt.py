@@ -103,6 +103,7 @@ class Attempt:
     unstarted: bool = False  # re-attached, but its worker never had the job: it did not happen
     span: Any = None  # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
+    recording: asyncio.Future | None = None  # the dispatch record's writes (Runner.begin)
     ended: bool = False  # the attempt's end is recorded (with the terminal write)
 
     @property

@@ -28,9 +28,6 @@ import time
 from collections.abc import Awaitable, Callable
 
 from workmesh.services.core.auth import SeriesCapabilities
-from workmesh.services.core.errors import (
-    WorkmeshError,
-)
 from workmesh.services.gateway.discovery._catalog import Catalog
 from workmesh.services.gateway.discovery._instance import InstanceState
 from workmesh.services.gateway.dispatch._attempt import (
@@ -141,6 +138,7 @@ class Dispatcher:
             on_claimed=self._recovery.on_claimed,
             on_lost=self._recovery.on_lost,
             on_renewed=self._after_lease_round,
+            settling=lambda: self._admitting,
         )
         consumer = Consumer(
             store, catalog, self._outcomes, self._control, self._tasks, metrics=metrics, busy_pause=busy_pause
@@ -164,6 +162,7 @@ class Dispatcher:
         self._flush_interval = flush_interval
         self._flusher: asyncio.Task | None = None
         self._stale: set[str] = set()  # types whose next job waits for a fresher lease
+        self._admitting: set[str] = set()  # jobs queued here while their create is being stored
 
     @property
     def gateway_address(self) -> str:
@@ -186,7 +185,9 @@ class Dispatcher:
             self._driven.started = True
             with contextlib.suppress(Exception):  # a store that is away now: usage starts at zero
                 await asyncio.wait_for(self.queue.load(self._store), 10.0)
-            self._flusher = asyncio.get_running_loop().create_task(self._flush_loop(), name="gateway-usage")
+            self._flusher = asyncio.get_running_loop().create_task(
+                self.queue.flush_every(self._store, self._flush_interval), name="gateway-usage"
+            )
             self._catalog.add_listener(self._on_capacity)
             queued = self.queue.ids()
             for job in self._driven.pending.values():
@@ -263,6 +264,30 @@ class Dispatcher:
             if self._driven.started:
                 self._versions.queued(job)
                 self._pump(job.workflow_type)
+
+    async def admit(self, record: JobRecord, leased_at: float) -> tuple[JobRecord, bool]:
+        """Store a new job and queue it for dispatch (:meth:`submitted`). One without an
+        idempotency key, with a new id (``new_job_id``), is queued before its create commits: an
+        attempt begun at once records its dispatch right behind the create (on SQLite in the
+        same transaction) and goes to its worker once both are stored. A failed create drops it.
+        """
+        job_id = record.job_id
+        if record.idempotency_key or self.driving(job_id) or job_id in self._admitting:
+            stored, created = await self._store.create(record)  # the key may be taken: create first
+            if created:
+                self.submitted(stored, leased_at)
+            return stored, created
+        create = asyncio.ensure_future(self._store.create(record))
+        self._admitting.add(job_id)
+
+        def settled(done: asyncio.Future) -> None:
+            self._admitting.discard(job_id)
+            if done.cancelled() or done.exception() is not None:
+                self._driven.drop(job_id)  # not stored: an attempt begun fails its record alike
+
+        create.add_done_callback(settled)
+        self.submitted(record, leased_at)
+        return await asyncio.shield(create)  # stored (and driven) even if the caller goes away
 
     def submitted(self, record: JobRecord, leased_at: float | None = None) -> None:
         """Queue a job just created (leased to this replica) for dispatch.
@@ -373,16 +398,6 @@ class Dispatcher:
         if stale:
             self._on_capacity(stale)
 
-    async def _flush_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self._flush_interval)
-            try:
-                await self.queue.flush(self._store)
-            except WorkmeshError as exc:  # store away for now: the charges wait for the next flush
-                log.warning("could not store usage: %s", exc)
-            except Exception:
-                log.exception("could not store usage")
-
     def _launch(self, job: Pending, inst: InstanceState) -> None:
         job.attempts += 1
         self._drive(Attempt(job, inst))
@@ -392,4 +407,6 @@ class Dispatcher:
         # task's cleanup gives the slot back and the job an outcome (see _run_attempt).
         a.inst.in_flight += 1
         self._driven.running[a.job.job_id] = a
+        if not a.resumed:
+            self._runner.begin(a)  # now: a create still queued shares the dispatch record's commit
         a.task = asyncio.get_running_loop().create_task(self._runner.run(a))

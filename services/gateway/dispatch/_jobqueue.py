@@ -18,11 +18,13 @@ Owners and priorities come from reserved job labels (``workmesh.tenant``, ``work
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from workmesh.services.core.errors import WorkmeshError
 from workmesh.services.gateway.dispatch._estimate import Estimate, RuntimeModel
 from workmesh.services.gateway.dispatch._fairshare import Owner, QueuedJob, RunningJob, Scheduler
 from workmesh.services.gateway.dispatch._queue_sim import Simulated, simulate
@@ -365,6 +367,17 @@ class JobQueue:
             raise
         finally:
             self._reload(usage)
+
+    async def flush_every(self, store: Any, interval: float) -> None:
+        """:meth:`flush` every `interval` seconds, for ever (the dispatcher's task)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.flush(store)
+            except WorkmeshError as exc:  # store away for now: the charges wait for the next flush
+                log.warning("could not store usage: %s", exc)
+            except Exception:
+                log.exception("could not store usage")
 
     def _reload(self, usage: Mapping[Owner, tuple[float, float]]) -> None:
         # The shared sum, plus what ended here meanwhile (not flushed yet).

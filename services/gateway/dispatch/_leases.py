@@ -42,6 +42,8 @@ class LeaseKeeper:
         owned: the ids of the jobs this replica drives right now.
         on_claimed: called with each job newly claimed (queued, or running on a worker).
         on_lost: called with the ids this replica drove but no longer holds.
+        settling: the ids of jobs driven here whose create has not committed yet (their lease
+            comes with it: a renew that ran first found no row, which does not make them lost).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class LeaseKeeper:
         on_claimed: Callable[[JobRecord], None],
         on_lost: Callable[[set[str]], None],
         on_renewed: Callable[[], None] | None = None,
+        settling: Callable[[], Iterable[str]] = tuple,
     ) -> None:
         self._store = store
         self.owner = owner
@@ -64,6 +67,7 @@ class LeaseKeeper:
         self._on_claimed = on_claimed
         self._on_lost = on_lost
         self._on_renewed = on_renewed
+        self._settling = settling
         self._task: asyncio.Task | None = None
         self._wake = asyncio.Event()
         # Monotonic time each held lease was last granted (created, claimed, renewed), taken
@@ -159,11 +163,12 @@ class LeaseKeeper:
         owned = set(self._owned())
         if owned:
             asked = time.monotonic()
+            settling = set(self._settling())
             held = await self._store.renew(self.owner, list(owned), self.lease_seconds)
             for job_id in held:
                 self.granted(job_id, asked)
             # A job that started being driven during the renew call was not part of it.
-            lost = {job_id for job_id in owned - held if job_id in set(self._owned())}
+            lost = {job_id for job_id in owned - held - settling if job_id in set(self._owned())}
             for job_id in lost:
                 self._granted.pop(job_id, None)
             if lost:

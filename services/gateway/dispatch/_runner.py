@@ -90,32 +90,50 @@ class Runner:
         self._metrics = metrics
         self.gateway_address = ""  # host:port of this gateway, sent with attempts for ctx.step
 
+    def begin(self, a: Attempt) -> None:
+        """Prepare a new attempt's request and start recording its dispatch, at once (not in
+        the attempt's task): a dispatch decided while its job's create is still queued for the
+        store is written right behind it — in the same transaction when the store commits what
+        one event-loop turn queued (the SQLite writer) — and :meth:`run` sends the job to its
+        worker once both are stored."""
+        job, inst = a.job, a.inst
+        try:
+            request = job.request
+            request.attempt = a.number
+            request.gateway_address = self.gateway_address
+            if job.timeout_s:
+                deadline = utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS))
+                request.deadline.FromDatetime(deadline)
+            if self._capabilities is not None:
+                request.series_token = self._capabilities.issue(
+                    job.job_id, a.number, tenant=job.owner.tenant, subject=job.owner.user, timeout_s=job.timeout_s
+                )
+            a.span = open_attempt_span(job, inst.name, a.number, request)
+            a.recording = asyncio.gather(
+                self._store.append(
+                    job.job_id,
+                    [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
+                    JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name, worker_seq=0),
+                ),
+                self._store.start_attempt(job.job_id, a.number, inst.name),
+            )
+        except Exception as exc:  # noqa: BLE001 - raised by run, which gives the attempt its outcome
+            a.recording = asyncio.get_running_loop().create_future()
+            a.recording.set_exception(exc)
+
     async def _start(self, a: Attempt) -> bool:
-        """Record the dispatch, then send the job to the worker; False when it must not go.
+        """Wait for the dispatch record (:meth:`begin`), then send the job to the worker; False
+        when it must not go.
 
         Recorded first: a replica that takes the job over after this one died finds it
         DISPATCHED and re-attaches (a job still QUEUED in the store would be run again,
         elsewhere). Sent only while the lease still holds, for the same reason.
         """
         job, inst = a.job, a.inst
-        request = job.request
-        request.attempt = a.number
-        request.gateway_address = self.gateway_address
-        if job.timeout_s:
-            request.deadline.FromDatetime(utcnow() + dt.timedelta(seconds=min(job.timeout_s, MAX_DEADLINE_SECONDS)))
-        if self._capabilities is not None:
-            request.series_token = self._capabilities.issue(
-                job.job_id, a.number, tenant=job.owner.tenant, subject=job.owner.user, timeout_s=job.timeout_s
-            )
-        a.span = open_attempt_span(job, inst.name, a.number, request)
-        await asyncio.gather(
-            self._store.append(
-                job.job_id,
-                [status_event(S.JOB_STATUS_DISPATCHED, attempt=a.number, instance_id=inst.name)],
-                JobUpdate(status=S.JOB_STATUS_DISPATCHED, attempts=a.number, instance_id=inst.name, worker_seq=0),
-            ),
-            self._store.start_attempt(job.job_id, a.number, inst.name),
-        )
+        if a.recording is None:
+            self.begin(a)
+        assert a.recording is not None
+        await a.recording
         self._outcomes.transition(S.JOB_STATUS_DISPATCHED, job.workflow_type)
         self._faults.at_execute(job.job_id)
         if a.stop_status:
@@ -125,7 +143,7 @@ class Runner:
         ):
             raise LeaseExpired(f"job {job.job_id}: lease expired (and taken) while its dispatch was recorded")
         try:
-            a.call = inst.execute(request)
+            a.call = inst.execute(job.request)
         except Exception:  # noqa: BLE001 - counts as a lost attempt (Lost below)
             log.warning("cannot call Execute on %s", inst.name, exc_info=True)
         return True
@@ -177,6 +195,8 @@ class Runner:
         except Exception as exc:  # noqa: BLE001 - the outcome could not be stored: the job goes back
             self._hand_back(a, exc)
         finally:
+            if a.recording is not None:  # its failure was raised above, or nobody is left to hear it
+                a.recording.add_done_callback(_retrieve)
             for timer in a.timers:
                 timer.cancel()
             # The slot and the job are let go of at once, whatever happened above: nothing
@@ -243,3 +263,8 @@ class Runner:
                     raise
             a.reattaches += 1
             a.call = a.inst.attach(worker_pb2.AttachRequest(job_id=a.job.job_id, after_seq=a.worker_seq))
+
+
+def _retrieve(future: asyncio.Future) -> None:
+    if not future.cancelled():
+        future.exception()
