@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import uuid
 
@@ -22,6 +23,7 @@ from workmesh.services.core.telemetry import configure_telemetry, server_interce
 from workmesh.services.core.tls import bind
 from workmesh.services.results._access import CAPABILITY_METHODS, ResultsAuthInterceptor, SeriesAccess
 from workmesh.services.results._config import ResultsConfig
+from workmesh.services.results._memory import retain_freed_memory
 from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results._servicer import ResultsServicer
 from workmesh.services.results._shared import GatewayShares
@@ -116,11 +118,15 @@ async def _set_health(server: grpc.aio.Server, status: int) -> None:
 async def serve(config: ResultsConfig) -> None:
     """Run the results service until SIGINT/SIGTERM, registered as ``workmesh-results``.
 
-    Sets up telemetry (logs, traces from the ``OTEL_*`` variables) for the process first. On a
+    Sets up telemetry (logs, traces from the ``OTEL_*`` variables) for the process first, and keeps
+    freed memory for the next read (:func:`retain_freed_memory`; ``WORKMESH_RESULTS_RETAIN_MEMORY=off``
+    leaves the allocators alone). On a
     signal it reports NOT_SERVING, deregisters, lets calls finish for ``config.grace`` seconds,
     then stops and closes the store.
     """
     telemetry = configure_telemetry(SERVICE_NAME)
+    if os.environ.get("WORKMESH_RESULTS_RETAIN_MEMORY", "on") != "off":
+        retain_freed_memory()
     server, port = create_server(config)
     await server.start()
     await _set_health(server, health_pb2.HealthCheckResponse.SERVING)
