@@ -42,6 +42,7 @@ from workmesh.services.gateway.store.sql._ops import (
 )
 from workmesh.services.gateway.store.sql._outbox import EndDelivery
 from workmesh.services.gateway.store.sql._reopen import ReopenJob
+from workmesh.services.gateway.store.sql._schema import set_timestamp
 from workmesh.v1 import common_pb2
 
 
@@ -107,7 +108,7 @@ class EventCache:
 
     def _created(self, record: Any) -> None:
         event = common_pb2.JobEvent(seq=1, status=common_pb2.StatusChange(status=common_pb2.JOB_STATUS_QUEUED))
-        event.time.FromDatetime(record.created_at)
+        set_timestamp(event.time, record.created_at)
         log = self._jobs[record.job_id] = _Log()
         log.extend([event])
         while len(self._jobs) > self._max:

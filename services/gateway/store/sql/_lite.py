@@ -38,6 +38,8 @@ from workmesh.services.gateway.store.sql._schema import (
 
 _DATETIMES = frozenset({"created_at", "updated_at", "started_at", "finished_at", "not_before", "lease_until"})
 _JOB_COLUMNS = tuple(c.name for c in jobs.c if c.name != "pos")
+_JOB_DATETIMES = tuple(i for i, c in enumerate(_JOB_COLUMNS) if c in _DATETIMES)
+_JOB_LABELS = _JOB_COLUMNS.index("labels")
 _INSERT_JOB = (
     f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' * len(_JOB_COLUMNS))})"
     " ON CONFLICT DO NOTHING RETURNING pos"
@@ -69,7 +71,11 @@ def sqlite_connection(conn: sa.Connection) -> sqlite3.Connection:
 def create(cur: sqlite3.Cursor, conn: sa.Connection, batch: Batch, op: Create) -> tuple[Any, bool]:
     record = op.prepared()
     row = record_to_row(record)
-    if cur.execute(_INSERT_JOB, [_bind(c, row[c]) for c in _JOB_COLUMNS]).fetchone() is None:
+    values = [row[c] for c in _JOB_COLUMNS]  # bound as _bind would, column by column
+    for i in _JOB_DATETIMES:
+        values[i] = sqlite_timestamp(values[i])
+    values[_JOB_LABELS] = json.dumps(values[_JOB_LABELS])
+    if cur.execute(_INSERT_JOB, values).fetchone() is None:
         return Create.conflict(conn, record)
     return Create.stored(record, batch)
 

@@ -11,6 +11,7 @@ for speed does PostgreSQL fold runs of creates and appends into single statement
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime as dt
 import sqlite3
@@ -36,6 +37,7 @@ from workmesh.services.gateway.store.sql._schema import (
     record_to_row,
     row_to_attempt,
     row_to_record,
+    set_timestamp,
     sqlite_timestamp,
     update_values,
 )
@@ -74,17 +76,20 @@ class Batch:
             return False
         if self._now_pb is None:
             self._now_pb = Timestamp()
-            self._now_pb.FromDatetime(self.now)
+            set_timestamp(self._now_pb, self.now)
         event.time.CopyFrom(self._now_pb)
         return True
 
-    def add_event(self, job_id: str, event: common_pb2.JobEvent, now: bool = False) -> None:
-        """Queue a numbered event for the batch's multi-row insert (`now`: stamped by :meth:`stamp`)."""
+    def add_event(
+        self, job_id: str, event: common_pb2.JobEvent, now: bool = False, at: dt.datetime | None = None
+    ) -> None:
+        """Queue a numbered event for the batch's multi-row insert (`now`: stamped by :meth:`stamp`;
+        `at`: its time, when the caller has it as a datetime)."""
         payload = payload_of(event)
         self.note_written(job_id, event.seq, payload)
         kind = event.WhichOneof("payload") or ""
         if self.cursor is not None:
-            stamp = self.now_text if now else sqlite_timestamp(event.time.ToDatetime())
+            stamp = self.now_text if now else sqlite_timestamp(event.time.ToDatetime() if at is None else at)
             self._event_rows.append((job_id, event.seq, kind, stamp, payload))
         else:
             self._event_rows.append(
@@ -92,7 +97,7 @@ class Batch:
                     "job_id": job_id,
                     "seq": event.seq,
                     "kind": kind,
-                    "time": event.time.ToDatetime(UTC),
+                    "time": event.time.ToDatetime(UTC) if at is None else _aware(at),
                     "payload": payload,
                 }
             )
@@ -172,6 +177,10 @@ _INSERT_AUDIT_PG = (
 )
 
 
+def _aware(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
 def payload_of(event: common_pb2.JobEvent) -> bytes:
     """The stored form of an event: the whole message but its seq, which has a column of its own.
 
@@ -200,22 +209,22 @@ class Create:
 
     def prepared(self) -> JobRecord:
         """The record as stored: QUEUED with its first event, a private copy of the caller's."""
-        return dataclasses.replace(
-            self.job,
-            params=dict(self.job.params),
-            labels=dict(self.job.labels),
-            status=common_pb2.JOB_STATUS_QUEUED,
-            last_seq=1,
-            updated_at=self.job.created_at,
-            idempotency_key=self.job.idempotency_key or None,
-        )
+        job = self.job
+        record = copy.copy(job)  # a shallow copy, cheaper than dataclasses.replace (no __init__)
+        record.params = dict(job.params)
+        record.labels = dict(job.labels)
+        record.status = common_pb2.JOB_STATUS_QUEUED
+        record.last_seq = 1
+        record.updated_at = job.created_at
+        record.idempotency_key = job.idempotency_key or None
+        return record
 
     @staticmethod
     def stored(record: JobRecord, batch: Batch) -> tuple[JobRecord, bool]:
         """Add the QUEUED event of a newly inserted job to the batch."""
         event = common_pb2.JobEvent(seq=1, status=common_pb2.StatusChange(status=common_pb2.JOB_STATUS_QUEUED))
-        event.time.FromDatetime(record.created_at)
-        batch.add_event(record.job_id, event)
+        set_timestamp(event.time, record.created_at)
+        batch.add_event(record.job_id, event, at=record.created_at)
         batch.touched[record.job_id] = 1
         if record.audit is not None:
             batch.add_audit(record.audit)

@@ -123,6 +123,18 @@ def sqlite_timestamp(value: dt.datetime | None) -> str | None:
     return value.isoformat(" ", "microseconds")
 
 
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
+_NAIVE_EPOCH = dt.datetime(1970, 1, 1)
+
+
+def set_timestamp(ts: Any, value: dt.datetime) -> None:
+    """``ts.FromDatetime(value)`` (a naive datetime is UTC) without its ``timetuple()`` detour,
+    which costs more than the rest of storing an event."""
+    delta = value - (_EPOCH if value.tzinfo is not None else _NAIVE_EPOCH)
+    ts.seconds = delta.days * 86400 + delta.seconds
+    ts.nanos = delta.microseconds * 1000
+
+
 def _blob(message: Any) -> bytes | None:
     return None if message is None else message.SerializeToString()
 
