@@ -25,9 +25,10 @@ log = structlog.get_logger("workmesh.results")
 _M_TRIM_THRESHOLD = -1
 _M_TOP_PAD = -2
 _M_MMAP_THRESHOLD = -3
+_MIB = 1 << 20
 
 
-def retain_freed_memory(keep: int = 256 << 20) -> bool:
+def retain_freed_memory(keep: int = 256 * _MIB) -> bool:
     """Make Arrow use glibc's allocator and keep up to `keep` bytes of freed heap; False where not glibc."""
     name = ctypes.util.find_library("c")
     try:
@@ -37,7 +38,7 @@ def retain_freed_memory(keep: int = 256 << 20) -> bool:
         log.info("results service: no glibc mallopt, freed memory is handed back as usual")
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
-    done = mallopt(_M_MMAP_THRESHOLD, 64 << 20) and mallopt(_M_TRIM_THRESHOLD, keep) and mallopt(_M_TOP_PAD, 16 << 20)
+    done = mallopt(_M_MMAP_THRESHOLD, 64 * _MIB) and mallopt(_M_TRIM_THRESHOLD, keep) and mallopt(_M_TOP_PAD, 16 * _MIB)
     if done:
         pa.set_memory_pool(pa.system_memory_pool())
     return bool(done)
