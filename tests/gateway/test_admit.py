@@ -3,6 +3,7 @@ transaction, and a create that fails leaves nothing driven."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sqlite3
 import time
@@ -38,14 +39,21 @@ def _stored_statuses(path, job_id: str) -> list[int]:
     return [e.status.status for e in events if e.WhichOneof("payload") == "status"]
 
 
+@contextlib.asynccontextmanager
+async def _echo_mesh(path):
+    """A mesh on the SQLite file `path` with one echo worker (capacity 2) listed."""
+    async with Mesh(store=SqlJobStore(f"sqlite:///{path}", exclusive=True)) as mesh:
+        await mesh.add_worker([echo], capacity=2)
+        await mesh.wait_instances("echo", 1)
+        yield mesh
+
+
 def test_a_new_job_is_stored_with_its_dispatch_in_one_commit(tmp_path):
     path = tmp_path / "jobs.db"
 
     async def main():
-        store = SqlJobStore(f"sqlite:///{path}", exclusive=True)
-        async with Mesh(store=store) as mesh:
-            await mesh.add_worker([echo], capacity=2)
-            await mesh.wait_instances("echo", 1)
+        async with _echo_mesh(path) as mesh:
+            store = mesh.store
             dispatcher = mesh.gateway.dispatcher
             job_id = new_job_id()
             commits = store.commits
@@ -65,10 +73,7 @@ def test_a_job_with_an_idempotency_key_is_dispatched_after_its_create(tmp_path):
     path = tmp_path / "jobs.db"
 
     async def main():
-        store = SqlJobStore(f"sqlite:///{path}", exclusive=True)
-        async with Mesh(store=store) as mesh:
-            await mesh.add_worker([echo], capacity=2)
-            await mesh.wait_instances("echo", 1)
+        async with _echo_mesh(path) as mesh:
             dispatcher = mesh.gateway.dispatcher
             first = _record(dispatcher, new_job_id(), key="k-1")
             stored, created = await dispatcher.admit(first, time.monotonic())
@@ -86,10 +91,7 @@ def test_a_create_that_fails_leaves_no_job_driven(tmp_path):
     path = tmp_path / "jobs.db"
 
     async def main():
-        store = SqlJobStore(f"sqlite:///{path}", exclusive=True)
-        async with Mesh(store=store) as mesh:
-            await mesh.add_worker([echo], capacity=2)
-            await mesh.wait_instances("echo", 1)
+        async with _echo_mesh(path) as mesh:
             dispatcher = mesh.gateway.dispatcher
             bad = _record(dispatcher, new_job_id())
             bad.labels = {"note": b"bytes"}  # type: ignore[dict-item] - no JSON for the labels column
