@@ -20,6 +20,7 @@ import pytest
 from google.protobuf.json_format import MessageToDict
 
 from tests.chaos.support import Cluster, Gateway, check_once
+from tests.steps import flows
 from tests.support import eventually
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
@@ -28,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
 PARENTS = "tests.steps.flows:parents"
 CHILDREN = "tests.steps.flows:children"
+PARENT_TYPES = tuple(flows.parents.definitions)
 
 
 def step_runs(log: Path) -> Counter:
@@ -43,7 +45,10 @@ def mesh(cluster: Cluster, parent_workers: int = 1) -> Gateway:
     for _ in range(parent_workers):
         cluster.worker(PARENTS, capacity=4, prefix="p")
     gw.wait_types("steps-record", 1)
-    gw.wait_types("steps-flow", parent_workers)
+    # One worker registers each of its types as its own Consul service, so the gateway may see
+    # one of them before another: wait for every type the parents' worker serves.
+    for workflow_type in PARENT_TYPES:
+        gw.wait_types(workflow_type, parent_workers)
     return gw
 
 
@@ -185,7 +190,6 @@ def test_gateway_restart_while_step_two_runs(cluster, tmp_path):
 def test_the_parents_progress_rolls_up_its_steps(cluster, tmp_path):
     log, hold = tmp_path / "runs.log", tmp_path / "hold"
     gw = mesh(cluster)
-    gw.wait_types("steps-weighted", 1)
     job_id = submit(gw, "steps-weighted", log=log, hold=hold)
     # big (weight 3) done, small (weight 1) half way: (3 * 1.0 + 1 * 0.5) / 4.
     rolled = eventually(lambda: (p := gw.job(job_id).progress).fraction == 0.875 and p, timeout=60, interval=0.05)
@@ -206,7 +210,6 @@ def test_the_parents_progress_rolls_up_its_steps(cluster, tmp_path):
 
 def test_a_parents_own_progress_after_its_last_step_is_its_last_word(cluster, tmp_path):
     gw = mesh(cluster)
-    gw.wait_types("steps-last-word", 1)
     job_id = submit(gw, "steps-last-word", log=tmp_path / "runs.log")
     done = gw.wait_terminal([job_id], timeout=60)[job_id]
     assert done.status == c.JOB_STATUS_SUCCEEDED, done.error
