@@ -189,7 +189,7 @@ def _dispatch_on(store: str, args, policy: str = "", secure: bool | None = None)
                 )
             )
         if store == "postgres":
-            for path in ("unary", "stream"):
+            for path in ("unary", "unary_batch", "stream"):
                 figures[f"{path}_p50_commits"] = round(figures[f"{path}_p50_ms"] / figures["commit_p50_ms"], 2)
         figures["load_average_after"] = _load()
     return figures

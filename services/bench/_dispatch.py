@@ -2,8 +2,10 @@
 
 Two figures per client path: throughput of a burst (N jobs with C in flight) and the latency
 distribution of N sequential round trips. The ``unary`` path submits each job with SubmitJob
-and follows it with WatchJob (two RPCs per job); the ``stream`` path runs all jobs over one
-RunJobs stream. Each round trip is timed from sending the job until its terminal event arrives.
+and follows it with WatchJob (two RPCs per job, one event per message); ``unary_batch`` is the
+same pair with ``WatchJobRequest.batch`` (the events ready together in one message); the
+``stream`` path runs all jobs over one RunJobs stream. Each round trip is timed from sending
+the job until its terminal event arrives.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ Metadata = tuple[tuple[str, str], ...]
 
 
 class _Client:
-    """The unary path: SubmitJob, then WatchJob until the terminal event."""
+    """The unary path: SubmitJob, then WatchJob until the terminal event (with `batch`, the
+    events ready together come in one message, ``WatchJobRequest.batch``)."""
 
     def __init__(
         self,
@@ -32,9 +35,11 @@ class _Client:
         workflow_type: str,
         params: Mapping[str, common_pb2.ParamValue],
         metadata: Metadata = (),
+        batch: bool = False,
     ) -> None:
         self.stub = stub
         self.metadata = metadata
+        self.batch = batch
         self.request = gateway_pb2.SubmitJobRequest(workflow_type=workflow_type, params=params)
         self.failed = 0
         self.retried = 0
@@ -44,21 +49,24 @@ class _Client:
         start = time.perf_counter()
         reply = await self.stub.SubmitJob(self.request, metadata=self.metadata)
         call = self.stub.WatchJob(
-            gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, after_seq=reply.job.last_seq), metadata=self.metadata
+            gateway_pb2.WatchJobRequest(job_id=reply.job.job_id, after_seq=reply.job.last_seq, batch=self.batch),
+            metadata=self.metadata,
         )
-        ok = False
-        while True:
-            event = await call.read()
-            if event is grpc.aio.EOF:
+        ok = ended = False
+        while not ended:
+            message = await call.read()
+            if message is grpc.aio.EOF:
                 break
-            if event.HasField("result"):
-                ok = True
-            elif event.HasField("status"):
-                if event.status.status in TERMINAL:
-                    ok = ok and event.status.status == common_pb2.JOB_STATUS_SUCCEEDED
-                    break
-                if event.status.status == common_pb2.JOB_STATUS_QUEUED:
-                    self.retried += 1  # queued again: an attempt was lost
+            for event in message.batch or (message,):
+                if event.HasField("result"):
+                    ok = True
+                elif event.HasField("status"):
+                    if event.status.status in TERMINAL:
+                        ok = ok and event.status.status == common_pb2.JOB_STATUS_SUCCEEDED
+                        ended = True
+                        break
+                    if event.status.status == common_pb2.JOB_STATUS_QUEUED:
+                        self.retried += 1  # queued again: an attempt was lost
         elapsed = time.perf_counter() - start
         if not ok:
             self.failed += 1
@@ -196,7 +204,7 @@ async def _measure(client, jobs: int, concurrency: int, warmup: int, prefix: str
     }
 
 
-PATHS = ("unary", "stream")
+PATHS = ("unary", "unary_batch", "stream")
 
 
 async def bench_dispatch(
@@ -222,15 +230,16 @@ async def bench_dispatch(
         params: parameters of each job (default: none, the type's defaults).
         warmup: untimed round trips first (connections, caches), per path.
         ready_timeout: seconds to wait for a live instance of the type.
-        paths: which client paths to measure: ``"unary"`` (SubmitJob + WatchJob per job) and/or
-            ``"stream"`` (all jobs over one RunJobs stream).
+        paths: which client paths to measure: ``"unary"`` (SubmitJob + WatchJob per job, one
+            event per message), ``"unary_batch"`` (the same with ``WatchJobRequest.batch``)
+            and/or ``"stream"`` (all jobs over one RunJobs stream).
         ca_file: call the gateway over TLS, verified against this CA (empty: plaintext).
         token: the bearer token sent with every call (a gateway with authentication on); sent
             as call metadata, as a client's interceptor would add it.
 
     Returns:
-        ``jobs``, ``concurrency`` and, for each path P measured (``unary_`` / ``stream_``
-        prefix): ``P_burst_seconds``, ``P_burst_jobs_per_s``, ``P_sequential_jobs_per_s``,
+        ``jobs``, ``concurrency`` and, for each path P measured (``unary_`` / ``unary_batch_``
+        / ``stream_`` prefix): ``P_burst_seconds``, ``P_burst_jobs_per_s``, ``P_sequential_jobs_per_s``,
         ``P_p50_ms``, ``P_p90_ms``, ``P_p99_ms``, ``P_mean_ms``, ``P_max_ms``, ``P_failed``
         (jobs that did not succeed) and ``P_retried`` (attempts lost and run again).
     """
@@ -249,9 +258,10 @@ async def bench_dispatch(
     async with channel:
         stub = gateway_pb2_grpc.GatewayStub(channel)
         await wait_for_type(stub, workflow_type, ready_timeout, metadata)
-        if "unary" in paths:
-            client = _Client(stub, workflow_type, params or {}, metadata)
-            figures.update(await _measure(client, jobs, concurrency, warmup, "unary_"))
+        for path, batch in (("unary", False), ("unary_batch", True)):
+            if path in paths:
+                client = _Client(stub, workflow_type, params or {}, metadata, batch=batch)
+                figures.update(await _measure(client, jobs, concurrency, warmup, f"{path}_"))
         if "stream" in paths:
             stream = _StreamClient(stub, workflow_type, params or {}, metadata)
             try:

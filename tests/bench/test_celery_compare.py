@@ -73,3 +73,26 @@ def test_ratios_against_celerys_best_setting_per_figure():
     rows = compare.ratios(celery, {"memory": {}, "sqlite": sqlite})
     assert [(r["ratio"], r["met"]) for r in rows] == [(2.5, True), (0.9, False), (0.6, True), (0.9, False)]
     assert ["celery_solo1" in r["figure"] for r in rows] == [True, True, False, False]
+
+
+def test_ratios_hold_the_batched_watch_to_the_unary_targets():
+    celery = {"celery_threads": _celery(500.0, 4.0)}
+    sqlite = {"stream_burst_jobs_per_s": 1000.0, "unary_burst_jobs_per_s": 250.0, "unary_batch_burst_jobs_per_s": 550.0}
+    sqlite |= {"stream_p50_ms": 3.0, "unary_p50_ms": 4.0, "unary_batch_p50_ms": 3.6}
+    rows = compare.ratios(celery, {"sqlite": sqlite})
+    assert [r["figure"].split()[1] for r in rows] == [
+        "stream_burst_jobs_per_s",
+        "unary_burst_jobs_per_s",
+        "unary_batch_burst_jobs_per_s",
+        "stream_p50_ms",
+        "unary_p50_ms",
+        "unary_batch_p50_ms",
+    ]
+    assert [(r["ratio"], r["met"]) for r in rows] == [
+        (2.0, True),
+        (0.5, False),
+        (1.1, True),
+        (0.75, True),
+        (1.0, False),
+        (0.9, False),
+    ]

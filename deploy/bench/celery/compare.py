@@ -23,11 +23,15 @@ HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[2]
 
 # (workmesh path, figure, how it compares to Celery's, target ratio) of issue 10, for the SQLite default.
+# SubmitJob + WatchJob is held to its target both ways a client can watch: one event per message
+# (``unary``) and with WatchJobRequest.batch (``unary_batch``, absent from older outputs).
 TARGETS = (
     ("stream", "burst_jobs_per_s", ">=", 2.0),
     ("unary", "burst_jobs_per_s", ">=", 1.0),
+    ("unary_batch", "burst_jobs_per_s", ">=", 1.0),
     ("stream", "p50_ms", "<=", 0.8),
     ("unary", "p50_ms", "<=", 0.8),
+    ("unary_batch", "p50_ms", "<=", 0.8),
 )
 
 
@@ -40,6 +44,8 @@ def ratios(celery: dict, workmesh: dict) -> list[dict]:
     """
     rows = []
     for path, figure, sense, target in TARGETS:
+        if f"{path}_{figure}" not in workmesh["sqlite"]:
+            continue  # a path that run did not measure
         pick = max if sense == ">=" else min
         name, best = pick(celery.items(), key=lambda item: item[1][f"celery_{figure}"])  # noqa: B023
         ours, theirs = workmesh["sqlite"][f"{path}_{figure}"], best[f"celery_{figure}"]
@@ -71,7 +77,7 @@ def _load() -> str:
 
 
 def _summary(store: str, figures: dict) -> str:
-    paths = [p for p in ("stream", "unary", "celery") if f"{p}_burst_jobs_per_s" in figures]
+    paths = [p for p in ("stream", "unary", "unary_batch", "celery") if f"{p}_burst_jobs_per_s" in figures]
     parts = [
         f"{p} burst {figures[f'{p}_burst_jobs_per_s']:,.0f} jobs/s p50 {figures[f'{p}_p50_ms']:.2f} "
         f"p99 {figures[f'{p}_p99_ms']:.2f} ms"
