@@ -229,11 +229,11 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
         )
 
     async def store_job(
-        self, request, context, *, parent: str = "", step_name: str = "", key: str | None = None
+        self, request, context, *, parent: str = "", step_name: str = "", key: str | None = None, fresh: bool = False
     ) -> tuple[JobRecord, bool]:
         """Check, store and dispatch a submitted job: the stored job, and whether it is new (an
         idempotency key may find an earlier one). With `parent`, a step of that job (see
-        ``_steps.py``) stored under `key`.
+        ``_steps.py``) stored under `key` (`fresh`: expected new, see ``Dispatcher.admit``).
 
         A step is not held to its owner's queued-job limit: its parent runs already, and
         refusing its step would fail a workflow half way (steps are bounded per job instead).
@@ -293,7 +293,7 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
                 parent_id=parent,
                 step_name=step_name,
             )
-            stored, created = await dispatcher.admit(record, leased_at)
+            stored, created = await dispatcher.admit(record, leased_at, fresh=fresh and bool(parent))
         return stored, created
 
     async def WatchJob(self, request, context):

@@ -32,6 +32,9 @@ class ParentSteps:
         count: the parent's child jobs (over all its attempts), for WORKMESH_MAX_STEPS.
         done: the succeeded child of each step name.
         earlier: per step name, a child of an earlier attempt that had not ended when read.
+        asked: the step names this attempt has a child for, as far as this gateway knows (read,
+            or created here): any other is created as new (``Dispatcher.admit``'s `fresh`), the
+            store's key still deciding.
     """
 
     attempt: int
@@ -40,6 +43,7 @@ class ParentSteps:
     count: int
     done: dict[str, JobRecord] = field(default_factory=dict)
     earlier: dict[str, JobRecord] = field(default_factory=dict)
+    asked: set[str] = field(default_factory=set)
 
     @classmethod
     def of(cls, parent: JobRecord, attempt: int, depth: int, children: list[JobRecord]) -> ParentSteps:
@@ -51,6 +55,8 @@ class ParentSteps:
                 entry.done.setdefault(child.step_name, child)
             elif not child.terminal and not (child.idempotency_key or "").endswith(own):
                 entry.earlier[child.step_name] = child
+            if (child.idempotency_key or "").endswith(own):
+                entry.asked.add(child.step_name)
         return entry
 
 

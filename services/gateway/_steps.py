@@ -41,7 +41,7 @@ MAX_STEP_NAME = 200
 PARENT_LABEL = "workmesh.parent"
 STEP_LABEL = "workmesh.step"
 _K = common_pb2.StepEvent
-# Stores a child (SubmitJob's checks and dispatch): (request, context, parent, step name, key)
+# Stores a child (SubmitJob's checks and dispatch): (request, context, parent, step name, key, fresh)
 # -> (the stored job, whether it is new).
 Submit = Callable[..., Awaitable[tuple[JobRecord, bool]]]
 
@@ -258,7 +258,12 @@ class Steps:
         for name, value in params.items():
             submit.params[name].CopyFrom(value)
         key = step_key(parent_id, request.step_name, entry.attempt)
-        stored, created = await self._submit(submit, context, parent=parent_id, step_name=request.step_name, key=key)
+        # A step this attempt has not asked for yet is dispatched with its create (one commit).
+        fresh = request.step_name not in entry.asked
+        entry.asked.add(request.step_name)
+        stored, created = await self._submit(
+            submit, context, parent=parent_id, step_name=request.step_name, key=key, fresh=fresh
+        )
         if not created:
             return stored.job_id, None
         self.ends.expect(stored)  # before any await: the dispatcher may end it from now on

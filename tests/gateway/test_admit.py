@@ -125,3 +125,36 @@ def test_a_clashing_id_is_refused_without_touching_the_job_driven(tmp_path):
             assert _stored_statuses(path, job_id) == [c.JOB_STATUS_QUEUED]
 
     run(main())
+
+
+def test_a_key_expected_new_is_dispatched_with_its_create_and_a_taken_one_runs_nothing(tmp_path):
+    path = tmp_path / "jobs.db"
+
+    async def main():
+        async with _echo_mesh(path) as mesh:
+            store = mesh.store
+            dispatcher = mesh.gateway.dispatcher
+            first = _record(dispatcher, new_job_id(), key="workmesh.step:p:s:1")
+            commits = store.commits
+            stored, created = await dispatcher.admit(first, time.monotonic(), fresh=True)
+            # A step's first ask: its create and its dispatch record are one transaction.
+            assert created and stored.job_id == first.job_id
+            assert store.commits - commits == 1
+            assert _stored_statuses(path, first.job_id) == [c.JOB_STATUS_QUEUED, c.JOB_STATUS_DISPATCHED]
+            assert terminal(await mesh.follow(first.job_id)) == c.JOB_STATUS_SUCCEEDED
+            # The key was taken after all: its holder comes back, and the record queued for the
+            # new id is let go of without being stored, dispatched or run.
+            other = _record(dispatcher, new_job_id(), key="workmesh.step:p:s:1")
+            again, created = await dispatcher.admit(other, time.monotonic(), fresh=True)
+            assert not created and again.job_id == first.job_id
+
+            async def let_go():
+                return not dispatcher.driving(other.job_id)
+
+            await eventually_async(let_go, timeout=5)
+            assert await store.get(other.job_id) is None
+            assert _stored_statuses(path, other.job_id) == []
+            assert await store.attempts(other.job_id) == []
+            assert [(a.attempt, a.outcome) for a in await store.attempts(first.job_id)] == [(1, "SUCCEEDED")]
+
+    run(main())

@@ -265,14 +265,17 @@ class Dispatcher:
                 self._versions.queued(job)
                 self._pump(job.workflow_type)
 
-    async def admit(self, record: JobRecord, leased_at: float) -> tuple[JobRecord, bool]:
+    async def admit(self, record: JobRecord, leased_at: float, *, fresh: bool = False) -> tuple[JobRecord, bool]:
         """Store a new job and queue it for dispatch (:meth:`submitted`). One without an
         idempotency key, with a new id (``new_job_id``), is queued before its create commits: an
         attempt begun at once records its dispatch right behind the create (on SQLite in the
         same transaction) and goes to its worker once both are stored. A failed create drops it.
+
+        `fresh`: a key expected to be new (a step's first ask) is queued early alike; a key found
+        taken drops it as a failed create would (its id never stored: never sent to a worker).
         """
         job_id = record.job_id
-        if record.idempotency_key or self.driving(job_id) or job_id in self._admitting:
+        if (record.idempotency_key and not fresh) or self.driving(job_id) or job_id in self._admitting:
             stored, created = await self._store.create(record)  # the key may be taken: create first
             if created:
                 self.submitted(stored, leased_at)
@@ -282,7 +285,7 @@ class Dispatcher:
 
         def settled(done: asyncio.Future) -> None:
             self._admitting.discard(job_id)
-            if done.cancelled() or done.exception() is not None:
+            if done.cancelled() or done.exception() is not None or not done.result()[1]:
                 self._driven.drop(job_id)  # not stored: an attempt begun fails its record alike
 
         create.add_done_callback(settled)
