@@ -104,6 +104,7 @@ class Attempt:
     span: Any = None  # the "job.attempt" span
     writes: list[asyncio.Future] = field(default_factory=list)  # job event writes not yet awaited
     recording: asyncio.Future | None = None  # the dispatch record's writes (Runner.begin)
+    record_parts: tuple[asyncio.Future, ...] = ()  # its writes one by one (awaited before it)
     ended: bool = False  # the attempt's end is recorded (with the terminal write)
 
     @property
