@@ -153,7 +153,7 @@ def test_new_worker_type_appears_in_watch_stream_without_restart(mesh, gateway):
 
     kpi = mesh.add_worker("workmesh.workers.examples.kpi:worker")
     try:
-        eventually(added, timeout=15)
+        eventually(added, timeout=60)  # a worker process starting under load
         assert "kpi-peak-ratio" in type_names(gateway)
         job_id = submit(gateway, "kpi-peak-ratio", peak=10, average=4)
         result = next(e.result for e in watch(gateway, job_id) if e.WhichOneof("payload") == "result")

@@ -21,12 +21,13 @@ def test_usage_from_one_replica_orders_the_queue_of_the_other(postgres_url, tmp_
         mesh.wait_for_types()
         with grpc.insecure_channel(mesh.gateway_address) as ch_a, grpc.insecure_channel(f"127.0.0.1:{b_port}") as ch_b:
             a, b = gateway_pb2_grpc.GatewayStub(ch_a), gateway_pb2_grpc.GatewayStub(ch_b)
+            # b is submitted "sleep" jobs: wait for that type (each type registers on its own).
             eventually(
                 lambda: any(
-                    t.healthy_instances
+                    t.type.name == "sleep" and t.healthy_instances
                     for t in b.ListWorkflowTypes(gateway_pb2.ListWorkflowTypesRequest(), timeout=5).types
                 ),
-                timeout=30,
+                timeout=60,
             )
             heavy = [submit(a, "heavy", 0.3) for _ in range(5)]
             eventually(lambda: all_terminal(a, heavy), timeout=60)

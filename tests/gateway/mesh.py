@@ -76,12 +76,33 @@ class Mesh:
         reply = await self.stub.ListWorkflowTypes(g.ListWorkflowTypesRequest())
         return {t.type.name: t for t in reply.types}
 
-    async def wait_instances(self, name: str, count: int) -> None:
+    async def wait_instances(self, name: str, count: int, timeout: float = 60) -> None:
+        """Until the gateway lists exactly `count` healthy instances of `name`.
+
+        A worker registers each of its types as its own registry service, so seeing one of its
+        types says nothing about another: wait for every type a test uses. The timeout allows
+        for worker processes that start under load (their imports alone take seconds).
+        """
+
         async def check():
             info = (await self.types()).get(name)
             return info is not None and info.healthy_instances == count
 
-        await eventually_async(check, timeout=10)
+        await eventually_async(check, timeout=timeout)
+
+    async def wait_checked(self, name: str, timeout: float = 60) -> g.WorkflowTypeInfo:
+        """Until every listed instance of `name` shows its first registry health check's result
+        (each check has an output); returns the type's entry then.
+
+        Until then the entry changes once more when that result comes in, so a WatchWorkflowTypes
+        stream opened or read before it sees an UPDATED change for it first.
+        """
+
+        async def check():
+            info = (await self.types()).get(name)
+            return info if info is not None and info.instances and all(map(checked, info.instances)) else None
+
+        return await eventually_async(check, timeout=timeout)
 
     async def submit(self, workflow_type: str, timeout: float | None = None, **params) -> g.Job:
         request = g.SubmitJobRequest(workflow_type=workflow_type, params={k: value(v) for k, v in params.items()})
@@ -105,7 +126,12 @@ class Mesh:
             job = await self.job(job_id)
             return job if job.status in statuses else None
 
-        return await eventually_async(check, timeout=15)
+        return await eventually_async(check, timeout=60)
+
+
+def checked(instance: g.InstanceInfo) -> bool:
+    """The registry has run the instance's health checks (each has an output)."""
+    return bool(instance.checks) and all(check.output for check in instance.checks)
 
 
 def statuses(events: Sequence[c.JobEvent]) -> list[int]:

@@ -9,7 +9,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.gateway.flows import fresh, versioned_new, versioned_old
-from tests.gateway.mesh import Mesh, terminal
+from tests.gateway.mesh import Mesh, checked, terminal
 from tests.support import always_async, eventually_async, run
 from workmesh.v1 import common_pb2 as c
 from workmesh.v1 import gateway_pb2 as g
@@ -24,6 +24,7 @@ def test_types_listed_with_schema_instances_and_capacity():
             await mesh.add_worker([echo, sleep], capacity=3)
             await mesh.add_worker([sleep], capacity=2)
             await mesh.wait_instances("sleep", 2)
+            await mesh.wait_instances("echo", 1)  # each type registers on its own
             types = await mesh.types()
             assert set(types) == {"echo", "sleep"}
             info = types["sleep"]
@@ -41,6 +42,8 @@ def test_watch_types_sends_snapshot_then_added_and_removed():
         async with Mesh() as mesh:
             await mesh.add_worker([echo])
             await mesh.wait_instances("echo", 1)
+            # Its first health check's result would come as an UPDATED change after the snapshot.
+            await mesh.wait_checked("echo")
             stream = mesh.stub.WatchWorkflowTypes(g.WatchWorkflowTypesRequest())
             first = await asyncio.wait_for(stream.read(), 10)
             assert first.kind == Change.KIND_ADDED and first.initial and first.type.type.name == "echo"
@@ -48,6 +51,11 @@ def test_watch_types_sends_snapshot_then_added_and_removed():
             change = await asyncio.wait_for(stream.read(), 10)
             assert change.kind == Change.KIND_ADDED and not change.initial
             assert change.type.type.name == "fresh" and change.type.type.version == "2.0.0"
+            # The newcomer's first health check result comes as an update (if not yet in the
+            # ADDED change): read up to it, so the next change is the one the stop makes.
+            while not all(map(checked, change.type.instances)):
+                change = await asyncio.wait_for(stream.read(), 30)
+                assert change.kind == Change.KIND_UPDATED and change.type.type.name == "fresh", change
             await newcomer.stop(grace=0)
             change = await asyncio.wait_for(stream.read(), 10)
             assert change.kind == Change.KIND_REMOVED and change.type.type.name == "fresh"
@@ -62,6 +70,8 @@ def test_second_instance_is_an_update():
         async with Mesh() as mesh:
             await mesh.add_worker([echo], capacity=2)
             await mesh.wait_instances("echo", 1)
+            # Its first health check's result would come as an UPDATED change after the snapshot.
+            await mesh.wait_checked("echo")
             stream = mesh.stub.WatchWorkflowTypes(g.WatchWorkflowTypesRequest())
             assert (await asyncio.wait_for(stream.read(), 10)).initial
             await mesh.add_worker([echo], capacity=3)

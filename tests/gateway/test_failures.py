@@ -20,7 +20,9 @@ def test_worker_killed_mid_job_is_retried_on_the_other_instance(procs):
         async with Mesh() as mesh:
             victim = start_worker(procs, mesh, "workmesh.workers.examples.basic:worker")
             await mesh.wait_instances("sleep", 1)
-            job = await mesh.submit("sleep", seconds=1.0, steps=10)
+            # Long enough to outlast starting the survivor and seeing it listed under load: the
+            # kill must come while the job still runs on the victim.
+            job = await mesh.submit("sleep", seconds=4.0, steps=40)
             running = await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
             survivor = await mesh.add_worker([sleep])
             await mesh.wait_instances("sleep", 2)
@@ -63,7 +65,7 @@ def test_job_fails_with_worker_lost_past_the_attempt_budget(procs):
                     got = await mesh.job(job_id)
                     return got.status == c.JOB_STATUS_RUNNING and got.attempts == n
 
-                await eventually_async(on_attempt, timeout=15)
+                await eventually_async(on_attempt, timeout=60)
                 procs.stop(proc, signal.SIGKILL)
             events = await mesh.follow(job.job_id)
             assert terminal(events) == c.JOB_STATUS_FAILED

@@ -83,6 +83,7 @@ def test_list_jobs_newest_first_with_filters_and_pages():
     async def main():
         async with Mesh() as mesh:
             await mesh.add_worker([echo, fail])
+            await mesh.wait_instances("echo", 1)  # each type registers on its own
             await mesh.wait_instances("fail", 1)
             ids = []
             for i in range(5):

@@ -33,6 +33,7 @@ def test_owner_label_and_parent_filters(tmp_path):
         async with Mesh(store=store) as mesh:
             await mesh.add_worker([pipeline, echo], capacity=8)
             await mesh.wait_instances("pipeline", 1)
+            await mesh.wait_instances("echo", 1)  # each type registers on its own; both are submitted
             stub = mesh.stub
             made = []
             for i in range(6):

@@ -128,7 +128,9 @@ def test_worker_killed_mid_job_is_lost_and_retried_elsewhere(procs, sessions):
         async with Mesh(sessions=sessions) as mesh:
             victim = start_worker(procs, mesh, "workmesh.workers.examples.basic:worker")
             await mesh.wait_instances("sleep", 1)
-            job = await mesh.submit("sleep", seconds=1.0, steps=10)
+            # Long enough to outlast starting the survivor and seeing it listed under load: the
+            # kill must come while the job still runs on the victim.
+            job = await mesh.submit("sleep", seconds=4.0, steps=40)
             running = await mesh.wait_status(job.job_id, c.JOB_STATUS_RUNNING)
             carried_by(mesh, sessions)
             survivor = await mesh.add_worker([sleep])

@@ -50,7 +50,7 @@ async def versions_live(mesh: Mesh, *versions: str) -> None:
         live = sorted(i.version for i in info.instances) if info is not None else []
         return live == sorted(versions)
 
-    await eventually_async(check, timeout=20)
+    await eventually_async(check, timeout=60)  # worker processes start slowly under load
 
 
 def test_jobs_are_validated_against_and_routed_to_the_version_they_ask_for(procs):

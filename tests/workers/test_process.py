@@ -34,7 +34,8 @@ def test_sigterm_drains_a_worker_process(procs):
     address = f"127.0.0.1:{registry_port}"
     env = {"CONSUL_HTTP_ADDR": address, "WORKMESH_WORKER_PORT": str(worker_port), "WORKMESH_WORKER_DRAIN_GRACE": "60"}
     worker = procs.start("-c", WORKER, "workmesh.workers.examples.basic:worker", env=env, name="worker")
-    eventually(lambda: passing(address, "sleep"), timeout=30)
+    # Each type registers on its own; the test runs "sleep" and "echo" and sees both deregister.
+    eventually(lambda: passing(address, "sleep") and passing(address, "echo"), timeout=60)
 
     with grpc.insecure_channel(f"127.0.0.1:{worker_port}") as channel:
         stub = worker_pb2_grpc.WorkerStub(channel)
