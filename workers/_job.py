@@ -141,7 +141,6 @@ class Job:
             instance_id=host.instance_id,
             deadline=deadline,
         )
-        self._append(WorkerEvent(started=host.started))
         self.task = self.loop.create_task(self._run(kwargs), name=f"workmesh-job-{self.job_id}")
 
     # -- events ---------------------------------------------------------------------------------
@@ -301,6 +300,11 @@ class Job:
             self.task.cancel()
 
     async def _run(self, kwargs: dict[str, Any]) -> None:
+        # Started here, in the task's first step, not when the job is made: a handler that
+        # returns without waiting (a short job) has its result appended in this same loop turn,
+        # so the Session stream sends both in one message and the gateway stores RUNNING with
+        # the result in one commit (from __init__ the stream could send 'started' alone first).
+        self._append(WorkerEvent(started=self.host.started))
         # The attempt's span joins the job's trace (parent: the gateway's attempt span, carried
         # in the request since calls may share one Session stream); while it is open, log lines
         # of the handler (task, or thread via copy_context) carry job_id and trace_id.
