@@ -225,6 +225,7 @@ def progress(args) -> dict:
             workers=(PROGRESS,), results=False, database_url=url, data_dir=Path(tmp), log_dir=Path(tmp)
         ) as mesh:
             gateway = next(p.popen.pid for p in mesh.processes if p.name.startswith("gateway"))
+            worker = next(p.popen.pid for p in mesh.processes if p.name.startswith("worker"))
             figures = {"store": args.store, "fanout_batch": not args.unbatched, "load_average": _load()}
             figures.update(
                 asyncio.run(
@@ -238,6 +239,7 @@ def progress(args) -> dict:
                         rss=lambda: _rss(gateway),
                         cpu=lambda: _cpu(gateway),
                         batch=not args.unbatched,
+                        worker_cpu=lambda: _cpu(worker),
                     )
                 )
             )

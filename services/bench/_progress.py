@@ -5,22 +5,22 @@ can and one client follows it (WatchJob one event per message, WatchJob with
 ``WatchJobRequest.batch``, and RunJobs); events per second from the first event
 the client receives to the terminal one, with every event checked to arrive once, in order,
 numbered without gaps. **Fan-out**: `jobs` jobs send progress at `rate` per second each for
-`seconds`, and `watchers` WatchJob streams (with ``batch`` unless asked otherwise) spread
-evenly over them measure each event's lag
-from the moment the worker sent it (its message carries the send time; one clock, one machine)
-to its arrival, while the gateway's resident memory and the CPU time of gateway and client are
-sampled. Live events only: a watcher counts as subscribed once its first event (the replay of
-the job's start) arrived, and events sent before that reach it as replay and are not counted as
-lag; how long the subscription itself took (call to first event) is reported apart
-(``subscribe_*``), and so is the lag's p99 per second of the run (``lag_p99_by_second_ms``: a
-backlog at the start shows there, a throughput shortfall as a rising line). ``stored_lag_*`` is
-the part of the lag up to the event's time, which the gateway stamps when it stores the event
-(the worker's send, the gateway's ingest and commit), ``delivered_lag_*`` the rest, from there
-to the watcher (the fan-out: feed, gRPC send, the client's receive). The fan-out runs twice:
-watchers that take every event (``fanout_*``), then watchers that ask for the newest progress
-only (``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind
-skips superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only
-if it misses the job's last progress event or its end). The worker is ``progress-load`` from
+`seconds`, and `watchers` WatchJob streams (with ``batch`` unless asked otherwise) spread evenly
+over them measure each event's lag from the moment the worker sent it (its message carries the
+send time; one clock, one machine) to its arrival, while the gateway's resident memory and the
+CPU time of gateway, client and worker are sampled (which of the three runs out of CPU first).
+Live events only: a watcher counts as subscribed once its first event (the replay of the job's
+start) arrived, and events sent before that reach it as replay and are not counted as lag; how
+long the subscription itself took (call to first event) is reported apart (``subscribe_*``), and
+so is the lag's p99 per second of the run (``lag_p99_by_second_ms``: a backlog at the start
+shows there, a throughput shortfall as a rising line). ``stored_lag_*`` is the part of the lag
+up to the event's time, which the gateway stamps when it stores the event (the worker's send,
+the gateway's ingest and commit), ``delivered_lag_*`` the rest, from there to the watcher (the
+fan-out: feed, gRPC send, the client's receive). The fan-out runs twice: watchers that take
+every event (``fanout_*``), then watchers that ask for the newest progress only
+(``WatchJobRequest.latest_progress``, ``fanout_latest_*``: a watcher that falls behind skips
+superseded progress events; ``skipped`` counts them, and such a watcher is incomplete only if it
+misses the job's last progress event or its end). The worker is ``progress-load`` from
 :mod:`workmesh.workers.examples.loadgen`, with progress coalescing off.
 """
 
@@ -135,6 +135,7 @@ async def _fan_out(
     cpu: Callable[[], float],
     latest: bool = False,
     batch: bool = True,
+    worker_cpu: Callable[[], float] = lambda: 0.0,
 ) -> dict:
     events = max(1, round(rate * seconds))
     replies = await asyncio.gather(*(stub.SubmitJob(_request(events, rate)) for _ in range(jobs)))
@@ -176,16 +177,17 @@ async def _fan_out(
             incomplete += 1
 
     peak = rss()
-    began, gateway_cpu, client_cpu = time.perf_counter(), cpu(), time.process_time()
+    began, gateway_cpu, client_cpu, worker_used = time.perf_counter(), cpu(), time.process_time(), worker_cpu()
     start_ns = time.time_ns()
     tasks = [asyncio.ensure_future(watch(ids[i % jobs])) for i in range(watchers)]
     while not all(t.done() for t in tasks):
         peak = max(peak, rss())
         await asyncio.wait(tasks, timeout=0.25)
-    wall, gateway_cpu, client_cpu = (
+    wall, gateway_cpu, client_cpu, worker_used = (
         time.perf_counter() - began,
         cpu() - gateway_cpu,
         time.process_time() - client_cpu,
+        worker_cpu() - worker_used,
     )
     for task in tasks:
         task.result()
@@ -215,6 +217,7 @@ async def _fan_out(
         "wall_s": round(wall, 2),
         "gateway_cpu_s": round(gateway_cpu, 2),
         "client_cpu_s": round(client_cpu, 2),
+        "worker_cpu_s": round(worker_used, 2),
         "gateway_cpu_us_per_delivery": round(gateway_cpu / len(ms) * 1e6, 1) if ms else 0.0,
     }
 
@@ -239,6 +242,7 @@ async def bench_progress(
     cpu: Callable[[], float] = lambda: 0.0,
     batch: bool = True,
     ready_timeout: float = 30.0,
+    worker_cpu: Callable[[], float] = lambda: 0.0,
 ) -> dict:
     """Measure progress throughput on one stream and lag under fan-out against a running gateway.
 
@@ -249,6 +253,7 @@ async def bench_progress(
             for `seconds`, followed by `watchers` WatchJob streams spread evenly over them.
         rss: returns the gateway's resident memory in bytes (sampled during the fan-out).
         cpu: returns the gateway's CPU time in seconds (read before and after each fan-out).
+        worker_cpu: the same for the worker process (its share of the fan-out's CPU).
         batch: the fan-out's watchers ask for ``WatchJobRequest.batch`` (False: one event per
             message, as a client that does not ask).
 
@@ -258,7 +263,7 @@ async def bench_progress(
         received, sent, gaps, succeeded, the gateway's CPU seconds), ``fanout_*`` (lag p50/p99/max in ms from the
         worker's send to arrival, the lag's p99 per second, subscribe times, deliveries,
         incomplete watchers, skipped events, gateway peak RSS in MB, wall and CPU seconds of
-        gateway and client) and ``fanout_latest_*`` (the same with ``latest_progress`` watchers).
+        gateway, client and worker) and ``fanout_latest_*`` (the same with ``latest_progress`` watchers).
     """
     figures: dict = {}
     async with grpc.aio.insecure_channel(gateway, options=GRPC_OPTIONS) as channel:
@@ -270,6 +275,6 @@ async def bench_progress(
             figures[prefix + "gateway_cpu_s"] = round(cpu() - used, 2)
         if jobs and watchers:
             for prefix, latest in (("fanout_", False), ("fanout_latest_", True)):
-                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, cpu, latest, batch)
+                fanned = await _fan_out(stub, jobs, watchers, rate, seconds, rss, cpu, latest, batch, worker_cpu)
                 figures.update({prefix + k: v for k, v in fanned.items()})
     return figures

@@ -10,6 +10,8 @@ from workmesh.workers.examples.loadgen import progress_load
 
 
 def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
+    worker_reads = iter(range(0, 100, 3))  # the worker's CPU seconds: 3 more at each read
+
     async def main():
         async with Mesh() as mesh:
             await mesh.add_worker([progress_load], capacity=8, progress_interval=0.0)
@@ -22,6 +24,7 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
                 seconds=0.5,
                 rss=lambda: 123 * 2**20,
                 cpu=lambda: 7.5,
+                worker_cpu=lambda: float(next(worker_reads)),
             )
             for path in ("watch", "watch_batch", "stream"):
                 assert figures[f"{path}_received"] == figures[f"{path}_sent"] == 300
@@ -37,6 +40,8 @@ def test_bench_progress_counts_every_event_once_in_order_and_measures_lag():
             assert len(by_second) >= 1 and max(by_second) <= figures["fanout_lag_max_ms"]
             assert 0 < figures["fanout_subscribe_p50_ms"] <= figures["fanout_subscribe_max_ms"]
             assert figures["fanout_gateway_cpu_s"] == 0.0 and figures["fanout_client_cpu_s"] > 0
+            # The worker's: read once before and once after each fan-out.
+            assert figures["fanout_worker_cpu_s"] == figures["fanout_latest_worker_cpu_s"] == 3.0
             assert figures["fanout_wall_s"] > 0
             stored = figures["fanout_stored_lag_p50_ms"], figures["fanout_stored_lag_p99_ms"]
             assert stored[0] <= stored[1] <= figures["fanout_lag_max_ms"]  # stored before received
