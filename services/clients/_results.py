@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ import numpy as np
 
 from workmesh.registry import RegistryConfig, find_service
 from workmesh.services.clients._errors import from_rpc_error
+from workmesh.services.clients._local import LocalUnavailable, read_local
 from workmesh.services.clients._model import (
     SeriesKey,
     SeriesSummary,
@@ -62,15 +64,27 @@ class ResultsClient:
             every caller in a process with TLS on calls the results service over TLS.
         token: a JWT sent as ``authorization: Bearer`` with every call, for ListSeries and
             ReadSeries when the results service authenticates (``series:read``); empty: none.
+        local_reads: ask the results service for its Parquet files instead of the values
+            (``ReadSeriesRequest.local``; much less copying, see
+            :mod:`workmesh.services.results._local`). None (default): when `address` is a
+            loopback address. Where the files cannot be had (another host, no socket), the read
+            is made over gRPC as usual, and so are the client's later reads.
 
     Use as ``async with ResultsClient(addr) as client: ...`` or call :meth:`close`.
     """
 
     def __init__(
-        self, address: str, *, timeout: float | None = 60.0, tls: TlsConfig | None = None, token: str = ""
+        self,
+        address: str,
+        *,
+        timeout: float | None = 60.0,
+        tls: TlsConfig | None = None,
+        token: str = "",
+        local_reads: bool | None = None,
     ) -> None:
         self.address = address
         self.timeout = timeout
+        self.local_reads = _loopback(address) if local_reads is None else local_reads
 
         tls = TlsConfig.from_env() if tls is None else tls
         self._channel = tls.aio_channel(
@@ -91,7 +105,7 @@ class ResultsClient:
         self._read_series = self._channel.unary_stream(
             "/workmesh.v1.Results/ReadSeries",
             request_serializer=results_pb2.ReadSeriesRequest.SerializeToString,
-            response_deserializer=parse_response,  # packed or chunked, as the service answers
+            response_deserializer=_parse_read,  # local, packed or chunked, as the service answers
         )
 
     @classmethod
@@ -180,8 +194,9 @@ class ResultsClient:
                 ``"mean"``, ``"min"``, ``"max"`` or ``"last"``.
             metadata: call metadata (e.g. the caller's ``authorization``, forwarded).
 
-        A series that came in one chunk is a read-only view of the received message (no copy);
-        copy an array (``np.array(a)``) to change it in place.
+        A series that came in one chunk is a read-only view of the received message (no copy),
+        and one read from the service's files a read-only view of its decoded column; copy an
+        array (``np.array(a)``) to change it in place.
         """
         ids = [job_ids] if isinstance(job_ids, str) else list(job_ids)
         if aggregate not in _AGGREGATES:
@@ -197,12 +212,23 @@ class ResultsClient:
             window=window,
             aggregate=_AGGREGATES[aggregate],
             packed=True,
+            local=self.local_reads,
         )
+        try:
+            return await self._read(request, metadata)
+        except LocalUnavailable:
+            self.local_reads = False  # the service is not on this host after all: gRPC from now on
+            request.local = False
+            return await self._read(request, metadata)
+
+    async def _read(self, request: results_pb2.ReadSeriesRequest, metadata) -> list[Series]:
         out: list[Series] = []
         parts: list = []
         axes: dict[tuple[int, int, int], np.ndarray] = {}
         try:
             async for chunks in self._read_series(request, timeout=self.timeout, metadata=metadata):
+                if isinstance(chunks, results_pb2.LocalRead):
+                    return [Series(*row) for row in await read_local(chunks, self.timeout)]
                 for chunk in chunks:
                     if parts and chunk.key != parts[0].key:
                         out.append(_series(parts, axes))
@@ -256,6 +282,28 @@ class ResultsClient:
 
     async def __aexit__(self, *exc) -> None:
         await self.close()
+
+
+def _parse_read(raw: bytes):
+    """A ReadSeriesResponse: its LocalRead, or its series (see :func:`parse_response`)."""
+    if raw[:1] == b"\x22":  # field 4, local: the only field of that response
+        response = results_pb2.ReadSeriesResponse.FromString(raw)
+        if response.HasField("local"):
+            return response.local
+    return parse_response(raw)
+
+
+def _loopback(address: str) -> bool:
+    """Whether `address` (``host:port`` or ``unix:``) is on this host."""
+    if address.startswith("unix:"):
+        return True
+    host = address.rpartition(":")[0].strip("[]") if ":" in address else address
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _series(parts: list, axes: dict[tuple[int, int, int], np.ndarray]) -> Series:

@@ -93,6 +93,8 @@ class ResultsConfig:
             off by default.
         gateway: the gateway asked whether a caller may read a shared job's series
             (``WORKMESH_RESULTS_GATEWAY``); empty: the ``workmesh-gateway`` found in the registry.
+        local_reads: hand callers on this host the Parquet files of a read that asks for it
+            (``WORKMESH_RESULTS_LOCAL_READS``, on by default; see :mod:`workmesh.services.results._local`).
     """
 
     listen: str = "127.0.0.1:50052"
@@ -109,6 +111,7 @@ class ResultsConfig:
     tls: TlsConfig = field(default_factory=TlsConfig)
     auth: AuthConfig = field(default_factory=AuthConfig)
     gateway: str = ""
+    local_reads: bool = True
 
     def __post_init__(self) -> None:
         if self.store not in STORES:
@@ -146,6 +149,7 @@ class ResultsConfig:
             tls=TlsConfig.from_env(env),
             auth=AuthConfig.from_env(env),
             gateway=envvars.text(env, "WORKMESH_RESULTS_GATEWAY"),
+            local_reads=envvars.flag(env, "WORKMESH_RESULTS_LOCAL_READS", cls.local_reads),
         )
 
     def with_listen(self, listen: str) -> ResultsConfig:

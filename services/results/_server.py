@@ -23,6 +23,7 @@ from workmesh.services.core.telemetry import configure_telemetry, server_interce
 from workmesh.services.core.tls import bind
 from workmesh.services.results._access import CAPABILITY_METHODS, ResultsAuthInterceptor, SeriesAccess
 from workmesh.services.results._config import ResultsConfig
+from workmesh.services.results._local import LocalReads
 from workmesh.services.results._memory import retain_freed_memory
 from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results._servicer import ResultsServicer
@@ -94,13 +95,20 @@ def create_server(config: ResultsConfig, store: SeriesStore | None = None) -> tu
     shares = GatewayShares(config.registry, address=config.gateway, tls=config.tls) if config.auth.enabled else None
     access = SeriesAccess(capabilities, owners, shares) if capabilities is not None and owners is not None else None
     readers = ReaderGrants(served, capabilities, owners)
+    local = None
+    if isinstance(served.store, ParquetStore) and config.local_reads:
+        local = LocalReads.beside(served.store)
+    servicer = ResultsServicer(
+        served, batch_values=config.batch_values, compactor=compactor, access=access, readers=readers, local=local
+    )
     add_servicer(
-        ResultsServicer(served, batch_values=config.batch_values, compactor=compactor, access=access, readers=readers),
+        servicer,
         results_pb2.DESCRIPTOR.services_by_name["Results"],
         server,
         parsers={"WriteSeries": parse_write_request},
     )
     server.results_compactor = compactor  # type: ignore[attr-defined]
+    server.results_local = local  # type: ignore[attr-defined]  # its socket, opened at the first local read
     server.results_shares = shares  # type: ignore[attr-defined]  # its gateway channels, closed on stop
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -185,6 +193,8 @@ async def serve(config: ResultsConfig) -> None:
             await server.results_compactor.close()  # type: ignore[attr-defined]
         if server.results_shares is not None:  # type: ignore[attr-defined]
             await server.results_shares.close()  # type: ignore[attr-defined]
+        if server.results_local is not None:  # type: ignore[attr-defined]
+            await server.results_local.close()  # type: ignore[attr-defined]
         await server.results_store.close()  # type: ignore[attr-defined]
         log.info("results service stopped")
         telemetry.shutdown()

@@ -36,6 +36,7 @@ from workmesh.services.clients._wire import WRITE_ACCEPTED
 from workmesh.services.core.auth import WriteGrant
 from workmesh.services.core.errors import InvalidArgument, abort
 from workmesh.services.results._access import SeriesAccess
+from workmesh.services.results._local import LocalReads
 from workmesh.services.results._read_messages import response_messages
 from workmesh.services.results._readers import ReaderGrants
 from workmesh.services.results.stores._tombstones import TombstonedStore
@@ -60,12 +61,14 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
         compactor=None,
         access: SeriesAccess | None = None,
         readers: ReaderGrants | None = None,
+        local: LocalReads | None = None,
     ) -> None:
         self.store = store
         self.batch_values = batch_values
         self.compactor = compactor  # told when a job's write calls begin and end (Parquet: compaction)
         self.access = access
         self.readers = readers or ReaderGrants(store, None, None)
+        self.local = local  # Parquet files for callers on this host (ReadSeriesRequest.local)
 
     async def WriteSeries(
         self, request_iterator: AsyncIterator[results_pb2.WriteSeriesRequest], context: grpc.aio.ServicerContext
@@ -110,6 +113,11 @@ class ResultsServicer(results_pb2_grpc.ResultsServicer):
             queries, unit = _queries(request)
             if self.access is not None:
                 await self.access.readable(context, request.job_ids)
+            if request.local and self.local is not None:
+                answer = await self.local.answer(self.store, queries, unit)
+                if answer is not None:
+                    yield answer
+                    return
             blocks = self.store.read_groups(queries)
             async with contextlib.aclosing(
                 response_messages(blocks, request.job_ids, unit, packed=request.packed)

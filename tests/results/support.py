@@ -26,6 +26,7 @@ async def serving(store: SeriesStore, **config) -> AsyncIterator[ResultsClient]:
     client = ResultsClient(f"127.0.0.1:{port}")
     client.port = port
     client.server_store = server.results_store
+    client.server_local = server.results_local
     try:
         yield client
     finally:
@@ -33,6 +34,8 @@ async def serving(store: SeriesStore, **config) -> AsyncIterator[ResultsClient]:
         await server.stop(0)
         if server.results_compactor is not None:
             await server.results_compactor.close()
+        if server.results_local is not None:
+            await server.results_local.close()
         await store.close()
 
 

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from workmesh.v1 import common_pb2 as workmesh_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/results.proto\x12\x0bworkmesh.v1\x1a\x18workmesh/v1/common.proto\"\x8d\x01\n\tSeriesKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12.\n\x04tags\x18\x03 \x03(\x0b\x32 .workmesh.v1.SeriesKey.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0b\x46ieldColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x01(\x0c\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\xc1\x01\n\x0bSeriesChunk\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12(\n\ttime_unit\x18\x02 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x12\n\ntimestamps\x18\x03 \x01(\x0c\x12(\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x18.workmesh.v1.FieldColumn\x12\x12\n\ntime_start\x18\x05 \x01(\x03\x12\x11\n\ttime_step\x18\x06 \x01(\x03\"L\n\x12WriteSeriesRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.workmesh.v1.SeriesChunk\x12\r\n\x05\x66lush\x18\x02 \x01(\x08\"q\n\x13WriteSeriesResponse\x12\x14\n\x0c\x61\x63ked_chunks\x18\x01 \x01(\x03\x12\x0e\n\x06values\x18\x02 \x01(\x03\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12&\n\x06series\x18\x04 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"\xdb\x02\n\x11ReadSeriesRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12\x36\n\x04tags\x18\x03 \x03(\x0b\x32(.workmesh.v1.ReadSeriesRequest.TagsEntry\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x12\n\x05start\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03\x65nd\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12(\n\ttime_unit\x18\x07 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x0e\n\x06window\x18\x08 \x01(\x03\x12)\n\taggregate\x18\t \x01(\x0e\x32\x16.workmesh.v1.Aggregate\x12\x0e\n\x06packed\x18\n \x01(\x08\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_startB\x06\n\x04_end\"w\n\x12ReadSeriesResponse\x12(\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x18.workmesh.v1.SeriesChunk\x12)\n\x06packed\x18\x02 \x03(\x0b\x32\x19.workmesh.v1.PackedSeries\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"\x88\x01\n\x0cPackedSeries\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x12\n\ntime_start\x18\x03 \x01(\x03\x12\x11\n\ttime_step\x18\x04 \x01(\x03\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12\r\n\x05units\x18\x06 \x03(\t\"#\n\x11ListSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcd\x01\n\nSeriesInfo\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\r\n\x05start\x18\x04 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x03\x12\x31\n\x05units\x18\x06 \x03(\x0b\x32\".workmesh.v1.SeriesInfo.UnitsEntry\x1a,\n\nUnitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x12ListSeriesResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.workmesh.v1.SeriesInfo\"6\n\x13\x44\x65leteSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07restart\x18\x02 \x01(\x08\"&\n\x14\x44\x65leteSeriesResponse\x12\x0e\n\x06series\x18\x01 \x01(\x03\"I\n\x12GrantReaderRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"\x8b\x01\n\x13GrantReaderResponse\x12\r\n\x05store\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x10\n\x08password\x18\x05 \x01(\t\x12\r\n\x05token\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\"5\n\x13RevokeReaderRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\"\x16\n\x14RevokeReaderResponse*\x8f\x01\n\x08TimeUnit\x12\x19\n\x15TIME_UNIT_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_UNIT_SECONDS\x10\x01\x12\x1a\n\x16TIME_UNIT_MILLISECONDS\x10\x02\x12\x1a\n\x16TIME_UNIT_MICROSECONDS\x10\x03\x12\x19\n\x15TIME_UNIT_NANOSECONDS\x10\x04*t\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41GGREGATE_MEAN\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x04\x32\xfb\x03\n\x07Results\x12T\n\x0bWriteSeries\x12\x1f.workmesh.v1.WriteSeriesRequest\x1a .workmesh.v1.WriteSeriesResponse(\x01\x30\x01\x12O\n\nReadSeries\x12\x1e.workmesh.v1.ReadSeriesRequest\x1a\x1f.workmesh.v1.ReadSeriesResponse0\x01\x12M\n\nListSeries\x12\x1e.workmesh.v1.ListSeriesRequest\x1a\x1f.workmesh.v1.ListSeriesResponse\x12S\n\x0c\x44\x65leteSeries\x12 .workmesh.v1.DeleteSeriesRequest\x1a!.workmesh.v1.DeleteSeriesResponse\x12P\n\x0bGrantReader\x12\x1f.workmesh.v1.GrantReaderRequest\x1a .workmesh.v1.GrantReaderResponse\x12S\n\x0cRevokeReader\x12 .workmesh.v1.RevokeReaderRequest\x1a!.workmesh.v1.RevokeReaderResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19workmesh/v1/results.proto\x12\x0bworkmesh.v1\x1a\x18workmesh/v1/common.proto\"\x8d\x01\n\tSeriesKey\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12.\n\x04tags\x18\x03 \x03(\x0b\x32 .workmesh.v1.SeriesKey.TagsEntry\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"9\n\x0b\x46ieldColumn\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06values\x18\x02 \x01(\x0c\x12\x0c\n\x04unit\x18\x03 \x01(\t\"\xc1\x01\n\x0bSeriesChunk\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12(\n\ttime_unit\x18\x02 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x12\n\ntimestamps\x18\x03 \x01(\x0c\x12(\n\x06\x66ields\x18\x04 \x03(\x0b\x32\x18.workmesh.v1.FieldColumn\x12\x12\n\ntime_start\x18\x05 \x01(\x03\x12\x11\n\ttime_step\x18\x06 \x01(\x03\"L\n\x12WriteSeriesRequest\x12\'\n\x05\x63hunk\x18\x01 \x01(\x0b\x32\x18.workmesh.v1.SeriesChunk\x12\r\n\x05\x66lush\x18\x02 \x01(\x08\"q\n\x13WriteSeriesResponse\x12\x14\n\x0c\x61\x63ked_chunks\x18\x01 \x01(\x03\x12\x0e\n\x06values\x18\x02 \x01(\x03\x12\x0c\n\x04\x64one\x18\x03 \x01(\x08\x12&\n\x06series\x18\x04 \x03(\x0b\x32\x16.workmesh.v1.SeriesRef\"\xea\x02\n\x11ReadSeriesRequest\x12\x0f\n\x07job_ids\x18\x01 \x03(\t\x12\x13\n\x0bmeasurement\x18\x02 \x01(\t\x12\x36\n\x04tags\x18\x03 \x03(\x0b\x32(.workmesh.v1.ReadSeriesRequest.TagsEntry\x12\x0e\n\x06\x66ields\x18\x04 \x03(\t\x12\x12\n\x05start\x18\x05 \x01(\x03H\x00\x88\x01\x01\x12\x10\n\x03\x65nd\x18\x06 \x01(\x03H\x01\x88\x01\x01\x12(\n\ttime_unit\x18\x07 \x01(\x0e\x32\x15.workmesh.v1.TimeUnit\x12\x0e\n\x06window\x18\x08 \x01(\x03\x12)\n\taggregate\x18\t \x01(\x0e\x32\x16.workmesh.v1.Aggregate\x12\x0e\n\x06packed\x18\n \x01(\x08\x12\r\n\x05local\x18\x0b \x01(\x08\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x42\x08\n\x06_startB\x06\n\x04_end\"\x9e\x01\n\x12ReadSeriesResponse\x12(\n\x06\x63hunks\x18\x01 \x03(\x0b\x32\x18.workmesh.v1.SeriesChunk\x12)\n\x06packed\x18\x02 \x03(\x0b\x32\x19.workmesh.v1.PackedSeries\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\x12%\n\x05local\x18\x04 \x01(\x0b\x32\x16.workmesh.v1.LocalRead\"d\n\tLocalRead\x12\x0e\n\x06socket\x18\x01 \x01(\t\x12\x0e\n\x06ticket\x18\x02 \x01(\x0c\x12\r\n\x05\x66iles\x18\x03 \x01(\r\x12(\n\x06series\x18\x04 \x03(\x0b\x32\x18.workmesh.v1.LocalSeries\"\xb0\x01\n\x0bLocalSeries\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\r\n\x05units\x18\x03 \x03(\t\x12\x12\n\ntime_start\x18\x04 \x01(\x03\x12\x11\n\ttime_step\x18\x05 \x01(\x03\x12\r\n\x05\x63ount\x18\x06 \x01(\x03\x12\'\n\x06pieces\x18\x07 \x03(\x0b\x32\x17.workmesh.v1.LocalPiece\"6\n\nLocalPiece\x12\x0c\n\x04\x66ile\x18\x01 \x01(\r\x12\x0b\n\x03row\x18\x02 \x01(\x03\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\"\x88\x01\n\x0cPackedSeries\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\r\n\x05\x63ount\x18\x02 \x01(\x03\x12\x12\n\ntime_start\x18\x03 \x01(\x03\x12\x11\n\ttime_step\x18\x04 \x01(\x03\x12\x0e\n\x06\x66ields\x18\x05 \x03(\t\x12\r\n\x05units\x18\x06 \x03(\t\"#\n\x11ListSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\"\xcd\x01\n\nSeriesInfo\x12#\n\x03key\x18\x01 \x01(\x0b\x32\x16.workmesh.v1.SeriesKey\x12\x0e\n\x06\x66ields\x18\x02 \x03(\t\x12\r\n\x05\x63ount\x18\x03 \x01(\x03\x12\r\n\x05start\x18\x04 \x01(\x03\x12\x0b\n\x03\x65nd\x18\x05 \x01(\x03\x12\x31\n\x05units\x18\x06 \x03(\x0b\x32\".workmesh.v1.SeriesInfo.UnitsEntry\x1a,\n\nUnitsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"=\n\x12ListSeriesResponse\x12\'\n\x06series\x18\x01 \x03(\x0b\x32\x17.workmesh.v1.SeriesInfo\"6\n\x13\x44\x65leteSeriesRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0f\n\x07restart\x18\x02 \x01(\x08\"&\n\x14\x44\x65leteSeriesResponse\x12\x0e\n\x06series\x18\x01 \x01(\x03\"I\n\x12GrantReaderRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\x12\x13\n\x0bttl_seconds\x18\x03 \x01(\x03\"\x8b\x01\n\x13GrantReaderResponse\x12\r\n\x05store\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x10\n\x08\x64\x61tabase\x18\x03 \x01(\t\x12\x10\n\x08username\x18\x04 \x01(\t\x12\x10\n\x08password\x18\x05 \x01(\t\x12\r\n\x05token\x18\x06 \x01(\t\x12\x12\n\nexpires_at\x18\x07 \x01(\x03\"5\n\x13RevokeReaderRequest\x12\x0e\n\x06job_id\x18\x01 \x01(\t\x12\x0e\n\x06reader\x18\x02 \x01(\t\"\x16\n\x14RevokeReaderResponse*\x8f\x01\n\x08TimeUnit\x12\x19\n\x15TIME_UNIT_UNSPECIFIED\x10\x00\x12\x15\n\x11TIME_UNIT_SECONDS\x10\x01\x12\x1a\n\x16TIME_UNIT_MILLISECONDS\x10\x02\x12\x1a\n\x16TIME_UNIT_MICROSECONDS\x10\x03\x12\x19\n\x15TIME_UNIT_NANOSECONDS\x10\x04*t\n\tAggregate\x12\x19\n\x15\x41GGREGATE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x41GGREGATE_MEAN\x10\x01\x12\x11\n\rAGGREGATE_MIN\x10\x02\x12\x11\n\rAGGREGATE_MAX\x10\x03\x12\x12\n\x0e\x41GGREGATE_LAST\x10\x04\x32\xfb\x03\n\x07Results\x12T\n\x0bWriteSeries\x12\x1f.workmesh.v1.WriteSeriesRequest\x1a .workmesh.v1.WriteSeriesResponse(\x01\x30\x01\x12O\n\nReadSeries\x12\x1e.workmesh.v1.ReadSeriesRequest\x1a\x1f.workmesh.v1.ReadSeriesResponse0\x01\x12M\n\nListSeries\x12\x1e.workmesh.v1.ListSeriesRequest\x1a\x1f.workmesh.v1.ListSeriesResponse\x12S\n\x0c\x44\x65leteSeries\x12 .workmesh.v1.DeleteSeriesRequest\x1a!.workmesh.v1.DeleteSeriesResponse\x12P\n\x0bGrantReader\x12\x1f.workmesh.v1.GrantReaderRequest\x1a .workmesh.v1.GrantReaderResponse\x12S\n\x0cRevokeReader\x12 .workmesh.v1.RevokeReaderRequest\x1a!.workmesh.v1.RevokeReaderResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,10 +38,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_SERIESINFO_UNITSENTRY']._loaded_options = None
   _globals['_SERIESINFO_UNITSENTRY']._serialized_options = b'8\001'
-  _globals['_TIMEUNIT']._serialized_start=1971
-  _globals['_TIMEUNIT']._serialized_end=2114
-  _globals['_AGGREGATE']._serialized_start=2116
-  _globals['_AGGREGATE']._serialized_end=2232
+  _globals['_TIMEUNIT']._serialized_start=2363
+  _globals['_TIMEUNIT']._serialized_end=2506
+  _globals['_AGGREGATE']._serialized_start=2508
+  _globals['_AGGREGATE']._serialized_end=2624
   _globals['_SERIESKEY']._serialized_start=69
   _globals['_SERIESKEY']._serialized_end=210
   _globals['_SERIESKEY_TAGSENTRY']._serialized_start=167
@@ -55,33 +55,39 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WRITESERIESRESPONSE']._serialized_start=545
   _globals['_WRITESERIESRESPONSE']._serialized_end=658
   _globals['_READSERIESREQUEST']._serialized_start=661
-  _globals['_READSERIESREQUEST']._serialized_end=1008
+  _globals['_READSERIESREQUEST']._serialized_end=1023
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_start=167
   _globals['_READSERIESREQUEST_TAGSENTRY']._serialized_end=210
-  _globals['_READSERIESRESPONSE']._serialized_start=1010
-  _globals['_READSERIESRESPONSE']._serialized_end=1129
-  _globals['_PACKEDSERIES']._serialized_start=1132
-  _globals['_PACKEDSERIES']._serialized_end=1268
-  _globals['_LISTSERIESREQUEST']._serialized_start=1270
-  _globals['_LISTSERIESREQUEST']._serialized_end=1305
-  _globals['_SERIESINFO']._serialized_start=1308
-  _globals['_SERIESINFO']._serialized_end=1513
-  _globals['_SERIESINFO_UNITSENTRY']._serialized_start=1469
-  _globals['_SERIESINFO_UNITSENTRY']._serialized_end=1513
-  _globals['_LISTSERIESRESPONSE']._serialized_start=1515
-  _globals['_LISTSERIESRESPONSE']._serialized_end=1576
-  _globals['_DELETESERIESREQUEST']._serialized_start=1578
-  _globals['_DELETESERIESREQUEST']._serialized_end=1632
-  _globals['_DELETESERIESRESPONSE']._serialized_start=1634
-  _globals['_DELETESERIESRESPONSE']._serialized_end=1672
-  _globals['_GRANTREADERREQUEST']._serialized_start=1674
-  _globals['_GRANTREADERREQUEST']._serialized_end=1747
-  _globals['_GRANTREADERRESPONSE']._serialized_start=1750
-  _globals['_GRANTREADERRESPONSE']._serialized_end=1889
-  _globals['_REVOKEREADERREQUEST']._serialized_start=1891
-  _globals['_REVOKEREADERREQUEST']._serialized_end=1944
-  _globals['_REVOKEREADERRESPONSE']._serialized_start=1946
-  _globals['_REVOKEREADERRESPONSE']._serialized_end=1968
-  _globals['_RESULTS']._serialized_start=2235
-  _globals['_RESULTS']._serialized_end=2742
+  _globals['_READSERIESRESPONSE']._serialized_start=1026
+  _globals['_READSERIESRESPONSE']._serialized_end=1184
+  _globals['_LOCALREAD']._serialized_start=1186
+  _globals['_LOCALREAD']._serialized_end=1286
+  _globals['_LOCALSERIES']._serialized_start=1289
+  _globals['_LOCALSERIES']._serialized_end=1465
+  _globals['_LOCALPIECE']._serialized_start=1467
+  _globals['_LOCALPIECE']._serialized_end=1521
+  _globals['_PACKEDSERIES']._serialized_start=1524
+  _globals['_PACKEDSERIES']._serialized_end=1660
+  _globals['_LISTSERIESREQUEST']._serialized_start=1662
+  _globals['_LISTSERIESREQUEST']._serialized_end=1697
+  _globals['_SERIESINFO']._serialized_start=1700
+  _globals['_SERIESINFO']._serialized_end=1905
+  _globals['_SERIESINFO_UNITSENTRY']._serialized_start=1861
+  _globals['_SERIESINFO_UNITSENTRY']._serialized_end=1905
+  _globals['_LISTSERIESRESPONSE']._serialized_start=1907
+  _globals['_LISTSERIESRESPONSE']._serialized_end=1968
+  _globals['_DELETESERIESREQUEST']._serialized_start=1970
+  _globals['_DELETESERIESREQUEST']._serialized_end=2024
+  _globals['_DELETESERIESRESPONSE']._serialized_start=2026
+  _globals['_DELETESERIESRESPONSE']._serialized_end=2064
+  _globals['_GRANTREADERREQUEST']._serialized_start=2066
+  _globals['_GRANTREADERREQUEST']._serialized_end=2139
+  _globals['_GRANTREADERRESPONSE']._serialized_start=2142
+  _globals['_GRANTREADERRESPONSE']._serialized_end=2281
+  _globals['_REVOKEREADERREQUEST']._serialized_start=2283
+  _globals['_REVOKEREADERREQUEST']._serialized_end=2336
+  _globals['_REVOKEREADERRESPONSE']._serialized_start=2338
+  _globals['_REVOKEREADERRESPONSE']._serialized_end=2360
+  _globals['_RESULTS']._serialized_start=2627
+  _globals['_RESULTS']._serialized_end=3134
 # @@protoc_insertion_point(module_scope)

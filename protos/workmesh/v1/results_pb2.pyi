@@ -98,7 +98,7 @@ class WriteSeriesResponse(_message.Message):
     def __init__(self, acked_chunks: _Optional[int] = ..., values: _Optional[int] = ..., done: _Optional[bool] = ..., series: _Optional[_Iterable[_Union[_common_pb2.SeriesRef, _Mapping]]] = ...) -> None: ...
 
 class ReadSeriesRequest(_message.Message):
-    __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate", "packed")
+    __slots__ = ("job_ids", "measurement", "tags", "fields", "start", "end", "time_unit", "window", "aggregate", "packed", "local")
     class TagsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -116,6 +116,7 @@ class ReadSeriesRequest(_message.Message):
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     AGGREGATE_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
     job_ids: _containers.RepeatedScalarFieldContainer[str]
     measurement: str
     tags: _containers.ScalarMap[str, str]
@@ -126,17 +127,60 @@ class ReadSeriesRequest(_message.Message):
     window: int
     aggregate: Aggregate
     packed: bool
-    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ..., packed: _Optional[bool] = ...) -> None: ...
+    local: bool
+    def __init__(self, job_ids: _Optional[_Iterable[str]] = ..., measurement: _Optional[str] = ..., tags: _Optional[_Mapping[str, str]] = ..., fields: _Optional[_Iterable[str]] = ..., start: _Optional[int] = ..., end: _Optional[int] = ..., time_unit: _Optional[_Union[TimeUnit, str]] = ..., window: _Optional[int] = ..., aggregate: _Optional[_Union[Aggregate, str]] = ..., packed: _Optional[bool] = ..., local: _Optional[bool] = ...) -> None: ...
 
 class ReadSeriesResponse(_message.Message):
-    __slots__ = ("chunks", "packed", "data")
+    __slots__ = ("chunks", "packed", "data", "local")
     CHUNKS_FIELD_NUMBER: _ClassVar[int]
     PACKED_FIELD_NUMBER: _ClassVar[int]
     DATA_FIELD_NUMBER: _ClassVar[int]
+    LOCAL_FIELD_NUMBER: _ClassVar[int]
     chunks: _containers.RepeatedCompositeFieldContainer[SeriesChunk]
     packed: _containers.RepeatedCompositeFieldContainer[PackedSeries]
     data: bytes
-    def __init__(self, chunks: _Optional[_Iterable[_Union[SeriesChunk, _Mapping]]] = ..., packed: _Optional[_Iterable[_Union[PackedSeries, _Mapping]]] = ..., data: _Optional[bytes] = ...) -> None: ...
+    local: LocalRead
+    def __init__(self, chunks: _Optional[_Iterable[_Union[SeriesChunk, _Mapping]]] = ..., packed: _Optional[_Iterable[_Union[PackedSeries, _Mapping]]] = ..., data: _Optional[bytes] = ..., local: _Optional[_Union[LocalRead, _Mapping]] = ...) -> None: ...
+
+class LocalRead(_message.Message):
+    __slots__ = ("socket", "ticket", "files", "series")
+    SOCKET_FIELD_NUMBER: _ClassVar[int]
+    TICKET_FIELD_NUMBER: _ClassVar[int]
+    FILES_FIELD_NUMBER: _ClassVar[int]
+    SERIES_FIELD_NUMBER: _ClassVar[int]
+    socket: str
+    ticket: bytes
+    files: int
+    series: _containers.RepeatedCompositeFieldContainer[LocalSeries]
+    def __init__(self, socket: _Optional[str] = ..., ticket: _Optional[bytes] = ..., files: _Optional[int] = ..., series: _Optional[_Iterable[_Union[LocalSeries, _Mapping]]] = ...) -> None: ...
+
+class LocalSeries(_message.Message):
+    __slots__ = ("key", "fields", "units", "time_start", "time_step", "count", "pieces")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    FIELDS_FIELD_NUMBER: _ClassVar[int]
+    UNITS_FIELD_NUMBER: _ClassVar[int]
+    TIME_START_FIELD_NUMBER: _ClassVar[int]
+    TIME_STEP_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    PIECES_FIELD_NUMBER: _ClassVar[int]
+    key: SeriesKey
+    fields: _containers.RepeatedScalarFieldContainer[str]
+    units: _containers.RepeatedScalarFieldContainer[str]
+    time_start: int
+    time_step: int
+    count: int
+    pieces: _containers.RepeatedCompositeFieldContainer[LocalPiece]
+    def __init__(self, key: _Optional[_Union[SeriesKey, _Mapping]] = ..., fields: _Optional[_Iterable[str]] = ..., units: _Optional[_Iterable[str]] = ..., time_start: _Optional[int] = ..., time_step: _Optional[int] = ..., count: _Optional[int] = ..., pieces: _Optional[_Iterable[_Union[LocalPiece, _Mapping]]] = ...) -> None: ...
+
+class LocalPiece(_message.Message):
+    __slots__ = ("file", "row", "count")
+    FILE_FIELD_NUMBER: _ClassVar[int]
+    ROW_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    file: int
+    row: int
+    count: int
+    def __init__(self, file: _Optional[int] = ..., row: _Optional[int] = ..., count: _Optional[int] = ...) -> None: ...
 
 class PackedSeries(_message.Message):
     __slots__ = ("key", "count", "time_start", "time_step", "fields", "units")
