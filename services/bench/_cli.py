@@ -373,5 +373,6 @@ def series(args) -> dict:
             influx_url=args.influx_url,
             variations=args.variations,
             reads=args.reads,
+            local_reads=getattr(args, "local_reads", "on") == "on",
         )
     )

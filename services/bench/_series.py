@@ -106,6 +106,7 @@ async def bench_series(
     worker: bool = True,
     variations: int = 1,
     reads: int = 1,
+    local_reads: bool = True,
     out: Callable[[str], None] = print,
 ) -> dict:
     """Write components x fields x steps values through a results service process, read one field back.
@@ -121,6 +122,8 @@ async def bench_series(
             field of all of them in one aligned comparison read (compare_s, compare_values).
         reads: how many times each read is made (on a shared machine one read is noisy);
             read_s and compare_s are then the median, read_runs_s and compare_runs_s every run.
+        local_reads: the reads take the service's Parquet files over its Unix socket (this
+            process is on its host); False: over gRPC (see ``ResultsClient``).
         out: where the human-readable lines go.
 
     Returns:
@@ -166,7 +169,9 @@ async def bench_series(
             "PYTHONUNBUFFERED": "1",
         }
         run = _through_worker if worker else _through_client
-        figures.update(await run(stack, tmp, env, components, fields, steps, variations, reads))
+        figures.update(await run(stack, tmp, env, components, fields, steps, variations, reads, local_reads))
+        # the client falls back to gRPC for good when it cannot take the files
+        figures["reads_via"] = "local files" if store == "parquet" and figures.pop("client_local") else "gRPC"
         write_s, read_s = figures["write_s"], figures["read_s"]
         figures.update(values_per_s=values / write_s, total_s=write_s + read_s)
         out(f"store {store}: {components} components x {fields} fields x {steps} steps = {values:,} values")
@@ -175,8 +180,8 @@ async def bench_series(
             f"{values / write_s / 1e6:.2f} M values/s"
         )
         out(
-            f"read one field of all {components} components: {read_s:.3f} s ({figures['read_values']:,} values)"
-            + _runs(figures["read_runs_s"])
+            f"read one field of all {components} components ({figures['reads_via']}): {read_s:.3f} s "
+            f"({figures['read_values']:,} values)" + _runs(figures["read_runs_s"])
         )
         out(
             f"total: {write_s + read_s:.2f} s; results service peak RSS: "
@@ -211,6 +216,7 @@ async def _through_worker(
     steps: int,
     variations: int = 1,
     reads: int = 1,
+    local_reads: bool = True,
 ) -> dict:
     """One ``series-load`` job on a mesh of real processes; the read is a front end's ReadSeries."""
     mesh = stack.enter_context(
@@ -218,12 +224,13 @@ async def _through_worker(
     )
     results = next(p for p in mesh.processes if p.name == "results")
     job, result, write_s = await _run_job(mesh.gateway_address, components, fields, steps)
-    async with ResultsClient(mesh.results_address, timeout=600) as client:
+    async with ResultsClient(mesh.results_address, timeout=600, local_reads=local_reads) as client:
         figures = await _read_back(client, job, result.series, components, fields, steps, reads)
         figures["server_peak_rss_bytes"] = _rss_peak(results.popen.pid)
         if variations > 1:
             figures.update(await compare_variations(client, job, variations, components, fields, steps, reads))
             figures["compare_peak_rss_bytes"] = _rss_peak(results.popen.pid)
+        figures["client_local"] = client.local_reads
         await client.delete(job)
     return {
         "write_s": write_s,
@@ -242,6 +249,7 @@ async def _through_client(
     steps: int,
     variations: int = 1,
     reads: int = 1,
+    local_reads: bool = True,
 ) -> dict:
     """This process writes through a SeriesWriter to a results service process of its own."""
     port = _free_port()
@@ -254,7 +262,7 @@ async def _through_client(
     stack.callback(_stop, server, log)
     await _wait_port(port, server, tmp / "results.log")
     job = f"bench-{uuid.uuid4().hex[:8]}"
-    async with ResultsClient(f"127.0.0.1:{port}", timeout=600) as client:
+    async with ResultsClient(f"127.0.0.1:{port}", timeout=600, local_reads=local_reads) as client:
         began, cpu = time.perf_counter(), time.process_time()
         writer = client.writer(job, time_unit="s")
         await write_bench_series(writer, components, fields, steps)
@@ -266,6 +274,7 @@ async def _through_client(
         if variations > 1:
             figures.update(await compare_variations(client, job, variations, components, fields, steps, reads))
             figures["compare_peak_rss_bytes"] = _rss_peak(server.pid)
+        figures["client_local"] = client.local_reads
         await client.delete(job)
     return {"write_s": write_s, "handler_s": handler_s, "handler_cpu_s": handler_cpu_s, **figures}
 

@@ -353,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     bs.add_argument(
         "--reads", type=int, default=1, metavar="N", help="make each read N times and report the median and every run"
     )
+    bs.add_argument(
+        "--local-reads",
+        choices=("on", "off"),
+        default="on",
+        help="on: the reads take the service's Parquet files over its Unix socket (same host); off: over gRPC",
+    )
     bs.add_argument("--json", action="store_true")
     return parser
 
