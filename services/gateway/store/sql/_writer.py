@@ -399,7 +399,14 @@ class GroupWriter(Committer):
 
 
 def resolve(requests: list[Request], touched: dict[str, int], on_commit: Callable[[dict[str, int]], None]) -> None:
-    for request in requests:
+    """Give each caller its outcome (all committed together), the last submitted first.
+
+    A batch's later operations follow up on its earlier ones (a job's dispatch record behind
+    its create), and whoever waits on them is further along: resolved first, an attempt sends
+    its job to the worker before the client's acknowledgement of the same commit is built
+    (whose waiter is woken through more futures), instead of after it.
+    """
+    for request in reversed(requests):
         if request.future.done():  # the caller was cancelled; the operation ran anyway
             continue
         if request.failed:
