@@ -2,7 +2,8 @@
 
 Used by ``workmesh dev``, ``workmesh demo``, the benchmarks when no mesh address is given, and
 the end-to-end tests. Every process is a ``workmesh`` CLI subprocess of this Python; each is
-stopped by its pid (SIGTERM, then SIGKILL after a grace period), never by name.
+stopped by its pid (SIGTERM, then SIGKILL after a grace period), never by name, and gets SIGTERM
+from the kernel if this process dies first (:func:`~workmesh.services.core.children.die_with_parent`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import IO
 
 import grpc
 
+from workmesh.services.core.children import die_with_parent, spawn
 from workmesh.v1 import gateway_pb2, gateway_pb2_grpc
 
 EXAMPLE_WORKERS = (
@@ -45,7 +47,8 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0, host
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
             return
         if proc.poll() is not None:
-            command = proc.args[2:] if isinstance(proc.args, list) else [proc.args]  # after "python -m"
+            args = proc.args if isinstance(proc.args, list) else [proc.args]
+            command = args[args.index("-m") + 1 :] if "-m" in args else args  # after "python -m"
             raise RuntimeError(f"{' '.join(map(str, command))} exited with {proc.returncode} before listening")
         if time.monotonic() > deadline:
             raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s")
@@ -130,8 +133,8 @@ class DevMesh:
         if self.log_dir is not None:
             log_path = self.log_dir / f"{name}-{len(self.processes)}.log"
             out = open(log_path, "wb")  # noqa: SIM115 - the child owns it from here
-        popen = subprocess.Popen(
-            [sys.executable, "-m", "workmesh.services.cli", *args],
+        popen = spawn(  # SIGTERMed by the kernel if this process dies: no mesh is left behind
+            [*die_with_parent(signal.SIGTERM), sys.executable, "-m", "workmesh.services.cli", *args],
             env={**self.base_env(), **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT if out else None,

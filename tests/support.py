@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TypeVar
 
+from workmesh.services.core.children import die_with_parent, spawn
+
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parent.parent
 
@@ -95,7 +97,8 @@ def run(body: Awaitable[T], timeout: float = 110.0) -> T:
 
 
 class Processes:
-    """Starts processes for one test and stops every one of them by pid afterwards."""
+    """Starts processes for one test and stops every one of them by pid afterwards; the kernel
+    SIGKILLs them if the test process itself is killed (:func:`die_with_parent`)."""
 
     def __init__(self, log_dir: Path) -> None:
         self.log_dir = log_dir
@@ -111,8 +114,8 @@ class Processes:
         """
         full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
         log = open(self.log_dir / f"{name}-{len(self.started)}.log", "wb")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [*wrap, sys.executable, *args],
+        proc = spawn(
+            [*die_with_parent(signal.SIGKILL), *wrap, sys.executable, *args],
             env=full_env,
             stdout=log,
             stderr=subprocess.STDOUT,

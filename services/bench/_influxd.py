@@ -1,7 +1,8 @@
 """A throwaway InfluxDB 1.x server (``influxd``) on a temporary directory, for tests and benchmarks.
 
 It gets a generated config: meta/data/wal under one directory, HTTP and RPC on free loopback
-ports, usage reporting and query/HTTP logs off. It is stopped by its pid.
+ports, usage reporting and query/HTTP logs off. It is stopped by its pid, and by the kernel if the
+process that started it dies.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import time
 import urllib.parse
 import urllib.request
 from pathlib import Path
+
+from workmesh.services.core.children import die_with_parent, spawn
 
 _CONFIG = """\
 reporting-disabled = true
@@ -120,8 +123,11 @@ class TempInfluxd:
             )
         )
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "-config", str(config)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+            self.proc = spawn(  # killed by the kernel if this process dies (never left behind)
+                [*die_with_parent(signal.SIGKILL), self.binary, "-config", str(config)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         deadline = time.monotonic() + timeout
         while True:

@@ -4,6 +4,7 @@
 - ``durations``, ``env``: the one duration grammar and the one environment reader
 - ``limits``: message size, terminal statuses, status and parameter-type names
 - ``net``: the advertise-address rule of every service
+- ``children``: child processes that die with the process that started them
 - ``outcome``: the outcome of an attempt, as workers and the gateway record it
 - ``streams``, ``decode``: the batched stream/outbox and safe decoding of client payloads
 - ``tls``, ``auth``, ``telemetry``: transport security, callers and their scopes, observability

@@ -23,6 +23,7 @@ import pytest
 
 from tests.support import eventually
 from workmesh.services.cli._devauth import dev_auth_env, dev_token
+from workmesh.services.core.children import die_with_parent, spawn
 from workmesh.services.devmesh import DevMesh, free_port
 from workmesh.services.gateway.store.sql._store import SqlJobStore
 from workmesh.v1 import admin_pb2, admin_pb2_grpc, common_pb2, gateway_pb2, gateway_pb2_grpc
@@ -167,8 +168,9 @@ def test_workmesh_dev_says_authentication_is_off_and_dev_auth_prints_a_working_t
     args = ["--registry-port", ports[0], "--gateway-port", ports[1], "--results-port", ports[2], "--http-port", "0"]
     for auth in (False, True):
         data_dir = tmp_path / ("on" if auth else "off")
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "workmesh.services.cli", "dev", *args, "--worker", BASIC]
+        proc = spawn(  # SIGTERM from the kernel if this test process dies: no mesh left behind
+            [*die_with_parent(signal.SIGTERM), sys.executable, "-m", "workmesh.services.cli", "dev", *args]
+            + ["--worker", BASIC]
             + ["--data-dir", str(data_dir)]
             + (["--auth"] if auth else []),
             stdout=subprocess.PIPE,

@@ -26,6 +26,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from tests.support import eventually, free_port, run
 from workmesh.registry import EmbeddedRegistry, RegistryConfig
+from workmesh.services.core.children import die_with_parent, spawn
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -83,7 +84,8 @@ def real_consul(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RegistryCo
     ]
     log_path = workdir / "consul.log"
     log = open(log_path, "wb")  # noqa: SIM115 - closed when the agent is stopped
-    proc = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
+    command = [*die_with_parent(signal.SIGKILL), *args]  # killed by the kernel if the test process dies
+    proc = spawn(command, stdout=log, stderr=subprocess.STDOUT, cwd=workdir, start_new_session=True)
 
     def elected() -> str:
         if proc.poll() is not None:
