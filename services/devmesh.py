@@ -40,8 +40,12 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 20.0, host: str = "127.0.0.1") -> None:
-    """Block until host:port accepts connections; fail early if `proc` exits."""
+def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 60.0, host: str = "127.0.0.1") -> None:
+    """Block until host:port accepts connections; fail early if `proc` exits.
+
+    The default allows for a machine under load, where a server's start-up (its imports) has
+    taken over 20 s; a server that dies is reported at once all the same.
+    """
     deadline = time.monotonic() + timeout
     while True:
         with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
@@ -205,7 +209,7 @@ class DevMesh:
             proc.address = f"127.0.0.1:{port}"
         return proc
 
-    def wait_for_types(self, timeout: float = 30.0) -> None:
+    def wait_for_types(self, timeout: float = 60.0) -> None:
         """Wait until the gateway lists, for every type, as many healthy instances as were started."""
         if not self.expected:
             return

@@ -31,6 +31,9 @@ def cli(*args: str, token: str | None = None, env_token: str | None = None) -> s
     )
 
 
+# A dev mesh and 13 CLI processes one after the other: 138 s at load 20-25 on 2 cores (passes),
+# past the default limit of 120 s; the budget is not the point.
+@pytest.mark.timeout(360)
 def test_tokens_from_the_first_to_revoked(tmp_path):
     first = cli(
         "token",
