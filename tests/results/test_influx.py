@@ -19,6 +19,22 @@ def chunk(job: str, n: int = 6000, start: int = 0) -> Chunk:
     return Chunk(SeriesKey(job, "heat", (("asset", "b 1"),)), ts, {"Q": np.arange(n, dtype=float) + 0.5})
 
 
+async def _short_read(store: InfluxStore, job: str, timestamps: np.ndarray) -> str:
+    """Which of the write's 7-day shard groups the read lacks, against what InfluxDB itself
+    counts and lists (its own count equal to ours: the points are not in InfluxDB; larger: the
+    read lost them on the way)."""
+    db = store.database(job)
+    week = 7 * 24 * HOUR
+    missing = sorted(set(range(12_000 * HOUR // week + 1)) - {int(t) // week for t in timestamps})
+    counted = await store.query('SELECT count("Q") FROM "heat"', db)
+    listed = (await store.query("SHOW SHARDS"))[0]["series"]
+    shards = [row for s in listed if s.get("name") == db for row in s.get("values") or []]
+    return (
+        f"read {len(timestamps)} of 12000 points; missing shard groups (weeks since 1970) {missing}; "
+        f"InfluxDB counts {counted[0]['series']}; it lists {len(shards)} shards for {db}"
+    )
+
+
 def test_gzip_prefix_and_a_database_per_job(influxd):
     async def scenario():
         job = new_job()
@@ -28,6 +44,8 @@ def test_gzip_prefix_and_a_database_per_job(influxd):
             await store.write([chunk(job, 12_000)])  # two /write requests, gzip-compressed
             assert f"wm_{job}" in await store._known_databases()
             got = (await store.read([ReadQuery(job)]))[0]
+            if len(got.fields["Q"]) != 12_000:  # seen once in CI (one 7-day shard group short): say where
+                raise AssertionError(await _short_read(store, job, got.timestamps))
             np.testing.assert_array_equal(got.fields["Q"], np.arange(12_000) + 0.5)
             assert await store.delete(job) == 1
             assert f"wm_{job}" not in await store._known_databases()
