@@ -14,10 +14,6 @@ import secrets
 import time
 from pathlib import Path
 
-import jwt
-
-from workmesh.services.core.auth import SCOPES
-
 __all__ = ["DEV_SUBJECT", "DEV_TENANT", "OFF_NOTICE", "dev_auth_env", "dev_token"]
 
 DEV_TENANT = "local"
@@ -48,6 +44,12 @@ def dev_auth_env(data_dir: Path) -> dict[str, str]:
 
 def dev_token(data_dir: Path, *, days: float = TOKEN_DAYS) -> str:
     """A JWT with every scope for tenant ``local``, signed with the dev mesh's key."""
+    # Here, not at import: every CLI call imports this module, few make a token (JWT and the
+    # auth package cost 0.3 s of CPU at start-up).
+    import jwt
+
+    from workmesh.services.core.auth import SCOPES
+
     now = int(time.time())
     claims = {
         "sub": DEV_SUBJECT,

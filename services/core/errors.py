@@ -1,7 +1,8 @@
 """The one exception hierarchy of workmesh, and its mapping to gRPC status codes.
 
 Every error a service raises on purpose is a :class:`WorkmeshError`; the gRPC layer turns it
-into a status with :func:`status_of` — the only place where that mapping lives. Handler code
+into a status with :func:`status_of` — the only place where that mapping lives — and a client
+turns a failed call back into one with :func:`from_rpc_error`. Handler code
 raises :class:`ApplicationError` (not retried) or :class:`RetryableError` (retried on another
 attempt, within the type's attempt budget).
 """
@@ -138,3 +139,34 @@ async def abort(context: grpc.aio.ServicerContext, exc: BaseException) -> None:
     """Abort an async gRPC call with the status that `exc` maps to (never returns)."""
     code, details = status_of(exc)
     await context.abort(code, details)
+
+
+_BY_CODE: dict[grpc.StatusCode, type[WorkmeshError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFound,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExists,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPrecondition,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhausted,
+    grpc.StatusCode.UNAVAILABLE: Unavailable,
+    grpc.StatusCode.DEADLINE_EXCEEDED: Unavailable,
+    grpc.StatusCode.UNAUTHENTICATED: Unauthenticated,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDenied,
+}
+
+
+def from_rpc_error(exc: grpc.aio.AioRpcError) -> WorkmeshError:
+    """The workmesh error for a failed call (INVALID_ARGUMENT keeps its field and rule).
+
+    UNAUTHENTICATED and PERMISSION_DENIED become :class:`Unauthenticated` and
+    :class:`PermissionDenied`, so a caller can tell a missing or bad token from a missing scope
+    or grant without looking at status codes.
+    """
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field, sep, rule = details.partition(": ")
+        return InvalidArgument(field, rule) if sep else InvalidArgument("request", details)
+    cls = _BY_CODE.get(code)
+    if cls is not None:
+        return cls(details)
+    error = WorkmeshError(f"{code.name}: {details}")
+    error.code = code
+    return error
