@@ -358,6 +358,10 @@ class Job:
         return self.cancel_reason or exc.message or "cancelled"
 
     def _finish(self, end: common_pb2.JobResult | common_pb2.JobError) -> None:
+        if self.step_series:  # steps ran: the attempt's step stream closes
+            from workmesh.workers._step_stream import close
+
+            close(self.loop, self.job_id, self.attempt)
         if self._future is not None:
             self._take_thread_progress()
         if self._progress_timer is not None:

@@ -2,8 +2,10 @@
 
 The gateway's RunStep does the work (find-or-create of the child keyed by parent job and step
 name, dispatch, waiting; see services/gateway/_steps.py): the worker only calls it, with the
-address the gateway sent in the attempt's ExecuteRequest. A re-executed parent asks again for
-the same steps and gets the stored results of those that succeeded, at once.
+address the gateway sent in the attempt's ExecuteRequest, as one message per step on the
+attempt's RunSteps stream (``_step_stream``; RunStep itself with a gateway that has none). A
+re-executed parent asks again for the same steps and gets the stored results of those that
+succeeded, at once.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from workmesh.services.core.tls import TlsConfig
 from workmesh.v1 import common_pb2, gateway_pb2, gateway_pb2_grpc
 from workmesh.workers import _convert as cv
 from workmesh.workers._context import Result
+from workmesh.workers._step_stream import StepRefused, stream_of
 
 if TYPE_CHECKING:
     from workmesh.workers._job import Job
@@ -32,6 +35,7 @@ if TYPE_CHECKING:
 # step's child job lives in the store meanwhile and is found again.
 UNAVAILABLE_PATIENCE = 60.0
 _channels: dict[tuple[int, str, TlsConfig], tuple[grpc.aio.Channel, gateway_pb2_grpc.GatewayStub]] = {}
+_unary_only: set[str] = set()  # gateways without RunSteps (UNIMPLEMENTED): asked with RunStep
 
 
 class StepFailed(ApplicationError):
@@ -163,10 +167,16 @@ async def run_step(
     delay = 0.1
     while True:
         try:
-            reply = await stub.RunStep(request, metadata=metadata, wait_for_ready=False)
+            if job.gateway_address in _unary_only:
+                reply = await stub.RunStep(request, metadata=metadata, wait_for_ready=False)
+            else:  # one message on the attempt's RunSteps stream
+                reply = await stream_of(job.job_id, job.attempt, stub, metadata).ask(request)
             break
-        except grpc.aio.AioRpcError as exc:
+        except (grpc.aio.AioRpcError, StepRefused) as exc:
             code = exc.code()
+            if code == grpc.StatusCode.UNIMPLEMENTED and job.gateway_address not in _unary_only:
+                _unary_only.add(job.gateway_address)  # a gateway from before RunSteps
+                continue
             if code == grpc.StatusCode.UNAVAILABLE and loop.time() < give_up:
                 await asyncio.sleep(delay)  # the gateway restarts: the step is found again after
                 delay = min(delay * 2, 2.0)

@@ -51,6 +51,7 @@ from workmesh.services.gateway._readers import series_reader
 from workmesh.services.gateway._retry import MAX_KEY_LENGTH, retry_job
 from workmesh.services.gateway._runjobs import RunJobsStream
 from workmesh.services.gateway._step_access import StepAccess
+from workmesh.services.gateway._step_stream import serve_steps
 from workmesh.services.gateway._steps import StepLimits, Steps, cascade
 from workmesh.services.gateway._watch import Watches
 from workmesh.services.gateway.discovery._catalog import Catalog
@@ -389,6 +390,12 @@ class GatewayServicer(QueueServiceMixin, gateway_pb2_grpc.GatewayServicer):
     @_unary
     async def RunStep(self, request, context):
         return await self._steps.run(request, context)
+
+    async def RunSteps(self, request_iterator, context):
+        try:
+            await serve_steps(self._steps.run, request_iterator, context)
+        except WorkmeshError as exc:
+            await abort(context, exc)
 
     @_unary
     async def CancelJob(self, request, context):

@@ -32,9 +32,10 @@ from workmesh.services.core.auth import (
 from workmesh.services.core.errors import FailedPrecondition, PermissionDenied
 from workmesh.v1 import gateway_pb2
 
-__all__ = ["RUN_STEP", "GatewayAuthInterceptor", "StepAccess"]
+__all__ = ["RUN_STEP", "RUN_STEPS", "GatewayAuthInterceptor", "StepAccess"]
 
 RUN_STEP = "/workmesh.v1.Gateway/RunStep"
+RUN_STEPS = "/workmesh.v1.Gateway/RunSteps"  # RunStep as a stream: the same metadata, each request checked
 WRITE = "write"  # the op of an attempt's capability
 
 
@@ -46,7 +47,9 @@ class GatewayAuthInterceptor(AuthInterceptor):
     async def intercept_service(
         self, continuation: Callable[..., Any], handler_call_details: grpc.HandlerCallDetails
     ) -> Any:
-        if handler_call_details.method == RUN_STEP and capability_of(handler_call_details.invocation_metadata):
+        if handler_call_details.method in (RUN_STEP, RUN_STEPS) and capability_of(
+            handler_call_details.invocation_metadata
+        ):
             return await continuation(handler_call_details)
         return await super().intercept_service(continuation, handler_call_details)
 

@@ -149,6 +149,41 @@ def _step(ctx, job: str, md: list) -> Any:
     return ctx.gateway.RunStep(request, timeout=60, metadata=md)
 
 
+class _Refused(grpc.RpcError):
+    """A RunSteps reply's status, raised as the RpcError RunStep would have raised."""
+
+    def __init__(self, code: int, details: str) -> None:
+        super().__init__(details)
+        self._code = next(c for c in grpc.StatusCode if c.value[0] == code)
+        self._details = details
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return self._details
+
+
+def _steps(ctx, job: str, md: list) -> Any:
+    request = g.RunStepRequest(
+        parent_job_id=job,
+        parent_attempt=1,
+        step_name="probe-stream",
+        workflow_type="series-async",
+        params={"steps": c.ParamValue(int_value=4)},
+        call_id=1,
+    )
+    replies = ctx.gateway.RunSteps(iter([request]), timeout=60, metadata=md)
+    try:
+        for reply in replies:
+            if reply.status_code:
+                raise _Refused(reply.status_code, reply.status_message)
+            return reply.response
+    finally:
+        replies.cancel()
+    raise AssertionError("RunSteps ended without answering its request")
+
+
 def _series_job(steps: int = 4, **flags: bool) -> g.SubmitJobRequest:
     params = {"steps": c.ParamValue(int_value=steps)}
     params.update({k: c.ParamValue(bool_value=v) for k, v in flags.items()})
@@ -247,6 +282,15 @@ ROWS: dict[str, Row] = {
     # a caller's token never starts one.
     "/workmesh.v1.Gateway/RunStep": Row(
         _step,
+        {**{name: DENIED for name in TOKENS}, "nobody": UNAUTH, "capability": OK, "other_capability": DENIED},
+        "'workmesh-series-capability'",
+        rule="capability",
+        target=lambda ctx: ctx.running_job(),
+        job=False,
+    ),
+    # The same on the stream: each request answered with the status RunStep would end with.
+    "/workmesh.v1.Gateway/RunSteps": Row(
+        _steps,
         {**{name: DENIED for name in TOKENS}, "nobody": UNAUTH, "capability": OK, "other_capability": DENIED},
         "'workmesh-series-capability'",
         rule="capability",

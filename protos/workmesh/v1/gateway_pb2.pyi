@@ -14,7 +14,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class RunStepRequest(_message.Message):
-    __slots__ = ("parent_job_id", "parent_attempt", "step_name", "workflow_type", "params", "weight")
+    __slots__ = ("parent_job_id", "parent_attempt", "step_name", "workflow_type", "params", "weight", "call_id", "cancel")
     class ParamsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -28,13 +28,17 @@ class RunStepRequest(_message.Message):
     WORKFLOW_TYPE_FIELD_NUMBER: _ClassVar[int]
     PARAMS_FIELD_NUMBER: _ClassVar[int]
     WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    CANCEL_FIELD_NUMBER: _ClassVar[int]
     parent_job_id: str
     parent_attempt: int
     step_name: str
     workflow_type: str
     params: _containers.MessageMap[str, _common_pb2.ParamValue]
     weight: float
-    def __init__(self, parent_job_id: _Optional[str] = ..., parent_attempt: _Optional[int] = ..., step_name: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., weight: _Optional[float] = ...) -> None: ...
+    call_id: int
+    cancel: bool
+    def __init__(self, parent_job_id: _Optional[str] = ..., parent_attempt: _Optional[int] = ..., step_name: _Optional[str] = ..., workflow_type: _Optional[str] = ..., params: _Optional[_Mapping[str, _common_pb2.ParamValue]] = ..., weight: _Optional[float] = ..., call_id: _Optional[int] = ..., cancel: _Optional[bool] = ...) -> None: ...
 
 class RunStepResponse(_message.Message):
     __slots__ = ("job", "reused")
@@ -43,6 +47,18 @@ class RunStepResponse(_message.Message):
     job: Job
     reused: bool
     def __init__(self, job: _Optional[_Union[Job, _Mapping]] = ..., reused: _Optional[bool] = ...) -> None: ...
+
+class RunStepReply(_message.Message):
+    __slots__ = ("call_id", "response", "status_code", "status_message")
+    CALL_ID_FIELD_NUMBER: _ClassVar[int]
+    RESPONSE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_CODE_FIELD_NUMBER: _ClassVar[int]
+    STATUS_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    call_id: int
+    response: RunStepResponse
+    status_code: int
+    status_message: str
+    def __init__(self, call_id: _Optional[int] = ..., response: _Optional[_Union[RunStepResponse, _Mapping]] = ..., status_code: _Optional[int] = ..., status_message: _Optional[str] = ...) -> None: ...
 
 class WorkflowTypeInfo(_message.Message):
     __slots__ = ("type", "healthy_instances", "capacity", "free_capacity", "instances", "typical_runtime", "runtime_runs", "versions")

@@ -111,6 +111,11 @@ class GatewayStub:
                 request_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
                 response_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.FromString,
                 _registered_method=True)
+        self.RunSteps = channel.stream_stream(
+                '/workmesh.v1.Gateway/RunSteps',
+                request_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
+                response_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepReply.FromString,
+                _registered_method=True)
 
 
 class GatewayServicer:
@@ -239,6 +244,19 @@ class GatewayServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RunSteps(self, request_iterator, context):
+        """RunStep as one stream per attempt of a parent (the worker SDK opens it at the attempt's
+        first ctx.step, with RunStep's metadata, and closes it when the attempt ends): each request
+        is a RunStep of its own, with a `call_id` unique on the stream, answered by the RunStepReply
+        of that id once the step has ended (steps in parallel share the stream; replies come in the
+        order the steps end). A refused step is answered with the status RunStep would have ended
+        with (`status_code`, `status_message`); the stream goes on. A credential the gateway does not
+        accept at all ends the stream itself (UNAUTHENTICATED), as it would end a RunStep.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -316,6 +334,11 @@ def add_GatewayServicer_to_server(servicer, server):
                     servicer.RunStep,
                     request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.FromString,
                     response_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.SerializeToString,
+            ),
+            'RunSteps': grpc.stream_stream_rpc_method_handler(
+                    servicer.RunSteps,
+                    request_deserializer=workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.FromString,
+                    response_serializer=workmesh_dot_v1_dot_gateway__pb2.RunStepReply.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -723,6 +746,33 @@ class Gateway:
             '/workmesh.v1.Gateway/RunStep',
             workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
             workmesh_dot_v1_dot_gateway__pb2.RunStepResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RunSteps(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/workmesh.v1.Gateway/RunSteps',
+            workmesh_dot_v1_dot_gateway__pb2.RunStepRequest.SerializeToString,
+            workmesh_dot_v1_dot_gateway__pb2.RunStepReply.FromString,
             options,
             channel_credentials,
             insecure,
