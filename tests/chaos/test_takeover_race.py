@@ -76,10 +76,16 @@ def test_a_replica_killed_after_recording_a_dispatch_leaves_one_run_and_one_atte
     worker does not know the job, so that attempt never happened — it runs once, as attempt 1."""
     log = tmp_path / "runs.log"
     a, b, blocker = _stalled_pair(cluster, postgres_url, log, fault="WORKMESH_FAULT_STALL_EXECUTE")
-    job_id = a.submit(log=log, seconds=1.0, steps=4).job_id
+    # a sends the job to its worker before it answers the client, so the stall comes before the
+    # answer: submit without waiting for it and learn the job's id from b (the store is shared).
+    params = {k: c.ParamValue(string_value=str(v)) for k, v in {"log": log, "seconds": 1.0, "steps": 4}.items()}
+    answer = a.stub.SubmitJob.future(g.SubmitJobRequest(workflow_type="chaos-record", params=params), timeout=30)
     eventually(lambda: _logged(cluster, a, "stalling the event loop"), timeout=15)
-    assert b.job(job_id).status == c.JOB_STATUS_DISPATCHED  # recorded before the worker is told
+    (job,) = [j for j in b.stub.ListJobs(g.ListJobsRequest(page_size=100), timeout=30).jobs if j.job_id != blocker]
+    job_id = job.job_id
+    assert job.status == c.JOB_STATUS_DISPATCHED  # recorded before the worker is told
     cluster.kill(a.proc)
+    answer.cancel()  # held until here: a call whose future is collected is cancelled
     done = b.wait_terminal([job_id], timeout=60)[job_id]
     assert done.status == c.JOB_STATUS_SUCCEEDED
     assert runs(log)[job_id] == 1
