@@ -100,7 +100,9 @@ def _columns(fd: int, names: list[str]) -> dict[str, np.ndarray]:
     out = {}
     for name in present:
         column = table.column(name)
-        out[name] = column.chunk(0).to_numpy(zero_copy_only=False) if column.num_chunks == 1 else column.to_numpy()
+        values = column.chunk(0).to_numpy(zero_copy_only=False) if column.num_chunks == 1 else column.to_numpy()
+        values.flags.writeable = False  # the series are slices of it: read-only views, as documented
+        out[name] = values
     return out
 
 
@@ -136,6 +138,4 @@ def _assemble(local: results_pb2.LocalRead, columns: list[dict[str, np.ndarray]]
 def _values(column: np.ndarray | None, row: int, count: int) -> np.ndarray:
     if column is None:
         return np.full(count, np.nan)
-    values = column[row : row + count]
-    values.flags.writeable = False
-    return values
+    return column[row : row + count]  # a view of a read-only column: read-only

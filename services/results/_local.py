@@ -36,6 +36,7 @@ from pathlib import Path
 import structlog
 
 from workmesh.services.clients._model import ReadQuery, ns_per
+from workmesh.services.core.gcpause import collector_paused
 from workmesh.services.results.stores._parquet import ParquetStore
 from workmesh.services.results.stores._tombstones import TombstonedStore, deleted_error
 from workmesh.v1 import results_pb2
@@ -88,7 +89,8 @@ class LocalReads:
         for query in queries:
             if await store.tombstones.contains(query.job_id):
                 raise deleted_error(query.job_id)
-        planned = await asyncio.to_thread(local_plan, inner, queries, unit)
+        with collector_paused():  # the catalogues' many small objects: a quarter of the plan's CPU collecting
+            planned = await asyncio.to_thread(local_plan, inner, queries, unit)
         if planned is None:
             return None
         read, fds = planned
