@@ -6,7 +6,7 @@ socket, and the client's gRPC receive copies them again (py-spy: 83% of the clie
 memcpy under gRPC's receive; the service's time in gRPC framing, packing and decoding). A caller on
 the same host can read the files itself: with ``ReadSeriesRequest.local`` the service answers with
 a :class:`~workmesh.v1.results_pb2.LocalRead` — where each series is in which file (the catalogue's
-rows and regular times) and a ticket — and hands the part files' descriptors over a Unix socket
+rows and regular times) and a ticket — and hands the part files' descriptors over a Unix socket of its own
 (SCM_RIGHTS) to whoever presents the ticket. The caller then decodes the one column it wants of
 each file, in threads (see :mod:`workmesh.services.clients._local`): one copy of the values.
 
@@ -70,8 +70,12 @@ class LocalReads:
 
     @classmethod
     def beside(cls, store: ParquetStore) -> LocalReads | None:
-        """Local reads on ``<data dir>/_local.sock``; None when the path is too long for a socket."""
-        path = store.root.resolve() / "_local.sock"  # job ids never start with "_"
+        """Local reads on a socket of this instance in the data directory; None when its path is too long.
+
+        The name is ``_local-<random>.sock`` (job ids never start with "_"), one per instance, and
+        each answer names its socket: two services sharing a data directory each keep their own.
+        """
+        path = store.root.resolve() / f"_local-{secrets.token_hex(4)}.sock"
         if len(os.fsencode(path)) > _MAX_PATH:
             log.info("results service: no local reads, the socket path is too long", path=str(path))
             return None
@@ -116,13 +120,28 @@ class LocalReads:
             await self.start()
 
     async def start(self) -> None:
-        """Listen on the socket (done by the first local read when not called before)."""
+        """Listen on the socket (done by the first local read when not called before).
+
+        It is bound under a temporary name and renamed once it listens, so that a socket of this
+        form that refuses a connection is one whose service is gone: those are removed first.
+        """
+        await asyncio.to_thread(_remove_dead_sockets, self.path.parent)
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.bind(str(self.path))
-        os.chmod(self.path, 0o666)  # the ticket is the access check, as a TCP port is open to every local user
-        sock.listen(64)
+        staging = self.path.with_name(f".{self.path.name}.new")
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                staging.unlink()
+            sock.bind(str(staging))
+            os.chmod(staging, 0o666)  # the ticket is the access check, as a TCP port is open to every local user
+            sock.listen(64)
+            os.replace(staging, self.path)
+        except BaseException:
+            sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                staging.unlink()
+            raise
         sock.setblocking(False)
         self._sock = sock
         self._task = asyncio.create_task(self._accept())
@@ -206,6 +225,21 @@ class LocalReads:
             finally:
                 if fds is not None:
                     _close_all(fds)
+
+
+def _remove_dead_sockets(directory: Path) -> None:
+    """Remove the local-read sockets in `directory` that nobody listens on (their service is gone)."""
+    for path in [*directory.glob("_local-*.sock"), directory / "_local.sock"]:  # and the name of old versions
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+            probe.settimeout(1.0)  # a full backlog: alive
+            try:
+                probe.connect(str(path))
+            except ConnectionRefusedError:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                log.info("local reads: removed the socket of a service that is gone", path=str(path))
+            except OSError:
+                pass  # not there (any more), or not a socket: left alone
 
 
 def _close_all(fds: Sequence[int]) -> None:

@@ -1,12 +1,14 @@
 """Local reads (ReadSeriesRequest.local): a client on the service's host takes the Parquet files over
 the service's Unix socket and decodes them itself. The series are those of a gRPC read (several jobs,
 fields, time ranges, units, seconds); reads the service must align, convert or downsample go over gRPC;
-a deleted job is NOT_FOUND; a ticket works once; a client whose socket is gone reads over gRPC."""
+a deleted job is NOT_FOUND; a ticket works once; a client whose socket is gone reads over gRPC; two
+services sharing a data directory keep their own sockets."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import socket
 
 import numpy as np
 import pytest
@@ -136,5 +138,31 @@ def test_a_client_whose_socket_is_gone_reads_over_grpc(tmp_path):
             assert not client.local_reads  # from now on over gRPC
             await client.read(job)
             assert client.server_local.answered == 2
+
+    run(body())
+
+
+def test_two_services_sharing_a_data_directory_keep_their_own_sockets(tmp_path):
+    async def body():
+        root = tmp_path / "series"
+        async with serving(ParquetStore(root), compaction_delay=-1) as first:
+            job = new_job()
+            await _write(first, job, 1.0)
+            dead = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # a service that died without cleaning up
+            dead.bind(str(root / "_local-0badf00d.sock"))
+            dead.close()
+            expected = await first.read(job)  # the first one's socket: listening
+            async with serving(ParquetStore(root), compaction_delay=-1) as second:
+                _same(await second.read(job), expected)
+                assert first.server_local.path != second.server_local.path
+                assert first.server_local.path.exists() and second.server_local.path.exists()
+                assert not (root / "_local-0badf00d.sock").exists()  # removed: nobody listened on it
+                _same(await first.read(job), expected)  # its files, not refused by the other's socket
+                assert first.local_reads and second.local_reads
+                assert (first.server_local.answered, second.server_local.answered) == (2, 1)
+            assert first.server_local.path.exists()  # the second's close leaves the first's socket
+            _same(await first.read(job), expected)
+            assert first.local_reads and first.server_local.answered == 3
+        assert sorted(p.name for p in root.glob("*.sock")) == []
 
     run(body())
